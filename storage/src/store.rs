@@ -1,0 +1,518 @@
+//! The blob store: content-addressed objects on any object_store backend, with a resumable
+//! write path (S3-style multipart parts at the final key, or a staging file on a local disk).
+
+use std::io::ErrorKind;
+use std::ops::Range;
+use std::path::{Path as FsPath, PathBuf};
+use std::sync::Arc;
+
+use bytes::Bytes;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use object_store::aws::AmazonS3Builder;
+use object_store::local::LocalFileSystem;
+use object_store::memory::InMemory;
+use object_store::multipart::{MultipartStore, PartId};
+use object_store::path::Path;
+use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload};
+
+use crate::Digest;
+
+/// A stream of bytes read from the store.
+pub type ByteStream = BoxStream<'static, Result<Bytes, StorageError>>;
+
+/// Reads from local files are done in blocks of this size: large enough to keep syscalls
+/// per byte low, small enough that a thousand concurrent downloads stay within memory.
+const FILE_READ_BLOCK: usize = 256 * 1024;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("object not found: {0}")]
+    NotFound(String),
+    #[error("{context}: {source}")]
+    Io {
+        context: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("object store: {0}")]
+    Store(#[source] object_store::Error),
+    #[error("storage configuration: {0}")]
+    Config(String),
+    #[error("the stored state of a resumable upload does not fit this store: {0}")]
+    TargetMismatch(&'static str),
+}
+
+impl From<object_store::Error> for StorageError {
+    fn from(e: object_store::Error) -> Self {
+        match e {
+            object_store::Error::NotFound { path, .. } => StorageError::NotFound(path),
+            other => StorageError::Store(other),
+        }
+    }
+}
+
+fn io_err(context: impl Into<String>) -> impl FnOnce(std::io::Error) -> StorageError {
+    let context = context.into();
+    move |source| StorageError::Io { context, source }
+}
+
+/// A local directory store.
+#[derive(Clone, Debug)]
+pub struct LocalConfig {
+    /// Where blobs live.
+    pub root: PathBuf,
+    /// Where unfinished uploads are written; on the same filesystem as `root` so that
+    /// completing one is an atomic rename.
+    pub staging: PathBuf,
+}
+
+/// An S3-compatible store (AWS, Garage, MinIO, Ceph RGW).
+#[derive(Clone, Debug, Default)]
+pub struct S3Config {
+    pub bucket: String,
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub virtual_hosted_style: bool,
+    pub unsigned_payload: bool,
+    /// A key prefix, so that one bucket can hold several deployments (or test runs).
+    pub prefix: String,
+}
+
+/// Where a resumable upload's bytes are accumulating. Stored with the upload so that any
+/// node, or this one after a restart, can continue it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ResumableTarget {
+    /// An S3-style multipart upload at the final content key.
+    Multipart { upload_id: String },
+    /// A staging file (local store), renamed into place on completion.
+    Staging { file: String },
+}
+
+impl ResumableTarget {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ResumableTarget::Multipart { .. } => "multipart",
+            ResumableTarget::Staging { .. } => "staging",
+        }
+    }
+
+    pub fn id(&self) -> &str {
+        match self {
+            ResumableTarget::Multipart { upload_id } => upload_id,
+            ResumableTarget::Staging { file } => file,
+        }
+    }
+
+    pub fn from_parts(kind: &str, id: String) -> Option<Self> {
+        match kind {
+            "multipart" => Some(ResumableTarget::Multipart { upload_id: id }),
+            "staging" => Some(ResumableTarget::Staging { file: id }),
+            _ => None,
+        }
+    }
+}
+
+/// What the store returned for one written part; kept (in order) until completion.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PartReceipt(pub String);
+
+#[derive(Clone)]
+enum Resumable {
+    Multipart(Arc<dyn MultipartStore>),
+    Staging {
+        local: Arc<LocalFileSystem>,
+        staging: PathBuf,
+    },
+}
+
+/// Content-addressed blobs. Cheap to clone.
+#[derive(Clone)]
+pub struct BlobStore {
+    store: Arc<dyn ObjectStore>,
+    resumable: Resumable,
+    prefix: String,
+    description: String,
+}
+
+impl std::fmt::Debug for BlobStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.description)
+    }
+}
+
+impl BlobStore {
+    pub fn local(config: &LocalConfig) -> Result<Self, StorageError> {
+        for dir in [&config.root, &config.staging] {
+            std::fs::create_dir_all(dir)
+                .map_err(io_err(format!("creating {}", dir.display())))?;
+        }
+        let local = Arc::new(
+            LocalFileSystem::new_with_prefix(&config.root)?.with_automatic_cleanup(true),
+        );
+        Ok(Self {
+            store: local.clone(),
+            resumable: Resumable::Staging {
+                local,
+                staging: config.staging.clone(),
+            },
+            prefix: String::new(),
+            description: format!("local directory {}", config.root.display()),
+        })
+    }
+
+    pub fn s3(config: &S3Config) -> Result<Self, StorageError> {
+        if config.bucket.is_empty() {
+            return Err(StorageError::Config("storage.s3.bucket is required".into()));
+        }
+        let mut builder = AmazonS3Builder::new()
+            .with_bucket_name(&config.bucket)
+            .with_region(&config.region)
+            .with_virtual_hosted_style_request(config.virtual_hosted_style)
+            .with_unsigned_payload(config.unsigned_payload);
+        if let Some(endpoint) = &config.endpoint {
+            builder = builder
+                .with_endpoint(endpoint)
+                .with_allow_http(endpoint.starts_with("http://"));
+        }
+        if let Some(key) = &config.access_key_id {
+            builder = builder.with_access_key_id(key);
+        }
+        if let Some(secret) = &config.secret_access_key {
+            builder = builder.with_secret_access_key(secret);
+        }
+        let s3 = Arc::new(builder.build()?);
+        Ok(Self {
+            store: s3.clone(),
+            resumable: Resumable::Multipart(s3),
+            prefix: config.prefix.trim_matches('/').to_string(),
+            description: format!(
+                "s3 bucket {} at {}",
+                config.bucket,
+                config.endpoint.as_deref().unwrap_or("AWS")
+            ),
+        })
+    }
+
+    /// An in-memory store for unit tests.
+    pub fn in_memory() -> Self {
+        let mem = Arc::new(InMemory::new());
+        Self {
+            store: mem.clone(),
+            resumable: Resumable::Multipart(mem),
+            prefix: String::new(),
+            description: "in-memory".into(),
+        }
+    }
+
+    pub fn description(&self) -> &str {
+        &self.description
+    }
+
+    fn path(&self, digest: &Digest) -> Path {
+        digest.object_path(&self.prefix)
+    }
+
+    /// The stored size of a blob, or None when the store does not have it.
+    pub async fn size(&self, digest: &Digest) -> Result<Option<u64>, StorageError> {
+        match self.store.head(&self.path(digest)).await {
+            Ok(meta) => Ok(Some(meta.size)),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Streams `range` of a blob; memory stays bounded by one read block whatever the size.
+    pub async fn read_range(
+        &self,
+        digest: &Digest,
+        range: Range<u64>,
+    ) -> Result<ByteStream, StorageError> {
+        let options = GetOptions {
+            range: Some(GetRange::Bounded(range.clone())),
+            ..Default::default()
+        };
+        let result = self.store.get_opts(&self.path(digest), options).await?;
+        Ok(match result.payload {
+            GetResultPayload::File(file, path) => file_stream(file, path, result.range),
+            GetResultPayload::Stream(s) => s.map_err(StorageError::from).boxed(),
+        })
+    }
+
+    /// Reads a whole blob into memory. For tests and small objects only.
+    pub async fn read_all(&self, digest: &Digest) -> Result<Bytes, StorageError> {
+        Ok(self.store.get(&self.path(digest)).await?.bytes().await?)
+    }
+
+    /// Proves at start-up (and in /readyz) that the store answers and accepts writes.
+    pub async fn check_writable(&self) -> Result<(), StorageError> {
+        let probe = if self.prefix.is_empty() {
+            Path::from("_spindle/health-probe")
+        } else {
+            Path::from(format!("{}/_spindle/health-probe", self.prefix))
+        };
+        self.store
+            .put(&probe, PutPayload::from_static(b"ok"))
+            .await?;
+        let back = self.store.get(&probe).await?.bytes().await?;
+        if back.as_ref() != b"ok" {
+            return Err(StorageError::Config("the store returned other bytes than it was given".into()));
+        }
+        Ok(())
+    }
+
+    /// Starts a resumable write of the blob `digest`; `upload_id` names the staging file.
+    pub async fn begin_resumable(
+        &self,
+        digest: &Digest,
+        upload_id: &str,
+    ) -> Result<ResumableTarget, StorageError> {
+        match &self.resumable {
+            Resumable::Multipart(m) => {
+                let upload_id = m.create_multipart(&self.path(digest)).await?;
+                Ok(ResumableTarget::Multipart { upload_id })
+            }
+            Resumable::Staging { staging, .. } => {
+                let file = format!("{upload_id}.part");
+                let path = staging.join(&file);
+                tokio::task::spawn_blocking(move || {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .create_new(true)
+                        .open(&path)
+                        .map(drop)
+                        .map_err(io_err(format!("creating {}", path.display())))
+                })
+                .await
+                .map_err(join_err)??;
+                Ok(ResumableTarget::Staging { file })
+            }
+        }
+    }
+
+    /// Writes part `index` (0-based), which starts at byte `offset` of the blob. Writing the
+    /// same part again replaces it, so a retried request is harmless.
+    pub async fn put_part(
+        &self,
+        target: &ResumableTarget,
+        digest: &Digest,
+        index: usize,
+        offset: u64,
+        data: Bytes,
+    ) -> Result<PartReceipt, StorageError> {
+        match (&self.resumable, target) {
+            (Resumable::Multipart(m), ResumableTarget::Multipart { upload_id }) => {
+                let part = m
+                    .put_part(&self.path(digest), upload_id, index, PutPayload::from(data))
+                    .await?;
+                Ok(PartReceipt(part.content_id))
+            }
+            (Resumable::Staging { staging, .. }, ResumableTarget::Staging { file }) => {
+                let path = staging.join(file);
+                tokio::task::spawn_blocking(move || write_at(&path, offset, &data))
+                    .await
+                    .map_err(join_err)??;
+                Ok(PartReceipt(String::new()))
+            }
+            _ => Err(StorageError::TargetMismatch("part write")),
+        }
+    }
+
+    /// Makes the blob visible at its content key. Only called once the hash has been checked.
+    pub async fn complete_resumable(
+        &self,
+        target: &ResumableTarget,
+        digest: &Digest,
+        parts: Vec<PartReceipt>,
+    ) -> Result<(), StorageError> {
+        match (&self.resumable, target) {
+            (Resumable::Multipart(m), ResumableTarget::Multipart { upload_id }) => {
+                let parts = parts
+                    .into_iter()
+                    .map(|p| PartId { content_id: p.0 })
+                    .collect();
+                m.complete_multipart(&self.path(digest), upload_id, parts)
+                    .await?;
+                Ok(())
+            }
+            (Resumable::Staging { local, staging }, ResumableTarget::Staging { file }) => {
+                let from = staging.join(file);
+                let to = local.path_to_filesystem(&self.path(digest))?;
+                tokio::task::spawn_blocking(move || promote(&from, &to))
+                    .await
+                    .map_err(join_err)?
+            }
+            _ => Err(StorageError::TargetMismatch("completion")),
+        }
+    }
+
+    /// Throws away an unfinished upload; nothing of it stays visible or billed.
+    pub async fn abort_resumable(
+        &self,
+        target: &ResumableTarget,
+        digest: &Digest,
+    ) -> Result<(), StorageError> {
+        match (&self.resumable, target) {
+            (Resumable::Multipart(m), ResumableTarget::Multipart { upload_id }) => {
+                match m.abort_multipart(&self.path(digest), upload_id).await {
+                    Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+                    Err(e) => Err(e.into()),
+                }
+            }
+            (Resumable::Staging { staging, .. }, ResumableTarget::Staging { file }) => {
+                match std::fs::remove_file(staging.join(file)) {
+                    Err(e) if e.kind() != ErrorKind::NotFound => {
+                        Err(io_err(format!("removing staging file {file}"))(e))
+                    }
+                    _ => Ok(()),
+                }
+            }
+            _ => Err(StorageError::TargetMismatch("abort")),
+        }
+    }
+}
+
+fn join_err(e: tokio::task::JoinError) -> StorageError {
+    StorageError::Io {
+        context: "blocking storage task".into(),
+        source: std::io::Error::other(e),
+    }
+}
+
+fn write_at(path: &FsPath, offset: u64, data: &[u8]) -> Result<(), StorageError> {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .open(path)
+        .map_err(io_err(format!("opening {}", path.display())))?;
+    file.write_all_at(data, offset)
+        .map_err(io_err(format!("writing {}", path.display())))?;
+    // The database will record this part as received; the bytes must survive a power cut.
+    file.sync_data()
+        .map_err(io_err(format!("syncing {}", path.display())))
+}
+
+/// Renames a finished staging file into its content key, durably.
+fn promote(from: &FsPath, to: &FsPath) -> Result<(), StorageError> {
+    let parent = to
+        .parent()
+        .ok_or_else(|| StorageError::Config(format!("no parent for {}", to.display())))?;
+    std::fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
+    match std::fs::rename(from, to) {
+        Ok(()) => {}
+        Err(e) if e.raw_os_error() == Some(18) => {
+            // EXDEV: staging is on another filesystem. Copy beside the target, then rename.
+            let tmp = to.with_extension("incoming");
+            std::fs::copy(from, &tmp).map_err(io_err("copying across filesystems"))?;
+            std::fs::File::open(&tmp)
+                .and_then(|f| f.sync_all())
+                .map_err(io_err("syncing copied blob"))?;
+            std::fs::rename(&tmp, to).map_err(io_err("renaming copied blob"))?;
+            std::fs::remove_file(from).map_err(io_err("removing staging file"))?;
+        }
+        Err(e) => return Err(io_err(format!("renaming into {}", to.display()))(e)),
+    }
+    std::fs::File::open(parent)
+        .and_then(|d| d.sync_all())
+        .map_err(io_err(format!("syncing {}", parent.display())))
+}
+
+/// Positioned reads of a local file in fixed blocks, each on the blocking pool.
+fn file_stream(file: std::fs::File, path: PathBuf, range: Range<u64>) -> ByteStream {
+    let file = Arc::new(file);
+    stream::try_unfold(range.start, move |pos| {
+        let file = file.clone();
+        let path = path.clone();
+        let end = range.end;
+        async move {
+            if pos >= end {
+                return Ok(None);
+            }
+            let want = (end - pos).min(FILE_READ_BLOCK as u64) as usize;
+            let buf = tokio::task::spawn_blocking(move || {
+                use std::os::unix::fs::FileExt;
+                let mut buf = vec![0u8; want];
+                file.read_exact_at(&mut buf, pos)
+                    .map_err(io_err(format!("reading {}", path.display())))?;
+                Ok::<_, StorageError>(buf)
+            })
+            .await
+            .map_err(join_err)??;
+            Ok(Some((Bytes::from(buf), pos + want as u64)))
+        }
+    })
+    .boxed()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::StreamingHasher;
+
+    async fn round_trip(store: &BlobStore) {
+        let part = 5 * 1024 * 1024;
+        let data: Vec<u8> = (0..(2 * part + 1234)).map(|i| (i % 253) as u8).collect();
+        let mut h = StreamingHasher::new();
+        h.update(&data);
+        let (digest, _) = h.finish();
+        assert_eq!(store.size(&digest).await.unwrap(), None);
+
+        let target = store.begin_resumable(&digest, "u1").await.unwrap();
+        let mut receipts = Vec::new();
+        for (i, chunk) in data.chunks(part).enumerate() {
+            let r = store
+                .put_part(&target, &digest, i, (i * part) as u64, Bytes::copy_from_slice(chunk))
+                .await
+                .unwrap();
+            receipts.push(r);
+        }
+        // Nothing is visible before completion.
+        assert_eq!(store.size(&digest).await.unwrap(), None);
+        store.complete_resumable(&target, &digest, receipts).await.unwrap();
+        assert_eq!(store.size(&digest).await.unwrap(), Some(data.len() as u64));
+
+        let got: Vec<Bytes> = store
+            .read_range(&digest, 10..(part as u64 + 20))
+            .await
+            .unwrap()
+            .try_collect()
+            .await
+            .unwrap();
+        assert_eq!(got.concat(), &data[10..part + 20]);
+    }
+
+    #[tokio::test]
+    async fn in_memory_round_trip() {
+        round_trip(&BlobStore::in_memory()).await;
+    }
+
+    #[tokio::test]
+    async fn local_round_trip_and_abort() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = BlobStore::local(&LocalConfig {
+            root: dir.path().join("objects"),
+            staging: dir.path().join("staging"),
+        })
+        .unwrap();
+        store.check_writable().await.unwrap();
+        round_trip(&store).await;
+
+        let digest: Digest = "00".repeat(32).parse().unwrap();
+        let target = store.begin_resumable(&digest, "u2").await.unwrap();
+        store.put_part(&target, &digest, 0, 0, Bytes::from_static(b"abc")).await.unwrap();
+        store.abort_resumable(&target, &digest).await.unwrap();
+        assert_eq!(std::fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
+        assert_eq!(store.size(&digest).await.unwrap(), None);
+    }
+
+    #[tokio::test]
+    async fn missing_blob_is_not_found() {
+        let store = BlobStore::in_memory();
+        let digest: Digest = "11".repeat(32).parse().unwrap();
+        assert!(matches!(
+            store.read_range(&digest, 0..1).await,
+            Err(StorageError::NotFound(_))
+        ));
+    }
+}
