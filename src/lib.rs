@@ -1,0 +1,15 @@
+//! Spindle: a disc-image cloud for university library consortia. The library holds the
+//! service (configuration, HTTP routes, upload and download domain logic); `main.rs` is the
+//! command line.
+
+pub mod api;
+pub mod app;
+pub mod auth;
+pub mod cli;
+pub mod config;
+pub mod db;
+pub mod discs;
+pub mod error;
+pub mod metrics;
+pub mod server;
+pub mod uploads;

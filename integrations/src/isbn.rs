@@ -52,7 +52,7 @@ impl Isbn {
             .map(|c| if c == 'X' { 10 } else { c.to_digit(10).unwrap_or(0) })
             .collect();
         let sum: u32 = values.iter().zip((1..=10).rev()).map(|(v, w)| v * w).sum();
-        if sum % 11 != 0 {
+        if !sum.is_multiple_of(11) {
             return Err(IsbnError::CheckDigit(d.to_string()));
         }
         let mut out = [0u8; 13];

@@ -247,11 +247,7 @@ impl BlobStore {
 
     /// Proves at start-up (and in /readyz) that the store answers and accepts writes.
     pub async fn check_writable(&self) -> Result<(), StorageError> {
-        let probe = if self.prefix.is_empty() {
-            Path::from("_spindle/health-probe")
-        } else {
-            Path::from(format!("{}/_spindle/health-probe", self.prefix))
-        };
+        let probe = self.probe_path();
         self.store
             .put(&probe, PutPayload::from_static(b"ok"))
             .await?;
@@ -260,6 +256,22 @@ impl BlobStore {
             return Err(StorageError::Config("the store returned other bytes than it was given".into()));
         }
         Ok(())
+    }
+
+    /// A cheap read-only probe for readiness checks.
+    pub async fn ping(&self) -> Result<(), StorageError> {
+        match self.store.head(&self.probe_path()).await {
+            Ok(_) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    fn probe_path(&self) -> Path {
+        if self.prefix.is_empty() {
+            Path::from("_spindle/health-probe")
+        } else {
+            Path::from(format!("{}/_spindle/health-probe", self.prefix))
+        }
     }
 
     /// Starts a resumable write of the blob `digest`; `upload_id` names the staging file.

@@ -1,0 +1,50 @@
+//! `/blobs/{sha256}`: does the consortium already hold these bytes?
+
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::auth::Staff;
+use crate::error::{AppError, AppResult};
+use crate::db;
+
+pub fn router() -> Router<AppState> {
+    Router::new().route("/blobs/{sha256}", get(show).head(exists))
+}
+
+#[derive(Serialize)]
+struct BlobView {
+    sha256: String,
+    size: i64,
+    stored_at: i64,
+}
+
+async fn lookup(state: &AppState, raw: &str) -> AppResult<db::blobs::BlobRow> {
+    let digest: spindle_storage::Digest = raw
+        .parse()
+        .map_err(|e| AppError::bad_request("invalid-sha256", format!("{e}")))?;
+    db::blobs::get(&state.db, &digest.to_hex())
+        .await?
+        .ok_or_else(|| AppError::not_found("blob-not-found", format!("no blob {digest}")))
+}
+
+/// 200 with `Spindle-Blob-Size` when the blob is stored, 404 when it is not.
+async fn exists(State(state): State<AppState>, _staff: Staff, Path(sha): Path<String>) -> AppResult<Response> {
+    let blob = lookup(&state, &sha).await?;
+    let mut response = StatusCode::OK.into_response();
+    response.headers_mut().insert("spindle-blob-size", HeaderValue::from(blob.size));
+    Ok(response)
+}
+
+async fn show(State(state): State<AppState>, _staff: Staff, Path(sha): Path<String>) -> AppResult<Json<impl Serialize>> {
+    let blob = lookup(&state, &sha).await?;
+    Ok(Json(BlobView {
+        sha256: blob.sha256,
+        size: blob.size,
+        stored_at: blob.created_at,
+    }))
+}

@@ -1,0 +1,60 @@
+//! `/discs`: register a disc, read it, list a member's discs, download its image.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use super::{ApiJson, download};
+use crate::app::AppState;
+use crate::auth::Staff;
+use crate::discs::{self, RegisterDisc, Registered};
+use crate::error::AppResult;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/discs", get(list).post(register))
+        .route("/discs/{id}", get(show))
+        .route("/discs/{id}/image", get(image))
+}
+
+async fn register(State(state): State<AppState>, staff: Staff, ApiJson(req): ApiJson<RegisterDisc>) -> AppResult<Response> {
+    Ok(match discs::register(&state, &staff, req).await? {
+        Registered::Created(view) => {
+            let location = format!("/api/v1/discs/{}", view.id);
+            (StatusCode::CREATED, [(header::LOCATION, location)], Json(view)).into_response()
+        }
+        Registered::Existing(view) => (StatusCode::OK, Json(view)).into_response(),
+    })
+}
+
+async fn show(State(state): State<AppState>, staff: Option<Staff>, Path(id): Path<String>) -> AppResult<Response> {
+    let view = discs::get(&state, staff.as_ref(), discs::parse_id(&id)?).await?;
+    Ok(Json(view).into_response())
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    member: Option<String>,
+    after: Option<i64>,
+    limit: Option<i64>,
+}
+
+async fn list(State(state): State<AppState>, staff: Staff, Query(q): Query<ListQuery>) -> AppResult<Response> {
+    let views = discs::list(&state, &staff, q.member.as_deref(), q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
+    Ok(Json(views).into_response())
+}
+
+/// GET and HEAD of the whole image, with Range, conditionals and resumption.
+async fn image(
+    State(state): State<AppState>,
+    staff: Option<Staff>,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let disc = discs::for_download(&state, staff.as_ref(), discs::parse_id(&id)?).await?;
+    download::serve(&state, method == Method::GET, &headers, &download::Representation::of_disc(&disc)?).await
+}

@@ -1,0 +1,83 @@
+//! HTTP routes: one module per endpoint group, each with its own `router()`.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use serde::de::DeserializeOwned;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::trace::TraceLayer;
+
+use crate::app::AppState;
+use crate::error::AppError;
+use crate::metrics::RequestLabels;
+
+mod blobs;
+mod discs;
+mod download;
+mod ops;
+mod uploads;
+
+pub fn router(state: AppState) -> Router {
+    let api = Router::new()
+        .merge(blobs::router())
+        .merge(uploads::router())
+        .merge(discs::router());
+    Router::new()
+        .merge(ops::router())
+        .nest("/api/v1", api)
+        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(TraceLayer::new_for_http())
+        .layer(PropagateRequestIdLayer::x_request_id())
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        .layer(CatchPanicLayer::new())
+        .with_state(state)
+}
+
+async fn count_requests(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "answered");
+    response
+}
+
+/// A header as text, or None when absent or not visible ASCII.
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `Json` whose rejections are Spindle's JSON errors rather than axum's plain text.
+pub(crate) struct ApiJson<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match axum::Json::<T>::from_request(req, state).await {
+            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+            Err(rejection) => Err(AppError::new(
+                rejection.status(),
+                "invalid-json",
+                rejection.body_text(),
+            )),
+        }
+    }
+}

@@ -1,0 +1,115 @@
+//! The application: configuration, database, blob store and metrics, shared by every
+//! request through `AppState`.
+
+use std::ops::Deref;
+use std::sync::Arc;
+use std::time::Duration;
+
+use spindle_storage::{BlobStore, LocalConfig, S3Config, StorageError};
+
+use crate::config::{Config, StorageBackend};
+use crate::db::{Db, DbError};
+use crate::metrics::Metrics;
+use crate::uploads::Writers;
+
+pub struct App {
+    pub config: Config,
+    pub db: Db,
+    pub blobs: BlobStore,
+    pub metrics: Metrics,
+    pub writers: Writers,
+}
+
+#[derive(Clone)]
+pub struct AppState(pub Arc<App>);
+
+impl Deref for AppState {
+    type Target = App;
+    fn deref(&self) -> &App {
+        &self.0
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("cannot open the database at {url}: {source}")]
+    Database { url: String, source: DbError },
+    #[error("cannot migrate the database: {0}")]
+    Migrate(DbError),
+    #[error("{0}")]
+    Schema(DbError),
+    #[error("storage ({what}) is not usable: {source}")]
+    Storage { what: String, source: StorageError },
+}
+
+impl App {
+    /// Connects to the database and storage, migrates (unless told not to) and proves both
+    /// work: start-up fails here, with a clear message, rather than on the first request.
+    pub async fn start(config: Config) -> Result<Self, StartupError> {
+        let db = connect_db(&config).await?;
+        if config.database.auto_migrate {
+            db.migrate().await.map_err(StartupError::Migrate)?;
+        } else {
+            db.ensure_migrated().await.map_err(StartupError::Schema)?;
+        }
+        let blobs = open_storage(&config)?;
+        blobs
+            .check_writable()
+            .await
+            .map_err(|source| StartupError::Storage {
+                what: blobs.description().to_string(),
+                source,
+            })?;
+        Ok(Self {
+            config,
+            db,
+            blobs,
+            metrics: Metrics::default(),
+            writers: Writers::default(),
+        })
+    }
+
+    pub fn into_state(self) -> AppState {
+        AppState(Arc::new(self))
+    }
+}
+
+pub async fn connect_db(config: &Config) -> Result<Db, StartupError> {
+    let url = config.database_url();
+    Db::connect(
+        &url,
+        config.database.max_connections,
+        Duration::from_secs(config.database.connect_timeout_secs),
+    )
+    .await
+    .map_err(|source| StartupError::Database {
+        url: crate::config::redact_url(&url),
+        source,
+    })
+}
+
+pub fn open_storage(config: &Config) -> Result<BlobStore, StartupError> {
+    let result = match config.storage.backend {
+        StorageBackend::Local => BlobStore::local(&LocalConfig {
+            root: config.local_storage_path(),
+            staging: config.local_staging_path(),
+        }),
+        StorageBackend::S3 => {
+            let s3 = &config.storage.s3;
+            BlobStore::s3(&S3Config {
+                bucket: s3.bucket.clone(),
+                endpoint: s3.endpoint.clone(),
+                region: s3.region.clone(),
+                access_key_id: s3.access_key_id.clone(),
+                secret_access_key: s3.secret_access_key.clone(),
+                virtual_hosted_style: s3.virtual_hosted_style,
+                unsigned_payload: s3.unsigned_payload,
+                prefix: s3.prefix.clone(),
+            })
+        }
+    };
+    result.map_err(|source| StartupError::Storage {
+        what: format!("{:?}", config.storage.backend).to_lowercase(),
+        source,
+    })
+}

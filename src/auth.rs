@@ -1,0 +1,134 @@
+//! Staff authentication: bearer tokens, stored hashed, scoped to a member (librarian) or to
+//! the whole consortium (admin).
+
+use axum::extract::FromRequestParts;
+use axum::http::header::AUTHORIZATION;
+use axum::http::request::Parts;
+use base64::Engine as _;
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+
+use crate::app::AppState;
+use crate::db::{self, Db, DbError};
+use crate::error::AppError;
+
+const TOKEN_PREFIX: &str = "spindle_";
+/// last_used_at is advisory; writing it more often than this would add a write per request.
+const TOUCH_INTERVAL_SECS: i64 = 3600;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Librarian,
+    Admin,
+}
+
+impl Role {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Librarian => "librarian",
+            Role::Admin => "admin",
+        }
+    }
+}
+
+/// An authenticated member of staff.
+#[derive(Debug, Clone)]
+pub struct Staff {
+    pub token_id: i64,
+    pub role: Role,
+    /// The member a librarian belongs to; None for consortium admins.
+    pub member_id: Option<i64>,
+    pub member_code: Option<String>,
+}
+
+impl Staff {
+    /// Admins act for every member; a librarian only for their own.
+    pub fn may_act_for(&self, member_id: i64) -> bool {
+        self.role == Role::Admin || self.member_id == Some(member_id)
+    }
+}
+
+/// A new random token (256 bits, URL-safe) and the hash that is stored.
+pub fn generate_token() -> (String, String) {
+    let mut bytes = [0u8; 32];
+    rand::rng().fill_bytes(&mut bytes);
+    let token = format!(
+        "{TOKEN_PREFIX}{}",
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    );
+    let hash = hash_token(&token);
+    (token, hash)
+}
+
+/// Tokens carry 256 random bits, so a plain SHA-256 is enough to store them safely.
+pub fn hash_token(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Staff>, DbError> {
+    if !token.starts_with(TOKEN_PREFIX) || token.len() > 128 {
+        return Ok(None);
+    }
+    let Some(row) = db::tokens::by_hash(db, &hash_token(token)).await? else {
+        return Ok(None);
+    };
+    if row.last_used_at.is_none_or(|t| t < db::now() - TOUCH_INTERVAL_SECS) {
+        db::tokens::touch(db, row.id).await?;
+    }
+    let role = if row.role == "admin" { Role::Admin } else { Role::Librarian };
+    Ok(Some(Staff {
+        token_id: row.id,
+        role,
+        member_id: row.member_id,
+        member_code: row.member_code,
+    }))
+}
+
+fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
+    let Some(value) = parts.headers.get(AUTHORIZATION) else {
+        return Ok(None);
+    };
+    let value = value
+        .to_str()
+        .map_err(|_| AppError::unauthenticated("invalid-token", "the Authorization header is not valid text"))?;
+    match value.split_once(' ') {
+        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token.trim())),
+        _ => Err(AppError::unauthenticated(
+            "invalid-token",
+            "use `Authorization: Bearer <token>`",
+        )),
+    }
+}
+
+impl FromRequestParts<AppState> for Staff {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        match Option::<Staff>::from_request_parts(parts, state).await? {
+            Some(staff) => Ok(staff),
+            None => Err(AppError::unauthenticated(
+                "missing-token",
+                "this needs a staff token: `Authorization: Bearer <token>`",
+            )),
+        }
+    }
+}
+
+impl axum::extract::OptionalFromRequestParts<AppState> for Staff {
+    type Rejection = AppError;
+
+    /// No Authorization header: None. A header with a bad or revoked token: 401, never a
+    /// silent fall-back to anonymous.
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, AppError> {
+        let Some(token) = bearer(parts)? else {
+            return Ok(None);
+        };
+        match authenticate(&state.db, token).await? {
+            Some(staff) => Ok(Some(staff)),
+            None => Err(AppError::unauthenticated(
+                "invalid-token",
+                "the token is unknown or has been revoked",
+            )),
+        }
+    }
+}

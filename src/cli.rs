@@ -1,0 +1,231 @@
+//! The `spindle` command line: serve, migrate, check and print the configuration, manage
+//! members and staff tokens.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::{Parser, Subcommand, ValueEnum};
+use tokio::net::TcpListener;
+
+use crate::app::{App, connect_db, open_storage};
+use crate::auth::{Role, generate_token};
+use crate::config::{Config, LogFormat, Overrides};
+use crate::db;
+
+#[derive(Parser, Debug)]
+#[command(name = "spindle", version, about = "A disc-image cloud for library consortia")]
+pub struct Cli {
+    /// Configuration file (default: ./spindle.toml when present)
+    #[arg(long, global = true, env = "SPINDLE_CONFIG")]
+    config: Option<PathBuf>,
+    /// Data folder for the embedded defaults (SQLite database and local object store)
+    #[arg(long, global = true)]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Run the server
+    Serve {
+        /// Address to listen on, e.g. 127.0.0.1:8080
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+    },
+    /// Apply database migrations and exit
+    Migrate,
+    /// Check the configuration, the database and the storage, then exit
+    CheckConfig,
+    /// Print the effective configuration with secrets redacted
+    PrintConfig,
+    /// Member libraries
+    Member {
+        #[command(subcommand)]
+        command: MemberCommand,
+    },
+    /// Staff bearer tokens
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum MemberCommand {
+    /// Add a member library
+    Add {
+        /// Short code, e.g. PKU
+        code: String,
+        #[arg(long)]
+        name: String,
+    },
+    /// List member libraries
+    List,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum RoleArg {
+    Librarian,
+    Admin,
+}
+
+#[derive(Subcommand, Debug)]
+enum TokenCommand {
+    /// Create a token and print it once (only its hash is stored)
+    Create {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// The member a librarian token belongs to
+        #[arg(long)]
+        member: Option<String>,
+        /// A note saying whose token this is
+        #[arg(long)]
+        label: Option<String>,
+    },
+    /// Revoke a token by id
+    Revoke { id: i64 },
+}
+
+pub async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_logging(config: &Config) {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SPINDLE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match config.log.format {
+        LogFormat::Json => builder.json().try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let listen = match &cli.command {
+        Command::Serve { listen } => *listen,
+        _ => None,
+    };
+    let overrides = Overrides {
+        data_dir: cli.data_dir.clone(),
+        listen,
+    };
+    let config = Config::load(cli.config.as_deref(), &overrides)?;
+    match cli.command {
+        Command::Serve { .. } => serve(config).await,
+        Command::PrintConfig => {
+            print!("{}", config.redacted_toml()?);
+            Ok(())
+        }
+        Command::Migrate => {
+            let db = connect_db(&config).await?;
+            db.migrate().await.context("migrating")?;
+            println!("database ({}) is up to date", db.dialect());
+            Ok(())
+        }
+        Command::CheckConfig => check(config).await,
+        Command::Member { command } => member(config, command).await,
+        Command::Token { command } => token(config, command).await,
+    }
+}
+
+async fn serve(config: Config) -> anyhow::Result<()> {
+    init_logging(&config);
+    let listen = config.http.listen;
+    let app = App::start(config).await?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
+    let addr = listener.local_addr()?;
+    tracing::info!(%addr, database = app.db.dialect(), storage = app.blobs.description(), "spindle is serving");
+    println!("Spindle is running: open http://{addr}/healthz (API under http://{addr}/api/v1/)");
+    crate::server::serve(app.into_state(), listener, crate::server::shutdown_signal()).await?;
+    Ok(())
+}
+
+async fn check(config: Config) -> anyhow::Result<()> {
+    println!("configuration: ok");
+    let db = connect_db(&config).await?;
+    db.ping().await.context("database does not answer")?;
+    println!("database ({}): reachable", db.dialect());
+    db.ensure_migrated().await?;
+    println!("database: migrated");
+    let blobs = open_storage(&config)?;
+    blobs
+        .check_writable()
+        .await
+        .with_context(|| format!("storage {} is not writable", blobs.description()))?;
+    println!("storage ({}): writable", blobs.description());
+    Ok(())
+}
+
+/// CLI management commands apply pending migrations first so that a fresh data folder works.
+async fn open_db(config: &Config) -> anyhow::Result<db::Db> {
+    let db = connect_db(config).await?;
+    if config.database.auto_migrate {
+        db.migrate().await.context("migrating")?;
+    } else {
+        db.ensure_migrated().await?;
+    }
+    Ok(db)
+}
+
+async fn member(config: Config, command: MemberCommand) -> anyhow::Result<()> {
+    let db = open_db(&config).await?;
+    match command {
+        MemberCommand::Add { code, name } => {
+            let code = code.trim().to_string();
+            if code.is_empty() || code.len() > 32 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+                bail!("a member code is 1-32 ASCII letters, digits, '-' or '_'");
+            }
+            match db::members::insert(&db, &code, name.trim()).await? {
+                Ok(m) => println!("member {} added (id {})", m.code, m.id),
+                Err(db::members::CodeTaken) => bail!("a member with code {code} already exists"),
+            }
+        }
+        MemberCommand::List => {
+            for m in db::members::list(&db).await? {
+                println!("{}\t{}\t{}", m.id, m.code, m.name);
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
+    let db = open_db(&config).await?;
+    match command {
+        TokenCommand::Create { role, member, label } => {
+            let (role, member_id) = match (role, member) {
+                (RoleArg::Admin, None) => (Role::Admin, None),
+                (RoleArg::Admin, Some(_)) => bail!("an admin token is consortium-wide: drop --member"),
+                (RoleArg::Librarian, None) => bail!("a librarian token needs --member CODE"),
+                (RoleArg::Librarian, Some(code)) => {
+                    let m = db::members::by_code(&db, &code)
+                        .await?
+                        .with_context(|| format!("no member with code {code}"))?;
+                    (Role::Librarian, Some(m.id))
+                }
+            };
+            let (token, hash) = generate_token();
+            let id = db::tokens::insert(&db, member_id, role.as_str(), &hash, label.as_deref()).await?;
+            eprintln!("token {id} created ({}); it is shown once, store it now:", role.as_str());
+            println!("{token}");
+        }
+        TokenCommand::Revoke { id } => {
+            if !db::tokens::revoke(&db, id).await? {
+                bail!("no live token with id {id}");
+            }
+            println!("token {id} revoked");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,331 @@
+//! Configuration: one serde tree, layered defaults → TOML file → `SPINDLE_…` environment →
+//! command-line flags. Every key is documented once, in `spindle.example.toml`.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize};
+
+pub const MIB: u64 = 1024 * 1024;
+/// S3 parts must be at least 5 MiB (except the last) and at most 5 GiB.
+pub const MIN_PART_SIZE: u64 = 5 * MIB;
+pub const MAX_PART_SIZE: u64 = 5 * 1024 * MIB;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub data_dir: PathBuf,
+    pub http: HttpConfig,
+    pub database: DatabaseConfig,
+    pub storage: StorageConfig,
+    pub upload: UploadConfig,
+    pub log: LogConfig,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    pub listen: SocketAddr,
+    pub shutdown_grace_secs: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    pub url: Option<String>,
+    pub max_connections: u32,
+    pub connect_timeout_secs: u64,
+    pub auto_migrate: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StorageBackend {
+    Local,
+    S3,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StorageConfig {
+    pub backend: StorageBackend,
+    pub local: LocalStorageConfig,
+    pub s3: S3StorageConfig,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LocalStorageConfig {
+    pub path: Option<PathBuf>,
+    pub staging_path: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct S3StorageConfig {
+    pub bucket: String,
+    pub endpoint: Option<String>,
+    pub region: String,
+    pub access_key_id: Option<String>,
+    pub secret_access_key: Option<String>,
+    pub virtual_hosted_style: bool,
+    pub unsigned_payload: bool,
+    pub prefix: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct UploadConfig {
+    pub part_size: u64,
+    pub max_size: u64,
+    pub expiry_secs: u64,
+    pub sweep_interval_secs: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    pub format: LogFormat,
+    pub filter: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            data_dir: PathBuf::from("spindle-data"),
+            http: HttpConfig::default(),
+            database: DatabaseConfig::default(),
+            storage: StorageConfig::default(),
+            upload: UploadConfig::default(),
+            log: LogConfig::default(),
+        }
+    }
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_grace_secs: 30,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        Self {
+            url: None,
+            max_connections: 16,
+            connect_timeout_secs: 5,
+            auto_migrate: true,
+        }
+    }
+}
+
+impl Default for StorageConfig {
+    fn default() -> Self {
+        Self {
+            backend: StorageBackend::Local,
+            local: LocalStorageConfig::default(),
+            s3: S3StorageConfig::default(),
+        }
+    }
+}
+
+impl Default for S3StorageConfig {
+    fn default() -> Self {
+        Self {
+            bucket: String::new(),
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            virtual_hosted_style: false,
+            unsigned_payload: false,
+            prefix: String::new(),
+        }
+    }
+}
+
+impl Default for UploadConfig {
+    fn default() -> Self {
+        Self {
+            part_size: 8 * MIB,
+            max_size: 20 * 1024 * MIB,
+            expiry_secs: 24 * 3600,
+            sweep_interval_secs: 300,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Text,
+            filter: "info".into(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("configuration: {0}")]
+    Load(#[from] Box<figment::Error>),
+    #[error("configuration file {0} does not exist")]
+    MissingFile(PathBuf),
+    #[error("configuration: {0}")]
+    Invalid(String),
+}
+
+/// Values given on the command line; they override every other layer.
+#[derive(Debug, Default, Clone)]
+pub struct Overrides {
+    pub data_dir: Option<PathBuf>,
+    pub listen: Option<SocketAddr>,
+}
+
+impl Config {
+    /// Loads the layers. `file` is the `--config` path; without it `./spindle.toml` is read
+    /// when present.
+    pub fn load(file: Option<&Path>, overrides: &Overrides) -> Result<Self, ConfigError> {
+        let file = match file {
+            Some(path) if !path.exists() => return Err(ConfigError::MissingFile(path.into())),
+            Some(path) => Some(path.to_path_buf()),
+            None => Some(PathBuf::from("spindle.toml")).filter(|p| p.exists()),
+        };
+        let mut figment = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(path) = &file {
+            figment = figment.merge(Toml::file_exact(path));
+        }
+        figment = figment.merge(
+            Env::prefixed("SPINDLE_")
+                .split("__")
+                .filter(|key| key.as_str() != "config" && !key.as_str().starts_with("test_")),
+        );
+        if let Some(dir) = &overrides.data_dir {
+            figment = figment.merge(Serialized::default("data_dir", dir));
+        }
+        if let Some(listen) = &overrides.listen {
+            figment = figment.merge(Serialized::default("http.listen", listen));
+        }
+        let config: Config = figment.extract().map_err(Box::new)?;
+        config.validate()?;
+        Ok(config)
+    }
+
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let part = self.upload.part_size;
+        if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&part) {
+            return Err(ConfigError::Invalid(format!(
+                "upload.part_size must be between {MIN_PART_SIZE} (5 MiB) and {MAX_PART_SIZE} (5 GiB) bytes, got {part}"
+            )));
+        }
+        // S3 allows at most 10,000 parts per upload.
+        if self.upload.max_size > part * 10_000 {
+            return Err(ConfigError::Invalid(format!(
+                "upload.max_size {} needs more than 10,000 parts of upload.part_size {part}",
+                self.upload.max_size
+            )));
+        }
+        if self.upload.expiry_secs == 0 || self.upload.sweep_interval_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "upload.expiry_secs and upload.sweep_interval_secs must be positive".into(),
+            ));
+        }
+        if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.is_empty() {
+            return Err(ConfigError::Invalid(
+                "storage.backend = \"s3\" needs storage.s3.bucket".into(),
+            ));
+        }
+        if let Some(url) = &self.database.url
+            && !(url.starts_with("sqlite:")
+                || url.starts_with("postgres://")
+                || url.starts_with("postgresql://"))
+        {
+            return Err(ConfigError::Invalid(
+                "database.url must start with sqlite:, postgres:// or postgresql://".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn database_url(&self) -> String {
+        match &self.database.url {
+            Some(url) => url.clone(),
+            None => format!("sqlite://{}", self.data_dir.join("spindle.db").display()),
+        }
+    }
+
+    pub fn local_storage_path(&self) -> PathBuf {
+        self.storage
+            .local
+            .path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("objects"))
+    }
+
+    pub fn local_staging_path(&self) -> PathBuf {
+        self.storage
+            .local
+            .staging_path
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("staging"))
+    }
+
+    /// The configuration as TOML with secrets replaced, for `print-config`.
+    pub fn redacted_toml(&self) -> Result<String, ConfigError> {
+        let mut shown = self.clone();
+        shown.database.url = Some(redact_url(&self.database_url()));
+        if shown.storage.s3.secret_access_key.is_some() {
+            shown.storage.s3.secret_access_key = Some("<redacted>".into());
+        }
+        toml::to_string_pretty(&shown).map_err(|e| ConfigError::Invalid(e.to_string()))
+    }
+}
+
+/// Replaces the password of a `scheme://user:password@host/...` URL.
+pub(crate) fn redact_url(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return url.to_string();
+    };
+    let (authority, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+    match authority.rsplit_once('@') {
+        Some((userinfo, host)) => {
+            let user = userinfo.split_once(':').map_or(userinfo, |(u, _)| u);
+            format!("{scheme}://{user}:<redacted>@{host}{tail}")
+        }
+        None => url.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(
+            redact_url("postgres://spindle:s3cret@db:5432/spindle?sslmode=require"),
+            "postgres://spindle:<redacted>@db:5432/spindle?sslmode=require"
+        );
+        assert_eq!(redact_url("sqlite://data/spindle.db"), "sqlite://data/spindle.db");
+    }
+
+    #[test]
+    fn rejects_small_parts() {
+        let mut c = Config::default();
+        c.upload.part_size = MIB;
+        assert!(c.validate().is_err());
+        c.upload.part_size = 8 * MIB;
+        assert!(c.validate().is_ok());
+    }
+}

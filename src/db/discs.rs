@@ -1,0 +1,107 @@
+//! Discs: a member's copy of a stored image, with the identifiers the library knows it by.
+
+use serde::Serialize;
+
+use super::{Db, DbError, is_unique_violation, now, on_pool};
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct DiscRow {
+    pub id: i64,
+    pub member_id: i64,
+    pub member_code: String,
+    pub sha256: String,
+    pub size: i64,
+    pub stored_at: i64,
+    pub filename: String,
+    pub label: Option<String>,
+    pub isbn: Option<String>,
+    pub barcode: Option<String>,
+    pub record_id: Option<String>,
+    pub disc_number: i64,
+    pub is_open: bool,
+    pub created_at: i64,
+}
+
+const SELECT: &str = "SELECT d.id, d.member_id, m.code AS member_code, d.sha256, b.size,
+        b.created_at AS stored_at, d.filename, d.label, d.isbn, d.barcode, d.record_id,
+        d.disc_number, d.is_open, d.created_at
+    FROM discs d JOIN members m ON m.id = d.member_id JOIN blobs b ON b.sha256 = d.sha256";
+
+pub struct NewDisc<'a> {
+    pub member_id: i64,
+    pub sha256: &'a str,
+    pub filename: &'a str,
+    pub label: Option<&'a str>,
+    pub isbn: Option<&'a str>,
+    pub barcode: Option<&'a str>,
+    pub record_id: Option<&'a str>,
+    pub disc_number: i64,
+    pub is_open: bool,
+}
+
+/// The member already has a disc with that barcode and disc number.
+#[derive(Debug)]
+pub struct BarcodeTaken;
+
+pub async fn insert(db: &Db, d: &NewDisc<'_>) -> Result<Result<i64, BarcodeTaken>, DbError> {
+    let result = on_pool!(db, pool => {
+        sqlx::query_scalar::<_, i64>(
+            "INSERT INTO discs (member_id, sha256, filename, label, isbn, barcode, record_id,
+                 disc_number, is_open, created_at)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+        )
+        .bind(d.member_id)
+        .bind(d.sha256)
+        .bind(d.filename)
+        .bind(d.label)
+        .bind(d.isbn)
+        .bind(d.barcode)
+        .bind(d.record_id)
+        .bind(d.disc_number)
+        .bind(d.is_open)
+        .bind(now())
+        .fetch_one(pool)
+        .await
+    });
+    match result {
+        Ok(id) => Ok(Ok(id)),
+        Err(e) if is_unique_violation(&e) => Ok(Err(BarcodeTaken)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub async fn get(db: &Db, id: i64) -> Result<Option<DiscRow>, DbError> {
+    let sql = format!("{SELECT} WHERE d.id = $1");
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, DiscRow>(&sql).bind(id).fetch_optional(pool).await?
+    }))
+}
+
+pub async fn by_barcode(
+    db: &Db,
+    member_id: i64,
+    barcode: &str,
+    disc_number: i64,
+) -> Result<Option<DiscRow>, DbError> {
+    let sql = format!("{SELECT} WHERE d.member_id = $1 AND d.barcode = $2 AND d.disc_number = $3");
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, DiscRow>(&sql)
+            .bind(member_id)
+            .bind(barcode)
+            .bind(disc_number)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
+pub async fn list_for_member(db: &Db, member_id: i64, after: i64, limit: i64) -> Result<Vec<DiscRow>, DbError> {
+    let sql = format!("{SELECT} WHERE d.member_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3");
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, DiscRow>(&sql)
+            .bind(member_id)
+            .bind(after)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+    }))
+}

@@ -1,0 +1,163 @@
+//! The database: one enum over the SQLite and PostgreSQL pools, one set of runtime-checked
+//! queries (written once where the dialects agree), and the paired migrations.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::postgres::{PgPool, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+pub mod blobs;
+pub mod discs;
+pub mod members;
+pub mod tokens;
+pub mod uploads;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Runs `$body` with `$pool` bound to whichever pool `$db` holds; the body is compiled once
+/// per dialect, so the same query text serves both.
+macro_rules! on_pool {
+    ($db:expr, $pool:ident => $body:expr) => {
+        match $db {
+            $crate::db::Db::Sqlite($pool) => $body,
+            $crate::db::Db::Postgres($pool) => $body,
+        }
+    };
+}
+pub(crate) use on_pool;
+
+#[derive(Clone, Debug)]
+pub enum Db {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DbError {
+    /// The database cannot be reached or is restarting: a 503, not a bug.
+    #[error("database unavailable: {0}")]
+    Unavailable(#[source] sqlx::Error),
+    #[error("database: {0}")]
+    Query(#[source] sqlx::Error),
+    #[error("migrations: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("the database schema is behind this version of Spindle (pending migrations: {0}); run `spindle migrate`")]
+    Behind(String),
+}
+
+impl From<sqlx::Error> for DbError {
+    fn from(e: sqlx::Error) -> Self {
+        let unavailable = match &e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            // PostgreSQL class 57 (operator intervention: shutdown, restart) and 08 (connection).
+            sqlx::Error::Database(d) => d
+                .code()
+                .is_some_and(|c| c.starts_with("57") || c.starts_with("08")),
+            _ => false,
+        };
+        if unavailable {
+            DbError::Unavailable(e)
+        } else {
+            DbError::Query(e)
+        }
+    }
+}
+
+pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
+    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+}
+
+/// The current time as Unix seconds, the unit of every timestamp column.
+pub fn now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl Db {
+    pub async fn connect(url: &str, max_connections: u32, timeout: Duration) -> Result<Self, DbError> {
+        if url.starts_with("sqlite:") {
+            let options = SqliteConnectOptions::from_str(url)?
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Normal)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(10));
+            if let Some(parent) = options.get_filename().parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| DbError::Unavailable(sqlx::Error::Io(e)))?;
+            }
+            let pool = SqlitePoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(timeout)
+                .connect_with(options)
+                .await?;
+            Ok(Db::Sqlite(pool))
+        } else {
+            let pool = PgPoolOptions::new()
+                .max_connections(max_connections)
+                .acquire_timeout(timeout)
+                .connect(url)
+                .await?;
+            Ok(Db::Postgres(pool))
+        }
+    }
+
+    pub fn dialect(&self) -> &'static str {
+        match self {
+            Db::Sqlite(_) => "sqlite",
+            Db::Postgres(_) => "postgres",
+        }
+    }
+
+    fn migrator(&self) -> &'static sqlx::migrate::Migrator {
+        match self {
+            Db::Sqlite(_) => &SQLITE_MIGRATIONS,
+            Db::Postgres(_) => &POSTGRES_MIGRATIONS,
+        }
+    }
+
+    pub async fn migrate(&self) -> Result<(), DbError> {
+        on_pool!(self, pool => self.migrator().run(pool).await?);
+        Ok(())
+    }
+
+    /// Fails with [`DbError::Behind`] when migrations this binary knows have not been applied.
+    pub async fn ensure_migrated(&self) -> Result<(), DbError> {
+        let applied: Vec<i64> = on_pool!(self, pool => {
+            sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
+                .fetch_all(pool)
+                .await
+                .unwrap_or_default()
+        });
+        let pending: Vec<String> = self
+            .migrator()
+            .iter()
+            .filter(|m| !applied.contains(&m.version))
+            .map(|m| m.version.to_string())
+            .collect();
+        if pending.is_empty() {
+            Ok(())
+        } else {
+            Err(DbError::Behind(pending.join(", ")))
+        }
+    }
+
+    pub async fn ping(&self) -> Result<(), DbError> {
+        on_pool!(self, pool => {
+            sqlx::query("SELECT 1").execute(pool).await?;
+        });
+        Ok(())
+    }
+
+    pub async fn close(&self) {
+        on_pool!(self, pool => pool.close().await)
+    }
+}

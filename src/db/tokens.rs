@@ -1,0 +1,72 @@
+//! Staff bearer tokens, stored as SHA-256 hashes.
+
+use super::{Db, DbError, now, on_pool};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct TokenRow {
+    pub id: i64,
+    pub role: String,
+    pub member_id: Option<i64>,
+    pub member_code: Option<String>,
+    pub last_used_at: Option<i64>,
+}
+
+pub async fn insert(
+    db: &Db,
+    member_id: Option<i64>,
+    role: &str,
+    token_hash: &str,
+    label: Option<&str>,
+) -> Result<i64, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar(
+            "INSERT INTO tokens (member_id, role, token_hash, label, created_at)
+             VALUES ($1, $2, $3, $4, $5) RETURNING id",
+        )
+        .bind(member_id)
+        .bind(role)
+        .bind(token_hash)
+        .bind(label)
+        .bind(now())
+        .fetch_one(pool)
+        .await?
+    }))
+}
+
+/// The live (not revoked) token with this hash.
+pub async fn by_hash(db: &Db, token_hash: &str) -> Result<Option<TokenRow>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, TokenRow>(
+            "SELECT t.id, t.role, t.member_id, m.code AS member_code, t.last_used_at
+             FROM tokens t LEFT JOIN members m ON m.id = t.member_id
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+        )
+        .bind(token_hash)
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
+pub async fn touch(db: &Db, id: i64) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query("UPDATE tokens SET last_used_at = $1 WHERE id = $2")
+            .bind(now())
+            .bind(id)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Returns false when no live token has that id.
+pub async fn revoke(db: &Db, id: i64) -> Result<bool, DbError> {
+    let done = on_pool!(db, pool => {
+        sqlx::query("UPDATE tokens SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now())
+            .bind(id)
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(done == 1)
+}

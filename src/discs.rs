@@ -1,0 +1,222 @@
+//! Discs: registering a member's copy of a stored image with the identifiers the library
+//! knows it by, reading them back, and deciding who may take the image.
+
+use serde::{Deserialize, Serialize};
+use spindle_integrations::isbn::Isbn;
+use spindle_storage::Digest;
+
+use crate::app::App;
+use crate::auth::{Role, Staff};
+use crate::db::{self, discs::{DiscRow, NewDisc}};
+use crate::error::{AppError, AppResult};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RegisterDisc {
+    pub sha256: String,
+    /// The member code; librarians may omit it (their own), admins must give it.
+    pub member: Option<String>,
+    pub filename: Option<String>,
+    pub label: Option<String>,
+    pub isbn: Option<String>,
+    pub barcode: Option<String>,
+    pub record_id: Option<String>,
+    pub disc_number: Option<i64>,
+    pub open: Option<bool>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiscView {
+    pub id: i64,
+    pub member: String,
+    pub sha256: String,
+    pub size: i64,
+    pub filename: String,
+    pub label: Option<String>,
+    pub isbn: Option<String>,
+    pub isbn10: Option<String>,
+    pub barcode: Option<String>,
+    pub record_id: Option<String>,
+    pub disc_number: i64,
+    pub open: bool,
+    pub created_at: i64,
+    pub image_url: String,
+}
+
+impl From<DiscRow> for DiscView {
+    fn from(d: DiscRow) -> Self {
+        let isbn10 = d
+            .isbn
+            .as_deref()
+            .and_then(|i| Isbn::parse(i).ok())
+            .and_then(|i| i.isbn10());
+        Self {
+            image_url: format!("/api/v1/discs/{}/image", d.id),
+            id: d.id,
+            member: d.member_code,
+            sha256: d.sha256,
+            size: d.size,
+            filename: d.filename,
+            label: d.label,
+            isbn: d.isbn,
+            isbn10,
+            barcode: d.barcode,
+            record_id: d.record_id,
+            disc_number: d.disc_number,
+            open: d.is_open,
+            created_at: d.created_at,
+        }
+    }
+}
+
+pub enum Registered {
+    Created(DiscView),
+    /// The same disc (member, barcode, disc number and image) was registered before.
+    Existing(DiscView),
+}
+
+fn text_field<'a>(name: &str, value: &'a Option<String>, max: usize) -> AppResult<Option<&'a str>> {
+    let Some(v) = value.as_deref().map(str::trim).filter(|v| !v.is_empty()) else {
+        return Ok(None);
+    };
+    if v.len() > max {
+        return Err(AppError::unprocessable("invalid-field", format!("{name} is longer than {max} bytes")));
+    }
+    if v.chars().any(char::is_control) {
+        return Err(AppError::unprocessable("invalid-field", format!("{name} contains control characters")));
+    }
+    Ok(Some(v))
+}
+
+pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<Registered> {
+    let member = match (&req.member, staff.role) {
+        (Some(code), _) => db::members::by_code(&app.db, code)
+            .await?
+            .ok_or_else(|| AppError::unprocessable("unknown-member", format!("no member with code {code:?}")))?,
+        (None, Role::Librarian) => {
+            let code = staff.member_code.as_deref().unwrap_or_default();
+            db::members::by_code(&app.db, code)
+                .await?
+                .ok_or_else(|| AppError::internal("token member", &code))?
+        }
+        (None, Role::Admin) => {
+            return Err(AppError::unprocessable("member-required", "an admin must name the member the disc belongs to"));
+        }
+    };
+    if !staff.may_act_for(member.id) {
+        return Err(AppError::forbidden("librarians register discs for their own member only"));
+    }
+    let digest: Digest = req
+        .sha256
+        .parse()
+        .map_err(|e| AppError::unprocessable("invalid-sha256", format!("sha256: {e}")))?;
+    let sha256 = digest.to_hex();
+    let isbn = match text_field("isbn", &req.isbn, 64)? {
+        Some(raw) => Some(
+            Isbn::parse(raw)
+                .map_err(|e| AppError::unprocessable("invalid-isbn", e.to_string()))?
+                .isbn13(),
+        ),
+        None => None,
+    };
+    let disc_number = req.disc_number.unwrap_or(1);
+    if !(1..=999).contains(&disc_number) {
+        return Err(AppError::unprocessable("invalid-field", "disc_number must be between 1 and 999"));
+    }
+    let default_name = format!("{}.iso", &sha256[..12]);
+    let filename = text_field("filename", &req.filename, 255)?.unwrap_or(&default_name);
+    if filename.contains(['/', '\\']) {
+        return Err(AppError::unprocessable("invalid-field", "filename must not contain path separators"));
+    }
+    let new = NewDisc {
+        member_id: member.id,
+        sha256: &sha256,
+        filename,
+        label: text_field("label", &req.label, 1024)?,
+        isbn: isbn.as_deref(),
+        barcode: text_field("barcode", &req.barcode, 64)?,
+        record_id: text_field("record_id", &req.record_id, 256)?,
+        disc_number,
+        is_open: req.open.unwrap_or(false),
+    };
+    if db::blobs::get(&app.db, &sha256).await?.is_none() {
+        return Err(AppError::unprocessable(
+            "blob-not-found",
+            format!("no stored image has sha256 {sha256}; upload it first"),
+        ));
+    }
+    match db::discs::insert(&app.db, &new).await? {
+        Ok(id) => Ok(Registered::Created(get_row(app, id).await?.into())),
+        Err(db::discs::BarcodeTaken) => {
+            let barcode = new.barcode.unwrap_or_default();
+            let existing = db::discs::by_barcode(&app.db, member.id, barcode, disc_number)
+                .await?
+                .ok_or_else(|| AppError::internal("barcode conflict without a row", &barcode))?;
+            if existing.sha256 == sha256 {
+                Ok(Registered::Existing(existing.into()))
+            } else {
+                Err(AppError::conflict(
+                    "disc-conflict",
+                    format!(
+                        "member {} already has disc {disc_number} of barcode {barcode} with another image (disc {})",
+                        member.code, existing.id
+                    ),
+                ))
+            }
+        }
+    }
+}
+
+async fn get_row(app: &App, id: i64) -> AppResult<DiscRow> {
+    db::discs::get(&app.db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("disc-not-found", format!("no disc {id}")))
+}
+
+/// Parses a disc id from a path segment; anything else is simply not a disc.
+pub fn parse_id(raw: &str) -> AppResult<i64> {
+    raw.parse::<i64>()
+        .ok()
+        .filter(|id| *id > 0)
+        .ok_or_else(|| AppError::not_found("disc-not-found", format!("no disc {raw:?}")))
+}
+
+/// Who may read a disc and take its image. Readers admitted by IP range or signed link come
+/// with the reader-web work; until then: open discs, the owning member's staff, and admins.
+fn may_read(staff: Option<&Staff>, disc: &DiscRow) -> AppResult<()> {
+    if disc.is_open {
+        return Ok(());
+    }
+    match staff {
+        Some(s) if s.may_act_for(disc.member_id) => Ok(()),
+        Some(_) => Err(AppError::forbidden("this disc belongs to another member")),
+        None => Err(AppError::unauthenticated("missing-token", "this disc is not open; sign in")),
+    }
+}
+
+pub async fn get(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<DiscView> {
+    let disc = get_row(app, id).await?;
+    may_read(staff, &disc)?;
+    Ok(disc.into())
+}
+
+/// The disc whose image the caller may download.
+pub async fn for_download(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<DiscRow> {
+    let disc = get_row(app, id).await?;
+    may_read(staff, &disc)?;
+    Ok(disc)
+}
+
+pub async fn list(app: &App, staff: &Staff, member: Option<&str>, after: i64, limit: i64) -> AppResult<Vec<DiscView>> {
+    let code = member.or(staff.member_code.as_deref()).ok_or_else(|| {
+        AppError::unprocessable("member-required", "name the member whose discs to list (?member=CODE)")
+    })?;
+    let member = db::members::by_code(&app.db, code)
+        .await?
+        .ok_or_else(|| AppError::not_found("member-not-found", format!("no member {code:?}")))?;
+    if !staff.may_act_for(member.id) {
+        return Err(AppError::forbidden("librarians list their own member's discs only"));
+    }
+    let rows = db::discs::list_for_member(&app.db, member.id, after, limit.clamp(1, 1000)).await?;
+    Ok(rows.into_iter().map(DiscView::from).collect())
+}

@@ -1,0 +1,66 @@
+//! Prometheus metrics, one registry per App (so tests can run several apps in one process).
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RequestLabels {
+    pub method: String,
+    pub route: String,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OutcomeLabels {
+    pub outcome: &'static str,
+}
+
+pub struct Metrics {
+    registry: Registry,
+    pub requests: Family<RequestLabels, Counter>,
+    pub bytes_out: Counter,
+    pub bytes_in: Counter,
+    pub uploads_in_flight: Gauge,
+    pub uploads_finished: Family<OutcomeLabels, Counter>,
+    pub uploads_expired: Counter,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("spindle");
+        let requests = Family::<RequestLabels, Counter>::default();
+        registry.register("http_requests", "HTTP requests answered", requests.clone());
+        let bytes_out = Counter::default();
+        registry.register("image_bytes_sent", "Bytes of stored images sent to clients", bytes_out.clone());
+        let bytes_in = Counter::default();
+        registry.register("upload_bytes_received", "Bytes of uploads committed to storage", bytes_in.clone());
+        let uploads_in_flight = Gauge::default();
+        registry.register("uploads_in_flight", "Upload requests currently streaming", uploads_in_flight.clone());
+        let uploads_finished = Family::<OutcomeLabels, Counter>::default();
+        registry.register("uploads_finished", "Uploads that reached their last byte, by outcome", uploads_finished.clone());
+        let uploads_expired = Counter::default();
+        registry.register("uploads_expired", "Unfinished uploads aborted by the sweeper", uploads_expired.clone());
+        Self {
+            registry,
+            requests,
+            bytes_out,
+            bytes_in,
+            uploads_in_flight,
+            uploads_finished,
+            uploads_expired,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!(error = %e, "encoding metrics");
+        }
+        out
+    }
+}

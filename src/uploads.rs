@@ -1,0 +1,612 @@
+//! Resumable uploads (tus 1.0 core, creation, termination, expiration): the domain logic.
+//!
+//! Bytes go straight to the final content key as whole parts (S3 multipart) or into a
+//! staging file (local store). After every part the offset, the part's receipt and the
+//! serialised SHA-256 state are committed to the database, so a restart or another node
+//! continues where this one stopped. At the last byte the hash and size are compared with
+//! what the uploader declared: a match completes the blob, anything else aborts it and
+//! nothing becomes visible.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use base64::Engine as _;
+use bytes::{Bytes, BytesMut};
+use futures::{Stream, StreamExt};
+use rand::RngCore as _;
+use spindle_storage::{Digest, HashState, PartReceipt, ResumableTarget, StreamingHasher};
+use tokio_util::sync::CancellationToken;
+
+use crate::app::App;
+use crate::auth::{Role, Staff};
+use crate::db::{self, DbError, now};
+use crate::db::uploads::{PartCommit, UploadRow};
+use crate::error::{AppError, AppResult};
+use crate::metrics::OutcomeLabels;
+
+/// How long a request's claim on an upload lasts without renewal. A crashed node blocks the
+/// upload for at most this long; a live writer renews it as bytes arrive.
+pub const LEASE_SECS: i64 = 10;
+/// How long a new request for a busy upload waits for the current writer to stop.
+const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
+/// Finished uploads keep answering (410, or the final offset) for a week.
+const FORGET_AFTER_SECS: i64 = 7 * 24 * 3600;
+
+/// What HEAD and the other tus responses report.
+#[derive(Debug, Clone)]
+pub struct UploadStatus {
+    pub id: String,
+    pub length: u64,
+    pub offset: u64,
+    pub metadata: String,
+    pub expires_at: Option<i64>,
+    pub sha256: String,
+    /// The blob already existed, so nothing needs to be sent.
+    pub already_stored: bool,
+}
+
+impl UploadStatus {
+    fn from_row(row: &UploadRow) -> Self {
+        Self {
+            id: row.id.clone(),
+            length: row.length as u64,
+            offset: row.upload_offset as u64,
+            metadata: row.metadata.clone(),
+            expires_at: (row.state == "pending").then_some(row.expires_at),
+            sha256: row.sha256.clone(),
+            already_stored: row.target_kind == "none",
+        }
+    }
+}
+
+/// The parsed `Upload-Metadata` header: `key base64(value)` pairs separated by commas.
+fn parse_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
+    let mut out = HashMap::new();
+    for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+        let (key, value) = match pair.split_once(' ') {
+            Some((k, v)) => (k, v.trim()),
+            None => (pair, ""),
+        };
+        if key.is_empty() || !key.is_ascii() {
+            return Err(AppError::bad_request("invalid-metadata", "Upload-Metadata keys must be non-empty ASCII"));
+        }
+        let decoded = base64::engine::general_purpose::STANDARD
+            .decode(value)
+            .ok()
+            .and_then(|b| String::from_utf8(b).ok())
+            .ok_or_else(|| {
+                AppError::bad_request("invalid-metadata", format!("Upload-Metadata value of {key:?} is not base64-encoded UTF-8"))
+            })?;
+        if out.insert(key.to_string(), decoded).is_some() {
+            return Err(AppError::bad_request("invalid-metadata", format!("Upload-Metadata repeats the key {key:?}")));
+        }
+    }
+    Ok(out)
+}
+
+fn new_upload_id() -> String {
+    let mut bytes = [0u8; 16];
+    rand::rng().fill_bytes(&mut bytes);
+    hex::encode(bytes)
+}
+
+fn valid_upload_id(id: &str) -> bool {
+    id.len() == 32 && id.bytes().all(|b| b.is_ascii_hexdigit())
+}
+
+/// POST: creates an upload for `length` bytes whose SHA-256 the metadata declares.
+pub async fn create(app: &App, staff: &Staff, length: Option<u64>, metadata: Option<&str>) -> AppResult<UploadStatus> {
+    let length = length.ok_or_else(|| {
+        AppError::bad_request("missing-upload-length", "Upload-Length is required (deferred length is not supported)")
+    })?;
+    if length == 0 {
+        return Err(AppError::bad_request("empty-upload", "an image cannot be empty"));
+    }
+    if length > app.config.upload.max_size {
+        return Err(AppError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "upload-too-large",
+            format!("Upload-Length {length} exceeds the maximum of {} bytes", app.config.upload.max_size),
+        ));
+    }
+    let raw = metadata.unwrap_or("").to_string();
+    let meta = parse_metadata(&raw)?;
+    let sha = meta.get("sha256").ok_or_else(|| {
+        AppError::bad_request("missing-sha256", "Upload-Metadata must declare the image's sha256 (hex, base64-encoded)")
+    })?;
+    let digest: Digest = sha
+        .parse()
+        .map_err(|e| AppError::bad_request("invalid-sha256", format!("declared sha256: {e}")))?;
+    let filename = meta.get("filename").or_else(|| meta.get("name")).cloned();
+    if filename.as_ref().is_some_and(|f| f.len() > 1024) {
+        return Err(AppError::bad_request("invalid-metadata", "filename is longer than 1024 bytes"));
+    }
+
+    let t = now();
+    let mut row = UploadRow {
+        id: new_upload_id(),
+        token_id: staff.token_id,
+        member_id: staff.member_id,
+        sha256: digest.to_hex(),
+        length: length as i64,
+        part_size: app.config.upload.part_size as i64,
+        upload_offset: 0,
+        metadata: raw,
+        filename,
+        target_kind: String::new(),
+        target_id: String::new(),
+        hash_state: StreamingHasher::new().save().0,
+        state: "pending".into(),
+        failure: None,
+        created_at: t,
+        updated_at: t,
+        expires_at: t + app.config.upload.expiry_secs as i64,
+        lease_until: 0,
+    };
+
+    if let Some(blob) = db::blobs::get(&app.db, &row.sha256).await? {
+        // The consortium has these bytes already: nothing needs to move.
+        if blob.size != row.length {
+            return Err(AppError::unprocessable(
+                "size-mismatch",
+                format!("the blob {} is {} bytes, not {length}", row.sha256, blob.size),
+            ));
+        }
+        row.state = "complete".into();
+        row.upload_offset = row.length;
+        row.target_kind = "none".into();
+        db::uploads::insert(&app.db, &row).await?;
+        return Ok(UploadStatus::from_row(&row));
+    }
+
+    let target = app.blobs.begin_resumable(&digest, &row.id).await?;
+    row.target_kind = target.kind().into();
+    row.target_id = target.id().into();
+    if let Err(e) = db::uploads::insert(&app.db, &row).await {
+        if let Err(abort) = app.blobs.abort_resumable(&target, &digest).await {
+            tracing::warn!(error = %abort, "aborting an upload whose row could not be written");
+        }
+        return Err(e.into());
+    }
+    tracing::info!(upload = %row.id, sha256 = %row.sha256, length, "upload created");
+    Ok(UploadStatus::from_row(&row))
+}
+
+/// Loads an upload the caller may see, or the error tus expects.
+async fn load(app: &App, staff: &Staff, id: &str) -> AppResult<UploadRow> {
+    let not_found = || AppError::not_found("upload-not-found", format!("no upload {id}"));
+    if !valid_upload_id(id) {
+        return Err(not_found());
+    }
+    let row = db::uploads::get(&app.db, id).await?.ok_or_else(not_found)?;
+    let allowed = match row.member_id {
+        Some(m) => staff.may_act_for(m),
+        None => staff.role == Role::Admin,
+    };
+    if !allowed {
+        return Err(AppError::forbidden("this upload belongs to another member"));
+    }
+    match row.state.as_str() {
+        "expired" => Err(gone("upload-expired", "this upload expired; start a new one")),
+        "terminated" => Err(gone("upload-terminated", "this upload was terminated")),
+        "failed" => Err(gone(
+            "upload-failed",
+            format!("this upload failed: {}", row.failure.as_deref().unwrap_or("unknown reason")),
+        )),
+        "pending" if row.expires_at < now() => Err(gone("upload-expired", "this upload expired; start a new one")),
+        _ => Ok(row),
+    }
+}
+
+fn gone(code: &'static str, message: impl Into<String>) -> AppError {
+    AppError::new(StatusCode::GONE, code, message)
+}
+
+/// HEAD: the current offset. A pending upload that has every byte but was not completed
+/// (the store failed at the last step) is completed now.
+pub async fn status(app: &App, staff: &Staff, id: &str) -> AppResult<UploadStatus> {
+    let row = load(app, staff, id).await?;
+    if row.state == "pending" && row.upload_offset == row.length {
+        let mut writer = Writer::claim(app, &row).await?;
+        let hasher = restore_hasher(&row)?;
+        writer.finalize(&row, hasher).await?;
+        let done = load(app, staff, id).await?;
+        return Ok(UploadStatus::from_row(&done));
+    }
+    Ok(UploadStatus::from_row(&row))
+}
+
+/// DELETE: aborts the upload and frees its storage.
+pub async fn terminate(app: &App, staff: &Staff, id: &str) -> AppResult<()> {
+    let row = load(app, staff, id).await?;
+    if row.state != "pending" {
+        return Err(AppError::conflict("upload-complete", "a completed upload cannot be terminated"));
+    }
+    let writer = Writer::claim(app, &row).await?;
+    if let Some(target) = target_of(&row)? {
+        app.blobs.abort_resumable(&target, &digest_of(&row)?).await?;
+    }
+    db::uploads::finish(&app.db, &row.id, "terminated", None, false).await?;
+    writer.disarm();
+    Ok(())
+}
+
+/// PATCH: appends the body at `offset`. Whole parts are committed as they fill; a partial
+/// tail that is not the end of the upload is dropped (the client resumes from the returned
+/// offset). Returns the new status.
+pub async fn append<S, E>(
+    app: &App,
+    staff: &Staff,
+    id: &str,
+    offset: u64,
+    content_length: Option<u64>,
+    body: S,
+) -> AppResult<UploadStatus>
+where
+    S: Stream<Item = Result<Bytes, E>> + Unpin,
+    E: std::fmt::Display,
+{
+    let row = load(app, staff, id).await?;
+    if row.upload_offset as u64 != offset {
+        return Err(AppError::conflict(
+            "offset-mismatch",
+            format!("Upload-Offset is {offset} but the upload is at {}", row.upload_offset),
+        ));
+    }
+    if row.state == "complete" {
+        if content_length.unwrap_or(0) > 0 {
+            return Err(too_long(row.length));
+        }
+        return Ok(UploadStatus::from_row(&row));
+    }
+    if content_length.is_some_and(|n| offset + n > row.length as u64) {
+        return Err(too_long(row.length));
+    }
+
+    let mut writer = Writer::claim(app, &row).await?;
+    let _in_flight = InFlight::new(app);
+    let hasher = restore_hasher(&row)?;
+    writer.stream(&row, hasher, body).await?;
+    let row = db::uploads::get(&app.db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found("upload-not-found", format!("no upload {id}")))?;
+    Ok(UploadStatus::from_row(&row))
+}
+
+fn too_long(length: i64) -> AppError {
+    AppError::new(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "upload-exceeds-length",
+        format!("the body goes beyond Upload-Length {length}"),
+    )
+}
+
+fn digest_of(row: &UploadRow) -> AppResult<Digest> {
+    row.sha256
+        .parse()
+        .map_err(|e| AppError::internal("stored upload digest", &e))
+}
+
+fn target_of(row: &UploadRow) -> AppResult<Option<ResumableTarget>> {
+    if row.target_kind == "none" {
+        return Ok(None);
+    }
+    ResumableTarget::from_parts(&row.target_kind, row.target_id.clone())
+        .map(Some)
+        .ok_or_else(|| AppError::internal("stored upload target", &row.target_kind))
+}
+
+fn restore_hasher(row: &UploadRow) -> AppResult<StreamingHasher> {
+    let hasher = StreamingHasher::restore(&HashState(row.hash_state.clone()))
+        .map_err(|e| AppError::internal("stored hash state", &e))?;
+    if hasher.len() != row.upload_offset as u64 {
+        return Err(AppError::internal("stored hash state", &"length differs from the offset"));
+    }
+    Ok(hasher)
+}
+
+struct InFlight<'a>(&'a App);
+
+impl<'a> InFlight<'a> {
+    fn new(app: &'a App) -> Self {
+        app.metrics.uploads_in_flight.inc();
+        Self(app)
+    }
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.metrics.uploads_in_flight.dec();
+    }
+}
+
+/// Process-wide: who is writing which upload, so that a reconnecting client can ask a
+/// stale request (whose client vanished) to stop, as tusd does.
+#[derive(Default)]
+pub struct Writers {
+    active: Mutex<HashMap<String, Arc<WriterSlot>>>,
+}
+
+struct WriterSlot {
+    lock: Arc<tokio::sync::Mutex<()>>,
+    stop: Mutex<CancellationToken>,
+}
+
+/// The right to write one upload: the process-local lock, the database lease, and a token
+/// that a newer request can cancel. Releases the lease when dropped.
+struct Writer<'a> {
+    app: &'a App,
+    id: String,
+    slot: Arc<WriterSlot>,
+    _guard: tokio::sync::OwnedMutexGuard<()>,
+    stop: CancellationToken,
+    lease_until: i64,
+    armed: bool,
+}
+
+impl<'a> Writer<'a> {
+    async fn claim(app: &'a App, row: &UploadRow) -> AppResult<Writer<'a>> {
+        let slot = {
+            let mut active = app
+                .writers
+                .active
+                .lock()
+                .map_err(|_| AppError::internal("writer table", &"poisoned"))?;
+            active
+                .entry(row.id.clone())
+                .or_insert_with(|| {
+                    Arc::new(WriterSlot {
+                        lock: Arc::new(tokio::sync::Mutex::new(())),
+                        stop: Mutex::new(CancellationToken::new()),
+                    })
+                })
+                .clone()
+        };
+        let guard = slot.acquire().await.ok_or_else(locked)?;
+        let stop = CancellationToken::new();
+        if let Ok(mut current) = slot.stop.lock() {
+            *current = stop.clone();
+        }
+        let lease_until = now() + LEASE_SECS;
+        let mut writer = Writer {
+            app,
+            id: row.id.clone(),
+            slot,
+            _guard: guard,
+            stop,
+            lease_until,
+            armed: false,
+        };
+        if !db::uploads::claim(&app.db, &row.id, row.upload_offset, lease_until).await? {
+            // Held by another node (or by one that died less than LEASE_SECS ago), or moved on.
+            let fresh = db::uploads::get(&app.db, &row.id).await?;
+            if let Some(f) = fresh
+                && f.upload_offset != row.upload_offset
+            {
+                return Err(AppError::conflict(
+                    "offset-mismatch",
+                    format!("the upload has moved on to offset {}", f.upload_offset),
+                ));
+            }
+            return Err(locked());
+        }
+        writer.armed = true;
+        Ok(writer)
+    }
+
+    /// The lease was released by the database write that ended the upload.
+    fn disarm(mut self) {
+        self.armed = false;
+    }
+
+    async fn renew_if_due(&mut self) -> AppResult<()> {
+        let t = now();
+        if t + LEASE_SECS / 2 >= self.lease_until {
+            self.lease_until = t + LEASE_SECS;
+            db::uploads::renew(&self.app.db, &self.id, self.lease_until).await?;
+        }
+        Ok(())
+    }
+
+    async fn stream<S, E>(&mut self, row: &UploadRow, mut hasher: StreamingHasher, mut body: S) -> AppResult<()>
+    where
+        S: Stream<Item = Result<Bytes, E>> + Unpin,
+        E: std::fmt::Display,
+    {
+        let length = row.length as u64;
+        let part_size = row.part_size as u64;
+        let digest = digest_of(row)?;
+        let target = target_of(row)?.ok_or_else(|| AppError::internal("upload without target", &row.id))?;
+        let mut offset = row.upload_offset as u64;
+        let mut buf = BytesMut::with_capacity(part_size.min(length - offset) as usize);
+        let mut failure: Option<AppError> = None;
+
+        loop {
+            let next = tokio::select! {
+                _ = self.stop.cancelled() => {
+                    failure = Some(AppError::conflict("upload-taken-over", "a newer request took over this upload"));
+                    break;
+                }
+                next = body.next() => next,
+            };
+            let mut chunk = match next {
+                None => break,
+                Some(Ok(chunk)) => chunk,
+                Some(Err(e)) => {
+                    tracing::info!(upload = %row.id, offset, error = %e, "client stopped sending; keeping whole parts");
+                    failure = Some(AppError::bad_request("body-interrupted", "the request body ended early; resume from Upload-Offset"));
+                    break;
+                }
+            };
+            if offset + buf.len() as u64 + chunk.len() as u64 > length {
+                failure = Some(too_long(row.length));
+                break;
+            }
+            while !chunk.is_empty() {
+                let room = part_size as usize - buf.len();
+                buf.extend_from_slice(&chunk.split_to(room.min(chunk.len())));
+                if buf.len() as u64 == part_size {
+                    let part = buf.split().freeze();
+                    hasher = self.commit(row, &target, &digest, offset, part, hasher).await?;
+                    offset += part_size;
+                }
+            }
+            self.renew_if_due().await?;
+        }
+
+        if failure.is_none() && !buf.is_empty() && offset + buf.len() as u64 == length {
+            let part = buf.split().freeze();
+            let n = part.len() as u64;
+            hasher = self.commit(row, &target, &digest, offset, part, hasher).await?;
+            offset += n;
+        }
+        if let Some(e) = failure {
+            return Err(e);
+        }
+        if offset == length {
+            let done = UploadRow { upload_offset: offset as i64, ..row.clone() };
+            return self.finalize(&done, hasher).await;
+        }
+        Ok(())
+    }
+
+    /// Writes one part and hashes it at the same time (on two cores), then records both.
+    async fn commit(
+        &mut self,
+        row: &UploadRow,
+        target: &ResumableTarget,
+        digest: &Digest,
+        offset: u64,
+        part: Bytes,
+        mut hasher: StreamingHasher,
+    ) -> AppResult<StreamingHasher> {
+        let index = (offset / row.part_size as u64) as usize;
+        let n = part.len() as u64;
+        let for_hash = part.clone();
+        let hashing = tokio::task::spawn_blocking(move || {
+            hasher.update(&for_hash);
+            hasher
+        });
+        let receipt = self
+            .app
+            .blobs
+            .put_part(target, digest, index, offset, part)
+            .await;
+        let hasher = hashing.await.map_err(|e| AppError::internal("hashing task", &e))?;
+        let PartReceipt(receipt) = receipt?;
+        self.lease_until = now() + LEASE_SECS;
+        let committed = db::uploads::commit_part(
+            &self.app.db,
+            &PartCommit {
+                id: &row.id,
+                part_index: index as i64,
+                receipt: &receipt,
+                old_offset: offset as i64,
+                new_offset: (offset + n) as i64,
+                hash_state: &hasher.save().0,
+                expires_at: now() + self.app.config.upload.expiry_secs as i64,
+                lease_until: self.lease_until,
+            },
+        )
+        .await?;
+        if !committed {
+            return Err(AppError::conflict("offset-mismatch", "the upload moved on while this part was written"));
+        }
+        self.app.metrics.bytes_in.inc_by(n);
+        Ok(hasher)
+    }
+
+    /// All bytes are in: compare with the declaration, then complete or abort.
+    async fn finalize(&mut self, row: &UploadRow, hasher: StreamingHasher) -> AppResult<()> {
+        let app = self.app;
+        let declared = digest_of(row)?;
+        let target = target_of(row)?.ok_or_else(|| AppError::internal("upload without target", &row.id))?;
+        let (actual, size) = hasher.finish();
+        if actual != declared || size != row.length as u64 {
+            let reason = format!("declared sha256 {declared}, received {size} bytes with sha256 {actual}");
+            tracing::warn!(upload = %row.id, %reason, "hash mismatch; aborting");
+            app.blobs.abort_resumable(&target, &declared).await?;
+            db::uploads::finish(&app.db, &row.id, "failed", Some(&reason), false).await?;
+            app.metrics.uploads_finished.get_or_create(&OutcomeLabels { outcome: "hash-mismatch" }).inc();
+            self.armed = false;
+            return Err(AppError::unprocessable("hash-mismatch", reason));
+        }
+        let parts = db::uploads::parts(&app.db, &row.id)
+            .await?
+            .into_iter()
+            .map(PartReceipt)
+            .collect();
+        if let Err(e) = app.blobs.complete_resumable(&target, &declared, parts).await {
+            // The bytes and hash state are safe; a HEAD or an empty PATCH retries completion.
+            app.metrics.uploads_finished.get_or_create(&OutcomeLabels { outcome: "store-error" }).inc();
+            return Err(e.into());
+        }
+        db::uploads::complete(&app.db, &row.id, &row.sha256, row.length).await?;
+        app.metrics.uploads_finished.get_or_create(&OutcomeLabels { outcome: "complete" }).inc();
+        self.armed = false;
+        tracing::info!(upload = %row.id, sha256 = %row.sha256, size, "upload complete");
+        Ok(())
+    }
+}
+
+impl Drop for Writer<'_> {
+    fn drop(&mut self) {
+        // The table holds one reference and this writer another; waiters hold more.
+        if let Ok(mut active) = self.app.writers.active.lock()
+            && Arc::strong_count(&self.slot) == 2
+        {
+            active.remove(&self.id);
+        }
+        if self.armed {
+            let db = self.app.db.clone();
+            let id = self.id.clone();
+            tokio::spawn(async move {
+                if let Err(e) = db::uploads::release(&db, &id).await {
+                    tracing::warn!(upload = %id, error = %e, "releasing upload lease");
+                }
+            });
+        }
+    }
+}
+
+impl WriterSlot {
+    /// Takes the lock; if a request already holds it, asks that one to stop and waits a
+    /// little for it to do so.
+    async fn acquire(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        if let Ok(guard) = self.lock.clone().try_lock_owned() {
+            return Some(guard);
+        }
+        if let Ok(current) = self.stop.lock() {
+            current.cancel();
+        }
+        tokio::time::timeout(TAKEOVER_WAIT, self.lock.clone().lock_owned())
+            .await
+            .ok()
+    }
+}
+
+fn locked() -> AppError {
+    AppError::new(StatusCode::LOCKED, "upload-locked", "another request is writing this upload; retry shortly")
+        .with_header(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"))
+}
+
+/// Aborts expired uploads and forgets long-finished ones. Returns how many expired.
+pub async fn sweep(app: &App) -> Result<usize, DbError> {
+    let mut expired = 0;
+    for row in db::uploads::expired(&app.db, 100).await? {
+        if !db::uploads::finish(&app.db, &row.id, "expired", None, true).await? {
+            continue; // someone is writing it after all
+        }
+        if let (Ok(Some(target)), Ok(digest)) = (target_of(&row), digest_of(&row))
+            && let Err(e) = app.blobs.abort_resumable(&target, &digest).await
+        {
+            tracing::warn!(upload = %row.id, error = %e, "aborting expired upload in storage");
+        }
+        app.metrics.uploads_expired.inc();
+        expired += 1;
+    }
+    db::uploads::purge_finished(&app.db, now() - FORGET_AFTER_SECS).await?;
+    Ok(expired)
+}
