@@ -210,8 +210,12 @@ pub async fn status(app: &App, staff: &Staff, id: &str) -> AppResult<UploadStatu
     let row = load(app, staff, id).await?;
     if row.state == "pending" && row.upload_offset == row.length {
         let mut writer = Writer::claim(app, &row).await?;
-        let hasher = restore_hasher(&row)?;
-        writer.finalize(&row, hasher).await?;
+        let result = match restore_hasher(&row) {
+            Ok(hasher) => writer.finalize(&row, hasher).await,
+            Err(e) => Err(e),
+        };
+        writer.release().await;
+        result?;
         let done = load(app, staff, id).await?;
         return Ok(UploadStatus::from_row(&done));
     }
@@ -267,8 +271,13 @@ where
 
     let mut writer = Writer::claim(app, &row).await?;
     let _in_flight = InFlight::new(app);
-    let hasher = restore_hasher(&row)?;
-    writer.stream(&row, hasher, body).await?;
+    let result = match restore_hasher(&row) {
+        Ok(hasher) => writer.stream(&row, hasher, body).await,
+        Err(e) => Err(e),
+    };
+    // Release before answering, so the client's next request finds the upload free.
+    writer.release().await;
+    result?;
     let row = db::uploads::get(&app.db, id)
         .await?
         .ok_or_else(|| AppError::not_found("upload-not-found", format!("no upload {id}")))?;
@@ -399,6 +408,16 @@ impl<'a> Writer<'a> {
     /// The lease was released by the database write that ended the upload.
     fn disarm(mut self) {
         self.armed = false;
+    }
+
+    /// Gives the lease back now (rather than from Drop, which can only spawn the write).
+    async fn release(mut self) {
+        if self.armed {
+            self.armed = false;
+            if let Err(e) = db::uploads::release(&self.app.db, &self.id).await {
+                tracing::warn!(upload = %self.id, error = %e, "releasing upload lease");
+            }
+        }
     }
 
     async fn renew_if_due(&mut self) -> AppResult<()> {

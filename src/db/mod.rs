@@ -18,6 +18,7 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations
 
 /// Runs `$body` with `$pool` bound to whichever pool `$db` holds; the body is compiled once
 /// per dialect, so the same query text serves both.
+#[macro_export]
 macro_rules! on_pool {
     ($db:expr, $pool:ident => $body:expr) => {
         match $db {
@@ -26,7 +27,7 @@ macro_rules! on_pool {
         }
     };
 }
-pub(crate) use on_pool;
+pub use crate::on_pool;
 
 #[derive(Clone, Debug)]
 pub enum Db {

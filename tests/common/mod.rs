@@ -1,0 +1,341 @@
+//! The test harness: a `TestApp` started in-process on an ephemeral port over a chosen
+//! backend pair, with an isolated database and key prefix per test, plus tus helpers.
+//!
+//! The real peers (PostgreSQL, Garage) are started by `scripts/test.sh`, which exports
+//! `SPINDLE_TEST_PG_URL` and `SPINDLE_TEST_S3_*`. A test that needs a peer that is not
+//! there fails with a message saying so: it never passes by skipping.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use rand::RngCore as _;
+use sha2::{Digest as _, Sha256};
+use spindle::app::{App, AppState};
+use spindle::auth::generate_token;
+use spindle::config::{Config, MIB, StorageBackend};
+use spindle::db;
+use tempfile::TempDir;
+
+pub const PART: u64 = 5 * MIB;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    SqliteLocal,
+    PostgresGarage,
+}
+
+fn required_env(name: &str) -> String {
+    std::env::var(name).unwrap_or_else(|_| {
+        panic!("{name} is not set: run the suite with scripts/test.sh, which starts PostgreSQL and Garage on loopback")
+    })
+}
+
+pub fn random_hex(n: usize) -> String {
+    let mut b = vec![0u8; n];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+/// A fresh PostgreSQL database on the test server; returns its URL.
+pub async fn fresh_pg_database() -> Result<String> {
+    let admin = required_env("SPINDLE_TEST_PG_URL");
+    let name = format!("spindle_t_{}", random_hex(6));
+    let pool = sqlx::PgPool::connect(&admin).await.context("connecting to the test PostgreSQL")?;
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await?;
+    pool.close().await;
+    let base = admin.rsplit_once('/').map(|(b, _)| b).context("SPINDLE_TEST_PG_URL has no database")?;
+    Ok(format!("{base}/{name}"))
+}
+
+/// Points `config` at the given backends, each isolated for this test.
+pub async fn configure(config: &mut Config, backend: Backend, dir: &std::path::Path) -> Result<()> {
+    config.data_dir = dir.to_path_buf();
+    config.upload.part_size = PART;
+    config.upload.max_size = 100 * PART;
+    config.database.max_connections = 5;
+    match backend {
+        Backend::SqliteLocal => {}
+        Backend::PostgresGarage => {
+            config.database.url = Some(fresh_pg_database().await?);
+            config.storage.backend = StorageBackend::S3;
+            let s3 = &mut config.storage.s3;
+            s3.endpoint = Some(required_env("SPINDLE_TEST_S3_ENDPOINT"));
+            s3.bucket = required_env("SPINDLE_TEST_S3_BUCKET");
+            s3.access_key_id = Some(required_env("SPINDLE_TEST_S3_KEY_ID"));
+            s3.secret_access_key = Some(required_env("SPINDLE_TEST_S3_SECRET"));
+            s3.region = "garage".into();
+            s3.prefix = format!("test-{}", random_hex(6));
+        }
+    }
+    Ok(())
+}
+
+/// The environment for a `spindle` child process on the same backends as `config`.
+pub fn child_env(config: &Config) -> Vec<(String, String)> {
+    let mut env = vec![
+        ("SPINDLE_DATA_DIR".into(), config.data_dir.display().to_string()),
+        ("SPINDLE_UPLOAD__PART_SIZE".into(), config.upload.part_size.to_string()),
+        ("SPINDLE_UPLOAD__MAX_SIZE".into(), config.upload.max_size.to_string()),
+    ];
+    if let Some(url) = &config.database.url {
+        env.push(("SPINDLE_DATABASE__URL".into(), url.clone()));
+    }
+    if config.storage.backend == StorageBackend::S3 {
+        let s3 = &config.storage.s3;
+        env.extend([
+            ("SPINDLE_STORAGE__BACKEND".into(), "s3".into()),
+            ("SPINDLE_STORAGE__S3__ENDPOINT".into(), s3.endpoint.clone().unwrap_or_default()),
+            ("SPINDLE_STORAGE__S3__BUCKET".into(), s3.bucket.clone()),
+            ("SPINDLE_STORAGE__S3__ACCESS_KEY_ID".into(), s3.access_key_id.clone().unwrap_or_default()),
+            ("SPINDLE_STORAGE__S3__SECRET_ACCESS_KEY".into(), s3.secret_access_key.clone().unwrap_or_default()),
+            ("SPINDLE_STORAGE__S3__REGION".into(), s3.region.clone()),
+            ("SPINDLE_STORAGE__S3__PREFIX".into(), s3.prefix.clone()),
+        ]);
+    }
+    env
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub state: AppState,
+    pub backend: Backend,
+    _dir: TempDir,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn start(backend: Backend) -> Result<Self> {
+        Self::start_with(backend, |_| {}).await
+    }
+
+    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut config = Config::default();
+        configure(&mut config, backend, dir.path()).await?;
+        tweak(&mut config);
+        let state = App::start(config).await?.into_state();
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let base = format!("http://{}", listener.local_addr()?);
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        tokio::spawn(spindle::server::serve(state.clone(), listener, async {
+            let _ = rx.await;
+        }));
+        let client = reqwest::Client::builder().no_gzip().build()?;
+        let app = Self { base, client, state, backend, _dir: dir, stop: Some(tx) };
+        app.wait_ready().await?;
+        Ok(app)
+    }
+
+    async fn wait_ready(&self) -> Result<()> {
+        for _ in 0..100 {
+            if let Ok(r) = self.client.get(self.url("/readyz")).send().await
+                && r.status() == 200
+            {
+                return Ok(());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("the app did not become ready")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn member(&self, code: &str) -> Result<i64> {
+        Ok(db::members::insert(&self.state.db, code, &format!("{code} library"))
+            .await?
+            .map_err(|_| anyhow::anyhow!("member exists"))?
+            .id)
+    }
+
+    /// A member and a librarian token for it.
+    pub async fn librarian(&self, code: &str) -> Result<String> {
+        let id = match db::members::by_code(&self.state.db, code).await? {
+            Some(m) => m.id,
+            None => self.member(code).await?,
+        };
+        let (token, hash) = generate_token();
+        db::tokens::insert(&self.state.db, Some(id), "librarian", &hash, None).await?;
+        Ok(token)
+    }
+
+    pub async fn admin(&self) -> Result<String> {
+        let (token, hash) = generate_token();
+        db::tokens::insert(&self.state.db, None, "admin", &hash, None).await?;
+        Ok(token)
+    }
+
+    pub fn tus(&self, method: reqwest::Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(method, self.url(path))
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+    }
+
+    /// POST /uploads; returns the response (201 expected).
+    pub async fn create_upload(&self, token: &str, sha256: &str, length: u64) -> Result<reqwest::Response> {
+        Ok(self
+            .tus(reqwest::Method::POST, "/api/v1/uploads", token)
+            .header("Upload-Length", length.to_string())
+            .header("Upload-Metadata", metadata(sha256, "disc.iso"))
+            .send()
+            .await?)
+    }
+
+    pub async fn patch(&self, token: &str, location: &str, offset: u64, body: Vec<u8>) -> Result<reqwest::Response> {
+        Ok(self
+            .tus(reqwest::Method::PATCH, location, token)
+            .header("Upload-Offset", offset.to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(body)
+            .send()
+            .await?)
+    }
+
+    pub async fn head_offset(&self, token: &str, location: &str) -> Result<u64> {
+        let r = self.tus(reqwest::Method::HEAD, location, token).send().await?;
+        if r.status() != 200 {
+            bail!("HEAD {location}: {}", r.status());
+        }
+        Ok(header(&r, "upload-offset").parse()?)
+    }
+
+    /// Uploads `data` in one PATCH per `chunk` bytes and returns the upload's location.
+    pub async fn upload(&self, token: &str, data: &[u8], chunk: usize) -> Result<String> {
+        let sha = sha256_hex(data);
+        let r = self.create_upload(token, &sha, data.len() as u64).await?;
+        if r.status() != 201 {
+            bail!("create: {} {}", r.status(), r.text().await?);
+        }
+        let location = header(&r, "location");
+        let mut offset = header(&r, "upload-offset").parse::<usize>()?;
+        while offset < data.len() {
+            let end = (offset + chunk).min(data.len());
+            let r = self.patch(token, &location, offset as u64, data[offset..end].to_vec()).await?;
+            if r.status() != 204 {
+                bail!("patch at {offset}: {} {}", r.status(), r.text().await?);
+            }
+            offset = header(&r, "upload-offset").parse()?;
+        }
+        Ok(location)
+    }
+
+    /// Uploads and registers a disc; returns its id.
+    pub async fn disc(&self, token: &str, data: &[u8], extra: serde_json::Value) -> Result<i64> {
+        self.upload(token, data, (2 * PART) as usize).await?;
+        let mut body = serde_json::json!({ "sha256": sha256_hex(data), "filename": "disc.iso" });
+        if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+            b.extend(e.clone());
+        }
+        let r = self
+            .client
+            .post(self.url("/api/v1/discs"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+            .await?;
+        if !r.status().is_success() {
+            bail!("register: {} {}", r.status(), r.text().await?);
+        }
+        let v: serde_json::Value = r.json().await?;
+        v["id"].as_i64().context("disc id")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(tx) = self.stop.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// The head of a tus PATCH, for raw-socket tests; `extra` is one more header line.
+pub fn patch_head(app: &TestApp, location: &str, token: &str, offset: u64, extra: &str) -> String {
+    let host = app.base.trim_start_matches("http://");
+    format!(
+        "PATCH {location} HTTP/1.1\r\nHost: {host}\r\nAuthorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n\
+         Upload-Offset: {offset}\r\nContent-Type: application/offset+octet-stream\r\n{extra}\r\n\r\n"
+    )
+}
+
+/// Sends `head` and `body` on a raw connection (writing in the background, so a server that
+/// answers early and stops reading cannot deadlock the test) and returns the status code.
+pub async fn raw_request(app: &TestApp, head: String, body: Vec<u8>) -> Result<u16> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await?;
+    let (mut rd, mut wr) = stream.into_split();
+    let writer = tokio::spawn(async move {
+        let _ = wr.write_all(head.as_bytes()).await;
+        let _ = wr.write_all(&body).await;
+        wr
+    });
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(30), rd.read(&mut chunk)).await??;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+    }
+    writer.abort();
+    let text = String::from_utf8_lossy(&buf);
+    let status = text.split(' ').nth(1).context("no status line")?;
+    Ok(status.parse()?)
+}
+
+pub fn header(r: &reqwest::Response, name: &str) -> String {
+    r.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_string()
+}
+
+pub fn metadata(sha256: &str, filename: &str) -> String {
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    format!("sha256 {},filename {}", b64(sha256), b64(filename))
+}
+
+pub fn sha256_hex(data: &[u8]) -> String {
+    hex::encode(Sha256::digest(data))
+}
+
+/// Deterministic but non-repeating bytes (so that a misplaced part changes the hash).
+pub fn image(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut out = Vec::with_capacity(len);
+    while out.len() < len {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        out.extend_from_slice(&state.to_le_bytes());
+    }
+    out.truncate(len);
+    out
+}
+
+/// Runs an async test body once per backend pair, as `<name>::sqlite_local` and
+/// `<name>::postgres_garage`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($name:ident),* $(,)?) => {
+        $(
+            mod $name {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite_local() -> anyhow::Result<()> {
+                    super::$name($crate::common::Backend::SqliteLocal).await
+                }
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres_garage() -> anyhow::Result<()> {
+                    super::$name($crate::common::Backend::PostgresGarage).await
+                }
+            }
+        )*
+    };
+}

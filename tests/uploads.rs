@@ -1,0 +1,377 @@
+//! Resumable uploads over tus, against SQLite + local directory and PostgreSQL + Garage:
+//! the happy path, deduplication, lying uploads, offsets, expiry, termination, a client
+//! that disconnects mid-body, and the protocol's own rules.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::Result;
+use common::{Backend, PART, TestApp, header, image, sha256_hex};
+use reqwest::Method;
+use spindle_storage::Digest;
+use tokio::io::AsyncWriteExt;
+
+on_both_backends!(
+    upload_in_parts_then_download,
+    existing_blob_costs_no_transfer,
+    lying_uploads_leave_nothing_visible,
+    offsets_and_lifecycle,
+    client_disconnect_keeps_whole_parts,
+    tus_protocol_rules,
+    other_members_uploads_are_forbidden,
+);
+
+async fn blob_visible(app: &TestApp, sha: &str) -> Result<bool> {
+    let digest: Digest = sha.parse()?;
+    Ok(app.state.blobs.size(&digest).await?.is_some())
+}
+
+async fn upload_in_parts_then_download(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let token = app.librarian("PKU").await?;
+    let data = image(2 * PART as usize + 12_345, 1);
+    let sha = sha256_hex(&data);
+
+    let r = app.create_upload(&token, &sha, data.len() as u64).await?;
+    assert_eq!(r.status(), 201);
+    assert_eq!(header(&r, "tus-resumable"), "1.0.0");
+    assert!(!header(&r, "upload-expires").is_empty());
+    let location = header(&r, "location");
+    assert!(location.starts_with("/api/v1/uploads/"));
+
+    // One whole part plus 100 bytes: the offset advances by whole parts only.
+    let r = app.patch(&token, &location, 0, data[..PART as usize + 100].to_vec()).await?;
+    assert_eq!(r.status(), 204);
+    assert_eq!(header(&r, "upload-offset"), PART.to_string());
+    assert_eq!(app.head_offset(&token, &location).await?, PART);
+    assert!(!blob_visible(&app, &sha).await?, "nothing visible before the last byte");
+
+    let r = app.patch(&token, &location, PART, data[PART as usize..].to_vec()).await?;
+    assert_eq!(r.status(), 204);
+    assert_eq!(header(&r, "upload-offset"), data.len().to_string());
+    assert!(blob_visible(&app, &sha).await?);
+
+    let r = app.client.head(app.url(&format!("/api/v1/blobs/{sha}"))).bearer_auth(&token).send().await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "spindle-blob-size"), data.len().to_string());
+
+    let status: serde_json::Value = app.tus(Method::GET, &location, &token).send().await?.json().await?;
+    assert_eq!(status["sha256"], sha.as_str());
+    assert_eq!(status["complete"], true);
+
+    let r = app
+        .client
+        .post(app.url("/api/v1/discs"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"sha256": sha, "filename": "光盘 1.iso", "isbn": "978-7-111-54742-6", "barcode": "C0001"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
+    let disc: serde_json::Value = r.json().await?;
+    assert_eq!(disc["isbn"], "9787111547426");
+    assert_eq!(disc["isbn10"], "711154742X");
+    let r = app.client.get(app.url(disc["image_url"].as_str().unwrap())).bearer_auth(&token).send().await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "etag"), format!("\"{sha}\""));
+    assert_eq!(
+        header(&r, "content-disposition"),
+        "attachment; filename=\"__ 1.iso\"; filename*=UTF-8''%E5%85%89%E7%9B%98%201.iso"
+    );
+    let body = r.bytes().await?;
+    assert_eq!(body.len(), data.len());
+    assert!(body.as_ref() == data.as_slice(), "downloaded bytes differ");
+
+    let metrics = app.client.get(app.url("/metrics")).send().await?.text().await?;
+    assert!(metrics.contains(&format!("spindle_image_bytes_sent_total {}", data.len())), "{metrics}");
+    assert!(metrics.contains("spindle_uploads_finished_total{outcome=\"complete\"} 1"), "{metrics}");
+    Ok(())
+}
+
+async fn existing_blob_costs_no_transfer(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let a = app.librarian("PKU").await?;
+    let b = app.librarian("THU").await?;
+    let data = image(PART as usize / 2, 2);
+    let sha = sha256_hex(&data);
+
+    let r = app.client.head(app.url(&format!("/api/v1/blobs/{sha}"))).bearer_auth(&b).send().await?;
+    assert_eq!(r.status(), 404);
+    app.upload(&a, &data, data.len()).await?;
+    let r = app.client.head(app.url(&format!("/api/v1/blobs/{sha}"))).bearer_auth(&b).send().await?;
+    assert_eq!(r.status(), 200);
+
+    // Another member declares the same bytes: the upload is complete before it starts.
+    let r = app.create_upload(&b, &sha, data.len() as u64).await?;
+    assert_eq!(r.status(), 201);
+    assert_eq!(header(&r, "upload-offset"), data.len().to_string());
+    assert_eq!(header(&r, "spindle-blob-exists"), "true");
+    // ...but not with another size.
+    let r = app.create_upload(&b, &sha, data.len() as u64 + 1).await?;
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = r.json().await?;
+    assert_eq!(e["code"], "size-mismatch");
+
+    let r = app.client.head(app.url("/api/v1/blobs/not-hex")).bearer_auth(&b).send().await?;
+    assert_eq!(r.status(), 400);
+    let r = app.client.head(app.url(&format!("/api/v1/blobs/{sha}"))).send().await?;
+    assert_eq!(r.status(), 401);
+    Ok(())
+}
+
+async fn lying_uploads_leave_nothing_visible(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let token = app.librarian("PKU").await?;
+    let data = image(PART as usize + 999, 3);
+    let real = sha256_hex(&data);
+
+    // Declares another hash.
+    let claimed = sha256_hex(b"something else");
+    let r = app.create_upload(&token, &claimed, data.len() as u64).await?;
+    let location = header(&r, "location");
+    let r = app.patch(&token, &location, 0, data.clone()).await?;
+    assert_eq!(r.status(), 422);
+    let e: serde_json::Value = r.json().await?;
+    assert_eq!(e["code"], "hash-mismatch");
+    assert!(!blob_visible(&app, &claimed).await? && !blob_visible(&app, &real).await?);
+    let r = app.tus(Method::HEAD, &location, &token).send().await?;
+    assert_eq!(r.status(), 410, "a failed upload is gone");
+    let r = app.client.head(app.url(&format!("/api/v1/blobs/{claimed}"))).bearer_auth(&token).send().await?;
+    assert_eq!(r.status(), 404);
+
+    // Sends more bytes than declared: refused from Content-Length before the body is read...
+    let r = app.create_upload(&token, &real, data.len() as u64 - 10).await?;
+    let location = header(&r, "location");
+    let head = common::patch_head(&app, &location, &token, 0, &format!("Content-Length: {}", data.len()));
+    assert_eq!(common::raw_request(&app, head, vec![]).await?, 413);
+    // ...and, when the length is not announced, as soon as the bytes run past it.
+    let head = common::patch_head(&app, &location, &token, 0, "Transfer-Encoding: chunked");
+    let mut chunked = Vec::new();
+    for c in data.chunks(64 * 1024) {
+        chunked.extend_from_slice(format!("{:x}\r\n", c.len()).as_bytes());
+        chunked.extend_from_slice(c);
+        chunked.extend_from_slice(b"\r\n");
+    }
+    chunked.extend_from_slice(b"0\r\n\r\n");
+    assert_eq!(common::raw_request(&app, head, chunked).await?, 413);
+    // The whole first part was fine and is kept; the lie never reaches the store.
+    assert_eq!(app.head_offset(&token, &location).await?, PART);
+    assert!(!blob_visible(&app, &real).await?);
+
+    // Sends fewer bytes than declared and stops: nothing is complete.
+    let r = app.create_upload(&token, &real, data.len() as u64 + 10).await?;
+    let location = header(&r, "location");
+    let r = app.patch(&token, &location, 0, data.clone()).await?;
+    assert_eq!(r.status(), 204);
+    assert_eq!(header(&r, "upload-offset"), PART.to_string());
+    assert!(!blob_visible(&app, &real).await?);
+
+    // Bad declarations are refused before any byte moves.
+    for (meta, code) in [
+        ("filename ZGlzYy5pc28=", "missing-sha256"),
+        ("sha256 bm90LWhleA==", "invalid-sha256"),
+        ("sha256 !!!", "invalid-metadata"),
+    ] {
+        let r = app
+            .tus(Method::POST, "/api/v1/uploads", &token)
+            .header("Upload-Length", "10")
+            .header("Upload-Metadata", meta)
+            .send()
+            .await?;
+        assert_eq!(r.status(), 400, "{meta}");
+        let e: serde_json::Value = r.json().await?;
+        assert_eq!(e["code"], code, "{meta}");
+    }
+    for (length, status) in [("0", 400), ("-1", 400), ("abc", 400), ("99999999999999", 413)] {
+        let r = app
+            .tus(Method::POST, "/api/v1/uploads", &token)
+            .header("Upload-Length", length)
+            .header("Upload-Metadata", common::metadata(&real, "x.iso"))
+            .send()
+            .await?;
+        assert_eq!(r.status(), status, "Upload-Length {length}");
+    }
+    Ok(())
+}
+
+async fn offsets_and_lifecycle(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let token = app.librarian("PKU").await?;
+    let data = image(2 * PART as usize, 4);
+    let sha = sha256_hex(&data);
+    let r = app.create_upload(&token, &sha, data.len() as u64).await?;
+    let location = header(&r, "location");
+
+    let r = app.patch(&token, &location, 5, data[5..].to_vec()).await?;
+    assert_eq!(r.status(), 409);
+    let e: serde_json::Value = r.json().await?;
+    assert_eq!(e["code"], "offset-mismatch");
+
+    let r = app.patch(&token, "/api/v1/uploads/00000000000000000000000000000000", 0, vec![1]).await?;
+    assert_eq!(r.status(), 404);
+    let r = app.patch(&token, "/api/v1/uploads/../../etc", 0, vec![1]).await?;
+    assert_eq!(r.status(), 404);
+
+    // Termination frees it; afterwards it is gone.
+    app.patch(&token, &location, 0, data[..PART as usize].to_vec()).await?;
+    let r = app.tus(Method::DELETE, &location, &token).send().await?;
+    assert_eq!(r.status(), 204);
+    let r = app.patch(&token, &location, PART, data[PART as usize..].to_vec()).await?;
+    assert_eq!(r.status(), 410);
+    assert!(!blob_visible(&app, &sha).await?);
+
+    // Expiry: the sweeper aborts it, later requests get 410.
+    let r = app.create_upload(&token, &sha, data.len() as u64).await?;
+    let location = header(&r, "location");
+    app.patch(&token, &location, 0, data[..PART as usize].to_vec()).await?;
+    let id = location.rsplit('/').next().unwrap();
+    spindle::db::on_pool!(&app.state.db, pool => {
+        sqlx::query("UPDATE uploads SET expires_at = 0 WHERE id = $1").bind(id).execute(pool).await?;
+    });
+    let r = app.tus(Method::HEAD, &location, &token).send().await?;
+    assert_eq!(r.status(), 410, "expired before the sweep");
+    assert_eq!(spindle::uploads::sweep(&app.state).await?, 1);
+    let r = app.patch(&token, &location, PART, data[PART as usize..].to_vec()).await?;
+    assert_eq!(r.status(), 410);
+    let e: serde_json::Value = r.json().await?;
+    assert_eq!(e["code"], "upload-expired");
+    if backend == Backend::SqliteLocal {
+        let staging = app.state.config.local_staging_path();
+        assert_eq!(std::fs::read_dir(staging)?.count(), 0, "expired staging files are removed");
+    }
+    Ok(())
+}
+
+/// A client that sends a part and a half and then vanishes: the whole part is kept and the
+/// upload resumes from it.
+async fn client_disconnect_keeps_whole_parts(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let token = app.librarian("PKU").await?;
+    let data = image(2 * PART as usize + 7, 5);
+    let sha = sha256_hex(&data);
+    let r = app.create_upload(&token, &sha, data.len() as u64).await?;
+    let location = header(&r, "location");
+
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let mut tcp = tokio::net::TcpStream::connect(&addr).await?;
+    let head = format!(
+        "PATCH {location} HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n\
+         Upload-Offset: 0\r\nContent-Type: application/offset+octet-stream\r\nContent-Length: {}\r\n\r\n",
+        data.len()
+    );
+    tcp.write_all(head.as_bytes()).await?;
+    tcp.write_all(&data[..PART as usize * 3 / 2]).await?;
+    tcp.flush().await?;
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    drop(tcp);
+
+    let mut offset = 0;
+    for _ in 0..100 {
+        let r = app.tus(Method::HEAD, &location, &token).send().await?;
+        if r.status() == 200 {
+            offset = header(&r, "upload-offset").parse()?;
+            if offset == PART {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(offset, PART);
+    let r = app.patch(&token, &location, PART, data[PART as usize..].to_vec()).await?;
+    assert_eq!(r.status(), 204, "{}", r.text().await?);
+    assert!(blob_visible(&app, &sha).await?);
+    let digest: Digest = sha.parse()?;
+    assert!(app.state.blobs.read_all(&digest).await?.as_ref() == data.as_slice());
+    Ok(())
+}
+
+async fn tus_protocol_rules(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let token = app.librarian("PKU").await?;
+
+    let r = app.client.request(Method::OPTIONS, app.url("/api/v1/uploads")).send().await?;
+    assert_eq!(r.status(), 204);
+    assert_eq!(header(&r, "tus-version"), "1.0.0");
+    assert_eq!(header(&r, "tus-extension"), "creation,termination,expiration");
+    assert_eq!(header(&r, "spindle-part-size"), PART.to_string());
+    assert!(header(&r, "tus-max-size").parse::<u64>()? > 0);
+
+    let r = app
+        .client
+        .post(app.url("/api/v1/uploads"))
+        .bearer_auth(&token)
+        .header("Upload-Length", "10")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 412, "no Tus-Resumable");
+    assert_eq!(header(&r, "tus-version"), "1.0.0");
+
+    let data = image(1000, 6);
+    let r = app.create_upload(&token, &sha256_hex(&data), 1000).await?;
+    let location = header(&r, "location");
+    let r = app
+        .tus(Method::PATCH, &location, &token)
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/octet-stream")
+        .body(data.clone())
+        .send()
+        .await?;
+    assert_eq!(r.status(), 415);
+    let r = app
+        .tus(Method::PATCH, &location, &token)
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(data.clone())
+        .send()
+        .await?;
+    assert_eq!(r.status(), 400, "no Upload-Offset");
+    let r = app.patch(&token, &location, 0, data.clone()).await?;
+    assert_eq!(r.status(), 204);
+    // A completed upload answers an empty PATCH at its end, and refuses more bytes.
+    let r = app.patch(&token, &location, 1000, vec![]).await?;
+    assert_eq!(r.status(), 204);
+    let r = app.patch(&token, &location, 1000, vec![1]).await?;
+    assert_eq!(r.status(), 413);
+    let r = app.tus(Method::DELETE, &location, &token).send().await?;
+    assert_eq!(r.status(), 409);
+    Ok(())
+}
+
+async fn other_members_uploads_are_forbidden(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let a = app.librarian("PKU").await?;
+    let b = app.librarian("THU").await?;
+    let admin = app.admin().await?;
+    let data = image(1000, 7);
+    let r = app.create_upload(&a, &sha256_hex(&data), 1000).await?;
+    let location = header(&r, "location");
+
+    let r = app.tus(Method::HEAD, &location, &b).send().await?;
+    assert_eq!(r.status(), 403);
+    let r = app.patch(&b, &location, 0, data.clone()).await?;
+    assert_eq!(r.status(), 403);
+    let r = app.tus(Method::DELETE, &location, &b).send().await?;
+    assert_eq!(r.status(), 403);
+    let r = app.client.head(app.url(&location)).header("Tus-Resumable", "1.0.0").send().await?;
+    assert_eq!(r.status(), 401);
+    assert_eq!(header(&r, "www-authenticate"), "Bearer");
+    let r = app
+        .client
+        .head(app.url(&location))
+        .header("Tus-Resumable", "1.0.0")
+        .bearer_auth("spindle_not-a-real-token")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 401);
+    let r = app
+        .client
+        .head(app.url(&location))
+        .header("Tus-Resumable", "1.0.0")
+        .header("Authorization", "Basic dXNlcjpwYXNz")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 401);
+    // The admin may act for every member.
+    assert_eq!(app.head_offset(&admin, &location).await?, 0);
+    Ok(())
+}
