@@ -72,10 +72,17 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Staff>, DbError
     let Some(row) = db::tokens::by_hash(db, &hash_token(token)).await? else {
         return Ok(None);
     };
-    if row.last_used_at.is_none_or(|t| t < db::now() - TOUCH_INTERVAL_SECS) {
+    if row
+        .last_used_at
+        .is_none_or(|t| t < db::now() - TOUCH_INTERVAL_SECS)
+    {
         db::tokens::touch(db, row.id).await?;
     }
-    let role = if row.role == "admin" { Role::Admin } else { Role::Librarian };
+    let role = if row.role == "admin" {
+        Role::Admin
+    } else {
+        Role::Librarian
+    };
     Ok(Some(Staff {
         token_id: row.id,
         role,
@@ -88,9 +95,12 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
     let Some(value) = parts.headers.get(AUTHORIZATION) else {
         return Ok(None);
     };
-    let value = value
-        .to_str()
-        .map_err(|_| AppError::unauthenticated("invalid-token", "the Authorization header is not valid text"))?;
+    let value = value.to_str().map_err(|_| {
+        AppError::unauthenticated(
+            "invalid-token",
+            "the Authorization header is not valid text",
+        )
+    })?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token.trim())),
         _ => Err(AppError::unauthenticated(
@@ -119,7 +129,10 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Staff {
 
     /// No Authorization header: None. A header with a bad or revoked token: 401, never a
     /// silent fall-back to anonymous.
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Option<Self>, AppError> {
+    async fn from_request_parts(
+        parts: &mut Parts,
+        state: &AppState,
+    ) -> Result<Option<Self>, AppError> {
         let Some(token) = bearer(parts)? else {
             return Ok(None);
         };

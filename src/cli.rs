@@ -14,7 +14,11 @@ use crate::config::{Config, LogFormat, Overrides};
 use crate::db;
 
 #[derive(Parser, Debug)]
-#[command(name = "spindle", version, about = "A disc-image cloud for library consortia")]
+#[command(
+    name = "spindle",
+    version,
+    about = "A disc-image cloud for library consortia"
+)]
 pub struct Cli {
     /// Configuration file (default: ./spindle.toml when present)
     #[arg(long, global = true, env = "SPINDLE_CONFIG")]
@@ -102,7 +106,9 @@ pub async fn main() -> ExitCode {
 fn init_logging(config: &Config) {
     let filter = tracing_subscriber::EnvFilter::try_from_env("SPINDLE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = match config.log.format {
         LogFormat::Json => builder.json().try_init(),
         LogFormat::Text => builder.try_init(),
@@ -183,7 +189,12 @@ async fn member(config: Config, command: MemberCommand) -> anyhow::Result<()> {
     match command {
         MemberCommand::Add { code, name } => {
             let code = code.trim().to_string();
-            if code.is_empty() || code.len() > 32 || !code.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            if code.is_empty()
+                || code.len() > 32
+                || !code
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+            {
                 bail!("a member code is 1-32 ASCII letters, digits, '-' or '_'");
             }
             match db::members::insert(&db, &code, name.trim()).await? {
@@ -203,10 +214,16 @@ async fn member(config: Config, command: MemberCommand) -> anyhow::Result<()> {
 async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
     let db = open_db(&config).await?;
     match command {
-        TokenCommand::Create { role, member, label } => {
+        TokenCommand::Create {
+            role,
+            member,
+            label,
+        } => {
             let (role, member_id) = match (role, member) {
                 (RoleArg::Admin, None) => (Role::Admin, None),
-                (RoleArg::Admin, Some(_)) => bail!("an admin token is consortium-wide: drop --member"),
+                (RoleArg::Admin, Some(_)) => {
+                    bail!("an admin token is consortium-wide: drop --member")
+                }
                 (RoleArg::Librarian, None) => bail!("a librarian token needs --member CODE"),
                 (RoleArg::Librarian, Some(code)) => {
                     let m = db::members::by_code(&db, &code)
@@ -216,8 +233,12 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
                 }
             };
             let (token, hash) = generate_token();
-            let id = db::tokens::insert(&db, member_id, role.as_str(), &hash, label.as_deref()).await?;
-            eprintln!("token {id} created ({}); it is shown once, store it now:", role.as_str());
+            let id =
+                db::tokens::insert(&db, member_id, role.as_str(), &hash, label.as_deref()).await?;
+            eprintln!(
+                "token {id} created ({}); it is shown once, store it now:",
+                role.as_str()
+            );
             println!("{token}");
         }
         TokenCommand::Revoke { id } => {

@@ -317,7 +317,10 @@ mod tests {
             redact_url("postgres://spindle:s3cret@db:5432/spindle?sslmode=require"),
             "postgres://spindle:<redacted>@db:5432/spindle?sslmode=require"
         );
-        assert_eq!(redact_url("sqlite://data/spindle.db"), "sqlite://data/spindle.db");
+        assert_eq!(
+            redact_url("sqlite://data/spindle.db"),
+            "sqlite://data/spindle.db"
+        );
     }
 
     #[test]

@@ -7,7 +7,10 @@ use spindle_storage::Digest;
 
 use crate::app::App;
 use crate::auth::{Role, Staff};
-use crate::db::{self, discs::{DiscRow, NewDisc}};
+use crate::db::{
+    self,
+    discs::{DiscRow, NewDisc},
+};
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Deserialize)]
@@ -80,19 +83,25 @@ fn text_field<'a>(name: &str, value: &'a Option<String>, max: usize) -> AppResul
         return Ok(None);
     };
     if v.len() > max {
-        return Err(AppError::unprocessable("invalid-field", format!("{name} is longer than {max} bytes")));
+        return Err(AppError::unprocessable(
+            "invalid-field",
+            format!("{name} is longer than {max} bytes"),
+        ));
     }
     if v.chars().any(char::is_control) {
-        return Err(AppError::unprocessable("invalid-field", format!("{name} contains control characters")));
+        return Err(AppError::unprocessable(
+            "invalid-field",
+            format!("{name} contains control characters"),
+        ));
     }
     Ok(Some(v))
 }
 
 pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<Registered> {
     let member = match (&req.member, staff.role) {
-        (Some(code), _) => db::members::by_code(&app.db, code)
-            .await?
-            .ok_or_else(|| AppError::unprocessable("unknown-member", format!("no member with code {code:?}")))?,
+        (Some(code), _) => db::members::by_code(&app.db, code).await?.ok_or_else(|| {
+            AppError::unprocessable("unknown-member", format!("no member with code {code:?}"))
+        })?,
         (None, Role::Librarian) => {
             let code = staff.member_code.as_deref().unwrap_or_default();
             db::members::by_code(&app.db, code)
@@ -100,11 +109,16 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
                 .ok_or_else(|| AppError::internal("token member", &code))?
         }
         (None, Role::Admin) => {
-            return Err(AppError::unprocessable("member-required", "an admin must name the member the disc belongs to"));
+            return Err(AppError::unprocessable(
+                "member-required",
+                "an admin must name the member the disc belongs to",
+            ));
         }
     };
     if !staff.may_act_for(member.id) {
-        return Err(AppError::forbidden("librarians register discs for their own member only"));
+        return Err(AppError::forbidden(
+            "librarians register discs for their own member only",
+        ));
     }
     let digest: Digest = req
         .sha256
@@ -121,12 +135,18 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
     };
     let disc_number = req.disc_number.unwrap_or(1);
     if !(1..=999).contains(&disc_number) {
-        return Err(AppError::unprocessable("invalid-field", "disc_number must be between 1 and 999"));
+        return Err(AppError::unprocessable(
+            "invalid-field",
+            "disc_number must be between 1 and 999",
+        ));
     }
     let default_name = format!("{}.iso", &sha256[..12]);
     let filename = text_field("filename", &req.filename, 255)?.unwrap_or(&default_name);
     if filename.contains(['/', '\\']) {
-        return Err(AppError::unprocessable("invalid-field", "filename must not contain path separators"));
+        return Err(AppError::unprocessable(
+            "invalid-field",
+            "filename must not contain path separators",
+        ));
     }
     let new = NewDisc {
         member_id: member.id,
@@ -190,7 +210,10 @@ fn may_read(staff: Option<&Staff>, disc: &DiscRow) -> AppResult<()> {
     match staff {
         Some(s) if s.may_act_for(disc.member_id) => Ok(()),
         Some(_) => Err(AppError::forbidden("this disc belongs to another member")),
-        None => Err(AppError::unauthenticated("missing-token", "this disc is not open; sign in")),
+        None => Err(AppError::unauthenticated(
+            "missing-token",
+            "this disc is not open; sign in",
+        )),
     }
 }
 
@@ -207,15 +230,26 @@ pub async fn for_download(app: &App, staff: Option<&Staff>, id: i64) -> AppResul
     Ok(disc)
 }
 
-pub async fn list(app: &App, staff: &Staff, member: Option<&str>, after: i64, limit: i64) -> AppResult<Vec<DiscView>> {
+pub async fn list(
+    app: &App,
+    staff: &Staff,
+    member: Option<&str>,
+    after: i64,
+    limit: i64,
+) -> AppResult<Vec<DiscView>> {
     let code = member.or(staff.member_code.as_deref()).ok_or_else(|| {
-        AppError::unprocessable("member-required", "name the member whose discs to list (?member=CODE)")
+        AppError::unprocessable(
+            "member-required",
+            "name the member whose discs to list (?member=CODE)",
+        )
     })?;
     let member = db::members::by_code(&app.db, code)
         .await?
         .ok_or_else(|| AppError::not_found("member-not-found", format!("no member {code:?}")))?;
     if !staff.may_act_for(member.id) {
-        return Err(AppError::forbidden("librarians list their own member's discs only"));
+        return Err(AppError::forbidden(
+            "librarians list their own member's discs only",
+        ));
     }
     let rows = db::discs::list_for_member(&app.db, member.id, after, limit.clamp(1, 1000)).await?;
     Ok(rows.into_iter().map(DiscView::from).collect())

@@ -79,7 +79,11 @@ impl AppError {
     /// An internal failure: logged in full here, shown to the client as a bare 500.
     pub fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
         tracing::error!(%error, "{context}");
-        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error")
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
+        )
     }
 
     fn unavailable(code: &'static str, what: &str, error: &dyn std::fmt::Display) -> Self {
@@ -107,7 +111,11 @@ impl From<StorageError> for AppError {
         match e {
             StorageError::NotFound(ref path) => {
                 tracing::error!(path, "a blob the database knows is missing from the store");
-                Self::new(StatusCode::INTERNAL_SERVER_ERROR, "blob-missing", "the stored image is missing; the operators have been told")
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "blob-missing",
+                    "the stored image is missing; the operators have been told",
+                )
             }
             StorageError::Store(_) | StorageError::Io { .. } => {
                 Self::unavailable("storage-unavailable", "storage", &e)

@@ -34,15 +34,35 @@ impl Default for Metrics {
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
         let bytes_out = Counter::default();
-        registry.register("image_bytes_sent", "Bytes of stored images sent to clients", bytes_out.clone());
+        registry.register(
+            "image_bytes_sent",
+            "Bytes of stored images sent to clients",
+            bytes_out.clone(),
+        );
         let bytes_in = Counter::default();
-        registry.register("upload_bytes_received", "Bytes of uploads committed to storage", bytes_in.clone());
+        registry.register(
+            "upload_bytes_received",
+            "Bytes of uploads committed to storage",
+            bytes_in.clone(),
+        );
         let uploads_in_flight = Gauge::default();
-        registry.register("uploads_in_flight", "Upload requests currently streaming", uploads_in_flight.clone());
+        registry.register(
+            "uploads_in_flight",
+            "Upload requests currently streaming",
+            uploads_in_flight.clone(),
+        );
         let uploads_finished = Family::<OutcomeLabels, Counter>::default();
-        registry.register("uploads_finished", "Uploads that reached their last byte, by outcome", uploads_finished.clone());
+        registry.register(
+            "uploads_finished",
+            "Uploads that reached their last byte, by outcome",
+            uploads_finished.clone(),
+        );
         let uploads_expired = Counter::default();
-        registry.register("uploads_expired", "Unfinished uploads aborted by the sweeper", uploads_expired.clone());
+        registry.register(
+            "uploads_expired",
+            "Unfinished uploads aborted by the sweeper",
+            uploads_expired.clone(),
+        );
         Self {
             registry,
             requests,

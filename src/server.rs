@@ -10,7 +10,11 @@ use crate::uploads;
 
 /// Serves until `shutdown` resolves, then lets requests in flight finish for up to the
 /// configured grace period.
-pub async fn serve(state: AppState, listener: TcpListener, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+pub async fn serve(
+    state: AppState,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep_forever(state.clone()));
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
@@ -37,7 +41,8 @@ pub async fn serve(state: AppState, listener: TcpListener, shutdown: impl Future
 }
 
 async fn sweep_forever(state: AppState) {
-    let mut tick = tokio::time::interval(Duration::from_secs(state.config.upload.sweep_interval_secs));
+    let mut tick =
+        tokio::time::interval(Duration::from_secs(state.config.upload.sweep_interval_secs));
     loop {
         tick.tick().await;
         match uploads::sweep(&state).await {

@@ -21,8 +21,8 @@ use tokio_util::sync::CancellationToken;
 
 use crate::app::App;
 use crate::auth::{Role, Staff};
-use crate::db::{self, DbError, now};
 use crate::db::uploads::{PartCommit, UploadRow};
+use crate::db::{self, DbError, now};
 use crate::error::{AppError, AppResult};
 use crate::metrics::OutcomeLabels;
 
@@ -70,17 +70,26 @@ fn parse_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
             None => (pair, ""),
         };
         if key.is_empty() || !key.is_ascii() {
-            return Err(AppError::bad_request("invalid-metadata", "Upload-Metadata keys must be non-empty ASCII"));
+            return Err(AppError::bad_request(
+                "invalid-metadata",
+                "Upload-Metadata keys must be non-empty ASCII",
+            ));
         }
         let decoded = base64::engine::general_purpose::STANDARD
             .decode(value)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
             .ok_or_else(|| {
-                AppError::bad_request("invalid-metadata", format!("Upload-Metadata value of {key:?} is not base64-encoded UTF-8"))
+                AppError::bad_request(
+                    "invalid-metadata",
+                    format!("Upload-Metadata value of {key:?} is not base64-encoded UTF-8"),
+                )
             })?;
         if out.insert(key.to_string(), decoded).is_some() {
-            return Err(AppError::bad_request("invalid-metadata", format!("Upload-Metadata repeats the key {key:?}")));
+            return Err(AppError::bad_request(
+                "invalid-metadata",
+                format!("Upload-Metadata repeats the key {key:?}"),
+            ));
         }
     }
     Ok(out)
@@ -97,31 +106,51 @@ fn valid_upload_id(id: &str) -> bool {
 }
 
 /// POST: creates an upload for `length` bytes whose SHA-256 the metadata declares.
-pub async fn create(app: &App, staff: &Staff, length: Option<u64>, metadata: Option<&str>) -> AppResult<UploadStatus> {
+pub async fn create(
+    app: &App,
+    staff: &Staff,
+    length: Option<u64>,
+    metadata: Option<&str>,
+) -> AppResult<UploadStatus> {
     let length = length.ok_or_else(|| {
-        AppError::bad_request("missing-upload-length", "Upload-Length is required (deferred length is not supported)")
+        AppError::bad_request(
+            "missing-upload-length",
+            "Upload-Length is required (deferred length is not supported)",
+        )
     })?;
     if length == 0 {
-        return Err(AppError::bad_request("empty-upload", "an image cannot be empty"));
+        return Err(AppError::bad_request(
+            "empty-upload",
+            "an image cannot be empty",
+        ));
     }
     if length > app.config.upload.max_size {
         return Err(AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             "upload-too-large",
-            format!("Upload-Length {length} exceeds the maximum of {} bytes", app.config.upload.max_size),
+            format!(
+                "Upload-Length {length} exceeds the maximum of {} bytes",
+                app.config.upload.max_size
+            ),
         ));
     }
     let raw = metadata.unwrap_or("").to_string();
     let meta = parse_metadata(&raw)?;
     let sha = meta.get("sha256").ok_or_else(|| {
-        AppError::bad_request("missing-sha256", "Upload-Metadata must declare the image's sha256 (hex, base64-encoded)")
+        AppError::bad_request(
+            "missing-sha256",
+            "Upload-Metadata must declare the image's sha256 (hex, base64-encoded)",
+        )
     })?;
     let digest: Digest = sha
         .parse()
         .map_err(|e| AppError::bad_request("invalid-sha256", format!("declared sha256: {e}")))?;
     let filename = meta.get("filename").or_else(|| meta.get("name")).cloned();
     if filename.as_ref().is_some_and(|f| f.len() > 1024) {
-        return Err(AppError::bad_request("invalid-metadata", "filename is longer than 1024 bytes"));
+        return Err(AppError::bad_request(
+            "invalid-metadata",
+            "filename is longer than 1024 bytes",
+        ));
     }
 
     let t = now();
@@ -151,7 +180,10 @@ pub async fn create(app: &App, staff: &Staff, length: Option<u64>, metadata: Opt
         if blob.size != row.length {
             return Err(AppError::unprocessable(
                 "size-mismatch",
-                format!("the blob {} is {} bytes, not {length}", row.sha256, blob.size),
+                format!(
+                    "the blob {} is {} bytes, not {length}",
+                    row.sha256, blob.size
+                ),
             ));
         }
         row.state = "complete".into();
@@ -189,13 +221,22 @@ async fn load(app: &App, staff: &Staff, id: &str) -> AppResult<UploadRow> {
         return Err(AppError::forbidden("this upload belongs to another member"));
     }
     match row.state.as_str() {
-        "expired" => Err(gone("upload-expired", "this upload expired; start a new one")),
+        "expired" => Err(gone(
+            "upload-expired",
+            "this upload expired; start a new one",
+        )),
         "terminated" => Err(gone("upload-terminated", "this upload was terminated")),
         "failed" => Err(gone(
             "upload-failed",
-            format!("this upload failed: {}", row.failure.as_deref().unwrap_or("unknown reason")),
+            format!(
+                "this upload failed: {}",
+                row.failure.as_deref().unwrap_or("unknown reason")
+            ),
         )),
-        "pending" if row.expires_at < now() => Err(gone("upload-expired", "this upload expired; start a new one")),
+        "pending" if row.expires_at < now() => Err(gone(
+            "upload-expired",
+            "this upload expired; start a new one",
+        )),
         _ => Ok(row),
     }
 }
@@ -226,11 +267,16 @@ pub async fn status(app: &App, staff: &Staff, id: &str) -> AppResult<UploadStatu
 pub async fn terminate(app: &App, staff: &Staff, id: &str) -> AppResult<()> {
     let row = load(app, staff, id).await?;
     if row.state != "pending" {
-        return Err(AppError::conflict("upload-complete", "a completed upload cannot be terminated"));
+        return Err(AppError::conflict(
+            "upload-complete",
+            "a completed upload cannot be terminated",
+        ));
     }
     let writer = Writer::claim(app, &row).await?;
     if let Some(target) = target_of(&row)? {
-        app.blobs.abort_resumable(&target, &digest_of(&row)?).await?;
+        app.blobs
+            .abort_resumable(&target, &digest_of(&row)?)
+            .await?;
     }
     db::uploads::finish(&app.db, &row.id, "terminated", None, false).await?;
     writer.disarm();
@@ -256,7 +302,10 @@ where
     if row.upload_offset as u64 != offset {
         return Err(AppError::conflict(
             "offset-mismatch",
-            format!("Upload-Offset is {offset} but the upload is at {}", row.upload_offset),
+            format!(
+                "Upload-Offset is {offset} but the upload is at {}",
+                row.upload_offset
+            ),
         ));
     }
     if row.state == "complete" {
@@ -311,7 +360,10 @@ fn restore_hasher(row: &UploadRow) -> AppResult<StreamingHasher> {
     let hasher = StreamingHasher::restore(&HashState(row.hash_state.clone()))
         .map_err(|e| AppError::internal("stored hash state", &e))?;
     if hasher.len() != row.upload_offset as u64 {
-        return Err(AppError::internal("stored hash state", &"length differs from the offset"));
+        return Err(AppError::internal(
+            "stored hash state",
+            &"length differs from the offset",
+        ));
     }
     Ok(hasher)
 }
@@ -429,7 +481,12 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    async fn stream<S, E>(&mut self, row: &UploadRow, mut hasher: StreamingHasher, mut body: S) -> AppResult<()>
+    async fn stream<S, E>(
+        &mut self,
+        row: &UploadRow,
+        mut hasher: StreamingHasher,
+        mut body: S,
+    ) -> AppResult<()>
     where
         S: Stream<Item = Result<Bytes, E>> + Unpin,
         E: std::fmt::Display,
@@ -437,7 +494,8 @@ impl<'a> Writer<'a> {
         let length = row.length as u64;
         let part_size = row.part_size as u64;
         let digest = digest_of(row)?;
-        let target = target_of(row)?.ok_or_else(|| AppError::internal("upload without target", &row.id))?;
+        let target =
+            target_of(row)?.ok_or_else(|| AppError::internal("upload without target", &row.id))?;
         let mut offset = row.upload_offset as u64;
         let mut buf = BytesMut::with_capacity(part_size.min(length - offset) as usize);
         let mut failure: Option<AppError> = None;
@@ -455,7 +513,10 @@ impl<'a> Writer<'a> {
                 Some(Ok(chunk)) => chunk,
                 Some(Err(e)) => {
                     tracing::info!(upload = %row.id, offset, error = %e, "client stopped sending; keeping whole parts");
-                    failure = Some(AppError::bad_request("body-interrupted", "the request body ended early; resume from Upload-Offset"));
+                    failure = Some(AppError::bad_request(
+                        "body-interrupted",
+                        "the request body ended early; resume from Upload-Offset",
+                    ));
                     break;
                 }
             };
@@ -468,7 +529,9 @@ impl<'a> Writer<'a> {
                 buf.extend_from_slice(&chunk.split_to(room.min(chunk.len())));
                 if buf.len() as u64 == part_size {
                     let part = buf.split().freeze();
-                    hasher = self.commit(row, &target, &digest, offset, part, hasher).await?;
+                    hasher = self
+                        .commit(row, &target, &digest, offset, part, hasher)
+                        .await?;
                     offset += part_size;
                 }
             }
@@ -478,14 +541,19 @@ impl<'a> Writer<'a> {
         if failure.is_none() && !buf.is_empty() && offset + buf.len() as u64 == length {
             let part = buf.split().freeze();
             let n = part.len() as u64;
-            hasher = self.commit(row, &target, &digest, offset, part, hasher).await?;
+            hasher = self
+                .commit(row, &target, &digest, offset, part, hasher)
+                .await?;
             offset += n;
         }
         if let Some(e) = failure {
             return Err(e);
         }
         if offset == length {
-            let done = UploadRow { upload_offset: offset as i64, ..row.clone() };
+            let done = UploadRow {
+                upload_offset: offset as i64,
+                ..row.clone()
+            };
             return self.finalize(&done, hasher).await;
         }
         Ok(())
@@ -513,7 +581,9 @@ impl<'a> Writer<'a> {
             .blobs
             .put_part(target, digest, index, offset, part)
             .await;
-        let hasher = hashing.await.map_err(|e| AppError::internal("hashing task", &e))?;
+        let hasher = hashing
+            .await
+            .map_err(|e| AppError::internal("hashing task", &e))?;
         let PartReceipt(receipt) = receipt?;
         self.lease_until = now() + LEASE_SECS;
         let committed = db::uploads::commit_part(
@@ -531,7 +601,10 @@ impl<'a> Writer<'a> {
         )
         .await?;
         if !committed {
-            return Err(AppError::conflict("offset-mismatch", "the upload moved on while this part was written"));
+            return Err(AppError::conflict(
+                "offset-mismatch",
+                "the upload moved on while this part was written",
+            ));
         }
         self.app.metrics.bytes_in.inc_by(n);
         Ok(hasher)
@@ -541,14 +614,21 @@ impl<'a> Writer<'a> {
     async fn finalize(&mut self, row: &UploadRow, hasher: StreamingHasher) -> AppResult<()> {
         let app = self.app;
         let declared = digest_of(row)?;
-        let target = target_of(row)?.ok_or_else(|| AppError::internal("upload without target", &row.id))?;
+        let target =
+            target_of(row)?.ok_or_else(|| AppError::internal("upload without target", &row.id))?;
         let (actual, size) = hasher.finish();
         if actual != declared || size != row.length as u64 {
-            let reason = format!("declared sha256 {declared}, received {size} bytes with sha256 {actual}");
+            let reason =
+                format!("declared sha256 {declared}, received {size} bytes with sha256 {actual}");
             tracing::warn!(upload = %row.id, %reason, "hash mismatch; aborting");
             app.blobs.abort_resumable(&target, &declared).await?;
             db::uploads::finish(&app.db, &row.id, "failed", Some(&reason), false).await?;
-            app.metrics.uploads_finished.get_or_create(&OutcomeLabels { outcome: "hash-mismatch" }).inc();
+            app.metrics
+                .uploads_finished
+                .get_or_create(&OutcomeLabels {
+                    outcome: "hash-mismatch",
+                })
+                .inc();
             self.armed = false;
             return Err(AppError::unprocessable("hash-mismatch", reason));
         }
@@ -557,13 +637,27 @@ impl<'a> Writer<'a> {
             .into_iter()
             .map(PartReceipt)
             .collect();
-        if let Err(e) = app.blobs.complete_resumable(&target, &declared, parts).await {
+        if let Err(e) = app
+            .blobs
+            .complete_resumable(&target, &declared, parts)
+            .await
+        {
             // The bytes and hash state are safe; a HEAD or an empty PATCH retries completion.
-            app.metrics.uploads_finished.get_or_create(&OutcomeLabels { outcome: "store-error" }).inc();
+            app.metrics
+                .uploads_finished
+                .get_or_create(&OutcomeLabels {
+                    outcome: "store-error",
+                })
+                .inc();
             return Err(e.into());
         }
         db::uploads::complete(&app.db, &row.id, &row.sha256, row.length).await?;
-        app.metrics.uploads_finished.get_or_create(&OutcomeLabels { outcome: "complete" }).inc();
+        app.metrics
+            .uploads_finished
+            .get_or_create(&OutcomeLabels {
+                outcome: "complete",
+            })
+            .inc();
         self.armed = false;
         tracing::info!(upload = %row.id, sha256 = %row.sha256, size, "upload complete");
         Ok(())
@@ -607,8 +701,15 @@ impl WriterSlot {
 }
 
 fn locked() -> AppError {
-    AppError::new(StatusCode::LOCKED, "upload-locked", "another request is writing this upload; retry shortly")
-        .with_header(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("5"))
+    AppError::new(
+        StatusCode::LOCKED,
+        "upload-locked",
+        "another request is writing this upload; retry shortly",
+    )
+    .with_header(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("5"),
+    )
 }
 
 /// Aborts expired uploads and forgets long-finished ones. Returns how many expired.

@@ -42,22 +42,39 @@ async fn upload_in_parts_then_download(backend: Backend) -> Result<()> {
     assert!(location.starts_with("/api/v1/uploads/"));
 
     // One whole part plus 100 bytes: the offset advances by whole parts only.
-    let r = app.patch(&token, &location, 0, data[..PART as usize + 100].to_vec()).await?;
+    let r = app
+        .patch(&token, &location, 0, data[..PART as usize + 100].to_vec())
+        .await?;
     assert_eq!(r.status(), 204);
     assert_eq!(header(&r, "upload-offset"), PART.to_string());
     assert_eq!(app.head_offset(&token, &location).await?, PART);
-    assert!(!blob_visible(&app, &sha).await?, "nothing visible before the last byte");
+    assert!(
+        !blob_visible(&app, &sha).await?,
+        "nothing visible before the last byte"
+    );
 
-    let r = app.patch(&token, &location, PART, data[PART as usize..].to_vec()).await?;
+    let r = app
+        .patch(&token, &location, PART, data[PART as usize..].to_vec())
+        .await?;
     assert_eq!(r.status(), 204);
     assert_eq!(header(&r, "upload-offset"), data.len().to_string());
     assert!(blob_visible(&app, &sha).await?);
 
-    let r = app.client.head(app.url(&format!("/api/v1/blobs/{sha}"))).bearer_auth(&token).send().await?;
+    let r = app
+        .client
+        .head(app.url(&format!("/api/v1/blobs/{sha}")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "spindle-blob-size"), data.len().to_string());
 
-    let status: serde_json::Value = app.tus(Method::GET, &location, &token).send().await?.json().await?;
+    let status: serde_json::Value = app
+        .tus(Method::GET, &location, &token)
+        .send()
+        .await?
+        .json()
+        .await?;
     assert_eq!(status["sha256"], sha.as_str());
     assert_eq!(status["complete"], true);
 
@@ -72,7 +89,12 @@ async fn upload_in_parts_then_download(backend: Backend) -> Result<()> {
     let disc: serde_json::Value = r.json().await?;
     assert_eq!(disc["isbn"], "9787111547426");
     assert_eq!(disc["isbn10"], "711154742X");
-    let r = app.client.get(app.url(disc["image_url"].as_str().unwrap())).bearer_auth(&token).send().await?;
+    let r = app
+        .client
+        .get(app.url(disc["image_url"].as_str().unwrap()))
+        .bearer_auth(&token)
+        .send()
+        .await?;
     assert_eq!(r.status(), 200);
     assert_eq!(header(&r, "etag"), format!("\"{sha}\""));
     assert_eq!(
@@ -83,9 +105,21 @@ async fn upload_in_parts_then_download(backend: Backend) -> Result<()> {
     assert_eq!(body.len(), data.len());
     assert!(body.as_ref() == data.as_slice(), "downloaded bytes differ");
 
-    let metrics = app.client.get(app.url("/metrics")).send().await?.text().await?;
-    assert!(metrics.contains(&format!("spindle_image_bytes_sent_total {}", data.len())), "{metrics}");
-    assert!(metrics.contains("spindle_uploads_finished_total{outcome=\"complete\"} 1"), "{metrics}");
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains(&format!("spindle_image_bytes_sent_total {}", data.len())),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("spindle_uploads_finished_total{outcome=\"complete\"} 1"),
+        "{metrics}"
+    );
     Ok(())
 }
 
@@ -96,10 +130,20 @@ async fn existing_blob_costs_no_transfer(backend: Backend) -> Result<()> {
     let data = image(PART as usize / 2, 2);
     let sha = sha256_hex(&data);
 
-    let r = app.client.head(app.url(&format!("/api/v1/blobs/{sha}"))).bearer_auth(&b).send().await?;
+    let r = app
+        .client
+        .head(app.url(&format!("/api/v1/blobs/{sha}")))
+        .bearer_auth(&b)
+        .send()
+        .await?;
     assert_eq!(r.status(), 404);
     app.upload(&a, &data, data.len()).await?;
-    let r = app.client.head(app.url(&format!("/api/v1/blobs/{sha}"))).bearer_auth(&b).send().await?;
+    let r = app
+        .client
+        .head(app.url(&format!("/api/v1/blobs/{sha}")))
+        .bearer_auth(&b)
+        .send()
+        .await?;
     assert_eq!(r.status(), 200);
 
     // Another member declares the same bytes: the upload is complete before it starts.
@@ -113,9 +157,18 @@ async fn existing_blob_costs_no_transfer(backend: Backend) -> Result<()> {
     let e: serde_json::Value = r.json().await?;
     assert_eq!(e["code"], "size-mismatch");
 
-    let r = app.client.head(app.url("/api/v1/blobs/not-hex")).bearer_auth(&b).send().await?;
+    let r = app
+        .client
+        .head(app.url("/api/v1/blobs/not-hex"))
+        .bearer_auth(&b)
+        .send()
+        .await?;
     assert_eq!(r.status(), 400);
-    let r = app.client.head(app.url(&format!("/api/v1/blobs/{sha}"))).send().await?;
+    let r = app
+        .client
+        .head(app.url(&format!("/api/v1/blobs/{sha}")))
+        .send()
+        .await?;
     assert_eq!(r.status(), 401);
     Ok(())
 }
@@ -128,7 +181,9 @@ async fn lying_uploads_leave_nothing_visible(backend: Backend) -> Result<()> {
 
     // Declares another hash.
     let claimed = sha256_hex(b"something else");
-    let r = app.create_upload(&token, &claimed, data.len() as u64).await?;
+    let r = app
+        .create_upload(&token, &claimed, data.len() as u64)
+        .await?;
     let location = header(&r, "location");
     let r = app.patch(&token, &location, 0, data.clone()).await?;
     assert_eq!(r.status(), 422);
@@ -137,13 +192,26 @@ async fn lying_uploads_leave_nothing_visible(backend: Backend) -> Result<()> {
     assert!(!blob_visible(&app, &claimed).await? && !blob_visible(&app, &real).await?);
     let r = app.tus(Method::HEAD, &location, &token).send().await?;
     assert_eq!(r.status(), 410, "a failed upload is gone");
-    let r = app.client.head(app.url(&format!("/api/v1/blobs/{claimed}"))).bearer_auth(&token).send().await?;
+    let r = app
+        .client
+        .head(app.url(&format!("/api/v1/blobs/{claimed}")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
     assert_eq!(r.status(), 404);
 
     // Sends more bytes than declared: refused from Content-Length before the body is read...
-    let r = app.create_upload(&token, &real, data.len() as u64 - 10).await?;
+    let r = app
+        .create_upload(&token, &real, data.len() as u64 - 10)
+        .await?;
     let location = header(&r, "location");
-    let head = common::patch_head(&app, &location, &token, 0, &format!("Content-Length: {}", data.len()));
+    let head = common::patch_head(
+        &app,
+        &location,
+        &token,
+        0,
+        &format!("Content-Length: {}", data.len()),
+    );
     assert_eq!(common::raw_request(&app, head, vec![]).await?, 413);
     // ...and, when the length is not announced, as soon as the bytes run past it.
     let head = common::patch_head(&app, &location, &token, 0, "Transfer-Encoding: chunked");
@@ -160,7 +228,9 @@ async fn lying_uploads_leave_nothing_visible(backend: Backend) -> Result<()> {
     assert!(!blob_visible(&app, &real).await?);
 
     // Sends fewer bytes than declared and stops: nothing is complete.
-    let r = app.create_upload(&token, &real, data.len() as u64 + 10).await?;
+    let r = app
+        .create_upload(&token, &real, data.len() as u64 + 10)
+        .await?;
     let location = header(&r, "location");
     let r = app.patch(&token, &location, 0, data.clone()).await?;
     assert_eq!(r.status(), 204);
@@ -183,7 +253,12 @@ async fn lying_uploads_leave_nothing_visible(backend: Backend) -> Result<()> {
         let e: serde_json::Value = r.json().await?;
         assert_eq!(e["code"], code, "{meta}");
     }
-    for (length, status) in [("0", 400), ("-1", 400), ("abc", 400), ("99999999999999", 413)] {
+    for (length, status) in [
+        ("0", 400),
+        ("-1", 400),
+        ("abc", 400),
+        ("99999999999999", 413),
+    ] {
         let r = app
             .tus(Method::POST, "/api/v1/uploads", &token)
             .header("Upload-Length", length)
@@ -203,28 +278,45 @@ async fn offsets_and_lifecycle(backend: Backend) -> Result<()> {
     let r = app.create_upload(&token, &sha, data.len() as u64).await?;
     let location = header(&r, "location");
 
-    let r = app.patch(&token, &location, 5, data[5..].to_vec()).await?;
+    // Errors found from the headers are answered before the body is read (and the
+    // connection is then closed rather than drained), so these send small bodies or go raw.
+    let r = app.patch(&token, &location, 5, data[5..100].to_vec()).await?;
     assert_eq!(r.status(), 409);
     let e: serde_json::Value = r.json().await?;
     assert_eq!(e["code"], "offset-mismatch");
+    let head = common::patch_head(&app, &location, &token, 5, &format!("Content-Length: {}", data.len() - 5));
+    assert_eq!(common::raw_request(&app, head, data[5..].to_vec()).await?, 409);
 
-    let r = app.patch(&token, "/api/v1/uploads/00000000000000000000000000000000", 0, vec![1]).await?;
+    let r = app
+        .patch(
+            &token,
+            "/api/v1/uploads/00000000000000000000000000000000",
+            0,
+            vec![1],
+        )
+        .await?;
     assert_eq!(r.status(), 404);
-    let r = app.patch(&token, "/api/v1/uploads/../../etc", 0, vec![1]).await?;
+    let r = app
+        .patch(&token, "/api/v1/uploads/../../etc", 0, vec![1])
+        .await?;
     assert_eq!(r.status(), 404);
 
     // Termination frees it; afterwards it is gone.
-    app.patch(&token, &location, 0, data[..PART as usize].to_vec()).await?;
+    app.patch(&token, &location, 0, data[..PART as usize].to_vec())
+        .await?;
     let r = app.tus(Method::DELETE, &location, &token).send().await?;
     assert_eq!(r.status(), 204);
-    let r = app.patch(&token, &location, PART, data[PART as usize..].to_vec()).await?;
+    let r = app
+        .patch(&token, &location, PART, data[PART as usize..].to_vec())
+        .await?;
     assert_eq!(r.status(), 410);
     assert!(!blob_visible(&app, &sha).await?);
 
     // Expiry: the sweeper aborts it, later requests get 410.
     let r = app.create_upload(&token, &sha, data.len() as u64).await?;
     let location = header(&r, "location");
-    app.patch(&token, &location, 0, data[..PART as usize].to_vec()).await?;
+    app.patch(&token, &location, 0, data[..PART as usize].to_vec())
+        .await?;
     let id = location.rsplit('/').next().unwrap();
     spindle::db::on_pool!(&app.state.db, pool => {
         sqlx::query("UPDATE uploads SET expires_at = 0 WHERE id = $1").bind(id).execute(pool).await?;
@@ -232,13 +324,19 @@ async fn offsets_and_lifecycle(backend: Backend) -> Result<()> {
     let r = app.tus(Method::HEAD, &location, &token).send().await?;
     assert_eq!(r.status(), 410, "expired before the sweep");
     assert_eq!(spindle::uploads::sweep(&app.state).await?, 1);
-    let r = app.patch(&token, &location, PART, data[PART as usize..].to_vec()).await?;
+    let r = app
+        .patch(&token, &location, PART, data[PART as usize..].to_vec())
+        .await?;
     assert_eq!(r.status(), 410);
     let e: serde_json::Value = r.json().await?;
     assert_eq!(e["code"], "upload-expired");
     if backend == Backend::SqliteLocal {
         let staging = app.state.config.local_staging_path();
-        assert_eq!(std::fs::read_dir(staging)?.count(), 0, "expired staging files are removed");
+        assert_eq!(
+            std::fs::read_dir(staging)?.count(),
+            0,
+            "expired staging files are removed"
+        );
     }
     Ok(())
 }
@@ -278,7 +376,9 @@ async fn client_disconnect_keeps_whole_parts(backend: Backend) -> Result<()> {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(offset, PART);
-    let r = app.patch(&token, &location, PART, data[PART as usize..].to_vec()).await?;
+    let r = app
+        .patch(&token, &location, PART, data[PART as usize..].to_vec())
+        .await?;
     assert_eq!(r.status(), 204, "{}", r.text().await?);
     assert!(blob_visible(&app, &sha).await?);
     let digest: Digest = sha.parse()?;
@@ -290,10 +390,17 @@ async fn tus_protocol_rules(backend: Backend) -> Result<()> {
     let app = TestApp::start(backend).await?;
     let token = app.librarian("PKU").await?;
 
-    let r = app.client.request(Method::OPTIONS, app.url("/api/v1/uploads")).send().await?;
+    let r = app
+        .client
+        .request(Method::OPTIONS, app.url("/api/v1/uploads"))
+        .send()
+        .await?;
     assert_eq!(r.status(), 204);
     assert_eq!(header(&r, "tus-version"), "1.0.0");
-    assert_eq!(header(&r, "tus-extension"), "creation,termination,expiration");
+    assert_eq!(
+        header(&r, "tus-extension"),
+        "creation,termination,expiration"
+    );
     assert_eq!(header(&r, "spindle-part-size"), PART.to_string());
     assert!(header(&r, "tus-max-size").parse::<u64>()? > 0);
 
@@ -352,7 +459,12 @@ async fn other_members_uploads_are_forbidden(backend: Backend) -> Result<()> {
     assert_eq!(r.status(), 403);
     let r = app.tus(Method::DELETE, &location, &b).send().await?;
     assert_eq!(r.status(), 403);
-    let r = app.client.head(app.url(&location)).header("Tus-Resumable", "1.0.0").send().await?;
+    let r = app
+        .client
+        .head(app.url(&location))
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await?;
     assert_eq!(r.status(), 401);
     assert_eq!(header(&r, "www-authenticate"), "Bearer");
     let r = app

@@ -23,7 +23,10 @@ impl Isbn {
     pub fn parse(raw: &str) -> Result<Self, IsbnError> {
         let normalized: String = raw.chars().map(fold_width).collect();
         let upper = normalized.to_ascii_uppercase();
-        let body = upper.trim().trim_start_matches("ISBN").trim_start_matches([':', ' ']);
+        let body = upper
+            .trim()
+            .trim_start_matches("ISBN")
+            .trim_start_matches([':', ' ']);
         let mut digits = String::new();
         for c in body.chars() {
             match c {
@@ -49,7 +52,13 @@ impl Isbn {
     fn from_isbn10(d: &str) -> Result<Self, IsbnError> {
         let values: Vec<u32> = d
             .chars()
-            .map(|c| if c == 'X' { 10 } else { c.to_digit(10).unwrap_or(0) })
+            .map(|c| {
+                if c == 'X' {
+                    10
+                } else {
+                    c.to_digit(10).unwrap_or(0)
+                }
+            })
             .collect();
         let sum: u32 = values.iter().zip((1..=10).rev()).map(|(v, w)| v * w).sum();
         if !sum.is_multiple_of(11) {
@@ -88,10 +97,18 @@ impl Isbn {
             return None;
         }
         let body = &self.0[3..12];
-        let sum: u32 = body.iter().zip((2..=10).rev()).map(|(v, w)| *v as u32 * w).sum();
+        let sum: u32 = body
+            .iter()
+            .zip((2..=10).rev())
+            .map(|(v, w)| *v as u32 * w)
+            .sum();
         let check = (11 - sum % 11) % 11;
         let mut s: String = body.iter().map(|d| char::from(b'0' + d)).collect();
-        s.push(if check == 10 { 'X' } else { char::from(b'0' + check as u8) });
+        s.push(if check == 10 {
+            'X'
+        } else {
+            char::from(b'0' + check as u8)
+        });
         Some(s)
     }
 }
@@ -151,9 +168,18 @@ mod tests {
 
     #[test]
     fn errors() {
-        assert!(matches!(Isbn::parse("9787111547427"), Err(IsbnError::CheckDigit(_))));
-        assert!(matches!(Isbn::parse("730212260X"), Err(IsbnError::CheckDigit(_))));
-        assert!(matches!(Isbn::parse("1234567890123"), Err(IsbnError::Prefix(_))));
+        assert!(matches!(
+            Isbn::parse("9787111547427"),
+            Err(IsbnError::CheckDigit(_))
+        ));
+        assert!(matches!(
+            Isbn::parse("730212260X"),
+            Err(IsbnError::CheckDigit(_))
+        ));
+        assert!(matches!(
+            Isbn::parse("1234567890123"),
+            Err(IsbnError::Prefix(_))
+        ));
         assert!(matches!(Isbn::parse("hello"), Err(IsbnError::NotFound(_))));
         assert!(matches!(Isbn::parse("12345"), Err(IsbnError::NotFound(_))));
         assert!(Isbn::parse("9791032305690").unwrap().isbn10().is_none());

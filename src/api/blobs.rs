@@ -9,8 +9,8 @@ use serde::Serialize;
 
 use crate::app::AppState;
 use crate::auth::Staff;
-use crate::error::{AppError, AppResult};
 use crate::db;
+use crate::error::{AppError, AppResult};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/blobs/{sha256}", get(show).head(exists))
@@ -33,14 +33,24 @@ async fn lookup(state: &AppState, raw: &str) -> AppResult<db::blobs::BlobRow> {
 }
 
 /// 200 with `Spindle-Blob-Size` when the blob is stored, 404 when it is not.
-async fn exists(State(state): State<AppState>, _staff: Staff, Path(sha): Path<String>) -> AppResult<Response> {
+async fn exists(
+    State(state): State<AppState>,
+    _staff: Staff,
+    Path(sha): Path<String>,
+) -> AppResult<Response> {
     let blob = lookup(&state, &sha).await?;
     let mut response = StatusCode::OK.into_response();
-    response.headers_mut().insert("spindle-blob-size", HeaderValue::from(blob.size));
+    response
+        .headers_mut()
+        .insert("spindle-blob-size", HeaderValue::from(blob.size));
     Ok(response)
 }
 
-async fn show(State(state): State<AppState>, _staff: Staff, Path(sha): Path<String>) -> AppResult<Json<impl Serialize>> {
+async fn show(
+    State(state): State<AppState>,
+    _staff: Staff,
+    Path(sha): Path<String>,
+) -> AppResult<Json<impl Serialize>> {
     let blob = lookup(&state, &sha).await?;
     Ok(Json(BlobView {
         sha256: blob.sha256,

@@ -20,17 +20,30 @@ pub fn router() -> Router<AppState> {
         .route("/discs/{id}/image", get(image))
 }
 
-async fn register(State(state): State<AppState>, staff: Staff, ApiJson(req): ApiJson<RegisterDisc>) -> AppResult<Response> {
+async fn register(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiJson(req): ApiJson<RegisterDisc>,
+) -> AppResult<Response> {
     Ok(match discs::register(&state, &staff, req).await? {
         Registered::Created(view) => {
             let location = format!("/api/v1/discs/{}", view.id);
-            (StatusCode::CREATED, [(header::LOCATION, location)], Json(view)).into_response()
+            (
+                StatusCode::CREATED,
+                [(header::LOCATION, location)],
+                Json(view),
+            )
+                .into_response()
         }
         Registered::Existing(view) => (StatusCode::OK, Json(view)).into_response(),
     })
 }
 
-async fn show(State(state): State<AppState>, staff: Option<Staff>, Path(id): Path<String>) -> AppResult<Response> {
+async fn show(
+    State(state): State<AppState>,
+    staff: Option<Staff>,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
     let view = discs::get(&state, staff.as_ref(), discs::parse_id(&id)?).await?;
     Ok(Json(view).into_response())
 }
@@ -42,8 +55,19 @@ struct ListQuery {
     limit: Option<i64>,
 }
 
-async fn list(State(state): State<AppState>, staff: Staff, Query(q): Query<ListQuery>) -> AppResult<Response> {
-    let views = discs::list(&state, &staff, q.member.as_deref(), q.after.unwrap_or(0), q.limit.unwrap_or(100)).await?;
+async fn list(
+    State(state): State<AppState>,
+    staff: Staff,
+    Query(q): Query<ListQuery>,
+) -> AppResult<Response> {
+    let views = discs::list(
+        &state,
+        &staff,
+        q.member.as_deref(),
+        q.after.unwrap_or(0),
+        q.limit.unwrap_or(100),
+    )
+    .await?;
     Ok(Json(views).into_response())
 }
 
@@ -56,5 +80,11 @@ async fn image(
     Path(id): Path<String>,
 ) -> AppResult<Response> {
     let disc = discs::for_download(&state, staff.as_ref(), discs::parse_id(&id)?).await?;
-    download::serve(&state, method == Method::GET, &headers, &download::Representation::of_disc(&disc)?).await
+    download::serve(
+        &state,
+        method == Method::GET,
+        &headers,
+        &download::Representation::of_disc(&disc)?,
+    )
+    .await
 }

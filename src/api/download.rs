@@ -37,7 +37,8 @@ impl Representation {
                 .parse()
                 .map_err(|e| AppError::internal("stored disc digest", &e))?,
             size: disc.size as u64,
-            last_modified: SystemTime::UNIX_EPOCH + Duration::from_secs(disc.stored_at.max(0) as u64),
+            last_modified: SystemTime::UNIX_EPOCH
+                + Duration::from_secs(disc.stored_at.max(0) as u64),
             filename: disc.filename.clone(),
             content_type: content_type_for(&disc.filename),
         })
@@ -45,7 +46,9 @@ impl Representation {
 }
 
 fn content_type_for(filename: &str) -> &'static str {
-    let ext = filename.rsplit_once('.').map(|(_, e)| e.to_ascii_lowercase());
+    let ext = filename
+        .rsplit_once('.')
+        .map(|(_, e)| e.to_ascii_lowercase());
     match ext.as_deref() {
         Some("iso") => "application/x-iso9660-image",
         Some("cue") => "application/x-cue",
@@ -72,14 +75,27 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
 pub fn content_disposition(filename: &str) -> HeaderValue {
     let fallback: String = filename
         .chars()
-        .map(|c| if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect();
     let encoded = utf8_percent_encode(filename, ATTR_CHAR);
-    HeaderValue::from_str(&format!("attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"))
-        .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
+    HeaderValue::from_str(&format!(
+        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
 
-pub async fn serve(app: &App, is_get: bool, headers: &HeaderMap, rep: &Representation) -> AppResult<Response> {
+pub async fn serve(
+    app: &App,
+    is_get: bool,
+    headers: &HeaderMap,
+    rep: &Representation,
+) -> AppResult<Response> {
     let etag = rep.digest.to_hex();
     let conditions = Conditions {
         if_match: header_str(headers, "if-match"),
@@ -100,9 +116,15 @@ pub async fn serve(app: &App, is_get: bool, headers: &HeaderMap, rep: &Represent
     let h = response.headers_mut();
     h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
     h.insert(header::ETAG, header_value(&format!("\"{etag}\""))?);
-    h.insert(header::LAST_MODIFIED, header_value(&httpdate::fmt_http_date(rep.last_modified))?);
+    h.insert(
+        header::LAST_MODIFIED,
+        header_value(&httpdate::fmt_http_date(rep.last_modified))?,
+    );
     // Content-addressed bytes never change; `private` because access is per reader.
-    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("private, max-age=31536000, immutable"));
+    h.insert(
+        header::CACHE_CONTROL,
+        HeaderValue::from_static("private, max-age=31536000, immutable"),
+    );
 
     match decision {
         Decision::NotModified => {
@@ -117,16 +139,37 @@ pub async fn serve(app: &App, is_get: bool, headers: &HeaderMap, rep: &Represent
         Decision::Unsatisfiable => Err(AppError::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
             "range-not-satisfiable",
-            format!("no requested range lies within the {} bytes of the image", rep.size),
+            format!(
+                "no requested range lies within the {} bytes of the image",
+                rep.size
+            ),
         )
-        .with_header(header::CONTENT_RANGE, header_value(&format!("bytes */{}", rep.size))?)),
+        .with_header(
+            header::CONTENT_RANGE,
+            header_value(&format!("bytes */{}", rep.size))?,
+        )),
         Decision::Full => {
             let h = response.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(rep.content_type));
-            h.insert(header::CONTENT_DISPOSITION, content_disposition(&rep.filename));
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(rep.content_type),
+            );
+            h.insert(
+                header::CONTENT_DISPOSITION,
+                content_disposition(&rep.filename),
+            );
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(rep.size));
             if is_get {
-                *response.body_mut() = body(app, rep, vec![ByteRange { start: 0, end: rep.size }], None).await?;
+                *response.body_mut() = body(
+                    app,
+                    rep,
+                    vec![ByteRange {
+                        start: 0,
+                        end: rep.size,
+                    }],
+                    None,
+                )
+                .await?;
             }
             Ok(response)
         }
@@ -134,9 +177,18 @@ pub async fn serve(app: &App, is_get: bool, headers: &HeaderMap, rep: &Represent
             let range = ranges[0];
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
             let h = response.headers_mut();
-            h.insert(header::CONTENT_TYPE, HeaderValue::from_static(rep.content_type));
-            h.insert(header::CONTENT_DISPOSITION, content_disposition(&rep.filename));
-            h.insert(header::CONTENT_RANGE, header_value(&range.content_range(rep.size))?);
+            h.insert(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(rep.content_type),
+            );
+            h.insert(
+                header::CONTENT_DISPOSITION,
+                content_disposition(&rep.filename),
+            );
+            h.insert(
+                header::CONTENT_RANGE,
+                header_value(&range.content_range(rep.size))?,
+            );
             h.insert(header::CONTENT_LENGTH, HeaderValue::from(range.len()));
             *response.body_mut() = body(app, rep, ranges, None).await?;
             Ok(response)
@@ -150,7 +202,10 @@ pub async fn serve(app: &App, is_get: bool, headers: &HeaderMap, rep: &Represent
                 header::CONTENT_TYPE,
                 header_value(&format!("multipart/byteranges; boundary={boundary}"))?,
             );
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(framing.total_length(&ranges)));
+            h.insert(
+                header::CONTENT_LENGTH,
+                HeaderValue::from(framing.total_length(&ranges)),
+            );
             *response.body_mut() = body(app, rep, ranges, Some(framing)).await?;
             Ok(response)
         }
@@ -192,22 +247,34 @@ impl Framing {
     }
 
     fn total_length(&self, ranges: &[ByteRange]) -> u64 {
-        let framing: u64 = self.heads.iter().map(|h| h.len() as u64).sum::<u64>() + self.tail.len() as u64;
+        let framing: u64 =
+            self.heads.iter().map(|h| h.len() as u64).sum::<u64>() + self.tail.len() as u64;
         framing + ranges.iter().map(ByteRange::len).sum::<u64>()
     }
 }
 
 /// The response body: each range streamed from the store in turn (opened lazily, so a
 /// multi-range response holds one store stream at a time), framed when multipart.
-async fn body(app: &App, rep: &Representation, ranges: Vec<ByteRange>, framing: Option<Framing>) -> AppResult<Body> {
+async fn body(
+    app: &App,
+    rep: &Representation,
+    ranges: Vec<ByteRange>,
+    framing: Option<Framing>,
+) -> AppResult<Body> {
     // Open the first range now so that a missing or unreachable blob is a clean error status
     // rather than a truncated 200.
-    let first = app.blobs.read_range(&rep.digest, ranges[0].start..ranges[0].end).await?;
+    let first = app
+        .blobs
+        .read_range(&rep.digest, ranges[0].start..ranges[0].end)
+        .await?;
     let blobs = app.blobs.clone();
     let digest = rep.digest;
     let counter = app.metrics.bytes_out.clone();
     let (heads, tail) = match framing {
-        Some(f) => (f.heads.into_iter().map(Some).collect::<Vec<_>>(), Some(f.tail)),
+        Some(f) => (
+            f.heads.into_iter().map(Some).collect::<Vec<_>>(),
+            Some(f.tail),
+        ),
         None => (vec![None; ranges.len()], None),
     };
     let mut first = Some(first);
@@ -244,7 +311,10 @@ mod tests {
     fn disposition_keeps_utf8_and_a_safe_fallback() {
         let v = content_disposition("光盘 \"1\".iso");
         let s = v.to_str().unwrap();
-        assert!(s.starts_with("attachment; filename=\"__ _1_.iso\"; filename*=UTF-8''"), "{s}");
+        assert!(
+            s.starts_with("attachment; filename=\"__ _1_.iso\"; filename*=UTF-8''"),
+            "{s}"
+        );
         assert!(s.ends_with("%E5%85%89%E7%9B%98%20%221%22.iso"), "{s}");
     }
 }

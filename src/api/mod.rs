@@ -30,7 +30,10 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(ops::router())
         .nest("/api/v1", api)
-        .layer(middleware::from_fn_with_state(state.clone(), count_requests))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            count_requests,
+        ))
         .layer(TraceLayer::new_for_http())
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
@@ -55,7 +58,10 @@ async fn count_requests(State(state): State<AppState>, request: Request, next: N
             status: response.status().as_u16(),
         })
         .inc();
-    tracing::debug!(elapsed_ms = started.elapsed().as_millis() as u64, "answered");
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "answered"
+    );
     response
 }
 

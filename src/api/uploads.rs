@@ -1,5 +1,6 @@
 //! `/uploads`: resumable uploads over tus 1.0 (core, creation, termination, expiration).
 
+use axum::Json;
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, Request, State};
@@ -7,7 +8,6 @@ use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use axum::Json;
 use serde::Serialize;
 
 use super::header_str;
@@ -24,7 +24,11 @@ pub fn router() -> Router<AppState> {
         .route("/uploads", post(create).options(options))
         .route(
             "/uploads/{id}",
-            get(show).head(head).patch(patch).delete(terminate).options(options),
+            get(show)
+                .head(head)
+                .patch(patch)
+                .delete(terminate)
+                .options(options),
         )
         .route_layer(middleware::from_fn(tus_protocol))
 }
@@ -42,7 +46,10 @@ async fn tus_protocol(request: Request, next: Next) -> Response {
             "tus-version",
             format!("this server speaks tus {TUS_VERSION}; send `Tus-Resumable: {TUS_VERSION}`"),
         )
-        .with_header(HeaderName::from_static("tus-version"), HeaderValue::from_static(TUS_VERSION))
+        .with_header(
+            HeaderName::from_static("tus-version"),
+            HeaderValue::from_static(TUS_VERSION),
+        )
         .into_response()
     } else {
         next.run(request).await
@@ -60,9 +67,15 @@ async fn options(State(state): State<AppState>) -> Response {
     let h = response.headers_mut();
     h.insert("tus-version", HeaderValue::from_static(TUS_VERSION));
     h.insert("tus-extension", HeaderValue::from_static(TUS_EXTENSIONS));
-    h.insert("tus-max-size", HeaderValue::from(state.config.upload.max_size));
+    h.insert(
+        "tus-max-size",
+        HeaderValue::from(state.config.upload.max_size),
+    );
     // Not part of tus: a PATCH advances the offset by whole parts of this size (or to the end).
-    h.insert("spindle-part-size", HeaderValue::from(state.config.upload.part_size));
+    h.insert(
+        "spindle-part-size",
+        HeaderValue::from(state.config.upload.part_size),
+    );
     response
 }
 
@@ -75,7 +88,9 @@ fn parse_u64(headers: &HeaderMap, name: &str, code: &'static str) -> AppResult<O
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse().ok())
             .map(Some)
-            .ok_or_else(|| AppError::bad_request(code, format!("{name} must be a non-negative integer"))),
+            .ok_or_else(|| {
+                AppError::bad_request(code, format!("{name} must be a non-negative integer"))
+            }),
     }
 }
 
@@ -91,9 +106,19 @@ fn status_headers(response: &mut Response, status: &UploadStatus) {
     }
 }
 
-async fn create(State(state): State<AppState>, staff: Staff, headers: HeaderMap) -> AppResult<Response> {
+async fn create(
+    State(state): State<AppState>,
+    staff: Staff,
+    headers: HeaderMap,
+) -> AppResult<Response> {
     let length = parse_u64(&headers, "upload-length", "invalid-upload-length")?;
-    let status = uploads::create(&state, &staff, length, header_str(&headers, "upload-metadata")).await?;
+    let status = uploads::create(
+        &state,
+        &staff,
+        length,
+        header_str(&headers, "upload-metadata"),
+    )
+    .await?;
     let mut response = StatusCode::CREATED.into_response();
     status_headers(&mut response, &status);
     let h = response.headers_mut();
@@ -108,7 +133,11 @@ async fn create(State(state): State<AppState>, staff: Staff, headers: HeaderMap)
     Ok(response)
 }
 
-async fn head(State(state): State<AppState>, staff: Staff, Path(id): Path<String>) -> AppResult<Response> {
+async fn head(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
     let status = uploads::status(&state, &staff, &id).await?;
     let mut response = StatusCode::OK.into_response();
     status_headers(&mut response, &status);
@@ -133,7 +162,11 @@ struct UploadView {
 }
 
 /// Not part of tus: the upload as JSON, for clients that want to confirm the stored hash.
-async fn show(State(state): State<AppState>, staff: Staff, Path(id): Path<String>) -> AppResult<Response> {
+async fn show(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
     let s = uploads::status(&state, &staff, &id).await?;
     Ok(Json(UploadView {
         complete: s.offset == s.length && s.expires_at.is_none(),
@@ -160,16 +193,30 @@ async fn patch(
             "a PATCH body must be sent as application/offset+octet-stream",
         ));
     }
-    let offset = parse_u64(&headers, "upload-offset", "invalid-upload-offset")?
-        .ok_or_else(|| AppError::bad_request("invalid-upload-offset", "Upload-Offset is required"))?;
+    let offset =
+        parse_u64(&headers, "upload-offset", "invalid-upload-offset")?.ok_or_else(|| {
+            AppError::bad_request("invalid-upload-offset", "Upload-Offset is required")
+        })?;
     let content_length = parse_u64(&headers, "content-length", "invalid-content-length")?;
-    let status = uploads::append(&state, &staff, &id, offset, content_length, body.into_data_stream()).await?;
+    let status = uploads::append(
+        &state,
+        &staff,
+        &id,
+        offset,
+        content_length,
+        body.into_data_stream(),
+    )
+    .await?;
     let mut response = StatusCode::NO_CONTENT.into_response();
     status_headers(&mut response, &status);
     Ok(response)
 }
 
-async fn terminate(State(state): State<AppState>, staff: Staff, Path(id): Path<String>) -> AppResult<Response> {
+async fn terminate(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
     uploads::terminate(&state, &staff, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -94,7 +94,12 @@ pub async fn by_barcode(
     }))
 }
 
-pub async fn list_for_member(db: &Db, member_id: i64, after: i64, limit: i64) -> Result<Vec<DiscRow>, DbError> {
+pub async fn list_for_member(
+    db: &Db,
+    member_id: i64,
+    after: i64,
+    limit: i64,
+) -> Result<Vec<DiscRow>, DbError> {
     let sql = format!("{SELECT} WHERE d.member_id = $1 AND d.id > $2 ORDER BY d.id LIMIT $3");
     Ok(on_pool!(db, pool => {
         sqlx::query_as::<_, DiscRow>(&sql)

@@ -5,7 +5,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use sqlx::postgres::{PgPool, PgPoolOptions};
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 pub mod blobs;
 pub mod discs;
@@ -44,7 +46,9 @@ pub enum DbError {
     Query(#[source] sqlx::Error),
     #[error("migrations: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
-    #[error("the database schema is behind this version of Spindle (pending migrations: {0}); run `spindle migrate`")]
+    #[error(
+        "the database schema is behind this version of Spindle (pending migrations: {0}); run `spindle migrate`"
+    )]
     Behind(String),
 }
 
@@ -71,7 +75,8 @@ impl From<sqlx::Error> for DbError {
 }
 
 pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
-    e.as_database_error().is_some_and(|d| d.is_unique_violation())
+    e.as_database_error()
+        .is_some_and(|d| d.is_unique_violation())
 }
 
 /// The current time as Unix seconds, the unit of every timestamp column.
@@ -82,7 +87,11 @@ pub fn now() -> i64 {
 }
 
 impl Db {
-    pub async fn connect(url: &str, max_connections: u32, timeout: Duration) -> Result<Self, DbError> {
+    pub async fn connect(
+        url: &str,
+        max_connections: u32,
+        timeout: Duration,
+    ) -> Result<Self, DbError> {
         if url.starts_with("sqlite:") {
             let options = SqliteConnectOptions::from_str(url)?
                 .create_if_missing(true)
@@ -93,7 +102,8 @@ impl Db {
             if let Some(parent) = options.get_filename().parent()
                 && !parent.as_os_str().is_empty()
             {
-                std::fs::create_dir_all(parent).map_err(|e| DbError::Unavailable(sqlx::Error::Io(e)))?;
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| DbError::Unavailable(sqlx::Error::Io(e)))?;
             }
             let pool = SqlitePoolOptions::new()
                 .max_connections(max_connections)

@@ -80,10 +80,7 @@ mod tests {
     fn parses_and_lays_out_keys() {
         let d: Digest = EMPTY.to_uppercase().parse().unwrap();
         assert_eq!(d.to_hex(), EMPTY);
-        assert_eq!(
-            d.object_path("").as_ref(),
-            format!("sha256/e3/b0/{EMPTY}")
-        );
+        assert_eq!(d.object_path("").as_ref(), format!("sha256/e3/b0/{EMPTY}"));
         assert_eq!(
             d.object_path("/tenant/").as_ref(),
             format!("tenant/sha256/e3/b0/{EMPTY}")

@@ -65,8 +65,8 @@ impl StreamingHasher {
         }
         let (len, rest) = bytes.split_at(8);
         let len = u64::from_be_bytes(len.try_into().map_err(|_| HashStateError("length"))?);
-        let serialized = SerializedState::<Sha256>::try_from(rest)
-            .map_err(|_| HashStateError("wrong size"))?;
+        let serialized =
+            SerializedState::<Sha256>::try_from(rest).map_err(|_| HashStateError("wrong size"))?;
         let inner = Sha256::deserialize(&serialized).map_err(|_| HashStateError("invalid"))?;
         Ok(Self { inner, len })
     }

@@ -299,10 +299,19 @@ mod tests {
         assert_eq!(parse_range("bytes=500-999", 10000), partial(&[(500, 1000)]));
         assert_eq!(parse_range("bytes=-500", 10000), partial(&[(9500, 10000)]));
         assert_eq!(parse_range("bytes=9500-", 10000), partial(&[(9500, 10000)]));
-        assert_eq!(parse_range("bytes=0-0,-1", 10000), partial(&[(0, 1), (9999, 10000)]));
+        assert_eq!(
+            parse_range("bytes=0-0,-1", 10000),
+            partial(&[(0, 1), (9999, 10000)])
+        );
         // Overlapping and adjacent ranges are merged into one.
-        assert_eq!(parse_range("bytes=500-600,601-999", 10000), partial(&[(500, 1000)]));
-        assert_eq!(parse_range("bytes=500-700,601-999", 10000), partial(&[(500, 1000)]));
+        assert_eq!(
+            parse_range("bytes=500-600,601-999", 10000),
+            partial(&[(500, 1000)])
+        );
+        assert_eq!(
+            parse_range("bytes=500-700,601-999", 10000),
+            partial(&[(500, 1000)])
+        );
     }
 
     #[test]
@@ -322,9 +331,15 @@ mod tests {
     #[test]
     fn unsatisfiable() {
         assert_eq!(parse_range("bytes=100-", 100), RangeRequest::Unsatisfiable);
-        assert_eq!(parse_range("bytes=100-200", 100), RangeRequest::Unsatisfiable);
+        assert_eq!(
+            parse_range("bytes=100-200", 100),
+            RangeRequest::Unsatisfiable
+        );
         assert_eq!(parse_range("bytes=-0", 100), RangeRequest::Unsatisfiable);
-        assert_eq!(parse_range("bytes=200-300,-0", 100), RangeRequest::Unsatisfiable);
+        assert_eq!(
+            parse_range("bytes=200-300,-0", 100),
+            RangeRequest::Unsatisfiable
+        );
         // One satisfiable range among unsatisfiable ones is served alone.
         assert_eq!(parse_range("bytes=200-300,5-9", 100), partial(&[(5, 10)]));
     }
@@ -332,15 +347,29 @@ mod tests {
     #[test]
     fn invalid_headers_are_ignored() {
         for h in [
-            "bytes=", "bytes=,", "bytes=a-b", "bytes=5-1", "bytes=--5", "bytes=1-2-3",
-            "bytes=-", "bytes 0-1", "items=0-1", "bytes=0-1;x", "bytes=+1-2", "bytes=0x10-",
-            "bytes=１-2", "",
+            "bytes=",
+            "bytes=,",
+            "bytes=a-b",
+            "bytes=5-1",
+            "bytes=--5",
+            "bytes=1-2-3",
+            "bytes=-",
+            "bytes 0-1",
+            "items=0-1",
+            "bytes=0-1;x",
+            "bytes=+1-2",
+            "bytes=0x10-",
+            "bytes=１-2",
+            "",
         ] {
             assert_eq!(parse_range(h, 100), RangeRequest::Full, "{h:?}");
         }
         // Whitespace and empty list elements are allowed; the unit is case-insensitive.
         assert_eq!(parse_range("Bytes = 1-2 , ,3-4", 100), RangeRequest::Full);
-        assert_eq!(parse_range("BYTES=1-2, ,300-400", 1000), partial(&[(1, 3), (300, 401)]));
+        assert_eq!(
+            parse_range("BYTES=1-2, ,300-400", 1000),
+            partial(&[(1, 3), (300, 401)])
+        );
     }
 
     #[test]
@@ -353,8 +382,13 @@ mod tests {
 
     #[test]
     fn too_many_ranges_are_ignored() {
-        let many: Vec<String> = (0..=MAX_RANGES).map(|i| format!("{}-{}", i * 1000, i * 1000)).collect();
-        assert_eq!(parse_range(&format!("bytes={}", many.join(",")), 1 << 30), RangeRequest::Full);
+        let many: Vec<String> = (0..=MAX_RANGES)
+            .map(|i| format!("{}-{}", i * 1000, i * 1000))
+            .collect();
+        assert_eq!(
+            parse_range(&format!("bytes={}", many.join(",")), 1 << 30),
+            RangeRequest::Full
+        );
     }
 
     fn validators() -> Validators<'static> {
@@ -374,28 +408,121 @@ mod tests {
         let v = validators();
         let e = |c: Conditions<'_>| evaluate(&c, &v, true);
         assert_eq!(e(Conditions::default()), Decision::Full);
-        assert_eq!(e(Conditions { if_none_match: Some("\"abc\""), ..Default::default() }), Decision::NotModified);
-        assert_eq!(e(Conditions { if_none_match: Some("W/\"abc\""), ..Default::default() }), Decision::NotModified);
-        assert_eq!(e(Conditions { if_none_match: Some("\"x\", \"abc\""), ..Default::default() }), Decision::NotModified);
-        assert_eq!(e(Conditions { if_none_match: Some("*"), ..Default::default() }), Decision::NotModified);
-        assert_eq!(e(Conditions { if_none_match: Some("\"x\""), ..Default::default() }), Decision::Full);
-        assert_eq!(e(Conditions { if_match: Some("\"x\""), ..Default::default() }), Decision::PreconditionFailed);
-        assert_eq!(e(Conditions { if_match: Some("W/\"abc\""), ..Default::default() }), Decision::PreconditionFailed);
-        assert_eq!(e(Conditions { if_match: Some("\"abc\""), ..Default::default() }), Decision::Full);
-        assert_eq!(e(Conditions { if_modified_since: Some(LM), ..Default::default() }), Decision::NotModified);
-        assert_eq!(e(Conditions { if_modified_since: Some(EARLIER), ..Default::default() }), Decision::Full);
-        assert_eq!(e(Conditions { if_modified_since: Some("garbage"), ..Default::default() }), Decision::Full);
+        assert_eq!(
+            e(Conditions {
+                if_none_match: Some("\"abc\""),
+                ..Default::default()
+            }),
+            Decision::NotModified
+        );
+        assert_eq!(
+            e(Conditions {
+                if_none_match: Some("W/\"abc\""),
+                ..Default::default()
+            }),
+            Decision::NotModified
+        );
+        assert_eq!(
+            e(Conditions {
+                if_none_match: Some("\"x\", \"abc\""),
+                ..Default::default()
+            }),
+            Decision::NotModified
+        );
+        assert_eq!(
+            e(Conditions {
+                if_none_match: Some("*"),
+                ..Default::default()
+            }),
+            Decision::NotModified
+        );
+        assert_eq!(
+            e(Conditions {
+                if_none_match: Some("\"x\""),
+                ..Default::default()
+            }),
+            Decision::Full
+        );
+        assert_eq!(
+            e(Conditions {
+                if_match: Some("\"x\""),
+                ..Default::default()
+            }),
+            Decision::PreconditionFailed
+        );
+        assert_eq!(
+            e(Conditions {
+                if_match: Some("W/\"abc\""),
+                ..Default::default()
+            }),
+            Decision::PreconditionFailed
+        );
+        assert_eq!(
+            e(Conditions {
+                if_match: Some("\"abc\""),
+                ..Default::default()
+            }),
+            Decision::Full
+        );
+        assert_eq!(
+            e(Conditions {
+                if_modified_since: Some(LM),
+                ..Default::default()
+            }),
+            Decision::NotModified
+        );
+        assert_eq!(
+            e(Conditions {
+                if_modified_since: Some(EARLIER),
+                ..Default::default()
+            }),
+            Decision::Full
+        );
+        assert_eq!(
+            e(Conditions {
+                if_modified_since: Some("garbage"),
+                ..Default::default()
+            }),
+            Decision::Full
+        );
         // If-None-Match takes precedence over If-Modified-Since.
-        assert_eq!(e(Conditions { if_none_match: Some("\"x\""), if_modified_since: Some(LATER), ..Default::default() }), Decision::Full);
-        assert_eq!(e(Conditions { if_unmodified_since: Some(EARLIER), ..Default::default() }), Decision::PreconditionFailed);
-        assert_eq!(e(Conditions { if_unmodified_since: Some(LM), ..Default::default() }), Decision::Full);
+        assert_eq!(
+            e(Conditions {
+                if_none_match: Some("\"x\""),
+                if_modified_since: Some(LATER),
+                ..Default::default()
+            }),
+            Decision::Full
+        );
+        assert_eq!(
+            e(Conditions {
+                if_unmodified_since: Some(EARLIER),
+                ..Default::default()
+            }),
+            Decision::PreconditionFailed
+        );
+        assert_eq!(
+            e(Conditions {
+                if_unmodified_since: Some(LM),
+                ..Default::default()
+            }),
+            Decision::Full
+        );
     }
 
     #[test]
     fn if_range() {
         let v = validators();
         let with = |ir: &'static str| {
-            evaluate(&Conditions { if_range: Some(ir), range: Some("bytes=0-9"), ..Default::default() }, &v, true)
+            evaluate(
+                &Conditions {
+                    if_range: Some(ir),
+                    range: Some("bytes=0-9"),
+                    ..Default::default()
+                },
+                &v,
+                true,
+            )
         };
         let part = Decision::Partial(vec![r(0, 10)]);
         assert_eq!(with("\"abc\""), part);
@@ -409,9 +536,15 @@ mod tests {
     #[test]
     fn head_ignores_range() {
         let v = validators();
-        let c = Conditions { range: Some("bytes=0-9"), ..Default::default() };
+        let c = Conditions {
+            range: Some("bytes=0-9"),
+            ..Default::default()
+        };
         assert_eq!(evaluate(&c, &v, false), Decision::Full);
-        let c = Conditions { range: Some("bytes=5000-"), ..Default::default() };
+        let c = Conditions {
+            range: Some("bytes=5000-"),
+            ..Default::default()
+        };
         assert_eq!(evaluate(&c, &v, true), Decision::Unsatisfiable);
     }
 

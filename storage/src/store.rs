@@ -13,7 +13,9 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
-use object_store::{GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload};
+use object_store::{
+    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload,
+};
 
 use crate::Digest;
 
@@ -145,12 +147,10 @@ impl std::fmt::Debug for BlobStore {
 impl BlobStore {
     pub fn local(config: &LocalConfig) -> Result<Self, StorageError> {
         for dir in [&config.root, &config.staging] {
-            std::fs::create_dir_all(dir)
-                .map_err(io_err(format!("creating {}", dir.display())))?;
+            std::fs::create_dir_all(dir).map_err(io_err(format!("creating {}", dir.display())))?;
         }
-        let local = Arc::new(
-            LocalFileSystem::new_with_prefix(&config.root)?.with_automatic_cleanup(true),
-        );
+        let local =
+            Arc::new(LocalFileSystem::new_with_prefix(&config.root)?.with_automatic_cleanup(true));
         Ok(Self {
             store: local.clone(),
             resumable: Resumable::Staging {
@@ -253,7 +253,9 @@ impl BlobStore {
             .await?;
         let back = self.store.get(&probe).await?.bytes().await?;
         if back.as_ref() != b"ok" {
-            return Err(StorageError::Config("the store returned other bytes than it was given".into()));
+            return Err(StorageError::Config(
+                "the store returned other bytes than it was given".into(),
+            ));
         }
         Ok(())
     }
@@ -474,14 +476,23 @@ mod tests {
         let mut receipts = Vec::new();
         for (i, chunk) in data.chunks(part).enumerate() {
             let r = store
-                .put_part(&target, &digest, i, (i * part) as u64, Bytes::copy_from_slice(chunk))
+                .put_part(
+                    &target,
+                    &digest,
+                    i,
+                    (i * part) as u64,
+                    Bytes::copy_from_slice(chunk),
+                )
                 .await
                 .unwrap();
             receipts.push(r);
         }
         // Nothing is visible before completion.
         assert_eq!(store.size(&digest).await.unwrap(), None);
-        store.complete_resumable(&target, &digest, receipts).await.unwrap();
+        store
+            .complete_resumable(&target, &digest, receipts)
+            .await
+            .unwrap();
         assert_eq!(store.size(&digest).await.unwrap(), Some(data.len() as u64));
 
         let got: Vec<Bytes> = store
@@ -512,9 +523,17 @@ mod tests {
 
         let digest: Digest = "00".repeat(32).parse().unwrap();
         let target = store.begin_resumable(&digest, "u2").await.unwrap();
-        store.put_part(&target, &digest, 0, 0, Bytes::from_static(b"abc")).await.unwrap();
+        store
+            .put_part(&target, &digest, 0, 0, Bytes::from_static(b"abc"))
+            .await
+            .unwrap();
         store.abort_resumable(&target, &digest).await.unwrap();
-        assert_eq!(std::fs::read_dir(dir.path().join("staging")).unwrap().count(), 0);
+        assert_eq!(
+            std::fs::read_dir(dir.path().join("staging"))
+                .unwrap()
+                .count(),
+            0
+        );
         assert_eq!(store.size(&digest).await.unwrap(), None);
     }
 

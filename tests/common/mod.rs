@@ -42,10 +42,17 @@ pub fn random_hex(n: usize) -> String {
 pub async fn fresh_pg_database() -> Result<String> {
     let admin = required_env("SPINDLE_TEST_PG_URL");
     let name = format!("spindle_t_{}", random_hex(6));
-    let pool = sqlx::PgPool::connect(&admin).await.context("connecting to the test PostgreSQL")?;
-    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&pool).await?;
+    let pool = sqlx::PgPool::connect(&admin)
+        .await
+        .context("connecting to the test PostgreSQL")?;
+    sqlx::query(&format!("CREATE DATABASE {name}"))
+        .execute(&pool)
+        .await?;
     pool.close().await;
-    let base = admin.rsplit_once('/').map(|(b, _)| b).context("SPINDLE_TEST_PG_URL has no database")?;
+    let base = admin
+        .rsplit_once('/')
+        .map(|(b, _)| b)
+        .context("SPINDLE_TEST_PG_URL has no database")?;
     Ok(format!("{base}/{name}"))
 }
 
@@ -75,9 +82,18 @@ pub async fn configure(config: &mut Config, backend: Backend, dir: &std::path::P
 /// The environment for a `spindle` child process on the same backends as `config`.
 pub fn child_env(config: &Config) -> Vec<(String, String)> {
     let mut env = vec![
-        ("SPINDLE_DATA_DIR".into(), config.data_dir.display().to_string()),
-        ("SPINDLE_UPLOAD__PART_SIZE".into(), config.upload.part_size.to_string()),
-        ("SPINDLE_UPLOAD__MAX_SIZE".into(), config.upload.max_size.to_string()),
+        (
+            "SPINDLE_DATA_DIR".into(),
+            config.data_dir.display().to_string(),
+        ),
+        (
+            "SPINDLE_UPLOAD__PART_SIZE".into(),
+            config.upload.part_size.to_string(),
+        ),
+        (
+            "SPINDLE_UPLOAD__MAX_SIZE".into(),
+            config.upload.max_size.to_string(),
+        ),
     ];
     if let Some(url) = &config.database.url {
         env.push(("SPINDLE_DATABASE__URL".into(), url.clone()));
@@ -86,10 +102,19 @@ pub fn child_env(config: &Config) -> Vec<(String, String)> {
         let s3 = &config.storage.s3;
         env.extend([
             ("SPINDLE_STORAGE__BACKEND".into(), "s3".into()),
-            ("SPINDLE_STORAGE__S3__ENDPOINT".into(), s3.endpoint.clone().unwrap_or_default()),
+            (
+                "SPINDLE_STORAGE__S3__ENDPOINT".into(),
+                s3.endpoint.clone().unwrap_or_default(),
+            ),
             ("SPINDLE_STORAGE__S3__BUCKET".into(), s3.bucket.clone()),
-            ("SPINDLE_STORAGE__S3__ACCESS_KEY_ID".into(), s3.access_key_id.clone().unwrap_or_default()),
-            ("SPINDLE_STORAGE__S3__SECRET_ACCESS_KEY".into(), s3.secret_access_key.clone().unwrap_or_default()),
+            (
+                "SPINDLE_STORAGE__S3__ACCESS_KEY_ID".into(),
+                s3.access_key_id.clone().unwrap_or_default(),
+            ),
+            (
+                "SPINDLE_STORAGE__S3__SECRET_ACCESS_KEY".into(),
+                s3.secret_access_key.clone().unwrap_or_default(),
+            ),
             ("SPINDLE_STORAGE__S3__REGION".into(), s3.region.clone()),
             ("SPINDLE_STORAGE__S3__PREFIX".into(), s3.prefix.clone()),
         ]);
@@ -124,7 +149,14 @@ impl TestApp {
             let _ = rx.await;
         }));
         let client = reqwest::Client::builder().no_gzip().build()?;
-        let app = Self { base, client, state, backend, _dir: dir, stop: Some(tx) };
+        let app = Self {
+            base,
+            client,
+            state,
+            backend,
+            _dir: dir,
+            stop: Some(tx),
+        };
         app.wait_ready().await?;
         Ok(app)
     }
@@ -146,10 +178,12 @@ impl TestApp {
     }
 
     pub async fn member(&self, code: &str) -> Result<i64> {
-        Ok(db::members::insert(&self.state.db, code, &format!("{code} library"))
-            .await?
-            .map_err(|_| anyhow::anyhow!("member exists"))?
-            .id)
+        Ok(
+            db::members::insert(&self.state.db, code, &format!("{code} library"))
+                .await?
+                .map_err(|_| anyhow::anyhow!("member exists"))?
+                .id,
+        )
     }
 
     /// A member and a librarian token for it.
@@ -177,7 +211,12 @@ impl TestApp {
     }
 
     /// POST /uploads; returns the response (201 expected).
-    pub async fn create_upload(&self, token: &str, sha256: &str, length: u64) -> Result<reqwest::Response> {
+    pub async fn create_upload(
+        &self,
+        token: &str,
+        sha256: &str,
+        length: u64,
+    ) -> Result<reqwest::Response> {
         Ok(self
             .tus(reqwest::Method::POST, "/api/v1/uploads", token)
             .header("Upload-Length", length.to_string())
@@ -186,7 +225,13 @@ impl TestApp {
             .await?)
     }
 
-    pub async fn patch(&self, token: &str, location: &str, offset: u64, body: Vec<u8>) -> Result<reqwest::Response> {
+    pub async fn patch(
+        &self,
+        token: &str,
+        location: &str,
+        offset: u64,
+        body: Vec<u8>,
+    ) -> Result<reqwest::Response> {
         Ok(self
             .tus(reqwest::Method::PATCH, location, token)
             .header("Upload-Offset", offset.to_string())
@@ -197,7 +242,10 @@ impl TestApp {
     }
 
     pub async fn head_offset(&self, token: &str, location: &str) -> Result<u64> {
-        let r = self.tus(reqwest::Method::HEAD, location, token).send().await?;
+        let r = self
+            .tus(reqwest::Method::HEAD, location, token)
+            .send()
+            .await?;
         if r.status() != 200 {
             bail!("HEAD {location}: {}", r.status());
         }
@@ -215,7 +263,9 @@ impl TestApp {
         let mut offset = header(&r, "upload-offset").parse::<usize>()?;
         while offset < data.len() {
             let end = (offset + chunk).min(data.len());
-            let r = self.patch(token, &location, offset as u64, data[offset..end].to_vec()).await?;
+            let r = self
+                .patch(token, &location, offset as u64, data[offset..end].to_vec())
+                .await?;
             if r.status() != 204 {
                 bail!("patch at {offset}: {} {}", r.status(), r.text().await?);
             }
@@ -308,7 +358,9 @@ pub fn sha256_hex(data: &[u8]) -> String {
 
 /// Deterministic but non-repeating bytes (so that a misplaced part changes the hash).
 pub fn image(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+    let mut state = seed
+        .wrapping_mul(6364136223846793005)
+        .wrapping_add(1442695040888963407);
     let mut out = Vec::with_capacity(len);
     while out.len() < len {
         state ^= state << 13;
