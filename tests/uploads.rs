@@ -280,12 +280,23 @@ async fn offsets_and_lifecycle(backend: Backend) -> Result<()> {
 
     // Errors found from the headers are answered before the body is read (and the
     // connection is then closed rather than drained), so these send small bodies or go raw.
-    let r = app.patch(&token, &location, 5, data[5..100].to_vec()).await?;
+    let r = app
+        .patch(&token, &location, 5, data[5..100].to_vec())
+        .await?;
     assert_eq!(r.status(), 409);
     let e: serde_json::Value = r.json().await?;
     assert_eq!(e["code"], "offset-mismatch");
-    let head = common::patch_head(&app, &location, &token, 5, &format!("Content-Length: {}", data.len() - 5));
-    assert_eq!(common::raw_request(&app, head, data[5..].to_vec()).await?, 409);
+    let head = common::patch_head(
+        &app,
+        &location,
+        &token,
+        5,
+        &format!("Content-Length: {}", data.len() - 5),
+    );
+    assert_eq!(
+        common::raw_request(&app, head, data[5..].to_vec()).await?,
+        409
+    );
 
     let r = app
         .patch(
