@@ -209,7 +209,11 @@ impl Config {
         figment = figment.merge(
             Env::prefixed("SPINDLE_")
                 .split("__")
-                .filter(|key| key.as_str() != "config" && !key.as_str().starts_with("test_")),
+                // SPINDLE_CONFIG names the file; SPINDLE_TEST_* belong to the test suite.
+                .filter(|key| {
+                    let key = key.as_str().to_ascii_lowercase();
+                    key != "config" && !key.starts_with("test_")
+                }),
         );
         if let Some(dir) = &overrides.data_dir {
             figment = figment.merge(Serialized::default("data_dir", dir));

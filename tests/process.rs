@@ -1,0 +1,385 @@
+//! The `spindle` binary as an operator runs it: the CLI, configuration layers, fail-fast
+//! start-up, and a server killed with SIGKILL mid-upload that resumes after a restart.
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::process::{Child, Command, Output, Stdio};
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use common::{Backend, PART, configure, header, image, sha256_hex};
+use spindle::config::Config;
+
+fn spindle(dir: &std::path::Path, env: &[(String, String)], args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .current_dir(dir)
+        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+        .env_remove("SPINDLE_CONFIG")
+        .args(args)
+        .output()
+        .expect("running spindle")
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+#[test]
+fn members_tokens_and_config_from_the_command_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let none: Vec<(String, String)> = vec![];
+
+    let o = spindle(
+        d,
+        &none,
+        &["member", "add", "PKU", "--name", "北京大学图书馆"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        d.join("spindle-data/spindle.db").exists(),
+        "embedded default: SQLite under the data folder"
+    );
+    let o = spindle(d, &none, &["member", "add", "PKU", "--name", "again"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("already exists"), "{}", text(&o));
+    let o = spindle(d, &none, &["member", "list"]);
+    assert!(String::from_utf8_lossy(&o.stdout).contains("PKU\t北京大学图书馆"));
+
+    let o = spindle(
+        d,
+        &none,
+        &["token", "create", "--role", "librarian", "--member", "PKU"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    assert!(token.starts_with("spindle_") && token.len() > 40, "{token}");
+    // Only the hash is stored.
+    let db = std::fs::read(d.join("spindle-data/spindle.db")).unwrap();
+    assert!(
+        !db.windows(token.len()).any(|w| w == token.as_bytes()),
+        "the raw token is in the database"
+    );
+    let o = spindle(d, &none, &["token", "create", "--role", "librarian"]);
+    assert!(
+        !o.status.success() && text(&o).contains("--member"),
+        "{}",
+        text(&o)
+    );
+    let o = spindle(
+        d,
+        &none,
+        &["token", "create", "--role", "librarian", "--member", "NOPE"],
+    );
+    assert!(
+        !o.status.success() && text(&o).contains("no member"),
+        "{}",
+        text(&o)
+    );
+    let o = spindle(d, &none, &["token", "create", "--role", "admin"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = spindle(d, &none, &["token", "revoke", "1"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = spindle(d, &none, &["token", "revoke", "1"]);
+    assert!(!o.status.success());
+
+    let o = spindle(d, &none, &["check-config"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("storage (local directory"),
+        "{}",
+        text(&o)
+    );
+
+    // Layers: file, then environment, then flags; secrets are redacted.
+    std::fs::write(
+        d.join("spindle.toml"),
+        "[http]\nlisten = \"127.0.0.1:9000\"\n[storage.s3]\nsecret_access_key = \"topsecret\"\n",
+    )
+    .unwrap();
+    let env = vec![(
+        "SPINDLE_DATABASE__URL".to_string(),
+        "postgres://u:hunter2@db/spindle".to_string(),
+    )];
+    let o = spindle(d, &env, &["print-config"]);
+    let shown = text(&o);
+    assert!(o.status.success(), "{shown}");
+    assert!(shown.contains("listen = \"127.0.0.1:9000\""), "{shown}");
+    assert!(
+        shown.contains("postgres://u:<redacted>@db/spindle"),
+        "{shown}"
+    );
+    assert!(
+        !shown.contains("topsecret") && !shown.contains("hunter2"),
+        "{shown}"
+    );
+    let o = spindle(d, &env, &["print-config", "--data-dir", "/srv/spindle"]);
+    assert!(
+        text(&o).contains("data_dir = \"/srv/spindle\""),
+        "{}",
+        text(&o)
+    );
+
+    // Unknown keys and bad values fail with a message naming them.
+    std::fs::write(d.join("spindle.toml"), "[http]\nlisen = \"x\"\n").unwrap();
+    let o = spindle(d, &none, &["print-config"]);
+    assert!(
+        !o.status.success() && text(&o).contains("lisen"),
+        "{}",
+        text(&o)
+    );
+    std::fs::write(d.join("spindle.toml"), "[upload]\npart_size = 1024\n").unwrap();
+    let o = spindle(d, &none, &["print-config"]);
+    assert!(
+        !o.status.success() && text(&o).contains("part_size"),
+        "{}",
+        text(&o)
+    );
+    std::fs::remove_file(d.join("spindle.toml")).unwrap();
+    let o = spindle(d, &none, &["--config", "missing.toml", "print-config"]);
+    assert!(
+        !o.status.success() && text(&o).contains("missing.toml"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn start_up_fails_fast_with_a_clear_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let env = vec![
+        (
+            "SPINDLE_DATABASE__URL".to_string(),
+            "postgres://spindle@127.0.0.1:1/none".to_string(),
+        ),
+        (
+            "SPINDLE_DATABASE__CONNECT_TIMEOUT_SECS".to_string(),
+            "2".to_string(),
+        ),
+    ];
+    let o = spindle(dir.path(), &env, &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("cannot open the database"),
+        "{}",
+        text(&o)
+    );
+
+    let env = vec![
+        ("SPINDLE_STORAGE__BACKEND".to_string(), "s3".to_string()),
+        ("SPINDLE_STORAGE__S3__BUCKET".to_string(), "b".to_string()),
+        (
+            "SPINDLE_STORAGE__S3__ENDPOINT".to_string(),
+            "http://127.0.0.1:1".to_string(),
+        ),
+        (
+            "SPINDLE_STORAGE__S3__ACCESS_KEY_ID".to_string(),
+            "k".to_string(),
+        ),
+        (
+            "SPINDLE_STORAGE__S3__SECRET_ACCESS_KEY".to_string(),
+            "s".to_string(),
+        ),
+    ];
+    let o = spindle(dir.path(), &env, &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("storage (s3 bucket b"), "{}", text(&o));
+
+    // A read-only data folder: storage is not writable.
+    let ro = dir.path().join("ro");
+    std::fs::create_dir_all(ro.join("objects")).unwrap();
+    let env = vec![(
+        "SPINDLE_STORAGE__LOCAL__PATH".to_string(),
+        "/proc/spindle-cannot-write".to_string(),
+    )];
+    let o = spindle(&ro, &env, &["serve", "--listen", "127.0.0.1:0"]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("storage"), "{}", text(&o));
+}
+
+struct Server {
+    child: Child,
+    base: String,
+}
+
+impl Server {
+    async fn start(dir: &std::path::Path, env: &[(String, String)]) -> Result<Self> {
+        let port = {
+            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+            l.local_addr()?.port()
+        };
+        let child = Command::new(env!("CARGO_BIN_EXE_spindle"))
+            .current_dir(dir)
+            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let client = reqwest::Client::new();
+        for _ in 0..200 {
+            if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
+                && r.status() == 200
+            {
+                return Ok(server);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        bail!("spindle did not become ready")
+    }
+
+    fn kill9(mut self) {
+        // Child::kill sends SIGKILL.
+        self.child.kill().unwrap();
+        self.child.wait().unwrap();
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+async fn killed_mid_upload_resumes_after_restart(backend: Backend) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = Config::default();
+    configure(&mut config, backend, &dir.path().join("data")).await?;
+    let env = common::child_env(&config);
+    let o = spindle(dir.path(), &env, &["member", "add", "PKU", "--name", "PKU"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = spindle(
+        dir.path(),
+        &env,
+        &["token", "create", "--role", "librarian", "--member", "PKU"],
+    );
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+
+    let data = image(3 * PART as usize + 99, 21);
+    let sha = sha256_hex(&data);
+    let server = Server::start(dir.path(), &env).await?;
+    let client = reqwest::Client::new();
+    let r = client
+        .post(format!("{}/api/v1/uploads", server.base))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", common::metadata(&sha, "disc.iso"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
+    let location = header(&r, "location");
+
+    // Stream the whole image slowly and kill the server after two parts are committed.
+    let url = format!("{}{location}", server.base);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    let body = reqwest::Body::wrap_stream(tokio_stream_from(rx));
+    let upload = tokio::spawn(
+        client
+            .patch(&url)
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", "0")
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(body)
+            .send(),
+    );
+    for chunk in data[..2 * PART as usize + 1000].chunks(256 * 1024) {
+        tx.send(Ok(chunk.to_vec())).await?;
+    }
+    let head = |base: String| {
+        let client = client.clone();
+        let token = token.clone();
+        let location = location.clone();
+        async move {
+            let r = client
+                .head(format!("{base}{location}"))
+                .bearer_auth(&token)
+                .header("Tus-Resumable", "1.0.0")
+                .send()
+                .await?;
+            anyhow::Ok(header(&r, "upload-offset").parse::<u64>().unwrap_or(0))
+        }
+    };
+    let mut committed = 0;
+    for _ in 0..200 {
+        committed = head(server.base.clone()).await?;
+        if committed == 2 * PART {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(committed, 2 * PART, "two parts committed before the kill");
+    server.kill9();
+    drop(tx);
+    let _ = upload.await;
+
+    // Restart on the same database and store: the upload continues from the stored offset.
+    let server = Server::start(dir.path(), &env).await?;
+    assert_eq!(head(server.base.clone()).await?, 2 * PART);
+    let mut status = 0;
+    for _ in 0..40 {
+        // The dead process's lease runs out within LEASE_SECS; 423 until then.
+        let r = client
+            .patch(format!("{}{location}", server.base))
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", (2 * PART).to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(data[2 * PART as usize..].to_vec())
+            .send()
+            .await?;
+        status = r.status().as_u16();
+        if status != 423 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    assert_eq!(status, 204);
+    let r = client
+        .get(format!("{}/api/v1/blobs/{sha}", server.base))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let r = client
+        .post(format!("{}/api/v1/discs", server.base))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"sha256": sha}))
+        .send()
+        .await?;
+    let disc: serde_json::Value = r.json().await?;
+    let got = client
+        .get(format!(
+            "{}{}",
+            server.base,
+            disc["image_url"].as_str().context("image url")?
+        ))
+        .bearer_auth(&token)
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    assert!(
+        got.as_ref() == data.as_slice(),
+        "the resumed upload stored other bytes"
+    );
+    Ok(())
+}
+
+fn tokio_stream_from<T: Send + 'static>(
+    mut rx: tokio::sync::mpsc::Receiver<T>,
+) -> impl futures::Stream<Item = T> + Send + 'static {
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}
+
+on_both_backends!(killed_mid_upload_resumes_after_restart);
