@@ -104,8 +104,8 @@ pub async fn main() -> ExitCode {
 }
 
 fn init_logging(config: &Config) {
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SPINDLE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&config.log.filter));
+    // SPINDLE_LOG__FILTER sets log.filter like any other key.
+    let filter = tracing_subscriber::EnvFilter::new(&config.log.filter);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

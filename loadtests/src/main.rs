@@ -1,1 +1,204 @@
-fn main() {}
+//! `spindle-load`: a small client for measurements. It uploads an image with tus from disk
+//! with bounded memory, and downloads images with N concurrent streams, reporting
+//! throughput and verifying the SHA-256 of what came back.
+
+use std::path::PathBuf;
+use std::time::Instant;
+
+use anyhow::{Context, Result, bail};
+use base64::Engine as _;
+use clap::{Parser, Subcommand};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use tokio::io::AsyncReadExt;
+
+#[derive(Parser)]
+#[command(name = "spindle-load")]
+struct Cli {
+    /// Base URL of the Spindle server
+    #[arg(long, default_value = "http://127.0.0.1:8080")]
+    base: String,
+    /// Staff bearer token
+    #[arg(long, env = "SPINDLE_TOKEN")]
+    token: String,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Upload a file with tus (hashing it first, as the CLI does) and register it as a disc
+    Upload {
+        file: PathBuf,
+        /// Bytes per PATCH request (a multiple of the server's part size)
+        #[arg(long, default_value_t = 256 * 1024 * 1024)]
+        chunk: u64,
+    },
+    /// Download a disc image with N concurrent streams and verify it
+    Download {
+        disc: i64,
+        #[arg(long, default_value_t = 1)]
+        streams: usize,
+    },
+}
+
+#[tokio::main]
+async fn main() -> Result<()> {
+    let cli = Cli::parse();
+    let client = reqwest::Client::builder().no_gzip().build()?;
+    match cli.command {
+        Cmd::Upload { file, chunk } => upload(&client, &cli.base, &cli.token, &file, chunk).await,
+        Cmd::Download { disc, streams } => {
+            download(&client, &cli.base, &cli.token, disc, streams).await
+        }
+    }
+}
+
+async fn sha256_file(path: &PathBuf) -> Result<(String, u64)> {
+    let mut f = tokio::fs::File::open(path).await?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).await?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((hex::encode(h.finalize()), n))
+}
+
+async fn upload(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    file: &PathBuf,
+    chunk: u64,
+) -> Result<()> {
+    let t0 = Instant::now();
+    let (sha, len) = sha256_file(file).await?;
+    let hash_secs = t0.elapsed().as_secs_f64();
+    let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+    let r = client
+        .post(format!("{base}/api/v1/uploads"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", len.to_string())
+        .header(
+            "Upload-Metadata",
+            format!("sha256 {},filename {}", b64(&sha), b64("load.iso")),
+        )
+        .send()
+        .await?;
+    if r.status() != 201 {
+        bail!("create: {} {}", r.status(), r.text().await?);
+    }
+    let location = r
+        .headers()
+        .get("location")
+        .context("location")?
+        .to_str()?
+        .to_string();
+    let mut offset: u64 = r
+        .headers()
+        .get("upload-offset")
+        .context("offset")?
+        .to_str()?
+        .parse()?;
+    let t1 = Instant::now();
+    while offset < len {
+        let n = chunk.min(len - offset);
+        let mut f = tokio::fs::File::open(file).await?;
+        use tokio::io::AsyncSeekExt;
+        f.seek(std::io::SeekFrom::Start(offset)).await?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            f.take(n),
+            1 << 20,
+        ));
+        let r = client
+            .patch(format!("{base}{location}"))
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset.to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Content-Length", n.to_string())
+            .body(body)
+            .send()
+            .await?;
+        if r.status() != 204 {
+            bail!("patch at {offset}: {} {}", r.status(), r.text().await?);
+        }
+        offset = r
+            .headers()
+            .get("upload-offset")
+            .context("offset")?
+            .to_str()?
+            .parse()?;
+    }
+    let secs = t1.elapsed().as_secs_f64();
+    let r = client
+        .post(format!("{base}/api/v1/discs"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"sha256": sha, "filename": "load.iso"}))
+        .send()
+        .await?;
+    let disc: serde_json::Value = r.json().await?;
+    println!(
+        "upload: {len} bytes, local hash {hash_secs:.1} s, transfer {secs:.1} s = {:.0} MB/s; disc {}",
+        len as f64 / secs / 1e6,
+        disc["id"]
+    );
+    Ok(())
+}
+
+async fn download(
+    client: &reqwest::Client,
+    base: &str,
+    token: &str,
+    disc: i64,
+    streams: usize,
+) -> Result<()> {
+    let meta: serde_json::Value = client
+        .get(format!("{base}/api/v1/discs/{disc}"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let expected = meta["sha256"].as_str().context("sha256")?.to_string();
+    let t = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..streams {
+        let client = client.clone();
+        let url = format!("{base}/api/v1/discs/{disc}/image");
+        let token = token.to_string();
+        tasks.push(tokio::spawn(async move {
+            let r = client.get(url).bearer_auth(token).send().await?;
+            let mut body = r.bytes_stream();
+            let mut h = Sha256::new();
+            let mut n = 0u64;
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk?;
+                n += chunk.len() as u64;
+                h.update(&chunk);
+            }
+            anyhow::Ok((hex::encode(h.finalize()), n))
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        let (sha, n) = t.await??;
+        if sha != expected {
+            bail!("downloaded bytes hash to {sha}, expected {expected}");
+        }
+        total += n;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    println!(
+        "download: {streams} stream(s), {total} bytes in {secs:.1} s = {:.0} MB/s, hashes verified",
+        total as f64 / secs / 1e6
+    );
+    Ok(())
+}
