@@ -5,7 +5,7 @@ use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
-use spindle_storage::{BlobStore, LocalConfig, S3Config, StorageError};
+use spindle_storage::{BlobStore, LocalConfig, StorageError};
 
 use crate::config::{Config, StorageBackend};
 use crate::db::{Db, DbError};
@@ -94,19 +94,7 @@ pub fn open_storage(config: &Config) -> Result<BlobStore, StartupError> {
             root: config.local_storage_path(),
             staging: config.local_staging_path(),
         }),
-        StorageBackend::S3 => {
-            let s3 = &config.storage.s3;
-            BlobStore::s3(&S3Config {
-                bucket: s3.bucket.clone(),
-                endpoint: s3.endpoint.clone(),
-                region: s3.region.clone(),
-                access_key_id: s3.access_key_id.clone(),
-                secret_access_key: s3.secret_access_key.clone(),
-                virtual_hosted_style: s3.virtual_hosted_style,
-                unsigned_payload: s3.unsigned_payload,
-                prefix: s3.prefix.clone(),
-            })
-        }
+        StorageBackend::S3 => BlobStore::s3(&config.storage.s3),
     };
     result.map_err(|source| StartupError::Storage {
         what: format!("{:?}", config.storage.backend).to_lowercase(),

@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize};
+use spindle_storage::S3Config;
 
 pub const MIB: u64 = 1024 * 1024;
 /// S3 parts must be at least 5 MiB (except the last) and at most 5 GiB.
@@ -52,7 +53,7 @@ pub enum StorageBackend {
 pub struct StorageConfig {
     pub backend: StorageBackend,
     pub local: LocalStorageConfig,
-    pub s3: S3StorageConfig,
+    pub s3: S3Config,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -60,19 +61,6 @@ pub struct StorageConfig {
 pub struct LocalStorageConfig {
     pub path: Option<PathBuf>,
     pub staging_path: Option<PathBuf>,
-}
-
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct S3StorageConfig {
-    pub bucket: String,
-    pub endpoint: Option<String>,
-    pub region: String,
-    pub access_key_id: Option<String>,
-    pub secret_access_key: Option<String>,
-    pub virtual_hosted_style: bool,
-    pub unsigned_payload: bool,
-    pub prefix: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -136,22 +124,7 @@ impl Default for StorageConfig {
         Self {
             backend: StorageBackend::Local,
             local: LocalStorageConfig::default(),
-            s3: S3StorageConfig::default(),
-        }
-    }
-}
-
-impl Default for S3StorageConfig {
-    fn default() -> Self {
-        Self {
-            bucket: String::new(),
-            endpoint: None,
-            region: "us-east-1".into(),
-            access_key_id: None,
-            secret_access_key: None,
-            virtual_hosted_style: false,
-            unsigned_payload: false,
-            prefix: String::new(),
+            s3: S3Config::default(),
         }
     }
 }

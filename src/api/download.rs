@@ -149,47 +149,24 @@ pub async fn serve(
             header_value(&format!("bytes */{}", rep.size))?,
         )),
         Decision::Full => {
-            let h = response.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(rep.content_type),
-            );
-            h.insert(
-                header::CONTENT_DISPOSITION,
-                content_disposition(&rep.filename),
-            );
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(rep.size));
+            set_entity_headers(&mut response, rep, rep.size);
             if is_get {
-                *response.body_mut() = body(
-                    app,
-                    rep,
-                    vec![ByteRange {
-                        start: 0,
-                        end: rep.size,
-                    }],
-                    None,
-                )
-                .await?;
+                let whole = ByteRange {
+                    start: 0,
+                    end: rep.size,
+                };
+                *response.body_mut() = body(app, rep, vec![whole], None).await?;
             }
             Ok(response)
         }
         Decision::Partial(ranges) if ranges.len() == 1 => {
             let range = ranges[0];
             *response.status_mut() = StatusCode::PARTIAL_CONTENT;
-            let h = response.headers_mut();
-            h.insert(
-                header::CONTENT_TYPE,
-                HeaderValue::from_static(rep.content_type),
-            );
-            h.insert(
-                header::CONTENT_DISPOSITION,
-                content_disposition(&rep.filename),
-            );
-            h.insert(
+            set_entity_headers(&mut response, rep, range.len());
+            response.headers_mut().insert(
                 header::CONTENT_RANGE,
                 header_value(&range.content_range(rep.size))?,
             );
-            h.insert(header::CONTENT_LENGTH, HeaderValue::from(range.len()));
             *response.body_mut() = body(app, rep, ranges, None).await?;
             Ok(response)
         }
@@ -210,6 +187,20 @@ pub async fn serve(
             Ok(response)
         }
     }
+}
+
+/// The headers of a single-part body (whole or one range).
+fn set_entity_headers(response: &mut Response, rep: &Representation, length: u64) {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(rep.content_type),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        content_disposition(&rep.filename),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
 }
 
 fn header_value(s: &str) -> AppResult<HeaderValue> {

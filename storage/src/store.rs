@@ -68,8 +68,10 @@ pub struct LocalConfig {
     pub staging: PathBuf,
 }
 
-/// An S3-compatible store (AWS, Garage, MinIO, Ceph RGW).
-#[derive(Clone, Debug, Default)]
+/// An S3-compatible store (AWS, Garage, MinIO, Ceph RGW). Also the `[storage.s3]` section
+/// of Spindle's configuration.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
 pub struct S3Config {
     pub bucket: String,
     pub endpoint: Option<String>,
@@ -80,6 +82,21 @@ pub struct S3Config {
     pub unsigned_payload: bool,
     /// A key prefix, so that one bucket can hold several deployments (or test runs).
     pub prefix: String,
+}
+
+impl Default for S3Config {
+    fn default() -> Self {
+        Self {
+            bucket: String::new(),
+            endpoint: None,
+            region: "us-east-1".into(),
+            access_key_id: None,
+            secret_access_key: None,
+            virtual_hosted_style: false,
+            unsigned_payload: false,
+            prefix: String::new(),
+        }
+    }
 }
 
 /// Where a resumable upload's bytes are accumulating. Stored with the upload so that any
