@@ -217,14 +217,8 @@ fn may_read(staff: Option<&Staff>, disc: &DiscRow) -> AppResult<()> {
     }
 }
 
-pub async fn get(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<DiscView> {
-    let disc = get_row(app, id).await?;
-    may_read(staff, &disc)?;
-    Ok(disc.into())
-}
-
-/// The disc whose image the caller may download.
-pub async fn for_download(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<DiscRow> {
+/// The disc, if the caller may read it (and so take its image).
+pub async fn readable(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<DiscRow> {
     let disc = get_row(app, id).await?;
     may_read(staff, &disc)?;
     Ok(disc)

@@ -190,16 +190,18 @@ fn start_up_fails_fast_with_a_clear_message() {
     assert!(!o.status.success());
     assert!(text(&o).contains("storage (s3 bucket b"), "{}", text(&o));
 
-    // A read-only data folder: storage is not writable.
-    let ro = dir.path().join("ro");
-    std::fs::create_dir_all(ro.join("objects")).unwrap();
+    // A store directory that cannot be created.
     let env = vec![(
         "SPINDLE_STORAGE__LOCAL__PATH".to_string(),
         "/proc/spindle-cannot-write".to_string(),
     )];
-    let o = spindle(&ro, &env, &["serve", "--listen", "127.0.0.1:0"]);
+    let o = spindle(dir.path(), &env, &["serve", "--listen", "127.0.0.1:0"]);
     assert!(!o.status.success());
-    assert!(text(&o).contains("storage"), "{}", text(&o));
+    assert!(
+        text(&o).contains("storage (local) is not usable: creating /proc/spindle-cannot-write"),
+        "{}",
+        text(&o)
+    );
 }
 
 struct Server {

@@ -44,7 +44,9 @@ async fn show(
     staff: Option<Staff>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let view = discs::get(&state, staff.as_ref(), discs::parse_id(&id)?).await?;
+    let view = discs::DiscView::from(
+        discs::readable(&state, staff.as_ref(), discs::parse_id(&id)?).await?,
+    );
     Ok(Json(view).into_response())
 }
 
@@ -79,7 +81,7 @@ async fn image(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let disc = discs::for_download(&state, staff.as_ref(), discs::parse_id(&id)?).await?;
+    let disc = discs::readable(&state, staff.as_ref(), discs::parse_id(&id)?).await?;
     download::serve(
         &state,
         method == Method::GET,

@@ -142,12 +142,20 @@ impl Db {
 
     /// Fails with [`DbError::Behind`] when migrations this binary knows have not been applied.
     pub async fn ensure_migrated(&self) -> Result<(), DbError> {
-        let applied: Vec<i64> = on_pool!(self, pool => {
+        let applied: Result<Vec<i64>, sqlx::Error> = on_pool!(self, pool => {
             sqlx::query_scalar("SELECT version FROM _sqlx_migrations WHERE success")
                 .fetch_all(pool)
                 .await
-                .unwrap_or_default()
         });
+        let applied = match applied {
+            Ok(versions) => versions,
+            // An unreachable database is reported as such; a query error means no migrations
+            // table yet, so nothing is applied.
+            Err(e) => match DbError::from(e) {
+                unavailable @ DbError::Unavailable(_) => return Err(unavailable),
+                _ => Vec::new(),
+            },
+        };
         let pending: Vec<String> = self
             .migrator()
             .iter()
