@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs (where missing) and starts the real peers the test suite needs, on loopback:
-# PostgreSQL and Garage (S3-compatible). Sourced by scripts/test.sh; exports SPINDLE_TEST_*.
+# PostgreSQL and Garage (S3-compatible); installs the disc-image tools the fixtures are made
+# with and checked against. Sourced by scripts/test.sh; exports SPINDLE_TEST_*.
 # Any failure is loud: the suite never runs with a peer quietly missing.
 
 GARAGE_VERSION=2.5.0
@@ -21,7 +22,28 @@ pg_bindir() {
   return 1
 }
 
+# Disc-image tools: makers for the fixtures and reference readers the tests compare against.
+IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:libarchive-tools
+  7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils)
+
+install_image_tools() {
+  local missing=() pair
+  for pair in "${IMAGE_TOOLS[@]}"; do
+    command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  done
+  /usr/bin/python3 -c 'import pycdlib' 2>/dev/null || missing+=(python3-pycdlib)
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "peers: installing disc-image tools: ${missing[*]}"
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
+      || die "could not install ${missing[*]}"
+  fi
+  for pair in "${IMAGE_TOOLS[@]}"; do
+    command -v "${pair%%:*}" >/dev/null || die "${pair%%:*} is still missing"
+  done
+}
+
 install_peers() {
+  install_image_tools
   if ! pg_bindir >/dev/null; then
     echo "peers: installing PostgreSQL (Debian package)"
     as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \

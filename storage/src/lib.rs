@@ -3,6 +3,7 @@
 
 mod digest;
 mod hashing;
+pub mod image;
 pub mod range;
 mod store;
 

@@ -1,0 +1,1 @@
+//! Unit tests over images built in memory.

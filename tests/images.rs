@@ -1,0 +1,487 @@
+//! The disc-image readers against images made by real tools (xorriso, genisoimage, pycdlib,
+//! mkudffs, sox, tests/fixtures/mkbincue.py) and checked against real readers: every listing
+//! and every file's bytes must equal what bsdtar (libarchive) or 7-Zip extract.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use sha2::{Digest as _, Sha256};
+use spindle_storage::image::{
+    self, Detected, EntryKind, FileSource, ImageError, Index, Limits, Parts, ReadAt,
+};
+
+fn fixtures() -> &'static Path {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = tempfile::Builder::new()
+            .prefix("spindle-images-")
+            .tempdir()
+            .expect("tempdir")
+            .keep();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make-images.sh");
+        let out = Command::new(&script).arg(&dir).output().expect("run make-images.sh");
+        assert!(
+            out.status.success(),
+            "making fixtures failed (are xorriso, genisoimage, udftools, sox and python3-pycdlib installed? scripts/peers.sh installs them):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dir
+    })
+}
+
+#[derive(Debug, PartialEq, Eq, Clone)]
+enum Ref {
+    Dir,
+    File { size: u64, sha256: String },
+    Symlink(String),
+}
+
+fn sha(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+/// Walks an extracted tree; names are decoded with `decode` (GBK discs come out as raw bytes).
+fn walk(root: &Path, decode: &dyn Fn(&[u8]) -> String) -> BTreeMap<String, Ref> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut out = BTreeMap::new();
+    let mut stack = vec![(root.to_path_buf(), String::new())];
+    while let Some((dir, prefix)) = stack.pop() {
+        for e in std::fs::read_dir(&dir).expect("read_dir") {
+            let e = e.expect("entry");
+            let name = decode(e.file_name().as_bytes());
+            let path = if prefix.is_empty() {
+                name
+            } else {
+                format!("{prefix}/{name}")
+            };
+            let meta = std::fs::symlink_metadata(e.path()).expect("meta");
+            if meta.file_type().is_symlink() {
+                let t = std::fs::read_link(e.path()).expect("readlink");
+                out.insert(path, Ref::Symlink(t.to_string_lossy().into_owned()));
+            } else if meta.is_dir() {
+                out.insert(path.clone(), Ref::Dir);
+                stack.push((e.path(), path));
+            } else {
+                let bytes = std::fs::read(e.path()).expect("read");
+                out.insert(
+                    path,
+                    Ref::File {
+                        size: bytes.len() as u64,
+                        sha256: sha(&bytes),
+                    },
+                );
+            }
+        }
+    }
+    out
+}
+
+fn utf8(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+enum Tool {
+    Bsdtar,
+    SevenZip,
+}
+
+fn extract(image: &Path, tool: Tool) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let status = match tool {
+        Tool::Bsdtar => Command::new("bsdtar")
+            .arg("-xf")
+            .arg(image)
+            .arg("-C")
+            .arg(dir.path())
+            .status(),
+        Tool::SevenZip => Command::new("7z")
+            .arg("x")
+            .arg("-y")
+            .arg(format!("-o{}", dir.path().display()))
+            .arg(image)
+            .stdout(std::process::Stdio::null())
+            .status(),
+    }
+    .expect("run the reference reader");
+    assert!(
+        status.success(),
+        "reference extraction of {} failed",
+        image.display()
+    );
+    dir
+}
+
+struct Opened {
+    main: FileSource,
+    named: Vec<(String, FileSource)>,
+}
+
+impl Opened {
+    fn new(image: &Path, named: &[&str]) -> Self {
+        let dir = image.parent().expect("parent");
+        Self {
+            main: FileSource::open(image).expect("open image"),
+            named: named
+                .iter()
+                .map(|n| {
+                    (
+                        n.to_string(),
+                        FileSource::open(&dir.join(n)).expect("open part"),
+                    )
+                })
+                .collect(),
+        }
+    }
+
+    fn parts(&self) -> Parts<'_> {
+        Parts {
+            main: &self.main,
+            named: self
+                .named
+                .iter()
+                .map(|(n, r)| (n.clone(), r as &dyn ReadAt))
+                .collect(),
+        }
+    }
+
+    fn index(&self) -> Result<Index, ImageError> {
+        image::index(&self.parts(), &Limits::default())
+    }
+}
+
+/// Our listing and bytes, in the reference's terms.
+fn ours(opened: &Opened, index: &Index) -> BTreeMap<String, Ref> {
+    let parts = opened.parts();
+    index
+        .entries
+        .iter()
+        .map(|e| {
+            let r = match e.kind {
+                EntryKind::Dir => Ref::Dir,
+                EntryKind::Symlink => Ref::Symlink(e.target.clone().unwrap_or_default()),
+                EntryKind::File => {
+                    let mut buf = vec![0u8; e.size as usize];
+                    index
+                        .read_entry(&parts, e, 0, &mut buf)
+                        .expect("read entry");
+                    Ref::File {
+                        size: e.size,
+                        sha256: sha(&buf),
+                    }
+                }
+            };
+            (e.path.clone(), r)
+        })
+        .collect()
+}
+
+fn assert_same(name: &str, ours: &BTreeMap<String, Ref>, theirs: &BTreeMap<String, Ref>) {
+    let only_ours: Vec<_> = ours.keys().filter(|k| !theirs.contains_key(*k)).collect();
+    let only_theirs: Vec<_> = theirs.keys().filter(|k| !ours.contains_key(*k)).collect();
+    assert!(
+        only_ours.is_empty() && only_theirs.is_empty(),
+        "{name}: listings differ\n only ours: {only_ours:?}\n only the reference's: {only_theirs:?}"
+    );
+    for (path, r) in theirs {
+        assert_eq!(ours.get(path), Some(r), "{name}: {path} differs");
+    }
+    assert!(
+        !theirs.is_empty(),
+        "{name}: the reference extracted nothing"
+    );
+}
+
+fn check_against(image: &str, named: &[&str], tool: Tool) -> Index {
+    let path = fixtures().join(image);
+    let opened = Opened::new(&path, named);
+    let index = opened.index().unwrap_or_else(|e| panic!("{image}: {e}"));
+    let extracted = extract(&path, tool);
+    assert_same(
+        image,
+        &ours(&opened, &index),
+        &walk(extracted.path(), &utf8),
+    );
+    index
+}
+
+#[test]
+fn rock_ridge_and_joliet_match_bsdtar() {
+    let index = check_against("rr-joliet.iso", &[], Tool::Bsdtar);
+    assert_eq!(index.formats, ["iso9660", "joliet", "rock-ridge"]);
+    assert_eq!(index.view, "rock-ridge");
+    assert_eq!(index.volume_label.as_deref(), Some("RR_JOLIET"));
+    assert!(index.boot.is_empty());
+    let deep = index
+        .entries
+        .iter()
+        .find(|e| e.path == "a/b/c/d/e/f/g/h/i/j/k/l/deep.txt")
+        .expect("twelve levels deep");
+    assert_eq!(deep.mtime, Some(1_700_000_000));
+}
+
+#[test]
+fn joliet_matches_7zip() {
+    let index = check_against("joliet.iso", &[], Tool::SevenZip);
+    assert_eq!(index.view, "joliet");
+    assert_eq!(index.volume_label.as_deref(), Some("JOLIET"));
+    assert!(index.entries.iter().any(|e| e.path == "中文目录/说明.txt"));
+}
+
+#[test]
+fn level1_names_match_bsdtar() {
+    let index = check_against("level1.iso", &[], Tool::Bsdtar);
+    assert_eq!(index.view, "iso9660");
+    let paths: Vec<_> = index.entries.iter().map(|e| e.path.as_str()).collect();
+    assert_eq!(paths, ["DOCS", "DOCS/CH1.TXT", "README.TXT"]);
+}
+
+#[test]
+fn gbk_names_are_decoded() {
+    let path = fixtures().join("gbk.iso");
+    let opened = Opened::new(&path, &[]);
+    let index = opened.index().expect("index");
+    assert!(
+        index.formats.iter().any(|f| f == "gbk-names"),
+        "{:?}",
+        index.formats
+    );
+    let gbk = |b: &[u8]| encoding_rs::GBK.decode(b).0.into_owned();
+    let extracted = extract(&path, Tool::Bsdtar);
+    let reference = walk(extracted.path(), &gbk);
+    assert!(reference.contains_key("中文目录/说明.txt"), "{reference:?}");
+    assert_same("gbk.iso", &ours(&opened, &index), &reference);
+}
+
+#[test]
+fn el_torito_boot_entries_are_recorded() {
+    let index = check_against("boot.iso", &[], Tool::Bsdtar);
+    assert!(index.formats.iter().any(|f| f == "el-torito"));
+    let boots: Vec<_> = index
+        .boot
+        .iter()
+        .map(|b| (b.platform.as_str(), b.emulation.as_str()))
+        .collect();
+    assert_eq!(boots, [("x86", "no-emulation"), ("efi", "no-emulation")]);
+    let boot_img = index
+        .entries
+        .iter()
+        .find(|e| e.path == "boot/boot.img")
+        .expect("boot image");
+    assert_eq!(Some(index.boot[0].offset), boot_img.extents[0].offset);
+}
+
+#[test]
+fn udf_bridge_prefers_udf_and_matches_7zip() {
+    let index = check_against("bridge.iso", &[], Tool::SevenZip);
+    assert_eq!(index.view, "udf");
+    assert!(
+        index
+            .formats
+            .starts_with(&["udf-1.02".to_string(), "iso9660".to_string()]),
+        "{:?}",
+        index.formats
+    );
+    let index = check_against("dvd.iso", &[], Tool::SevenZip);
+    assert!(
+        index
+            .entries
+            .iter()
+            .any(|e| e.path == "VIDEO_TS/VTS_01_1.VOB")
+    );
+}
+
+#[test]
+fn udf_260_matches_7zip() {
+    let index = check_against("udf260.iso", &[], Tool::SevenZip);
+    assert_eq!(index.view, "udf");
+    assert!(index.entries.iter().any(|e| e.path == "DOCS/中文/说明.txt"));
+}
+
+#[test]
+fn udf_symlinks_and_empty_volumes() {
+    let opened = Opened::new(&fixtures().join("udf-symlink.iso"), &[]);
+    let index = opened.index().expect("index");
+    let link = index
+        .entries
+        .iter()
+        .find(|e| e.path == "LINK")
+        .expect("link");
+    assert_eq!(
+        (link.kind, link.target.as_deref()),
+        (EntryKind::Symlink, Some("README.TXT"))
+    );
+
+    let opened = Opened::new(&fixtures().join("udf201.img"), &[]);
+    let index = opened.index().expect("an empty UDF 2.01 volume");
+    assert_eq!(index.view, "udf");
+    assert!(index.entries.is_empty());
+    assert_eq!(index.volume_label.as_deref(), Some("EMPTY201"));
+
+    let opened = Opened::new(&fixtures().join("udf-vat.img"), &[]);
+    let err = opened.index().expect_err("VAT volumes are not read");
+    assert_eq!(err.code(), "unsupported-image-format");
+    assert!(
+        err.to_string().contains("virtual allocation table"),
+        "{err}"
+    );
+}
+
+fn tone(name: &str) -> Vec<u8> {
+    std::fs::read(fixtures().join(name)).expect("tone")
+}
+
+fn track_bytes(opened: &Opened, t: &image::AudioTrack) -> Vec<u8> {
+    let parts = opened.parts();
+    let reader: &dyn ReadAt = if t.part == 0 {
+        parts.main
+    } else {
+        parts.named[t.part as usize - 1].1
+    };
+    reader.read_vec(t.offset, t.len as usize).expect("track")
+}
+
+#[test]
+fn bin_cue_data_and_audio_tracks() {
+    // Redump layout: one BIN per track, pregaps stored as INDEX 00.
+    let named = [
+        "disc (Track 1).bin",
+        "disc (Track 2).bin",
+        "disc (Track 3).bin",
+    ];
+    let path = fixtures().join("disc.cue");
+    let opened = Opened::new(&path, &named);
+    let index = opened.index().expect("index");
+    assert_eq!(&index.formats[..3], ["cue", "mode1/2352", "audio"]);
+    let extracted = extract(&fixtures().join("track1.iso"), Tool::Bsdtar);
+    assert_same(
+        "disc.cue",
+        &ours(&opened, &index),
+        &walk(extracted.path(), &utf8),
+    );
+    let tracks: Vec<_> = index
+        .tracks
+        .iter()
+        .map(|t| (t.number, t.pregap_frames))
+        .collect();
+    assert_eq!(tracks, [(2, 150), (3, 150)]);
+    assert_eq!(track_bytes(&opened, &index.tracks[0]), tone("tone440.raw"));
+    assert_eq!(track_bytes(&opened, &index.tracks[1]), tone("tone660.raw"));
+
+    // Everything in one BIN: the same files and the same PCM.
+    let single = Opened::new(&fixtures().join("single.cue"), &["single.bin"]);
+    let index2 = single.index().expect("index");
+    assert_eq!(ours(&single, &index2), ours(&opened, &index));
+    assert_eq!(track_bytes(&single, &index2.tracks[0]), tone("tone440.raw"));
+    assert_eq!(track_bytes(&single, &index2.tracks[1]), tone("tone660.raw"));
+
+    // MODE2/2352 (XA form 1) and a raw MODE1 BIN without its sheet.
+    let mode2 = Opened::new(&fixtures().join("mode2.cue"), &["mode2.bin"]);
+    assert_eq!(
+        ours(&mode2, &mode2.index().expect("mode2")),
+        ours(&opened, &index)
+    );
+    let raw = Opened::new(&fixtures().join("raw-mode1.bin"), &[]);
+    let raw_index = raw.index().expect("raw");
+    assert_eq!(raw_index.formats[0], "raw-mode1/2352");
+    assert_eq!(ours(&raw, &raw_index), ours(&opened, &index));
+}
+
+#[test]
+fn audio_only_cd_honours_pregap_and_index_00() {
+    let opened = Opened::new(&fixtures().join("audio.cue"), &["audio.bin"]);
+    let index = opened.index().expect("index");
+    assert_eq!(index.view, "none");
+    assert!(index.entries.is_empty());
+    let t: Vec<_> = index
+        .tracks
+        .iter()
+        .map(|t| (t.number, t.offset, t.len, t.pregap_frames))
+        .collect();
+    // Track 2: PREGAP 1 s (not stored) plus INDEX 00→01 of 2 s (stored silence).
+    assert_eq!(
+        t,
+        [(1, 0, 225 * 2352, 0), (2, 375 * 2352, 150 * 2352, 75 + 150)]
+    );
+    assert_eq!(track_bytes(&opened, &index.tracks[0]), tone("tone440.raw"));
+    assert_eq!(track_bytes(&opened, &index.tracks[1]), tone("tone660.raw"));
+}
+
+#[test]
+fn cue_sheet_problems_are_named() {
+    let path = fixtures().join("disc.cue");
+    let opened = Opened::new(&path, &["disc (Track 1).bin"]);
+    assert_eq!(
+        opened.index().expect_err("missing BIN"),
+        ImageError::MissingPart("disc (Track 2).bin".into())
+    );
+    let source = FileSource::open(&path).expect("open");
+    assert!(matches!(image::detect(&source), Ok(Detected::Cue(_))));
+}
+
+/// Compares a file inside an image with the file it was made from, 4 MiB at a time.
+fn assert_same_bytes(index: &Index, opened: &Opened, path: &str, source: &Path) {
+    use std::io::Read;
+    let entry = index
+        .entries
+        .iter()
+        .find(|e| e.path == path)
+        .expect("entry");
+    let mut src = std::fs::File::open(source).expect("source");
+    assert_eq!(
+        entry.size,
+        src.metadata().expect("meta").len(),
+        "{path}: size"
+    );
+    let parts = opened.parts();
+    let mut ours = vec![0u8; 4 << 20];
+    let mut theirs = vec![0u8; 4 << 20];
+    let mut offset = 0u64;
+    while offset < entry.size {
+        let n = (entry.size - offset).min(ours.len() as u64) as usize;
+        index
+            .read_entry(&parts, entry, offset, &mut ours[..n])
+            .expect("read");
+        src.read_exact(&mut theirs[..n]).expect("read source");
+        assert!(
+            ours[..n] == theirs[..n],
+            "{path}: bytes differ in the 4 MiB at {offset}"
+        );
+        offset += n as u64;
+    }
+}
+
+#[test]
+fn files_over_4_gib_are_whole() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make-images.sh");
+    let out = Command::new(&script)
+        .arg(dir.path())
+        .arg("big")
+        .output()
+        .expect("make big");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let source = dir.path().join("big/src/huge.bin");
+
+    // xorriso: ISO 9660 level 3, the file in two extents.
+    let opened = Opened::new(&dir.path().join("big-xorriso.iso"), &[]);
+    let index = opened.index().expect("index");
+    let huge = index
+        .entries
+        .iter()
+        .find(|e| e.path == "huge.bin")
+        .expect("huge");
+    assert_eq!(huge.extents.len(), 2, "multi-extent");
+    assert_same_bytes(&index, &opened, "huge.bin", &source);
+
+    // genisoimage: its ISO 9660 tree has the size modulo 4 GiB; the UDF tree is right.
+    let opened = Opened::new(&dir.path().join("big-udf.iso"), &[]);
+    let index = opened.index().expect("index");
+    assert_eq!(index.view, "udf");
+    assert_same_bytes(&index, &opened, "huge.bin", &source);
+}
