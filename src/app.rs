@@ -18,6 +18,10 @@ pub struct App {
     pub blobs: BlobStore,
     pub metrics: Metrics,
     pub writers: Writers,
+    /// Wakes the indexers when an image is queued.
+    pub index_wake: tokio::sync::Notify,
+    /// Images this node is reading now, handed back to the queue at shutdown.
+    pub indexing: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 #[derive(Clone)]
@@ -66,6 +70,8 @@ impl App {
             blobs,
             metrics: Metrics::default(),
             writers: Writers::default(),
+            index_wake: tokio::sync::Notify::new(),
+            indexing: Default::default(),
         })
     }
 

@@ -22,6 +22,7 @@ pub struct Config {
     pub database: DatabaseConfig,
     pub storage: StorageConfig,
     pub upload: UploadConfig,
+    pub index: IndexConfig,
     pub log: LogConfig,
 }
 
@@ -94,6 +95,7 @@ impl Default for Config {
             database: DatabaseConfig::default(),
             storage: StorageConfig::default(),
             upload: UploadConfig::default(),
+            index: IndexConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -125,6 +127,28 @@ impl Default for StorageConfig {
             backend: StorageBackend::Local,
             local: LocalStorageConfig::default(),
             s3: S3Config::default(),
+        }
+    }
+}
+
+/// Reading stored images into file tables.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct IndexConfig {
+    /// Images read at once on this node.
+    pub workers: usize,
+    /// How long a node holds an image it is reading before another node may take it over.
+    pub lease_secs: u64,
+    /// Most files and directories one image may have.
+    pub max_entries: usize,
+}
+
+impl Default for IndexConfig {
+    fn default() -> Self {
+        Self {
+            workers: 1,
+            lease_secs: 900,
+            max_entries: 2_000_000,
         }
     }
 }
@@ -216,6 +240,11 @@ impl Config {
         if self.upload.expiry_secs == 0 || self.upload.sweep_interval_secs == 0 {
             return Err(ConfigError::Invalid(
                 "upload.expiry_secs and upload.sweep_interval_secs must be positive".into(),
+            ));
+        }
+        if self.index.workers == 0 || self.index.lease_secs == 0 || self.index.max_entries == 0 {
+            return Err(ConfigError::Invalid(
+                "index.workers, index.lease_secs and index.max_entries must be positive".into(),
             ));
         }
         if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.is_empty() {

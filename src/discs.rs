@@ -12,6 +12,7 @@ use crate::db::{
     discs::{DiscRow, NewDisc},
 };
 use crate::error::{AppError, AppResult};
+use crate::images;
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,6 +27,9 @@ pub struct RegisterDisc {
     pub record_id: Option<String>,
     pub disc_number: Option<i64>,
     pub open: Option<bool>,
+    /// For a CUE sheet: the BIN files it names, already uploaded.
+    #[serde(default)]
+    pub parts: Vec<crate::images::PartRef>,
 }
 
 #[derive(Debug, Serialize)]
@@ -44,6 +48,9 @@ pub struct DiscView {
     pub open: bool,
     pub created_at: i64,
     pub image_url: String,
+    /// What is on the image, once read (the single-disc view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub image: Option<crate::browse::ImageView>,
 }
 
 impl From<DiscRow> for DiscView {
@@ -68,6 +75,7 @@ impl From<DiscRow> for DiscView {
             disc_number: d.disc_number,
             open: d.is_open,
             created_at: d.created_at,
+            image: None,
         }
     }
 }
@@ -159,11 +167,17 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
         disc_number,
         is_open: req.open.unwrap_or(false),
     };
-    if db::blobs::get(&app.db, &sha256).await?.is_none() {
+    let Some(blob) = db::blobs::get(&app.db, &sha256).await? else {
         return Err(AppError::unprocessable(
             "blob-not-found",
             format!("no stored image has sha256 {sha256}; upload it first"),
         ));
+    };
+    // The first registration of an image decides its format and parts; later ones reuse it.
+    if db::images::get(&app.db, &sha256).await?.is_none() {
+        let parts = images::check_new(app, digest, blob.size as u64, &req.parts).await?;
+        db::images::enqueue(&app.db, &sha256, &parts).await?;
+        app.index_wake.notify_waiters();
     }
     match db::discs::insert(&app.db, &new).await? {
         Ok(id) => Ok(Registered::Created(get_row(app, id).await?.into())),

@@ -5,11 +5,15 @@
 pub mod api;
 pub mod app;
 pub mod auth;
+pub mod browse;
 pub mod cli;
 pub mod config;
+pub mod content;
 pub mod db;
 pub mod discs;
 pub mod error;
+pub mod images;
 pub mod metrics;
 pub mod server;
 pub mod uploads;
+pub mod zipstream;

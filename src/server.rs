@@ -1,4 +1,5 @@
-//! Serving: the listener, background tasks (the upload sweeper) and graceful shutdown.
+//! Serving: the listener, background tasks (the upload sweeper, the image indexers) and
+//! graceful shutdown.
 
 use std::future::Future;
 use std::time::Duration;
@@ -16,6 +17,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep_forever(state.clone()));
+    let indexers = tokio::spawn(crate::images::run(state.clone()));
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
@@ -36,6 +38,8 @@ pub async fn serve(
         }
     };
     sweeper.abort();
+    indexers.abort();
+    crate::images::release_claims(&state).await;
     state.db.close().await;
     result
 }

@@ -5,7 +5,7 @@
 mod common;
 
 use anyhow::Result;
-use common::{Backend, PART, TestApp, header, image, sha256_hex};
+use common::{Backend, PART, TestApp, header, iso_image, sha256_hex};
 use serde_json::json;
 
 on_both_backends!(ranges_and_conditionals, access_to_images, registering_discs);
@@ -13,7 +13,7 @@ on_both_backends!(ranges_and_conditionals, access_to_images, registering_discs);
 async fn ranges_and_conditionals(backend: Backend) -> Result<()> {
     let app = TestApp::start(backend).await?;
     let token = app.librarian("PKU").await?;
-    let data = image(PART as usize + 4321, 11);
+    let data = iso_image(PART as usize + 4321, 11);
     let n = data.len() as u64;
     let id = app.disc(&token, &data, json!({})).await?;
     let url = app.url(&format!("/api/v1/discs/{id}/image"));
@@ -173,10 +173,14 @@ async fn access_to_images(backend: Backend) -> Result<()> {
     let b = app.librarian("THU").await?;
     let admin = app.admin().await?;
     let closed = app
-        .disc(&a, &image(3000, 12), json!({"barcode": "X1"}))
+        .disc(&a, &iso_image(3000, 12), json!({"barcode": "X1"}))
         .await?;
     let open = app
-        .disc(&a, &image(3000, 13), json!({"barcode": "X2", "open": true}))
+        .disc(
+            &a,
+            &iso_image(3000, 13),
+            json!({"barcode": "X2", "open": true}),
+        )
         .await?;
     let img = |id: i64| app.url(&format!("/api/v1/discs/{id}/image"));
 
@@ -268,7 +272,7 @@ async fn registering_discs(backend: Backend) -> Result<()> {
     let a = app.librarian("PKU").await?;
     let b = app.librarian("THU").await?;
     let admin = app.admin().await?;
-    let data = image(5000, 14);
+    let data = iso_image(5000, 14);
     let sha = sha256_hex(&data);
     app.upload(&a, &data, data.len()).await?;
     let post = |token: &str, body: serde_json::Value| {
@@ -301,7 +305,7 @@ async fn registering_discs(backend: Backend) -> Result<()> {
             .status(),
         201
     );
-    let other = image(5001, 15);
+    let other = iso_image(5001, 15);
     app.upload(&a, &other, other.len()).await?;
     assert_eq!(
         code(post(&a, json!({"sha256": sha256_hex(&other), "barcode": "B1"})).await?).await,

@@ -8,7 +8,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use common::{Backend, PART, configure, header, image, sha256_hex};
+use common::{Backend, PART, configure, header, iso_image, sha256_hex};
 use spindle::config::Config;
 
 fn spindle(dir: &std::path::Path, env: &[(String, String)], args: &[&str]) -> Output {
@@ -266,7 +266,7 @@ async fn killed_mid_upload_resumes_after_restart(backend: Backend) -> Result<()>
     );
     let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
 
-    let data = image(3 * PART as usize + 99, 21);
+    let data = iso_image(3 * PART as usize + 99, 21);
     let sha = sha256_hex(&data);
     let server = Server::start(dir.path(), &env).await?;
     let client = reqwest::Client::new();

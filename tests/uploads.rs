@@ -8,7 +8,7 @@ mod common;
 use std::time::Duration;
 
 use anyhow::Result;
-use common::{Backend, PART, TestApp, header, image, sha256_hex};
+use common::{Backend, PART, TestApp, header, image, iso_image, sha256_hex};
 use reqwest::Method;
 use spindle_storage::Digest;
 use tokio::io::AsyncWriteExt;
@@ -31,7 +31,7 @@ async fn blob_visible(app: &TestApp, sha: &str) -> Result<bool> {
 async fn upload_in_parts_then_download(backend: Backend) -> Result<()> {
     let app = TestApp::start(backend).await?;
     let token = app.librarian("PKU").await?;
-    let data = image(2 * PART as usize + 12_345, 1);
+    let data = iso_image(2 * PART as usize + 12_345, 1);
     let sha = sha256_hex(&data);
 
     let r = app.create_upload(&token, &sha, data.len() as u64).await?;

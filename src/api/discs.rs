@@ -10,8 +10,9 @@ use serde::Deserialize;
 use super::{ApiJson, download};
 use crate::app::AppState;
 use crate::auth::Staff;
+use crate::content::Representation;
 use crate::discs::{self, RegisterDisc, Registered};
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -44,9 +45,10 @@ async fn show(
     staff: Option<Staff>,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let view = discs::DiscView::from(
-        discs::readable(&state, staff.as_ref(), discs::parse_id(&id)?).await?,
-    );
+    let disc = discs::readable(&state, staff.as_ref(), discs::parse_id(&id)?).await?;
+    let image = crate::browse::image_view(&state, &disc).await?;
+    let mut view = discs::DiscView::from(disc);
+    view.image = image;
     Ok(Json(view).into_response())
 }
 
@@ -86,7 +88,8 @@ async fn image(
         &state,
         method == Method::GET,
         &headers,
-        &download::Representation::of_disc(&disc)?,
+        &Representation::of_disc(&disc)
+            .map_err(|e| AppError::internal("stored disc digest", &e))?,
     )
     .await
 }

@@ -3,8 +3,6 @@
 //! Last-Modified, HEAD, 206/304/412/416. Memory stays bounded whatever the size: bytes go
 //! from the store to the socket one block at a time.
 
-use std::time::{Duration, SystemTime};
-
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -12,49 +10,12 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rand::RngCore as _;
-use spindle_storage::Digest;
 use spindle_storage::range::{ByteRange, Conditions, Decision, Validators, evaluate};
 
 use super::header_str;
 use crate::app::App;
-use crate::db::discs::DiscRow;
+use crate::content::Representation;
 use crate::error::{AppError, AppResult};
-
-/// What is being served.
-pub struct Representation {
-    pub digest: Digest,
-    pub size: u64,
-    pub last_modified: SystemTime,
-    pub filename: String,
-    pub content_type: &'static str,
-}
-
-impl Representation {
-    pub fn of_disc(disc: &DiscRow) -> AppResult<Self> {
-        Ok(Self {
-            digest: disc
-                .sha256
-                .parse()
-                .map_err(|e| AppError::internal("stored disc digest", &e))?,
-            size: disc.size as u64,
-            last_modified: SystemTime::UNIX_EPOCH
-                + Duration::from_secs(disc.stored_at.max(0) as u64),
-            filename: disc.filename.clone(),
-            content_type: content_type_for(&disc.filename),
-        })
-    }
-}
-
-fn content_type_for(filename: &str) -> &'static str {
-    let ext = filename
-        .rsplit_once('.')
-        .map(|(_, e)| e.to_ascii_lowercase());
-    match ext.as_deref() {
-        Some("iso") => "application/x-iso9660-image",
-        Some("cue") => "application/x-cue",
-        _ => "application/octet-stream",
-    }
-}
 
 /// RFC 5987 attr-char: everything else is percent-encoded in `filename*`.
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
@@ -71,8 +32,9 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
     .remove(b'|')
     .remove(b'~');
 
-/// `attachment; filename="ascii fallback"; filename*=UTF-8''percent-encoded` (RFC 6266).
-pub fn content_disposition(filename: &str) -> HeaderValue {
+/// `attachment; filename="ascii fallback"; filename*=UTF-8''percent-encoded` (RFC 6266), or
+/// `inline; …` for what a browser should show itself.
+pub fn content_disposition(filename: &str, inline: bool) -> HeaderValue {
     let fallback: String = filename
         .chars()
         .map(|c| {
@@ -84,8 +46,9 @@ pub fn content_disposition(filename: &str) -> HeaderValue {
         })
         .collect();
     let encoded = utf8_percent_encode(filename, ATTR_CHAR);
+    let kind = if inline { "inline" } else { "attachment" };
     HeaderValue::from_str(&format!(
-        "attachment; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
+        "{kind}; filename=\"{fallback}\"; filename*=UTF-8''{encoded}"
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("attachment"))
 }
@@ -96,7 +59,7 @@ pub async fn serve(
     headers: &HeaderMap,
     rep: &Representation,
 ) -> AppResult<Response> {
-    let etag = rep.digest.to_hex();
+    let etag = &rep.etag;
     let conditions = Conditions {
         if_match: header_str(headers, "if-match"),
         if_none_match: header_str(headers, "if-none-match"),
@@ -106,7 +69,7 @@ pub async fn serve(
         range: header_str(headers, "range"),
     };
     let validators = Validators {
-        etag: &etag,
+        etag,
         last_modified: rep.last_modified,
         length: rep.size,
     };
@@ -125,6 +88,19 @@ pub async fn serve(
         header::CACHE_CONTROL,
         HeaderValue::from_static("private, max-age=31536000, immutable"),
     );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    if rep.sandbox {
+        // Disc content is untrusted: its pages run in an opaque origin, never with ours.
+        h.insert(
+            header::CONTENT_SECURITY_POLICY,
+            HeaderValue::from_static(
+                "sandbox allow-scripts allow-forms allow-popups allow-downloads allow-modals",
+            ),
+        );
+    }
 
     match decision {
         Decision::NotModified => {
@@ -140,7 +116,7 @@ pub async fn serve(
             StatusCode::RANGE_NOT_SATISFIABLE,
             "range-not-satisfiable",
             format!(
-                "no requested range lies within the {} bytes of the image",
+                "no requested range lies within the {} bytes of this content",
                 rep.size
             ),
         )
@@ -194,11 +170,12 @@ fn set_entity_headers(response: &mut Response, rep: &Representation, length: u64
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
-        HeaderValue::from_static(rep.content_type),
+        HeaderValue::from_str(&rep.content_type)
+            .unwrap_or_else(|_| HeaderValue::from_static("application/octet-stream")),
     );
     h.insert(
         header::CONTENT_DISPOSITION,
-        content_disposition(&rep.filename),
+        content_disposition(&rep.filename, rep.inline),
     );
     h.insert(header::CONTENT_LENGTH, HeaderValue::from(length));
 }
@@ -254,12 +231,12 @@ async fn body(
 ) -> AppResult<Body> {
     // Open the first range now so that a missing or unreachable blob is a clean error status
     // rather than a truncated 200.
-    let first = app
-        .blobs
-        .read_range(&rep.digest, ranges[0].start..ranges[0].end)
+    let first = rep
+        .content
+        .open(&app.blobs, ranges[0].start..ranges[0].end)
         .await?;
     let blobs = app.blobs.clone();
-    let digest = rep.digest;
+    let content = rep.content.clone();
     let counter = app.metrics.bytes_out.clone();
     let (heads, tail) = match framing {
         Some(f) => (
@@ -271,11 +248,12 @@ async fn body(
     let mut first = Some(first);
     let parts = stream::iter(ranges.into_iter().zip(heads)).then(move |(range, head)| {
         let blobs = blobs.clone();
+        let content = content.clone();
         let opened = first.take();
         async move {
             let data = match opened {
                 Some(s) => s,
-                None => blobs.read_range(&digest, range.start..range.end).await?,
+                None => content.open(&blobs, range.start..range.end).await?,
             };
             let head = stream::iter(head.map(Ok));
             Ok::<_, spindle_storage::StorageError>(head.chain(data))
@@ -300,7 +278,7 @@ mod tests {
 
     #[test]
     fn disposition_keeps_utf8_and_a_safe_fallback() {
-        let v = content_disposition("光盘 \"1\".iso");
+        let v = content_disposition("光盘 \"1\".iso", false);
         let s = v.to_str().unwrap();
         assert!(
             s.starts_with("attachment; filename=\"__ _1_.iso\"; filename*=UTF-8''"),

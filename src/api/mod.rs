@@ -19,6 +19,7 @@ use crate::metrics::RequestLabels;
 mod blobs;
 mod discs;
 mod download;
+mod files;
 mod ops;
 mod uploads;
 
@@ -26,7 +27,8 @@ pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(blobs::router())
         .merge(uploads::router())
-        .merge(discs::router());
+        .merge(discs::router())
+        .merge(files::router());
     Router::new()
         .merge(ops::router())
         .nest("/api/v1", api)

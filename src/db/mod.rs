@@ -11,6 +11,7 @@ use sqlx::sqlite::{
 
 pub mod blobs;
 pub mod discs;
+pub mod images;
 pub mod members;
 pub mod tokens;
 pub mod uploads;

@@ -22,6 +22,12 @@ impl Digest {
         Self(bytes)
     }
 
+    /// The digest of `bytes`, computed in one go (small data; streams use `StreamingHasher`).
+    pub fn of(bytes: &[u8]) -> Self {
+        use sha2::Digest as _;
+        Self(sha2::Sha256::digest(bytes).into())
+    }
+
     pub fn as_bytes(&self) -> &[u8; 32] {
         &self.0
     }

@@ -262,6 +262,16 @@ impl BlobStore {
         Ok(self.store.get(&self.path(digest)).await?.bytes().await?)
     }
 
+    /// Stores small bytes in one put at their content address (tests and tools; uploads go
+    /// through the resumable, hash-verified path).
+    pub async fn put_small(&self, bytes: &[u8]) -> Result<Digest, StorageError> {
+        let digest = Digest::of(bytes);
+        self.store
+            .put(&self.path(&digest), PutPayload::from(bytes.to_vec()))
+            .await?;
+        Ok(digest)
+    }
+
     /// Proves at start-up (and in /readyz) that the store answers and accepts writes.
     pub async fn check_writable(&self) -> Result<(), StorageError> {
         let probe = self.probe_path();

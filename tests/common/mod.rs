@@ -372,6 +372,71 @@ pub fn image(len: usize, seed: u64) -> Vec<u8> {
     out
 }
 
+/// A real ISO 9660 image (made by xorriso) holding `data.bin` = `image(len, seed)`: the
+/// service reads every registered image, so registered bytes must be a disc. Cached per
+/// (len, seed), so one test process always gets the same bytes for the same arguments.
+pub fn iso_image(len: usize, seed: u64) -> Vec<u8> {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    type Isos = Mutex<HashMap<(usize, u64), Vec<u8>>>;
+    static CACHE: OnceLock<Isos> = OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(v) = cache.lock().expect("cache").get(&(len, seed)) {
+        return v.clone();
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let src = dir.path().join("src");
+    std::fs::create_dir(&src).expect("mkdir");
+    std::fs::write(src.join("data.bin"), image(len, seed)).expect("write");
+    let out = dir.path().join("out.iso");
+    let status = std::process::Command::new("xorriso")
+        .args([
+            "-as",
+            "mkisofs",
+            "-quiet",
+            "-iso-level",
+            "3",
+            "-r",
+            "-J",
+            "-V",
+        ])
+        .arg(format!("SEED{seed}"))
+        .arg("-o")
+        .arg(&out)
+        .arg(&src)
+        .env("SOURCE_DATE_EPOCH", "1700000000")
+        .stderr(std::process::Stdio::null())
+        .status()
+        .expect("run xorriso (scripts/peers.sh installs it)");
+    assert!(status.success(), "xorriso failed");
+    let bytes = std::fs::read(out).expect("read iso");
+    cache
+        .lock()
+        .expect("cache")
+        .insert((len, seed), bytes.clone());
+    bytes
+}
+
+/// Waits until the disc's image has been read; returns the disc's JSON.
+pub async fn wait_indexed(
+    app: &TestApp,
+    token: Option<&str>,
+    id: i64,
+) -> Result<serde_json::Value> {
+    for _ in 0..400 {
+        let mut req = app.client.get(app.url(&format!("/api/v1/discs/{id}")));
+        if let Some(t) = token {
+            req = req.bearer_auth(t);
+        }
+        let v: serde_json::Value = req.send().await?.json().await?;
+        match v["image"]["status"].as_str() {
+            Some("indexed") | Some("failed") => return Ok(v),
+            _ => tokio::time::sleep(Duration::from_millis(25)).await,
+        }
+    }
+    bail!("disc {id} was not indexed within 10 s")
+}
+
 /// Runs an async test body once per backend pair, as `<name>::sqlite_local` and
 /// `<name>::postgres_garage`.
 #[macro_export]

@@ -228,22 +228,24 @@ pub fn parse_cue(text: &str) -> Result<CueSheet, ImageError> {
     Ok(CueSheet { files })
 }
 
-/// The part a CUE sheet's FILE line names: exactly, else ignoring case, else by the last
-/// component of a Windows or Unix path.
+/// Which of `candidates` a CUE sheet's FILE line means: the same name, else the same name
+/// ignoring case, else the same last component of a Windows or Unix path (ignoring case).
+pub fn match_part<'a>(
+    cue_name: &str,
+    candidates: impl Iterator<Item = &'a str> + Clone,
+) -> Option<usize> {
+    let base = |s: &str| s.rsplit(['/', '\\']).next().unwrap_or(s).to_lowercase();
+    let tests: [&dyn Fn(&str) -> bool; 3] = [
+        &|p| p == cue_name,
+        &|p| p.eq_ignore_ascii_case(cue_name),
+        &|p| base(p) == base(cue_name),
+    ];
+    tests.iter().find_map(|t| candidates.clone().position(t))
+}
+
 fn find_part<'a>(parts: &'a Parts<'_>, name: &str) -> Option<(u32, &'a dyn ReadAt)> {
-    let base = |s: &str| s.rsplit(['/', '\\']).next().unwrap_or(s).to_string();
-    let tests: [&dyn Fn(&str) -> bool; 3] =
-        [&|p| p == name, &|p| p.eq_ignore_ascii_case(name), &|p| {
-            base(p).eq_ignore_ascii_case(&base(name))
-        }];
-    tests.iter().find_map(|t| {
-        parts
-            .named
-            .iter()
-            .zip(1u32..)
-            .find(|((n, _), _)| t(n))
-            .map(|((_, r), i)| (i, *r))
-    })
+    let i = match_part(name, parts.named.iter().map(|(n, _)| n.as_str()))?;
+    Some((i as u32 + 1, parts.named[i].1))
 }
 
 struct Placed {

@@ -3,6 +3,7 @@
 //! formats found, the volume label, the boot record, every file with its extents, and the
 //! audio tracks. Nothing here loads an image whole, and every count and depth is bounded.
 
+mod content;
 mod cue;
 mod detect;
 mod iso9660;
@@ -14,7 +15,8 @@ mod udf;
 
 use serde::{Deserialize, Serialize};
 
-pub use cue::{CueSheet, CueTrack, TrackMode, parse_cue};
+pub use content::{autorun, content_class, launch_target};
+pub use cue::{CueSheet, CueTrack, TrackMode, match_part, parse_cue};
 pub use detect::{Detected, detect};
 pub use source::{BlobSource, CACHE_BLOCK, FileSource, ReadAt, SECTOR, SectorLayout, SectorView};
 

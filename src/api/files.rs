@@ -1,0 +1,150 @@
+//! `/discs/{id}/…` inside the image: listings and files, the whole tree, audio tracks as WAV,
+//! CUE parts, a directory as ZIP, and the launch redirect.
+
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+
+use super::download;
+use crate::app::AppState;
+use crate::auth::Staff;
+use crate::browse::{self, Found};
+use crate::discs::parse_id;
+use crate::error::AppResult;
+use crate::zipstream;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/discs/{id}/files", get(root))
+        .route("/discs/{id}/files/", get(root))
+        .route("/discs/{id}/files/{*path}", get(file))
+        .route("/discs/{id}/tree", get(tree))
+        .route("/discs/{id}/tracks/{track}", get(track))
+        .route("/discs/{id}/parts/{name}", get(part))
+        .route("/discs/{id}/zip", get(zip_root))
+        .route("/discs/{id}/zip/{*path}", get(zip))
+        .route("/discs/{id}/launch", get(launch))
+}
+
+async fn found(
+    state: &AppState,
+    method: &Method,
+    headers: &HeaderMap,
+    found: Found,
+) -> AppResult<Response> {
+    match found {
+        Found::Dir(listing) => Ok(Json(listing).into_response()),
+        Found::File(rep) => download::serve(state, method == Method::GET, headers, &rep).await,
+    }
+}
+
+async fn root(
+    State(state): State<AppState>,
+    staff: Option<Staff>,
+    method: Method,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let f = browse::at(&state, staff.as_ref(), parse_id(&id)?, "").await?;
+    found(&state, &method, &headers, f).await
+}
+
+/// A directory's listing (JSON) or a file's bytes, with Range and conditionals.
+async fn file(
+    State(state): State<AppState>,
+    staff: Option<Staff>,
+    method: Method,
+    headers: HeaderMap,
+    Path((id, path)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let f = browse::at(&state, staff.as_ref(), parse_id(&id)?, &path).await?;
+    found(&state, &method, &headers, f).await
+}
+
+async fn tree(
+    State(state): State<AppState>,
+    staff: Option<Staff>,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    Ok(Json(browse::tree(&state, staff.as_ref(), parse_id(&id)?).await?).into_response())
+}
+
+async fn track(
+    State(state): State<AppState>,
+    staff: Option<Staff>,
+    method: Method,
+    headers: HeaderMap,
+    Path((id, track)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let rep = browse::track(&state, staff.as_ref(), parse_id(&id)?, &track).await?;
+    download::serve(&state, method == Method::GET, &headers, &rep).await
+}
+
+async fn part(
+    State(state): State<AppState>,
+    staff: Option<Staff>,
+    method: Method,
+    headers: HeaderMap,
+    Path((id, name)): Path<(String, String)>,
+) -> AppResult<Response> {
+    let rep = browse::part(&state, staff.as_ref(), parse_id(&id)?, &name).await?;
+    download::serve(&state, method == Method::GET, &headers, &rep).await
+}
+
+async fn zip_root(
+    state: State<AppState>,
+    staff: Option<Staff>,
+    method: Method,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    zip_response(state, staff, method, id, String::new()).await
+}
+
+async fn zip(
+    state: State<AppState>,
+    staff: Option<Staff>,
+    method: Method,
+    Path((id, path)): Path<(String, String)>,
+) -> AppResult<Response> {
+    zip_response(state, staff, method, id, path).await
+}
+
+/// A streamed ZIP: its length is not known in advance, so no Range and no Content-Length.
+async fn zip_response(
+    State(state): State<AppState>,
+    staff: Option<Staff>,
+    method: Method,
+    id: String,
+    path: String,
+) -> AppResult<Response> {
+    let (filename, entries) = browse::zip(&state, staff.as_ref(), parse_id(&id)?, &path).await?;
+    let body = if method == Method::GET {
+        Body::from_stream(zipstream::stream(state.blobs.clone(), entries))
+    } else {
+        Body::empty()
+    };
+    let mut response = Response::new(body);
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/zip"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        download::content_disposition(&filename, false),
+    );
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
+    Ok(response)
+}
+
+async fn launch(
+    State(state): State<AppState>,
+    staff: Option<Staff>,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    let url = browse::launch(&state, staff.as_ref(), parse_id(&id)?).await?;
+    Ok((StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response())
+}

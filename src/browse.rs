@@ -1,0 +1,453 @@
+//! Browsing a disc: a directory's listing, the whole tree, one file streamed from inside the
+//! image, an audio track as WAV, a directory as a streamed ZIP, the launch target, and the
+//! facts about the image that the disc's JSON view shows.
+
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use serde::Serialize;
+use spindle_storage::Digest;
+use spindle_storage::image::{AudioTrack, Boot, SectorLayout};
+
+use crate::app::App;
+use crate::auth::Staff;
+use crate::content::{self, Content, Representation, Segment, unix_time};
+use crate::db::{
+    self,
+    discs::DiscRow,
+    images::{FileRow, ImageRow},
+};
+use crate::discs;
+use crate::error::{AppError, AppResult};
+use crate::images::{self, Layout};
+use crate::zipstream::ZipEntry;
+
+/// Characters escaped in a path segment of a URL (RFC 3986 pchar, plus `%`).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+fn encode_path(path: &str) -> String {
+    path.split('/')
+        .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+pub fn file_url(disc: i64, path: &str) -> String {
+    format!("/api/v1/discs/{disc}/files/{}", encode_path(path))
+}
+
+#[derive(Debug, Serialize)]
+pub struct EntryView {
+    pub name: String,
+    pub path: String,
+    pub kind: String,
+    pub size: i64,
+    pub mtime: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    pub url: String,
+}
+
+fn entry_view(disc: i64, row: FileRow) -> EntryView {
+    let content_type = (row.kind == "file").then(|| content::file_content_type(&row.name).0);
+    EntryView {
+        url: file_url(disc, &row.path),
+        name: row.name,
+        path: row.path,
+        kind: row.kind,
+        size: row.size,
+        mtime: row.mtime,
+        target: row.target,
+        content_type,
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct Listing {
+    pub disc: i64,
+    pub path: String,
+    pub parent: Option<String>,
+    pub entries: Vec<EntryView>,
+}
+
+pub enum Found {
+    Dir(Listing),
+    File(Box<Representation>),
+}
+
+async fn open(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<(DiscRow, ImageRow)> {
+    let disc = discs::readable(app, staff, id).await?;
+    let image = images::indexed(app, &disc.sha256).await?;
+    Ok((disc, image))
+}
+
+async fn listing(app: &App, disc: &DiscRow, dir: &str) -> AppResult<Listing> {
+    let mut rows = db::images::children(&app.db, &disc.sha256, dir).await?;
+    // Directories first, then by name, the way file managers show a disc.
+    rows.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
+    let parent = (!dir.is_empty()).then(|| {
+        let up = dir.rsplit_once('/').map_or("", |(d, _)| d);
+        file_url(disc.id, up)
+    });
+    Ok(Listing {
+        disc: disc.id,
+        path: dir.to_string(),
+        parent,
+        entries: rows.into_iter().map(|r| entry_view(disc.id, r)).collect(),
+    })
+}
+
+/// What is at `raw_path` on a disc: a directory's listing, or a file ready to stream.
+pub async fn at(app: &App, staff: Option<&Staff>, id: i64, raw_path: &str) -> AppResult<Found> {
+    let (disc, image) = open(app, staff, id).await?;
+    let path = images::clean_path(raw_path)?;
+    if path.is_empty() {
+        return Ok(Found::Dir(listing(app, &disc, "").await?));
+    }
+    let row = images::resolve(app, &disc.sha256, &path).await?;
+    if row.kind == "dir" {
+        return Ok(Found::Dir(listing(app, &disc, &row.path).await?));
+    }
+    Ok(Found::File(Box::new(
+        file_representation(app, &disc, &image, &row).await?,
+    )))
+}
+
+#[derive(Debug, Serialize)]
+pub struct Tree {
+    pub disc: i64,
+    pub entries: Vec<EntryView>,
+}
+
+pub async fn tree(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<Tree> {
+    let (disc, _) = open(app, staff, id).await?;
+    let mut rows = db::images::all_files(&app.db, &disc.sha256).await?;
+    rows.sort_by(|a, b| a.path.cmp(&b.path));
+    Ok(Tree {
+        disc: disc.id,
+        entries: rows.into_iter().map(|r| entry_view(disc.id, r)).collect(),
+    })
+}
+
+/// The blob that holds part `n` of an image: 0 is the image itself, others its CUE parts.
+async fn part_digest(app: &App, image_sha: &str, part: u32) -> AppResult<Digest> {
+    let hex = if part == 0 {
+        image_sha.to_string()
+    } else {
+        db::images::parts(&app.db, image_sha)
+            .await?
+            .into_iter()
+            .find(|p| p.position == i64::from(part))
+            .map(|p| p.part_sha256)
+            .ok_or_else(|| AppError::internal("image part", &part))?
+    };
+    hex.parse()
+        .map_err(|e| AppError::internal("stored digest", &e))
+}
+
+fn short_hash(s: &str) -> String {
+    Digest::of(s.as_bytes()).to_hex()[..16].to_string()
+}
+
+async fn file_content(app: &App, image: &ImageRow, row: &FileRow) -> AppResult<Content> {
+    let layout = images::layout(image);
+    let source = layout
+        .sources
+        .get(row.source as usize)
+        .copied()
+        .ok_or_else(|| AppError::internal("file source", &row.source))?;
+    let digest = part_digest(app, &image.sha256, source.part).await?;
+    let segments = images::extents(row)?
+        .into_iter()
+        .map(|(offset, len)| match offset {
+            Some(offset) => Segment::Stored {
+                digest,
+                layout: source.layout,
+                offset,
+                len,
+            },
+            None => Segment::Zeros(len),
+        })
+        .collect();
+    let content = Content::new(segments);
+    if content.len() != row.size as u64 {
+        return Err(AppError::internal(
+            "file extents",
+            &format!(
+                "{} bytes of extents for a {}-byte file",
+                content.len(),
+                row.size
+            ),
+        ));
+    }
+    Ok(content)
+}
+
+async fn file_representation(
+    app: &App,
+    disc: &DiscRow,
+    image: &ImageRow,
+    row: &FileRow,
+) -> AppResult<Representation> {
+    let (content_type, inline) = content::file_content_type(&row.name);
+    Ok(Representation {
+        etag: format!("{}-{}", image.sha256, short_hash(&row.path)),
+        size: row.size as u64,
+        last_modified: unix_time(row.mtime.filter(|t| *t > 0).unwrap_or(disc.stored_at)),
+        filename: row.name.clone(),
+        content_type,
+        inline,
+        sandbox: true,
+        content: file_content(app, image, row).await?,
+    })
+}
+
+/// An audio track as a WAV file: a 44-byte header built on the fly, then the track's PCM.
+pub async fn track(
+    app: &App,
+    staff: Option<&Staff>,
+    id: i64,
+    raw: &str,
+) -> AppResult<Representation> {
+    let (disc, image) = open(app, staff, id).await?;
+    let not_found = || {
+        AppError::not_found(
+            "track-not-found",
+            format!("disc {id} has no audio track {raw:?}"),
+        )
+    };
+    let number: u32 = raw
+        .strip_suffix(".wav")
+        .unwrap_or(raw)
+        .parse()
+        .map_err(|_| not_found())?;
+    let layout = images::layout(&image);
+    let t = layout
+        .tracks
+        .iter()
+        .find(|t| t.number == number)
+        .ok_or_else(not_found)?;
+    let digest = part_digest(app, &image.sha256, t.part).await?;
+    let len = u32::try_from(t.len).map_err(|_| AppError::internal("track length", &t.len))?;
+    let content = Content::new(vec![
+        Segment::Inline(content::wav_header(len)),
+        Segment::Stored {
+            digest,
+            layout: SectorLayout::PLAIN,
+            offset: t.offset,
+            len: t.len,
+        },
+    ]);
+    Ok(Representation {
+        etag: format!("{}-t{number}", image.sha256),
+        size: content.len(),
+        last_modified: unix_time(disc.stored_at),
+        filename: format!("track{number:02}.wav"),
+        content_type: "audio/wav".into(),
+        inline: true,
+        sandbox: false,
+        content,
+    })
+}
+
+/// A CUE sheet's BIN file, whole.
+pub async fn part(
+    app: &App,
+    staff: Option<&Staff>,
+    id: i64,
+    name: &str,
+) -> AppResult<Representation> {
+    let disc = discs::readable(app, staff, id).await?;
+    let p = db::images::parts(&app.db, &disc.sha256)
+        .await?
+        .into_iter()
+        .find(|p| p.name == name)
+        .ok_or_else(|| {
+            AppError::not_found("part-not-found", format!("disc {id} has no part {name:?}"))
+        })?;
+    let digest: Digest = p
+        .part_sha256
+        .parse()
+        .map_err(|e| AppError::internal("stored digest", &e))?;
+    let filename = p
+        .name
+        .rsplit(['/', '\\'])
+        .next()
+        .unwrap_or(&p.name)
+        .to_string();
+    Ok(Representation {
+        etag: digest.to_hex(),
+        size: p.size as u64,
+        last_modified: unix_time(disc.stored_at),
+        filename,
+        content_type: "application/octet-stream".into(),
+        inline: false,
+        sandbox: false,
+        content: Content::whole_blob(digest, p.size as u64),
+    })
+}
+
+/// Most files one ZIP may carry; a whole 2,000,000-entry disc is better taken as its image.
+const MAX_ZIP_ENTRIES: usize = 100_000;
+
+/// The entries of a directory (the whole disc for "") for a streamed ZIP, and its file name.
+pub async fn zip(
+    app: &App,
+    staff: Option<&Staff>,
+    id: i64,
+    raw_path: &str,
+) -> AppResult<(String, Vec<ZipEntry>)> {
+    let (disc, image) = open(app, staff, id).await?;
+    let path = images::clean_path(raw_path)?;
+    if !path.is_empty() {
+        let row = images::resolve(app, &disc.sha256, &path).await?;
+        if row.kind != "dir" {
+            return Err(AppError::not_found(
+                "dir-not-found",
+                format!("{path:?} is not a directory"),
+            ));
+        }
+    }
+    let mut rows = db::images::subtree(&app.db, &disc.sha256, &path).await?;
+    if rows.len() > MAX_ZIP_ENTRIES {
+        return Err(AppError::unprocessable(
+            "zip-too-large",
+            format!(
+                "{} entries; a ZIP holds at most {MAX_ZIP_ENTRIES}: download the image instead",
+                rows.len()
+            ),
+        ));
+    }
+    rows.sort_by(|a, b| a.path.cmp(&b.path));
+    let strip = if path.is_empty() { 0 } else { path.len() + 1 };
+    let mut entries = Vec::with_capacity(rows.len());
+    for row in rows.into_iter().filter(|r| r.kind != "symlink") {
+        let content = if row.kind == "file" {
+            file_content(app, &image, &row).await?
+        } else {
+            Content::default()
+        };
+        entries.push(ZipEntry {
+            name: row.path[strip..].to_string(),
+            is_dir: row.kind == "dir",
+            mtime: row.mtime,
+            content,
+        });
+    }
+    let base = if path.is_empty() {
+        image
+            .volume_label
+            .clone()
+            .unwrap_or_else(|| format!("disc-{id}"))
+    } else {
+        path.rsplit('/').next().unwrap_or(&path).to_string()
+    };
+    Ok((format!("{base}.zip"), entries))
+}
+
+/// Where the Launch button goes: the file URL of the disc's launch target.
+pub async fn launch(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<String> {
+    let (disc, image) = open(app, staff, id).await?;
+    image
+        .launch_path
+        .as_deref()
+        .map(|p| file_url(disc.id, p))
+        .ok_or_else(|| {
+            AppError::not_found(
+                "no-launch-target",
+                "this disc has no page or document to open in a browser",
+            )
+        })
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrackView {
+    pub number: u32,
+    pub seconds: f64,
+    pub pregap_frames: u32,
+    pub url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageView {
+    pub status: String,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub formats: Vec<String>,
+    pub view: Option<String>,
+    pub volume_label: Option<String>,
+    pub bootable: bool,
+    pub boot: Vec<Boot>,
+    pub file_count: Option<i64>,
+    pub dir_count: Option<i64>,
+    pub files_size: Option<i64>,
+    pub content_class: Option<String>,
+    pub launch_url: Option<String>,
+    pub files_url: String,
+    pub tree_url: String,
+    pub zip_url: String,
+    pub tracks: Vec<TrackView>,
+    pub warnings: Vec<String>,
+    pub index_millis: Option<i64>,
+    pub ranged_reads: Option<i64>,
+}
+
+fn track_view(disc: i64, t: &AudioTrack) -> TrackView {
+    TrackView {
+        number: t.number,
+        seconds: t.len as f64 / 176_400.0,
+        pregap_frames: t.pregap_frames,
+        url: format!("/api/v1/discs/{disc}/tracks/{}.wav", t.number),
+    }
+}
+
+/// The image facts shown with a disc; None before the image is queued.
+pub async fn image_view(app: &App, disc: &DiscRow) -> AppResult<Option<ImageView>> {
+    let Some(image) = db::images::get(&app.db, &disc.sha256).await? else {
+        return Ok(None);
+    };
+    let layout: Layout = images::layout(&image);
+    let id = disc.id;
+    Ok(Some(ImageView {
+        formats: image
+            .formats
+            .as_deref()
+            .map(|f| f.split(' ').map(str::to_string).collect())
+            .unwrap_or_default(),
+        launch_url: image.launch_path.as_deref().map(|p| file_url(id, p)),
+        files_url: format!("/api/v1/discs/{id}/files/"),
+        tree_url: format!("/api/v1/discs/{id}/tree"),
+        zip_url: format!("/api/v1/discs/{id}/zip"),
+        tracks: layout.tracks.iter().map(|t| track_view(id, t)).collect(),
+        boot: layout.boot,
+        warnings: layout.warnings,
+        status: image.status,
+        error_code: image.error_code,
+        error: image.error,
+        view: image.view,
+        volume_label: image.volume_label,
+        bootable: image.bootable,
+        file_count: image.file_count,
+        dir_count: image.dir_count,
+        files_size: image.files_size,
+        content_class: image.content_class,
+        index_millis: image.index_millis,
+        ranged_reads: image.ranged_reads,
+    }))
+}

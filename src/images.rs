@@ -1,0 +1,442 @@
+//! Reading stored images: the format check when a disc is registered, the indexing queue
+//! (off the request path, leased so that any node may take it and a dead node's work is
+//! taken over), and the lookups that browsing and single-file downloads use.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+use spindle_storage::Digest;
+use spindle_storage::image::{
+    self, AudioTrack, BlobSource, Boot, Detected, EntryKind, ImageError, Index, Limits, Parts,
+    ReadAt, Source,
+};
+use tokio::runtime::Handle;
+
+use crate::app::{App, AppState};
+use crate::db::{
+    self,
+    images::{FileRow, ImageRow, Indexed, NewFile},
+};
+use crate::error::{AppError, AppResult};
+
+/// What the file table does not hold: where sources and tracks live, boot entries, warnings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct Layout {
+    pub sources: Vec<Source>,
+    pub boot: Vec<Boot>,
+    pub tracks: Vec<AudioTrack>,
+    pub warnings: Vec<String>,
+}
+
+/// A part named in a disc registration: the file name a CUE sheet uses, and its blob.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PartRef {
+    pub name: String,
+    pub sha256: String,
+}
+
+fn image_error(e: &ImageError) -> AppError {
+    match e {
+        ImageError::Io(_) => AppError::internal("reading an image", e),
+        _ => AppError::unprocessable(e.code(), e.to_string()),
+    }
+}
+
+fn source(app: &App, digest: Digest, size: u64) -> BlobSource {
+    BlobSource::new(app.blobs.clone(), digest, size, Handle::current())
+}
+
+/// Checks a newly registered image before any disc points at it: the format is read from its
+/// bytes (a few ranged reads), a CUE sheet's files must all be given, and everything must be
+/// stored. Returns the parts to record, in the sheet's order and under the sheet's names.
+pub async fn check_new(
+    app: &App,
+    digest: Digest,
+    size: u64,
+    parts: &[PartRef],
+) -> AppResult<Vec<(String, String)>> {
+    let src = source(app, digest, size);
+    let detected = tokio::task::spawn_blocking(move || image::detect(&src))
+        .await
+        .map_err(|e| AppError::internal("format detection task", &e))?
+        .map_err(|e| image_error(&e))?;
+    let Detected::Cue(text) = detected else {
+        if !parts.is_empty() {
+            return Err(AppError::unprocessable(
+                "unexpected-parts",
+                "parts are only for CUE sheets; this image is a single file",
+            ));
+        }
+        return Ok(Vec::new());
+    };
+    let sheet = image::parse_cue(&text).map_err(|e| image_error(&e))?;
+    let mut out = Vec::new();
+    let mut used = vec![false; parts.len()];
+    for file in &sheet.files {
+        let i = image::match_part(&file.name, parts.iter().map(|p| p.name.as_str())).ok_or_else(
+            || {
+                AppError::unprocessable(
+                    "image-part-missing",
+                    format!(
+                        "the CUE sheet names {:?}; upload it and list it in parts",
+                        file.name
+                    ),
+                )
+            },
+        )?;
+        used[i] = true;
+        let part: Digest = parts[i].sha256.parse().map_err(|e| {
+            AppError::unprocessable("invalid-sha256", format!("parts[{i}].sha256: {e}"))
+        })?;
+        let hex = part.to_hex();
+        if db::blobs::get(&app.db, &hex).await?.is_none() {
+            return Err(AppError::unprocessable(
+                "blob-not-found",
+                format!(
+                    "no stored file has sha256 {hex} (part {:?}); upload it first",
+                    file.name
+                ),
+            ));
+        }
+        if !out.iter().any(|(n, _): &(String, String)| *n == file.name) {
+            out.push((file.name.clone(), hex));
+        }
+    }
+    if let Some(i) = used.iter().position(|u| !u) {
+        return Err(AppError::unprocessable(
+            "unexpected-parts",
+            format!("part {:?} is not named by the CUE sheet", parts[i].name),
+        ));
+    }
+    Ok(out)
+}
+
+/// Runs `workers` indexers until the process stops.
+pub async fn run(state: AppState) {
+    let workers = state.config.index.workers.max(1);
+    let mut set = tokio::task::JoinSet::new();
+    for _ in 0..workers {
+        set.spawn(worker(state.clone()));
+    }
+    while set.join_next().await.is_some() {}
+}
+
+async fn worker(state: AppState) {
+    let lease = state.config.index.lease_secs as i64;
+    loop {
+        match db::images::claim(&state.db, lease).await {
+            Ok(Some(sha)) => {
+                claims(&state).insert(sha.clone());
+                index_one(&state, &sha).await;
+                claims(&state).remove(&sha);
+            }
+            Ok(None) => {
+                tokio::select! {
+                    _ = state.index_wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
+                }
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take an image to index");
+                tokio::time::sleep(Duration::from_secs(5)).await;
+            }
+        }
+    }
+}
+
+fn claims(app: &App) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+    app.indexing.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Hands the images this node was reading back to the queue, so that a restart (or another
+/// node) reads them at once rather than after the lease.
+pub async fn release_claims(app: &App) {
+    let held: Vec<String> = claims(app).drain().collect();
+    for sha in held {
+        if let Err(e) = db::images::retry_later(&app.db, &sha, 0, "interrupted by a shutdown").await
+        {
+            tracing::warn!(image = sha, error = %e, "cannot hand an image back to the queue");
+        }
+    }
+}
+
+/// Transient failures (the store unreachable) are retried this many times, backing off.
+const MAX_ATTEMPTS: i64 = 5;
+
+async fn index_one(app: &App, sha: &str) {
+    let started = Instant::now();
+    let outcome = read_index(app, sha).await;
+    let result = match outcome {
+        Ok((index, launch, reads)) => {
+            let stored = store(app, sha, &index, launch.as_deref(), started, reads).await;
+            if stored.is_ok() {
+                tracing::info!(
+                    image = sha,
+                    files = index.file_count(),
+                    formats = ?index.formats,
+                    millis = started.elapsed().as_millis() as u64,
+                    ranged_reads = reads,
+                    "indexed image"
+                );
+            }
+            stored
+        }
+        Err(ImageError::Io(msg)) => {
+            let attempts = db::images::get(&app.db, sha)
+                .await
+                .ok()
+                .flatten()
+                .map_or(MAX_ATTEMPTS, |r| r.attempts);
+            tracing::warn!(image = sha, attempts, error = %msg, "reading an image failed");
+            if attempts >= MAX_ATTEMPTS {
+                db::images::fail(
+                    &app.db,
+                    sha,
+                    "storage-error",
+                    &format!("reading the image: {msg}"),
+                )
+                .await
+            } else {
+                db::images::retry_later(&app.db, sha, 30 * attempts, &msg).await
+            }
+        }
+        Err(e) => {
+            tracing::info!(image = sha, error = %e, "image cannot be indexed");
+            db::images::fail(&app.db, sha, e.code(), &e.to_string()).await
+        }
+    };
+    if let Err(e) = result {
+        // The lease runs out and another attempt follows.
+        tracing::warn!(image = sha, error = %e, "cannot record an indexing result");
+    }
+}
+
+async fn read_index(app: &App, sha: &str) -> Result<(Index, Option<String>, u64), ImageError> {
+    let io = |e: crate::db::DbError| ImageError::Io(e.to_string());
+    let digest: Digest = sha
+        .parse()
+        .map_err(|e| ImageError::Io(format!("stored digest: {e}")))?;
+    let size = db::blobs::get(&app.db, sha)
+        .await
+        .map_err(io)?
+        .ok_or_else(|| ImageError::Io("the image's blob row is missing".into()))?
+        .size as u64;
+    let main = source(app, digest, size);
+    let mut named = Vec::new();
+    for p in db::images::parts(&app.db, sha).await.map_err(io)? {
+        let d: Digest = p
+            .part_sha256
+            .parse()
+            .map_err(|e| ImageError::Io(format!("stored digest: {e}")))?;
+        named.push((p.name, source(app, d, p.size as u64)));
+    }
+    let limits = Limits {
+        max_entries: app.config.index.max_entries,
+        ..Limits::default()
+    };
+    tokio::task::spawn_blocking(move || {
+        let parts = Parts {
+            main: &main,
+            named: named
+                .iter()
+                .map(|(n, s)| (n.clone(), s as &dyn ReadAt))
+                .collect(),
+        };
+        let index = image::index(&parts, &limits)?;
+        let inf = match image::autorun(&index) {
+            Some(entry) => {
+                let mut buf = vec![0u8; entry.size as usize];
+                index.read_entry(&parts, entry, 0, &mut buf).ok().map(|()| {
+                    String::from_utf8(buf.clone())
+                        .unwrap_or_else(|_| encoding_rs::GBK.decode(&buf).0.into_owned())
+                })
+            }
+            None => None,
+        };
+        let launch = image::launch_target(&index, inf.as_deref());
+        let reads = main.requests() + named.iter().map(|(_, s)| s.requests()).sum::<u64>();
+        Ok((index, launch, reads))
+    })
+    .await
+    .map_err(|e| ImageError::Io(format!("indexing task: {e}")))?
+}
+
+fn kind_str(k: EntryKind) -> &'static str {
+    match k {
+        EntryKind::File => "file",
+        EntryKind::Dir => "dir",
+        EntryKind::Symlink => "symlink",
+    }
+}
+
+async fn store(
+    app: &App,
+    sha: &str,
+    index: &Index,
+    launch: Option<&str>,
+    started: Instant,
+    reads: u64,
+) -> Result<(), crate::db::DbError> {
+    let files = index
+        .entries
+        .iter()
+        .map(|e| {
+            let (dir, name) = e.path.rsplit_once('/').unwrap_or(("", &e.path));
+            let extents: Vec<(Option<u64>, u64)> =
+                e.extents.iter().map(|x| (x.offset, x.len)).collect();
+            NewFile {
+                path: e.path.clone(),
+                dir: dir.to_string(),
+                name: name.to_string(),
+                kind: kind_str(e.kind),
+                size: e.size as i64,
+                mtime: e.mtime,
+                source: i64::from(e.source),
+                extents: serde_json::to_string(&extents).unwrap_or_else(|_| "[]".into()),
+                target: e.target.clone(),
+            }
+        })
+        .collect();
+    let layout = Layout {
+        sources: index.sources.clone(),
+        boot: index.boot.clone(),
+        tracks: index.tracks.clone(),
+        warnings: index.warnings.clone(),
+    };
+    let dir_count = index
+        .entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::Dir)
+        .count() as i64;
+    let indexed = Indexed {
+        formats: index.formats.join(" "),
+        view: &index.view,
+        volume_label: index.volume_label.as_deref(),
+        bootable: !index.boot.is_empty(),
+        file_count: index.file_count() as i64,
+        dir_count,
+        files_size: index.files_size() as i64,
+        launch_path: launch,
+        content_class: image::content_class(index),
+        layout: serde_json::to_string(&layout).unwrap_or_else(|_| "{}".into()),
+        index_millis: started.elapsed().as_millis() as i64,
+        ranged_reads: reads as i64,
+        files,
+    };
+    db::images::store(&app.db, sha, &indexed).await
+}
+
+/// An indexed image's layout.
+pub fn layout(image: &ImageRow) -> Layout {
+    image
+        .layout
+        .as_deref()
+        .and_then(|l| serde_json::from_str(l).ok())
+        .unwrap_or_default()
+}
+
+/// The image behind a disc, once it has been read; 409 while it waits or if it failed.
+pub async fn indexed(app: &App, sha: &str) -> AppResult<ImageRow> {
+    let image = db::images::get(&app.db, sha).await?.ok_or_else(|| {
+        AppError::conflict(
+            "image-not-indexed",
+            "this disc's image has not been queued for reading",
+        )
+    })?;
+    match image.status.as_str() {
+        "indexed" => Ok(image),
+        "failed" => Err(AppError::conflict(
+            "image-not-readable",
+            format!(
+                "this disc's image could not be read: {}",
+                image.error.as_deref().unwrap_or("unknown reason")
+            ),
+        )),
+        _ => Err(AppError::conflict(
+            "image-not-indexed",
+            "this disc's image is still being read; try again shortly",
+        )),
+    }
+}
+
+/// A path inside a disc as a client gives it: `/`-separated, no empty, `.` or `..` segments,
+/// no NUL. Anything else cannot name a file on the disc.
+pub fn clean_path(raw: &str) -> AppResult<String> {
+    let trimmed = raw.trim_matches('/');
+    if trimmed.is_empty() {
+        return Ok(String::new());
+    }
+    if trimmed.len() > 4096
+        || trimmed.contains('\0')
+        || trimmed
+            .split('/')
+            .any(|s| s.is_empty() || s == "." || s == "..")
+    {
+        return Err(AppError::not_found(
+            "file-not-found",
+            "no such path on this disc",
+        ));
+    }
+    Ok(trimmed.to_string())
+}
+
+/// The entry at `path`, following symlinks within the disc (at most 8 hops).
+pub async fn resolve(app: &App, sha: &str, path: &str) -> AppResult<FileRow> {
+    let not_found = || AppError::not_found("file-not-found", format!("no {path:?} on this disc"));
+    let mut current = path.to_string();
+    for _ in 0..8 {
+        let row = db::images::file(&app.db, sha, &current)
+            .await?
+            .ok_or_else(not_found)?;
+        if row.kind != "symlink" {
+            return Ok(row);
+        }
+        let target = row.target.as_deref().unwrap_or_default();
+        let base = if target.starts_with('/') {
+            String::new()
+        } else {
+            current
+                .rsplit_once('/')
+                .map(|(d, _)| d.to_string())
+                .unwrap_or_default()
+        };
+        current = normalise(&base, target).ok_or_else(not_found)?;
+    }
+    Err(not_found())
+}
+
+/// `base/target` with `.` and `..` applied; None when it climbs out of the disc.
+fn normalise(base: &str, target: &str) -> Option<String> {
+    let mut parts: Vec<&str> = base.split('/').filter(|s| !s.is_empty()).collect();
+    for seg in target.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                parts.pop()?;
+            }
+            s => parts.push(s),
+        }
+    }
+    Some(parts.join("/"))
+}
+
+/// A file's extents as stored.
+pub fn extents(row: &FileRow) -> AppResult<Vec<(Option<u64>, u64)>> {
+    serde_json::from_str(&row.extents).map_err(|e| AppError::internal("stored extents", &e))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_stay_on_the_disc() {
+        assert_eq!(clean_path("/a/b/").ok().as_deref(), Some("a/b"));
+        assert!(clean_path("a/../b").is_err());
+        assert!(clean_path("a//b").is_err());
+        assert!(clean_path("a\0b").is_err());
+        assert_eq!(normalise("a/b", "../c").as_deref(), Some("a/c"));
+        assert_eq!(normalise("", "../etc/passwd"), None);
+    }
+}
