@@ -2,116 +2,15 @@
 //! mkudffs, sox, tests/fixtures/mkbincue.py) and checked against real readers: every listing
 //! and every file's bytes must equal what bsdtar (libarchive) or 7-Zip extract.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
-use std::process::Command;
-use std::sync::OnceLock;
+mod common;
 
-use sha2::{Digest as _, Sha256};
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use common::discs::{Ref, Tool, assert_same, extract, fixtures, make_images, sha, utf8, walk};
 use spindle_storage::image::{
     self, Detected, EntryKind, FileSource, ImageError, Index, Limits, Parts, ReadAt,
 };
-
-fn fixtures() -> &'static Path {
-    static DIR: OnceLock<PathBuf> = OnceLock::new();
-    DIR.get_or_init(|| {
-        let dir = tempfile::Builder::new()
-            .prefix("spindle-images-")
-            .tempdir()
-            .expect("tempdir")
-            .keep();
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make-images.sh");
-        let out = Command::new(&script).arg(&dir).output().expect("run make-images.sh");
-        assert!(
-            out.status.success(),
-            "making fixtures failed (are xorriso, genisoimage, udftools, sox and python3-pycdlib installed? scripts/peers.sh installs them):\n{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
-    })
-}
-
-#[derive(Debug, PartialEq, Eq, Clone)]
-enum Ref {
-    Dir,
-    File { size: u64, sha256: String },
-    Symlink(String),
-}
-
-fn sha(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
-/// Walks an extracted tree; names are decoded with `decode` (GBK discs come out as raw bytes).
-fn walk(root: &Path, decode: &dyn Fn(&[u8]) -> String) -> BTreeMap<String, Ref> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut out = BTreeMap::new();
-    let mut stack = vec![(root.to_path_buf(), String::new())];
-    while let Some((dir, prefix)) = stack.pop() {
-        for e in std::fs::read_dir(&dir).expect("read_dir") {
-            let e = e.expect("entry");
-            let name = decode(e.file_name().as_bytes());
-            let path = if prefix.is_empty() {
-                name
-            } else {
-                format!("{prefix}/{name}")
-            };
-            let meta = std::fs::symlink_metadata(e.path()).expect("meta");
-            if meta.file_type().is_symlink() {
-                let t = std::fs::read_link(e.path()).expect("readlink");
-                out.insert(path, Ref::Symlink(t.to_string_lossy().into_owned()));
-            } else if meta.is_dir() {
-                out.insert(path.clone(), Ref::Dir);
-                stack.push((e.path(), path));
-            } else {
-                let bytes = std::fs::read(e.path()).expect("read");
-                out.insert(
-                    path,
-                    Ref::File {
-                        size: bytes.len() as u64,
-                        sha256: sha(&bytes),
-                    },
-                );
-            }
-        }
-    }
-    out
-}
-
-fn utf8(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
-enum Tool {
-    Bsdtar,
-    SevenZip,
-}
-
-fn extract(image: &Path, tool: Tool) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let status = match tool {
-        Tool::Bsdtar => Command::new("bsdtar")
-            .arg("-xf")
-            .arg(image)
-            .arg("-C")
-            .arg(dir.path())
-            .status(),
-        Tool::SevenZip => Command::new("7z")
-            .arg("x")
-            .arg("-y")
-            .arg(format!("-o{}", dir.path().display()))
-            .arg(image)
-            .stdout(std::process::Stdio::null())
-            .status(),
-    }
-    .expect("run the reference reader");
-    assert!(
-        status.success(),
-        "reference extraction of {} failed",
-        image.display()
-    );
-    dir
-}
 
 struct Opened {
     main: FileSource,
@@ -175,22 +74,6 @@ fn ours(opened: &Opened, index: &Index) -> BTreeMap<String, Ref> {
             (e.path.clone(), r)
         })
         .collect()
-}
-
-fn assert_same(name: &str, ours: &BTreeMap<String, Ref>, theirs: &BTreeMap<String, Ref>) {
-    let only_ours: Vec<_> = ours.keys().filter(|k| !theirs.contains_key(*k)).collect();
-    let only_theirs: Vec<_> = theirs.keys().filter(|k| !ours.contains_key(*k)).collect();
-    assert!(
-        only_ours.is_empty() && only_theirs.is_empty(),
-        "{name}: listings differ\n only ours: {only_ours:?}\n only the reference's: {only_theirs:?}"
-    );
-    for (path, r) in theirs {
-        assert_eq!(ours.get(path), Some(r), "{name}: {path} differs");
-    }
-    assert!(
-        !theirs.is_empty(),
-        "{name}: the reference extracted nothing"
-    );
 }
 
 fn check_against(image: &str, named: &[&str], tool: Tool) -> Index {
@@ -455,17 +338,7 @@ fn assert_same_bytes(index: &Index, opened: &Opened, path: &str, source: &Path) 
 #[test]
 fn files_over_4_gib_are_whole() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/make-images.sh");
-    let out = Command::new(&script)
-        .arg(dir.path())
-        .arg("big")
-        .output()
-        .expect("make big");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    make_images(dir.path(), true);
     let source = dir.path().join("big/src/huge.bin");
 
     // xorriso: ISO 9660 level 3, the file in two extents.

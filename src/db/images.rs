@@ -288,7 +288,7 @@ pub async fn subtree(db: &Db, sha256: &str, dir: &str) -> Result<Vec<FileRow>, D
          WHERE image_sha256 = $1 AND substr(path, 1, $3) = $2"
     );
     let prefix = format!("{dir}/");
-    let chars = prefix.chars().count() as i64;
+    let chars = i32::try_from(prefix.chars().count()).unwrap_or(i32::MAX);
     Ok(on_pool!(db, pool => {
         sqlx::query_as::<_, FileRow>(&sql)
             .bind(sha256)

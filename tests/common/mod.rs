@@ -6,6 +6,8 @@
 //! there fails with a message saying so: it never passes by skipping.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod discs;
+
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};

@@ -1,0 +1,505 @@
+//! Discs read over HTTP, on both backend pairs: registration checks the format from the
+//! bytes, the image is indexed off the request path, and every listing, file, WAV track and
+//! ZIP equals what bsdtar or 7-Zip make of the same image.
+
+mod common;
+
+use std::collections::BTreeMap;
+
+use anyhow::{Result, ensure};
+use common::discs::{Ref, Tool, assert_same, extract, fixture, reference, sha, utf8, walk};
+use common::{Backend, PART, TestApp, header, sha256_hex, wait_indexed};
+use serde_json::{Value, json};
+
+async fn register(app: &TestApp, token: &str, body: Value) -> Result<reqwest::Response> {
+    Ok(app
+        .client
+        .post(app.url("/api/v1/discs"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?)
+}
+
+/// Uploads `name` from the fixtures; returns its SHA-256.
+async fn put(app: &TestApp, token: &str, name: &str) -> Result<String> {
+    let data = fixture(name);
+    app.upload(token, &data, 2 * PART as usize).await?;
+    Ok(sha256_hex(&data))
+}
+
+async fn get(app: &TestApp, path: &str) -> Result<reqwest::Response> {
+    Ok(app.client.get(app.url(path)).send().await?)
+}
+
+/// Every entry of a disc through the API: the tree for the listing, each file's URL for bytes.
+async fn ours_over_http(app: &TestApp, id: i64) -> Result<BTreeMap<String, Ref>> {
+    let tree: Value = get(app, &format!("/api/v1/discs/{id}/tree"))
+        .await?
+        .json()
+        .await?;
+    let mut out = BTreeMap::new();
+    for e in tree["entries"].as_array().into_iter().flatten() {
+        let path = e["path"].as_str().unwrap_or_default().to_string();
+        let r = match e["kind"].as_str() {
+            Some("dir") => Ref::Dir,
+            Some("symlink") => Ref::Symlink(e["target"].as_str().unwrap_or_default().into()),
+            _ => {
+                let url = e["url"].as_str().unwrap_or_default();
+                let resp = get(app, url).await?;
+                ensure!(resp.status() == 200, "{url}: {}", resp.status());
+                let bytes = resp.bytes().await?;
+                Ref::File {
+                    size: bytes.len() as u64,
+                    sha256: sha(&bytes),
+                }
+            }
+        };
+        out.insert(path, r);
+    }
+    Ok(out)
+}
+
+async fn browse_a_web_disc(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let sha = put(&app, &token, "rr-joliet.iso").await?;
+    let r = register(
+        &app,
+        &token,
+        json!({"sha256": sha, "filename": "web.iso", "open": true}),
+    )
+    .await?;
+    ensure!(r.status() == 201, "register: {}", r.status());
+    let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
+    let disc = wait_indexed(&app, None, id).await?;
+    let image = &disc["image"];
+    assert_eq!(image["status"], "indexed", "{image}");
+    assert_eq!(image["volume_label"], "RR_JOLIET");
+    assert_eq!(image["formats"], json!(["iso9660", "joliet", "rock-ridge"]));
+    assert_eq!(image["content_class"], "Multimedia");
+    // autorun.inf: open=setup.exe (not for a browser), shellexecute=index.html.
+    let launch_url = format!("/api/v1/discs/{id}/files/index.html");
+    assert_eq!(image["launch_url"], launch_url.as_str());
+    assert!(image["ranged_reads"].as_i64().unwrap_or(0) >= 1);
+
+    // The listing and every file's bytes equal bsdtar's extraction.
+    let theirs = reference("rr-joliet.iso", Tool::Bsdtar);
+    assert_eq!(
+        image["file_count"].as_u64(),
+        Some(
+            theirs
+                .values()
+                .filter(|r| matches!(r, Ref::File { .. }))
+                .count() as u64
+        )
+    );
+    assert_same(
+        "rr-joliet.iso over HTTP",
+        &ours_over_http(&app, id).await?,
+        &theirs,
+    );
+
+    // Directory listings: directories first, parent link, percent-encoded URLs.
+    let root: Value = get(&app, &format!("/api/v1/discs/{id}/files/"))
+        .await?
+        .json()
+        .await?;
+    let names: Vec<&str> = root["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    assert_eq!(&names[..4], ["a", "img", "pages", "中文目录"]);
+    let weird = root["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|e| e["name"] == "weird #1 ?&%.txt")
+        .expect("weird name");
+    assert_eq!(
+        weird["url"],
+        format!("/api/v1/discs/{id}/files/weird%20%231%20%3F&%25.txt")
+    );
+    let r = get(&app, weird["url"].as_str().unwrap_or_default()).await?;
+    assert_eq!(r.text().await?, "hash and query\n");
+    let sub: Value = get(
+        &app,
+        &format!("/api/v1/discs/{id}/files/%E4%B8%AD%E6%96%87%E7%9B%AE%E5%BD%95"),
+    )
+    .await?
+    .json()
+    .await?;
+    assert_eq!(sub["entries"][0]["name"], "说明.txt");
+    assert_eq!(sub["parent"], format!("/api/v1/discs/{id}/files/"));
+
+    // A page opens in the browser, sandboxed; its relative links resolve inside the disc.
+    let r = get(&app, &launch_url).await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "content-type"), "text/html");
+    assert!(header(&r, "content-disposition").starts_with("inline;"));
+    assert!(header(&r, "content-security-policy").starts_with("sandbox"));
+    assert_eq!(header(&r, "x-content-type-options"), "nosniff");
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/discs/{id}/launch")))
+        .send()
+        .await?;
+    assert_eq!(
+        r.url().path(),
+        launch_url,
+        "launch redirects to the start page"
+    );
+    let page = get(&app, &format!("/api/v1/discs/{id}/files/pages/a.html")).await?;
+    assert!(page.text().await?.contains("../index.html"));
+    let png = get(&app, &format!("/api/v1/discs/{id}/files/img/logo.png")).await?;
+    assert_eq!(header(&png, "content-type"), "image/png");
+    let exe = get(&app, &format!("/api/v1/discs/{id}/files/setup.exe")).await?;
+    assert!(header(&exe, "content-disposition").starts_with("attachment;"));
+    // The symlink serves its target.
+    let link = get(&app, &format!("/api/v1/discs/{id}/files/start.html")).await?;
+    assert!(link.text().await?.contains("Disc start page"));
+
+    // One file with the same Range/ETag/HEAD semantics as a whole image.
+    let url = format!("/api/v1/discs/{id}/files/data.bin");
+    let whole = get(&app, &url).await?;
+    let etag = header(&whole, "etag");
+    let whole = whole.bytes().await?;
+    assert_eq!(whole.len(), 300_000);
+    let r = app
+        .client
+        .get(app.url(&url))
+        .header("range", "bytes=1000-1999,299990-")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 206);
+    assert!(header(&r, "content-type").starts_with("multipart/byteranges"));
+    let r = app
+        .client
+        .get(app.url(&url))
+        .header("range", "bytes=123456-123457")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 206);
+    assert_eq!(header(&r, "content-range"), "bytes 123456-123457/300000");
+    assert_eq!(&r.bytes().await?[..], &whole[123_456..123_458]);
+    let r = app
+        .client
+        .get(app.url(&url))
+        .header("if-none-match", &etag)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 304);
+    let r = app.client.head(app.url(&url)).send().await?;
+    assert_eq!(header(&r, "content-length"), "300000");
+    let r = app
+        .client
+        .get(app.url(&url))
+        .header("range", "bytes=300000-")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 416);
+    assert_eq!(header(&r, "content-range"), "bytes */300000");
+
+    // Paths outside the disc, or that do not exist, are simply not found. Sent raw: an HTTP
+    // client would resolve the dot segments itself.
+    let host = app.base.trim_start_matches("http://").to_string();
+    for bad in [
+        "pages/../../etc/passwd",
+        "pages/%2e%2e/index.html",
+        "..",
+        "nope.txt",
+        "a%00b",
+        "pages//a.html",
+    ] {
+        let head = format!(
+            "GET /api/v1/discs/{id}/files/{bad} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n"
+        );
+        assert_eq!(
+            common::raw_request(&app, head, Vec::new()).await?,
+            404,
+            "{bad}"
+        );
+    }
+    let v: Value = get(&app, &format!("/api/v1/discs/{id}/files/a%00b"))
+        .await?
+        .json()
+        .await?;
+    assert_eq!(v["code"], "file-not-found");
+    Ok(())
+}
+
+async fn zip_of_a_directory(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let sha = put(&app, &token, "rr-joliet.iso").await?;
+    let r = register(&app, &token, json!({"sha256": sha, "open": true})).await?;
+    let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
+    wait_indexed(&app, None, id).await?;
+    let theirs = reference("rr-joliet.iso", Tool::Bsdtar);
+    for (path, tool) in [
+        ("", Tool::Bsdtar),
+        ("", Tool::SevenZip),
+        ("a/b", Tool::Bsdtar),
+    ] {
+        let url = if path.is_empty() {
+            format!("/api/v1/discs/{id}/zip")
+        } else {
+            format!("/api/v1/discs/{id}/zip/{path}")
+        };
+        let r = get(&app, &url).await?;
+        assert_eq!(r.status(), 200);
+        assert_eq!(header(&r, "content-type"), "application/zip");
+        let dir = tempfile::tempdir()?;
+        let file = dir.path().join("out.zip");
+        std::fs::write(&file, r.bytes().await?)?;
+        let extracted = extract(&file, tool);
+        let got = walk(extracted.path(), &utf8);
+        // Symlinks are left out of ZIPs; everything else is there, byte for byte.
+        let prefix = if path.is_empty() {
+            String::new()
+        } else {
+            format!("{path}/")
+        };
+        let want: BTreeMap<String, Ref> = theirs
+            .iter()
+            .filter(|(p, r)| p.starts_with(&prefix) && !matches!(r, Ref::Symlink(_)))
+            .map(|(p, r)| (p[prefix.len()..].to_string(), r.clone()))
+            .collect();
+        assert_same(&format!("zip of {path:?}"), &got, &want);
+    }
+    let r = get(&app, &format!("/api/v1/discs/{id}/zip/index.html")).await?;
+    assert_eq!(r.status(), 404);
+    Ok(())
+}
+
+async fn bin_cue_with_audio(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let cue = put(&app, &token, "disc.cue").await?;
+    let mut parts = Vec::new();
+    for n in 1..=3 {
+        let name = format!("disc (Track {n}).bin");
+        parts.push(json!({"name": name, "sha256": put(&app, &token, &name).await?}));
+    }
+    // A CUE sheet without the BIN files it names is refused, naming the missing file.
+    let r = register(&app, &token, json!({"sha256": cue, "parts": parts[..2]})).await?;
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await?;
+    assert_eq!(v["code"], "image-part-missing");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("disc (Track 3).bin"),
+        "{v}"
+    );
+
+    let r = register(
+        &app,
+        &token,
+        json!({"sha256": cue, "filename": "disc.cue", "parts": parts, "open": true}),
+    )
+    .await?;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
+    let disc = wait_indexed(&app, None, id).await?;
+    let image = &disc["image"];
+    assert_eq!(image["status"], "indexed", "{image}");
+    assert_eq!(image["formats"][0], "cue");
+    let tracks: Vec<i64> = image["tracks"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|t| t["number"].as_i64())
+        .collect();
+    assert_eq!(tracks, [2, 3]);
+
+    // The data track's files equal bsdtar's extraction of the ISO it was made from.
+    assert_same(
+        "disc.cue over HTTP",
+        &ours_over_http(&app, id).await?,
+        &reference("track1.iso", Tool::Bsdtar),
+    );
+
+    // Track 2 as WAV: a 44-byte header, then exactly the PCM sox made; Range works across both.
+    let url = image["tracks"][0]["url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let r = get(&app, &url).await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(header(&r, "content-type"), "audio/wav");
+    let wav = r.bytes().await?;
+    let pcm = fixture("tone440.raw");
+    assert_eq!(&wav[..4], b"RIFF");
+    assert_eq!(&wav[8..16], b"WAVEfmt ");
+    assert_eq!(
+        u32::from_le_bytes([wav[40], wav[41], wav[42], wav[43]]) as usize,
+        pcm.len()
+    );
+    assert!(wav[44..] == pcm[..], "track 2 PCM differs");
+    let r = app
+        .client
+        .get(app.url(&url))
+        .header("range", "bytes=40-99")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 206);
+    assert_eq!(&r.bytes().await?[..], &wav[40..100]);
+    let r = get(&app, &format!("/api/v1/discs/{id}/tracks/9.wav")).await?;
+    assert_eq!(r.status(), 404);
+
+    // The BIN files can be taken whole.
+    let r = get(
+        &app,
+        &format!("/api/v1/discs/{id}/parts/disc%20(Track%202).bin"),
+    )
+    .await?;
+    assert_eq!(r.status(), 200);
+    assert!(r.bytes().await?[..] == fixture("disc (Track 2).bin")[..]);
+    Ok(())
+}
+
+async fn formats_and_failures(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+
+    // Recognised but unsupported formats, and non-images, are refused at registration.
+    let mut nrg = common::image(40_000, 3);
+    nrg.extend_from_slice(b"NER5\0\0\0\0\0\0\0\0");
+    let mut zip = b"PK\x03\x04".to_vec();
+    zip.extend(common::image(5000, 4));
+    for (data, code, words) in [
+        (nrg, "unsupported-image-format", "Nero"),
+        (zip, "unsupported-image-format", "ZIP"),
+        (
+            common::image(70_000, 5),
+            "unsupported-image-format",
+            "not a recognised disc image",
+        ),
+    ] {
+        app.upload(&token, &data, 2 * PART as usize).await?;
+        let r = register(&app, &token, json!({"sha256": sha256_hex(&data)})).await?;
+        assert_eq!(r.status(), 422);
+        let v: Value = r.json().await?;
+        assert_eq!(v["code"], code);
+        assert!(
+            v["message"].as_str().unwrap_or_default().contains(words),
+            "{v}"
+        );
+    }
+    // Parts belong to CUE sheets only.
+    let iso = put(&app, &token, "level1.iso").await?;
+    let r = register(
+        &app,
+        &token,
+        json!({"sha256": iso, "parts": [{"name": "x.bin", "sha256": iso}]}),
+    )
+    .await?;
+    assert_eq!(r.status(), 422);
+
+    // A truncated image registers (its descriptors are there) but cannot be read: the disc
+    // says why, and browsing answers 409 with the reason rather than a partial tree.
+    let mut cut = fixture("rr-joliet.iso");
+    cut.truncate(cut.len() / 2);
+    app.upload(&token, &cut, 2 * PART as usize).await?;
+    let r = register(
+        &app,
+        &token,
+        json!({"sha256": sha256_hex(&cut), "open": true}),
+    )
+    .await?;
+    assert_eq!(r.status(), 201);
+    let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
+    let disc = wait_indexed(&app, None, id).await?;
+    assert_eq!(disc["image"]["status"], "failed");
+    assert_eq!(disc["image"]["error_code"], "image-truncated");
+    let r = get(&app, &format!("/api/v1/discs/{id}/files/")).await?;
+    assert_eq!(r.status(), 409);
+    let v: Value = r.json().await?;
+    assert_eq!(v["code"], "image-not-readable");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("truncated"),
+        "{v}"
+    );
+
+    // Content classes: DVD-Video is Audiovisual, an audio CD is Sound.
+    let dvd = put(&app, &token, "dvd.iso").await?;
+    let r = register(&app, &token, json!({"sha256": dvd, "open": true})).await?;
+    let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
+    let v = wait_indexed(&app, None, id).await?;
+    assert_eq!(v["image"]["content_class"], "Audiovisual");
+    assert_eq!(v["image"]["formats"][0], "udf-1.02");
+    let cue = put(&app, &token, "audio.cue").await?;
+    let bin = put(&app, &token, "audio.bin").await?;
+    let r = register(
+        &app,
+        &token,
+        json!({"sha256": cue, "parts": [{"name": "audio.bin", "sha256": bin}], "open": true}),
+    )
+    .await?;
+    let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
+    let v = wait_indexed(&app, None, id).await?;
+    assert_eq!(v["image"]["content_class"], "Sound");
+    assert_eq!(v["image"]["launch_url"], Value::Null);
+    let r = get(&app, &format!("/api/v1/discs/{id}/launch")).await?;
+    assert_eq!(r.status(), 404);
+    Ok(())
+}
+
+async fn closed_discs_stay_closed(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("A").await?;
+    app.member("B").await?;
+    let a = app.librarian("A").await?;
+    let b = app.librarian("B").await?;
+    let sha = put(&app, &a, "level1.iso").await?;
+    let r = register(&app, &a, json!({"sha256": sha})).await?;
+    let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
+    wait_indexed(&app, Some(&a), id).await?;
+    for path in [
+        "files/",
+        "files/README.TXT",
+        "tree",
+        "zip",
+        "launch",
+        "tracks/1.wav",
+    ] {
+        let url = app.url(&format!("/api/v1/discs/{id}/{path}"));
+        assert_eq!(
+            app.client.get(&url).send().await?.status(),
+            401,
+            "{path} anonymous"
+        );
+        assert_eq!(
+            app.client.get(&url).bearer_auth(&b).send().await?.status(),
+            403,
+            "{path} other member"
+        );
+    }
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/discs/{id}/files/README.TXT")))
+        .bearer_auth(&a)
+        .send()
+        .await?;
+    assert_eq!(r.text().await?, "one\n");
+    Ok(())
+}
+
+on_both_backends!(
+    browse_a_web_disc,
+    zip_of_a_directory,
+    bin_cue_with_audio,
+    formats_and_failures,
+    closed_discs_stay_closed
+);
