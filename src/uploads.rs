@@ -62,7 +62,7 @@ impl UploadStatus {
 }
 
 /// The parsed `Upload-Metadata` header: `key base64(value)` pairs separated by commas.
-fn parse_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
+pub fn parse_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
     let mut out = HashMap::new();
     for pair in raw.split(',').map(str::trim).filter(|p| !p.is_empty()) {
         let (key, value) = match pair.split_once(' ') {

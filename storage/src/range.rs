@@ -552,4 +552,32 @@ mod tests {
     fn content_range() {
         assert_eq!(r(0, 10).content_range(100), "bytes 0-9/100");
     }
+
+    mod properties {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            /// Any header against any length: no panic, and every range served lies inside
+            /// the representation, in order, without overlaps.
+            #[test]
+            fn ranges_stay_inside(header in "(bytes=)?([0-9]{0,20}-?[0-9]{0,20}, ?){0,70}", length in 0u64..u64::MAX) {
+                if let RangeRequest::Partial(ranges) = parse_range(&header, length) {
+                    prop_assert!(!ranges.is_empty() && ranges.len() <= MAX_RANGES);
+                    for w in ranges.windows(2) {
+                        prop_assert!(w[0].end <= w[1].start);
+                    }
+                    for r in &ranges {
+                        prop_assert!(r.start < r.end && r.end <= length);
+                    }
+                }
+            }
+
+            #[test]
+            fn arbitrary_text_never_panics(header in ".{0,200}", length in any::<u64>()) {
+                let _ = parse_range(&header, length);
+            }
+        }
+    }
 }
