@@ -105,6 +105,20 @@ fn rock_ridge_and_joliet_match_bsdtar() {
 }
 
 #[test]
+fn relocated_directories_match_bsdtar() {
+    let index = check_against("relocated.iso", &[], Tool::Bsdtar);
+    assert_eq!(index.view, "rock-ridge");
+    assert!(
+        index
+            .entries
+            .iter()
+            .any(|e| e.path == "a/b/c/d/e/f/g/h/i/j/k/l/deep.txt"),
+        "the relocated folders are back in place"
+    );
+    assert!(!index.entries.iter().any(|e| e.path.starts_with("rr_moved")));
+}
+
+#[test]
 fn joliet_matches_7zip() {
     let index = check_against("joliet.iso", &[], Tool::SevenZip);
     assert_eq!(index.view, "joliet");
@@ -259,7 +273,13 @@ fn bin_cue_data_and_audio_tracks() {
     assert_eq!(track_bytes(&single, &index2.tracks[0]), tone("tone440.raw"));
     assert_eq!(track_bytes(&single, &index2.tracks[1]), tone("tone660.raw"));
 
-    // MODE2/2352 (XA form 1) and a raw MODE1 BIN without its sheet.
+    // MODE1/2048 (a plain ISO named by a sheet), MODE2/2352 (XA form 1), and a raw MODE1 BIN
+    // without its sheet.
+    let cooked = Opened::new(&fixtures().join("mode1-2048.cue"), &["track1.iso"]);
+    assert_eq!(
+        ours(&cooked, &cooked.index().expect("mode1/2048")),
+        ours(&opened, &index)
+    );
     let mode2 = Opened::new(&fixtures().join("mode2.cue"), &["mode2.bin"]);
     assert_eq!(
         ours(&mode2, &mode2.index().expect("mode2")),
@@ -357,4 +377,81 @@ fn files_over_4_gib_are_whole() {
     let index = opened.index().expect("index");
     assert_eq!(index.view, "udf");
     assert_same_bytes(&index, &opened, "huge.bin", &source);
+}
+
+/// 7-Zip's listing: (path, is_dir, size).
+fn seven_zip_listing(image: &Path) -> BTreeMap<String, (bool, u64)> {
+    let out = std::process::Command::new("7z")
+        .args(["l", "-slt"])
+        .arg(image)
+        .output()
+        .expect("7z l");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut listing = BTreeMap::new();
+    let mut path: Option<String> = None;
+    let mut is_dir = false;
+    for line in text.lines().skip_while(|l| !l.starts_with("----------")) {
+        if let Some(p) = line.strip_prefix("Path = ") {
+            path = Some(p.to_string());
+        } else if let Some(f) = line.strip_prefix("Folder = ") {
+            is_dir = f == "+";
+        } else if let Some(s) = line.strip_prefix("Size = ") {
+            if let Some(p) = path.take() {
+                listing.insert(p, (is_dir, s.parse().unwrap_or(0)));
+            }
+        }
+    }
+    listing
+}
+
+#[test]
+fn udf_250_metadata_partition_matches_7zip() {
+    let path = fixtures().join("udf250-metadata.img");
+    let opened = Opened::new(&path, &[]);
+    let index = opened.index().expect("index");
+    assert_eq!(index.view, "udf");
+    assert_eq!(index.formats, ["udf-2.50"]);
+    assert_eq!(index.volume_label.as_deref(), Some("SPINDLE250"));
+
+    // The listing (names, kinds, sizes) is 7-Zip's.
+    let theirs = seven_zip_listing(&path);
+    let mine: BTreeMap<String, (bool, u64)> = index
+        .entries
+        .iter()
+        .map(|e| (e.path.clone(), (e.kind == EntryKind::Dir, e.size)))
+        .collect();
+    assert_eq!(mine, theirs);
+
+    // Bytes: 7-Zip extracts the files embedded in their ICBs; it does not read unrecorded
+    // extents or continued descriptor lists, so those are held against the writer's manifest.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let _ = std::process::Command::new("7z")
+        .arg("x")
+        .arg("-y")
+        .arg(format!("-o{}", dir.path().display()))
+        .arg(&path)
+        .output()
+        .expect("7z x");
+    let ours = ours(&opened, &index);
+    for p in ["README.TXT", "DOCS/中文.txt"] {
+        let bytes = std::fs::read(dir.path().join(p)).expect("extracted by 7-Zip");
+        assert_eq!(
+            ours.get(p),
+            Some(&Ref::File {
+                size: bytes.len() as u64,
+                sha256: sha(&bytes)
+            }),
+            "{p}"
+        );
+    }
+    let manifest: BTreeMap<String, String> = serde_json::from_slice(
+        &std::fs::read(fixtures().join("udf250-metadata.img.expected.json")).expect("manifest"),
+    )
+    .expect("json");
+    for (p, want) in manifest {
+        match ours.get(&p) {
+            Some(Ref::File { sha256, .. }) => assert_eq!(sha256, &want, "{p}"),
+            other => panic!("{p}: {other:?}"),
+        }
+    }
 }

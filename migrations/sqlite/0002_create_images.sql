@@ -48,3 +48,7 @@ CREATE TABLE image_files (
     PRIMARY KEY (image_sha256, path)
 );
 CREATE INDEX image_files_by_dir ON image_files (image_sha256, dir);
+
+-- Discs registered before images were read: queue their images once.
+INSERT INTO images (sha256, status, created_at)
+SELECT DISTINCT sha256, 'pending', 0 FROM discs;
