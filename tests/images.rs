@@ -395,10 +395,10 @@ fn seven_zip_listing(image: &Path) -> BTreeMap<String, (bool, u64)> {
             path = Some(p.to_string());
         } else if let Some(f) = line.strip_prefix("Folder = ") {
             is_dir = f == "+";
-        } else if let Some(s) = line.strip_prefix("Size = ") {
-            if let Some(p) = path.take() {
-                listing.insert(p, (is_dir, s.parse().unwrap_or(0)));
-            }
+        } else if let Some(s) = line.strip_prefix("Size = ")
+            && let Some(p) = path.take()
+        {
+            listing.insert(p, (is_dir, s.parse().unwrap_or(0)));
         }
     }
     listing
