@@ -3,6 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
+use super::le::{le16, le32};
 use super::names::{self, Charset};
 use super::tree::Builder;
 use super::{Boot, Entry, EntryKind, Extent, ImageError, Index, Limits, ReadAt, SECTOR, time};
@@ -11,14 +12,6 @@ const FORMAT: &str = "ISO 9660";
 const MAX_DESCRIPTORS: u64 = 64;
 const MAX_CONTINUATIONS: usize = 32;
 const MAX_BOOT_ENTRIES: usize = 64;
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
 
 #[derive(Default)]
 struct Descriptors {

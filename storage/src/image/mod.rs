@@ -7,6 +7,7 @@ mod content;
 mod cue;
 mod detect;
 mod iso9660;
+mod le;
 mod names;
 mod source;
 mod time;

@@ -4,6 +4,7 @@
 
 use std::collections::HashSet;
 
+use super::le::{le16, le32, le64};
 use super::names;
 use super::tree::Builder;
 use super::{Entry, EntryKind, Extent, ImageError, Index, Limits, ReadAt, SECTOR, time};
@@ -11,20 +12,6 @@ use super::{Entry, EntryKind, Extent, ImageError, Index, Limits, ReadAt, SECTOR,
 const FORMAT: &str = "UDF";
 const MAX_VDS_SECTORS: u64 = 512;
 const MAX_AD_CHAINS: usize = 4096;
-
-fn le16(b: &[u8], at: usize) -> u16 {
-    u16::from_le_bytes([b[at], b[at + 1]])
-}
-
-fn le32(b: &[u8], at: usize) -> u32 {
-    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
-}
-
-fn le64(b: &[u8], at: usize) -> u64 {
-    let mut a = [0u8; 8];
-    a.copy_from_slice(&b[at..at + 8]);
-    u64::from_le_bytes(a)
-}
 
 /// A descriptor tag's identifier, when its checksum holds.
 fn tag_id(b: &[u8]) -> Option<u16> {
