@@ -145,58 +145,79 @@ pub async fn tree(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<Tree> 
     })
 }
 
-/// The blob that holds part `n` of an image: 0 is the image itself, others its CUE parts.
-async fn part_digest(app: &App, image_sha: &str, part: u32) -> AppResult<Digest> {
-    let hex = if part == 0 {
-        image_sha.to_string()
-    } else {
-        db::images::parts(&app.db, image_sha)
-            .await?
+/// Where an image's bytes are: its layout, and the blob of each part (0 is the image
+/// itself, the others its CUE sheet's files). Read once per request, however many files
+/// the request streams.
+struct Parts {
+    layout: Layout,
+    digests: Vec<(u32, Digest)>,
+}
+
+impl Parts {
+    async fn of(app: &App, image: &ImageRow) -> AppResult<Self> {
+        let parse = |hex: &str| -> AppResult<Digest> {
+            hex.parse()
+                .map_err(|e| AppError::internal("stored digest", &e))
+        };
+        let layout = images::layout(image);
+        let mut digests = vec![(0, parse(&image.sha256)?)];
+        let has_parts =
+            layout.sources.iter().any(|s| s.part > 0) || layout.tracks.iter().any(|t| t.part > 0);
+        if has_parts {
+            for p in db::images::parts(&app.db, &image.sha256).await? {
+                let part = u32::try_from(p.position)
+                    .map_err(|e| AppError::internal("part position", &e))?;
+                digests.push((part, parse(&p.part_sha256)?));
+            }
+        }
+        Ok(Self { layout, digests })
+    }
+
+    fn digest(&self, part: u32) -> AppResult<Digest> {
+        self.digests
+            .iter()
+            .find(|(n, _)| *n == part)
+            .map(|(_, d)| *d)
+            .ok_or_else(|| AppError::internal("image part", &part))
+    }
+
+    fn file_content(&self, row: &FileRow) -> AppResult<Content> {
+        let source = self
+            .layout
+            .sources
+            .get(row.source as usize)
+            .copied()
+            .ok_or_else(|| AppError::internal("file source", &row.source))?;
+        let digest = self.digest(source.part)?;
+        let segments = images::extents(row)?
             .into_iter()
-            .find(|p| p.position == i64::from(part))
-            .map(|p| p.part_sha256)
-            .ok_or_else(|| AppError::internal("image part", &part))?
-    };
-    hex.parse()
-        .map_err(|e| AppError::internal("stored digest", &e))
+            .map(|(offset, len)| match offset {
+                Some(offset) => Segment::Stored {
+                    digest,
+                    layout: source.layout,
+                    offset,
+                    len,
+                },
+                None => Segment::Zeros(len),
+            })
+            .collect();
+        let content = Content::new(segments);
+        if content.len() != row.size as u64 {
+            return Err(AppError::internal(
+                "file extents",
+                &format!(
+                    "{} bytes of extents for a {}-byte file",
+                    content.len(),
+                    row.size
+                ),
+            ));
+        }
+        Ok(content)
+    }
 }
 
 fn short_hash(s: &str) -> String {
     Digest::of(s.as_bytes()).to_hex()[..16].to_string()
-}
-
-async fn file_content(app: &App, image: &ImageRow, row: &FileRow) -> AppResult<Content> {
-    let layout = images::layout(image);
-    let source = layout
-        .sources
-        .get(row.source as usize)
-        .copied()
-        .ok_or_else(|| AppError::internal("file source", &row.source))?;
-    let digest = part_digest(app, &image.sha256, source.part).await?;
-    let segments = images::extents(row)?
-        .into_iter()
-        .map(|(offset, len)| match offset {
-            Some(offset) => Segment::Stored {
-                digest,
-                layout: source.layout,
-                offset,
-                len,
-            },
-            None => Segment::Zeros(len),
-        })
-        .collect();
-    let content = Content::new(segments);
-    if content.len() != row.size as u64 {
-        return Err(AppError::internal(
-            "file extents",
-            &format!(
-                "{} bytes of extents for a {}-byte file",
-                content.len(),
-                row.size
-            ),
-        ));
-    }
-    Ok(content)
 }
 
 async fn file_representation(
@@ -214,7 +235,7 @@ async fn file_representation(
         content_type,
         inline,
         sandbox: true,
-        content: file_content(app, image, row).await?,
+        content: Parts::of(app, image).await?.file_content(row)?,
     })
 }
 
@@ -237,13 +258,14 @@ pub async fn track(
         .unwrap_or(raw)
         .parse()
         .map_err(|_| not_found())?;
-    let layout = images::layout(&image);
-    let t = layout
+    let parts = Parts::of(app, &image).await?;
+    let t = parts
+        .layout
         .tracks
         .iter()
         .find(|t| t.number == number)
         .ok_or_else(not_found)?;
-    let digest = part_digest(app, &image.sha256, t.part).await?;
+    let digest = parts.digest(t.part)?;
     let len = u32::try_from(t.len).map_err(|_| AppError::internal("track length", &t.len))?;
     let content = Content::new(vec![
         Segment::Inline(content::wav_header(len)),
@@ -336,10 +358,11 @@ pub async fn zip(
     }
     rows.sort_by(|a, b| a.path.cmp(&b.path));
     let strip = if path.is_empty() { 0 } else { path.len() + 1 };
+    let parts = Parts::of(app, &image).await?;
     let mut entries = Vec::with_capacity(rows.len());
     for row in rows.into_iter().filter(|r| r.kind != "symlink") {
         let content = if row.kind == "file" {
-            file_content(app, &image, &row).await?
+            parts.file_content(&row)?
         } else {
             Content::default()
         };
