@@ -86,7 +86,7 @@ impl AppError {
         )
     }
 
-    fn unavailable(code: &'static str, what: &str, error: &dyn std::fmt::Display) -> Self {
+    pub fn unavailable(code: &'static str, what: &str, error: &dyn std::fmt::Display) -> Self {
         tracing::warn!(%error, "{what} unavailable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
