@@ -38,7 +38,7 @@ pub struct PartRef {
 
 fn image_error(e: &ImageError) -> AppError {
     match e {
-        ImageError::Io(_) => AppError::unavailable("storage-unavailable", "reading an image", e),
+        ImageError::Io(_) => AppError::unavailable("storage-unavailable", "storage", e),
         _ => AppError::unprocessable(e.code(), e.to_string()),
     }
 }
