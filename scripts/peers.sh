@@ -22,9 +22,10 @@ pg_bindir() {
   return 1
 }
 
-# Disc-image tools: makers for the fixtures and reference readers the tests compare against.
+# Debian tools the tests use: the disc-image makers and reference readers, and Zebra/YAZ
+# (the Z39.50/SRU server Koha uses) for the catalogue tests.
 IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:libarchive-tools
-  7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils)
+  7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils zebrasrv:idzebra-2.0 yaz-client:yaz)
 
 install_image_tools() {
   local missing=() pair
@@ -33,7 +34,7 @@ install_image_tools() {
   done
   /usr/bin/python3 -c 'import pycdlib' 2>/dev/null || missing+=(python3-pycdlib)
   if [ ${#missing[@]} -gt 0 ]; then
-    echo "peers: installing disc-image tools: ${missing[*]}"
+    echo "peers: installing test tools: ${missing[*]}"
     as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
       || die "could not install ${missing[*]}"
   fi
@@ -125,7 +126,42 @@ TOML
   echo "peers: Garage on 127.0.0.1:$s3 (bucket spindle-test)"
 }
 
+# Zebra with two databases (marc21, unimarc) of the project's test records
+# (tests/zebra/records, written by tests/zebra/make-records.py), SRU and Z39.50 on one port.
+start_zebra() {
+  local dir="$PEERS_DIR/zebra" here modules port
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/zebra"
+  mkdir -p "$dir"
+  cp -r "$here"/. "$dir"/
+  modules=$(dirname "$(find /usr/lib -name mod-dom.so 2>/dev/null | head -1)")
+  [ -f "$modules/mod-dom.so" ] || die "Zebra's DOM filter module (mod-dom.so) is missing"
+  sed -i "s|@MODULES@|$modules|" "$dir/zebra.cfg"
+  mkdir -p "$dir/register" "$dir/lock"
+  port=$(free_port)
+  sed "s|@PORT@|$port|g; s|@DIR@|$dir|g" "$dir/yazgfs.xml.in" >"$dir/yazgfs.xml"
+  (
+    cd "$dir" || exit 1
+    zebraidx -c zebra.cfg init >index.log 2>&1 || exit 1
+    for db in marc21 unimarc; do
+      zebraidx -c zebra.cfg -g "$db" -d "$db" update "records/$db.xml" >>index.log 2>&1 || exit 1
+    done
+  ) || { cat "$dir/index.log" >&2; die "zebraidx failed"; }
+  if grep -E '\[(warn|fatal)\]' "$dir/index.log" >&2; then die "zebraidx reported problems"; fi
+  (cd "$dir" && exec zebrasrv -f yazgfs.xml -l zebrasrv.log >/dev/null 2>&1) &
+  ZEBRA_PID=$!
+  local url="http://127.0.0.1:$port"
+  for _ in $(seq 100); do
+    curl -sf "$url/marc21?version=1.2&operation=searchRetrieve&query=rec.id=100001&maximumRecords=0" 2>/dev/null | grep -q numberOfRecords && break
+    sleep 0.1
+  done
+  curl -sf "$url/unimarc?version=1.2&operation=searchRetrieve&query=rec.id=012015000101&maximumRecords=0" 2>/dev/null \
+    | grep -q '<zs:numberOfRecords>1<' || { cat "$dir/zebrasrv.log" >&2; die "Zebra does not answer SRU"; }
+  export SPINDLE_TEST_ZEBRA_URL="$url"
+  echo "peers: Zebra (SRU, Z39.50) on 127.0.0.1:$port"
+}
+
 stop_peers() {
+  [ -n "${ZEBRA_PID:-}" ] && kill "$ZEBRA_PID" 2>/dev/null && wait "$ZEBRA_PID" 2>/dev/null
   [ -n "${GARAGE_PID:-}" ] && kill "$GARAGE_PID" 2>/dev/null && wait "$GARAGE_PID" 2>/dev/null
   [ -n "${PG_STOP:-}" ] && "${PG_STOP[@]}" >/dev/null 2>&1
   [ -n "${PEERS_DIR:-}" ] && rm -rf "$PEERS_DIR"
@@ -139,4 +175,5 @@ start_peers() {
   trap stop_peers EXIT
   start_postgres
   start_garage
+  start_zebra
 }
