@@ -21,6 +21,16 @@ impl Isbn {
     /// Reads the first ISBN in `raw`, tolerating hyphens, spaces, an `ISBN` label, full-width
     /// digits and trailing qualifiers such as `(pbk.)` or `CNY29.00`.
     pub fn parse(raw: &str) -> Result<Self, IsbnError> {
+        let digits = Self::digits(raw).ok_or_else(|| IsbnError::NotFound(raw.to_string()))?;
+        match digits.len() {
+            10 => Self::from_isbn10(&digits),
+            _ => Self::from_isbn13(&digits),
+        }
+    }
+
+    /// The 10 or 13 characters of the first ISBN-shaped run in `raw`, whether or not its
+    /// check digit holds: catalogues keep wrong ISBNs, and servers match them as stored.
+    pub fn digits(raw: &str) -> Option<String> {
         let normalized: String = raw.chars().map(fold_width).collect();
         let upper = normalized.to_ascii_uppercase();
         let body = upper
@@ -43,9 +53,9 @@ impl Isbn {
             }
         }
         match digits.len() {
-            10 => Self::from_isbn10(&digits),
-            13 if !digits.contains('X') => Self::from_isbn13(&digits),
-            _ => Err(IsbnError::NotFound(raw.to_string())),
+            10 => Some(digits),
+            13 if !digits.contains('X') => Some(digits),
+            _ => None,
         }
     }
 

@@ -1,4 +1,7 @@
 //! Spindle's integrations with library systems: identifiers (ISBN) now; MARC records,
 //! SRU / Z39.50 / OAI-PMH clients and OPAC links as they land. No HTTP server, no SQL.
 
+pub mod bib;
+pub mod discs;
 pub mod isbn;
+pub mod marc;

@@ -1,0 +1,229 @@
+//! ISO 2709 (the binary MARC exchange format): a 24-byte leader, a directory of 12-byte
+//! entries, fields ended by 0x1E, subfields introduced by 0x1F, records ended by 0x1D.
+//! Text is read as UTF-8 (leader/09 `a`, or anything else, lossily): the catalogues Spindle
+//! talks to are Unicode.
+
+use super::{Field, MAX_RECORDS, MarcError, Record, Subfield};
+
+const FT: u8 = 0x1E;
+const SF: u8 = 0x1F;
+const RT: u8 = 0x1D;
+
+fn err(offset: usize, detail: impl Into<String>) -> MarcError {
+    MarcError::Iso2709 {
+        offset,
+        detail: detail.into(),
+    }
+}
+
+fn num(b: &[u8], at: usize, offset: usize) -> Result<usize, MarcError> {
+    std::str::from_utf8(b)
+        .ok()
+        .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| {
+            err(
+                offset + at,
+                format!("{:?} is not a number", String::from_utf8_lossy(b)),
+            )
+        })
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
+    if data.len() < 25 {
+        return Err(err(offset, "shorter than a leader"));
+    }
+    let base = num(&data[12..17], 12, offset)?;
+    if base < 25 || base > data.len() {
+        return Err(err(
+            offset + 12,
+            format!("base address {base} outside the record"),
+        ));
+    }
+    let leader = text(&data[..24]);
+    let directory = &data[24..base - 1];
+    if directory.len() % 12 != 0 {
+        return Err(err(
+            offset + 24,
+            "directory is not a whole number of entries",
+        ));
+    }
+    let mut fields = Vec::with_capacity(directory.len() / 12);
+    for (i, e) in directory.chunks_exact(12).enumerate() {
+        let at = 24 + i * 12;
+        let tag = text(&e[..3]);
+        let len = num(&e[3..7], at + 3, offset)?;
+        let start = base + num(&e[7..12], at + 7, offset)?;
+        let end = start
+            .checked_add(len)
+            .filter(|&x| x <= data.len())
+            .ok_or_else(|| err(offset + at, format!("field {tag} runs past the record")))?;
+        let body = &data[start..end];
+        let body = body.strip_suffix(&[FT]).unwrap_or(body);
+        let control = tag.as_bytes().first() == Some(&b'0') && tag.as_bytes().get(1) == Some(&b'0');
+        if control {
+            fields.push(Field::Control {
+                tag,
+                value: text(body),
+            });
+            continue;
+        }
+        let (ind1, ind2) = match body {
+            [a, b, ..] if *a != SF && *b != SF => (char::from(*a), char::from(*b)),
+            _ => (' ', ' '),
+        };
+        let rest = if body.len() >= 2 && body[0] != SF {
+            &body[2..]
+        } else {
+            body
+        };
+        let subfields = rest
+            .split(|&b| b == SF)
+            .filter(|s| !s.is_empty())
+            .map(|s| {
+                let code_len = std::str::from_utf8(&s[..s.len().min(4)])
+                    .ok()
+                    .and_then(|t| t.chars().next())
+                    .map_or(1, char::len_utf8);
+                let code_len = code_len.min(s.len());
+                Subfield {
+                    code: text(&s[..code_len]).chars().next().unwrap_or(' '),
+                    value: text(&s[code_len..]),
+                }
+            })
+            .collect();
+        fields.push(Field::Data {
+            tag,
+            ind1,
+            ind2,
+            subfields,
+        });
+    }
+    Ok(Record { leader, fields })
+}
+
+/// Every record in `data` (records ended by 0x1D; stray whitespace between them skipped).
+pub fn parse_iso2709(data: &[u8]) -> Result<Vec<Record>, MarcError> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < data.len() {
+        while pos < data.len() && data[pos].is_ascii_whitespace() {
+            pos += 1;
+        }
+        if pos >= data.len() {
+            break;
+        }
+        if data.len() - pos < 5 {
+            return Err(err(pos, "trailing bytes after the last record"));
+        }
+        let declared = num(&data[pos..pos + 5], 0, pos)?;
+        let end = data[pos..]
+            .iter()
+            .position(|&b| b == RT)
+            .map(|i| pos + i + 1)
+            .ok_or_else(|| err(pos, "no record terminator"))?;
+        // Trust the terminator over the length: producers miscount multi-byte text.
+        if declared < 24 {
+            return Err(err(pos, format!("record length {declared}")));
+        }
+        if out.len() >= MAX_RECORDS {
+            return Err(MarcError::TooMany(MAX_RECORDS));
+        }
+        out.push(one(&data[pos..end], pos)?);
+        pos = end;
+    }
+    Ok(out)
+}
+
+/// One record in ISO 2709 with correct lengths and offsets (UTF-8, leader/09 `a`).
+pub fn write_iso2709(record: &Record) -> Vec<u8> {
+    let mut directory = Vec::new();
+    let mut body = Vec::new();
+    for f in &record.fields {
+        let start = body.len();
+        match f {
+            Field::Control { value, .. } => body.extend_from_slice(value.as_bytes()),
+            Field::Data {
+                ind1,
+                ind2,
+                subfields,
+                ..
+            } => {
+                body.extend_from_slice(ind1.to_string().as_bytes());
+                body.extend_from_slice(ind2.to_string().as_bytes());
+                for s in subfields {
+                    body.push(SF);
+                    body.extend_from_slice(s.code.to_string().as_bytes());
+                    body.extend_from_slice(s.value.as_bytes());
+                }
+            }
+        }
+        body.push(FT);
+        let tag: String = format!("{:0>3}", f.tag()).chars().take(3).collect();
+        directory
+            .extend_from_slice(format!("{tag}{:04}{:05}", body.len() - start, start).as_bytes());
+    }
+    directory.push(FT);
+    let base = 24 + directory.len();
+    let total = base + body.len() + 1;
+    let mut leader: Vec<u8> = format!("{:<24}", record.leader).into_bytes();
+    leader.truncate(24);
+    leader[..5].copy_from_slice(format!("{:05}", total.min(99_999)).as_bytes());
+    leader[9] = b'a';
+    leader[12..17].copy_from_slice(format!("{base:05}").as_bytes());
+    let mut out = leader;
+    out.extend_from_slice(&directory);
+    out.extend_from_slice(&body);
+    out.push(RT);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trips_unicode_and_rejects_lies() {
+        let rec = Record {
+            leader: "00000nam0 2200000   450 ".into(),
+            fields: vec![
+                Field::Control {
+                    tag: "001".into(),
+                    value: "012015000101".into(),
+                },
+                Field::Data {
+                    tag: "215".into(),
+                    ind1: ' ',
+                    ind2: ' ',
+                    subfields: vec![
+                        Subfield {
+                            code: 'a',
+                            value: "320页".into(),
+                        },
+                        Subfield {
+                            code: 'e',
+                            value: "1光盘".into(),
+                        },
+                    ],
+                },
+            ],
+        };
+        let bytes = write_iso2709(&rec);
+        let back = parse_iso2709(&bytes).expect("parse");
+        assert_eq!(back[0].fields, rec.fields);
+        assert_eq!(back[0].first("215", 'e'), Some("1光盘"));
+        // A directory entry pointing past the record.
+        let mut bad = bytes.clone();
+        bad[24 + 12 + 3..24 + 12 + 7].copy_from_slice(b"9999");
+        assert!(matches!(
+            parse_iso2709(&bad),
+            Err(MarcError::Iso2709 { .. })
+        ));
+        assert!(parse_iso2709(b"00010").is_err());
+        assert!(parse_iso2709(&bytes[..bytes.len() - 1]).is_err());
+    }
+}
