@@ -5,3 +5,4 @@ pub mod bib;
 pub mod discs;
 pub mod isbn;
 pub mod marc;
+pub mod sru;

@@ -46,7 +46,7 @@ fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
     }
     let leader = text(&data[..24]);
     let directory = &data[24..base - 1];
-    if directory.len() % 12 != 0 {
+    if !directory.len().is_multiple_of(12) {
         return Err(err(
             offset + 24,
             "directory is not a whole number of entries",

@@ -6,7 +6,7 @@ mod iso2709;
 mod xml;
 
 pub use iso2709::{parse_iso2709, write_iso2709};
-pub use xml::{parse_marcxml, write_marcxml};
+pub use xml::{parse_marcxml, records_in, write_marcxml};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Subfield {
