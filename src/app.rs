@@ -20,6 +20,10 @@ pub struct App {
     pub writers: Writers,
     /// Wakes the indexers when an image is queued.
     pub index_wake: tokio::sync::Notify,
+    /// Wakes the linkers when a disc waits for its catalogue record.
+    pub link_wake: tokio::sync::Notify,
+    /// One SRU client per member catalogue (its concurrency limit is per catalogue).
+    pub catalogues: crate::linking::Clients,
     /// Images this node is reading now, handed back to the queue at shutdown.
     pub indexing: std::sync::Mutex<std::collections::HashSet<String>>,
 }
@@ -71,6 +75,8 @@ impl App {
             metrics: Metrics::default(),
             writers: Writers::default(),
             index_wake: tokio::sync::Notify::new(),
+            link_wake: tokio::sync::Notify::new(),
+            catalogues: Default::default(),
             indexing: Default::default(),
         })
     }

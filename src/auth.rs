@@ -43,6 +43,14 @@ pub struct Staff {
 
 impl Staff {
     /// Admins act for every member; a librarian only for their own.
+    /// Who decided, as recorded next to a decision: `librarian:PKU#12` or `admin#3`.
+    pub fn label(&self) -> String {
+        match (&self.role, &self.member_code) {
+            (Role::Librarian, Some(code)) => format!("librarian:{code}#{}", self.token_id),
+            _ => format!("admin#{}", self.token_id),
+        }
+    }
+
     pub fn may_act_for(&self, member_id: i64) -> bool {
         self.role == Role::Admin || self.member_id == Some(member_id)
     }

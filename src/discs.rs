@@ -27,6 +27,9 @@ pub struct RegisterDisc {
     pub record_id: Option<String>,
     pub disc_number: Option<i64>,
     pub open: Option<bool>,
+    /// Title (and year) to look the book up by when it has no barcode, ISBN or record id.
+    pub title: Option<String>,
+    pub year: Option<i64>,
     /// For a CUE sheet: the BIN files it names, already uploaded.
     #[serde(default)]
     pub parts: Vec<crate::images::PartRef>,
@@ -48,6 +51,14 @@ pub struct DiscView {
     pub open: bool,
     pub created_at: i64,
     pub image_url: String,
+    /// Linking to the member's catalogue: `no-catalogue`, `pending`, `linked`, `review`,
+    /// `unmatched` or `failed` (with `link_error`).
+    pub link_status: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub link_error: Option<String>,
+    /// The records this disc is linked to or may be (the single-disc view only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<crate::linking::LinkView>>,
     /// What is on the image, once read (the single-disc view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<crate::browse::ImageView>,
@@ -75,6 +86,9 @@ impl From<DiscRow> for DiscView {
             disc_number: d.disc_number,
             open: d.is_open,
             created_at: d.created_at,
+            link_status: d.link_status,
+            link_error: d.link_error,
+            links: None,
             image: None,
         }
     }
@@ -133,12 +147,16 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
         .parse()
         .map_err(|e| AppError::unprocessable("invalid-sha256", format!("sha256: {e}")))?;
     let sha256 = digest.to_hex();
+    // A wrong check digit is kept as it is: books and catalogues carry misprinted ISBNs, and
+    // catalogues match them as stored.
     let isbn = match text_field("isbn", &req.isbn, 64)? {
-        Some(raw) => Some(
-            Isbn::parse(raw)
-                .map_err(|e| AppError::unprocessable("invalid-isbn", e.to_string()))?
-                .isbn13(),
-        ),
+        Some(raw) => Some(match Isbn::parse(raw) {
+            Ok(i) => i.isbn13(),
+            Err(spindle_integrations::isbn::IsbnError::CheckDigit(_)) => {
+                Isbn::digits(raw).unwrap_or_else(|| raw.to_string())
+            }
+            Err(e) => return Err(AppError::unprocessable("invalid-isbn", e.to_string())),
+        }),
         None => None,
     };
     let disc_number = req.disc_number.unwrap_or(1);
@@ -166,6 +184,21 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
         record_id: text_field("record_id", &req.record_id, 256)?,
         disc_number,
         is_open: req.open.unwrap_or(false),
+        title_hint: text_field("title", &req.title, 1024)?,
+        year_hint: match req.year {
+            Some(y) if !(1000..=2999).contains(&y) => {
+                return Err(AppError::unprocessable(
+                    "invalid-field",
+                    "year must be a four-digit year",
+                ));
+            }
+            y => y,
+        },
+        link_status: if db::catalogue::get(&app.db, member.id).await?.is_some() {
+            "pending"
+        } else {
+            "no-catalogue"
+        },
     };
     let Some(blob) = db::blobs::get(&app.db, &sha256).await? else {
         return Err(AppError::unprocessable(
@@ -180,7 +213,12 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
         app.index_wake.notify_waiters();
     }
     match db::discs::insert(&app.db, &new).await? {
-        Ok(id) => Ok(Registered::Created(get_row(app, id).await?.into())),
+        Ok(id) => {
+            if new.link_status == "pending" {
+                app.link_wake.notify_waiters();
+            }
+            Ok(Registered::Created(get_row(app, id).await?.into()))
+        }
         Err(db::discs::BarcodeTaken) => {
             let barcode = new.barcode.unwrap_or_default();
             let existing = db::discs::by_barcode(&app.db, member.id, barcode, disc_number)

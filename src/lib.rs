@@ -13,6 +13,7 @@ pub mod db;
 pub mod discs;
 pub mod error;
 pub mod images;
+pub mod linking;
 pub mod metrics;
 pub mod server;
 pub mod uploads;

@@ -18,6 +18,7 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep_forever(state.clone()));
     let indexers = tokio::spawn(crate::images::run(state.clone()));
+    let linkers = tokio::spawn(crate::linking::run(state.clone()));
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
@@ -39,6 +40,7 @@ pub async fn serve(
     };
     sweeper.abort();
     indexers.abort();
+    linkers.abort();
     crate::images::release_claims(&state).await;
     state.db.close().await;
     result

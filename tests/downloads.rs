@@ -322,9 +322,19 @@ async fn registering_discs(backend: Backend) -> Result<()> {
     );
 
     assert_eq!(
-        code(post(&a, json!({"sha256": sha, "isbn": "9787111547427"})).await?).await,
+        code(post(&a, json!({"sha256": sha, "isbn": "ISBN 12345"})).await?).await,
         (422, "invalid-isbn".into())
     );
+    // A misprinted check digit is kept as catalogued, as a raw key.
+    let r = post(
+        &a,
+        json!({"sha256": sha, "isbn": "978-7-111-54742-7", "barcode": "B9"}),
+    )
+    .await?;
+    assert_eq!(r.status(), 201);
+    let v: serde_json::Value = r.json().await?;
+    assert_eq!(v["isbn"], "9787111547427");
+    assert_eq!(v["isbn10"], serde_json::Value::Null);
     assert_eq!(
         code(post(&a, json!({"sha256": sha256_hex(b"nope")})).await?).await,
         (422, "blob-not-found".into())

@@ -47,8 +47,10 @@ async fn show(
 ) -> AppResult<Response> {
     let disc = discs::readable(&state, staff.as_ref(), discs::parse_id(&id)?).await?;
     let image = crate::browse::image_view(&state, &disc).await?;
+    let links = crate::linking::links(&state, disc.id).await?;
     let mut view = discs::DiscView::from(disc);
     view.image = image;
+    view.links = Some(links);
     Ok(Json(view).into_response())
 }
 

@@ -17,6 +17,7 @@ use crate::error::AppError;
 use crate::metrics::RequestLabels;
 
 mod blobs;
+mod catalogue;
 mod discs;
 mod download;
 mod files;
@@ -28,7 +29,8 @@ pub fn router(state: AppState) -> Router {
         .merge(blobs::router())
         .merge(uploads::router())
         .merge(discs::router())
-        .merge(files::router());
+        .merge(files::router())
+        .merge(catalogue::router());
     Router::new()
         .merge(ops::router())
         .nest("/api/v1", api)

@@ -20,11 +20,16 @@ pub struct DiscRow {
     pub disc_number: i64,
     pub is_open: bool,
     pub created_at: i64,
+    pub title_hint: Option<String>,
+    pub year_hint: Option<i64>,
+    pub link_status: String,
+    pub link_error: Option<String>,
 }
 
 const SELECT: &str = "SELECT d.id, d.member_id, m.code AS member_code, d.sha256, b.size,
         b.created_at AS stored_at, d.filename, d.label, d.isbn, d.barcode, d.record_id,
-        d.disc_number, d.is_open, d.created_at
+        d.disc_number, d.is_open, d.created_at, d.title_hint, d.year_hint, d.link_status,
+        d.link_error
     FROM discs d JOIN members m ON m.id = d.member_id JOIN blobs b ON b.sha256 = d.sha256";
 
 pub struct NewDisc<'a> {
@@ -37,6 +42,10 @@ pub struct NewDisc<'a> {
     pub record_id: Option<&'a str>,
     pub disc_number: i64,
     pub is_open: bool,
+    pub title_hint: Option<&'a str>,
+    pub year_hint: Option<i64>,
+    /// `pending` when the member has a catalogue to link against, else `no-catalogue`.
+    pub link_status: &'a str,
 }
 
 /// The member already has a disc with that barcode and disc number.
@@ -47,8 +56,8 @@ pub async fn insert(db: &Db, d: &NewDisc<'_>) -> Result<Result<i64, BarcodeTaken
     let result = on_pool!(db, pool => {
         sqlx::query_scalar::<_, i64>(
             "INSERT INTO discs (member_id, sha256, filename, label, isbn, barcode, record_id,
-                 disc_number, is_open, created_at)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) RETURNING id",
+                 disc_number, is_open, created_at, title_hint, year_hint, link_status)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) RETURNING id",
         )
         .bind(d.member_id)
         .bind(d.sha256)
@@ -60,6 +69,9 @@ pub async fn insert(db: &Db, d: &NewDisc<'_>) -> Result<Result<i64, BarcodeTaken
         .bind(d.disc_number)
         .bind(d.is_open)
         .bind(now())
+        .bind(d.title_hint)
+        .bind(d.year_hint)
+        .bind(d.link_status)
         .fetch_one(pool)
         .await
     });

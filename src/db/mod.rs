@@ -10,6 +10,7 @@ use sqlx::sqlite::{
 };
 
 pub mod blobs;
+pub mod catalogue;
 pub mod discs;
 pub mod images;
 pub mod members;

@@ -1,0 +1,81 @@
+//! `/members/{code}/catalogue` (a member's ILS connector and OPAC template), the review queue,
+//! and the librarian's decisions on a disc's candidate records.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde_json::json;
+
+use super::ApiJson;
+use crate::app::AppState;
+use crate::auth::Staff;
+use crate::discs::parse_id;
+use crate::error::{AppError, AppResult};
+use crate::linking::{self, CatalogueSettings};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/members/{code}/catalogue", get(show).put(put))
+        .route("/members/{code}/review", get(review))
+        .route("/discs/{id}/links/{record}/{decision}", post(decide))
+        .route("/discs/{id}/relink", post(relink))
+}
+
+async fn show(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(code): Path<String>,
+) -> AppResult<Response> {
+    Ok(Json(linking::get_catalogue(&state, &staff, &code).await?).into_response())
+}
+
+async fn put(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(code): Path<String>,
+    ApiJson(settings): ApiJson<CatalogueSettings>,
+) -> AppResult<Response> {
+    let queued = linking::put_catalogue(&state, &staff, &code, settings).await?;
+    Ok(Json(json!({ "member": code, "discs_queued": queued })).into_response())
+}
+
+async fn review(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(code): Path<String>,
+) -> AppResult<Response> {
+    Ok(Json(linking::review_queue(&state, &staff, &code).await?).into_response())
+}
+
+async fn decide(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path((id, record, decision)): Path<(String, String, String)>,
+) -> AppResult<Response> {
+    let accept = match decision.as_str() {
+        "accept" => true,
+        "reject" => false,
+        _ => {
+            return Err(AppError::not_found(
+                "not-found",
+                "decisions are accept or reject",
+            ));
+        }
+    };
+    let record: i64 = record.parse().map_err(|_| {
+        AppError::not_found("link-not-found", format!("no candidate record {record:?}"))
+    })?;
+    let status = linking::decide(&state, &staff, parse_id(&id)?, record, accept).await?;
+    Ok(Json(json!({ "link_status": status })).into_response())
+}
+
+async fn relink(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(id): Path<String>,
+) -> AppResult<Response> {
+    linking::relink(&state, &staff, parse_id(&id)?).await?;
+    Ok(StatusCode::ACCEPTED.into_response())
+}

@@ -1,0 +1,322 @@
+//! Members' catalogues, the records fetched from them, and the links from discs to records.
+
+use serde::Serialize;
+
+use super::{Db, DbError, now, on_pool};
+
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct CatalogueRow {
+    pub member_id: i64,
+    pub kind: String,
+    pub settings: String,
+    pub opac_record_url: Option<String>,
+    pub updated_at: i64,
+}
+
+pub async fn get(db: &Db, member_id: i64) -> Result<Option<CatalogueRow>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, CatalogueRow>(
+            "SELECT member_id, kind, settings, opac_record_url, updated_at FROM catalogues WHERE member_id = $1",
+        )
+        .bind(member_id)
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
+/// Saves a member's catalogue and queues the member's discs that were waiting for one (or
+/// failed against the old settings).
+pub async fn put(
+    db: &Db,
+    member_id: i64,
+    kind: &str,
+    settings: &str,
+    opac_record_url: Option<&str>,
+) -> Result<u64, DbError> {
+    Ok(on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO catalogues (member_id, kind, settings, opac_record_url, updated_at)
+             VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (member_id) DO UPDATE SET kind = $2, settings = $3,
+                 opac_record_url = $4, updated_at = $5",
+        )
+        .bind(member_id)
+        .bind(kind)
+        .bind(settings)
+        .bind(opac_record_url)
+        .bind(now())
+        .execute(&mut *tx)
+        .await?;
+        let queued = sqlx::query(
+            "UPDATE discs SET link_status = 'pending', link_error = NULL, link_lease_until = 0
+             WHERE member_id = $1 AND link_status IN ('no-catalogue', 'failed')",
+        )
+        .bind(member_id)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        queued
+    }))
+}
+
+/// A record as fetched, ready to store.
+pub struct NewBibRecord<'a> {
+    pub member_id: i64,
+    pub record_id: &'a str,
+    pub flavour: &'a str,
+    pub title: &'a str,
+    pub year: Option<i64>,
+    pub isbns: &'a str,
+    pub disc_count: i64,
+    pub disc_kind: Option<&'a str>,
+    pub deleted: bool,
+    pub summary: &'a str,
+    pub marc: &'a str,
+}
+
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct LinkRow {
+    pub disc_id: i64,
+    pub bib_record_id: i64,
+    pub record_id: String,
+    pub member_code: String,
+    pub title: String,
+    pub year: Option<i64>,
+    pub disc_count: i64,
+    pub disc_kind: Option<String>,
+    pub state: String,
+    pub score: i64,
+    pub method: String,
+    pub query: String,
+    pub explanation: String,
+    pub decided_by: Option<String>,
+    pub opac_record_url: Option<String>,
+}
+
+const LINK_SELECT: &str = "SELECT l.disc_id, l.bib_record_id, b.record_id, m.code AS member_code,
+        b.title, b.year, b.disc_count, b.disc_kind, l.state, l.score, l.method, l.query,
+        l.explanation, l.decided_by, c.opac_record_url
+    FROM disc_links l JOIN bib_records b ON b.id = l.bib_record_id
+    JOIN members m ON m.id = b.member_id
+    LEFT JOIN catalogues c ON c.member_id = b.member_id";
+
+pub struct NewLink {
+    pub bib: usize,
+    pub state: &'static str,
+    pub score: i64,
+    pub method: String,
+    pub query: String,
+    pub explanation: String,
+}
+
+/// Records the outcome of linking one disc in one transaction: the records upserted, the
+/// disc's earlier undecided links replaced, its status set. Links a librarian decided are kept.
+pub async fn store_outcome(
+    db: &Db,
+    disc_id: i64,
+    records: &[NewBibRecord<'_>],
+    links: &[NewLink],
+    status: &str,
+    error: Option<&str>,
+) -> Result<(), DbError> {
+    let t = now();
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let mut ids = Vec::with_capacity(records.len());
+        for r in records {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO bib_records (member_id, record_id, flavour, title, year, isbns,
+                     disc_count, disc_kind, deleted, summary, marc, fetched_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                 ON CONFLICT (member_id, record_id) DO UPDATE SET flavour = $3, title = $4,
+                     year = $5, isbns = $6, disc_count = $7, disc_kind = $8, deleted = $9,
+                     summary = $10, marc = $11, fetched_at = $12
+                 RETURNING id",
+            )
+            .bind(r.member_id)
+            .bind(r.record_id)
+            .bind(r.flavour)
+            .bind(r.title)
+            .bind(r.year)
+            .bind(r.isbns)
+            .bind(r.disc_count)
+            .bind(r.disc_kind)
+            .bind(r.deleted)
+            .bind(r.summary)
+            .bind(r.marc)
+            .bind(t)
+            .fetch_one(&mut *tx)
+            .await?;
+            ids.push(id);
+        }
+        sqlx::query("DELETE FROM disc_links WHERE disc_id = $1 AND decided_by IS NULL")
+            .bind(disc_id)
+            .execute(&mut *tx)
+            .await?;
+        for l in links {
+            let Some(bib_id) = ids.get(l.bib) else { continue };
+            sqlx::query(
+                "INSERT INTO disc_links (disc_id, bib_record_id, state, score, method, query,
+                     explanation, created_at, updated_at)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $8)
+                 ON CONFLICT (disc_id, bib_record_id) DO NOTHING",
+            )
+            .bind(disc_id)
+            .bind(bib_id)
+            .bind(l.state)
+            .bind(l.score)
+            .bind(&l.method)
+            .bind(&l.query)
+            .bind(&l.explanation)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+        }
+        sqlx::query(
+            "UPDATE discs SET link_status = $2, link_error = $3, link_lease_until = 0,
+                 linked_at = $4 WHERE id = $1",
+        )
+        .bind(disc_id)
+        .bind(status)
+        .bind(error)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+pub async fn links_of(db: &Db, disc_id: i64) -> Result<Vec<LinkRow>, DbError> {
+    let sql = format!("{LINK_SELECT} WHERE l.disc_id = $1 ORDER BY l.score DESC, b.record_id");
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, LinkRow>(&sql).bind(disc_id).fetch_all(pool).await?
+    }))
+}
+
+/// Discs of a member waiting for a librarian, with their candidate links.
+pub async fn review_queue(db: &Db, member_id: i64, limit: i64) -> Result<Vec<LinkRow>, DbError> {
+    let sql = format!(
+        "{LINK_SELECT} JOIN discs d ON d.id = l.disc_id
+         WHERE d.member_id = $1 AND d.link_status = 'review' AND l.state = 'review'
+         ORDER BY l.disc_id, l.score DESC LIMIT $2"
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, LinkRow>(&sql).bind(member_id).bind(limit).fetch_all(pool).await?
+    }))
+}
+
+/// A librarian's decision on one candidate: accepting links it (and rejects the others);
+/// rejecting leaves the disc in review while candidates remain, else unmatched.
+pub async fn decide(
+    db: &Db,
+    disc_id: i64,
+    bib_record_id: i64,
+    accept: bool,
+    by: &str,
+) -> Result<Option<String>, DbError> {
+    let t = now();
+    Ok(on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let changed = sqlx::query(
+            "UPDATE disc_links SET state = $3, decided_by = $4, updated_at = $5
+             WHERE disc_id = $1 AND bib_record_id = $2",
+        )
+        .bind(disc_id)
+        .bind(bib_record_id)
+        .bind(if accept { "linked" } else { "rejected" })
+        .bind(by)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if changed == 0 {
+            return Ok(None);
+        }
+        if accept {
+            sqlx::query(
+                "UPDATE disc_links SET state = 'rejected', decided_by = $3, updated_at = $4
+                 WHERE disc_id = $1 AND bib_record_id <> $2 AND state = 'review'",
+            )
+            .bind(disc_id)
+            .bind(bib_record_id)
+            .bind(by)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+        }
+        let remaining: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM disc_links WHERE disc_id = $1 AND state = 'review'",
+        )
+        .bind(disc_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let linked: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM disc_links WHERE disc_id = $1 AND state = 'linked'",
+        )
+        .bind(disc_id)
+        .fetch_one(&mut *tx)
+        .await?;
+        let status = if linked > 0 {
+            "linked"
+        } else if remaining > 0 {
+            "review"
+        } else {
+            "unmatched"
+        };
+        sqlx::query("UPDATE discs SET link_status = $2, linked_at = $3 WHERE id = $1")
+            .bind(disc_id)
+            .bind(status)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Some(status.to_string())
+    }))
+}
+
+/// Takes the oldest disc waiting to be linked and leases it for `lease` seconds.
+pub async fn claim_disc(db: &Db, lease: i64) -> Result<Option<i64>, DbError> {
+    let t = now();
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar::<_, i64>(
+            "UPDATE discs SET link_lease_until = $2
+             WHERE id = (SELECT id FROM discs WHERE link_status = 'pending'
+                         AND link_lease_until <= $1 ORDER BY id LIMIT 1)
+               AND link_status = 'pending' AND link_lease_until <= $1
+             RETURNING id",
+        )
+        .bind(t)
+        .bind(t + lease)
+        .fetch_optional(pool)
+        .await?
+    }))
+}
+
+/// Leaves a disc pending, to be tried again after `delay` seconds, with the reason shown.
+pub async fn retry_later(db: &Db, disc_id: i64, delay: i64, error: &str) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query("UPDATE discs SET link_lease_until = $2, link_error = $3 WHERE id = $1")
+            .bind(disc_id)
+            .bind(now() + delay)
+            .bind(error)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}
+
+/// Queues one disc for (re)linking.
+pub async fn requeue(db: &Db, disc_id: i64) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE discs SET link_status = 'pending', link_error = NULL, link_lease_until = 0 WHERE id = $1",
+        )
+        .bind(disc_id)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}

@@ -1,0 +1,404 @@
+//! Linking discs to records in each member's own catalogue, against the real Zebra with the
+//! test catalogue, on both backend pairs: every record of the ground-truth manifest is found
+//! by its barcodes and ISBNs and linked as expected; what is uncertain waits for review;
+//! librarians decide; a misconfigured catalogue fails clearly without touching another member.
+
+mod common;
+
+use std::time::Duration;
+
+use anyhow::{Result, bail};
+use common::{Backend, PART, TestApp, iso_image, sha256_hex};
+use serde_json::{Value, json};
+
+fn zebra() -> String {
+    std::env::var("SPINDLE_TEST_ZEBRA_URL").unwrap_or_else(|_| {
+        panic!("SPINDLE_TEST_ZEBRA_URL is not set: run the suite with scripts/test.sh, which starts Zebra on loopback")
+    })
+}
+
+fn manifest() -> Vec<Value> {
+    let path =
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zebra/records/manifest.json");
+    serde_json::from_str(&std::fs::read_to_string(path).expect("manifest")).expect("json")
+}
+
+fn strings(v: &Value) -> Vec<String> {
+    v.as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|s| s.as_str().map(str::to_string))
+        .collect()
+}
+
+async fn configure(app: &TestApp, token: &str, code: &str, db: &str) -> Result<()> {
+    let r = app
+        .client
+        .put(app.url(&format!("/api/v1/members/{code}/catalogue")))
+        .bearer_auth(token)
+        .json(&json!({
+            "kind": "sru",
+            "sru": {"url": format!("{}/{db}", zebra()), "timeout_secs": 5},
+            "opac_record_url": "https://opac.example.edu/record/{id}"
+        }))
+        .send()
+        .await?;
+    if r.status() != 200 {
+        bail!("catalogue: {} {}", r.status(), r.text().await?);
+    }
+    Ok(())
+}
+
+async fn register(app: &TestApp, token: &str, sha: &str, extra: Value) -> Result<i64> {
+    let mut body = json!({"sha256": sha});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let r = app
+        .client
+        .post(app.url("/api/v1/discs"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    // 200: the same disc was registered before (the host-resolution check reuses one).
+    if r.status() != 201 && r.status() != 200 {
+        bail!("register {extra}: {} {}", r.status(), r.text().await?);
+    }
+    Ok(r.json::<Value>().await?["id"].as_i64().unwrap_or_default())
+}
+
+/// Waits until the disc has been through its catalogue; returns its JSON.
+async fn linked(app: &TestApp, token: &str, id: i64) -> Result<Value> {
+    for _ in 0..600 {
+        let v: Value = app
+            .client
+            .get(app.url(&format!("/api/v1/discs/{id}")))
+            .bearer_auth(token)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if v["link_status"] != "pending" {
+            return Ok(v);
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    bail!("disc {id} still pending after 15 s")
+}
+
+fn linked_ids(v: &Value) -> Vec<String> {
+    v["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["state"] == "linked")
+        .filter_map(|l| l["record_id"].as_str().map(str::to_string))
+        .collect()
+}
+
+fn review_ids(v: &Value) -> Vec<String> {
+    let mut ids: Vec<String> = v["links"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|l| l["state"] == "review")
+        .filter_map(|l| l["record_id"].as_str().map(str::to_string))
+        .collect();
+    ids.sort();
+    ids
+}
+
+async fn every_manifest_record_links(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    for (code, db) in [("ZZU", "marc21"), ("CNU", "unimarc")] {
+        app.member(code).await?;
+        let token = app.librarian(code).await?;
+        configure(&app, &token, code, db).await?;
+    }
+    let tokens = [
+        ("marc21", app.librarian("ZZU").await?),
+        ("unimarc", app.librarian("CNU").await?),
+    ];
+    let image = iso_image(2000, 77);
+    for (_, t) in &tokens {
+        app.upload(t, &image, 2 * PART as usize).await?;
+    }
+    let sha = sha256_hex(&image);
+    let mut checked = 0;
+    for m in manifest() {
+        let flavour = m["flavour"].as_str().unwrap_or_default();
+        let token = &tokens
+            .iter()
+            .find(|(f, _)| *f == flavour)
+            .expect("flavour")
+            .1;
+        let id = m["id"].as_str().unwrap_or_default().to_string();
+        if m["host"].is_string() {
+            continue; // a disc record: its barcode belongs to the host's holdings too
+        }
+        let deleted = m["deleted"].as_bool().unwrap_or(false);
+        let has_discs = m["discs"].as_i64().unwrap_or(0) > 0;
+        for barcode in strings(&m["book_barcodes"])
+            .into_iter()
+            .chain(strings(&m["disc_barcodes"]))
+        {
+            let disc = register(&app, token, &sha, json!({"barcode": barcode})).await?;
+            let v = linked(&app, token, disc).await?;
+            if has_discs {
+                assert_eq!(v["link_status"], "linked", "{id} by barcode {barcode}: {v}");
+                assert_eq!(
+                    linked_ids(&v),
+                    vec![id.clone()],
+                    "{id} by barcode {barcode}"
+                );
+                let link = &v["links"][0];
+                assert_eq!(link["method"], "barcode");
+                assert!(
+                    link["explanation"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .contains("holdings"),
+                    "{link}"
+                );
+                assert_eq!(link["disc_count"], m["discs"]);
+                assert_eq!(
+                    link["opac_url"],
+                    format!("https://opac.example.edu/record/{id}")
+                );
+            } else {
+                // A barcode match on a record that mentions no disc (floppies, cassettes)
+                // still links: the librarian named the item.
+                assert_eq!(v["link_status"], "linked", "{id} by barcode {barcode}: {v}");
+            }
+            checked += 1;
+        }
+        for isbn in strings(&m["isbn13"])
+            .into_iter()
+            .chain(strings(&m["raw_isbns"]))
+        {
+            let disc = register(&app, token, &sha, json!({"isbn": isbn})).await?;
+            let v = linked(&app, token, disc).await?;
+            match (deleted, has_discs) {
+                (true, _) => {
+                    assert_eq!(v["link_status"], "unmatched", "{id} deleted: {v}");
+                    assert!(
+                        v["link_error"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .contains("deleted"),
+                        "{v}"
+                    );
+                }
+                (false, true) => {
+                    assert_eq!(v["link_status"], "linked", "{id} by ISBN {isbn}: {v}");
+                    assert_eq!(linked_ids(&v), vec![id.clone()], "{id} by ISBN {isbn}");
+                    assert_eq!(v["links"][0]["method"], "isbn");
+                }
+                (false, false) => {
+                    assert_eq!(
+                        v["link_status"], "review",
+                        "{id} without disc evidence: {v}"
+                    );
+                    assert_eq!(review_ids(&v), vec![id.clone()]);
+                    assert!(
+                        v["links"][0]["explanation"]
+                            .as_str()
+                            .unwrap_or_default()
+                            .contains("does not mention a disc")
+                    );
+                }
+            }
+            checked += 1;
+        }
+    }
+    assert!(checked > 60, "{checked} lookups");
+
+    let zzu = &tokens[0].1;
+    // The separately catalogued disc (100010, 773 $w) resolves to its host book.
+    let disc = register(&app, zzu, &sha, json!({"barcode": "D100001"})).await?;
+    let v = linked(&app, zzu, disc).await?;
+    assert_eq!(linked_ids(&v), ["100001"]);
+    assert!(
+        v["links"][0]["explanation"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("host book 100001"),
+        "{v}"
+    );
+    // The same title in two years: the year decides; without it, a librarian does.
+    let disc = register(
+        &app,
+        zzu,
+        &sha,
+        json!({"title": "Laboratory manual for general physics", "year": 2014}),
+    )
+    .await?;
+    let v = linked(&app, zzu, disc).await?;
+    assert_eq!(
+        v["link_status"], "review",
+        "title + year is never automatic"
+    );
+    assert_eq!(review_ids(&v), ["100013"]);
+    let two = register(
+        &app,
+        zzu,
+        &sha,
+        json!({"title": "Laboratory manual for general physics"}),
+    )
+    .await?;
+    let v = linked(&app, zzu, two).await?;
+    assert_eq!(review_ids(&v), ["100012", "100013"]);
+    // Disc 2 of a one-disc book is doubtful.
+    let disc = register(
+        &app,
+        zzu,
+        &sha,
+        json!({"barcode": "B100005", "disc_number": 2}),
+    )
+    .await?;
+    let v = linked(&app, zzu, disc).await?;
+    assert_eq!(v["link_status"], "review", "{v}");
+    // Nothing known: unmatched, and said so.
+    let disc = register(&app, zzu, &sha, json!({"barcode": "NO-SUCH-BARCODE"})).await?;
+    let v = linked(&app, zzu, disc).await?;
+    assert_eq!(v["link_status"], "unmatched");
+
+    // The review queue holds exactly the uncertain discs; a librarian decides.
+    let queue: Value = app
+        .client
+        .get(app.url("/api/v1/members/ZZU/review"))
+        .bearer_auth(zzu)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let in_queue: Vec<i64> = queue
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["disc"].as_i64())
+        .collect();
+    assert!(in_queue.contains(&two), "{queue}");
+    let item = queue
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|i| i["disc"] == two)
+        .expect("item");
+    let accept = item["candidates"][1]["accept_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let reject = item["candidates"][0]["reject_url"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    let other = app.librarian("CNU").await?;
+    let r = app
+        .client
+        .post(app.url(&accept))
+        .bearer_auth(&other)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 403, "another member's librarian cannot decide");
+    let r: Value = app
+        .client
+        .post(app.url(&reject))
+        .bearer_auth(zzu)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(r["link_status"], "review");
+    let r: Value = app
+        .client
+        .post(app.url(&accept))
+        .bearer_auth(zzu)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(r["link_status"], "linked");
+    let v = linked(&app, zzu, two).await?;
+    assert_eq!(linked_ids(&v), ["100013"]);
+    assert!(v["links"].as_array().into_iter().flatten().any(|l| {
+        l["decided_by"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("librarian:ZZU")
+    }));
+    Ok(())
+}
+
+async fn misconfigured_catalogues_fail_clearly(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("BAD").await?;
+    app.member("ZZU").await?;
+    let bad = app.librarian("BAD").await?;
+    let good = app.librarian("ZZU").await?;
+    configure(&app, &bad, "BAD", "nosuchdb").await?;
+    configure(&app, &good, "ZZU", "marc21").await?;
+    let image = iso_image(2000, 78);
+    app.upload(&bad, &image, 2 * PART as usize).await?;
+    let sha = sha256_hex(&image);
+    let d_bad = register(&app, &bad, &sha, json!({"barcode": "B100001"})).await?;
+    let d_good = register(&app, &good, &sha, json!({"barcode": "B100001"})).await?;
+    let v = linked(&app, &bad, d_bad).await?;
+    assert_eq!(v["link_status"], "failed");
+    assert!(
+        v["link_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("database path"),
+        "{v}"
+    );
+    assert!(
+        v["links"].as_array().is_some_and(|l| l.is_empty()),
+        "nothing half-linked"
+    );
+    let v = linked(&app, &good, d_good).await?;
+    assert_eq!(
+        v["link_status"], "linked",
+        "the other member is not affected"
+    );
+
+    // Fixing the catalogue queues the failed disc again.
+    configure(&app, &bad, "BAD", "marc21").await?;
+    let v = linked(&app, &bad, d_bad).await?;
+    assert_eq!(v["link_status"], "linked", "{v}");
+
+    // Bad settings are refused at the door.
+    let r = app
+        .client
+        .put(app.url("/api/v1/members/BAD/catalogue"))
+        .bearer_auth(&bad)
+        .json(&json!({"kind": "sru", "sru": {"url": "ftp://x"}}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 422);
+    let r = app.client.put(app.url("/api/v1/members/BAD/catalogue")).bearer_auth(&bad)
+        .json(&json!({"kind": "sru", "sru": {"url": "http://x/db"}, "opac_record_url": "https://opac/no-placeholder"})).send().await?;
+    assert_eq!(r.status(), 422);
+    let r = app
+        .client
+        .put(app.url("/api/v1/members/ZZU/catalogue"))
+        .bearer_auth(&bad)
+        .json(&json!({"kind": "sru", "sru": {"url": "http://x/db"}}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 403);
+
+    // A member without a catalogue: discs say so.
+    app.member("NONE").await?;
+    let none = app.librarian("NONE").await?;
+    let d = register(&app, &none, &sha, json!({"barcode": "X"})).await?;
+    let v = linked(&app, &none, d).await?;
+    assert_eq!(v["link_status"], "no-catalogue");
+    Ok(())
+}
+
+on_both_backends!(
+    every_manifest_record_links,
+    misconfigured_catalogues_fail_clearly
+);
