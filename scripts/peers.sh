@@ -23,9 +23,10 @@ pg_bindir() {
 }
 
 # Debian tools the tests use: the disc-image makers and reference readers, and Zebra/YAZ
-# (the Z39.50/SRU server Koha uses) for the catalogue tests.
+# (the Z39.50/SRU server Koha uses) for the catalogue tests, Chromium for the pages.
 IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:libarchive-tools
-  7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils zebrasrv:idzebra-2.0 yaz-client:yaz)
+  7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils zebrasrv:idzebra-2.0 yaz-client:yaz
+  yaz-marcdump:yaz chromium:chromium)
 
 install_image_tools() {
   local missing=() pair

@@ -31,6 +31,9 @@ pub struct Config {
 pub struct HttpConfig {
     pub listen: SocketAddr,
     pub shutdown_grace_secs: u64,
+    /// The address readers and OPACs reach Spindle at (resolver links in 856 fields, the
+    /// widget). Unset: `http://<listen>`.
+    pub public_url: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -106,6 +109,7 @@ impl Default for HttpConfig {
         Self {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_grace_secs: 30,
+            public_url: None,
         }
     }
 }
@@ -262,6 +266,14 @@ impl Config {
             ));
         }
         Ok(())
+    }
+
+    /// The public base URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.http.public_url {
+            Some(u) => u.trim_end_matches('/').to_string(),
+            None => format!("http://{}", self.http.listen),
+        }
     }
 
     pub fn database_url(&self) -> String {

@@ -15,6 +15,7 @@ pub mod error;
 pub mod images;
 pub mod linking;
 pub mod metrics;
+pub mod opac;
 pub mod server;
 pub mod uploads;
 pub mod zipstream;

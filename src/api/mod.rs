@@ -21,6 +21,7 @@ mod catalogue;
 mod discs;
 mod download;
 mod files;
+mod opac;
 mod ops;
 mod uploads;
 
@@ -30,9 +31,11 @@ pub fn router(state: AppState) -> Router {
         .merge(uploads::router())
         .merge(discs::router())
         .merge(files::router())
-        .merge(catalogue::router());
+        .merge(catalogue::router())
+        .merge(opac::router());
     Router::new()
         .merge(ops::router())
+        .merge(opac::public_router())
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -14,6 +14,7 @@ pub mod catalogue;
 pub mod discs;
 pub mod images;
 pub mod members;
+pub mod resolve;
 pub mod tokens;
 pub mod uploads;
 

@@ -142,9 +142,11 @@ impl TestApp {
         let dir = tempfile::tempdir()?;
         let mut config = Config::default();
         configure(&mut config, backend, dir.path()).await?;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        // The app's own idea of where it listens (its public URL in links) is the real port.
+        config.http.listen = listener.local_addr()?;
         tweak(&mut config);
         let state = App::start(config).await?.into_state();
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = tokio::sync::oneshot::channel();
         tokio::spawn(spindle::server::serve(state.clone(), listener, async {

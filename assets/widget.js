@@ -1,0 +1,83 @@
+/*
+ * Spindle OPAC widget. Include it on an OPAC record page with one tag:
+ *
+ *   <script src="https://discs.example.edu/widget.js" async
+ *           data-isbn-selector=".isbn"                 (where the ISBN is on the page)
+ *           data-member="PKU" data-record="123456"     (or: this member's record id)
+ *           data-target="#spindle"></script>           (where to show the links; default: after the tag)
+ *
+ * It asks Spindle which discs belong to the book (by record id, else by the ISBN found on
+ * the page, in either form) and shows Browse / Download / Launch links for each. It writes
+ * text only (never HTML from the network) and does nothing when the book has no disc.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script) return;
+  var base = new URL(script.src, document.baseURI).origin;
+  var cfg = script.dataset;
+
+  function isbnFromPage() {
+    if (cfg.isbn) return cfg.isbn;
+    var nodes = cfg.isbnSelector ? document.querySelectorAll(cfg.isbnSelector) : [document.body];
+    for (var i = 0; i < nodes.length; i++) {
+      var text = (nodes[i].textContent || "").replace(/[\uFF10-\uFF19]/g, function (c) {
+        return String.fromCharCode(c.charCodeAt(0) - 0xFEE0);
+      });
+      var m = text.match(/97[89][\d\- ]{9,16}\d|\d[\d\- ]{8,11}[\dXx]/);
+      if (m) return m[0].replace(/[^0-9Xx]/g, "");
+    }
+    return null;
+  }
+
+  function query() {
+    if (cfg.member && cfg.record) {
+      return "member=" + encodeURIComponent(cfg.member) + "&record=" + encodeURIComponent(cfg.record);
+    }
+    var isbn = isbnFromPage();
+    return isbn ? "isbn=" + encodeURIComponent(isbn) : null;
+  }
+
+  function link(href, text) {
+    var a = document.createElement("a");
+    a.href = href;
+    a.textContent = text;
+    a.className = "spindle-link";
+    a.rel = "noopener";
+    return a;
+  }
+
+  function render(data) {
+    if (!data || !data.discs || data.discs.length === 0) return;
+    var box = document.createElement("div");
+    box.className = "spindle-discs";
+    box.setAttribute("role", "region");
+    box.setAttribute("aria-label", "Accompanying discs");
+    var title = document.createElement("strong");
+    title.textContent = data.discs.length > 1 ? "随书光盘 / Accompanying discs" : "随书光盘 / Accompanying disc";
+    box.appendChild(title);
+    var list = document.createElement("ul");
+    data.discs.forEach(function (d) {
+      var item = document.createElement("li");
+      item.className = "spindle-disc";
+      item.appendChild(document.createTextNode((d.label || ("Disc " + d.disc_number)) + ": "));
+      item.appendChild(link(d.browse, "Browse"));
+      item.appendChild(document.createTextNode(" · "));
+      item.appendChild(link(d.download, "Download"));
+      item.appendChild(document.createTextNode(" · "));
+      item.appendChild(link(d.launch, "Launch"));
+      list.appendChild(item);
+    });
+    box.appendChild(list);
+    var target = cfg.target && document.querySelector(cfg.target);
+    if (target) target.appendChild(box);
+    else script.parentNode.insertBefore(box, script.nextSibling);
+  }
+
+  var q = query();
+  if (!q) return;
+  fetch(base + "/api/v1/lookup?" + q, { credentials: "omit" })
+    .then(function (r) { return r.ok ? r.json() : null; })
+    .then(render)
+    .catch(function () { /* the OPAC page stays as it was */ });
+})();

@@ -1,0 +1,175 @@
+//! OPAC-facing routes: the resolver (`/r/...`), the JSON lookup with CORS, the widget, and
+//! the per-member MARC export with 856 links.
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+
+use crate::app::AppState;
+use crate::auth::Staff;
+use crate::error::{AppError, AppResult};
+use crate::opac::{self, Format, Key, Resolved};
+
+const WIDGET: &str = include_str!("../../assets/widget.js");
+
+pub fn public_router() -> Router<AppState> {
+    Router::new()
+        .route("/r/isbn/{isbn}", get(by_isbn))
+        .route("/r/{member}/record/{id}", get(by_record))
+        .route("/r/{member}/barcode/{barcode}", get(by_barcode))
+        .route("/widget.js", get(widget))
+}
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/lookup", get(lookup).options(preflight))
+        .route("/members/{code}/export.xml", get(export_xml))
+        .route("/members/{code}/export.mrc", get(export_mrc))
+}
+
+#[derive(Deserialize)]
+struct DiscQuery {
+    disc: Option<i64>,
+}
+
+async fn resolved(state: &AppState, key: Key, disc: Option<i64>) -> AppResult<Response> {
+    let mut result = opac::resolve(state, &key).await?;
+    if let (Some(n), Resolved::Many(found)) = (disc, &mut result) {
+        found.discs.retain(|d| d.disc_number == n);
+        if let [one] = found.discs.as_slice() {
+            result = Resolved::One(one.disc.clone());
+        }
+    }
+    Ok(match result {
+        Resolved::One(url) => (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response(),
+        Resolved::Many(found) if found.discs.is_empty() => {
+            return Err(AppError::not_found("no-disc", "no such disc in this set"));
+        }
+        Resolved::Many(found) => (StatusCode::MULTIPLE_CHOICES, Json(found)).into_response(),
+    })
+}
+
+async fn by_isbn(
+    State(s): State<AppState>,
+    Path(isbn): Path<String>,
+    Query(q): Query<DiscQuery>,
+) -> AppResult<Response> {
+    resolved(&s, Key::Isbn(isbn), q.disc).await
+}
+
+async fn by_record(
+    State(s): State<AppState>,
+    Path((member, id)): Path<(String, String)>,
+    Query(q): Query<DiscQuery>,
+) -> AppResult<Response> {
+    resolved(&s, Key::Record { member, id }, q.disc).await
+}
+
+async fn by_barcode(
+    State(s): State<AppState>,
+    Path((member, barcode)): Path<(String, String)>,
+    Query(q): Query<DiscQuery>,
+) -> AppResult<Response> {
+    resolved(&s, Key::Barcode { member, barcode }, q.disc).await
+}
+
+#[derive(Deserialize)]
+struct LookupQuery {
+    isbn: Option<String>,
+    member: Option<String>,
+    record: Option<String>,
+    barcode: Option<String>,
+}
+
+fn cors(mut r: Response) -> Response {
+    let h = r.headers_mut();
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_METHODS,
+        HeaderValue::from_static("GET, OPTIONS"),
+    );
+    h.insert(header::VARY, HeaderValue::from_static("Origin"));
+    r
+}
+
+/// For OPAC pages: which discs belong to a book, with their links. Anyone may ask (it says
+/// that a disc exists, nothing more); CORS is open so any OPAC can call it.
+async fn lookup(State(s): State<AppState>, Query(q): Query<LookupQuery>) -> Response {
+    let key = match (q.isbn, q.member, q.record, q.barcode) {
+        (Some(i), _, _, _) => Key::Isbn(i),
+        (None, Some(member), Some(id), _) => Key::Record { member, id },
+        (None, Some(member), None, Some(barcode)) => Key::Barcode { member, barcode },
+        _ => {
+            return cors(
+                AppError::bad_request(
+                    "invalid-lookup",
+                    "give isbn, or member and record, or member and barcode",
+                )
+                .into_response(),
+            );
+        }
+    };
+    cors(match opac::lookup(&s, &key).await {
+        Ok(found) => Json(found).into_response(),
+        Err(e) => e.into_response(),
+    })
+}
+
+async fn preflight() -> Response {
+    let mut r = StatusCode::NO_CONTENT.into_response();
+    r.headers_mut().insert(
+        header::ACCESS_CONTROL_MAX_AGE,
+        HeaderValue::from_static("86400"),
+    );
+    cors(r)
+}
+
+async fn widget() -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
+            (header::CACHE_CONTROL, "public, max-age=3600"),
+            (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
+        ],
+        WIDGET,
+    )
+        .into_response()
+}
+
+async fn export(s: AppState, staff: Staff, code: String, format: Format) -> AppResult<Response> {
+    let bytes = opac::export(&s, &staff, &code, format).await?;
+    let (ctype, ext) = match format {
+        Format::MarcXml => ("application/marcxml+xml; charset=utf-8", "xml"),
+        Format::Iso2709 => ("application/marc", "mrc"),
+    };
+    let disposition = format!("attachment; filename=\"spindle-856-{code}.{ext}\"");
+    let mut r = bytes.into_response();
+    let h = r.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(ctype));
+    if let Ok(v) = HeaderValue::from_str(&disposition) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(r)
+}
+
+async fn export_xml(
+    State(s): State<AppState>,
+    staff: Staff,
+    Path(code): Path<String>,
+) -> AppResult<Response> {
+    export(s, staff, code, Format::MarcXml).await
+}
+
+async fn export_mrc(
+    State(s): State<AppState>,
+    staff: Staff,
+    Path(code): Path<String>,
+) -> AppResult<Response> {
+    export(s, staff, code, Format::Iso2709).await
+}

@@ -1,0 +1,242 @@
+//! Links from library OPACs into Spindle that never rot: resolver URLs by ISBN, by member +
+//! record id and by member + barcode; a JSON lookup for OPAC pages (and the widget); and the
+//! per-member MARC export that adds 856 fields pointing at the resolver, in the flavour the
+//! member's catalogue uses. Never a storage URL.
+
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use serde::Serialize;
+use spindle_integrations::isbn::Isbn;
+use spindle_integrations::marc::{
+    Field, Record, Subfield, parse_marcxml, write_iso2709, write_marcxml,
+};
+
+use crate::app::App;
+use crate::auth::Staff;
+use crate::db::{self, discs::DiscRow};
+use crate::error::{AppError, AppResult};
+
+fn enc(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+/// What an OPAC identifier resolves to.
+#[derive(Debug, Clone)]
+pub enum Key {
+    Isbn(String),
+    Record { member: String, id: String },
+    Barcode { member: String, barcode: String },
+}
+
+impl Key {
+    /// The stable resolver path for this key.
+    pub fn path(&self) -> String {
+        match self {
+            Self::Isbn(i) => format!("/r/isbn/{}", enc(i)),
+            Self::Record { member, id } => format!("/r/{}/record/{}", enc(member), enc(id)),
+            Self::Barcode { member, barcode } => {
+                format!("/r/{}/barcode/{}", enc(member), enc(barcode))
+            }
+        }
+    }
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiscLinks {
+    pub id: i64,
+    pub member: String,
+    pub disc_number: i64,
+    pub label: Option<String>,
+    pub open: bool,
+    pub disc: String,
+    pub browse: String,
+    pub download: String,
+    pub launch: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Lookup {
+    pub resolver: String,
+    pub discs: Vec<DiscLinks>,
+}
+
+async fn discs_for(app: &App, key: &Key) -> AppResult<Vec<DiscRow>> {
+    Ok(match key {
+        Key::Isbn(raw) => {
+            let forms: Vec<String> = match Isbn::parse(raw) {
+                Ok(i) => std::iter::once(i.isbn13()).chain(i.isbn10()).collect(),
+                Err(_) => Isbn::digits(raw).into_iter().collect(),
+            };
+            if forms.is_empty() {
+                return Err(AppError::not_found(
+                    "not-an-isbn",
+                    format!("{raw:?} is not an ISBN"),
+                ));
+            }
+            db::resolve::by_isbn(&app.db, &forms).await?
+        }
+        Key::Record { member, id } => db::resolve::by_record(&app.db, member, id).await?,
+        Key::Barcode { member, barcode } => {
+            db::resolve::by_barcode(&app.db, member, barcode).await?
+        }
+    })
+}
+
+fn links(base: &str, d: &DiscRow) -> DiscLinks {
+    DiscLinks {
+        id: d.id,
+        member: d.member_code.clone(),
+        disc_number: d.disc_number,
+        label: d.label.clone(),
+        open: d.is_open,
+        disc: format!("{base}/api/v1/discs/{}", d.id),
+        browse: format!("{base}/api/v1/discs/{}/files/", d.id),
+        download: format!("{base}/api/v1/discs/{}/image", d.id),
+        launch: format!("{base}/api/v1/discs/{}/launch", d.id),
+    }
+}
+
+/// One disc image per disc number: the same image linked from several members' records
+/// is one disc for a reader (the open copy first, then the oldest).
+fn distinct(mut discs: Vec<DiscRow>) -> Vec<DiscRow> {
+    discs.sort_by_key(|d| (d.disc_number, !d.is_open, d.id));
+    let mut out: Vec<DiscRow> = Vec::new();
+    for d in discs {
+        if !out.iter().any(|o| o.sha256 == d.sha256) {
+            out.push(d);
+        }
+    }
+    out
+}
+
+pub async fn lookup(app: &App, key: &Key) -> AppResult<Lookup> {
+    let base = app.config.public_url();
+    let discs = distinct(discs_for(app, key).await?);
+    Ok(Lookup {
+        resolver: format!("{base}{}", key.path()),
+        discs: discs.iter().map(|d| links(&base, d)).collect(),
+    })
+}
+
+pub enum Resolved {
+    /// One disc: go to it.
+    One(String),
+    /// A set (or several editions): a chooser.
+    Many(Lookup),
+}
+
+pub async fn resolve(app: &App, key: &Key) -> AppResult<Resolved> {
+    let found = lookup(app, key).await?;
+    match found.discs.len() {
+        0 => Err(AppError::not_found(
+            "no-disc",
+            "no disc is linked to this identifier",
+        )),
+        1 => Ok(Resolved::One(found.discs[0].disc.clone())),
+        _ => Ok(Resolved::Many(found)),
+    }
+}
+
+/// Which export format.
+#[derive(Debug, Clone, Copy)]
+pub enum Format {
+    MarcXml,
+    Iso2709,
+}
+
+/// The member's linked records, each with one 856 per disc pointing at the resolver.
+pub async fn export(app: &App, staff: &Staff, code: &str, format: Format) -> AppResult<Vec<u8>> {
+    let member = db::members::by_code(&app.db, code)
+        .await?
+        .ok_or_else(|| AppError::not_found("member-not-found", format!("no member {code:?}")))?;
+    if !staff.may_act_for(member.id) {
+        return Err(AppError::forbidden(
+            "librarians export their own member's records only",
+        ));
+    }
+    let base = app.config.public_url();
+    let rows = db::resolve::export_rows(&app.db, member.id).await?;
+    let mut records: Vec<Record> = Vec::new();
+    let mut current: Option<i64> = None;
+    for row in rows {
+        if current != Some(row.bib_record_id) {
+            let mut parsed =
+                parse_marcxml(&row.marc).map_err(|e| AppError::internal("stored MARC", &e))?;
+            let Some(mut rec) = parsed.pop() else {
+                continue;
+            };
+            // Earlier Spindle links are replaced, other 856s kept.
+            rec.fields.retain(|f| {
+                !(f.tag() == "856"
+                    && f.subfields()
+                        .iter()
+                        .any(|s| s.code == 'u' && s.value.starts_with(&base)))
+            });
+            records.push(rec);
+            current = Some(row.bib_record_id);
+        }
+        let Some(rec) = records.last_mut() else {
+            continue;
+        };
+        let id = rec.control("001").unwrap_or_default().trim().to_string();
+        let url = format!(
+            "{base}{}",
+            Key::Record {
+                member: code.to_string(),
+                id
+            }
+            .path()
+        );
+        let url = if row.disc_number > 1 {
+            format!("{url}?disc={}", row.disc_number)
+        } else {
+            url
+        };
+        let note = format!(
+            "随书光盘 {} / Accompanying disc {}",
+            row.disc_number, row.disc_number
+        );
+        let (ind2, subfields) = if row.flavour == "unimarc" {
+            (
+                ' ',
+                vec![
+                    Subfield {
+                        code: 'u',
+                        value: url,
+                    },
+                    Subfield {
+                        code: 'z',
+                        value: note,
+                    },
+                ],
+            )
+        } else {
+            (
+                '2',
+                vec![
+                    Subfield {
+                        code: '3',
+                        value: format!("Disc {}", row.disc_number),
+                    },
+                    Subfield {
+                        code: 'u',
+                        value: url,
+                    },
+                    Subfield {
+                        code: 'z',
+                        value: note,
+                    },
+                ],
+            )
+        };
+        rec.fields.push(Field::Data {
+            tag: "856".into(),
+            ind1: '4',
+            ind2,
+            subfields,
+        });
+    }
+    Ok(match format {
+        Format::MarcXml => write_marcxml(&records).into_bytes(),
+        Format::Iso2709 => records.iter().flat_map(write_iso2709).collect(),
+    })
+}
