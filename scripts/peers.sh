@@ -146,6 +146,10 @@ start_zebra() {
     for db in marc21 unimarc; do
       zebraidx -c zebra.cfg -g "$db" -d "$db" update "records/$db.xml" >>index.log 2>&1 || exit 1
     done
+    # Load tests add their generated records (ZEBRA_EXTRA_MARC21=file.xml).
+    if [ -n "${ZEBRA_EXTRA_MARC21:-}" ]; then
+      zebraidx -c zebra.cfg -g marc21 -d marc21 update "$ZEBRA_EXTRA_MARC21" >>index.log 2>&1 || exit 1
+    fi
   ) || { cat "$dir/index.log" >&2; die "zebraidx failed"; }
   if grep -E '\[(warn|fatal)\]' "$dir/index.log" >&2; then die "zebraidx reported problems"; fi
   (cd "$dir" && exec zebrasrv -f yazgfs.xml -l zebrasrv.log >/dev/null 2>&1) &

@@ -145,3 +145,30 @@ fn iso2709_carries_the_same_records() {
         assert_eq!(BibRecord::from_marc(a), BibRecord::from_marc(b));
     }
 }
+
+#[test]
+fn the_committed_catalogue_is_what_the_generator_writes() {
+    let dir = tempfile_dir();
+    let script = records_dir().join("../make-records.py");
+    let status = std::process::Command::new("python3")
+        .arg(&script)
+        .arg(&dir)
+        .status()
+        .expect("python3");
+    assert!(status.success());
+    for f in ["marc21.xml", "unimarc.xml", "manifest.json"] {
+        let made = std::fs::read(dir.join(f)).expect("made");
+        let committed = std::fs::read(records_dir().join(f)).expect("committed");
+        assert!(
+            made == committed,
+            "{f} differs from make-records.py's output: regenerate it"
+        );
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn tempfile_dir() -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("spindle-records-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    dir
+}

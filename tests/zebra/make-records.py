@@ -4,7 +4,9 @@ some without), covering the cases real catalogues hold, plus a ground-truth mani
 the tests check Spindle's mapping and linking against. Standard library only; the output is
 deterministic (re-running gives byte-identical files).
 
-    make-records.py OUT_DIR [copies]   # copies > 1 adds renumbered copies (load tests)
+    make-records.py OUT_DIR                 # the catalogue and its manifest
+    make-records.py OUT_DIR --bench N       # also bench.xml: N plain MARC21 book+CD records
+                                            # (ISBN 978-7-9xx…, barcode BENCH…) for load tests
 
 Titles, authors, ISBNs and barcodes are invented; check digits are computed except where a
 record has a wrong one on purpose. Layout facts: ../../README.md and the ILS reference.
@@ -563,27 +565,29 @@ def write_collection(path, records):
         fh.write("\n".join(out) + "\n")
 
 
-def renumber(records, copy, width):
-    res = []
-    for rid, leader, fields, truth in records:
-        new_id = f"{copy}{rid}" if copy else rid
-        res.append((new_id, leader, [cf("001", new_id)] + [f for f in fields if f[1] != "001"], truth))
-    return res
+def bench_records(n):
+    out = []
+    for k in range(n):
+        rid = f"9{k:06d}"
+        isbn = isbn13(f"9787900{k:05d}")
+        out.append((rid, L21, [cf("001", rid), cf("008", m21_008(2000 + k % 25)),
+                               df("020", [("a", isbn)]),
+                               df("245", [("a", f"Benchmark book {k} /"), ("c", "Load Test.")], "1", "0"),
+                               df("300", [("a", "100 p. ;"), ("e", "1 CD-ROM")]),
+                               df("852", [("p", f"BENCH{k:06d}")])], {"isbn13": [isbn]}))
+    return out
 
 
 def main():
     out = sys.argv[1]
-    copies = int(sys.argv[2]) if len(sys.argv) > 2 else 1
     os.makedirs(out, exist_ok=True)
     write_collection(os.path.join(out, "marc21.xml"), MARC21)
     write_collection(os.path.join(out, "unimarc.xml"), UNIMARC)
-    if copies > 1:
-        big21, bigu = [], []
-        for c in range(1, copies):
-            big21 += renumber(MARC21, c, 0)
-            bigu += renumber(UNIMARC, c, 0)
-        write_collection(os.path.join(out, "marc21-copies.xml"), big21)
-        write_collection(os.path.join(out, "unimarc-copies.xml"), bigu)
+    if len(sys.argv) > 3 and sys.argv[2] == "--bench":
+        bench = bench_records(int(sys.argv[3]))
+        write_collection(os.path.join(out, "bench.xml"), bench)
+        with open(os.path.join(out, "bench-isbns.txt"), "w") as fh:
+            fh.write("\n".join(t["isbn13"][0] for _, _, _, t in bench) + "\n")
     manifest = []
     for flavour, records in (("marc21", MARC21), ("unimarc", UNIMARC)):
         for rid, leader, _, truth in records:
