@@ -165,7 +165,40 @@ start_zebra() {
   echo "peers: Zebra (SRU, Z39.50) on 127.0.0.1:$port"
 }
 
+# OAI-PMH providers built on pyoai (PyPI) serving the same test catalogue: one well behaved,
+# one whose second resumption token "expires".
+OAI_VENV="$HOME/.cache/spindle/oai-venv"
+
+start_oai() {
+  local here port flaky
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests"
+  if ! "$OAI_VENV/bin/python" -c 'import oaipmh, lxml' 2>/dev/null; then
+    echo "peers: installing pyoai 2.5.0 into $OAI_VENV (PyPI)"
+    python3 -m venv "$OAI_VENV" && "$OAI_VENV/bin/pip" install -q pyoai==2.5.0 \
+      || die "could not install pyoai"
+  fi
+  port=$(free_port)
+  flaky=$(free_port)
+  "$OAI_VENV/bin/python" -W ignore "$here/oai/provider.py" "$here/zebra/records" "$port" >"$PEERS_DIR/oai.log" 2>&1 &
+  OAI_PIDS=("$!")
+  "$OAI_VENV/bin/python" -W ignore "$here/oai/provider.py" "$here/zebra/records" "$flaky" --fail-token-once >"$PEERS_DIR/oai-flaky.log" 2>&1 &
+  OAI_PIDS+=("$!")
+  for p in "$port" "$flaky"; do
+    for _ in $(seq 100); do
+      curl -sf "http://127.0.0.1:$p/?verb=Identify" 2>/dev/null | grep -q repositoryName && break
+      sleep 0.1
+    done
+    curl -sf "http://127.0.0.1:$p/?verb=Identify" | grep -q repositoryName \
+      || { cat "$PEERS_DIR"/oai*.log >&2; die "the OAI-PMH provider did not start"; }
+  done
+  export SPINDLE_TEST_OAI_URL="http://127.0.0.1:$port/"
+  export SPINDLE_TEST_OAI_FLAKY_URL="http://127.0.0.1:$flaky/"
+  echo "peers: OAI-PMH providers (pyoai) on 127.0.0.1:$port and :$flaky"
+}
+
 stop_peers() {
+  local p
+  for p in "${OAI_PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
   [ -n "${ZEBRA_PID:-}" ] && kill "$ZEBRA_PID" 2>/dev/null && wait "$ZEBRA_PID" 2>/dev/null
   [ -n "${GARAGE_PID:-}" ] && kill "$GARAGE_PID" 2>/dev/null && wait "$GARAGE_PID" 2>/dev/null
   [ -n "${PG_STOP:-}" ] && "${PG_STOP[@]}" >/dev/null 2>&1
@@ -181,4 +214,5 @@ start_peers() {
   start_postgres
   start_garage
   start_zebra
+  start_oai
 }

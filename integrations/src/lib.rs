@@ -3,6 +3,8 @@
 
 pub mod bib;
 pub mod discs;
+mod http;
 pub mod isbn;
 pub mod marc;
+pub mod oai;
 pub mod sru;

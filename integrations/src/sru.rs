@@ -8,11 +8,11 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::StreamExt;
 use roxmltree::{Document, Node, ParsingOptions};
 use serde::{Deserialize, Serialize};
 use tokio::sync::Semaphore;
 
+use crate::http::FetchError;
 use crate::marc::{self, MarcError, Record};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -286,47 +286,29 @@ impl SruClient {
             .await
             .map_err(|_| SruError::Config("client closed".into()))?;
         let secs = self.config.timeout_secs;
-        let map = |e: reqwest::Error| {
-            if e.is_timeout() {
-                SruError::Timeout(secs)
-            } else {
-                SruError::Unreachable(e.to_string())
-            }
-        };
         let url = reqwest::Url::parse_with_params(&self.config.url, self.params(cql, start, max))
             .map_err(|e| SruError::Config(format!("{:?}: {e}", self.config.url)))?;
-        let resp = self.http.get(url).send().await.map_err(map)?;
-        let status = resp.status();
-        let html = resp
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.contains("html"));
-        let limit = self.config.max_response_bytes;
-        let mut body = Vec::new();
-        let mut stream = resp.bytes_stream();
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk.map_err(map)?;
-            if body.len() + chunk.len() > limit {
-                return Err(SruError::TooLarge(limit));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        let text = String::from_utf8_lossy(&body).into_owned();
-        if status == reqwest::StatusCode::NOT_FOUND {
+        let fetched = crate::http::get_capped(&self.http, url, self.config.max_response_bytes)
+            .await
+            .map_err(|e| match e {
+                FetchError::Timeout => SruError::Timeout(secs),
+                FetchError::Unreachable(m) => SruError::Unreachable(m),
+                FetchError::TooLarge(n) => SruError::TooLarge(n),
+            })?;
+        if fetched.status == 404 {
             return Err(SruError::WrongDatabase(self.config.url.clone()));
         }
-        if !status.is_success() {
-            let detail: String = text.chars().take(200).collect();
+        if !(200..300).contains(&fetched.status) {
+            let detail: String = fetched.text.chars().take(200).collect();
             return Err(SruError::Http {
-                status: status.as_u16(),
+                status: fetched.status,
                 detail,
             });
         }
-        if html {
+        if fetched.html {
             return Err(SruError::Malformed("an HTML page instead of XML".into()));
         }
-        Ok(text)
+        Ok(fetched.text)
     }
 
     /// One page: `max` records from position `start` (1-based).

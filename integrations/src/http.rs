@@ -1,0 +1,53 @@
+//! The one HTTP GET the catalogue clients share: a timeout, a cap on the body size read, and
+//! errors that say which of these failed.
+
+use futures::StreamExt;
+
+pub(crate) struct Fetched {
+    pub status: u16,
+    /// The server sent an HTML page (an error page, a login form), not XML.
+    pub html: bool,
+    pub text: String,
+}
+
+#[derive(Debug)]
+pub(crate) enum FetchError {
+    Timeout,
+    Unreachable(String),
+    TooLarge(usize),
+}
+
+pub(crate) async fn get_capped(
+    client: &reqwest::Client,
+    url: reqwest::Url,
+    limit: usize,
+) -> Result<Fetched, FetchError> {
+    let map = |e: reqwest::Error| {
+        if e.is_timeout() {
+            FetchError::Timeout
+        } else {
+            FetchError::Unreachable(e.to_string())
+        }
+    };
+    let resp = client.get(url).send().await.map_err(map)?;
+    let status = resp.status().as_u16();
+    let html = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("html"));
+    let mut body = Vec::new();
+    let mut stream = resp.bytes_stream();
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(map)?;
+        if body.len() + chunk.len() > limit {
+            return Err(FetchError::TooLarge(limit));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(Fetched {
+        status,
+        html,
+        text: String::from_utf8_lossy(&body).into_owned(),
+    })
+}
