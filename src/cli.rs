@@ -54,6 +54,8 @@ enum Command {
         #[command(subcommand)]
         command: TokenCommand,
     },
+    /// Fetch every linked record again from the members' catalogues and report
+    Resync,
 }
 
 #[derive(Subcommand, Debug)]
@@ -140,6 +142,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => check(config).await,
         Command::Member { command } => member(config, command).await,
         Command::Token { command } => token(config, command).await,
+        Command::Resync => {
+            let app = App::start(config).await?;
+            let report = crate::linking::resync(&app, None)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }
     }
 }
 

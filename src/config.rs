@@ -23,6 +23,7 @@ pub struct Config {
     pub storage: StorageConfig,
     pub upload: UploadConfig,
     pub index: IndexConfig,
+    pub catalogue: CatalogueConfig,
     pub log: LogConfig,
 }
 
@@ -99,6 +100,7 @@ impl Default for Config {
             storage: StorageConfig::default(),
             upload: UploadConfig::default(),
             index: IndexConfig::default(),
+            catalogue: CatalogueConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -145,6 +147,20 @@ pub struct IndexConfig {
     pub lease_secs: u64,
     /// Most files and directories one image may have.
     pub max_entries: usize,
+}
+
+/// Links to members' catalogues.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CatalogueConfig {
+    /// How often linked records are fetched again (deletions, changes); 0 turns it off.
+    pub resync_hours: u64,
+}
+
+impl Default for CatalogueConfig {
+    fn default() -> Self {
+        Self { resync_hours: 24 }
+    }
 }
 
 impl Default for IndexConfig {

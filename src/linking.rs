@@ -352,6 +352,16 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
         return db::catalogue::store_outcome(&app.db, disc_id, &[], &[], "no-catalogue", None)
             .await;
     };
+    if disc.barcode.is_none()
+        && disc.isbn.is_none()
+        && disc.record_id.is_none()
+        && disc.title_hint.is_none()
+    {
+        let why =
+            "the disc has no barcode, ISBN, record id or title to look up; add one and relink";
+        return db::catalogue::store_outcome(&app.db, disc_id, &[], &[], "unmatched", Some(why))
+            .await;
+    }
     let outcome = match app.catalogues.get(disc.member_id, &cat.settings) {
         Ok(client) => candidates(&client, &disc).await,
         Err(e) => Err(e),
@@ -589,4 +599,108 @@ pub async fn relink(app: &App, staff: &Staff, disc_id: i64) -> AppResult<()> {
     db::catalogue::requeue(&app.db, disc_id).await?;
     app.link_wake.notify_waiters();
     Ok(())
+}
+
+#[derive(Debug, Default, Serialize)]
+pub struct ResyncReport {
+    pub checked: u64,
+    pub refreshed: u64,
+    pub gone: u64,
+    pub discs_to_review: u64,
+    pub errors: Vec<String>,
+}
+
+/// Fetches every linked record again from its member's catalogue: the stored facts are
+/// refreshed, and a record the catalogue deleted (or no longer has) sends its discs back to
+/// review, saying why. A catalogue that cannot be reached is reported and left alone.
+pub async fn resync(app: &App, member_id: Option<i64>) -> AppResult<ResyncReport> {
+    let mut report = ResyncReport::default();
+    let mut clients: HashMap<i64, Option<SruClient>> = HashMap::new();
+    for rec in db::catalogue::linked_records(&app.db, member_id).await? {
+        report.checked += 1;
+        let client = match clients.get(&rec.member_id) {
+            Some(c) => c.clone(),
+            None => {
+                let c = match db::catalogue::get(&app.db, rec.member_id).await? {
+                    Some(cat) => app.catalogues.get(rec.member_id, &cat.settings).ok(),
+                    None => None,
+                };
+                clients.insert(rec.member_id, c.clone());
+                c
+            }
+        };
+        let Some(client) = client else { continue };
+        let found = match client.by_record_id(&rec.record_id).await {
+            Ok(found) => found,
+            Err(e) => {
+                report.errors.push(format!("record {}: {e}", rec.record_id));
+                continue;
+            }
+        };
+        let fresh = found.into_iter().find(|r| record_id(r) == rec.record_id);
+        match fresh.map(|m| (BibRecord::from_marc(&m), m)) {
+            Some((bib, _)) if bib.deleted => {
+                report.gone += 1;
+                report.discs_to_review += db::catalogue::record_gone(
+                    &app.db,
+                    rec.bib_record_id,
+                    "the catalogue marks this record deleted (re-sync)",
+                )
+                .await?;
+            }
+            None => {
+                report.gone += 1;
+                report.discs_to_review += db::catalogue::record_gone(
+                    &app.db,
+                    rec.bib_record_id,
+                    "the catalogue no longer has this record (re-sync)",
+                )
+                .await?;
+            }
+            Some((bib, marc)) => {
+                let c = Candidate {
+                    bib,
+                    marc,
+                    method: "resync",
+                    query: String::new(),
+                    score: 0,
+                    why: Vec::new(),
+                };
+                let isbns = c.bib.isbn_forms().join(" ");
+                let summary = serde_json::to_string(&c.bib).unwrap_or_default();
+                let xml = write_marcxml(std::slice::from_ref(&c.marc));
+                let row = summary_row(rec.member_id, &c, &isbns, &summary, &xml, &rec.record_id);
+                db::catalogue::refresh_record(&app.db, rec.bib_record_id, &row).await?;
+                report.refreshed += 1;
+            }
+        }
+    }
+    Ok(report)
+}
+
+/// Re-syncs every `hours` hours (never when 0).
+pub async fn resync_forever(state: AppState, hours: u64) {
+    if hours == 0 {
+        return;
+    }
+    let mut tick = tokio::time::interval(Duration::from_secs(hours * 3600));
+    tick.tick().await;
+    loop {
+        tick.tick().await;
+        match resync(&state, None).await {
+            Ok(r) => tracing::info!(
+                checked = r.checked,
+                refreshed = r.refreshed,
+                gone = r.gone,
+                errors = r.errors.len(),
+                "catalogue re-sync"
+            ),
+            Err(e) => tracing::warn!(error = e.message(), "catalogue re-sync failed"),
+        }
+    }
+}
+
+pub async fn resync_member(app: &App, staff: &Staff, code: &str) -> AppResult<ResyncReport> {
+    let member = member_for(app, staff, code).await?;
+    resync(app, Some(member.id)).await
 }

@@ -19,6 +19,10 @@ pub async fn serve(
     let sweeper = tokio::spawn(sweep_forever(state.clone()));
     let indexers = tokio::spawn(crate::images::run(state.clone()));
     let linkers = tokio::spawn(crate::linking::run(state.clone()));
+    let resync = tokio::spawn(crate::linking::resync_forever(
+        state.clone(),
+        state.config.catalogue.resync_hours,
+    ));
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
     let (stopping_tx, stopping_rx) = tokio::sync::oneshot::channel::<()>();
     let signal = async move {
@@ -41,6 +45,7 @@ pub async fn serve(
     sweeper.abort();
     indexers.abort();
     linkers.abort();
+    resync.abort();
     crate::images::release_claims(&state).await;
     state.db.close().await;
     result

@@ -389,6 +389,18 @@ async fn misconfigured_catalogues_fail_clearly(backend: Backend) -> Result<()> {
         .await?;
     assert_eq!(r.status(), 403);
 
+    // A disc with nothing to look up by says so.
+    let d = register(&app, &good, &sha, json!({"label": "no identifiers"})).await?;
+    let v = linked(&app, &good, d).await?;
+    assert_eq!(v["link_status"], "unmatched");
+    assert!(
+        v["link_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("no barcode, ISBN"),
+        "{v}"
+    );
+
     // A member without a catalogue: discs say so.
     app.member("NONE").await?;
     let none = app.librarian("NONE").await?;
@@ -398,7 +410,70 @@ async fn misconfigured_catalogues_fail_clearly(backend: Backend) -> Result<()> {
     Ok(())
 }
 
+async fn resync_follows_the_catalogue(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("ZZU").await?;
+    let zzu = app.librarian("ZZU").await?;
+    configure(&app, &zzu, "ZZU", "marc21").await?;
+    let image = iso_image(2000, 79);
+    app.upload(&zzu, &image, 2 * PART as usize).await?;
+    let disc = register(
+        &app,
+        &zzu,
+        &sha256_hex(&image),
+        json!({"barcode": "B100001"}),
+    )
+    .await?;
+    assert_eq!(linked(&app, &zzu, disc).await?["link_status"], "linked");
+    let url = app.url("/api/v1/members/ZZU/catalogue/resync");
+    let r = app.client.post(&url).bearer_auth(&zzu).send().await?;
+    assert_eq!(r.status(), 200);
+    let report: Value = r.json().await?;
+    assert_eq!(
+        (
+            report["checked"].as_i64(),
+            report["refreshed"].as_i64(),
+            report["gone"].as_i64()
+        ),
+        (Some(1), Some(1), Some(0)),
+        "{report}"
+    );
+    // The library's system no longer has the record (here: the catalogue now points at a
+    // database without it): the disc goes back to review, saying why.
+    configure(&app, &zzu, "ZZU", "unimarc").await?;
+    let report: Value = app
+        .client
+        .post(&url)
+        .bearer_auth(&zzu)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        (report["gone"].as_i64(), report["discs_to_review"].as_i64()),
+        (Some(1), Some(1)),
+        "{report}"
+    );
+    let v = linked(&app, &zzu, disc).await?;
+    assert_eq!(v["link_status"], "review");
+    let why = v["links"][0]["explanation"].as_str().unwrap_or_default();
+    assert!(why.contains("no longer has this record"), "{v}");
+    app.member("OTHER").await?;
+    let other = app.librarian("OTHER").await?;
+    assert_eq!(
+        app.client
+            .post(&url)
+            .bearer_auth(&other)
+            .send()
+            .await?
+            .status(),
+        403
+    );
+    Ok(())
+}
+
 on_both_backends!(
     every_manifest_record_links,
-    misconfigured_catalogues_fail_clearly
+    misconfigured_catalogues_fail_clearly,
+    resync_follows_the_catalogue
 );

@@ -21,6 +21,7 @@ pub fn router() -> Router<AppState> {
         .route("/members/{code}/review", get(review))
         .route("/discs/{id}/links/{record}/{decision}", post(decide))
         .route("/discs/{id}/relink", post(relink))
+        .route("/members/{code}/catalogue/resync", post(resync))
 }
 
 async fn show(
@@ -78,4 +79,13 @@ async fn relink(
 ) -> AppResult<Response> {
     linking::relink(&state, &staff, parse_id(&id)?).await?;
     Ok(StatusCode::ACCEPTED.into_response())
+}
+
+/// Fetches the member's linked records again now (the periodic re-sync does it daily).
+async fn resync(
+    State(state): State<AppState>,
+    staff: Staff,
+    Path(code): Path<String>,
+) -> AppResult<Response> {
+    Ok(Json(linking::resync_member(&state, &staff, &code).await?).into_response())
 }

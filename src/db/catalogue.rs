@@ -320,3 +320,86 @@ pub async fn requeue(db: &Db, disc_id: i64) -> Result<(), DbError> {
     });
     Ok(())
 }
+
+/// A stored record that some disc is linked to, for the re-sync.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct LinkedRecord {
+    pub bib_record_id: i64,
+    pub member_id: i64,
+    pub record_id: String,
+}
+
+pub async fn linked_records(db: &Db, member_id: Option<i64>) -> Result<Vec<LinkedRecord>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, LinkedRecord>(
+            "SELECT DISTINCT b.id AS bib_record_id, b.member_id, b.record_id
+             FROM bib_records b JOIN disc_links l ON l.bib_record_id = b.id
+             WHERE l.state = 'linked' AND ($1 IS NULL OR b.member_id = $1)
+             ORDER BY b.id",
+        )
+        .bind(member_id)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// Refreshes a stored record's facts after a re-sync.
+pub async fn refresh_record(db: &Db, id: i64, r: &NewBibRecord<'_>) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE bib_records SET flavour = $2, title = $3, year = $4, isbns = $5,
+                 disc_count = $6, disc_kind = $7, deleted = $8, summary = $9, marc = $10,
+                 fetched_at = $11 WHERE id = $1",
+        )
+        .bind(id)
+        .bind(r.flavour)
+        .bind(r.title)
+        .bind(r.year)
+        .bind(r.isbns)
+        .bind(r.disc_count)
+        .bind(r.disc_kind)
+        .bind(r.deleted)
+        .bind(r.summary)
+        .bind(r.marc)
+        .bind(now())
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+/// The catalogue no longer has (or has deleted) a linked record: its links go back to
+/// review with the reason, and so do their discs. Returns how many discs moved.
+pub async fn record_gone(db: &Db, bib_record_id: i64, reason: &str) -> Result<u64, DbError> {
+    let t = now();
+    Ok(on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query("UPDATE bib_records SET deleted = TRUE, fetched_at = $2 WHERE id = $1")
+            .bind(bib_record_id)
+            .bind(t)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE disc_links SET state = 'review', explanation = explanation || '; ' || $2,
+                 decided_by = NULL, updated_at = $3
+             WHERE bib_record_id = $1 AND state = 'linked'",
+        )
+        .bind(bib_record_id)
+        .bind(reason)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        let moved = sqlx::query(
+            "UPDATE discs SET link_status = 'review', linked_at = $2
+             WHERE link_status = 'linked' AND id IN (SELECT disc_id FROM disc_links WHERE bib_record_id = $1)
+               AND NOT EXISTS (SELECT 1 FROM disc_links o WHERE o.disc_id = discs.id AND o.state = 'linked')",
+        )
+        .bind(bib_record_id)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        moved
+    }))
+}
