@@ -126,6 +126,8 @@ async fn every_manifest_record_links(backend: Backend) -> Result<()> {
     }
     let sha = sha256_hex(&image);
     let mut checked = 0;
+    // Discs that must end up waiting for a librarian, per member code.
+    let mut expect_review: Vec<(&str, i64)> = Vec::new();
     for m in manifest() {
         let flavour = m["flavour"].as_str().unwrap_or_default();
         let token = &tokens
@@ -201,6 +203,7 @@ async fn every_manifest_record_links(backend: Backend) -> Result<()> {
                         "{id} without disc evidence: {v}"
                     );
                     assert_eq!(review_ids(&v), vec![id.clone()]);
+                    expect_review.push((if flavour == "marc21" { "ZZU" } else { "CNU" }, disc));
                     assert!(
                         v["links"][0]["explanation"]
                             .as_str()
@@ -235,6 +238,7 @@ async fn every_manifest_record_links(backend: Backend) -> Result<()> {
     )
     .await?;
     let v = linked(&app, zzu, disc).await?;
+    expect_review.push(("ZZU", disc));
     assert_eq!(
         v["link_status"], "review",
         "title + year is never automatic"
@@ -248,6 +252,7 @@ async fn every_manifest_record_links(backend: Backend) -> Result<()> {
     )
     .await?;
     let v = linked(&app, zzu, two).await?;
+    expect_review.push(("ZZU", two));
     assert_eq!(review_ids(&v), ["100012", "100013"]);
     // Disc 2 of a one-disc book is doubtful.
     let disc = register(
@@ -258,6 +263,7 @@ async fn every_manifest_record_links(backend: Backend) -> Result<()> {
     )
     .await?;
     let v = linked(&app, zzu, disc).await?;
+    expect_review.push(("ZZU", disc));
     assert_eq!(v["link_status"], "review", "{v}");
     // Nothing known: unmatched, and said so.
     let disc = register(&app, zzu, &sha, json!({"barcode": "NO-SUCH-BARCODE"})).await?;
@@ -279,7 +285,45 @@ async fn every_manifest_record_links(backend: Backend) -> Result<()> {
         .flatten()
         .filter_map(|i| i["disc"].as_i64())
         .collect();
-    assert!(in_queue.contains(&two), "{queue}");
+    let mut want: Vec<i64> = expect_review
+        .iter()
+        .filter(|(m, _)| *m == "ZZU")
+        .map(|(_, d)| *d)
+        .collect();
+    want.sort_unstable();
+    let mut got = in_queue.clone();
+    got.sort_unstable();
+    got.dedup();
+    assert_eq!(
+        got, want,
+        "the review queue holds exactly the uncertain discs"
+    );
+    let cnu_queue: Value = app
+        .client
+        .get(app.url("/api/v1/members/CNU/review"))
+        .bearer_auth(&tokens[1].1)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut cnu_got: Vec<i64> = cnu_queue
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["disc"].as_i64())
+        .collect();
+    cnu_got.sort_unstable();
+    let mut cnu_want: Vec<i64> = expect_review
+        .iter()
+        .filter(|(m, _)| *m == "CNU")
+        .map(|(_, d)| *d)
+        .collect();
+    cnu_want.sort_unstable();
+    assert_eq!(
+        cnu_got, cnu_want,
+        "CNU's queue: the floppy and cassette books"
+    );
+    assert_eq!(cnu_want.len(), 2);
     let item = queue
         .as_array()
         .into_iter()
