@@ -166,7 +166,7 @@ start_zebra() {
 }
 
 # OAI-PMH providers built on pyoai (PyPI) serving the same test catalogue: one well behaved,
-# one whose second resumption token "expires".
+# one whose second resumption token "expires" and where record 100002 has been withdrawn.
 OAI_VENV="$HOME/.cache/spindle/oai-venv"
 
 start_oai() {
@@ -181,7 +181,7 @@ start_oai() {
   flaky=$(free_port)
   "$OAI_VENV/bin/python" -W ignore "$here/oai/provider.py" "$here/zebra/records" "$port" >"$PEERS_DIR/oai.log" 2>&1 &
   OAI_PIDS=("$!")
-  "$OAI_VENV/bin/python" -W ignore "$here/oai/provider.py" "$here/zebra/records" "$flaky" --fail-token-once >"$PEERS_DIR/oai-flaky.log" 2>&1 &
+  "$OAI_VENV/bin/python" -W ignore "$here/oai/provider.py" "$here/zebra/records" "$flaky" --fail-token-once --deleted 100002 >"$PEERS_DIR/oai-flaky.log" 2>&1 &
   OAI_PIDS+=("$!")
   for p in "$port" "$flaky"; do
     for _ in $(seq 100); do

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 use spindle_integrations::bib::BibRecord;
 use spindle_integrations::isbn::Isbn;
 use spindle_integrations::marc::{Record, write_marcxml};
+use spindle_integrations::oai::{OaiClient, OaiConfig};
 use spindle_integrations::sru::{SruClient, SruConfig, SruError, cql_term};
 
 use crate::app::{App, AppState};
@@ -34,6 +35,10 @@ pub struct CatalogueSettings {
     /// The member's OPAC record page, with `{id}` for the record id, e.g.
     /// `https://opac.example.edu/cgi-bin/koha/opac-detail.pl?biblionumber={id}`.
     pub opac_record_url: Option<String>,
+    /// An OAI-PMH provider for the same records (Koha's oai.pl, FOLIO edge-oai-pmh): the
+    /// re-sync then harvests changes incrementally instead of asking for each record.
+    #[serde(default)]
+    pub oai: Option<OaiConfig>,
 }
 
 /// One SRU client per member (so its concurrency limit is per catalogue), rebuilt when the
@@ -88,6 +93,14 @@ pub async fn put_catalogue(
     if let Some(t) = &settings.opac_record_url {
         check_template(t)?;
     }
+    let oai = match &settings.oai {
+        Some(o) => {
+            OaiClient::new(o.clone())
+                .map_err(|e| AppError::unprocessable("invalid-catalogue", e.to_string()))?;
+            Some(serde_json::to_string(o).map_err(|e| AppError::internal("catalogue json", &e))?)
+        }
+        None => None,
+    };
     let json = serde_json::to_string(&settings.sru)
         .map_err(|e| AppError::internal("catalogue json", &e))?;
     let queued = db::catalogue::put(
@@ -96,6 +109,7 @@ pub async fn put_catalogue(
         &settings.kind,
         &json,
         settings.opac_record_url.as_deref(),
+        oai.as_deref(),
     )
     .await?;
     app.link_wake.notify_waiters();
@@ -117,6 +131,12 @@ pub async fn get_catalogue(app: &App, staff: &Staff, code: &str) -> AppResult<Ca
         sru: serde_json::from_str(&row.settings)
             .map_err(|e| AppError::internal("stored catalogue", &e))?,
         opac_record_url: row.opac_record_url,
+        oai: match row.oai_settings {
+            Some(o) => Some(
+                serde_json::from_str(&o).map_err(|e| AppError::internal("stored catalogue", &e))?,
+            ),
+            None => None,
+        },
     })
 }
 
@@ -607,72 +627,166 @@ pub struct ResyncReport {
     pub refreshed: u64,
     pub gone: u64,
     pub discs_to_review: u64,
+    /// Records read from OAI-PMH providers (changes since the last harvest).
+    pub harvested: u64,
     pub errors: Vec<String>,
 }
 
-/// Fetches every linked record again from its member's catalogue: the stored facts are
+/// A fresh copy of a linked record (None: the catalogue deleted it or no longer has it).
+async fn apply(
+    app: &App,
+    rec: &db::catalogue::LinkedRecord,
+    fresh: Option<Record>,
+    report: &mut ResyncReport,
+) -> AppResult<()> {
+    match fresh.map(|m| (BibRecord::from_marc(&m), m)) {
+        Some((bib, marc)) if !bib.deleted => {
+            let c = Candidate {
+                bib,
+                marc,
+                method: "resync",
+                query: String::new(),
+                score: 0,
+                why: Vec::new(),
+            };
+            let isbns = c.bib.isbn_forms().join(" ");
+            let summary = serde_json::to_string(&c.bib).unwrap_or_default();
+            let xml = write_marcxml(std::slice::from_ref(&c.marc));
+            let row = summary_row(rec.member_id, &c, &isbns, &summary, &xml, &rec.record_id);
+            db::catalogue::refresh_record(&app.db, rec.bib_record_id, &row).await?;
+            report.refreshed += 1;
+        }
+        deleted => {
+            let why = if deleted.is_some() {
+                "the catalogue marks this record deleted (re-sync)"
+            } else {
+                "the catalogue no longer has this record (re-sync)"
+            };
+            report.gone += 1;
+            report.discs_to_review +=
+                db::catalogue::record_gone(&app.db, rec.bib_record_id, why).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Asks the catalogue for each linked record by its id.
+async fn resync_by_sru(
+    app: &App,
+    client: &SruClient,
+    records: &[db::catalogue::LinkedRecord],
+    report: &mut ResyncReport,
+) -> AppResult<()> {
+    for rec in records {
+        report.checked += 1;
+        match client.by_record_id(&rec.record_id).await {
+            Ok(found) => {
+                let fresh = found.into_iter().find(|r| record_id(r) == rec.record_id);
+                apply(app, rec, fresh, report).await?;
+            }
+            Err(e) => report.errors.push(format!("record {}: {e}", rec.record_id)),
+        }
+    }
+    Ok(())
+}
+
+/// Harvests what changed since the last harvest and applies it to the linked records; a
+/// deleted header sends its discs back to review. The record id is the 001, or for a
+/// deleted header the identifier's last `:` segment (`oai:host:12345`).
+async fn resync_by_oai(
+    app: &App,
+    member_id: i64,
+    cfg: OaiConfig,
+    from: Option<String>,
+    records: &[db::catalogue::LinkedRecord],
+    report: &mut ResyncReport,
+) -> AppResult<()> {
+    let client = match OaiClient::new(cfg) {
+        Ok(c) => c,
+        Err(e) => {
+            report.errors.push(e.to_string());
+            return Ok(());
+        }
+    };
+    let harvest = match client.list_records(from.as_deref(), None).await {
+        Ok(h) => h,
+        Err(e) => {
+            report.errors.push(format!("OAI-PMH harvest: {e}"));
+            return Ok(());
+        }
+    };
+    report.harvested += harvest.records.len() as u64;
+    let mut latest = from;
+    for r in &harvest.records {
+        if latest.as_deref().is_none_or(|l| r.datestamp.as_str() > l) {
+            latest = Some(r.datestamp.clone());
+        }
+        let id = match &r.record {
+            Some(m) => record_id(m),
+            None => r
+                .identifier
+                .rsplit(':')
+                .next()
+                .unwrap_or_default()
+                .to_string(),
+        };
+        let Some(linked) = records.iter().find(|l| l.record_id == id) else {
+            continue;
+        };
+        report.checked += 1;
+        let fresh = if r.deleted { None } else { r.record.clone() };
+        if r.deleted {
+            report.gone += 1;
+            report.discs_to_review += db::catalogue::record_gone(
+                &app.db,
+                linked.bib_record_id,
+                "the catalogue's OAI-PMH feed reports this record deleted (re-sync)",
+            )
+            .await?;
+        } else {
+            apply(app, linked, fresh, report).await?;
+        }
+    }
+    if let Some(l) = latest {
+        db::catalogue::set_harvested_to(&app.db, member_id, &l).await?;
+    }
+    Ok(())
+}
+
+/// Fetches linked records again from their members' catalogues: the stored facts are
 /// refreshed, and a record the catalogue deleted (or no longer has) sends its discs back to
 /// review, saying why. A catalogue that cannot be reached is reported and left alone.
 pub async fn resync(app: &App, member_id: Option<i64>) -> AppResult<ResyncReport> {
     let mut report = ResyncReport::default();
-    let mut clients: HashMap<i64, Option<SruClient>> = HashMap::new();
-    for rec in db::catalogue::linked_records(&app.db, member_id).await? {
-        report.checked += 1;
-        let client = match clients.get(&rec.member_id) {
-            Some(c) => c.clone(),
-            None => {
-                let c = match db::catalogue::get(&app.db, rec.member_id).await? {
-                    Some(cat) => app.catalogues.get(rec.member_id, &cat.settings).ok(),
-                    None => None,
-                };
-                clients.insert(rec.member_id, c.clone());
-                c
-            }
+    let all = db::catalogue::linked_records(&app.db, member_id).await?;
+    let mut members: Vec<i64> = all.iter().map(|r| r.member_id).collect();
+    members.dedup();
+    for m in members {
+        let records: Vec<_> = all.iter().filter(|r| r.member_id == m).cloned().collect();
+        let Some(cat) = db::catalogue::get(&app.db, m).await? else {
+            continue;
         };
-        let Some(client) = client else { continue };
-        let found = match client.by_record_id(&rec.record_id).await {
-            Ok(found) => found,
-            Err(e) => {
-                report.errors.push(format!("record {}: {e}", rec.record_id));
-                continue;
-            }
-        };
-        let fresh = found.into_iter().find(|r| record_id(r) == rec.record_id);
-        match fresh.map(|m| (BibRecord::from_marc(&m), m)) {
-            Some((bib, _)) if bib.deleted => {
-                report.gone += 1;
-                report.discs_to_review += db::catalogue::record_gone(
-                    &app.db,
-                    rec.bib_record_id,
-                    "the catalogue marks this record deleted (re-sync)",
+        match cat
+            .oai_settings
+            .as_deref()
+            .map(serde_json::from_str::<OaiConfig>)
+        {
+            Some(Ok(cfg)) => {
+                resync_by_oai(
+                    app,
+                    m,
+                    cfg,
+                    cat.oai_harvested_to.clone(),
+                    &records,
+                    &mut report,
                 )
-                .await?;
+                .await?
             }
-            None => {
-                report.gone += 1;
-                report.discs_to_review += db::catalogue::record_gone(
-                    &app.db,
-                    rec.bib_record_id,
-                    "the catalogue no longer has this record (re-sync)",
-                )
-                .await?;
-            }
-            Some((bib, marc)) => {
-                let c = Candidate {
-                    bib,
-                    marc,
-                    method: "resync",
-                    query: String::new(),
-                    score: 0,
-                    why: Vec::new(),
-                };
-                let isbns = c.bib.isbn_forms().join(" ");
-                let summary = serde_json::to_string(&c.bib).unwrap_or_default();
-                let xml = write_marcxml(std::slice::from_ref(&c.marc));
-                let row = summary_row(rec.member_id, &c, &isbns, &summary, &xml, &rec.record_id);
-                db::catalogue::refresh_record(&app.db, rec.bib_record_id, &row).await?;
-                report.refreshed += 1;
-            }
+            Some(Err(e)) => report.errors.push(format!("stored OAI-PMH settings: {e}")),
+            None => match app.catalogues.get(m, &cat.settings) {
+                Ok(client) => resync_by_sru(app, &client, &records, &mut report).await?,
+                Err(e) => report.errors.push(e.to_string()),
+            },
         }
     }
     Ok(report)

@@ -516,8 +516,84 @@ async fn resync_follows_the_catalogue(backend: Backend) -> Result<()> {
     Ok(())
 }
 
+async fn resync_by_oai_pmh(backend: Backend) -> Result<()> {
+    let oai = std::env::var("SPINDLE_TEST_OAI_FLAKY_URL").unwrap_or_else(|_| {
+        panic!("SPINDLE_TEST_OAI_FLAKY_URL is not set: run the suite with scripts/test.sh")
+    });
+    let app = TestApp::start(backend).await?;
+    app.member("ZZU").await?;
+    let zzu = app.librarian("ZZU").await?;
+    configure(&app, &zzu, "ZZU", "marc21").await?;
+    let image = iso_image(2000, 80);
+    app.upload(&zzu, &image, 2 * PART as usize).await?;
+    let sha = sha256_hex(&image);
+    let kept = register(&app, &zzu, &sha, json!({"barcode": "B100001"})).await?;
+    let withdrawn = register(&app, &zzu, &sha, json!({"barcode": "B100002"})).await?;
+    for d in [kept, withdrawn] {
+        assert_eq!(linked(&app, &zzu, d).await?["link_status"], "linked");
+    }
+    // The same catalogue also has an OAI-PMH feed, in which the library has since withdrawn
+    // 100002 (and whose resumption tokens expire once).
+    let r = app
+        .client
+        .put(app.url("/api/v1/members/ZZU/catalogue"))
+        .bearer_auth(&zzu)
+        .json(&json!({
+            "kind": "sru",
+            "sru": {"url": format!("{}/marc21", zebra())},
+            "oai": {"url": oai, "metadata_prefix": "marc21"}
+        }))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let url = app.url("/api/v1/members/ZZU/catalogue/resync");
+    let report: Value = app
+        .client
+        .post(&url)
+        .bearer_auth(&zzu)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(
+        report["harvested"].as_u64(),
+        Some(manifest().len() as u64),
+        "{report}"
+    );
+    assert_eq!(
+        (
+            report["checked"].as_i64(),
+            report["refreshed"].as_i64(),
+            report["gone"].as_i64()
+        ),
+        (Some(2), Some(1), Some(1)),
+        "{report}"
+    );
+    assert_eq!(linked(&app, &zzu, kept).await?["link_status"], "linked");
+    let v = linked(&app, &zzu, withdrawn).await?;
+    assert_eq!(v["link_status"], "review");
+    let why = v["links"][0]["explanation"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("OAI-PMH feed reports this record deleted"),
+        "{v}"
+    );
+    // The next re-sync harvests only what changed since (from the last datestamp on).
+    let again: Value = app
+        .client
+        .post(&url)
+        .bearer_auth(&zzu)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let n = again["harvested"].as_u64().unwrap_or(u64::MAX);
+    assert!(n < 5, "incremental: {again}");
+    Ok(())
+}
+
 on_both_backends!(
     every_manifest_record_links,
     misconfigured_catalogues_fail_clearly,
-    resync_follows_the_catalogue
+    resync_follows_the_catalogue,
+    resync_by_oai_pmh
 );

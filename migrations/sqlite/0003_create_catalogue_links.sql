@@ -7,6 +7,8 @@ CREATE TABLE catalogues (
     kind               TEXT NOT NULL CHECK (kind IN ('sru')),
     settings           TEXT NOT NULL,
     opac_record_url    TEXT,
+    oai_settings       TEXT,
+    oai_harvested_to   TEXT,
     updated_at         BIGINT NOT NULL
 );
 

@@ -10,13 +10,16 @@ pub struct CatalogueRow {
     pub kind: String,
     pub settings: String,
     pub opac_record_url: Option<String>,
+    pub oai_settings: Option<String>,
+    pub oai_harvested_to: Option<String>,
     pub updated_at: i64,
 }
 
 pub async fn get(db: &Db, member_id: i64) -> Result<Option<CatalogueRow>, DbError> {
     Ok(on_pool!(db, pool => {
         sqlx::query_as::<_, CatalogueRow>(
-            "SELECT member_id, kind, settings, opac_record_url, updated_at FROM catalogues WHERE member_id = $1",
+            "SELECT member_id, kind, settings, opac_record_url, oai_settings, oai_harvested_to,
+                 updated_at FROM catalogues WHERE member_id = $1",
         )
         .bind(member_id)
         .fetch_optional(pool)
@@ -32,19 +35,23 @@ pub async fn put(
     kind: &str,
     settings: &str,
     opac_record_url: Option<&str>,
+    oai_settings: Option<&str>,
 ) -> Result<u64, DbError> {
     Ok(on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
         sqlx::query(
-            "INSERT INTO catalogues (member_id, kind, settings, opac_record_url, updated_at)
-             VALUES ($1, $2, $3, $4, $5)
+            "INSERT INTO catalogues (member_id, kind, settings, opac_record_url, oai_settings, updated_at)
+             VALUES ($1, $2, $3, $4, $5, $6)
              ON CONFLICT (member_id) DO UPDATE SET kind = $2, settings = $3,
-                 opac_record_url = $4, updated_at = $5",
+                 opac_record_url = $4, oai_settings = $5, updated_at = $6,
+                 oai_harvested_to = CASE WHEN catalogues.oai_settings = $5
+                     THEN catalogues.oai_harvested_to ELSE NULL END",
         )
         .bind(member_id)
         .bind(kind)
         .bind(settings)
         .bind(opac_record_url)
+        .bind(oai_settings)
         .bind(now())
         .execute(&mut *tx)
         .await?;
@@ -402,4 +409,16 @@ pub async fn record_gone(db: &Db, bib_record_id: i64, reason: &str) -> Result<u6
         tx.commit().await?;
         moved
     }))
+}
+
+/// Where the next incremental OAI-PMH harvest of a member's catalogue starts.
+pub async fn set_harvested_to(db: &Db, member_id: i64, datestamp: &str) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query("UPDATE catalogues SET oai_harvested_to = $2 WHERE member_id = $1")
+            .bind(member_id)
+            .bind(datestamp)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
 }

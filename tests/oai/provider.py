@@ -4,8 +4,9 @@ catalogue (tests/zebra/records) as `marc21` MARCXML records. Record i of the cat
 datestamp 2024-01-01 plus i days, so from/until can be tested; leader/05 `d` records are
 served as deleted headers. Ten records per page, with resumption tokens.
 
-    provider.py RECORDS_DIR PORT [--fail-token-once]
+    provider.py RECORDS_DIR PORT [--fail-token-once] [--deleted ID,ID…]
 
+--deleted serves those records as deleted too (a library withdrew them).
 --fail-token-once answers the second resumptionToken request of each full harvest with
 badResumptionToken, as a provider whose tokens expired would.
 """
@@ -26,7 +27,7 @@ SLIM = "http://www.loc.gov/MARC21/slim"
 BASE_DATE = datetime.datetime(2024, 1, 1)
 
 
-def load(records_dir):
+def load(records_dir, also_deleted=()):
     items = []
     for db in ("marc21", "unimarc"):
         tree = etree.parse(os.path.join(records_dir, f"{db}.xml"))
@@ -34,7 +35,8 @@ def load(records_dir):
             rid = rec.find(f"{{{SLIM}}}controlfield[@tag='001']").text
             leader = rec.find(f"{{{SLIM}}}leader").text
             stamp = BASE_DATE + datetime.timedelta(days=len(items))
-            items.append((f"oai:spindle-test:{db}:{rid}", stamp, leader[5] == "d", rec))
+            deleted = leader[5] == "d" or rid in also_deleted
+            items.append((f"oai:spindle-test:{db}:{rid}", stamp, deleted, rec))
     return items
 
 
@@ -98,9 +100,12 @@ def marc_writer(element, meta):
 def main():
     records_dir, port = sys.argv[1], int(sys.argv[2])
     fail_once = "--fail-token-once" in sys.argv
+    also_deleted = set()
+    if "--deleted" in sys.argv:
+        also_deleted = set(sys.argv[sys.argv.index("--deleted") + 1].split(","))
     registry = metadata.MetadataRegistry()
     registry.registerWriter("marc21", marc_writer)
-    srv = server.Server(Catalogue(load(records_dir)), registry, resumption_batch_size=10)
+    srv = server.Server(Catalogue(load(records_dir, also_deleted)), registry, resumption_batch_size=10)
     state = {"token_requests": 0, "failed": False}
 
     class Handler(http.server.BaseHTTPRequestHandler):
