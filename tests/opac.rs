@@ -5,69 +5,29 @@
 
 mod common;
 
-use std::time::Duration;
-
 use anyhow::{Result, bail};
+use common::catalogue::{configure, linked, register};
 use common::{Backend, PART, TestApp, header, iso_image, sha256_hex};
 use serde_json::{Value, json};
 use spindle_integrations::marc::{parse_iso2709, parse_marcxml};
 
-fn zebra() -> String {
-    std::env::var("SPINDLE_TEST_ZEBRA_URL").unwrap_or_else(|_| {
-        panic!("SPINDLE_TEST_ZEBRA_URL is not set: run the suite with scripts/test.sh, which starts Zebra on loopback")
-    })
-}
-
 async fn setup_member(app: &TestApp, code: &str, db: &str) -> Result<String> {
     app.member(code).await?;
     let token = app.librarian(code).await?;
-    let r = app
-        .client
-        .put(app.url(&format!("/api/v1/members/{code}/catalogue")))
-        .bearer_auth(&token)
-        .json(&json!({"kind": "sru", "sru": {"url": format!("{}/{db}", zebra())}}))
-        .send()
-        .await?;
-    if r.status() != 200 {
-        bail!("catalogue: {}", r.status());
-    }
+    configure(app, &token, code, db).await?;
     Ok(token)
 }
 
-async fn disc(app: &TestApp, token: &str, data: &[u8], extra: Value) -> Result<i64> {
+/// Uploads `data`, registers it as an open disc and waits until it is linked.
+async fn disc(app: &TestApp, token: &str, data: &[u8], mut extra: Value) -> Result<i64> {
     app.upload(token, data, 2 * PART as usize).await?;
-    let mut body = json!({"sha256": sha256_hex(data), "open": true});
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
+    extra["open"] = json!(true);
+    let id = register(app, token, &sha256_hex(data), extra).await?;
+    let v = linked(app, token, id).await?;
+    if v["link_status"] != "linked" {
+        bail!("disc {id}: {v}");
     }
-    let r = app
-        .client
-        .post(app.url("/api/v1/discs"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await?;
-    if !r.status().is_success() {
-        bail!("register: {} {}", r.status(), r.text().await?);
-    }
-    let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
-    for _ in 0..400 {
-        let v: Value = app
-            .client
-            .get(app.url(&format!("/api/v1/discs/{id}")))
-            .send()
-            .await?
-            .json()
-            .await?;
-        if v["link_status"] == "linked" {
-            return Ok(id);
-        }
-        if v["link_status"] != "pending" {
-            bail!("disc {id}: {v}");
-        }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    bail!("disc {id} not linked")
+    Ok(id)
 }
 
 fn no_redirects() -> reqwest::Client {

@@ -2,16 +2,15 @@
 //! by tests/zebra/make-records.py): every record's flavour, titles, year, ISBNs, disc count
 //! and kind, book and disc barcodes and host link, from MARCXML and from ISO 2709.
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 
+use common::{manifest, records_dir, strings};
 use serde_json::Value;
 use spindle_integrations::bib::{BibRecord, Flavour, nfc};
 use spindle_integrations::marc::{Record, parse_iso2709, parse_marcxml, write_iso2709};
-
-fn records_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../tests/zebra/records")
-}
 
 fn catalogue() -> Vec<Record> {
     let mut all = Vec::new();
@@ -20,21 +19,6 @@ fn catalogue() -> Vec<Record> {
         all.extend(parse_marcxml(&text).expect("parse"));
     }
     all
-}
-
-fn manifest() -> Vec<Value> {
-    serde_json::from_str(
-        &std::fs::read_to_string(records_dir().join("manifest.json")).expect("manifest"),
-    )
-    .expect("json")
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str().map(str::to_string))
-        .collect()
 }
 
 fn check(bib: &BibRecord, m: &Value) {

@@ -2,9 +2,11 @@
 //! scripts/test.sh): full and incremental harvests, deleted records, noRecordsMatch, and a
 //! restart after an expired resumption token.
 
+mod common;
+
 use std::collections::BTreeSet;
 
-use serde_json::Value;
+use common::manifest;
 use spindle_integrations::bib::BibRecord;
 use spindle_integrations::oai::{OaiClient, OaiConfig, OaiError};
 
@@ -21,12 +23,6 @@ fn client(var: &str) -> OaiClient {
         ..OaiConfig::default()
     })
     .expect("client")
-}
-
-fn manifest() -> Vec<Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/zebra/records/manifest.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("manifest")).expect("json")
 }
 
 #[tokio::test]

@@ -1,10 +1,12 @@
 //! The SRU client against a real Zebra (started by scripts/test.sh with the test catalogue),
 //! and against deliberately broken servers for what Zebra will not do (hang, 500, garbage).
 
+mod common;
+
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use common::{manifest, strings};
 use spindle_integrations::bib::BibRecord;
 use spindle_integrations::isbn::Isbn;
 use spindle_integrations::marc::Record;
@@ -30,20 +32,6 @@ fn ids(records: &[Record]) -> BTreeSet<String> {
     records
         .iter()
         .filter_map(|r| r.control("001").map(str::to_string))
-        .collect()
-}
-
-fn manifest() -> Vec<Value> {
-    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../tests/zebra/records/manifest.json");
-    serde_json::from_str(&std::fs::read_to_string(path).expect("manifest")).expect("json")
-}
-
-fn strings(v: &Value) -> Vec<String> {
-    v.as_array()
-        .into_iter()
-        .flatten()
-        .filter_map(|s| s.as_str().map(str::to_string))
         .collect()
 }
 
