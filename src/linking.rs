@@ -653,7 +653,7 @@ async fn apply(
             let summary = serde_json::to_string(&c.bib).unwrap_or_default();
             let xml = write_marcxml(std::slice::from_ref(&c.marc));
             let row = summary_row(rec.member_id, &c, &isbns, &summary, &xml, &rec.record_id);
-            db::catalogue::refresh_record(&app.db, rec.bib_record_id, &row).await?;
+            db::catalogue::refresh_record(&app.db, &row).await?;
             report.refreshed += 1;
         }
         deleted => {

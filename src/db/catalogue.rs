@@ -68,6 +68,34 @@ pub async fn put(
     }))
 }
 
+/// Stores a fetched record, or refreshes it: (member, record id) names it.
+const UPSERT_RECORD: &str = "INSERT INTO bib_records (member_id, record_id, flavour, title, year,
+         isbns, disc_count, disc_kind, deleted, summary, marc, fetched_at)
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+     ON CONFLICT (member_id, record_id) DO UPDATE SET flavour = $3, title = $4, year = $5,
+         isbns = $6, disc_count = $7, disc_kind = $8, deleted = $9, summary = $10, marc = $11,
+         fetched_at = $12
+     RETURNING id";
+
+/// Binds a `NewBibRecord` (and the fetch time) to `UPSERT_RECORD`.
+macro_rules! bind_record {
+    ($query:expr, $r:expr, $t:expr) => {
+        $query
+            .bind($r.member_id)
+            .bind($r.record_id)
+            .bind($r.flavour)
+            .bind($r.title)
+            .bind($r.year)
+            .bind($r.isbns)
+            .bind($r.disc_count)
+            .bind($r.disc_kind)
+            .bind($r.deleted)
+            .bind($r.summary)
+            .bind($r.marc)
+            .bind($t)
+    };
+}
+
 /// A record as fetched, ready to store.
 pub struct NewBibRecord<'a> {
     pub member_id: i64,
@@ -133,29 +161,9 @@ pub async fn store_outcome(
         let mut tx = pool.begin().await?;
         let mut ids = Vec::with_capacity(records.len());
         for r in records {
-            let id: i64 = sqlx::query_scalar(
-                "INSERT INTO bib_records (member_id, record_id, flavour, title, year, isbns,
-                     disc_count, disc_kind, deleted, summary, marc, fetched_at)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                 ON CONFLICT (member_id, record_id) DO UPDATE SET flavour = $3, title = $4,
-                     year = $5, isbns = $6, disc_count = $7, disc_kind = $8, deleted = $9,
-                     summary = $10, marc = $11, fetched_at = $12
-                 RETURNING id",
-            )
-            .bind(r.member_id)
-            .bind(r.record_id)
-            .bind(r.flavour)
-            .bind(r.title)
-            .bind(r.year)
-            .bind(r.isbns)
-            .bind(r.disc_count)
-            .bind(r.disc_kind)
-            .bind(r.deleted)
-            .bind(r.summary)
-            .bind(r.marc)
-            .bind(t)
-            .fetch_one(&mut *tx)
-            .await?;
+            let id: i64 = bind_record!(sqlx::query_scalar(UPSERT_RECORD), r, t)
+                .fetch_one(&mut *tx)
+                .await?;
             ids.push(id);
         }
         sqlx::query("DELETE FROM disc_links WHERE disc_id = $1 AND decided_by IS NULL")
@@ -350,27 +358,13 @@ pub async fn linked_records(db: &Db, member_id: Option<i64>) -> Result<Vec<Linke
     }))
 }
 
-/// Refreshes a stored record's facts after a re-sync.
-pub async fn refresh_record(db: &Db, id: i64, r: &NewBibRecord<'_>) -> Result<(), DbError> {
+/// Refreshes a stored record's facts after a re-sync (the same upsert as linking).
+pub async fn refresh_record(db: &Db, r: &NewBibRecord<'_>) -> Result<(), DbError> {
+    let t = now();
     on_pool!(db, pool => {
-        sqlx::query(
-            "UPDATE bib_records SET flavour = $2, title = $3, year = $4, isbns = $5,
-                 disc_count = $6, disc_kind = $7, deleted = $8, summary = $9, marc = $10,
-                 fetched_at = $11 WHERE id = $1",
-        )
-        .bind(id)
-        .bind(r.flavour)
-        .bind(r.title)
-        .bind(r.year)
-        .bind(r.isbns)
-        .bind(r.disc_count)
-        .bind(r.disc_kind)
-        .bind(r.deleted)
-        .bind(r.summary)
-        .bind(r.marc)
-        .bind(now())
-        .execute(pool)
-        .await?;
+        let _: i64 = bind_record!(sqlx::query_scalar(UPSERT_RECORD), r, t)
+            .fetch_one(pool)
+            .await?;
     });
     Ok(())
 }
