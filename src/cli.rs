@@ -56,6 +56,8 @@ enum Command {
     },
     /// Fetch every linked record again from the members' catalogues and report
     Resync,
+    /// Upload a shelf of discs (a folder or a manifest) to a Spindle server
+    Upload(crate::upload::UploadArgs),
 }
 
 #[derive(Subcommand, Debug)]
@@ -118,6 +120,13 @@ fn init_logging(config: &Config) {
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
+    // A client of the API: no server configuration, database or storage involved.
+    if let Command::Upload(args) = cli.command {
+        return match crate::upload::run(args).await? {
+            true => Ok(()),
+            false => bail!("some rows failed; see the report"),
+        };
+    }
     let listen = match &cli.command {
         Command::Serve { listen } => *listen,
         _ => None,
@@ -142,6 +151,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::CheckConfig => check(config).await,
         Command::Member { command } => member(config, command).await,
         Command::Token { command } => token(config, command).await,
+        Command::Upload(_) => unreachable!("handled before the configuration is loaded"),
         Command::Resync => {
             let app = App::start(config).await?;
             let report = crate::linking::resync(&app, None)

@@ -17,5 +17,6 @@ pub mod linking;
 pub mod metrics;
 pub mod opac;
 pub mod server;
+pub mod upload;
 pub mod uploads;
 pub mod zipstream;

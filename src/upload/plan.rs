@@ -1,0 +1,275 @@
+//! What a bulk upload will do: the rows (from a manifest CSV, or a folder and file-name
+//! patterns), each checked before anything moves: the file readable, an image Spindle can
+//! read (from its bytes), identifiers well formed, no duplicates. A CUE sheet brings the BIN
+//! files it names.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+use spindle_integrations::isbn::Isbn;
+use spindle_storage::image::{self, Detected, FileSource};
+
+/// One disc to upload and register.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct Row {
+    /// 1-based position in the manifest (or in the folder listing).
+    pub row: usize,
+    pub path: PathBuf,
+    pub isbn: Option<String>,
+    pub barcode: Option<String>,
+    pub record_id: Option<String>,
+    pub disc_number: Option<i64>,
+    pub label: Option<String>,
+    /// The BIN files a CUE sheet names: (name in the sheet, path).
+    pub parts: Vec<(String, PathBuf)>,
+    pub format: String,
+    pub bytes: u64,
+    /// Why the row cannot be uploaded; such rows fail without anything moving.
+    pub invalid: Option<String>,
+}
+
+pub const COLUMNS: [&str; 6] = [
+    "path",
+    "isbn",
+    "barcode",
+    "record_id",
+    "disc_number",
+    "label",
+];
+
+/// Splits one CSV line (RFC 4180 quoting).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (c, quoted) {
+            ('"', true) if chars.peek() == Some(&'"') => {
+                cur.push('"');
+                chars.next();
+            }
+            ('"', _) => quoted = !quoted,
+            (',', false) => out.push(std::mem::take(&mut cur)),
+            (c, _) => cur.push(c),
+        }
+    }
+    out.push(cur);
+    out.into_iter().map(|f| f.trim().to_string()).collect()
+}
+
+/// Rows of a manifest CSV; paths are relative to the manifest. An unknown column is an error
+/// for the whole manifest (a typo would silently drop data).
+pub fn from_manifest(manifest: &Path) -> anyhow::Result<Vec<Row>> {
+    let text = std::fs::read_to_string(manifest)
+        .map_err(|e| anyhow::anyhow!("cannot read the manifest {}: {e}", manifest.display()))?;
+    let base = manifest.parent().unwrap_or(Path::new("."));
+    let mut lines = text
+        .trim_start_matches('\u{feff}')
+        .lines()
+        .filter(|l| !l.trim().is_empty());
+    let header = csv_fields(
+        lines
+            .next()
+            .ok_or_else(|| anyhow::anyhow!("the manifest is empty"))?,
+    );
+    let unknown: Vec<&String> = header
+        .iter()
+        .filter(|h| !COLUMNS.contains(&h.as_str()))
+        .collect();
+    if !unknown.is_empty() {
+        anyhow::bail!("the manifest has unknown columns {unknown:?}; the columns are {COLUMNS:?}");
+    }
+    if !header.iter().any(|h| h == "path") {
+        anyhow::bail!("the manifest has no path column");
+    }
+    let mut rows = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let fields = csv_fields(line);
+        let get = |name: &str| {
+            header
+                .iter()
+                .position(|h| h == name)
+                .and_then(|p| fields.get(p))
+                .map(|v| v.trim().to_string())
+                .filter(|v| !v.is_empty())
+        };
+        let mut row = Row {
+            row: i + 1,
+            path: base.join(get("path").unwrap_or_default()),
+            isbn: get("isbn"),
+            barcode: get("barcode"),
+            record_id: get("record_id"),
+            label: get("label"),
+            ..Row::default()
+        };
+        if fields.len() != header.len() {
+            row.invalid = Some(format!(
+                "{} fields, the header has {}",
+                fields.len(),
+                header.len()
+            ));
+        }
+        match get("disc_number").map(|d| d.parse::<i64>()) {
+            Some(Ok(n)) if (1..=999).contains(&n) => row.disc_number = Some(n),
+            Some(_) => row.invalid = Some("disc_number must be a number from 1 to 999".into()),
+            None => {}
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// A file-name pattern such as `{barcode}.iso` or `{isbn}_{disc}.iso`, as a matcher.
+pub fn pattern_regex(pattern: &str) -> anyhow::Result<regex::Regex> {
+    let mut re = String::from("^");
+    let mut rest = pattern;
+    while let Some(open) = rest.find('{') {
+        re.push_str(&regex::escape(&rest[..open]));
+        let close = rest[open..]
+            .find('}')
+            .ok_or_else(|| anyhow::anyhow!("pattern {pattern:?}: unclosed {{"))?;
+        let name = &rest[open + 1..open + close];
+        let group = match name {
+            "barcode" => "(?P<barcode>[^/_]+?)",
+            "isbn" => "(?P<isbn>[0-9Xx-]+)",
+            "record_id" => "(?P<record_id>[^/_]+?)",
+            "disc" => "(?P<disc>[0-9]{1,3})",
+            "label" => "(?P<label>.+?)",
+            "any" => ".*?",
+            other => anyhow::bail!(
+                "pattern {pattern:?}: unknown field {{{other}}} (barcode, isbn, record_id, disc, label, any)"
+            ),
+        };
+        re.push_str(group);
+        rest = &rest[open + close + 1..];
+    }
+    re.push_str(&regex::escape(rest));
+    re.push('$');
+    regex::Regex::new(&re).map_err(|e| anyhow::anyhow!("pattern {pattern:?}: {e}"))
+}
+
+/// Every file below `dir` (sorted), with identifiers from the first pattern its name matches.
+pub fn from_folder(dir: &Path, patterns: &[regex::Regex]) -> anyhow::Result<Vec<Row>> {
+    let mut files = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d)
+            .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", d.display()))?
+        {
+            let e = e?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if name.starts_with('.') {
+                continue; // the state file, editor droppings
+            }
+            if e.file_type()?.is_dir() {
+                stack.push(e.path());
+            } else {
+                files.push(e.path());
+            }
+        }
+    }
+    files.sort();
+    let mut rows = Vec::new();
+    for (i, path) in files.into_iter().enumerate() {
+        let name = path
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let mut row = Row {
+            row: i + 1,
+            path,
+            ..Row::default()
+        };
+        if let Some(c) = patterns.iter().find_map(|p| p.captures(&name)) {
+            row.barcode = c.name("barcode").map(|m| m.as_str().to_string());
+            row.isbn = c.name("isbn").map(|m| m.as_str().to_string());
+            row.record_id = c.name("record_id").map(|m| m.as_str().to_string());
+            row.label = c.name("label").map(|m| m.as_str().to_string());
+            row.disc_number = c.name("disc").and_then(|m| m.as_str().parse().ok());
+        }
+        rows.push(row);
+    }
+    Ok(rows)
+}
+
+/// Checks every row from the bytes and the identifiers; BIN files a CUE sheet names become
+/// its parts (and are not rows of their own when they sit in the same upload).
+pub fn validate(rows: &mut Vec<Row>) {
+    let mut claimed: Vec<PathBuf> = Vec::new();
+    for row in rows.iter_mut() {
+        if row.invalid.is_some() {
+            continue;
+        }
+        let source = match FileSource::open(&row.path) {
+            Ok(s) => s,
+            Err(e) => {
+                row.invalid = Some(format!("cannot read {}: {e}", row.path.display()));
+                continue;
+            }
+        };
+        row.bytes = image::ReadAt::size(&source);
+        match image::detect(&source) {
+            Ok(Detected::Cue(text)) => {
+                row.format = "cue".into();
+                let sheet = match image::parse_cue(&text) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        row.invalid = Some(e.to_string());
+                        continue;
+                    }
+                };
+                let dir = row.path.parent().unwrap_or(Path::new("."));
+                for f in &sheet.files {
+                    let base = f.name.rsplit(['/', '\\']).next().unwrap_or(&f.name);
+                    let p = dir.join(base);
+                    match std::fs::metadata(&p) {
+                        Ok(m) => {
+                            row.bytes += m.len();
+                            claimed.push(p.clone());
+                            row.parts.push((f.name.clone(), p));
+                        }
+                        Err(_) => {
+                            row.invalid = Some(format!(
+                                "the CUE sheet names {:?}, which is not next to it",
+                                f.name
+                            ));
+                        }
+                    }
+                }
+            }
+            Ok(Detected::Iso { udf: true }) => row.format = "iso9660+udf".into(),
+            Ok(Detected::Iso { udf: false }) => row.format = "iso9660".into(),
+            Ok(Detected::Udf) => row.format = "udf".into(),
+            Ok(Detected::Raw { .. }) => row.format = "raw-2352".into(),
+            Err(e) => row.invalid = Some(e.to_string()),
+        }
+        if let Some(isbn) = &row.isbn
+            && row.invalid.is_none()
+            && let Err(e) = Isbn::parse(isbn)
+        {
+            row.invalid = Some(format!("ISBN {isbn}: {e}"));
+        }
+    }
+    // BIN files that belong to a CUE sheet in this upload are its parts, not discs.
+    rows.retain(|r| !claimed.contains(&r.path));
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    for row in rows.iter_mut() {
+        let keys = [
+            Some(format!("path {}", row.path.display())),
+            row.barcode
+                .as_ref()
+                .map(|b| format!("barcode {b} disc {}", row.disc_number.unwrap_or(1))),
+        ];
+        for key in keys.into_iter().flatten() {
+            if let Some(first) = seen.get(&key) {
+                if row.invalid.is_none() {
+                    row.invalid = Some(format!("duplicate of row {first} ({key})"));
+                }
+            } else {
+                seen.insert(key, row.row);
+            }
+        }
+    }
+}

@@ -1,0 +1,288 @@
+//! The HTTP side of a bulk upload: does the consortium hold these bytes, a resumable tus
+//! transfer (resume from the server's offset, retries with backoff, the server's verified
+//! hash), and registering the disc.
+
+use std::path::Path;
+use std::time::Duration;
+
+use base64::Engine as _;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncSeekExt};
+
+pub struct Client {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub token: String,
+    pub retries: u32,
+}
+
+/// What the server said, as a row outcome.
+#[derive(Debug)]
+pub enum Failure {
+    /// Worth trying again (network, 5xx, 423 locked).
+    Transient(String),
+    /// The row fails with this reason.
+    Final(String),
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Transient(m) | Self::Final(m) => f.write_str(m),
+        }
+    }
+}
+
+async fn reason(r: reqwest::Response) -> String {
+    let status = r.status();
+    let body: Value = r.json().await.unwrap_or_default();
+    match (body["code"].as_str(), body["message"].as_str()) {
+        (Some(c), Some(m)) => format!("{status} {c}: {m}"),
+        _ => status.to_string(),
+    }
+}
+
+async fn classify(r: reqwest::Response) -> Failure {
+    let status = r.status().as_u16();
+    let why = reason(r).await;
+    if status >= 500 || status == 423 || status == 429 {
+        Failure::Transient(why)
+    } else {
+        Failure::Final(why)
+    }
+}
+
+fn net(e: reqwest::Error) -> Failure {
+    Failure::Transient(format!("network: {e}"))
+}
+
+impl Client {
+    /// Runs `op` until it succeeds, fails for good, or the retries are spent.
+    pub async fn retrying<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, Failure>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<T, Failure>>,
+    {
+        let mut attempt = 0;
+        loop {
+            match op().await {
+                Err(Failure::Transient(m)) if attempt < self.retries => {
+                    attempt += 1;
+                    let wait = Duration::from_millis(500 * (1 << attempt.min(6)));
+                    eprintln!("  {what}: {m}; retrying in {:.1} s", wait.as_secs_f64());
+                    tokio::time::sleep(wait).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    pub async fn blob_exists(&self, sha: &str) -> Result<bool, Failure> {
+        let r = self
+            .http
+            .head(format!("{}/api/v1/blobs/{sha}", self.base))
+            .bearer_auth(&self.token)
+            .send()
+            .await
+            .map_err(net)?;
+        match r.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            _ => Err(classify(r).await),
+        }
+    }
+
+    pub async fn part_size(&self) -> Result<u64, Failure> {
+        let r = self
+            .http
+            .request(
+                reqwest::Method::OPTIONS,
+                format!("{}/api/v1/uploads", self.base),
+            )
+            .send()
+            .await
+            .map_err(net)?;
+        r.headers()
+            .get("spindle-part-size")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| {
+                Failure::Final("the server did not say its part size (is it Spindle?)".into())
+            })
+    }
+
+    /// Creates a tus upload; returns its URL (or None when the server holds the bytes).
+    pub async fn create(&self, sha: &str, name: &str, len: u64) -> Result<Option<String>, Failure> {
+        let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
+        let r = self
+            .http
+            .post(format!("{}/api/v1/uploads", self.base))
+            .bearer_auth(&self.token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", len.to_string())
+            .header(
+                "Upload-Metadata",
+                format!("sha256 {},filename {}", b64(sha), b64(name)),
+            )
+            .send()
+            .await
+            .map_err(net)?;
+        if r.status() != 201 {
+            return Err(classify(r).await);
+        }
+        if r.headers().get("spindle-blob-exists").is_some() {
+            return Ok(None);
+        }
+        let location = r
+            .headers()
+            .get("location")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| Failure::Final("no Location for the upload".into()))?;
+        Ok(Some(if location.starts_with("http") {
+            location.to_string()
+        } else {
+            format!("{}{location}", self.base)
+        }))
+    }
+
+    /// The server's offset for an upload; None when it no longer exists (expired, finished).
+    pub async fn offset(&self, url: &str) -> Result<Option<u64>, Failure> {
+        let r = self
+            .http
+            .head(url)
+            .bearer_auth(&self.token)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await
+            .map_err(net)?;
+        match r.status().as_u16() {
+            200 | 204 => Ok(r
+                .headers()
+                .get("upload-offset")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.parse().ok())),
+            404 | 410 => Ok(None),
+            _ => Err(classify(r).await),
+        }
+    }
+
+    /// Sends `[offset, offset + len)` of the file; returns the server's new offset.
+    pub async fn patch(
+        &self,
+        url: &str,
+        path: &Path,
+        offset: u64,
+        len: u64,
+    ) -> Result<u64, Failure> {
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| Failure::Final(format!("cannot read {}: {e}", path.display())))?;
+        file.seek(std::io::SeekFrom::Start(offset))
+            .await
+            .map_err(|e| Failure::Final(e.to_string()))?;
+        let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
+            file.take(len),
+            256 * 1024,
+        ));
+        let r = self
+            .http
+            .patch(url)
+            .bearer_auth(&self.token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset.to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .header("Content-Length", len.to_string())
+            .body(body)
+            .send()
+            .await
+            .map_err(net)?;
+        if r.status() != 204 {
+            return Err(classify(r).await);
+        }
+        r.headers()
+            .get("upload-offset")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .ok_or_else(|| Failure::Final("no Upload-Offset in the answer".into()))
+    }
+
+    /// Registers the disc; returns its id (an earlier registration of the same disc counts).
+    pub async fn register(&self, body: Value) -> Result<i64, Failure> {
+        let r = self
+            .http
+            .post(format!("{}/api/v1/discs", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(net)?;
+        if !r.status().is_success() {
+            return Err(classify(r).await);
+        }
+        let v: Value = r.json().await.map_err(net)?;
+        v["id"]
+            .as_i64()
+            .ok_or_else(|| Failure::Final("no disc id in the answer".into()))
+    }
+
+    /// The disc's linking status, waiting up to `wait` for the catalogue lookup.
+    pub async fn link_status(&self, id: i64, wait: Duration) -> Result<String, Failure> {
+        let started = std::time::Instant::now();
+        loop {
+            let r = self
+                .http
+                .get(format!("{}/api/v1/discs/{id}", self.base))
+                .bearer_auth(&self.token)
+                .send()
+                .await
+                .map_err(net)?;
+            if !r.status().is_success() {
+                return Err(classify(r).await);
+            }
+            let v: Value = r.json().await.map_err(net)?;
+            let status = v["link_status"].as_str().unwrap_or("unknown").to_string();
+            if status != "pending" || started.elapsed() >= wait {
+                return Ok(status);
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    pub fn disc_body(
+        &self,
+        row: &super::plan::Row,
+        sha: &str,
+        member: Option<&str>,
+        parts: &[(String, String)],
+    ) -> Value {
+        let mut b = json!({
+            "sha256": sha,
+            "filename": row.path.file_name().map(|n| n.to_string_lossy().to_string()),
+        });
+        for (k, v) in [
+            ("isbn", &row.isbn),
+            ("barcode", &row.barcode),
+            ("record_id", &row.record_id),
+            ("label", &row.label),
+        ] {
+            if let Some(v) = v {
+                b[k] = json!(v);
+            }
+        }
+        if let Some(n) = row.disc_number {
+            b["disc_number"] = json!(n);
+        }
+        if let Some(m) = member {
+            b["member"] = json!(m);
+        }
+        if !parts.is_empty() {
+            b["parts"] = json!(
+                parts
+                    .iter()
+                    .map(|(name, sha)| json!({"name": name, "sha256": sha}))
+                    .collect::<Vec<_>>()
+            );
+        }
+        b
+    }
+}
