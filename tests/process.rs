@@ -215,6 +215,10 @@ impl Server {
             let l = std::net::TcpListener::bind("127.0.0.1:0")?;
             l.local_addr()?.port()
         };
+        Self::start_on(dir, env, port).await
+    }
+
+    async fn start_on(dir: &std::path::Path, env: &[(String, String)], port: u16) -> Result<Self> {
         let child = Command::new(env!("CARGO_BIN_EXE_spindle"))
             .current_dir(dir)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
@@ -394,4 +398,108 @@ fn tokio_stream_from<T: Send + 'static>(
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-on_both_backends!(killed_mid_upload_resumes_after_restart);
+/// `spindle upload` keeps going through a server restart: the transfer fails, the client
+/// waits (the dead node's lease answers 423 for a few seconds), resumes from the stored
+/// offset and finishes.
+async fn upload_client_survives_a_server_restart(backend: Backend) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let mut config = Config::default();
+    configure(&mut config, backend, &dir.path().join("data")).await?;
+    let env = common::child_env(&config);
+    assert!(
+        spindle(dir.path(), &env, &["member", "add", "PKU", "--name", "PKU"])
+            .status
+            .success()
+    );
+    let o = spindle(
+        dir.path(),
+        &env,
+        &["token", "create", "--role", "librarian", "--member", "PKU"],
+    );
+    let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let shelf = dir.path().join("shelf");
+    std::fs::create_dir(&shelf)?;
+    let iso = iso_image(40 << 20, 31);
+    std::fs::write(shelf.join("PKU-1.iso"), &iso)?;
+    let port = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0")?;
+        l.local_addr()?.port()
+    };
+    let server = Server::start_on(dir.path(), &env, port).await?;
+    let report = dir.path().join("report");
+    let client = Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .args([
+            "upload",
+            "--server",
+            &server.base,
+            "--token",
+            &token,
+            "--dir",
+        ])
+        .arg(&shelf)
+        .args([
+            "--pattern",
+            "{barcode}.iso",
+            "--max-rate",
+            "8000000",
+            "--retries",
+            "8",
+            "--wait-link-secs",
+            "1",
+            "--report",
+        ])
+        .arg(&report)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Kill the server once some of the image is on it.
+    let state_file = shelf.join(".spindle-upload-state.json");
+    let http = reqwest::Client::new();
+    let mut killed = false;
+    for _ in 0..400 {
+        tokio::time::sleep(Duration::from_millis(25)).await;
+        let Ok(text) = std::fs::read_to_string(&state_file) else {
+            continue;
+        };
+        let Ok(state) = serde_json::from_str::<serde_json::Value>(&text) else {
+            continue;
+        };
+        let url = state["files"]
+            .as_object()
+            .into_iter()
+            .flatten()
+            .find_map(|(_, f)| f["upload"].as_str().map(str::to_string));
+        let Some(url) = url else { continue };
+        let r = http
+            .head(&url)
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await?;
+        if header(&r, "upload-offset").parse::<u64>().unwrap_or(0) > 0 {
+            killed = true;
+            break;
+        }
+    }
+    assert!(killed, "the transfer started");
+    server.kill9();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let _server = Server::start_on(dir.path(), &env, port).await?;
+    let out = tokio::task::spawn_blocking(move || client.wait_with_output()).await??;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(report.with_extension("json"))?)?;
+    assert_eq!(rows[0]["outcome"], "uploaded", "{rows}");
+    assert_eq!(rows[0]["sha256"], sha256_hex(&iso));
+    assert!(rows[0]["disc"].is_i64());
+    Ok(())
+}
+
+on_both_backends!(
+    killed_mid_upload_resumes_after_restart,
+    upload_client_survives_a_server_restart
+);
