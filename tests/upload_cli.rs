@@ -350,6 +350,7 @@ async fn interrupted_runs_resume_and_changed_files_fail(backend: Backend) -> Res
         .spawn()?;
     let state_file = dir.join(".spindle-upload-state.json");
     let mut interrupted = false;
+    let mut upload_url = String::new();
     for _ in 0..400 {
         tokio::time::sleep(Duration::from_millis(25)).await;
         let Ok(text) = std::fs::read_to_string(&state_file) else {
@@ -375,12 +376,21 @@ async fn interrupted_runs_resume_and_changed_files_fail(backend: Backend) -> Res
             if offset > 0 {
                 child.kill()?;
                 interrupted = true;
+                upload_url = url;
                 break;
             }
         }
     }
     let _ = child.wait();
     assert!(interrupted, "the client was stopped mid-transfer");
+    let r = app
+        .client
+        .head(&upload_url)
+        .bearer_auth(&a)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await?;
+    let offset_at_kill: u64 = common::header(&r, "upload-offset").parse().unwrap_or(0);
     // Resume, capped again, and change the second file on disk while the first is still
     // going up: it was hashed already, so its row fails and the first goes on.
     let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
@@ -397,19 +407,19 @@ async fn interrupted_runs_resume_and_changed_files_fail(backend: Backend) -> Res
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()?;
-    let second_key = std::fs::canonicalize(dir.join("A-2.iso"))?
-        .display()
-        .to_string();
+    // Once the first file is moving again the hashing is over: change the second file then.
     let mut changed = false;
     for _ in 0..400 {
         tokio::time::sleep(Duration::from_millis(25)).await;
-        let Ok(text) = std::fs::read_to_string(&state_file) else {
-            continue;
-        };
-        let Ok(state) = serde_json::from_str::<Value>(&text) else {
-            continue;
-        };
-        if state["files"][&second_key]["sha256"].is_string() {
+        let r = app
+            .client
+            .head(&upload_url)
+            .bearer_auth(&a)
+            .header("Tus-Resumable", "1.0.0")
+            .send()
+            .await?;
+        let now: u64 = common::header(&r, "upload-offset").parse().unwrap_or(0);
+        if now > offset_at_kill {
             std::fs::write(
                 dir.join("A-2.iso"),
                 [fixture("level1.iso"), vec![0u8; 2048]].concat(),

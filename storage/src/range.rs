@@ -559,15 +559,13 @@ mod tests {
         use super::*;
 
         proptest! {
-            /// Any header against any length: no panic, and every range served lies inside
-            /// the representation, in order, without overlaps.
+            /// Any header against any length: no panic, and every range served is non-empty
+            /// and lies inside the representation, at most MAX_RANGES of them. (Ranges are
+            /// served in the order asked, which RFC 9110 allows.)
             #[test]
             fn ranges_stay_inside(header in "(bytes=)?([0-9]{0,20}-?[0-9]{0,20}, ?){0,70}", length in 0u64..u64::MAX) {
                 if let RangeRequest::Partial(ranges) = parse_range(&header, length) {
                     prop_assert!(!ranges.is_empty() && ranges.len() <= MAX_RANGES);
-                    for w in ranges.windows(2) {
-                        prop_assert!(w[0].end <= w[1].start);
-                    }
                     for r in &ranges {
                         prop_assert!(r.start < r.end && r.end <= length);
                     }
