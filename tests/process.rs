@@ -458,25 +458,9 @@ async fn upload_client_survives_a_server_restart(backend: Backend) -> Result<()>
     let mut killed = false;
     for _ in 0..400 {
         tokio::time::sleep(Duration::from_millis(25)).await;
-        let Ok(text) = std::fs::read_to_string(&state_file) else {
-            continue;
-        };
-        let Ok(state) = serde_json::from_str::<serde_json::Value>(&text) else {
-            continue;
-        };
-        let url = state["files"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .find_map(|(_, f)| f["upload"].as_str().map(str::to_string));
-        let Some(url) = url else { continue };
-        let r = http
-            .head(&url)
-            .bearer_auth(&token)
-            .header("Tus-Resumable", "1.0.0")
-            .send()
-            .await?;
-        if header(&r, "upload-offset").parse::<u64>().unwrap_or(0) > 0 {
+        if let Some((_, offset)) = common::state_upload(&http, &state_file, &token).await
+            && offset > 0
+        {
             killed = true;
             break;
         }

@@ -353,32 +353,13 @@ async fn interrupted_runs_resume_and_changed_files_fail(backend: Backend) -> Res
     let mut upload_url = String::new();
     for _ in 0..400 {
         tokio::time::sleep(Duration::from_millis(25)).await;
-        let Ok(text) = std::fs::read_to_string(&state_file) else {
-            continue;
-        };
-        let Ok(state) = serde_json::from_str::<Value>(&text) else {
-            continue;
-        };
-        let url = state["files"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .find_map(|(_, f)| f["upload"].as_str().map(str::to_string));
-        if let Some(url) = url {
-            let r = app
-                .client
-                .head(&url)
-                .bearer_auth(&a)
-                .header("Tus-Resumable", "1.0.0")
-                .send()
-                .await?;
-            let offset: u64 = common::header(&r, "upload-offset").parse().unwrap_or(0);
-            if offset > 0 {
-                child.kill()?;
-                interrupted = true;
-                upload_url = url;
-                break;
-            }
+        if let Some((url, offset)) = common::state_upload(&app.client, &state_file, &a).await
+            && offset > 0
+        {
+            child.kill()?;
+            interrupted = true;
+            upload_url = url;
+            break;
         }
     }
     let _ = child.wait();

@@ -422,6 +422,30 @@ pub fn iso_image(len: usize, seed: u64) -> Vec<u8> {
     bytes
 }
 
+/// The tus upload a `spindle upload` state file records as under way, and the server's
+/// offset for it (None until there is one).
+pub async fn state_upload(
+    client: &reqwest::Client,
+    state_file: &std::path::Path,
+    token: &str,
+) -> Option<(String, u64)> {
+    let text = std::fs::read_to_string(state_file).ok()?;
+    let state: serde_json::Value = serde_json::from_str(&text).ok()?;
+    let url = state["files"]
+        .as_object()?
+        .values()
+        .find_map(|f| f["upload"].as_str().map(str::to_string))?;
+    let r = client
+        .head(&url)
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .send()
+        .await
+        .ok()?;
+    let offset = header(&r, "upload-offset").parse().unwrap_or(0);
+    Some((url, offset))
+}
+
 /// Waits until the disc's image has been read; returns the disc's JSON.
 pub async fn wait_indexed(
     app: &TestApp,
