@@ -2,7 +2,7 @@
 //! (off the request path, leased so that any node may take it and a dead node's work is
 //! taken over), and the lookups that browsing and single-file downloads use.
 
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
 use spindle_storage::Digest;
@@ -124,25 +124,18 @@ pub async fn run(state: AppState) {
 
 async fn worker(state: AppState) {
     let lease = state.config.index.lease_secs as i64;
-    loop {
-        match db::images::claim(&state.db, lease).await {
-            Ok(Some(sha)) => {
-                claims(&state).insert(sha.clone());
-                index_one(&state, &sha).await;
-                claims(&state).remove(&sha);
-            }
-            Ok(None) => {
-                tokio::select! {
-                    _ = state.index_wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot take an image to index");
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-        }
-    }
+    let app: &App = &state;
+    crate::queue::drain_forever(
+        "an image to index",
+        &app.index_wake,
+        || db::images::claim(&app.db, lease),
+        |sha: String| async move {
+            claims(app).insert(sha.clone());
+            index_one(app, &sha).await;
+            claims(app).remove(&sha);
+        },
+    )
+    .await;
 }
 
 fn claims(app: &App) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {

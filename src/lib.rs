@@ -16,6 +16,7 @@ pub mod images;
 pub mod linking;
 pub mod metrics;
 pub mod opac;
+pub mod queue;
 pub mod server;
 pub mod upload;
 pub mod uploads;

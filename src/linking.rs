@@ -195,10 +195,7 @@ async fn lookups(
         }
     }
     if let Some(isbn) = &disc.isbn {
-        let forms = match Isbn::parse(isbn) {
-            Ok(i) => std::iter::once(i.isbn13()).chain(i.isbn10()).collect(),
-            Err(_) => vec![isbn.clone()],
-        };
+        let forms = Isbn::lookup_forms(isbn);
         let found = client.by_isbns(&forms).await?;
         if !found.is_empty() {
             let q = forms
@@ -269,13 +266,28 @@ fn score(c: &mut Candidate, disc: &DiscRow) {
 }
 
 /// Looks the disc up, resolves disc records to their host books, scores and decides.
+/// The host book of a disc record: among the records already fetched, else asked for.
+async fn host_record(
+    client: &SruClient,
+    fetched: &[Record],
+    host_id: &str,
+) -> Result<Option<Record>, SruError> {
+    if let Some(r) = fetched.iter().find(|r| record_id(r) == host_id) {
+        return Ok(Some(r.clone()));
+    }
+    Ok(client.by_record_id(host_id).await?.into_iter().next())
+}
+
 async fn candidates(
     client: &SruClient,
     disc: &DiscRow,
 ) -> Result<(Vec<Candidate>, Vec<String>), SruError> {
     let mut notes = Vec::new();
     let mut out: Vec<Candidate> = Vec::new();
-    for (marc, method, query) in lookups(client, disc).await? {
+    let found = lookups(client, disc).await?;
+    // A host book is usually among the hits already (its barcode or ISBN is the disc's too).
+    let fetched: Vec<Record> = found.iter().map(|(r, _, _)| r.clone()).collect();
+    for (marc, method, query) in found {
         let bib = BibRecord::from_marc(&marc);
         let id = record_id(&marc);
         if bib.deleted {
@@ -291,7 +303,7 @@ async fn candidates(
             .and_then(|h| h.id.clone())
             .filter(|_| bib.disc_record)
         {
-            Some(host_id) => match client.by_record_id(&host_id).await?.into_iter().next() {
+            Some(host_id) => match host_record(client, &fetched, &host_id).await? {
                 Some(host) => {
                     why.push(format!(
                         "found {id}, the disc's own record; linked its host book {host_id}"
@@ -476,25 +488,18 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
 
 /// Runs the linkers until the process stops.
 pub async fn run(state: AppState) {
-    loop {
-        match db::catalogue::claim_disc(&state.db, 300).await {
-            Ok(Some(id)) => {
-                if let Err(e) = link_disc(&state, id).await {
-                    tracing::warn!(disc = id, error = %e, "cannot record a linking outcome");
-                }
+    let app: &App = &state;
+    crate::queue::drain_forever(
+        "a disc to link",
+        &app.link_wake,
+        || db::catalogue::claim_disc(&app.db, 300),
+        |id: i64| async move {
+            if let Err(e) = link_disc(app, id).await {
+                tracing::warn!(disc = id, error = %e, "cannot record a linking outcome");
             }
-            Ok(None) => {
-                tokio::select! {
-                    _ = state.link_wake.notified() => {}
-                    _ = tokio::time::sleep(Duration::from_secs(5)) => {}
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot take a disc to link");
-                tokio::time::sleep(Duration::from_secs(5)).await;
-            }
-        }
-    }
+        },
+    )
+    .await;
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -519,9 +524,7 @@ pub struct LinkView {
 
 impl From<LinkRow> for LinkView {
     fn from(l: LinkRow) -> Self {
-        let enc =
-            percent_encoding::utf8_percent_encode(&l.record_id, percent_encoding::NON_ALPHANUMERIC)
-                .to_string();
+        let enc = crate::opac::enc(&l.record_id);
         Self {
             opac_url: l.opac_record_url.as_ref().map(|t| t.replace("{id}", &enc)),
             accept_url: format!(

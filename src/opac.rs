@@ -15,7 +15,8 @@ use crate::auth::Staff;
 use crate::db::{self, discs::DiscRow};
 use crate::error::{AppError, AppResult};
 
-fn enc(s: &str) -> String {
+/// Percent-encodes one path segment or query value.
+pub(crate) fn enc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 
@@ -62,10 +63,7 @@ pub struct Lookup {
 async fn discs_for(app: &App, key: &Key) -> AppResult<Vec<DiscRow>> {
     Ok(match key {
         Key::Isbn(raw) => {
-            let forms: Vec<String> = match Isbn::parse(raw) {
-                Ok(i) => std::iter::once(i.isbn13()).chain(i.isbn10()).collect(),
-                Err(_) => Isbn::digits(raw).into_iter().collect(),
-            };
+            let forms = Isbn::lookup_forms(raw);
             if forms.is_empty() {
                 return Err(AppError::not_found(
                     "not-an-isbn",
@@ -195,38 +193,14 @@ pub async fn export(app: &App, staff: &Staff, code: &str, format: Format) -> App
             "随书光盘 {} / Accompanying disc {}",
             row.disc_number, row.disc_number
         );
-        let (ind2, subfields) = if row.flavour == "unimarc" {
-            (
-                ' ',
-                vec![
-                    Subfield {
-                        code: 'u',
-                        value: url,
-                    },
-                    Subfield {
-                        code: 'z',
-                        value: note,
-                    },
-                ],
-            )
+        // MARC21: 856 42 with $3 naming the disc; UNIMARC: 856 4_ without $3.
+        let sub = |code: char, value: String| Subfield { code, value };
+        let mut subfields = vec![sub('u', url), sub('z', note)];
+        let ind2 = if row.flavour == "unimarc" {
+            ' '
         } else {
-            (
-                '2',
-                vec![
-                    Subfield {
-                        code: '3',
-                        value: format!("Disc {}", row.disc_number),
-                    },
-                    Subfield {
-                        code: 'u',
-                        value: url,
-                    },
-                    Subfield {
-                        code: 'z',
-                        value: note,
-                    },
-                ],
-            )
+            subfields.insert(0, sub('3', format!("Disc {}", row.disc_number)));
+            '2'
         };
         rec.fields.push(Field::Data {
             tag: "856".into(),

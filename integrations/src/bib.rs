@@ -86,12 +86,7 @@ impl IsbnEntry {
 
     /// The forms a server may have catalogued: ISBN-13 and ISBN-10, or the raw key.
     pub fn lookup_forms(&self) -> Vec<String> {
-        match (&self.isbn13, &self.isbn10, &self.digits) {
-            (Some(t), Some(ten), _) => vec![t.clone(), ten.clone()],
-            (Some(t), None, _) => vec![t.clone()],
-            (None, _, Some(d)) => vec![d.clone()],
-            _ => Vec::new(),
-        }
+        Isbn::lookup_forms(&self.raw)
     }
 }
 

@@ -101,6 +101,16 @@ impl Isbn {
         self.0.iter().map(|d| char::from(b'0' + d)).collect()
     }
 
+    /// The forms a catalogue may hold `raw` in, to ask for all of them (servers match only the
+    /// form as catalogued): ISBN-13 and ISBN-10 for a valid ISBN, the digits as they are for
+    /// one with a wrong check digit, nothing for text that is no ISBN.
+    pub fn lookup_forms(raw: &str) -> Vec<String> {
+        match Self::parse(raw) {
+            Ok(i) => std::iter::once(i.isbn13()).chain(i.isbn10()).collect(),
+            Err(_) => Self::digits(raw).into_iter().collect(),
+        }
+    }
+
     /// The ISBN-10 form, which exists only for the 978 prefix.
     pub fn isbn10(&self) -> Option<String> {
         if self.0[..3] != [9, 7, 8] {
