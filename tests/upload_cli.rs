@@ -14,19 +14,24 @@ use common::discs::{fixture, fixtures};
 use common::{Backend, TestApp};
 use serde_json::Value;
 
+/// `spindle upload` against the test server, with short waits and few retries.
+fn client(app: &TestApp, token: &str) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_spindle"));
+    cmd.arg("upload").args([
+        "--server",
+        &app.base,
+        "--token",
+        token,
+        "--wait-link-secs",
+        "5",
+        "--retries",
+        "2",
+    ]);
+    cmd
+}
+
 fn upload(app: &TestApp, token: &str, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .arg("upload")
-        .args([
-            "--server",
-            &app.base,
-            "--token",
-            token,
-            "--wait-link-secs",
-            "5",
-            "--retries",
-            "2",
-        ])
+    client(app, token)
         .args(args)
         .output()
         .expect("run spindle upload")
@@ -334,16 +339,7 @@ async fn interrupted_runs_resume_and_changed_files_fail(backend: Backend) -> Res
         v
     };
     // 8 MB/s: the 40 MB image takes about five seconds; stop the client after the first part.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .arg("upload")
-        .args([
-            "--server",
-            &app.base,
-            "--token",
-            &a,
-            "--wait-link-secs",
-            "1",
-        ])
+    let mut child = client(&app, &a)
         .args(args(&["--max-rate", "8000000"]))
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -374,16 +370,7 @@ async fn interrupted_runs_resume_and_changed_files_fail(backend: Backend) -> Res
     let offset_at_kill: u64 = common::header(&r, "upload-offset").parse().unwrap_or(0);
     // Resume, capped again, and change the second file on disk while the first is still
     // going up: it was hashed already, so its row fails and the first goes on.
-    let mut child = Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .arg("upload")
-        .args([
-            "--server",
-            &app.base,
-            "--token",
-            &a,
-            "--wait-link-secs",
-            "1",
-        ])
+    let mut child = client(&app, &a)
         .args(args(&["--max-rate", "8000000"]))
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
@@ -442,18 +429,7 @@ async fn interrupted_runs_resume_and_changed_files_fail(backend: Backend) -> Res
         "{second}"
     );
     // The next run hashes the new version and finishes the job.
-    let out = Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .arg("upload")
-        .args([
-            "--server",
-            &app.base,
-            "--token",
-            &a,
-            "--wait-link-secs",
-            "1",
-        ])
-        .args(args(&[]))
-        .output()?;
+    let out = client(&app, &a).args(args(&[])).output()?;
     assert!(
         out.status.success(),
         "{}",

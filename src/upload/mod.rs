@@ -223,7 +223,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
         .iter()
         .flat_map(|r| std::iter::once(r.path.clone()).chain(r.parts.iter().map(|(_, p)| p.clone())))
         .collect();
-    let hashed: Vec<(PathBuf, Result<String, String>)> = stream::iter(files)
+    let hashed: std::collections::HashMap<PathBuf, Result<String, String>> = stream::iter(files)
         .map(|path| {
             let state = state.clone();
             let ui = ui.clone();
@@ -260,7 +260,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
         .buffer_unordered(args.hash_jobs.max(1))
         .collect()
         .await;
-    let sha_of = |p: &Path| hashed.iter().find(|(q, _)| q == p).map(|(_, r)| r.clone());
+    let sha_of = |p: &Path| hashed.get(p).cloned();
 
     // 2. Transfer what the consortium lacks, register, and ask the catalogue.
     let wait = Duration::from_secs(args.wait_link_secs);
