@@ -23,10 +23,10 @@ pg_bindir() {
 }
 
 # Debian tools the tests use: the disc-image makers and reference readers, and Zebra/YAZ
-# (the Z39.50/SRU server Koha uses) for the catalogue tests, Chromium for the pages.
+# (the Z39.50/SRU server Koha uses) for the catalogue tests, Chromium and its WebDriver for the pages.
 IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:libarchive-tools
   7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils zebrasrv:idzebra-2.0 yaz-client:yaz
-  yaz-marcdump:yaz chromium:chromium)
+  yaz-marcdump:yaz chromium:chromium chromedriver:chromium-driver)
 
 install_image_tools() {
   local missing=() pair

@@ -212,6 +212,11 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
         db::images::enqueue(&app.db, &sha256, &parts).await?;
         app.index_wake.notify_waiters();
     }
+    if new.barcode.is_none()
+        && let Some(existing) = db::discs::same_unbarcoded(&app.db, &new).await?
+    {
+        return Ok(Registered::Existing(existing.into()));
+    }
     match db::discs::insert(&app.db, &new).await? {
         Ok(id) => {
             if new.link_status == "pending" {

@@ -321,6 +321,33 @@ async fn registering_discs(backend: Backend) -> Result<()> {
         201
     );
 
+    // Without a barcode, the same image with the same identifiers is the same disc (a rerun
+    // of a bulk upload); other identifiers, or no ISBN at all, make another disc.
+    let id_of = |r: reqwest::Response| async move {
+        let status = r.status().as_u16();
+        let v: serde_json::Value = r.json().await.unwrap_or_default();
+        (status, v["id"].as_i64().unwrap_or_default())
+    };
+    let plain = json!({"sha256": sha256_hex(&other), "isbn": "9787111547426"});
+    let (status, first) = id_of(post(&a, plain.clone()).await?).await;
+    assert_eq!(status, 201);
+    assert_eq!(id_of(post(&a, plain).await?).await, (200, first));
+    let no_isbn = json!({"sha256": sha256_hex(&other)});
+    let (status, second) = id_of(post(&a, no_isbn.clone()).await?).await;
+    assert_eq!(status, 201);
+    assert_ne!(second, first);
+    assert_eq!(id_of(post(&a, no_isbn).await?).await, (200, second));
+    let (status, third) = id_of(
+        post(
+            &a,
+            json!({"sha256": sha256_hex(&other), "isbn": "9787111547426", "disc_number": 2}),
+        )
+        .await?,
+    )
+    .await;
+    assert_eq!(status, 201);
+    assert!(third != first && third != second);
+
     assert_eq!(
         code(post(&a, json!({"sha256": sha, "isbn": "ISBN 12345"})).await?).await,
         (422, "invalid-isbn".into())

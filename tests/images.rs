@@ -458,3 +458,29 @@ fn udf_250_metadata_partition_matches_7zip() {
         }
     }
 }
+
+/// The browser sends only the first and last bytes of a file before its upload; the format
+/// named from that sample must be the one named from the whole file, for every fixture.
+#[test]
+fn a_sample_of_head_and_tail_names_the_same_format_as_the_whole_file() {
+    let mut compared = 0;
+    for entry in std::fs::read_dir(fixtures()).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            continue;
+        }
+        let bytes = std::fs::read(&path).expect("read");
+        let size = bytes.len() as u64;
+        let head = bytes[..bytes.len().min(image::SAMPLE_HEAD)].to_vec();
+        let tail = bytes[bytes.len().saturating_sub(image::SAMPLE_TAIL)..].to_vec();
+        let Some(sampled) = image::Sampled::new(size, head, tail) else {
+            assert_eq!(size, 0, "{}: a sample of a non-empty file", path.display());
+            continue;
+        };
+        let whole = image::detect(&bytes).map_err(|e| e.to_string());
+        let from_sample = image::detect(&sampled).map_err(|e| e.to_string());
+        assert_eq!(from_sample, whole, "{}", path.display());
+        compared += 1;
+    }
+    assert!(compared >= 10, "only {compared} fixtures compared");
+}

@@ -23,6 +23,8 @@ mod download;
 mod files;
 mod opac;
 mod ops;
+mod pages;
+mod shelf;
 mod uploads;
 
 pub fn router(state: AppState) -> Router {
@@ -32,10 +34,12 @@ pub fn router(state: AppState) -> Router {
         .merge(discs::router())
         .merge(files::router())
         .merge(catalogue::router())
-        .merge(opac::router());
+        .merge(opac::router())
+        .merge(shelf::router());
     Router::new()
         .merge(ops::router())
         .merge(opac::public_router())
+        .merge(pages::router())
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -89,6 +89,26 @@ pub async fn get(db: &Db, id: i64) -> Result<Option<DiscRow>, DbError> {
     }))
 }
 
+/// The member's disc of this image with the same identifiers and no barcode: registering it
+/// again (a rerun of a bulk upload) finds it instead of making a second disc.
+pub async fn same_unbarcoded(db: &Db, d: &NewDisc<'_>) -> Result<Option<DiscRow>, DbError> {
+    let sql = format!(
+        "{SELECT} WHERE d.member_id = $1 AND d.sha256 = $2 AND d.barcode IS NULL
+           AND d.disc_number = $3 AND d.isbn IS NOT DISTINCT FROM $4
+           AND d.record_id IS NOT DISTINCT FROM $5 ORDER BY d.id LIMIT 1"
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, DiscRow>(&sql)
+            .bind(d.member_id)
+            .bind(d.sha256)
+            .bind(d.disc_number)
+            .bind(d.isbn)
+            .bind(d.record_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}
+
 pub async fn by_barcode(
     db: &Db,
     member_id: i64,

@@ -6,7 +6,7 @@
 //! and the exit code says whether every row succeeded. Running it again does only what is
 //! left.
 
-mod plan;
+pub(crate) mod plan;
 mod state;
 mod transfer;
 
@@ -159,7 +159,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
         (None, Some(m)) => plan::from_manifest(m)?,
         (None, None) => unreachable!("checked above"),
     };
-    plan::validate(&mut rows);
+    plan::validate(&mut rows, &plan::LocalShelf);
     let valid: Vec<&Row> = rows.iter().filter(|r| r.invalid.is_none()).collect();
     let total: u64 = valid.iter().map(|r| r.bytes).sum();
     let ui_plain = Ui {

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 use spindle_integrations::isbn::Isbn;
-use spindle_storage::image::{self, Detected, FileSource};
+use spindle_storage::image::{self, Detected, FileSource, ReadAt};
 
 /// One disc to upload and register.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -64,7 +64,11 @@ fn csv_fields(line: &str) -> Vec<String> {
 pub fn from_manifest(manifest: &Path) -> anyhow::Result<Vec<Row>> {
     let text = std::fs::read_to_string(manifest)
         .map_err(|e| anyhow::anyhow!("cannot read the manifest {}: {e}", manifest.display()))?;
-    let base = manifest.parent().unwrap_or(Path::new("."));
+    from_manifest_text(&text, manifest.parent().unwrap_or(Path::new(".")))
+}
+
+/// Rows of a manifest's text, with paths relative to `base`.
+pub fn from_manifest_text(text: &str, base: &Path) -> anyhow::Result<Vec<Row>> {
     let mut lines = text
         .trim_start_matches('\u{feff}')
         .lines()
@@ -170,6 +174,12 @@ pub fn from_folder(dir: &Path, patterns: &[regex::Regex]) -> anyhow::Result<Vec<
             }
         }
     }
+    Ok(from_paths(files, patterns))
+}
+
+/// One row per file (sorted by path), with identifiers from the first pattern its name
+/// matches.
+pub fn from_paths(mut files: Vec<PathBuf>, patterns: &[regex::Regex]) -> Vec<Row> {
     files.sort();
     let mut rows = Vec::new();
     for (i, path) in files.into_iter().enumerate() {
@@ -191,59 +201,97 @@ pub fn from_folder(dir: &Path, patterns: &[regex::Regex]) -> anyhow::Result<Vec<
         }
         rows.push(row);
     }
-    Ok(rows)
+    rows
+}
+
+/// What the bytes of one file say: the format, and for a CUE sheet the files it names.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, serde::Deserialize)]
+pub struct Probed {
+    pub format: String,
+    #[serde(default)]
+    pub cue_files: Vec<String>,
+}
+
+/// Names the format of an image from its bytes (the same reading the server does when the
+/// disc is registered), or says why it cannot be uploaded.
+pub fn probe(source: &dyn ReadAt) -> Result<Probed, image::ImageError> {
+    let format = match image::detect(source)? {
+        Detected::Cue(text) => {
+            let sheet = image::parse_cue(&text)?;
+            return Ok(Probed {
+                format: "cue".into(),
+                cue_files: sheet.files.into_iter().map(|f| f.name).collect(),
+            });
+        }
+        Detected::Iso { udf: true } => "iso9660+udf",
+        Detected::Iso { udf: false } => "iso9660",
+        Detected::Udf => "udf",
+        Detected::Raw { .. } => "raw-2352",
+    };
+    Ok(Probed {
+        format: format.into(),
+        cue_files: Vec::new(),
+    })
+}
+
+/// Where the rows' files are: a local folder for the CLI, or what a browser reported.
+pub trait Shelf {
+    /// The file's size and what its bytes say.
+    fn probe(&self, path: &Path) -> Result<(u64, Probed), String>;
+    /// The file a CUE sheet's FILE line means, and its size.
+    fn part(&self, cue: &Path, name: &str) -> Option<(PathBuf, u64)>;
+}
+
+/// Files on this machine.
+pub struct LocalShelf;
+
+impl Shelf for LocalShelf {
+    fn probe(&self, path: &Path) -> Result<(u64, Probed), String> {
+        let source =
+            FileSource::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+        let probed = probe(&source).map_err(|e| e.to_string())?;
+        Ok((ReadAt::size(&source), probed))
+    }
+
+    fn part(&self, cue: &Path, name: &str) -> Option<(PathBuf, u64)> {
+        let base = name.rsplit(['/', '\\']).next().unwrap_or(name);
+        let p = cue.parent().unwrap_or(Path::new(".")).join(base);
+        std::fs::metadata(&p).ok().map(|m| (p, m.len()))
+    }
 }
 
 /// Checks every row from the bytes and the identifiers; BIN files a CUE sheet names become
 /// its parts (and are not rows of their own when they sit in the same upload).
-pub fn validate(rows: &mut Vec<Row>) {
+pub fn validate(rows: &mut Vec<Row>, shelf: &dyn Shelf) {
     let mut claimed: Vec<PathBuf> = Vec::new();
     for row in rows.iter_mut() {
         if row.invalid.is_some() {
             continue;
         }
-        let source = match FileSource::open(&row.path) {
-            Ok(s) => s,
+        let probed = match shelf.probe(&row.path) {
+            Ok((size, probed)) => {
+                row.bytes = size;
+                probed
+            }
             Err(e) => {
-                row.invalid = Some(format!("cannot read {}: {e}", row.path.display()));
+                row.invalid = Some(e);
                 continue;
             }
         };
-        row.bytes = image::ReadAt::size(&source);
-        match image::detect(&source) {
-            Ok(Detected::Cue(text)) => {
-                row.format = "cue".into();
-                let sheet = match image::parse_cue(&text) {
-                    Ok(s) => s,
-                    Err(e) => {
-                        row.invalid = Some(e.to_string());
-                        continue;
-                    }
-                };
-                let dir = row.path.parent().unwrap_or(Path::new("."));
-                for f in &sheet.files {
-                    let base = f.name.rsplit(['/', '\\']).next().unwrap_or(&f.name);
-                    let p = dir.join(base);
-                    match std::fs::metadata(&p) {
-                        Ok(m) => {
-                            row.bytes += m.len();
-                            claimed.push(p.clone());
-                            row.parts.push((f.name.clone(), p));
-                        }
-                        Err(_) => {
-                            row.invalid = Some(format!(
-                                "the CUE sheet names {:?}, which is not next to it",
-                                f.name
-                            ));
-                        }
-                    }
+        row.format = probed.format;
+        for name in probed.cue_files {
+            match shelf.part(&row.path, &name) {
+                Some((p, size)) => {
+                    row.bytes += size;
+                    claimed.push(p.clone());
+                    row.parts.push((name, p));
+                }
+                None => {
+                    row.invalid = Some(format!(
+                        "the CUE sheet names {name:?}, which is not next to it"
+                    ));
                 }
             }
-            Ok(Detected::Iso { udf: true }) => row.format = "iso9660+udf".into(),
-            Ok(Detected::Iso { udf: false }) => row.format = "iso9660".into(),
-            Ok(Detected::Udf) => row.format = "udf".into(),
-            Ok(Detected::Raw { .. }) => row.format = "raw-2352".into(),
-            Err(e) => row.invalid = Some(e.to_string()),
         }
         if let Some(isbn) = &row.isbn
             && row.invalid.is_none()

@@ -6,6 +6,7 @@
 //! there fails with a message saying so: it never passes by skipping.
 #![allow(dead_code, clippy::unwrap_used)]
 
+pub mod browser;
 pub mod catalogue;
 pub mod discs;
 

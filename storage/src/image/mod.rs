@@ -19,7 +19,10 @@ use serde::{Deserialize, Serialize};
 pub use content::{autorun, content_class, launch_target};
 pub use cue::{CueSheet, CueTrack, TrackMode, match_part, parse_cue};
 pub use detect::{Detected, detect};
-pub use source::{BlobSource, CACHE_BLOCK, FileSource, ReadAt, SECTOR, SectorLayout, SectorView};
+pub use source::{
+    BlobSource, CACHE_BLOCK, FileSource, ReadAt, SAMPLE_HEAD, SAMPLE_TAIL, SECTOR, Sampled,
+    SectorLayout, SectorView,
+};
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ImageError {

@@ -60,6 +60,52 @@ impl ReadAt for Vec<u8> {
     }
 }
 
+/// The first and last bytes of an image and its size: what a browser sends so the server can
+/// name the format before the upload starts. `detect` reads nothing else, and a read
+/// outside the two samples is an error rather than invented bytes.
+pub struct Sampled {
+    size: u64,
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+/// Bytes from the start that `detect` needs: the volume descriptors and recognition
+/// sequence up to sector 48, a raw track's sector 16, and a whole CUE sheet.
+pub const SAMPLE_HEAD: usize = 96 * 1024;
+/// Bytes from the end: the trailers of NRG, DMG and VHD.
+pub const SAMPLE_TAIL: usize = 4096;
+
+impl Sampled {
+    /// `head` holds the first bytes, `tail` the last; `None` when they cannot come from a
+    /// file of `size` bytes.
+    pub fn new(size: u64, head: Vec<u8>, tail: Vec<u8>) -> Option<Self> {
+        let fits = head.len() as u64 <= size && tail.len() as u64 <= size;
+        let whole = head.len() as u64 == size;
+        (fits && (whole || !head.is_empty())).then_some(Self { size, head, tail })
+    }
+}
+
+impl ReadAt for Sampled {
+    fn size(&self) -> u64 {
+        self.size
+    }
+
+    fn read_exact_at(&self, offset: u64, buf: &mut [u8]) -> Result<(), ImageError> {
+        check_bounds(offset, buf.len(), self.size)?;
+        let end = offset + buf.len() as u64;
+        let tail_start = self.size - self.tail.len() as u64;
+        if end <= self.head.len() as u64 {
+            self.head.read_exact_at(offset, buf)
+        } else if offset >= tail_start {
+            self.tail.read_exact_at(offset - tail_start, buf)
+        } else {
+            Err(ImageError::Io(format!(
+                "bytes {offset}..{end} were not in the sample"
+            )))
+        }
+    }
+}
+
 /// A local image file (the CLI's pre-flight check and benchmarks).
 pub struct FileSource {
     file: std::fs::File,

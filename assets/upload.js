@@ -1,0 +1,468 @@
+// Spindle's browser uploader: the steps of `spindle upload`, in a page.
+// 1. Each chosen file's first and last bytes go to /images/probe, which names its format
+//    (the server's own detector); /upload-plans turns the files, a manifest CSV or file-name
+//    patterns into rows, each checked before anything moves.
+// 2. Each file is hashed here, streaming (hash-wasm's SHA-256 over 8 MiB slices, so a 4 GB
+//    image is never held in memory), then HEAD /blobs/{sha256} skips what the consortium
+//    holds, and tus-js-client sends the rest, resumably (its URL is kept in localStorage, so
+//    a reload or a lost network continues where it stopped). The server checks the hash.
+// 3. Each disc is registered with its identifiers and its catalogue answer awaited, and the
+//    same per-row report as the CLI's (CSV and JSON) ends the run.
+(() => {
+  'use strict';
+  const API = '/api/v1';
+  const HASH_SLICE = 8 << 20;
+  const ROWS_AT_ONCE = 2;
+  const LINK_WAIT_MS = 30000;
+  const root = document.getElementById('uploader');
+  const SAMPLE_HEAD = Number(root.dataset.sampleHead);
+  const SAMPLE_TAIL = Number(root.dataset.sampleTail);
+  const $ = (id) => document.getElementById(id);
+
+  const zh = {
+    title: '上传光盘', who: '上传人', token: '馆员令牌', member: '成员馆代码（仅联盟管理员）',
+    what: '上传内容', patterns: '文件名模式，逗号分隔（如 {barcode}.iso, {isbn}_{disc}.iso）',
+    drop: '把光盘镜像或文件夹拖到这里，或选择：', 'choose-files': '文件…', 'choose-folder': '文件夹…',
+    plan: '计划', start: '上传', pause: '暂停', resume: '继续', 'col-file': '文件', 'col-ids': '标识符',
+    'col-format': '格式', 'col-size': '大小', 'col-progress': '进度', 'col-outcome': '结果',
+    report: '报告', 'report-csv': 'CSV 报告', 'report-json': 'JSON 报告', 'report-raw': '报告 JSON',
+    intro: '选择光盘镜像（ISO、UDF、CUE 及其 BIN 文件）或整个文件夹。可附带清单 CSV（列：path, isbn, barcode, record_id, disc_number, label）或使用文件名模式。文件在浏览器中校验和计算哈希；联盟已有的光盘不再传输，中断的上传会从断点继续。',
+  };
+  const chinese = (navigator.languages || [navigator.language]).some((l) => /^zh/i.test(l));
+  if (chinese) {
+    document.documentElement.lang = 'zh-CN';
+    document.querySelectorAll('[data-t]').forEach((el) => {
+      if (zh[el.dataset.t]) el.textContent = zh[el.dataset.t];
+    });
+  }
+
+  const token = $('token');
+  token.value = sessionStorage.getItem('spindle-token') || '';
+  token.addEventListener('change', () => sessionStorage.setItem('spindle-token', token.value.trim()));
+
+  let plan = null;        // the server's plan
+  let byPath = new Map(); // path -> File
+  let paused = false;
+  const active = new Set(); // tus uploads under way
+  let running = false;
+
+  function showError(message) {
+    const e = $('error');
+    e.textContent = message;
+    e.hidden = !message;
+  }
+
+  function auth() {
+    return { Authorization: 'Bearer ' + token.value.trim() };
+  }
+
+  async function api(method, path, body, headers) {
+    const r = await fetch(API + path, { method, body, headers: { ...auth(), ...(headers || {}) } });
+    return r;
+  }
+
+  async function reason(r) {
+    try {
+      const j = await r.json();
+      return j.message || j.code || ('HTTP ' + r.status);
+    } catch (_) {
+      return 'HTTP ' + r.status;
+    }
+  }
+
+  function fmtBytes(n) {
+    const units = ['B', 'KB', 'MB', 'GB', 'TB'];
+    let i = 0;
+    while (n >= 1000 && i < units.length - 1) { n /= 1000; i += 1; }
+    return (i ? n.toFixed(1) : String(n)) + ' ' + units[i];
+  }
+
+  function pathOf(file) {
+    return file.webkitRelativePath || file.relativePath || file.name;
+  }
+
+  // Runs `work` over `items`, `n` at a time.
+  async function pool(items, n, work) {
+    let next = 0;
+    const lanes = Array.from({ length: Math.min(n, items.length) }, async () => {
+      while (next < items.length) {
+        const i = next++;
+        await work(items[i], i);
+      }
+    });
+    await Promise.all(lanes);
+  }
+
+  // ---- 1. the plan ----
+
+  async function probe(file) {
+    const head = Math.min(file.size, SAMPLE_HEAD);
+    const tail = Math.min(file.size, SAMPLE_TAIL);
+    const body = new Blob([file.slice(0, head), file.slice(file.size - tail)]);
+    try {
+      const r = await api('POST', '/images/probe?size=' + file.size, body,
+        { 'Content-Type': 'application/octet-stream' });
+      if (r.ok) return { probe: await r.json() };
+      if (r.status === 401 || r.status === 403) throw new Error(await reason(r));
+      return { error: await reason(r) };
+    } catch (e) {
+      if (e instanceof TypeError) return { error: 'cannot read the file: ' + e.message };
+      throw e;
+    }
+  }
+
+  async function choose(files) {
+    showError('');
+    if (running) return;
+    if (!token.value.trim()) { showError('Enter your staff token first.'); token.focus(); return; }
+    sessionStorage.setItem('spindle-token', token.value.trim());
+    const manifests = files.filter((f) => /\.csv$/i.test(f.name));
+    if (manifests.length > 1) { showError('Choose at most one manifest CSV.'); return; }
+    const images = files.filter((f) => !/\.csv$/i.test(f.name));
+    byPath = new Map(images.map((f) => [pathOf(f), f]));
+    $('plan-summary').textContent = 'Checking ' + images.length + ' files…';
+    $('plan').hidden = false;
+    $('report').hidden = true;
+    const reported = new Array(images.length);
+    try {
+      await pool(images, 4, async (f, i) => {
+        reported[i] = { path: pathOf(f), size: f.size, ...(await probe(f)) };
+      });
+      const request = {
+        files: reported,
+        patterns: $('patterns').value.split(',').map((p) => p.trim()).filter(Boolean),
+        manifest: manifests.length ? await manifests[0].text() : null,
+      };
+      const r = await api('POST', '/upload-plans', JSON.stringify(request),
+        { 'Content-Type': 'application/json' });
+      if (!r.ok) throw new Error(await reason(r));
+      plan = await r.json();
+    } catch (e) {
+      $('plan-summary').textContent = '';
+      showError(e.message);
+      return;
+    }
+    renderPlan();
+  }
+
+  function ids(row) {
+    return [['ISBN', row.isbn], ['barcode', row.barcode], ['record', row.record_id],
+      ['disc', row.disc_number], ['label', row.label]]
+      .filter(([, v]) => v !== null && v !== undefined)
+      .map(([k, v]) => k + ' ' + v).join(', ');
+  }
+
+  function renderPlan() {
+    const tbody = $('rows');
+    tbody.replaceChildren();
+    for (const row of plan.rows) {
+      const tr = document.createElement('tr');
+      tr.dataset.row = row.row;
+      const cells = [String(row.row), row.path + row.parts.map((p) => ' + ' + p[1]).join(''),
+        ids(row), row.format || '', fmtBytes(row.bytes)];
+      for (const text of cells) {
+        const td = document.createElement('td');
+        td.textContent = text;
+        tr.append(td);
+      }
+      const prog = document.createElement('td');
+      const bar = document.createElement('progress');
+      bar.max = 1; bar.value = 0;
+      prog.append(bar);
+      tr.append(prog);
+      const outcome = document.createElement('td');
+      outcome.className = 'outcome';
+      if (row.invalid) {
+        outcome.textContent = 'invalid: ' + row.invalid;
+        outcome.classList.add('failed');
+      }
+      tr.append(outcome);
+      tbody.append(tr);
+    }
+    $('plan-summary').textContent = plan.discs + ' discs to upload (' + fmtBytes(plan.bytes) + '), '
+      + plan.invalid + ' rows invalid.';
+    const unused = $('unused');
+    unused.hidden = !plan.unused.length;
+    unused.textContent = plan.unused.length
+      ? 'Not used by any row: ' + plan.unused.join(', ') : '';
+    $('start').disabled = plan.discs === 0;
+    $('overall-bar').value = 0;
+    $('overall-text').textContent = '';
+  }
+
+  // ---- 2. hash, dedup, transfer ----
+
+  async function sha256(file, progress) {
+    const hasher = await hashwasm.createSHA256();
+    hasher.init();
+    for (let at = 0; at < file.size; at += HASH_SLICE) {
+      const slice = await file.slice(at, Math.min(file.size, at + HASH_SLICE)).arrayBuffer();
+      hasher.update(new Uint8Array(slice));
+      progress(slice.byteLength);
+    }
+    return hasher.digest('hex');
+  }
+
+  async function blobExists(sha) {
+    const r = await api('HEAD', '/blobs/' + sha);
+    if (r.status === 200) return true;
+    if (r.status === 404) return false;
+    throw new Error('checking the server: HTTP ' + r.status);
+  }
+
+  let partSize = 0;
+  async function serverPartSize() {
+    if (!partSize) {
+      const r = await fetch(API + '/uploads', { method: 'OPTIONS' });
+      partSize = Number(r.headers.get('Spindle-Part-Size')) || (8 << 20);
+    }
+    return partSize;
+  }
+
+  function tusReason(err) {
+    const res = err && err.originalResponse;
+    if (res) {
+      try {
+        const j = JSON.parse(res.getBody());
+        if (j.message) return j.message;
+      } catch (_) { /* not JSON */ }
+      return 'HTTP ' + res.getStatus();
+    }
+    return String(err && err.message || err);
+  }
+
+  async function serverOffset(url) {
+    try {
+      const r = await fetch(url, { method: 'HEAD', headers: { ...auth(), 'Tus-Resumable': '1.0.0' } });
+      return r.ok ? Number(r.headers.get('Upload-Offset')) || 0 : 0;
+    } catch (_) {
+      return 0;
+    }
+  }
+
+  // Sends `file` unless the server holds `sha`; resolves to the bytes sent.
+  async function ensureStored(file, sha, progress) {
+    if (await blobExists(sha)) return 0;
+    const chunk = (await serverPartSize()) * 4;
+    return new Promise((resolve, reject) => {
+      let start = null;
+      let last = 0;
+      const upload = new tus.Upload(file, {
+        endpoint: location.origin + API + '/uploads',
+        chunkSize: chunk,
+        retryDelays: [0, 1000, 3000, 5000, 10000, 20000],
+        metadata: { sha256: sha, filename: file.name },
+        headers: auth(),
+        storeFingerprintForResuming: true,
+        removeFingerprintOnSuccess: true,
+        onProgress(sent) {
+          progress(sent - last, sent);
+          last = sent;
+        },
+        onSuccess() {
+          active.delete(upload);
+          resolve(Math.max(0, file.size - (start || 0)));
+        },
+        async onError(err) {
+          active.delete(upload);
+          // Another uploader may have finished the same bytes meanwhile.
+          try { if (await blobExists(sha)) { resolve(0); return; } } catch (_) { /* below */ }
+          reject(new Error(tusReason(err)));
+        },
+      });
+      upload.findPreviousUploads().then(async (previous) => {
+        // What an earlier, interrupted run left on the server is not sent again.
+        start = previous.length ? await serverOffset(previous[0].uploadUrl) : 0;
+        if (previous.length) upload.resumeFromPreviousUpload(previous[0]);
+        active.add(upload);
+        if (!paused) upload.start();
+      }).catch(reject);
+    });
+  }
+
+  async function register(row, sha, partShas) {
+    const body = { sha256: sha, filename: row.path.split('/').pop() };
+    for (const k of ['isbn', 'barcode', 'record_id', 'label', 'disc_number']) {
+      if (row[k] !== null && row[k] !== undefined) body[k] = row[k];
+    }
+    const member = $('member').value.trim();
+    if (member) body.member = member;
+    if (partShas.length) body.parts = partShas.map(([name, s]) => ({ name, sha256: s }));
+    const r = await api('POST', '/discs', JSON.stringify(body), { 'Content-Type': 'application/json' });
+    if (!r.ok) throw new Error('registering: ' + await reason(r));
+    return (await r.json()).id;
+  }
+
+  async function linkStatus(id) {
+    const until = Date.now() + LINK_WAIT_MS;
+    for (;;) {
+      const r = await api('GET', '/discs/' + id);
+      if (!r.ok) throw new Error('asking the catalogue status: ' + await reason(r));
+      const status = (await r.json()).link_status || 'unknown';
+      if (status !== 'pending' || Date.now() >= until) return status;
+      await new Promise((ok) => setTimeout(ok, 300));
+    }
+  }
+
+  const overall = { total: 0, done: 0, started: 0 };
+  function advance(n) {
+    overall.done += n;
+    const frac = overall.total ? overall.done / overall.total : 1;
+    $('overall-bar').value = Math.min(1, frac);
+    const secs = (performance.now() - overall.started) / 1000;
+    const rate = secs > 0 ? overall.done / secs : 0;
+    const eta = rate > 0 ? Math.round((overall.total - overall.done) / rate) : 0;
+    $('overall-text').textContent = fmtBytes(overall.done) + ' / ' + fmtBytes(overall.total)
+      + ' · ' + fmtBytes(rate) + '/s · ETA ' + eta + ' s';
+  }
+
+  async function uploadRow(row, tr) {
+    const rep = {
+      row: row.row, path: row.path, sha256: null, bytes: row.bytes, bytes_sent: 0,
+      outcome: 'failed', disc: null, link_status: null, error: row.invalid || null,
+    };
+    if (row.invalid) return rep;
+    const bar = tr.querySelector('progress');
+    const status = tr.querySelector('.outcome');
+    // Hashing and sending each count once toward the row's bar (and the overall one).
+    const rowTotal = row.bytes * 2;
+    let rowDone = 0;
+    const step = (n) => { rowDone += n; bar.value = Math.min(1, rowDone / rowTotal); advance(n); };
+    try {
+      const files = row.parts.map(([name, p]) => [name, byPath.get(p)]);
+      files.push([null, byPath.get(row.path)]);
+      const shas = [];
+      let sent = 0;
+      for (const [name, file] of files) {
+        if (!file) throw new Error('a file of this row is no longer chosen');
+        status.textContent = 'hashing ' + file.name;
+        const sha = await sha256(file, step);
+        status.textContent = 'sending ' + file.name;
+        let counted = 0;
+        const bytes = await ensureStored(file, sha, (n) => { counted += n; step(n); });
+        step(Math.max(0, file.size - counted));
+        sent += bytes;
+        shas.push([name, sha]);
+      }
+      const [, sha] = shas.pop();
+      rep.sha256 = sha;
+      rep.bytes_sent = sent;
+      rep.outcome = sent > 0 ? 'uploaded' : 'already-present';
+      status.textContent = 'registering';
+      rep.disc = await register(row, sha, shas);
+      status.textContent = 'asking the catalogue';
+      rep.link_status = await linkStatus(rep.disc);
+      rep.error = null;
+    } catch (e) {
+      rep.outcome = 'failed';
+      rep.error = e.message;
+    }
+    return rep;
+  }
+
+  function csvCell(s) {
+    s = s === null || s === undefined ? '' : String(s);
+    return /[",\n]/.test(s) ? '"' + s.replace(/"/g, '""') + '"' : s;
+  }
+
+  function showReport(reports) {
+    const cols = ['row', 'path', 'sha256', 'bytes', 'bytes_sent', 'outcome', 'disc', 'link_status', 'error'];
+    const csv = cols.join(',') + '\n' + reports.map((r) => cols.map((c) => csvCell(r[c])).join(',')).join('\n') + '\n';
+    const json = JSON.stringify(reports, null, 2);
+    $('report-csv').href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
+    $('report-json-link').href = URL.createObjectURL(new Blob([json], { type: 'application/json' }));
+    $('report-json').value = json;
+    const failed = reports.filter((r) => r.outcome === 'failed').length;
+    const sent = reports.reduce((a, r) => a + r.bytes_sent, 0);
+    $('report-summary').textContent = reports.length + ' rows, ' + failed + ' failed, '
+      + fmtBytes(sent) + ' sent.';
+    $('report').hidden = false;
+    $('report').dataset.state = failed ? 'failed' : 'done';
+  }
+
+  async function start() {
+    if (!plan || running) return;
+    running = true;
+    showError('');
+    $('start').disabled = true;
+    $('pause').disabled = false;
+    const valid = plan.rows.filter((r) => !r.invalid);
+    overall.total = valid.reduce((a, r) => a + r.bytes * 2, 0);
+    overall.done = 0;
+    overall.started = performance.now();
+    const reports = [];
+    await pool(plan.rows, ROWS_AT_ONCE, async (row) => {
+      const tr = document.querySelector('tr[data-row="' + row.row + '"]');
+      const rep = await uploadRow(row, tr);
+      const cell = tr.querySelector('.outcome');
+      cell.className = 'outcome ' + rep.outcome;
+      cell.textContent = rep.outcome + (rep.link_status ? ', ' + rep.link_status : '')
+        + (rep.error ? ' — ' + rep.error : '');
+      tr.dataset.outcome = rep.outcome;
+      reports.push(rep);
+    });
+    reports.sort((a, b) => a.row - b.row);
+    showReport(reports);
+    running = false;
+    $('pause').disabled = true;
+    $('resume').disabled = true;
+    $('start').disabled = false;
+  }
+
+  function pause() {
+    paused = true;
+    for (const u of active) u.abort();
+    $('pause').disabled = true;
+    $('resume').disabled = false;
+  }
+
+  function resume() {
+    paused = false;
+    for (const u of active) u.start();
+    $('pause').disabled = false;
+    $('resume').disabled = true;
+  }
+
+  // ---- choosing files ----
+
+  function readEntries(reader) {
+    return new Promise((ok, fail) => reader.readEntries(ok, fail));
+  }
+
+  async function walk(entry, prefix, out) {
+    if (entry.isFile) {
+      const file = await new Promise((ok, fail) => entry.file(ok, fail));
+      file.relativePath = prefix + file.name;
+      out.push(file);
+    } else if (entry.isDirectory) {
+      const reader = entry.createReader();
+      for (;;) {
+        const batch = await readEntries(reader);
+        if (!batch.length) break;
+        for (const e of batch) await walk(e, prefix + entry.name + '/', out);
+      }
+    }
+  }
+
+  const drop = $('drop');
+  drop.addEventListener('dragover', (e) => { e.preventDefault(); drop.classList.add('over'); });
+  drop.addEventListener('dragleave', () => drop.classList.remove('over'));
+  drop.addEventListener('drop', async (e) => {
+    e.preventDefault();
+    drop.classList.remove('over');
+    const entries = [...e.dataTransfer.items].map((i) => i.webkitGetAsEntry && i.webkitGetAsEntry()).filter(Boolean);
+    const out = [];
+    if (entries.length) {
+      for (const entry of entries) await walk(entry, '', out);
+    } else {
+      out.push(...e.dataTransfer.files);
+    }
+    choose(out);
+  });
+  for (const id of ['files', 'folder']) {
+    $(id).addEventListener('change', (e) => choose([...e.target.files]));
+  }
+  $('start').addEventListener('click', start);
+  $('pause').addEventListener('click', pause);
+  $('resume').addEventListener('click', resume);
+})();

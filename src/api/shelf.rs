@@ -1,0 +1,186 @@
+//! The browser uploader's planning step, with the CLI's rules: `POST /images/probe` names a
+//! file's format from a sample of its bytes (the first `SAMPLE_HEAD` and last `SAMPLE_TAIL`
+//! bytes), and `POST /upload-plans` turns the chosen files (with a manifest or file-name
+//! patterns) into the rows `spindle upload` would make, each checked before anything moves.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use axum::body::Bytes;
+use axum::extract::Query;
+use axum::routing::post;
+use axum::{Json, Router};
+use serde::{Deserialize, Serialize};
+use spindle_storage::image::{self, SAMPLE_HEAD, SAMPLE_TAIL, Sampled};
+
+use super::ApiJson;
+use crate::app::AppState;
+use crate::auth::Staff;
+use crate::error::{AppError, AppResult};
+use crate::upload::plan::{self, Probed, Row, Shelf};
+
+/// More files than a librarian drops at once.
+const MAX_FILES: usize = 10_000;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/images/probe", post(probe))
+        .route("/upload-plans", post(make_plan))
+}
+
+#[derive(Deserialize)]
+struct ProbeQuery {
+    /// The file's size in bytes.
+    size: u64,
+}
+
+/// The body is the file's first `min(size, SAMPLE_HEAD)` bytes followed by its last
+/// `min(size, SAMPLE_TAIL)` bytes; anything else is refused, so the answer is always the one
+/// the whole file would get.
+async fn probe(_staff: Staff, Query(q): Query<ProbeQuery>, body: Bytes) -> AppResult<Json<Probed>> {
+    let head_len = q.size.min(SAMPLE_HEAD as u64) as usize;
+    let tail_len = q.size.min(SAMPLE_TAIL as u64) as usize;
+    if body.len() != head_len + tail_len {
+        return Err(AppError::bad_request(
+            "invalid-sample",
+            format!(
+                "for a file of {} bytes send its first {head_len} and last {tail_len} bytes ({} in all), not {}",
+                q.size,
+                head_len + tail_len,
+                body.len()
+            ),
+        ));
+    }
+    let sampled = Sampled::new(q.size, body[..head_len].to_vec(), body[head_len..].to_vec())
+        .ok_or_else(|| AppError::unprocessable("unrecognised-image", "an empty file"))?;
+    let probed = tokio::task::spawn_blocking(move || plan::probe(&sampled))
+        .await
+        .map_err(|e| AppError::internal("format detection task", &e))?
+        .map_err(|e| AppError::unprocessable(e.code(), e.to_string()))?;
+    Ok(Json(probed))
+}
+
+#[derive(Deserialize)]
+struct PlanFile {
+    /// The file's name, or its path inside a dropped folder.
+    path: String,
+    size: u64,
+    /// The probe's answer, or its error message.
+    #[serde(default)]
+    probe: Option<Probed>,
+    #[serde(default)]
+    error: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PlanRequest {
+    files: Vec<PlanFile>,
+    /// File-name patterns such as `{barcode}.iso` (used when there is no manifest).
+    #[serde(default)]
+    patterns: Vec<String>,
+    /// A manifest CSV's text; its paths name the chosen files.
+    #[serde(default)]
+    manifest: Option<String>,
+}
+
+#[derive(Serialize)]
+struct PlanView {
+    rows: Vec<Row>,
+    /// Chosen files no row uses (not in the manifest, nor a CUE sheet's part).
+    unused: Vec<PathBuf>,
+    discs: usize,
+    bytes: u64,
+    invalid: usize,
+}
+
+/// The files a browser chose, as it reported them.
+struct Reported(HashMap<PathBuf, (u64, Result<Probed, String>)>);
+
+impl Shelf for Reported {
+    fn probe(&self, path: &Path) -> Result<(u64, Probed), String> {
+        match self.0.get(path) {
+            None => Err(format!("{} is not among the chosen files", path.display())),
+            Some((size, probed)) => probed.clone().map(|p| (*size, p)),
+        }
+    }
+
+    fn part(&self, cue: &Path, name: &str) -> Option<(PathBuf, u64)> {
+        let dir = cue.parent().unwrap_or(Path::new(""));
+        let siblings: Vec<(&PathBuf, u64, String)> = self
+            .0
+            .iter()
+            .filter(|(p, _)| p.parent().unwrap_or(Path::new("")) == dir && p.as_path() != cue)
+            .map(|(p, (size, _))| {
+                let file = p
+                    .file_name()
+                    .map(|n| n.to_string_lossy().to_string())
+                    .unwrap_or_default();
+                (p, *size, file)
+            })
+            .collect();
+        let i = image::match_part(name, siblings.iter().map(|(_, _, n)| n.as_str()))?;
+        Some((siblings[i].0.clone(), siblings[i].1))
+    }
+}
+
+async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResult<Json<PlanView>> {
+    if req.files.len() > MAX_FILES {
+        return Err(AppError::bad_request(
+            "too-many-files",
+            format!("at most {MAX_FILES} files per plan"),
+        ));
+    }
+    let mut shelf = HashMap::new();
+    for f in &req.files {
+        let probed = match (&f.probe, &f.error) {
+            (Some(p), _) => Ok(p.clone()),
+            (None, Some(e)) => Err(e.clone()),
+            (None, None) => Err("not probed".to_string()),
+        };
+        if shelf
+            .insert(PathBuf::from(&f.path), (f.size, probed))
+            .is_some()
+        {
+            return Err(AppError::bad_request(
+                "duplicate-file",
+                format!("{} is listed twice", f.path),
+            ));
+        }
+    }
+    let shelf = Reported(shelf);
+    let mut rows = match &req.manifest {
+        Some(text) => plan::from_manifest_text(text, Path::new(""))
+            .map_err(|e| AppError::unprocessable("invalid-manifest", e.to_string()))?,
+        None => {
+            let patterns = req
+                .patterns
+                .iter()
+                .filter(|p| !p.trim().is_empty())
+                .map(|p| plan::pattern_regex(p.trim()))
+                .collect::<anyhow::Result<Vec<_>>>()
+                .map_err(|e| AppError::bad_request("invalid-pattern", e.to_string()))?;
+            plan::from_paths(shelf.0.keys().cloned().collect(), &patterns)
+        }
+    };
+    plan::validate(&mut rows, &shelf);
+    let mut used: Vec<&Path> = rows.iter().map(|r| r.path.as_path()).collect();
+    used.extend(
+        rows.iter()
+            .flat_map(|r| r.parts.iter().map(|(_, p)| p.as_path())),
+    );
+    let mut unused: Vec<PathBuf> = shelf
+        .0
+        .keys()
+        .filter(|p| !used.contains(&p.as_path()))
+        .cloned()
+        .collect();
+    unused.sort();
+    let valid = rows.iter().filter(|r| r.invalid.is_none());
+    Ok(Json(PlanView {
+        discs: valid.clone().count(),
+        bytes: valid.map(|r| r.bytes).sum(),
+        invalid: rows.iter().filter(|r| r.invalid.is_some()).count(),
+        rows,
+        unused,
+    }))
+}
