@@ -219,6 +219,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
     });
 
     // 1. Hash what is not hashed yet (or changed since), `hash_jobs` at a time.
+    let hashing_started = Instant::now();
     let files: Vec<PathBuf> = valid
         .iter()
         .flat_map(|r| std::iter::once(r.path.clone()).chain(r.parts.iter().map(|(_, p)| p.clone())))
@@ -244,7 +245,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
                         let secs = started.elapsed().as_secs_f64().max(1e-6);
                         ui.line(
                             &format!("hashed {} ({}, {:.0} MB/s)", path.display(), mb(size), size as f64 / 1e6 / secs),
-                            serde_json::json!({"event": "hashed", "path": path, "sha256": sha, "bytes": size}),
+                            serde_json::json!({"event": "hashed", "path": path, "sha256": sha, "bytes": size, "secs": secs}),
                         );
                         if let Ok(mut s) = state.lock() {
                             s.files.insert(key(&path), FileState { size, mtime_ns: mtime, sha256: Some(sha.clone()), upload: None, stored: false });
@@ -260,6 +261,11 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
         .buffer_unordered(args.hash_jobs.max(1))
         .collect()
         .await;
+    let hashing_secs = hashing_started.elapsed().as_secs_f64();
+    ui.line(
+        &format!("hashing done in {hashing_secs:.1} s"),
+        serde_json::json!({"event": "hashing-done", "files": hashed.len(), "secs": hashing_secs}),
+    );
     let sha_of = |p: &Path| hashed.get(p).cloned();
 
     // 2. Transfer what the consortium lacks, register, and ask the catalogue.
@@ -547,7 +553,7 @@ async fn ensure_stored(
             mb(size - start),
             (size - start) as f64 / 1e6 / secs
         ),
-        serde_json::json!({"event": "sent", "path": path, "bytes": size - start}),
+        serde_json::json!({"event": "sent", "path": path, "bytes": size - start, "secs": secs}),
     );
     Ok(size - start)
 }
