@@ -26,6 +26,8 @@ pub struct App {
     pub catalogues: crate::linking::Clients,
     /// Images this node is reading now, handed back to the queue at shutdown.
     pub indexing: std::sync::Mutex<std::collections::HashSet<String>>,
+    /// Usage statistics: the event queue, the day keys, the members' networks.
+    pub usage: crate::usage::Usage,
 }
 
 #[derive(Clone)]
@@ -68,11 +70,14 @@ impl App {
                 what: blobs.description().to_string(),
                 source,
             })?;
+        let metrics = Metrics::default();
+        let usage = crate::usage::Usage::start(&db, &config, &metrics);
         Ok(Self {
             config,
             db,
             blobs,
-            metrics: Metrics::default(),
+            metrics,
+            usage,
             writers: Writers::default(),
             index_wake: tokio::sync::Notify::new(),
             link_wake: tokio::sync::Notify::new(),

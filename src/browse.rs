@@ -390,7 +390,8 @@ pub async fn launch(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<Stri
     image
         .launch_path
         .as_deref()
-        .map(|p| file_url(disc.id, p))
+        // The page a launch opens is counted by the launch, not again as a download.
+        .map(|p| format!("{}?via=launch", file_url(disc.id, p)))
         .ok_or_else(|| {
             AppError::not_found(
                 "no-launch-target",

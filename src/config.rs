@@ -24,6 +24,7 @@ pub struct Config {
     pub upload: UploadConfig,
     pub index: IndexConfig,
     pub catalogue: CatalogueConfig,
+    pub stats: StatsConfig,
     pub log: LogConfig,
 }
 
@@ -35,6 +36,12 @@ pub struct HttpConfig {
     /// The address readers and OPACs reach Spindle at (resolver links in 856 fields, the
     /// widget). Unset: `http://<listen>`.
     pub public_url: Option<String>,
+    /// Peers (CIDRs, e.g. the campus proxy or load balancer) whose `client_ip_header` is
+    /// believed; from anyone else the header is ignored and the socket address is the client.
+    pub trusted_proxies: Vec<String>,
+    /// The header a trusted proxy puts the client's address in (the last address in it that
+    /// is not itself a trusted proxy is taken).
+    pub client_ip_header: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -101,6 +108,7 @@ impl Default for Config {
             upload: UploadConfig::default(),
             index: IndexConfig::default(),
             catalogue: CatalogueConfig::default(),
+            stats: StatsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -112,6 +120,8 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_grace_secs: 30,
             public_url: None,
+            trusted_proxies: Vec::new(),
+            client_ip_header: "x-forwarded-for".into(),
         }
     }
 }
@@ -155,6 +165,46 @@ pub struct IndexConfig {
 pub struct CatalogueConfig {
     /// How often linked records are fetched again (deletions, changes); 0 turns it off.
     pub resync_hours: u64,
+}
+
+/// Usage statistics (COUNTER R5.1) and the SUSHI API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StatsConfig {
+    /// Events waiting to be written; beyond this they are dropped (and counted in /metrics)
+    /// rather than slowing a request.
+    pub queue: usize,
+    /// Events are written at least this often (and at shutdown): at a crash, at most this
+    /// much usage is lost.
+    pub flush_ms: u64,
+    /// How often closed days are rolled up into the daily figures.
+    pub rollup_interval_secs: u64,
+    /// Raw (pseudonymous) events are deleted this many days after their month closed.
+    pub raw_retention_days: u64,
+    /// The platform's name in reports, and its id (the prefix of Proprietary identifiers).
+    pub platform: String,
+    pub platform_id: String,
+    /// Who made the reports (`Created_By`).
+    pub created_by: String,
+    /// The consortium's SUSHI customer_id and name (its reports sum its members' usage).
+    pub consortium_customer_id: String,
+    pub consortium_name: String,
+}
+
+impl Default for StatsConfig {
+    fn default() -> Self {
+        Self {
+            queue: 65_536,
+            flush_ms: 1000,
+            rollup_interval_secs: 600,
+            raw_retention_days: 92,
+            platform: "Spindle".into(),
+            platform_id: "spindle".into(),
+            created_by: "Spindle".into(),
+            consortium_customer_id: "consortium".into(),
+            consortium_name: "The consortium".into(),
+        }
+    }
 }
 
 impl Default for CatalogueConfig {

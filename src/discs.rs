@@ -277,6 +277,7 @@ fn may_read(staff: Option<&Staff>, disc: &DiscRow) -> AppResult<()> {
 /// The disc, if the caller may read it (and so take its image).
 pub async fn readable(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<DiscRow> {
     let disc = get_row(app, id).await?;
+    crate::usage::track::note_read(disc.id, disc.is_open);
     may_read(staff, &disc)?;
     Ok(disc)
 }

@@ -20,4 +20,5 @@ pub mod queue;
 pub mod server;
 pub mod upload;
 pub mod uploads;
+pub mod usage;
 pub mod zipstream;

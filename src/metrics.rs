@@ -26,6 +26,8 @@ pub struct Metrics {
     pub uploads_in_flight: Gauge,
     pub uploads_finished: Family<OutcomeLabels, Counter>,
     pub uploads_expired: Counter,
+    pub usage_recorded: Counter,
+    pub usage_dropped: Counter,
 }
 
 impl Default for Metrics {
@@ -63,6 +65,18 @@ impl Default for Metrics {
             "Unfinished uploads aborted by the sweeper",
             uploads_expired.clone(),
         );
+        let usage_recorded = Counter::default();
+        registry.register(
+            "usage_events_recorded",
+            "Usage events written for the statistics",
+            usage_recorded.clone(),
+        );
+        let usage_dropped = Counter::default();
+        registry.register(
+            "usage_events_dropped",
+            "Usage events lost: the queue was full or the database refused the batch",
+            usage_dropped.clone(),
+        );
         Self {
             registry,
             requests,
@@ -71,6 +85,8 @@ impl Default for Metrics {
             uploads_in_flight,
             uploads_finished,
             uploads_expired,
+            usage_recorded,
+            usage_dropped,
         }
     }
 }

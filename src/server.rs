@@ -30,8 +30,13 @@ pub async fn serve(
         tracing::info!("shutting down: finishing requests in flight");
         let _ = stopping_tx.send(());
     };
+    let rollup = tokio::spawn(crate::usage::rollup::run_forever(state.clone()));
     let router = crate::api::router(state.clone());
-    let server = axum::serve(listener, router).with_graceful_shutdown(signal);
+    let server = axum::serve(
+        listener,
+        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
+    )
+    .with_graceful_shutdown(signal);
     let result = tokio::select! {
         r = server => r,
         _ = async {
@@ -46,7 +51,10 @@ pub async fn serve(
     indexers.abort();
     linkers.abort();
     resync.abort();
+    rollup.abort();
     crate::images::release_claims(&state).await;
+    // Usage recorded by the requests that just finished is written before the pool closes.
+    state.usage.recorder.flush().await;
     state.db.close().await;
     result
 }

@@ -43,6 +43,10 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            crate::usage::track::track,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             count_requests,
         ))
         .layer(TraceLayer::new_for_http())

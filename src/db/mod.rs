@@ -17,6 +17,7 @@ pub mod members;
 pub mod resolve;
 pub mod tokens;
 pub mod uploads;
+pub mod usage;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -53,6 +54,9 @@ pub enum DbError {
         "the database schema is behind this version of Spindle (pending migrations: {0}); run `spindle migrate`"
     )]
     Behind(String),
+    /// The caller asked for something that cannot exist (a malformed day, say).
+    #[error("{0}")]
+    Invalid(String),
 }
 
 impl From<sqlx::Error> for DbError {
