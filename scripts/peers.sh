@@ -206,8 +206,21 @@ stop_peers() {
   return 0
 }
 
+# A real SUSHI harvester for the statistics tests: celus-nigiri (Celus's client library) from
+# PyPI; 4.2.2 is the newest that runs on the machine's Python 3.11 and reads COUNTER R5.1.
+SUSHI_VENV="$HOME/.cache/spindle/sushi-venv"
+install_sushi_client() {
+  if ! "$SUSHI_VENV/bin/python" -c 'import celus_nigiri.counter51' 2>/dev/null; then
+    echo "peers: installing celus-nigiri 4.2.2 into $SUSHI_VENV (PyPI)"
+    python3 -m venv "$SUSHI_VENV" && "$SUSHI_VENV/bin/pip" install -q celus-nigiri==4.2.2 \
+      || die "could not install celus-nigiri"
+  fi
+  export SPINDLE_TEST_SUSHI_PYTHON="$SUSHI_VENV/bin/python"
+}
+
 start_peers() {
   install_peers
+  install_sushi_client
   PEERS_DIR=$(mktemp -d /tmp/spindle-peers.XXXXXX)
   chmod 755 "$PEERS_DIR"
   trap stop_peers EXIT

@@ -58,6 +58,45 @@ enum Command {
     Resync,
     /// Upload a shelf of discs (a folder or a manifest) to a Spindle server
     Upload(crate::upload::UploadArgs),
+    /// Usage statistics: roll up closed days (the server does this by itself)
+    Stats {
+        #[command(subcommand)]
+        command: StatsCommand,
+    },
+    /// COUNTER_SUSHI API keys
+    SushiKey {
+        #[command(subcommand)]
+        command: SushiKeyCommand,
+    },
+    /// A member's network ranges: readers from them are attributed to (and admitted by) it
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum StatsCommand {
+    /// Roll up every closed day not rolled up yet, or one day again (YYYY-MM-DD, UTC)
+    Rollup {
+        #[arg(long)]
+        day: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum SushiKeyCommand {
+    /// Create an API key and print it once: a member's, or with no member the consortium's
+    Create {
+        #[arg(long)]
+        member: Option<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NetworkCommand {
+    /// Replace a member's ranges (CIDRs such as 192.0.2.0/24 or 2001:db8::/32)
+    Set { member: String, cidrs: Vec<String> },
 }
 
 #[derive(Subcommand, Debug)]
@@ -152,6 +191,57 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Member { command } => member(config, command).await,
         Command::Token { command } => token(config, command).await,
         Command::Upload(_) => unreachable!("handled before the configuration is loaded"),
+        Command::Stats {
+            command: StatsCommand::Rollup { day },
+        } => {
+            let app = App::start(config).await?;
+            let rolled = match day {
+                Some(d) => vec![crate::usage::rollup::rollup_day(&app, &d).await?],
+                None => crate::usage::rollup::catch_up(&app).await?,
+            };
+            for r in &rolled {
+                println!("{}: {} events, {} figures", r.day, r.events, r.facts);
+            }
+            if rolled.is_empty() {
+                println!("every closed day is rolled up");
+            }
+            Ok(())
+        }
+        Command::SushiKey {
+            command: SushiKeyCommand::Create { member },
+        } => {
+            let db = open_db(&config).await?;
+            let member_id = match &member {
+                Some(code) => Some(
+                    db::members::by_code(&db, code)
+                        .await?
+                        .with_context(|| format!("no member {code:?}"))?
+                        .id,
+                ),
+                None => None,
+            };
+            let (key, hash) = crate::auth::generate_token();
+            db::usage::insert_sushi_key(&db, member_id, &hash).await?;
+            eprintln!(
+                "SUSHI API key for {} (shown once):",
+                member.as_deref().unwrap_or("the consortium")
+            );
+            println!("{key}");
+            Ok(())
+        }
+        Command::Network {
+            command: NetworkCommand::Set { member, cidrs },
+        } => {
+            let db = open_db(&config).await?;
+            let m = db::members::by_code(&db, &member)
+                .await?
+                .with_context(|| format!("no member {member:?}"))?;
+            let nets = crate::usage::parse_cidrs(&cidrs).map_err(|e| anyhow::anyhow!(e))?;
+            let list: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
+            db::usage::set_networks(&db, m.id, &list).await?;
+            println!("{}: {}", m.code, list.join(" "));
+            Ok(())
+        }
         Command::Resync => {
             let app = App::start(config).await?;
             let report = crate::linking::resync(&app, None)

@@ -18,6 +18,7 @@ pub mod metrics;
 pub mod opac;
 pub mod queue;
 pub mod server;
+pub mod sushi;
 pub mod upload;
 pub mod uploads;
 pub mod usage;

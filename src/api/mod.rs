@@ -25,6 +25,8 @@ mod opac;
 mod ops;
 mod pages;
 mod shelf;
+mod stats;
+mod sushi;
 mod uploads;
 
 pub fn router(state: AppState) -> Router {
@@ -35,11 +37,13 @@ pub fn router(state: AppState) -> Router {
         .merge(files::router())
         .merge(catalogue::router())
         .merge(opac::router())
-        .merge(shelf::router());
+        .merge(shelf::router())
+        .merge(stats::router());
     Router::new()
         .merge(ops::router())
         .merge(opac::public_router())
         .merge(pages::router())
+        .merge(sushi::router())
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(
             state.clone(),

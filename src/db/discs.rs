@@ -95,7 +95,8 @@ pub async fn same_unbarcoded(db: &Db, d: &NewDisc<'_>) -> Result<Option<DiscRow>
     let sql = format!(
         "{SELECT} WHERE d.member_id = $1 AND d.sha256 = $2 AND d.barcode IS NULL
            AND d.disc_number = $3 AND d.isbn IS NOT DISTINCT FROM $4
-           AND d.record_id IS NOT DISTINCT FROM $5 ORDER BY d.id LIMIT 1"
+           AND d.record_id IS NOT DISTINCT FROM $5 AND d.title_hint IS NOT DISTINCT FROM $6
+           AND d.year_hint IS NOT DISTINCT FROM $7 ORDER BY d.id LIMIT 1"
     );
     Ok(on_pool!(db, pool => {
         sqlx::query_as::<_, DiscRow>(&sql)
@@ -104,6 +105,8 @@ pub async fn same_unbarcoded(db: &Db, d: &NewDisc<'_>) -> Result<Option<DiscRow>
             .bind(d.disc_number)
             .bind(d.isbn)
             .bind(d.record_id)
+            .bind(d.title_hint)
+            .bind(d.year_hint)
             .fetch_optional(pool)
             .await?
     }))

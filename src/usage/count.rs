@@ -220,7 +220,7 @@ pub fn count_day(
             ..acc.fact
         })
         .collect();
-    out.sort_by(|a, b| (a.member_id, a.disc_id).cmp(&(b.member_id, b.disc_id)));
+    out.sort_by_key(|f| (f.member_id, f.disc_id));
     let mut searches: Vec<(i64, i64)> = searches.into_iter().collect();
     searches.sort_unstable();
     (out, searches)

@@ -180,8 +180,11 @@ impl Keys {
 
 /// The members' network ranges, reloaded from the database at most every 30 s (and at once
 /// after they change on this node).
+/// Each member's ranges as loaded, and when.
+type Loaded = Option<(Instant, Vec<(IpNet, i64)>)>;
+
 pub struct Networks {
-    loaded: Mutex<Option<(Instant, Vec<(IpNet, i64)>)>>,
+    loaded: Mutex<Loaded>,
 }
 
 impl Networks {
@@ -256,7 +259,7 @@ pub fn parse_cidrs(list: &[String]) -> Result<Vec<IpNet>, String> {
 }
 
 enum Msg {
-    Event(EventRow),
+    Event(Box<EventRow>),
     Flush(oneshot::Sender<()>),
 }
 
@@ -286,7 +289,7 @@ impl Recorder {
     /// Queues an event; when the queue is full the event is dropped, counted and logged
     /// (at most once a minute), and the request goes on.
     pub fn record(&self, event: EventRow, metrics: &Metrics) {
-        if self.tx.try_send(Msg::Event(event)).is_err() {
+        if self.tx.try_send(Msg::Event(Box::new(event))).is_err() {
             metrics.usage_dropped.inc();
             let now = now_ms();
             let last = self.last_warning.load(Ordering::Relaxed);
@@ -326,7 +329,7 @@ async fn write_forever(
     loop {
         let (open, ticked) = tokio::select! {
             msg = rx.recv() => match msg {
-                Some(Msg::Event(e)) => { batch.push(e); (true, false) }
+                Some(Msg::Event(e)) => { batch.push(*e); (true, false) }
                 Some(Msg::Flush(done)) => { waiting.push(done); (true, false) }
                 None => (false, false),
             },
@@ -335,7 +338,7 @@ async fn write_forever(
         // Take whatever else is already queued, then write if it is time (or asked).
         while let Ok(msg) = rx.try_recv() {
             match msg {
-                Msg::Event(e) => batch.push(e),
+                Msg::Event(e) => batch.push(*e),
                 Msg::Flush(done) => waiting.push(done),
             }
         }

@@ -157,10 +157,12 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
             Some((_, true)) => "Free_To_Read",
             _ => "Controlled",
         };
+        // A cookie counts once the browser sends it back; until then the reader is its
+        // address and agent (a client that keeps no cookies stays that).
         let visitor = Visitor {
             ip,
             user_agent,
-            cookie: cookie.clone().or_else(|| new_cookie.clone()),
+            cookie: cookie.clone(),
         };
         let file_path = matches!(route, Route::Files | Route::Item)
             .then(|| path.split_once("/files/").map(|(_, p)| p.to_string()))

@@ -1,0 +1,83 @@
+//! The COUNTER_SUSHI R5.1 API under `/sushi/r51/`: `status` (public), `members`, `reports`
+//! and the PR, PR_P1, IR and IR_M1 reports, with `customer_id` + `api_key`. Errors are one
+//! COUNTER Exception object with the HTTP status COUNTER gives it; a report's own
+//! exceptions travel in its header. Usage of this API is never counted.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde_json::Value;
+
+use crate::app::AppState;
+use crate::sushi::{self, Exception, Params, Report};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sushi/r51/status", get(status))
+        .route("/sushi/r51/members", get(members))
+        .route("/sushi/r51/reports", get(list))
+        .route("/sushi/r51/reports/{id}", get(report))
+}
+
+/// Query parameters with lower-cased names; a repeated name keeps its first value.
+fn params(raw: Option<String>) -> Params {
+    let mut out: Params = HashMap::new();
+    for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+        out.entry(k.to_ascii_lowercase())
+            .or_insert_with(|| v.into_owned());
+    }
+    out
+}
+
+fn answer(result: Result<Value, Exception>) -> Response {
+    let mut response = match result {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => {
+            let (_, status) = e.message_and_status();
+            (status, Json(e.to_json())).into_response()
+        }
+    };
+    let h = response.headers_mut();
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    // Harvesters run from anywhere (CoP §8: no IP restriction); the API is read-only.
+    h.insert(
+        header::ACCESS_CONTROL_ALLOW_ORIGIN,
+        HeaderValue::from_static("*"),
+    );
+    response
+}
+
+async fn status(State(state): State<AppState>) -> Response {
+    answer(Ok(sushi::status(&state).await))
+}
+
+async fn members(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    answer(sushi::members(&state, &params(q)).await)
+}
+
+async fn list(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
+    answer(sushi::list(&state, &params(q)).await)
+}
+
+async fn report(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    match Report::from_path(&id.to_ascii_lowercase()) {
+        Some(r) => answer(sushi::report(&state, r, &params(q)).await),
+        None => not_found().await,
+    }
+}
+
+async fn not_found() -> Response {
+    (
+        StatusCode::NOT_FOUND,
+        Json(serde_json::json!({"Code": 0, "Message": "no such SUSHI path; this platform serves /r51/status, /r51/members, /r51/reports and /r51/reports/{pr,pr_p1,ir,ir_m1}"})),
+    )
+        .into_response()
+}
