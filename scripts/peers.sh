@@ -34,6 +34,8 @@ install_image_tools() {
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
   done
   /usr/bin/python3 -c 'import pycdlib' 2>/dev/null || missing+=(python3-pycdlib)
+  # A Chinese font, so the pages' screenshots show zh-CN text rather than empty boxes.
+  fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-zenhei)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "peers: installing test tools: ${missing[*]}"
     as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \

@@ -19,12 +19,13 @@ use crate::metrics::RequestLabels;
 mod blobs;
 mod catalogue;
 mod discs;
-mod download;
+pub(crate) mod download;
 mod files;
 mod opac;
 mod ops;
 mod pages;
 mod shelf;
+mod staff;
 mod stats;
 mod sushi;
 mod uploads;
@@ -44,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .merge(opac::public_router())
         .merge(pages::router())
         .merge(sushi::router())
+        .merge(staff::router())
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -70,3 +70,78 @@ pub async fn revoke(db: &Db, id: i64) -> Result<bool, DbError> {
     });
     Ok(done == 1)
 }
+
+/// Opens a browser session for a token.
+pub async fn create_session(
+    db: &Db,
+    id_hash: &str,
+    token_id: i64,
+    csrf: &str,
+    expires_at: i64,
+) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query("DELETE FROM staff_sessions WHERE expires_at < $1")
+            .bind(now())
+            .execute(pool)
+            .await?;
+        sqlx::query(
+            "INSERT INTO staff_sessions (id_hash, token_id, csrf, created_at, expires_at)
+             VALUES ($1, $2, $3, $4, $5)",
+        )
+        .bind(id_hash)
+        .bind(token_id)
+        .bind(csrf)
+        .bind(now())
+        .bind(expires_at)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+/// The live session with this cookie hash: its token (not revoked) and its form token.
+pub async fn by_session(db: &Db, id_hash: &str) -> Result<Option<(TokenRow, String)>, DbError> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        id: i64,
+        role: String,
+        member_id: Option<i64>,
+        member_code: Option<String>,
+        last_used_at: Option<i64>,
+        csrf: String,
+    }
+    let row = on_pool!(db, pool => {
+        sqlx::query_as::<_, Row>(
+            "SELECT t.id, t.role, t.member_id, m.code AS member_code, t.last_used_at, s.csrf
+             FROM staff_sessions s JOIN tokens t ON t.id = s.token_id
+             LEFT JOIN members m ON m.id = t.member_id
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
+        )
+        .bind(id_hash)
+        .bind(now())
+        .fetch_optional(pool)
+        .await?
+    });
+    Ok(row.map(|r| {
+        (
+            TokenRow {
+                id: r.id,
+                role: r.role,
+                member_id: r.member_id,
+                member_code: r.member_code,
+                last_used_at: r.last_used_at,
+            },
+            r.csrf,
+        )
+    }))
+}
+
+pub async fn delete_session(db: &Db, id_hash: &str) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query("DELETE FROM staff_sessions WHERE id_hash = $1")
+            .bind(id_hash)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}

@@ -355,3 +355,119 @@ pub async fn sushi_key(db: &Db, key_hash: &str) -> Result<Option<Option<i64>>, D
         .await?
     }))
 }
+
+/// What the dashboards group usage by.
+#[derive(Debug, Clone, Copy)]
+pub enum By {
+    Year,
+    Month,
+    Disc,
+    Class,
+    Member,
+}
+
+impl By {
+    fn sql(self) -> &'static str {
+        match self {
+            By::Year => "substr(day, 1, 4)",
+            By::Month => "substr(day, 1, 7)",
+            By::Disc => "CAST(disc_id AS TEXT)",
+            By::Class => "data_type",
+            By::Member => "CAST(member_id AS TEXT)",
+        }
+    }
+}
+
+/// Views, downloads and launches of the scopes from `from_day` on, grouped, largest
+/// downloads + launches first when grouped by disc or member, else in key order.
+pub async fn usage_by(
+    db: &Db,
+    scopes: &[i64],
+    by: By,
+    from_day: &str,
+    limit: i64,
+) -> Result<Vec<(String, i64, i64, i64)>, DbError> {
+    if scopes.is_empty() {
+        return Ok(Vec::new());
+    }
+    let key = by.sql();
+    let order = match by {
+        By::Disc | By::Member => "SUM(downloads) + SUM(launches) DESC, SUM(views) DESC, 1",
+        _ => "1",
+    };
+    Ok(on_pool!(db, pool => {
+        let mut qb = sqlx::QueryBuilder::new(format!(
+            "SELECT {key}, CAST(SUM(views) AS BIGINT), CAST(SUM(downloads) AS BIGINT), CAST(SUM(launches) AS BIGINT)
+             FROM usage_daily WHERE day >= "
+        ));
+        qb.push_bind(from_day);
+        qb.push(" AND member_id IN (");
+        let mut list = qb.separated(", ");
+        for s in scopes {
+            list.push_bind(*s);
+        }
+        list.push_unseparated(")");
+        qb.push(format!(" GROUP BY {key} ORDER BY {order} LIMIT "));
+        qb.push_bind(limit);
+        qb.build_query_as::<(String, i64, i64, i64)>()
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+/// What the consortium (or one member) held at `before` (Unix seconds): members, linked
+/// records, discs, and bytes stored (each image once).
+pub async fn holdings(
+    db: &Db,
+    member: Option<i64>,
+    before: i64,
+) -> Result<(i64, i64, i64, i64), DbError> {
+    Ok(on_pool!(db, pool => {
+        let members: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM members WHERE created_at < $1")
+            .bind(before)
+            .fetch_one(pool)
+            .await?;
+        let (discs, records, bytes): (i64, i64, i64) = match member {
+            None => (
+                sqlx::query_scalar("SELECT COUNT(*) FROM discs WHERE created_at < $1")
+                    .bind(before).fetch_one(pool).await?,
+                sqlx::query_scalar(
+                    "SELECT COUNT(DISTINCT bib_record_id) FROM disc_links WHERE state = 'linked' AND created_at < $1")
+                    .bind(before).fetch_one(pool).await?,
+                sqlx::query_scalar("SELECT CAST(COALESCE(SUM(size), 0) AS BIGINT) FROM blobs WHERE created_at < $1")
+                    .bind(before).fetch_one(pool).await?,
+            ),
+            Some(m) => (
+                sqlx::query_scalar("SELECT COUNT(*) FROM discs WHERE created_at < $1 AND member_id = $2")
+                    .bind(before).bind(m).fetch_one(pool).await?,
+                sqlx::query_scalar(
+                    "SELECT COUNT(DISTINCT l.bib_record_id) FROM disc_links l JOIN discs d ON d.id = l.disc_id
+                     WHERE l.state = 'linked' AND l.created_at < $1 AND d.member_id = $2")
+                    .bind(before).bind(m).fetch_one(pool).await?,
+                sqlx::query_scalar(
+                    "SELECT CAST(COALESCE(SUM(b.size), 0) AS BIGINT) FROM blobs b WHERE b.created_at < $1
+                     AND b.sha256 IN (SELECT d.sha256 FROM discs d WHERE d.member_id = $2 AND d.created_at < $1)")
+                    .bind(before).bind(m).fetch_one(pool).await?,
+            ),
+        };
+        (members, records, discs, bytes)
+    }))
+}
+
+/// When the first member joined (Unix seconds).
+pub async fn first_member_at(db: &Db) -> Result<Option<i64>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar::<_, Option<i64>>("SELECT MIN(created_at) FROM members")
+            .fetch_one(pool)
+            .await?
+    }))
+}
+
+/// Each member's number of discs.
+pub async fn discs_per_member(db: &Db) -> Result<Vec<(i64, i64)>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, (i64, i64)>("SELECT member_id, COUNT(*) FROM discs GROUP BY member_id")
+            .fetch_all(pool)
+            .await?
+    }))
+}

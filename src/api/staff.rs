@@ -1,0 +1,330 @@
+//! Staff pages: sign-in (a token exchanged for a session cookie), sign-out, and the
+//! statistics dashboards with their CSV exports.
+
+use axum::extract::{Path, Query, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::app::AppState;
+use crate::auth::{Role, authenticate, hash_token};
+use crate::dashboard;
+use crate::db::{self, members::Member};
+use crate::error::AppError;
+use crate::web::{
+    self, CSRF_COOKIE, Lang, SESSION_SECS, STAFF_COOKIE, StaffPage, render, safe_next, same_token,
+};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/staff/sign-in", get(sign_in_form).post(sign_in))
+        .route("/staff/sign-out", post(sign_out))
+        .route("/staff/stats", get(stats))
+        .route("/staff/stats/{file}", get(stats_csv))
+}
+
+fn parts_of(headers: &HeaderMap, uri: &axum::http::Uri) -> Parts {
+    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
+    parts.headers = headers.clone();
+    parts.uri = uri.clone();
+    parts
+}
+
+#[derive(Deserialize)]
+struct NextQuery {
+    next: Option<String>,
+}
+
+fn sign_in_page(
+    state: &AppState,
+    lang: Lang,
+    next: &str,
+    error: Option<&str>,
+    status: StatusCode,
+) -> Response {
+    // A fresh form token, also in a cookie: the form must come from this page (a login
+    // form posted from another site would carry no matching cookie).
+    let form_token = web::random_hex(16);
+    let mut response = render(
+        status,
+        "sign_in.html",
+        lang,
+        json!({"form_token": form_token, "next": next, "error": error, "lang_url": format!("/staff/sign-in?lang={}", if lang == Lang::Zh { "en" } else { "zh" })}),
+    );
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        web::set_cookie(state, CSRF_COOKIE, &form_token, "/staff", 3600),
+    );
+    response
+}
+
+async fn sign_in_form(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Query(q): Query<NextQuery>,
+) -> Response {
+    let lang = Lang::of(&parts_of(&headers, &uri));
+    sign_in_page(
+        &state,
+        lang,
+        &safe_next(q.next.as_deref()),
+        None,
+        StatusCode::OK,
+    )
+}
+
+#[derive(Deserialize)]
+struct SignIn {
+    token: String,
+    csrf: String,
+    next: Option<String>,
+}
+
+async fn sign_in(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    Form(form): Form<SignIn>,
+) -> Response {
+    let parts = parts_of(&headers, &uri);
+    let lang = Lang::of(&parts);
+    let next = safe_next(form.next.as_deref());
+    let cookie_token = web::cookie(&parts, CSRF_COOKIE).unwrap_or("");
+    if cookie_token.is_empty() || !same_token(cookie_token, &form.csrf) {
+        return web::message(
+            StatusCode::FORBIDDEN,
+            lang,
+            "403",
+            "This form did not come from Spindle's sign-in page; open the page and sign in again.",
+        );
+    }
+    let staff = match authenticate(&state.db, form.token.trim()).await {
+        Ok(Some(s)) => s,
+        Ok(None) => {
+            let words = lang.words();
+            let error = words["bad_token"].as_str().unwrap_or("");
+            return sign_in_page(&state, lang, &next, Some(error), StatusCode::UNAUTHORIZED);
+        }
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let session = web::random_hex(32);
+    let csrf = web::random_hex(16);
+    let expires = db::now() + SESSION_SECS;
+    if let Err(e) = db::tokens::create_session(
+        &state.db,
+        &hash_token(&session),
+        staff.token_id,
+        &csrf,
+        expires,
+    )
+    .await
+    {
+        return AppError::from(e).into_response();
+    }
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
+    let h = response.headers_mut();
+    h.append(
+        header::SET_COOKIE,
+        web::set_cookie(&state, STAFF_COOKIE, &session, "/", SESSION_SECS),
+    );
+    h.append(
+        header::SET_COOKIE,
+        web::set_cookie(&state, CSRF_COOKIE, "", "/staff", 0),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+struct SignOut {
+    csrf: String,
+}
+
+async fn sign_out(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: axum::http::Uri,
+    page: StaffPage,
+    Form(form): Form<SignOut>,
+) -> Response {
+    if !same_token(&page.csrf, &form.csrf) {
+        return web::message(
+            StatusCode::FORBIDDEN,
+            page.lang,
+            "403",
+            "This form's token does not match your session.",
+        );
+    }
+    let parts = parts_of(&headers, &uri);
+    if let Some(id) = web::cookie(&parts, STAFF_COOKIE)
+        && let Err(e) = db::tokens::delete_session(&state.db, &hash_token(id)).await
+    {
+        return AppError::from(e).into_response();
+    }
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, "/staff/sign-in")],
+    )
+        .into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        web::set_cookie(&state, STAFF_COOKIE, "", "/", 0),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+struct StatsQuery {
+    member: Option<String>,
+}
+
+/// Whose figures: a librarian sees their own member's; an admin the consortium's or, with
+/// `?member=`, any member's.
+async fn scope(
+    state: &AppState,
+    page: &StaffPage,
+    asked: Option<&str>,
+) -> Result<Option<Member>, Response> {
+    let asked = asked.map(str::trim).filter(|m| !m.is_empty());
+    let code = match (page.staff.role, asked, page.staff.member_code.as_deref()) {
+        (Role::Admin, None, _) => return Ok(None),
+        (Role::Admin, Some(c), _) => c.to_string(),
+        (Role::Librarian, Some(c), Some(own)) if c != own => {
+            let words = page.lang.words();
+            return Err(web::message(
+                StatusCode::FORBIDDEN,
+                page.lang,
+                "403",
+                words["forbidden"].as_str().unwrap_or(""),
+            ));
+        }
+        (Role::Librarian, _, Some(own)) => own.to_string(),
+        (Role::Librarian, _, None) => return Ok(None),
+    };
+    match db::members::by_code(&state.db, &code).await {
+        Ok(Some(m)) => Ok(Some(m)),
+        Ok(None) => Err(web::message(
+            StatusCode::NOT_FOUND,
+            page.lang,
+            "404",
+            &format!("No member {code}."),
+        )),
+        Err(e) => Err(AppError::from(e).into_response()),
+    }
+}
+
+async fn stats(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Query(q): Query<StatsQuery>,
+) -> Response {
+    let member = match scope(&state, &page, q.member.as_deref()).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let d = match dashboard::build(&state, member.as_ref()).await {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    let words = page.lang.words();
+    let word = |k: &str| words[k].as_str().unwrap_or("").to_string();
+    let chart = dashboard::chart(
+        &d.months,
+        &[&word("views"), &word("downloads"), &word("launches")],
+    );
+    let members = if page.staff.role == Role::Admin {
+        db::members::list(&state.db).await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let code = member.as_ref().map(|m| m.code.clone());
+    let query = code
+        .as_ref()
+        .map(|c| {
+            format!(
+                "?member={}",
+                percent_encoding::utf8_percent_encode(c, percent_encoding::NON_ALPHANUMERIC)
+            )
+        })
+        .unwrap_or_default();
+    let other = if page.lang == Lang::Zh { "en" } else { "zh" };
+    let lang_url = if query.is_empty() {
+        format!("/staff/stats?lang={other}")
+    } else {
+        format!("/staff/stats{query}&lang={other}")
+    };
+    render(
+        StatusCode::OK,
+        "stats.html",
+        page.lang,
+        json!({
+            "csrf": page.csrf,
+            "scope_name": member.as_ref().map_or_else(|| state.config.stats.consortium_name.clone(), |m| format!("{} · {}", m.code, m.name)),
+            "member": code,
+            "members": members,
+            "query": query,
+            "lang_url": lang_url,
+            "years": d.years,
+            "months": d.months,
+            "chart": chart,
+            "top": d.top,
+            "league": d.league,
+            "classes": d.classes,
+            "sushi_url": format!("{}/sushi/r51", state.config.public_url()),
+        }),
+    )
+}
+
+async fn stats_csv(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Path(file): Path<String>,
+    Query(q): Query<StatsQuery>,
+) -> Response {
+    let Some(table) = file.strip_suffix(".csv") else {
+        return AppError::not_found(
+            "no-such-table",
+            "ask for years.csv, months.csv, top.csv, members.csv or classes.csv",
+        )
+        .into_response();
+    };
+    let member = match scope(&state, &page, q.member.as_deref()).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if table == "members" && member.is_some() {
+        return AppError::not_found("no-such-table", "the members table is the consortium's")
+            .into_response();
+    }
+    let d = match dashboard::build(&state, member.as_ref()).await {
+        Ok(d) => d,
+        Err(e) => return e.into_response(),
+    };
+    let Some(body) = dashboard::csv(&d, table) else {
+        return AppError::not_found(
+            "no-such-table",
+            "ask for years.csv, months.csv, top.csv, members.csv or classes.csv",
+        )
+        .into_response();
+    };
+    let name = format!(
+        "spindle-{}-{table}.csv",
+        member.as_ref().map_or("consortium", |m| m.code.as_str())
+    );
+    let mut response = (StatusCode::OK, body).into_response();
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/csv; charset=utf-8"),
+    );
+    h.insert(
+        header::CONTENT_DISPOSITION,
+        crate::api::download::content_disposition(&name, false),
+    );
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}

@@ -1,0 +1,466 @@
+//! The statistics dashboards: the consortium's (for its admins) or one member's (for its
+//! librarians and the admins). The figures the consortium publishes side by side by year
+//! (members, records, discs, bytes stored, views, downloads, launches), the last twelve
+//! months as a table and an SVG chart drawn here, the most used discs, the members compared,
+//! and the content classes. Every table is also CSV.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+
+use crate::app::App;
+use crate::db::usage::By;
+use crate::db::{self, members::Member};
+use crate::error::AppResult;
+use crate::usage::count::{CONSORTIUM, UNATTRIBUTED};
+use crate::usage::{DAY_MS, day_of, day_start_ms, days_from_civil, now_ms};
+
+#[derive(Debug, Serialize, Default, Clone)]
+pub struct YearRow {
+    pub year: String,
+    pub members: i64,
+    pub records: i64,
+    pub discs: i64,
+    pub bytes: i64,
+    pub bytes_text: String,
+    pub views: i64,
+    pub downloads: i64,
+    pub launches: i64,
+}
+
+#[derive(Debug, Serialize, Default, Clone)]
+pub struct MonthRow {
+    pub month: String,
+    pub views: i64,
+    pub downloads: i64,
+    pub launches: i64,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct TopRow {
+    pub disc: i64,
+    pub name: String,
+    pub member: String,
+    pub views: i64,
+    pub downloads: i64,
+    pub launches: i64,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct LeagueRow {
+    pub code: String,
+    pub name: String,
+    pub discs: i64,
+    pub views: i64,
+    pub downloads: i64,
+    pub launches: i64,
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct ClassRow {
+    pub class: String,
+    pub views: i64,
+    pub downloads: i64,
+    pub launches: i64,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Dashboard {
+    pub years: Vec<YearRow>,
+    pub months: Vec<MonthRow>,
+    pub top: Vec<TopRow>,
+    pub league: Vec<LeagueRow>,
+    pub classes: Vec<ClassRow>,
+}
+
+/// 1.2 TB, 41 GB, 512 MB…
+pub fn bytes_text(n: i64) -> String {
+    let units = ["B", "KB", "MB", "GB", "TB", "PB"];
+    let mut v = n as f64;
+    let mut i = 0;
+    while v >= 1000.0 && i < units.len() - 1 {
+        v /= 1000.0;
+        i += 1;
+    }
+    if i == 0 {
+        format!("{n} B")
+    } else {
+        format!("{v:.1} {}", units[i])
+    }
+}
+
+/// The first day of the month `back` months before this one.
+fn month_start(back: i64) -> String {
+    let today = day_of(now_ms());
+    let mut t = day_start_ms(&format!("{}-01", &today[..7])).unwrap_or(0);
+    for _ in 0..back {
+        t = day_start_ms(&format!("{}-01", &day_of(t - DAY_MS)[..7])).unwrap_or(0);
+    }
+    day_of(t)
+}
+
+fn usage_map(rows: Vec<(String, i64, i64, i64)>) -> HashMap<String, (i64, i64, i64)> {
+    rows.into_iter()
+        .map(|(k, v, d, l)| (k, (v, d, l)))
+        .collect()
+}
+
+pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
+    let scopes: Vec<i64> = match member {
+        Some(m) => vec![m.id],
+        // Everything used: attributed (each event once) and unattributed.
+        None => vec![CONSORTIUM, UNATTRIBUTED],
+    };
+    let ever = "0000-00-00";
+    let twelve = month_start(11);
+
+    let by_year = usage_map(db::usage::usage_by(&app.db, &scopes, By::Year, ever, 1000).await?);
+    let this_year: i64 = day_of(now_ms())[..4].parse().unwrap_or(1970);
+    let first_year = db::usage::first_member_at(&app.db)
+        .await?
+        .map(|s| day_of(s * 1000)[..4].parse().unwrap_or(this_year))
+        .into_iter()
+        .chain(by_year.keys().filter_map(|y| y.parse().ok()))
+        .min()
+        .unwrap_or(this_year);
+    let mut years = Vec::new();
+    for y in first_year..=this_year {
+        let end = if y == this_year {
+            now_ms() / 1000 + 1
+        } else {
+            days_from_civil(y + 1, 1, 1) * 86_400
+        };
+        let (members, records, discs, bytes) =
+            db::usage::holdings(&app.db, member.map(|m| m.id), end).await?;
+        let (views, downloads, launches) = by_year.get(&y.to_string()).copied().unwrap_or_default();
+        years.push(YearRow {
+            year: y.to_string(),
+            members,
+            records,
+            discs,
+            bytes,
+            bytes_text: bytes_text(bytes),
+            views,
+            downloads,
+            launches,
+        });
+    }
+
+    let by_month = usage_map(db::usage::usage_by(&app.db, &scopes, By::Month, &twelve, 100).await?);
+    let months: Vec<MonthRow> = (0..12)
+        .rev()
+        .map(|back| {
+            let month = month_start(back)[..7].to_string();
+            let (views, downloads, launches) = by_month.get(&month).copied().unwrap_or_default();
+            MonthRow {
+                month,
+                views,
+                downloads,
+                launches,
+            }
+        })
+        .collect();
+
+    let top_rows = db::usage::usage_by(&app.db, &scopes, By::Disc, &twelve, 20).await?;
+    let ids: Vec<i64> = top_rows
+        .iter()
+        .filter_map(|(k, ..)| k.parse().ok())
+        .collect();
+    let names: HashMap<i64, String> = db::usage::disc_names(&app.db, &ids)
+        .await?
+        .into_iter()
+        .map(|(id, name, title, _)| (id, title.map_or(name.clone(), |t| format!("{t} ({name})"))))
+        .collect();
+    let mut top = Vec::new();
+    for (key, views, downloads, launches) in top_rows {
+        let Ok(disc) = key.parse::<i64>() else {
+            continue;
+        };
+        let member = db::discs::get(&app.db, disc)
+            .await?
+            .map(|d| d.member_code)
+            .unwrap_or_default();
+        top.push(TopRow {
+            disc,
+            name: names
+                .get(&disc)
+                .cloned()
+                .unwrap_or_else(|| format!("#{disc}")),
+            member,
+            views,
+            downloads,
+            launches,
+        });
+    }
+
+    let mut league = Vec::new();
+    if member.is_none() {
+        let all = db::members::list(&app.db).await?;
+        let ids: Vec<i64> = all.iter().map(|m| m.id).collect();
+        let used =
+            usage_map(db::usage::usage_by(&app.db, &ids, By::Member, &twelve, 100_000).await?);
+        let discs: HashMap<i64, i64> = db::usage::discs_per_member(&app.db)
+            .await?
+            .into_iter()
+            .collect();
+        for m in all {
+            let (views, downloads, launches) =
+                used.get(&m.id.to_string()).copied().unwrap_or_default();
+            league.push(LeagueRow {
+                discs: discs.get(&m.id).copied().unwrap_or(0),
+                code: m.code,
+                name: m.name,
+                views,
+                downloads,
+                launches,
+            });
+        }
+        league.sort_by(|a, b| {
+            (b.downloads + b.launches, b.views, &a.code).cmp(&(
+                a.downloads + a.launches,
+                a.views,
+                &b.code,
+            ))
+        });
+    }
+
+    let classes = db::usage::usage_by(&app.db, &scopes, By::Class, &twelve, 100)
+        .await?
+        .into_iter()
+        .map(|(class, views, downloads, launches)| ClassRow {
+            class,
+            views,
+            downloads,
+            launches,
+        })
+        .collect();
+    Ok(Dashboard {
+        years,
+        months,
+        top,
+        league,
+        classes,
+    })
+}
+
+/// The months as grouped bars (views, downloads, launches), drawn as SVG with a title, a
+/// description and a legend; labels are digits and fixed words only.
+pub fn chart(months: &[MonthRow], words: &[&str; 3]) -> String {
+    let (w, h, left, bottom, top) = (720.0, 260.0, 48.0, 28.0, 24.0);
+    // Four gridlines at whole numbers: the axis ends at 4 × a whole step.
+    let highest = months
+        .iter()
+        .flat_map(|m| [m.views, m.downloads, m.launches])
+        .max()
+        .unwrap_or(0)
+        .max(1);
+    let step = (highest + 3) / 4;
+    let max = (step * 4) as f64;
+    let plot_h = h - bottom - top;
+    let slot = (w - left - 8.0) / months.len().max(1) as f64;
+    let bar = slot / 4.0;
+    let colours = ["#0b57a4", "#1d6b2f", "#b35c00"];
+    let esc = |s: &str| {
+        s.replace('&', "&amp;")
+            .replace('<', "&lt;")
+            .replace('>', "&gt;")
+            .replace('"', "&quot;")
+    };
+    let mut svg = format!(
+        r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-labelledby="chart-title chart-desc"><title id="chart-title">{}</title><desc id="chart-desc">{}</desc>"#,
+        esc(&words.join(" / ")),
+        esc(&months
+            .iter()
+            .map(|m| format!(
+                "{}: {} {}, {} {}, {} {}",
+                m.month, m.views, words[0], m.downloads, words[1], m.launches, words[2]
+            ))
+            .collect::<Vec<_>>()
+            .join("; "))
+    );
+    for i in 0..=4 {
+        let v = step * i;
+        let y = top + plot_h - plot_h * i as f64 / 4.0;
+        svg.push_str(&format!(
+            r##"<line x1="{left}" x2="{}" y1="{y:.1}" y2="{y:.1}" stroke="#d0d0d0"/><text x="{}" y="{:.1}" font-size="10" text-anchor="end" fill="#555">{}</text>"##,
+            w - 8.0,
+            left - 4.0,
+            y + 3.0,
+            v
+        ));
+    }
+    for (i, m) in months.iter().enumerate() {
+        let x0 = left + slot * i as f64 + bar / 2.0;
+        for (j, v) in [m.views, m.downloads, m.launches].iter().enumerate() {
+            let bh = plot_h * *v as f64 / max;
+            svg.push_str(&format!(
+                r#"<rect x="{:.1}" y="{:.1}" width="{:.1}" height="{:.1}" fill="{}"><title>{} {}: {}</title></rect>"#,
+                x0 + bar * j as f64,
+                top + plot_h - bh,
+                bar - 1.0,
+                bh,
+                colours[j],
+                esc(&m.month),
+                esc(words[j]),
+                v
+            ));
+        }
+        svg.push_str(&format!(
+            r##"<text x="{:.1}" y="{}" font-size="10" text-anchor="middle" fill="#333">{}</text>"##,
+            x0 + bar * 1.5,
+            h - 10.0,
+            esc(&m.month[2..])
+        ));
+    }
+    for (j, word) in words.iter().enumerate() {
+        svg.push_str(&format!(
+            r##"<rect x="{}" y="6" width="10" height="10" fill="{}"/><text x="{}" y="15" font-size="11" fill="#1a1a1a">{}</text>"##,
+            left + 120.0 * j as f64,
+            colours[j],
+            left + 14.0 + 120.0 * j as f64,
+            esc(word)
+        ));
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
+fn cell(s: &str) -> String {
+    // A leading =, +, - or @ would be a formula to a spreadsheet.
+    let s = if s.starts_with(['=', '+', '-', '@']) {
+        format!("'{s}")
+    } else {
+        s.to_string()
+    };
+    if s.contains([',', '"', '\n', '\r']) {
+        format!("\"{}\"", s.replace('"', "\"\""))
+    } else {
+        s
+    }
+}
+
+/// One table as CSV (UTF-8 with a byte-order mark, so spreadsheets read Chinese names).
+pub fn csv(d: &Dashboard, table: &str) -> Option<String> {
+    let (header, rows): (&str, Vec<Vec<String>>) = match table {
+        "years" => (
+            "year,members,records,discs,bytes,views,downloads,launches",
+            d.years
+                .iter()
+                .map(|y| {
+                    vec![
+                        y.year.clone(),
+                        y.members.to_string(),
+                        y.records.to_string(),
+                        y.discs.to_string(),
+                        y.bytes.to_string(),
+                        y.views.to_string(),
+                        y.downloads.to_string(),
+                        y.launches.to_string(),
+                    ]
+                })
+                .collect(),
+        ),
+        "months" => (
+            "month,views,downloads,launches",
+            d.months
+                .iter()
+                .map(|m| {
+                    vec![
+                        m.month.clone(),
+                        m.views.to_string(),
+                        m.downloads.to_string(),
+                        m.launches.to_string(),
+                    ]
+                })
+                .collect(),
+        ),
+        "top" => (
+            "disc,name,member,views,downloads,launches",
+            d.top
+                .iter()
+                .map(|t| {
+                    vec![
+                        t.disc.to_string(),
+                        t.name.clone(),
+                        t.member.clone(),
+                        t.views.to_string(),
+                        t.downloads.to_string(),
+                        t.launches.to_string(),
+                    ]
+                })
+                .collect(),
+        ),
+        "members" => (
+            "member,name,discs,views,downloads,launches",
+            d.league
+                .iter()
+                .map(|l| {
+                    vec![
+                        l.code.clone(),
+                        l.name.clone(),
+                        l.discs.to_string(),
+                        l.views.to_string(),
+                        l.downloads.to_string(),
+                        l.launches.to_string(),
+                    ]
+                })
+                .collect(),
+        ),
+        "classes" => (
+            "class,views,downloads,launches",
+            d.classes
+                .iter()
+                .map(|c| {
+                    vec![
+                        c.class.clone(),
+                        c.views.to_string(),
+                        c.downloads.to_string(),
+                        c.launches.to_string(),
+                    ]
+                })
+                .collect(),
+        ),
+        _ => return None,
+    };
+    let mut out = String::from("\u{feff}");
+    out.push_str(header);
+    out.push_str("\r\n");
+    for r in rows {
+        out.push_str(&r.iter().map(|c| cell(c)).collect::<Vec<_>>().join(","));
+        out.push_str("\r\n");
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_and_cells() {
+        assert_eq!(bytes_text(41_000_000_000_000), "41.0 TB");
+        assert_eq!(bytes_text(512), "512 B");
+        assert_eq!(cell("=HYPERLINK(\"x\")"), "\"'=HYPERLINK(\"\"x\"\")\"");
+        assert_eq!(cell("光盘, 1"), "\"光盘, 1\"");
+    }
+
+    #[test]
+    fn the_chart_is_svg_with_escaped_words() {
+        let months = vec![
+            MonthRow {
+                month: "2026-10".into(),
+                views: 10,
+                downloads: 4,
+                launches: 1,
+            },
+            MonthRow {
+                month: "2026-11".into(),
+                ..Default::default()
+            },
+        ];
+        let svg = chart(&months, &["<views>", "downloads", "launches"]);
+        assert!(svg.starts_with("<svg") && svg.ends_with("</svg>"));
+        assert!(svg.contains("&lt;views&gt;") && !svg.contains("<views>"));
+        assert_eq!(svg.matches("<rect").count(), 6 + 3);
+    }
+}

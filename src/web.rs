@@ -1,0 +1,362 @@
+//! Server-rendered pages: minijinja templates (compiled into the binary, HTML escaped
+//! everywhere), the two languages (zh-CN and en: `?lang=`, else Accept-Language), the
+//! security headers every page carries, and staff sign-in: a token exchanged for an
+//! HttpOnly, SameSite=Strict session cookie, with a form token (CSRF) on every form.
+
+use std::sync::OnceLock;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use rand::RngCore as _;
+use serde_json::{Value, json};
+
+use crate::app::AppState;
+use crate::auth::{Role, Staff, hash_token};
+use crate::db;
+use crate::error::AppError;
+
+pub const STAFF_COOKIE: &str = "spindle_staff";
+pub const CSRF_COOKIE: &str = "spindle_csrf";
+/// A browser session lasts a working day.
+pub const SESSION_SECS: i64 = 12 * 3600;
+
+const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
+    style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+    frame-ancestors 'none'; base-uri 'none'";
+
+const TEMPLATES: [(&str, &str); 4] = [
+    ("base.html", include_str!("../templates/base.html")),
+    ("sign_in.html", include_str!("../templates/sign_in.html")),
+    ("stats.html", include_str!("../templates/stats.html")),
+    ("message.html", include_str!("../templates/message.html")),
+];
+
+fn env() -> &'static minijinja::Environment<'static> {
+    static ENV: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
+    ENV.get_or_init(|| {
+        let mut env = minijinja::Environment::new();
+        for (name, source) in TEMPLATES {
+            if let Err(e) = env.add_template(name, source) {
+                tracing::error!(template = name, error = %e, "template does not compile");
+            }
+        }
+        env
+    })
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lang {
+    En,
+    Zh,
+}
+
+impl Lang {
+    /// `?lang=zh|en`, else the first language the browser asks for that we have.
+    pub fn of(parts: &Parts) -> Self {
+        let query = parts.uri.query().unwrap_or("");
+        for kv in query.split('&') {
+            match kv {
+                "lang=zh" | "lang=zh-CN" => return Lang::Zh,
+                "lang=en" => return Lang::En,
+                _ => {}
+            }
+        }
+        let accept = parts
+            .headers
+            .get(header::ACCEPT_LANGUAGE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        for tag in accept.split(',') {
+            let tag = tag
+                .split(';')
+                .next()
+                .unwrap_or("")
+                .trim()
+                .to_ascii_lowercase();
+            if tag.starts_with("zh") {
+                return Lang::Zh;
+            }
+            if tag.starts_with("en") {
+                return Lang::En;
+            }
+        }
+        Lang::En
+    }
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh-CN",
+        }
+    }
+
+    /// The page's words.
+    pub fn words(self) -> Value {
+        let pairs: &[(&str, &str, &str)] = &[
+            ("sign_in", "Sign in", "登录"),
+            ("sign_out", "Sign out", "退出"),
+            ("token", "Staff token", "馆员令牌"),
+            (
+                "token_help",
+                "The token your consortium's administrator gave you (it begins with spt_).",
+                "联盟管理员发给您的令牌（以 spt_ 开头）。",
+            ),
+            (
+                "bad_token",
+                "That token is unknown or has been revoked.",
+                "令牌无效或已被撤销。",
+            ),
+            ("stats", "Usage statistics", "使用统计"),
+            ("consortium", "The consortium", "联盟"),
+            ("by_year", "Figures by year", "年度数据"),
+            ("year", "Year", "年份"),
+            ("members", "Members", "成员馆"),
+            ("records", "Records", "书目记录"),
+            ("discs", "Discs", "光盘"),
+            ("bytes", "Stored", "存储量"),
+            ("views", "Views", "浏览"),
+            ("downloads", "Downloads", "下载"),
+            ("launches", "Launches", "在线运行"),
+            ("monthly", "The last twelve months", "最近十二个月"),
+            ("month", "Month", "月份"),
+            (
+                "top",
+                "Most used discs (last twelve months)",
+                "最常用的光盘（最近十二个月）",
+            ),
+            ("disc", "Disc", "光盘"),
+            ("member", "Member", "成员馆"),
+            (
+                "league",
+                "Members compared (last twelve months)",
+                "成员馆比较（最近十二个月）",
+            ),
+            (
+                "classes",
+                "By content class (last twelve months)",
+                "按内容类型（最近十二个月）",
+            ),
+            ("class", "Content class", "内容类型"),
+            ("csv", "CSV", "CSV"),
+            ("none", "No usage yet.", "暂无使用数据。"),
+            (
+                "counter_note",
+                "Counted by COUNTER R5.1 rules: robots excluded, double-clicks within 30 seconds counted once; days are UTC and appear once the day is over. Views are landing pages and folder browses; downloads are whole images and single files.",
+                "按 COUNTER R5.1 规则统计：排除机器人，30 秒内的重复点击只计一次；按 UTC 计日，当天结束后显示。浏览包括光盘主页和文件夹；下载包括整盘镜像和单个文件。",
+            ),
+            (
+                "sushi_note",
+                "Harvest these figures with your usual tools: COUNTER_SUSHI R5.1 at",
+                "可用常用工具通过 COUNTER_SUSHI R5.1 接口获取：",
+            ),
+            ("forbidden", "You may not see this.", "您无权查看此页。"),
+            ("language", "中文", "English"),
+        ];
+        let zh = self == Lang::Zh;
+        Value::Object(
+            pairs
+                .iter()
+                .map(|(k, en, z)| (k.to_string(), json!(if zh { z } else { en })))
+                .collect(),
+        )
+    }
+}
+
+fn secure_headers(response: &mut Response) {
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(PAGE_CSP),
+    );
+    h.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    h.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// Renders a template with the page's words and language added to `ctx`.
+pub fn render(status: StatusCode, name: &str, lang: Lang, mut ctx: Value) -> Response {
+    ctx["t"] = lang.words();
+    ctx["lang"] = json!(lang.code());
+    ctx["other_lang"] = json!(if lang == Lang::Zh { "en" } else { "zh" });
+    let html = env().get_template(name).and_then(|t| t.render(&ctx));
+    let mut response = match html {
+        Ok(html) => (
+            status,
+            [(header::CONTENT_TYPE, "text/html; charset=utf-8")],
+            html,
+        )
+            .into_response(),
+        Err(e) => {
+            tracing::error!(template = name, error = %e, "rendering a page");
+            (
+                StatusCode::INTERNAL_SERVER_ERROR,
+                "the page could not be rendered",
+            )
+                .into_response()
+        }
+    };
+    secure_headers(&mut response);
+    response
+}
+
+/// A short page with a heading and a sentence.
+pub fn message(status: StatusCode, lang: Lang, title: &str, text: &str) -> Response {
+    render(
+        status,
+        "message.html",
+        lang,
+        json!({"title": title, "text": text}),
+    )
+}
+
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
+pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
+    parts
+        .headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| {
+            let (k, v) = kv.trim().split_once('=')?;
+            (k == name).then_some(v)
+        })
+}
+
+/// `Set-Cookie` for a page cookie: HttpOnly, SameSite=Strict, Secure behind https.
+pub fn set_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+) -> HeaderValue {
+    let secure = state.config.public_url().starts_with("https://");
+    HeaderValue::from_str(&format!(
+        "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        if secure { "; Secure" } else { "" }
+    ))
+    .unwrap_or_else(|_| HeaderValue::from_static("invalid=1; Max-Age=0"))
+}
+
+/// Staff signed in with a session cookie, for pages. Without a valid session the browser is
+/// sent to the sign-in page (and back afterwards).
+pub struct StaffPage {
+    pub staff: Staff,
+    /// The form token every form of the page must carry.
+    pub csrf: String,
+    pub lang: Lang,
+}
+
+impl FromRequestParts<AppState> for StaffPage {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
+        let lang = Lang::of(parts);
+        let found = match cookie(parts, STAFF_COOKIE) {
+            Some(id) if id.len() == 64 => db::tokens::by_session(&state.db, &hash_token(id))
+                .await
+                .map_err(|e| AppError::from(e).into_response())?,
+            _ => None,
+        };
+        let Some((row, csrf)) = found else {
+            let next = parts
+                .uri
+                .path_and_query()
+                .map(|p| p.as_str())
+                .unwrap_or("/staff/stats");
+            let target = format!(
+                "/staff/sign-in?next={}",
+                percent_encoding::utf8_percent_encode(next, percent_encoding::NON_ALPHANUMERIC)
+            );
+            return Err((StatusCode::SEE_OTHER, [(header::LOCATION, target)]).into_response());
+        };
+        Ok(StaffPage {
+            staff: Staff {
+                token_id: row.id,
+                role: if row.role == "admin" {
+                    Role::Admin
+                } else {
+                    Role::Librarian
+                },
+                member_id: row.member_id,
+                member_code: row.member_code,
+            },
+            csrf,
+            lang,
+        })
+    }
+}
+
+/// Where to go after signing in: only Spindle's own staff pages (never another site).
+pub fn safe_next(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if (n.starts_with("/staff/") || n.starts_with("/librarian/"))
+                && !n.contains("//")
+                && !n.contains('\\') =>
+        {
+            n.to_string()
+        }
+        _ => "/staff/stats".to_string(),
+    }
+}
+
+/// Constant-time comparison of two form tokens.
+pub fn same_token(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_local_staff_pages_are_followed_after_sign_in() {
+        assert_eq!(
+            safe_next(Some("/staff/stats?member=A")),
+            "/staff/stats?member=A"
+        );
+        assert_eq!(safe_next(Some("https://evil.example/")), "/staff/stats");
+        assert_eq!(safe_next(Some("//evil.example/staff/")), "/staff/stats");
+        assert_eq!(safe_next(Some("/staff/\\\\evil")), "/staff/stats");
+        assert_eq!(safe_next(None), "/staff/stats");
+        assert!(same_token("abc", "abc"));
+        assert!(!same_token("abc", "abd"));
+        assert!(!same_token("abc", "ab"));
+    }
+
+    #[test]
+    fn every_template_compiles_and_escapes() {
+        for (name, _) in TEMPLATES {
+            assert!(env().get_template(name).is_ok(), "{name}");
+        }
+        let mut ctx = json!({"title": "<script>alert(1)</script>", "text": "a & b"});
+        ctx["t"] = Lang::En.words();
+        let html = env()
+            .get_template("message.html")
+            .and_then(|t| t.render(&ctx))
+            .expect("renders");
+        assert!(html.contains("&lt;script&gt;alert(1)"), "{html}");
+        assert!(!html.contains("<script>"), "{html}");
+        assert!(html.contains("a &amp; b"));
+    }
+}
