@@ -225,6 +225,50 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
     Ok(())
 }
 
+/// A full queue drops events (counted in /metrics) rather than slowing or failing readers.
+#[tokio::test]
+async fn a_full_queue_drops_and_counts_instead_of_blocking() -> Result<()> {
+    let app = TestApp::start_with(Backend::SqliteLocal, |c| {
+        c.stats.queue = 1;
+        c.stats.flush_ms = 60_000;
+    })
+    .await?;
+    let a = app.librarian("A").await?;
+    let disc = app
+        .disc(&a, &iso_image(3000, 44), json!({"open": true}))
+        .await?;
+    let reader = reqwest::Client::builder().user_agent(FIREFOX).build()?;
+    let answers = futures::future::join_all(
+        (0..50).map(|_| reader.get(app.url(&format!("/api/v1/discs/{disc}"))).send()),
+    )
+    .await;
+    for r in answers {
+        assert_eq!(r?.status(), 200, "every reader is served");
+    }
+    app.state.usage.recorder.flush().await;
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let value = |name: &str| {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    let (recorded, dropped) = (
+        value("spindle_usage_events_recorded_total"),
+        value("spindle_usage_events_dropped_total"),
+    );
+    assert_eq!(recorded + dropped, 50, "{metrics}");
+    assert!(dropped > 0, "a queue of one must overflow: {metrics}");
+    Ok(())
+}
+
 async fn concurrent_sessions_count_exactly(backend: Backend) -> Result<()> {
     let app = TestApp::start(backend).await?;
     let a = app.librarian("A").await?;
