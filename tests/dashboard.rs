@@ -128,18 +128,21 @@ async fn setup(app: &TestApp) -> Result<(String, String, String, String)> {
     Ok((a, b, admin, last_month))
 }
 
+async fn status(c: &reqwest::Client, app: &TestApp, path: &str) -> Result<u16> {
+    Ok(c.get(app.url(path)).send().await?.status().as_u16())
+}
+
+async fn body(c: &reqwest::Client, app: &TestApp, path: &str) -> Result<String> {
+    Ok(c.get(app.url(path)).send().await?.text().await?)
+}
+
 /// A cookie-keeping client, signed in with `token`.
 async fn signed_in(app: &TestApp, token: &str) -> Result<reqwest::Client> {
     let c = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
-    let page = c
-        .get(app.url("/staff/sign-in"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let page = body(&c, app, "/staff/sign-in").await?;
     let csrf = page
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -204,7 +207,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
 
     // A librarian: their own member's figures, nobody else's.
     let la = signed_in(&app, &a).await?;
-    let html = la.get(app.url("/staff/stats")).send().await?.text().await?;
+    let html = body(&la, &app, "/staff/stats").await?;
     assert!(html.contains("A · A library"), "{html}");
     // Last month: 3 views, 2 downloads, 1 launch for A (the unattributed download is not A's).
     let row = html
@@ -218,13 +221,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
     );
     assert!(!html.contains("<b>lab</b>"));
     assert!(html.contains("<svg"), "the chart");
-    assert_eq!(
-        la.get(app.url("/staff/stats?member=XSS"))
-            .send()
-            .await?
-            .status(),
-        403
-    );
+    assert_eq!(status(&la, &app, "/staff/stats?member=XSS").await?, 403);
     let csv = la.get(app.url("/staff/stats/months.csv")).send().await?;
     assert_eq!(
         common::header(&csv, "content-type"),
@@ -236,31 +233,14 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
         "{csv}"
     );
     assert!(csv.contains(&format!("{last_month},3,2,1\r\n")), "{csv}");
-    let top = la
-        .get(app.url("/staff/stats/top.csv"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let top = body(&la, &app, "/staff/stats/top.csv").await?;
     assert!(top.contains("Physics <b>lab</b> disc,A,2,1,1"), "{top}");
-    assert_eq!(
-        la.get(app.url("/staff/stats/members.csv"))
-            .send()
-            .await?
-            .status(),
-        404
-    );
-    assert_eq!(
-        la.get(app.url("/staff/stats/nope.csv"))
-            .send()
-            .await?
-            .status(),
-        404
-    );
+    assert_eq!(status(&la, &app, "/staff/stats/members.csv").await?, 404);
+    assert_eq!(status(&la, &app, "/staff/stats/nope.csv").await?, 404);
 
     // An admin: the consortium (all usage), the league table, any member.
     let lc = signed_in(&app, &admin).await?;
-    let html = lc.get(app.url("/staff/stats")).send().await?.text().await?;
+    let html = body(&lc, &app, "/staff/stats").await?;
     let row = html
         .split(&format!("<th scope=\"row\">{last_month}</th>"))
         .nth(1)
@@ -271,12 +251,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
         "{html}"
     );
     assert!(!html.contains("<script>alert(1)</script>"));
-    let league = lc
-        .get(app.url("/staff/stats/members.csv"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let league = body(&lc, &app, "/staff/stats/members.csv").await?;
     let lines: Vec<&str> = league.lines().collect();
     assert_eq!(lines[1], "A,A library,2,3,2,1", "{league}");
     assert!(
@@ -285,12 +260,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
             .any(|l| l.starts_with("XSS,<script>alert(1)</script> Library,0,0,0,0")),
         "{league}"
     );
-    let years = lc
-        .get(app.url("/staff/stats/years.csv"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let years = body(&lc, &app, "/staff/stats/years.csv").await?;
     let this_year = &day_of(now_ms())[..4];
     assert!(
         years
@@ -298,29 +268,10 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
             .any(|l| l.starts_with(&format!("{this_year},2,0,2,"))),
         "{years}"
     );
-    assert_eq!(
-        lc.get(app.url("/staff/stats?member=A"))
-            .send()
-            .await?
-            .status(),
-        200
-    );
-    assert_eq!(
-        lc.get(app.url("/staff/stats?member=NOPE"))
-            .send()
-            .await?
-            .status(),
-        404
-    );
+    assert_eq!(status(&lc, &app, "/staff/stats?member=A").await?, 200);
+    assert_eq!(status(&lc, &app, "/staff/stats?member=NOPE").await?, 404);
     let b_client = signed_in(&app, &b).await?;
-    assert_eq!(
-        b_client
-            .get(app.url("/staff/stats?member=A"))
-            .send()
-            .await?
-            .status(),
-        403
-    );
+    assert_eq!(status(&b_client, &app, "/staff/stats?member=A").await?, 403);
 
     // Signing out needs the session's form token; afterwards the session is gone.
     let r = la
@@ -329,7 +280,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
         .send()
         .await?;
     assert_eq!(r.status(), 403);
-    let page = la.get(app.url("/staff/stats")).send().await?.text().await?;
+    let page = body(&la, &app, "/staff/stats").await?;
     let token = page
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -342,14 +293,14 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
         .send()
         .await?;
     assert_eq!(r.status(), 303);
-    assert_eq!(la.get(app.url("/staff/stats")).send().await?.status(), 303);
+    assert_eq!(status(&la, &app, "/staff/stats").await?, 303);
     // Revoking a token ends its sessions.
     let admin_id = spindle::db::tokens::by_hash(&app.state.db, &spindle::auth::hash_token(&admin))
         .await?
         .context("admin")?
         .id;
     spindle::db::tokens::revoke(&app.state.db, admin_id).await?;
-    assert_eq!(lc.get(app.url("/staff/stats")).send().await?.status(), 303);
+    assert_eq!(status(&lc, &app, "/staff/stats").await?, 303);
 
     if backend == Backend::SqliteLocal {
         in_chromium(&app, &a, &last_month).await?;

@@ -4,19 +4,13 @@
 
 use axum::Router;
 use axum::extract::Path;
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use spindle_storage::image::{SAMPLE_HEAD, SAMPLE_TAIL};
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
-
-/// The page loads only its own scripts; WebAssembly (the hasher) may be compiled, nothing
-/// may be evaluated, framed or posted elsewhere.
-const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
-    style-src 'self'; img-src 'self'; connect-src 'self'; form-action 'self'; \
-    frame-ancestors 'none'; base-uri 'none'";
 
 const ASSETS: [(&str, &str, &str); 4] = [
     (
@@ -47,23 +41,6 @@ pub fn router() -> Router<AppState> {
         .route("/assets/{*path}", get(asset))
 }
 
-fn page_headers(response: &mut Response) {
-    let h = response.headers_mut();
-    h.insert(
-        header::CONTENT_SECURITY_POLICY,
-        HeaderValue::from_static(PAGE_CSP),
-    );
-    h.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    h.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-}
-
 async fn upload_page() -> Response {
     let html = include_str!("../../assets/upload.html")
         .replace("{{SAMPLE_HEAD}}", &SAMPLE_HEAD.to_string())
@@ -77,7 +54,7 @@ async fn upload_page() -> Response {
         html,
     )
         .into_response();
-    page_headers(&mut response);
+    crate::web::security_headers(&mut response);
     response
 }
 
@@ -95,6 +72,6 @@ async fn asset(Path(path): Path<String>) -> AppResult<Response> {
         *body,
     )
         .into_response();
-    page_headers(&mut response);
+    crate::web::security_headers(&mut response);
     Ok(response)
 }
