@@ -28,6 +28,8 @@ pub struct App {
     pub indexing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Usage statistics: the event queue, the day keys, the members' networks.
     pub usage: crate::usage::Usage,
+    /// Signs readers' access links (shared by every node through the database).
+    pub link_secret: Vec<u8>,
 }
 
 #[derive(Clone)]
@@ -70,6 +72,12 @@ impl App {
                 what: blobs.description().to_string(),
                 source,
             })?;
+        let link_secret = hex::decode(
+            crate::db::members::secret(&db, "link_secret", &crate::web::random_hex(32))
+                .await
+                .map_err(StartupError::Schema)?,
+        )
+        .unwrap_or_default();
         let metrics = Metrics::default();
         let usage = crate::usage::Usage::start(&db, &config, &metrics);
         Ok(Self {
@@ -78,6 +86,7 @@ impl App {
             blobs,
             metrics,
             usage,
+            link_secret,
             writers: Writers::default(),
             index_wake: tokio::sync::Notify::new(),
             link_wake: tokio::sync::Notify::new(),

@@ -7,8 +7,8 @@ use serde::Serialize;
 use spindle_storage::Digest;
 use spindle_storage::image::{AudioTrack, Boot, SectorLayout};
 
+use crate::access::Viewer;
 use crate::app::App;
-use crate::auth::Staff;
 use crate::content::{self, Content, Representation, Segment, unix_time};
 use crate::db::{
     self,
@@ -91,8 +91,8 @@ pub enum Found {
     File(Box<Representation>),
 }
 
-async fn open(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<(DiscRow, ImageRow)> {
-    let disc = discs::readable(app, staff, id).await?;
+async fn open(app: &App, viewer: &Viewer, id: i64) -> AppResult<(DiscRow, ImageRow)> {
+    let disc = discs::readable(app, viewer, id).await?;
     let image = images::indexed(app, &disc.sha256).await?;
     Ok((disc, image))
 }
@@ -114,8 +114,8 @@ async fn listing(app: &App, disc: &DiscRow, dir: &str) -> AppResult<Listing> {
 }
 
 /// What is at `raw_path` on a disc: a directory's listing, or a file ready to stream.
-pub async fn at(app: &App, staff: Option<&Staff>, id: i64, raw_path: &str) -> AppResult<Found> {
-    let (disc, image) = open(app, staff, id).await?;
+pub async fn at(app: &App, viewer: &Viewer, id: i64, raw_path: &str) -> AppResult<Found> {
+    let (disc, image) = open(app, viewer, id).await?;
     let path = images::clean_path(raw_path)?;
     if path.is_empty() {
         return Ok(Found::Dir(listing(app, &disc, "").await?));
@@ -135,8 +135,8 @@ pub struct Tree {
     pub entries: Vec<EntryView>,
 }
 
-pub async fn tree(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<Tree> {
-    let (disc, _) = open(app, staff, id).await?;
+pub async fn tree(app: &App, viewer: &Viewer, id: i64) -> AppResult<Tree> {
+    let (disc, _) = open(app, viewer, id).await?;
     let mut rows = db::images::all_files(&app.db, &disc.sha256).await?;
     rows.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Tree {
@@ -240,13 +240,8 @@ async fn file_representation(
 }
 
 /// An audio track as a WAV file: a 44-byte header built on the fly, then the track's PCM.
-pub async fn track(
-    app: &App,
-    staff: Option<&Staff>,
-    id: i64,
-    raw: &str,
-) -> AppResult<Representation> {
-    let (disc, image) = open(app, staff, id).await?;
+pub async fn track(app: &App, viewer: &Viewer, id: i64, raw: &str) -> AppResult<Representation> {
+    let (disc, image) = open(app, viewer, id).await?;
     let not_found = || {
         AppError::not_found(
             "track-not-found",
@@ -289,13 +284,8 @@ pub async fn track(
 }
 
 /// A CUE sheet's BIN file, whole.
-pub async fn part(
-    app: &App,
-    staff: Option<&Staff>,
-    id: i64,
-    name: &str,
-) -> AppResult<Representation> {
-    let disc = discs::readable(app, staff, id).await?;
+pub async fn part(app: &App, viewer: &Viewer, id: i64, name: &str) -> AppResult<Representation> {
+    let disc = discs::readable(app, viewer, id).await?;
     let p = db::images::parts(&app.db, &disc.sha256)
         .await?
         .into_iter()
@@ -331,11 +321,11 @@ const MAX_ZIP_ENTRIES: usize = 100_000;
 /// The entries of a directory (the whole disc for "") for a streamed ZIP, and its file name.
 pub async fn zip(
     app: &App,
-    staff: Option<&Staff>,
+    viewer: &Viewer,
     id: i64,
     raw_path: &str,
 ) -> AppResult<(String, Vec<ZipEntry>)> {
-    let (disc, image) = open(app, staff, id).await?;
+    let (disc, image) = open(app, viewer, id).await?;
     let path = images::clean_path(raw_path)?;
     if !path.is_empty() {
         let row = images::resolve(app, &disc.sha256, &path).await?;
@@ -385,8 +375,8 @@ pub async fn zip(
 }
 
 /// Where the Launch button goes: the file URL of the disc's launch target.
-pub async fn launch(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<String> {
-    let (disc, image) = open(app, staff, id).await?;
+pub async fn launch(app: &App, viewer: &Viewer, id: i64) -> AppResult<String> {
+    let (disc, image) = open(app, viewer, id).await?;
     image
         .launch_path
         .as_deref()

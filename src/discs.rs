@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 use spindle_integrations::isbn::Isbn;
 use spindle_storage::Digest;
 
+use crate::access::Viewer;
 use crate::app::App;
 use crate::auth::{Role, Staff};
 use crate::db::{
@@ -258,27 +259,11 @@ pub fn parse_id(raw: &str) -> AppResult<i64> {
         .ok_or_else(|| AppError::not_found("disc-not-found", format!("no disc {raw:?}")))
 }
 
-/// Who may read a disc and take its image. Readers admitted by IP range or signed link come
-/// with the reader-web work; until then: open discs, the owning member's staff, and admins.
-fn may_read(staff: Option<&Staff>, disc: &DiscRow) -> AppResult<()> {
-    if disc.is_open {
-        return Ok(());
-    }
-    match staff {
-        Some(s) if s.may_act_for(disc.member_id) => Ok(()),
-        Some(_) => Err(AppError::forbidden("this disc belongs to another member")),
-        None => Err(AppError::unauthenticated(
-            "missing-token",
-            "this disc is not open; sign in",
-        )),
-    }
-}
-
 /// The disc, if the caller may read it (and so take its image).
-pub async fn readable(app: &App, staff: Option<&Staff>, id: i64) -> AppResult<DiscRow> {
+pub async fn readable(app: &App, viewer: &Viewer, id: i64) -> AppResult<DiscRow> {
     let disc = get_row(app, id).await?;
     crate::usage::track::note_read(disc.id, disc.is_open);
-    may_read(staff, &disc)?;
+    viewer.may_read(&disc)?;
     Ok(disc)
 }
 

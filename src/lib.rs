@@ -2,6 +2,7 @@
 //! service (configuration, HTTP routes, upload and download domain logic); `main.rs` is the
 //! command line.
 
+pub mod access;
 pub mod api;
 pub mod app;
 pub mod auth;

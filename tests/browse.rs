@@ -477,8 +477,8 @@ async fn closed_discs_stay_closed(backend: Backend) -> Result<()> {
         let url = app.url(&format!("/api/v1/discs/{id}/{path}"));
         assert_eq!(
             app.client.get(&url).send().await?.status(),
-            401,
-            "{path} anonymous"
+            403,
+            "{path} anonymous, outside the member's ranges"
         );
         assert_eq!(
             app.client.get(&url).bearer_auth(&b).send().await?.status(),

@@ -72,7 +72,9 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
     let open = app
         .disc(&a, &iso_image(3000, 41), json!({"open": true}))
         .await?;
-    let closed = app.disc(&a, &iso_image(3000, 42), json!({})).await?;
+    // B has no ranges: its closed disc refuses A's readers.
+    let b = app.librarian("B").await?;
+    let closed = app.disc(&b, &iso_image(3000, 42), json!({})).await?;
     common::wait_indexed(&app, Some(&a), open).await?;
     let reader = reqwest::Client::builder().user_agent(FIREFOX).build()?;
     let get = |path: String| reader.get(app.url(&path)).send();
@@ -127,7 +129,7 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
     // A refusal is recorded (No_License), a robot and a librarian are not usage.
     assert_eq!(
         get(format!("/api/v1/discs/{closed}/image")).await?.status(),
-        401
+        403
     );
     let robot = reqwest::Client::builder()
         .user_agent("curl/8.5.0")
@@ -143,7 +145,7 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
     let r = app
         .client
         .get(app.url(&format!("/api/v1/discs/{closed}/image")))
-        .bearer_auth(&a)
+        .bearer_auth(&b)
         .send()
         .await?;
     assert_eq!(r.status(), 200);

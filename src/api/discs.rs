@@ -8,6 +8,7 @@ use axum::{Json, Router};
 use serde::Deserialize;
 
 use super::{ApiJson, download};
+use crate::access::Viewer;
 use crate::app::AppState;
 use crate::auth::Staff;
 use crate::content::Representation;
@@ -42,10 +43,10 @@ async fn register(
 
 async fn show(
     State(state): State<AppState>,
-    staff: Option<Staff>,
+    viewer: Viewer,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let disc = discs::readable(&state, staff.as_ref(), discs::parse_id(&id)?).await?;
+    let disc = discs::readable(&state, &viewer, discs::parse_id(&id)?).await?;
     let image = crate::browse::image_view(&state, &disc).await?;
     let links = crate::linking::links(&state, disc.id).await?;
     let mut view = discs::DiscView::from(disc);
@@ -80,12 +81,12 @@ async fn list(
 /// GET and HEAD of the whole image, with Range, conditionals and resumption.
 async fn image(
     State(state): State<AppState>,
-    staff: Option<Staff>,
+    viewer: Viewer,
     method: Method,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let disc = discs::readable(&state, staff.as_ref(), discs::parse_id(&id)?).await?;
+    let disc = discs::readable(&state, &viewer, discs::parse_id(&id)?).await?;
     download::serve(
         &state,
         method == Method::GET,

@@ -9,8 +9,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 
 use super::download;
+use crate::access::Viewer;
 use crate::app::AppState;
-use crate::auth::Staff;
 use crate::browse::{self, Found};
 use crate::discs::parse_id;
 use crate::error::AppResult;
@@ -43,84 +43,84 @@ async fn found(
 
 async fn root(
     State(state): State<AppState>,
-    staff: Option<Staff>,
+    viewer: Viewer,
     method: Method,
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let f = browse::at(&state, staff.as_ref(), parse_id(&id)?, "").await?;
+    let f = browse::at(&state, &viewer, parse_id(&id)?, "").await?;
     found(&state, &method, &headers, f).await
 }
 
 /// A directory's listing (JSON) or a file's bytes, with Range and conditionals.
 async fn file(
     State(state): State<AppState>,
-    staff: Option<Staff>,
+    viewer: Viewer,
     method: Method,
     headers: HeaderMap,
     Path((id, path)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let f = browse::at(&state, staff.as_ref(), parse_id(&id)?, &path).await?;
+    let f = browse::at(&state, &viewer, parse_id(&id)?, &path).await?;
     found(&state, &method, &headers, f).await
 }
 
 async fn tree(
     State(state): State<AppState>,
-    staff: Option<Staff>,
+    viewer: Viewer,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    Ok(Json(browse::tree(&state, staff.as_ref(), parse_id(&id)?).await?).into_response())
+    Ok(Json(browse::tree(&state, &viewer, parse_id(&id)?).await?).into_response())
 }
 
 async fn track(
     State(state): State<AppState>,
-    staff: Option<Staff>,
+    viewer: Viewer,
     method: Method,
     headers: HeaderMap,
     Path((id, track)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let rep = browse::track(&state, staff.as_ref(), parse_id(&id)?, &track).await?;
+    let rep = browse::track(&state, &viewer, parse_id(&id)?, &track).await?;
     download::serve(&state, method == Method::GET, &headers, &rep).await
 }
 
 async fn part(
     State(state): State<AppState>,
-    staff: Option<Staff>,
+    viewer: Viewer,
     method: Method,
     headers: HeaderMap,
     Path((id, name)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    let rep = browse::part(&state, staff.as_ref(), parse_id(&id)?, &name).await?;
+    let rep = browse::part(&state, &viewer, parse_id(&id)?, &name).await?;
     download::serve(&state, method == Method::GET, &headers, &rep).await
 }
 
 async fn zip_root(
     state: State<AppState>,
-    staff: Option<Staff>,
+    viewer: Viewer,
     method: Method,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    zip_response(state, staff, method, id, String::new()).await
+    zip_response(state, viewer, method, id, String::new()).await
 }
 
 async fn zip(
     state: State<AppState>,
-    staff: Option<Staff>,
+    viewer: Viewer,
     method: Method,
     Path((id, path)): Path<(String, String)>,
 ) -> AppResult<Response> {
-    zip_response(state, staff, method, id, path).await
+    zip_response(state, viewer, method, id, path).await
 }
 
 /// A streamed ZIP: its length is not known in advance, so no Range and no Content-Length.
 async fn zip_response(
     State(state): State<AppState>,
-    staff: Option<Staff>,
+    viewer: Viewer,
     method: Method,
     id: String,
     path: String,
 ) -> AppResult<Response> {
-    let (filename, entries) = browse::zip(&state, staff.as_ref(), parse_id(&id)?, &path).await?;
+    let (filename, entries) = browse::zip(&state, &viewer, parse_id(&id)?, &path).await?;
     let body = if method == Method::GET {
         Body::from_stream(zipstream::stream(state.blobs.clone(), entries))
     } else {
@@ -142,9 +142,9 @@ async fn zip_response(
 
 async fn launch(
     State(state): State<AppState>,
-    staff: Option<Staff>,
+    viewer: Viewer,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let url = browse::launch(&state, staff.as_ref(), parse_id(&id)?).await?;
+    let url = browse::launch(&state, &viewer, parse_id(&id)?).await?;
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response())
 }

@@ -16,6 +16,7 @@ use crate::app::AppState;
 use crate::error::AppError;
 use crate::metrics::RequestLabels;
 
+mod access;
 mod blobs;
 mod catalogue;
 mod discs;
@@ -39,7 +40,8 @@ pub fn router(state: AppState) -> Router {
         .merge(catalogue::router())
         .merge(opac::router())
         .merge(shelf::router())
-        .merge(stats::router());
+        .merge(stats::router())
+        .merge(access::router());
     Router::new()
         .merge(ops::router())
         .merge(opac::public_router())
@@ -50,6 +52,10 @@ pub fn router(state: AppState) -> Router {
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::usage::track::track,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            crate::access::remember_link,
         ))
         .layer(middleware::from_fn_with_state(
             state.clone(),

@@ -51,3 +51,19 @@ pub async fn list(db: &Db) -> Result<Vec<Member>, DbError> {
             .await?
     }))
 }
+
+/// The installation's secret called `name`: `candidate` if none was stored yet.
+pub async fn secret(db: &Db, name: &str, candidate: &str) -> Result<String, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query("INSERT INTO app_secrets (name, value, created_at) VALUES ($1, $2, $3) ON CONFLICT (name) DO NOTHING")
+            .bind(name)
+            .bind(candidate)
+            .bind(now())
+            .execute(pool)
+            .await?;
+        sqlx::query_scalar::<_, String>("SELECT value FROM app_secrets WHERE name = $1")
+            .bind(name)
+            .fetch_one(pool)
+            .await?
+    }))
+}

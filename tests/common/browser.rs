@@ -140,16 +140,25 @@ impl Browser {
         }
     }
 
-    /// The text of a file the page downloaded, once Chromium has finished writing it.
+    /// The text of a file the page downloaded, once Chromium has finished writing it (no
+    /// partial `.crdownload` left, and the same bytes on two looks 100 ms apart).
     pub async fn downloaded(&self, name: &str) -> Result<String> {
         let path = self.downloads.path().join(name);
+        let mut last: Option<String> = None;
         for _ in 0..200 {
-            if let Ok(text) = std::fs::read_to_string(&path) {
-                return Ok(text);
+            let partial = std::fs::read_dir(self.downloads.path())?
+                .filter_map(|e| e.ok())
+                .any(|e| e.file_name().to_string_lossy().ends_with(".crdownload"));
+            let now = std::fs::read_to_string(&path)
+                .ok()
+                .filter(|t| !t.is_empty());
+            if !partial && now.is_some() && now == last {
+                return Ok(now.unwrap_or_default());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            last = now;
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        bail!("Chromium did not download {name}")
+        bail!("Chromium did not finish downloading {name}")
     }
 
     /// Writes a screenshot of the page under target/screenshots for a person to look at.

@@ -1,0 +1,254 @@
+//! Who may read a disc. Staff by their token (their own member's discs; admins all); readers
+//! because the disc is open, because their address is in the owning member's network ranges
+//! (behind a trusted proxy: the address it vouches for), or because they hold a signed,
+//! expiring link for the disc or for all of a member's discs (off campus, or through a proxy
+//! such as EZproxy). A signed link, once used, is kept in a cookie so the disc's pages and
+//! files open too. Nobody is ever given a storage URL.
+
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
+use axum::http::request::Parts;
+use base64::Engine as _;
+use hmac::{KeyInit, Mac};
+use sha2::Sha256;
+
+use crate::app::AppState;
+use crate::auth::Staff;
+use crate::db::discs::DiscRow;
+use crate::error::{AppError, AppResult};
+
+pub const ACCESS_COOKIE: &str = "spindle_access";
+/// The longest a signed link may live.
+pub const MAX_LINK_SECS: i64 = 366 * 86_400;
+
+/// What a signed link opens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope {
+    Disc(i64),
+    Member(i64),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    pub scope: Scope,
+    /// Unix seconds.
+    pub expires: i64,
+}
+
+fn mac(secret: &[u8], payload: &str) -> String {
+    let mut m = match hmac::Hmac::<Sha256>::new_from_slice(secret) {
+        Ok(m) => m,
+        Err(_) => return String::new(),
+    };
+    m.update(payload.as_bytes());
+    hex::encode(&m.finalize().into_bytes()[..20])
+}
+
+/// `<payload>.<hmac>`, the payload `d<id>.<expires>` or `m<id>.<expires>` in base64url.
+pub fn sign(secret: &[u8], grant: &Grant) -> String {
+    let payload = match grant.scope {
+        Scope::Disc(id) => format!("d{id}.{}", grant.expires),
+        Scope::Member(id) => format!("m{id}.{}", grant.expires),
+    };
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&payload);
+    format!("{b64}.{}", mac(secret, &payload))
+}
+
+/// The grant a token carries, if its signature is ours and it has not expired.
+pub fn verify(secret: &[u8], token: &str, now: i64) -> Option<Grant> {
+    if token.len() > 200 {
+        return None;
+    }
+    let (b64, sig) = token.split_once('.')?;
+    let payload = String::from_utf8(
+        base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(b64)
+            .ok()?,
+    )
+    .ok()?;
+    let expected = mac(secret, &payload);
+    if expected.is_empty() || !crate::web::same_token(&expected, sig) {
+        return None;
+    }
+    let (scope, expires) = payload.split_once('.')?;
+    let expires: i64 = expires.parse().ok()?;
+    if expires <= now {
+        return None;
+    }
+    let id: i64 = scope.get(1..)?.parse().ok()?;
+    let scope = match scope.as_bytes().first()? {
+        b'd' => Scope::Disc(id),
+        b'm' => Scope::Member(id),
+        _ => return None,
+    };
+    Some(Grant { scope, expires })
+}
+
+/// Whoever is asking for a disc: staff (by token), and as a reader the members whose ranges
+/// hold their address and the signed link they bring (in the query or the cookie).
+#[derive(Debug, Clone, Default)]
+pub struct Viewer {
+    pub staff: Option<Staff>,
+    pub members: Vec<i64>,
+    pub grant: Option<Grant>,
+}
+
+impl Viewer {
+    pub fn staff(staff: Staff) -> Self {
+        Self {
+            staff: Some(staff),
+            ..Self::default()
+        }
+    }
+
+    /// May this viewer read the disc? The refusal says how to get access.
+    pub fn may_read(&self, disc: &DiscRow) -> AppResult<()> {
+        if disc.is_open {
+            return Ok(());
+        }
+        if let Some(s) = &self.staff {
+            return if s.may_act_for(disc.member_id) {
+                Ok(())
+            } else {
+                Err(AppError::forbidden("this disc belongs to another member"))
+            };
+        }
+        let granted = self.grant.as_ref().is_some_and(|g| match g.scope {
+            Scope::Disc(id) => id == disc.id,
+            Scope::Member(m) => m == disc.member_id,
+        });
+        if granted || self.members.contains(&disc.member_id) {
+            return Ok(());
+        }
+        Err(AppError::new(
+            axum::http::StatusCode::FORBIDDEN,
+            "not-admitted",
+            format!(
+                "this disc is for readers of {}: open it from the library's network, or follow the link in the library's catalogue (off campus, through the library's proxy)",
+                disc.member_code
+            ),
+        ))
+    }
+}
+
+fn query_token(parts: &Parts) -> Option<String> {
+    parts.uri.query()?.split('&').find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        (k == "access").then(|| v.to_string())
+    })
+}
+
+impl FromRequestParts<AppState> for Viewer {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
+        let staff =
+            <Staff as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        if staff.is_some() {
+            return Ok(Viewer {
+                staff,
+                ..Viewer::default()
+            });
+        }
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|c| c.0.ip());
+        let header = parts
+            .headers
+            .get(state.config.http.client_ip_header.as_str())
+            .and_then(|v| v.to_str().ok());
+        let members = match state.usage.client_ip(peer, header) {
+            Some(ip) => state.usage.networks.members_for(&state.db, ip).await?,
+            None => Vec::new(),
+        };
+        let now = crate::db::now();
+        let secret = &state.link_secret;
+        let query_grant = query_token(parts).and_then(|t| verify(secret, &t, now));
+        let cookie_grant =
+            crate::web::cookie(parts, ACCESS_COOKIE).and_then(|t| verify(secret, t, now));
+        Ok(Viewer {
+            staff: None,
+            members,
+            grant: query_grant.or(cookie_grant),
+        })
+    }
+}
+
+/// A signed link that opened a disc is kept in a cookie (for as long as it is valid), so the
+/// disc's folders, files and pages, reached by relative links without it, open too.
+pub async fn remember_link(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let now = crate::db::now();
+    let kept = request
+        .uri()
+        .path()
+        .starts_with("/api/v1/discs/")
+        .then(|| {
+            let (parts, _) = axum::http::Request::new(()).into_parts();
+            let mut parts = parts;
+            parts.uri = request.uri().clone();
+            query_token(&parts)
+        })
+        .flatten()
+        .and_then(|t| verify(&state.link_secret, &t, now).map(|g| (t, g)));
+    let mut response = next.run(request).await;
+    if let Some((token, grant)) = kept
+        && (response.status().is_success() || response.status().is_redirection())
+    {
+        let secure = state.config.public_url().starts_with("https://");
+        let value = format!(
+            "{ACCESS_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            grant.expires - now,
+            if secure { "; Secure" } else { "" }
+        );
+        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
+            response
+                .headers_mut()
+                .append(axum::http::header::SET_COOKIE, v);
+        }
+    }
+    response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn signed_links_verify_only_untampered_and_unexpired() {
+        let secret = b"0123456789abcdef0123456789abcdef";
+        let g = Grant {
+            scope: Scope::Disc(42),
+            expires: 2_000,
+        };
+        let t = sign(secret, &g);
+        assert_eq!(verify(secret, &t, 1_000), Some(g.clone()));
+        assert_eq!(verify(secret, &t, 2_000), None, "expired");
+        assert_eq!(verify(b"another secret", &t, 1_000), None);
+        // Change the disc, keep the signature.
+        let (_, sig) = t.split_once('.').expect("dot");
+        let forged = format!(
+            "{}.{sig}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("d43.2000")
+        );
+        assert_eq!(verify(secret, &forged, 1_000), None);
+        let later = format!(
+            "{}.{sig}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode("d42.9999999999")
+        );
+        assert_eq!(verify(secret, &later, 1_000), None);
+        for junk in ["", ".", "x.y", "%%%.abc", &"a".repeat(500)] {
+            assert_eq!(verify(secret, junk, 1_000), None, "{junk}");
+        }
+        let m = Grant {
+            scope: Scope::Member(7),
+            expires: 5_000,
+        };
+        assert_eq!(verify(secret, &sign(secret, &m), 1), Some(m));
+    }
+}
