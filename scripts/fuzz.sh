@@ -13,7 +13,7 @@ mkdir -p fuzz/corpus/image fuzz/corpus/cue
 for f in level1.iso gbk.iso udf201.img; do cp "$seeds/img/$f" fuzz/corpus/image/; done
 # A CUE seed: the sheet, a NUL, then the BIN (see fuzz_targets/cue.rs).
 { printf 'FILE "a.bin" BINARY\n  TRACK 01 MODE1/2352\n    INDEX 01 00:00:00\n'; printf '\0'; cat "$seeds/img/disc (Track 1).bin"; } >fuzz/corpus/cue/mode1
-for target in image cue range upload_metadata isbn; do
+for target in image cue range upload_metadata isbn reader_input; do
   echo "== fuzz $target for ${SECONDS_EACH}s"
   (cd fuzz && cargo fuzz run "$target" -- -max_total_time="$SECONDS_EACH" -max_len=1048576 -rss_limit_mb=2048 2>&1 | tail -4)
 done

@@ -6,7 +6,7 @@
 //! and the exit code says whether every row succeeded. Running it again does only what is
 //! left.
 
-pub(crate) mod plan;
+pub mod plan;
 mod state;
 mod transfer;
 
