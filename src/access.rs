@@ -184,10 +184,8 @@ pub async fn remember_link(
     next: axum::middleware::Next,
 ) -> axum::response::Response {
     let now = crate::db::now();
-    let kept = request
-        .uri()
-        .path()
-        .starts_with("/api/v1/discs/")
+    let path = request.uri().path();
+    let kept = (path.starts_with("/api/v1/discs/") || path.starts_with("/discs/"))
         .then(|| {
             let (parts, _) = axum::http::Request::new(()).into_parts();
             let mut parts = parts;

@@ -46,6 +46,11 @@ fn encode_path(path: &str) -> String {
         .join("/")
 }
 
+/// A folder's page for readers.
+pub fn browse_url(disc: i64, path: &str) -> String {
+    format!("/discs/{disc}/browse/{}", encode_path(path))
+}
+
 pub fn file_url(disc: i64, path: &str) -> String {
     format!("/api/v1/discs/{disc}/files/{}", encode_path(path))
 }

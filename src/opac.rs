@@ -86,8 +86,9 @@ fn links(base: &str, d: &DiscRow) -> DiscLinks {
         disc_number: d.disc_number,
         label: d.label.clone(),
         open: d.is_open,
-        disc: format!("{base}/api/v1/discs/{}", d.id),
-        browse: format!("{base}/api/v1/discs/{}/files/", d.id),
+        // The reader's pages: the disc's page and its folders.
+        disc: format!("{base}/discs/{}", d.id),
+        browse: format!("{base}/discs/{}/browse/", d.id),
         download: format!("{base}/api/v1/discs/{}/image", d.id),
         launch: format!("{base}/api/v1/discs/{}/launch", d.id),
     }

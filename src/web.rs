@@ -23,10 +23,12 @@ pub const CSRF_COOKIE: &str = "spindle_csrf";
 pub const SESSION_SECS: i64 = 12 * 3600;
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
-    style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; \
+    style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 4] = [
+const TEMPLATES: [(&str, &str); 6] = [
+    ("disc.html", include_str!("../templates/disc.html")),
+    ("browse.html", include_str!("../templates/browse.html")),
     ("base.html", include_str!("../templates/base.html")),
     ("sign_in.html", include_str!("../templates/sign_in.html")),
     ("stats.html", include_str!("../templates/stats.html")),
@@ -37,6 +39,27 @@ fn env() -> &'static minijinja::Environment<'static> {
     static ENV: OnceLock<minijinja::Environment<'static>> = OnceLock::new();
     ENV.get_or_init(|| {
         let mut env = minijinja::Environment::new();
+        // HTML-escape every string (& < > " '), but leave `/` alone: minijinja's default also
+        // writes it as &#x2f;, which is safe but makes every URL in a page unreadable.
+        env.set_formatter(|out, state, value| match value.as_str() {
+            Some(text)
+                if state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() =>
+            {
+                let mut escaped = String::with_capacity(text.len());
+                for c in text.chars() {
+                    match c {
+                        '&' => escaped.push_str("&amp;"),
+                        '<' => escaped.push_str("&lt;"),
+                        '>' => escaped.push_str("&gt;"),
+                        '"' => escaped.push_str("&quot;"),
+                        '\'' => escaped.push_str("&#x27;"),
+                        c => escaped.push(c),
+                    }
+                }
+                out.write_str(&escaped).map_err(minijinja::Error::from)
+            }
+            _ => minijinja::escape_formatter(out, state, value),
+        });
         for (name, source) in TEMPLATES {
             if let Err(e) = env.add_template(name, source) {
                 tracing::error!(template = name, error = %e, "template does not compile");
@@ -153,6 +176,37 @@ impl Lang {
             ),
             ("forbidden", "You may not see this.", "您无权查看此页。"),
             ("language", "中文", "English"),
+            ("set", "Discs of this book", "本书的光盘"),
+            ("disc_n", "Disc", "光盘"),
+            ("download_image", "Download the disc image", "下载光盘镜像"),
+            ("launch", "Launch", "在线打开"),
+            ("browse", "Browse the files", "浏览文件"),
+            (
+                "records_in_catalogues",
+                "In the libraries' catalogues",
+                "馆藏目录中的记录",
+            ),
+            ("tracks", "Audio tracks", "音轨"),
+            ("track", "Track", "音轨"),
+            ("facts", "About this disc", "光盘信息"),
+            ("format", "Format", "格式"),
+            ("size", "Size", "大小"),
+            ("volume_label", "Volume label", "卷标"),
+            ("files", "Files", "文件数"),
+            ("path", "Folder", "文件夹"),
+            ("name", "Name", "名称"),
+            ("download", "Download", "下载"),
+            (
+                "refused",
+                "This disc is for the library's readers",
+                "此光盘仅供本馆读者使用",
+            ),
+            (
+                "refused_help",
+                "Open it from the library's network (on campus or through the library's VPN), or follow the link in the library's catalogue, which works off campus through the library's proxy. Ask the library if neither works.",
+                "请在图书馆网络内（校园网或图书馆 VPN）访问，或从图书馆目录中的链接进入（校外可通过图书馆代理访问）。如仍无法访问，请咨询图书馆。",
+            ),
+            ("not_found", "Not found", "未找到"),
         ];
         let zh = self == Lang::Zh;
         Value::Object(

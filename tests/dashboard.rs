@@ -247,7 +247,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
         .context("month row")?;
     assert!(row.starts_with("<td>3</td><td>3</td><td>1</td>"), "{row}");
     assert!(
-        html.contains("&lt;script&gt;alert(1)&lt;&#x2f;script&gt; Library"),
+        html.contains("&lt;script&gt;alert(1)&lt;/script&gt; Library"),
         "{html}"
     );
     assert!(!html.contains("<script>alert(1)</script>"));

@@ -25,6 +25,7 @@ mod files;
 mod opac;
 mod ops;
 mod pages;
+mod reader;
 mod shelf;
 mod staff;
 mod stats;
@@ -48,6 +49,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(sushi::router())
         .merge(staff::router())
+        .merge(reader::router())
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(
             state.clone(),

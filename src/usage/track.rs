@@ -41,6 +41,14 @@ enum Route {
 }
 
 fn route_of(path: &str) -> Option<Route> {
+    // The readers' pages: a disc's page is its landing page, its folders are browses.
+    match path {
+        "/discs/{id}" => return Some(Route::Landing),
+        "/discs/{id}/browse" | "/discs/{id}/browse/" | "/discs/{id}/browse/{*path}" => {
+            return Some(Route::Tree);
+        }
+        _ => {}
+    }
     let rest = path.strip_prefix("/api/v1/discs/{id}")?;
     Some(match rest {
         "" => Route::Landing,
@@ -55,7 +63,8 @@ fn route_of(path: &str) -> Option<Route> {
 }
 
 fn disc_in_path(path: &str) -> Option<i64> {
-    path.strip_prefix("/api/v1/discs/")?
+    path.strip_prefix("/api/v1/discs/")
+        .or_else(|| path.strip_prefix("/discs/"))?
         .split('/')
         .next()?
         .parse()

@@ -64,6 +64,7 @@ impl Browser {
                     "--disable-dev-shm-usage",
                     "--no-first-run",
                     "--window-size=1280,1600",
+                    "--autoplay-policy=no-user-gesture-required",
                     format!("--user-data-dir={}", profile.path().display()),
                 ],
                 "prefs": {

@@ -1,0 +1,253 @@
+//! Readers' pages: a disc's page (its records in every member's catalogue with links back to
+//! each OPAC, its facts, download, launch, audio tracks, the other discs of its set) and its
+//! folders. Access as for the API (open, the member's ranges, a signed link); a refused
+//! reader gets a page that says how to get access.
+
+use axum::Router;
+use axum::extract::{Path, State};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::access::Viewer;
+use crate::app::AppState;
+use crate::browse::{self, Found, browse_url};
+use crate::dashboard::bytes_text;
+use crate::db;
+use crate::discs::parse_id;
+use crate::error::AppError;
+use crate::web::{Lang, render};
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/discs/{id}", get(disc_page))
+        .route("/discs/{id}/browse", get(browse_root))
+        .route("/discs/{id}/browse/", get(browse_root))
+        .route("/discs/{id}/browse/{*path}", get(browse_path))
+}
+
+fn lang_of(headers: &HeaderMap, uri: &Uri) -> Lang {
+    let (mut parts, ()): (Parts, ()) = axum::http::Request::new(()).into_parts();
+    parts.headers = headers.clone();
+    parts.uri = uri.clone();
+    Lang::of(&parts)
+}
+
+fn lang_url(uri: &Uri, lang: Lang) -> String {
+    let other = if lang == Lang::Zh { "en" } else { "zh" };
+    format!("{}?lang={other}", uri.path())
+}
+
+/// An error as a page: refusals say how to get access.
+fn error_page(e: AppError, lang: Lang, uri: &Uri) -> Response {
+    let status = e.status();
+    let words = lang.words();
+    let title = match status.as_u16() {
+        403 => words["refused"].as_str().unwrap_or("403").to_string(),
+        404 => words["not_found"].as_str().unwrap_or("404").to_string(),
+        s => s.to_string(),
+    };
+    let text = if status == StatusCode::FORBIDDEN {
+        words["refused_help"].as_str().unwrap_or("").to_string()
+    } else {
+        e.message().to_string()
+    };
+    render(
+        status,
+        "message.html",
+        lang,
+        json!({"title": title, "text": text, "detail": e.message(), "lang_url": lang_url(uri, lang)}),
+    )
+}
+
+/// A folder's page, with its trailing slash.
+fn folder_url(disc: i64, path: &str) -> String {
+    if path.is_empty() {
+        format!("/discs/{disc}/browse/")
+    } else {
+        format!("{}/", browse_url(disc, path))
+    }
+}
+
+fn duration(seconds: f64) -> String {
+    let s = seconds.round() as i64;
+    format!("{}:{:02}", s / 60, s % 60)
+}
+
+async fn disc_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    let lang = lang_of(&headers, &uri);
+    match disc_view(&state, &viewer, &id, lang, &uri).await {
+        Ok(r) => r,
+        Err(e) => error_page(e, lang, &uri),
+    }
+}
+
+async fn disc_view(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    lang: Lang,
+    uri: &Uri,
+) -> Result<Response, AppError> {
+    let disc = crate::discs::readable(state, viewer, parse_id(id)?).await?;
+    let image = browse::image_view(state, &disc).await?;
+    let related = db::discs::related(&state.db, &disc).await?;
+    // The book's records in every catalogue that holds this image.
+    let mut records = Vec::new();
+    for d in related.iter().filter(|d| d.sha256 == disc.sha256) {
+        for l in crate::linking::links(state, d.id).await? {
+            if l.state == "linked"
+                && !records.iter().any(|r: &crate::linking::LinkView| {
+                    r.member == l.member && r.record_id == l.record_id
+                })
+            {
+                records.push(l);
+            }
+        }
+    }
+    // The member's discs of this book (another member's copy of the image is not a set).
+    let set: Vec<serde_json::Value> = related
+        .iter()
+        .filter(|d| d.member_id == disc.member_id && (d.id == disc.id || d.sha256 != disc.sha256))
+        .map(|d| json!({"id": d.id, "disc_number": d.disc_number}))
+        .collect();
+    let title = records
+        .first()
+        .map(|r| r.title.clone())
+        .or_else(|| disc.label.clone())
+        .or_else(|| disc.title_hint.clone())
+        .unwrap_or_else(|| disc.filename.clone());
+    let tracks: Vec<serde_json::Value> = image
+        .as_ref()
+        .map(|i| {
+            i.tracks
+                .iter()
+                .map(|t| json!({"number": t.number, "url": t.url, "duration": duration(t.seconds)}))
+                .collect()
+        })
+        .unwrap_or_default();
+    let indexed = image.as_ref().is_some_and(|i| i.status == "indexed");
+    Ok(render(
+        StatusCode::OK,
+        "disc.html",
+        lang,
+        json!({
+            "title": title,
+            "disc": crate::discs::DiscView::from(disc.clone()),
+            "records": records,
+            "set": set,
+            "tracks": tracks,
+            "launch": image.as_ref().and_then(|i| i.launch_url.clone()),
+            "browsable": indexed && image.as_ref().is_some_and(|i| i.file_count.unwrap_or(0) > 0),
+            "formats": image.as_ref().map(|i| i.formats.join(", ")).unwrap_or_default(),
+            "size": bytes_text(disc.size),
+            "volume_label": image.as_ref().and_then(|i| i.volume_label.clone()),
+            "file_count": image.as_ref().and_then(|i| i.file_count),
+            "content_class": image.as_ref().and_then(|i| i.content_class.clone()),
+            "lang_url": lang_url(uri, lang),
+        }),
+    ))
+}
+
+async fn browse_root(
+    state: State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Response {
+    browse_page(state, viewer, headers, uri, id, String::new()).await
+}
+
+async fn browse_path(
+    state: State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, path)): Path<(String, String)>,
+) -> Response {
+    browse_page(state, viewer, headers, uri, id, path).await
+}
+
+async fn browse_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    uri: Uri,
+    id: String,
+    path: String,
+) -> Response {
+    let lang = lang_of(&headers, &uri);
+    let result = async {
+        let id = parse_id(&id)?;
+        let path = path.trim_end_matches('/').to_string();
+        match browse::at(&state, &viewer, id, &path).await? {
+            Found::Dir(listing) => {
+                let disc = db::discs::get(&state.db, id).await?;
+                let title = disc
+                    .map(|d| d.label.unwrap_or(d.filename))
+                    .unwrap_or_default();
+                let mut crumbs = Vec::new();
+                let mut so_far = String::new();
+                for part in listing.path.split('/').filter(|p| !p.is_empty()) {
+                    if !so_far.is_empty() {
+                        so_far.push('/');
+                    }
+                    so_far.push_str(part);
+                    crumbs.push(json!({"name": part, "url": folder_url(id, &so_far)}));
+                }
+                let entries: Vec<serde_json::Value> = listing
+                    .entries
+                    .iter()
+                    .map(|e| {
+                        json!({"name": e.name, "kind": e.kind, "url": e.url,
+                               "browse_url": folder_url(id, &e.path),
+                               "size_text": bytes_text(e.size)})
+                    })
+                    .collect();
+                Ok(render(
+                    StatusCode::OK,
+                    "browse.html",
+                    lang,
+                    json!({
+                        "disc": id,
+                        "title": title,
+                        "path": listing.path,
+                        "crumbs": crumbs,
+                        "parent_url": (!listing.path.is_empty()).then(|| {
+                            folder_url(id, listing.path.rsplit_once('/').map_or("", |(up, _)| up))
+                        }),
+                        "entries": entries,
+                        "lang_url": lang_url(&uri, lang),
+                    }),
+                ))
+            }
+            // A file's place is the API's (its bytes, ranges, type); send the reader there.
+            Found::File(_) => {
+                Ok(axum::response::Redirect::to(&browse::file_url(id, &path)).into_response())
+            }
+        }
+    }
+    .await;
+    result.unwrap_or_else(|e: AppError| error_page(e, lang, &uri))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(0.0), "0:00");
+        assert_eq!(duration(61.4), "1:01");
+        assert_eq!(duration(3599.6), "60:00");
+    }
+}

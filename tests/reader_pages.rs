@@ -1,0 +1,349 @@
+//! The readers' pages, on both backend pairs: from an OPAC's resolver link to a disc's page
+//! (its records in both members' real catalogues, with links back to each OPAC; its facts;
+//! its set), its folders, a refusal that says how to get access, a signed link that opens,
+//! markup in names shown as text, hostile paths; and the whole walk in headless Chromium:
+//! open a folder, download a file (bytes checked against bsdtar's extraction), launch the
+//! start page (its relative image loads), play an audio track.
+
+mod common;
+
+use anyhow::{Context, Result, bail};
+use common::browser::Browser;
+use common::catalogue::{configure, linked, register};
+use common::discs::{Tool, extract, fixture, sha};
+use common::{Backend, PART, TestApp, iso_image};
+use fantoccini::Locator;
+use serde_json::{Value, json};
+
+on_both_backends!(disc_pages);
+
+struct Shelf {
+    cnu: String,
+    web: i64,
+    web_cnu: i64,
+    set1: i64,
+    set2: i64,
+    audio: i64,
+    marked: i64,
+}
+
+async fn put(app: &TestApp, token: &str, bytes: &[u8]) -> Result<String> {
+    app.upload(token, bytes, (2 * PART) as usize).await?;
+    Ok(sha(bytes))
+}
+
+async fn linked_disc(app: &TestApp, token: &str, sha: &str, extra: Value) -> Result<i64> {
+    let id = register(app, token, sha, extra).await?;
+    let v = linked(app, token, id).await?;
+    if v["link_status"] != "linked" {
+        bail!("disc {id}: {v}");
+    }
+    Ok(id)
+}
+
+async fn shelf(app: &TestApp) -> Result<Shelf> {
+    app.member("ZZU").await?;
+    app.member("CNU").await?;
+    let zzu = app.librarian("ZZU").await?;
+    let cnu = app.librarian("CNU").await?;
+    configure(app, &zzu, "ZZU", "marc21").await?;
+    configure(app, &cnu, "CNU", "unimarc").await?;
+    let admin = app.admin().await?;
+    let r = app
+        .client
+        .put(app.url("/api/v1/members/ZZU/networks"))
+        .bearer_auth(&admin)
+        .json(&json!({"cidrs": ["127.0.0.0/8"]}))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200);
+    // The web disc: ZZU's record by ISBN; CNU holds the same image under its own record.
+    let web_sha = put(app, &zzu, &fixture("rr-joliet.iso")).await?;
+    let web = linked_disc(app, &zzu, &web_sha, json!({"isbn": "9780596514327"})).await?;
+    let web_cnu = linked_disc(app, &cnu, &web_sha, json!({"barcode": "G00101001"})).await?;
+    // A two-disc set of one record.
+    let s1 = put(app, &zzu, &iso_image(1000, 81)).await?;
+    let s2 = put(app, &zzu, &iso_image(1000, 82)).await?;
+    let set1 = linked_disc(
+        app,
+        &zzu,
+        &s1,
+        json!({"barcode": "D100004-1", "disc_number": 1}),
+    )
+    .await?;
+    let set2 = linked_disc(
+        app,
+        &zzu,
+        &s2,
+        json!({"barcode": "D100004-2", "disc_number": 2}),
+    )
+    .await?;
+    // An audio CD (CUE + BINs), and a disc whose label is markup.
+    let mut parts = Vec::new();
+    for n in [
+        "disc (Track 1).bin",
+        "disc (Track 2).bin",
+        "disc (Track 3).bin",
+    ] {
+        parts.push(json!({"name": n, "sha256": put(app, &zzu, &fixture(n)).await?}));
+    }
+    let cue = put(app, &zzu, &fixture("disc.cue")).await?;
+    let audio = register(
+        app,
+        &zzu,
+        &cue,
+        json!({"parts": parts, "label": "Audio & data"}),
+    )
+    .await?;
+    let marked_sha = put(app, &zzu, &iso_image(1000, 83)).await?;
+    let marked = register(
+        app,
+        &zzu,
+        &marked_sha,
+        json!({"label": "<img src=x onerror=alert(1)> Disc", "open": true}),
+    )
+    .await?;
+    for id in [web, audio, set1] {
+        common::wait_indexed(app, Some(&zzu), id).await?;
+    }
+    Ok(Shelf {
+        cnu,
+        web,
+        web_cnu,
+        set1,
+        set2,
+        audio,
+        marked,
+    })
+}
+
+async fn disc_pages(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let s = shelf(&app).await?;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = |path: String| {
+        let http = http.clone();
+        let url = app.url(&path);
+        async move {
+            let r = http.get(url).send().await?;
+            let status = r.status().as_u16();
+            let csp = r
+                .headers()
+                .get("content-security-policy")
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("")
+                .to_string();
+            anyhow::Ok((status, csp, r.text().await?))
+        }
+    };
+
+    // The OPAC's link: straight to the disc's page.
+    let r = http
+        .get(app.url("/r/isbn/978-0-596-51432-7"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        common::header(&r, "location"),
+        format!("{}/discs/{}", app.base, s.web)
+    );
+
+    let (status, csp, html) = page(format!("/discs/{}", s.web)).await?;
+    assert_eq!(status, 200, "{html}");
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("media-src 'self'"),
+        "{csp}"
+    );
+    // The book's records in both catalogues, each linking back into its OPAC.
+    let records = html.split("id=\"records\"").nth(1).context("records")?;
+    assert!(
+        records.contains("<strong>ZZU</strong>") && records.contains("<strong>CNU</strong>"),
+        "{records}"
+    );
+    assert!(
+        records.matches("https://opac.example.edu/record/").count() >= 2,
+        "{records}"
+    );
+    assert!(html.contains("RR_JOLIET"));
+    assert!(html.contains(&format!("href=\"/api/v1/discs/{}/launch\"", s.web)));
+    assert!(html.contains(&format!("href=\"/discs/{}/browse/\"", s.web)));
+    assert!(html.contains(&format!("href=\"/api/v1/discs/{}/image\"", s.web)));
+    // A set: each disc leads to the other.
+    let (_, _, html) = page(format!("/discs/{}", s.set1)).await?;
+    assert!(
+        html.contains(&format!("href=\"/discs/{}\"", s.set2)),
+        "{html}"
+    );
+    // Audio tracks play from the page.
+    let (_, _, html) = page(format!("/discs/{}", s.audio)).await?;
+    assert!(
+        html.contains(&format!("src=\"/api/v1/discs/{}/tracks/2.wav\"", s.audio)),
+        "{html}"
+    );
+    assert!(html.contains("Audio &amp; data"));
+    // Markup in a label is text.
+    let (_, _, html) = page(format!("/discs/{}", s.marked)).await?;
+    assert!(
+        html.contains("&lt;img src=x onerror=alert(1)&gt; Disc"),
+        "{html}"
+    );
+    assert!(!html.contains("<img src=x"));
+
+    // Folders: directories first, files to the API, hostile paths nowhere.
+    let (status, _, html) = page(format!("/discs/{}/browse/", s.web)).await?;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("href=\"/discs/{}/browse/pages/\"", s.web)),
+        "{html}"
+    );
+    assert!(html.contains(&format!(
+        "href=\"/api/v1/discs/{}/files/index.html\"",
+        s.web
+    )));
+    let (status, _, html) = page(format!("/discs/{}/browse/pages/", s.web)).await?;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains(&format!("href=\"/discs/{}/browse/\"", s.web)),
+        "the way up: {html}"
+    );
+    for hostile in [
+        "../../etc/passwd",
+        "pages/../../x",
+        &"a".repeat(5000),
+        "%00",
+    ] {
+        let (status, _, _) = page(format!("/discs/{}/browse/{hostile}", s.web)).await?;
+        assert!(status == 404 || status == 400, "{hostile}: {status}");
+    }
+    let (status, _, _) = page("/discs/999999".into()).await?;
+    assert_eq!(status, 404);
+
+    // CNU's copy: this reader is not in CNU's ranges; the page says how to get access, and
+    // CNU's signed link opens it.
+    let (status, _, html) = page(format!("/discs/{}", s.web_cnu)).await?;
+    assert_eq!(status, 403);
+    assert!(html.contains("network (on campus"), "{html}");
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/discs/{}/signed-links", s.web_cnu)))
+        .bearer_auth(&s.cnu)
+        .json(&json!({"expires_in_secs": 600}))
+        .send()
+        .await?;
+    let token = r.json::<Value>().await?["token"]
+        .as_str()
+        .context("token")?
+        .to_string();
+    let (status, _, _) = page(format!("/discs/{}?access={token}", s.web_cnu)).await?;
+    assert_eq!(status, 200);
+
+    if backend == Backend::SqliteLocal {
+        walk_in_chromium(&app, &s, &token).await?;
+    }
+    Ok(())
+}
+
+async fn walk_in_chromium(app: &TestApp, s: &Shelf, cnu_token: &str) -> Result<()> {
+    let browser = Browser::start().await?;
+    let c = &browser.client;
+    c.goto(&app.url("/r/isbn/9780596514327")).await?;
+    browser
+        .wait_js(
+            30,
+            "the disc page",
+            "return document.getElementById('facts') ? location.pathname : null;",
+        )
+        .await?;
+    browser.screenshot("reader-disc").await?;
+    // Open a folder, and come back to the top.
+    c.find(Locator::Id("browse")).await?.click().await?;
+    browser
+        .wait_js(
+            30,
+            "the listing",
+            "return document.getElementById('listing') ? true : null;",
+        )
+        .await?;
+    c.find(Locator::Css("a.dir[href$='/pages/']"))
+        .await?
+        .click()
+        .await?;
+    browser
+        .wait_js(
+            30,
+            "the pages folder",
+            "return location.pathname.endsWith('/browse/pages/') ? true : null;",
+        )
+        .await?;
+    browser.screenshot("reader-browse").await?;
+    c.find(Locator::Css("a[rel=up]")).await?.click().await?;
+    browser
+        .wait_js(
+            30,
+            "the top folder",
+            "return location.pathname.endsWith('/browse/') ? true : null;",
+        )
+        .await?;
+    // Download one file: the bytes are bsdtar's.
+    c.find(Locator::Css("a.download[href$='/files/index.html']"))
+        .await?
+        .click()
+        .await?;
+    let got = browser.downloaded("index.html").await?;
+    let reference = extract(
+        &common::discs::fixtures().join("rr-joliet.iso"),
+        Tool::Bsdtar,
+    );
+    let expected = std::fs::read_to_string(reference.path().join("index.html"))?;
+    assert_eq!(got, expected);
+    // Launch: the start page opens and its relative image loads.
+    c.goto(&app.url(&format!("/discs/{}", s.web))).await?;
+    c.find(Locator::Id("launch")).await?.click().await?;
+    browser
+        .wait_js(
+            30,
+            "the launched page's image",
+            "const i = document.querySelector('img'); return i && i.complete && i.naturalWidth > 0 ? location.pathname : null;",
+        )
+        .await?;
+    // Play an audio track.
+    c.goto(&app.url(&format!("/discs/{}", s.audio))).await?;
+    c.execute("document.querySelector('audio').play();", vec![])
+        .await?;
+    browser
+        .wait_js(
+            30,
+            "the track playing",
+            "const a = document.querySelector('audio'); return a.error ? 'error ' + a.error.code : (a.currentTime > 0 ? a.currentTime : null);",
+        )
+        .await
+        .and_then(|v| if v.is_string() { bail!("audio: {v}") } else { Ok(v) })?;
+    // Outside the member's ranges: refused, then opened by a signed link.
+    c.goto(&app.url(&format!("/discs/{}", s.web_cnu))).await?;
+    browser
+        .wait_js(30, "the refusal", "return document.querySelector('h1') ? document.querySelector('h1').textContent : null;")
+        .await?;
+    browser.screenshot("reader-refused").await?;
+    c.goto(&app.url(&format!("/discs/{}?access={cnu_token}", s.web_cnu)))
+        .await?;
+    browser
+        .wait_js(
+            30,
+            "the disc by its link",
+            "return document.getElementById('facts') ? true : null;",
+        )
+        .await?;
+    // The link's cookie opens the disc's folders too.
+    c.goto(&app.url(&format!("/discs/{}/browse/", s.web_cnu)))
+        .await?;
+    browser
+        .wait_js(
+            30,
+            "its folder",
+            "return document.getElementById('listing') ? true : null;",
+        )
+        .await?;
+    browser.close().await
+}
