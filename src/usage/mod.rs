@@ -513,6 +513,36 @@ mod tests {
         assert_eq!(with_cookie.session_surrogate(at), "abc|2024-06-15");
     }
 
+    #[tokio::test]
+    async fn a_full_queue_drops_and_counts_instead_of_waiting() {
+        let (tx, _stalled_writer) = mpsc::channel(1);
+        let recorder = Recorder {
+            tx,
+            last_warning: AtomicI64::new(0),
+        };
+        let metrics = Metrics::default();
+        let event = EventRow {
+            id: 0,
+            ts_ms: 0,
+            action: "landing".into(),
+            disc_id: Some(1),
+            file_path: None,
+            url_key: "GET /".into(),
+            status: 200,
+            members: String::new(),
+            dc_key: String::new(),
+            dc_key_prev: None,
+            session_key: String::new(),
+            robot: false,
+            access_type: "Controlled".into(),
+        };
+        for _ in 0..3 {
+            recorder.record(event.clone(), &metrics);
+        }
+        assert_eq!(metrics.usage_dropped.get(), 2);
+        assert!(recorder.last_warning.load(Ordering::Relaxed) > 0, "logged");
+    }
+
     #[test]
     fn client_addresses_behind_trusted_proxies_only() {
         let usage_trusting = |cidrs: &[&str]| Usage {
