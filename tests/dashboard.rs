@@ -323,10 +323,7 @@ async fn in_chromium(app: &TestApp, token: &str, last_month: &str) -> Result<()>
         .await?;
     browser.screenshot("staff-sign-in").await?;
     c.find(Locator::Id("token")).await?.send_keys(token).await?;
-    c.find(Locator::Css("form button[type=submit]"))
-        .await?
-        .click()
-        .await?;
+    browser.click("form button[type=submit]").await?;
     browser
         .wait_js(
             30,
@@ -355,10 +352,7 @@ async fn in_chromium(app: &TestApp, token: &str, last_month: &str) -> Result<()>
         )
         .await?;
     assert_eq!(cells, json!(["3", "2", "1"]));
-    c.find(Locator::Css("a[hreflang=en]"))
-        .await?
-        .click()
-        .await?;
+    browser.click("a[hreflang=en]").await?;
     browser
         .wait_js(
             30,
@@ -367,9 +361,8 @@ async fn in_chromium(app: &TestApp, token: &str, last_month: &str) -> Result<()>
         )
         .await?;
     browser.screenshot("staff-stats-en").await?;
-    c.find(Locator::Css("a.csv[href^='/staff/stats/months.csv']"))
-        .await?
-        .click()
+    browser
+        .click("a.csv[href^='/staff/stats/months.csv']")
         .await?;
     let csv = browser.downloaded("spindle-A-months.csv").await?;
     assert!(csv.contains(&format!("{last_month},3,2,1")), "{csv}");

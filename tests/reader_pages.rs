@@ -12,7 +12,6 @@ use common::browser::Browser;
 use common::catalogue::{configure, linked, register};
 use common::discs::{Tool, extract, fixture, sha};
 use common::{Backend, PART, TestApp, iso_image};
-use fantoccini::Locator;
 use serde_json::{Value, json};
 
 on_both_backends!(disc_pages);
@@ -258,7 +257,7 @@ async fn walk_in_chromium(app: &TestApp, s: &Shelf, cnu_token: &str) -> Result<(
         .await?;
     browser.screenshot("reader-disc").await?;
     // Open a folder, and come back to the top.
-    c.find(Locator::Id("browse")).await?.click().await?;
+    browser.click("#browse").await?;
     browser
         .wait_js(
             30,
@@ -266,10 +265,7 @@ async fn walk_in_chromium(app: &TestApp, s: &Shelf, cnu_token: &str) -> Result<(
             "return document.getElementById('listing') ? true : null;",
         )
         .await?;
-    c.find(Locator::Css("a.dir[href$='/pages/']"))
-        .await?
-        .click()
-        .await?;
+    browser.click("a.dir[href$='/pages/']").await?;
     browser
         .wait_js(
             30,
@@ -278,7 +274,7 @@ async fn walk_in_chromium(app: &TestApp, s: &Shelf, cnu_token: &str) -> Result<(
         )
         .await?;
     browser.screenshot("reader-browse").await?;
-    c.find(Locator::Css("a[rel=up]")).await?.click().await?;
+    browser.click("a[rel=up]").await?;
     browser
         .wait_js(
             30,
@@ -287,9 +283,8 @@ async fn walk_in_chromium(app: &TestApp, s: &Shelf, cnu_token: &str) -> Result<(
         )
         .await?;
     // Download one file: the bytes are bsdtar's.
-    c.find(Locator::Css("a.download[href$='/files/index.html']"))
-        .await?
-        .click()
+    browser
+        .click("a.download[href$='/files/index.html']")
         .await?;
     let got = browser.downloaded("index.html").await?;
     let reference = extract(
@@ -300,7 +295,7 @@ async fn walk_in_chromium(app: &TestApp, s: &Shelf, cnu_token: &str) -> Result<(
     assert_eq!(got, expected);
     // Launch: the start page opens and its relative image loads.
     c.goto(&app.url(&format!("/discs/{}", s.web))).await?;
-    c.find(Locator::Id("launch")).await?.click().await?;
+    browser.click("#launch").await?;
     browser
         .wait_js(
             30,

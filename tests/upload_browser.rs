@@ -149,12 +149,7 @@ async fn a_shelf_with_a_manifest_is_planned_hashed_deduplicated_sent_and_reporte
     let bold = browser.client.find_all(Locator::Css("#rows b")).await?;
     assert!(bold.is_empty(), "a label became markup");
 
-    browser
-        .client
-        .find(Locator::Id("start"))
-        .await?
-        .click()
-        .await?;
+    browser.click("#start").await?;
     let rows = report(&browser).await?;
     browser.screenshot("librarian-upload").await?;
     assert_eq!(rows.len(), 7, "{rows:?}");
@@ -224,12 +219,7 @@ async fn a_shelf_with_a_manifest_is_planned_hashed_deduplicated_sent_and_reporte
     assert_eq!(disc3["label"], "Audio, and data", "{disc3}");
 
     // The CSV report is the CLI's, downloaded through the page's own link.
-    browser
-        .client
-        .find(Locator::Id("report-csv"))
-        .await?
-        .click()
-        .await?;
+    browser.click("#report-csv").await?;
     let csv = browser.downloaded("spindle-upload-report.csv").await?;
     assert!(
         csv.starts_with("row,path,sha256,bytes,bytes_sent,outcome,disc,link_status,error\n"),
@@ -247,12 +237,7 @@ async fn a_shelf_with_a_manifest_is_planned_hashed_deduplicated_sent_and_reporte
             "return /discs to upload/.test(document.getElementById('plan-summary').textContent);",
         )
         .await?;
-    browser
-        .client
-        .find(Locator::Id("start"))
-        .await?
-        .click()
-        .await?;
+    browser.click("#start").await?;
     let again = report(&browser).await?;
     for n in [1, 2, 3] {
         let r = row(&again, n);
@@ -283,12 +268,7 @@ async fn a_paused_upload_continues_after_a_reload_from_the_servers_offset() -> R
         .await?;
     // About 8 MB/s: the 24 MiB image takes seconds, so it can be paused part-way.
     browser.throttle(Some(8_000_000)).await?;
-    browser
-        .client
-        .find(Locator::Id("start"))
-        .await?
-        .click()
-        .await?;
+    browser.click("#start").await?;
     browser
         .wait_js(
             60,
@@ -328,12 +308,7 @@ async fn a_paused_upload_continues_after_a_reload_from_the_servers_offset() -> R
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    browser
-        .client
-        .find(Locator::Id("pause"))
-        .await?
-        .click()
-        .await?;
+    browser.click("#pause").await?;
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     let paused_at = offset().await?;
     assert!(paused_at >= at && paused_at > 0, "{paused_at} {at}");
@@ -352,12 +327,7 @@ async fn a_paused_upload_continues_after_a_reload_from_the_servers_offset() -> R
             "return /1 discs to upload/.test(document.getElementById('plan-summary').textContent);",
         )
         .await?;
-    browser
-        .client
-        .find(Locator::Id("start"))
-        .await?
-        .click()
-        .await?;
+    browser.click("#start").await?;
     let rows = report(&browser).await?;
     let r = row(&rows, 1);
     assert_eq!(r["outcome"], "uploaded", "{r}");

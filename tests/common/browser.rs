@@ -118,6 +118,12 @@ impl Browser {
         Ok(())
     }
 
+    /// Clicks the first element `css` selects.
+    pub async fn click(&self, css: &str) -> Result<()> {
+        self.client.find(Locator::Css(css)).await?.click().await?;
+        Ok(())
+    }
+
     /// Waits up to `secs` for `script` (a function body returning a value) to return
     /// something other than null/false; returns it.
     pub async fn wait_js(&self, secs: u64, what: &str, script: &str) -> Result<Value> {
