@@ -19,6 +19,7 @@ pub mod linking;
 pub mod metrics;
 pub mod opac;
 pub mod queue;
+pub mod search;
 pub mod server;
 pub mod sushi;
 pub mod upload;

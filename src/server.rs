@@ -31,6 +31,7 @@ pub async fn serve(
         let _ = stopping_tx.send(());
     };
     let rollup = tokio::spawn(crate::usage::rollup::run_forever(state.clone()));
+    let search = tokio::spawn(crate::search::run_forever(state.clone()));
     let router = crate::api::router(state.clone());
     let server = axum::serve(
         listener,
@@ -52,6 +53,7 @@ pub async fn serve(
     linkers.abort();
     resync.abort();
     rollup.abort();
+    search.abort();
     crate::images::release_claims(&state).await;
     // Usage recorded by the requests that just finished is written before the pool closes.
     state.usage.recorder.flush().await;

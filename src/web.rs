@@ -26,7 +26,8 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'
     style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 6] = [
+const TEMPLATES: [(&str, &str); 7] = [
+    ("search.html", include_str!("../templates/search.html")),
     ("disc.html", include_str!("../templates/disc.html")),
     ("browse.html", include_str!("../templates/browse.html")),
     ("base.html", include_str!("../templates/base.html")),
@@ -207,6 +208,18 @@ impl Lang {
                 "请在图书馆网络内（校园网或图书馆 VPN）访问，或从图书馆目录中的链接进入（校外可通过图书馆代理访问）。如仍无法访问，请咨询图书馆。",
             ),
             ("not_found", "Not found", "未找到"),
+            ("search", "Search", "检索"),
+            (
+                "search_help",
+                "Title, author, ISBN, barcode, or the name of a file on the disc",
+                "题名、著者、ISBN、条码或光盘上的文件名",
+            ),
+            ("results", "discs found", "张光盘"),
+            (
+                "narrow",
+                "too many to list all: narrow the search",
+                "结果过多，请缩小检索范围",
+            ),
         ];
         let zh = self == Lang::Zh;
         Value::Object(

@@ -138,6 +138,76 @@ async fn disc_pages(backend: Backend) -> Result<()> {
         }
     };
 
+    // Search: what the discs' records, labels, identifiers and files say.
+    spindle::search::catch_up(&app.state).await?;
+    let hits = |html: &str| -> Vec<String> {
+        html.split("<ol id=\"hits\"")
+            .nth(1)
+            .unwrap_or("")
+            .split("</ol>")
+            .next()
+            .unwrap_or("")
+            .split("href=\"/discs/")
+            .skip(1)
+            .filter_map(|s| s.split('"').next().map(str::to_string))
+            .collect()
+    };
+    let web_id = s.web.to_string();
+    let cnu_id = s.web_cnu.to_string();
+    for q in ["9780596514327", "0596514328", "978-0-596-51432-7"] {
+        let (status, _, html) = page(format!("/search?q={q}")).await?;
+        assert_eq!(status, 200);
+        assert_eq!(
+            hits(&html),
+            std::slice::from_ref(&web_id),
+            "ISBN {q}: {html}"
+        );
+    }
+    // A Chinese title, by a part of it (no word splitter needed), and an English one.
+    let (_, _, html) = page("/search?q=%E7%A8%8B%E5%BA%8F%E8%AE%BE%E8%AE%A1".into()).await?;
+    assert_eq!(
+        hits(&html),
+        std::slice::from_ref(&cnu_id),
+        "程序设计: {html}"
+    );
+    let (_, _, html) = page("/search?q=data%20STRUCTURES".into()).await?;
+    assert!(hits(&html).contains(&web_id), "{html}");
+    // A file on the disc: both members' copies, faceted by member; a facet narrows.
+    let (_, _, html) = page("/search?q=logo.png".into()).await?;
+    let found = hits(&html);
+    assert!(found.contains(&web_id) && found.contains(&cnu_id), "{html}");
+    assert!(html.contains("CNU (1)"), "{html}");
+    let (_, _, html) = page("/search?q=logo.png&member=CNU".into()).await?;
+    assert_eq!(hits(&html), std::slice::from_ref(&cnu_id));
+    let (_, _, html) = page("/search?q=D100004".into()).await?;
+    assert_eq!(hits(&html).len(), 2, "by barcode: {html}");
+    // Markup and wildcards are text; nothing matches them.
+    let (status, _, html) = page("/search?q=%3Cscript%3Ealert(1)%3C%2Fscript%3E".into()).await?;
+    assert_eq!(status, 200);
+    assert!(
+        html.contains("&lt;script&gt;alert(1)") && !html.contains("<script>alert"),
+        "{html}"
+    );
+    // As a wildcard "l%o" would find logo.png; as text it finds nothing.
+    let (_, _, html) = page("/search?q=l%25o".into()).await?;
+    assert!(hits(&html).is_empty(), "% is not a wildcard: {html}");
+    let (_, _, html) = page("/search?q=l_go".into()).await?;
+    assert!(hits(&html).is_empty(), "_ is not a wildcard: {html}");
+    let (status, _, _) = page(format!("/search?q={}", "x".repeat(5000))).await?;
+    assert_eq!(status, 200);
+    // Each search run is a Searches_Platform event; the empty form is not.
+    page("/search".into()).await?;
+    app.state.usage.recorder.flush().await;
+    let events = spindle::db::usage::events_between(&app.state.db, 0, i64::MAX).await?;
+    let searches = events.iter().filter(|e| e.action == "search").count();
+    assert_eq!(searches, 12, "{events:#?}");
+    assert!(
+        events
+            .iter()
+            .filter(|e| e.action == "search")
+            .all(|e| e.disc_id.is_none())
+    );
+
     // The OPAC's link: straight to the disc's page.
     let r = http
         .get(app.url("/r/isbn/978-0-596-51432-7"))
@@ -247,7 +317,22 @@ async fn disc_pages(backend: Backend) -> Result<()> {
 async fn walk_in_chromium(app: &TestApp, s: &Shelf, cnu_token: &str) -> Result<()> {
     let browser = Browser::start().await?;
     let c = &browser.client;
-    c.goto(&app.url("/r/isbn/9780596514327")).await?;
+    // Search by ISBN from the search box, then the hit.
+    c.goto(&app.url("/search")).await?;
+    c.find(fantoccini::Locator::Id("q"))
+        .await?
+        .send_keys("9780596514327")
+        .await?;
+    browser.click("form.search button[type=submit]").await?;
+    browser
+        .wait_js(
+            30,
+            "the hits",
+            "return document.getElementById('hits') ? true : null;",
+        )
+        .await?;
+    browser.screenshot("reader-search").await?;
+    browser.click("#hits a").await?;
     browser
         .wait_js(
             30,

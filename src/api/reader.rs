@@ -22,6 +22,7 @@ use crate::web::{Lang, render};
 
 pub fn router() -> Router<AppState> {
     Router::new()
+        .route("/search", get(search_page))
         .route("/discs/{id}", get(disc_page))
         .route("/discs/{id}/browse", get(browse_root))
         .route("/discs/{id}/browse/", get(browse_root))
@@ -69,6 +70,78 @@ fn folder_url(disc: i64, path: &str) -> String {
     } else {
         format!("{}/", browse_url(disc, path))
     }
+}
+
+#[derive(serde::Deserialize)]
+struct SearchQuery {
+    q: Option<String>,
+    member: Option<String>,
+    class: Option<String>,
+    page: Option<usize>,
+}
+
+fn search_url(q: &str, member: Option<&str>, class: Option<&str>, page: usize) -> String {
+    let mut s = form_urlencoded::Serializer::new(String::new());
+    s.append_pair("q", q);
+    if let Some(m) = member {
+        s.append_pair("member", m);
+    }
+    if let Some(c) = class {
+        s.append_pair("class", c);
+    }
+    if page > 1 {
+        s.append_pair("page", &page.to_string());
+    }
+    format!("/search?{}", s.finish())
+}
+
+async fn search_page(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    axum::extract::Query(q): axum::extract::Query<SearchQuery>,
+) -> Response {
+    let lang = lang_of(&headers, &uri);
+    let query: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
+    let member = q.member.as_deref().filter(|m| !m.is_empty());
+    let class = q.class.as_deref().filter(|c| !c.is_empty());
+    let mut ctx = json!({"q": query, "lang_url": format!("/search?q={}&lang={}", percent_encoding::utf8_percent_encode(&query, percent_encoding::NON_ALPHANUMERIC), if lang == Lang::Zh { "en" } else { "zh" })});
+    if !query.is_empty() {
+        let r =
+            match crate::search::search(&state, &query, member, class, q.page.unwrap_or(1)).await {
+                Ok(r) => r,
+                Err(e) => return error_page(e.into(), lang, &uri),
+            };
+        let facet = |list: &[(String, usize)],
+                     on: Option<&str>,
+                     is_member: bool|
+         -> Vec<serde_json::Value> {
+            list.iter()
+                .map(|(name, count)| {
+                    let selected = on == Some(name.as_str());
+                    let (m, c) = if is_member {
+                        ((!selected).then_some(name.as_str()), class)
+                    } else {
+                        (member, (!selected).then_some(name.as_str()))
+                    };
+                    json!({"name": name, "count": count, "on": selected, "url": search_url(&query, m, c, 1)})
+                })
+                .collect()
+        };
+        ctx["members"] = json!(facet(&r.members, member, true));
+        ctx["classes"] = json!(facet(&r.classes, class, false));
+        ctx["total"] = json!(r.total);
+        ctx["truncated"] = json!(r.truncated);
+        ctx["page"] = json!(r.page);
+        ctx["pages"] = json!(r.pages);
+        ctx["first"] = json!((r.page - 1) * crate::search::PAGE + 1);
+        ctx["prev_url"] =
+            json!((r.page > 1).then(|| search_url(&query, member, class, r.page - 1)));
+        ctx["next_url"] =
+            json!((r.page < r.pages).then(|| search_url(&query, member, class, r.page + 1)));
+        ctx["hits"] = json!(r.hits);
+    }
+    render(StatusCode::OK, "search.html", lang, ctx)
 }
 
 fn duration(seconds: f64) -> String {

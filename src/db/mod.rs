@@ -15,6 +15,7 @@ pub mod discs;
 pub mod images;
 pub mod members;
 pub mod resolve;
+pub mod search;
 pub mod tokens;
 pub mod uploads;
 pub mod usage;

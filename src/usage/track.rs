@@ -38,11 +38,13 @@ enum Route {
     Image,
     Zip,
     Launch,
+    Search,
 }
 
 fn route_of(path: &str) -> Option<Route> {
     // The readers' pages: a disc's page is its landing page, its folders are browses.
     match path {
+        "/search" => return Some(Route::Search),
         "/discs/{id}" => return Some(Route::Landing),
         "/discs/{id}/browse" | "/discs/{id}/browse/" | "/discs/{id}/browse/{*path}" => {
             return Some(Route::Tree);
@@ -104,6 +106,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let headers = request.headers();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
+    let query = request.uri().query().map(str::to_string);
     let cookie = cookie_value(header_str(headers, "cookie"));
     let new_cookie = cookie.is_none().then(|| {
         let mut b = [0u8; 16];
@@ -126,6 +129,10 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         header_str(headers, "sec-fetch-dest"),
         Some("image" | "script" | "style" | "font" | "track" | "manifest")
     );
+    let searched = request
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("q=") && kv.len() > 2));
     let via_launch = request
         .uri()
         .query()
@@ -158,9 +165,15 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         (Route::Image, s) if starts_download(range.as_deref(), s) => Some(Action::Image),
         (Route::Zip, 200) => Some(Action::Image),
         (Route::Launch, 303) => Some(Action::Launch),
+        // A search run (a facet or a page that runs it again counts again, CoP §7.6).
+        (Route::Search, 200) if searched => Some(Action::Search),
         _ => None,
     };
-    let disc = read.map(|(d, _)| d).or_else(|| disc_in_path(&path));
+    let disc = read.map(|(d, _)| d).or_else(|| {
+        (route != Route::Search)
+            .then(|| disc_in_path(&path))
+            .flatten()
+    });
     if let (Some(action), Some(ip)) = (action, ip) {
         let access_type = match read {
             Some((_, true)) => "Free_To_Read",
@@ -185,7 +198,12 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
                 action,
                 disc,
                 file_path,
-                format!("{method} {path}"),
+                // Two searches are the same click only with the same query.
+                if route == Route::Search {
+                    format!("{method} {path}?{}", query.as_deref().unwrap_or(""))
+                } else {
+                    format!("{method} {path}")
+                },
                 status,
                 access_type,
             )

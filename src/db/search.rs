@@ -1,0 +1,97 @@
+//! The search table: a few rows of text per disc, and the queries over them.
+
+use super::{Db, DbError, now, on_pool};
+
+/// Discs whose text is missing or older than their last linking or reading.
+pub async fn stale(db: &Db, limit: i64) -> Result<Vec<i64>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT d.id FROM discs d LEFT JOIN images i ON i.sha256 = d.sha256
+             WHERE d.searched_at IS NULL OR d.searched_at <= COALESCE(d.linked_at, 0)
+                OR d.searched_at <= COALESCE(i.indexed_at, 0)
+             ORDER BY d.id LIMIT $1",
+        )
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// What a disc's text is made of: (linked records' summaries as JSON, file names).
+pub async fn sources(db: &Db, disc: i64) -> Result<(Vec<String>, Vec<String>), DbError> {
+    Ok(on_pool!(db, pool => {
+        let summaries = sqlx::query_scalar::<_, String>(
+            "SELECT r.summary FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
+             WHERE l.disc_id = $1 AND l.state = 'linked'",
+        )
+        .bind(disc)
+        .fetch_all(pool)
+        .await?;
+        let files = sqlx::query_scalar::<_, String>(
+            "SELECT f.name FROM image_files f JOIN discs d ON d.sha256 = f.image_sha256
+             WHERE d.id = $1 ORDER BY f.path LIMIT 20000",
+        )
+        .bind(disc)
+        .fetch_all(pool)
+        .await?;
+        (summaries, files)
+    }))
+}
+
+/// Replaces a disc's rows and marks it searched.
+pub async fn replace(db: &Db, disc: i64, rows: &[(&str, String)]) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        sqlx::query("DELETE FROM search_text WHERE disc_id = $1")
+            .bind(disc)
+            .execute(&mut *tx)
+            .await?;
+        for (field, text) in rows {
+            sqlx::query("INSERT INTO search_text (disc_id, field, text) VALUES ($1, $2, $3)")
+                .bind(disc)
+                .bind(*field)
+                .bind(text)
+                .execute(&mut *tx)
+                .await?;
+        }
+        sqlx::query("UPDATE discs SET searched_at = $2 WHERE id = $1")
+            .bind(disc)
+            .bind(now())
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+    });
+    Ok(())
+}
+
+/// Discs whose `field` (any field when None) contains `needle` (case-insensitively for
+/// Latin letters), with the fields that matched; at most `limit`.
+pub async fn find(
+    db: &Db,
+    needle: &str,
+    field: Option<&str>,
+    limit: i64,
+) -> Result<Vec<(i64, String)>, DbError> {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let pattern = format!("%{escaped}%");
+    let op = if db.dialect() == "postgres" {
+        "ILIKE"
+    } else {
+        "LIKE"
+    };
+    let sql = format!(
+        "SELECT CAST(disc_id AS BIGINT), field FROM search_text
+         WHERE text {op} $1 ESCAPE '\\' AND (CAST($2 AS TEXT) IS NULL OR field = CAST($2 AS TEXT)) LIMIT $3"
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, (i64, String)>(&sql)
+            .bind(&pattern)
+            .bind(field)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+    }))
+}

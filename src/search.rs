@@ -1,0 +1,225 @@
+//! Search for readers: titles (every linked record's, in every script, and the label),
+//! authors, ISBN in either form, barcode, and the names of the files on the disc. Substring
+//! matching over trigram indexes (SQLite FTS5 trigram, PostgreSQL pg_trgm), so Chinese
+//! works without a word splitter. Results are paginated, with facets by member and content
+//! class. Each disc's text is rebuilt in the background whenever it is linked or read.
+
+use std::collections::{BTreeMap, HashMap};
+use std::time::Duration;
+
+use serde::Serialize;
+use spindle_integrations::isbn::Isbn;
+
+use crate::app::{App, AppState};
+use crate::db::{self, DbError};
+
+pub const PAGE: usize = 20;
+/// Matches considered per query; beyond this a reader should narrow the search.
+const MAX_MATCHES: i64 = 5000;
+
+fn push_str(out: &mut Vec<String>, v: &serde_json::Value) {
+    if let Some(s) = v.as_str().filter(|s| !s.trim().is_empty()) {
+        out.push(s.to_string());
+    }
+}
+
+/// Rebuilds one disc's searchable text.
+pub async fn refresh_disc(app: &App, id: i64) -> Result<(), DbError> {
+    let Some(disc) = db::discs::get(&app.db, id).await? else {
+        return Ok(());
+    };
+    let (summaries, files) = db::search::sources(&app.db, id).await?;
+    let mut titles = Vec::new();
+    let mut authors = Vec::new();
+    for s in &summaries {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(s) else {
+            continue;
+        };
+        for k in ["title", "title_vernacular", "title_pinyin"] {
+            push_str(&mut titles, &v[k]);
+        }
+        for a in v["authors"].as_array().into_iter().flatten() {
+            push_str(&mut authors, a);
+        }
+        push_str(&mut authors, &v["publisher"]);
+    }
+    titles.extend(disc.label.iter().cloned());
+    titles.extend(disc.title_hint.iter().cloned());
+    let isbns: Vec<String> = disc
+        .isbn
+        .as_deref()
+        .map(Isbn::lookup_forms)
+        .unwrap_or_default();
+    let mut rows: Vec<(&str, String)> = vec![("title", titles.join("\n"))];
+    if !authors.is_empty() {
+        rows.push(("author", authors.join("\n")));
+    }
+    if !isbns.is_empty() {
+        rows.push(("isbn", isbns.join("\n")));
+    }
+    if let Some(b) = &disc.barcode {
+        rows.push(("barcode", b.clone()));
+    }
+    if !files.is_empty() {
+        let mut text = files.join("\n");
+        if text.len() > 1 << 20 {
+            let mut cut = 1 << 20;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            text.truncate(cut);
+        }
+        rows.push(("files", text));
+    }
+    db::search::replace(&app.db, id, &rows).await
+}
+
+/// Brings every stale disc's text up to date; returns how many were rebuilt.
+pub async fn catch_up(app: &App) -> Result<usize, DbError> {
+    let mut done = 0;
+    loop {
+        let stale = db::search::stale(&app.db, 200).await?;
+        if stale.is_empty() {
+            return Ok(done);
+        }
+        for id in &stale {
+            refresh_disc(app, *id).await?;
+        }
+        done += stale.len();
+    }
+}
+
+pub async fn run_forever(app: AppState) {
+    loop {
+        if let Err(e) = catch_up(&app).await {
+            tracing::warn!(error = %e, "search text refresh failed; trying again later");
+        }
+        tokio::time::sleep(Duration::from_secs(2)).await;
+    }
+}
+
+#[derive(Debug, Serialize, Clone)]
+pub struct Hit {
+    pub id: i64,
+    pub title: String,
+    pub member: String,
+    pub content_class: String,
+    pub disc_number: i64,
+    /// Where the query was found: title, author, isbn, barcode, files.
+    pub fields: Vec<String>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Results {
+    pub total: usize,
+    pub hits: Vec<Hit>,
+    pub members: Vec<(String, usize)>,
+    pub classes: Vec<(String, usize)>,
+    pub page: usize,
+    pub pages: usize,
+    /// The search found more than it considers: narrow it.
+    pub truncated: bool,
+}
+
+/// Runs a reader's query: an ISBN (either form, hyphens or not) finds that book's discs;
+/// anything else is a substring of any field. `member` and `class` narrow the hits (the
+/// facets count the unnarrowed ones).
+pub async fn search(
+    app: &App,
+    query: &str,
+    member: Option<&str>,
+    class: Option<&str>,
+    page: usize,
+) -> Result<Results, DbError> {
+    let query = query.trim();
+    let matches = match Isbn::parse(query) {
+        Ok(_) => {
+            let mut all = Vec::new();
+            for form in Isbn::lookup_forms(query) {
+                all.extend(db::search::find(&app.db, &form, Some("isbn"), MAX_MATCHES).await?);
+            }
+            all
+        }
+        Err(_) => db::search::find(&app.db, query, None, MAX_MATCHES).await?,
+    };
+    let truncated = matches.len() as i64 >= MAX_MATCHES;
+    let mut fields: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+    for (id, field) in matches {
+        let f = fields.entry(id).or_default();
+        if !f.contains(&field) {
+            f.push(field);
+        }
+    }
+    let ids: Vec<i64> = fields.keys().copied().collect();
+    let names: HashMap<i64, (String, Option<String>)> = db::usage::disc_names(&app.db, &ids)
+        .await?
+        .into_iter()
+        .map(|(id, name, title, _)| (id, (name, title)))
+        .collect();
+    let mut all = Vec::new();
+    for (id, f) in fields {
+        let Some(d) = db::discs::get(&app.db, id).await? else {
+            continue;
+        };
+        let class = db::images::get(&app.db, &d.sha256)
+            .await?
+            .and_then(|i| i.content_class)
+            .unwrap_or_else(|| "Multimedia".into());
+        let (name, title) = names.get(&id).cloned().unwrap_or_default();
+        all.push(Hit {
+            id,
+            title: title.unwrap_or(name),
+            member: d.member_code,
+            content_class: class,
+            disc_number: d.disc_number,
+            fields: f,
+        });
+    }
+    let count = |key: &dyn Fn(&Hit) -> String| {
+        let mut c: BTreeMap<String, usize> = BTreeMap::new();
+        for h in &all {
+            *c.entry(key(h)).or_default() += 1;
+        }
+        c.into_iter().collect::<Vec<_>>()
+    };
+    let members = count(&|h| h.member.clone());
+    let classes = count(&|h| h.content_class.clone());
+    let mut hits: Vec<Hit> = all
+        .into_iter()
+        .filter(|h| {
+            member.is_none_or(|m| h.member == m) && class.is_none_or(|c| h.content_class == c)
+        })
+        .collect();
+    // Title matches first, then by title.
+    hits.sort_by(|a, b| {
+        (
+            !a.fields.contains(&"title".to_string()),
+            &a.title,
+            a.disc_number,
+            a.id,
+        )
+            .cmp(&(
+                !b.fields.contains(&"title".to_string()),
+                &b.title,
+                b.disc_number,
+                b.id,
+            ))
+    });
+    let total = hits.len();
+    let pages = total.div_ceil(PAGE).max(1);
+    let page = page.clamp(1, pages);
+    let hits = hits
+        .into_iter()
+        .skip((page - 1) * PAGE)
+        .take(PAGE)
+        .collect();
+    Ok(Results {
+        total,
+        hits,
+        members,
+        classes,
+        page,
+        pages,
+        truncated,
+    })
+}
