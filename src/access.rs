@@ -95,13 +95,6 @@ pub struct Viewer {
 }
 
 impl Viewer {
-    pub fn staff(staff: Staff) -> Self {
-        Self {
-            staff: Some(staff),
-            ..Self::default()
-        }
-    }
-
     /// May this viewer read the disc? The refusal says how to get access.
     pub fn may_read(&self, disc: &DiscRow) -> AppResult<()> {
         if disc.is_open {
@@ -167,7 +160,7 @@ impl FromRequestParts<AppState> for Viewer {
         let secret = &state.link_secret;
         let query_grant = query_token(parts).and_then(|t| verify(secret, &t, now));
         let cookie_grant =
-            crate::web::cookie(parts, ACCESS_COOKIE).and_then(|t| verify(secret, t, now));
+            crate::web::cookie(&parts.headers, ACCESS_COOKIE).and_then(|t| verify(secret, t, now));
         Ok(Viewer {
             staff: None,
             members,

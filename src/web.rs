@@ -296,9 +296,9 @@ pub fn random_hex(bytes: usize) -> String {
     hex::encode(b)
 }
 
-pub fn cookie<'a>(parts: &'a Parts, name: &str) -> Option<&'a str> {
-    parts
-        .headers
+/// A cookie's value from the request's `Cookie` headers.
+pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
+    headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -339,7 +339,7 @@ impl FromRequestParts<AppState> for StaffPage {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let lang = Lang::of(parts);
-        let found = match cookie(parts, STAFF_COOKIE) {
+        let found = match cookie(&parts.headers, STAFF_COOKIE) {
             Some(id) if id.len() == 64 => db::tokens::by_session(&state.db, &hash_token(id))
                 .await
                 .map_err(|e| AppError::from(e).into_response())?,

@@ -94,7 +94,7 @@ async fn sign_in(
     let parts = parts_of(&headers, &uri);
     let lang = Lang::of(&parts);
     let next = safe_next(form.next.as_deref());
-    let cookie_token = web::cookie(&parts, CSRF_COOKIE).unwrap_or("");
+    let cookie_token = web::cookie(&parts.headers, CSRF_COOKIE).unwrap_or("");
     if cookie_token.is_empty() || !same_token(cookie_token, &form.csrf) {
         return web::message(
             StatusCode::FORBIDDEN,
@@ -160,7 +160,7 @@ async fn sign_out(
         );
     }
     let parts = parts_of(&headers, &uri);
-    if let Some(id) = web::cookie(&parts, STAFF_COOKIE)
+    if let Some(id) = web::cookie(&parts.headers, STAFF_COOKIE)
         && let Err(e) = db::tokens::delete_session(&state.db, &hash_token(id)).await
     {
         return AppError::from(e).into_response();

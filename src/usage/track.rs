@@ -73,12 +73,11 @@ fn disc_in_path(path: &str) -> Option<i64> {
         .ok()
 }
 
-fn cookie_value(raw: Option<&str>) -> Option<String> {
-    raw?.split(';').find_map(|kv| {
-        let (k, v) = kv.trim().split_once('=')?;
-        (k == SESSION_COOKIE && v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
-            .then(|| v.to_string())
-    })
+/// The reader's session cookie, if it has the shape Spindle gives it.
+fn cookie_value(headers: &axum::http::HeaderMap) -> Option<String> {
+    crate::web::cookie(headers, SESSION_COOKIE)
+        .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
+        .map(str::to_string)
 }
 
 /// A download counts once: without Range, or when its (first) range starts at byte 0.
@@ -107,7 +106,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
     let method = request.method().clone();
     let path = request.uri().path().to_string();
     let query = request.uri().query().map(str::to_string);
-    let cookie = cookie_value(header_str(headers, "cookie"));
+    let cookie = cookie_value(headers);
     let new_cookie = cookie.is_none().then(|| {
         let mut b = [0u8; 16];
         rand::rng().fill_bytes(&mut b);
@@ -250,12 +249,21 @@ mod tests {
         assert!(!starts_download(Some("bytes=1048576-"), 206));
         assert!(!starts_download(Some("bytes=-500"), 206));
         assert!(!starts_download(None, 404));
+        let mut h = axum::http::HeaderMap::new();
+        h.insert(
+            "cookie",
+            axum::http::HeaderValue::from_static(
+                "a=b; spindle_session=0123456789abcdef0123456789abcdef",
+            ),
+        );
         assert_eq!(
-            cookie_value(Some(
-                "a=b; spindle_session=0123456789abcdef0123456789abcdef"
-            )),
+            cookie_value(&h),
             Some("0123456789abcdef0123456789abcdef".into())
         );
-        assert_eq!(cookie_value(Some("spindle_session=<script>")), None);
+        h.insert(
+            "cookie",
+            axum::http::HeaderValue::from_static("spindle_session=<script>"),
+        );
+        assert_eq!(cookie_value(&h), None);
     }
 }
