@@ -504,6 +504,8 @@ pub async fn run(state: AppState) {
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkView {
+    /// Spindle's id of the fetched record (what a decision names).
+    pub bib_record: i64,
     pub record_id: String,
     pub member: String,
     pub title: String,
@@ -535,6 +537,7 @@ impl From<LinkRow> for LinkView {
                 "/api/v1/discs/{}/links/{}/reject",
                 l.disc_id, l.bib_record_id
             ),
+            bib_record: l.bib_record_id,
             record_id: l.record_id,
             member: l.member_code,
             title: l.title,

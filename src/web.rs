@@ -26,7 +26,8 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'
     style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 7] = [
+const TEMPLATES: [(&str, &str); 8] = [
+    ("review.html", include_str!("../templates/review.html")),
     ("search.html", include_str!("../templates/search.html")),
     ("disc.html", include_str!("../templates/disc.html")),
     ("browse.html", include_str!("../templates/browse.html")),
@@ -121,6 +122,7 @@ impl Lang {
         let pairs: &[(&str, &str, &str)] = &[
             ("sign_in", "Sign in", "登录"),
             ("sign_out", "Sign out", "退出"),
+            ("upload", "Upload discs", "上传光盘"),
             ("token", "Staff token", "馆员令牌"),
             (
                 "token_help",
@@ -209,6 +211,22 @@ impl Lang {
             ),
             ("not_found", "Not found", "未找到"),
             ("search", "Search", "检索"),
+            ("review", "Discs waiting for review", "待审核的光盘"),
+            (
+                "review_help",
+                "The catalogue gave more than one possible record, or one that is not certain: choose the right one, or reject the wrong ones.",
+                "目录中有多条可能的记录或匹配不确定：请选择正确的记录，或拒绝错误的记录。",
+            ),
+            (
+                "review_empty",
+                "Nothing waits for review.",
+                "没有待审核的光盘。",
+            ),
+            ("record", "Record", "书目记录"),
+            ("score", "Score", "得分"),
+            ("why", "Why", "依据"),
+            ("accept", "This is it", "确认"),
+            ("reject", "Not this", "拒绝"),
             (
                 "search_help",
                 "Title, author, ISBN, barcode, or the name of a file on the disc",

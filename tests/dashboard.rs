@@ -136,28 +136,6 @@ async fn body(c: &reqwest::Client, app: &TestApp, path: &str) -> Result<String> 
     Ok(c.get(app.url(path)).send().await?.text().await?)
 }
 
-/// A cookie-keeping client, signed in with `token`.
-async fn signed_in(app: &TestApp, token: &str) -> Result<reqwest::Client> {
-    let c = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let page = body(&c, app, "/staff/sign-in").await?;
-    let csrf = page
-        .split("name=\"csrf\" value=\"")
-        .nth(1)
-        .and_then(|s| s.split('"').next())
-        .context("form token")?
-        .to_string();
-    let r = c
-        .post(app.url("/staff/sign-in"))
-        .form(&[("token", token), ("csrf", &csrf), ("next", "/staff/stats")])
-        .send()
-        .await?;
-    anyhow::ensure!(r.status() == 303, "sign-in: {}", r.status());
-    Ok(c)
-}
-
 async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
     let app = TestApp::start(backend).await?;
     let (a, b, admin, last_month) = setup(&app).await?;
@@ -206,7 +184,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
     assert!(r.text().await?.contains("unknown or has been revoked"));
 
     // A librarian: their own member's figures, nobody else's.
-    let la = signed_in(&app, &a).await?;
+    let la = common::staff_client(&app, &a).await?;
     let html = body(&la, &app, "/staff/stats").await?;
     assert!(html.contains("A · A library"), "{html}");
     // Last month: 3 views, 2 downloads, 1 launch for A (the unattributed download is not A's).
@@ -239,7 +217,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
     assert_eq!(status(&la, &app, "/staff/stats/nope.csv").await?, 404);
 
     // An admin: the consortium (all usage), the league table, any member.
-    let lc = signed_in(&app, &admin).await?;
+    let lc = common::staff_client(&app, &admin).await?;
     let html = body(&lc, &app, "/staff/stats").await?;
     let row = html
         .split(&format!("<th scope=\"row\">{last_month}</th>"))
@@ -270,7 +248,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
     );
     assert_eq!(status(&lc, &app, "/staff/stats?member=A").await?, 200);
     assert_eq!(status(&lc, &app, "/staff/stats?member=NOPE").await?, 404);
-    let b_client = signed_in(&app, &b).await?;
+    let b_client = common::staff_client(&app, &b).await?;
     assert_eq!(status(&b_client, &app, "/staff/stats?member=A").await?, 403);
 
     // Signing out needs the session's form token; afterwards the session is gone.

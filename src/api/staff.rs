@@ -24,6 +24,8 @@ pub fn router() -> Router<AppState> {
         .route("/staff/sign-in", get(sign_in_form).post(sign_in))
         .route("/staff/sign-out", post(sign_out))
         .route("/staff/stats", get(stats))
+        .route("/staff/review", get(review))
+        .route("/staff/review/{disc}/{record}/{decision}", post(decide))
         .route("/staff/stats/{file}", get(stats_csv))
 }
 
@@ -327,4 +329,106 @@ async fn stats_csv(
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
+}
+
+/// The member whose queue to show: a librarian's own; an admin names one.
+async fn review_member(
+    state: &AppState,
+    page: &StaffPage,
+    asked: Option<&str>,
+) -> Result<Member, Response> {
+    match scope(state, page, asked).await? {
+        Some(m) => Ok(m),
+        None => Err(web::message(
+            StatusCode::BAD_REQUEST,
+            page.lang,
+            "400",
+            "Name the member whose review queue to show: /staff/review?member=CODE",
+        )),
+    }
+}
+
+async fn review(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Query(q): Query<StatsQuery>,
+) -> Response {
+    let member = match review_member(&state, &page, q.member.as_deref()).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let items = match crate::linking::review_queue(&state, &page.staff, &member.code).await {
+        Ok(i) => i,
+        Err(e) => return e.into_response(),
+    };
+    render(
+        StatusCode::OK,
+        "review.html",
+        page.lang,
+        json!({
+            "csrf": page.csrf,
+            "member": member.code,
+            "items": items,
+            "lang_url": format!("/staff/review?member={}&lang={}", member.code, if page.lang == Lang::Zh { "en" } else { "zh" }),
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+struct DecisionForm {
+    csrf: String,
+    member: Option<String>,
+}
+
+/// A librarian's decision from the review page (the form's token must be the session's).
+async fn decide(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Path((disc, record, decision)): Path<(String, String, String)>,
+    Form(form): Form<DecisionForm>,
+) -> Response {
+    if !same_token(&page.csrf, &form.csrf) {
+        return web::message(
+            StatusCode::FORBIDDEN,
+            page.lang,
+            "403",
+            "This form's token does not match your session; reload the page.",
+        );
+    }
+    let accept = match decision.as_str() {
+        "accept" => true,
+        "reject" => false,
+        _ => {
+            return web::message(
+                StatusCode::NOT_FOUND,
+                page.lang,
+                "404",
+                "Decisions are accept or reject.",
+            );
+        }
+    };
+    let (Ok(disc), Ok(record)) = (crate::discs::parse_id(&disc), record.parse::<i64>()) else {
+        return web::message(
+            StatusCode::NOT_FOUND,
+            page.lang,
+            "404",
+            "No such disc or record.",
+        );
+    };
+    if let Err(e) = crate::linking::decide(&state, &page.staff, disc, record, accept).await {
+        return web::message(
+            e.status(),
+            page.lang,
+            &e.status().as_u16().to_string(),
+            e.message(),
+        );
+    }
+    let back = match form.member.as_deref().filter(|m| !m.is_empty()) {
+        Some(m) => format!(
+            "/staff/review?member={}",
+            percent_encoding::utf8_percent_encode(m, percent_encoding::NON_ALPHANUMERIC)
+        ),
+        None => "/staff/review".to_string(),
+    };
+    (StatusCode::SEE_OTHER, [(header::LOCATION, back)]).into_response()
 }

@@ -486,3 +486,34 @@ macro_rules! on_both_backends {
         )*
     };
 }
+
+/// The form token in a page (the first `name="csrf"` field).
+pub fn form_token(html: &str) -> Result<String> {
+    html.split("name=\"csrf\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .map(str::to_string)
+        .context("no form token on the page")
+}
+
+/// A cookie-keeping client signed in to the staff pages with `token`, through the form.
+pub async fn staff_client(app: &TestApp, token: &str) -> Result<reqwest::Client> {
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = c
+        .get(app.url("/staff/sign-in"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let csrf = form_token(&page)?;
+    let r = c
+        .post(app.url("/staff/sign-in"))
+        .form(&[("token", token), ("csrf", &csrf), ("next", "/staff/stats")])
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 303, "sign-in: {}", r.status());
+    Ok(c)
+}
