@@ -144,18 +144,22 @@ impl FromRequestParts<AppState> for Viewer {
                 ..Viewer::default()
             });
         }
-        let peer = parts
-            .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip());
-        let header = parts
-            .headers
-            .get(state.config.http.client_ip_header.as_str())
-            .and_then(|v| v.to_str().ok());
-        let members = match state.usage.client_ip(peer, header) {
-            Some(ip) => state.usage.networks.members_for(&state.db, ip).await?,
-            None => Vec::new(),
+        // The usage middleware has worked the reader out already on the routes it counts.
+        let reader = match parts.extensions.get::<crate::usage::Reader>() {
+            Some(r) => Some(r.clone()),
+            None => {
+                let peer = parts
+                    .extensions
+                    .get::<ConnectInfo<SocketAddr>>()
+                    .map(|c| c.0.ip());
+                let header = parts
+                    .headers
+                    .get(state.config.http.client_ip_header.as_str())
+                    .and_then(|v| v.to_str().ok());
+                state.usage.reader(&state.db, peer, header).await?
+            }
         };
+        let members = reader.map(|r| r.members).unwrap_or_default();
         let now = crate::db::now();
         let secret = &state.link_secret;
         let query_grant = query_token(parts).and_then(|t| verify(secret, &t, now));

@@ -106,12 +106,20 @@ async fn setup(app: &TestApp) -> Result<(String, String, String, String)> {
     let mut events = Vec::new();
     for (who, ts, action, disc, url) in plan {
         let status = if action == Action::Launch { 303 } else { 200 };
+        // Attributed as the server does it: by the members' network ranges.
+        let members = app
+            .state
+            .usage
+            .networks
+            .members_for(&app.state.db, who.ip)
+            .await?;
         events.push(
             app.state
                 .usage
                 .event(
                     &app.state.db,
                     who,
+                    &members,
                     ts,
                     action,
                     Some(disc),

@@ -502,12 +502,20 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
     ];
     let mut events = Vec::new();
     for (v, ts, action, disc, url, status) in plan {
+        // Attributed as the server does it: by the members' network ranges.
+        let members = app
+            .state
+            .usage
+            .networks
+            .members_for(&app.state.db, v.ip)
+            .await?;
         events.push(
             app.state
                 .usage
                 .event(
                     &app.state.db,
                     v,
+                    &members,
                     ts,
                     action,
                     Some(disc),

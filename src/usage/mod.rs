@@ -13,8 +13,8 @@ pub mod track;
 
 use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use hmac::{KeyInit, Mac};
@@ -180,8 +180,8 @@ impl Keys {
 
 /// The members' network ranges, reloaded from the database at most every 30 s (and at once
 /// after they change on this node).
-/// Each member's ranges as loaded, and when.
-type Loaded = Option<(Instant, Vec<(IpNet, i64)>)>;
+/// Each member's ranges as loaded, and when (shared, so a lookup copies nothing).
+type Loaded = Option<(Instant, Arc<Vec<(IpNet, i64)>>)>;
 
 pub struct Networks {
     loaded: Mutex<Loaded>,
@@ -205,18 +205,20 @@ impl Networks {
         let fresh = self.loaded.lock().ok().and_then(|l| {
             l.as_ref()
                 .filter(|(at, _)| at.elapsed() < Duration::from_secs(30))
-                .map(|(_, n)| n.clone())
+                .map(|(_, n)| Arc::clone(n))
         });
         let nets = match fresh {
             Some(n) => n,
             None => {
-                let n: Vec<(IpNet, i64)> = crate::db::usage::networks(db)
-                    .await?
-                    .into_iter()
-                    .filter_map(|(m, c)| c.parse::<IpNet>().ok().map(|net| (net, m)))
-                    .collect();
+                let n: Arc<Vec<(IpNet, i64)>> = Arc::new(
+                    crate::db::usage::networks(db)
+                        .await?
+                        .into_iter()
+                        .filter_map(|(m, c)| c.parse::<IpNet>().ok().map(|net| (net, m)))
+                        .collect(),
+                );
                 if let Ok(mut l) = self.loaded.lock() {
-                    *l = Some((Instant::now(), n.clone()));
+                    *l = Some((Instant::now(), Arc::clone(&n)));
                 }
                 n
             }
@@ -231,6 +233,14 @@ impl Networks {
         out.dedup();
         Ok(out)
     }
+}
+
+/// A reader's address and the members whose ranges hold it: worked out once per request
+/// (by the usage middleware) for both the access decision and the event.
+#[derive(Debug, Clone)]
+pub struct Reader {
+    pub ip: IpAddr,
+    pub members: Vec<i64>,
 }
 
 /// IPv4-mapped IPv6 addresses as IPv4, so v4 ranges match them.
@@ -433,12 +443,28 @@ impl Usage {
         Some(chosen)
     }
 
-    /// The event for `action` by `visitor` at `ts_ms` on `url_key` (method and path).
+    /// The reader behind a request from `peer` carrying `forwarded` (the client-IP header).
+    pub async fn reader(
+        &self,
+        db: &Db,
+        peer: Option<IpAddr>,
+        forwarded: Option<&str>,
+    ) -> Result<Option<Reader>, DbError> {
+        let Some(ip) = self.client_ip(peer, forwarded) else {
+            return Ok(None);
+        };
+        let members = self.networks.members_for(db, ip).await?;
+        Ok(Some(Reader { ip, members }))
+    }
+
+    /// The event for `action` by `visitor`, attributed to `members`, at `ts_ms` on `url_key`
+    /// (method and path).
     #[allow(clippy::too_many_arguments)]
     pub async fn event(
         &self,
         db: &Db,
         visitor: &Visitor,
+        members: &[i64],
         ts_ms: i64,
         action: Action,
         disc_id: Option<i64>,
@@ -457,7 +483,6 @@ impl Usage {
         };
         let (dc_key, dc_key_prev, session_key) =
             pseudonyms(&key, prev.as_deref(), visitor, ts_ms, &url_key);
-        let members = self.networks.members_for(db, visitor.ip).await?;
         Ok(EventRow {
             id: 0,
             ts_ms,
@@ -466,7 +491,7 @@ impl Usage {
             file_path,
             url_key,
             status: status as i64,
-            members: count::members_field(&members),
+            members: count::members_field(members),
             dc_key,
             dc_key_prev,
             session_key,

@@ -93,7 +93,7 @@ fn starts_download(range: Option<&str>, status: u16) -> bool {
     }
 }
 
-pub async fn track(State(state): State<AppState>, request: Request, next: Next) -> Response {
+pub async fn track(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
@@ -116,10 +116,21 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
         .map(|c| c.0.ip());
-    let ip = state.usage.client_ip(
-        peer,
-        header_str(headers, &state.config.http.client_ip_header),
-    );
+    let reader = match state
+        .usage
+        .reader(
+            &state.db,
+            peer,
+            header_str(headers, &state.config.http.client_ip_header),
+        )
+        .await
+    {
+        Ok(r) => r,
+        Err(e) => {
+            tracing::warn!(error = %e, "working out the reader's members");
+            None
+        }
+    };
     let user_agent = header_str(headers, "user-agent").map(str::to_string);
     let range = header_str(headers, "range").map(str::to_string);
     // A disc page's images, scripts and styles are part of viewing it, not downloads; the
@@ -137,6 +148,10 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         .query()
         .is_some_and(|q| q.split('&').any(|kv| kv == "via=launch"));
 
+    // The access decision (the `Viewer`) uses the same reader.
+    if let Some(r) = &reader {
+        request.extensions_mut().insert(r.clone());
+    }
     let (mut response, read) = READ
         .scope(Cell::new(None), async {
             let response = next.run(request).await;
@@ -173,7 +188,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
             .then(|| disc_in_path(&path))
             .flatten()
     });
-    if let (Some(action), Some(ip)) = (action, ip) {
+    if let (Some(action), Some(reader)) = (action, reader) {
         let access_type = match read {
             Some((_, true)) => "Free_To_Read",
             _ => "Controlled",
@@ -181,7 +196,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
         // A cookie counts once the browser sends it back; until then the reader is its
         // address and agent (a client that keeps no cookies stays that).
         let visitor = Visitor {
-            ip,
+            ip: reader.ip,
             user_agent,
             cookie: cookie.clone(),
         };
@@ -193,6 +208,7 @@ pub async fn track(State(state): State<AppState>, request: Request, next: Next) 
             .event(
                 &state.db,
                 &visitor,
+                &reader.members,
                 now_ms(),
                 action,
                 disc,
