@@ -10,8 +10,6 @@ use std::net::SocketAddr;
 use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use base64::Engine as _;
-use hmac::{KeyInit, Mac};
-use sha2::Sha256;
 
 use crate::app::AppState;
 use crate::auth::Staff;
@@ -37,12 +35,7 @@ pub struct Grant {
 }
 
 fn mac(secret: &[u8], payload: &str) -> String {
-    let mut m = match hmac::Hmac::<Sha256>::new_from_slice(secret) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    m.update(payload.as_bytes());
-    hex::encode(&m.finalize().into_bytes()[..20])
+    crate::auth::hmac_hex(secret, &[payload.as_bytes()], 20)
 }
 
 /// `<payload>.<hmac>`, the payload `d<id>.<expires>` or `m<id>.<expires>` in base64url.
@@ -125,8 +118,8 @@ impl Viewer {
     }
 }
 
-fn query_token(parts: &Parts) -> Option<String> {
-    parts.uri.query()?.split('&').find_map(|kv| {
+fn query_token(uri: &axum::http::Uri) -> Option<String> {
+    uri.query()?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
         (k == "access").then(|| v.to_string())
     })
@@ -162,7 +155,7 @@ impl FromRequestParts<AppState> for Viewer {
         let members = reader.map(|r| r.members).unwrap_or_default();
         let now = crate::db::now();
         let secret = &state.link_secret;
-        let query_grant = query_token(parts).and_then(|t| verify(secret, &t, now));
+        let query_grant = query_token(&parts.uri).and_then(|t| verify(secret, &t, now));
         let cookie_grant =
             crate::web::cookie(&parts.headers, ACCESS_COOKIE).and_then(|t| verify(secret, t, now));
         Ok(Viewer {
@@ -183,12 +176,7 @@ pub async fn remember_link(
     let now = crate::db::now();
     let path = request.uri().path();
     let kept = (path.starts_with("/api/v1/discs/") || path.starts_with("/discs/"))
-        .then(|| {
-            let (parts, _) = axum::http::Request::new(()).into_parts();
-            let mut parts = parts;
-            parts.uri = request.uri().clone();
-            query_token(&parts)
-        })
+        .then(|| query_token(request.uri()))
         .flatten()
         .and_then(|t| verify(&state.link_secret, &t, now).map(|g| (t, g)));
     let mut response = next.run(request).await;

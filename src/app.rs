@@ -73,7 +73,7 @@ impl App {
                 source,
             })?;
         let link_secret = hex::decode(
-            crate::db::members::secret(&db, "link_secret", &crate::web::random_hex(32))
+            crate::db::members::secret(&db, "link_secret", &crate::auth::random_hex(32))
                 .await
                 .map_err(StartupError::Schema)?,
         )

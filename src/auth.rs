@@ -68,6 +68,27 @@ pub fn generate_token() -> (String, String) {
     (token, hash)
 }
 
+/// HMAC-SHA256 of the concatenated `pieces` under `key`, its first `bytes` bytes as hex
+/// (empty only if the key were refused, which HMAC never does).
+pub fn hmac_hex(key: &[u8], pieces: &[&[u8]], bytes: usize) -> String {
+    use hmac::{KeyInit, Mac};
+    let Ok(mut mac) = hmac::Hmac::<Sha256>::new_from_slice(key) else {
+        return String::new();
+    };
+    for p in pieces {
+        mac.update(p);
+    }
+    let out = mac.finalize().into_bytes();
+    hex::encode(&out[..bytes.min(out.len())])
+}
+
+/// `bytes` random bytes as hex: session and upload ids, form tokens, keys.
+pub fn random_hex(bytes: usize) -> String {
+    let mut b = vec![0u8; bytes];
+    rand::rng().fill_bytes(&mut b);
+    hex::encode(b)
+}
+
 /// Tokens carry 256 random bits, so a plain SHA-256 is enough to store them safely.
 pub fn hash_token(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))

@@ -169,7 +169,7 @@ pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
     let names: HashMap<i64, String> = db::usage::disc_names(&app.db, &ids)
         .await?
         .into_iter()
-        .map(|(id, name, title, _)| (id, title.map_or(name.clone(), |t| format!("{t} ({name})"))))
+        .map(|(id, name, title)| (id, title.map_or(name.clone(), |t| format!("{t} ({name})"))))
         .collect();
     let mut top = Vec::new();
     for (key, views, downloads, launches) in top_rows {

@@ -154,7 +154,7 @@ pub async fn search(
     let names: HashMap<i64, (String, Option<String>)> = db::usage::disc_names(&app.db, &ids)
         .await?
         .into_iter()
-        .map(|(id, name, title, _)| (id, (name, title)))
+        .map(|(id, name, title)| (id, (name, title)))
         .collect();
     let mut all = Vec::new();
     for (id, f) in fields {

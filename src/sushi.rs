@@ -833,7 +833,7 @@ async fn build_items(
                 db::usage::disc_names(&app.db, &ids)
                     .await?
                     .into_iter()
-                    .map(|(id, name, title, _)| (id, (name, title)))
+                    .map(|(id, name, title)| (id, (name, title)))
                     .collect();
             let base = app.config.public_url();
             let items: Vec<Value> = by_item

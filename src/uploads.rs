@@ -15,7 +15,6 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use rand::RngCore as _;
 use spindle_storage::{Digest, HashState, PartReceipt, ResumableTarget, StreamingHasher};
 use tokio_util::sync::CancellationToken;
 
@@ -96,9 +95,7 @@ pub fn parse_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
 }
 
 fn new_upload_id() -> String {
-    let mut bytes = [0u8; 16];
-    rand::rng().fill_bytes(&mut bytes);
-    hex::encode(bytes)
+    crate::auth::random_hex(16)
 }
 
 fn valid_upload_id(id: &str) -> bool {

@@ -9,7 +9,6 @@ use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use rand::RngCore as _;
 use serde_json::{Value, json};
 
 use crate::app::AppState;
@@ -80,7 +79,11 @@ pub enum Lang {
 impl Lang {
     /// `?lang=zh|en`, else the first language the browser asks for that we have.
     pub fn of(parts: &Parts) -> Self {
-        let query = parts.uri.query().unwrap_or("");
+        Self::from_request(&parts.headers, &parts.uri)
+    }
+
+    pub fn from_request(headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> Self {
+        let query = uri.query().unwrap_or("");
         for kv in query.split('&') {
             match kv {
                 "lang=zh" | "lang=zh-CN" => return Lang::Zh,
@@ -88,8 +91,7 @@ impl Lang {
                 _ => {}
             }
         }
-        let accept = parts
-            .headers
+        let accept = headers
             .get(header::ACCEPT_LANGUAGE)
             .and_then(|v| v.to_str().ok())
             .unwrap_or("");
@@ -306,12 +308,6 @@ pub fn message(status: StatusCode, lang: Lang, title: &str, text: &str) -> Respo
         lang,
         json!({"title": title, "text": text}),
     )
-}
-
-pub fn random_hex(bytes: usize) -> String {
-    let mut b = vec![0u8; bytes];
-    rand::rng().fill_bytes(&mut b);
-    hex::encode(b)
 }
 
 /// A cookie's value from the request's `Cookie` headers.

@@ -5,7 +5,6 @@
 
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -27,13 +26,6 @@ pub fn router() -> Router<AppState> {
         .route("/discs/{id}/browse", get(browse_root))
         .route("/discs/{id}/browse/", get(browse_root))
         .route("/discs/{id}/browse/{*path}", get(browse_path))
-}
-
-fn lang_of(headers: &HeaderMap, uri: &Uri) -> Lang {
-    let (mut parts, ()): (Parts, ()) = axum::http::Request::new(()).into_parts();
-    parts.headers = headers.clone();
-    parts.uri = uri.clone();
-    Lang::of(&parts)
 }
 
 fn lang_url(uri: &Uri, lang: Lang) -> String {
@@ -101,7 +93,7 @@ async fn search_page(
     uri: Uri,
     axum::extract::Query(q): axum::extract::Query<SearchQuery>,
 ) -> Response {
-    let lang = lang_of(&headers, &uri);
+    let lang = Lang::from_request(&headers, &uri);
     let query: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
     let member = q.member.as_deref().filter(|m| !m.is_empty());
     let class = q.class.as_deref().filter(|c| !c.is_empty());
@@ -156,7 +148,7 @@ async fn disc_page(
     uri: Uri,
     Path(id): Path<String>,
 ) -> Response {
-    let lang = lang_of(&headers, &uri);
+    let lang = Lang::from_request(&headers, &uri);
     match disc_view(&state, &viewer, &id, lang, &uri).await {
         Ok(r) => r,
         Err(e) => error_page(e, lang, &uri),
@@ -258,7 +250,7 @@ async fn browse_page(
     id: String,
     path: String,
 ) -> Response {
-    let lang = lang_of(&headers, &uri);
+    let lang = Lang::from_request(&headers, &uri);
     let result = async {
         let id = parse_id(&id)?;
         let path = path.trim_end_matches('/').to_string();

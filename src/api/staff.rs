@@ -2,7 +2,6 @@
 //! statistics dashboards with their CSV exports.
 
 use axum::extract::{Path, Query, State};
-use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -29,13 +28,6 @@ pub fn router() -> Router<AppState> {
         .route("/staff/stats/{file}", get(stats_csv))
 }
 
-fn parts_of(headers: &HeaderMap, uri: &axum::http::Uri) -> Parts {
-    let (mut parts, ()) = axum::http::Request::new(()).into_parts();
-    parts.headers = headers.clone();
-    parts.uri = uri.clone();
-    parts
-}
-
 #[derive(Deserialize)]
 struct NextQuery {
     next: Option<String>,
@@ -50,7 +42,7 @@ fn sign_in_page(
 ) -> Response {
     // A fresh form token, also in a cookie: the form must come from this page (a login
     // form posted from another site would carry no matching cookie).
-    let form_token = web::random_hex(16);
+    let form_token = crate::auth::random_hex(16);
     let mut response = render(
         status,
         "sign_in.html",
@@ -70,7 +62,7 @@ async fn sign_in_form(
     uri: axum::http::Uri,
     Query(q): Query<NextQuery>,
 ) -> Response {
-    let lang = Lang::of(&parts_of(&headers, &uri));
+    let lang = Lang::from_request(&headers, &uri);
     sign_in_page(
         &state,
         lang,
@@ -93,10 +85,9 @@ async fn sign_in(
     uri: axum::http::Uri,
     Form(form): Form<SignIn>,
 ) -> Response {
-    let parts = parts_of(&headers, &uri);
-    let lang = Lang::of(&parts);
+    let lang = Lang::from_request(&headers, &uri);
     let next = safe_next(form.next.as_deref());
-    let cookie_token = web::cookie(&parts.headers, CSRF_COOKIE).unwrap_or("");
+    let cookie_token = web::cookie(&headers, CSRF_COOKIE).unwrap_or("");
     if cookie_token.is_empty() || !same_token(cookie_token, &form.csrf) {
         return web::message(
             StatusCode::FORBIDDEN,
@@ -114,8 +105,8 @@ async fn sign_in(
         }
         Err(e) => return AppError::from(e).into_response(),
     };
-    let session = web::random_hex(32);
-    let csrf = web::random_hex(16);
+    let session = crate::auth::random_hex(32);
+    let csrf = crate::auth::random_hex(16);
     let expires = db::now() + SESSION_SECS;
     if let Err(e) = db::tokens::create_session(
         &state.db,
@@ -149,7 +140,6 @@ struct SignOut {
 async fn sign_out(
     State(state): State<AppState>,
     headers: HeaderMap,
-    uri: axum::http::Uri,
     page: StaffPage,
     Form(form): Form<SignOut>,
 ) -> Response {
@@ -161,8 +151,7 @@ async fn sign_out(
             "This form's token does not match your session.",
         );
     }
-    let parts = parts_of(&headers, &uri);
-    if let Some(id) = web::cookie(&parts.headers, STAFF_COOKIE)
+    if let Some(id) = web::cookie(&headers, STAFF_COOKIE)
         && let Err(e) = db::tokens::delete_session(&state.db, &hash_token(id)).await
     {
         return AppError::from(e).into_response();

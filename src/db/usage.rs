@@ -305,7 +305,7 @@ pub async fn monthly_searches(
 pub async fn disc_names(
     db: &Db,
     ids: &[i64],
-) -> Result<Vec<(i64, String, Option<String>, Option<String>)>, DbError> {
+) -> Result<Vec<(i64, String, Option<String>)>, DbError> {
     if ids.is_empty() {
         return Ok(Vec::new());
     }
@@ -313,8 +313,7 @@ pub async fn disc_names(
         let mut qb = sqlx::QueryBuilder::new(
             "SELECT d.id, COALESCE(d.label, d.filename),
                     (SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
-                     WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1),
-                    d.isbn
+                     WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1)
              FROM discs d WHERE d.id IN (",
         );
         let mut list = qb.separated(", ");
@@ -322,7 +321,7 @@ pub async fn disc_names(
             list.push_bind(*id);
         }
         list.push_unseparated(")");
-        qb.build_query_as::<(i64, String, Option<String>, Option<String>)>()
+        qb.build_query_as::<(i64, String, Option<String>)>()
             .fetch_all(pool)
             .await?
     }))

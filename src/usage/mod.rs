@@ -17,10 +17,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use hmac::{KeyInit, Mac};
 use ipnet::IpNet;
-use rand::RngCore as _;
-use sha2::Sha256;
 use tokio::sync::{mpsc, oneshot};
 
 use crate::config::Config;
@@ -44,30 +41,7 @@ pub fn hour_of(ts_ms: i64) -> i64 {
     ts_ms.rem_euclid(DAY_MS) / 3_600_000
 }
 
-/// Days since 1970-01-01 to (year, month, day): Howard Hinnant's civil_from_days.
-pub fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
-/// (year, month, day) to days since 1970-01-01.
-pub fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y.rem_euclid(400);
-    let m = m as i64;
-    let doy = (153 * (if m > 2 { m - 3 } else { m + 9 }) + 2) / 5 + d as i64 - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
+pub use spindle_storage::image::{civil_from_days, days_from_civil};
 
 /// The start of a `YYYY-MM-DD` day in Unix milliseconds.
 pub fn day_start_ms(day: &str) -> Option<i64> {
@@ -76,7 +50,7 @@ pub fn day_start_ms(day: &str) -> Option<i64> {
     let m: u32 = parts.next()?.parse().ok()?;
     let d: u32 = parts.next()?.parse().ok()?;
     ((1..=12).contains(&m) && (1..=31).contains(&d) && day.len() == 10)
-        .then(|| days_from_civil(y, m, d) * DAY_MS)
+        .then(|| days_from_civil(y, i64::from(m), i64::from(d)) * DAY_MS)
         .filter(|ms| day_of(*ms) == day)
 }
 
@@ -125,16 +99,10 @@ impl Visitor {
     }
 }
 
+/// The keyed hash of `parts`, each ended by a NUL (so no two splits hash alike).
 fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
-    let mut mac = match hmac::Hmac::<Sha256>::new_from_slice(key) {
-        Ok(m) => m,
-        Err(_) => return String::new(),
-    };
-    for p in parts {
-        mac.update(p);
-        mac.update(b"\0");
-    }
-    hex::encode(&mac.finalize().into_bytes()[..16])
+    let pieces: Vec<&[u8]> = parts.iter().flat_map(|p| [*p, b"\0".as_slice()]).collect();
+    crate::auth::hmac_hex(key, &pieces, 16)
 }
 
 /// The keyed hashes an event carries instead of an identity: the double-click key (and the
@@ -166,10 +134,11 @@ impl Keys {
         if let Some(k) = self.cache.lock().ok().and_then(|c| c.get(day).cloned()) {
             return Ok(k);
         }
-        let mut candidate = [0u8; 32];
-        rand::rng().fill_bytes(&mut candidate);
-        let stored = crate::db::usage::day_key(db, day, &hex::encode(candidate)).await?;
-        let key = hex::decode(stored).unwrap_or_else(|_| candidate.to_vec());
+        let candidate = crate::auth::random_hex(32);
+        let stored = crate::db::usage::day_key(db, day, &candidate).await?;
+        let key = hex::decode(&stored)
+            .or_else(|_| hex::decode(&candidate))
+            .unwrap_or_default();
         if let Ok(mut c) = self.cache.lock() {
             c.retain(|d, _| d.as_str() >= day_of(now_ms() - 2 * DAY_MS).as_str());
             c.insert(day.to_string(), key.clone());
@@ -515,7 +484,7 @@ mod tests {
         assert_eq!(day_start_ms("24-01-01"), None);
         for days in [-1000, 0, 59, 365 * 30 + 59, 20_000] {
             let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, m, d), days);
+            assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), days);
         }
     }
 

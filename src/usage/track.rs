@@ -11,7 +11,6 @@ use axum::extract::{ConnectInfo, MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
-use rand::RngCore as _;
 
 use super::{Action, Visitor, now_ms};
 use crate::api::header_str;
@@ -107,11 +106,7 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
     let path = request.uri().path().to_string();
     let query = request.uri().query().map(str::to_string);
     let cookie = cookie_value(headers);
-    let new_cookie = cookie.is_none().then(|| {
-        let mut b = [0u8; 16];
-        rand::rng().fill_bytes(&mut b);
-        hex::encode(b)
-    });
+    let new_cookie = cookie.is_none().then(|| crate::auth::random_hex(16));
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()

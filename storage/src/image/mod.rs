@@ -11,6 +11,7 @@ mod le;
 mod names;
 mod source;
 mod time;
+pub use time::{civil_from_days, days_from_civil};
 mod tree;
 mod udf;
 
