@@ -4,7 +4,7 @@
 //! works without a word splitter. Results are paginated, with facets by member and content
 //! class. Each disc's text is rebuilt in the background whenever it is linked or read.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -151,26 +151,16 @@ pub async fn search(
         }
     }
     let ids: Vec<i64> = fields.keys().copied().collect();
-    let names: HashMap<i64, (String, Option<String>)> = db::usage::disc_names(&app.db, &ids)
-        .await?
-        .into_iter()
-        .map(|(id, name, title)| (id, (name, title)))
-        .collect();
-    let mut all = Vec::new();
-    for (id, f) in fields {
-        let Some(d) = db::discs::get(&app.db, id).await? else {
+    let mut all = Vec::with_capacity(ids.len());
+    for d in db::search::hits(&app.db, &ids).await? {
+        let Some(f) = fields.remove(&d.id) else {
             continue;
         };
-        let class = db::images::get(&app.db, &d.sha256)
-            .await?
-            .and_then(|i| i.content_class)
-            .unwrap_or_else(|| "Multimedia".into());
-        let (name, title) = names.get(&id).cloned().unwrap_or_default();
         all.push(Hit {
-            id,
-            title: title.unwrap_or(name),
+            id: d.id,
+            title: d.title.unwrap_or(d.name),
             member: d.member_code,
-            content_class: class,
+            content_class: d.content_class.unwrap_or_else(|| "Multimedia".into()),
             disc_number: d.disc_number,
             fields: f,
         });

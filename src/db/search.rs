@@ -95,3 +95,42 @@ pub async fn find(
             .await?
     }))
 }
+
+/// What a search result shows of a disc.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct HitRow {
+    pub id: i64,
+    /// The label, else the file name.
+    pub name: String,
+    /// The first linked record's title.
+    pub title: Option<String>,
+    pub member_code: String,
+    pub disc_number: i64,
+    pub content_class: Option<String>,
+}
+
+/// The discs `ids` as results, in one query per thousand.
+pub async fn hits(db: &Db, ids: &[i64]) -> Result<Vec<HitRow>, DbError> {
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(1000) {
+        let rows = on_pool!(db, pool => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT d.id, COALESCE(d.label, d.filename) AS name,
+                        (SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
+                         WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1) AS title,
+                        m.code AS member_code, d.disc_number, i.content_class
+                 FROM discs d JOIN members m ON m.id = d.member_id
+                 LEFT JOIN images i ON i.sha256 = d.sha256
+                 WHERE d.id IN (",
+            );
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            qb.build_query_as::<HitRow>().fetch_all(pool).await?
+        });
+        out.extend(rows);
+    }
+    Ok(out)
+}
