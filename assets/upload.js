@@ -20,7 +20,7 @@
   const $ = (id) => document.getElementById(id);
 
   const zh = {
-    title: '上传光盘', who: '上传人', token: '馆员令牌', member: '成员馆代码（仅联盟管理员）',
+    title: '上传光盘', who: '上传人', 'nav-discs': '光盘与上传', 'nav-review': '待审核', member: '成员馆代码（仅联盟管理员）',
     what: '上传内容', patterns: '文件名模式，逗号分隔（如 {barcode}.iso, {isbn}_{disc}.iso）',
     drop: '把光盘镜像或文件夹拖到这里，或选择：', 'choose-files': '文件…', 'choose-folder': '文件夹…',
     plan: '计划', start: '上传', pause: '暂停', resume: '继续', 'col-file': '文件', 'col-ids': '标识符',
@@ -36,9 +36,9 @@
     });
   }
 
-  const token = $('token');
-  token.value = sessionStorage.getItem('spindle-token') || '';
-  token.addEventListener('change', () => sessionStorage.setItem('spindle-token', token.value.trim()));
+  // The page comes with the session's form token: the API takes the session cookie only
+  // together with it (another site can make the browser send the cookie, not this header).
+  const CSRF = root.dataset.csrf;
 
   let plan = null;        // the server's plan
   let byPath = new Map(); // path -> File
@@ -53,7 +53,7 @@
   }
 
   function auth() {
-    return { Authorization: 'Bearer ' + token.value.trim() };
+    return { 'X-Spindle-Csrf': CSRF };
   }
 
   async function api(method, path, body, headers) {
@@ -114,8 +114,6 @@
   async function choose(files) {
     showError('');
     if (running) return;
-    if (!token.value.trim()) { showError('Enter your staff token first.'); token.focus(); return; }
-    sessionStorage.setItem('spindle-token', token.value.trim());
     const manifests = files.filter((f) => /\.csv$/i.test(f.name));
     if (manifests.length > 1) { showError('Choose at most one manifest CSV.'); return; }
     const images = files.filter((f) => !/\.csv$/i.test(f.name));

@@ -51,6 +51,19 @@ impl Staff {
         }
     }
 
+    fn of(row: &db::tokens::TokenRow) -> Self {
+        Self {
+            token_id: row.id,
+            role: if row.role == "admin" {
+                Role::Admin
+            } else {
+                Role::Librarian
+            },
+            member_id: row.member_id,
+            member_code: row.member_code.clone(),
+        }
+    }
+
     pub fn may_act_for(&self, member_id: i64) -> bool {
         self.role == Role::Admin || self.member_id == Some(member_id)
     }
@@ -107,17 +120,52 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Staff>, DbError
     {
         db::tokens::touch(db, row.id).await?;
     }
-    let role = if row.role == "admin" {
-        Role::Admin
-    } else {
-        Role::Librarian
+    Ok(Some(Staff::of(&row)))
+}
+
+/// The header a page's script sends with the session's form token, so that Spindle's own
+/// pages (the browser uploader) may call the API with the session cookie. A cookie alone
+/// never authorises an API call: another site can make a browser send the cookie, but not
+/// this header with the right value.
+pub const CSRF_HEADER: &str = "x-spindle-csrf";
+
+/// The staff member behind a session cookie, when the request also carries the session's
+/// form token in [`CSRF_HEADER`]; None without that header.
+async fn session(parts: &Parts, state: &AppState) -> Result<Option<Staff>, AppError> {
+    let Some(form_token) = parts.headers.get(CSRF_HEADER) else {
+        return Ok(None);
     };
-    Ok(Some(Staff {
-        token_id: row.id,
-        role,
-        member_id: row.member_id,
-        member_code: row.member_code,
-    }))
+    let refused = || {
+        AppError::unauthenticated(
+            "session-ended",
+            "the staff session has ended or the form token does not match it: sign in again",
+        )
+    };
+    let form_token = form_token.to_str().map_err(|_| refused())?;
+    let Some((staff, csrf)) = staff_session(&state.db, &parts.headers).await? else {
+        return Err(refused());
+    };
+    if crate::web::same_token(&csrf, form_token) {
+        Ok(Some(staff))
+    } else {
+        Err(refused())
+    }
+}
+
+/// The staff member signed in with the request's session cookie, and the session's form
+/// token.
+pub async fn staff_session(
+    db: &Db,
+    headers: &axum::http::HeaderMap,
+) -> Result<Option<(Staff, String)>, DbError> {
+    let Some(id) =
+        crate::web::cookie(headers, crate::web::STAFF_COOKIE).filter(|id| id.len() == 64)
+    else {
+        return Ok(None);
+    };
+    Ok(db::tokens::by_session(db, &hash_token(id))
+        .await?
+        .map(|(row, csrf)| (Staff::of(&row), csrf)))
 }
 
 fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
@@ -163,7 +211,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Staff {
         state: &AppState,
     ) -> Result<Option<Self>, AppError> {
         let Some(token) = bearer(parts)? else {
-            return Ok(None);
+            return session(parts, state).await;
         };
         match authenticate(&state.db, token).await? {
             Some(staff) => Ok(Some(staff)),

@@ -12,8 +12,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use crate::app::AppState;
-use crate::auth::{Role, Staff, hash_token};
-use crate::db;
+use crate::auth::Staff;
 use crate::error::AppError;
 
 pub const STAFF_COOKIE: &str = "spindle_staff";
@@ -25,7 +24,11 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'
     style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 8] = [
+const TEMPLATES: [(&str, &str); 12] = [
+    ("picker.html", include_str!("../templates/picker.html")),
+    ("discs.html", include_str!("../templates/discs.html")),
+    ("settings.html", include_str!("../templates/settings.html")),
+    ("export.html", include_str!("../templates/export.html")),
     ("review.html", include_str!("../templates/review.html")),
     ("search.html", include_str!("../templates/search.html")),
     ("disc.html", include_str!("../templates/disc.html")),
@@ -235,6 +238,137 @@ impl Lang {
                 "题名、著者、ISBN、条码或光盘上的文件名",
             ),
             ("results", "discs found", "张光盘"),
+            ("title", "Title", "题名"),
+            ("barcode", "Barcode", "条码"),
+            ("my_discs", "Discs and uploads", "光盘与上传"),
+            ("summary", "Summary", "概况"),
+            (
+                "link_no-catalogue",
+                "No catalogue configured",
+                "未配置书目系统",
+            ),
+            ("link_pending", "Waiting for the catalogue", "等待书目匹配"),
+            ("link_linked", "Linked to a record", "已关联书目"),
+            ("link_review", "Waiting for review", "待审核"),
+            ("link_unmatched", "No record found", "未找到书目"),
+            ("link_failed", "Catalogue error", "书目系统出错"),
+            ("image_none", "Not stored", "未存储"),
+            ("image_pending", "Waiting to be read", "等待读取"),
+            ("image_indexing", "Being read", "正在读取"),
+            ("image_indexed", "Read", "已读取"),
+            ("image_failed", "Could not be read", "无法读取"),
+            ("uploads_open", "Uploads not finished", "未完成的上传"),
+            (
+                "uploads_help",
+                "An unfinished upload resumes where it stopped when the same file is uploaded again from the uploader or the command line.",
+                "重新从上传页面或命令行上传同一文件时，未完成的上传会从中断处继续。",
+            ),
+            ("received", "Received", "已接收"),
+            ("state", "State", "状态"),
+            ("updated", "Last activity", "最近活动"),
+            ("upload_failed", "Failed", "失败"),
+            ("upload_pending", "In progress", "进行中"),
+            ("expires", "resumable until", "可续传至"),
+            ("show", "Show", "显示"),
+            ("show_all", "All", "全部"),
+            ("show_attention", "Needs attention", "需要处理"),
+            ("show_waiting", "In progress", "处理中"),
+            ("image_state", "Image", "映像"),
+            ("link_state", "Catalogue", "书目"),
+            ("registered", "Registered", "登记时间"),
+            ("page", "Page", "页"),
+            ("prev", "Previous", "上一页"),
+            ("next", "Next", "下一页"),
+            ("no_discs", "No discs here.", "这里没有光盘。"),
+            ("settings", "Settings", "设置"),
+            ("catalogue", "Catalogue connection", "书目系统连接"),
+            (
+                "catalogue_help",
+                "Spindle reads each disc's record from your library system over SRU (Koha/Zebra, Evergreen, FOLIO, Alma and other YAZ-based servers), and harvests changes over OAI-PMH when you give its address. Saving queues every disc not yet linked for another try.",
+                "Spindle 通过 SRU（Koha/Zebra、Evergreen、FOLIO、Alma 及其他基于 YAZ 的服务器）从贵馆系统读取每张光盘的书目记录；如填写 OAI-PMH 地址，还会增量收割更新。保存后，所有尚未关联的光盘会重新匹配。",
+            ),
+            ("not_configured", "Not configured yet.", "尚未配置。"),
+            (
+                "sru_url",
+                "SRU address (database URL)",
+                "SRU 地址（数据库 URL）",
+            ),
+            ("sru_version", "SRU version", "SRU 版本"),
+            ("record_schema", "Record schema", "记录格式"),
+            (
+                "opac_template",
+                "OPAC record page ({id} is the record id)",
+                "OPAC 记录页面（{id} 代表记录号）",
+            ),
+            (
+                "oai_url",
+                "OAI-PMH address (optional)",
+                "OAI-PMH 地址（可选）",
+            ),
+            ("oai_prefix", "OAI metadata prefix", "OAI 元数据前缀"),
+            ("oai_set", "OAI set (optional)", "OAI 集合（可选）"),
+            ("save", "Save", "保存"),
+            ("networks", "Network ranges", "IP 地址范围"),
+            (
+                "networks_help",
+                "Readers whose address is in these ranges (IPv4 or IPv6, CIDR) are admitted to your discs and counted as your library's users.",
+                "地址在这些范围内（IPv4 或 IPv6，CIDR 格式）的读者可以访问本馆光盘，并计入本馆的使用统计。",
+            ),
+            (
+                "cidrs",
+                "One range per line, e.g. 192.0.2.0/24 or 2001:db8::/32",
+                "每行一个范围，例如 192.0.2.0/24 或 2001:db8::/32",
+            ),
+            ("no_networks", "No ranges yet.", "尚未设置。"),
+            (
+                "networks_admin",
+                "The consortium's administrators set the ranges, since they decide whose usage is whose: ask them to change these.",
+                "IP 范围决定使用量归属，由联盟管理员设置；如需修改请联系他们。",
+            ),
+            ("opac_links", "Links for your OPAC", "OPAC 链接"),
+            (
+                "opac_links_help",
+                "Put one of these in your OPAC's record display: a resolver link (it never changes) or the widget, which shows the disc's links on the record page.",
+                "在 OPAC 记录页面中加入以下之一：解析链接（永久有效），或在记录页面显示光盘链接的小部件。",
+            ),
+            (
+                "resolver_record",
+                "Resolver link by record id",
+                "按记录号的解析链接",
+            ),
+            (
+                "resolver_isbn",
+                "Resolver link by ISBN",
+                "按 ISBN 的解析链接",
+            ),
+            ("widget", "Widget", "小部件"),
+            ("export", "856 export", "856 导出"),
+            (
+                "export_help",
+                "Your linked records, each with an 856 field per disc pointing at Spindle's resolver, ready to load into your library system (earlier Spindle 856s are replaced, others kept).",
+                "本馆已关联的书目记录，每张光盘一个指向 Spindle 解析链接的 856 字段，可直接导入图书馆系统（替换以前的 Spindle 856 字段，保留其他字段）。",
+            ),
+            (
+                "export_count",
+                "{n} discs are linked to records.",
+                "已有 {n} 张光盘关联到书目记录。",
+            ),
+            ("export_856", "Each 856 $u begins", "每个 856 $u 的开头为"),
+            (
+                "saved_catalogue",
+                "The catalogue connection is saved.",
+                "书目系统连接已保存。",
+            ),
+            (
+                "discs_queued",
+                "{n} discs will be matched again.",
+                "{n} 张光盘将重新匹配。",
+            ),
+            (
+                "saved_networks",
+                "The network ranges are saved.",
+                "IP 地址范围已保存。",
+            ),
             (
                 "narrow",
                 "too many to list all: narrow the search",
@@ -353,13 +487,10 @@ impl FromRequestParts<AppState> for StaffPage {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let lang = Lang::of(parts);
-        let found = match cookie(&parts.headers, STAFF_COOKIE) {
-            Some(id) if id.len() == 64 => db::tokens::by_session(&state.db, &hash_token(id))
-                .await
-                .map_err(|e| AppError::from(e).into_response())?,
-            _ => None,
-        };
-        let Some((row, csrf)) = found else {
+        let found = crate::auth::staff_session(&state.db, &parts.headers)
+            .await
+            .map_err(|e| AppError::from(e).into_response())?;
+        let Some((staff, csrf)) = found else {
             let next = parts
                 .uri
                 .path_and_query()
@@ -371,21 +502,37 @@ impl FromRequestParts<AppState> for StaffPage {
             );
             return Err((StatusCode::SEE_OTHER, [(header::LOCATION, target)]).into_response());
         };
-        Ok(StaffPage {
-            staff: Staff {
-                token_id: row.id,
-                role: if row.role == "admin" {
-                    Role::Admin
-                } else {
-                    Role::Librarian
-                },
-                member_id: row.member_id,
-                member_code: row.member_code,
-            },
-            csrf,
-            lang,
-        })
+        Ok(StaffPage { staff, csrf, lang })
     }
+}
+
+impl StaffPage {
+    /// A form posted from one of Spindle's pages carries the session's form token; any other
+    /// (a cross-site post, a stale page) is refused and changes nothing: the refusal page, or
+    /// None when the token is right.
+    pub fn form_refusal(&self, token: &str) -> Option<Response> {
+        if same_token(&self.csrf, token) {
+            None
+        } else {
+            Some(message(
+                StatusCode::FORBIDDEN,
+                self.lang,
+                "403",
+                "This form's token does not match your session; reload the page and try again.",
+            ))
+        }
+    }
+}
+
+/// A moment (Unix seconds) as `YYYY-MM-DD HH:MM UTC`.
+pub fn when(secs: i64) -> String {
+    let (y, m, d) = crate::usage::civil_from_days(secs.div_euclid(86_400));
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
+        s / 3600,
+        s % 3600 / 60
+    )
 }
 
 /// Where to go after signing in: only Spindle's own staff pages (never another site).

@@ -7,7 +7,6 @@ mod common;
 use anyhow::{Context, Result};
 use common::browser::Browser;
 use common::{Backend, TestApp, iso_image};
-use fantoccini::Locator;
 use serde_json::json;
 use spindle::usage::{Action, DAY_MS, Visitor, day_of, day_start_ms, now_ms, rollup};
 
@@ -299,21 +298,10 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
 async fn in_chromium(app: &TestApp, token: &str, last_month: &str) -> Result<()> {
     let browser = Browser::start().await?;
     let c = &browser.client;
-    c.goto(&app.url("/staff/stats?lang=zh")).await?;
     browser
-        .wait_js(
-            30,
-            "the sign-in form",
-            "return document.getElementById('token') ? true : null;",
-        )
-        .await?;
-    browser.screenshot("staff-sign-in").await?;
-    c.find(Locator::Id("token")).await?.send_keys(token).await?;
-    browser.click("form button[type=submit]").await?;
-    browser
-        .wait_js(
-            30,
-            "the dashboard",
+        .sign_in(
+            &app.url("/staff/stats?lang=zh"),
+            token,
             "return document.getElementById('months') ? document.title : null;",
         )
         .await?;

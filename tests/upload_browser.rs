@@ -2,8 +2,8 @@
 //! images chosen through the page's file input with a manifest, hashed in the page by
 //! hash-wasm, deduplicated, sent by tus-js-client, registered; the per-row report is the
 //! CLI's. An upload paused under Chromium's own network throttling and continued after a
-//! page reload resumes from the server's offset; a wrong token is refused before anything
-//! moves.
+//! page reload resumes from the server's offset; a wrong token or an ended session is refused
+//! before anything moves.
 
 mod common;
 
@@ -22,13 +22,33 @@ fn copy_fixtures(dir: &Path, names: &[&str]) {
     }
 }
 
-/// Opens the page, enters the token and chooses `files` through the file input.
+/// Opens the uploader (signing in with `token` when the browser has no session yet) and
+/// chooses `files` through its file input.
 async fn choose(browser: &Browser, app: &TestApp, token: &str, files: &[&Path]) -> Result<()> {
     let c = &browser.client;
-    c.goto(&app.url("/librarian/upload")).await?;
-    let field = c.find(Locator::Id("token")).await?;
-    field.clear().await?;
-    field.send_keys(token).await?;
+    let upload = app.url("/librarian/upload");
+    c.goto(&upload).await?;
+    let at = browser
+        .wait_js(
+            30,
+            "the uploader or the sign-in form",
+            "return document.getElementById('uploader') ? 'uploader' \
+               : (document.getElementById('token') ? 'sign-in' : null);",
+        )
+        .await?;
+    if at == "sign-in" {
+        browser
+            .sign_in(
+                &upload,
+                token,
+                "return document.getElementById('uploader') ? true : null;",
+            )
+            .await?;
+    }
+    pick(c, files).await
+}
+
+async fn pick(c: &fantoccini::Client, files: &[&Path]) -> Result<()> {
     let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
     c.find(Locator::Id("files"))
         .await?
@@ -319,7 +339,15 @@ async fn a_paused_upload_continues_after_a_reload_from_the_servers_offset() -> R
 
     // A reload loses the page but not the upload: the same file again resumes.
     browser.throttle(None).await?;
-    choose(&browser, &app, &a, &[&path]).await?;
+    browser.client.goto(&app.url("/librarian/upload")).await?;
+    browser
+        .wait_js(
+            30,
+            "the uploader, still signed in",
+            "return document.getElementById('uploader') ? true : null;",
+        )
+        .await?;
+    pick(&browser.client, &[&path]).await?;
     browser
         .wait_js(
             60,
@@ -345,18 +373,38 @@ async fn a_paused_upload_continues_after_a_reload_from_the_servers_offset() -> R
 }
 
 #[tokio::test]
-async fn a_wrong_token_is_refused_before_anything_moves() -> Result<()> {
+async fn a_wrong_token_or_an_ended_session_is_refused_before_anything_moves() -> Result<()> {
     let app = TestApp::start(Backend::SqliteLocal).await?;
+    let a = app.librarian("A").await?;
     let dir = tempfile::tempdir()?;
     copy_fixtures(dir.path(), &["level1.iso"]);
     let browser = Browser::start().await?;
-    choose(
-        &browser,
-        &app,
-        "not-a-token",
-        &[&dir.path().join("level1.iso")],
-    )
-    .await?;
+    let c = &browser.client;
+
+    // A wrong token never reaches the uploader.
+    let wrong = browser
+        .sign_in(
+            &app.url("/librarian/upload"),
+            "not-a-token",
+            "const e = document.getElementById('error'); return e ? e.textContent : null;",
+        )
+        .await;
+    assert!(wrong.is_ok(), "{wrong:?}");
+    assert!(c.find(Locator::Id("uploader")).await.is_err());
+
+    // Signed in, then the session ends (signed out elsewhere): the page's calls are refused
+    // at the first step and nothing moves.
+    browser
+        .sign_in(
+            &app.url("/librarian/upload"),
+            &a,
+            "return document.getElementById('uploader') ? true : null;",
+        )
+        .await?;
+    let cookie = c.get_named_cookie("spindle_staff").await?;
+    spindle::db::tokens::delete_session(&app.state.db, &spindle::auth::hash_token(cookie.value()))
+        .await?;
+    pick(c, &[&dir.path().join("level1.iso")]).await?;
     let error = browser
         .wait_js(
             30,
@@ -365,17 +413,21 @@ async fn a_wrong_token_is_refused_before_anything_moves() -> Result<()> {
         )
         .await?;
     assert!(
-        error.as_str().unwrap_or_default().contains("token"),
+        error.as_str().unwrap_or_default().contains("sign in again"),
         "{error}"
     );
-    let start_hidden = browser
-        .client
+    let rows = c
         .execute(
             "return document.getElementById('rows').children.length;",
             vec![],
         )
         .await?;
-    assert_eq!(start_hidden, Value::from(0));
+    assert_eq!(rows, Value::from(0));
+    assert_eq!(
+        spindle::db::uploads::count_pending(&app.state.db).await?,
+        0,
+        "no upload was created"
+    );
     browser.close().await
 }
 

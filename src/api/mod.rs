@@ -22,6 +22,7 @@ mod catalogue;
 mod discs;
 pub(crate) mod download;
 mod files;
+mod librarian;
 mod opac;
 mod ops;
 mod pages;
@@ -49,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .merge(pages::router())
         .merge(sushi::router())
         .merge(staff::router())
+        .merge(librarian::router())
         .merge(reader::router())
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(

@@ -142,7 +142,12 @@ async fn widget() -> Response {
         .into_response()
 }
 
-async fn export(s: AppState, staff: Staff, code: String, format: Format) -> AppResult<Response> {
+pub(super) async fn export(
+    s: AppState,
+    staff: Staff,
+    code: String,
+    format: Format,
+) -> AppResult<Response> {
     let bytes = opac::export(&s, &staff, &code, format).await?;
     let (ctype, ext) = match format {
         Format::MarcXml => ("application/marcxml+xml; charset=utf-8", "xml"),

@@ -11,6 +11,7 @@ use spindle_storage::image::{SAMPLE_HEAD, SAMPLE_TAIL};
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult};
+use crate::web::StaffPage;
 
 const ASSETS: [(&str, &str, &str); 4] = [
     (
@@ -41,10 +42,19 @@ pub fn router() -> Router<AppState> {
         .route("/assets/{*path}", get(asset))
 }
 
-async fn upload_page() -> Response {
+/// The browser uploader, for signed-in staff: its script calls the API with the session
+/// cookie and the session's form token (see [`crate::auth::CSRF_HEADER`]).
+async fn upload_page(page: StaffPage) -> Response {
+    // A librarian uploads for their own member; an admin names one.
+    let member = match page.staff.member_code.as_deref() {
+        Some(code) => format!("value=\"{}\" readonly", html_attr(code)),
+        None => String::new(),
+    };
     let html = include_str!("../../assets/upload.html")
         .replace("{{SAMPLE_HEAD}}", &SAMPLE_HEAD.to_string())
-        .replace("{{SAMPLE_TAIL}}", &SAMPLE_TAIL.to_string());
+        .replace("{{SAMPLE_TAIL}}", &SAMPLE_TAIL.to_string())
+        .replace("{{CSRF}}", &html_attr(&page.csrf))
+        .replace("{{MEMBER}}", &member);
     let mut response = (
         StatusCode::OK,
         [
@@ -56,6 +66,14 @@ async fn upload_page() -> Response {
         .into_response();
     crate::web::security_headers(&mut response);
     response
+}
+
+/// Text for an HTML attribute value in double quotes.
+fn html_attr(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('"', "&quot;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
 }
 
 async fn asset(Path(path): Path<String>) -> AppResult<Response> {

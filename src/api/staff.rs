@@ -143,13 +143,8 @@ async fn sign_out(
     page: StaffPage,
     Form(form): Form<SignOut>,
 ) -> Response {
-    if !same_token(&page.csrf, &form.csrf) {
-        return web::message(
-            StatusCode::FORBIDDEN,
-            page.lang,
-            "403",
-            "This form's token does not match your session.",
-        );
+    if let Some(refused) = page.form_refusal(&form.csrf) {
+        return refused;
     }
     if let Some(id) = web::cookie(&headers, STAFF_COOKIE)
         && let Err(e) = db::tokens::delete_session(&state.db, &hash_token(id)).await
@@ -175,7 +170,7 @@ struct StatsQuery {
 
 /// Whose figures: a librarian sees their own member's; an admin the consortium's or, with
 /// `?member=`, any member's.
-async fn scope(
+pub(super) async fn scope(
     state: &AppState,
     page: &StaffPage,
     asked: Option<&str>,
@@ -320,20 +315,26 @@ async fn stats_csv(
     response
 }
 
-/// The member whose queue to show: a librarian's own; an admin names one.
-async fn review_member(
+/// The one member a page is about: a librarian's own; an admin names one with `?member=`,
+/// else the first member by code.
+pub(super) async fn one_member(
     state: &AppState,
     page: &StaffPage,
     asked: Option<&str>,
 ) -> Result<Member, Response> {
-    match scope(state, page, asked).await? {
-        Some(m) => Ok(m),
-        None => Err(web::message(
-            StatusCode::BAD_REQUEST,
-            page.lang,
-            "400",
-            "Name the member whose review queue to show: /staff/review?member=CODE",
-        )),
+    if let Some(m) = scope(state, page, asked).await? {
+        return Ok(m);
+    }
+    match db::members::list(&state.db).await {
+        Ok(members) => members.into_iter().next().ok_or_else(|| {
+            web::message(
+                StatusCode::NOT_FOUND,
+                page.lang,
+                "404",
+                "There are no members yet: add one with `spindle member add`.",
+            )
+        }),
+        Err(e) => Err(AppError::from(e).into_response()),
     }
 }
 
@@ -342,7 +343,7 @@ async fn review(
     page: StaffPage,
     Query(q): Query<StatsQuery>,
 ) -> Response {
-    let member = match review_member(&state, &page, q.member.as_deref()).await {
+    let member = match one_member(&state, &page, q.member.as_deref()).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -376,13 +377,8 @@ async fn decide(
     Path((disc, record, decision)): Path<(String, String, String)>,
     Form(form): Form<DecisionForm>,
 ) -> Response {
-    if !same_token(&page.csrf, &form.csrf) {
-        return web::message(
-            StatusCode::FORBIDDEN,
-            page.lang,
-            "403",
-            "This form's token does not match your session; reload the page.",
-        );
+    if let Some(refused) = page.form_refusal(&form.csrf) {
+        return refused;
     }
     let accept = match decision.as_str() {
         "accept" => true,

@@ -58,26 +58,37 @@ async fn set_networks(
     Path(code): Path<String>,
     ApiJson(body): ApiJson<NetworksBody>,
 ) -> AppResult<Response> {
+    let (m, cidrs) = replace_networks(&state, &staff, &code, &body.cidrs).await?;
+    Ok(Json(json!({"member": m.code, "cidrs": cidrs})).into_response())
+}
+
+/// Replaces a member's network ranges (consortium admins only), returning them normalised.
+pub(super) async fn replace_networks(
+    state: &AppState,
+    staff: &Staff,
+    code: &str,
+    given: &[String],
+) -> AppResult<(db::members::Member, Vec<String>)> {
     if staff.role != Role::Admin {
         return Err(AppError::forbidden(
             "network ranges decide whose usage is whose: consortium admins set them",
         ));
     }
-    let m = member(&state, &code).await?;
-    if body.cidrs.len() > 1000 {
+    let m = member(state, code).await?;
+    if given.len() > 1000 {
         return Err(AppError::unprocessable(
             "too-many-networks",
             "at most 1000 ranges per member",
         ));
     }
-    let nets = crate::usage::parse_cidrs(&body.cidrs)
+    let nets = crate::usage::parse_cidrs(given)
         .map_err(|e| AppError::unprocessable("invalid-network", e))?;
     let mut cidrs: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
     cidrs.sort();
     cidrs.dedup();
     db::usage::set_networks(&state.db, m.id, &cidrs).await?;
     state.usage.networks.invalidate();
-    Ok(Json(json!({"member": m.code, "cidrs": cidrs})).into_response())
+    Ok((m, cidrs))
 }
 
 #[derive(Deserialize, Default)]

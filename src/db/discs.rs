@@ -171,3 +171,95 @@ pub async fn list_for_member(
             .await?
     }))
 }
+
+/// A row of a librarian's list of their discs: what was registered, whether the image has
+/// been read, and how linking to the catalogue went.
+#[derive(Debug, Clone, sqlx::FromRow, Serialize)]
+pub struct StaffDiscRow {
+    pub id: i64,
+    pub filename: String,
+    pub label: Option<String>,
+    pub isbn: Option<String>,
+    pub barcode: Option<String>,
+    pub disc_number: i64,
+    pub size: i64,
+    pub created_at: i64,
+    pub link_status: String,
+    pub link_error: Option<String>,
+    pub image_status: Option<String>,
+    pub image_error: Option<String>,
+    pub formats: Option<String>,
+    pub file_count: Option<i64>,
+    pub title: Option<String>,
+}
+
+/// Which of a member's discs a librarian asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StaffFilter {
+    All,
+    /// Something for a person to do: a review, no match, a failed link or image.
+    Attention,
+    /// Not finished yet: waiting to be read or linked.
+    Waiting,
+}
+
+impl StaffFilter {
+    fn sql(self) -> &'static str {
+        match self {
+            Self::All => "TRUE",
+            Self::Attention => {
+                "(d.link_status IN ('review', 'unmatched', 'failed') OR i.status = 'failed')"
+            }
+            Self::Waiting => "(d.link_status = 'pending' OR i.status IN ('pending', 'indexing'))",
+        }
+    }
+}
+
+/// A page of a member's discs, newest first, and how many match in all.
+pub async fn staff_list(
+    db: &Db,
+    member_id: i64,
+    filter: StaffFilter,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<StaffDiscRow>, i64), DbError> {
+    let from = format!(
+        "FROM discs d JOIN blobs b ON b.sha256 = d.sha256 LEFT JOIN images i ON i.sha256 = d.sha256
+         WHERE d.member_id = $1 AND {}",
+        filter.sql()
+    );
+    let sql = format!(
+        "SELECT d.id, d.filename, d.label, d.isbn, d.barcode, d.disc_number, b.size, d.created_at,
+            d.link_status, d.link_error, i.status AS image_status, i.error AS image_error,
+            i.formats, i.file_count,
+            COALESCE((SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
+                      WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1),
+                     d.title_hint) AS title
+         {from} ORDER BY d.id DESC LIMIT $2 OFFSET $3"
+    );
+    let count = format!("SELECT COUNT(*) {from}");
+    Ok(on_pool!(db, pool => {
+        let rows = sqlx::query_as::<_, StaffDiscRow>(&sql)
+            .bind(member_id)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(pool)
+            .await?;
+        let total: i64 = sqlx::query_scalar(&count).bind(member_id).fetch_one(pool).await?;
+        (rows, total)
+    }))
+}
+
+/// How many of a member's discs are in each (link status, image status).
+pub async fn staff_counts(db: &Db, member_id: i64) -> Result<Vec<(String, String, i64)>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, (String, String, i64)>(
+            "SELECT d.link_status, COALESCE(i.status, 'none'), COUNT(*)
+             FROM discs d LEFT JOIN images i ON i.sha256 = d.sha256
+             WHERE d.member_id = $1 GROUP BY d.link_status, COALESCE(i.status, 'none')",
+        )
+        .bind(member_id)
+        .fetch_all(pool)
+        .await?
+    }))
+}

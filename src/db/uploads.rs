@@ -257,3 +257,38 @@ pub async fn count_pending(db: &Db) -> Result<i64, DbError> {
             .await?
     }))
 }
+
+/// An upload as a librarian's page lists it.
+#[derive(Debug, Clone, sqlx::FromRow, serde::Serialize)]
+pub struct MemberUpload {
+    pub id: String,
+    pub filename: Option<String>,
+    pub length: i64,
+    pub upload_offset: i64,
+    pub state: String,
+    pub failure: Option<String>,
+    pub updated_at: i64,
+    pub expires_at: i64,
+}
+
+/// A member's unfinished uploads, and those that failed since `failed_since`, newest first.
+pub async fn for_member(
+    db: &Db,
+    member_id: i64,
+    failed_since: i64,
+    limit: i64,
+) -> Result<Vec<MemberUpload>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, MemberUpload>(
+            "SELECT id, filename, length, upload_offset, state, failure, updated_at, expires_at
+             FROM uploads WHERE member_id = $1
+               AND (state = 'pending' OR (state = 'failed' AND updated_at >= $2))
+             ORDER BY updated_at DESC LIMIT $3",
+        )
+        .bind(member_id)
+        .bind(failed_since)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    }))
+}

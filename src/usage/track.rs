@@ -97,7 +97,10 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
         .extensions()
         .get::<MatchedPath>()
         .and_then(|p| route_of(p.as_str()));
-    let reader = !request.headers().contains_key(header::AUTHORIZATION);
+    // Staff calling the API (a token, or a page of theirs with the session's form token) are
+    // not readers.
+    let reader = !request.headers().contains_key(header::AUTHORIZATION)
+        && !request.headers().contains_key(crate::auth::CSRF_HEADER);
     let (Some(route), true) = (route, reader) else {
         return next.run(request).await;
     };

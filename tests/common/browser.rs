@@ -118,6 +118,27 @@ impl Browser {
         Ok(())
     }
 
+    /// Opens `url` (a staff page), signs in with `token` on the sign-in page it leads to, and
+    /// waits for the page to be back.
+    pub async fn sign_in(&self, url: &str, token: &str, ready_js: &str) -> Result<()> {
+        self.client.goto(url).await?;
+        self.wait_js(
+            30,
+            "the sign-in form",
+            "return document.getElementById('token') ? true : null;",
+        )
+        .await?;
+        self.client
+            .find(Locator::Id("token"))
+            .await?
+            .send_keys(token)
+            .await?;
+        self.click("form button[type=submit]").await?;
+        self.wait_js(30, "the page after signing in", ready_js)
+            .await?;
+        Ok(())
+    }
+
     /// Clicks the first element `css` selects.
     pub async fn click(&self, css: &str) -> Result<()> {
         self.client.find(Locator::Css(css)).await?.click().await?;

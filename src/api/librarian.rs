@@ -1,0 +1,551 @@
+//! Librarian pages (signed in with the staff session cookie; every form carries the
+//! session's form token): a member's discs with their uploads, reading and linking status;
+//! the member's settings (catalogue connector, OPAC template, network ranges); and the MARC
+//! export with 856 links.
+
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Form, Router};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use super::staff::one_member;
+use crate::app::AppState;
+use crate::auth::Role;
+use crate::dashboard::bytes_text;
+use crate::db::{self, discs::StaffFilter, members::Member};
+use crate::error::AppError;
+use crate::linking::{self, CatalogueSettings};
+use crate::opac::Format;
+use crate::web::{self, Lang, StaffPage, render, when};
+
+/// Discs per page of the list.
+const PAGE: i64 = 50;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/staff/discs", get(discs))
+        .route("/staff/settings", get(settings))
+        .route("/staff/settings/catalogue", post(save_catalogue))
+        .route("/staff/settings/networks", post(save_networks))
+        .route("/staff/export", get(export_page))
+        .route("/staff/export/{file}", get(export_file))
+}
+
+fn member_query(code: &str) -> String {
+    percent_encoding::utf8_percent_encode(code, percent_encoding::NON_ALPHANUMERIC).to_string()
+}
+
+/// What every librarian page shows on top: whose page it is, the picker for admins, the
+/// language switch back to the same page.
+async fn frame(state: &AppState, page: &StaffPage, member: &Member, path: &str) -> Value {
+    let members = if page.staff.role == Role::Admin {
+        db::members::list(&state.db).await.unwrap_or_default()
+    } else {
+        Vec::new()
+    };
+    let other = if page.lang == Lang::Zh { "en" } else { "zh" };
+    json!({
+        "csrf": page.csrf,
+        "member": member.code,
+        "member_name": member.name,
+        "members": members,
+        "admin": page.staff.role == Role::Admin,
+        "picker_action": path,
+        "lang_url": format!("{path}?member={}&lang={other}", member_query(&member.code)),
+    })
+}
+
+fn merge(mut base: Value, extra: Value) -> Value {
+    if let (Some(b), Value::Object(e)) = (base.as_object_mut(), extra) {
+        b.extend(e);
+    }
+    base
+}
+
+#[derive(Deserialize)]
+struct DiscsQuery {
+    member: Option<String>,
+    show: Option<String>,
+    page: Option<i64>,
+}
+
+fn word(words: &Value, key: &str) -> String {
+    words[key].as_str().unwrap_or(key).to_string()
+}
+
+async fn discs(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Query(q): Query<DiscsQuery>,
+) -> Response {
+    let member = match one_member(&state, &page, q.member.as_deref()).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let (filter, show) = match q.show.as_deref() {
+        Some("attention") => (StaffFilter::Attention, "attention"),
+        Some("waiting") => (StaffFilter::Waiting, "waiting"),
+        _ => (StaffFilter::All, "all"),
+    };
+    let page_no = q.page.unwrap_or(1).clamp(1, 1_000_000);
+    let listed = db::discs::staff_list(&state.db, member.id, filter, (page_no - 1) * PAGE, PAGE);
+    let counted = db::discs::staff_counts(&state.db, member.id);
+    let uploaded = db::uploads::for_member(&state.db, member.id, db::now() - 7 * 86_400, 100);
+    let ((rows, total), counts, uploads) = match tokio::try_join!(listed, counted, uploaded) {
+        Ok(r) => r,
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let words = page.lang.words();
+    let mut summary = std::collections::BTreeMap::<String, i64>::new();
+    for (link, image, n) in &counts {
+        *summary.entry(format!("link_{link}")).or_default() += n;
+        *summary.entry(format!("image_{image}")).or_default() += n;
+        *summary.entry("total".into()).or_default() += n;
+    }
+    let rows: Vec<Value> = rows
+        .into_iter()
+        .map(|d| {
+            let image = d.image_status.clone().unwrap_or_else(|| "none".into());
+            let attention = matches!(d.link_status.as_str(), "review" | "unmatched" | "failed")
+                || image == "failed";
+            json!({
+                "id": d.id,
+                "title": d.title.clone().or(d.label.clone()).unwrap_or_else(|| d.filename.clone()),
+                "filename": d.filename,
+                "isbn": d.isbn,
+                "barcode": d.barcode,
+                "disc_number": d.disc_number,
+                "size": bytes_text(d.size),
+                "registered": when(d.created_at),
+                "format": d.formats,
+                "files": d.file_count,
+                "image_status": word(&words, &format!("image_{image}")),
+                "image_error": d.image_error,
+                "link_status": word(&words, &format!("link_{}", d.link_status)),
+                "link_code": d.link_status,
+                "link_error": d.link_error,
+                "attention": attention,
+            })
+        })
+        .collect();
+    let uploads: Vec<Value> = uploads
+        .into_iter()
+        .map(|u| {
+            json!({
+                "id": u.id,
+                "filename": u.filename.unwrap_or_default(),
+                "size": bytes_text(u.length),
+                "percent": if u.length > 0 { u.upload_offset * 100 / u.length } else { 100 },
+                "received": bytes_text(u.upload_offset),
+                "state": u.state,
+                "failure": u.failure,
+                "updated": when(u.updated_at),
+                "expires": when(u.expires_at),
+            })
+        })
+        .collect();
+    let pages = (total + PAGE - 1) / PAGE;
+    let link = |p: i64| {
+        format!(
+            "/staff/discs?member={}&show={show}&page={p}",
+            member_query(&member.code)
+        )
+    };
+    let ctx = merge(
+        frame(&state, &page, &member, "/staff/discs").await,
+        json!({
+            "summary": summary,
+            "show": show,
+            "discs": rows,
+            "total": total,
+            "uploads": uploads,
+            "page": page_no,
+            "pages": pages,
+            "prev": (page_no > 1).then(|| link(page_no - 1)),
+            "next": (page_no < pages).then(|| link(page_no + 1)),
+            "tab_all": format!("/staff/discs?member={}", member_query(&member.code)),
+            "tab_attention": format!("/staff/discs?member={}&show=attention", member_query(&member.code)),
+            "tab_waiting": format!("/staff/discs?member={}&show=waiting", member_query(&member.code)),
+        }),
+    );
+    render(StatusCode::OK, "discs.html", page.lang, ctx)
+}
+
+#[derive(Deserialize)]
+struct SettingsQuery {
+    member: Option<String>,
+    saved: Option<String>,
+    queued: Option<u64>,
+}
+
+/// The fields of the catalogue form; the others (timeouts, index names, limits) keep their
+/// stored or default values.
+#[derive(Deserialize, Default, serde::Serialize)]
+struct CatalogueForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    member: String,
+    #[serde(default)]
+    sru_url: String,
+    #[serde(default)]
+    sru_version: String,
+    #[serde(default)]
+    record_schema: String,
+    #[serde(default)]
+    opac_record_url: String,
+    #[serde(default)]
+    oai_url: String,
+    #[serde(default)]
+    oai_prefix: String,
+    #[serde(default)]
+    oai_set: String,
+}
+
+impl CatalogueForm {
+    fn of(settings: &CatalogueSettings) -> Self {
+        let version = serde_json::to_value(settings.sru.version)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        Self {
+            sru_url: settings.sru.url.clone(),
+            sru_version: version,
+            record_schema: settings.sru.record_schema.clone(),
+            opac_record_url: settings.opac_record_url.clone().unwrap_or_default(),
+            oai_url: settings
+                .oai
+                .as_ref()
+                .map(|o| o.url.clone())
+                .unwrap_or_default(),
+            oai_prefix: settings
+                .oai
+                .as_ref()
+                .map(|o| o.metadata_prefix.clone())
+                .unwrap_or_default(),
+            oai_set: settings
+                .oai
+                .as_ref()
+                .and_then(|o| o.set.clone())
+                .unwrap_or_default(),
+            ..Self::default()
+        }
+    }
+
+    /// The stored settings (or the defaults) with this form's fields put in.
+    fn apply(&self, stored: Option<CatalogueSettings>) -> Result<CatalogueSettings, String> {
+        let mut s = stored.unwrap_or_else(|| CatalogueSettings {
+            kind: "sru".into(),
+            sru: Default::default(),
+            opac_record_url: None,
+            oai: None,
+        });
+        let url = self.sru_url.trim();
+        if url.is_empty() {
+            return Err("The SRU address is needed: it is where Spindle finds the records.".into());
+        }
+        s.sru.url = url.to_string();
+        s.sru.version = serde_json::from_value(json!(self.sru_version.trim()))
+            .map_err(|_| "The SRU version is 1.1, 1.2 or 2.0.".to_string())?;
+        let schema = self.record_schema.trim();
+        if !schema.is_empty() {
+            s.sru.record_schema = schema.to_string();
+        }
+        let opac = self.opac_record_url.trim();
+        s.opac_record_url = (!opac.is_empty()).then(|| opac.to_string());
+        let oai = self.oai_url.trim();
+        s.oai = if oai.is_empty() {
+            None
+        } else {
+            let mut o = s.oai.take().unwrap_or_default();
+            o.url = oai.to_string();
+            let prefix = self.oai_prefix.trim();
+            if !prefix.is_empty() {
+                o.metadata_prefix = prefix.to_string();
+            }
+            let set = self.oai_set.trim();
+            o.set = (!set.is_empty()).then(|| set.to_string());
+            Some(o)
+        };
+        Ok(s)
+    }
+}
+
+async fn stored_catalogue(
+    state: &AppState,
+    page: &StaffPage,
+    member: &Member,
+) -> Result<Option<CatalogueSettings>, Response> {
+    match linking::get_catalogue(state, &page.staff, &member.code).await {
+        Ok(s) => Ok(Some(s)),
+        Err(e) if e.status() == StatusCode::NOT_FOUND => Ok(None),
+        Err(e) => Err(e.into_response()),
+    }
+}
+
+struct SettingsView {
+    status: StatusCode,
+    form: Option<CatalogueForm>,
+    cidrs_text: Option<String>,
+    error: Option<String>,
+    notice: Option<String>,
+}
+
+async fn settings_page(
+    state: &AppState,
+    page: &StaffPage,
+    member: &Member,
+    view: SettingsView,
+) -> Response {
+    let stored = match stored_catalogue(state, page, member).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let form = view
+        .form
+        .unwrap_or_else(|| stored.as_ref().map(CatalogueForm::of).unwrap_or_default());
+    let cidrs = match db::usage::networks(&state.db).await {
+        Ok(all) => all
+            .into_iter()
+            .filter(|(id, _)| *id == member.id)
+            .map(|(_, c)| c)
+            .collect::<Vec<_>>(),
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let base = state.config.public_url();
+    let ctx = merge(
+        frame(state, page, member, "/staff/settings").await,
+        json!({
+            "configured": stored.is_some(),
+            "form": form,
+            "cidrs": cidrs,
+            "cidrs_text": view.cidrs_text.unwrap_or_else(|| cidrs.join("\n")),
+            "error": view.error,
+            "notice": view.notice,
+            "resolver_record": format!("{base}/r/{}/record/{{id}}", member.code),
+            "resolver_isbn": format!("{base}/r/isbn/{{isbn}}"),
+            "widget": format!("<script src=\"{base}/widget.js\" async data-member=\"{}\" data-record=\"RECORD-ID\"></script>", member.code),
+        }),
+    );
+    render(view.status, "settings.html", page.lang, ctx)
+}
+
+async fn settings(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Query(q): Query<SettingsQuery>,
+) -> Response {
+    let member = match one_member(&state, &page, q.member.as_deref()).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let words = page.lang.words();
+    let notice = match q.saved.as_deref() {
+        Some("catalogue") => Some(format!(
+            "{} {}",
+            word(&words, "saved_catalogue"),
+            word(&words, "discs_queued").replace("{n}", &q.queued.unwrap_or(0).to_string())
+        )),
+        Some("networks") => Some(word(&words, "saved_networks")),
+        _ => None,
+    };
+    settings_page(
+        &state,
+        &page,
+        &member,
+        SettingsView {
+            status: StatusCode::OK,
+            form: None,
+            cidrs_text: None,
+            error: None,
+            notice,
+        },
+    )
+    .await
+}
+
+async fn save_catalogue(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Form(form): Form<CatalogueForm>,
+) -> Response {
+    if let Some(refused) = page.form_refusal(&form.csrf) {
+        return refused;
+    }
+    let member = match one_member(&state, &page, Some(&form.member)).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let stored = match stored_catalogue(&state, &page, &member).await {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let refused = |error: String, form: CatalogueForm| SettingsView {
+        status: StatusCode::UNPROCESSABLE_ENTITY,
+        form: Some(form),
+        cidrs_text: None,
+        error: Some(error),
+        notice: None,
+    };
+    let settings = match form.apply(stored) {
+        Ok(s) => s,
+        Err(e) => return settings_page(&state, &page, &member, refused(e, form)).await,
+    };
+    match linking::put_catalogue(&state, &page.staff, &member.code, settings).await {
+        Ok(queued) => (
+            StatusCode::SEE_OTHER,
+            [(
+                header::LOCATION,
+                format!(
+                    "/staff/settings?member={}&saved=catalogue&queued={queued}",
+                    member_query(&member.code)
+                ),
+            )],
+        )
+            .into_response(),
+        Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            settings_page(
+                &state,
+                &page,
+                &member,
+                refused(e.message().to_string(), form),
+            )
+            .await
+        }
+        Err(e) => web::message(
+            e.status(),
+            page.lang,
+            &e.status().as_u16().to_string(),
+            e.message(),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct NetworksForm {
+    csrf: String,
+    member: String,
+    cidrs: String,
+}
+
+async fn save_networks(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Form(form): Form<NetworksForm>,
+) -> Response {
+    if let Some(refused) = page.form_refusal(&form.csrf) {
+        return refused;
+    }
+    let member = match one_member(&state, &page, Some(&form.member)).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let given: Vec<String> = form
+        .cidrs
+        .split(|c: char| c == ',' || c.is_whitespace())
+        .filter(|c| !c.is_empty())
+        .map(str::to_string)
+        .collect();
+    match super::stats::replace_networks(&state, &page.staff, &member.code, &given).await {
+        Ok(_) => (
+            StatusCode::SEE_OTHER,
+            [(
+                header::LOCATION,
+                format!(
+                    "/staff/settings?member={}&saved=networks",
+                    member_query(&member.code)
+                ),
+            )],
+        )
+            .into_response(),
+        Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            settings_page(
+                &state,
+                &page,
+                &member,
+                SettingsView {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    form: None,
+                    cidrs_text: Some(form.cidrs),
+                    error: Some(e.message().to_string()),
+                    notice: None,
+                },
+            )
+            .await
+        }
+        Err(e) => web::message(
+            e.status(),
+            page.lang,
+            &e.status().as_u16().to_string(),
+            e.message(),
+        ),
+    }
+}
+
+#[derive(Deserialize)]
+struct MemberQuery {
+    member: Option<String>,
+}
+
+async fn export_page(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Query(q): Query<MemberQuery>,
+) -> Response {
+    let member = match one_member(&state, &page, q.member.as_deref()).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let linked = match db::discs::staff_counts(&state.db, member.id).await {
+        Ok(c) => c
+            .iter()
+            .filter(|(link, _, _)| link == "linked")
+            .map(|(_, _, n)| n)
+            .sum::<i64>(),
+        Err(e) => return AppError::from(e).into_response(),
+    };
+    let code = member_query(&member.code);
+    let ctx = merge(
+        frame(&state, &page, &member, "/staff/export").await,
+        json!({
+            "linked": linked,
+            "xml_url": format!("/staff/export/marcxml.xml?member={code}"),
+            "mrc_url": format!("/staff/export/iso2709.mrc?member={code}"),
+            "resolver": format!("{}/r/{}/record/", state.config.public_url(), member.code),
+        }),
+    );
+    render(StatusCode::OK, "export.html", page.lang, ctx)
+}
+
+/// The export files themselves, for a signed-in librarian (the API's are for tokens).
+async fn export_file(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Path(file): Path<String>,
+    Query(q): Query<MemberQuery>,
+) -> Response {
+    let format = match file.as_str() {
+        "marcxml.xml" => Format::MarcXml,
+        "iso2709.mrc" => Format::Iso2709,
+        _ => {
+            return web::message(
+                StatusCode::NOT_FOUND,
+                page.lang,
+                "404",
+                "The export is marcxml.xml or iso2709.mrc.",
+            );
+        }
+    };
+    let member = match one_member(&state, &page, q.member.as_deref()).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    match super::opac::export(state, page.staff, member.code, format).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
