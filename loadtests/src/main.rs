@@ -1,6 +1,9 @@
-//! `spindle-load`: a small client for measurements. It uploads an image with tus from disk
-//! with bounded memory, and downloads images with N concurrent streams, reporting
-//! throughput and verifying the SHA-256 of what came back.
+//! `spindle-load`: the load generator of `loadtests/run.sh`. It uploads an image with tus
+//! from disk with bounded memory, downloads images with N concurrent streams (verifying the
+//! SHA-256 of what came back), and runs the bounded scenarios of [`bench`] against Spindle or
+//! a baseline serving the same bytes (nginx, object_store against the same S3 server).
+
+mod bench;
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -18,8 +21,8 @@ struct Cli {
     /// Base URL of the Spindle server
     #[arg(long, default_value = "http://127.0.0.1:8080")]
     base: String,
-    /// Staff bearer token
-    #[arg(long, env = "SPINDLE_TOKEN")]
+    /// Staff bearer token (upload and download)
+    #[arg(long, env = "SPINDLE_TOKEN", default_value = "")]
     token: String,
     #[command(subcommand)]
     command: Cmd,
@@ -33,12 +36,81 @@ enum Cmd {
         /// Bytes per PATCH request (a multiple of the server's part size)
         #[arg(long, default_value_t = 256 * 1024 * 1024)]
         chunk: u64,
+        /// Register the disc as open to every reader
+        #[arg(long)]
+        open: bool,
     },
     /// Download a disc image with N concurrent streams and verify it
     Download {
         disc: i64,
         #[arg(long, default_value_t = 1)]
         streams: usize,
+    },
+    /// Whole-body GETs over N connections for a while (JSON line out)
+    Stream {
+        url: String,
+        #[arg(long, default_value_t = 1)]
+        conns: usize,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        /// The body's length, checked on every complete response
+        #[arg(long)]
+        expect_len: Option<u64>,
+    },
+    /// Random aligned ranges of a body over N connections (JSON line out)
+    Ranges {
+        url: String,
+        /// The body's length
+        #[arg(long)]
+        size: u64,
+        #[arg(long, default_value_t = 65536)]
+        block: u64,
+        #[arg(long, default_value_t = 16)]
+        conns: usize,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+    },
+    /// GETs at a fixed rate, round-robin over the URLs, with latency percentiles (JSON out)
+    Rate {
+        urls: Vec<String>,
+        #[arg(long, default_value_t = 500.0)]
+        rps: f64,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 512)]
+        max_inflight: usize,
+    },
+    /// N downloads held open, each read slowly (JSON line out)
+    Slow {
+        url: String,
+        #[arg(long, default_value_t = 1000)]
+        conns: usize,
+        #[arg(long, default_value_t = 20.0)]
+        secs: f64,
+        #[arg(long, default_value_t = 256 * 1024)]
+        bytes_per_sec: u64,
+    },
+    /// object_store's own GETs from an S3 server: the baseline for Spindle on S3 (JSON out)
+    Objget {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        bucket: String,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+        secret: String,
+        #[arg(long, default_value = "garage")]
+        region: String,
+        /// The object's key
+        object: String,
+        /// Random ranges of this size instead of whole GETs
+        #[arg(long)]
+        block: Option<u64>,
+        #[arg(long, default_value_t = 1)]
+        conns: usize,
+        #[arg(long, default_value_t = 10.0)]
+        secs: f64,
     },
 }
 
@@ -47,9 +119,52 @@ async fn main() -> Result<()> {
     let cli = Cli::parse();
     let client = reqwest::Client::builder().no_gzip().build()?;
     match cli.command {
-        Cmd::Upload { file, chunk } => upload(&client, &cli.base, &cli.token, &file, chunk).await,
+        Cmd::Upload { file, chunk, open } => {
+            upload(&client, &cli.base, &cli.token, &file, chunk, open).await
+        }
         Cmd::Download { disc, streams } => {
             download(&client, &cli.base, &cli.token, disc, streams).await
+        }
+        Cmd::Stream {
+            url,
+            conns,
+            secs,
+            expect_len,
+        } => bench::stream(&url, conns, secs, expect_len).await,
+        Cmd::Ranges {
+            url,
+            size,
+            block,
+            conns,
+            secs,
+        } => bench::ranges(&url, size, block, conns, secs).await,
+        Cmd::Rate {
+            urls,
+            rps,
+            secs,
+            max_inflight,
+        } => bench::rate(&urls, rps, secs, max_inflight).await,
+        Cmd::Slow {
+            url,
+            conns,
+            secs,
+            bytes_per_sec,
+        } => bench::slow(&url, conns, secs, bytes_per_sec).await,
+        Cmd::Objget {
+            endpoint,
+            bucket,
+            key_id,
+            secret,
+            region,
+            object,
+            block,
+            conns,
+            secs,
+        } => {
+            bench::objget(
+                &endpoint, &bucket, &key_id, &secret, &region, &object, block, conns, secs,
+            )
+            .await
         }
     }
 }
@@ -76,6 +191,7 @@ async fn upload(
     token: &str,
     file: &PathBuf,
     chunk: u64,
+    open: bool,
 ) -> Result<()> {
     let t0 = Instant::now();
     let (sha, len) = sha256_file(file).await?;
@@ -141,14 +257,19 @@ async fn upload(
     let r = client
         .post(format!("{base}/api/v1/discs"))
         .bearer_auth(token)
-        .json(&serde_json::json!({"sha256": sha, "filename": "load.iso"}))
+        .json(&serde_json::json!({"sha256": sha, "filename": "load.iso", "open": open}))
         .send()
         .await?;
     let disc: serde_json::Value = r.json().await?;
-    println!(
+    eprintln!(
         "upload: {len} bytes, local hash {hash_secs:.1} s, transfer {secs:.1} s = {:.0} MB/s; disc {}",
         len as f64 / secs / 1e6,
         disc["id"]
+    );
+    println!(
+        "{}",
+        serde_json::json!({"scenario": "upload", "bytes": len, "hash_secs": hash_secs,
+            "secs": secs, "mb_per_s": len as f64 / secs / 1e6, "disc": disc["id"], "sha256": sha})
     );
     Ok(())
 }
