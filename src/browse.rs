@@ -97,7 +97,7 @@ pub enum Found {
 }
 
 async fn open(app: &App, viewer: &Viewer, id: i64) -> AppResult<(DiscRow, ImageRow)> {
-    let disc = discs::readable(app, viewer, id).await?;
+    let disc = discs::content_readable(app, viewer, id).await?;
     let image = images::indexed(app, &disc.sha256).await?;
     Ok((disc, image))
 }
@@ -290,7 +290,7 @@ pub async fn track(app: &App, viewer: &Viewer, id: i64, raw: &str) -> AppResult<
 
 /// A CUE sheet's BIN file, whole.
 pub async fn part(app: &App, viewer: &Viewer, id: i64, name: &str) -> AppResult<Representation> {
-    let disc = discs::readable(app, viewer, id).await?;
+    let disc = discs::content_readable(app, viewer, id).await?;
     let p = db::images::parts(&app.db, &disc.sha256)
         .await?
         .into_iter()

@@ -251,6 +251,24 @@ async fn get_row(app: &App, id: i64) -> AppResult<DiscRow> {
         .ok_or_else(|| AppError::not_found("disc-not-found", format!("no disc {id}")))
 }
 
+/// The disc, if the caller may read its content (the image, its files, its tracks). The row
+/// may be up to two seconds old: what decides access and names the content (member, open,
+/// image) never changes once a disc is registered; the catalogue fields, which do, are not
+/// read on these paths.
+pub async fn content_readable(app: &App, viewer: &Viewer, id: i64) -> AppResult<DiscRow> {
+    let disc = match app.content_rows.discs.get(&id) {
+        Some(d) => d,
+        None => {
+            let d = get_row(app, id).await?;
+            app.content_rows.discs.put(id, d.clone());
+            d
+        }
+    };
+    crate::usage::track::note_read(disc.id, disc.is_open);
+    viewer.may_read(&disc)?;
+    Ok(disc)
+}
+
 /// Parses a disc id from a path segment; anything else is simply not a disc.
 pub fn parse_id(raw: &str) -> AppResult<i64> {
     raw.parse::<i64>()

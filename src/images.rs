@@ -331,6 +331,11 @@ pub fn layout(image: &ImageRow) -> Layout {
 
 /// The image behind a disc, once it has been read; 409 while it waits or if it failed.
 pub async fn indexed(app: &App, sha: &str) -> AppResult<ImageRow> {
+    // An indexed image's facts stay as they are (until it is read again, seen within the
+    // cache's two seconds).
+    if let Some(image) = app.content_rows.images.get(&sha.to_string()) {
+        return Ok(image);
+    }
     let image = db::images::get(&app.db, sha).await?.ok_or_else(|| {
         AppError::conflict(
             "image-not-indexed",
@@ -338,7 +343,10 @@ pub async fn indexed(app: &App, sha: &str) -> AppResult<ImageRow> {
         )
     })?;
     match image.status.as_str() {
-        "indexed" => Ok(image),
+        "indexed" => {
+            app.content_rows.images.put(sha.to_string(), image.clone());
+            Ok(image)
+        }
         "failed" => Err(AppError::conflict(
             "image-not-readable",
             format!(

@@ -86,7 +86,7 @@ async fn image(
     headers: HeaderMap,
     Path(id): Path<String>,
 ) -> AppResult<Response> {
-    let disc = discs::readable(&state, &viewer, discs::parse_id(&id)?).await?;
+    let disc = discs::content_readable(&state, &viewer, discs::parse_id(&id)?).await?;
     download::serve(
         &state,
         method == Method::GET,
