@@ -151,12 +151,15 @@ run_backend() {
   "${spindle[@]}" member add LOAD --name "Load test" >/dev/null
   local token; token=$("${spindle[@]}" token create --role librarian --member LOAD 2>/dev/null)
   local port; port=$(free_port)
-  "${spindle[@]}" serve --listen "127.0.0.1:$port" >"$W/server-$backend.log" 2>&1 &
-  local pid=$!
-  SERVER_PIDS+=("$pid")
-  local base=http://127.0.0.1:$port i
-  for i in $(seq 300); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
-  curl -sf "$base/readyz" >/dev/null || { cat "$W/server-$backend.log"; die "Spindle ($backend) did not start"; }
+  local pid base=http://127.0.0.1:$port i
+  start_spindle() {
+    "${spindle[@]}" serve --listen "127.0.0.1:$port" >>"$W/server-$backend.log" 2>&1 &
+    pid=$!
+    SERVER_PIDS+=("$pid")
+    for i in $(seq 300); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
+    curl -sf "$base/readyz" >/dev/null || { cat "$W/server-$backend.log"; die "Spindle ($backend) did not start"; }
+  }
+  start_spindle
   echo "== Spindle on $backend (pid $pid)"
 
   # 5. Ingest, then the disc is read.
@@ -211,9 +214,13 @@ run_backend() {
     "${og[@]}" --conns 16 --block 65536 | record s3 objget ranges-64k
   fi
 
-  # 7. Memory: many slow readers of the big image, then of the small one.
+  # 7. Memory: many slow readers of the big image, then of the small one, each on a freshly
+  # started server (an allocator keeps what it once held, which would flatter the second).
   for which in big small; do
     local id=$disc; [ "$which" = small ] && id=$small
+    kill "$pid"; wait "$pid" 2>/dev/null || true
+    start_spindle
+    curl -sf "$base/api/v1/discs/$id" >/dev/null
     sleep 1
     local idle; idle=$(rss "$pid" VmRSS)
     local peak=$idle

@@ -25,6 +25,8 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, StorageError>>;
 /// Reads from local files are done in blocks of this size: large enough to keep syscalls
 /// per byte low, small enough that a thousand concurrent downloads stay within memory.
 const FILE_READ_BLOCK: usize = 256 * 1024;
+/// How much of an object one GET asks for when a read is long (see `read_range`).
+const READ_AHEAD_PIECE: u64 = 16 * 1024 * 1024;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StorageError {
@@ -250,11 +252,38 @@ impl BlobStore {
             let path = local.path_to_filesystem(&self.path(digest))?;
             return local_stream(path, range).await;
         }
+        // A long read is several GETs of READ_AHEAD_PIECE, the next one asked for while the
+        // current one is read: the store prepares it meanwhile (its bytes wait in the socket,
+        // not in this process). The first GET is made here, so a missing object is an error
+        // before any response starts.
+        let path = self.path(digest);
+        let first_end = range.end.min(range.start + READ_AHEAD_PIECE);
+        let first = self.get_piece(path.clone(), range.start..first_end).await?;
+        let rest: Vec<Range<u64>> = (first_end..range.end)
+            .step_by(READ_AHEAD_PIECE as usize)
+            .map(|s| s..range.end.min(s + READ_AHEAD_PIECE))
+            .collect();
+        let store = self.clone();
+        let later = stream::iter(rest)
+            .map(move |r| {
+                let (store, path) = (store.clone(), path.clone());
+                async move { store.get_piece(path, r).await }
+            })
+            .buffered(2);
+        Ok(rechunk(
+            stream::once(futures::future::ready(Ok(first)))
+                .chain(later)
+                .try_flatten()
+                .boxed(),
+        ))
+    }
+
+    async fn get_piece(&self, path: Path, range: Range<u64>) -> Result<ByteStream, StorageError> {
         let options = GetOptions {
-            range: Some(GetRange::Bounded(range.clone())),
+            range: Some(GetRange::Bounded(range)),
             ..Default::default()
         };
-        let result = self.store.get_opts(&self.path(digest), options).await?;
+        let result = self.store.get_opts(&path, options).await?;
         Ok(match result.payload {
             GetResultPayload::File(file, path) => file_stream(file, path, result.range),
             GetResultPayload::Stream(s) => s.map_err(StorageError::from).boxed(),
@@ -464,6 +493,37 @@ fn promote(from: &FsPath, to: &FsPath) -> Result<(), StorageError> {
 }
 
 /// Positioned reads of a local file in fixed blocks, each on the blocking pool.
+/// An S3 body regrouped into blocks of [`FILE_READ_BLOCK`]: the HTTP client hands over
+/// whatever each socket read gave (often a few KiB, each pinning the client's read buffer),
+/// so a reader's response is written in big blocks (fewer writes) and a slow reader holds
+/// its one block, not many slices of bigger buffers.
+fn rechunk(body: ByteStream) -> ByteStream {
+    stream::try_unfold((body, false), |(mut body, ended)| async move {
+        if ended {
+            return Ok(None);
+        }
+        let mut block = bytes::BytesMut::new();
+        while block.len() < FILE_READ_BLOCK {
+            match body.next().await {
+                Some(chunk) => {
+                    let chunk = chunk?;
+                    if block.is_empty() && chunk.len() >= FILE_READ_BLOCK {
+                        return Ok(Some((chunk, (body, false))));
+                    }
+                    if block.is_empty() {
+                        block.reserve(FILE_READ_BLOCK);
+                    }
+                    block.extend_from_slice(&chunk);
+                }
+                None if block.is_empty() => return Ok(None),
+                None => return Ok(Some((block.freeze(), (body, true)))),
+            }
+        }
+        Ok(Some((block.freeze(), (body, false))))
+    })
+    .boxed()
+}
+
 /// Reads `len` bytes at `offset` only if the page cache holds them all, without blocking
 /// (`preadv2` with `RWF_NOWAIT`): a read that would wait for the disk returns None and is
 /// done on the blocking pool instead. A cached read then costs no hand-over between
@@ -594,6 +654,34 @@ mod tests {
             .await
             .unwrap();
         assert_eq!(got.concat(), &data[10..part + 20]);
+    }
+
+    /// A long read of an object store is several GETs with one asked ahead; the bytes come
+    /// back whole and in order across every piece boundary.
+    #[tokio::test]
+    async fn long_reads_cross_pieces_in_order() {
+        let store = BlobStore::in_memory();
+        let piece = READ_AHEAD_PIECE as usize;
+        let data: Vec<u8> = (0..(2 * piece + 12_345)).map(|i| (i % 251) as u8).collect();
+        let digest = store.put_small(&data).await.unwrap();
+        for (lo, hi) in [
+            (0, data.len()),
+            (5, piece),
+            (piece - 1, piece + 1),
+            (7, 2 * piece + 1),
+            (3, 4),
+        ] {
+            let mut got = Vec::new();
+            let mut s = store
+                .read_range(&digest, lo as u64..hi as u64)
+                .await
+                .unwrap();
+            while let Some(chunk) = s.next().await {
+                got.extend_from_slice(&chunk.unwrap());
+            }
+            assert_eq!(got.len(), hi - lo, "{lo}..{hi}");
+            assert!(got == data[lo..hi], "{lo}..{hi}");
+        }
     }
 
     #[tokio::test]
