@@ -493,56 +493,95 @@ impl<'a> Writer<'a> {
         let digest = digest_of(row)?;
         let target =
             target_of(row)?.ok_or_else(|| AppError::internal("upload without target", &row.id))?;
-        let mut offset = row.upload_offset as u64;
-        let mut buf = BytesMut::with_capacity(part_size.min(length - offset) as usize);
-        let mut failure: Option<AppError> = None;
-
-        loop {
-            let next = tokio::select! {
-                _ = self.stop.cancelled() => {
-                    failure = Some(AppError::conflict("upload-taken-over", "a newer request took over this upload"));
-                    break;
+        let start = row.upload_offset as u64;
+        // Two stages, so that the next part arrives while this one is hashed, written and
+        // synced: the body is read into whole parts (`receive`), which are committed in
+        // order (`commit_all`). At most two parts are in memory per upload.
+        let (parts, mut incoming) = tokio::sync::mpsc::channel::<Bytes>(1);
+        let stop = self.stop.clone();
+        let receive = async move {
+            let mut received = start;
+            let mut buf = BytesMut::with_capacity(part_size.min(length - start) as usize);
+            loop {
+                let next = tokio::select! {
+                    _ = stop.cancelled() => {
+                        return Some(AppError::conflict("upload-taken-over", "a newer request took over this upload"));
+                    }
+                    next = body.next() => next,
+                };
+                let mut chunk = match next {
+                    None => break,
+                    Some(Ok(chunk)) => chunk,
+                    Some(Err(e)) => {
+                        tracing::info!(upload = %row.id, offset = received, error = %e, "client stopped sending; keeping whole parts");
+                        return Some(AppError::bad_request(
+                            "body-interrupted",
+                            "the request body ended early; resume from Upload-Offset",
+                        ));
+                    }
+                };
+                if received + buf.len() as u64 + chunk.len() as u64 > length {
+                    return Some(too_long(row.length));
                 }
-                next = body.next() => next,
-            };
-            let mut chunk = match next {
-                None => break,
-                Some(Ok(chunk)) => chunk,
-                Some(Err(e)) => {
-                    tracing::info!(upload = %row.id, offset, error = %e, "client stopped sending; keeping whole parts");
-                    failure = Some(AppError::bad_request(
-                        "body-interrupted",
-                        "the request body ended early; resume from Upload-Offset",
-                    ));
-                    break;
+                while !chunk.is_empty() {
+                    let room = part_size as usize - buf.len();
+                    buf.extend_from_slice(&chunk.split_to(room.min(chunk.len())));
+                    if buf.len() as u64 == part_size {
+                        received += part_size;
+                        if parts.send(buf.split().freeze()).await.is_err() {
+                            // The committing side failed; it reports why.
+                            return None;
+                        }
+                    }
                 }
-            };
-            if offset + buf.len() as u64 + chunk.len() as u64 > length {
-                failure = Some(too_long(row.length));
-                break;
             }
-            while !chunk.is_empty() {
-                let room = part_size as usize - buf.len();
-                buf.extend_from_slice(&chunk.split_to(room.min(chunk.len())));
-                if buf.len() as u64 == part_size {
-                    let part = buf.split().freeze();
-                    hasher = self
-                        .commit(row, &target, &digest, offset, part, hasher)
-                        .await?;
-                    offset += part_size;
+            if !buf.is_empty() && received + buf.len() as u64 == length {
+                // The last part, shorter than the others.
+                let _ = parts.send(buf.split().freeze()).await;
+            }
+            None
+        };
+        let commit_all = async {
+            let mut offset = start;
+            let mut renew = tokio::time::interval(std::time::Duration::from_secs(
+                (LEASE_SECS as u64 / 4).max(1),
+            ));
+            loop {
+                let part = tokio::select! {
+                    part = incoming.recv() => part,
+                    _ = renew.tick() => {
+                        self.renew_if_due().await?;
+                        continue;
+                    }
+                };
+                let Some(part) = part else { break };
+                let n = part.len() as u64;
+                hasher = self
+                    .commit(row, &target, &digest, offset, part, hasher)
+                    .await?;
+                offset += n;
+            }
+            Ok::<_, AppError>((hasher, offset))
+        };
+        // Both run together; a failed commit ends the request at once (a slow body is not
+        // waited for), and the receiving side's reason is kept when it stopped first.
+        let (failure, committed) = {
+            tokio::pin!(receive);
+            tokio::pin!(commit_all);
+            let mut failure = None;
+            let mut receiving = true;
+            loop {
+                tokio::select! {
+                    biased;
+                    f = &mut receive, if receiving => {
+                        failure = f;
+                        receiving = false;
+                    }
+                    c = &mut commit_all => break (failure, c),
                 }
             }
-            self.renew_if_due().await?;
-        }
-
-        if failure.is_none() && !buf.is_empty() && offset + buf.len() as u64 == length {
-            let part = buf.split().freeze();
-            let n = part.len() as u64;
-            hasher = self
-                .commit(row, &target, &digest, offset, part, hasher)
-                .await?;
-            offset += n;
-        }
+        };
+        let (hasher, offset) = committed?;
         if let Some(e) = failure {
             return Err(e);
         }
