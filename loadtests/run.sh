@@ -239,6 +239,10 @@ print(json.dumps(r))' "$W/slow.json" "$idle" "$peak" "$SLOW_CONNS" "$which" | re
 
   kill "$pid"; wait "$pid" 2>/dev/null || true
   rm -rf "$data"
+  if [ "$backend" = s3 ]; then
+    "$LOAD_BIN" objclean --endpoint "$SPINDLE_TEST_S3_ENDPOINT" --bucket "$SPINDLE_TEST_S3_BUCKET" \
+      --key-id "$SPINDLE_TEST_S3_KEY_ID" --secret "$SPINDLE_TEST_S3_SECRET" "$PREFIX"
+  fi
 }
 
 for b in $BACKENDS; do run_backend "$b"; done

@@ -346,6 +346,53 @@ pub async fn slow(url: &str, conns: usize, secs: f64, bytes_per_sec: u64) -> Res
     Ok(())
 }
 
+fn s3_store(
+    endpoint: &str,
+    bucket: &str,
+    key_id: &str,
+    secret: &str,
+    region: &str,
+) -> Result<Arc<dyn ObjectStore>> {
+    Ok(Arc::new(
+        object_store::aws::AmazonS3Builder::new()
+            .with_endpoint(endpoint)
+            .with_allow_http(true)
+            .with_bucket_name(bucket)
+            .with_access_key_id(key_id)
+            .with_secret_access_key(secret)
+            .with_region(region)
+            .build()?,
+    ))
+}
+
+/// Deletes every object under `prefix` (what a run of the harness stored in the bucket).
+pub async fn objclean(
+    endpoint: &str,
+    bucket: &str,
+    key_id: &str,
+    secret: &str,
+    region: &str,
+    prefix: &str,
+) -> Result<()> {
+    if prefix.trim_matches('/').is_empty() {
+        bail!("refusing to delete a whole bucket: give a prefix");
+    }
+    let store = s3_store(endpoint, bucket, key_id, secret, region)?;
+    let prefix = object_store::path::Path::from(prefix);
+    let keys: Vec<object_store::path::Path> = store
+        .list(Some(&prefix))
+        .map(|m| m.map(|m| m.location))
+        .collect::<Vec<_>>()
+        .await
+        .into_iter()
+        .collect::<Result<_, _>>()?;
+    for key in &keys {
+        store.delete(key).await?;
+    }
+    eprintln!("deleted {} objects under {prefix}", keys.len());
+    Ok(())
+}
+
 /// The S3 baseline: object_store's own GETs of `object` from the same server Spindle uses,
 /// whole (`block` = None) or random ranges, over `conns` concurrent tasks for `secs`.
 #[allow(clippy::too_many_arguments)]
@@ -360,16 +407,7 @@ pub async fn objget(
     conns: usize,
     secs: f64,
 ) -> Result<()> {
-    let store: Arc<dyn ObjectStore> = Arc::new(
-        object_store::aws::AmazonS3Builder::new()
-            .with_endpoint(endpoint)
-            .with_allow_http(true)
-            .with_bucket_name(bucket)
-            .with_access_key_id(key_id)
-            .with_secret_access_key(secret)
-            .with_region(region)
-            .build()?,
-    );
+    let store = s3_store(endpoint, bucket, key_id, secret, region)?;
     let path = object_store::path::Path::from(object);
     let size = store.head(&path).await.context("HEAD of the object")?.size;
     let deadline = Instant::now() + Duration::from_secs_f64(secs);

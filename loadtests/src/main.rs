@@ -112,6 +112,20 @@ enum Cmd {
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
     },
+    /// Deletes every object under a prefix of an S3 bucket (a harness run's leftovers)
+    Objclean {
+        #[arg(long)]
+        endpoint: String,
+        #[arg(long)]
+        bucket: String,
+        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+        key_id: String,
+        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+        secret: String,
+        #[arg(long, default_value = "garage")]
+        region: String,
+        prefix: String,
+    },
 }
 
 #[tokio::main]
@@ -166,6 +180,14 @@ async fn main() -> Result<()> {
             )
             .await
         }
+        Cmd::Objclean {
+            endpoint,
+            bucket,
+            key_id,
+            secret,
+            region,
+            prefix,
+        } => bench::objclean(&endpoint, &bucket, &key_id, &secret, &region, &prefix).await,
     }
 }
 
