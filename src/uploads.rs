@@ -28,6 +28,17 @@ use crate::metrics::OutcomeLabels;
 /// How long a request's claim on an upload lasts without renewal. A crashed node blocks the
 /// upload for at most this long; a live writer renews it as bytes arrive.
 pub const LEASE_SECS: i64 = 10;
+/// Local parts synced with one fdatasync (8 parts of the default 8 MiB: 64 MiB).
+const SYNC_GROUP: usize = 8;
+
+/// A part written but not yet recorded.
+struct Written {
+    index: i64,
+    receipt: String,
+    old_offset: u64,
+    new_offset: u64,
+    hash_state: Vec<u8>,
+}
 /// How long a new request for a busy upload waits for the current writer to stop.
 const TAKEOVER_WAIT: Duration = Duration::from_secs(5);
 /// Finished uploads keep answering (410, or the final offset) for a week.
@@ -541,8 +552,17 @@ impl<'a> Writer<'a> {
             }
             None
         };
+        // Local parts are synced a group at a time (one fdatasync for SYNC_GROUP parts, or
+        // whatever is written when the body ends or has been quiet for a tick) and recorded
+        // only once synced: an offset the server reports has always survived a power cut.
+        let group = if self.app.blobs.parts_need_sync() {
+            SYNC_GROUP
+        } else {
+            1
+        };
         let commit_all = async {
             let mut offset = start;
+            let mut written: Vec<Written> = Vec::new();
             let mut renew = tokio::time::interval(std::time::Duration::from_secs(
                 (LEASE_SECS as u64 / 4).max(1),
             ));
@@ -550,17 +570,30 @@ impl<'a> Writer<'a> {
                 let part = tokio::select! {
                     part = incoming.recv() => part,
                     _ = renew.tick() => {
+                        self.record(row, &target, &mut written).await?;
                         self.renew_if_due().await?;
                         continue;
                     }
                 };
                 let Some(part) = part else { break };
                 let n = part.len() as u64;
-                hasher = self
-                    .commit(row, &target, &digest, offset, part, hasher)
+                let (receipt, h) = self
+                    .write_part(row, &target, &digest, offset, part, hasher)
                     .await?;
+                hasher = h;
+                written.push(Written {
+                    index: (offset / part_size) as i64,
+                    receipt,
+                    old_offset: offset,
+                    new_offset: offset + n,
+                    hash_state: hasher.save().0,
+                });
                 offset += n;
+                if written.len() >= group {
+                    self.record(row, &target, &mut written).await?;
+                }
             }
+            self.record(row, &target, &mut written).await?;
             Ok::<_, AppError>((hasher, offset))
         };
         // Both run together; a failed commit ends the request at once (a slow body is not
@@ -595,8 +628,8 @@ impl<'a> Writer<'a> {
         Ok(())
     }
 
-    /// Writes one part and hashes it at the same time (on two cores), then records both.
-    async fn commit(
+    /// Writes one part and hashes it at the same time (on two cores).
+    async fn write_part(
         &mut self,
         row: &UploadRow,
         target: &ResumableTarget,
@@ -604,9 +637,8 @@ impl<'a> Writer<'a> {
         offset: u64,
         part: Bytes,
         mut hasher: StreamingHasher,
-    ) -> AppResult<StreamingHasher> {
+    ) -> AppResult<(String, StreamingHasher)> {
         let index = (offset / row.part_size as u64) as usize;
-        let n = part.len() as u64;
         let for_hash = part.clone();
         let hashing = tokio::task::spawn_blocking(move || {
             hasher.update(&for_hash);
@@ -621,29 +653,49 @@ impl<'a> Writer<'a> {
             .await
             .map_err(|e| AppError::internal("hashing task", &e))?;
         let PartReceipt(receipt) = receipt?;
-        self.lease_until = now() + LEASE_SECS;
-        let committed = db::uploads::commit_part(
-            &self.app.db,
-            &PartCommit {
-                id: &row.id,
-                part_index: index as i64,
-                receipt: &receipt,
-                old_offset: offset as i64,
-                new_offset: (offset + n) as i64,
-                hash_state: &hasher.save().0,
-                expires_at: now() + self.app.config.upload.expiry_secs as i64,
-                lease_until: self.lease_until,
-            },
-        )
-        .await?;
-        if !committed {
-            return Err(AppError::conflict(
-                "offset-mismatch",
-                "the upload moved on while this part was written",
-            ));
+        Ok((receipt, hasher))
+    }
+
+    /// Makes the written parts durable, then records them in order (each moving the offset
+    /// on from where the one before left it).
+    async fn record(
+        &mut self,
+        row: &UploadRow,
+        target: &ResumableTarget,
+        written: &mut Vec<Written>,
+    ) -> AppResult<()> {
+        if written.is_empty() {
+            return Ok(());
         }
-        self.app.metrics.bytes_in.inc_by(n);
-        Ok(hasher)
+        self.app.blobs.sync_parts(target).await?;
+        for w in written.drain(..) {
+            self.lease_until = now() + LEASE_SECS;
+            let committed = db::uploads::commit_part(
+                &self.app.db,
+                &PartCommit {
+                    id: &row.id,
+                    part_index: w.index,
+                    receipt: &w.receipt,
+                    old_offset: w.old_offset as i64,
+                    new_offset: w.new_offset as i64,
+                    hash_state: &w.hash_state,
+                    expires_at: now() + self.app.config.upload.expiry_secs as i64,
+                    lease_until: self.lease_until,
+                },
+            )
+            .await?;
+            if !committed {
+                return Err(AppError::conflict(
+                    "offset-mismatch",
+                    "the upload moved on while this part was written",
+                ));
+            }
+            self.app
+                .metrics
+                .bytes_in
+                .inc_by(w.new_offset - w.old_offset);
+        }
+        Ok(())
     }
 
     /// All bytes are in: compare with the declaration, then complete or abort.

@@ -365,8 +365,36 @@ impl BlobStore {
         }
     }
 
+    /// Whether written parts must be synced ([`Self::sync_parts`]) before they are recorded as
+    /// received: a local staging file's must; an S3 part is durable when its PUT returns.
+    pub fn parts_need_sync(&self) -> bool {
+        matches!(self.resumable, Resumable::Staging { .. })
+    }
+
+    /// Makes every part written so far durable (one `fdatasync` of the staging file for any
+    /// number of parts; nothing to do on S3).
+    pub async fn sync_parts(&self, target: &ResumableTarget) -> Result<(), StorageError> {
+        match (&self.resumable, target) {
+            (Resumable::Multipart(_), ResumableTarget::Multipart { .. }) => Ok(()),
+            (Resumable::Staging { staging, .. }, ResumableTarget::Staging { file }) => {
+                let path = staging.join(file);
+                tokio::task::spawn_blocking(move || {
+                    std::fs::OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .and_then(|f| f.sync_data())
+                        .map_err(io_err(format!("syncing {}", path.display())))
+                })
+                .await
+                .map_err(join_err)?
+            }
+            _ => Err(StorageError::TargetMismatch("part sync")),
+        }
+    }
+
     /// Writes part `index` (0-based), which starts at byte `offset` of the blob. Writing the
-    /// same part again replaces it, so a retried request is harmless.
+    /// same part again replaces it, so a retried request is harmless. A local part is durable
+    /// only after [`Self::sync_parts`].
     pub async fn put_part(
         &self,
         target: &ResumableTarget,
@@ -461,10 +489,7 @@ fn write_at(path: &FsPath, offset: u64, data: &[u8]) -> Result<(), StorageError>
         .open(path)
         .map_err(io_err(format!("opening {}", path.display())))?;
     file.write_all_at(data, offset)
-        .map_err(io_err(format!("writing {}", path.display())))?;
-    // The database will record this part as received; the bytes must survive a power cut.
-    file.sync_data()
-        .map_err(io_err(format!("syncing {}", path.display())))
+        .map_err(io_err(format!("writing {}", path.display())))
 }
 
 /// Renames a finished staging file into its content key, durably.
@@ -473,6 +498,11 @@ fn promote(from: &FsPath, to: &FsPath) -> Result<(), StorageError> {
         .parent()
         .ok_or_else(|| StorageError::Config(format!("no parent for {}", to.display())))?;
     std::fs::create_dir_all(parent).map_err(io_err(format!("creating {}", parent.display())))?;
+    // Its parts were synced as they were recorded; this costs nothing then, and keeps the
+    // blob whole across a power cut whoever calls this.
+    std::fs::File::open(from)
+        .and_then(|f| f.sync_data())
+        .map_err(io_err(format!("syncing {}", from.display())))?;
     match std::fs::rename(from, to) {
         Ok(()) => {}
         Err(e) if e.raw_os_error() == Some(18) => {
@@ -492,7 +522,6 @@ fn promote(from: &FsPath, to: &FsPath) -> Result<(), StorageError> {
         .map_err(io_err(format!("syncing {}", parent.display())))
 }
 
-/// Positioned reads of a local file in fixed blocks, each on the blocking pool.
 /// An S3 body regrouped into blocks of [`FILE_READ_BLOCK`]: the HTTP client hands over
 /// whatever each socket read gave (often a few KiB, each pinning the client's read buffer),
 /// so a reader's response is written in big blocks (fewer writes) and a slow reader holds
