@@ -444,6 +444,16 @@ pub fn message(status: StatusCode, lang: Lang, title: &str, text: &str) -> Respo
     )
 }
 
+/// An error as a short page with its status and message.
+pub fn message_for(lang: Lang, e: &AppError) -> Response {
+    message(
+        e.status(),
+        lang,
+        &e.status().as_u16().to_string(),
+        e.message(),
+    )
+}
+
 /// A cookie's value from the request's `Cookie` headers.
 pub fn cookie<'a>(headers: &'a axum::http::HeaderMap, name: &str) -> Option<&'a str> {
     headers

@@ -80,7 +80,7 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
         .disc(
             &a,
             &junk,
-            json!({"label": "<script>alert(1)</script>", "barcode": "J-1"}),
+            json!({"label": format!("<script>alert(1)</script>{}", "长".repeat(333)), "barcode": "J-1"}),
         )
         .await?;
     assert_eq!(
@@ -91,6 +91,15 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
         linked(&app, &a, review_disc).await?["link_status"],
         "review"
     );
+    // Longer than a label may be (1,026 bytes of 1,024): refused, nothing registered.
+    let r = app
+        .client
+        .post(app.url("/api/v1/discs"))
+        .bearer_auth(&a)
+        .json(&json!({"sha256": sha256_hex(&iso), "label": "长".repeat(342)}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 422);
     let b_data = iso_image(1000, 94);
     let b_disc = app.disc(&b, &b_data, json!({"barcode": "B-ONLY"})).await?;
     let partial = image(3 * PART as usize, 95);
@@ -125,8 +134,11 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
     assert!(!html.contains(&format!("href=\"/discs/{b_disc}\"")));
     assert!(!html.contains("B-ONLY"));
     assert!(
-        html.contains("&lt;script&gt;alert(1)&lt;/script&gt;"),
-        "{html}"
+        html.contains(&format!(
+            "&lt;script&gt;alert(1)&lt;/script&gt;{}",
+            "长".repeat(333)
+        )),
+        "the whole 1,024-byte label (333 CJK characters), escaped: {html}"
     );
     assert!(!html.contains("<script>alert(1)"));
     assert!(
@@ -240,28 +252,26 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
     let (_, html) = page(&la, &app, &location).await?;
     assert!(html.contains("id=\"notice\""), "{html}");
     // Network ranges: a librarian sees them, only an admin sets them.
-    let r = post(
-        &la,
-        "/staff/settings/networks",
-        vec![
-            ("csrf", csrf.clone()),
-            ("member", "A".into()),
-            ("cidrs", "0.0.0.0/0".into()),
-        ],
-    )
-    .await?;
+    let set_ranges = |c: &reqwest::Client, token: &str, cidrs: &str| {
+        post(
+            c,
+            "/staff/settings/networks",
+            vec![
+                ("csrf", token.to_string()),
+                ("member", "A".into()),
+                ("cidrs", cidrs.to_string()),
+            ],
+        )
+    };
+    let r = set_ranges(&la, &csrf, "0.0.0.0/0").await?;
     assert_eq!(r.status(), 403);
     assert_eq!(networks(&app, &admin, "A").await?, json!([]));
     let (_, html) = page(&ad, &app, "/staff/settings?member=A").await?;
     let admin_csrf = form_token(&html)?;
-    let r = post(
+    let r = set_ranges(
         &ad,
-        "/staff/settings/networks",
-        vec![
-            ("csrf", admin_csrf.clone()),
-            ("member", "A".into()),
-            ("cidrs", "10.1.0.0/16\r\n2001:db8::/32, 192.0.2.0/24".into()),
-        ],
+        &admin_csrf,
+        "10.1.0.0/16\r\n2001:db8::/32, 192.0.2.0/24",
     )
     .await?;
     assert_eq!(r.status(), 303);
@@ -269,16 +279,7 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
         networks(&app, &admin, "A").await?,
         json!(["10.1.0.0/16", "192.0.2.0/24", "2001:db8::/32"])
     );
-    let r = post(
-        &ad,
-        "/staff/settings/networks",
-        vec![
-            ("csrf", admin_csrf.clone()),
-            ("member", "A".into()),
-            ("cidrs", "10.1.0.0/16\n300.1.2.3/8".into()),
-        ],
-    )
-    .await?;
+    let r = set_ranges(&ad, &admin_csrf, "10.1.0.0/16\n300.1.2.3/8").await?;
     assert_eq!(r.status(), 422);
     assert!(r.text().await?.contains("300.1.2.3/8"));
     assert_eq!(

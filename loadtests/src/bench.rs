@@ -42,6 +42,7 @@ impl Latencies {
     }
 }
 
+#[derive(Default)]
 struct Outcome {
     requests: u64,
     bytes: u64,
@@ -71,13 +72,7 @@ fn report(name: &str, url: &str, conns: usize, secs: f64, mut o: Outcome) {
 
 /// Adds up the tasks' outcomes.
 async fn gather(tasks: Vec<tokio::task::JoinHandle<Result<Outcome>>>) -> Result<Outcome> {
-    let mut all = Outcome {
-        requests: 0,
-        bytes: 0,
-        errors: 0,
-        first_error: None,
-        latencies: Latencies::default(),
-    };
+    let mut all = Outcome::default();
     for t in tasks {
         let o = t.await??;
         all.requests += o.requests;
@@ -99,13 +94,7 @@ pub async fn stream(url: &str, conns: usize, secs: f64, expect_len: Option<u64>)
         let client = connection()?;
         let url = url.to_string();
         tasks.push(tokio::spawn(async move {
-            let mut o = Outcome {
-                requests: 0,
-                bytes: 0,
-                errors: 0,
-                first_error: None,
-                latencies: Latencies::default(),
-            };
+            let mut o = Outcome::default();
             while Instant::now() < deadline {
                 let t = Instant::now();
                 let mut r = client.get(&url).send().await?;
@@ -168,13 +157,7 @@ pub async fn ranges(url: &str, size: u64, block: u64, conns: usize, secs: f64) -
         let url = url.to_string();
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
-            let mut o = Outcome {
-                requests: 0,
-                bytes: 0,
-                errors: 0,
-                first_error: None,
-                latencies: Latencies::default(),
-            };
+            let mut o = Outcome::default();
             let blocks = size / block;
             while Instant::now() < deadline {
                 let start = rng.next() % blocks * block;
@@ -240,13 +223,7 @@ pub async fn rate(urls: &[String], rps: f64, secs: f64, max_inflight: usize) -> 
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
             let r = client.get(&url).send().await;
-            let mut o = Outcome {
-                requests: 0,
-                bytes: 0,
-                errors: 0,
-                first_error: None,
-                latencies: Latencies::default(),
-            };
+            let mut o = Outcome::default();
             match r {
                 Ok(r) if r.status() == 200 => {
                     let body = r.bytes().await?;
@@ -295,13 +272,7 @@ pub async fn slow(url: &str, conns: usize, secs: f64, bytes_per_sec: u64) -> Res
         let url = url.to_string();
         let open = open.clone();
         tasks.push(tokio::spawn(async move {
-            let mut o = Outcome {
-                requests: 0,
-                bytes: 0,
-                errors: 0,
-                first_error: None,
-                latencies: Latencies::default(),
-            };
+            let mut o = Outcome::default();
             let mut r = match client.get(&url).send().await {
                 Ok(r) if r.status() == 200 => r,
                 Ok(r) => {
@@ -346,38 +317,42 @@ pub async fn slow(url: &str, conns: usize, secs: f64, bytes_per_sec: u64) -> Res
     Ok(())
 }
 
-fn s3_store(
-    endpoint: &str,
-    bucket: &str,
-    key_id: &str,
-    secret: &str,
-    region: &str,
-) -> Result<Arc<dyn ObjectStore>> {
-    Ok(Arc::new(
-        object_store::aws::AmazonS3Builder::new()
-            .with_endpoint(endpoint)
-            .with_allow_http(true)
-            .with_bucket_name(bucket)
-            .with_access_key_id(key_id)
-            .with_secret_access_key(secret)
-            .with_region(region)
-            .build()?,
-    ))
+/// Where the S3 baseline reads: the same server and bucket Spindle uses.
+#[derive(clap::Args)]
+pub struct S3Args {
+    #[arg(long)]
+    endpoint: String,
+    #[arg(long)]
+    bucket: String,
+    #[arg(long, env = "AWS_ACCESS_KEY_ID")]
+    key_id: String,
+    #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
+    secret: String,
+    #[arg(long, default_value = "garage")]
+    region: String,
+}
+
+impl S3Args {
+    fn store(&self) -> Result<Arc<dyn ObjectStore>> {
+        Ok(Arc::new(
+            object_store::aws::AmazonS3Builder::new()
+                .with_endpoint(&self.endpoint)
+                .with_allow_http(true)
+                .with_bucket_name(&self.bucket)
+                .with_access_key_id(&self.key_id)
+                .with_secret_access_key(&self.secret)
+                .with_region(&self.region)
+                .build()?,
+        ))
+    }
 }
 
 /// Deletes every object under `prefix` (what a run of the harness stored in the bucket).
-pub async fn objclean(
-    endpoint: &str,
-    bucket: &str,
-    key_id: &str,
-    secret: &str,
-    region: &str,
-    prefix: &str,
-) -> Result<()> {
+pub async fn objclean(s3: &S3Args, prefix: &str) -> Result<()> {
     if prefix.trim_matches('/').is_empty() {
         bail!("refusing to delete a whole bucket: give a prefix");
     }
-    let store = s3_store(endpoint, bucket, key_id, secret, region)?;
+    let store = s3.store()?;
     let prefix = object_store::path::Path::from(prefix);
     let keys: Vec<object_store::path::Path> = store
         .list(Some(&prefix))
@@ -395,19 +370,14 @@ pub async fn objclean(
 
 /// The S3 baseline: object_store's own GETs of `object` from the same server Spindle uses,
 /// whole (`block` = None) or random ranges, over `conns` concurrent tasks for `secs`.
-#[allow(clippy::too_many_arguments)]
 pub async fn objget(
-    endpoint: &str,
-    bucket: &str,
-    key_id: &str,
-    secret: &str,
-    region: &str,
+    s3: &S3Args,
     object: &str,
     block: Option<u64>,
     conns: usize,
     secs: f64,
 ) -> Result<()> {
-    let store = s3_store(endpoint, bucket, key_id, secret, region)?;
+    let store = s3.store()?;
     let path = object_store::path::Path::from(object);
     let size = store.head(&path).await.context("HEAD of the object")?.size;
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
@@ -418,13 +388,7 @@ pub async fn objget(
         let path = path.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
-            let mut o = Outcome {
-                requests: 0,
-                bytes: 0,
-                errors: 0,
-                first_error: None,
-                latencies: Latencies::default(),
-            };
+            let mut o = Outcome::default();
             while Instant::now() < deadline {
                 let t = Instant::now();
                 match block {

@@ -92,16 +92,8 @@ enum Cmd {
     },
     /// object_store's own GETs from an S3 server: the baseline for Spindle on S3 (JSON out)
     Objget {
-        #[arg(long)]
-        endpoint: String,
-        #[arg(long)]
-        bucket: String,
-        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
-        key_id: String,
-        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
-        secret: String,
-        #[arg(long, default_value = "garage")]
-        region: String,
+        #[command(flatten)]
+        s3: bench::S3Args,
         /// The object's key
         object: String,
         /// Random ranges of this size instead of whole GETs
@@ -114,16 +106,8 @@ enum Cmd {
     },
     /// Deletes every object under a prefix of an S3 bucket (a harness run's leftovers)
     Objclean {
-        #[arg(long)]
-        endpoint: String,
-        #[arg(long)]
-        bucket: String,
-        #[arg(long, env = "AWS_ACCESS_KEY_ID")]
-        key_id: String,
-        #[arg(long, env = "AWS_SECRET_ACCESS_KEY")]
-        secret: String,
-        #[arg(long, default_value = "garage")]
-        region: String,
+        #[command(flatten)]
+        s3: bench::S3Args,
         prefix: String,
     },
 }
@@ -165,29 +149,13 @@ async fn main() -> Result<()> {
             bytes_per_sec,
         } => bench::slow(&url, conns, secs, bytes_per_sec).await,
         Cmd::Objget {
-            endpoint,
-            bucket,
-            key_id,
-            secret,
-            region,
+            s3,
             object,
             block,
             conns,
             secs,
-        } => {
-            bench::objget(
-                &endpoint, &bucket, &key_id, &secret, &region, &object, block, conns, secs,
-            )
-            .await
-        }
-        Cmd::Objclean {
-            endpoint,
-            bucket,
-            key_id,
-            secret,
-            region,
-            prefix,
-        } => bench::objclean(&endpoint, &bucket, &key_id, &secret, &region, &prefix).await,
+        } => bench::objget(&s3, &object, block, conns, secs).await,
+        Cmd::Objclean { s3, prefix } => bench::objclean(&s3, &prefix).await,
     }
 }
 

@@ -396,17 +396,7 @@ async fn save_catalogue(
         Err(e) => return settings_page(&state, &page, &member, refused(e, form)).await,
     };
     match linking::put_catalogue(&state, &page.staff, &member.code, settings).await {
-        Ok(queued) => (
-            StatusCode::SEE_OTHER,
-            [(
-                header::LOCATION,
-                format!(
-                    "/staff/settings?member={}&saved=catalogue&queued={queued}",
-                    member_query(&member.code)
-                ),
-            )],
-        )
-            .into_response(),
+        Ok(queued) => saved(&member, &format!("catalogue&queued={queued}")),
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
             settings_page(
                 &state,
@@ -416,13 +406,23 @@ async fn save_catalogue(
             )
             .await
         }
-        Err(e) => web::message(
-            e.status(),
-            page.lang,
-            &e.status().as_u16().to_string(),
-            e.message(),
-        ),
+        Err(e) => web::message_for(page.lang, &e),
     }
+}
+
+/// Back to the settings page, saying what was saved.
+fn saved(member: &Member, what: &str) -> Response {
+    (
+        StatusCode::SEE_OTHER,
+        [(
+            header::LOCATION,
+            format!(
+                "/staff/settings?member={}&saved={what}",
+                member_query(&member.code)
+            ),
+        )],
+    )
+        .into_response()
 }
 
 #[derive(Deserialize)]
@@ -451,17 +451,7 @@ async fn save_networks(
         .map(str::to_string)
         .collect();
     match super::stats::replace_networks(&state, &page.staff, &member.code, &given).await {
-        Ok(_) => (
-            StatusCode::SEE_OTHER,
-            [(
-                header::LOCATION,
-                format!(
-                    "/staff/settings?member={}&saved=networks",
-                    member_query(&member.code)
-                ),
-            )],
-        )
-            .into_response(),
+        Ok(_) => saved(&member, "networks"),
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
             settings_page(
                 &state,
@@ -477,12 +467,7 @@ async fn save_networks(
             )
             .await
         }
-        Err(e) => web::message(
-            e.status(),
-            page.lang,
-            &e.status().as_u16().to_string(),
-            e.message(),
-        ),
+        Err(e) => web::message_for(page.lang, &e),
     }
 }
 

@@ -401,12 +401,7 @@ async fn decide(
         );
     };
     if let Err(e) = crate::linking::decide(&state, &page.staff, disc, record, accept).await {
-        return web::message(
-            e.status(),
-            page.lang,
-            &e.status().as_u16().to_string(),
-            e.message(),
-        );
+        return web::message_for(page.lang, &e);
     }
     let back = match form.member.as_deref().filter(|m| !m.is_empty()) {
         Some(m) => format!(
