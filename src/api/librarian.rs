@@ -368,15 +368,25 @@ async fn settings(
     .await
 }
 
+/// The member a settings form was posted for, once its form token is the session's.
+async fn posted_for(
+    state: &AppState,
+    page: &StaffPage,
+    csrf: &str,
+    member: &str,
+) -> Result<Member, Response> {
+    if let Some(refused) = page.form_refusal(csrf) {
+        return Err(refused);
+    }
+    one_member(state, page, Some(member)).await
+}
+
 async fn save_catalogue(
     State(state): State<AppState>,
     page: StaffPage,
     Form(form): Form<CatalogueForm>,
 ) -> Response {
-    if let Some(refused) = page.form_refusal(&form.csrf) {
-        return refused;
-    }
-    let member = match one_member(&state, &page, Some(&form.member)).await {
+    let member = match posted_for(&state, &page, &form.csrf, &form.member).await {
         Ok(m) => m,
         Err(r) => return r,
     };
@@ -437,10 +447,7 @@ async fn save_networks(
     page: StaffPage,
     Form(form): Form<NetworksForm>,
 ) -> Response {
-    if let Some(refused) = page.form_refusal(&form.csrf) {
-        return refused;
-    }
-    let member = match one_member(&state, &page, Some(&form.member)).await {
+    let member = match posted_for(&state, &page, &form.csrf, &form.member).await {
         Ok(m) => m,
         Err(r) => return r,
     };
