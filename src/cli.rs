@@ -58,6 +58,20 @@ enum Command {
     Resync,
     /// Upload a shelf of discs (a folder or a manifest) to a Spindle server
     Upload(crate::upload::UploadArgs),
+    /// Re-hash stored blobs and report any whose bytes no longer match their key (exit 1 if
+    /// any). By default the blobs due (`fixity.reverify_days`); the server also does this
+    /// in the background.
+    Fsck {
+        /// Check every blob, due or not
+        #[arg(long)]
+        all: bool,
+        /// Read at most this many MB/s (default: `fixity.rate_mb_per_s`; 0: no limit)
+        #[arg(long)]
+        rate: Option<u64>,
+        /// Check at most this many blobs
+        #[arg(long, default_value_t = i64::MAX)]
+        limit: i64,
+    },
     /// Usage statistics: roll up closed days (the server does this by itself)
     Stats {
         #[command(subcommand)]
@@ -191,6 +205,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Member { command } => member(config, command).await,
         Command::Token { command } => token(config, command).await,
         Command::Upload(_) => unreachable!("handled before the configuration is loaded"),
+        Command::Fsck { all, rate, limit } => {
+            let app = App::start(config).await?;
+            let before = if all {
+                i64::MAX
+            } else {
+                crate::db::now() - app.config.fixity.reverify_days as i64 * 86_400
+            };
+            let mb = rate.unwrap_or(app.config.fixity.rate_mb_per_s);
+            let report =
+                crate::fixity::run(&app, before, limit, (mb > 0).then_some(mb * 1_000_000))
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            for (sha, why) in &report.failed {
+                println!("FAILED {sha}: {why}");
+            }
+            println!(
+                "{} blobs checked ({} bytes matched their keys), {} failed",
+                report.checked,
+                report.bytes,
+                report.failed.len()
+            );
+            if report.failed.is_empty() {
+                Ok(())
+            } else {
+                bail!("{} blobs failed their fixity check", report.failed.len())
+            }
+        }
         Command::Stats {
             command: StatsCommand::Rollup { day },
         } => {

@@ -25,6 +25,7 @@ pub struct Config {
     pub index: IndexConfig,
     pub catalogue: CatalogueConfig,
     pub stats: StatsConfig,
+    pub fixity: FixityConfig,
     pub log: LogConfig,
 }
 
@@ -109,6 +110,7 @@ impl Default for Config {
             index: IndexConfig::default(),
             catalogue: CatalogueConfig::default(),
             stats: StatsConfig::default(),
+            fixity: FixityConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -165,6 +167,29 @@ pub struct IndexConfig {
 pub struct CatalogueConfig {
     /// How often linked records are fetched again (deletions, changes); 0 turns it off.
     pub resync_hours: u64,
+}
+
+/// Fixity: re-hashing stored blobs to prove their bytes still match their keys.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FixityConfig {
+    /// How fast blobs are re-read, in MB/s (0: as fast as the store gives them), so that
+    /// checking never crowds out readers.
+    pub rate_mb_per_s: u64,
+    /// A blob is checked again this many days after its last check.
+    pub reverify_days: u64,
+    /// How often the server looks for blobs due (0: only `spindle fsck` checks).
+    pub interval_secs: u64,
+}
+
+impl Default for FixityConfig {
+    fn default() -> Self {
+        Self {
+            rate_mb_per_s: 50,
+            reverify_days: 90,
+            interval_secs: 3600,
+        }
+    }
 }
 
 /// Usage statistics (COUNTER R5.1) and the SUSHI API.

@@ -15,6 +15,7 @@ pub mod dashboard;
 pub mod db;
 pub mod discs;
 pub mod error;
+pub mod fixity;
 pub mod images;
 pub mod linking;
 pub mod metrics;

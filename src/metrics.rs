@@ -28,6 +28,9 @@ pub struct Metrics {
     pub uploads_expired: Counter,
     pub usage_recorded: Counter,
     pub usage_dropped: Counter,
+    pub fixity_verified: Counter,
+    pub fixity_failures: Counter,
+    pub fixity_failing: Gauge,
 }
 
 impl Default for Metrics {
@@ -77,6 +80,24 @@ impl Default for Metrics {
             "Usage events lost: the queue was full or the database refused the batch",
             usage_dropped.clone(),
         );
+        let fixity_verified = Counter::default();
+        registry.register(
+            "fixity_verified",
+            "Blobs re-hashed and found to match their keys",
+            fixity_verified.clone(),
+        );
+        let fixity_failures = Counter::default();
+        registry.register(
+            "fixity_failures",
+            "Re-hashes that found a blob missing, cut short or not matching its key",
+            fixity_failures.clone(),
+        );
+        let fixity_failing = Gauge::default();
+        registry.register(
+            "blobs_failing_fixity",
+            "Blobs whose last check found their bytes not matching their key",
+            fixity_failing.clone(),
+        );
         Self {
             registry,
             requests,
@@ -87,6 +108,9 @@ impl Default for Metrics {
             uploads_expired,
             usage_recorded,
             usage_dropped,
+            fixity_verified,
+            fixity_failures,
+            fixity_failing,
         }
     }
 }

@@ -32,6 +32,7 @@ pub async fn serve(
     };
     let rollup = tokio::spawn(crate::usage::rollup::run_forever(state.clone()));
     let search = tokio::spawn(crate::search::run_forever(state.clone()));
+    let fixity = tokio::spawn(crate::fixity::run_forever(state.clone()));
     let router = crate::api::router(state.clone());
     let server = axum::serve(
         listener,
@@ -54,6 +55,7 @@ pub async fn serve(
     resync.abort();
     rollup.abort();
     search.abort();
+    fixity.abort();
     crate::images::release_claims(&state).await;
     // Usage recorded by the requests that just finished is written before the pool closes.
     state.usage.recorder.flush().await;

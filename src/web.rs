@@ -369,6 +369,23 @@ impl Lang {
                 "The network ranges are saved.",
                 "IP 地址范围已保存。",
             ),
+            ("fixity", "Fixity of the stored images", "存储映像的完整性"),
+            (
+                "fixity_help",
+                "Spindle re-reads every stored image and hashes it again; an image whose bytes no longer match its SHA-256 is listed here (restore it from a backup, then run spindle fsck).",
+                "Spindle 定期重新读取每个存储的映像并重新计算哈希；字节与其 SHA-256 不再一致的映像列于此处（请从备份恢复，然后运行 spindle fsck）。",
+            ),
+            ("blobs", "Stored images", "存储的映像"),
+            (
+                "fixity_recent",
+                "Checked in the last 90 days",
+                "最近 90 天内已检查",
+            ),
+            (
+                "fixity_failing",
+                "Not matching their SHA-256",
+                "与 SHA-256 不一致",
+            ),
             (
                 "narrow",
                 "too many to list all: narrow the search",

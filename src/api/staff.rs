@@ -227,6 +227,26 @@ async fn stats(
     } else {
         Vec::new()
     };
+    // The consortium's view shows whether the stored images are still whole.
+    let fixity = if page.staff.role == Role::Admin && member.is_none() {
+        let since = db::now() - state.config.fixity.reverify_days as i64 * 86_400;
+        match db::blobs::fixity_summary(&state.db, since, 50).await {
+            Ok(((blobs, recent, failing), failed)) => Some(json!({
+                "blobs": blobs,
+                "recent": recent,
+                "failing": failing,
+                "failed": failed.iter().map(|b| json!({
+                    "sha256": b.sha256,
+                    "size": b.size,
+                    "fixity_error": b.fixity_error,
+                    "when": web::when(b.fixity_failed_at),
+                })).collect::<Vec<_>>(),
+            })),
+            Err(e) => return AppError::from(e).into_response(),
+        }
+    } else {
+        None
+    };
     let code = member.as_ref().map(|m| m.code.clone());
     let query = code
         .as_ref()
@@ -261,6 +281,7 @@ async fn stats(
             "league": d.league,
             "classes": d.classes,
             "sushi_url": format!("{}/sushi/r51", state.config.public_url()),
+            "fixity": fixity,
         }),
     )
 }

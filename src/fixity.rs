@@ -1,0 +1,152 @@
+//! Fixity: re-reading stored blobs and hashing them again. A blob's key is its SHA-256, so a
+//! blob whose bytes no longer hash to its key (bit rot, a truncated or replaced object, a
+//! missing one) is found by reading it, at a bounded rate so readers do not notice. Each
+//! check is recorded (`verified_at`, or `fixity_failed_at` with the reason); a failing blob is
+//! flagged in /metrics, on the admin dashboard and by `spindle fsck`, never deleted.
+
+use std::time::{Duration, Instant};
+
+use futures::StreamExt;
+use spindle_storage::{Digest, StorageError, StreamingHasher};
+
+use crate::app::{App, AppState};
+use crate::db;
+use crate::error::{AppError, AppResult};
+
+/// What one pass found.
+#[derive(Debug, Default)]
+pub struct Report {
+    pub checked: u64,
+    pub bytes: u64,
+    /// (sha256, why) for every blob that did not match.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Re-hashes one blob at up to `rate` bytes/s. Ok(None): its bytes match its key;
+/// Ok(Some(why)): they do not (or it is missing, or shorter or longer than recorded); Err: the
+/// store could not be asked (try again later; nothing is flagged).
+pub async fn check(
+    app: &App,
+    sha256: &str,
+    size: u64,
+    rate: Option<u64>,
+) -> AppResult<Option<String>> {
+    let digest: Digest = sha256
+        .parse()
+        .map_err(|_| AppError::internal("stored blob key", &sha256))?;
+    match app.blobs.size(&digest).await? {
+        None => return Ok(Some("the object is missing from the store".into())),
+        Some(n) if n != size => {
+            return Ok(Some(format!(
+                "the object holds {n} bytes; {size} were stored"
+            )));
+        }
+        Some(_) => {}
+    }
+    let started = Instant::now();
+    let mut hasher = StreamingHasher::new();
+    let mut read = 0u64;
+    let mut body = match app.blobs.read_range(&digest, 0..size).await {
+        Ok(b) => b,
+        Err(StorageError::NotFound(_)) => {
+            return Ok(Some("the object is missing from the store".into()));
+        }
+        Err(e) => return Err(e.into()),
+    };
+    while let Some(chunk) = body.next().await {
+        let chunk = match chunk {
+            Ok(c) => c,
+            Err(StorageError::Io { source, .. })
+                if source.kind() == std::io::ErrorKind::UnexpectedEof =>
+            {
+                return Ok(Some(format!(
+                    "the object ends after {read} of its {size} bytes"
+                )));
+            }
+            Err(e) => return Err(e.into()),
+        };
+        read += chunk.len() as u64;
+        hasher.update(&chunk);
+        if let Some(rate) = rate.filter(|r| *r > 0) {
+            let due = Duration::from_secs_f64(read as f64 / rate as f64);
+            if let Some(wait) = due.checked_sub(started.elapsed()) {
+                tokio::time::sleep(wait).await;
+            }
+        }
+    }
+    let (actual, len) = hasher.finish();
+    if len != size {
+        return Ok(Some(format!("read {len} bytes; {size} were stored")));
+    }
+    if actual.to_hex() != sha256 {
+        return Ok(Some(format!(
+            "the bytes hash to {}, not to their key",
+            actual.to_hex()
+        )));
+    }
+    Ok(None)
+}
+
+/// Checks every blob last verified before `before` (never verified first), at most `limit`,
+/// recording each outcome; returns what it found. A blob the store cannot be asked about now
+/// is left for the next pass.
+pub async fn run(app: &App, before: i64, limit: i64, rate: Option<u64>) -> AppResult<Report> {
+    let mut report = Report::default();
+    for blob in db::blobs::due_for_fixity(&app.db, before, limit).await? {
+        let size = blob.size as u64;
+        match check(app, &blob.sha256, size, rate).await {
+            Ok(None) => {
+                db::blobs::record_fixity(&app.db, &blob.sha256, db::now(), None).await?;
+                app.metrics.fixity_verified.inc();
+                report.bytes += size;
+            }
+            Ok(Some(why)) => {
+                tracing::error!(sha256 = %blob.sha256, reason = %why, "a stored blob failed its fixity check");
+                db::blobs::record_fixity(&app.db, &blob.sha256, db::now(), Some(&why)).await?;
+                app.metrics.fixity_failures.inc();
+                report.failed.push((blob.sha256.clone(), why));
+            }
+            Err(e) => {
+                tracing::warn!(sha256 = %blob.sha256, error = %e.message(), "could not check a blob now; it stays due");
+                continue;
+            }
+        }
+        report.checked += 1;
+    }
+    refresh_gauge(app).await?;
+    Ok(report)
+}
+
+/// Sets the failing-blobs gauge from the database.
+pub async fn refresh_gauge(app: &App) -> AppResult<()> {
+    let ((_, _, failing), _) = db::blobs::fixity_summary(&app.db, 0, 0).await?;
+    app.metrics.fixity_failing.set(failing);
+    Ok(())
+}
+
+/// The server's background checks: every `fixity.interval_secs`, the blobs due, at
+/// `fixity.rate_mb_per_s`.
+pub async fn run_forever(app: AppState) {
+    let config = app.config.fixity.clone();
+    if let Err(e) = refresh_gauge(&app).await {
+        tracing::warn!(error = %e.message(), "reading the fixity state");
+    }
+    if config.interval_secs == 0 {
+        return;
+    }
+    let rate = (config.rate_mb_per_s > 0).then_some(config.rate_mb_per_s * 1_000_000);
+    loop {
+        let before = db::now() - config.reverify_days as i64 * 86_400;
+        match run(&app, before, 1000, rate).await {
+            Ok(r) if r.checked > 0 => tracing::info!(
+                checked = r.checked,
+                bytes = r.bytes,
+                failed = r.failed.len(),
+                "fixity pass"
+            ),
+            Ok(_) => {}
+            Err(e) => tracing::warn!(error = %e.message(), "fixity pass"),
+        }
+        tokio::time::sleep(Duration::from_secs(config.interval_secs)).await;
+    }
+}

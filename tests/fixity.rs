@@ -1,0 +1,193 @@
+//! Fixity on both backend pairs: every stored blob is re-hashed and recorded as verified; a
+//! blob whose bytes are changed behind Spindle's back (a flipped byte, a truncated object, a
+//! deleted one) is flagged with the reason, in /metrics, on the admin dashboard and by
+//! `spindle fsck` (exit status 1), never deleted; restoring the right bytes clears the flag.
+
+mod common;
+
+use std::process::Command;
+
+use anyhow::{Context, Result};
+use common::{Backend, TestApp, child_env, iso_image, sha256_hex, staff_client};
+use object_store::{ObjectStore, ObjectStoreExt, PutPayload};
+use serde_json::json;
+use spindle::config::StorageBackend;
+use spindle_storage::Digest;
+
+on_both_backends!(fixity_finds_changed_bytes);
+
+/// Where a blob's bytes live, whatever the backend, to change them the way a failing disk or
+/// an operator's mistake would.
+fn raw_store(app: &TestApp) -> Result<(Box<dyn ObjectStore>, String)> {
+    let config = &app.state.config;
+    Ok(match config.storage.backend {
+        StorageBackend::Local => (
+            Box::new(object_store::local::LocalFileSystem::new_with_prefix(
+                config.local_storage_path(),
+            )?),
+            String::new(),
+        ),
+        StorageBackend::S3 => {
+            let s3 = &config.storage.s3;
+            (
+                Box::new(
+                    object_store::aws::AmazonS3Builder::new()
+                        .with_endpoint(s3.endpoint.clone().context("endpoint")?)
+                        .with_allow_http(true)
+                        .with_bucket_name(&s3.bucket)
+                        .with_access_key_id(s3.access_key_id.clone().context("key")?)
+                        .with_secret_access_key(s3.secret_access_key.clone().context("secret")?)
+                        .with_region(&s3.region)
+                        .build()?,
+                ),
+                s3.prefix.clone(),
+            )
+        }
+    })
+}
+
+async fn put_raw(app: &TestApp, sha: &str, bytes: Vec<u8>) -> Result<()> {
+    let (store, prefix) = raw_store(app)?;
+    let digest: Digest = sha.parse()?;
+    store
+        .put(&digest.object_path(&prefix), PutPayload::from(bytes))
+        .await?;
+    Ok(())
+}
+
+async fn delete_raw(app: &TestApp, sha: &str) -> Result<()> {
+    let (store, prefix) = raw_store(app)?;
+    let digest: Digest = sha.parse()?;
+    store.delete(&digest.object_path(&prefix)).await?;
+    Ok(())
+}
+
+async fn check_all(app: &TestApp) -> Result<spindle::fixity::Report> {
+    spindle::fixity::run(&app.state, i64::MAX, 100, None)
+        .await
+        .map_err(|e| anyhow::anyhow!("{}", e.message()))
+}
+
+async fn fixity_finds_changed_bytes(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("A").await?;
+    let a = app.librarian("A").await?;
+    let admin = app.admin().await?;
+    let one = iso_image(200_000, 71);
+    let two = iso_image(300_000, 72);
+    let three = iso_image(100_000, 73);
+    for (data, barcode) in [(&one, "F-1"), (&two, "F-2"), (&three, "F-3")] {
+        app.disc(&a, data, json!({ "barcode": barcode })).await?;
+    }
+    let (sha1, sha2, sha3) = (sha256_hex(&one), sha256_hex(&two), sha256_hex(&three));
+
+    // All whole: every blob verified, none flagged.
+    let report = check_all(&app).await?;
+    assert_eq!(report.checked, 3);
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.bytes, (one.len() + two.len() + three.len()) as u64);
+    let ((blobs, recent, failing), _) =
+        spindle::db::blobs::fixity_summary(&app.state.db, 0, 10).await?;
+    assert_eq!((blobs, recent, failing), (3, 3, 0));
+    // Verified blobs are not due again until `reverify_days` have passed.
+    let due =
+        spindle::db::blobs::due_for_fixity(&app.state.db, spindle::db::now() - 60, 10).await?;
+    assert!(due.is_empty(), "{due:?}");
+
+    // One flipped byte, one object cut short, one deleted.
+    let mut flipped = one.clone();
+    flipped[100_000] ^= 0x01;
+    put_raw(&app, &sha1, flipped).await?;
+    put_raw(&app, &sha2, two[..150_000].to_vec()).await?;
+    delete_raw(&app, &sha3).await?;
+    let report = check_all(&app).await?;
+    assert_eq!(report.checked, 3);
+    let why = |sha: &str| {
+        report
+            .failed
+            .iter()
+            .find(|(s, _)| s == sha)
+            .map(|(_, w)| w.clone())
+            .unwrap_or_default()
+    };
+    assert!(why(&sha1).contains("hash to"), "{:?}", report.failed);
+    assert!(why(&sha2).contains("150000 bytes"), "{:?}", report.failed);
+    assert!(why(&sha3).contains("missing"), "{:?}", report.failed);
+
+    // Reported: /metrics, the admin dashboard, `spindle fsck`.
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("spindle_blobs_failing_fixity 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("spindle_fixity_failures_total 3"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("spindle_fixity_verified_total 3"),
+        "{metrics}"
+    );
+    let staff = staff_client(&app, &admin).await?;
+    let page = staff
+        .get(app.url("/staff/stats"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let section = page
+        .split("id=\"fixity-failed\"")
+        .nth(1)
+        .context("the failing blobs are listed")?;
+    for sha in [&sha1, &sha2, &sha3] {
+        assert!(section.contains(sha.as_str()), "{sha}: {section}");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .args(["fsck", "--all", "--rate", "0"])
+        .envs(child_env(&app.state.config))
+        .env("SPINDLE_LOG__FILTER", "error")
+        .output()?;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    for sha in [&sha1, &sha2, &sha3] {
+        assert!(stdout.contains(&format!("FAILED {sha}")), "{stdout}");
+    }
+    assert!(stdout.contains("3 blobs checked"), "{stdout}");
+
+    // Nothing was deleted: the flipped object is still there to be looked at.
+    let (store, prefix) = raw_store(&app)?;
+    let digest: Digest = sha1.parse()?;
+    assert_eq!(
+        store.head(&digest.object_path(&prefix)).await?.size,
+        one.len() as u64
+    );
+
+    // Restored from a backup: the flags clear.
+    put_raw(&app, &sha1, one.clone()).await?;
+    put_raw(&app, &sha2, two.clone()).await?;
+    put_raw(&app, &sha3, three.clone()).await?;
+    let report = check_all(&app).await?;
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let ((_, _, failing), listed) =
+        spindle::db::blobs::fixity_summary(&app.state.db, 0, 10).await?;
+    assert_eq!(failing, 0);
+    assert!(listed.is_empty());
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert!(
+        metrics.contains("spindle_blobs_failing_fixity 0"),
+        "{metrics}"
+    );
+    Ok(())
+}
