@@ -72,6 +72,16 @@ enum Command {
         #[arg(long, default_value_t = i64::MAX)]
         limit: i64,
     },
+    /// Remove blobs nothing needs any more (no disc, no image listing them as a part, no
+    /// upload of them under way or recent), once older than the grace period
+    Gc {
+        /// Keep anything stored more recently than this
+        #[arg(long, default_value_t = 7)]
+        grace_days: u64,
+        /// Only list what would be removed
+        #[arg(long)]
+        dry_run: bool,
+    },
     /// Usage statistics: roll up closed days (the server does this by itself)
     Stats {
         #[command(subcommand)]
@@ -230,6 +240,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Ok(())
             } else {
                 bail!("{} blobs failed their fixity check", report.failed.len())
+            }
+        }
+        Command::Gc {
+            grace_days,
+            dry_run,
+        } => {
+            let app = App::start(config).await?;
+            let report = crate::gc::run(&app, grace_days as i64 * 86_400, dry_run)
+                .await
+                .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            let verb = if dry_run { "WOULD REMOVE" } else { "REMOVED" };
+            for (sha, size) in &report.removed {
+                println!("{verb} {sha} ({size} bytes)");
+            }
+            for (sha, why) in &report.bytes_left {
+                println!("BYTES LEFT {sha}: {why}");
+            }
+            let bytes: i64 = report.removed.iter().map(|(_, n)| n).sum();
+            println!(
+                "{} blobs ({bytes} bytes) {}",
+                report.removed.len(),
+                if dry_run {
+                    "would be removed"
+                } else {
+                    "removed"
+                }
+            );
+            if report.bytes_left.is_empty() {
+                Ok(())
+            } else {
+                bail!(
+                    "{} blobs' bytes could not be deleted",
+                    report.bytes_left.len()
+                )
             }
         }
         Command::Stats {

@@ -16,6 +16,7 @@ pub mod db;
 pub mod discs;
 pub mod error;
 pub mod fixity;
+pub mod gc;
 pub mod images;
 pub mod linking;
 pub mod metrics;

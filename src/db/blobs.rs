@@ -105,3 +105,72 @@ pub async fn fixity_summary(
         (counts, failing)
     }))
 }
+
+/// Why a blob is still needed: a disc is its image, an image lists it as a part (a CUE
+/// sheet's BIN), or an upload of it is under way or ended after `$2` (a client that was told
+/// "already stored" may be about to register it).
+const STILL_NEEDED: &str = "(EXISTS (SELECT 1 FROM discs d WHERE d.sha256 = b.sha256)
+    OR EXISTS (SELECT 1 FROM image_parts p WHERE p.part_sha256 = b.sha256)
+    OR EXISTS (SELECT 1 FROM uploads u WHERE u.sha256 = b.sha256
+               AND (u.state = 'pending' OR u.updated_at >= $2)))";
+
+/// Blobs stored before `$1` that nothing needs (see [`STILL_NEEDED`]); at most `limit`.
+pub async fn unreferenced(
+    db: &Db,
+    created_before: i64,
+    limit: i64,
+) -> Result<Vec<DueBlob>, DbError> {
+    let sql = format!(
+        "SELECT b.sha256, b.size FROM blobs b
+         WHERE b.created_at < $1 AND NOT {STILL_NEEDED} ORDER BY b.created_at, b.sha256 LIMIT $3"
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, DueBlob>(&sql)
+            .bind(created_before)
+            .bind(created_before)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+/// Removes a blob's rows (its index with it) if, checked again under a lock on the blob,
+/// nothing needs it; true when removed. Its bytes are deleted by the caller afterwards, so a
+/// crash between the two leaves an object nothing lists, never a listed blob without bytes.
+pub async fn remove_unreferenced(
+    db: &Db,
+    sha256: &str,
+    created_before: i64,
+) -> Result<bool, DbError> {
+    let lock = if db.dialect() == "postgres" {
+        " FOR UPDATE"
+    } else {
+        ""
+    };
+    let check = format!(
+        "SELECT b.sha256 FROM blobs b
+         WHERE b.sha256 = $3 AND b.created_at < $1 AND NOT {STILL_NEEDED}{lock}"
+    );
+    Ok(on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        let free: Option<String> = sqlx::query_scalar(&check)
+            .bind(created_before)
+            .bind(created_before)
+            .bind(sha256)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if free.is_none() {
+            return Ok(false);
+        }
+        sqlx::query("DELETE FROM images WHERE sha256 = $1")
+            .bind(sha256)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query("DELETE FROM blobs WHERE sha256 = $1")
+            .bind(sha256)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        true
+    }))
+}

@@ -449,6 +449,15 @@ impl BlobStore {
         }
     }
 
+    /// Deletes a blob (garbage collection, once nothing refers to it). A blob already gone is
+    /// not an error.
+    pub async fn delete(&self, digest: &Digest) -> Result<(), StorageError> {
+        match self.store.delete(&self.path(digest)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Throws away an unfinished upload; nothing of it stays visible or billed.
     pub async fn abort_resumable(
         &self,
