@@ -52,19 +52,7 @@ async fn tus_protocol(request: Request, next: Next) -> Response {
         )
         .into_response()
     } else {
-        let patch = request.method() == Method::PATCH;
-        let response = next.run(request).await;
-        if patch && !response.status().is_success() {
-            // A PATCH refused from its headers leaves its body unread, and the server drops
-            // the connection: say so, so the client does not send its next request down it.
-            let mut response = response;
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
-            response
-        } else {
-            response
-        }
+        next.run(request).await
     };
     response
         .headers_mut()
