@@ -260,12 +260,7 @@ pub fn chart(months: &[MonthRow], words: &[&str; 3]) -> String {
     let slot = (w - left - 8.0) / months.len().max(1) as f64;
     let bar = slot / 4.0;
     let colours = ["#0b57a4", "#1d6b2f", "#b35c00"];
-    let esc = |s: &str| {
-        s.replace('&', "&amp;")
-            .replace('<', "&lt;")
-            .replace('>', "&gt;")
-            .replace('"', "&quot;")
-    };
+    let esc = crate::web::escape_html;
     let mut svg = format!(
         r#"<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" role="img" aria-labelledby="chart-title chart-desc"><title id="chart-title">{}</title><desc id="chart-desc">{}</desc>"#,
         esc(&words.join(" / ")),

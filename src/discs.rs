@@ -264,9 +264,7 @@ pub async fn content_readable(app: &App, viewer: &Viewer, id: i64) -> AppResult<
             d
         }
     };
-    crate::usage::track::note_read(disc.id, disc.is_open);
-    viewer.may_read(&disc)?;
-    Ok(disc)
+    admit(viewer, disc)
 }
 
 /// Parses a disc id from a path segment; anything else is simply not a disc.
@@ -279,7 +277,11 @@ pub fn parse_id(raw: &str) -> AppResult<i64> {
 
 /// The disc, if the caller may read it (and so take its image).
 pub async fn readable(app: &App, viewer: &Viewer, id: i64) -> AppResult<DiscRow> {
-    let disc = get_row(app, id).await?;
+    admit(viewer, get_row(app, id).await?)
+}
+
+/// The disc, noted for the usage middleware, if the viewer may read it.
+fn admit(viewer: &Viewer, disc: DiscRow) -> AppResult<DiscRow> {
     crate::usage::track::note_read(disc.id, disc.is_open);
     viewer.may_read(&disc)?;
     Ok(disc)

@@ -119,7 +119,7 @@ pub async fn run(app: &App, before: i64, limit: i64, rate: Option<u64>) -> AppRe
 
 /// Sets the failing-blobs gauge from the database.
 pub async fn refresh_gauge(app: &App) -> AppResult<()> {
-    let ((_, _, failing), _) = db::blobs::fixity_summary(&app.db, 0, 0).await?;
+    let (_, _, failing) = db::blobs::fixity_counts(&app.db, 0).await?;
     app.metrics.fixity_failing.set(failing);
     Ok(())
 }

@@ -630,7 +630,7 @@ impl<'a> Writer<'a> {
 
     /// Writes one part and hashes it at the same time (on two cores).
     async fn write_part(
-        &mut self,
+        &self,
         row: &UploadRow,
         target: &ResumableTarget,
         digest: &Digest,

@@ -49,18 +49,8 @@ fn env() -> &'static minijinja::Environment<'static> {
             Some(text)
                 if state.auto_escape() == minijinja::AutoEscape::Html && !value.is_safe() =>
             {
-                let mut escaped = String::with_capacity(text.len());
-                for c in text.chars() {
-                    match c {
-                        '&' => escaped.push_str("&amp;"),
-                        '<' => escaped.push_str("&lt;"),
-                        '>' => escaped.push_str("&gt;"),
-                        '"' => escaped.push_str("&quot;"),
-                        '\'' => escaped.push_str("&#x27;"),
-                        c => escaped.push(c),
-                    }
-                }
-                out.write_str(&escaped).map_err(minijinja::Error::from)
+                out.write_str(&escape_html(text))
+                    .map_err(minijinja::Error::from)
             }
             _ => minijinja::escape_formatter(out, state, value),
         });
@@ -71,6 +61,22 @@ fn env() -> &'static minijinja::Environment<'static> {
         }
         env
     })
+}
+
+/// Text for HTML, in an element or a quoted attribute: `& < > " '` escaped, `/` left alone.
+pub fn escape_html(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '&' => escaped.push_str("&amp;"),
+            '<' => escaped.push_str("&lt;"),
+            '>' => escaped.push_str("&gt;"),
+            '"' => escaped.push_str("&quot;"),
+            '\'' => escaped.push_str("&#x27;"),
+            c => escaped.push(c),
+        }
+    }
+    escaped
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -86,8 +86,7 @@ async fn fixity_finds_changed_bytes(backend: Backend) -> Result<()> {
     assert_eq!(report.checked, 3);
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(report.bytes, (one.len() + two.len() + three.len()) as u64);
-    let ((blobs, recent, failing), _) =
-        spindle::db::blobs::fixity_summary(&app.state.db, 0, 10).await?;
+    let (blobs, recent, failing) = spindle::db::blobs::fixity_counts(&app.state.db, 0).await?;
     assert_eq!((blobs, recent, failing), (3, 3, 0));
     // Verified blobs are not due again until `reverify_days` have passed.
     let due =
@@ -115,13 +114,7 @@ async fn fixity_finds_changed_bytes(backend: Backend) -> Result<()> {
     assert!(why(&sha3).contains("missing"), "{:?}", report.failed);
 
     // Reported: /metrics, the admin dashboard, `spindle fsck`.
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = app.metrics().await?;
     assert!(
         metrics.contains("spindle_blobs_failing_fixity 3"),
         "{metrics}"
@@ -174,17 +167,11 @@ async fn fixity_finds_changed_bytes(backend: Backend) -> Result<()> {
     put_raw(&app, &sha3, three.clone()).await?;
     let report = check_all(&app).await?;
     assert!(report.failed.is_empty(), "{:?}", report.failed);
-    let ((_, _, failing), listed) =
-        spindle::db::blobs::fixity_summary(&app.state.db, 0, 10).await?;
+    let (_, _, failing) = spindle::db::blobs::fixity_counts(&app.state.db, 0).await?;
+    let listed = spindle::db::blobs::failing(&app.state.db, 10).await?;
     assert_eq!(failing, 0);
     assert!(listed.is_empty());
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = app.metrics().await?;
     assert!(
         metrics.contains("spindle_blobs_failing_fixity 0"),
         "{metrics}"

@@ -194,13 +194,7 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
     rollup::rollup_day(&app.state, &today).await?;
     assert_eq!(day_totals(&app, a_id, &today).await?, f);
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = app.metrics().await?;
     assert!(
         metrics.contains("spindle_usage_events_recorded_total 6"),
         "{metrics}"
@@ -249,13 +243,7 @@ async fn a_tiny_queue_serves_everyone_and_counts_every_event() -> Result<()> {
         assert_eq!(r?.status(), 200, "every reader is served");
     }
     app.state.usage.recorder.flush().await;
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = app.metrics().await?;
     let value = |name: &str| {
         metrics
             .lines()
@@ -500,34 +488,7 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
             200,
         ),
     ];
-    let mut events = Vec::new();
-    for (v, ts, action, disc, url, status) in plan {
-        // Attributed as the server does it: by the members' network ranges.
-        let members = app
-            .state
-            .usage
-            .networks
-            .members_for(&app.state.db, v.ip)
-            .await?;
-        events.push(
-            app.state
-                .usage
-                .event(
-                    &app.state.db,
-                    v,
-                    &members,
-                    ts,
-                    action,
-                    Some(disc),
-                    None,
-                    url,
-                    status,
-                    "Controlled",
-                )
-                .await?,
-        );
-    }
-    spindle::db::usage::insert_events(&app.state.db, &events).await?;
+    app.record_planned(plan).await?;
     let rolled = rollup::catch_up(&app.state).await?;
     assert!(rolled.len() >= 60, "{} days rolled", rolled.len());
     assert!(

@@ -105,13 +105,7 @@ async fn upload_in_parts_then_download(backend: Backend) -> Result<()> {
     assert_eq!(body.len(), data.len());
     assert!(body.as_ref() == data.as_slice(), "downloaded bytes differ");
 
-    let metrics = app
-        .client
-        .get(app.url("/metrics"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let metrics = app.metrics().await?;
     assert!(
         metrics.contains(&format!("spindle_image_bytes_sent_total {}", data.len())),
         "{metrics}"

@@ -35,10 +35,6 @@ pub fn router() -> Router<AppState> {
         .route("/staff/export/{file}", get(export_file))
 }
 
-fn member_query(code: &str) -> String {
-    percent_encoding::utf8_percent_encode(code, percent_encoding::NON_ALPHANUMERIC).to_string()
-}
-
 /// What every librarian page shows on top: whose page it is, the picker for admins, the
 /// language switch back to the same page.
 async fn frame(state: &AppState, page: &StaffPage, member: &Member, path: &str) -> Value {
@@ -55,7 +51,7 @@ async fn frame(state: &AppState, page: &StaffPage, member: &Member, path: &str) 
         "members": members,
         "admin": page.staff.role == Role::Admin,
         "picker_action": path,
-        "lang_url": format!("{path}?member={}&lang={other}", member_query(&member.code)),
+        "lang_url": format!("{path}?member={}&lang={other}", crate::opac::enc(&member.code)),
     })
 }
 
@@ -152,7 +148,7 @@ async fn discs(
     let link = |p: i64| {
         format!(
             "/staff/discs?member={}&show={show}&page={p}",
-            member_query(&member.code)
+            crate::opac::enc(&member.code)
         )
     };
     let ctx = merge(
@@ -167,9 +163,9 @@ async fn discs(
             "pages": pages,
             "prev": (page_no > 1).then(|| link(page_no - 1)),
             "next": (page_no < pages).then(|| link(page_no + 1)),
-            "tab_all": format!("/staff/discs?member={}", member_query(&member.code)),
-            "tab_attention": format!("/staff/discs?member={}&show=attention", member_query(&member.code)),
-            "tab_waiting": format!("/staff/discs?member={}&show=waiting", member_query(&member.code)),
+            "tab_all": format!("/staff/discs?member={}", crate::opac::enc(&member.code)),
+            "tab_attention": format!("/staff/discs?member={}&show=attention", crate::opac::enc(&member.code)),
+            "tab_waiting": format!("/staff/discs?member={}&show=waiting", crate::opac::enc(&member.code)),
         }),
     );
     render(StatusCode::OK, "discs.html", page.lang, ctx)
@@ -428,7 +424,7 @@ fn saved(member: &Member, what: &str) -> Response {
             header::LOCATION,
             format!(
                 "/staff/settings?member={}&saved={what}",
-                member_query(&member.code)
+                crate::opac::enc(&member.code)
             ),
         )],
     )
@@ -500,7 +496,7 @@ async fn export_page(
             .sum::<i64>(),
         Err(e) => return AppError::from(e).into_response(),
     };
-    let code = member_query(&member.code);
+    let code = crate::opac::enc(&member.code);
     let ctx = merge(
         frame(&state, &page, &member, "/staff/export").await,
         json!({

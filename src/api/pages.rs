@@ -47,13 +47,13 @@ pub fn router() -> Router<AppState> {
 async fn upload_page(page: StaffPage) -> Response {
     // A librarian uploads for their own member; an admin names one.
     let member = match page.staff.member_code.as_deref() {
-        Some(code) => format!("value=\"{}\" readonly", html_attr(code)),
+        Some(code) => format!("value=\"{}\" readonly", crate::web::escape_html(code)),
         None => String::new(),
     };
     let html = include_str!("../../assets/upload.html")
         .replace("{{SAMPLE_HEAD}}", &SAMPLE_HEAD.to_string())
         .replace("{{SAMPLE_TAIL}}", &SAMPLE_TAIL.to_string())
-        .replace("{{CSRF}}", &html_attr(&page.csrf))
+        .replace("{{CSRF}}", &crate::web::escape_html(&page.csrf))
         .replace("{{MEMBER}}", &member);
     let mut response = (
         StatusCode::OK,
@@ -66,14 +66,6 @@ async fn upload_page(page: StaffPage) -> Response {
         .into_response();
     crate::web::security_headers(&mut response);
     response
-}
-
-/// Text for an HTML attribute value in double quotes.
-fn html_attr(text: &str) -> String {
-    text.replace('&', "&amp;")
-        .replace('"', "&quot;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
 }
 
 async fn asset(Path(path): Path<String>) -> AppResult<Response> {

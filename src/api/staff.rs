@@ -230,7 +230,11 @@ async fn stats(
     // The consortium's view shows whether the stored images are still whole.
     let fixity = if page.staff.role == Role::Admin && member.is_none() {
         let since = db::now() - state.config.fixity.reverify_days as i64 * 86_400;
-        match db::blobs::fixity_summary(&state.db, since, 50).await {
+        let summary = tokio::try_join!(
+            db::blobs::fixity_counts(&state.db, since),
+            db::blobs::failing(&state.db, 50)
+        );
+        match summary {
             Ok(((blobs, recent, failing), failed)) => Some(json!({
                 "blobs": blobs,
                 "recent": recent,
@@ -250,12 +254,7 @@ async fn stats(
     let code = member.as_ref().map(|m| m.code.clone());
     let query = code
         .as_ref()
-        .map(|c| {
-            format!(
-                "?member={}",
-                percent_encoding::utf8_percent_encode(c, percent_encoding::NON_ALPHANUMERIC)
-            )
-        })
+        .map(|c| format!("?member={}", crate::opac::enc(c)))
         .unwrap_or_default();
     let other = if page.lang == Lang::Zh { "en" } else { "zh" };
     let lang_url = if query.is_empty() {
@@ -425,10 +424,7 @@ async fn decide(
         return web::message_for(page.lang, &e);
     }
     let back = match form.member.as_deref().filter(|m| !m.is_empty()) {
-        Some(m) => format!(
-            "/staff/review?member={}",
-            percent_encoding::utf8_percent_encode(m, percent_encoding::NON_ALPHANUMERIC)
-        ),
+        Some(m) => format!("/staff/review?member={}", crate::opac::enc(m)),
         None => "/staff/review".to_string(),
     };
     (StatusCode::SEE_OTHER, [(header::LOCATION, back)]).into_response()

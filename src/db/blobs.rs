@@ -78,15 +78,10 @@ pub struct FailingBlob {
     pub fixity_error: String,
 }
 
-/// How the consortium's blobs stand: (blobs, verified since `since`, failing), and the failing
-/// ones (at most `limit`).
-pub async fn fixity_summary(
-    db: &Db,
-    since: i64,
-    limit: i64,
-) -> Result<((i64, i64, i64), Vec<FailingBlob>), DbError> {
+/// How the consortium's blobs stand: (blobs, verified since `since`, failing).
+pub async fn fixity_counts(db: &Db, since: i64) -> Result<(i64, i64, i64), DbError> {
     Ok(on_pool!(db, pool => {
-        let counts = sqlx::query_as::<_, (i64, i64, i64)>(
+        sqlx::query_as::<_, (i64, i64, i64)>(
             "SELECT COUNT(*),
                     COALESCE(SUM(CASE WHEN verified_at >= $1 THEN 1 ELSE 0 END), 0),
                     COALESCE(SUM(CASE WHEN fixity_failed_at IS NOT NULL THEN 1 ELSE 0 END), 0)
@@ -94,15 +89,20 @@ pub async fn fixity_summary(
         )
         .bind(since)
         .fetch_one(pool)
-        .await?;
-        let failing = sqlx::query_as::<_, FailingBlob>(
+        .await?
+    }))
+}
+
+/// The blobs that failed their last check, most recent first; at most `limit`.
+pub async fn failing(db: &Db, limit: i64) -> Result<Vec<FailingBlob>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, FailingBlob>(
             "SELECT sha256, size, fixity_failed_at, fixity_error FROM blobs
              WHERE fixity_failed_at IS NOT NULL ORDER BY fixity_failed_at DESC, sha256 LIMIT $1",
         )
         .bind(limit)
         .fetch_all(pool)
-        .await?;
-        (counts, failing)
+        .await?
     }))
 }
 

@@ -280,6 +280,56 @@ impl TestApp {
         Ok(location)
     }
 
+    /// The server's /metrics text.
+    pub async fn metrics(&self) -> Result<String> {
+        Ok(self
+            .client
+            .get(self.url("/metrics"))
+            .send()
+            .await?
+            .text()
+            .await?)
+    }
+
+    /// Writes planned usage events (visitor, time, action, disc, URL key, status) as the
+    /// server would: each attributed by the members' network ranges, keyed and pseudonymised
+    /// by the recorder, then written in one batch.
+    pub async fn record_planned(
+        &self,
+        plan: Vec<(
+            &spindle::usage::Visitor,
+            i64,
+            spindle::usage::Action,
+            i64,
+            String,
+            u16,
+        )>,
+    ) -> Result<()> {
+        let usage = &self.state.usage;
+        let mut events = Vec::new();
+        for (who, ts, action, disc, url, status) in plan {
+            let members = usage.networks.members_for(&self.state.db, who.ip).await?;
+            events.push(
+                usage
+                    .event(
+                        &self.state.db,
+                        who,
+                        &members,
+                        ts,
+                        action,
+                        Some(disc),
+                        None,
+                        url,
+                        status,
+                        "Controlled",
+                    )
+                    .await?,
+            );
+        }
+        spindle::db::usage::insert_events(&self.state.db, &events).await?;
+        Ok(())
+    }
+
     /// Uploads and registers a disc; returns its id.
     pub async fn disc(&self, token: &str, data: &[u8], extra: serde_json::Value) -> Result<i64> {
         self.upload(token, data, (2 * PART) as usize).await?;
