@@ -13,19 +13,6 @@ use serde_json::{Value, json};
 
 on_both_backends!(network_ranges_and_signed_links);
 
-async fn networks(app: &TestApp, admin: &str, code: &str, cidrs: &[&str]) -> Result<()> {
-    let r = app
-        .client
-        .put(app.url(&format!("/api/v1/members/{code}/networks")))
-        .bearer_auth(admin)
-        .json(&json!({ "cidrs": cidrs }))
-        .send()
-        .await?;
-    anyhow::ensure!(r.status() == 200, "{}", r.text().await?);
-    app.state.usage.networks.invalidate();
-    Ok(())
-}
-
 async fn link(app: &TestApp, token: &str, path: &str, secs: i64) -> Result<Value> {
     let r = app
         .client
@@ -71,7 +58,8 @@ async fn network_ranges_and_signed_links(backend: Backend) -> Result<()> {
     );
 
     // In A's range (the tests' client is 127.0.0.1): A's discs open, B's do not.
-    networks(&app, &admin, "A", &["127.0.0.0/8", "2001:db8::/32"]).await?;
+    app.set_networks(&admin, "A", &["127.0.0.0/8", "2001:db8::/32"])
+        .await?;
     for rest in ["", "/image", "/files/", "/files/data.bin", "/tree", "/zip"] {
         assert_eq!(status(disc_url(d1, rest), None).await?, 200, "{rest}");
     }
@@ -79,7 +67,7 @@ async fn network_ranges_and_signed_links(backend: Backend) -> Result<()> {
     assert_eq!(status(disc_url(bd, "/image"), None).await?, 403);
 
     // A forwarded address counts only from a trusted proxy.
-    networks(&app, &admin, "A", &["198.51.100.0/24"]).await?;
+    app.set_networks(&admin, "A", &["198.51.100.0/24"]).await?;
     let forwarded = Some(("x-forwarded-for", "198.51.100.7".to_string()));
     assert_eq!(
         status(disc_url(d1, "/image"), forwarded.clone()).await?,
@@ -95,7 +83,7 @@ async fn network_ranges_and_signed_links(backend: Backend) -> Result<()> {
     let admin = app.admin().await?;
     let d1 = app.disc(&a, &iso_image(3000, 71), json!({})).await?;
     let d2 = app.disc(&a, &iso_image(3000, 72), json!({})).await?;
-    networks(&app, &admin, "A", &["198.51.100.0/24"]).await?;
+    app.set_networks(&admin, "A", &["198.51.100.0/24"]).await?;
     let disc_url = |d: i64, rest: &str| app.url(&format!("/api/v1/discs/{d}{rest}"));
     assert_eq!(
         status(disc_url(d1, "/image"), forwarded.clone()).await?,

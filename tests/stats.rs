@@ -22,23 +22,6 @@ on_both_backends!(
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 
-async fn set_networks(app: &TestApp, admin: &str, code: &str, cidrs: &[&str]) -> Result<()> {
-    let r = app
-        .client
-        .put(app.url(&format!("/api/v1/members/{code}/networks")))
-        .bearer_auth(admin)
-        .json(&json!({ "cidrs": cidrs }))
-        .send()
-        .await?;
-    anyhow::ensure!(
-        r.status() == 200,
-        "networks: {} {}",
-        r.status(),
-        r.text().await?
-    );
-    Ok(())
-}
-
 /// A member's figures for `day`, summed over discs.
 async fn day_totals(app: &TestApp, member_id: i64, day: &str) -> Result<Fact> {
     let facts = spindle::db::usage::monthly(&app.state.db, member_id, day, day).await?;
@@ -68,7 +51,8 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
         .context("A")?
         .id;
     // The test client comes from 127.0.0.1: member A's range.
-    set_networks(&app, &admin, "A", &["127.0.0.0/8", "2001:db8::/32"]).await?;
+    app.set_networks(&admin, "A", &["127.0.0.0/8", "2001:db8::/32"])
+        .await?;
     let open = app
         .disc(&a, &iso_image(3000, 41), json!({"open": true}))
         .await?;
@@ -269,7 +253,7 @@ async fn concurrent_sessions_count_exactly(backend: Backend) -> Result<()> {
         .await?
         .context("A")?
         .id;
-    set_networks(&app, &admin, "A", &["127.0.0.1/32"]).await?;
+    app.set_networks(&admin, "A", &["127.0.0.1/32"]).await?;
     let disc = app
         .disc(&a, &iso_image(200_000, 43), json!({"open": true}))
         .await?;

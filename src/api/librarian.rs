@@ -304,13 +304,9 @@ async fn settings_page(
     let form = view
         .form
         .unwrap_or_else(|| stored.as_ref().map(CatalogueForm::of).unwrap_or_default());
-    let cidrs = match db::usage::networks(&state.db).await {
-        Ok(all) => all
-            .into_iter()
-            .filter(|(id, _)| *id == member.id)
-            .map(|(_, c)| c)
-            .collect::<Vec<_>>(),
-        Err(e) => return AppError::from(e).into_response(),
+    let cidrs = match super::stats::member_cidrs(state, member.id).await {
+        Ok(c) => c,
+        Err(e) => return e.into_response(),
     };
     let base = state.config.public_url();
     let ctx = merge(

@@ -37,13 +37,18 @@ async fn networks(
     if !staff.may_act_for(m.id) {
         return Err(AppError::forbidden("another member's settings"));
     }
-    let cidrs: Vec<String> = db::usage::networks(&state.db)
+    let cidrs = member_cidrs(&state, m.id).await?;
+    Ok(Json(json!({"member": m.code, "cidrs": cidrs})).into_response())
+}
+
+/// A member's network ranges.
+pub(super) async fn member_cidrs(state: &AppState, member_id: i64) -> AppResult<Vec<String>> {
+    Ok(db::usage::networks(&state.db)
         .await?
         .into_iter()
-        .filter(|(id, _)| *id == m.id)
+        .filter(|(id, _)| *id == member_id)
         .map(|(_, c)| c)
-        .collect();
-    Ok(Json(json!({"member": m.code, "cidrs": cidrs})).into_response())
+        .collect())
 }
 
 #[derive(Deserialize)]

@@ -280,6 +280,24 @@ impl TestApp {
         Ok(location)
     }
 
+    /// Sets a member's network ranges through the API (as `admin`).
+    pub async fn set_networks(&self, admin: &str, code: &str, cidrs: &[&str]) -> Result<()> {
+        let r = self
+            .client
+            .put(self.url(&format!("/api/v1/members/{code}/networks")))
+            .bearer_auth(admin)
+            .json(&serde_json::json!({ "cidrs": cidrs }))
+            .send()
+            .await?;
+        anyhow::ensure!(
+            r.status() == 200,
+            "networks: {} {}",
+            r.status(),
+            r.text().await?
+        );
+        Ok(())
+    }
+
     /// The server's /metrics text.
     pub async fn metrics(&self) -> Result<String> {
         Ok(self
