@@ -1,19 +1,59 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for SECONDS each (default 60), the image targets seeded with the
-# disc-image fixtures. Stable toolchain: libFuzzer's flags are allowed via RUSTC_BOOTSTRAP.
+# Runs every fuzz target for SECONDS each (default 60). Each run first replays the target's
+# kept regressions (fuzz/regressions/TARGET: inputs that once crashed it) and its seeds (the
+# disc-image fixtures, the test catalogue's MARC records, SRU and OAI-PMH answers built from
+# them), then fuzzes. Any crash fails the script, printing the input's path; add the input to
+# fuzz/regressions/TARGET with the fix. Stable toolchain: libFuzzer's flags are allowed via
+# RUSTC_BOOTSTRAP. The suite (scripts/test.sh) runs this with FUZZ_SECONDS each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
+TARGETS=(image cue range upload_metadata isbn reader_input marc catalogue_xml)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
+
+# ---- seeds ----
 tests/fixtures/make-images.sh "$seeds/img" >/dev/null
-mkdir -p fuzz/corpus/image fuzz/corpus/cue
+for t in "${TARGETS[@]}"; do mkdir -p "fuzz/corpus/$t" "fuzz/regressions/$t"; done
 for f in level1.iso gbk.iso udf201.img; do cp "$seeds/img/$f" fuzz/corpus/image/; done
 # A CUE seed: the sheet, a NUL, then the BIN (see fuzz_targets/cue.rs).
 { printf 'FILE "a.bin" BINARY\n  TRACK 01 MODE1/2352\n    INDEX 01 00:00:00\n'; printf '\0'; cat "$seeds/img/disc (Track 1).bin"; } >fuzz/corpus/cue/mode1
-for target in image cue range upload_metadata isbn reader_input; do
-  echo "== fuzz $target for ${SECONDS_EACH}s"
-  (cd fuzz && cargo fuzz run "$target" -- -max_total_time="$SECONDS_EACH" -max_len=1048576 -rss_limit_mb=2048 2>&1 | tail -4)
+records=tests/zebra/records
+for db in marc21 unimarc; do
+  cp "$records/$db.xml" "fuzz/corpus/marc/$db.xml"
+  yaz-marcdump -i marcxml -o marc -f utf-8 -t utf-8 "$records/$db.xml" >"fuzz/corpus/marc/$db.mrc" 2>/dev/null
+  body=$(sed -n '/<record>/,/<\/record>/p' "$records/$db.xml" | sed -n '1,/<\/record>/p' \
+    | sed 's/<record>/<record xmlns="http:\/\/www.loc.gov\/MARC21\/slim">/')
+  cat >"fuzz/corpus/catalogue_xml/sru-$db" <<XML
+<?xml version="1.0"?>
+<zs:searchRetrieveResponse xmlns:zs="http://docs.oasis-open.org/ns/search-ws/sruResponse"><zs:numberOfRecords>1</zs:numberOfRecords><zs:records><zs:record><zs:recordSchema>marcxml</zs:recordSchema><zs:recordXMLEscaping>xml</zs:recordXMLEscaping><zs:recordData>$body</zs:recordData><zs:recordPosition>1</zs:recordPosition></zs:record></zs:records></zs:searchRetrieveResponse>
+XML
+  cat >"fuzz/corpus/catalogue_xml/oai-$db" <<XML
+<?xml version="1.0"?>
+<OAI-PMH xmlns="http://www.openarchives.org/OAI/2.0/"><responseDate>2024-01-01T00:00:00Z</responseDate><request verb="ListRecords">x</request><ListRecords><record><header><identifier>oai:x:1</identifier><datestamp>2024-01-01</datestamp></header><metadata>$body</metadata></record><record><header status="deleted"><identifier>oai:x:2</identifier><datestamp>2024-01-02</datestamp></header></record><resumptionToken>t1</resumptionToken></ListRecords></OAI-PMH>
+XML
 done
+printf '<?xml version="1.0"?><zs:searchRetrieveResponse xmlns:zs="http://www.loc.gov/zing/srw/"><zs:version>1.1</zs:version><zs:diagnostics><diagnostic xmlns="http://www.loc.gov/zing/srw/diagnostic/"><uri>info:srw/diagnostic/1/16</uri><message>Unsupported index</message></diagnostic></zs:diagnostics></zs:searchRetrieveResponse>' \
+  >fuzz/corpus/catalogue_xml/sru-diagnostic
+printf 'bytes=0-99' >fuzz/corpus/range/first
+printf 'filename ZGlzYy5pc28=,sha256 YWJj' >fuzz/corpus/upload_metadata/tus
+printf '978-7-302-12345-6 (pbk.)' >fuzz/corpus/isbn/isbn13
+
+# ---- runs ----
+(cd fuzz && cargo fuzz build --release >/dev/null 2>"$seeds/build.log") || { cat "$seeds/build.log" >&2; exit 1; }
+failed=()
+for target in "${TARGETS[@]}"; do
+  log="$seeds/$target.log"
+  if (cd fuzz && cargo fuzz run --release "$target" "corpus/$target" "regressions/$target" -- \
+      -max_total_time="$SECONDS_EACH" -max_len=1048576 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1); then
+    runs=$(awk '/stat::number_of_executed_units:/ {print $2}' "$log")
+    echo "fuzz $target: ${SECONDS_EACH}s, ${runs:-?} inputs, no crash"
+  else
+    echo "fuzz $target: FAILED" >&2
+    tail -40 "$log" >&2
+    failed+=("$target")
+  fi
+done
+[ ${#failed[@]} -eq 0 ] || { echo "fuzz: crashes in ${failed[*]} (inputs under fuzz/artifacts/)" >&2; exit 1; }

@@ -43,6 +43,9 @@ pub struct HttpConfig {
     /// The header a trusted proxy puts the client's address in (the last address in it that
     /// is not itself a trusted proxy is taken).
     pub client_ip_header: String,
+    /// Who may read `/metrics` (CIDRs, matched against the client address worked out as
+    /// above): loopback by default, so a scraper on the same host reads it and readers do not.
+    pub metrics_from: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -124,6 +127,7 @@ impl Default for HttpConfig {
             public_url: None,
             trusted_proxies: Vec::new(),
             client_ip_header: "x-forwarded-for".into(),
+            metrics_from: vec!["127.0.0.0/8".into(), "::1/128".into()],
         }
     }
 }
@@ -341,6 +345,13 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "index.workers, index.lease_secs and index.max_entries must be positive".into(),
             ));
+        }
+        for (key, cidrs) in [
+            ("http.trusted_proxies", &self.http.trusted_proxies),
+            ("http.metrics_from", &self.http.metrics_from),
+        ] {
+            crate::usage::parse_cidrs(cidrs)
+                .map_err(|e| ConfigError::Invalid(format!("{key}: {e}")))?;
         }
         if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.is_empty() {
             return Err(ConfigError::Invalid(

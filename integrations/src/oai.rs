@@ -82,9 +82,10 @@ pub struct OaiClient {
     config: OaiConfig,
 }
 
-struct Page {
-    records: Vec<OaiRecord>,
-    token: Option<String>,
+/// One ListRecords answer: its records and the resumption token, if more follow.
+pub struct Page {
+    pub records: Vec<OaiRecord>,
+    pub token: Option<String>,
 }
 
 fn local<'a>(n: &Node<'a, '_>) -> &'a str {
@@ -102,7 +103,8 @@ fn text(n: Option<Node<'_, '_>>) -> String {
         .to_string()
 }
 
-fn parse_page(body: &str) -> Result<Page, OaiError> {
+/// Reads a ListRecords response (or the OAI-PMH error it carries).
+pub fn parse_page(body: &str) -> Result<Page, OaiError> {
     let doc = Document::parse_with_options(
         body,
         ParsingOptions {

@@ -1,13 +1,15 @@
 //! Operations: liveness, readiness and Prometheus metrics.
 
 use axum::Router;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, State};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::app::AppState;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -27,13 +29,31 @@ async fn readyz(State(state): State<AppState>) -> AppResult<&'static str> {
     Ok("ready\n")
 }
 
-async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    (
+/// Prometheus metrics, for the addresses in `http.metrics_from` only (the client address as
+/// the trusted proxies give it: a reader's request forwarded by the campus proxy is refused).
+async fn metrics(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> AppResult<impl IntoResponse> {
+    let forwarded = headers
+        .get(state.config.http.client_ip_header.as_str())
+        .and_then(|v| v.to_str().ok());
+    let allowed = state
+        .usage
+        .client_ip(Some(peer.ip()), forwarded)
+        .is_some_and(|ip| state.usage.metrics_from.iter().any(|n| n.contains(&ip)));
+    if !allowed {
+        return Err(AppError::forbidden(
+            "metrics are for the operator's scraper (http.metrics_from)",
+        ));
+    }
+    Ok((
         StatusCode::OK,
         [(
             header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
         state.metrics.render(),
-    )
+    ))
 }

@@ -366,6 +366,8 @@ pub struct Usage {
     pub keys: Keys,
     pub networks: Networks,
     pub trusted_proxies: Vec<IpNet>,
+    /// The addresses `/metrics` answers (`http.metrics_from`).
+    pub metrics_from: Vec<IpNet>,
 }
 
 impl Usage {
@@ -380,6 +382,7 @@ impl Usage {
             keys: Keys::default(),
             networks: Networks::new(),
             trusted_proxies: parse_cidrs(&config.http.trusted_proxies).unwrap_or_default(),
+            metrics_from: parse_cidrs(&config.http.metrics_from).unwrap_or_default(),
         }
     }
 
@@ -548,6 +551,7 @@ mod tests {
             networks: Networks::new(),
             trusted_proxies: parse_cidrs(&cidrs.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .expect("cidrs"),
+            metrics_from: Vec::new(),
         };
         let u = usage_trusting(&["10.0.0.0/8"]);
         let ip = |s: &str| s.parse::<IpAddr>().ok();

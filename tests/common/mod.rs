@@ -566,7 +566,17 @@ pub fn form_token(html: &str) -> Result<String> {
 
 /// A cookie-keeping client signed in to the staff pages with `token`, through the form.
 pub async fn staff_client(app: &TestApp, token: &str) -> Result<reqwest::Client> {
-    let c = reqwest::Client::builder()
+    sign_in_with(app, token, reqwest::Client::builder()).await
+}
+
+/// A client built from `builder` (with a cookie store and no redirects), signed in to the
+/// staff pages with `token`.
+pub async fn sign_in_with(
+    app: &TestApp,
+    token: &str,
+    builder: reqwest::ClientBuilder,
+) -> Result<reqwest::Client> {
+    let c = builder
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()?;

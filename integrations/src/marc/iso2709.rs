@@ -58,9 +58,10 @@ fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
         let tag = text(&e[..3]);
         let len = num(&e[3..7], at + 3, offset)?;
         let start = base + num(&e[7..12], at + 7, offset)?;
+        // `data` ends with the record terminator, which no field may take in.
         let end = start
             .checked_add(len)
-            .filter(|&x| x <= data.len())
+            .filter(|&x| x < data.len())
             .ok_or_else(|| err(offset + at, format!("field {tag} runs past the record")))?;
         let body = &data[start..end];
         let body = body.strip_suffix(&[FT]).unwrap_or(body);
@@ -139,40 +140,54 @@ pub fn parse_iso2709(data: &[u8]) -> Result<Vec<Record>, MarcError> {
     Ok(out)
 }
 
-/// One record in ISO 2709 with correct lengths and offsets (UTF-8, leader/09 `a`).
+/// The most a field (with its terminator) and a record may hold: the directory gives a field's
+/// length in four digits, the leader a record's in five.
+const MAX_FIELD: usize = 9_999;
+const MAX_RECORD: usize = 99_999;
+
+/// One record in ISO 2709 with correct lengths and offsets (UTF-8, leader/09 `a`), whatever
+/// the record holds: a tag is written as three ASCII characters (`?` for any other), an
+/// indicator that is not ASCII as a blank; a field longer than the format can say is cut at a
+/// character boundary, and when the record would still be too long, data fields are left out
+/// from the end, keeping the control fields and the 856 links the export exists for.
 pub fn write_iso2709(record: &Record) -> Vec<u8> {
+    let mut fields: Vec<(String, Vec<u8>)> = record.fields.iter().map(encode_field).collect();
+    let size = |fields: &[(String, Vec<u8>)]| {
+        24 + fields.iter().map(|(_, b)| 12 + b.len()).sum::<usize>() + 2
+    };
+    while size(&fields) > MAX_RECORD {
+        let Some(i) = fields
+            .iter()
+            .rposition(|(tag, _)| !tag.starts_with("00") && tag != "856")
+            .or_else(|| fields.len().checked_sub(1))
+        else {
+            break;
+        };
+        fields.remove(i);
+    }
     let mut directory = Vec::new();
     let mut body = Vec::new();
-    for f in &record.fields {
-        let start = body.len();
-        match f {
-            Field::Control { value, .. } => body.extend_from_slice(value.as_bytes()),
-            Field::Data {
-                ind1,
-                ind2,
-                subfields,
-                ..
-            } => {
-                body.extend_from_slice(ind1.to_string().as_bytes());
-                body.extend_from_slice(ind2.to_string().as_bytes());
-                for s in subfields {
-                    body.push(SF);
-                    body.extend_from_slice(s.code.to_string().as_bytes());
-                    body.extend_from_slice(s.value.as_bytes());
-                }
-            }
-        }
-        body.push(FT);
-        let tag: String = format!("{:0>3}", f.tag()).chars().take(3).collect();
-        directory
-            .extend_from_slice(format!("{tag}{:04}{:05}", body.len() - start, start).as_bytes());
+    for (tag, bytes) in &fields {
+        directory.extend_from_slice(format!("{tag}{:04}{:05}", bytes.len(), body.len()).as_bytes());
+        body.extend_from_slice(bytes);
     }
     directory.push(FT);
     let base = 24 + directory.len();
     let total = base + body.len() + 1;
-    let mut leader: Vec<u8> = format!("{:<24}", record.leader).into_bytes();
-    leader.truncate(24);
-    leader[..5].copy_from_slice(format!("{:05}", total.min(99_999)).as_bytes());
+    let mut leader: Vec<u8> = record
+        .leader
+        .chars()
+        .map(|c| {
+            if c.is_ascii() && !c.is_ascii_control() {
+                c as u8
+            } else {
+                b' '
+            }
+        })
+        .chain(std::iter::repeat(b' '))
+        .take(24)
+        .collect();
+    leader[..5].copy_from_slice(format!("{total:05}").as_bytes());
     leader[9] = b'a';
     leader[12..17].copy_from_slice(format!("{base:05}").as_bytes());
     let mut out = leader;
@@ -180,6 +195,47 @@ pub fn write_iso2709(record: &Record) -> Vec<u8> {
     out.extend_from_slice(&body);
     out.push(RT);
     out
+}
+
+/// A field's directory tag and its bytes, terminator included, at most [`MAX_FIELD`] long.
+fn encode_field(f: &Field) -> (String, Vec<u8>) {
+    let mut body = Vec::new();
+    match f {
+        Field::Control { value, .. } => body.extend_from_slice(value.as_bytes()),
+        Field::Data {
+            ind1,
+            ind2,
+            subfields,
+            ..
+        } => {
+            for ind in [ind1, ind2] {
+                body.push(if ind.is_ascii_graphic() {
+                    *ind as u8
+                } else {
+                    b' '
+                });
+            }
+            for s in subfields {
+                body.push(SF);
+                body.extend_from_slice(s.code.to_string().as_bytes());
+                body.extend_from_slice(s.value.as_bytes());
+            }
+        }
+    }
+    if body.len() > MAX_FIELD - 1 {
+        let mut cut = MAX_FIELD - 1;
+        while cut > 0 && (body[cut] & 0xC0) == 0x80 {
+            cut -= 1;
+        }
+        body.truncate(cut);
+    }
+    body.push(FT);
+    let tag: String = format!("{:0>3}", f.tag())
+        .chars()
+        .map(|c| if c.is_ascii_graphic() { c } else { '?' })
+        .take(3)
+        .collect();
+    (tag, body)
 }
 
 #[cfg(test)]
@@ -225,5 +281,53 @@ mod tests {
         ));
         assert!(parse_iso2709(b"00010").is_err());
         assert!(parse_iso2709(&bytes[..bytes.len() - 1]).is_err());
+    }
+
+    /// What the fuzzer found: a record read leniently (a tag and an indicator that are not
+    /// ASCII) must still be written as ISO 2709 that reads back; so must a record with a
+    /// field or a total longer than the format can say.
+    #[test]
+    fn writes_what_it_read_and_what_does_not_fit() {
+        let data = |tag: &str, ind1: char, value: String| Field::Data {
+            tag: tag.into(),
+            ind1,
+            ind2: ' ',
+            subfields: vec![Subfield { code: 'a', value }],
+        };
+        let rec = Record {
+            leader: "00000nam\u{c4}a2200000 a 4500".into(),
+            fields: vec![
+                Field::Control {
+                    tag: "001".into(),
+                    value: "1".into(),
+                },
+                data("2\u{fffd}5", '\u{c4}', "odd".into()),
+                data("505", ' ', "长".repeat(4000)),
+                data("520", ' ', "x".repeat(9_000)),
+                data("521", ' ', "y".repeat(9_000)),
+                data("856", '4', "http://discs.example.edu/r/A/record/1".into()),
+            ],
+        };
+        let many: Vec<Field> = (0..10).flat_map(|_| rec.fields.clone()).collect();
+        for fields in [rec.fields.clone(), many] {
+            let rec = Record {
+                fields,
+                ..rec.clone()
+            };
+            let bytes = write_iso2709(&rec);
+            assert!(bytes.len() <= MAX_RECORD, "{}", bytes.len());
+            let back = parse_iso2709(&bytes).expect("reads back");
+            assert_eq!(back.len(), 1);
+            let r = &back[0];
+            assert_eq!(r.control("001"), Some("1"));
+            assert_eq!(r.fields("856").count(), rec.fields("856").count());
+            let note = r.first("505", 'a').unwrap_or_default();
+            assert!(
+                note.len() < MAX_FIELD && note.starts_with("长"),
+                "{}",
+                note.len()
+            );
+            assert!(r.fields.iter().any(|f| f.tag() == "2?5"));
+        }
     }
 }

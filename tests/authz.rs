@@ -1,0 +1,694 @@
+//! The authorisation matrix, on both backend pairs: every endpoint asked by each kind of
+//! caller, with the status each must get. Ids of another member's discs, uploads and reviews
+//! in paths, queries and bodies (IDOR) are refused; a reader's address counts only through
+//! the trusted proxy; a signed link opens its disc and nothing else.
+
+mod common;
+
+use anyhow::{Context, Result};
+use common::{Backend, TestApp, iso_image};
+use reqwest::Method;
+use reqwest::header::{HeaderMap, HeaderValue};
+use serde_json::{Value, json};
+
+on_both_backends!(authorisation_matrix);
+
+/// Who asks. Readers come through the trusted proxy (127.0.0.1) with their address in
+/// X-Forwarded-For; staff send their bearer token and carry a signed-in page session.
+const ROLES: [&str; 7] = [
+    "anonymous",
+    "reader in A's ranges",
+    "reader outside",
+    "signed link to dA",
+    "librarian A",
+    "librarian B",
+    "admin",
+];
+
+/// method, path, body (`{…}` JSON, `form:` a staff form with the role's form token, `tus:`
+/// an empty tus PATCH), and
+/// the status for each role in [`ROLES`] order. Placeholders: {dA} {dB} (closed discs of A
+/// and B), {uA} (an upload of A's), {shaA} (the bytes of dA), {keyA} (A's SUSHI key).
+const MATRIX: &[(&str, &str, &str, [u16; 7])] = &[
+    // Operations. Metrics only from the configured addresses (loopback here).
+    ("GET", "/healthz", "", [200, 200, 200, 200, 200, 200, 200]),
+    ("GET", "/readyz", "", [200, 200, 200, 200, 200, 200, 200]),
+    ("GET", "/metrics", "", [200, 403, 403, 403, 200, 200, 200]),
+    // Reader pages: A's closed disc opens for A's readers, its link, A's staff and admins.
+    (
+        "GET",
+        "/search?q=disc",
+        "",
+        [200, 200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/discs/{dA}",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/discs/{dA}/browse/",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/discs/{dA}/browse",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    // A file in the browser redirects to its download, once admitted.
+    (
+        "GET",
+        "/discs/{dA}/browse/data.bin",
+        "",
+        [403, 303, 403, 303, 303, 403, 303],
+    ),
+    (
+        "GET",
+        "/discs/{dB}",
+        "",
+        [403, 403, 403, 403, 403, 200, 200],
+    ),
+    (
+        "GET",
+        "/discs/{dB}/browse/",
+        "",
+        [403, 403, 403, 403, 403, 200, 200],
+    ),
+    // The disc API and its content.
+    (
+        "GET",
+        "/api/v1/discs/{dA}",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dA}/image",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dA}/files/",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dA}/files",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dA}/files/data.bin",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dA}/tree",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dA}/zip",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    // A zip is of a folder; data.bin is a file.
+    (
+        "GET",
+        "/api/v1/discs/{dA}/zip/data.bin",
+        "",
+        [403, 404, 403, 404, 404, 403, 404],
+    ),
+    // This disc has nothing to launch: 404 once admitted, never before.
+    (
+        "GET",
+        "/api/v1/discs/{dA}/launch",
+        "",
+        [403, 404, 403, 404, 404, 403, 404],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dA}/tracks/1",
+        "",
+        [403, 404, 403, 404, 404, 403, 404],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dA}/parts/x.bin",
+        "",
+        [403, 404, 403, 404, 404, 403, 404],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dB}/image",
+        "",
+        [403, 403, 403, 403, 403, 200, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dB}/files/data.bin",
+        "",
+        [403, 403, 403, 403, 403, 200, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/discs?member=A",
+        "",
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/discs?member=B",
+        "",
+        [401, 401, 401, 401, 403, 200, 200],
+    ),
+    (
+        "POST",
+        "/api/v1/discs",
+        r#"{"sha256":"{shaA}","filename":"again.iso","member":"A"}"#,
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    // Any member's staff may ask whether bytes are stored (so a shelf shared by ten libraries
+    // is uploaded once): asking needs the bytes' SHA-256, and the answer names no member.
+    (
+        "GET",
+        "/api/v1/blobs/{shaA}",
+        "",
+        [401, 401, 401, 401, 200, 200, 200],
+    ),
+    // Uploads (tus): a member's upload is its staff's alone.
+    (
+        "OPTIONS",
+        "/api/v1/uploads",
+        "",
+        [204, 204, 204, 204, 204, 204, 204],
+    ),
+    // Any staff may start an upload; whose disc it becomes is decided when it is registered.
+    (
+        "POST",
+        "/api/v1/uploads",
+        "tus-create:",
+        [401, 401, 401, 401, 201, 201, 201],
+    ),
+    (
+        "HEAD",
+        "/api/v1/uploads/{uA}",
+        "",
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/uploads/{uA}",
+        "",
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    (
+        "PATCH",
+        "/api/v1/uploads/{uA}",
+        "tus:",
+        [401, 401, 401, 401, 204, 403, 204],
+    ),
+    (
+        "DELETE",
+        "/api/v1/uploads/{uA}",
+        "",
+        [401, 401, 401, 401, 204, 403, 204],
+    ),
+    // Catalogue connection, review and relinking.
+    (
+        "GET",
+        "/api/v1/members/A/catalogue",
+        "",
+        [401, 401, 401, 401, 404, 403, 404],
+    ),
+    (
+        "PUT",
+        "/api/v1/members/A/catalogue",
+        r#"{"kind":"sru","sru":{"url":"http://127.0.0.1:9/sru"},"opac_record_url":"https://opac.example.edu/r/{id}"}"#,
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/members/A/review",
+        "",
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    (
+        "POST",
+        "/api/v1/discs/{dA}/links/1/accept",
+        "",
+        [401, 401, 401, 401, 404, 403, 404],
+    ),
+    (
+        "POST",
+        "/api/v1/discs/{dA}/relink",
+        "",
+        [401, 401, 401, 401, 202, 403, 202],
+    ),
+    (
+        "POST",
+        "/api/v1/members/A/catalogue/resync",
+        "",
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    // Networks: staff of the member read them; only admins set them.
+    (
+        "GET",
+        "/api/v1/members/A/networks",
+        "",
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    (
+        "PUT",
+        "/api/v1/members/A/networks",
+        r#"{"cidrs":["198.51.100.0/24"]}"#,
+        [401, 401, 401, 401, 403, 403, 200],
+    ),
+    // Signed links and SUSHI keys.
+    (
+        "POST",
+        "/api/v1/discs/{dA}/signed-links",
+        r#"{"expires_in_secs":60}"#,
+        [401, 401, 401, 401, 201, 403, 201],
+    ),
+    (
+        "POST",
+        "/api/v1/members/A/signed-links",
+        r#"{"expires_in_secs":60}"#,
+        [401, 401, 401, 401, 201, 403, 201],
+    ),
+    (
+        "POST",
+        "/api/v1/sushi-keys",
+        r#"{"member":"A"}"#,
+        [401, 401, 401, 401, 201, 403, 201],
+    ),
+    // The uploader's planning calls.
+    (
+        "POST",
+        "/api/v1/images/probe?size=4096",
+        "x",
+        [401, 401, 401, 401, 400, 400, 400],
+    ),
+    (
+        "POST",
+        "/api/v1/upload-plans",
+        r#"{"files":[]}"#,
+        [401, 401, 401, 401, 200, 200, 200],
+    ),
+    // The OPAC: resolver links and the lookup are public; the 856 export is the member's.
+    (
+        "GET",
+        "/r/isbn/9787302123456",
+        "",
+        [404, 404, 404, 404, 404, 404, 404],
+    ),
+    (
+        "GET",
+        "/r/A/record/nothing",
+        "",
+        [404, 404, 404, 404, 404, 404, 404],
+    ),
+    (
+        "GET",
+        "/r/A/barcode/nothing",
+        "",
+        [404, 404, 404, 404, 404, 404, 404],
+    ),
+    ("GET", "/widget.js", "", [200, 200, 200, 200, 200, 200, 200]),
+    (
+        "GET",
+        "/api/v1/lookup?member=A&isbn=9787302123456",
+        "",
+        [200, 200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/members/A/export.xml",
+        "",
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/members/A/export.mrc",
+        "",
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    // Staff pages: sign-in first; another member's pages are refused, by path or by query.
+    (
+        "GET",
+        "/staff/sign-in",
+        "",
+        [200, 200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/assets/spindle.css",
+        "",
+        [200, 200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/staff/stats?member=A",
+        "",
+        [303, 303, 303, 303, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/staff/stats/years.csv?member=A",
+        "",
+        [303, 303, 303, 303, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/staff/review?member=A",
+        "",
+        [303, 303, 303, 303, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/staff/discs?member=A",
+        "",
+        [303, 303, 303, 303, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/staff/settings?member=A",
+        "",
+        [303, 303, 303, 303, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/staff/export?member=A",
+        "",
+        [303, 303, 303, 303, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/staff/export/marcxml.xml?member=A",
+        "",
+        [303, 303, 303, 303, 200, 403, 200],
+    ),
+    (
+        "POST",
+        "/staff/settings/catalogue",
+        "form:member=A&sru_url=http%3A%2F%2F127.0.0.1%3A9%2Fsru&sru_version=1.2&record_schema=marcxml&opac_record_url=https%3A%2F%2Fopac.example.edu%2Fr%2F%7Bid%7D",
+        [303, 303, 303, 303, 303, 403, 303],
+    ),
+    (
+        "POST",
+        "/staff/settings/catalogue",
+        "form:member=B&sru_url=http%3A%2F%2F127.0.0.1%3A9%2Fsru&sru_version=1.2&record_schema=marcxml&opac_record_url=https%3A%2F%2Fopac.example.edu%2Fr%2F%7Bid%7D",
+        [303, 303, 303, 303, 403, 303, 303],
+    ),
+    (
+        "POST",
+        "/staff/settings/networks",
+        "form:member=A&cidrs=198.51.100.0%2F24",
+        [303, 303, 303, 303, 403, 403, 303],
+    ),
+    (
+        "POST",
+        "/staff/review/{dA}/1/accept",
+        "form:",
+        [303, 303, 303, 303, 404, 403, 404],
+    ),
+    (
+        "GET",
+        "/librarian/upload",
+        "",
+        [303, 303, 303, 303, 200, 200, 200],
+    ),
+    // SUSHI: the key is the credential, whoever holds it; it opens its own member only.
+    (
+        "GET",
+        "/sushi/r51/status?customer_id=A&api_key={keyA}",
+        "",
+        [200, 200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/sushi/r51/members?customer_id=A&api_key={keyA}",
+        "",
+        [200, 200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/sushi/r51/reports?customer_id=A&api_key={keyA}",
+        "",
+        [200, 200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/sushi/r51/reports/pr?customer_id=A&api_key={keyA}&begin_date=2026-01&end_date=2026-01",
+        "",
+        [200, 200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/sushi/r51/reports/pr?customer_id=B&api_key={keyA}&begin_date=2026-01&end_date=2026-01",
+        "",
+        [403, 403, 403, 403, 403, 403, 403],
+    ),
+    (
+        "GET",
+        "/sushi/r51/reports/pr?customer_id=A&api_key=wrong&begin_date=2026-01&end_date=2026-01",
+        "",
+        [401, 401, 401, 401, 401, 401, 401],
+    ),
+    // Last, since it ends the staff sessions.
+    (
+        "POST",
+        "/staff/sign-out",
+        "form:",
+        [303, 303, 303, 303, 303, 303, 303],
+    ),
+];
+
+struct Caller {
+    client: reqwest::Client,
+    /// The form token of the caller's staff session.
+    csrf: Option<String>,
+    /// Appended to every URL (a signed link).
+    access: Option<String>,
+}
+
+fn reader(forwarded: Option<&str>) -> Result<reqwest::Client> {
+    let mut headers = HeaderMap::new();
+    if let Some(ip) = forwarded {
+        headers.insert("x-forwarded-for", HeaderValue::from_str(ip)?);
+    }
+    Ok(reqwest::Client::builder()
+        .default_headers(headers)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+async fn staff(app: &TestApp, token: &str) -> Result<Caller> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "authorization",
+        HeaderValue::from_str(&format!("Bearer {token}"))?,
+    );
+    let client = common::sign_in_with(
+        app,
+        token,
+        reqwest::Client::builder().default_headers(headers),
+    )
+    .await?;
+    let page = client
+        .get(app.url("/staff/stats"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    Ok(Caller {
+        client,
+        csrf: Some(common::form_token(&page)?),
+        access: None,
+    })
+}
+
+async fn authorisation_matrix(backend: Backend) -> Result<()> {
+    let app = TestApp::start_with(backend, |c| {
+        c.http.trusted_proxies = vec!["127.0.0.1/32".into()];
+    })
+    .await?;
+    let a = app.librarian("A").await?;
+    let b = app.librarian("B").await?;
+    let admin = app.admin().await?;
+    app.set_networks(&admin, "A", &["198.51.100.0/24"]).await?;
+    app.set_networks(&admin, "B", &["203.0.113.0/24"]).await?;
+    let image_a = iso_image(3000, 91);
+    let da = app.disc(&a, &image_a, json!({})).await?;
+    let db = app.disc(&b, &iso_image(3000, 92), json!({})).await?;
+    common::wait_indexed(&app, Some(&a), da).await?;
+    common::wait_indexed(&app, Some(&b), db).await?;
+    let link: Value = app
+        .client
+        .post(app.url(&format!("/api/v1/discs/{da}/signed-links")))
+        .bearer_auth(&a)
+        .json(&json!({"expires_in_secs": 3600}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let link = link["token"].as_str().context("link token")?.to_string();
+    let key: Value = app
+        .client
+        .post(app.url("/api/v1/sushi-keys"))
+        .bearer_auth(&a)
+        .json(&json!({"member": "A"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let key_a = key["api_key"].as_str().context("SUSHI key")?.to_string();
+
+    let callers = [
+        Caller {
+            client: reader(None)?,
+            csrf: None,
+            access: None,
+        },
+        Caller {
+            client: reader(Some("198.51.100.7"))?,
+            csrf: None,
+            access: None,
+        },
+        Caller {
+            client: reader(Some("192.0.2.1"))?,
+            csrf: None,
+            access: None,
+        },
+        Caller {
+            client: reader(Some("192.0.2.1"))?,
+            csrf: None,
+            access: Some(link),
+        },
+        staff(&app, &a).await?,
+        staff(&app, &b).await?,
+        staff(&app, &admin).await?,
+    ];
+
+    let mut wrong = Vec::new();
+    let mut asked = 0;
+    for (method, path, body, expected) in MATRIX {
+        for (i, caller) in callers.iter().enumerate() {
+            // Each caller gets a fresh upload of A's, so that DELETE and PATCH meet one.
+            let upload = if path.contains("{uA}") {
+                let r = app
+                    .create_upload(&a, &common::random_hex(32), 3 * 1024 * 1024)
+                    .await?;
+                anyhow::ensure!(r.status() == 201, "upload: {}", r.status());
+                common::header(&r, "location")
+                    .rsplit('/')
+                    .next()
+                    .unwrap_or_default()
+                    .to_string()
+            } else {
+                String::new()
+            };
+            let fill = |s: &str| {
+                s.replace("{dA}", &da.to_string())
+                    .replace("{dB}", &db.to_string())
+                    .replace("{uA}", &upload)
+                    .replace("{shaA}", &common::sha256_hex(&image_a))
+                    .replace("{keyA}", &key_a)
+            };
+            let mut url = app.url(&fill(path));
+            if let Some(token) = &caller.access {
+                url.push(if url.contains('?') { '&' } else { '?' });
+                url.push_str(&format!("access={token}"));
+            }
+            let mut request = caller
+                .client
+                .request(Method::from_bytes(method.as_bytes())?, &url)
+                .header("tus-resumable", "1.0.0");
+            if *body == "tus-create:" {
+                request = request
+                    .header("upload-length", (3 * 1024 * 1024).to_string())
+                    .header(
+                        "upload-metadata",
+                        common::metadata(&common::random_hex(32), "new.iso"),
+                    );
+            } else if *body == "tus:" {
+                // An empty PATCH at offset 0: accepted (204) by whoever owns the upload.
+                request = request
+                    .header("content-type", "application/offset+octet-stream")
+                    .header("upload-offset", "0");
+            } else if let Some(form) = body.strip_prefix("form:") {
+                let csrf = caller.csrf.clone().unwrap_or_default();
+                request = request
+                    .header("content-type", "application/x-www-form-urlencoded")
+                    .body(format!("csrf={csrf}&{form}"));
+            } else if body.starts_with('{') {
+                request = request
+                    .header("content-type", "application/json")
+                    .body(fill(body));
+            } else if !body.is_empty() {
+                request = request
+                    .header("content-type", "application/octet-stream")
+                    .body(body.to_string());
+            }
+            let got = request.send().await?.status().as_u16();
+            asked += 1;
+            if got != expected[i] {
+                wrong.push(format!(
+                    "{method} {path} as {}: {got}, expected {}",
+                    ROLES[i], expected[i]
+                ));
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "{} of {asked} answers differ:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+    assert_eq!(asked, MATRIX.len() * ROLES.len());
+    Ok(())
+}
+
+/// Every route the server declares (read from `src/api`) is asked in the matrix, so a new
+/// endpoint cannot be added without saying who may use it.
+#[test]
+fn every_route_is_in_the_matrix() -> Result<()> {
+    let declared = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#)?;
+    let mut missing = Vec::new();
+    let mut routes = 0;
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api"))? {
+        let source = std::fs::read_to_string(entry?.path())?;
+        for route in declared.captures_iter(&source) {
+            routes += 1;
+            let segments: Vec<String> = route[1]
+                .split('/')
+                .map(|segment| match segment {
+                    s if s.starts_with("{*") => ".+".to_string(),
+                    s if s.starts_with('{') => "[^/]+".to_string(),
+                    s => regex::escape(s),
+                })
+                .collect();
+            let pattern = regex::Regex::new(&format!("^(/api/v1)?{}$", segments.join("/")))?;
+            let asked = MATRIX
+                .iter()
+                .any(|(_, path, _, _)| pattern.is_match(path.split('?').next().unwrap_or(path)));
+            if !asked {
+                missing.push(route[1].to_string());
+            }
+        }
+    }
+    assert!(routes > 50, "found only {routes} routes in src/api");
+    assert!(missing.is_empty(), "routes not in the matrix: {missing:?}");
+    Ok(())
+}
