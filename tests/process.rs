@@ -4,30 +4,13 @@
 
 mod common;
 
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result};
+use common::server::{Server, spindle, text};
 use common::{Backend, PART, configure, header, iso_image, sha256_hex};
 use spindle::config::Config;
-
-fn spindle(dir: &std::path::Path, env: &[(String, String)], args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_spindle"))
-        .current_dir(dir)
-        .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-        .env_remove("SPINDLE_CONFIG")
-        .args(args)
-        .output()
-        .expect("running spindle")
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
 
 #[test]
 fn members_tokens_and_config_from_the_command_line() {
@@ -204,58 +187,6 @@ fn start_up_fails_fast_with_a_clear_message() {
     );
 }
 
-struct Server {
-    child: Child,
-    base: String,
-}
-
-impl Server {
-    async fn start(dir: &std::path::Path, env: &[(String, String)]) -> Result<Self> {
-        let port = {
-            let l = std::net::TcpListener::bind("127.0.0.1:0")?;
-            l.local_addr()?.port()
-        };
-        Self::start_on(dir, env, port).await
-    }
-
-    async fn start_on(dir: &std::path::Path, env: &[(String, String)], port: u16) -> Result<Self> {
-        let child = Command::new(env!("CARGO_BIN_EXE_spindle"))
-            .current_dir(dir)
-            .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        let server = Self {
-            child,
-            base: format!("http://127.0.0.1:{port}"),
-        };
-        let client = reqwest::Client::new();
-        for _ in 0..200 {
-            if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
-                && r.status() == 200
-            {
-                return Ok(server);
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-        bail!("spindle did not become ready")
-    }
-
-    fn kill9(mut self) {
-        // Child::kill sends SIGKILL.
-        self.child.kill().unwrap();
-        self.child.wait().unwrap();
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 async fn killed_mid_upload_resumes_after_restart(backend: Backend) -> Result<()> {
     let dir = tempfile::tempdir()?;
     let mut config = Config::default();
@@ -325,7 +256,7 @@ async fn killed_mid_upload_resumes_after_restart(backend: Backend) -> Result<()>
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(committed, 2 * PART, "two parts committed before the kill");
-    server.kill9();
+    server.kill9()?;
     drop(tx);
     let _ = upload.await;
 
@@ -466,7 +397,7 @@ async fn upload_client_survives_a_server_restart(backend: Backend) -> Result<()>
         }
     }
     assert!(killed, "the transfer started");
-    server.kill9();
+    server.kill9()?;
     tokio::time::sleep(Duration::from_secs(1)).await;
     let _server = Server::start_on(dir.path(), &env, port).await?;
     let out = tokio::task::spawn_blocking(move || client.wait_with_output()).await??;

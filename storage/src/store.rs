@@ -5,6 +5,7 @@ use std::io::ErrorKind;
 use std::ops::Range;
 use std::path::{Path as FsPath, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
@@ -14,7 +15,8 @@ use object_store::memory::InMemory;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
 use object_store::{
-    GetOptions, GetRange, GetResultPayload, ObjectStore, ObjectStoreExt, PutPayload,
+    BackoffConfig, ClientOptions, GetOptions, GetRange, GetResultPayload, ObjectStore,
+    ObjectStoreExt, PutPayload, RetryConfig,
 };
 
 use crate::Digest;
@@ -84,6 +86,15 @@ pub struct S3Config {
     pub unsigned_payload: bool,
     /// A key prefix, so that one bucket can hold several deployments (or test runs).
     pub prefix: String,
+    /// Time allowed to connect to the store.
+    pub connect_timeout_secs: u64,
+    /// Time a read may wait for the store's next bytes. There is no limit on a whole
+    /// request: a reader on a slow line may take minutes over one piece of an image.
+    pub read_timeout_secs: u64,
+    /// A failed request is retried this many times, for at most `retry_timeout_secs` in all,
+    /// before the reader is told the storage is unavailable.
+    pub retries: usize,
+    pub retry_timeout_secs: u64,
 }
 
 impl Default for S3Config {
@@ -97,6 +108,10 @@ impl Default for S3Config {
             virtual_hosted_style: false,
             unsigned_payload: false,
             prefix: String::new(),
+            connect_timeout_secs: 5,
+            read_timeout_secs: 30,
+            retries: 3,
+            retry_timeout_secs: 15,
         }
     }
 }
@@ -189,7 +204,18 @@ impl BlobStore {
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
             .with_virtual_hosted_style_request(config.virtual_hosted_style)
-            .with_unsigned_payload(config.unsigned_payload);
+            .with_unsigned_payload(config.unsigned_payload)
+            .with_client_options(
+                ClientOptions::new()
+                    .with_connect_timeout(Duration::from_secs(config.connect_timeout_secs))
+                    .with_timeout_disabled()
+                    .with_read_timeout(Duration::from_secs(config.read_timeout_secs)),
+            )
+            .with_retry(RetryConfig {
+                backoff: BackoffConfig::default(),
+                max_retries: config.retries,
+                retry_timeout: Duration::from_secs(config.retry_timeout_secs),
+            });
         if let Some(endpoint) = &config.endpoint {
             builder = builder
                 .with_endpoint(endpoint)

@@ -9,6 +9,8 @@
 pub mod browser;
 pub mod catalogue;
 pub mod discs;
+pub mod peers;
+pub mod server;
 
 use std::time::Duration;
 
