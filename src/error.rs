@@ -117,12 +117,37 @@ impl From<StorageError> for AppError {
                     "the stored image is missing; the operators have been told",
                 )
             }
+            StorageError::Store(_) | StorageError::Io { .. } if out_of_space(&e) => {
+                tracing::error!(error = %e, "the store is out of space");
+                Self::new(
+                    StatusCode::INSUFFICIENT_STORAGE,
+                    "storage-full",
+                    "the disc store is full; what was received before is kept, so the upload can resume once the operators have made room",
+                )
+            }
             StorageError::Store(_) | StorageError::Io { .. } => {
                 Self::unavailable("storage-unavailable", "storage", &e)
             }
             other => Self::internal("storage", &other),
         }
     }
+}
+
+/// Whether the store failed for want of space (ENOSPC, or a quota), anywhere in the chain.
+fn out_of_space(e: &StorageError) -> bool {
+    let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(c) = cause {
+        if let Some(io) = c.downcast_ref::<std::io::Error>()
+            && matches!(
+                io.kind(),
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded
+            )
+        {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
 }
 
 impl IntoResponse for AppError {

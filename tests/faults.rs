@@ -278,3 +278,438 @@ async fn garage_killed_mid_download_and_mid_upload() -> Result<()> {
     assert_eq!(sha256_hex(&bytes), upload_sha);
     Ok(())
 }
+
+/// A tmpfs of `mib` MiB mounted for the drill (root only: the suite runs as root here, and
+/// fails loudly otherwise), unmounted when dropped.
+struct SmallDisk {
+    dir: tempfile::TempDir,
+}
+
+impl SmallDisk {
+    fn mount(mib: u64) -> Result<Self> {
+        let dir = tempfile::Builder::new()
+            .prefix("spindle-drill-disk")
+            .tempdir()?;
+        let out = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={mib}m"), "tmpfs"])
+            .arg(dir.path())
+            .output()?;
+        anyhow::ensure!(
+            out.status.success(),
+            "the disk-full drill mounts a small tmpfs and needs root: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(Self { dir })
+    }
+
+    fn path(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+}
+
+impl Drop for SmallDisk {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount")
+            .arg(self.dir.path())
+            .status();
+    }
+}
+
+/// The local store's disk fills up mid-upload: the PATCH gets 507 `storage-full` with a
+/// message saying so, the upload keeps what was committed, discs already stored still read
+/// whole; once space is freed the upload resumes and completes with the right hash.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn local_disk_full_mid_upload() -> Result<()> {
+    let disk = SmallDisk::mount(24)?;
+    let objects = disk.path().join("objects");
+    let staging = disk.path().join("staging");
+    let app = TestApp::start_with(Backend::SqliteLocal, |c| {
+        c.storage.local.path = Some(objects);
+        c.storage.local.staging_path = Some(staging);
+    })
+    .await?;
+    let a = app.librarian("A").await?;
+    let small = iso_image(3000, 305);
+    let first = app.disc(&a, &small, json!({})).await?;
+    // Leave about 11 MiB: two parts of the next upload fit, the third does not.
+    let filler = disk.path().join("filler");
+    std::fs::write(&filler, vec![7u8; 12 * 1024 * 1024])?;
+
+    let data = iso_image(3 * PART as usize, 306);
+    let sha = sha256_hex(&data);
+    let r = app.create_upload(&a, &sha, data.len() as u64).await?;
+    assert_eq!(r.status(), 201);
+    let location = common::header(&r, "location");
+    let mut offset = 0u64;
+    let mut refused = None;
+    while offset < data.len() as u64 {
+        let end = (offset + PART).min(data.len() as u64);
+        let r = app
+            .patch(
+                &a,
+                &location,
+                offset,
+                data[offset as usize..end as usize].to_vec(),
+            )
+            .await?;
+        if r.status() != 204 {
+            let status = r.status().as_u16();
+            let body: Value = r.json().await?;
+            refused = Some((status, body));
+            break;
+        }
+        offset = common::header(&r, "upload-offset").parse()?;
+    }
+    let (status, body) = refused.context("the upload fitted on a full disk")?;
+    assert_eq!(status, 507, "{body}");
+    assert_eq!(body["code"], "storage-full");
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("full"),
+        "{body}"
+    );
+    let kept = app.head_offset(&a, &location).await?;
+    assert!(
+        kept < data.len() as u64 && kept % PART == 0,
+        "offset {kept}"
+    );
+    let blob = app
+        .client
+        .get(app.url(&format!("/api/v1/blobs/{sha}")))
+        .bearer_auth(&a)
+        .send()
+        .await?;
+    assert_eq!(blob.status(), 404, "no blob of the half-stored upload");
+    let got = app
+        .client
+        .get(app.url(&format!("/api/v1/discs/{first}/image")))
+        .bearer_auth(&a)
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    assert_eq!(sha256_hex(&got), sha256_hex(&small));
+
+    std::fs::remove_file(&filler)?;
+    let mut offset = app.head_offset(&a, &location).await?;
+    while offset < data.len() as u64 {
+        let r = app
+            .patch(&a, &location, offset, data[offset as usize..].to_vec())
+            .await?;
+        assert_eq!(r.status(), 204);
+        offset = common::header(&r, "upload-offset").parse()?;
+    }
+    let disc = app.disc(&a, &data, json!({})).await?;
+    let got = app
+        .client
+        .get(app.url(&format!("/api/v1/discs/{disc}/image")))
+        .bearer_auth(&a)
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    assert_eq!(sha256_hex(&got), sha);
+    drop(app);
+    Ok(())
+}
+
+/// A catalogue that accepts connections and never answers: matching times out, each disc
+/// shows the reason and is tried again later, and readers' requests meanwhile are not held
+/// up by it.
+async fn hanging_catalogue(backend: Backend) -> Result<()> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = listener.accept().await {
+            sockets.push(socket); // read nothing, answer nothing, close nothing
+        }
+    });
+    let app = TestApp::start(backend).await?;
+    let a = app.librarian("A").await?;
+    let admin = app.admin().await?;
+    app.set_networks(&admin, "A", &["127.0.0.0/8"]).await?;
+    let reader_disc = app.disc(&a, &iso_image(3000, 310), json!({})).await?;
+    let r = app
+        .client
+        .put(app.url("/api/v1/members/A/catalogue"))
+        .bearer_auth(&a)
+        .json(&json!({
+            "kind": "sru",
+            "sru": {"url": format!("http://127.0.0.1:{port}/catalogue"), "timeout_secs": 3, "retries": 1},
+            "opac_record_url": "https://opac.example.edu/record/{id}"
+        }))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200, "{}", r.text().await?);
+    let mut waiting = Vec::new();
+    for (i, isbn) in ["9787302123456", "9780131103627", "9787040123456"]
+        .iter()
+        .enumerate()
+    {
+        waiting.push(
+            app.disc(
+                &a,
+                &iso_image(3000, 311 + i as u64),
+                json!({ "isbn": isbn }),
+            )
+            .await?,
+        );
+    }
+
+    // While the linkers wait on the catalogue, readers are served as usual.
+    let reader = reqwest::Client::new();
+    let mut slowest = Duration::ZERO;
+    for _ in 0..40 {
+        let started = Instant::now();
+        let r = reader
+            .get(app.url(&format!("/discs/{reader_disc}")))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200);
+        r.bytes().await?;
+        slowest = slowest.max(started.elapsed());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        slowest < Duration::from_secs(2),
+        "a reader waited {slowest:?} while the catalogue hung"
+    );
+    // Each disc waits out the timeout (and one retry), then is put back for a later try,
+    // with the reason shown; it stays pending, since the catalogue may come back.
+    for id in waiting {
+        let mut v = Value::Null;
+        for _ in 0..120 {
+            v = app
+                .client
+                .get(app.url(&format!("/api/v1/discs/{id}")))
+                .bearer_auth(&a)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if !v["link_error"].is_null() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+        assert_eq!(v["link_status"], "pending", "{v}");
+        assert!(
+            v["link_error"]
+                .as_str()
+                .unwrap_or_default()
+                .contains("did not answer within 3 s"),
+            "{v}"
+        );
+    }
+    println!("drill: catalogue hung; slowest of 40 reader pages meanwhile {slowest:?}");
+    held.abort();
+    Ok(())
+}
+
+/// The spindle binary on `backend`, with a librarian and an admin made by the CLI.
+struct Deployment {
+    dir: tempfile::TempDir,
+    env: Vec<(String, String)>,
+    config: spindle::config::Config,
+    librarian: String,
+    admin: String,
+}
+
+impl Deployment {
+    async fn new(backend: Backend, extra: &[(&str, &str)]) -> Result<Self> {
+        use common::server::{spindle, text};
+        let dir = tempfile::tempdir()?;
+        let mut config = spindle::config::Config::default();
+        common::configure(&mut config, backend, &dir.path().join("data")).await?;
+        let mut env = common::child_env(&config);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let o = spindle(dir.path(), &env, &["member", "add", "A", "--name", "A"]);
+        anyhow::ensure!(o.status.success(), "{}", text(&o));
+        let token = |args: &[&str]| {
+            let o = spindle(dir.path(), &env, args);
+            anyhow::ensure!(o.status.success(), "{}", text(&o));
+            Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
+        let librarian = token(&["token", "create", "--role", "librarian", "--member", "A"])?;
+        let admin = token(&["token", "create", "--role", "admin"])?;
+        Ok(Self {
+            dir,
+            env,
+            config,
+            librarian,
+            admin,
+        })
+    }
+
+    async fn start(&self, port: Option<u16>) -> Result<common::server::Server> {
+        match port {
+            Some(p) => common::server::Server::start_on(self.dir.path(), &self.env, p).await,
+            None => common::server::Server::start(self.dir.path(), &self.env).await,
+        }
+    }
+
+    /// Uploads and registers `data` as a disc of A; returns its id.
+    async fn disc(&self, base: &str, data: &[u8]) -> Result<i64> {
+        let client = reqwest::Client::new();
+        let sha = sha256_hex(data);
+        let r = client
+            .post(format!("{base}/api/v1/uploads"))
+            .bearer_auth(&self.librarian)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", data.len().to_string())
+            .header("Upload-Metadata", common::metadata(&sha, "disc.iso"))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 201, "create: {}", r.status());
+        let location = common::header(&r, "location");
+        let mut offset = 0usize;
+        while offset < data.len() {
+            let end = (offset + 2 * PART as usize).min(data.len());
+            let r = client
+                .patch(format!("{base}{location}"))
+                .bearer_auth(&self.librarian)
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Offset", offset.to_string())
+                .header("Content-Type", "application/offset+octet-stream")
+                .body(data[offset..end].to_vec())
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 204, "patch: {}", r.status());
+            offset = end;
+        }
+        let r = client
+            .post(format!("{base}/api/v1/discs"))
+            .bearer_auth(&self.librarian)
+            .json(&json!({"sha256": sha, "filename": "disc.iso"}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "register: {}", r.status());
+        Ok(r.json::<Value>().await?["id"].as_i64().unwrap_or_default())
+    }
+
+    /// Usage events stored for `disc`, read from the database directly.
+    async fn events_for(&self, disc: i64) -> Result<usize> {
+        let db = spindle::db::Db::connect(&self.config.database_url(), 1, Duration::from_secs(5))
+            .await?;
+        let n = spindle::db::usage::events_between(&db, 0, i64::MAX)
+            .await?
+            .iter()
+            .filter(|e| e.disc_id == Some(disc))
+            .count();
+        db.close().await;
+        Ok(n)
+    }
+}
+
+/// `kill -9` of the server while a reader downloads: after the restart the reader resumes
+/// with Range (and If-Range) and ends with the image's exact bytes.
+async fn killed_mid_download_resumes_with_range(backend: Backend) -> Result<()> {
+    let d = Deployment::new(backend, &[]).await?;
+    let server = d.start(None).await?;
+    let port = server.port;
+    let image = iso_image(96 * 1024 * 1024, 320);
+    let disc = d.disc(&server.base, &image).await?;
+    let url = format!("{}/api/v1/discs/{disc}/image", server.base);
+    let client = reqwest::Client::new();
+    let mut r = client.get(&url).bearer_auth(&d.librarian).send().await?;
+    assert_eq!(r.status(), 200);
+    let etag = common::header(&r, "etag");
+    let mut got = Vec::new();
+    while got.len() < 8 * 1024 * 1024 {
+        got.extend_from_slice(&r.chunk().await?.context("ended early")?);
+    }
+    server.kill9()?;
+    let mut broke = false;
+    loop {
+        match r.chunk().await {
+            Ok(Some(c)) => got.extend_from_slice(&c),
+            Ok(None) => break,
+            Err(_) => {
+                broke = true;
+                break;
+            }
+        }
+    }
+    assert!(
+        broke && got.len() < image.len(),
+        "{} bytes, no break",
+        got.len()
+    );
+    let server = d.start(Some(port)).await?;
+    let r = client
+        .get(&url)
+        .bearer_auth(&d.librarian)
+        .header("range", format!("bytes={}-", got.len()))
+        .header("if-range", &etag)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 206);
+    let had = got.len();
+    got.extend_from_slice(&r.bytes().await?);
+    assert_eq!(sha256_hex(&got), sha256_hex(&image));
+    println!(
+        "drill: killed after {had} bytes of {}; resumed to identical bytes",
+        image.len()
+    );
+    drop(server);
+    Ok(())
+}
+
+/// Usage events: a graceful stop (SIGTERM) writes every one; `kill -9` loses at most those of
+/// the last `stats.flush_ms` (1 s here), never the ones before.
+async fn usage_events_at_shutdown_and_crash(backend: Backend) -> Result<()> {
+    let d = Deployment::new(backend, &[("SPINDLE_STATS__FLUSH_MS", "1000")]).await?;
+    let server = d.start(None).await?;
+    let disc = d.disc(&server.base, &iso_image(3000, 330)).await?;
+    let client = reqwest::Client::new();
+    let r = client
+        .put(format!("{}/api/v1/members/A/networks", server.base))
+        .bearer_auth(&d.admin)
+        .json(&json!({"cidrs": ["127.0.0.0/8"]}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let views = |base: String, n: usize| {
+        let client = client.clone();
+        async move {
+            for _ in 0..n {
+                let r = client.get(format!("{base}/discs/{disc}")).send().await?;
+                anyhow::ensure!(r.status() == 200, "view: {}", r.status());
+            }
+            anyhow::Ok(())
+        }
+    };
+    views(server.base.clone(), 20).await?;
+    let status = server.terminate()?;
+    assert!(status.success(), "graceful stop: {status}");
+    assert_eq!(
+        d.events_for(disc).await?,
+        20,
+        "a graceful stop writes every event"
+    );
+
+    let server = d.start(None).await?;
+    views(server.base.clone(), 30).await?;
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    views(server.base.clone(), 25).await?;
+    server.kill9()?;
+    let stored = d.events_for(disc).await?;
+    assert!(
+        (50..=75).contains(&stored),
+        "{stored} events stored; the 50 older than the flush interval must all be there"
+    );
+    println!(
+        "drill: kill -9 lost {} of the 25 events made in the last second (flush_ms = 1000)",
+        75 - stored
+    );
+    Ok(())
+}
+
+on_both_backends!(
+    hanging_catalogue,
+    killed_mid_download_resumes_with_range,
+    usage_events_at_shutdown_and_crash
+);
