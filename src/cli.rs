@@ -82,6 +82,22 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
+    /// Back up the database (a consistent snapshot) and every blob into a folder, each blob
+    /// hashed on the way; the server may keep running. Into the same folder again, only new
+    /// blobs are copied. Exit 1 if any blob could not be copied.
+    Backup {
+        /// The backup folder
+        #[arg(long)]
+        to: PathBuf,
+    },
+    /// Restore a backup made by `spindle backup` into the configured database and storage
+    /// (an empty database of the same kind); every blob is hashed on the way in. Exit 1 if
+    /// any blob could not be restored. Then run `spindle fsck --all`.
+    Restore {
+        /// The backup folder
+        #[arg(long)]
+        from: PathBuf,
+    },
     /// Usage statistics: roll up closed days (the server does this by itself)
     Stats {
         #[command(subcommand)]
@@ -276,6 +292,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 )
             }
         }
+        Command::Backup { to } => {
+            let app = App::start(config).await?;
+            let report = crate::backup::backup(&app, &to).await?;
+            app.db.close().await;
+            backup_outcome("backed up", &report, &to)
+        }
+        Command::Restore { from } => {
+            let report = crate::backup::restore(config, &from).await?;
+            backup_outcome("restored", &report, &from)
+        }
         Command::Stats {
             command: StatsCommand::Rollup { day },
         } => {
@@ -444,4 +470,27 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+fn backup_outcome(
+    verb: &str,
+    report: &crate::backup::Report,
+    dir: &std::path::Path,
+) -> anyhow::Result<()> {
+    for (sha, why) in &report.failed {
+        println!("FAILED {sha}: {why}");
+    }
+    println!(
+        "{verb} {} blobs ({} bytes), {} already there, {} failed ({})",
+        report.copied,
+        report.bytes,
+        report.present,
+        report.failed.len(),
+        dir.display()
+    );
+    if report.failed.is_empty() {
+        Ok(())
+    } else {
+        bail!("{} blobs could not be {verb}", report.failed.len())
+    }
 }

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result};
 use common::peers::{PrivateGarage, PrivatePostgres};
+use common::server::Deployment;
 use common::{Backend, PART, TestApp, iso_image, sha256_hex};
 use serde_json::{Value, json};
 
@@ -507,101 +508,6 @@ async fn hanging_catalogue(backend: Backend) -> Result<()> {
     println!("drill: catalogue hung; slowest of 40 reader pages meanwhile {slowest:?}");
     held.abort();
     Ok(())
-}
-
-/// The spindle binary on `backend`, with a librarian and an admin made by the CLI.
-struct Deployment {
-    dir: tempfile::TempDir,
-    env: Vec<(String, String)>,
-    config: spindle::config::Config,
-    librarian: String,
-    admin: String,
-}
-
-impl Deployment {
-    async fn new(backend: Backend, extra: &[(&str, &str)]) -> Result<Self> {
-        use common::server::{spindle, text};
-        let dir = tempfile::tempdir()?;
-        let mut config = spindle::config::Config::default();
-        common::configure(&mut config, backend, &dir.path().join("data")).await?;
-        let mut env = common::child_env(&config);
-        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
-        let o = spindle(dir.path(), &env, &["member", "add", "A", "--name", "A"]);
-        anyhow::ensure!(o.status.success(), "{}", text(&o));
-        let token = |args: &[&str]| {
-            let o = spindle(dir.path(), &env, args);
-            anyhow::ensure!(o.status.success(), "{}", text(&o));
-            Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
-        };
-        let librarian = token(&["token", "create", "--role", "librarian", "--member", "A"])?;
-        let admin = token(&["token", "create", "--role", "admin"])?;
-        Ok(Self {
-            dir,
-            env,
-            config,
-            librarian,
-            admin,
-        })
-    }
-
-    async fn start(&self, port: Option<u16>) -> Result<common::server::Server> {
-        match port {
-            Some(p) => common::server::Server::start_on(self.dir.path(), &self.env, p).await,
-            None => common::server::Server::start(self.dir.path(), &self.env).await,
-        }
-    }
-
-    /// Uploads and registers `data` as a disc of A; returns its id.
-    async fn disc(&self, base: &str, data: &[u8]) -> Result<i64> {
-        let client = reqwest::Client::new();
-        let sha = sha256_hex(data);
-        let r = client
-            .post(format!("{base}/api/v1/uploads"))
-            .bearer_auth(&self.librarian)
-            .header("Tus-Resumable", "1.0.0")
-            .header("Upload-Length", data.len().to_string())
-            .header("Upload-Metadata", common::metadata(&sha, "disc.iso"))
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 201, "create: {}", r.status());
-        let location = common::header(&r, "location");
-        let mut offset = 0usize;
-        while offset < data.len() {
-            let end = (offset + 2 * PART as usize).min(data.len());
-            let r = client
-                .patch(format!("{base}{location}"))
-                .bearer_auth(&self.librarian)
-                .header("Tus-Resumable", "1.0.0")
-                .header("Upload-Offset", offset.to_string())
-                .header("Content-Type", "application/offset+octet-stream")
-                .body(data[offset..end].to_vec())
-                .send()
-                .await?;
-            anyhow::ensure!(r.status() == 204, "patch: {}", r.status());
-            offset = end;
-        }
-        let r = client
-            .post(format!("{base}/api/v1/discs"))
-            .bearer_auth(&self.librarian)
-            .json(&json!({"sha256": sha, "filename": "disc.iso"}))
-            .send()
-            .await?;
-        anyhow::ensure!(r.status().is_success(), "register: {}", r.status());
-        Ok(r.json::<Value>().await?["id"].as_i64().unwrap_or_default())
-    }
-
-    /// Usage events stored for `disc`, read from the database directly.
-    async fn events_for(&self, disc: i64) -> Result<usize> {
-        let db = spindle::db::Db::connect(&self.config.database_url(), 1, Duration::from_secs(5))
-            .await?;
-        let n = spindle::db::usage::events_between(&db, 0, i64::MAX)
-            .await?
-            .iter()
-            .filter(|e| e.disc_id == Some(disc))
-            .count();
-        db.close().await;
-        Ok(n)
-    }
 }
 
 /// `kill -9` of the server while a reader downloads: after the restart the reader resumes

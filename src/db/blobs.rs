@@ -174,3 +174,17 @@ pub async fn remove_unreferenced(
         true
     }))
 }
+
+/// Blobs in key order after `after` (exclusive), at most `limit`: a walk over every blob in
+/// pages (backup and restore).
+pub async fn page_after(db: &Db, after: &str, limit: i64) -> Result<Vec<DueBlob>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, DueBlob>(
+            "SELECT sha256, size FROM blobs WHERE sha256 > $1 ORDER BY sha256 LIMIT $2",
+        )
+        .bind(after)
+        .bind(limit)
+        .fetch_all(pool)
+        .await?
+    }))
+}

@@ -6,6 +6,9 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use anyhow::{Result, bail};
+use serde_json::{Value, json};
+
+use super::{Backend, PART, sha256_hex};
 
 /// Runs `spindle ARGS` in `dir` with `env` (and no ambient SPINDLE_CONFIG).
 pub fn spindle(dir: &std::path::Path, env: &[(String, String)], args: &[&str]) -> Output {
@@ -93,5 +96,99 @@ impl Drop for Server {
     fn drop(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
+    }
+}
+
+/// The spindle binary on `backend`, with a librarian and an admin made by the CLI.
+pub struct Deployment {
+    pub dir: tempfile::TempDir,
+    pub env: Vec<(String, String)>,
+    pub config: spindle::config::Config,
+    pub librarian: String,
+    pub admin: String,
+}
+
+impl Deployment {
+    pub async fn new(backend: Backend, extra: &[(&str, &str)]) -> anyhow::Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mut config = spindle::config::Config::default();
+        super::configure(&mut config, backend, &dir.path().join("data")).await?;
+        let mut env = super::child_env(&config);
+        env.extend(extra.iter().map(|(k, v)| (k.to_string(), v.to_string())));
+        let o = spindle(dir.path(), &env, &["member", "add", "A", "--name", "A"]);
+        anyhow::ensure!(o.status.success(), "{}", text(&o));
+        let token = |args: &[&str]| {
+            let o = spindle(dir.path(), &env, args);
+            anyhow::ensure!(o.status.success(), "{}", text(&o));
+            Ok(String::from_utf8_lossy(&o.stdout).trim().to_string())
+        };
+        let librarian = token(&["token", "create", "--role", "librarian", "--member", "A"])?;
+        let admin = token(&["token", "create", "--role", "admin"])?;
+        Ok(Self {
+            dir,
+            env,
+            config,
+            librarian,
+            admin,
+        })
+    }
+
+    pub async fn start(&self, port: Option<u16>) -> anyhow::Result<Server> {
+        match port {
+            Some(p) => Server::start_on(self.dir.path(), &self.env, p).await,
+            None => Server::start(self.dir.path(), &self.env).await,
+        }
+    }
+
+    /// Uploads and registers `data` as a disc of A; returns its id.
+    pub async fn disc(&self, base: &str, data: &[u8]) -> anyhow::Result<i64> {
+        let client = reqwest::Client::new();
+        let sha = sha256_hex(data);
+        let r = client
+            .post(format!("{base}/api/v1/uploads"))
+            .bearer_auth(&self.librarian)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Length", data.len().to_string())
+            .header("Upload-Metadata", super::metadata(&sha, "disc.iso"))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 201, "create: {}", r.status());
+        let location = super::header(&r, "location");
+        let mut offset = 0usize;
+        while offset < data.len() {
+            let end = (offset + 2 * PART as usize).min(data.len());
+            let r = client
+                .patch(format!("{base}{location}"))
+                .bearer_auth(&self.librarian)
+                .header("Tus-Resumable", "1.0.0")
+                .header("Upload-Offset", offset.to_string())
+                .header("Content-Type", "application/offset+octet-stream")
+                .body(data[offset..end].to_vec())
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 204, "patch: {}", r.status());
+            offset = end;
+        }
+        let r = client
+            .post(format!("{base}/api/v1/discs"))
+            .bearer_auth(&self.librarian)
+            .json(&json!({"sha256": sha, "filename": "disc.iso"}))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status().is_success(), "register: {}", r.status());
+        Ok(r.json::<Value>().await?["id"].as_i64().unwrap_or_default())
+    }
+
+    /// Usage events stored for `disc`, read from the database directly.
+    pub async fn events_for(&self, disc: i64) -> anyhow::Result<usize> {
+        let db = spindle::db::Db::connect(&self.config.database_url(), 1, Duration::from_secs(5))
+            .await?;
+        let n = spindle::db::usage::events_between(&db, 0, i64::MAX)
+            .await?
+            .iter()
+            .filter(|e| e.disc_id == Some(disc))
+            .count();
+        db.close().await;
+        Ok(n)
     }
 }

@@ -1,0 +1,136 @@
+//! Backup and restore, on both backend pairs, as an operator runs them: `spindle backup`
+//! while the server serves, again (only new blobs copied), `spindle restore` onto a fresh
+//! database and store, `spindle fsck --all` over the result, and the restored server serving
+//! the same discs byte for byte to the same tokens. A backup whose blob was altered restores
+//! everything else and names that blob; a restore onto a database in use is refused.
+
+mod common;
+
+use anyhow::Result;
+use common::server::{Deployment, Server, spindle, text};
+use common::{Backend, PART, iso_image, sha256_hex};
+use serde_json::Value;
+
+on_both_backends!(backup_and_restore);
+
+/// A fresh, empty database and store on `backend`: the environment for a `spindle` child.
+async fn empty_target(backend: Backend, dir: &std::path::Path) -> Result<Vec<(String, String)>> {
+    let mut config = spindle::config::Config::default();
+    common::configure(&mut config, backend, dir).await?;
+    Ok(common::child_env(&config))
+}
+
+async fn discs(base: &str, token: &str) -> Result<Vec<(i64, String)>> {
+    let v: Value = reqwest::Client::new()
+        .get(format!("{base}/api/v1/discs?member=A"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    let mut out: Vec<(i64, String)> = v
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|d| {
+            (
+                d["id"].as_i64().unwrap_or_default(),
+                d["sha256"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    out.sort();
+    Ok(out)
+}
+
+async fn backup_and_restore(backend: Backend) -> Result<()> {
+    let d = Deployment::new(backend, &[]).await?;
+    let server = d.start(None).await?;
+    let images = [
+        iso_image(2 * PART as usize + 12_345, 401),
+        iso_image(3000, 402),
+        iso_image(PART as usize, 403),
+    ];
+    for image in &images {
+        d.disc(&server.base, image).await?;
+    }
+    let before = discs(&server.base, &d.librarian).await?;
+    assert_eq!(before.len(), 3);
+
+    // Online: the server keeps serving while the backup runs.
+    let folder = tempfile::tempdir()?;
+    let to = folder.path().join("backup");
+    let to_arg = to.display().to_string();
+    let o = spindle(d.dir.path(), &d.env, &["backup", "--to", &to_arg]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("backed up 3 blobs"), "{}", text(&o));
+    let o = spindle(d.dir.path(), &d.env, &["backup", "--to", &to_arg]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("backed up 0 blobs (0 bytes), 3 already there"),
+        "{}",
+        text(&o)
+    );
+    let manifest = std::fs::read_to_string(to.join("MANIFEST"))?;
+    for image in &images {
+        assert!(manifest.contains(&sha256_hex(image)), "{manifest}");
+    }
+    drop(server);
+
+    // Restore onto a fresh database and store, verify, serve.
+    let target_dir = tempfile::tempdir()?;
+    let env = empty_target(backend, &target_dir.path().join("data")).await?;
+    let o = spindle(target_dir.path(), &env, &["restore", "--from", &to_arg]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("restored 3 blobs"), "{}", text(&o));
+    let o = spindle(target_dir.path(), &env, &["fsck", "--all"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("3 blobs checked"), "{}", text(&o));
+    let restored = Server::start(target_dir.path(), &env).await?;
+    assert_eq!(discs(&restored.base, &d.librarian).await?, before);
+    for (id, sha) in &before {
+        let bytes = reqwest::Client::new()
+            .get(format!("{}/api/v1/discs/{id}/image", restored.base))
+            .bearer_auth(&d.librarian)
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        assert_eq!(&sha256_hex(&bytes), sha);
+    }
+    drop(restored);
+    // Not over a database in use.
+    let o = spindle(target_dir.path(), &env, &["restore", "--from", &to_arg]);
+    assert!(!o.status.success());
+    assert!(
+        text(&o).contains("a restore needs an empty database"),
+        "{}",
+        text(&o)
+    );
+
+    // A backup blob altered on its medium: everything else is restored, that one is named,
+    // and fsck then reports it missing.
+    let bad = sha256_hex(&images[1]);
+    let file = to.join("blobs").join(&bad[..2]).join(&bad);
+    let mut bytes = std::fs::read(&file)?;
+    bytes[100] ^= 1;
+    std::fs::write(&file, bytes)?;
+    let third = tempfile::tempdir()?;
+    let env = empty_target(backend, &third.path().join("data")).await?;
+    let o = spindle(third.path(), &env, &["restore", "--from", &to_arg]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("FAILED {bad}: the backup's bytes hash to")),
+        "{}",
+        text(&o)
+    );
+    assert!(text(&o).contains("restored 2 blobs"), "{}", text(&o));
+    let o = spindle(third.path(), &env, &["fsck", "--all"]);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains(&format!("FAILED {bad}: the object is missing")),
+        "{}",
+        text(&o)
+    );
+    Ok(())
+}
