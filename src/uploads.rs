@@ -89,10 +89,13 @@ pub fn parse_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
             .decode(value)
             .ok()
             .and_then(|b| String::from_utf8(b).ok())
+            .filter(|v| !v.contains('\0'))
             .ok_or_else(|| {
                 AppError::bad_request(
                     "invalid-metadata",
-                    format!("Upload-Metadata value of {key:?} is not base64-encoded UTF-8"),
+                    format!(
+                        "Upload-Metadata value of {key:?} is not base64-encoded UTF-8 text (without NUL)"
+                    ),
                 )
             })?;
         if out.insert(key.to_string(), decoded).is_some() {

@@ -4,12 +4,13 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{FromRequest, MatchedPath, Request, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
-use axum::response::Response;
+use axum::response::{IntoResponse as _, Response};
 use serde::de::DeserializeOwned;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
@@ -65,12 +66,47 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             count_requests,
         ))
+        .layer(middleware::from_fn(refuse_nul))
+        // Every answer, JSON included, is what its Content-Type says and nothing else.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
         .layer(middleware::from_fn(close_after_refusal))
-        .layer(TraceLayer::new_for_http())
+        .layer(
+            TraceLayer::new_for_http().make_span_with(|request: &Request| {
+                tracing::debug_span!(
+                    "request",
+                    method = %request.method(),
+                    uri = %loggable_uri(request.uri()),
+                    version = ?request.version(),
+                )
+            }),
+        )
         .layer(PropagateRequestIdLayer::x_request_id())
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(CatchPanicLayer::new())
         .with_state(state)
+}
+
+/// Query parameters whose values are credentials: never logged.
+const SECRET_PARAMS: [&str; 4] = ["access", "api_key", "token", "csrf"];
+
+/// The path and query as the log shows them: credentials in the query are redacted.
+pub(crate) fn loggable_uri(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.path().to_string();
+    };
+    let shown: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) => {
+                format!("{k}=<redacted>")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), shown.join("&"))
 }
 
 /// A request refused before its body was read (a wrong token on a PATCH or a probe) leaves
@@ -126,12 +162,61 @@ pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a s
 /// `Json` whose rejections are Spindle's JSON errors rather than axum's plain text.
 pub(crate) struct ApiJson<T>(pub T);
 
+/// Whether any string (or key) in a JSON value holds a NUL, which no text column accepts
+/// (PostgreSQL refuses it outright; SQLite would cut the text short).
+fn holds_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(holds_nul),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// A NUL in the path or the query (`%00`) is refused before any handler sees it: no text in
+/// Spindle may hold one.
+async fn refuse_nul(request: Request, next: Next) -> Response {
+    let in_uri = request
+        .uri()
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str().to_ascii_lowercase().contains("%00"));
+    if in_uri {
+        return AppError::bad_request("invalid-character", "the address may not contain NUL (%00)")
+            .into_response();
+    }
+    next.run(request).await
+}
+
+/// The most a JSON or form body may hold (axum's default body limit, which applies to every
+/// extractor that buffers a body; uploads stream and are bounded by their declared length).
+pub(crate) const JSON_LIMIT: usize = 2 * 1024 * 1024;
+
 impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
-        match axum::Json::<T>::from_request(req, state).await {
-            Ok(axum::Json(v)) => Ok(ApiJson(v)),
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) => {
+                if holds_nul(&v) {
+                    return Err(AppError::bad_request(
+                        "invalid-character",
+                        "text may not contain NUL characters",
+                    ));
+                }
+                serde_json::from_value(v).map(ApiJson).map_err(|e| {
+                    AppError::unprocessable(
+                        "invalid-json",
+                        format!("Failed to deserialize the JSON body: {e}"),
+                    )
+                })
+            }
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(AppError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    "body-too-large",
+                    format!("a JSON body may hold at most {JSON_LIMIT} bytes"),
+                ))
+            }
             Err(rejection) => Err(AppError::new(
                 rejection.status(),
                 "invalid-json",

@@ -50,13 +50,18 @@ impl Server {
         env: &[(String, String)],
         port: u16,
     ) -> Result<Self> {
+        // The server's log, kept across restarts (read by the tests that check what it says).
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("server.log"))?;
         let child = Command::new(env!("CARGO_BIN_EXE_spindle"))
             .current_dir(dir)
             .envs(env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
             .env_remove("SPINDLE_CONFIG")
             .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(log)
             .spawn()?;
         let server = Self {
             child,

@@ -1,0 +1,398 @@
+//! Hostile input, on both backend pairs: bodies and headers past their limits, injection
+//! attempts through every search and lookup field, paths that try to leave a disc, tampered
+//! signed links, the security headers every page carries, and no secret in the logs.
+
+mod common;
+
+use std::io::{Read as _, Write as _};
+use std::net::TcpStream;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use common::{Backend, TestApp, iso_image};
+use serde_json::{Value, json};
+
+on_both_backends!(limits_injection_and_headers);
+
+fn with_query(url: String, pairs: &[(&str, &str)]) -> Result<reqwest::Url> {
+    Ok(reqwest::Url::parse_with_params(&url, pairs)?)
+}
+
+/// Sends raw bytes and returns the status line's code (0 if the server closed without one).
+fn raw(app: &TestApp, request: &[u8]) -> Result<u16> {
+    let addr = app.base.trim_start_matches("http://");
+    let mut s = TcpStream::connect(addr)?;
+    s.set_read_timeout(Some(Duration::from_secs(10)))?;
+    // The server may answer and close before reading all of a refused request.
+    let _ = s.write_all(request);
+    let mut head = [0u8; 64];
+    let n = s.read(&mut head).unwrap_or(0);
+    let line = String::from_utf8_lossy(&head[..n]);
+    Ok(line
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0))
+}
+
+async fn limits_injection_and_headers(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let a = app.librarian("A").await?;
+    let admin = app.admin().await?;
+    app.set_networks(&admin, "A", &["127.0.0.0/8"]).await?;
+    let disc = app
+        .disc(
+            &a,
+            &iso_image(3000, 501),
+            json!({"label": "Hostile test disc"}),
+        )
+        .await?;
+    common::wait_indexed(&app, Some(&a), disc).await?;
+    spindle::search::catch_up(&app.state).await?;
+    // The disc is found by its words before any of the attempts below, so that an attempt
+    // that matched everything would show it.
+    let r = app
+        .client
+        .get(with_query(app.url("/search"), &[("q", "Hostile")])?)
+        .send()
+        .await?;
+    assert!(r.text().await?.contains("Hostile test disc"));
+    let c = &app.client;
+    let staff = common::staff_client(&app, &a).await?;
+
+    // ---- bodies and headers past their limits ----
+    let big = format!("{{\"label\": \"{}\"}}", "x".repeat(3 * 1024 * 1024));
+    let r = c
+        .post(app.url("/api/v1/discs"))
+        .bearer_auth(&a)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 413);
+    let v: Value = r.json().await?;
+    assert_eq!(v["code"], "body-too-large", "{v}");
+    let r = c
+        .post(app.url("/staff/sign-in"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(format!("token={}", "x".repeat(3 * 1024 * 1024)))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 413);
+    let huge_header = format!(
+        "GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(512 * 1024)
+    );
+    assert_eq!(raw(&app, huge_header.as_bytes())?, 431);
+    let many: String = (0..200).map(|i| format!("X-H{i}: v\r\n")).collect();
+    let many = format!("GET /healthz HTTP/1.1\r\nHost: x\r\n{many}\r\n");
+    assert_eq!(raw(&app, many.as_bytes())?, 431);
+    // A range past the end cannot be satisfied (416); one whose last byte comes before its
+    // first is no valid range at all and is ignored, as RFC 9110 says (the whole image).
+    let range = |spec: &'static str| {
+        c.get(app.url(&format!("/api/v1/discs/{disc}/image")))
+            .header("range", spec)
+            .send()
+    };
+    assert_eq!(range("bytes=99999999-").await?.status(), 416);
+    assert_eq!(range("bytes=99999999-1").await?.status(), 200);
+
+    // NUL in text: refused in JSON, in tus metadata and in the address (PostgreSQL takes no
+    // NUL in text, and SQLite would cut the text short).
+    let r = c
+        .post(app.url("/api/v1/discs"))
+        .bearer_auth(&a)
+        .json(&json!({"sha256": common::random_hex(32), "label": "a\u{0}b"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.json::<Value>().await?["code"], "invalid-character");
+    let r = app
+        .tus(reqwest::Method::POST, "/api/v1/uploads", &a)
+        .header("Upload-Length", "100")
+        .header(
+            "Upload-Metadata",
+            common::metadata(&common::random_hex(32), "a\0.iso"),
+        )
+        .send()
+        .await?;
+    assert_eq!(r.status(), 400);
+    let v: Value = r.json().await?;
+    assert_eq!(v["code"], "invalid-metadata");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("filename"),
+        "{v}"
+    );
+
+    // ---- injection through every search and lookup field ----
+    let attempts = [
+        "' OR '1'='1",
+        "\"; DROP TABLE discs; --",
+        "%",
+        "_",
+        "*",
+        "\\",
+        "NEAR(a b)",
+        "a AND OR NOT",
+        "\"unbalanced",
+        "(((",
+        "<script>alert(1)</script>",
+        "\u{0}",
+        "光盘' --",
+    ];
+    let long = "q".repeat(10_000);
+    for q in attempts.iter().copied().chain([long.as_str()]) {
+        let r = c
+            .get(with_query(app.url("/search"), &[("q", q)])?)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let html = r.text().await?;
+        assert!(
+            status == 200 || status == 400,
+            "search {q:?}: {status} {html}"
+        );
+        assert!(!html.contains("<script>alert(1)"), "unescaped: {q:?}");
+        if status == 200 && q != "%" && q != "_" && q != "*" {
+            assert!(
+                !html.contains("Hostile test disc"),
+                "search {q:?} matched everything"
+            );
+        }
+        for (path, key) in [
+            ("/api/v1/lookup", "isbn"),
+            ("/api/v1/lookup", "barcode"),
+            ("/api/v1/lookup", "record"),
+        ] {
+            let r = c
+                .get(with_query(app.url(path), &[("member", "A"), (key, q)])?)
+                .send()
+                .await?;
+            let status = r.status().as_u16();
+            assert!(
+                status == 200 || status == 400 || status == 404,
+                "lookup {key}={q:?}: {status}"
+            );
+        }
+        for report in ["pr", "ir"] {
+            let r = c
+                .get(with_query(
+                    app.url(&format!("/sushi/r51/reports/{report}")),
+                    &[("customer_id", q), ("api_key", q), ("begin_date", q)],
+                )?)
+                .send()
+                .await?;
+            assert!(
+                r.status().is_client_error(),
+                "SUSHI {report} {q:?}: {}",
+                r.status()
+            );
+        }
+        let r = staff
+            .get(with_query(
+                app.url("/staff/discs"),
+                &[("member", q), ("tab", q)],
+            )?)
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let html = r.text().await?;
+        assert!(
+            [200, 400, 403, 404].contains(&status),
+            "staff discs {q:?}: {status}"
+        );
+        assert!(!html.contains("<script>alert(1)"), "unescaped: {q:?}");
+    }
+    // The disc, its record and its files are all still there.
+    let r = c
+        .get(with_query(app.url("/search"), &[("q", "Hostile")])?)
+        .send()
+        .await?;
+    assert!(r.text().await?.contains("Hostile test disc"));
+
+    // ---- paths that try to leave the disc, ids that are not ids ----
+    for path in [
+        format!("/api/v1/discs/{disc}/files/../../../../etc/passwd"),
+        format!("/api/v1/discs/{disc}/files/%2e%2e/%2e%2e/etc/passwd"),
+        format!("/api/v1/discs/{disc}/files/data.bin%00.txt"),
+        format!("/discs/{disc}/browse/..%2f..%2fetc"),
+        "/api/v1/discs/1%20OR%201=1".to_string(),
+        "/api/v1/discs/-1".to_string(),
+        "/api/v1/discs/99999999999999999999999".to_string(),
+        "/discs/1'/browse/".to_string(),
+    ] {
+        let r = c.get(app.url(&path)).send().await?;
+        let status = r.status().as_u16();
+        assert!(
+            [400, 404].contains(&status),
+            "{path}: {status} {}",
+            r.text().await?
+        );
+    }
+
+    // ---- signed links: tampered, truncated, re-signed scope ----
+    let v: Value = c
+        .post(app.url(&format!("/api/v1/discs/{disc}/signed-links")))
+        .bearer_auth(&a)
+        .json(&json!({"expires_in_secs": 600}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let token = v["token"].as_str().context("token")?.to_string();
+    app.set_networks(&admin, "A", &["198.51.100.0/24"]).await?;
+    let outside = |t: String| {
+        let url = app.url(&format!("/api/v1/discs/{disc}/image?access={t}"));
+        async move { anyhow::Ok(reqwest::get(url).await?.status().as_u16()) }
+    };
+    assert_eq!(outside(token.clone()).await?, 200);
+    let mut flipped = token.clone().into_bytes();
+    let last = flipped.len() - 1;
+    flipped[last] = if flipped[last] == b'A' { b'B' } else { b'A' };
+    for t in [
+        String::from_utf8(flipped)?,
+        token[..token.len() - 3].to_string(),
+        token.replacen('.', "", 1),
+        format!("{token}x"),
+        String::new(),
+    ] {
+        assert_eq!(outside(t.clone()).await?, 403, "{t}");
+    }
+
+    // ---- security headers on pages; nosniff on the API ----
+    for path in [
+        "/search".to_string(),
+        format!("/discs/{disc}"),
+        format!("/discs/{disc}/browse/"),
+        "/staff/sign-in".to_string(),
+        "/discs/99999999".to_string(),
+    ] {
+        let r = reqwest::get(app.url(&path)).await?;
+        for (name, want) in [
+            ("x-frame-options", "DENY"),
+            ("x-content-type-options", "nosniff"),
+            ("referrer-policy", "same-origin"),
+        ] {
+            assert_eq!(common::header(&r, name), want, "{path} {name}");
+        }
+        assert!(
+            common::header(&r, "content-security-policy").contains("default-src 'self'")
+                || common::header(&r, "content-security-policy").contains("default-src 'none'"),
+            "{path}: {}",
+            common::header(&r, "content-security-policy")
+        );
+    }
+    let r = c
+        .get(app.url(&format!("/api/v1/discs/{disc}")))
+        .bearer_auth(&a)
+        .send()
+        .await?;
+    assert_eq!(common::header(&r, "x-content-type-options"), "nosniff");
+    Ok(())
+}
+
+/// No secret reaches the log, even at `debug`: staff tokens (bearer and sign-in form),
+/// signed links, SUSHI keys, the session cookie, the S3 secret and the database password.
+async fn no_secret_in_the_log(backend: Backend) -> Result<()> {
+    use common::server::Deployment;
+    let d = Deployment::new(backend, &[("SPINDLE_LOG__FILTER", "debug")]).await?;
+    let server = d.start(None).await?;
+    let base = server.base.clone();
+    let disc = d.disc(&base, &iso_image(3000, 520)).await?;
+    let client = reqwest::Client::new();
+    let link: Value = client
+        .post(format!("{base}/api/v1/discs/{disc}/signed-links"))
+        .bearer_auth(&d.librarian)
+        .json(&json!({"expires_in_secs": 600}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let access = link["token"].as_str().context("link")?.to_string();
+    let key: Value = client
+        .post(format!("{base}/api/v1/sushi-keys"))
+        .bearer_auth(&d.librarian)
+        .json(&json!({"member": "A"}))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let api_key = key["api_key"].as_str().context("key")?.to_string();
+    for url in [
+        format!("{base}/api/v1/discs/{disc}/image?access={access}"),
+        format!("{base}/discs/{disc}?access={access}"),
+        format!(
+            "{base}/sushi/r51/reports/pr?customer_id=A&api_key={api_key}&begin_date=2026-01&end_date=2026-01"
+        ),
+        format!("{base}/sushi/r51/status?customer_id=A&api_key=wrong{api_key}"),
+    ] {
+        client.get(url).send().await?;
+    }
+    client
+        .get(format!("{base}/api/v1/discs/{disc}"))
+        .bearer_auth(format!("{}x", d.librarian))
+        .send()
+        .await?;
+    let staff = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = staff
+        .get(format!("{base}/staff/sign-in"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let csrf = common::form_token(&page)?;
+    let r = staff
+        .post(format!("{base}/staff/sign-in"))
+        .form(&[
+            ("token", d.librarian.as_str()),
+            ("csrf", &csrf),
+            ("next", "/staff/stats"),
+        ])
+        .send()
+        .await?;
+    let cookie = common::header(&r, "set-cookie");
+    let session = cookie
+        .split(';')
+        .next()
+        .and_then(|c| c.split_once('='))
+        .map(|(_, v)| v.to_string())
+        .context("session cookie")?;
+    staff.get(format!("{base}/staff/stats")).send().await?;
+    let o = common::server::spindle(d.dir.path(), &d.env, &["print-config"]);
+    drop(server);
+
+    let log = std::fs::read_to_string(d.dir.path().join("server.log"))? + &common::server::text(&o);
+    assert!(log.contains("DEBUG"), "the log was not at debug level");
+    let mut secrets = vec![
+        ("librarian token", d.librarian.clone()),
+        ("admin token", d.admin.clone()),
+        ("signed link", access),
+        ("SUSHI key", api_key),
+        ("session", session),
+        ("form token", csrf),
+    ];
+    if let Some(s3) = &d.config.storage.s3.secret_access_key
+        && d.config.storage.backend == spindle::config::StorageBackend::S3
+    {
+        secrets.push(("S3 secret", s3.clone()));
+    }
+    for (what, secret) in secrets {
+        assert!(
+            !log.contains(&secret),
+            "the {what} is in the log:\n{}",
+            log.lines()
+                .filter(|l| l.contains(&secret))
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+    Ok(())
+}
+
+on_both_backends!(no_secret_in_the_log);
