@@ -114,6 +114,12 @@ TOML
     sleep 0.1
   done
   [ -n "$id" ] || die "Garage did not start"
+  # `node id` reads the local key file and can answer before the server listens for RPC.
+  for i in $(seq 1 100); do
+    "${g[@]}" status >/dev/null 2>&1 && break
+    kill -0 "$GARAGE_PID" 2>/dev/null || { cat "$dir/server.log" >&2; die "Garage exited"; }
+    sleep 0.1
+  done
   "${g[@]}" layout assign -z dc1 -c 10G "$id" >/dev/null || die "garage layout assign failed"
   "${g[@]}" layout apply --version 1 >/dev/null || die "garage layout apply failed"
   "${g[@]}" bucket create spindle-test >/dev/null || die "garage bucket create failed"

@@ -46,6 +46,9 @@ pub struct HttpConfig {
     /// Who may read `/metrics` (CIDRs, matched against the client address worked out as
     /// above): loopback by default, so a scraper on the same host reads it and readers do not.
     pub metrics_from: Vec<String>,
+    /// A connection must send each request's head (request line and headers) within this
+    /// many seconds, also while idle between requests; slower clients are disconnected.
+    pub header_read_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -86,6 +89,9 @@ pub struct UploadConfig {
     pub max_size: u64,
     pub expiry_secs: u64,
     pub sweep_interval_secs: u64,
+    /// A PATCH whose body brings no bytes for this long is ended (408); its whole parts are
+    /// kept and the client resumes from Upload-Offset.
+    pub body_idle_timeout_secs: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -128,6 +134,7 @@ impl Default for HttpConfig {
             trusted_proxies: Vec::new(),
             client_ip_header: "x-forwarded-for".into(),
             metrics_from: vec!["127.0.0.0/8".into(), "::1/128".into()],
+            header_read_timeout_secs: 30,
         }
     }
 }
@@ -259,6 +266,7 @@ impl Default for UploadConfig {
             max_size: 20 * 1024 * MIB,
             expiry_secs: 24 * 3600,
             sweep_interval_secs: 300,
+            body_idle_timeout_secs: 60,
         }
     }
 }
@@ -336,14 +344,22 @@ impl Config {
                 self.upload.max_size
             )));
         }
-        if self.upload.expiry_secs == 0 || self.upload.sweep_interval_secs == 0 {
+        if self.upload.expiry_secs == 0
+            || self.upload.sweep_interval_secs == 0
+            || self.upload.body_idle_timeout_secs == 0
+        {
             return Err(ConfigError::Invalid(
-                "upload.expiry_secs and upload.sweep_interval_secs must be positive".into(),
+                "upload.expiry_secs, upload.sweep_interval_secs and upload.body_idle_timeout_secs must be positive".into(),
             ));
         }
         if self.index.workers == 0 || self.index.lease_secs == 0 || self.index.max_entries == 0 {
             return Err(ConfigError::Invalid(
                 "index.workers, index.lease_secs and index.max_entries must be positive".into(),
+            ));
+        }
+        if self.http.header_read_timeout_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "http.header_read_timeout_secs must be positive".into(),
             ));
         }
         for (key, cidrs) in [

@@ -34,11 +34,8 @@ pub async fn serve(
     let search = tokio::spawn(crate::search::run_forever(state.clone()));
     let fixity = tokio::spawn(crate::fixity::run_forever(state.clone()));
     let router = crate::api::router(state.clone());
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<std::net::SocketAddr>(),
-    )
-    .with_graceful_shutdown(signal);
+    let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
+    let server = accept_loop(listener, router, header_timeout, signal);
     let result = tokio::select! {
         r = server => r,
         _ = async {
@@ -61,6 +58,58 @@ pub async fn serve(
     state.usage.recorder.flush().await;
     state.db.close().await;
     result
+}
+
+/// Accepts connections until `shutdown` resolves, then waits for the open ones to finish
+/// their requests. HTTP/1 connections must send a request's head within `header_timeout`
+/// (also while idle between requests), so a client that connects and trickles, or says
+/// nothing, cannot hold a connection (axum's own `serve` sets no timer, so it has no such
+/// limit).
+async fn accept_loop(
+    listener: TcpListener,
+    router: axum::Router,
+    header_timeout: Duration,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use tower::Service as _;
+
+    let mut make = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    // HTTP/1.1 only: a reverse proxy or a browser speaks it to Spindle (HTTP/2 needs TLS,
+    // which the proxy ends). hyper's HTTP/1 server applies the head timeout from the first
+    // byte; its version-sniffing `auto` server would wait for that byte without one.
+    let mut builder = hyper::server::conn::http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(header_timeout);
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(a) => a,
+                Err(e) => {
+                    // Out of file descriptors and the like: wait a moment rather than spin.
+                    tracing::warn!(error = %e, "accepting a connection failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let Ok(service) = make.call(peer).await;
+        let service = hyper_util::service::TowerToHyperService::new(service);
+        let connection = builder.serve_connection(TokioIo::new(stream), service);
+        let connection = graceful.watch(connection);
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+    drop(listener);
+    graceful.shutdown().await;
+    Ok(())
 }
 
 async fn sweep_forever(state: AppState) {

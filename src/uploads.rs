@@ -513,6 +513,7 @@ impl<'a> Writer<'a> {
         // order (`commit_all`). At most two parts are in memory per upload.
         let (parts, mut incoming) = tokio::sync::mpsc::channel::<Bytes>(1);
         let stop = self.stop.clone();
+        let idle = Duration::from_secs(self.app.config.upload.body_idle_timeout_secs);
         let receive = async move {
             let mut received = start;
             let mut buf = BytesMut::with_capacity(part_size.min(length - start) as usize);
@@ -521,7 +522,17 @@ impl<'a> Writer<'a> {
                     _ = stop.cancelled() => {
                         return Some(AppError::conflict("upload-taken-over", "a newer request took over this upload"));
                     }
-                    next = body.next() => next,
+                    next = tokio::time::timeout(idle, body.next()) => match next {
+                        Ok(next) => next,
+                        Err(_) => {
+                            tracing::info!(upload = %row.id, offset = received, "no bytes for the idle timeout; keeping whole parts");
+                            return Some(AppError::new(
+                                axum::http::StatusCode::REQUEST_TIMEOUT,
+                                "body-idle",
+                                format!("no bytes arrived for {} s; resume from Upload-Offset", idle.as_secs()),
+                            ));
+                        }
+                    },
                 };
                 let mut chunk = match next {
                     None => break,

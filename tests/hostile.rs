@@ -396,3 +396,93 @@ async fn no_secret_in_the_log(backend: Backend) -> Result<()> {
 }
 
 on_both_backends!(no_secret_in_the_log);
+
+/// Reads until the server closes the connection; returns what it sent and how long it took,
+/// or fails if the connection is still open after `limit`.
+fn until_closed(s: &mut TcpStream, limit: Duration) -> Result<(String, Duration)> {
+    let started = std::time::Instant::now();
+    s.set_read_timeout(Some(limit))?;
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        match s.read(&mut buf) {
+            Ok(0) => break,
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => break,
+            Err(e) => anyhow::bail!("still open after {:?}: {e}", started.elapsed()),
+        }
+    }
+    Ok((
+        String::from_utf8_lossy(&got).into_owned(),
+        started.elapsed(),
+    ))
+}
+
+/// Slow and silent clients cannot hold connections: a request head must arrive within
+/// `http.header_read_timeout_secs` (also between keep-alive requests), and an upload body
+/// that stops bringing bytes is ended after `upload.body_idle_timeout_secs` with 408, its
+/// whole parts kept.
+async fn slow_clients_are_cut_off(backend: Backend) -> Result<()> {
+    let app = TestApp::start_with(backend, |c| {
+        c.http.header_read_timeout_secs = 2;
+        c.upload.body_idle_timeout_secs = 2;
+    })
+    .await?;
+    let a = app.librarian("A").await?;
+    let addr = app.base.trim_start_matches("http://").to_string();
+    let limit = Duration::from_secs(15);
+
+    // Connects and says nothing.
+    let mut silent = TcpStream::connect(&addr)?;
+    let (_, took) = until_closed(&mut silent, limit)?;
+    println!("silent connection closed after {took:?}");
+    // Sends its head a byte at a time (slowloris).
+    let mut slow = TcpStream::connect(&addr)?;
+    let mut writer = slow.try_clone()?;
+    let trickle = std::thread::spawn(move || {
+        for b in b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: "
+            .iter()
+            .chain([b'a'; 100].iter())
+        {
+            if writer.write_all(&[*b]).is_err() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    });
+    let (said, took) = until_closed(&mut slow, limit)?;
+    assert!(!said.contains("200 OK"), "{said}");
+    assert!(took < Duration::from_secs(10), "{took:?}");
+    let _ = trickle.join();
+    // Idle between keep-alive requests.
+    let mut idle = TcpStream::connect(&addr)?;
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")?;
+    let (said, took) = until_closed(&mut idle, limit)?;
+    assert!(said.starts_with("HTTP/1.1 200"), "{said}");
+    println!("idle keep-alive connection closed after {took:?}");
+
+    // An upload body that stalls after one part and a little more.
+    let data = iso_image(3 * common::PART as usize, 530);
+    let r = app
+        .create_upload(&a, &common::sha256_hex(&data), data.len() as u64)
+        .await?;
+    let location = common::header(&r, "location");
+    let head = common::patch_head(
+        &app,
+        &location,
+        &a,
+        0,
+        &format!("Content-Length: {}", data.len()),
+    );
+    let mut upload = TcpStream::connect(&addr)?;
+    upload.write_all(head.as_bytes())?;
+    upload.write_all(&data[..common::PART as usize + 100])?;
+    let (said, took) = until_closed(&mut upload, limit)?;
+    assert!(said.starts_with("HTTP/1.1 408"), "{said}");
+    assert!(said.contains("body-idle"), "{said}");
+    println!("stalled upload body ended after {took:?}");
+    assert_eq!(app.head_offset(&a, &location).await?, common::PART);
+    Ok(())
+}
+
+on_both_backends!(slow_clients_are_cut_off);

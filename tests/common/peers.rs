@@ -190,6 +190,13 @@ api_bind_addr = "127.0.0.1:{admin}"
             std::thread::sleep(Duration::from_millis(100));
         }
         ensure!(!id.is_empty(), "Garage did not start");
+        // `node id` reads a local file; the RPC the next commands need may open later.
+        for _ in 0..100 {
+            if run(g.cli().arg("status")).is_ok() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         run(g
             .cli()
             .args(["layout", "assign", "-z", "dc1", "-c", "1G", &id]))?;
