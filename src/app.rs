@@ -32,6 +32,8 @@ pub struct App {
     pub link_secret: Vec<u8>,
     /// Discs and indexed images as the content paths (downloads, ranges, files) read them.
     pub content_rows: ContentRows,
+    /// Rate limits per client address.
+    pub limits: crate::limits::Limits,
 }
 
 /// The rows every content request needs, kept for a couple of seconds (see [`crate::cache`]).
@@ -98,6 +100,7 @@ impl App {
         .unwrap_or_default();
         let metrics = Metrics::default();
         let usage = crate::usage::Usage::start(&db, &config, &metrics);
+        let limits = crate::limits::Limits::new(&config.limits);
         Ok(Self {
             config,
             db,
@@ -106,6 +109,7 @@ impl App {
             usage,
             link_secret,
             content_rows: ContentRows::default(),
+            limits,
             writers: Writers::default(),
             index_wake: tokio::sync::Notify::new(),
             link_wake: tokio::sync::Notify::new(),

@@ -26,6 +26,7 @@ pub struct Config {
     pub catalogue: CatalogueConfig,
     pub stats: StatsConfig,
     pub fixity: FixityConfig,
+    pub limits: LimitsConfig,
     pub log: LogConfig,
 }
 
@@ -49,6 +50,9 @@ pub struct HttpConfig {
     /// A connection must send each request's head (request line and headers) within this
     /// many seconds, also while idle between requests; slower clients are disconnected.
     pub header_read_timeout_secs: u64,
+    /// Origins (e.g. `https://emulators.example.edu`) whose pages may read discs' bytes by
+    /// range from the browser (CORS, without credentials). Empty: only Spindle's own pages.
+    pub player_origins: Vec<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -120,6 +124,7 @@ impl Default for Config {
             catalogue: CatalogueConfig::default(),
             stats: StatsConfig::default(),
             fixity: FixityConfig::default(),
+            limits: LimitsConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -135,6 +140,7 @@ impl Default for HttpConfig {
             client_ip_header: "x-forwarded-for".into(),
             metrics_from: vec!["127.0.0.0/8".into(), "::1/128".into()],
             header_read_timeout_secs: 30,
+            player_origins: Vec::new(),
         }
     }
 }
@@ -199,6 +205,26 @@ impl Default for FixityConfig {
             rate_mb_per_s: 50,
             reverify_days: 90,
             interval_secs: 3600,
+        }
+    }
+}
+
+/// Rate limits per client address (see `crate::limits`); 0 turns one off.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LimitsConfig {
+    /// Refused credentials (wrong staff token, sign-in or SUSHI key) per minute before the
+    /// address may not try any for the rest of the minute.
+    pub auth_failures_per_minute: u32,
+    /// Searches, zips, SUSHI reports, exports and statistics tables per minute.
+    pub expensive_per_minute: u32,
+}
+
+impl Default for LimitsConfig {
+    fn default() -> Self {
+        Self {
+            auth_failures_per_minute: 20,
+            expensive_per_minute: 120,
         }
     }
 }

@@ -19,6 +19,7 @@ pub mod error;
 pub mod fixity;
 pub mod gc;
 pub mod images;
+pub mod limits;
 pub mod linking;
 pub mod metrics;
 pub mod opac;

@@ -36,7 +36,9 @@ fn raw(app: &TestApp, request: &[u8]) -> Result<u16> {
 }
 
 async fn limits_injection_and_headers(backend: Backend) -> Result<()> {
-    let app = TestApp::start(backend).await?;
+    // Every attempt below with a made-up SUSHI key is a refused credential: the lock-out
+    // (tested in `rate_limits`) would stop the test's own staff token before the end.
+    let app = TestApp::start_with(backend, |c| c.limits.auth_failures_per_minute = 0).await?;
     let a = app.librarian("A").await?;
     let admin = app.admin().await?;
     app.set_networks(&admin, "A", &["127.0.0.0/8"]).await?;
@@ -486,3 +488,220 @@ async fn slow_clients_are_cut_off(backend: Backend) -> Result<()> {
 }
 
 on_both_backends!(slow_clients_are_cut_off);
+
+/// Rate limits per address: refused credentials lock the address out of presenting any (the
+/// right one included) for the rest of the minute; expensive requests are capped; other
+/// addresses and cheap requests are unaffected.
+async fn rate_limits(backend: Backend) -> Result<()> {
+    let app = TestApp::start_with(backend, |c| {
+        c.http.trusted_proxies = vec!["127.0.0.1/32".into()];
+        c.limits.auth_failures_per_minute = 5;
+        c.limits.expensive_per_minute = 10;
+    })
+    .await?;
+    let a = app.librarian("A").await?;
+    let disc = app.disc(&a, &iso_image(3000, 540), json!({})).await?;
+    let from = |ip: &str| {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert("x-forwarded-for", ip.parse().expect("an address"));
+        reqwest::Client::builder()
+            .default_headers(h)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+    };
+    let disc_json = app.url(&format!("/api/v1/discs/{disc}"));
+
+    // Bearer tokens.
+    let guesser = from("192.0.2.10")?;
+    for i in 0..5 {
+        let r = guesser
+            .get(&disc_json)
+            .bearer_auth(format!("spindle_guess{i}"))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 401, "guess {i}");
+    }
+    let r = guesser
+        .get(&disc_json)
+        .bearer_auth("spindle_guess6")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 429);
+    let wait: u64 = common::header(&r, "retry-after").parse()?;
+    assert!((1..=60).contains(&wait), "{wait}");
+    assert_eq!(r.json::<Value>().await?["code"], "too-many-attempts");
+    let r = guesser.get(&disc_json).bearer_auth(&a).send().await?;
+    assert_eq!(
+        r.status(),
+        429,
+        "the right token gains nothing once locked out"
+    );
+    let r = from("192.0.2.11")?
+        .get(&disc_json)
+        .bearer_auth(&a)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200, "another address is not affected");
+
+    // The sign-in form and SUSHI keys count the same way.
+    let mut h = reqwest::header::HeaderMap::new();
+    h.insert("x-forwarded-for", "192.0.2.12".parse()?);
+    let signer = reqwest::Client::builder()
+        .default_headers(h)
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    // Each answer carries the form (and its token) for the next try.
+    let mut page = signer
+        .get(app.url("/staff/sign-in"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let mut statuses = Vec::new();
+    for i in 0..7 {
+        let csrf = common::form_token(&page).unwrap_or_default();
+        let r = signer
+            .post(app.url("/staff/sign-in"))
+            .form(&[
+                ("token", format!("spindle_nope{i}").as_str()),
+                ("csrf", &csrf),
+                ("next", "/staff/stats"),
+            ])
+            .send()
+            .await?;
+        statuses.push(r.status().as_u16());
+        let body = r.text().await?;
+        if body.contains("name=\"csrf\"") {
+            page = body;
+        }
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429]);
+    let harvester = from("192.0.2.13")?;
+    let mut statuses = Vec::new();
+    for i in 0..6 {
+        let url = app.url(&format!(
+            "/sushi/r51/reports/pr?customer_id=A&api_key=wrong{i}&begin_date=2026-01&end_date=2026-01"
+        ));
+        statuses.push(harvester.get(url).send().await?.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429]);
+
+    // Expensive requests are capped per address; pages are not.
+    let searcher = from("192.0.2.20")?;
+    for i in 0..10 {
+        let r = searcher
+            .get(app.url(&format!("/search?q=x{i}")))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200, "search {i}");
+    }
+    let r = searcher.get(app.url("/search?q=more")).send().await?;
+    assert_eq!(r.status(), 429);
+    assert_eq!(r.json::<Value>().await?["code"], "slow-down");
+    let r = from("192.0.2.21")?
+        .get(app.url("/search?q=x"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    let r = searcher.get(app.url("/healthz")).send().await?;
+    assert_eq!(r.status(), 200);
+    Ok(())
+}
+
+on_both_backends!(rate_limits);
+
+/// CORS only where it is meant: the OPAC lookup and SUSHI for any origin, a disc's bytes
+/// (by range) for the configured player origins; never credentials, never elsewhere.
+async fn cors_only_where_intended(backend: Backend) -> Result<()> {
+    const PLAYER: &str = "https://player.example.org";
+    const EVIL: &str = "https://evil.example.net";
+    let app = TestApp::start_with(backend, |c| {
+        c.http.player_origins = vec![PLAYER.into()];
+    })
+    .await?;
+    let a = app.librarian("A").await?;
+    let admin = app.admin().await?;
+    app.set_networks(&admin, "A", &["127.0.0.0/8"]).await?;
+    let disc = app.disc(&a, &iso_image(3000, 550), json!({})).await?;
+    common::wait_indexed(&app, Some(&a), disc).await?;
+    let acao = |r: &reqwest::Response| common::header(r, "access-control-allow-origin");
+    let get = |path: String, origin: &'static str| {
+        app.client
+            .get(app.url(&path))
+            .header("origin", origin)
+            .header("range", "bytes=0-99")
+            .send()
+    };
+
+    // Anyone's: the OPAC lookup and SUSHI.
+    let r = get("/api/v1/lookup?member=A&isbn=9787302123456".into(), EVIL).await?;
+    assert_eq!(acao(&r), "*");
+    let r = get("/sushi/r51/status".into(), EVIL).await?;
+    assert_eq!(acao(&r), "*");
+    // A disc's bytes: the player's origin only, by range, with the range headers exposed.
+    for path in [
+        format!("/api/v1/discs/{disc}/image"),
+        format!("/api/v1/discs/{disc}/files/data.bin"),
+    ] {
+        let r = get(path.clone(), PLAYER).await?;
+        assert_eq!(r.status(), 206, "{path}");
+        assert_eq!(acao(&r), PLAYER, "{path}");
+        assert!(common::header(&r, "access-control-expose-headers").contains("content-range"));
+        assert!(common::header(&r, "vary").to_lowercase().contains("origin"));
+        let r = get(path.clone(), EVIL).await?;
+        assert_eq!(acao(&r), "", "{path} from another origin");
+        let preflight = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url(&path))
+            .header("origin", PLAYER)
+            .header("access-control-request-method", "GET")
+            .header("access-control-request-headers", "range")
+            .send()
+            .await?;
+        assert_eq!(preflight.status(), 204);
+        assert_eq!(acao(&preflight), PLAYER);
+        assert!(common::header(&preflight, "access-control-allow-headers").contains("range"));
+        let preflight = app
+            .client
+            .request(reqwest::Method::OPTIONS, app.url(&path))
+            .header("origin", EVIL)
+            .header("access-control-request-method", "GET")
+            .send()
+            .await?;
+        assert_eq!(acao(&preflight), "");
+    }
+    // Nowhere else, whatever the origin; never with credentials.
+    for path in [
+        format!("/api/v1/discs/{disc}"),
+        format!("/api/v1/discs/{disc}/tree"),
+        format!("/api/v1/discs/{disc}/zip"),
+        format!("/discs/{disc}"),
+        "/api/v1/members/A/export.xml".to_string(),
+        "/staff/stats".to_string(),
+        "/metrics".to_string(),
+    ] {
+        for origin in [PLAYER, EVIL] {
+            let r = app
+                .client
+                .get(app.url(&path))
+                .bearer_auth(&a)
+                .header("origin", origin)
+                .send()
+                .await?;
+            assert_eq!(acao(&r), "", "{path} from {origin}");
+            assert_eq!(common::header(&r, "access-control-allow-credentials"), "");
+        }
+    }
+    let r = app
+        .client
+        .request(reqwest::Method::OPTIONS, app.url("/api/v1/uploads"))
+        .header("origin", EVIL)
+        .header("access-control-request-method", "POST")
+        .send()
+        .await?;
+    assert_eq!(acao(&r), "", "uploads are Spindle's own pages' only");
+    Ok(())
+}
+
+on_both_backends!(cors_only_where_intended);

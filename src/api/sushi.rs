@@ -12,6 +12,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde_json::Value;
 
+use tower_http::set_header::SetResponseHeaderLayer;
+
 use crate::app::AppState;
 use crate::sushi::{self, Exception, Params, Report};
 
@@ -21,6 +23,12 @@ pub fn router() -> Router<AppState> {
         .route("/sushi/r51/members", get(members))
         .route("/sushi/r51/reports", get(list))
         .route("/sushi/r51/reports/{id}", get(report))
+        // Harvesters and dashboards in browsers may read it from any origin: the key is in
+        // the query, no cookie is involved (so no credentials are allowed).
+        .layer(SetResponseHeaderLayer::overriding(
+            header::ACCESS_CONTROL_ALLOW_ORIGIN,
+            HeaderValue::from_static("*"),
+        ))
 }
 
 /// Query parameters with lower-cased names; a repeated name keeps its first value.
