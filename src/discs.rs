@@ -264,7 +264,17 @@ pub async fn content_readable(app: &App, viewer: &Viewer, id: i64) -> AppResult<
             d
         }
     };
-    admit(viewer, disc)
+    let disc = admit(viewer, disc)?;
+    if disc.fixity_failed_at.is_some() {
+        // Its bytes are known not to be the image (nor to match its ETag): none are served
+        // until the operators restore them from a backup and `spindle fsck` clears the flag.
+        return Err(AppError::new(
+            axum::http::StatusCode::SERVICE_UNAVAILABLE,
+            "image-failed-fixity",
+            "this disc's stored image failed its integrity check; the library's operators have been told and will restore it",
+        ));
+    }
+    Ok(disc)
 }
 
 /// Parses a disc id from a path segment; anything else is simply not a disc.

@@ -76,9 +76,16 @@ async fn fixity_finds_changed_bytes(backend: Backend) -> Result<()> {
     let one = iso_image(200_000, 71);
     let two = iso_image(300_000, 72);
     let three = iso_image(100_000, 73);
+    let mut ids = Vec::new();
     for (data, barcode) in [(&one, "F-1"), (&two, "F-2"), (&three, "F-3")] {
-        app.disc(&a, data, json!({ "barcode": barcode })).await?;
+        ids.push(app.disc(&a, data, json!({ "barcode": barcode })).await?);
     }
+    let image = |id: i64| {
+        app.client
+            .get(app.url(&format!("/api/v1/discs/{id}/image")))
+            .bearer_auth(&a)
+            .send()
+    };
     let (sha1, sha2, sha3) = (sha256_hex(&one), sha256_hex(&two), sha256_hex(&three));
 
     // All whole: every blob verified, none flagged.
@@ -153,6 +160,21 @@ async fn fixity_finds_changed_bytes(backend: Backend) -> Result<()> {
     }
     assert!(stdout.contains("3 blobs checked"), "{stdout}");
 
+    // None of their bytes are served (they are not the image, nor match its ETag); the
+    // content rows are cached for 2 s.
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let r = image(ids[0]).await?;
+    assert_eq!(r.status(), 503);
+    let v: serde_json::Value = r.json().await?;
+    assert_eq!(v["code"], "image-failed-fixity", "{v}");
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/discs/{}/files/", ids[1])))
+        .bearer_auth(&a)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 503);
+
     // Nothing was deleted: the flipped object is still there to be looked at.
     let (store, prefix) = raw_store(&app)?;
     let digest: Digest = sha1.parse()?;
@@ -176,5 +198,8 @@ async fn fixity_finds_changed_bytes(backend: Backend) -> Result<()> {
         metrics.contains("spindle_blobs_failing_fixity 0"),
         "{metrics}"
     );
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let bytes = image(ids[0]).await?.bytes().await?;
+    assert_eq!(sha256_hex(&bytes), sha1, "served again once restored");
     Ok(())
 }

@@ -24,12 +24,15 @@ pub struct DiscRow {
     pub year_hint: Option<i64>,
     pub link_status: String,
     pub link_error: Option<String>,
+    /// When the image's bytes were last found not to match its key (see `crate::fixity`).
+    pub fixity_failed_at: Option<i64>,
 }
 
-const SELECT: &str = "SELECT d.id, d.member_id, m.code AS member_code, d.sha256, b.size,
+/// Every disc query's columns, joined with its member and its image's blob.
+pub(crate) const SELECT: &str = "SELECT d.id, d.member_id, m.code AS member_code, d.sha256, b.size,
         b.created_at AS stored_at, d.filename, d.label, d.isbn, d.barcode, d.record_id,
         d.disc_number, d.is_open, d.created_at, d.title_hint, d.year_hint, d.link_status,
-        d.link_error
+        d.link_error, b.fixity_failed_at
     FROM discs d JOIN members m ON m.id = d.member_id JOIN blobs b ON b.sha256 = d.sha256";
 
 pub struct NewDisc<'a> {

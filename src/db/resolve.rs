@@ -1,14 +1,8 @@
 //! Finding discs from the identifiers OPACs know: ISBN (any member), a member's record id,
 //! a member's barcode. Only links a catalogue or a librarian confirmed count.
 
-use super::discs::DiscRow;
+use super::discs::{DiscRow, SELECT};
 use super::{Db, DbError, on_pool};
-
-const SELECT: &str = "SELECT d.id, d.member_id, m.code AS member_code, d.sha256, b.size,
-        b.created_at AS stored_at, d.filename, d.label, d.isbn, d.barcode, d.record_id,
-        d.disc_number, d.is_open, d.created_at, d.title_hint, d.year_hint, d.link_status,
-        d.link_error
-    FROM discs d JOIN members m ON m.id = d.member_id JOIN blobs b ON b.sha256 = d.sha256";
 
 /// Discs registered with one of the ISBN forms, or linked to a record that carries one.
 pub async fn by_isbn(db: &Db, forms: &[String]) -> Result<Vec<DiscRow>, DbError> {
