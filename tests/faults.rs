@@ -24,6 +24,17 @@ async fn answer(r: reqwest::Response) -> Result<(u16, String)> {
     ))
 }
 
+/// Reads the rest of a body into `got`; true if it broke off (an error) rather than ended.
+async fn drain(body: &mut reqwest::Response, got: &mut Vec<u8>) -> bool {
+    loop {
+        match body.chunk().await {
+            Ok(Some(c)) => got.extend_from_slice(&c),
+            Ok(None) => return false,
+            Err(_) => return true,
+        }
+    }
+}
+
 /// Polls `f` until it gives `want`, for at most `secs`; returns how long that took.
 async fn until<F, Fut>(secs: u64, want: u16, mut f: F) -> Result<Duration>
 where
@@ -109,14 +120,7 @@ async fn postgres_restarted_under_a_running_server() -> Result<()> {
         .await?;
     assert_eq!(r.status(), 204);
     let stored = app.disc(&a, &data, json!({})).await?;
-    let got = app
-        .client
-        .get(app.url(&format!("/api/v1/discs/{stored}/image")))
-        .bearer_auth(&a)
-        .send()
-        .await?
-        .bytes()
-        .await?;
+    let got = app.image_bytes(&a, stored).await?;
     assert_eq!(sha256_hex(&got), sha);
 
     // A crash of PostgreSQL (no checkpoint) is the same to Spindle.
@@ -180,17 +184,7 @@ async fn garage_killed_mid_download_and_mid_upload() -> Result<()> {
 
     garage.kill()?;
     // The rest of the body cannot come: the stream must fail, not end as if complete.
-    let mut broke = false;
-    loop {
-        match download.chunk().await {
-            Ok(Some(c)) => got.extend_from_slice(&c),
-            Ok(None) => break,
-            Err(_) => {
-                broke = true;
-                break;
-            }
-        }
-    }
+    let broke = drain(&mut download, &mut got).await;
     assert!(
         broke && got.len() < image.len(),
         "the body ended cleanly after {} of {} bytes",
@@ -268,14 +262,7 @@ async fn garage_killed_mid_download_and_mid_upload() -> Result<()> {
         .await?;
     assert_eq!(r.status(), 204);
     let stored = app.disc(&a, &upload, json!({})).await?;
-    let bytes = app
-        .client
-        .get(app.url(&format!("/api/v1/discs/{stored}/image")))
-        .bearer_auth(&a)
-        .send()
-        .await?
-        .bytes()
-        .await?;
+    let bytes = app.image_bytes(&a, stored).await?;
     assert_eq!(sha256_hex(&bytes), upload_sha);
     Ok(())
 }
@@ -383,14 +370,7 @@ async fn local_disk_full_mid_upload() -> Result<()> {
         .send()
         .await?;
     assert_eq!(blob.status(), 404, "no blob of the half-stored upload");
-    let got = app
-        .client
-        .get(app.url(&format!("/api/v1/discs/{first}/image")))
-        .bearer_auth(&a)
-        .send()
-        .await?
-        .bytes()
-        .await?;
+    let got = app.image_bytes(&a, first).await?;
     assert_eq!(sha256_hex(&got), sha256_hex(&small));
 
     std::fs::remove_file(&filler)?;
@@ -403,14 +383,7 @@ async fn local_disk_full_mid_upload() -> Result<()> {
         offset = common::header(&r, "upload-offset").parse()?;
     }
     let disc = app.disc(&a, &data, json!({})).await?;
-    let got = app
-        .client
-        .get(app.url(&format!("/api/v1/discs/{disc}/image")))
-        .bearer_auth(&a)
-        .send()
-        .await?
-        .bytes()
-        .await?;
+    let got = app.image_bytes(&a, disc).await?;
     assert_eq!(sha256_hex(&got), sha);
     drop(app);
     Ok(())
@@ -528,17 +501,7 @@ async fn killed_mid_download_resumes_with_range(backend: Backend) -> Result<()> 
         got.extend_from_slice(&r.chunk().await?.context("ended early")?);
     }
     server.kill9()?;
-    let mut broke = false;
-    loop {
-        match r.chunk().await {
-            Ok(Some(c)) => got.extend_from_slice(&c),
-            Ok(None) => break,
-            Err(_) => {
-                broke = true;
-                break;
-            }
-        }
-    }
+    let broke = drain(&mut r, &mut got).await;
     assert!(
         broke && got.len() < image.len(),
         "{} bytes, no break",

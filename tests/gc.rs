@@ -103,14 +103,7 @@ async fn gc_removes_only_what_nothing_needs(backend: Backend) -> Result<()> {
     {
         assert!(held(&app, &a, sha).await?, "{sha} must stay");
     }
-    let image = app
-        .client
-        .get(app.url(&format!("/api/v1/discs/{disc}/image")))
-        .bearer_auth(&a)
-        .send()
-        .await?
-        .bytes()
-        .await?;
+    let image = app.image_bytes(&a, disc).await?;
     assert!(image == disc_bytes, "the disc still downloads whole");
     // Uploading the orphan's bytes again stores them again.
     app.upload(&a, &orphan, 2 * PART as usize).await?;

@@ -260,6 +260,20 @@ impl TestApp {
         Ok(header(&r, "upload-offset").parse()?)
     }
 
+    /// A disc's whole image as `token` downloads it (failing on any status but 200).
+    pub async fn image_bytes(&self, token: &str, disc: i64) -> Result<bytes::Bytes> {
+        let r = self
+            .client
+            .get(self.url(&format!("/api/v1/discs/{disc}/image")))
+            .bearer_auth(token)
+            .send()
+            .await?;
+        if r.status() != 200 {
+            bail!("image of disc {disc}: {} {}", r.status(), r.text().await?);
+        }
+        Ok(r.bytes().await?)
+    }
+
     /// Uploads `data` in one PATCH per `chunk` bytes and returns the upload's location.
     pub async fn upload(&self, token: &str, data: &[u8], chunk: usize) -> Result<String> {
         let sha = sha256_hex(data);
