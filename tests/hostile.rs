@@ -179,6 +179,16 @@ async fn limits_injection_and_headers(backend: Backend) -> Result<()> {
                 "lookup {key}={q:?}: {status}"
             );
         }
+        // The resolver links take the identifier in the path.
+        let segment: String = q.bytes().map(|b| format!("%{b:02X}")).collect();
+        for path in [
+            format!("/r/isbn/{segment}"),
+            format!("/r/A/barcode/{segment}"),
+            format!("/r/A/record/{segment}"),
+        ] {
+            let status = c.get(app.url(&path)).send().await?.status().as_u16();
+            assert!([400, 404].contains(&status), "{path}: {status}");
+        }
         for report in ["pr", "ir"] {
             let r = c
                 .get(with_query(
