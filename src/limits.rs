@@ -130,6 +130,15 @@ fn brings_credentials(request: &Request) -> bool {
 
 /// The middleware: refuses an address over a limit, and counts refused credentials.
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let credentials = brings_credentials(&request);
+    let expensive = request
+        .extensions()
+        .get::<MatchedPath>()
+        .is_some_and(|p| EXPENSIVE.contains(&p.as_str()));
+    if !credentials && !expensive {
+        // Downloads, ranges and pages: nothing to count.
+        return next.run(request).await;
+    }
     let peer = request
         .extensions()
         .get::<ConnectInfo<SocketAddr>>()
@@ -141,7 +150,6 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     let Some(ip) = state.usage.client_ip(peer, forwarded) else {
         return next.run(request).await;
     };
-    let credentials = brings_credentials(&request);
     if credentials && let Some(wait) = state.limits.auth_failures.over(ip) {
         return too_many(
             "too-many-attempts",
@@ -149,10 +157,6 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
             wait,
         );
     }
-    let expensive = request
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|p| EXPENSIVE.contains(&p.as_str()));
     if expensive && let Some(wait) = state.limits.expensive.hit(ip) {
         return too_many(
             "slow-down",

@@ -243,7 +243,7 @@ async fn refuse_nul(request: Request, next: Next) -> Response {
     let in_uri = request
         .uri()
         .path_and_query()
-        .is_some_and(|pq| pq.as_str().to_ascii_lowercase().contains("%00"));
+        .is_some_and(|pq| pq.as_str().as_bytes().windows(3).any(|w| w == b"%00"));
     if in_uri {
         return AppError::bad_request("invalid-character", "the address may not contain NUL (%00)")
             .into_response();
