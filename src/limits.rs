@@ -122,10 +122,13 @@ fn too_many(code: &'static str, message: &str, wait: u64) -> Response {
 fn brings_credentials(request: &Request) -> bool {
     request.headers().contains_key(header::AUTHORIZATION)
         || (request.method() == Method::POST && request.uri().path() == "/staff/sign-in")
-        || request
-            .uri()
-            .query()
-            .is_some_and(|q| q.split('&').any(|kv| kv.starts_with("api_key=")))
+        || request.uri().query().is_some_and(|q| {
+            // SUSHI parameter names are case-insensitive.
+            q.split('&').any(|kv| {
+                kv.get(..8)
+                    .is_some_and(|k| k.eq_ignore_ascii_case("api_key="))
+            })
+        })
 }
 
 /// The middleware: refuses an address over a limit, and counts refused credentials.
