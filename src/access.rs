@@ -5,9 +5,7 @@
 //! such as EZproxy). A signed link, once used, is kept in a cookie so the disc's pages and
 //! files open too. Nobody is ever given a storage URL.
 
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRequestParts, OptionalFromRequestParts};
 use axum::http::request::Parts;
 use base64::Engine as _;
 
@@ -141,14 +139,7 @@ impl FromRequestParts<AppState> for Viewer {
         let reader = match parts.extensions.get::<crate::usage::Reader>() {
             Some(r) => Some(r.clone()),
             None => {
-                let peer = parts
-                    .extensions
-                    .get::<ConnectInfo<SocketAddr>>()
-                    .map(|c| c.0.ip());
-                let header = parts
-                    .headers
-                    .get(state.config.http.client_ip_header.as_str())
-                    .and_then(|v| v.to_str().ok());
+                let (peer, header) = state.usage.origin(&parts.extensions, &parts.headers);
                 state.usage.reader(&state.db, peer, header).await?
             }
         };

@@ -11,11 +11,11 @@
 //! readers behind one address unless it is a trusted proxy (`http.trusted_proxies`).
 
 use std::collections::HashMap;
-use std::net::{IpAddr, SocketAddr};
+use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
@@ -142,15 +142,10 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
         // Downloads, ranges and pages: nothing to count.
         return next.run(request).await;
     }
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let forwarded = request
-        .headers()
-        .get(state.config.http.client_ip_header.as_str())
-        .and_then(|v| v.to_str().ok());
-    let Some(ip) = state.usage.client_ip(peer, forwarded) else {
+    let Some(ip) = state
+        .usage
+        .client_of(request.extensions(), request.headers())
+    else {
         return next.run(request).await;
     };
     if credentials && let Some(wait) = state.limits.auth_failures.over(ip) {

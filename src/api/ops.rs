@@ -1,10 +1,8 @@
 //! Operations: liveness, readiness and Prometheus metrics.
 
 use axum::Router;
-use std::net::SocketAddr;
-
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::extract::State;
+use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use axum::routing::get;
 
@@ -33,15 +31,11 @@ async fn readyz(State(state): State<AppState>) -> AppResult<&'static str> {
 /// the trusted proxies give it: a reader's request forwarded by the campus proxy is refused).
 async fn metrics(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    request: axum::extract::Request,
 ) -> AppResult<impl IntoResponse> {
-    let forwarded = headers
-        .get(state.config.http.client_ip_header.as_str())
-        .and_then(|v| v.to_str().ok());
     let allowed = state
         .usage
-        .client_ip(Some(peer.ip()), forwarded)
+        .client_of(request.extensions(), request.headers())
         .is_some_and(|ip| state.usage.metrics_from.iter().any(|n| n.contains(&ip)));
     if !allowed {
         return Err(AppError::forbidden(

@@ -368,6 +368,8 @@ pub struct Usage {
     pub trusted_proxies: Vec<IpNet>,
     /// The addresses `/metrics` answers (`http.metrics_from`).
     pub metrics_from: Vec<IpNet>,
+    /// The header trusted proxies put the client's address in (`http.client_ip_header`).
+    pub client_ip_header: String,
 }
 
 impl Usage {
@@ -383,7 +385,34 @@ impl Usage {
             networks: Networks::new(),
             trusted_proxies: parse_cidrs(&config.http.trusted_proxies).unwrap_or_default(),
             metrics_from: parse_cidrs(&config.http.metrics_from).unwrap_or_default(),
+            client_ip_header: config.http.client_ip_header.clone(),
         }
+    }
+
+    /// A request's socket peer and the client-address header, as [`Self::client_ip`] and
+    /// [`Self::reader`] take them.
+    pub fn origin<'a>(
+        &self,
+        extensions: &axum::http::Extensions,
+        headers: &'a axum::http::HeaderMap,
+    ) -> (Option<IpAddr>, Option<&'a str>) {
+        let peer = extensions
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| c.0.ip());
+        let forwarded = headers
+            .get(self.client_ip_header.as_str())
+            .and_then(|v| v.to_str().ok());
+        (peer, forwarded)
+    }
+
+    /// The client's address of a request (see [`Self::client_ip`]).
+    pub fn client_of(
+        &self,
+        extensions: &axum::http::Extensions,
+        headers: &axum::http::HeaderMap,
+    ) -> Option<IpAddr> {
+        let (peer, forwarded) = self.origin(extensions, headers);
+        self.client_ip(peer, forwarded)
     }
 
     /// The client's address: the socket peer, or, when the peer is a trusted proxy, the
@@ -552,6 +581,7 @@ mod tests {
             trusted_proxies: parse_cidrs(&cidrs.iter().map(|s| s.to_string()).collect::<Vec<_>>())
                 .expect("cidrs"),
             metrics_from: Vec::new(),
+            client_ip_header: "x-forwarded-for".into(),
         };
         let u = usage_trusting(&["10.0.0.0/8"]);
         let ip = |s: &str| s.parse::<IpAddr>().ok();

@@ -5,9 +5,8 @@
 //! bearer token) are not usage. A reader without the session cookie gets one.
 
 use std::cell::Cell;
-use std::net::SocketAddr;
 
-use axum::extract::{ConnectInfo, MatchedPath, Request, State};
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
@@ -110,19 +109,8 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
     let query = request.uri().query().map(str::to_string);
     let cookie = cookie_value(headers);
     let new_cookie = cookie.is_none().then(|| crate::auth::random_hex(16));
-    let peer = request
-        .extensions()
-        .get::<ConnectInfo<SocketAddr>>()
-        .map(|c| c.0.ip());
-    let reader = match state
-        .usage
-        .reader(
-            &state.db,
-            peer,
-            header_str(headers, &state.config.http.client_ip_header),
-        )
-        .await
-    {
+    let (peer, forwarded) = state.usage.origin(request.extensions(), headers);
+    let reader = match state.usage.reader(&state.db, peer, forwarded).await {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "working out the reader's members");
