@@ -14,6 +14,19 @@ free_port() {
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
 
+# Installs Debian packages without letting their maintainer scripts start services (nginx would
+# listen on every address, PostgreSQL would start its own cluster): the suite starts its own
+# peers on loopback. policy-rc.d is the Debian way to say so; it is removed afterwards.
+apt_install() {
+  local policy=/usr/sbin/policy-rc.d own=0 rc=0
+  if [ ! -e "$policy" ]; then
+    printf '#!/bin/sh\nexit 101\n' | as_root tee "$policy" >/dev/null && as_root chmod 755 "$policy" && own=1
+  fi
+  as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || rc=1
+  [ "$own" = 1 ] && as_root rm -f "$policy"
+  return "$rc"
+}
+
 pg_bindir() {
   local d
   for d in /usr/lib/postgresql/*/bin; do
@@ -23,10 +36,12 @@ pg_bindir() {
 }
 
 # Debian tools the tests use: the disc-image makers and reference readers, and Zebra/YAZ
-# (the Z39.50/SRU server Koha uses) for the catalogue tests, Chromium and its WebDriver for the pages.
+# (the Z39.50/SRU server Koha uses) for the catalogue tests, Chromium and its WebDriver for the pages,
+# nginx (the loadtests' baseline, run in smoke mode by the suite), curl and openssl (the harness).
 IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:libarchive-tools
   7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils zebrasrv:idzebra-2.0 yaz-client:yaz
-  yaz-marcdump:yaz chromium:chromium chromedriver:chromium-driver)
+  yaz-marcdump:yaz chromium:chromium chromedriver:chromium-driver nginx:nginx curl:curl
+  openssl:openssl)
 
 install_image_tools() {
   local missing=() pair
@@ -38,8 +53,7 @@ install_image_tools() {
   fc-list :lang=zh 2>/dev/null | grep -q . || missing+=(fonts-wqy-zenhei)
   if [ ${#missing[@]} -gt 0 ]; then
     echo "peers: installing test tools: ${missing[*]}"
-    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null \
-      || die "could not install ${missing[*]}"
+    apt_install "${missing[@]}" || die "could not install ${missing[*]}"
   fi
   for pair in "${IMAGE_TOOLS[@]}"; do
     command -v "${pair%%:*}" >/dev/null || die "${pair%%:*} is still missing"
@@ -50,8 +64,7 @@ install_peers() {
   install_image_tools
   if ! pg_bindir >/dev/null; then
     echo "peers: installing PostgreSQL (Debian package)"
-    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null \
-      || die "could not install PostgreSQL"
+    apt_install postgresql || die "could not install PostgreSQL"
   fi
   export PATH="$HOME/.cargo/bin:$PATH"
   if ! command -v garage >/dev/null || ! garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
