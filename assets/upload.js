@@ -64,7 +64,7 @@
   async function reason(r) {
     try {
       const j = await r.json();
-      return j.message || j.code || ('HTTP ' + r.status);
+      return j.detail || j.code || ('HTTP ' + r.status);
     } catch (_) {
       return 'HTTP ' + r.status;
     }
@@ -222,7 +222,7 @@
     if (res) {
       try {
         const j = JSON.parse(res.getBody());
-        if (j.message) return j.message;
+        if (j.detail) return j.detail;
       } catch (_) { /* not JSON */ }
       return 'HTTP ' + res.getStatus();
     }

@@ -239,9 +239,25 @@ install_sushi_client() {
   export SPINDLE_TEST_SUSHI_PYTHON="$SUSHI_VENV/bin/python"
 }
 
+# schemathesis (property-based API testing against the OpenAPI document) and
+# openapi-spec-validator (the document validates as OpenAPI 3.1), from PyPI.
+API_VENV="$HOME/.cache/spindle/api-venv"
+install_api_testers() {
+  if ! "$API_VENV/bin/schemathesis" --version 2>/dev/null | grep -q 4.32.5 \
+      || ! [ -x "$API_VENV/bin/openapi-spec-validator" ]; then
+    echo "peers: installing schemathesis 4.32.5 and openapi-spec-validator 0.9.0 into $API_VENV (PyPI)"
+    python3 -m venv "$API_VENV" \
+      && "$API_VENV/bin/pip" install -q schemathesis==4.32.5 openapi-spec-validator==0.9.0 \
+      || die "could not install schemathesis"
+  fi
+  export SPINDLE_TEST_SCHEMATHESIS="$API_VENV/bin/schemathesis"
+  export SPINDLE_TEST_OPENAPI_VALIDATOR="$API_VENV/bin/openapi-spec-validator"
+}
+
 start_peers() {
   install_peers
   install_sushi_client
+  install_api_testers
   PEERS_DIR=$(mktemp -d /tmp/spindle-peers.XXXXXX)
   chmod 755 "$PEERS_DIR"
   trap stop_peers EXIT

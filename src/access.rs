@@ -12,7 +12,7 @@ use base64::Engine as _;
 use crate::app::AppState;
 use crate::auth::Staff;
 use crate::db::discs::DiscRow;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 
 pub const ACCESS_COOKIE: &str = "spindle_access";
 /// The longest a signed link may live.
@@ -107,7 +107,7 @@ impl Viewer {
         }
         Err(AppError::new(
             axum::http::StatusCode::FORBIDDEN,
-            "not-admitted",
+            ErrorCode::NotAdmitted,
             format!(
                 "this disc is for readers of {}: open it from the library's network, or follow the link in the library's catalogue (off campus, through the library's proxy)",
                 disc.member_code

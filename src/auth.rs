@@ -10,7 +10,7 @@ use sha2::{Digest as _, Sha256};
 
 use crate::app::AppState;
 use crate::db::{self, Db, DbError};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 
 const TOKEN_PREFIX: &str = "spindle_";
 /// last_used_at is advisory; writing it more often than this would add a write per request.
@@ -137,7 +137,7 @@ async fn session(parts: &Parts, state: &AppState) -> Result<Option<Staff>, AppEr
     };
     let refused = || {
         AppError::unauthenticated(
-            "session-ended",
+            ErrorCode::SessionEnded,
             "the staff session has ended or the form token does not match it: sign in again",
         )
     };
@@ -174,14 +174,14 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
     };
     let value = value.to_str().map_err(|_| {
         AppError::unauthenticated(
-            "invalid-token",
+            ErrorCode::InvalidToken,
             "the Authorization header is not valid text",
         )
     })?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token.trim())),
         _ => Err(AppError::unauthenticated(
-            "invalid-token",
+            ErrorCode::InvalidToken,
             "use `Authorization: Bearer <token>`",
         )),
     }
@@ -194,7 +194,7 @@ impl FromRequestParts<AppState> for Staff {
         match Option::<Staff>::from_request_parts(parts, state).await? {
             Some(staff) => Ok(staff),
             None => Err(AppError::unauthenticated(
-                "missing-token",
+                ErrorCode::MissingToken,
                 "this needs a staff token: `Authorization: Bearer <token>`",
             )),
         }
@@ -216,7 +216,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Staff {
         match authenticate(&state.db, token).await? {
             Some(staff) => Ok(Some(staff)),
             None => Err(AppError::unauthenticated(
-                "invalid-token",
+                ErrorCode::InvalidToken,
                 "the token is unknown or has been revoked",
             )),
         }

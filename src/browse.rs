@@ -16,7 +16,7 @@ use crate::db::{
     images::{FileRow, ImageRow},
 };
 use crate::discs;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::images::{self, Layout};
 use crate::zipstream::ZipEntry;
 
@@ -249,7 +249,7 @@ pub async fn track(app: &App, viewer: &Viewer, id: i64, raw: &str) -> AppResult<
     let (disc, image) = open(app, viewer, id).await?;
     let not_found = || {
         AppError::not_found(
-            "track-not-found",
+            ErrorCode::TrackNotFound,
             format!("disc {id} has no audio track {raw:?}"),
         )
     };
@@ -296,7 +296,10 @@ pub async fn part(app: &App, viewer: &Viewer, id: i64, name: &str) -> AppResult<
         .into_iter()
         .find(|p| p.name == name)
         .ok_or_else(|| {
-            AppError::not_found("part-not-found", format!("disc {id} has no part {name:?}"))
+            AppError::not_found(
+                ErrorCode::PartNotFound,
+                format!("disc {id} has no part {name:?}"),
+            )
         })?;
     let digest: Digest = p
         .part_sha256
@@ -336,7 +339,7 @@ pub async fn zip(
         let row = images::resolve(app, &disc.sha256, &path).await?;
         if row.kind != "dir" {
             return Err(AppError::not_found(
-                "dir-not-found",
+                ErrorCode::DirNotFound,
                 format!("{path:?} is not a directory"),
             ));
         }
@@ -344,7 +347,7 @@ pub async fn zip(
     let mut rows = db::images::subtree(&app.db, &disc.sha256, &path).await?;
     if rows.len() > MAX_ZIP_ENTRIES {
         return Err(AppError::unprocessable(
-            "zip-too-large",
+            ErrorCode::ZipTooLarge,
             format!(
                 "{} entries; a ZIP holds at most {MAX_ZIP_ENTRIES}: download the image instead",
                 rows.len()
@@ -389,7 +392,7 @@ pub async fn launch(app: &App, viewer: &Viewer, id: i64) -> AppResult<String> {
         .map(|p| format!("{}?via=launch", file_url(disc.id, p)))
         .ok_or_else(|| {
             AppError::not_found(
-                "no-launch-target",
+                ErrorCode::NoLaunchTarget,
                 "this disc has no page or document to open in a browser",
             )
         })

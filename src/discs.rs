@@ -12,7 +12,7 @@ use crate::db::{
     self,
     discs::{DiscRow, NewDisc},
 };
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::images;
 
 #[derive(Debug, Deserialize)]
@@ -107,13 +107,13 @@ fn text_field<'a>(name: &str, value: &'a Option<String>, max: usize) -> AppResul
     };
     if v.len() > max {
         return Err(AppError::unprocessable(
-            "invalid-field",
+            ErrorCode::InvalidField,
             format!("{name} is longer than {max} bytes"),
         ));
     }
     if v.chars().any(char::is_control) {
         return Err(AppError::unprocessable(
-            "invalid-field",
+            ErrorCode::InvalidField,
             format!("{name} contains control characters"),
         ));
     }
@@ -123,7 +123,10 @@ fn text_field<'a>(name: &str, value: &'a Option<String>, max: usize) -> AppResul
 pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<Registered> {
     let member = match (&req.member, staff.role) {
         (Some(code), _) => db::members::by_code(&app.db, code).await?.ok_or_else(|| {
-            AppError::unprocessable("unknown-member", format!("no member with code {code:?}"))
+            AppError::unprocessable(
+                ErrorCode::UnknownMember,
+                format!("no member with code {code:?}"),
+            )
         })?,
         (None, Role::Librarian) => {
             let code = staff.member_code.as_deref().unwrap_or_default();
@@ -133,7 +136,7 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
         }
         (None, Role::Admin) => {
             return Err(AppError::unprocessable(
-                "member-required",
+                ErrorCode::MemberRequired,
                 "an admin must name the member the disc belongs to",
             ));
         }
@@ -146,7 +149,7 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
     let digest: Digest = req
         .sha256
         .parse()
-        .map_err(|e| AppError::unprocessable("invalid-sha256", format!("sha256: {e}")))?;
+        .map_err(|e| AppError::unprocessable(ErrorCode::InvalidSha256, format!("sha256: {e}")))?;
     let sha256 = digest.to_hex();
     // A wrong check digit is kept as it is: books and catalogues carry misprinted ISBNs, and
     // catalogues match them as stored.
@@ -156,14 +159,19 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
             Err(spindle_integrations::isbn::IsbnError::CheckDigit(_)) => {
                 Isbn::digits(raw).unwrap_or_else(|| raw.to_string())
             }
-            Err(e) => return Err(AppError::unprocessable("invalid-isbn", e.to_string())),
+            Err(e) => {
+                return Err(AppError::unprocessable(
+                    ErrorCode::InvalidIsbn,
+                    e.to_string(),
+                ));
+            }
         }),
         None => None,
     };
     let disc_number = req.disc_number.unwrap_or(1);
     if !(1..=999).contains(&disc_number) {
         return Err(AppError::unprocessable(
-            "invalid-field",
+            ErrorCode::InvalidField,
             "disc_number must be between 1 and 999",
         ));
     }
@@ -171,7 +179,7 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
     let filename = text_field("filename", &req.filename, 255)?.unwrap_or(&default_name);
     if filename.contains(['/', '\\']) {
         return Err(AppError::unprocessable(
-            "invalid-field",
+            ErrorCode::InvalidField,
             "filename must not contain path separators",
         ));
     }
@@ -189,7 +197,7 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
         year_hint: match req.year {
             Some(y) if !(1000..=2999).contains(&y) => {
                 return Err(AppError::unprocessable(
-                    "invalid-field",
+                    ErrorCode::InvalidField,
                     "year must be a four-digit year",
                 ));
             }
@@ -203,7 +211,7 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
     };
     let Some(blob) = db::blobs::get(&app.db, &sha256).await? else {
         return Err(AppError::unprocessable(
-            "blob-not-found",
+            ErrorCode::BlobNotFound,
             format!("no stored image has sha256 {sha256}; upload it first"),
         ));
     };
@@ -234,7 +242,7 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
                 Ok(Registered::Existing(existing.into()))
             } else {
                 Err(AppError::conflict(
-                    "disc-conflict",
+                    ErrorCode::DiscConflict,
                     format!(
                         "member {} already has disc {disc_number} of barcode {barcode} with another image (disc {})",
                         member.code, existing.id
@@ -248,7 +256,7 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
 async fn get_row(app: &App, id: i64) -> AppResult<DiscRow> {
     db::discs::get(&app.db, id)
         .await?
-        .ok_or_else(|| AppError::not_found("disc-not-found", format!("no disc {id}")))
+        .ok_or_else(|| AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {id}")))
 }
 
 /// The disc, if the caller may read its content (the image, its files, its tracks). The row
@@ -270,7 +278,7 @@ pub async fn content_readable(app: &App, viewer: &Viewer, id: i64) -> AppResult<
         // until the operators restore them from a backup and `spindle fsck` clears the flag.
         return Err(AppError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
-            "image-failed-fixity",
+            ErrorCode::ImageFailedFixity,
             "this disc's stored image failed its integrity check; the library's operators have been told and will restore it",
         ));
     }
@@ -282,7 +290,7 @@ pub fn parse_id(raw: &str) -> AppResult<i64> {
     raw.parse::<i64>()
         .ok()
         .filter(|id| *id > 0)
-        .ok_or_else(|| AppError::not_found("disc-not-found", format!("no disc {raw:?}")))
+        .ok_or_else(|| AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {raw:?}")))
 }
 
 /// The disc, if the caller may read it (and so take its image).
@@ -306,13 +314,13 @@ pub async fn list(
 ) -> AppResult<Vec<DiscView>> {
     let code = member.or(staff.member_code.as_deref()).ok_or_else(|| {
         AppError::unprocessable(
-            "member-required",
+            ErrorCode::MemberRequired,
             "name the member whose discs to list (?member=CODE)",
         )
     })?;
-    let member = db::members::by_code(&app.db, code)
-        .await?
-        .ok_or_else(|| AppError::not_found("member-not-found", format!("no member {code:?}")))?;
+    let member = db::members::by_code(&app.db, code).await?.ok_or_else(|| {
+        AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
+    })?;
     if !staff.may_act_for(member.id) {
         return Err(AppError::forbidden(
             "librarians list their own member's discs only",

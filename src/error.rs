@@ -1,31 +1,48 @@
 //! The one application error: an HTTP status, a stable machine code and a message for
-//! people. 5xx bodies say nothing internal; the cause goes to the log.
+//! people, answered as an RFC 9457 problem document (`application/problem+json`) with the
+//! `code` member clients match on. 5xx bodies say nothing internal; the cause goes to the log.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use spindle_storage::StorageError;
+use spindle_storage::image::ImageError;
 
 use crate::db::DbError;
+pub use crate::error_code::ErrorCode;
+
+/// The media type of every error answer of the JSON API and the tus endpoints.
+pub const PROBLEM_JSON: &str = "application/problem+json";
 
 #[derive(Debug)]
 pub struct AppError {
     status: StatusCode,
-    code: &'static str,
+    code: ErrorCode,
     message: String,
     /// Extra headers some errors must carry (e.g. `Content-Range: bytes */N` on a 416).
     headers: Vec<(header::HeaderName, HeaderValue)>,
 }
 
+/// An RFC 9457 problem document. `type` names the problem by its code, resolved against the
+/// server: `/api/v1/problems` lists every code with its title.
 #[derive(Serialize)]
-struct ErrorBody<'a> {
-    code: &'a str,
-    message: &'a str,
+struct Problem<'a> {
+    #[serde(rename = "type")]
+    kind: String,
+    title: &'static str,
+    status: u16,
+    detail: &'a str,
+    code: ErrorCode,
+}
+
+/// The `type` URI of a problem with this code.
+pub fn problem_type(code: ErrorCode) -> String {
+    format!("/api/v1/problems#{code}")
 }
 
 impl AppError {
-    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
         Self {
             status,
             code,
@@ -43,7 +60,7 @@ impl AppError {
         self.status
     }
 
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ErrorCode {
         self.code
     }
 
@@ -51,28 +68,28 @@ impl AppError {
         &self.message
     }
 
-    pub fn bad_request(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub fn unauthenticated(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unauthenticated(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
             .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
     pub fn forbidden(message: impl Into<String>) -> Self {
-        Self::new(StatusCode::FORBIDDEN, "forbidden", message)
+        Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
-    pub fn not_found(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    pub fn conflict(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
-    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, message: impl Into<String>) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
@@ -81,12 +98,12 @@ impl AppError {
         tracing::error!(%error, "{context}");
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
-            "internal",
+            ErrorCode::Internal,
             "internal error",
         )
     }
 
-    pub fn unavailable(code: &'static str, what: &str, error: &dyn std::fmt::Display) -> Self {
+    pub fn unavailable(code: ErrorCode, what: &str, error: &dyn std::fmt::Display) -> Self {
         tracing::warn!(%error, "{what} unavailable");
         Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
@@ -100,7 +117,9 @@ impl AppError {
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Unavailable(_) => Self::unavailable("database-unavailable", "database", &e),
+            DbError::Unavailable(_) => {
+                Self::unavailable(ErrorCode::DatabaseUnavailable, "database", &e)
+            }
             other => Self::internal("database", &other),
         }
     }
@@ -113,7 +132,7 @@ impl From<StorageError> for AppError {
                 tracing::error!(path, "a blob the database knows is missing from the store");
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    "blob-missing",
+                    ErrorCode::BlobMissing,
                     "the stored image is missing; the operators have been told",
                 )
             }
@@ -121,14 +140,27 @@ impl From<StorageError> for AppError {
                 tracing::error!(error = %e, "the store is out of space");
                 Self::new(
                     StatusCode::INSUFFICIENT_STORAGE,
-                    "storage-full",
+                    ErrorCode::StorageFull,
                     "the disc store is full; what was received before is kept, so the upload can resume once the operators have made room",
                 )
             }
             StorageError::Store(_) | StorageError::Io { .. } => {
-                Self::unavailable("storage-unavailable", "storage", &e)
+                Self::unavailable(ErrorCode::StorageUnavailable, "storage", &e)
             }
             other => Self::internal("storage", &other),
+        }
+    }
+}
+
+impl From<&ImageError> for ErrorCode {
+    fn from(e: &ImageError) -> Self {
+        match e {
+            ImageError::Unsupported(_) | ImageError::Unrecognised => Self::UnsupportedImageFormat,
+            ImageError::Truncated { .. } => Self::ImageTruncated,
+            ImageError::Malformed { .. } => Self::ImageMalformed,
+            ImageError::Limit(_) => Self::ImageLimitExceeded,
+            ImageError::MissingPart(_) => Self::ImagePartMissing,
+            ImageError::Io(_) => Self::ImageReadFailed,
         }
     }
 }
@@ -152,11 +184,17 @@ fn out_of_space(e: &StorageError) -> bool {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = Json(ErrorBody {
+        let body = Problem {
+            kind: problem_type(self.code),
+            title: self.code.title(),
+            status: self.status.as_u16(),
+            detail: &self.message,
             code: self.code,
-            message: &self.message,
-        });
-        let mut response = (self.status, body).into_response();
+        };
+        let mut response = (self.status, Json(body)).into_response();
+        response
+            .headers_mut()
+            .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }

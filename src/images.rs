@@ -17,7 +17,7 @@ use crate::db::{
     self,
     images::{FileRow, ImageRow, Indexed, NewFile},
 };
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 
 /// What the file table does not hold: where sources and tracks live, boot entries, warnings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -38,8 +38,8 @@ pub struct PartRef {
 
 fn image_error(e: &ImageError) -> AppError {
     match e {
-        ImageError::Io(_) => AppError::unavailable("storage-unavailable", "storage", e),
-        _ => AppError::unprocessable(e.code(), e.to_string()),
+        ImageError::Io(_) => AppError::unavailable(ErrorCode::StorageUnavailable, "storage", e),
+        _ => AppError::unprocessable(e.into(), e.to_string()),
     }
 }
 
@@ -64,7 +64,7 @@ pub async fn check_new(
     let Detected::Cue(text) = detected else {
         if !parts.is_empty() {
             return Err(AppError::unprocessable(
-                "unexpected-parts",
+                ErrorCode::UnexpectedParts,
                 "parts are only for CUE sheets; this image is a single file",
             ));
         }
@@ -77,7 +77,7 @@ pub async fn check_new(
         let i = image::match_part(&file.name, parts.iter().map(|p| p.name.as_str())).ok_or_else(
             || {
                 AppError::unprocessable(
-                    "image-part-missing",
+                    ErrorCode::ImagePartMissing,
                     format!(
                         "the CUE sheet names {:?}; upload it and list it in parts",
                         file.name
@@ -87,12 +87,12 @@ pub async fn check_new(
         )?;
         used[i] = true;
         let part: Digest = parts[i].sha256.parse().map_err(|e| {
-            AppError::unprocessable("invalid-sha256", format!("parts[{i}].sha256: {e}"))
+            AppError::unprocessable(ErrorCode::InvalidSha256, format!("parts[{i}].sha256: {e}"))
         })?;
         let hex = part.to_hex();
         if db::blobs::get(&app.db, &hex).await?.is_none() {
             return Err(AppError::unprocessable(
-                "blob-not-found",
+                ErrorCode::BlobNotFound,
                 format!(
                     "no stored file has sha256 {hex} (part {:?}); upload it first",
                     file.name
@@ -105,7 +105,7 @@ pub async fn check_new(
     }
     if let Some(i) = used.iter().position(|u| !u) {
         return Err(AppError::unprocessable(
-            "unexpected-parts",
+            ErrorCode::UnexpectedParts,
             format!("part {:?} is not named by the CUE sheet", parts[i].name),
         ));
     }
@@ -186,7 +186,7 @@ async fn index_one(app: &App, sha: &str) {
                 db::images::fail(
                     &app.db,
                     sha,
-                    "storage-error",
+                    ErrorCode::ImageReadFailed,
                     &format!("reading the image: {msg}"),
                 )
                 .await
@@ -196,7 +196,7 @@ async fn index_one(app: &App, sha: &str) {
         }
         Err(e) => {
             tracing::info!(image = sha, error = %e, "image cannot be indexed");
-            db::images::fail(&app.db, sha, e.code(), &e.to_string()).await
+            db::images::fail(&app.db, sha, ErrorCode::from(&e), &e.to_string()).await
         }
     };
     if let Err(e) = result {
@@ -338,7 +338,7 @@ pub async fn indexed(app: &App, sha: &str) -> AppResult<ImageRow> {
     }
     let image = db::images::get(&app.db, sha).await?.ok_or_else(|| {
         AppError::conflict(
-            "image-not-indexed",
+            ErrorCode::ImageNotIndexed,
             "this disc's image has not been queued for reading",
         )
     })?;
@@ -348,14 +348,14 @@ pub async fn indexed(app: &App, sha: &str) -> AppResult<ImageRow> {
             Ok(image)
         }
         "failed" => Err(AppError::conflict(
-            "image-not-readable",
+            ErrorCode::ImageNotReadable,
             format!(
                 "this disc's image could not be read: {}",
                 image.error.as_deref().unwrap_or("unknown reason")
             ),
         )),
         _ => Err(AppError::conflict(
-            "image-not-indexed",
+            ErrorCode::ImageNotIndexed,
             "this disc's image is still being read; try again shortly",
         )),
     }
@@ -375,7 +375,7 @@ pub fn clean_path(raw: &str) -> AppResult<String> {
             .any(|s| s.is_empty() || s == "." || s == "..")
     {
         return Err(AppError::not_found(
-            "file-not-found",
+            ErrorCode::FileNotFound,
             "no such path on this disc",
         ));
     }
@@ -384,7 +384,8 @@ pub fn clean_path(raw: &str) -> AppResult<String> {
 
 /// The entry at `path`, following symlinks within the disc (at most 8 hops).
 pub async fn resolve(app: &App, sha: &str, path: &str) -> AppResult<FileRow> {
-    let not_found = || AppError::not_found("file-not-found", format!("no {path:?} on this disc"));
+    let not_found =
+        || AppError::not_found(ErrorCode::FileNotFound, format!("no {path:?} on this disc"));
     let mut current = path.to_string();
     for _ in 0..8 {
         let row = db::images::file(&app.db, sha, &current)

@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod db;
 pub mod discs;
 pub mod error;
+pub mod error_code;
 pub mod fixity;
 pub mod gc;
 pub mod images;

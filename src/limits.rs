@@ -21,7 +21,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
 use crate::app::AppState;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 
 const WINDOW: Duration = Duration::from_secs(60);
 /// Beyond this many addresses tracked, expired windows are swept out.
@@ -110,7 +110,7 @@ impl Limits {
     }
 }
 
-fn too_many(code: &'static str, message: &str, wait: u64) -> Response {
+fn too_many(code: ErrorCode, message: &str, wait: u64) -> Response {
     let mut r = AppError::new(StatusCode::TOO_MANY_REQUESTS, code, message).into_response();
     if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
         r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -150,14 +150,14 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     };
     if credentials && let Some(wait) = state.limits.auth_failures.over(ip) {
         return too_many(
-            "too-many-attempts",
+            ErrorCode::TooManyAttempts,
             "too many refused credentials from this address; wait before trying again",
             wait,
         );
     }
     if expensive && let Some(wait) = state.limits.expensive.hit(ip) {
         return too_many(
-            "slow-down",
+            ErrorCode::SlowDown,
             "too many searches, zips, reports or exports from this address; wait a moment",
             wait,
         );

@@ -23,7 +23,7 @@ use crate::db::{
     catalogue::{LinkRow, NewBibRecord, NewLink},
     discs::DiscRow,
 };
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 
 /// A member's catalogue as configured through the API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -65,7 +65,7 @@ impl Clients {
 fn check_template(t: &str) -> AppResult<()> {
     if !(t.starts_with("http://") || t.starts_with("https://")) || !t.contains("{id}") {
         return Err(AppError::unprocessable(
-            "invalid-catalogue",
+            ErrorCode::InvalidCatalogue,
             "opac_record_url must be an http(s) URL with {id} where the record id goes",
         ));
     }
@@ -81,7 +81,7 @@ pub async fn put_catalogue(
     let member = member_for(app, staff, code).await?;
     if settings.kind != "sru" {
         return Err(AppError::unprocessable(
-            "invalid-catalogue",
+            ErrorCode::InvalidCatalogue,
             format!(
                 "catalogue kind {:?} is not supported (sru is)",
                 settings.kind
@@ -89,14 +89,14 @@ pub async fn put_catalogue(
         ));
     }
     SruClient::new(settings.sru.clone())
-        .map_err(|e| AppError::unprocessable("invalid-catalogue", e.to_string()))?;
+        .map_err(|e| AppError::unprocessable(ErrorCode::InvalidCatalogue, e.to_string()))?;
     if let Some(t) = &settings.opac_record_url {
         check_template(t)?;
     }
     let oai = match &settings.oai {
         Some(o) => {
             OaiClient::new(o.clone())
-                .map_err(|e| AppError::unprocessable("invalid-catalogue", e.to_string()))?;
+                .map_err(|e| AppError::unprocessable(ErrorCode::InvalidCatalogue, e.to_string()))?;
             Some(serde_json::to_string(o).map_err(|e| AppError::internal("catalogue json", &e))?)
         }
         None => None,
@@ -122,7 +122,7 @@ pub async fn get_catalogue(app: &App, staff: &Staff, code: &str) -> AppResult<Ca
         .await?
         .ok_or_else(|| {
             AppError::not_found(
-                "catalogue-not-found",
+                ErrorCode::CatalogueNotFound,
                 format!("member {code} has no catalogue configured"),
             )
         })?;
@@ -141,9 +141,9 @@ pub async fn get_catalogue(app: &App, staff: &Staff, code: &str) -> AppResult<Ca
 }
 
 async fn member_for(app: &App, staff: &Staff, code: &str) -> AppResult<db::members::Member> {
-    let member = db::members::by_code(&app.db, code)
-        .await?
-        .ok_or_else(|| AppError::not_found("member-not-found", format!("no member {code:?}")))?;
+    let member = db::members::by_code(&app.db, code).await?.ok_or_else(|| {
+        AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
+    })?;
     if !staff.may_act_for(member.id) {
         return Err(AppError::forbidden(
             "librarians manage their own member only",
@@ -594,9 +594,9 @@ pub async fn decide(
     bib_record_id: i64,
     accept: bool,
 ) -> AppResult<String> {
-    let disc = db::discs::get(&app.db, disc_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("disc-not-found", format!("no disc {disc_id}")))?;
+    let disc = db::discs::get(&app.db, disc_id).await?.ok_or_else(|| {
+        AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {disc_id}"))
+    })?;
     if !staff.may_act_for(disc.member_id) {
         return Err(AppError::forbidden(
             "librarians review their own member's discs only",
@@ -607,16 +607,16 @@ pub async fn decide(
         .await?
         .ok_or_else(|| {
             AppError::not_found(
-                "link-not-found",
+                ErrorCode::LinkNotFound,
                 format!("disc {disc_id} has no candidate record {bib_record_id}"),
             )
         })
 }
 
 pub async fn relink(app: &App, staff: &Staff, disc_id: i64) -> AppResult<()> {
-    let disc = db::discs::get(&app.db, disc_id)
-        .await?
-        .ok_or_else(|| AppError::not_found("disc-not-found", format!("no disc {disc_id}")))?;
+    let disc = db::discs::get(&app.db, disc_id).await?.ok_or_else(|| {
+        AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {disc_id}"))
+    })?;
     if !staff.may_act_for(disc.member_id) {
         return Err(AppError::forbidden(
             "librarians relink their own member's discs only",

@@ -13,7 +13,7 @@ use spindle_integrations::marc::{
 use crate::app::App;
 use crate::auth::Staff;
 use crate::db::{self, discs::DiscRow};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 
 /// Percent-encodes one path segment or query value.
 pub(crate) fn enc(s: &str) -> String {
@@ -66,7 +66,7 @@ async fn discs_for(app: &App, key: &Key) -> AppResult<Vec<DiscRow>> {
             let forms = Isbn::lookup_forms(raw);
             if forms.is_empty() {
                 return Err(AppError::not_found(
-                    "not-an-isbn",
+                    ErrorCode::NotAnIsbn,
                     format!("{raw:?} is not an ISBN"),
                 ));
             }
@@ -127,7 +127,7 @@ pub async fn resolve(app: &App, key: &Key) -> AppResult<Resolved> {
     let found = lookup(app, key).await?;
     match found.discs.len() {
         0 => Err(AppError::not_found(
-            "no-disc",
+            ErrorCode::NoDisc,
             "no disc is linked to this identifier",
         )),
         1 => Ok(Resolved::One(found.discs[0].disc.clone())),
@@ -144,9 +144,9 @@ pub enum Format {
 
 /// The member's linked records, each with one 856 per disc pointing at the resolver.
 pub async fn export(app: &App, staff: &Staff, code: &str, format: Format) -> AppResult<Vec<u8>> {
-    let member = db::members::by_code(&app.db, code)
-        .await?
-        .ok_or_else(|| AppError::not_found("member-not-found", format!("no member {code:?}")))?;
+    let member = db::members::by_code(&app.db, code).await?.ok_or_else(|| {
+        AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
+    })?;
     if !staff.may_act_for(member.id) {
         return Err(AppError::forbidden(
             "librarians export their own member's records only",

@@ -22,7 +22,7 @@ use crate::app::App;
 use crate::auth::{Role, Staff};
 use crate::db::uploads::{PartCommit, UploadRow};
 use crate::db::{self, DbError, now};
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::metrics::OutcomeLabels;
 
 /// How long a request's claim on an upload lasts without renewal. A crashed node blocks the
@@ -81,7 +81,7 @@ pub fn parse_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
         };
         if key.is_empty() || !key.is_ascii() {
             return Err(AppError::bad_request(
-                "invalid-metadata",
+                ErrorCode::InvalidMetadata,
                 "Upload-Metadata keys must be non-empty ASCII",
             ));
         }
@@ -92,7 +92,7 @@ pub fn parse_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
             .filter(|v| !v.contains('\0'))
             .ok_or_else(|| {
                 AppError::bad_request(
-                    "invalid-metadata",
+                    ErrorCode::InvalidMetadata,
                     format!(
                         "Upload-Metadata value of {key:?} is not base64-encoded UTF-8 text (without NUL)"
                     ),
@@ -100,7 +100,7 @@ pub fn parse_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
             })?;
         if out.insert(key.to_string(), decoded).is_some() {
             return Err(AppError::bad_request(
-                "invalid-metadata",
+                ErrorCode::InvalidMetadata,
                 format!("Upload-Metadata repeats the key {key:?}"),
             ));
         }
@@ -125,20 +125,20 @@ pub async fn create(
 ) -> AppResult<UploadStatus> {
     let length = length.ok_or_else(|| {
         AppError::bad_request(
-            "missing-upload-length",
+            ErrorCode::MissingUploadLength,
             "Upload-Length is required (deferred length is not supported)",
         )
     })?;
     if length == 0 {
         return Err(AppError::bad_request(
-            "empty-upload",
+            ErrorCode::EmptyUpload,
             "an image cannot be empty",
         ));
     }
     if length > app.config.upload.max_size {
         return Err(AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "upload-too-large",
+            ErrorCode::UploadTooLarge,
             format!(
                 "Upload-Length {length} exceeds the maximum of {} bytes",
                 app.config.upload.max_size
@@ -149,17 +149,17 @@ pub async fn create(
     let meta = parse_metadata(&raw)?;
     let sha = meta.get("sha256").ok_or_else(|| {
         AppError::bad_request(
-            "missing-sha256",
+            ErrorCode::MissingSha256,
             "Upload-Metadata must declare the image's sha256 (hex, base64-encoded)",
         )
     })?;
-    let digest: Digest = sha
-        .parse()
-        .map_err(|e| AppError::bad_request("invalid-sha256", format!("declared sha256: {e}")))?;
+    let digest: Digest = sha.parse().map_err(|e| {
+        AppError::bad_request(ErrorCode::InvalidSha256, format!("declared sha256: {e}"))
+    })?;
     let filename = meta.get("filename").or_else(|| meta.get("name")).cloned();
     if filename.as_ref().is_some_and(|f| f.len() > 1024) {
         return Err(AppError::bad_request(
-            "invalid-metadata",
+            ErrorCode::InvalidMetadata,
             "filename is longer than 1024 bytes",
         ));
     }
@@ -190,7 +190,7 @@ pub async fn create(
         // The consortium has these bytes already: nothing needs to move.
         if blob.size != row.length {
             return Err(AppError::unprocessable(
-                "size-mismatch",
+                ErrorCode::SizeMismatch,
                 format!(
                     "the blob {} is {} bytes, not {length}",
                     row.sha256, blob.size
@@ -219,7 +219,7 @@ pub async fn create(
 
 /// Loads an upload the caller may see, or the error tus expects.
 async fn load(app: &App, staff: &Staff, id: &str) -> AppResult<UploadRow> {
-    let not_found = || AppError::not_found("upload-not-found", format!("no upload {id}"));
+    let not_found = || AppError::not_found(ErrorCode::UploadNotFound, format!("no upload {id}"));
     if !valid_upload_id(id) {
         return Err(not_found());
     }
@@ -233,26 +233,29 @@ async fn load(app: &App, staff: &Staff, id: &str) -> AppResult<UploadRow> {
     }
     match row.state.as_str() {
         "expired" => Err(gone(
-            "upload-expired",
+            ErrorCode::UploadExpired,
             "this upload expired; start a new one",
         )),
-        "terminated" => Err(gone("upload-terminated", "this upload was terminated")),
+        "terminated" => Err(gone(
+            ErrorCode::UploadTerminated,
+            "this upload was terminated",
+        )),
         "failed" => Err(gone(
-            "upload-failed",
+            ErrorCode::UploadFailed,
             format!(
                 "this upload failed: {}",
                 row.failure.as_deref().unwrap_or("unknown reason")
             ),
         )),
         "pending" if row.expires_at < now() => Err(gone(
-            "upload-expired",
+            ErrorCode::UploadExpired,
             "this upload expired; start a new one",
         )),
         _ => Ok(row),
     }
 }
 
-fn gone(code: &'static str, message: impl Into<String>) -> AppError {
+fn gone(code: ErrorCode, message: impl Into<String>) -> AppError {
     AppError::new(StatusCode::GONE, code, message)
 }
 
@@ -279,7 +282,7 @@ pub async fn terminate(app: &App, staff: &Staff, id: &str) -> AppResult<()> {
     let row = load(app, staff, id).await?;
     if row.state != "pending" {
         return Err(AppError::conflict(
-            "upload-complete",
+            ErrorCode::UploadComplete,
             "a completed upload cannot be terminated",
         ));
     }
@@ -312,7 +315,7 @@ where
     let row = load(app, staff, id).await?;
     if row.upload_offset as u64 != offset {
         return Err(AppError::conflict(
-            "offset-mismatch",
+            ErrorCode::OffsetMismatch,
             format!(
                 "Upload-Offset is {offset} but the upload is at {}",
                 row.upload_offset
@@ -340,14 +343,14 @@ where
     result?;
     let row = db::uploads::get(&app.db, id)
         .await?
-        .ok_or_else(|| AppError::not_found("upload-not-found", format!("no upload {id}")))?;
+        .ok_or_else(|| AppError::not_found(ErrorCode::UploadNotFound, format!("no upload {id}")))?;
     Ok(UploadStatus::from_row(&row))
 }
 
 fn too_long(length: i64) -> AppError {
     AppError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
-        "upload-exceeds-length",
+        ErrorCode::UploadExceedsLength,
         format!("the body goes beyond Upload-Length {length}"),
     )
 }
@@ -458,7 +461,7 @@ impl<'a> Writer<'a> {
                 && f.upload_offset != row.upload_offset
             {
                 return Err(AppError::conflict(
-                    "offset-mismatch",
+                    ErrorCode::OffsetMismatch,
                     format!("the upload has moved on to offset {}", f.upload_offset),
                 ));
             }
@@ -520,7 +523,7 @@ impl<'a> Writer<'a> {
             loop {
                 let next = tokio::select! {
                     _ = stop.cancelled() => {
-                        return Some(AppError::conflict("upload-taken-over", "a newer request took over this upload"));
+                        return Some(AppError::conflict(ErrorCode::UploadTakenOver, "a newer request took over this upload"));
                     }
                     next = tokio::time::timeout(idle, body.next()) => match next {
                         Ok(next) => next,
@@ -528,7 +531,7 @@ impl<'a> Writer<'a> {
                             tracing::info!(upload = %row.id, offset = received, "no bytes for the idle timeout; keeping whole parts");
                             return Some(AppError::new(
                                 axum::http::StatusCode::REQUEST_TIMEOUT,
-                                "body-idle",
+                                ErrorCode::BodyIdle,
                                 format!("no bytes arrived for {} s; resume from Upload-Offset", idle.as_secs()),
                             ));
                         }
@@ -540,7 +543,7 @@ impl<'a> Writer<'a> {
                     Some(Err(e)) => {
                         tracing::info!(upload = %row.id, offset = received, error = %e, "client stopped sending; keeping whole parts");
                         return Some(AppError::bad_request(
-                            "body-interrupted",
+                            ErrorCode::BodyInterrupted,
                             "the request body ended early; resume from Upload-Offset",
                         ));
                     }
@@ -700,7 +703,7 @@ impl<'a> Writer<'a> {
             .await?;
             if !committed {
                 return Err(AppError::conflict(
-                    "offset-mismatch",
+                    ErrorCode::OffsetMismatch,
                     "the upload moved on while this part was written",
                 ));
             }
@@ -728,11 +731,11 @@ impl<'a> Writer<'a> {
             app.metrics
                 .uploads_finished
                 .get_or_create(&OutcomeLabels {
-                    outcome: "hash-mismatch",
+                    outcome: ErrorCode::HashMismatch.as_str(),
                 })
                 .inc();
             self.armed = false;
-            return Err(AppError::unprocessable("hash-mismatch", reason));
+            return Err(AppError::unprocessable(ErrorCode::HashMismatch, reason));
         }
         let parts = db::uploads::parts(&app.db, &row.id)
             .await?
@@ -805,7 +808,7 @@ impl WriterSlot {
 fn locked() -> AppError {
     AppError::new(
         StatusCode::LOCKED,
-        "upload-locked",
+        ErrorCode::UploadLocked,
         "another request is writing this upload; retry shortly",
     )
     .with_header(

@@ -50,7 +50,7 @@ async fn network_ranges_and_signed_links(backend: Backend) -> Result<()> {
     let v: Value = r.json().await?;
     assert_eq!(v["code"], "not-admitted");
     assert!(
-        v["message"]
+        v["detail"]
             .as_str()
             .unwrap_or_default()
             .contains("library's network"),

@@ -34,6 +34,19 @@ const MATRIX: &[(&str, &str, &str, [u16; 7])] = &[
     ("GET", "/healthz", "", [200, 200, 200, 200, 200, 200, 200]),
     ("GET", "/readyz", "", [200, 200, 200, 200, 200, 200, 200]),
     ("GET", "/metrics", "", [200, 403, 403, 403, 200, 200, 200]),
+    // The API's description of itself is public.
+    (
+        "GET",
+        "/api/v1/openapi.json",
+        "",
+        [200, 200, 200, 200, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/problems",
+        "",
+        [200, 200, 200, 200, 200, 200, 200],
+    ),
     // Reader pages: A's closed disc opens for A's readers, its link, A's staff and admins.
     (
         "GET",

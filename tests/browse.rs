@@ -294,7 +294,7 @@ async fn bin_cue_with_audio(backend: Backend) -> Result<()> {
     let v: Value = r.json().await?;
     assert_eq!(v["code"], "image-part-missing");
     assert!(
-        v["message"]
+        v["detail"]
             .as_str()
             .unwrap_or_default()
             .contains("disc (Track 3).bin"),
@@ -392,7 +392,7 @@ async fn formats_and_failures(backend: Backend) -> Result<()> {
         let v: Value = r.json().await?;
         assert_eq!(v["code"], code);
         assert!(
-            v["message"].as_str().unwrap_or_default().contains(words),
+            v["detail"].as_str().unwrap_or_default().contains(words),
             "{v}"
         );
     }
@@ -427,7 +427,7 @@ async fn formats_and_failures(backend: Backend) -> Result<()> {
     let v: Value = r.json().await?;
     assert_eq!(v["code"], "image-not-readable");
     assert!(
-        v["message"]
+        v["detail"]
             .as_str()
             .unwrap_or_default()
             .contains("truncated"),

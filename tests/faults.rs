@@ -354,10 +354,7 @@ async fn local_disk_full_mid_upload() -> Result<()> {
     assert_eq!(status, 507, "{body}");
     assert_eq!(body["code"], "storage-full");
     assert!(
-        body["message"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("full"),
+        body["detail"].as_str().unwrap_or_default().contains("full"),
         "{body}"
     );
     let kept = app.head_offset(&a, &location).await?;

@@ -122,7 +122,7 @@ async fn limits_injection_and_headers(backend: Backend) -> Result<()> {
     let v: Value = r.json().await?;
     assert_eq!(v["code"], "invalid-metadata");
     assert!(
-        v["message"]
+        v["detail"]
             .as_str()
             .unwrap_or_default()
             .contains("filename"),

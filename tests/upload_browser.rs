@@ -473,7 +473,7 @@ async fn probe_and_plan_refuse_what_they_cannot_answer() -> Result<()> {
     let v: Value = r.json().await?;
     assert_eq!(v["code"], "unsupported-image-format");
     assert!(
-        v["message"].as_str().unwrap_or_default().contains("ZIP"),
+        v["detail"].as_str().unwrap_or_default().contains("ZIP"),
         "{v}"
     );
     let r = probe(0, Vec::new(), Some(&a)).await?;

@@ -2,7 +2,7 @@
 //! every disc of a member (for a proxy such as EZproxy, or a course page). Staff of the
 //! member (or admins) make them; the token goes in `?access=` on any disc URL.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
@@ -10,12 +10,12 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::access::{Grant, MAX_LINK_SECS, Scope, sign};
 use crate::app::AppState;
 use crate::auth::Staff;
 use crate::db;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -33,7 +33,7 @@ struct LinkBody {
 fn expiry(body: &LinkBody) -> AppResult<i64> {
     if !(1..=MAX_LINK_SECS).contains(&body.expires_in_secs) {
         return Err(AppError::unprocessable(
-            "invalid-expiry",
+            ErrorCode::InvalidExpiry,
             format!("expires_in_secs must be from 1 to {MAX_LINK_SECS}"),
         ));
     }
@@ -43,13 +43,13 @@ fn expiry(body: &LinkBody) -> AppResult<i64> {
 async fn for_disc(
     State(state): State<AppState>,
     staff: Staff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     ApiJson(body): ApiJson<LinkBody>,
 ) -> AppResult<Response> {
     let id = crate::discs::parse_id(&id)?;
     let disc = db::discs::get(&state.db, id)
         .await?
-        .ok_or_else(|| AppError::not_found("disc-not-found", format!("no disc {id}")))?;
+        .ok_or_else(|| AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {id}")))?;
     if !staff.may_act_for(disc.member_id) {
         return Err(AppError::forbidden("this disc belongs to another member"));
     }
@@ -75,12 +75,14 @@ async fn for_disc(
 async fn for_member(
     State(state): State<AppState>,
     staff: Staff,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
     ApiJson(body): ApiJson<LinkBody>,
 ) -> AppResult<Response> {
     let member = db::members::by_code(&state.db, &code)
         .await?
-        .ok_or_else(|| AppError::not_found("member-not-found", format!("no member {code:?}")))?;
+        .ok_or_else(|| {
+            AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
+        })?;
     if !staff.may_act_for(member.id) {
         return Err(AppError::forbidden("another member's discs"));
     }

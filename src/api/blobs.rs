@@ -1,16 +1,17 @@
 //! `/blobs/{sha256}`: does the consortium already hold these bytes?
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Serialize;
 
+use super::ApiPath;
 use crate::app::AppState;
 use crate::auth::Staff;
 use crate::db;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/blobs/{sha256}", get(show).head(exists))
@@ -26,17 +27,17 @@ struct BlobView {
 async fn lookup(state: &AppState, raw: &str) -> AppResult<db::blobs::BlobRow> {
     let digest: spindle_storage::Digest = raw
         .parse()
-        .map_err(|e| AppError::bad_request("invalid-sha256", format!("{e}")))?;
+        .map_err(|e| AppError::bad_request(ErrorCode::InvalidSha256, format!("{e}")))?;
     db::blobs::get(&state.db, &digest.to_hex())
         .await?
-        .ok_or_else(|| AppError::not_found("blob-not-found", format!("no blob {digest}")))
+        .ok_or_else(|| AppError::not_found(ErrorCode::BlobNotFound, format!("no blob {digest}")))
 }
 
 /// 200 with `Spindle-Blob-Size` when the blob is stored, 404 when it is not.
 async fn exists(
     State(state): State<AppState>,
     _staff: Staff,
-    Path(sha): Path<String>,
+    ApiPath(sha): ApiPath<String>,
 ) -> AppResult<Response> {
     let blob = lookup(&state, &sha).await?;
     let mut response = StatusCode::OK.into_response();
@@ -49,7 +50,7 @@ async fn exists(
 async fn show(
     State(state): State<AppState>,
     _staff: Staff,
-    Path(sha): Path<String>,
+    ApiPath(sha): ApiPath<String>,
 ) -> AppResult<Json<impl Serialize>> {
     let blob = lookup(&state, &sha).await?;
     Ok(Json(BlobView {

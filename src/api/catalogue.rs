@@ -1,18 +1,18 @@
 //! `/members/{code}/catalogue` (a member's ILS connector and OPAC template), the review queue,
 //! and the librarian's decisions on a disc's candidate records.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde_json::json;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::auth::Staff;
 use crate::discs::parse_id;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::linking::{self, CatalogueSettings};
 
 pub fn router() -> Router<AppState> {
@@ -27,7 +27,7 @@ pub fn router() -> Router<AppState> {
 async fn show(
     State(state): State<AppState>,
     staff: Staff,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
 ) -> AppResult<Response> {
     Ok(Json(linking::get_catalogue(&state, &staff, &code).await?).into_response())
 }
@@ -35,7 +35,7 @@ async fn show(
 async fn put(
     State(state): State<AppState>,
     staff: Staff,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
     ApiJson(settings): ApiJson<CatalogueSettings>,
 ) -> AppResult<Response> {
     let queued = linking::put_catalogue(&state, &staff, &code, settings).await?;
@@ -45,7 +45,7 @@ async fn put(
 async fn review(
     State(state): State<AppState>,
     staff: Staff,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
 ) -> AppResult<Response> {
     Ok(Json(linking::review_queue(&state, &staff, &code).await?).into_response())
 }
@@ -53,20 +53,23 @@ async fn review(
 async fn decide(
     State(state): State<AppState>,
     staff: Staff,
-    Path((id, record, decision)): Path<(String, String, String)>,
+    ApiPath((id, record, decision)): ApiPath<(String, String, String)>,
 ) -> AppResult<Response> {
     let accept = match decision.as_str() {
         "accept" => true,
         "reject" => false,
         _ => {
             return Err(AppError::not_found(
-                "not-found",
+                ErrorCode::NotFound,
                 "decisions are accept or reject",
             ));
         }
     };
     let record: i64 = record.parse().map_err(|_| {
-        AppError::not_found("link-not-found", format!("no candidate record {record:?}"))
+        AppError::not_found(
+            ErrorCode::LinkNotFound,
+            format!("no candidate record {record:?}"),
+        )
     })?;
     let status = linking::decide(&state, &staff, parse_id(&id)?, record, accept).await?;
     Ok(Json(json!({ "link_status": status })).into_response())
@@ -75,7 +78,7 @@ async fn decide(
 async fn relink(
     State(state): State<AppState>,
     staff: Staff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     linking::relink(&state, &staff, parse_id(&id)?).await?;
     Ok(StatusCode::ACCEPTED.into_response())
@@ -85,7 +88,7 @@ async fn relink(
 async fn resync(
     State(state): State<AppState>,
     staff: Staff,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
 ) -> AppResult<Response> {
     Ok(Json(linking::resync_member(&state, &staff, &code).await?).into_response())
 }

@@ -1,13 +1,13 @@
 //! `/discs`: register a disc, read it, list a member's discs, download its image.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::{ApiJson, download};
+use super::{ApiJson, ApiPath, ApiQuery, download};
 use crate::access::Viewer;
 use crate::app::AppState;
 use crate::auth::Staff;
@@ -44,7 +44,7 @@ async fn register(
 async fn show(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     let disc = discs::readable(&state, &viewer, discs::parse_id(&id)?).await?;
     let image = crate::browse::image_view(&state, &disc).await?;
@@ -65,7 +65,7 @@ struct ListQuery {
 async fn list(
     State(state): State<AppState>,
     staff: Staff,
-    Query(q): Query<ListQuery>,
+    ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Response> {
     let views = discs::list(
         &state,
@@ -84,7 +84,7 @@ async fn image(
     viewer: Viewer,
     method: Method,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     let disc = discs::content_readable(&state, &viewer, discs::parse_id(&id)?).await?;
     download::serve(

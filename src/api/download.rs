@@ -15,7 +15,7 @@ use spindle_storage::range::{ByteRange, Conditions, Decision, Validators, evalua
 use super::header_str;
 use crate::app::App;
 use crate::content::Representation;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 
 /// RFC 5987 attr-char: everything else is percent-encoded in `filename*`.
 const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
@@ -109,12 +109,12 @@ pub async fn serve(
         }
         Decision::PreconditionFailed => Err(AppError::new(
             StatusCode::PRECONDITION_FAILED,
-            "precondition-failed",
+            ErrorCode::PreconditionFailed,
             "a precondition (If-Match or If-Unmodified-Since) did not hold",
         )),
         Decision::Unsatisfiable => Err(AppError::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
-            "range-not-satisfiable",
+            ErrorCode::RangeNotSatisfiable,
             format!(
                 "no requested range lies within the {} bytes of this content",
                 rep.size

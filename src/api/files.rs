@@ -2,13 +2,13 @@
 //! CUE parts, a directory as ZIP, and the launch redirect.
 
 use axum::body::Body;
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
-use super::download;
+use super::{ApiPath, download};
 use crate::access::Viewer;
 use crate::app::AppState;
 use crate::browse::{self, Found};
@@ -46,7 +46,7 @@ async fn root(
     viewer: Viewer,
     method: Method,
     headers: HeaderMap,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     let f = browse::at(&state, &viewer, parse_id(&id)?, "").await?;
     found(&state, &method, &headers, f).await
@@ -58,7 +58,7 @@ async fn file(
     viewer: Viewer,
     method: Method,
     headers: HeaderMap,
-    Path((id, path)): Path<(String, String)>,
+    ApiPath((id, path)): ApiPath<(String, String)>,
 ) -> AppResult<Response> {
     let f = browse::at(&state, &viewer, parse_id(&id)?, &path).await?;
     found(&state, &method, &headers, f).await
@@ -67,7 +67,7 @@ async fn file(
 async fn tree(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     Ok(Json(browse::tree(&state, &viewer, parse_id(&id)?).await?).into_response())
 }
@@ -77,7 +77,7 @@ async fn track(
     viewer: Viewer,
     method: Method,
     headers: HeaderMap,
-    Path((id, track)): Path<(String, String)>,
+    ApiPath((id, track)): ApiPath<(String, String)>,
 ) -> AppResult<Response> {
     let rep = browse::track(&state, &viewer, parse_id(&id)?, &track).await?;
     download::serve(&state, method == Method::GET, &headers, &rep).await
@@ -88,7 +88,7 @@ async fn part(
     viewer: Viewer,
     method: Method,
     headers: HeaderMap,
-    Path((id, name)): Path<(String, String)>,
+    ApiPath((id, name)): ApiPath<(String, String)>,
 ) -> AppResult<Response> {
     let rep = browse::part(&state, &viewer, parse_id(&id)?, &name).await?;
     download::serve(&state, method == Method::GET, &headers, &rep).await
@@ -98,7 +98,7 @@ async fn zip_root(
     state: State<AppState>,
     viewer: Viewer,
     method: Method,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     zip_response(state, viewer, method, id, String::new()).await
 }
@@ -107,7 +107,7 @@ async fn zip(
     state: State<AppState>,
     viewer: Viewer,
     method: Method,
-    Path((id, path)): Path<(String, String)>,
+    ApiPath((id, path)): ApiPath<(String, String)>,
 ) -> AppResult<Response> {
     zip_response(state, viewer, method, id, path).await
 }
@@ -143,7 +143,7 @@ async fn zip_response(
 async fn launch(
     State(state): State<AppState>,
     viewer: Viewer,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     let url = browse::launch(&state, &viewer, parse_id(&id)?).await?;
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response())

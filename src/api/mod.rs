@@ -3,7 +3,8 @@
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{FromRequest, MatchedPath, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, MatchedPath, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse as _, Response};
@@ -14,7 +15,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::metrics::RequestLabels;
 
 mod access;
@@ -24,6 +25,7 @@ mod discs;
 pub(crate) mod download;
 mod files;
 mod librarian;
+mod meta;
 mod opac;
 mod ops;
 mod pages;
@@ -44,7 +46,10 @@ pub fn router(state: AppState) -> Router {
         .merge(opac::router())
         .merge(shelf::router())
         .merge(stats::router())
-        .merge(access::router());
+        .merge(access::router())
+        .merge(meta::router())
+        .fallback(no_route)
+        .method_not_allowed_fallback(wrong_method);
     Router::new()
         .merge(ops::router())
         .merge(opac::public_router())
@@ -223,6 +228,56 @@ pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a s
     headers.get(name).and_then(|v| v.to_str().ok())
 }
 
+/// `Path` whose rejections (a segment that is not UTF-8 once decoded, say) are problem
+/// documents rather than axum's plain text.
+pub(crate) struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Path::<T>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|rejection| {
+                AppError::bad_request(ErrorCode::InvalidPath, rejection.body_text())
+            })
+    }
+}
+
+/// `Query` whose rejections are problem documents rather than axum's plain text.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        axum::extract::Query::<T>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|rejection| {
+                AppError::bad_request(ErrorCode::InvalidQuery, rejection.body_text())
+            })
+    }
+}
+
+/// An address under `/api/v1` that names no resource.
+async fn no_route(uri: axum::http::Uri) -> AppError {
+    AppError::not_found(
+        ErrorCode::NoRoute,
+        format!("there is no resource at {}", uri.path()),
+    )
+}
+
+/// A resource under `/api/v1` asked with a method it does not answer (axum adds `Allow`).
+async fn wrong_method(method: axum::http::Method) -> AppError {
+    AppError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        ErrorCode::MethodNotAllowed,
+        format!("this resource does not answer {method}"),
+    )
+}
+
 /// `Json` whose rejections are Spindle's JSON errors rather than axum's plain text.
 pub(crate) struct ApiJson<T>(pub T);
 
@@ -245,8 +300,11 @@ async fn refuse_nul(request: Request, next: Next) -> Response {
         .path_and_query()
         .is_some_and(|pq| pq.as_str().as_bytes().windows(3).any(|w| w == b"%00"));
     if in_uri {
-        return AppError::bad_request("invalid-character", "the address may not contain NUL (%00)")
-            .into_response();
+        return AppError::bad_request(
+            ErrorCode::InvalidCharacter,
+            "the address may not contain NUL (%00)",
+        )
+        .into_response();
     }
     next.run(request).await
 }
@@ -263,13 +321,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Ok(axum::Json(v)) => {
                 if holds_nul(&v) {
                     return Err(AppError::bad_request(
-                        "invalid-character",
+                        ErrorCode::InvalidCharacter,
                         "text may not contain NUL characters",
                     ));
                 }
                 serde_json::from_value(v).map(ApiJson).map_err(|e| {
                     AppError::unprocessable(
-                        "invalid-json",
+                        ErrorCode::InvalidJson,
                         format!("Failed to deserialize the JSON body: {e}"),
                     )
                 })
@@ -277,13 +335,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
             Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
                 Err(AppError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    "body-too-large",
+                    ErrorCode::BodyTooLarge,
                     format!("a JSON body may hold at most {JSON_LIMIT} bytes"),
+                ))
+            }
+            Err(rejection) if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Err(AppError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode::WrongContentType,
+                    rejection.body_text(),
                 ))
             }
             Err(rejection) => Err(AppError::new(
                 rejection.status(),
-                "invalid-json",
+                ErrorCode::InvalidJson,
                 rejection.body_text(),
             )),
         }

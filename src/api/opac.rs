@@ -1,16 +1,17 @@
 //! OPAC-facing routes: the resolver (`/r/...`), the JSON lookup with CORS, the widget, and
 //! the per-member MARC export with 856 links.
 
-use axum::extract::{Path, Query, State};
+use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::auth::Staff;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::opac::{self, Format, Key, Resolved};
 
 const WIDGET: &str = include_str!("../../assets/widget.js");
@@ -46,7 +47,10 @@ async fn resolved(state: &AppState, key: Key, disc: Option<i64>) -> AppResult<Re
     Ok(match result {
         Resolved::One(url) => (StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response(),
         Resolved::Many(found) if found.discs.is_empty() => {
-            return Err(AppError::not_found("no-disc", "no such disc in this set"));
+            return Err(AppError::not_found(
+                ErrorCode::NoDisc,
+                "no such disc in this set",
+            ));
         }
         Resolved::Many(found) => (StatusCode::MULTIPLE_CHOICES, Json(found)).into_response(),
     })
@@ -54,24 +58,24 @@ async fn resolved(state: &AppState, key: Key, disc: Option<i64>) -> AppResult<Re
 
 async fn by_isbn(
     State(s): State<AppState>,
-    Path(isbn): Path<String>,
-    Query(q): Query<DiscQuery>,
+    ApiPath(isbn): ApiPath<String>,
+    ApiQuery(q): ApiQuery<DiscQuery>,
 ) -> AppResult<Response> {
     resolved(&s, Key::Isbn(isbn), q.disc).await
 }
 
 async fn by_record(
     State(s): State<AppState>,
-    Path((member, id)): Path<(String, String)>,
-    Query(q): Query<DiscQuery>,
+    ApiPath((member, id)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<DiscQuery>,
 ) -> AppResult<Response> {
     resolved(&s, Key::Record { member, id }, q.disc).await
 }
 
 async fn by_barcode(
     State(s): State<AppState>,
-    Path((member, barcode)): Path<(String, String)>,
-    Query(q): Query<DiscQuery>,
+    ApiPath((member, barcode)): ApiPath<(String, String)>,
+    ApiQuery(q): ApiQuery<DiscQuery>,
 ) -> AppResult<Response> {
     resolved(&s, Key::Barcode { member, barcode }, q.disc).await
 }
@@ -100,7 +104,7 @@ fn cors(mut r: Response) -> Response {
 
 /// For OPAC pages: which discs belong to a book, with their links. Anyone may ask (it says
 /// that a disc exists, nothing more); CORS is open so any OPAC can call it.
-async fn lookup(State(s): State<AppState>, Query(q): Query<LookupQuery>) -> Response {
+async fn lookup(State(s): State<AppState>, ApiQuery(q): ApiQuery<LookupQuery>) -> Response {
     let key = match (q.isbn, q.member, q.record, q.barcode) {
         (Some(i), _, _, _) => Key::Isbn(i),
         (None, Some(member), Some(id), _) => Key::Record { member, id },
@@ -108,7 +112,7 @@ async fn lookup(State(s): State<AppState>, Query(q): Query<LookupQuery>) -> Resp
         _ => {
             return cors(
                 AppError::bad_request(
-                    "invalid-lookup",
+                    ErrorCode::InvalidLookup,
                     "give isbn, or member and record, or member and barcode",
                 )
                 .into_response(),
@@ -166,7 +170,7 @@ pub(super) async fn export(
 async fn export_xml(
     State(s): State<AppState>,
     staff: Staff,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
 ) -> AppResult<Response> {
     export(s, staff, code, Format::MarcXml).await
 }
@@ -174,7 +178,7 @@ async fn export_xml(
 async fn export_mrc(
     State(s): State<AppState>,
     staff: Staff,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
 ) -> AppResult<Response> {
     export(s, staff, code, Format::Iso2709).await
 }

@@ -10,7 +10,7 @@ use axum::routing::get;
 use spindle_storage::image::{SAMPLE_HEAD, SAMPLE_TAIL};
 
 use crate::app::AppState;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::web::StaffPage;
 
 const ASSETS: [(&str, &str, &str); 4] = [
@@ -72,7 +72,7 @@ async fn asset(Path(path): Path<String>) -> AppResult<Response> {
     let (_, kind, body) = ASSETS
         .iter()
         .find(|(name, _, _)| *name == path)
-        .ok_or_else(|| AppError::not_found("asset-not-found", format!("no asset {path}")))?;
+        .ok_or_else(|| AppError::not_found(ErrorCode::AssetNotFound, format!("no asset {path}")))?;
     let mut response = (
         StatusCode::OK,
         [

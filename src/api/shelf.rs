@@ -7,16 +7,15 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use axum::body::Bytes;
-use axum::extract::Query;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use spindle_storage::image::{self, SAMPLE_HEAD, SAMPLE_TAIL, Sampled};
 
-use super::ApiJson;
+use super::{ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::auth::Staff;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::upload::plan::{self, Probed, Row, Shelf};
 
 /// More files than a librarian drops at once.
@@ -37,12 +36,16 @@ struct ProbeQuery {
 /// The body is the file's first `min(size, SAMPLE_HEAD)` bytes followed by its last
 /// `min(size, SAMPLE_TAIL)` bytes; anything else is refused, so the answer is always the one
 /// the whole file would get.
-async fn probe(_staff: Staff, Query(q): Query<ProbeQuery>, body: Bytes) -> AppResult<Json<Probed>> {
+async fn probe(
+    _staff: Staff,
+    ApiQuery(q): ApiQuery<ProbeQuery>,
+    body: Bytes,
+) -> AppResult<Json<Probed>> {
     let head_len = q.size.min(SAMPLE_HEAD as u64) as usize;
     let tail_len = q.size.min(SAMPLE_TAIL as u64) as usize;
     if body.len() != head_len + tail_len {
         return Err(AppError::bad_request(
-            "invalid-sample",
+            ErrorCode::InvalidSample,
             format!(
                 "for a file of {} bytes send its first {head_len} and last {tail_len} bytes ({} in all), not {}",
                 q.size,
@@ -52,11 +55,11 @@ async fn probe(_staff: Staff, Query(q): Query<ProbeQuery>, body: Bytes) -> AppRe
         ));
     }
     let sampled = Sampled::new(q.size, body[..head_len].to_vec(), body[head_len..].to_vec())
-        .ok_or_else(|| AppError::unprocessable("unrecognised-image", "an empty file"))?;
+        .ok_or_else(|| AppError::unprocessable(ErrorCode::UnrecognisedImage, "an empty file"))?;
     let probed = tokio::task::spawn_blocking(move || plan::probe(&sampled))
         .await
         .map_err(|e| AppError::internal("format detection task", &e))?
-        .map_err(|e| AppError::unprocessable(e.code(), e.to_string()))?;
+        .map_err(|e| AppError::unprocessable((&e).into(), e.to_string()))?;
     Ok(Json(probed))
 }
 
@@ -126,7 +129,7 @@ impl Shelf for Reported {
 async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResult<Json<PlanView>> {
     if req.files.len() > MAX_FILES {
         return Err(AppError::bad_request(
-            "too-many-files",
+            ErrorCode::TooManyFiles,
             format!("at most {MAX_FILES} files per plan"),
         ));
     }
@@ -142,7 +145,7 @@ async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResu
             .is_some()
         {
             return Err(AppError::bad_request(
-                "duplicate-file",
+                ErrorCode::DuplicateFile,
                 format!("{} is listed twice", f.path),
             ));
         }
@@ -150,7 +153,7 @@ async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResu
     let shelf = Reported(shelf);
     let mut rows = match &req.manifest {
         Some(text) => plan::from_manifest_text(text, Path::new(""))
-            .map_err(|e| AppError::unprocessable("invalid-manifest", e.to_string()))?,
+            .map_err(|e| AppError::unprocessable(ErrorCode::InvalidManifest, e.to_string()))?,
         None => {
             let patterns = req
                 .patterns
@@ -158,7 +161,7 @@ async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResu
                 .filter(|p| !p.trim().is_empty())
                 .map(|p| plan::pattern_regex(p.trim()))
                 .collect::<anyhow::Result<Vec<_>>>()
-                .map_err(|e| AppError::bad_request("invalid-pattern", e.to_string()))?;
+                .map_err(|e| AppError::bad_request(ErrorCode::InvalidPattern, e.to_string()))?;
             plan::from_paths(shelf.0.keys().cloned().collect(), &patterns)
         }
     };

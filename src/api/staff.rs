@@ -13,7 +13,7 @@ use crate::app::AppState;
 use crate::auth::{Role, authenticate, hash_token};
 use crate::dashboard;
 use crate::db::{self, members::Member};
-use crate::error::AppError;
+use crate::error::{AppError, ErrorCode};
 use crate::web::{
     self, CSRF_COOKIE, Lang, SESSION_SECS, STAFF_COOKIE, StaffPage, render, safe_next, same_token,
 };
@@ -293,7 +293,7 @@ async fn stats_csv(
 ) -> Response {
     let Some(table) = file.strip_suffix(".csv") else {
         return AppError::not_found(
-            "no-such-table",
+            ErrorCode::NoSuchTable,
             "ask for years.csv, months.csv, top.csv, members.csv or classes.csv",
         )
         .into_response();
@@ -303,8 +303,11 @@ async fn stats_csv(
         Err(r) => return r,
     };
     if table == "members" && member.is_some() {
-        return AppError::not_found("no-such-table", "the members table is the consortium's")
-            .into_response();
+        return AppError::not_found(
+            ErrorCode::NoSuchTable,
+            "the members table is the consortium's",
+        )
+        .into_response();
     }
     let d = match dashboard::build(&state, member.as_ref()).await {
         Ok(d) => d,
@@ -312,7 +315,7 @@ async fn stats_csv(
     };
     let Some(body) = dashboard::csv(&d, table) else {
         return AppError::not_found(
-            "no-such-table",
+            ErrorCode::NoSuchTable,
             "ask for years.csv, months.csv, top.csv, members.csv or classes.csv",
         )
         .into_response();

@@ -2,7 +2,7 @@
 //! attributed to it, set by consortium admins only, since they decide whose usage is whose)
 //! and SUSHI API keys (a member's own, or the consortium's).
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -10,11 +10,11 @@ use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::ApiJson;
+use super::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::auth::{Role, Staff, generate_token};
 use crate::db;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -23,15 +23,15 @@ pub fn router() -> Router<AppState> {
 }
 
 async fn member(state: &AppState, code: &str) -> AppResult<db::members::Member> {
-    db::members::by_code(&state.db, code)
-        .await?
-        .ok_or_else(|| AppError::not_found("member-not-found", format!("no member {code:?}")))
+    db::members::by_code(&state.db, code).await?.ok_or_else(|| {
+        AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
+    })
 }
 
 async fn networks(
     State(state): State<AppState>,
     staff: Staff,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
 ) -> AppResult<Response> {
     let m = member(&state, &code).await?;
     if !staff.may_act_for(m.id) {
@@ -60,7 +60,7 @@ struct NetworksBody {
 async fn set_networks(
     State(state): State<AppState>,
     staff: Staff,
-    Path(code): Path<String>,
+    ApiPath(code): ApiPath<String>,
     ApiJson(body): ApiJson<NetworksBody>,
 ) -> AppResult<Response> {
     let (m, cidrs) = replace_networks(&state, &staff, &code, &body.cidrs).await?;
@@ -82,12 +82,12 @@ pub(super) async fn replace_networks(
     let m = member(state, code).await?;
     if given.len() > 1000 {
         return Err(AppError::unprocessable(
-            "too-many-networks",
+            ErrorCode::TooManyNetworks,
             "at most 1000 ranges per member",
         ));
     }
     let nets = crate::usage::parse_cidrs(given)
-        .map_err(|e| AppError::unprocessable("invalid-network", e))?;
+        .map_err(|e| AppError::unprocessable(ErrorCode::InvalidNetwork, e))?;
     let mut cidrs: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
     cidrs.sort();
     cidrs.dedup();

@@ -3,17 +3,17 @@
 use axum::Json;
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use serde::Serialize;
 
-use super::header_str;
+use super::{ApiPath, header_str};
 use crate::app::AppState;
 use crate::auth::Staff;
-use crate::error::{AppError, AppResult};
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::uploads::{self, UploadStatus};
 
 const TUS_VERSION: &str = "1.0.0";
@@ -43,7 +43,7 @@ async fn tus_protocol(request: Request, next: Next) -> Response {
     {
         AppError::new(
             StatusCode::PRECONDITION_FAILED,
-            "tus-version",
+            ErrorCode::TusVersion,
             format!("this server speaks tus {TUS_VERSION}; send `Tus-Resumable: {TUS_VERSION}`"),
         )
         .with_header(
@@ -77,7 +77,7 @@ async fn options(State(state): State<AppState>) -> Response {
     response
 }
 
-fn parse_u64(headers: &HeaderMap, name: &str, code: &'static str) -> AppResult<Option<u64>> {
+fn parse_u64(headers: &HeaderMap, name: &str, code: ErrorCode) -> AppResult<Option<u64>> {
     match headers.get(name) {
         None => Ok(None),
         Some(v) => v
@@ -109,7 +109,7 @@ async fn create(
     staff: Staff,
     headers: HeaderMap,
 ) -> AppResult<Response> {
-    let length = parse_u64(&headers, "upload-length", "invalid-upload-length")?;
+    let length = parse_u64(&headers, "upload-length", ErrorCode::InvalidUploadLength)?;
     let status = uploads::create(
         &state,
         &staff,
@@ -134,7 +134,7 @@ async fn create(
 async fn head(
     State(state): State<AppState>,
     staff: Staff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     let status = uploads::status(&state, &staff, &id).await?;
     let mut response = StatusCode::OK.into_response();
@@ -163,7 +163,7 @@ struct UploadView {
 async fn show(
     State(state): State<AppState>,
     staff: Staff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     let s = uploads::status(&state, &staff, &id).await?;
     Ok(Json(UploadView {
@@ -180,22 +180,22 @@ async fn show(
 async fn patch(
     State(state): State<AppState>,
     staff: Staff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
     headers: HeaderMap,
     body: Body,
 ) -> AppResult<Response> {
     if header_str(&headers, "content-type") != Some("application/offset+octet-stream") {
         return Err(AppError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            "wrong-content-type",
+            ErrorCode::WrongContentType,
             "a PATCH body must be sent as application/offset+octet-stream",
         ));
     }
     let offset =
-        parse_u64(&headers, "upload-offset", "invalid-upload-offset")?.ok_or_else(|| {
-            AppError::bad_request("invalid-upload-offset", "Upload-Offset is required")
+        parse_u64(&headers, "upload-offset", ErrorCode::InvalidUploadOffset)?.ok_or_else(|| {
+            AppError::bad_request(ErrorCode::InvalidUploadOffset, "Upload-Offset is required")
         })?;
-    let content_length = parse_u64(&headers, "content-length", "invalid-content-length")?;
+    let content_length = parse_u64(&headers, "content-length", ErrorCode::InvalidContentLength)?;
     let status = uploads::append(
         &state,
         &staff,
@@ -213,7 +213,7 @@ async fn patch(
 async fn terminate(
     State(state): State<AppState>,
     staff: Staff,
-    Path(id): Path<String>,
+    ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     uploads::terminate(&state, &staff, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())

@@ -36,7 +36,7 @@ impl std::fmt::Display for Failure {
 async fn reason(r: reqwest::Response) -> String {
     let status = r.status();
     let body: Value = r.json().await.unwrap_or_default();
-    match (body["code"].as_str(), body["message"].as_str()) {
+    match (body["code"].as_str(), body["detail"].as_str()) {
         (Some(c), Some(m)) => format!("{status} {c}: {m}"),
         _ => status.to_string(),
     }

@@ -54,18 +54,6 @@ impl ImageError {
             detail: detail.into(),
         }
     }
-
-    /// Stable machine code for API answers.
-    pub fn code(&self) -> &'static str {
-        match self {
-            Self::Unsupported(_) | Self::Unrecognised => "unsupported-image-format",
-            Self::Truncated { .. } => "image-truncated",
-            Self::Malformed { .. } => "image-malformed",
-            Self::Limit(_) => "image-limit-exceeded",
-            Self::MissingPart(_) => "image-part-missing",
-            Self::Io(_) => "storage-error",
-        }
-    }
 }
 
 /// Bounds on what one image may make the indexer do.

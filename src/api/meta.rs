@@ -1,0 +1,49 @@
+//! The API's description of itself: the OpenAPI 3.1 document (`openapi.json`, beside this
+//! file, held to the routes by `tests/api_contract.rs`) and the problem types, every stable
+//! error code with its title, which a problem document's `type` points into.
+
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Serialize;
+
+use crate::app::AppState;
+use crate::error::ErrorCode;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi))
+        .route("/problems", get(list))
+}
+
+const OPENAPI: &str = include_str!("openapi.json");
+
+async fn openapi() -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        OPENAPI,
+    )
+        .into_response()
+}
+
+#[derive(Serialize)]
+struct ProblemType {
+    code: ErrorCode,
+    title: &'static str,
+}
+
+async fn list() -> Json<Vec<ProblemType>> {
+    Json(
+        ErrorCode::ALL
+            .iter()
+            .map(|&code| ProblemType {
+                code,
+                title: code.title(),
+            })
+            .collect(),
+    )
+}
