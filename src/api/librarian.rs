@@ -37,14 +37,21 @@ pub fn router() -> Router<AppState> {
 
 /// What every librarian page shows on top: whose page it is, the picker for admins, the
 /// language switch back to the same page.
-async fn frame(state: &AppState, page: &StaffPage, member: &Member, path: &str) -> Value {
+async fn frame(
+    state: &AppState,
+    page: &StaffPage,
+    member: &Member,
+    path: &str,
+) -> Result<Value, Response> {
     let members = if page.staff.role == Role::Admin {
-        db::members::list(&state.db).await.unwrap_or_default()
+        db::members::list(&state.db)
+            .await
+            .map_err(|e| AppError::from(e).into_response())?
     } else {
         Vec::new()
     };
     let other = if page.lang == Lang::Zh { "en" } else { "zh" };
-    json!({
+    Ok(json!({
         "csrf": page.csrf,
         "member": member.code,
         "member_name": member.name,
@@ -52,7 +59,7 @@ async fn frame(state: &AppState, page: &StaffPage, member: &Member, path: &str) 
         "admin": page.staff.role == Role::Admin,
         "picker_action": path,
         "lang_url": format!("{path}?member={}&lang={other}", crate::opac::enc(&member.code)),
-    })
+    }))
 }
 
 fn merge(mut base: Value, extra: Value) -> Value {
@@ -152,7 +159,10 @@ async fn discs(
         )
     };
     let ctx = merge(
-        frame(&state, &page, &member, "/staff/discs").await,
+        match frame(&state, &page, &member, "/staff/discs").await {
+            Ok(f) => f,
+            Err(r) => return r,
+        },
         json!({
             "summary": summary,
             "show": show,
@@ -310,7 +320,10 @@ async fn settings_page(
     };
     let base = state.config.public_url();
     let ctx = merge(
-        frame(state, page, member, "/staff/settings").await,
+        match frame(state, page, member, "/staff/settings").await {
+            Ok(f) => f,
+            Err(r) => return r,
+        },
         json!({
             "configured": stored.is_some(),
             "form": form,
@@ -494,7 +507,10 @@ async fn export_page(
     };
     let code = crate::opac::enc(&member.code);
     let ctx = merge(
-        frame(&state, &page, &member, "/staff/export").await,
+        match frame(&state, &page, &member, "/staff/export").await {
+            Ok(f) => f,
+            Err(r) => return r,
+        },
         json!({
             "linked": linked,
             "xml_url": format!("/staff/export/marcxml.xml?member={code}"),
