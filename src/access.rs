@@ -83,6 +83,25 @@ pub struct Viewer {
     pub staff: Option<Staff>,
     pub members: Vec<i64>,
     pub grant: Option<Grant>,
+    /// The disc this viewer was asked about, for whoever counts the request.
+    pub read: ReadNote,
+}
+
+/// The disc a viewer was last asked about and whether it is open, noted where access is
+/// decided (admitted or refused) so the request can be counted against it.
+#[derive(Debug, Clone, Default)]
+pub struct ReadNote(std::sync::Arc<std::sync::Mutex<Option<(i64, bool)>>>);
+
+impl ReadNote {
+    pub fn note(&self, disc_id: i64, is_open: bool) {
+        if let Ok(mut n) = self.0.lock() {
+            *n = Some((disc_id, is_open));
+        }
+    }
+
+    pub fn get(&self) -> Option<(i64, bool)> {
+        self.0.lock().ok().and_then(|n| *n)
+    }
 }
 
 impl Viewer {
@@ -129,9 +148,15 @@ impl FromRequestParts<AppState> for Viewer {
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
         let staff =
             <Staff as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?;
+        let read = parts
+            .extensions
+            .get::<ReadNote>()
+            .cloned()
+            .unwrap_or_default();
         if staff.is_some() {
             return Ok(Viewer {
                 staff,
+                read,
                 ..Viewer::default()
             });
         }
@@ -153,6 +178,7 @@ impl FromRequestParts<AppState> for Viewer {
             staff: None,
             members,
             grant: query_grant.or(cookie_grant),
+            read,
         })
     }
 }

@@ -298,9 +298,9 @@ pub async fn readable(app: &App, viewer: &Viewer, id: i64) -> AppResult<DiscRow>
     admit(viewer, get_row(app, id).await?)
 }
 
-/// The disc, noted for the usage middleware, if the viewer may read it.
+/// The disc, noted by the viewer (for counting), if the viewer may read it.
 fn admit(viewer: &Viewer, disc: DiscRow) -> AppResult<DiscRow> {
-    crate::usage::track::note_read(disc.id, disc.is_open);
+    viewer.read.note(disc.id, disc.is_open);
     viewer.may_read(&disc)?;
     Ok(disc)
 }

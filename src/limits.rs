@@ -15,7 +15,7 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
@@ -26,18 +26,6 @@ use crate::error::{AppError, ErrorCode};
 const WINDOW: Duration = Duration::from_secs(60);
 /// Beyond this many addresses tracked, expired windows are swept out.
 const SWEEP_AT: usize = 100_000;
-
-/// Routes that cost far more than a page: full-text search, zips built on the fly, COUNTER
-/// reports, exports and statistics tables.
-const EXPENSIVE: [&str; 7] = [
-    "/search",
-    "/api/v1/discs/{id}/zip",
-    "/api/v1/discs/{id}/zip/{*path}",
-    "/sushi/r51/reports/{id}",
-    "/api/v1/members/{code}/export.xml",
-    "/api/v1/members/{code}/export.mrc",
-    "/staff/stats/{file}",
-];
 
 /// Fixed one-minute windows of counts per address.
 pub struct Limiter {
@@ -131,14 +119,10 @@ fn brings_credentials(request: &Request) -> bool {
         })
 }
 
-/// The middleware: refuses an address over a limit, and counts refused credentials.
+/// The middleware on every route: refuses an address that presented too many refused
+/// credentials, and counts refused credentials.
 pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let credentials = brings_credentials(&request);
-    let expensive = request
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|p| EXPENSIVE.contains(&p.as_str()));
-    if !credentials && !expensive {
+    if !brings_credentials(&request) {
         // Downloads, ranges and pages: nothing to count.
         return next.run(request).await;
     }
@@ -148,25 +132,34 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     else {
         return next.run(request).await;
     };
-    if credentials && let Some(wait) = state.limits.auth_failures.over(ip) {
+    if let Some(wait) = state.limits.auth_failures.over(ip) {
         return too_many(
             ErrorCode::TooManyAttempts,
             "too many refused credentials from this address; wait before trying again",
             wait,
         );
     }
-    if expensive && let Some(wait) = state.limits.expensive.hit(ip) {
+    let response = next.run(request).await;
+    if response.status() == StatusCode::UNAUTHORIZED {
+        state.limits.auth_failures.hit(ip);
+    }
+    response
+}
+
+/// The middleware on the routes declared expensive (`api::route::expensive`): refuses an
+/// address over `limits.expensive_per_minute`.
+pub async fn expensive(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    let ip = state
+        .usage
+        .client_of(request.extensions(), request.headers());
+    if let Some(wait) = ip.and_then(|ip| state.limits.expensive.hit(ip)) {
         return too_many(
             ErrorCode::SlowDown,
             "too many searches, zips, reports or exports from this address; wait a moment",
             wait,
         );
     }
-    let response = next.run(request).await;
-    if credentials && response.status() == StatusCode::UNAUTHORIZED {
-        state.limits.auth_failures.hit(ip);
-    }
-    response
+    next.run(request).await
 }
 
 #[cfg(test)]

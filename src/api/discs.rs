@@ -7,6 +7,8 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::route::{counted, for_players};
+use super::track::Counted;
 use super::{ApiJson, ApiPath, ApiQuery, download};
 use crate::access::Viewer;
 use crate::app::AppState;
@@ -15,11 +17,14 @@ use crate::content::Representation;
 use crate::discs::{self, RegisterDisc, Registered};
 use crate::error::{AppError, AppResult};
 
-pub fn router() -> Router<AppState> {
+pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
         .route("/discs", get(list).post(register))
-        .route("/discs/{id}", get(show))
-        .route("/discs/{id}/image", get(image))
+        .route("/discs/{id}", counted(s, Counted::Landing, get(show)))
+        .route(
+            "/discs/{id}/image",
+            for_players(s, counted(s, Counted::Image, get(image))),
+        )
 }
 
 async fn register(

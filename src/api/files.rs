@@ -8,6 +8,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use super::route::{counted, expensive, for_players};
+use super::track::Counted::{Files, Item, Launch, Tree, Zip};
 use super::{ApiPath, download};
 use crate::access::Viewer;
 use crate::app::AppState;
@@ -16,17 +18,32 @@ use crate::discs::parse_id;
 use crate::error::AppResult;
 use crate::zipstream;
 
-pub fn router() -> Router<AppState> {
+pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/discs/{id}/files", get(root))
-        .route("/discs/{id}/files/", get(root))
-        .route("/discs/{id}/files/{*path}", get(file))
-        .route("/discs/{id}/tree", get(tree))
-        .route("/discs/{id}/tracks/{track}", get(track))
-        .route("/discs/{id}/parts/{name}", get(part))
-        .route("/discs/{id}/zip", get(zip_root))
-        .route("/discs/{id}/zip/{*path}", get(zip))
-        .route("/discs/{id}/launch", get(launch))
+        .route("/discs/{id}/files", counted(s, Files, get(root)))
+        .route("/discs/{id}/files/", counted(s, Files, get(root)))
+        .route(
+            "/discs/{id}/files/{*path}",
+            for_players(s, counted(s, Files, get(file))),
+        )
+        .route("/discs/{id}/tree", counted(s, Tree, get(tree)))
+        .route(
+            "/discs/{id}/tracks/{track}",
+            for_players(s, counted(s, Item, get(track))),
+        )
+        .route(
+            "/discs/{id}/parts/{name}",
+            for_players(s, counted(s, Item, get(part))),
+        )
+        .route(
+            "/discs/{id}/zip",
+            expensive(s, counted(s, Zip, get(zip_root))),
+        )
+        .route(
+            "/discs/{id}/zip/{*path}",
+            expensive(s, counted(s, Zip, get(zip))),
+        )
+        .route("/discs/{id}/launch", counted(s, Launch, get(launch)))
 }
 
 async fn found(

@@ -30,20 +30,22 @@ mod opac;
 mod ops;
 mod pages;
 mod reader;
+mod route;
 mod shelf;
 mod staff;
 mod stats;
 mod sushi;
+mod track;
 mod uploads;
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .merge(blobs::router())
         .merge(uploads::router())
-        .merge(discs::router())
-        .merge(files::router())
+        .merge(discs::router(&state))
+        .merge(files::router(&state))
         .merge(catalogue::router())
-        .merge(opac::router())
+        .merge(opac::router(&state))
         .merge(shelf::router())
         .merge(stats::router())
         .merge(access::router())
@@ -54,15 +56,11 @@ pub fn router(state: AppState) -> Router {
         .merge(ops::router())
         .merge(opac::public_router())
         .merge(pages::router())
-        .merge(sushi::router())
-        .merge(staff::router())
+        .merge(sushi::router(&state))
+        .merge(staff::router(&state))
         .merge(librarian::router())
-        .merge(reader::router())
+        .merge(reader::router(&state))
         .nest("/api/v1", api)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::usage::track::track,
-        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             crate::access::remember_link,
@@ -71,7 +69,6 @@ pub fn router(state: AppState) -> Router {
             state.clone(),
             crate::limits::limit,
         ))
-        .layer(middleware::from_fn_with_state(state.clone(), player_cors))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,
@@ -97,65 +94,6 @@ pub fn router(state: AppState) -> Router {
         .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
         .layer(CatchPanicLayer::new())
         .with_state(state)
-}
-
-/// A disc's bytes as in-browser players read them (the image, its files, audio tracks, CUE
-/// parts), by Range.
-const PLAYER_PATHS: [&str; 4] = [
-    "/api/v1/discs/{id}/image",
-    "/api/v1/discs/{id}/files/{*path}",
-    "/api/v1/discs/{id}/tracks/{track}",
-    "/api/v1/discs/{id}/parts/{name}",
-];
-
-/// CORS for players served from another origin (`http.player_origins`, e.g. an emulator
-/// site): they may read a disc's bytes by range, without credentials, so only what the
-/// reader's address (or a signed link in the URL) admits. Any other origin, and every other
-/// route but the OPAC lookup and SUSHI, gets no CORS headers at all.
-async fn player_cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let origin = request
-        .headers()
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .filter(|o| state.config.http.player_origins.iter().any(|p| p == o))
-        .map(str::to_string);
-    let player_path = request
-        .extensions()
-        .get::<MatchedPath>()
-        .is_some_and(|p| PLAYER_PATHS.contains(&p.as_str()));
-    let (Some(origin), true) = (origin, player_path) else {
-        return next.run(request).await;
-    };
-    let Ok(origin) = HeaderValue::from_str(&origin) else {
-        return next.run(request).await;
-    };
-    let mut response = if request.method() == axum::http::Method::OPTIONS {
-        let mut r = StatusCode::NO_CONTENT.into_response();
-        let h = r.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, HEAD"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("range, if-range"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        r
-    } else {
-        next.run(request).await
-    };
-    let h = response.headers_mut();
-    h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
-    h.insert(
-        header::ACCESS_CONTROL_EXPOSE_HEADERS,
-        HeaderValue::from_static("content-range, content-length, accept-ranges, etag"),
-    );
-    h.append(header::VARY, HeaderValue::from_static("Origin"));
-    response
 }
 
 /// Query parameters whose values are credentials: never logged.

@@ -8,6 +8,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
+use super::route::expensive;
 use super::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::auth::Staff;
@@ -24,11 +25,11 @@ pub fn public_router() -> Router<AppState> {
         .route("/widget.js", get(widget))
 }
 
-pub fn router() -> Router<AppState> {
+pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
         .route("/lookup", get(lookup).options(preflight))
-        .route("/members/{code}/export.xml", get(export_xml))
-        .route("/members/{code}/export.mrc", get(export_mrc))
+        .route("/members/{code}/export.xml", expensive(s, get(export_xml)))
+        .route("/members/{code}/export.mrc", expensive(s, get(export_mrc)))
 }
 
 #[derive(Deserialize)]

@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use super::route::{counted, expensive};
+use super::track::Counted;
 use crate::access::Viewer;
 use crate::app::AppState;
 use crate::browse::{self, Found, browse_url};
@@ -19,13 +21,26 @@ use crate::discs::parse_id;
 use crate::error::AppError;
 use crate::web::{Lang, render};
 
-pub fn router() -> Router<AppState> {
+/// A disc's page is its landing page, its folders are browses.
+pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/search", get(search_page))
-        .route("/discs/{id}", get(disc_page))
-        .route("/discs/{id}/browse", get(browse_root))
-        .route("/discs/{id}/browse/", get(browse_root))
-        .route("/discs/{id}/browse/{*path}", get(browse_path))
+        .route(
+            "/search",
+            expensive(s, counted(s, Counted::Search, get(search_page))),
+        )
+        .route("/discs/{id}", counted(s, Counted::Landing, get(disc_page)))
+        .route(
+            "/discs/{id}/browse",
+            counted(s, Counted::Tree, get(browse_root)),
+        )
+        .route(
+            "/discs/{id}/browse/",
+            counted(s, Counted::Tree, get(browse_root)),
+        )
+        .route(
+            "/discs/{id}/browse/{*path}",
+            counted(s, Counted::Tree, get(browse_path)),
+        )
 }
 
 fn lang_url(uri: &Uri, lang: Lang) -> String {

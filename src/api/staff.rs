@@ -9,6 +9,7 @@ use axum::{Form, Router};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::route::expensive;
 use crate::app::AppState;
 use crate::auth::{Role, authenticate, hash_token};
 use crate::dashboard;
@@ -18,14 +19,14 @@ use crate::web::{
     self, CSRF_COOKIE, Lang, SESSION_SECS, STAFF_COOKIE, StaffPage, render, safe_next, same_token,
 };
 
-pub fn router() -> Router<AppState> {
+pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
         .route("/staff/sign-in", get(sign_in_form).post(sign_in))
         .route("/staff/sign-out", post(sign_out))
         .route("/staff/stats", get(stats))
         .route("/staff/review", get(review))
         .route("/staff/review/{disc}/{record}/{decision}", post(decide))
-        .route("/staff/stats/{file}", get(stats_csv))
+        .route("/staff/stats/{file}", expensive(s, get(stats_csv)))
 }
 
 #[derive(Deserialize)]

@@ -14,15 +14,16 @@ use serde_json::Value;
 
 use tower_http::set_header::SetResponseHeaderLayer;
 
+use super::route::expensive;
 use crate::app::AppState;
 use crate::sushi::{self, Exception, Params, Report};
 
-pub fn router() -> Router<AppState> {
+pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
         .route("/sushi/r51/status", get(status))
         .route("/sushi/r51/members", get(members))
         .route("/sushi/r51/reports", get(list))
-        .route("/sushi/r51/reports/{id}", get(report))
+        .route("/sushi/r51/reports/{id}", expensive(s, get(report)))
         // Harvesters and dashboards in browsers may read it from any origin: the key is in
         // the query, no cookie is involved (so no credentials are allowed).
         .layer(SetResponseHeaderLayer::overriding(

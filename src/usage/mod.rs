@@ -9,7 +9,6 @@
 pub mod count;
 pub mod robots;
 pub mod rollup;
-pub mod track;
 
 use std::collections::HashMap;
 use std::net::IpAddr;

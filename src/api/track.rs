@@ -1,65 +1,41 @@
-//! The middleware that turns a reader's request on a disc into a usage event, after the
-//! response is decided: which action it was (from the route and the answer), whether it
-//! counts (GET; a download only without Range or from byte 0; a launch at its redirect; a
-//! page's images and scripts are not downloads), and the refusals. Staff requests (with a
-//! bearer token) are not usage. A reader without the session cookie gets one.
+//! The middleware that turns a reader's request on a counted route into a usage event, after
+//! the response is decided: which action it was (from what the route is, declared with it,
+//! and the answer), whether it counts (GET; a download only without Range or from byte 0; a
+//! launch at its redirect; a page's images and scripts are not downloads), and the refusals.
+//! Staff requests (with a bearer token) are not usage. A reader without the session cookie
+//! gets one.
 
-use std::cell::Cell;
-
-use axum::extract::{MatchedPath, Request, State};
+use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use super::{Action, Visitor, now_ms};
-use crate::api::header_str;
+use super::header_str;
+use crate::access::ReadNote;
 use crate::app::AppState;
+use crate::usage::{Action, Visitor, now_ms};
 
 pub const SESSION_COOKIE: &str = "spindle_session";
 
-tokio::task_local! {
-    /// The disc a request read and whether it is open, noted by `discs::readable`.
-    static READ: Cell<Option<(i64, bool)>>;
-}
-
-/// Called where reader access to a disc is decided: remembers the disc for the event.
-pub fn note_read(disc_id: i64, is_open: bool) {
-    let _ = READ.try_with(|c| c.set(Some((disc_id, is_open))));
-}
-
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Route {
+/// What a counted route is: declared with the route (`route::counted`), read here.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Counted {
+    /// A disc's page or record: the landing page.
     Landing,
+    /// A disc's files: a folder's listing is a browse, a file's bytes a file request.
     Files,
+    /// A disc's tree or folder page: a browse.
     Tree,
+    /// An audio track or a CUE sheet's part: a file request.
     Item,
+    /// The whole image.
     Image,
+    /// A zip of the disc's files: a whole-image request.
     Zip,
+    /// Opening the disc's start page.
     Launch,
+    /// A search run.
     Search,
-}
-
-fn route_of(path: &str) -> Option<Route> {
-    // The readers' pages: a disc's page is its landing page, its folders are browses.
-    match path {
-        "/search" => return Some(Route::Search),
-        "/discs/{id}" => return Some(Route::Landing),
-        "/discs/{id}/browse" | "/discs/{id}/browse/" | "/discs/{id}/browse/{*path}" => {
-            return Some(Route::Tree);
-        }
-        _ => {}
-    }
-    let rest = path.strip_prefix("/api/v1/discs/{id}")?;
-    Some(match rest {
-        "" => Route::Landing,
-        "/files" | "/files/" | "/files/{*path}" => Route::Files,
-        "/tree" => Route::Tree,
-        "/tracks/{track}" | "/parts/{name}" => Route::Item,
-        "/image" => Route::Image,
-        "/zip" | "/zip/{*path}" => Route::Zip,
-        "/launch" => Route::Launch,
-        _ => return None,
-    })
 }
 
 fn disc_in_path(path: &str) -> Option<i64> {
@@ -91,18 +67,18 @@ fn starts_download(range: Option<&str>, status: u16) -> bool {
     }
 }
 
-pub async fn track(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .and_then(|p| route_of(p.as_str()));
+pub async fn track(
+    State((state, route)): State<(AppState, Counted)>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     // Staff calling the API (a token, or a page of theirs with the session's form token) are
     // not readers.
     let reader = !request.headers().contains_key(header::AUTHORIZATION)
         && !request.headers().contains_key(crate::auth::CSRF_HEADER);
-    let (Some(route), true) = (route, reader) else {
+    if !reader {
         return next.run(request).await;
-    };
+    }
     let headers = request.headers();
     let method = request.method().clone();
     let path = request.uri().path().to_string();
@@ -138,12 +114,11 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
     if let Some(r) = &reader {
         request.extensions_mut().insert(r.clone());
     }
-    let (mut response, read) = READ
-        .scope(Cell::new(None), async {
-            let response = next.run(request).await;
-            (response, READ.with(Cell::get))
-        })
-        .await;
+    // The viewer notes the disc it was asked about (see `discs::readable`).
+    let note = ReadNote::default();
+    request.extensions_mut().insert(note.clone());
+    let mut response = next.run(request).await;
+    let read = note.get();
 
     let status = response.status().as_u16();
     let is_json = response
@@ -155,22 +130,22 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
     let action = match (route, status) {
         (_, 401 | 403) => Some(Action::NoLicense),
         _ if !get => None,
-        (Route::Landing, 200 | 304) => Some(Action::Landing),
-        (Route::Tree, 200 | 304) => Some(Action::Browse),
-        (Route::Files, 200 | 304) if is_json => Some(Action::Browse),
-        (Route::Files, _) if subresource || via_launch => None,
-        (Route::Files | Route::Item, s) if starts_download(range.as_deref(), s) => {
+        (Counted::Landing, 200 | 304) => Some(Action::Landing),
+        (Counted::Tree, 200 | 304) => Some(Action::Browse),
+        (Counted::Files, 200 | 304) if is_json => Some(Action::Browse),
+        (Counted::Files, _) if subresource || via_launch => None,
+        (Counted::Files | Counted::Item, s) if starts_download(range.as_deref(), s) => {
             Some(Action::File)
         }
-        (Route::Image, s) if starts_download(range.as_deref(), s) => Some(Action::Image),
-        (Route::Zip, 200) => Some(Action::Image),
-        (Route::Launch, 303) => Some(Action::Launch),
+        (Counted::Image, s) if starts_download(range.as_deref(), s) => Some(Action::Image),
+        (Counted::Zip, 200) => Some(Action::Image),
+        (Counted::Launch, 303) => Some(Action::Launch),
         // A search run (a facet or a page that runs it again counts again, CoP §7.6).
-        (Route::Search, 200) if searched => Some(Action::Search),
+        (Counted::Search, 200) if searched => Some(Action::Search),
         _ => None,
     };
     let disc = read.map(|(d, _)| d).or_else(|| {
-        (route != Route::Search)
+        (route != Counted::Search)
             .then(|| disc_in_path(&path))
             .flatten()
     });
@@ -186,7 +161,7 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
             user_agent,
             cookie: cookie.clone(),
         };
-        let file_path = matches!(route, Route::Files | Route::Item)
+        let file_path = matches!(route, Counted::Files | Counted::Item)
             .then(|| path.split_once("/files/").map(|(_, p)| p.to_string()))
             .flatten();
         match state
@@ -200,7 +175,7 @@ pub async fn track(State(state): State<AppState>, mut request: Request, next: Ne
                 disc,
                 file_path,
                 // Two searches are the same click only with the same query.
-                if route == Route::Search {
+                if route == Counted::Search {
                     format!("{method} {path}?{}", query.as_deref().unwrap_or(""))
                 } else {
                     format!("{method} {path}")
@@ -241,9 +216,6 @@ mod tests {
 
     #[test]
     fn routes_and_counting_rules() {
-        assert!(route_of("/api/v1/discs/{id}") == Some(Route::Landing));
-        assert!(route_of("/api/v1/discs/{id}/files/{*path}") == Some(Route::Files));
-        assert!(route_of("/api/v1/discs").is_none());
         assert_eq!(disc_in_path("/api/v1/discs/42/image"), Some(42));
         assert!(starts_download(None, 200));
         assert!(starts_download(Some("bytes=0-"), 206));
