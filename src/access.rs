@@ -46,6 +46,58 @@ pub fn sign(secret: &[u8], grant: &Grant) -> String {
     format!("{b64}.{}", mac(secret, &payload))
 }
 
+/// When a link asked for now to last `secs` expires, if that is an allowed lifetime.
+fn expiry(secs: i64) -> AppResult<i64> {
+    if !(1..=MAX_LINK_SECS).contains(&secs) {
+        return Err(AppError::unprocessable(
+            ErrorCode::InvalidExpiry,
+            format!("expires_in_secs must be from 1 to {MAX_LINK_SECS}"),
+        ));
+    }
+    Ok(crate::db::now() + secs)
+}
+
+/// A signed link's token opening one disc for `secs`, made by its member's staff: the
+/// token and when it expires.
+pub async fn sign_for_disc(
+    app: &crate::app::App,
+    staff: &Staff,
+    id: i64,
+    secs: i64,
+) -> AppResult<(String, i64)> {
+    let disc = crate::db::discs::get(&app.db, id)
+        .await?
+        .ok_or_else(|| AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {id}")))?;
+    if !staff.may_act_for(disc.member_id) {
+        return Err(AppError::forbidden("this disc belongs to another member"));
+    }
+    let expires = expiry(secs)?;
+    let grant = Grant {
+        scope: Scope::Disc(id),
+        expires,
+    };
+    Ok((sign(&app.link_secret, &grant), expires))
+}
+
+/// A signed link's token opening all of a member's discs for `secs`, made by its staff.
+pub async fn sign_for_member(
+    app: &crate::app::App,
+    staff: &Staff,
+    code: &str,
+    secs: i64,
+) -> AppResult<(String, i64)> {
+    let member = crate::members::get(app, code).await?;
+    if !staff.may_act_for(member.id) {
+        return Err(AppError::forbidden("another member's discs"));
+    }
+    let expires = expiry(secs)?;
+    let grant = Grant {
+        scope: Scope::Member(member.id),
+        expires,
+    };
+    Ok((sign(&app.link_secret, &grant), expires))
+}
+
 /// The grant a token carries, if its signature is ours and it has not expired.
 pub fn verify(secret: &[u8], token: &str, now: i64) -> Option<Grant> {
     if token.len() > 200 {

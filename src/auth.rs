@@ -222,3 +222,28 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Staff {
         }
     }
 }
+
+/// Opens a staff member's browser session after they signed in with their token, for
+/// `lifetime_secs`: the session id for the cookie (only its hash is stored).
+pub async fn open_session(
+    app: &crate::app::App,
+    staff: &Staff,
+    lifetime_secs: i64,
+) -> crate::error::AppResult<String> {
+    let session = random_hex(32);
+    let csrf = random_hex(16);
+    crate::db::tokens::create_session(
+        &app.db,
+        &hash_token(&session),
+        staff.token_id,
+        &csrf,
+        crate::db::now() + lifetime_secs,
+    )
+    .await?;
+    Ok(session)
+}
+
+/// Ends the browser session with this id (signing out).
+pub async fn close_session(app: &crate::app::App, session: &str) -> crate::error::AppResult<()> {
+    Ok(crate::db::tokens::delete_session(&app.db, &hash_token(session)).await?)
+}

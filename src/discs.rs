@@ -329,3 +329,57 @@ pub async fn list(
     let rows = db::discs::list_for_member(&app.db, member.id, after, limit.clamp(1, 1000)).await?;
     Ok(rows.into_iter().map(DiscView::from).collect())
 }
+
+pub use crate::db::discs::StaffFilter;
+
+/// The other discs of the same book or image (its set, other members' copies), for its page.
+pub async fn related(app: &App, disc: &DiscRow) -> AppResult<Vec<DiscRow>> {
+    Ok(db::discs::related(&app.db, disc).await?)
+}
+
+/// What a disc is called on its pages: its label, or else its file name ("" for none).
+pub async fn title(app: &App, id: i64) -> AppResult<String> {
+    Ok(db::discs::get(&app.db, id)
+        .await?
+        .map(|d| d.label.unwrap_or(d.filename))
+        .unwrap_or_default())
+}
+
+/// A member's discs as its librarians' list shows them: one page of discs, the count of all,
+/// how many are in each linking and reading state, and the last week's uploads.
+pub struct StaffOverview {
+    pub discs: Vec<db::discs::StaffDiscRow>,
+    pub total: i64,
+    /// (link status, image status, discs).
+    pub counts: Vec<(String, String, i64)>,
+    pub uploads: Vec<db::uploads::MemberUpload>,
+}
+
+pub async fn staff_overview(
+    app: &App,
+    member_id: i64,
+    filter: db::discs::StaffFilter,
+    offset: i64,
+    limit: i64,
+) -> AppResult<StaffOverview> {
+    let listed = db::discs::staff_list(&app.db, member_id, filter, offset, limit);
+    let counted = db::discs::staff_counts(&app.db, member_id);
+    let uploaded = db::uploads::for_member(&app.db, member_id, db::now() - 7 * 86_400, 100);
+    let ((discs, total), counts, uploads) = tokio::try_join!(listed, counted, uploaded)?;
+    Ok(StaffOverview {
+        discs,
+        total,
+        counts,
+        uploads,
+    })
+}
+
+/// How many of a member's discs are linked to a catalogue record (what an 856 export holds).
+pub async fn linked_count(app: &App, member_id: i64) -> AppResult<i64> {
+    Ok(db::discs::staff_counts(&app.db, member_id)
+        .await?
+        .iter()
+        .filter(|(link, _, _)| link == "linked")
+        .map(|(_, _, n)| n)
+        .sum())
+}

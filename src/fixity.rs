@@ -150,3 +150,29 @@ pub async fn run_forever(app: AppState) {
         tokio::time::sleep(Duration::from_secs(config.interval_secs)).await;
     }
 }
+
+/// Whether the stored images are still whole, for the consortium's dashboard.
+pub struct Summary {
+    /// Blobs stored.
+    pub blobs: i64,
+    /// Blobs checked within `fixity.reverify_days`.
+    pub recent: i64,
+    /// Blobs whose last check failed.
+    pub failing: i64,
+    /// The first `shown` of those, with why.
+    pub failed: Vec<crate::db::blobs::FailingBlob>,
+}
+
+pub async fn summary(app: &App, shown: i64) -> AppResult<Summary> {
+    let since = crate::db::now() - app.config.fixity.reverify_days as i64 * 86_400;
+    let ((blobs, recent, failing), failed) = tokio::try_join!(
+        crate::db::blobs::fixity_counts(&app.db, since),
+        crate::db::blobs::failing(&app.db, shown)
+    )?;
+    Ok(Summary {
+        blobs,
+        recent,
+        failing,
+        failed,
+    })
+}

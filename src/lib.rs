@@ -22,6 +22,7 @@ pub mod gc;
 pub mod images;
 pub mod limits;
 pub mod linking;
+pub mod members;
 pub mod metrics;
 pub mod opac;
 pub mod queue;

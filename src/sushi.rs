@@ -8,9 +8,9 @@ use axum::http::StatusCode;
 use serde_json::{Map, Value, json};
 
 use crate::app::App;
-use crate::auth::hash_token;
+use crate::auth::{Staff, hash_token};
 use crate::db::{self, usage::Fact};
-use crate::error::AppError;
+use crate::error::{AppError, AppResult};
 use crate::usage::count::CONSORTIUM;
 use crate::usage::{DAY_MS, day_of, day_start_ms, now_ms, rollup};
 
@@ -880,6 +880,31 @@ async fn build_items(
             })
         }
     }
+}
+
+/// A new SUSHI API key for a member's usage (a librarian's own, or any for an admin) or, with
+/// no member, the consortium's (admins only). Answers the key (shown once; only its hash is
+/// kept) and the member it opens.
+pub async fn create_key(
+    app: &App,
+    staff: &Staff,
+    member: Option<&str>,
+) -> AppResult<(String, Option<String>)> {
+    let code = member.or(staff.member_code.as_deref());
+    let member_id = match code {
+        Some(code) => {
+            let m = crate::members::get(app, code).await?;
+            if !staff.may_act_for(m.id) {
+                return Err(AppError::forbidden("another member's usage"));
+            }
+            Some(m.id)
+        }
+        None if staff.role == crate::auth::Role::Admin => None,
+        None => return Err(AppError::forbidden("the consortium's key is for admins")),
+    };
+    let (key, hash) = crate::auth::generate_token();
+    db::usage::insert_sushi_key(&app.db, member_id, &hash).await?;
+    Ok((key, code.map(str::to_string)))
 }
 
 #[cfg(test)]

@@ -835,3 +835,14 @@ pub async fn sweep(app: &App) -> Result<usize, DbError> {
     db::uploads::purge_finished(&app.db, now() - FORGET_AFTER_SECS).await?;
     Ok(expired)
 }
+
+/// The stored blob with this SHA-256 (hex, either case): whether the consortium already
+/// holds these bytes, so an upload of them costs nothing.
+pub async fn stored_blob(app: &App, sha256: &str) -> AppResult<db::blobs::BlobRow> {
+    let digest: Digest = sha256
+        .parse()
+        .map_err(|e| AppError::bad_request(ErrorCode::InvalidSha256, format!("{e}")))?;
+    db::blobs::get(&app.db, &digest.to_hex())
+        .await?
+        .ok_or_else(|| AppError::not_found(ErrorCode::BlobNotFound, format!("no blob {digest}")))
+}

@@ -11,11 +11,10 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::{ApiJson, ApiPath};
-use crate::access::{Grant, MAX_LINK_SECS, Scope, sign};
+use crate::access;
 use crate::app::AppState;
 use crate::auth::Staff;
-use crate::db;
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::error::AppResult;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -30,16 +29,6 @@ struct LinkBody {
     expires_in_secs: i64,
 }
 
-fn expiry(body: &LinkBody) -> AppResult<i64> {
-    if !(1..=MAX_LINK_SECS).contains(&body.expires_in_secs) {
-        return Err(AppError::unprocessable(
-            ErrorCode::InvalidExpiry,
-            format!("expires_in_secs must be from 1 to {MAX_LINK_SECS}"),
-        ));
-    }
-    Ok(db::now() + body.expires_in_secs)
-}
-
 async fn for_disc(
     State(state): State<AppState>,
     staff: Staff,
@@ -47,20 +36,7 @@ async fn for_disc(
     ApiJson(body): ApiJson<LinkBody>,
 ) -> AppResult<Response> {
     let id = crate::discs::parse_id(&id)?;
-    let disc = db::discs::get(&state.db, id)
-        .await?
-        .ok_or_else(|| AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {id}")))?;
-    if !staff.may_act_for(disc.member_id) {
-        return Err(AppError::forbidden("this disc belongs to another member"));
-    }
-    let expires = expiry(&body)?;
-    let token = sign(
-        &state.link_secret,
-        &Grant {
-            scope: Scope::Disc(id),
-            expires,
-        },
-    );
+    let (token, expires) = access::sign_for_disc(&state, &staff, id, body.expires_in_secs).await?;
     let url = format!(
         "{}/api/v1/discs/{id}?access={token}",
         state.config.public_url()
@@ -78,21 +54,7 @@ async fn for_member(
     ApiPath(code): ApiPath<String>,
     ApiJson(body): ApiJson<LinkBody>,
 ) -> AppResult<Response> {
-    let member = db::members::by_code(&state.db, &code)
-        .await?
-        .ok_or_else(|| {
-            AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
-        })?;
-    if !staff.may_act_for(member.id) {
-        return Err(AppError::forbidden("another member's discs"));
-    }
-    let expires = expiry(&body)?;
-    let token = sign(
-        &state.link_secret,
-        &Grant {
-            scope: Scope::Member(member.id),
-            expires,
-        },
-    );
+    let (token, expires) =
+        access::sign_for_member(&state, &staff, &code, body.expires_in_secs).await?;
     Ok((StatusCode::CREATED, Json(json!({"token": token, "expires": expires, "use": "append ?access=<token> to any of the member's disc URLs"}))).into_response())
 }

@@ -10,8 +10,7 @@ use serde::Serialize;
 use super::ApiPath;
 use crate::app::AppState;
 use crate::auth::Staff;
-use crate::db;
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::error::AppResult;
 
 pub fn router() -> Router<AppState> {
     Router::new().route("/blobs/{sha256}", get(show).head(exists))
@@ -24,22 +23,12 @@ struct BlobView {
     stored_at: i64,
 }
 
-async fn lookup(state: &AppState, raw: &str) -> AppResult<db::blobs::BlobRow> {
-    let digest: spindle_storage::Digest = raw
-        .parse()
-        .map_err(|e| AppError::bad_request(ErrorCode::InvalidSha256, format!("{e}")))?;
-    db::blobs::get(&state.db, &digest.to_hex())
-        .await?
-        .ok_or_else(|| AppError::not_found(ErrorCode::BlobNotFound, format!("no blob {digest}")))
-}
-
-/// 200 with `Spindle-Blob-Size` when the blob is stored, 404 when it is not.
 async fn exists(
     State(state): State<AppState>,
     _staff: Staff,
     ApiPath(sha): ApiPath<String>,
 ) -> AppResult<Response> {
-    let blob = lookup(&state, &sha).await?;
+    let blob = crate::uploads::stored_blob(&state, &sha).await?;
     let mut response = StatusCode::OK.into_response();
     response
         .headers_mut()
@@ -52,7 +41,7 @@ async fn show(
     _staff: Staff,
     ApiPath(sha): ApiPath<String>,
 ) -> AppResult<Json<impl Serialize>> {
-    let blob = lookup(&state, &sha).await?;
+    let blob = crate::uploads::stored_blob(&state, &sha).await?;
     Ok(Json(BlobView {
         sha256: blob.sha256,
         size: blob.size,

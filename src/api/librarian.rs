@@ -16,9 +16,9 @@ use super::staff::one_member;
 use crate::app::AppState;
 use crate::auth::Role;
 use crate::dashboard::bytes_text;
-use crate::db::{self, discs::StaffFilter, members::Member};
-use crate::error::AppError;
+use crate::discs::StaffFilter;
 use crate::linking::{self, CatalogueSettings};
+use crate::members::Member;
 use crate::opac::Format;
 use crate::web::{self, Lang, StaffPage, render, when};
 
@@ -44,9 +44,9 @@ async fn frame(
     path: &str,
 ) -> Result<Value, Response> {
     let members = if page.staff.role == Role::Admin {
-        db::members::list(&state.db)
+        crate::members::list(state)
             .await
-            .map_err(|e| AppError::from(e).into_response())?
+            .map_err(IntoResponse::into_response)?
     } else {
         Vec::new()
     };
@@ -95,12 +95,16 @@ async fn discs(
         _ => (StaffFilter::All, "all"),
     };
     let page_no = q.page.unwrap_or(1).clamp(1, 1_000_000);
-    let listed = db::discs::staff_list(&state.db, member.id, filter, (page_no - 1) * PAGE, PAGE);
-    let counted = db::discs::staff_counts(&state.db, member.id);
-    let uploaded = db::uploads::for_member(&state.db, member.id, db::now() - 7 * 86_400, 100);
-    let ((rows, total), counts, uploads) = match tokio::try_join!(listed, counted, uploaded) {
-        Ok(r) => r,
-        Err(e) => return AppError::from(e).into_response(),
+    let overview =
+        crate::discs::staff_overview(&state, member.id, filter, (page_no - 1) * PAGE, PAGE).await;
+    let crate::discs::StaffOverview {
+        discs: rows,
+        total,
+        counts,
+        uploads,
+    } = match overview {
+        Ok(o) => o,
+        Err(e) => return e.into_response(),
     };
     let words = page.lang.words();
     let mut summary = std::collections::BTreeMap::<String, i64>::new();
@@ -314,7 +318,7 @@ async fn settings_page(
     let form = view
         .form
         .unwrap_or_else(|| stored.as_ref().map(CatalogueForm::of).unwrap_or_default());
-    let cidrs = match super::stats::member_cidrs(state, member.id).await {
+    let cidrs = match crate::members::networks(state, member.id).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -462,7 +466,7 @@ async fn save_networks(
         .filter(|c| !c.is_empty())
         .map(str::to_string)
         .collect();
-    match super::stats::replace_networks(&state, &page.staff, &member.code, &given).await {
+    match crate::members::replace_networks(&state, &page.staff, &member.code, &given).await {
         Ok(_) => saved(&member, "networks"),
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
             settings_page(
@@ -497,13 +501,9 @@ async fn export_page(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let linked = match db::discs::staff_counts(&state.db, member.id).await {
-        Ok(c) => c
-            .iter()
-            .filter(|(link, _, _)| link == "linked")
-            .map(|(_, _, n)| n)
-            .sum::<i64>(),
-        Err(e) => return AppError::from(e).into_response(),
+    let linked = match crate::discs::linked_count(&state, member.id).await {
+        Ok(n) => n,
+        Err(e) => return e.into_response(),
     };
     let code = crate::opac::enc(&member.code);
     let ctx = merge(

@@ -16,7 +16,6 @@ use crate::access::Viewer;
 use crate::app::AppState;
 use crate::browse::{self, Found, browse_url};
 use crate::dashboard::bytes_text;
-use crate::db;
 use crate::discs::parse_id;
 use crate::error::AppError;
 use crate::web::{Lang, render};
@@ -179,7 +178,7 @@ async fn disc_view(
 ) -> Result<Response, AppError> {
     let disc = crate::discs::readable(state, viewer, parse_id(id)?).await?;
     let image = browse::image_view(state, &disc).await?;
-    let related = db::discs::related(&state.db, &disc).await?;
+    let related = crate::discs::related(state, &disc).await?;
     // The book's records in every catalogue that holds this image.
     let mut records = Vec::new();
     for d in related.iter().filter(|d| d.sha256 == disc.sha256) {
@@ -271,10 +270,7 @@ async fn browse_page(
         let path = path.trim_end_matches('/').to_string();
         match browse::at(&state, &viewer, id, &path).await? {
             Found::Dir(listing) => {
-                let disc = db::discs::get(&state.db, id).await?;
-                let title = disc
-                    .map(|d| d.label.unwrap_or(d.filename))
-                    .unwrap_or_default();
+                let title = crate::discs::title(&state, id).await?;
                 let mut crumbs = Vec::new();
                 let mut so_far = String::new();
                 for part in listing.path.split('/').filter(|p| !p.is_empty()) {

@@ -11,10 +11,10 @@ use serde_json::json;
 
 use super::route::expensive;
 use crate::app::AppState;
-use crate::auth::{Role, authenticate, hash_token};
+use crate::auth::{Role, authenticate};
 use crate::dashboard;
-use crate::db::{self, members::Member};
 use crate::error::{AppError, ErrorCode};
+use crate::members::Member;
 use crate::web::{
     self, CSRF_COOKIE, Lang, SESSION_SECS, STAFF_COOKIE, StaffPage, render, safe_next, same_token,
 };
@@ -106,20 +106,10 @@ async fn sign_in(
         }
         Err(e) => return AppError::from(e).into_response(),
     };
-    let session = crate::auth::random_hex(32);
-    let csrf = crate::auth::random_hex(16);
-    let expires = db::now() + SESSION_SECS;
-    if let Err(e) = db::tokens::create_session(
-        &state.db,
-        &hash_token(&session),
-        staff.token_id,
-        &csrf,
-        expires,
-    )
-    .await
-    {
-        return AppError::from(e).into_response();
-    }
+    let session = match crate::auth::open_session(&state, &staff, SESSION_SECS).await {
+        Ok(s) => s,
+        Err(e) => return e.into_response(),
+    };
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
     let h = response.headers_mut();
     h.append(
@@ -148,9 +138,9 @@ async fn sign_out(
         return refused;
     }
     if let Some(id) = web::cookie(&headers, STAFF_COOKIE)
-        && let Err(e) = db::tokens::delete_session(&state.db, &hash_token(id)).await
+        && let Err(e) = crate::auth::close_session(&state, id).await
     {
-        return AppError::from(e).into_response();
+        return e.into_response();
     }
     let mut response = (
         StatusCode::SEE_OTHER,
@@ -192,7 +182,7 @@ pub(super) async fn scope(
         (Role::Librarian, _, Some(own)) => own.to_string(),
         (Role::Librarian, _, None) => return Ok(None),
     };
-    match db::members::by_code(&state.db, &code).await {
+    match crate::members::find(state, &code).await {
         Ok(Some(m)) => Ok(Some(m)),
         Ok(None) => Err(web::message(
             StatusCode::NOT_FOUND,
@@ -200,7 +190,7 @@ pub(super) async fn scope(
             "404",
             &format!("No member {code}."),
         )),
-        Err(e) => Err(AppError::from(e).into_response()),
+        Err(e) => Err(e.into_response()),
     }
 }
 
@@ -224,30 +214,28 @@ async fn stats(
         &[&word("views"), &word("downloads"), &word("launches")],
     );
     let members = if page.staff.role == Role::Admin {
-        db::members::list(&state.db).await.unwrap_or_default()
+        match crate::members::list(&state).await {
+            Ok(m) => m,
+            Err(e) => return e.into_response(),
+        }
     } else {
         Vec::new()
     };
     // The consortium's view shows whether the stored images are still whole.
     let fixity = if page.staff.role == Role::Admin && member.is_none() {
-        let since = db::now() - state.config.fixity.reverify_days as i64 * 86_400;
-        let summary = tokio::try_join!(
-            db::blobs::fixity_counts(&state.db, since),
-            db::blobs::failing(&state.db, 50)
-        );
-        match summary {
-            Ok(((blobs, recent, failing), failed)) => Some(json!({
-                "blobs": blobs,
-                "recent": recent,
-                "failing": failing,
-                "failed": failed.iter().map(|b| json!({
+        match crate::fixity::summary(&state, 50).await {
+            Ok(s) => Some(json!({
+                "blobs": s.blobs,
+                "recent": s.recent,
+                "failing": s.failing,
+                "failed": s.failed.iter().map(|b| json!({
                     "sha256": b.sha256,
                     "size": b.size,
                     "fixity_error": b.fixity_error,
                     "when": web::when(b.fixity_failed_at),
                 })).collect::<Vec<_>>(),
             })),
-            Err(e) => return AppError::from(e).into_response(),
+            Err(e) => return e.into_response(),
         }
     } else {
         None
@@ -349,7 +337,7 @@ pub(super) async fn one_member(
     if let Some(m) = scope(state, page, asked).await? {
         return Ok(m);
     }
-    match db::members::list(&state.db).await {
+    match crate::members::list(state).await {
         Ok(members) => members.into_iter().next().ok_or_else(|| {
             web::message(
                 StatusCode::NOT_FOUND,
@@ -358,7 +346,7 @@ pub(super) async fn one_member(
                 "There are no members yet: add one with `spindle member add`.",
             )
         }),
-        Err(e) => Err(AppError::from(e).into_response()),
+        Err(e) => Err(e.into_response()),
     }
 }
 

@@ -12,9 +12,9 @@ use serde_json::json;
 
 use super::{ApiJson, ApiPath};
 use crate::app::AppState;
-use crate::auth::{Role, Staff, generate_token};
-use crate::db;
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::auth::Staff;
+use crate::error::{AppError, AppResult};
+use crate::members;
 
 pub fn router() -> Router<AppState> {
     Router::new()
@@ -22,33 +22,17 @@ pub fn router() -> Router<AppState> {
         .route("/sushi-keys", post(create_key))
 }
 
-async fn member(state: &AppState, code: &str) -> AppResult<db::members::Member> {
-    db::members::by_code(&state.db, code).await?.ok_or_else(|| {
-        AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
-    })
-}
-
 async fn networks(
     State(state): State<AppState>,
     staff: Staff,
     ApiPath(code): ApiPath<String>,
 ) -> AppResult<Response> {
-    let m = member(&state, &code).await?;
+    let m = members::get(&state, &code).await?;
     if !staff.may_act_for(m.id) {
         return Err(AppError::forbidden("another member's settings"));
     }
-    let cidrs = member_cidrs(&state, m.id).await?;
+    let cidrs = members::networks(&state, m.id).await?;
     Ok(Json(json!({"member": m.code, "cidrs": cidrs})).into_response())
-}
-
-/// A member's network ranges.
-pub(super) async fn member_cidrs(state: &AppState, member_id: i64) -> AppResult<Vec<String>> {
-    Ok(db::usage::networks(&state.db)
-        .await?
-        .into_iter()
-        .filter(|(id, _)| *id == member_id)
-        .map(|(_, c)| c)
-        .collect())
 }
 
 #[derive(Deserialize)]
@@ -63,37 +47,8 @@ async fn set_networks(
     ApiPath(code): ApiPath<String>,
     ApiJson(body): ApiJson<NetworksBody>,
 ) -> AppResult<Response> {
-    let (m, cidrs) = replace_networks(&state, &staff, &code, &body.cidrs).await?;
+    let (m, cidrs) = members::replace_networks(&state, &staff, &code, &body.cidrs).await?;
     Ok(Json(json!({"member": m.code, "cidrs": cidrs})).into_response())
-}
-
-/// Replaces a member's network ranges (consortium admins only), returning them normalised.
-pub(super) async fn replace_networks(
-    state: &AppState,
-    staff: &Staff,
-    code: &str,
-    given: &[String],
-) -> AppResult<(db::members::Member, Vec<String>)> {
-    if staff.role != Role::Admin {
-        return Err(AppError::forbidden(
-            "network ranges decide whose usage is whose: consortium admins set them",
-        ));
-    }
-    let m = member(state, code).await?;
-    if given.len() > 1000 {
-        return Err(AppError::unprocessable(
-            ErrorCode::TooManyNetworks,
-            "at most 1000 ranges per member",
-        ));
-    }
-    let nets = crate::usage::parse_cidrs(given)
-        .map_err(|e| AppError::unprocessable(ErrorCode::InvalidNetwork, e))?;
-    let mut cidrs: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
-    cidrs.sort();
-    cidrs.dedup();
-    db::usage::set_networks(&state.db, m.id, &cidrs).await?;
-    state.usage.networks.invalidate();
-    Ok((m, cidrs))
 }
 
 #[derive(Deserialize, Default)]
@@ -108,21 +63,10 @@ async fn create_key(
     staff: Staff,
     ApiJson(body): ApiJson<KeyBody>,
 ) -> AppResult<Response> {
-    let member_id = match body.member.as_deref().or(staff.member_code.as_deref()) {
-        Some(code) => {
-            let m = member(&state, code).await?;
-            if !staff.may_act_for(m.id) {
-                return Err(AppError::forbidden("another member's usage"));
-            }
-            Some(m.id)
-        }
-        None => None,
-    };
-    let (key, hash) = generate_token();
-    db::usage::insert_sushi_key(&state.db, member_id, &hash).await?;
+    let (key, member) = crate::sushi::create_key(&state, &staff, body.member.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({"api_key": key, "member": body.member.or(staff.member_code)})),
+        Json(json!({"api_key": key, "member": member})),
     )
         .into_response())
 }
