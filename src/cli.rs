@@ -307,7 +307,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         } => {
             let app = App::start(config).await?;
             let rolled = match day {
-                Some(d) => vec![crate::usage::rollup::rollup_day(&app, &d).await?],
+                Some(d) => {
+                    let day = crate::calendar::Day::parse(&d)
+                        .ok_or_else(|| anyhow::anyhow!("{d:?} is not a day (YYYY-MM-DD)"))?;
+                    vec![crate::usage::rollup::rollup_day(&app, day).await?]
+                }
                 None => crate::usage::rollup::catch_up(&app).await?,
             };
             for r in &rolled {

@@ -9,11 +9,12 @@ use std::collections::HashMap;
 use serde::Serialize;
 
 use crate::app::App;
+use crate::calendar::{Day, Month};
 use crate::db::usage::By;
 use crate::db::{self, members::Member};
 use crate::error::AppResult;
 use crate::usage::count::{CONSORTIUM, UNATTRIBUTED};
-use crate::usage::{DAY_MS, day_of, day_start_ms, days_from_civil, now_ms};
+use crate::usage::now_ms;
 
 #[derive(Debug, Serialize, Default, Clone)]
 pub struct YearRow {
@@ -89,16 +90,6 @@ pub fn bytes_text(n: i64) -> String {
     }
 }
 
-/// The first day of the month `back` months before this one.
-fn month_start(back: i64) -> String {
-    let today = day_of(now_ms());
-    let mut t = day_start_ms(&format!("{}-01", &today[..7])).unwrap_or(0);
-    for _ in 0..back {
-        t = day_start_ms(&format!("{}-01", &day_of(t - DAY_MS)[..7])).unwrap_or(0);
-    }
-    day_of(t)
-}
-
 fn usage_map(rows: Vec<(String, i64, i64, i64)>) -> HashMap<String, (i64, i64, i64)> {
     rows.into_iter()
         .map(|(k, v, d, l)| (k, (v, d, l)))
@@ -112,13 +103,13 @@ pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
         None => vec![CONSORTIUM, UNATTRIBUTED],
     };
     let ever = "0000-00-00";
-    let twelve = month_start(11);
+    let twelve = Month::current().back(11).first_day().to_string();
 
     let by_year = usage_map(db::usage::usage_by(&app.db, &scopes, By::Year, ever, 1000).await?);
-    let this_year: i64 = day_of(now_ms())[..4].parse().unwrap_or(1970);
+    let this_year = Day::today().year();
     let first_year = db::usage::first_member_at(&app.db)
         .await?
-        .map(|s| day_of(s * 1000)[..4].parse().unwrap_or(this_year))
+        .map(|s| Day::of_secs(s).year())
         .into_iter()
         .chain(by_year.keys().filter_map(|y| y.parse().ok()))
         .min()
@@ -128,7 +119,7 @@ pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
         let end = if y == this_year {
             now_ms() / 1000 + 1
         } else {
-            days_from_civil(y + 1, 1, 1) * 86_400
+            Day::from_ymd(y + 1, 1, 1).map_or(i64::MAX, |d| d.start_ms() / 1000)
         };
         let (members, records, discs, bytes) =
             db::usage::holdings(&app.db, member.map(|m| m.id), end).await?;
@@ -150,7 +141,7 @@ pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
     let months: Vec<MonthRow> = (0..12)
         .rev()
         .map(|back| {
-            let month = month_start(back)[..7].to_string();
+            let month = Month::current().back(back).to_string();
             let (views, downloads, launches) = by_month.get(&month).copied().unwrap_or_default();
             MonthRow {
                 month,

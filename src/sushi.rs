@@ -9,10 +9,11 @@ use serde_json::{Map, Value, json};
 
 use crate::app::App;
 use crate::auth::{Staff, hash_token};
+use crate::calendar::{Day, Month};
 use crate::db::{self, usage::Fact};
 use crate::error::{AppError, AppResult};
 use crate::usage::count::CONSORTIUM;
-use crate::usage::{DAY_MS, day_of, day_start_ms, now_ms, rollup};
+use crate::usage::{DAY_MS, now_ms, rollup};
 
 /// The global report's customer id (usage attributed to no institution): not offered.
 const GLOBAL: &str = "0000000000000000";
@@ -292,40 +293,19 @@ pub async fn list(app: &App, params: &Params) -> Result<Value, Exception> {
 }
 
 /// (first, last) months that can be reported; before anything is processed, last month.
-async fn available(app: &App) -> Result<(String, String), Exception> {
+async fn available(app: &App) -> Result<(Month, Month), Exception> {
     Ok(match rollup::months_available(app).await? {
         Some(m) => m,
         None => {
-            let prev = previous_month(&day_of(now_ms())[..7]);
-            (prev.clone(), prev)
+            let prev = Month::current().prev();
+            (prev, prev)
         }
     })
 }
 
-fn previous_month(month: &str) -> String {
-    let start = day_start_ms(&format!("{month}-01")).unwrap_or(0);
-    day_of(start - DAY_MS)[..7].to_string()
-}
-
-fn next_month(month: &str) -> String {
-    let start = day_start_ms(&format!("{month}-01")).unwrap_or(0);
-    day_of(start + 32 * DAY_MS)[..7].to_string()
-}
-
-fn last_day(month: &str) -> String {
-    let start = day_start_ms(&format!("{}-01", next_month(month))).unwrap_or(0);
-    day_of(start - DAY_MS)
-}
-
 /// `yyyy-mm` or `yyyy-mm-dd` to its month.
-fn parse_month(raw: &str) -> Option<String> {
-    let raw = raw.trim();
-    let day = match raw.len() {
-        7 => format!("{raw}-01"),
-        10 => raw.to_string(),
-        _ => return None,
-    };
-    day_start_ms(&day).map(|_| day[..7].to_string())
+fn parse_month(raw: &str) -> Option<Month> {
+    Month::parse(raw.trim())
 }
 
 const COMMON: [&str; 6] = [
@@ -622,8 +602,7 @@ pub async fn report(app: &App, report: Report, params: &Params) -> Result<Value,
     if end < begin {
         return Err(Exception::with(3020, "end_date before begin_date"));
     }
-    let this_month = day_of(now_ms())[..7].to_string();
-    if begin >= this_month {
+    if begin >= Month::current() {
         return Err(Exception::with(
             3020,
             "begin_date is in the current month or later",
@@ -631,38 +610,30 @@ pub async fn report(app: &App, report: Report, params: &Params) -> Result<Value,
     }
     let mut req = parse_request(report, params, &app.config.stats.platform_id);
     let (first, last) = available(app).await?;
-    let mut from = begin.clone();
-    let mut to = end.clone();
+    let mut from = begin;
+    let mut to = end;
     if from < first {
-        let gone_to = if end < first {
-            end.clone()
-        } else {
-            previous_month(&first)
-        };
+        let gone_to = if end < first { end } else { first.prev() };
         req.exceptions.push(Exception::with(
             3032,
             format!("usage is available from {first}; {from} to {gone_to} is not"),
         ));
-        from = first.clone();
+        from = first;
     }
     if to > last {
-        let missing_from = if from > last {
-            from.clone()
-        } else {
-            next_month(&last)
-        };
+        let missing_from = if from > last { from } else { last.next() };
         req.exceptions.push(Exception::with(
             3031,
             format!("usage is only available up to {last}; {missing_from} to {end} is not ready"),
         ));
-        to = last.clone();
+        to = last;
     }
-    let mut header_end = last_day(&end);
+    let mut header_end = end.last_day();
     if end > last && last >= begin {
-        header_end = last_day(&last);
+        header_end = last.last_day();
     }
     let items = if from <= to {
-        build_items(app, &customer, &req, &from, &to).await?
+        build_items(app, &customer, &req, from, to).await?
     } else {
         Vec::new()
     };
@@ -672,7 +643,7 @@ pub async fn report(app: &App, report: Report, params: &Params) -> Result<Value,
     }
     req.exceptions.sort_by_key(|e| e.code);
     let mut filters = Map::new();
-    filters.insert("Begin_Date".into(), json!(format!("{begin}-01")));
+    filters.insert("Begin_Date".into(), json!(begin.first_day()));
     filters.insert("End_Date".into(), json!(header_end));
     filters.extend(std::mem::take(&mut req.filters));
     let mut header = json!({
@@ -702,7 +673,7 @@ pub async fn report(app: &App, report: Report, params: &Params) -> Result<Value,
 
 /// RFC 3339 in UTC with a `Z`, to the second.
 fn httpdate_rfc3339(ms: i64) -> String {
-    let day = day_of(ms);
+    let day = Day::of_ms(ms);
     let secs = ms.rem_euclid(DAY_MS) / 1000;
     format!(
         "{day}T{:02}:{:02}:{:02}Z",
@@ -734,14 +705,14 @@ async fn build_items(
     app: &App,
     customer: &Customer,
     req: &Request,
-    from: &str,
-    to: &str,
+    from: Month,
+    to: Month,
 ) -> Result<Vec<Value>, Exception> {
     let facts = db::usage::monthly(
         &app.db,
         customer.scope,
-        &format!("{from}-01"),
-        &last_day(to),
+        &from.first_day().to_string(),
+        &to.last_day().to_string(),
     )
     .await?;
     let facts: Vec<Fact> = facts.into_iter().filter(|f| keep(req, f)).collect();
@@ -771,8 +742,8 @@ async fn build_items(
                 for (m, n) in db::usage::monthly_searches(
                     &app.db,
                     customer.scope,
-                    &format!("{from}-01"),
-                    &last_day(to),
+                    &from.first_day().to_string(),
+                    &to.last_day().to_string(),
                 )
                 .await?
                 {
@@ -913,14 +884,11 @@ mod tests {
 
     #[test]
     fn months() {
-        assert_eq!(parse_month("2025-01"), Some("2025-01".into()));
-        assert_eq!(parse_month("2025-02-17"), Some("2025-02".into()));
-        assert_eq!(parse_month("2025-02-30"), None);
-        assert_eq!(parse_month("2025-1"), None);
-        assert_eq!(last_day("2024-02"), "2024-02-29");
-        assert_eq!(last_day("2025-12"), "2025-12-31");
-        assert_eq!(next_month("2025-12"), "2026-01");
-        assert_eq!(previous_month("2025-01"), "2024-12");
+        let month = |m: &str| parse_month(m).map(|m| m.to_string());
+        assert_eq!(month("2025-01"), Some("2025-01".into()));
+        assert_eq!(month(" 2025-02-17"), Some("2025-02".into()));
+        assert_eq!(month("2025-02-30"), None);
+        assert_eq!(month("2025-1"), None);
         assert_eq!(httpdate_rfc3339(0), "1970-01-01T00:00:00Z");
     }
 

@@ -557,16 +557,7 @@ impl StaffPage {
     }
 }
 
-/// A moment (Unix seconds) as `YYYY-MM-DD HH:MM UTC`.
-pub fn when(secs: i64) -> String {
-    let (y, m, d) = crate::usage::civil_from_days(secs.div_euclid(86_400));
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02} UTC",
-        s / 3600,
-        s % 3600 / 60
-    )
-}
+pub use crate::calendar::when;
 
 /// Where to go after signing in: only Spindle's own staff pages (never another site).
 pub fn safe_next(next: Option<&str>) -> String {

@@ -8,7 +8,8 @@ use anyhow::{Context, Result};
 use common::browser::Browser;
 use common::{Backend, TestApp, iso_image};
 use serde_json::json;
-use spindle::usage::{Action, DAY_MS, Visitor, day_of, day_start_ms, now_ms, rollup};
+use spindle::calendar::{Day, Month};
+use spindle::usage::{Action, Visitor, rollup};
 
 on_both_backends!(sign_in_and_dashboards);
 
@@ -37,11 +38,13 @@ async fn setup(app: &TestApp) -> Result<(String, String, String, String)> {
         )
         .await?;
     let d2 = app.disc(&a, &iso_image(2000, 62), json!({})).await?;
-    let last_month = {
-        let first = day_start_ms(&format!("{}-01", &day_of(now_ms())[..7])).context("month")?;
-        day_of(first - DAY_MS)[..7].to_string()
+    let last_month = Month::current().prev().to_string();
+    let at = |h: i64| {
+        Day::parse(&format!("{last_month}-10"))
+            .expect("day")
+            .start_ms()
+            + h * 3_600_000
     };
-    let at = |h: i64| day_start_ms(&format!("{last_month}-10")).expect("day") + h * 3_600_000;
     let v = Visitor {
         ip: "192.0.2.5".parse()?,
         user_agent: Some(FIREFOX.into()),
@@ -227,7 +230,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
         "{league}"
     );
     let years = body(&lc, &app, "/staff/stats/years.csv").await?;
-    let this_year = &day_of(now_ms())[..4];
+    let this_year = &Day::today().year().to_string();
     assert!(
         years
             .lines()

@@ -11,8 +11,9 @@ use std::time::Duration;
 use anyhow::{Context, Result};
 use common::{Backend, TestApp, iso_image};
 use serde_json::{Value, json};
+use spindle::calendar::{Day, Month};
 use spindle::db::usage::Fact;
-use spindle::usage::{Action, DAY_MS, Visitor, day_of, day_start_ms, now_ms, rollup};
+use spindle::usage::{Action, Visitor, now_ms, rollup};
 
 on_both_backends!(
     reader_requests_become_events,
@@ -144,13 +145,9 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
     );
 
     app.state.usage.recorder.flush().await;
-    let today = day_of(now_ms());
-    let events = spindle::db::usage::events_between(
-        &app.state.db,
-        day_start_ms(&today).context("today")?,
-        now_ms() + 1,
-    )
-    .await?;
+    let today = Day::today();
+    let events =
+        spindle::db::usage::events_between(&app.state.db, today.start_ms(), now_ms() + 1).await?;
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,
@@ -166,17 +163,17 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
         }
     }
 
-    rollup::rollup_day(&app.state, &today).await?;
-    let f = day_totals(&app, a_id, &today).await?;
+    rollup::rollup_day(&app.state, today).await?;
+    let f = day_totals(&app, a_id, &today.to_string()).await?;
     // Landing + browse + file + image: TII 4, TIR 2, one session (this client keeps no
     // cookie: its address and agent); the refusal apart.
     assert_eq!(metric(&f), (4, 2, 1, 1, 1), "{f:?}");
     assert_eq!((f.views, f.downloads, f.launches), (2, 2, 0));
-    let consortium = day_totals(&app, 0, &today).await?;
+    let consortium = day_totals(&app, 0, &today.to_string()).await?;
     assert_eq!(metric(&consortium), metric(&f));
     // Rolling the day again changes nothing.
-    rollup::rollup_day(&app.state, &today).await?;
-    assert_eq!(day_totals(&app, a_id, &today).await?, f);
+    rollup::rollup_day(&app.state, today).await?;
+    assert_eq!(day_totals(&app, a_id, &today.to_string()).await?, f);
 
     let metrics = app.metrics().await?;
     assert!(
@@ -298,9 +295,9 @@ async fn concurrent_sessions_count_exactly(backend: Backend) -> Result<()> {
         t.await??;
     }
     app.state.usage.recorder.flush().await;
-    let today = day_of(now_ms());
-    rollup::rollup_day(&app.state, &today).await?;
-    let f = day_totals(&app, a_id, &today).await?;
+    let today = Day::today();
+    rollup::rollup_day(&app.state, today).await?;
+    let f = day_totals(&app, a_id, &today.to_string()).await?;
     assert_eq!(metric(&f), (400, 200, 200, 200, 0), "{f:?}");
     Ok(())
 }
@@ -336,13 +333,8 @@ fn array_of(name: &str) -> Value {
 }
 
 /// The first month of the `n`th month before this one (`YYYY-MM`).
-fn months_ago(n: i64) -> String {
-    let mut t = day_start_ms(&format!("{}-01", &day_of(now_ms())[..7])).expect("month");
-    for _ in 0..n {
-        t -= DAY_MS;
-        t = day_start_ms(&format!("{}-01", &day_of(t)[..7])).expect("month");
-    }
-    day_of(t)[..7].to_string()
+fn months_ago(n: u32) -> String {
+    Month::current().back(n).to_string()
 }
 
 async fn sushi_reports(backend: Backend) -> Result<()> {
@@ -378,7 +370,11 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
     // Usage three and one months ago, none two months ago.
     let (m1, m2, m3) = (months_ago(3), months_ago(2), months_ago(1));
     let at = |month: &str, day: u32, h: i64, s: i64| {
-        day_start_ms(&format!("{month}-{day:02}")).expect("day") + h * 3_600_000 + s * 1000
+        Day::parse(&format!("{month}-{day:02}"))
+            .expect("day")
+            .start_ms()
+            + h * 3_600_000
+            + s * 1000
     };
     let who = |ip: &str, ua: &str| Visitor {
         ip: ip.parse().expect("ip"),
@@ -806,10 +802,10 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
     Ok(())
 }
 
+/// The day of the month (`DD`) of a `YYYY-MM` month's last day.
 fn common_last_day(month: &str) -> String {
-    let next = day_start_ms(&format!("{month}-28")).expect("day") + 4 * DAY_MS;
-    let first_next = day_start_ms(&format!("{}-01", &day_of(next)[..7])).expect("day");
-    day_of(first_next - DAY_MS)[8..].to_string()
+    let last = Month::parse(month).expect("month").last_day().to_string();
+    last.rsplit('-').next().unwrap_or_default().to_string()
 }
 
 /// A real harvester: celus-nigiri (the library Celus harvests with), from PyPI, fetches

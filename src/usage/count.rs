@@ -231,7 +231,12 @@ pub fn count_day(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::usage::{DAY_MS, Visitor, day_of, day_start_ms, pseudonyms};
+    use crate::calendar::Day;
+    use crate::usage::{DAY_MS, Visitor, pseudonyms};
+
+    fn day_start_ms(day: &str) -> Option<i64> {
+        Day::parse(day).map(Day::start_ms)
+    }
 
     const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 
@@ -265,8 +270,9 @@ mod tests {
             disc: i64,
             url: &str,
         ) -> &mut EventRow {
-            let key = day_of(ts);
-            let prev = (ts.rem_euclid(DAY_MS) < DOUBLE_CLICK_MS).then(|| day_of(ts - DAY_MS));
+            let key = Day::of_ms(ts).to_string();
+            let prev = (ts.rem_euclid(DAY_MS) < DOUBLE_CLICK_MS)
+                .then(|| Day::of_ms(ts - DAY_MS).to_string());
             let (dc_key, dc_key_prev, session_key) = pseudonyms(
                 key.as_bytes(),
                 prev.as_ref().map(|p| p.as_bytes()),

@@ -25,32 +25,12 @@ use crate::db::{Db, DbError};
 use crate::metrics::Metrics;
 pub use count::Action;
 
-/// Milliseconds in a day.
-pub const DAY_MS: i64 = 86_400_000;
-
-/// `YYYY-MM-DD` (UTC) of a time in Unix milliseconds.
-pub fn day_of(ts_ms: i64) -> String {
-    let days = ts_ms.div_euclid(DAY_MS);
-    let (y, m, d) = civil_from_days(days);
-    format!("{y:04}-{m:02}-{d:02}")
-}
+pub use crate::calendar::DAY_MS;
+use crate::calendar::Day;
 
 /// The hour of day (UTC) of a time in Unix milliseconds.
 pub fn hour_of(ts_ms: i64) -> i64 {
     ts_ms.rem_euclid(DAY_MS) / 3_600_000
-}
-
-pub use spindle_storage::image::{civil_from_days, days_from_civil};
-
-/// The start of a `YYYY-MM-DD` day in Unix milliseconds.
-pub fn day_start_ms(day: &str) -> Option<i64> {
-    let mut parts = day.splitn(3, '-');
-    let y: i64 = parts.next()?.parse().ok()?;
-    let m: u32 = parts.next()?.parse().ok()?;
-    let d: u32 = parts.next()?.parse().ok()?;
-    ((1..=12).contains(&m) && (1..=31).contains(&d) && day.len() == 10)
-        .then(|| days_from_civil(y, i64::from(m), i64::from(d)) * DAY_MS)
-        .filter(|ms| day_of(*ms) == day)
 }
 
 pub fn now_ms() -> i64 {
@@ -86,12 +66,12 @@ impl Visitor {
     /// else `ip|user-agent|date|hour`.
     pub fn session_surrogate(&self, ts_ms: i64) -> String {
         match &self.cookie {
-            Some(c) => format!("{c}|{}", day_of(ts_ms)),
+            Some(c) => format!("{c}|{}", Day::of_ms(ts_ms)),
             None => format!(
                 "{}|{}|{}|{}",
                 self.ip,
                 self.user_agent.as_deref().unwrap_or(""),
-                day_of(ts_ms),
+                Day::of_ms(ts_ms),
                 hour_of(ts_ms)
             ),
         }
@@ -125,22 +105,23 @@ pub fn pseudonyms(
 /// The daily keys, shared by every node through the database and cached here.
 #[derive(Default)]
 pub struct Keys {
-    cache: Mutex<HashMap<String, Vec<u8>>>,
+    cache: Mutex<HashMap<Day, Vec<u8>>>,
 }
 
 impl Keys {
-    pub async fn get(&self, db: &Db, day: &str) -> Result<Vec<u8>, DbError> {
-        if let Some(k) = self.cache.lock().ok().and_then(|c| c.get(day).cloned()) {
+    pub async fn get(&self, db: &Db, day: Day) -> Result<Vec<u8>, DbError> {
+        if let Some(k) = self.cache.lock().ok().and_then(|c| c.get(&day).cloned()) {
             return Ok(k);
         }
         let candidate = crate::auth::random_hex(32);
-        let stored = crate::db::usage::day_key(db, day, &candidate).await?;
+        let stored = crate::db::usage::day_key(db, &day.to_string(), &candidate).await?;
         let key = hex::decode(&stored)
             .or_else(|_| hex::decode(&candidate))
             .unwrap_or_default();
         if let Ok(mut c) = self.cache.lock() {
-            c.retain(|d, _| d.as_str() >= day_of(now_ms() - 2 * DAY_MS).as_str());
-            c.insert(day.to_string(), key.clone());
+            let oldest = Day::of_ms(now_ms() - 2 * DAY_MS);
+            c.retain(|d, _| *d >= oldest);
+            c.insert(day, key.clone());
         }
         Ok(key)
     }
@@ -473,11 +454,11 @@ impl Usage {
         status: u16,
         access_type: &str,
     ) -> Result<EventRow, DbError> {
-        let key = self.keys.get(db, &day_of(ts_ms)).await?;
+        let key = self.keys.get(db, Day::of_ms(ts_ms)).await?;
         // In a day's first 30 s, the same click under yesterday's key too: a double-click
         // across midnight is still one.
         let prev = if ts_ms.rem_euclid(DAY_MS) < count::DOUBLE_CLICK_MS {
-            Some(self.keys.get(db, &day_of(ts_ms - DAY_MS)).await?)
+            Some(self.keys.get(db, Day::of_ms(ts_ms - DAY_MS)).await?)
         } else {
             None
         };
@@ -506,27 +487,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn calendar_arithmetic() {
-        assert_eq!(day_of(0), "1970-01-01");
-        assert_eq!(day_start_ms("2024-06-15"), Some(1_718_409_600_000));
-        assert_eq!(day_of(1_718_409_600_000 + 13 * 3_600_000), "2024-06-15");
-        assert_eq!(day_start_ms("2024-02-30"), None);
-        assert_eq!(day_start_ms("2024-13-01"), None);
-        assert_eq!(day_start_ms("24-01-01"), None);
-        for days in [-1000, 0, 59, 365 * 30 + 59, 20_000] {
-            let (y, m, d) = civil_from_days(days);
-            assert_eq!(days_from_civil(y, i64::from(m), i64::from(d)), days);
-        }
-    }
-
-    #[test]
     fn the_session_surrogate_is_counters() {
         let v = Visitor {
             ip: "192.1.1.168".parse().expect("ip"),
             user_agent: Some("Mozilla/5.0".into()),
             cookie: None,
         };
-        let at = day_start_ms("2024-06-15").expect("day") + 13 * 3_600_000 + 35 * 60_000;
+        let at = Day::parse("2024-06-15").expect("day").start_ms() + 13 * 3_600_000 + 35 * 60_000;
         assert_eq!(
             v.session_surrogate(at),
             "192.1.1.168|Mozilla/5.0|2024-06-15|13"

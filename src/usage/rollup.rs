@@ -6,30 +6,27 @@ use std::collections::{HashMap, HashSet};
 use std::time::Duration;
 
 use super::count::{self, DOUBLE_CLICK_MS};
-use super::{DAY_MS, day_of, day_start_ms, now_ms};
+use super::{DAY_MS, now_ms};
 use crate::app::App;
+use crate::calendar::{Day, Month};
 use crate::db::{self, DbError};
 
 /// What rolling one day did.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Rolled {
-    pub day: String,
+    pub day: Day,
     pub events: usize,
     pub facts: usize,
 }
 
 /// A day is closed once its last click can no longer be merged with a later one.
-pub fn closed(day: &str, now_ms: i64) -> bool {
-    day_start_ms(day).is_some_and(|start| now_ms >= start + DAY_MS + DOUBLE_CLICK_MS + 5_000)
+pub fn closed(day: Day, now_ms: i64) -> bool {
+    now_ms >= day.start_ms() + DAY_MS + DOUBLE_CLICK_MS + 5_000
 }
 
-/// Rolls up one day (`YYYY-MM-DD`, UTC).
-pub async fn rollup_day(app: &App, day: &str) -> Result<Rolled, DbError> {
-    let Some(start) = day_start_ms(day) else {
-        return Err(DbError::Invalid(format!(
-            "{day:?} is not a day (YYYY-MM-DD)"
-        )));
-    };
+/// Rolls up one day (UTC).
+pub async fn rollup_day(app: &App, day: Day) -> Result<Rolled, DbError> {
+    let start = day.start_ms();
     let events =
         db::usage::events_between(&app.db, start, start + DAY_MS + DOUBLE_CLICK_MS).await?;
     let discs: Vec<i64> = events
@@ -54,9 +51,9 @@ pub async fn rollup_day(app: &App, day: &str) -> Result<Rolled, DbError> {
         .collect();
     let in_day = events.iter().filter(|e| e.ts_ms < start + DAY_MS).count();
     let (facts, searches) = count::count_day(&events, start, start + DAY_MS, &attrs);
-    db::usage::replace_day(&app.db, day, in_day as i64, &facts, &searches).await?;
+    db::usage::replace_day(&app.db, &day.to_string(), in_day as i64, &facts, &searches).await?;
     Ok(Rolled {
-        day: day.to_string(),
+        day,
         events: in_day,
         facts: facts.len(),
     })
@@ -64,51 +61,52 @@ pub async fn rollup_day(app: &App, day: &str) -> Result<Rolled, DbError> {
 
 /// The days that have closed and are not rolled up yet, from the first day with events
 /// (or the first day ever rolled).
-pub async fn pending_days(app: &App, now: i64) -> Result<Vec<String>, DbError> {
-    let rolled = db::usage::rolled_days(&app.db).await?;
-    let first_event = db::usage::first_event_ms(&app.db).await?;
-    let start = match (rolled.first().and_then(|d| day_start_ms(d)), first_event) {
-        (Some(a), Some(b)) => a.min(b - b.rem_euclid(DAY_MS)),
-        (Some(a), None) => a,
-        (None, Some(b)) => b - b.rem_euclid(DAY_MS),
-        (None, None) => return Ok(Vec::new()),
+pub async fn pending_days(app: &App, now: i64) -> Result<Vec<Day>, DbError> {
+    let rolled = rolled_days(app).await?;
+    let first_event = db::usage::first_event_ms(&app.db).await?.map(Day::of_ms);
+    let Some(mut day) = rolled.first().copied().into_iter().chain(first_event).min() else {
+        return Ok(Vec::new());
     };
-    let done: HashSet<String> = rolled.into_iter().collect();
+    let done: HashSet<Day> = rolled.into_iter().collect();
     let mut out = Vec::new();
-    let mut t = start;
-    while closed(&day_of(t), now) {
-        let day = day_of(t);
+    while closed(day, now) {
         if !done.contains(&day) {
             out.push(day);
         }
-        t += DAY_MS;
+        day = day.next();
     }
     Ok(out)
 }
 
-/// The last month whose every day is rolled up (`YYYY-MM`), and the first month with any.
-pub async fn months_available(app: &App) -> Result<Option<(String, String)>, DbError> {
-    let rolled = db::usage::rolled_days(&app.db).await?;
-    let (Some(first), Some(last)) = (rolled.first(), rolled.last()) else {
+/// The days rolled up so far, in order.
+async fn rolled_days(app: &App) -> Result<Vec<Day>, DbError> {
+    db::usage::rolled_days(&app.db)
+        .await?
+        .iter()
+        .map(|d| {
+            Day::parse(d)
+                .ok_or_else(|| DbError::Invalid(format!("a rolled day {d:?} is not a day")))
+        })
+        .collect()
+}
+
+/// The first month with any day rolled up, and the last whose every day is.
+pub async fn months_available(app: &App) -> Result<Option<(Month, Month)>, DbError> {
+    let rolled = rolled_days(app).await?;
+    let (Some(&first), Some(&last)) = (rolled.first(), rolled.last()) else {
         return Ok(None);
     };
-    let done: HashSet<&str> = rolled.iter().map(String::as_str).collect();
+    let done: HashSet<Day> = rolled.into_iter().collect();
     // Walk from the first rolled day; the last complete month ends where a day is missing.
-    let mut t = day_start_ms(first).unwrap_or(0);
-    let end = day_start_ms(last).unwrap_or(0);
-    let mut last_complete: Option<String> = None;
-    while t <= end {
-        let day = day_of(t);
-        if !done.contains(day.as_str()) {
-            break;
+    let mut day = first;
+    let mut last_complete: Option<Month> = None;
+    while day <= last && done.contains(&day) {
+        if day.next().month() != day.month() {
+            last_complete = Some(day.month());
         }
-        let next = day_of(t + DAY_MS);
-        if next[..7] != day[..7] {
-            last_complete = Some(day[..7].to_string());
-        }
-        t += DAY_MS;
+        day = day.next();
     }
-    Ok(last_complete.map(|l| (first[..7].to_string(), l)))
+    Ok(last_complete.map(|l| (first.month(), l)))
 }
 
 /// Rolls every closed day not rolled yet; deletes keys older than two days and raw events
@@ -117,18 +115,15 @@ pub async fn catch_up(app: &App) -> Result<Vec<Rolled>, DbError> {
     let now = now_ms();
     let mut out = Vec::new();
     for day in pending_days(app, now).await? {
-        let rolled = rollup_day(app, &day).await?;
+        let rolled = rollup_day(app, day).await?;
         tracing::info!(day = %rolled.day, events = rolled.events, facts = rolled.facts, "usage day rolled up");
         out.push(rolled);
     }
-    db::usage::purge_keys(&app.db, &day_of(now - 2 * DAY_MS)).await?;
+    db::usage::purge_keys(&app.db, &Day::of_ms(now - 2 * DAY_MS).to_string()).await?;
     let keep = app.config.stats.raw_retention_days as i64 * DAY_MS;
     // Raw events stay while their month may still be corrected: the retention counts from
     // the end of the month they belong to.
-    let month_start = {
-        let today = day_of(now);
-        day_start_ms(&format!("{}-01", &today[..7])).unwrap_or(now)
-    };
+    let month_start = Day::of_ms(now).month().first_day().start_ms();
     db::usage::purge_events(&app.db, month_start - keep).await?;
     Ok(out)
 }

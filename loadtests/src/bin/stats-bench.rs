@@ -19,8 +19,9 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 use futures::StreamExt;
+use spindle::calendar::Day;
 use spindle::db::usage::EventRow;
-use spindle::usage::{DAY_MS, day_of, day_start_ms, rollup};
+use spindle::usage::{DAY_MS, rollup};
 
 #[derive(Parser)]
 struct Args {
@@ -208,8 +209,8 @@ async fn rollup_bench(database: String, events: u64, days: u64) -> Result<()> {
     };
     config.database.url = Some(database.clone());
     let app = spindle::app::App::start(config).await?;
-    let first_day = day_of(spindle::usage::now_ms() - (days as i64 + 2) * DAY_MS);
-    let start = day_start_ms(&first_day).context("day")?;
+    let first_day = Day::of_ms(spindle::usage::now_ms() - (days as i64 + 2) * DAY_MS);
+    let start = first_day.start_ms();
     let per_day = events / days;
     let mut rng = Rng(0x5EED_1234_ABCD_0001);
     let t = Instant::now();
@@ -232,9 +233,9 @@ async fn rollup_bench(database: String, events: u64, days: u64) -> Result<()> {
     let mut facts = 0;
     let mut slowest = 0f64;
     for d in 0..days as i64 {
-        let day = day_of(start + d * DAY_MS);
+        let day = Day::of_ms(start + d * DAY_MS);
         let t_day = Instant::now();
-        facts += rollup::rollup_day(&app, &day).await?.facts;
+        facts += rollup::rollup_day(&app, day).await?.facts;
         slowest = slowest.max(t_day.elapsed().as_secs_f64());
     }
     let roll_secs = t.elapsed().as_secs_f64();

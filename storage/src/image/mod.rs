@@ -11,7 +11,6 @@ mod le;
 mod names;
 mod source;
 mod time;
-pub use time::{civil_from_days, days_from_civil};
 mod tree;
 mod udf;
 

@@ -1,0 +1,227 @@
+//! The days and months of the service's statistics (UTC) as types. Their text forms —
+//! `YYYY-MM-DD` and `YYYY-MM` — are what the database keys, the dashboards and COUNTER
+//! reports use; nothing slices them.
+
+use std::fmt;
+
+/// Milliseconds in a day.
+pub const DAY_MS: i64 = 86_400_000;
+/// The Julian day number of 1970-01-01.
+const UNIX_EPOCH_JULIAN: i64 = 2_440_588;
+
+/// A day (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Day(time::Date);
+
+/// A month (UTC).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Month {
+    year: i32,
+    month: time::Month,
+}
+
+impl Day {
+    /// The day a moment (Unix milliseconds) falls on. Moments outside years −9999..9999 are
+    /// clamped to the first or last representable day.
+    pub fn of_ms(ts_ms: i64) -> Self {
+        let julian = ts_ms.div_euclid(DAY_MS) + UNIX_EPOCH_JULIAN;
+        let date = i32::try_from(julian)
+            .ok()
+            .and_then(|j| time::Date::from_julian_day(j).ok())
+            .unwrap_or(if julian < 0 {
+                time::Date::MIN
+            } else {
+                time::Date::MAX
+            });
+        Self(date)
+    }
+
+    /// The day a moment (Unix seconds) falls on.
+    pub fn of_secs(secs: i64) -> Self {
+        Self::of_ms(secs.saturating_mul(1000))
+    }
+
+    /// Today.
+    pub fn today() -> Self {
+        Self::of_ms(crate::usage::now_ms())
+    }
+
+    /// The day of a calendar date, if it exists.
+    pub fn from_ymd(year: i32, month: u8, day: u8) -> Option<Self> {
+        let month = time::Month::try_from(month).ok()?;
+        time::Date::from_calendar_date(year, month, day)
+            .ok()
+            .map(Self)
+    }
+
+    /// A `YYYY-MM-DD` day; anything else (another shape, a day that does not exist) is None.
+    pub fn parse(text: &str) -> Option<Self> {
+        let b = text.as_bytes();
+        if b.len() != 10 || b[4] != b'-' || b[7] != b'-' {
+            return None;
+        }
+        let digits = |r: std::ops::Range<usize>| {
+            text.get(r)
+                .filter(|s| s.bytes().all(|c| c.is_ascii_digit()))
+        };
+        Self::from_ymd(
+            digits(0..4)?.parse().ok()?,
+            digits(5..7)?.parse().ok()?,
+            digits(8..10)?.parse().ok()?,
+        )
+    }
+
+    /// The first moment of the day, in Unix milliseconds.
+    pub fn start_ms(self) -> i64 {
+        (i64::from(self.0.to_julian_day()) - UNIX_EPOCH_JULIAN) * DAY_MS
+    }
+
+    /// The day after (the same day at the end of the calendar).
+    pub fn next(self) -> Self {
+        Self(self.0.next_day().unwrap_or(self.0))
+    }
+
+    /// The day before (the same day at the start of the calendar).
+    pub fn prev(self) -> Self {
+        Self(self.0.previous_day().unwrap_or(self.0))
+    }
+
+    pub fn month(self) -> Month {
+        Month {
+            year: self.0.year(),
+            month: self.0.month(),
+        }
+    }
+
+    pub fn year(self) -> i32 {
+        self.0.year()
+    }
+}
+
+impl fmt::Display for Day {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{:04}-{:02}-{:02}",
+            self.0.year(),
+            u8::from(self.0.month()),
+            self.0.day()
+        )
+    }
+}
+
+impl Month {
+    /// This month.
+    pub fn current() -> Self {
+        Day::today().month()
+    }
+
+    /// A `YYYY-MM` month, or the month of a `YYYY-MM-DD` day.
+    pub fn parse(text: &str) -> Option<Self> {
+        match text.len() {
+            7 => Day::parse(&format!("{text}-01")).map(Day::month),
+            10 => Day::parse(text).map(Day::month),
+            _ => None,
+        }
+    }
+
+    pub fn first_day(self) -> Day {
+        Day(time::Date::from_calendar_date(self.year, self.month, 1).unwrap_or(time::Date::MIN))
+    }
+
+    pub fn last_day(self) -> Day {
+        self.next().first_day().prev()
+    }
+
+    pub fn next(self) -> Self {
+        let month = self.month.next();
+        let year = if month == time::Month::January {
+            self.year + 1
+        } else {
+            self.year
+        };
+        Self { year, month }
+    }
+
+    pub fn prev(self) -> Self {
+        let month = self.month.previous();
+        let year = if month == time::Month::December {
+            self.year - 1
+        } else {
+            self.year
+        };
+        Self { year, month }
+    }
+
+    /// The month `n` months before this one.
+    pub fn back(self, n: u32) -> Self {
+        (0..n).fold(self, |m, _| m.prev())
+    }
+}
+
+impl fmt::Display for Month {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{:04}-{:02}", self.year, u8::from(self.month))
+    }
+}
+
+impl serde::Serialize for Day {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl serde::Serialize for Month {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+/// A moment (Unix seconds) as `YYYY-MM-DD HH:MM UTC`.
+pub fn when(secs: i64) -> String {
+    let s = secs.rem_euclid(86_400);
+    format!(
+        "{} {:02}:{:02} UTC",
+        Day::of_secs(secs),
+        s / 3600,
+        s % 3600 / 60
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn days_and_months() {
+        assert_eq!(Day::of_ms(0).to_string(), "1970-01-01");
+        let d = Day::parse("2024-06-15").expect("a day");
+        assert_eq!(d.start_ms(), 1_718_409_600_000);
+        assert_eq!(Day::of_ms(d.start_ms() + 13 * 3_600_000), d);
+        assert_eq!(Day::of_ms(d.start_ms() - 1), d.prev());
+        assert_eq!(Day::parse("2024-02-30"), None);
+        assert_eq!(Day::parse("2024-13-01"), None);
+        assert_eq!(Day::parse("24-01-01"), None);
+        assert_eq!(Day::parse("2024-1-011"), None);
+        assert_eq!(Day::parse("+024-01-01"), None);
+        assert_eq!(Day::of_ms(-1).to_string(), "1969-12-31");
+        let m = Month::parse("2024-02").expect("a month");
+        assert_eq!(m.to_string(), "2024-02");
+        assert_eq!(m.last_day().to_string(), "2024-02-29");
+        assert_eq!(m.prev().to_string(), "2024-01");
+        assert_eq!(m.back(2).to_string(), "2023-12");
+        assert_eq!(
+            Month::parse("2023-12").expect("m").next().to_string(),
+            "2024-01"
+        );
+        assert_eq!(Month::parse("2024-06-15"), Some(d.month()));
+        assert_eq!(Month::parse("2024-6"), None);
+        assert!(Month::parse("2023-12").expect("m") < m);
+        assert_eq!(when(1_718_409_600 + 3_661), "2024-06-15 01:01 UTC");
+        for days in [-700_000i64, -1, 0, 1, 59, 365, 11_016, 19_000, 2_932_896] {
+            let day = Day::of_ms(days * DAY_MS);
+            assert_eq!(day.start_ms(), days * DAY_MS);
+            assert_eq!(Day::parse(&day.to_string()), Some(day));
+        }
+    }
+}
