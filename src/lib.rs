@@ -20,6 +20,7 @@ pub mod error;
 pub mod error_code;
 pub mod fixity;
 pub mod gc;
+pub mod i18n;
 pub mod images;
 pub mod limits;
 pub mod linking;

@@ -1,0 +1,186 @@
+//! The language catalogue: every string a person reads on Spindle's pages, in Fluent files
+//! (`locales/en/spindle.ftl`, `locales/zh-CN/spindle.ftl`) that a librarian can correct
+//! without reading Rust. They are built into the binary and read once; the templates get a
+//! language's messages as one table (`t.key`), a value such as `{ $n }` left as `{n}` for the
+//! page to fill in.
+
+use std::sync::OnceLock;
+
+use fluent_bundle::{FluentArgs, FluentBundle, FluentResource};
+use serde_json::{Map, Value};
+
+/// The catalogue's languages, as their files name them.
+pub const LANGUAGES: [(&str, &str); 2] = [
+    ("en", include_str!("../locales/en/spindle.ftl")),
+    ("zh-CN", include_str!("../locales/zh-CN/spindle.ftl")),
+];
+
+/// Every message of one language's file, in order, formatted; and what was wrong with the
+/// file (nothing, the suite checks).
+pub fn messages(lang: &str, source: &str) -> (Vec<(String, String)>, Vec<String>) {
+    let mut problems = Vec::new();
+    let resource = FluentResource::try_new(source.to_string()).unwrap_or_else(|(r, errors)| {
+        problems.extend(errors.iter().map(|e| format!("{lang}: {e:?}")));
+        r
+    });
+    let ids: Vec<String> = resource
+        .entries()
+        .filter_map(|e| match e {
+            fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_string()),
+            _ => None,
+        })
+        .collect();
+    let langid = lang.parse().unwrap_or_default();
+    let mut bundle = FluentBundle::new(vec![langid]);
+    // The pages are plain text or HTML: no Unicode isolation marks around values.
+    bundle.set_use_isolating(false);
+    if let Err(errors) = bundle.add_resource(resource) {
+        problems.extend(errors.iter().map(|e| format!("{lang}: {e:?}")));
+    }
+    let placeholder = regex_lite_variables();
+    let mut out = Vec::new();
+    for id in ids {
+        let Some(pattern) = bundle.get_message(&id).and_then(|m| m.value()) else {
+            problems.push(format!("{lang}: {id} has no text"));
+            continue;
+        };
+        // Each `{ $name }` stays `{name}`, for the page to fill in.
+        let mut args = FluentArgs::new();
+        for name in placeholder(source, &id) {
+            args.set(name.clone(), format!("{{{name}}}"));
+        }
+        let mut errors = Vec::new();
+        let text = bundle.format_pattern(pattern, Some(&args), &mut errors);
+        problems.extend(errors.iter().map(|e| format!("{lang}: {id}: {e:?}")));
+        out.push((id, text.into_owned()));
+    }
+    (out, problems)
+}
+
+/// The variables (`$name`) a message's line names.
+fn regex_lite_variables() -> impl Fn(&str, &str) -> Vec<String> {
+    |source: &str, id: &str| {
+        let prefix = format!("{id} =");
+        source
+            .lines()
+            .filter(|l| l.starts_with(&prefix))
+            .flat_map(|l| {
+                l.split('$').skip(1).map(|rest| {
+                    rest.chars()
+                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
+                        .collect::<String>()
+                })
+            })
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+}
+
+/// A language's messages as the templates read them, built once.
+pub fn table(lang: &str) -> &'static Value {
+    static TABLES: OnceLock<Vec<(&'static str, Value)>> = OnceLock::new();
+    let tables = TABLES.get_or_init(|| {
+        LANGUAGES
+            .iter()
+            .map(|(code, source)| {
+                let (messages, problems) = messages(code, source);
+                for p in problems {
+                    tracing::error!(problem = %p, "language catalogue");
+                }
+                let map: Map<String, Value> = messages
+                    .into_iter()
+                    .map(|(k, v)| (k, Value::String(v)))
+                    .collect();
+                (*code, Value::Object(map))
+            })
+            .collect()
+    });
+    tables
+        .iter()
+        .find(|(code, _)| *code == lang)
+        .or_else(|| tables.first())
+        .map_or(&Value::Null, |(_, t)| t)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Both languages have the same keys, every file reads without a problem, and every key
+    /// a template or the code asks for exists.
+    #[test]
+    fn the_catalogue_is_whole() {
+        let mut keys = Vec::new();
+        for (code, source) in LANGUAGES {
+            let (messages, problems) = messages(code, source);
+            assert!(problems.is_empty(), "{problems:?}");
+            assert!(messages.iter().all(|(_, v)| !v.trim().is_empty()));
+            keys.push(
+                messages
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect::<std::collections::BTreeSet<_>>(),
+            );
+        }
+        let (en, zh) = (&keys[0], &keys[1]);
+        assert!(en.len() > 100, "only {} messages", en.len());
+        assert_eq!(
+            en.difference(zh).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "in en, not in zh-CN"
+        );
+        assert_eq!(
+            zh.difference(en).collect::<Vec<_>>(),
+            Vec::<&String>::new(),
+            "in zh-CN, not in en"
+        );
+        assert_eq!(table("zh-CN")["sign_in"], "登录");
+        assert_eq!(
+            table("en")["export_count"],
+            "{n} discs are linked to records."
+        );
+
+        // Every `t.key` in the templates and every key the code looks up by name.
+        let root = env!("CARGO_MANIFEST_DIR");
+        let used = |dir: &str, pattern: &str| {
+            let re = regex::Regex::new(pattern).expect("pattern");
+            let mut found = Vec::new();
+            let mut stack = vec![std::path::PathBuf::from(root).join(dir)];
+            while let Some(p) = stack.pop() {
+                if p.is_dir() {
+                    for e in std::fs::read_dir(&p).expect("dir") {
+                        stack.push(e.expect("entry").path());
+                    }
+                } else if let Ok(text) = std::fs::read_to_string(&p) {
+                    found.extend(re.captures_iter(&text).map(|c| c[1].to_string()));
+                }
+            }
+            found
+        };
+        let mut asked = used("templates", r"\bt\.([a-z_0-9]+)");
+        asked.extend(used(
+            "src",
+            r#"(?:words\[|word\(|word\(&words, )"([a-z_0-9]+)""#,
+        ));
+        assert!(asked.len() > 50, "found only {} uses", asked.len());
+        let unknown: Vec<&String> = asked.iter().filter(|k| !en.contains(*k)).collect();
+        assert!(
+            unknown.is_empty(),
+            "keys used but not in the catalogue: {unknown:?}"
+        );
+        // Statuses looked up as `image_{status}` and `link_{status}`.
+        for status in ["pending", "indexing", "indexed", "failed", "none"] {
+            assert!(en.contains(&format!("image_{status}")), "image_{status}");
+        }
+        for status in [
+            "no-catalogue",
+            "pending",
+            "linked",
+            "review",
+            "unmatched",
+            "failed",
+        ] {
+            assert!(en.contains(&format!("link_{status}")), "link_{status}");
+        }
+    }
+}
