@@ -19,22 +19,20 @@
   const SAMPLE_TAIL = Number(root.dataset.sampleTail);
   const $ = (id) => document.getElementById(id);
 
-  const zh = {
-    title: '上传光盘', who: '上传人', 'nav-discs': '光盘与上传', 'nav-review': '待审核', member: '成员馆代码（仅联盟管理员）',
-    what: '上传内容', patterns: '文件名模式，逗号分隔（如 {barcode}.iso, {isbn}_{disc}.iso）',
-    drop: '把光盘镜像或文件夹拖到这里，或选择：', 'choose-files': '文件…', 'choose-folder': '文件夹…',
-    plan: '计划', start: '上传', pause: '暂停', resume: '继续', 'col-file': '文件', 'col-ids': '标识符',
-    'col-format': '格式', 'col-size': '大小', 'col-progress': '进度', 'col-outcome': '结果',
-    report: '报告', 'report-csv': 'CSV 报告', 'report-json': 'JSON 报告', 'report-raw': '报告 JSON',
-    intro: '选择光盘镜像（ISO、UDF、CUE 及其 BIN 文件）或整个文件夹。可附带清单 CSV（列：path, isbn, barcode, record_id, disc_number, label）或使用文件名模式。文件在浏览器中校验和计算哈希；联盟已有的光盘不再传输，中断的上传会从断点继续。',
-  };
-  const chinese = (navigator.languages || [navigator.language]).some((l) => /^zh/i.test(l));
-  if (chinese) {
-    document.documentElement.lang = 'zh-CN';
-    document.querySelectorAll('[data-t]').forEach((el) => {
-      if (zh[el.dataset.t]) el.textContent = zh[el.dataset.t];
-    });
+  // Every word a person reads comes from the server's language catalogue
+  // (locales/*/spindle.ftl, the `upload_` messages), in the page's language.
+  const WORDS = JSON.parse(($('words') || {}).textContent || '{}');
+  function t(key, values) {
+    let text = WORDS[key] || key;
+    for (const [name, value] of Object.entries(values || {})) {
+      text = text.split('{' + name + '}').join(String(value));
+    }
+    return text;
   }
+  document.title = t('upload_page_title');
+  document.querySelectorAll('[data-t]').forEach((el) => {
+    el.textContent = t('upload_' + el.dataset.t.replace(/-/g, '_'));
+  });
 
   // The page comes with the session's form token: the API takes the session cookie only
   // together with it (another site can make the browser send the cookie, not this header).
@@ -106,7 +104,7 @@
       if (r.status === 401 || r.status === 403) throw new Error(await reason(r));
       return { error: await reason(r) };
     } catch (e) {
-      if (e instanceof TypeError) return { error: 'cannot read the file: ' + e.message };
+      if (e instanceof TypeError) return { error: t('upload_cannot_read', { error: e.message }) };
       throw e;
     }
   }
@@ -115,10 +113,10 @@
     showError('');
     if (running) return;
     const manifests = files.filter((f) => /\.csv$/i.test(f.name));
-    if (manifests.length > 1) { showError('Choose at most one manifest CSV.'); return; }
+    if (manifests.length > 1) { showError(t('upload_one_manifest')); return; }
     const images = files.filter((f) => !/\.csv$/i.test(f.name));
     byPath = new Map(images.map((f) => [pathOf(f), f]));
-    $('plan-summary').textContent = 'Checking ' + images.length + ' files…';
+    $('plan-summary').textContent = t('upload_checking', { n: images.length });
     $('plan').hidden = false;
     $('report').hidden = true;
     const reported = new Array(images.length);
@@ -171,18 +169,18 @@
       const outcome = document.createElement('td');
       outcome.className = 'outcome';
       if (row.invalid) {
-        outcome.textContent = 'invalid: ' + row.invalid;
+        outcome.textContent = t('upload_invalid', { why: row.invalid });
         outcome.classList.add('failed');
       }
       tr.append(outcome);
       tbody.append(tr);
     }
-    $('plan-summary').textContent = plan.discs + ' discs to upload (' + fmtBytes(plan.bytes) + '), '
-      + plan.invalid + ' rows invalid.';
+    $('plan-summary').textContent = t('upload_plan_summary',
+      { discs: plan.discs, bytes: fmtBytes(plan.bytes), invalid: plan.invalid });
     const unused = $('unused');
     unused.hidden = !plan.unused.length;
     unused.textContent = plan.unused.length
-      ? 'Not used by any row: ' + plan.unused.join(', ') : '';
+      ? t('upload_unused', { files: plan.unused.join(', ') }) : '';
     $('start').disabled = plan.discs === 0;
     $('overall-bar').value = 0;
     $('overall-text').textContent = '';
@@ -205,7 +203,7 @@
     const r = await api('HEAD', '/blobs/' + sha);
     if (r.status === 200) return true;
     if (r.status === 404) return false;
-    throw new Error('checking the server: HTTP ' + r.status);
+    throw new Error(t('upload_server_check', { status: r.status }));
   }
 
   let partSize = 0;
@@ -287,7 +285,7 @@
     if (member) body.member = member;
     if (partShas.length) body.parts = partShas.map(([name, s]) => ({ name, sha256: s }));
     const r = await api('POST', '/discs', JSON.stringify(body), { 'Content-Type': 'application/json' });
-    if (!r.ok) throw new Error('registering: ' + await reason(r));
+    if (!r.ok) throw new Error(t('upload_register_failed', { why: await reason(r) }));
     return (await r.json()).id;
   }
 
@@ -295,7 +293,7 @@
     const until = Date.now() + LINK_WAIT_MS;
     for (;;) {
       const r = await api('GET', '/discs/' + id);
-      if (!r.ok) throw new Error('asking the catalogue status: ' + await reason(r));
+      if (!r.ok) throw new Error(t('upload_status_failed', { why: await reason(r) }));
       const status = (await r.json()).link_status || 'unknown';
       if (status !== 'pending' || Date.now() >= until) return status;
       await new Promise((ok) => setTimeout(ok, 300));
@@ -332,10 +330,10 @@
       const shas = [];
       let sent = 0;
       for (const [name, file] of files) {
-        if (!file) throw new Error('a file of this row is no longer chosen');
-        status.textContent = 'hashing ' + file.name;
+        if (!file) throw new Error(t('upload_file_gone'));
+        status.textContent = t('upload_hashing', { file: file.name });
         const sha = await sha256(file, step);
-        status.textContent = 'sending ' + file.name;
+        status.textContent = t('upload_sending', { file: file.name });
         let counted = 0;
         const bytes = await ensureStored(file, sha, (n) => { counted += n; step(n); });
         step(Math.max(0, file.size - counted));
@@ -346,9 +344,9 @@
       rep.sha256 = sha;
       rep.bytes_sent = sent;
       rep.outcome = sent > 0 ? 'uploaded' : 'already-present';
-      status.textContent = 'registering';
+      status.textContent = t('upload_registering');
       rep.disc = await register(row, sha, shas);
-      status.textContent = 'asking the catalogue';
+      status.textContent = t('upload_asking_catalogue');
       rep.link_status = await linkStatus(rep.disc);
       rep.error = null;
     } catch (e) {
@@ -372,8 +370,8 @@
     $('report-json').value = json;
     const failed = reports.filter((r) => r.outcome === 'failed').length;
     const sent = reports.reduce((a, r) => a + r.bytes_sent, 0);
-    $('report-summary').textContent = reports.length + ' rows, ' + failed + ' failed, '
-      + fmtBytes(sent) + ' sent.';
+    $('report-summary').textContent = t('upload_report_summary',
+      { rows: reports.length, failed: failed, sent: fmtBytes(sent) });
     $('report').hidden = false;
     $('report').dataset.state = failed ? 'failed' : 'done';
   }

@@ -162,6 +162,19 @@ mod tests {
             "src",
             r#"(?:words\[|word\(|word\(&words, )"([a-z_0-9]+)""#,
         ));
+        // The uploader's page (`data-t="nav-discs"` is `upload_nav_discs`) and script.
+        asked.extend(
+            used("assets", r#"data-t="([a-z-]+)""#)
+                .into_iter()
+                .map(|k| format!("upload_{}", k.replace('-', "_"))),
+        );
+        let script = used("assets", r"\bt\('([a-z_0-9]*[a-z0-9])'");
+        assert!(
+            script.len() > 15,
+            "found only {} uses in the scripts",
+            script.len()
+        );
+        asked.extend(script);
         assert!(asked.len() > 50, "found only {} uses", asked.len());
         let unknown: Vec<&String> = asked.iter().filter(|k| !en.contains(*k)).collect();
         assert!(

@@ -265,6 +265,39 @@ async fn a_shelf_with_a_manifest_is_planned_hashed_deduplicated_sent_and_reporte
         assert_eq!(r["bytes_sent"].as_u64(), Some(0));
         assert_eq!(r["disc"], row(&rows, n)["disc"], "registered once");
     }
+
+    // The same page in Chinese: every word from the catalogue's zh-CN messages.
+    browser
+        .client
+        .goto(&app.url("/librarian/upload?lang=zh"))
+        .await?;
+    let zh = browser
+        .wait_js(
+            30,
+            "the uploader in Chinese",
+            "const h = document.querySelector('h1'); \
+             return h && h.textContent === '上传光盘' ? \
+               [document.documentElement.lang, document.title, \
+                document.getElementById('start').textContent].join('|') : null;",
+        )
+        .await?;
+    assert_eq!(zh, "zh-CN|Spindle · 上传光盘|上传", "{zh}");
+    pick(&browser.client, &chosen).await?;
+    let summary = browser
+        .wait_js(
+            60,
+            "the plan in Chinese",
+            "const s = document.getElementById('plan-summary').textContent; \
+             return /待上传光盘/.test(s) ? s : null;",
+        )
+        .await?;
+    assert!(
+        summary
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("待上传光盘 3 张"),
+        "{summary}"
+    );
     browser.close().await
 }
 

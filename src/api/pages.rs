@@ -50,7 +50,23 @@ async fn upload_page(page: StaffPage) -> Response {
         Some(code) => format!("value=\"{}\" readonly", crate::web::escape_html(code)),
         None => String::new(),
     };
+    // The uploader's words in the page's language, for its script (a JSON data block, which
+    // the page's CSP does not run); `<` escaped so no text can close the element.
+    let words: serde_json::Map<String, serde_json::Value> = page
+        .lang
+        .words()
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with("upload_"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    let words = serde_json::Value::Object(words)
+        .to_string()
+        .replace('<', "\\u003c");
     let html = include_str!("../../assets/upload.html")
+        .replace("{{LANG}}", page.lang.code())
+        .replace("{{WORDS}}", &words)
         .replace("{{SAMPLE_HEAD}}", &SAMPLE_HEAD.to_string())
         .replace("{{SAMPLE_TAIL}}", &SAMPLE_TAIL.to_string())
         .replace("{{CSRF}}", &crate::web::escape_html(&page.csrf))
