@@ -4,7 +4,8 @@
  *   <script src="https://discs.example.edu/widget.js" async
  *           data-isbn-selector=".isbn"                 (where the ISBN is on the page)
  *           data-member="PKU" data-record="123456"     (or: this member's record id)
- *           data-target="#spindle"></script>           (where to show the links; default: after the tag)
+ *           data-target="#spindle"                     (where to show the links; default: after the tag)
+ *           data-lang="zh-CN"></script>                (its language; default: the page's, else the browser's)
  *
  * It asks Spindle which discs belong to the book (by record id, else by the ISBN found on
  * the page, in either form) and shows Browse / Download / Launch links for each. It writes
@@ -16,6 +17,17 @@
   if (!script) return;
   var base = new URL(script.src, document.baseURI).origin;
   var cfg = script.dataset;
+  // Spindle's language catalogue (the widget_ messages), filled in when Spindle serves this.
+  var WORDS = /*SPINDLE_WORDS*/null || {};
+  var lang = cfg.lang || document.documentElement.lang || navigator.language || "en";
+  var words = WORDS[/^zh/i.test(lang) ? "zh-CN" : "en"] || {};
+  function t(key, values) {
+    var text = words[key] || key;
+    Object.keys(values || {}).forEach(function (name) {
+      text = text.split("{" + name + "}").join(String(values[name]));
+    });
+    return text;
+  }
 
   function isbnFromPage() {
     if (cfg.isbn) return cfg.isbn;
@@ -52,20 +64,20 @@
     var box = document.createElement("div");
     box.className = "spindle-discs";
     box.setAttribute("role", "region");
-    box.setAttribute("aria-label", "Accompanying discs");
+    box.setAttribute("aria-label", t("widget_region"));
     var title = document.createElement("strong");
-    title.textContent = data.discs.length > 1 ? "随书光盘 / Accompanying discs" : "随书光盘 / Accompanying disc";
+    title.textContent = t(data.discs.length > 1 ? "widget_title_many" : "widget_title_one");
     box.appendChild(title);
     var list = document.createElement("ul");
     data.discs.forEach(function (d) {
       var item = document.createElement("li");
       item.className = "spindle-disc";
-      item.appendChild(document.createTextNode((d.label || ("Disc " + d.disc_number)) + ": "));
-      item.appendChild(link(d.browse, "Browse"));
+      item.appendChild(document.createTextNode((d.label || t("widget_disc", { n: d.disc_number })) + ": "));
+      item.appendChild(link(d.browse, t("widget_browse")));
       item.appendChild(document.createTextNode(" · "));
-      item.appendChild(link(d.download, "Download"));
+      item.appendChild(link(d.download, t("widget_download")));
       item.appendChild(document.createTextNode(" · "));
-      item.appendChild(link(d.launch, "Launch"));
+      item.appendChild(link(d.launch, t("widget_launch")));
       list.appendChild(item);
     });
     box.appendChild(list);

@@ -218,9 +218,9 @@ async fn resolver_lookup_and_export(backend: Backend) -> Result<()> {
 on_both_backends!(resolver_lookup_and_export);
 
 /// A page shaped like a Koha OPAC record page, served from another origin.
-fn opac_page(spindle: &str) -> String {
+fn opac_page(spindle: &str, lang: &str) -> String {
     format!(
-        r#"<!doctype html><html lang="zh"><head><meta charset="utf-8"><title>OPAC – Learning data structures</title></head>
+        r#"<!doctype html><html lang="{lang}"><head><meta charset="utf-8"><title>OPAC – Learning data structures</title></head>
 <body><div id="opac-detail"><h1 class="title">Learning data structures / Li Ming.</h1>
 <ul class="results_summary"><li><span class="label">ISBN: </span><span class="isbn">０５９６５１４３２８ (pbk.)</span></li>
 <li><span class="label">Publisher: </span>O'Reilly, 2007</li></ul>
@@ -267,7 +267,34 @@ async fn widget_shows_the_disc_on_an_opac_page_in_chromium() -> Result<()> {
         json!({"isbn": "9780596514327"}),
     )
     .await?;
-    let page = serve_page(opac_page(&app.base)).await?;
+    // The widget speaks the OPAC page's language, from Spindle's catalogue.
+    for (lang, words) in [
+        ("zh", ["随书光盘", "浏览", "在线运行"]),
+        ("en", ["Accompanying disc", "Browse", "Launch"]),
+    ] {
+        let page = serve_page(opac_page(&app.base, lang)).await?;
+        let dom = dump_dom(&page).await?;
+        assert!(
+            dom.contains("spindle-discs"),
+            "the widget rendered nothing:\n{dom}"
+        );
+        assert!(
+            dom.contains(&format!("{}/discs/{id}/browse/", app.base)),
+            "{dom}"
+        );
+        assert!(
+            dom.contains(&format!("{}/api/v1/discs/{id}/launch", app.base)),
+            "{dom}"
+        );
+        for word in words {
+            assert!(dom.contains(word), "{lang}: no {word:?} in\n{dom}");
+        }
+    }
+    Ok(())
+}
+
+/// The page's DOM after its scripts ran, as headless Chromium sees it.
+async fn dump_dom(page: &str) -> Result<String> {
     let chromium = ["chromium", "chromium-browser", "google-chrome"]
         .into_iter()
         .find(|c| {
@@ -288,27 +315,13 @@ async fn widget_shows_the_disc_on_an_opac_page_in_chromium() -> Result<()> {
         ])
         .arg(format!("--user-data-dir={}", profile.path().display()))
         .args(["--virtual-time-budget=10000", "--dump-dom"])
-        .arg(&page)
+        .arg(page)
         .output()
         .await?;
-    let dom = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "chromium: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(
-        dom.contains("spindle-discs"),
-        "the widget rendered nothing:\n{dom}"
-    );
-    assert!(
-        dom.contains(&format!("{}/discs/{id}/browse/", app.base)),
-        "{dom}"
-    );
-    assert!(
-        dom.contains(&format!("{}/api/v1/discs/{id}/launch", app.base)),
-        "{dom}"
-    );
-    assert!(dom.contains("Accompanying disc"));
-    Ok(())
+    Ok(String::from_utf8_lossy(&out.stdout).into_owned())
 }

@@ -176,3 +176,12 @@ upload_sending = sending { $file }
 upload_registering = registering
 upload_asking_catalogue = asking the catalogue
 upload_report_summary = { $rows } rows, { $failed } failed, { $sent } sent.
+
+# The OPAC widget (/widget.js), in the OPAC page's language.
+widget_region = Accompanying discs
+widget_title_one = Accompanying disc
+widget_title_many = Accompanying discs
+widget_disc = Disc { $n }
+widget_browse = Browse
+widget_download = Download
+widget_launch = Launch

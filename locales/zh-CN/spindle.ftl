@@ -175,3 +175,12 @@ upload_sending = 正在发送：{ $file }
 upload_registering = 正在登记
 upload_asking_catalogue = 正在查询书目
 upload_report_summary = 共 { $rows } 行，失败 { $failed } 行，已发送 { $sent }。
+
+# The OPAC widget (/widget.js), in the OPAC page's language.
+widget_region = 随书光盘
+widget_title_one = 随书光盘
+widget_title_many = 随书光盘
+widget_disc = 光盘 { $n }
+widget_browse = 浏览
+widget_download = 下载
+widget_launch = 在线运行

@@ -135,14 +135,36 @@ async fn preflight() -> Response {
     cors(r)
 }
 
+/// The widget with its words in every language of the catalogue (`widget_` messages): it
+/// shows them in the OPAC page's language.
 async fn widget() -> Response {
+    static SCRIPT: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let script = SCRIPT.get_or_init(|| {
+        let words: serde_json::Map<String, serde_json::Value> = crate::i18n::LANGUAGES
+            .iter()
+            .map(|(code, _)| {
+                let table: serde_json::Map<String, serde_json::Value> = crate::i18n::table(code)
+                    .as_object()
+                    .into_iter()
+                    .flatten()
+                    .filter(|(k, _)| k.starts_with("widget_"))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
+                (code.to_string(), serde_json::Value::Object(table))
+            })
+            .collect();
+        WIDGET.replace(
+            "/*SPINDLE_WORDS*/null",
+            &serde_json::Value::Object(words).to_string(),
+        )
+    });
     (
         [
             (header::CONTENT_TYPE, "text/javascript; charset=utf-8"),
             (header::CACHE_CONTROL, "public, max-age=3600"),
             (header::ACCESS_CONTROL_ALLOW_ORIGIN, "*"),
         ],
-        WIDGET,
+        script.as_str(),
     )
         .into_response()
 }
