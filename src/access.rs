@@ -5,11 +5,8 @@
 //! such as EZproxy). A signed link, once used, is kept in a cookie so the disc's pages and
 //! files open too. Nobody is ever given a storage URL.
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
-use axum::http::request::Parts;
 use base64::Engine as _;
 
-use crate::app::AppState;
 use crate::auth::Staff;
 use crate::db::discs::DiscRow;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -111,7 +108,7 @@ pub fn verify(secret: &[u8], token: &str, now: i64) -> Option<Grant> {
     )
     .ok()?;
     let expected = mac(secret, &payload);
-    if expected.is_empty() || !crate::web::same_token(&expected, sig) {
+    if expected.is_empty() || !crate::auth::same_token(&expected, sig) {
         return None;
     }
     let (scope, expires) = payload.split_once('.')?;
@@ -185,86 +182,6 @@ impl Viewer {
             ),
         ))
     }
-}
-
-fn query_token(uri: &axum::http::Uri) -> Option<String> {
-    uri.query()?.split('&').find_map(|kv| {
-        let (k, v) = kv.split_once('=')?;
-        (k == "access").then(|| v.to_string())
-    })
-}
-
-impl FromRequestParts<AppState> for Viewer {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        let staff =
-            <Staff as OptionalFromRequestParts<AppState>>::from_request_parts(parts, state).await?;
-        let read = parts
-            .extensions
-            .get::<ReadNote>()
-            .cloned()
-            .unwrap_or_default();
-        if staff.is_some() {
-            return Ok(Viewer {
-                staff,
-                read,
-                ..Viewer::default()
-            });
-        }
-        // The usage middleware has worked the reader out already on the routes it counts.
-        let reader = match parts.extensions.get::<crate::usage::Reader>() {
-            Some(r) => Some(r.clone()),
-            None => {
-                let (peer, header) = state.usage.origin(&parts.extensions, &parts.headers);
-                state.usage.reader(&state.db, peer, header).await?
-            }
-        };
-        let members = reader.map(|r| r.members).unwrap_or_default();
-        let now = crate::db::now();
-        let secret = &state.link_secret;
-        let query_grant = query_token(&parts.uri).and_then(|t| verify(secret, &t, now));
-        let cookie_grant =
-            crate::web::cookie(&parts.headers, ACCESS_COOKIE).and_then(|t| verify(secret, t, now));
-        Ok(Viewer {
-            staff: None,
-            members,
-            grant: query_grant.or(cookie_grant),
-            read,
-        })
-    }
-}
-
-/// A signed link that opened a disc is kept in a cookie (for as long as it is valid), so the
-/// disc's folders, files and pages, reached by relative links without it, open too.
-pub async fn remember_link(
-    axum::extract::State(state): axum::extract::State<AppState>,
-    request: axum::extract::Request,
-    next: axum::middleware::Next,
-) -> axum::response::Response {
-    let now = crate::db::now();
-    let path = request.uri().path();
-    let kept = (path.starts_with("/api/v1/discs/") || path.starts_with("/discs/"))
-        .then(|| query_token(request.uri()))
-        .flatten()
-        .and_then(|t| verify(&state.link_secret, &t, now).map(|g| (t, g)));
-    let mut response = next.run(request).await;
-    if let Some((token, grant)) = kept
-        && (response.status().is_success() || response.status().is_redirection())
-    {
-        let secure = state.config.public_url().starts_with("https://");
-        let value = format!(
-            "{ACCESS_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
-            grant.expires - now,
-            if secure { "; Secure" } else { "" }
-        );
-        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
-            response
-                .headers_mut()
-                .append(axum::http::header::SET_COOKIE, v);
-        }
-    }
-    response
 }
 
 #[cfg(test)]

@@ -1,16 +1,11 @@
 //! Staff authentication: bearer tokens, stored hashed, scoped to a member (librarian) or to
 //! the whole consortium (admin).
 
-use axum::extract::FromRequestParts;
-use axum::http::header::AUTHORIZATION;
-use axum::http::request::Parts;
 use base64::Engine as _;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
 
-use crate::app::AppState;
 use crate::db::{self, Db, DbError};
-use crate::error::{AppError, ErrorCode};
 
 const TOKEN_PREFIX: &str = "spindle_";
 /// last_used_at is advisory; writing it more often than this would add a write per request.
@@ -123,104 +118,20 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Staff>, DbError
     Ok(Some(Staff::of(&row)))
 }
 
-/// The header a page's script sends with the session's form token, so that Spindle's own
-/// pages (the browser uploader) may call the API with the session cookie. A cookie alone
-/// never authorises an API call: another site can make a browser send the cookie, but not
-/// this header with the right value.
-pub const CSRF_HEADER: &str = "x-spindle-csrf";
-
-/// The staff member behind a session cookie, when the request also carries the session's
-/// form token in [`CSRF_HEADER`]; None without that header.
-async fn session(parts: &Parts, state: &AppState) -> Result<Option<Staff>, AppError> {
-    let Some(form_token) = parts.headers.get(CSRF_HEADER) else {
+/// The staff member signed in with this browser session id, and the session's form token.
+pub async fn session_staff(db: &Db, session: &str) -> Result<Option<(Staff, String)>, DbError> {
+    if session.len() != 64 {
         return Ok(None);
-    };
-    let refused = || {
-        AppError::unauthenticated(
-            ErrorCode::SessionEnded,
-            "the staff session has ended or the form token does not match it: sign in again",
-        )
-    };
-    let form_token = form_token.to_str().map_err(|_| refused())?;
-    let Some((staff, csrf)) = staff_session(&state.db, &parts.headers).await? else {
-        return Err(refused());
-    };
-    if crate::web::same_token(&csrf, form_token) {
-        Ok(Some(staff))
-    } else {
-        Err(refused())
     }
-}
-
-/// The staff member signed in with the request's session cookie, and the session's form
-/// token.
-pub async fn staff_session(
-    db: &Db,
-    headers: &axum::http::HeaderMap,
-) -> Result<Option<(Staff, String)>, DbError> {
-    let Some(id) =
-        crate::web::cookie(headers, crate::web::STAFF_COOKIE).filter(|id| id.len() == 64)
-    else {
-        return Ok(None);
-    };
-    Ok(db::tokens::by_session(db, &hash_token(id))
+    Ok(db::tokens::by_session(db, &hash_token(session))
         .await?
         .map(|(row, csrf)| (Staff::of(&row), csrf)))
 }
 
-fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
-    let Some(value) = parts.headers.get(AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value.to_str().map_err(|_| {
-        AppError::unauthenticated(
-            ErrorCode::InvalidToken,
-            "the Authorization header is not valid text",
-        )
-    })?;
-    match value.split_once(' ') {
-        Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token.trim())),
-        _ => Err(AppError::unauthenticated(
-            ErrorCode::InvalidToken,
-            "use `Authorization: Bearer <token>`",
-        )),
-    }
-}
-
-impl FromRequestParts<AppState> for Staff {
-    type Rejection = AppError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, AppError> {
-        match Option::<Staff>::from_request_parts(parts, state).await? {
-            Some(staff) => Ok(staff),
-            None => Err(AppError::unauthenticated(
-                ErrorCode::MissingToken,
-                "this needs a staff token: `Authorization: Bearer <token>`",
-            )),
-        }
-    }
-}
-
-impl axum::extract::OptionalFromRequestParts<AppState> for Staff {
-    type Rejection = AppError;
-
-    /// No Authorization header: None. A header with a bad or revoked token: 401, never a
-    /// silent fall-back to anonymous.
-    async fn from_request_parts(
-        parts: &mut Parts,
-        state: &AppState,
-    ) -> Result<Option<Self>, AppError> {
-        let Some(token) = bearer(parts)? else {
-            return session(parts, state).await;
-        };
-        match authenticate(&state.db, token).await? {
-            Some(staff) => Ok(Some(staff)),
-            None => Err(AppError::unauthenticated(
-                ErrorCode::InvalidToken,
-                "the token is unknown or has been revoked",
-            )),
-        }
-    }
+/// Whether two secrets are equal, in time that does not depend on where they differ.
+pub fn same_token(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
 /// Opens a staff member's browser session after they signed in with their token, for

@@ -378,7 +378,12 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = app.db.dialect(), storage = app.blobs.description(), "spindle is serving");
     println!("Spindle is running: open http://{addr}/healthz (API under http://{addr}/api/v1/)");
-    crate::server::serve(app.into_state(), listener, crate::server::shutdown_signal()).await?;
+    crate::http::server::serve(
+        app.into_state(),
+        listener,
+        crate::http::server::shutdown_signal(),
+    )
+    .await?;
     Ok(())
 }
 

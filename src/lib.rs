@@ -3,7 +3,6 @@
 //! command line.
 
 pub mod access;
-pub mod api;
 pub mod app;
 pub mod auth;
 pub mod backup;
@@ -20,6 +19,7 @@ pub mod error;
 pub mod error_code;
 pub mod fixity;
 pub mod gc;
+pub mod http;
 pub mod i18n;
 pub mod images;
 pub mod limits;
@@ -29,10 +29,8 @@ pub mod metrics;
 pub mod opac;
 pub mod queue;
 pub mod search;
-pub mod server;
 pub mod sushi;
 pub mod upload;
 pub mod uploads;
 pub mod usage;
-pub mod web;
 pub mod zipstream;

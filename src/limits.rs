@@ -15,14 +15,6 @@ use std::net::IpAddr;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use axum::extract::{Request, State};
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::{IntoResponse as _, Response};
-
-use crate::app::AppState;
-use crate::error::{AppError, ErrorCode};
-
 const WINDOW: Duration = Duration::from_secs(60);
 /// Beyond this many addresses tracked, expired windows are swept out.
 const SWEEP_AT: usize = 100_000;
@@ -96,70 +88,6 @@ impl Limits {
             expensive: Limiter::new(config.expensive_per_minute),
         }
     }
-}
-
-fn too_many(code: ErrorCode, message: &str, wait: u64) -> Response {
-    let mut r = AppError::new(StatusCode::TOO_MANY_REQUESTS, code, message).into_response();
-    if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
-        r.headers_mut().insert(header::RETRY_AFTER, v);
-    }
-    r
-}
-
-/// Whether the request brings a credential: a bearer token, a sign-in, a SUSHI key.
-fn brings_credentials(request: &Request) -> bool {
-    request.headers().contains_key(header::AUTHORIZATION)
-        || (request.method() == Method::POST && request.uri().path() == "/staff/sign-in")
-        || request.uri().query().is_some_and(|q| {
-            // SUSHI parameter names are case-insensitive.
-            q.split('&').any(|kv| {
-                kv.get(..8)
-                    .is_some_and(|k| k.eq_ignore_ascii_case("api_key="))
-            })
-        })
-}
-
-/// The middleware on every route: refuses an address that presented too many refused
-/// credentials, and counts refused credentials.
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    if !brings_credentials(&request) {
-        // Downloads, ranges and pages: nothing to count.
-        return next.run(request).await;
-    }
-    let Some(ip) = state
-        .usage
-        .client_of(request.extensions(), request.headers())
-    else {
-        return next.run(request).await;
-    };
-    if let Some(wait) = state.limits.auth_failures.over(ip) {
-        return too_many(
-            ErrorCode::TooManyAttempts,
-            "too many refused credentials from this address; wait before trying again",
-            wait,
-        );
-    }
-    let response = next.run(request).await;
-    if response.status() == StatusCode::UNAUTHORIZED {
-        state.limits.auth_failures.hit(ip);
-    }
-    response
-}
-
-/// The middleware on the routes declared expensive (`api::route::expensive`): refuses an
-/// address over `limits.expensive_per_minute`.
-pub async fn expensive(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let ip = state
-        .usage
-        .client_of(request.extensions(), request.headers());
-    if let Some(wait) = ip.and_then(|ip| state.limits.expensive.hit(ip)) {
-        return too_many(
-            ErrorCode::SlowDown,
-            "too many searches, zips, reports or exports from this address; wait a moment",
-            wait,
-        );
-    }
-    next.run(request).await
 }
 
 #[cfg(test)]

@@ -153,9 +153,13 @@ impl TestApp {
         let state = App::start(config).await?.into_state();
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = tokio::sync::oneshot::channel();
-        tokio::spawn(spindle::server::serve(state.clone(), listener, async {
-            let _ = rx.await;
-        }));
+        tokio::spawn(spindle::http::server::serve(
+            state.clone(),
+            listener,
+            async {
+                let _ = rx.await;
+            },
+        ));
         let client = reqwest::Client::builder().no_gzip().build()?;
         let app = Self {
             base,

@@ -11,7 +11,7 @@ use spindle_storage::image::{SAMPLE_HEAD, SAMPLE_TAIL};
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::web::StaffPage;
+use crate::http::web::StaffPage;
 
 const ASSETS: [(&str, &str, &str); 4] = [
     (
@@ -43,11 +43,11 @@ pub fn router() -> Router<AppState> {
 }
 
 /// The browser uploader, for signed-in staff: its script calls the API with the session
-/// cookie and the session's form token (see [`crate::auth::CSRF_HEADER`]).
+/// cookie and the session's form token (see [`super::extract::CSRF_HEADER`]).
 async fn upload_page(page: StaffPage) -> Response {
     // A librarian uploads for their own member; an admin names one.
     let member = match page.staff.member_code.as_deref() {
-        Some(code) => format!("value=\"{}\" readonly", crate::web::escape_html(code)),
+        Some(code) => format!("value=\"{}\" readonly", crate::http::web::escape_html(code)),
         None => String::new(),
     };
     // The uploader's words in the page's language, for its script (a JSON data block, which
@@ -69,7 +69,7 @@ async fn upload_page(page: StaffPage) -> Response {
         .replace("{{WORDS}}", &words)
         .replace("{{SAMPLE_HEAD}}", &SAMPLE_HEAD.to_string())
         .replace("{{SAMPLE_TAIL}}", &SAMPLE_TAIL.to_string())
-        .replace("{{CSRF}}", &crate::web::escape_html(&page.csrf))
+        .replace("{{CSRF}}", &crate::http::web::escape_html(&page.csrf))
         .replace("{{MEMBER}}", &member);
     let mut response = (
         StatusCode::OK,
@@ -80,7 +80,7 @@ async fn upload_page(page: StaffPage) -> Response {
         html,
     )
         .into_response();
-    crate::web::security_headers(&mut response);
+    crate::http::web::security_headers(&mut response);
     response
 }
 
@@ -98,6 +98,6 @@ async fn asset(Path(path): Path<String>) -> AppResult<Response> {
         *body,
     )
         .into_response();
-    crate::web::security_headers(&mut response);
+    crate::http::web::security_headers(&mut response);
     Ok(response)
 }

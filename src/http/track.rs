@@ -49,7 +49,7 @@ fn disc_in_path(path: &str) -> Option<i64> {
 
 /// The reader's session cookie, if it has the shape Spindle gives it.
 fn cookie_value(headers: &axum::http::HeaderMap) -> Option<String> {
-    crate::web::cookie(headers, SESSION_COOKIE)
+    crate::http::web::cookie(headers, SESSION_COOKIE)
         .filter(|v| v.len() == 32 && v.bytes().all(|b| b.is_ascii_hexdigit()))
         .map(str::to_string)
 }
@@ -75,7 +75,7 @@ pub async fn track(
     // Staff calling the API (a token, or a page of theirs with the session's form token) are
     // not readers.
     let reader = !request.headers().contains_key(header::AUTHORIZATION)
-        && !request.headers().contains_key(crate::auth::CSRF_HEADER);
+        && !request.headers().contains_key(super::extract::CSRF_HEADER);
     if !reader {
         return next.run(request).await;
     }

@@ -25,18 +25,21 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'
     frame-ancestors 'none'; base-uri 'none'";
 
 const TEMPLATES: [(&str, &str); 12] = [
-    ("picker.html", include_str!("../templates/picker.html")),
-    ("discs.html", include_str!("../templates/discs.html")),
-    ("settings.html", include_str!("../templates/settings.html")),
-    ("export.html", include_str!("../templates/export.html")),
-    ("review.html", include_str!("../templates/review.html")),
-    ("search.html", include_str!("../templates/search.html")),
-    ("disc.html", include_str!("../templates/disc.html")),
-    ("browse.html", include_str!("../templates/browse.html")),
-    ("base.html", include_str!("../templates/base.html")),
-    ("sign_in.html", include_str!("../templates/sign_in.html")),
-    ("stats.html", include_str!("../templates/stats.html")),
-    ("message.html", include_str!("../templates/message.html")),
+    ("picker.html", include_str!("../../templates/picker.html")),
+    ("discs.html", include_str!("../../templates/discs.html")),
+    (
+        "settings.html",
+        include_str!("../../templates/settings.html"),
+    ),
+    ("export.html", include_str!("../../templates/export.html")),
+    ("review.html", include_str!("../../templates/review.html")),
+    ("search.html", include_str!("../../templates/search.html")),
+    ("disc.html", include_str!("../../templates/disc.html")),
+    ("browse.html", include_str!("../../templates/browse.html")),
+    ("base.html", include_str!("../../templates/base.html")),
+    ("sign_in.html", include_str!("../../templates/sign_in.html")),
+    ("stats.html", include_str!("../../templates/stats.html")),
+    ("message.html", include_str!("../../templates/message.html")),
 ];
 
 fn env() -> &'static minijinja::Environment<'static> {
@@ -246,9 +249,9 @@ impl FromRequestParts<AppState> for StaffPage {
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Response> {
         let lang = Lang::of(parts);
-        let found = crate::auth::staff_session(&state.db, &parts.headers)
+        let found = super::extract::staff_session(state, &parts.headers)
             .await
-            .map_err(|e| AppError::from(e).into_response())?;
+            .map_err(IntoResponse::into_response)?;
         let Some((staff, csrf)) = found else {
             let next = parts
                 .uri
@@ -299,14 +302,7 @@ pub fn safe_next(next: Option<&str>) -> String {
     }
 }
 
-/// Constant-time comparison of two form tokens.
-pub fn same_token(a: &str, b: &str) -> bool {
-    a.len() == b.len()
-        && a.bytes()
-            .zip(b.bytes())
-            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
-            == 0
-}
+pub use crate::auth::same_token;
 
 #[cfg(test)]
 mod tests {

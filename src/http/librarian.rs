@@ -17,10 +17,10 @@ use crate::app::AppState;
 use crate::auth::Role;
 use crate::dashboard::bytes_text;
 use crate::discs::StaffFilter;
+use crate::http::web::{self, Lang, StaffPage, render, when};
 use crate::linking::{self, CatalogueSettings};
 use crate::members::Member;
 use crate::opac::Format;
-use crate::web::{self, Lang, StaffPage, render, when};
 
 /// Discs per page of the list.
 const PAGE: i64 = 50;

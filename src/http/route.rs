@@ -44,7 +44,7 @@ async fn options() -> Response {
 /// A route that costs far more than a page (full-text search, zips built on the fly, COUNTER
 /// reports, exports, statistics tables): rate-limited per address (`limits.expensive_per_minute`).
 pub fn expensive(state: &AppState, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
-    route.layer(from_fn_with_state(state.clone(), crate::limits::expensive))
+    route.layer(from_fn_with_state(state.clone(), super::layers::expensive))
 }
 
 /// CORS for players served from another origin (`http.player_origins`, e.g. an emulator

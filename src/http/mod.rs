@@ -1,4 +1,7 @@
-//! HTTP routes: one module per endpoint group, each with its own `router()`.
+//! The HTTP wing: the JSON routes and the pages (one module per endpoint group, each with its
+//! own `router()`), every middleware, the extractors, the templates and the server. Domain
+//! modules never import from here; handlers extract, call one domain function, map the
+//! result and set headers.
 
 use std::time::Instant;
 
@@ -21,9 +24,12 @@ use crate::metrics::RequestLabels;
 mod access;
 mod blobs;
 mod catalogue;
+mod chart;
 mod discs;
 pub(crate) mod download;
+mod extract;
 mod files;
+mod layers;
 mod librarian;
 mod meta;
 mod opac;
@@ -31,12 +37,14 @@ mod ops;
 mod pages;
 mod reader;
 mod route;
+pub mod server;
 mod shelf;
 mod staff;
 mod stats;
 mod sushi;
 mod track;
 mod uploads;
+pub mod web;
 
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
@@ -63,12 +71,9 @@ pub fn router(state: AppState) -> Router {
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            crate::access::remember_link,
+            layers::remember_link,
         ))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            crate::limits::limit,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), layers::limit))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             count_requests,

@@ -33,7 +33,7 @@ pub async fn serve(
     let rollup = tokio::spawn(crate::usage::rollup::run_forever(state.clone()));
     let search = tokio::spawn(crate::search::run_forever(state.clone()));
     let fixity = tokio::spawn(crate::fixity::run_forever(state.clone()));
-    let router = crate::api::router(state.clone());
+    let router = crate::http::router(state.clone());
     let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
     let server = accept_loop(listener, router, header_timeout, signal);
     let result = tokio::select! {

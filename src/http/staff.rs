@@ -14,10 +14,10 @@ use crate::app::AppState;
 use crate::auth::{Role, authenticate};
 use crate::dashboard;
 use crate::error::{AppError, ErrorCode};
-use crate::members::Member;
-use crate::web::{
+use crate::http::web::{
     self, CSRF_COOKIE, Lang, SESSION_SECS, STAFF_COOKIE, StaffPage, render, safe_next, same_token,
 };
+use crate::members::Member;
 
 pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
@@ -209,7 +209,7 @@ async fn stats(
     };
     let words = page.lang.words();
     let word = |k: &str| words[k].as_str().unwrap_or("").to_string();
-    let chart = dashboard::chart(
+    let chart = super::chart::chart(
         &d.months,
         &[&word("views"), &word("downloads"), &word("launches")],
     );
@@ -321,7 +321,7 @@ async fn stats_csv(
     );
     h.insert(
         header::CONTENT_DISPOSITION,
-        crate::api::download::content_disposition(&name, false),
+        crate::http::download::content_disposition(&name, false),
     );
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response

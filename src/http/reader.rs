@@ -18,7 +18,7 @@ use crate::browse::{self, Found, browse_url};
 use crate::dashboard::bytes_text;
 use crate::discs::parse_id;
 use crate::error::AppError;
-use crate::web::{Lang, render};
+use crate::http::web::{Lang, render};
 
 /// A disc's page is its landing page, its folders are browses.
 pub fn router(s: &AppState) -> Router<AppState> {
