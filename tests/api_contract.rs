@@ -172,11 +172,11 @@ async fn every_error_is_a_problem_document() -> Result<()> {
     Ok(())
 }
 
-/// The routes declared in `src/api` (with `{*rest}` written as OpenAPI's `{rest}`).
+/// The routes declared in `src/http` (with `{*rest}` written as OpenAPI's `{rest}`).
 fn declared_routes() -> Result<Vec<String>> {
     let declared = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#)?;
     let mut routes = Vec::new();
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api"))? {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http"))? {
         let source = std::fs::read_to_string(entry?.path())?;
         for route in declared.captures_iter(&source) {
             routes.push(route[1].replace("{*", "{"));

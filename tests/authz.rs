@@ -673,14 +673,14 @@ async fn authorisation_matrix(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-/// Every route the server declares (read from `src/api`) is asked in the matrix, so a new
+/// Every route the server declares (read from `src/http`) is asked in the matrix, so a new
 /// endpoint cannot be added without saying who may use it.
 #[test]
 fn every_route_is_in_the_matrix() -> Result<()> {
     let declared = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#)?;
     let mut missing = Vec::new();
     let mut routes = 0;
-    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/api"))? {
+    for entry in std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http"))? {
         let source = std::fs::read_to_string(entry?.path())?;
         for route in declared.captures_iter(&source) {
             routes += 1;
@@ -701,7 +701,7 @@ fn every_route_is_in_the_matrix() -> Result<()> {
             }
         }
     }
-    assert!(routes > 50, "found only {routes} routes in src/api");
+    assert!(routes > 50, "found only {routes} routes in src/http");
     assert!(missing.is_empty(), "routes not in the matrix: {missing:?}");
     Ok(())
 }
