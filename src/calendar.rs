@@ -43,7 +43,10 @@ impl Day {
 
     /// Today.
     pub fn today() -> Self {
-        Self::of_ms(crate::usage::now_ms())
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        Self::of_ms(now_ms)
     }
 
     /// The day of a calendar date, if it exists.

@@ -186,7 +186,7 @@ async fn index_one(app: &App, sha: &str) {
                 db::images::fail(
                     &app.db,
                     sha,
-                    ErrorCode::ImageReadFailed,
+                    ErrorCode::ImageReadFailed.as_str(),
                     &format!("reading the image: {msg}"),
                 )
                 .await
@@ -196,7 +196,7 @@ async fn index_one(app: &App, sha: &str) {
         }
         Err(e) => {
             tracing::info!(image = sha, error = %e, "image cannot be indexed");
-            db::images::fail(&app.db, sha, ErrorCode::from(&e), &e.to_string()).await
+            db::images::fail(&app.db, sha, ErrorCode::from(&e).as_str(), &e.to_string()).await
         }
     };
     if let Err(e) = result {

@@ -142,19 +142,14 @@ pub async fn retry_later(db: &Db, sha256: &str, delay: i64, error: &str) -> Resu
     Ok(())
 }
 
-pub async fn fail(
-    db: &Db,
-    sha256: &str,
-    code: crate::error::ErrorCode,
-    error: &str,
-) -> Result<(), DbError> {
+pub async fn fail(db: &Db, sha256: &str, code: &str, error: &str) -> Result<(), DbError> {
     on_pool!(db, pool => {
         sqlx::query(
             "UPDATE images SET status = 'failed', error_code = $2, error = $3, indexed_at = $4
              WHERE sha256 = $1",
         )
         .bind(sha256)
-        .bind(code.as_str())
+        .bind(code)
         .bind(error)
         .bind(now())
         .execute(pool)
