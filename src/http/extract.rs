@@ -1,11 +1,14 @@
 //! Who is asking: the extractors for staff (a bearer token, or the session cookie together
 //! with the session's form token) and for readers (the `Viewer`: their members by address,
 //! the signed link they bring in the query or its cookie). The decisions are the domain's
-//! (`auth`, `access`); this reads them off the request.
+//! (`auth`, `access`); this reads them off the request. And the API's own `Json`, `Path` and
+//! `Query`, whose refusals are problem documents.
 
-use axum::extract::{FromRequestParts, OptionalFromRequestParts};
+use axum::extract::{FromRequest, FromRequestParts, OptionalFromRequestParts, Request};
 use axum::http::header::AUTHORIZATION;
 use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode};
+use serde::de::DeserializeOwned;
 
 use super::web;
 use crate::access::{ACCESS_COOKIE, ReadNote, Viewer, verify};
@@ -154,5 +157,103 @@ impl FromRequestParts<AppState> for Viewer {
             grant: query_grant.or(cookie_grant),
             read,
         })
+    }
+}
+
+/// A header as text, or None when absent or not visible ASCII.
+pub(crate) fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// `Path` whose rejections (a segment that is not UTF-8 once decoded, say) are problem
+/// documents rather than axum's plain text.
+pub(crate) struct ApiPath<T>(pub T);
+
+impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        <axum::extract::Path<T> as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(|p| ApiPath(p.0))
+            .map_err(|rejection| {
+                AppError::bad_request(ErrorCode::InvalidPath, rejection.body_text())
+            })
+    }
+}
+
+/// `Query` whose rejections are problem documents rather than axum's plain text.
+pub(crate) struct ApiQuery<T>(pub T);
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, AppError> {
+        <axum::extract::Query<T> as FromRequestParts<S>>::from_request_parts(parts, state)
+            .await
+            .map(|q| ApiQuery(q.0))
+            .map_err(|rejection| {
+                AppError::bad_request(ErrorCode::InvalidQuery, rejection.body_text())
+            })
+    }
+}
+
+/// `Json` whose rejections are Spindle's JSON errors rather than axum's plain text.
+pub(crate) struct ApiJson<T>(pub T);
+
+/// Whether any string (or key) in a JSON value holds a NUL, which no text column accepts
+/// (PostgreSQL refuses it outright; SQLite would cut the text short).
+fn holds_nul(v: &serde_json::Value) -> bool {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0'),
+        serde_json::Value::Array(a) => a.iter().any(holds_nul),
+        serde_json::Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
+}
+
+/// The most a JSON or form body may hold (axum's default body limit, which applies to every
+/// extractor that buffers a body; uploads stream and are bounded by their declared length).
+const JSON_LIMIT: usize = 2 * 1024 * 1024;
+
+impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, AppError> {
+        match axum::Json::<serde_json::Value>::from_request(req, state).await {
+            Ok(axum::Json(v)) => {
+                if holds_nul(&v) {
+                    return Err(AppError::bad_request(
+                        ErrorCode::InvalidCharacter,
+                        "text may not contain NUL characters",
+                    ));
+                }
+                serde_json::from_value(v).map(ApiJson).map_err(|e| {
+                    AppError::unprocessable(
+                        ErrorCode::InvalidJson,
+                        format!("Failed to deserialize the JSON body: {e}"),
+                    )
+                })
+            }
+            Err(rejection) if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(AppError::new(
+                    StatusCode::PAYLOAD_TOO_LARGE,
+                    ErrorCode::BodyTooLarge,
+                    format!("a JSON body may hold at most {JSON_LIMIT} bytes"),
+                ))
+            }
+            Err(rejection) if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE => {
+                Err(AppError::new(
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    ErrorCode::WrongContentType,
+                    rejection.body_text(),
+                ))
+            }
+            Err(rejection) => Err(AppError::new(
+                rejection.status(),
+                ErrorCode::InvalidJson,
+                rejection.body_text(),
+            )),
+        }
     }
 }

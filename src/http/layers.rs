@@ -1,7 +1,11 @@
 //! Middleware on every route that is not about one route's kind (those are declared with
-//! the route, `route.rs`): refused-credential limits and the signed link kept in a cookie.
+//! the route, `route.rs`): refused-credential limits, the signed link kept in a cookie, the
+//! request metrics and log line, NULs refused in the address, and `Connection: close` after
+//! a refusal that left a body unread.
 
-use axum::extract::{Request, State};
+use std::time::Instant;
+
+use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
@@ -10,6 +14,7 @@ use super::extract::query_token;
 use crate::access::{ACCESS_COOKIE, verify};
 use crate::app::AppState;
 use crate::error::{AppError, ErrorCode};
+use crate::metrics::RequestLabels;
 
 /// A signed link that opened a disc is kept in a cookie (for as long as it is valid), so the
 /// disc's folders, files and pages, reached by relative links without it, open too.
@@ -91,7 +96,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     response
 }
 
-/// The middleware on the routes declared expensive (`api::route::expensive`): refuses an
+/// The middleware on the routes declared expensive (`route::expensive`): refuses an
 /// address over `limits.expensive_per_minute`.
 pub async fn expensive(State(state): State<AppState>, request: Request, next: Next) -> Response {
     let ip = state
@@ -103,6 +108,92 @@ pub async fn expensive(State(state): State<AppState>, request: Request, next: Ne
             "too many searches, zips, reports or exports from this address; wait a moment",
             wait,
         );
+    }
+    next.run(request).await
+}
+
+/// Query parameters whose values are credentials: never logged.
+const SECRET_PARAMS: [&str; 4] = ["access", "api_key", "token", "csrf"];
+
+/// The path and query as the log shows them: credentials in the query are redacted.
+pub(crate) fn loggable_uri(uri: &axum::http::Uri) -> String {
+    let Some(query) = uri.query() else {
+        return uri.path().to_string();
+    };
+    let shown: Vec<String> = query
+        .split('&')
+        .map(|pair| match pair.split_once('=') {
+            Some((k, _)) if SECRET_PARAMS.contains(&k.to_ascii_lowercase().as_str()) => {
+                format!("{k}=<redacted>")
+            }
+            _ => pair.to_string(),
+        })
+        .collect();
+    format!("{}?{}", uri.path(), shown.join("&"))
+}
+
+/// A request refused before its body was read (a wrong token on a PATCH or a probe) leaves
+/// the body unread, and the server then drops the connection: the refusal says so
+/// (`Connection: close`), so the client does not send its next request down it.
+pub(super) async fn close_after_refusal(request: Request, next: Next) -> Response {
+    let headers = request.headers();
+    let has_body = headers.contains_key(header::TRANSFER_ENCODING)
+        || headers
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .is_some_and(|n| n > 0);
+    let mut response = next.run(request).await;
+    let status = response.status();
+    if has_body && (status.is_client_error() || status.is_server_error()) {
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+pub(super) async fn count_requests(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let method = request.method().to_string();
+    let route = request
+        .extensions()
+        .get::<MatchedPath>()
+        .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let started = Instant::now();
+    let response = next.run(request).await;
+    state
+        .metrics
+        .requests
+        .get_or_create(&RequestLabels {
+            method,
+            route,
+            status: response.status().as_u16(),
+        })
+        .inc();
+    tracing::debug!(
+        elapsed_ms = started.elapsed().as_millis() as u64,
+        "answered"
+    );
+    response
+}
+
+/// A NUL in the path or the query (`%00`) is refused before any handler sees it: no text in
+/// Spindle may hold one.
+pub(super) async fn refuse_nul(request: Request, next: Next) -> Response {
+    let in_uri = request
+        .uri()
+        .path_and_query()
+        .is_some_and(|pq| pq.as_str().as_bytes().windows(3).any(|w| w == b"%00"));
+    if in_uri {
+        return AppError::bad_request(
+            ErrorCode::InvalidCharacter,
+            "the address may not contain NUL (%00)",
+        )
+        .into_response();
     }
     next.run(request).await
 }
