@@ -43,15 +43,16 @@ pub fn sign(secret: &[u8], grant: &Grant) -> String {
     format!("{b64}.{}", mac(secret, &payload))
 }
 
-/// When a link asked for now to last `secs` expires, if that is an allowed lifetime.
-fn expiry(secs: i64) -> AppResult<i64> {
+/// A token opening `scope` for `secs` (an allowed lifetime), and when it expires.
+fn signed(app: &crate::app::App, scope: Scope, secs: i64) -> AppResult<(String, i64)> {
     if !(1..=MAX_LINK_SECS).contains(&secs) {
         return Err(AppError::unprocessable(
             ErrorCode::InvalidExpiry,
             format!("expires_in_secs must be from 1 to {MAX_LINK_SECS}"),
         ));
     }
-    Ok(crate::db::now() + secs)
+    let expires = crate::db::now() + secs;
+    Ok((sign(&app.link_secret, &Grant { scope, expires }), expires))
 }
 
 /// A signed link's token opening one disc for `secs`, made by its member's staff: the
@@ -68,12 +69,7 @@ pub async fn sign_for_disc(
     if !staff.may_act_for(disc.member_id) {
         return Err(AppError::forbidden("this disc belongs to another member"));
     }
-    let expires = expiry(secs)?;
-    let grant = Grant {
-        scope: Scope::Disc(id),
-        expires,
-    };
-    Ok((sign(&app.link_secret, &grant), expires))
+    signed(app, Scope::Disc(id), secs)
 }
 
 /// A signed link's token opening all of a member's discs for `secs`, made by its staff.
@@ -87,12 +83,7 @@ pub async fn sign_for_member(
     if !staff.may_act_for(member.id) {
         return Err(AppError::forbidden("another member's discs"));
     }
-    let expires = expiry(secs)?;
-    let grant = Grant {
-        scope: Scope::Member(member.id),
-        expires,
-    };
-    Ok((sign(&app.link_secret, &grant), expires))
+    signed(app, Scope::Member(member.id), secs)
 }
 
 /// The grant a token carries, if its signature is ours and it has not expired.

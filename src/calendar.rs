@@ -9,6 +9,13 @@ pub const DAY_MS: i64 = 86_400_000;
 /// The Julian day number of 1970-01-01.
 const UNIX_EPOCH_JULIAN: i64 = 2_440_588;
 
+/// Now, in Unix milliseconds.
+pub fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_millis() as i64)
+}
+
 /// A day (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Day(time::Date);
@@ -43,10 +50,7 @@ impl Day {
 
     /// Today.
     pub fn today() -> Self {
-        let now_ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_millis() as i64);
-        Self::of_ms(now_ms)
+        Self::of_ms(now_ms())
     }
 
     /// The day of a calendar date, if it exists.

@@ -165,6 +165,17 @@ impl From<&ImageError> for ErrorCode {
     }
 }
 
+/// An image that cannot be read: the storage unavailable when reading it failed, else
+/// unprocessable with the image's problem as its code.
+impl From<&ImageError> for AppError {
+    fn from(e: &ImageError) -> Self {
+        match e {
+            ImageError::Io(_) => Self::unavailable(ErrorCode::StorageUnavailable, "storage", e),
+            _ => Self::unprocessable(e.into(), e.to_string()),
+        }
+    }
+}
+
 /// Whether the store failed for want of space (ENOSPC, or a quota), anywhere in the chain.
 fn out_of_space(e: &StorageError) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);

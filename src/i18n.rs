@@ -7,6 +7,7 @@
 use std::sync::OnceLock;
 
 use fluent_bundle::{FluentArgs, FluentBundle, FluentResource};
+use fluent_syntax::ast;
 use serde_json::{Map, Value};
 
 /// The catalogue's languages, as their files name them.
@@ -26,7 +27,7 @@ pub fn messages(lang: &str, source: &str) -> (Vec<(String, String)>, Vec<String>
     let ids: Vec<String> = resource
         .entries()
         .filter_map(|e| match e {
-            fluent_syntax::ast::Entry::Message(m) => Some(m.id.name.to_string()),
+            ast::Entry::Message(m) => Some(m.id.name.to_string()),
             _ => None,
         })
         .collect();
@@ -37,7 +38,6 @@ pub fn messages(lang: &str, source: &str) -> (Vec<(String, String)>, Vec<String>
     if let Err(errors) = bundle.add_resource(resource) {
         problems.extend(errors.iter().map(|e| format!("{lang}: {e:?}")));
     }
-    let placeholder = regex_lite_variables();
     let mut out = Vec::new();
     for id in ids {
         let Some(pattern) = bundle.get_message(&id).and_then(|m| m.value()) else {
@@ -46,8 +46,8 @@ pub fn messages(lang: &str, source: &str) -> (Vec<(String, String)>, Vec<String>
         };
         // Each `{ $name }` stays `{name}`, for the page to fill in.
         let mut args = FluentArgs::new();
-        for name in placeholder(source, &id) {
-            args.set(name.clone(), format!("{{{name}}}"));
+        for name in variables(pattern) {
+            args.set(name, format!("{{{name}}}"));
         }
         let mut errors = Vec::new();
         let text = bundle.format_pattern(pattern, Some(&args), &mut errors);
@@ -57,23 +57,27 @@ pub fn messages(lang: &str, source: &str) -> (Vec<(String, String)>, Vec<String>
     (out, problems)
 }
 
-/// The variables (`$name`) a message's line names.
-fn regex_lite_variables() -> impl Fn(&str, &str) -> Vec<String> {
-    |source: &str, id: &str| {
-        let prefix = format!("{id} =");
-        source
-            .lines()
-            .filter(|l| l.starts_with(&prefix))
-            .flat_map(|l| {
-                l.split('$').skip(1).map(|rest| {
-                    rest.chars()
-                        .take_while(|c| c.is_ascii_alphanumeric() || *c == '_' || *c == '-')
-                        .collect::<String>()
-                })
-            })
-            .filter(|n| !n.is_empty())
-            .collect()
-    }
+/// The variables (`{ $name }`) a message's text names.
+fn variables<'a>(pattern: &'a ast::Pattern<&'a str>) -> impl Iterator<Item = &'a str> {
+    pattern.elements.iter().filter_map(|e| match e {
+        ast::PatternElement::Placeable {
+            expression: ast::Expression::Inline(ast::InlineExpression::VariableReference { id }),
+        } => Some(id.name),
+        _ => None,
+    })
+}
+
+/// The messages of a language whose keys begin with `prefix` (`upload_`, `widget_`): what a
+/// page's script needs of the catalogue.
+pub fn section(lang: &str, prefix: &str) -> Value {
+    let map: Map<String, Value> = table(lang)
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(k, _)| k.starts_with(prefix))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+    Value::Object(map)
 }
 
 /// A language's messages as the templates read them, built once.

@@ -36,13 +36,6 @@ pub struct PartRef {
     pub sha256: String,
 }
 
-fn image_error(e: &ImageError) -> AppError {
-    match e {
-        ImageError::Io(_) => AppError::unavailable(ErrorCode::StorageUnavailable, "storage", e),
-        _ => AppError::unprocessable(e.into(), e.to_string()),
-    }
-}
-
 fn source(app: &App, digest: Digest, size: u64) -> BlobSource {
     BlobSource::new(app.blobs.clone(), digest, size, Handle::current())
 }
@@ -60,7 +53,7 @@ pub async fn check_new(
     let detected = tokio::task::spawn_blocking(move || image::detect(&src))
         .await
         .map_err(|e| AppError::internal("format detection task", &e))?
-        .map_err(|e| image_error(&e))?;
+        .map_err(|e| AppError::from(&e))?;
     let Detected::Cue(text) = detected else {
         if !parts.is_empty() {
             return Err(AppError::unprocessable(
@@ -70,7 +63,7 @@ pub async fn check_new(
         }
         return Ok(Vec::new());
     };
-    let sheet = image::parse_cue(&text).map_err(|e| image_error(&e))?;
+    let sheet = image::parse_cue(&text).map_err(|e| AppError::from(&e))?;
     let mut out = Vec::new();
     let mut used = vec![false; parts.len()];
     for file in &sheet.files {

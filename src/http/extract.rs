@@ -49,7 +49,7 @@ async fn session(parts: &Parts, state: &AppState) -> Result<Option<Staff>, AppEr
 /// token.
 pub async fn staff_session(
     state: &AppState,
-    headers: &axum::http::HeaderMap,
+    headers: &HeaderMap,
 ) -> Result<Option<(Staff, String)>, AppError> {
     let Some(id) = web::cookie(headers, web::STAFF_COOKIE) else {
         return Ok(None);

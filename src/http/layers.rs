@@ -39,10 +39,8 @@ pub async fn remember_link(
             grant.expires - now,
             if secure { "; Secure" } else { "" }
         );
-        if let Ok(v) = axum::http::HeaderValue::from_str(&value) {
-            response
-                .headers_mut()
-                .append(axum::http::header::SET_COOKIE, v);
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, v);
         }
     }
     response

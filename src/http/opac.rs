@@ -142,16 +142,7 @@ async fn widget() -> Response {
     let script = SCRIPT.get_or_init(|| {
         let words: serde_json::Map<String, serde_json::Value> = crate::i18n::LANGUAGES
             .iter()
-            .map(|(code, _)| {
-                let table: serde_json::Map<String, serde_json::Value> = crate::i18n::table(code)
-                    .as_object()
-                    .into_iter()
-                    .flatten()
-                    .filter(|(k, _)| k.starts_with("widget_"))
-                    .map(|(k, v)| (k.clone(), v.clone()))
-                    .collect();
-                (code.to_string(), serde_json::Value::Object(table))
-            })
+            .map(|(code, _)| (code.to_string(), crate::i18n::section(code, "widget_")))
             .collect();
         WIDGET.replace(
             "/*SPINDLE_WORDS*/null",

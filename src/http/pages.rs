@@ -52,16 +52,7 @@ async fn upload_page(page: StaffPage) -> Response {
     };
     // The uploader's words in the page's language, for its script (a JSON data block, which
     // the page's CSP does not run); `<` escaped so no text can close the element.
-    let words: serde_json::Map<String, serde_json::Value> = page
-        .lang
-        .words()
-        .as_object()
-        .into_iter()
-        .flatten()
-        .filter(|(k, _)| k.starts_with("upload_"))
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
-    let words = serde_json::Value::Object(words)
+    let words = crate::i18n::section(page.lang.code(), "upload_")
         .to_string()
         .replace('<', "\\u003c");
     let html = include_str!("../../assets/upload.html")

@@ -59,7 +59,7 @@ async fn probe(
     let probed = tokio::task::spawn_blocking(move || plan::probe(&sampled))
         .await
         .map_err(|e| AppError::internal("format detection task", &e))?
-        .map_err(|e| AppError::unprocessable((&e).into(), e.to_string()))?;
+        .map_err(|e| AppError::from(&e))?;
     Ok(Json(probed))
 }
 

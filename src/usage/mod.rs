@@ -33,12 +33,7 @@ pub fn hour_of(ts_ms: i64) -> i64 {
     ts_ms.rem_euclid(DAY_MS) / 3_600_000
 }
 
-pub fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
+pub use crate::calendar::now_ms;
 
 /// Who a reader is, for counting: a session cookie when the browser keeps one, else the
 /// address and user agent (COUNTER's surrogate).
