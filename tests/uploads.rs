@@ -11,7 +11,7 @@ use anyhow::Result;
 use common::{Backend, PART, TestApp, header, image, iso_image, sha256_hex};
 use reqwest::Method;
 use spindle_storage::Digest;
-use tokio::io::AsyncWriteExt;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 on_both_backends!(
     upload_in_parts_then_download,
@@ -21,6 +21,7 @@ on_both_backends!(
     client_disconnect_keeps_whole_parts,
     tus_protocol_rules,
     other_members_uploads_are_forbidden,
+    a_refusal_is_heard_while_the_body_is_still_coming,
 );
 
 async fn blob_visible(app: &TestApp, sha: &str) -> Result<bool> {
@@ -491,4 +492,71 @@ async fn other_members_uploads_are_forbidden(backend: Backend) -> Result<()> {
     // The admin may act for every member.
     assert_eq!(app.head_offset(&admin, &location).await?, 0);
     Ok(())
+}
+
+/// A PATCH refused before its body is read (here: an upload that does not exist) is answered
+/// after the server has read the rest of the body, so a client that writes its whole part
+/// before reading (as most HTTP clients do) hears the 404 instead of a broken pipe, and the
+/// connection stays usable. The race this closes made `offsets_and_lifecycle` fail in CI.
+async fn a_refusal_is_heard_while_the_body_is_still_coming(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let token = app.librarian("PKU").await?;
+    let location = "/api/v1/uploads/00000000000000000000000000000000";
+    let body = vec![7u8; 6 * 1024 * 1024];
+    let stream = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://")).await?;
+    let (mut rd, mut wr) = stream.into_split();
+    let head = common::patch_head(
+        &app,
+        location,
+        &token,
+        0,
+        &format!("Content-Length: {}", body.len()),
+    );
+    wr.write_all(head.as_bytes()).await?;
+    // Slowly enough that the handler has long answered before the last byte is sent.
+    for piece in body.chunks(256 * 1024) {
+        wr.write_all(piece).await?;
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let first = read_response(&mut rd, true).await?;
+    assert!(first.starts_with("HTTP/1.1 404"), "{first}");
+    assert!(first.contains("application/problem+json"), "{first}");
+    assert!(
+        !first.to_ascii_lowercase().contains("connection: close"),
+        "the whole body was read, so the connection is kept: {first}"
+    );
+    // The same connection carries the next request.
+    let head = format!(
+        "HEAD {location} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nTus-Resumable: 1.0.0\r\n\r\n"
+    );
+    wr.write_all(head.as_bytes()).await?;
+    let second = read_response(&mut rd, false).await?;
+    assert!(second.starts_with("HTTP/1.1 404"), "{second}");
+    Ok(())
+}
+
+/// One response's head and, `with_body`, its (Content-Length) body, off a raw connection.
+async fn read_response(rd: &mut tokio::net::tcp::OwnedReadHalf, with_body: bool) -> Result<String> {
+    let mut buf = Vec::new();
+    let mut byte = [0u8; 1];
+    while !buf.ends_with(b"\r\n\r\n") {
+        let n = tokio::time::timeout(Duration::from_secs(30), rd.read(&mut byte)).await??;
+        anyhow::ensure!(n == 1, "the connection closed mid-answer: {buf:?}");
+        buf.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&buf).to_string();
+    let length: usize = head
+        .lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once(':')?;
+            k.eq_ignore_ascii_case("content-length")
+                .then(|| v.trim().parse().ok())?
+        })
+        .unwrap_or(0);
+    if !with_body {
+        return Ok(head);
+    }
+    let mut body = vec![0u8; length];
+    tokio::time::timeout(Duration::from_secs(30), rd.read_exact(&mut body)).await??;
+    Ok(head + &String::from_utf8_lossy(&body))
 }

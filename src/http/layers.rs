@@ -1,9 +1,15 @@
 //! Middleware on every route that is not about one route's kind (those are declared with
 //! the route, `route.rs`): refused-credential limits, the signed link kept in a cookie, the
-//! request metrics and log line, NULs refused in the address, and `Connection: close` after
-//! a refusal that left a body unread.
+//! request metrics and log line, NULs refused in the address, and a refused request's unread
+//! body read out (or the connection closed) so that the client hears the refusal.
 
-use std::time::Instant;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -133,6 +139,18 @@ pub(crate) fn loggable_uri(uri: &axum::http::Uri) -> String {
 /// A request refused before its body was read (a wrong token on a PATCH or a probe) leaves
 /// the body unread, and the server then drops the connection: the refusal says so
 /// (`Connection: close`), so the client does not send its next request down it.
+/// The most of a refused request's unread body that is read and thrown away so that the
+/// client, still sending, reads the refusal instead of meeting a reset; a body past either
+/// bound closes the connection instead. 16 MiB covers the uploader's parts (8 MiB by default).
+const DRAIN_BYTES: u64 = 16 * 1024 * 1024;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
+/// A refusal (4xx or 5xx) of a request whose body the handler left unread. Closing at once
+/// would reset a connection the client is still writing to, and the client would report a
+/// broken pipe rather than the refusal; so the rest of the body is read and dropped first,
+/// within `DRAIN_BYTES` and `DRAIN_TIME`, and the connection is closed only when that was not
+/// enough. A client that asked `Expect: 100-continue` has sent nothing yet and is answered at
+/// once.
 pub(super) async fn close_after_refusal(request: Request, next: Next) -> Response {
     let headers = request.headers();
     let has_body = headers.contains_key(header::TRANSFER_ENCODING)
@@ -141,14 +159,81 @@ pub(super) async fn close_after_refusal(request: Request, next: Next) -> Respons
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|n| n > 0);
-    let mut response = next.run(request).await;
+    if !has_body {
+        return next.run(request).await;
+    }
+    let waits_to_send = headers
+        .get(header::EXPECT)
+        .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
+    let (parts, body) = request.into_parts();
+    let kept = Kept::new(body);
+    let mut response = next
+        .run(Request::from_parts(parts, Body::new(kept.clone())))
+        .await;
     let status = response.status();
-    if has_body && (status.is_client_error() || status.is_server_error()) {
+    if !(status.is_client_error() || status.is_server_error()) {
+        return response;
+    }
+    let drained = !waits_to_send && kept.drain(DRAIN_BYTES, DRAIN_TIME).await;
+    if !drained {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
     }
     response
+}
+
+/// A request body the handler reads through, while the layer keeps a hold of whatever the
+/// handler leaves unread.
+#[derive(Clone)]
+struct Kept(Arc<Mutex<Body>>);
+
+impl Kept {
+    fn new(body: Body) -> Self {
+        Self(Arc::new(Mutex::new(body)))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Body> {
+        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Reads and drops the rest of the body; true when it ended within the bounds.
+    async fn drain(&self, most: u64, time: Duration) -> bool {
+        let mut read = 0u64;
+        let rest = async {
+            while let Some(frame) =
+                std::future::poll_fn(|cx| Pin::new(&mut *self.lock()).poll_frame(cx)).await
+            {
+                let Ok(frame) = frame else { return false };
+                read += frame.data_ref().map_or(0, |d| d.len() as u64);
+                if read > most {
+                    return false;
+                }
+            }
+            true
+        };
+        tokio::time::timeout(time, rest).await.unwrap_or(false)
+    }
+}
+
+impl HttpBody for Kept {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        Pin::new(&mut *self.lock()).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.lock().is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.lock().size_hint()
+    }
 }
 
 pub(super) async fn count_requests(

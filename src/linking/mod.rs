@@ -1,0 +1,20 @@
+//! Linking discs to their bibliographic records in the member's own catalogue: the member's
+//! catalogue settings, the queue of discs to link (leased, off the request path), the
+//! lookups (barcode, then record id, then ISBN in both forms, then title + year), the
+//! scoring, the resolution of a separately catalogued disc to its host book, and the
+//! librarian's review of what was not certain. Every decision keeps the query that found
+//! the record and why it scored as it did.
+//!
+//! `settings` holds the member's catalogue settings, `worker` the linkers, `score` how sure a
+//! candidate is, `review` the librarian's decisions and `resync` the refreshes.
+
+mod resync;
+mod review;
+mod score;
+mod settings;
+mod worker;
+
+pub use resync::{ResyncReport, resync, resync_forever, resync_member};
+pub use review::{LinkView, ReviewItem, decide, links, relink, review_queue};
+pub use settings::{CatalogueSettings, Clients, get_catalogue, put_catalogue};
+pub use worker::run;

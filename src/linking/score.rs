@@ -1,0 +1,109 @@
+//! How sure a candidate record is: the method that found it, what the record says about
+//! its discs, and the row it is stored as.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use spindle_integrations::bib::BibRecord;
+use spindle_integrations::isbn::Isbn;
+use spindle_integrations::marc::{Record, write_marcxml};
+use spindle_integrations::oai::{OaiClient, OaiConfig};
+use spindle_integrations::sru::{SruClient, SruConfig, SruError, cql_term};
+
+use crate::app::{App, AppState};
+use crate::auth::Staff;
+use crate::db::{
+    self,
+    catalogue::{LinkRow, NewBibRecord, NewLink},
+    discs::DiscRow,
+};
+use crate::error::{AppError, AppResult, ErrorCode};
+
+/// A candidate record and how it was found.
+struct Candidate {
+    bib: BibRecord,
+    marc: Record,
+    method: &'static str,
+    query: String,
+    score: i64,
+    why: Vec<String>,
+}
+
+/// At or above this a single candidate is linked without asking anyone.
+const AUTO_LINK: i64 = 70;
+
+fn record_id(r: &Record) -> String {
+    r.control("001").unwrap_or_default().trim().to_string()
+}
+
+fn score(c: &mut Candidate, disc: &DiscRow) {
+    let bib = &c.bib;
+    let (base, why) = match c.method {
+        "barcode" => {
+            let b = disc.barcode.as_deref().unwrap_or_default();
+            if bib.holdings.iter().any(|h| h.barcode.as_deref() == Some(b)) {
+                (100, format!("barcode {b} is on the record's holdings"))
+            } else {
+                (
+                    60,
+                    format!(
+                        "the catalogue matched barcode {b}, but it is not on the record's holdings"
+                    ),
+                )
+            }
+        }
+        "record-id" => (90, "the record id matches".to_string()),
+        "isbn" if bib.discs.count > 0 => (
+            80,
+            "the ISBN matches and the record says it comes with a disc".to_string(),
+        ),
+        "isbn" => (
+            45,
+            "the ISBN matches, but the record does not mention a disc".to_string(),
+        ),
+        _ => (40, "only the title (and year) match".to_string()),
+    };
+    c.score = base;
+    c.why.push(why);
+    if bib.discs.count > 0 {
+        let kind = bib.discs.kind.map_or("disc", |k| k.as_str());
+        c.why.push(format!(
+            "the record says {} {kind}(s) [{}]",
+            bib.discs.count,
+            bib.discs.sources.join("; ")
+        ));
+        if i64::from(bib.discs.count) < disc.disc_number {
+            c.score = c.score.min(AUTO_LINK - 1);
+            c.why
+                .push(format!("but this is disc {} of the set", disc.disc_number));
+        }
+    }
+}
+
+fn summary_row<'a>(
+    member_id: i64,
+    c: &'a Candidate,
+    isbns: &'a str,
+    summary: &'a str,
+    marc: &'a str,
+    rid: &'a str,
+) -> NewBibRecord<'a> {
+    NewBibRecord {
+        member_id,
+        record_id: rid,
+        flavour: match c.bib.flavour {
+            spindle_integrations::bib::Flavour::Marc21 => "marc21",
+            spindle_integrations::bib::Flavour::Unimarc => "unimarc",
+        },
+        title: &c.bib.title,
+        year: c.bib.year.map(i64::from),
+        isbns,
+        disc_count: i64::from(c.bib.discs.count),
+        disc_kind: c.bib.discs.kind.map(|k| k.as_str()),
+        deleted: c.bib.deleted,
+        summary,
+        marc,
+    }
+}
