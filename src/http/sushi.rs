@@ -10,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
-use serde_json::Value;
+use serde::Serialize;
 
 use tower_http::set_header::SetResponseHeaderLayer;
 
@@ -42,12 +42,12 @@ fn params(raw: Option<String>) -> Params {
     out
 }
 
-fn answer(result: Result<Value, Exception>) -> Response {
+fn answer<T: Serialize>(result: Result<T, Exception>) -> Response {
     let mut response = match result {
         Ok(v) => Json(v).into_response(),
         Err(e) => {
             let (_, status) = e.message_and_status();
-            (status, Json(e.to_json())).into_response()
+            (status, Json(e)).into_response()
         }
     };
     let h = response.headers_mut();

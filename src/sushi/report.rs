@@ -1,0 +1,399 @@
+//! A report (CoP §3.3 and Appendix E): its header, and its items built from the monthly
+//! figures, as serde types in COUNTER's own member names.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+
+use super::auth::{Customer, authorize};
+use super::request::{
+    Attributes, DATA_TYPES, Filters, Params, Request, parse_month, parse_request,
+};
+use super::{Exception, InstitutionId, Report, available};
+use crate::app::App;
+use crate::calendar::{Day, Month};
+use crate::db::{self, usage::Fact};
+use crate::usage::{DAY_MS, now_ms};
+
+/// A metric's figures by month (`yyyy-mm`), or by the span's first month for totals.
+pub type Performance = BTreeMap<String, BTreeMap<String, i64>>;
+
+#[derive(Debug, Serialize)]
+pub struct Document {
+    #[serde(rename = "Report_Header")]
+    pub header: Header,
+    #[serde(rename = "Report_Items")]
+    pub items: Vec<Items>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Header {
+    #[serde(rename = "Release")]
+    pub release: &'static str,
+    #[serde(rename = "Report_ID")]
+    pub report_id: &'static str,
+    #[serde(rename = "Report_Name")]
+    pub report_name: &'static str,
+    #[serde(rename = "Created")]
+    pub created: String,
+    #[serde(rename = "Created_By")]
+    pub created_by: String,
+    #[serde(rename = "Institution_Name")]
+    pub institution_name: String,
+    #[serde(rename = "Institution_ID")]
+    pub institution_id: InstitutionId,
+    #[serde(rename = "Registry_Record")]
+    pub registry_record: &'static str,
+    #[serde(rename = "Report_Filters")]
+    pub filters: ReportFilters,
+    #[serde(rename = "Report_Attributes", skip_serializing_if = "Option::is_none")]
+    pub attributes: Option<Attributes>,
+    #[serde(rename = "Exceptions", skip_serializing_if = "Vec::is_empty")]
+    pub exceptions: Vec<Exception>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ReportFilters {
+    #[serde(rename = "Begin_Date")]
+    pub begin_date: Day,
+    #[serde(rename = "End_Date")]
+    pub end_date: Day,
+    #[serde(flatten)]
+    pub chosen: Filters,
+}
+
+/// The items of a report: the platform's (PR, PR_P1) or the discs' (IR, IR_M1).
+#[derive(Debug, Serialize)]
+#[serde(untagged)]
+pub enum Items {
+    Platform(PlatformUsage),
+    Discs(DiscUsage),
+}
+
+#[derive(Debug, Serialize)]
+pub struct PlatformUsage {
+    #[serde(rename = "Platform")]
+    pub platform: String,
+    #[serde(rename = "Attribute_Performance")]
+    pub performance: Vec<AttributePerformance>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct DiscUsage {
+    #[serde(rename = "Items")]
+    pub items: Vec<Item>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct Item {
+    #[serde(rename = "Item")]
+    pub item: String,
+    #[serde(rename = "Publisher")]
+    pub publisher: &'static str,
+    #[serde(rename = "Platform")]
+    pub platform: String,
+    #[serde(rename = "Item_ID")]
+    pub item_id: ItemId,
+    #[serde(rename = "Attribute_Performance")]
+    pub performance: Vec<AttributePerformance>,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ItemId {
+    #[serde(rename = "Proprietary")]
+    pub proprietary: String,
+    #[serde(rename = "URI")]
+    pub uri: String,
+}
+
+/// One combination of attributes and its metrics' figures.
+#[derive(Debug, Serialize)]
+pub struct AttributePerformance {
+    #[serde(rename = "Data_Type")]
+    pub data_type: String,
+    #[serde(rename = "YOP", skip_serializing_if = "Option::is_none")]
+    pub yop: Option<String>,
+    #[serde(rename = "Access_Type", skip_serializing_if = "Option::is_none")]
+    pub access_type: Option<String>,
+    #[serde(rename = "Access_Method", skip_serializing_if = "Option::is_none")]
+    pub access_method: Option<&'static str>,
+    #[serde(rename = "Performance")]
+    pub performance: Performance,
+}
+
+pub async fn report(app: &App, report: Report, params: &Params) -> Result<Document, Exception> {
+    let customer = authorize(app, params).await?;
+    let (begin, end) = match (params.get("begin_date"), params.get("end_date")) {
+        (Some(b), Some(e)) => (b, e),
+        _ => {
+            return Err(Exception::with(
+                1030,
+                "begin_date and end_date are required",
+            ));
+        }
+    };
+    let (Some(begin), Some(end)) = (parse_month(begin), parse_month(end)) else {
+        return Err(Exception::with(3020, "dates are yyyy-mm-dd or yyyy-mm"));
+    };
+    if end < begin {
+        return Err(Exception::with(3020, "end_date before begin_date"));
+    }
+    if begin >= Month::current() {
+        return Err(Exception::with(
+            3020,
+            "begin_date is in the current month or later",
+        ));
+    }
+    let mut req = parse_request(report, params, &app.config.stats.platform_id);
+    let (first, last) = available(app).await?;
+    let mut from = begin;
+    let mut to = end;
+    if from < first {
+        let gone_to = if end < first { end } else { first.prev() };
+        req.exceptions.push(Exception::with(
+            3032,
+            format!("usage is available from {first}; {from} to {gone_to} is not"),
+        ));
+        from = first;
+    }
+    if to > last {
+        let missing_from = if from > last { from } else { last.next() };
+        req.exceptions.push(Exception::with(
+            3031,
+            format!("usage is only available up to {last}; {missing_from} to {end} is not ready"),
+        ));
+        to = last;
+    }
+    let mut header_end = end.last_day();
+    if end > last && last >= begin {
+        header_end = last.last_day();
+    }
+    let items = if from <= to {
+        build_items(app, &customer, &req, from, to).await?
+    } else {
+        Vec::new()
+    };
+    let covered_by_303x = from > to;
+    if items.is_empty() && !covered_by_303x {
+        req.exceptions.push(Exception::new(3030));
+    }
+    req.exceptions.sort_by_key(|e| e.code);
+    let attributes = (!req.attributes.is_empty() && !report.standard_view())
+        .then(|| std::mem::take(&mut req.attributes));
+    let header = Header {
+        release: "5.1",
+        report_id: report.id(),
+        report_name: report.name(),
+        created: rfc3339(now_ms()),
+        created_by: app.config.stats.created_by.clone(),
+        institution_name: customer.name.clone(),
+        institution_id: InstitutionId::of(app, &customer.customer_id),
+        registry_record: "",
+        filters: ReportFilters {
+            begin_date: begin.first_day(),
+            end_date: header_end,
+            chosen: std::mem::take(&mut req.filters),
+        },
+        attributes,
+        exceptions: req.exceptions,
+    };
+    Ok(Document { header, items })
+}
+
+/// RFC 3339 in UTC with a `Z`, to the second.
+fn rfc3339(ms: i64) -> String {
+    let day = Day::of_ms(ms);
+    let secs = ms.rem_euclid(DAY_MS) / 1000;
+    format!(
+        "{day}T{:02}:{:02}:{:02}Z",
+        secs / 3600,
+        secs % 3600 / 60,
+        secs % 60
+    )
+}
+
+fn keep(req: &Request, f: &Fact) -> bool {
+    let yop_ok = req.yops.as_ref().is_none_or(|ranges| {
+        f.yop
+            .parse::<u32>()
+            .is_ok_and(|y| ranges.iter().any(|(a, b)| (*a..=*b).contains(&y)))
+    });
+    req.data_types
+        .as_ref()
+        .is_none_or(|d| d.contains(&f.data_type.as_str()))
+        && req
+            .access_types
+            .as_ref()
+            .is_none_or(|a| a.contains(&f.access_type.as_str()))
+        && req.item.is_none_or(|i| i == f.disc_id)
+        && yop_ok
+        && DATA_TYPES.contains(&f.data_type.as_str())
+}
+
+/// An attribute's value when the request shows it and it has one.
+fn shown(req: &Request, attribute: &str, value: &str) -> Option<String> {
+    (req.show.contains(&attribute) && !value.is_empty()).then(|| value.to_string())
+}
+
+fn metric_value(f: &Fact, metric: &str) -> i64 {
+    match metric {
+        "Total_Item_Investigations" => f.tii,
+        "Total_Item_Requests" => f.tir,
+        "Unique_Item_Investigations" => f.uii,
+        "Unique_Item_Requests" => f.uir,
+        "No_License" => f.no_license,
+        "Limit_Exceeded" => f.limit_exceeded,
+        _ => 0,
+    }
+}
+
+fn add(counts: &mut Performance, metric: &str, month: &str, n: i64) {
+    if n > 0 {
+        *counts
+            .entry(metric.to_string())
+            .or_default()
+            .entry(month.to_string())
+            .or_default() += n;
+    }
+}
+
+async fn build_items(
+    app: &App,
+    customer: &Customer,
+    req: &Request,
+    from: Month,
+    to: Month,
+) -> Result<Vec<Items>, Exception> {
+    let (first_day, last_day) = (from.first_day().to_string(), to.last_day().to_string());
+    let facts = db::usage::monthly(&app.db, customer.scope, &first_day, &last_day).await?;
+    let facts: Vec<Fact> = facts.into_iter().filter(|f| keep(req, f)).collect();
+    let month = |m: &str| {
+        if req.total {
+            from.to_string()
+        } else {
+            m.to_string()
+        }
+    };
+    let platform = &app.config.stats.platform;
+    let access_method = req.show.contains(&"Access_Method").then_some("Regular");
+    match req.report {
+        Report::Pr | Report::PrP1 => {
+            let mut by_type: BTreeMap<String, Performance> = BTreeMap::new();
+            for f in &facts {
+                let counts = by_type.entry(f.data_type.clone()).or_default();
+                for metric in &req.metrics {
+                    add(counts, metric, &month(&f.day), metric_value(f, metric));
+                }
+            }
+            let wants_platform = req
+                .data_types
+                .as_ref()
+                .is_none_or(|d| d.contains(&"Platform"));
+            if req.metrics.contains(&"Searches_Platform") && wants_platform && req.item.is_none() {
+                let counts = by_type.entry("Platform".into()).or_default();
+                let searches =
+                    db::usage::monthly_searches(&app.db, customer.scope, &first_day, &last_day)
+                        .await?;
+                for (m, n) in searches {
+                    add(counts, "Searches_Platform", &month(&m), n);
+                }
+            }
+            let performance: Vec<AttributePerformance> = by_type
+                .into_iter()
+                .filter(|(_, c)| !c.is_empty())
+                .map(|(data_type, performance)| AttributePerformance {
+                    data_type,
+                    yop: None,
+                    access_type: None,
+                    access_method,
+                    performance,
+                })
+                .collect();
+            Ok(if performance.is_empty() {
+                Vec::new()
+            } else {
+                vec![Items::Platform(PlatformUsage {
+                    platform: platform.clone(),
+                    performance,
+                })]
+            })
+        }
+        Report::Ir | Report::IrM1 => {
+            type Attrs = (String, Option<String>, Option<String>);
+            let mut by_item: BTreeMap<i64, BTreeMap<Attrs, Performance>> = BTreeMap::new();
+            for f in &facts {
+                let attrs = (
+                    f.data_type.clone(),
+                    shown(req, "YOP", &f.yop),
+                    shown(req, "Access_Type", &f.access_type),
+                );
+                let counts = by_item
+                    .entry(f.disc_id)
+                    .or_default()
+                    .entry(attrs)
+                    .or_default();
+                for metric in &req.metrics {
+                    add(counts, metric, &month(&f.day), metric_value(f, metric));
+                }
+            }
+            by_item.retain(|_, groups| {
+                groups.retain(|_, c| !c.is_empty());
+                !groups.is_empty()
+            });
+            let ids: Vec<i64> = by_item.keys().copied().collect();
+            let names: HashMap<i64, (String, Option<String>)> =
+                db::usage::disc_names(&app.db, &ids)
+                    .await?
+                    .into_iter()
+                    .map(|(id, name, title)| (id, (name, title)))
+                    .collect();
+            let base = app.config.public_url();
+            let items: Vec<Item> = by_item
+                .into_iter()
+                .map(|(id, groups)| {
+                    let (name, title) = names.get(&id).cloned().unwrap_or_default();
+                    Item {
+                        item: match title {
+                            Some(t) => format!("Disc accompanying: {t}"),
+                            None => name,
+                        },
+                        publisher: "",
+                        platform: platform.clone(),
+                        item_id: ItemId {
+                            proprietary: format!("{}:disc-{id}", app.config.stats.platform_id),
+                            uri: format!("{base}/api/v1/discs/{id}"),
+                        },
+                        performance: groups
+                            .into_iter()
+                            .map(|((data_type, yop, access_type), performance)| {
+                                AttributePerformance {
+                                    data_type,
+                                    yop,
+                                    access_type,
+                                    access_method,
+                                    performance,
+                                }
+                            })
+                            .collect(),
+                    }
+                })
+                .collect();
+            Ok(if items.is_empty() {
+                Vec::new()
+            } else {
+                vec![Items::Discs(DiscUsage { items })]
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn creation_times() {
+        assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+        assert_eq!(rfc3339(86_399_999), "1970-01-01T23:59:59Z");
+    }
+}
