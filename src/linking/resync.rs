@@ -1,25 +1,20 @@
 //! Keeping linked records fresh: asking each catalogue again (SRU) or harvesting what
 //! changed (OAI-PMH), every few hours and on a librarian's request.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use spindle_integrations::bib::BibRecord;
-use spindle_integrations::isbn::Isbn;
 use spindle_integrations::marc::{Record, write_marcxml};
 use spindle_integrations::oai::{OaiClient, OaiConfig};
-use spindle_integrations::sru::{SruClient, SruConfig, SruError, cql_term};
+use spindle_integrations::sru::SruClient;
 
+use super::score::{Candidate, record_id, summary_row};
+use super::settings::member_for;
 use crate::app::{App, AppState};
 use crate::auth::Staff;
-use crate::db::{
-    self,
-    catalogue::{LinkRow, NewBibRecord, NewLink},
-    discs::DiscRow,
-};
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::db::{self};
+use crate::error::AppResult;
 
 #[derive(Debug, Default, Serialize)]
 pub struct ResyncReport {

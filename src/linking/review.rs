@@ -1,24 +1,12 @@
 //! A disc's links as readers and librarians see them, and the librarian's review of what
 //! was not certain.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
+use serde::Serialize;
 
-use serde::{Deserialize, Serialize};
-use spindle_integrations::bib::BibRecord;
-use spindle_integrations::isbn::Isbn;
-use spindle_integrations::marc::{Record, write_marcxml};
-use spindle_integrations::oai::{OaiClient, OaiConfig};
-use spindle_integrations::sru::{SruClient, SruConfig, SruError, cql_term};
-
-use crate::app::{App, AppState};
+use super::settings::member_for;
+use crate::app::App;
 use crate::auth::Staff;
-use crate::db::{
-    self,
-    catalogue::{LinkRow, NewBibRecord, NewLink},
-    discs::DiscRow,
-};
+use crate::db::{self, catalogue::LinkRow};
 use crate::error::{AppError, AppResult, ErrorCode};
 
 #[derive(Debug, Clone, Serialize)]

@@ -1,44 +1,29 @@
 //! How sure a candidate record is: the method that found it, what the record says about
 //! its discs, and the row it is stored as.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 use spindle_integrations::bib::BibRecord;
-use spindle_integrations::isbn::Isbn;
-use spindle_integrations::marc::{Record, write_marcxml};
-use spindle_integrations::oai::{OaiClient, OaiConfig};
-use spindle_integrations::sru::{SruClient, SruConfig, SruError, cql_term};
+use spindle_integrations::marc::Record;
 
-use crate::app::{App, AppState};
-use crate::auth::Staff;
-use crate::db::{
-    self,
-    catalogue::{LinkRow, NewBibRecord, NewLink},
-    discs::DiscRow,
-};
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::db::{catalogue::NewBibRecord, discs::DiscRow};
 
 /// A candidate record and how it was found.
-struct Candidate {
-    bib: BibRecord,
-    marc: Record,
-    method: &'static str,
-    query: String,
-    score: i64,
-    why: Vec<String>,
+pub(super) struct Candidate {
+    pub bib: BibRecord,
+    pub marc: Record,
+    pub method: &'static str,
+    pub query: String,
+    pub score: i64,
+    pub why: Vec<String>,
 }
 
 /// At or above this a single candidate is linked without asking anyone.
-const AUTO_LINK: i64 = 70;
+pub(super) const AUTO_LINK: i64 = 70;
 
-fn record_id(r: &Record) -> String {
+pub(super) fn record_id(r: &Record) -> String {
     r.control("001").unwrap_or_default().trim().to_string()
 }
 
-fn score(c: &mut Candidate, disc: &DiscRow) {
+pub(super) fn score(c: &mut Candidate, disc: &DiscRow) {
     let bib = &c.bib;
     let (base, why) = match c.method {
         "barcode" => {
@@ -82,7 +67,7 @@ fn score(c: &mut Candidate, disc: &DiscRow) {
     }
 }
 
-fn summary_row<'a>(
+pub(super) fn summary_row<'a>(
     member_id: i64,
     c: &'a Candidate,
     isbns: &'a str,

@@ -3,22 +3,14 @@
 
 use std::collections::HashMap;
 use std::sync::Mutex;
-use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-use spindle_integrations::bib::BibRecord;
-use spindle_integrations::isbn::Isbn;
-use spindle_integrations::marc::{Record, write_marcxml};
 use spindle_integrations::oai::{OaiClient, OaiConfig};
-use spindle_integrations::sru::{SruClient, SruConfig, SruError, cql_term};
+use spindle_integrations::sru::{SruClient, SruConfig, SruError};
 
-use crate::app::{App, AppState};
+use crate::app::App;
 use crate::auth::Staff;
-use crate::db::{
-    self,
-    catalogue::{LinkRow, NewBibRecord, NewLink},
-    discs::DiscRow,
-};
+use crate::db::{self};
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// A member's catalogue as configured through the API.
@@ -43,7 +35,7 @@ pub struct CatalogueSettings {
 pub struct Clients(Mutex<HashMap<i64, (String, SruClient)>>);
 
 impl Clients {
-    fn get(&self, member_id: i64, stored: &str) -> Result<SruClient, SruError> {
+    pub(super) fn get(&self, member_id: i64, stored: &str) -> Result<SruClient, SruError> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((s, c)) = map.get(&member_id)
             && s == stored
@@ -136,7 +128,11 @@ pub async fn get_catalogue(app: &App, staff: &Staff, code: &str) -> AppResult<Ca
     })
 }
 
-async fn member_for(app: &App, staff: &Staff, code: &str) -> AppResult<db::members::Member> {
+pub(super) async fn member_for(
+    app: &App,
+    staff: &Staff,
+    code: &str,
+) -> AppResult<db::members::Member> {
     let member = db::members::by_code(&app.db, code).await?.ok_or_else(|| {
         AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
     })?;

@@ -2,25 +2,18 @@
 //! up (barcode, then record id, then ISBN in both forms, then title + year), resolves a
 //! separately catalogued disc to its host book, scores and stores the outcome.
 
-use std::collections::HashMap;
-use std::sync::Mutex;
-use std::time::Duration;
-
-use serde::{Deserialize, Serialize};
 use spindle_integrations::bib::BibRecord;
 use spindle_integrations::isbn::Isbn;
 use spindle_integrations::marc::{Record, write_marcxml};
-use spindle_integrations::oai::{OaiClient, OaiConfig};
-use spindle_integrations::sru::{SruClient, SruConfig, SruError, cql_term};
+use spindle_integrations::sru::{SruClient, SruError, cql_term};
 
+use super::score::{AUTO_LINK, Candidate, record_id, score, summary_row};
 use crate::app::{App, AppState};
-use crate::auth::Staff;
 use crate::db::{
     self,
-    catalogue::{LinkRow, NewBibRecord, NewLink},
+    catalogue::{NewBibRecord, NewLink},
     discs::DiscRow,
 };
-use crate::error::{AppError, AppResult, ErrorCode};
 
 async fn lookups(
     client: &SruClient,
