@@ -408,7 +408,7 @@ pub struct TrackView {
 
 #[derive(Debug, Serialize)]
 pub struct ImageView {
-    pub status: String,
+    pub status: crate::state::ImageStatus,
     pub error_code: Option<String>,
     pub error: Option<String>,
     pub formats: Vec<String>,

@@ -14,6 +14,7 @@ use crate::db::{
 };
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::images;
+use crate::state::{ImageStatus, LinkStatus};
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -52,9 +53,8 @@ pub struct DiscView {
     pub open: bool,
     pub created_at: i64,
     pub image_url: String,
-    /// Linking to the member's catalogue: `no-catalogue`, `pending`, `linked`, `review`,
-    /// `unmatched` or `failed` (with `link_error`).
-    pub link_status: String,
+    /// Linking to the member's catalogue (`failed` with `link_error`).
+    pub link_status: LinkStatus,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub link_error: Option<String>,
     /// The records this disc is linked to or may be (the single-disc view only).
@@ -204,9 +204,9 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
             y => y,
         },
         link_status: if db::catalogue::get(&app.db, member.id).await?.is_some() {
-            "pending"
+            LinkStatus::Pending
         } else {
-            "no-catalogue"
+            LinkStatus::NoCatalogue
         },
     };
     let Some(blob) = db::blobs::get(&app.db, &sha256).await? else {
@@ -228,7 +228,7 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
     }
     match db::discs::insert(&app.db, &new).await? {
         Ok(id) => {
-            if new.link_status == "pending" {
+            if new.link_status == LinkStatus::Pending {
                 app.link_wake.notify_waiters();
             }
             Ok(Registered::Created(get_row(app, id).await?.into()))
@@ -351,7 +351,7 @@ pub struct StaffOverview {
     pub discs: Vec<db::discs::StaffDiscRow>,
     pub total: i64,
     /// (link status, image status, discs).
-    pub counts: Vec<(String, String, i64)>,
+    pub counts: Vec<(LinkStatus, Option<ImageStatus>, i64)>,
     pub uploads: Vec<db::uploads::MemberUpload>,
 }
 
@@ -379,7 +379,7 @@ pub async fn linked_count(app: &App, member_id: i64) -> AppResult<i64> {
     Ok(db::discs::staff_counts(&app.db, member_id)
         .await?
         .iter()
-        .filter(|(link, _, _)| link == "linked")
+        .filter(|(link, _, _)| *link == LinkStatus::Linked)
         .map(|(_, _, n)| n)
         .sum())
 }

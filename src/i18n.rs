@@ -190,17 +190,11 @@ mod tests {
             "keys used but not in the catalogue: {unknown:?}"
         );
         // Statuses looked up as `image_{status}` and `link_{status}`.
-        for status in ["pending", "indexing", "indexed", "failed", "none"] {
+        let images = crate::state::ImageStatus::ALL.iter().map(|s| s.as_str());
+        for status in images.chain(["none"]) {
             assert!(en.contains(&format!("image_{status}")), "image_{status}");
         }
-        for status in [
-            "no-catalogue",
-            "pending",
-            "linked",
-            "review",
-            "unmatched",
-            "failed",
-        ] {
+        for status in crate::state::LinkStatus::ALL {
             assert!(en.contains(&format!("link_{status}")), "link_{status}");
         }
     }

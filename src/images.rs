@@ -18,6 +18,7 @@ use crate::db::{
     images::{FileRow, ImageRow, Indexed, NewFile},
 };
 use crate::error::{AppError, AppResult, ErrorCode};
+use crate::state::ImageStatus;
 
 /// What the file table does not hold: where sources and tracks live, boot entries, warnings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -335,12 +336,12 @@ pub async fn indexed(app: &App, sha: &str) -> AppResult<ImageRow> {
             "this disc's image has not been queued for reading",
         )
     })?;
-    match image.status.as_str() {
-        "indexed" => {
+    match image.status {
+        ImageStatus::Indexed => {
             app.content_rows.images.put(sha.to_string(), image.clone());
             Ok(image)
         }
-        "failed" => Err(AppError::conflict(
+        ImageStatus::Failed => Err(AppError::conflict(
             ErrorCode::ImageNotReadable,
             format!(
                 "this disc's image could not be read: {}",

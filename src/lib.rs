@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod opac;
 pub mod queue;
 pub mod search;
+pub mod state;
 pub mod sushi;
 pub mod upload;
 pub mod uploads;

@@ -24,6 +24,7 @@ use crate::db::uploads::{PartCommit, UploadRow};
 use crate::db::{self, DbError, now};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::metrics::OutcomeLabels;
+use crate::state::{TargetKind, UploadState};
 
 /// How long a request's claim on an upload lasts without renewal. A crashed node blocks the
 /// upload for at most this long; a live writer renews it as bytes arrive.
@@ -64,9 +65,9 @@ impl UploadStatus {
             length: row.length as u64,
             offset: row.upload_offset as u64,
             metadata: row.metadata.clone(),
-            expires_at: (row.state == "pending").then_some(row.expires_at),
+            expires_at: (row.state == UploadState::Pending).then_some(row.expires_at),
             sha256: row.sha256.clone(),
-            already_stored: row.target_kind == "none",
+            already_stored: row.target_kind == TargetKind::None,
         }
     }
 }
@@ -175,10 +176,10 @@ pub async fn create(
         upload_offset: 0,
         metadata: raw,
         filename,
-        target_kind: String::new(),
+        target_kind: TargetKind::None,
         target_id: String::new(),
         hash_state: StreamingHasher::new().save().0,
-        state: "pending".into(),
+        state: UploadState::Pending,
         failure: None,
         created_at: t,
         updated_at: t,
@@ -197,15 +198,17 @@ pub async fn create(
                 ),
             ));
         }
-        row.state = "complete".into();
+        row.state = UploadState::Complete;
         row.upload_offset = row.length;
-        row.target_kind = "none".into();
         db::uploads::insert(&app.db, &row).await?;
         return Ok(UploadStatus::from_row(&row));
     }
 
     let target = app.blobs.begin_resumable(&digest, &row.id).await?;
-    row.target_kind = target.kind().into();
+    row.target_kind = match &target {
+        ResumableTarget::Multipart { .. } => TargetKind::Multipart,
+        ResumableTarget::Staging { .. } => TargetKind::Staging,
+    };
     row.target_id = target.id().into();
     if let Err(e) = db::uploads::insert(&app.db, &row).await {
         if let Err(abort) = app.blobs.abort_resumable(&target, &digest).await {
@@ -231,23 +234,23 @@ async fn load(app: &App, staff: &Staff, id: &str) -> AppResult<UploadRow> {
     if !allowed {
         return Err(AppError::forbidden("this upload belongs to another member"));
     }
-    match row.state.as_str() {
-        "expired" => Err(gone(
+    match row.state {
+        UploadState::Expired => Err(gone(
             ErrorCode::UploadExpired,
             "this upload expired; start a new one",
         )),
-        "terminated" => Err(gone(
+        UploadState::Terminated => Err(gone(
             ErrorCode::UploadTerminated,
             "this upload was terminated",
         )),
-        "failed" => Err(gone(
+        UploadState::Failed => Err(gone(
             ErrorCode::UploadFailed,
             format!(
                 "this upload failed: {}",
                 row.failure.as_deref().unwrap_or("unknown reason")
             ),
         )),
-        "pending" if row.expires_at < now() => Err(gone(
+        UploadState::Pending if row.expires_at < now() => Err(gone(
             ErrorCode::UploadExpired,
             "this upload expired; start a new one",
         )),
@@ -263,7 +266,7 @@ fn gone(code: ErrorCode, message: impl Into<String>) -> AppError {
 /// (the store failed at the last step) is completed now.
 pub async fn status(app: &App, staff: &Staff, id: &str) -> AppResult<UploadStatus> {
     let row = load(app, staff, id).await?;
-    if row.state == "pending" && row.upload_offset == row.length {
+    if row.state == UploadState::Pending && row.upload_offset == row.length {
         let mut writer = Writer::claim(app, &row).await?;
         let result = match restore_hasher(&row) {
             Ok(hasher) => writer.finalize(&row, hasher).await,
@@ -280,7 +283,7 @@ pub async fn status(app: &App, staff: &Staff, id: &str) -> AppResult<UploadStatu
 /// DELETE: aborts the upload and frees its storage.
 pub async fn terminate(app: &App, staff: &Staff, id: &str) -> AppResult<()> {
     let row = load(app, staff, id).await?;
-    if row.state != "pending" {
+    if row.state != UploadState::Pending {
         return Err(AppError::conflict(
             ErrorCode::UploadComplete,
             "a completed upload cannot be terminated",
@@ -292,7 +295,7 @@ pub async fn terminate(app: &App, staff: &Staff, id: &str) -> AppResult<()> {
             .abort_resumable(&target, &digest_of(&row)?)
             .await?;
     }
-    db::uploads::finish(&app.db, &row.id, "terminated", None, false).await?;
+    db::uploads::finish(&app.db, &row.id, UploadState::Terminated, None, false).await?;
     writer.disarm();
     Ok(())
 }
@@ -322,7 +325,7 @@ where
             ),
         ));
     }
-    if row.state == "complete" {
+    if row.state == UploadState::Complete {
         if content_length.unwrap_or(0) > 0 {
             return Err(too_long(row.length));
         }
@@ -362,12 +365,12 @@ fn digest_of(row: &UploadRow) -> AppResult<Digest> {
 }
 
 fn target_of(row: &UploadRow) -> AppResult<Option<ResumableTarget>> {
-    if row.target_kind == "none" {
-        return Ok(None);
-    }
-    ResumableTarget::from_parts(&row.target_kind, row.target_id.clone())
-        .map(Some)
-        .ok_or_else(|| AppError::internal("stored upload target", &row.target_kind))
+    let id = row.target_id.clone();
+    Ok(match row.target_kind {
+        TargetKind::None => None,
+        TargetKind::Multipart => Some(ResumableTarget::Multipart { upload_id: id }),
+        TargetKind::Staging => Some(ResumableTarget::Staging { file: id }),
+    })
 }
 
 fn restore_hasher(row: &UploadRow) -> AppResult<StreamingHasher> {
@@ -727,7 +730,8 @@ impl<'a> Writer<'a> {
                 format!("declared sha256 {declared}, received {size} bytes with sha256 {actual}");
             tracing::warn!(upload = %row.id, %reason, "hash mismatch; aborting");
             app.blobs.abort_resumable(&target, &declared).await?;
-            db::uploads::finish(&app.db, &row.id, "failed", Some(&reason), false).await?;
+            db::uploads::finish(&app.db, &row.id, UploadState::Failed, Some(&reason), false)
+                .await?;
             app.metrics
                 .uploads_finished
                 .get_or_create(&OutcomeLabels {
@@ -821,7 +825,7 @@ fn locked() -> AppError {
 pub async fn sweep(app: &App) -> Result<usize, DbError> {
     let mut expired = 0;
     for row in db::uploads::expired(&app.db, 100).await? {
-        if !db::uploads::finish(&app.db, &row.id, "expired", None, true).await? {
+        if !db::uploads::finish(&app.db, &row.id, UploadState::Expired, None, true).await? {
             continue; // someone is writing it after all
         }
         if let (Ok(Some(target)), Ok(digest)) = (target_of(&row), digest_of(&row))

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{Db, DbError, now, on_pool};
+use crate::state::{LinkState, LinkStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct CatalogueRow {
@@ -121,7 +122,7 @@ pub struct LinkRow {
     pub year: Option<i64>,
     pub disc_count: i64,
     pub disc_kind: Option<String>,
-    pub state: String,
+    pub state: LinkState,
     pub score: i64,
     pub method: String,
     pub query: String,
@@ -139,7 +140,7 @@ const LINK_SELECT: &str = "SELECT l.disc_id, l.bib_record_id, b.record_id, m.cod
 
 pub struct NewLink {
     pub bib: usize,
-    pub state: &'static str,
+    pub state: LinkState,
     pub score: i64,
     pub method: String,
     pub query: String,
@@ -153,7 +154,7 @@ pub async fn store_outcome(
     disc_id: i64,
     records: &[NewBibRecord<'_>],
     links: &[NewLink],
-    status: &str,
+    status: LinkStatus,
     error: Option<&str>,
 ) -> Result<(), DbError> {
     let t = now();
@@ -180,7 +181,7 @@ pub async fn store_outcome(
             )
             .bind(disc_id)
             .bind(bib_id)
-            .bind(l.state)
+            .bind(l.state.as_str())
             .bind(l.score)
             .bind(&l.method)
             .bind(&l.query)
@@ -194,7 +195,7 @@ pub async fn store_outcome(
                  linked_at = $4 WHERE id = $1",
         )
         .bind(disc_id)
-        .bind(status)
+        .bind(status.as_str())
         .bind(error)
         .bind(t)
         .execute(&mut *tx)
@@ -231,7 +232,7 @@ pub async fn decide(
     bib_record_id: i64,
     accept: bool,
     by: &str,
-) -> Result<Option<String>, DbError> {
+) -> Result<Option<LinkStatus>, DbError> {
     let t = now();
     Ok(on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
@@ -241,7 +242,7 @@ pub async fn decide(
         )
         .bind(disc_id)
         .bind(bib_record_id)
-        .bind(if accept { "linked" } else { "rejected" })
+        .bind(if accept { LinkState::Linked } else { LinkState::Rejected }.as_str())
         .bind(by)
         .bind(t)
         .execute(&mut *tx)
@@ -275,20 +276,20 @@ pub async fn decide(
         .fetch_one(&mut *tx)
         .await?;
         let status = if linked > 0 {
-            "linked"
+            LinkStatus::Linked
         } else if remaining > 0 {
-            "review"
+            LinkStatus::Review
         } else {
-            "unmatched"
+            LinkStatus::Unmatched
         };
         sqlx::query("UPDATE discs SET link_status = $2, linked_at = $3 WHERE id = $1")
             .bind(disc_id)
-            .bind(status)
+            .bind(status.as_str())
             .bind(t)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;
-        Some(status.to_string())
+        Some(status)
     }))
 }
 

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::{Db, DbError, is_unique_violation, now, on_pool};
+use crate::state::{ImageStatus, LinkStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct DiscRow {
@@ -22,7 +23,7 @@ pub struct DiscRow {
     pub created_at: i64,
     pub title_hint: Option<String>,
     pub year_hint: Option<i64>,
-    pub link_status: String,
+    pub link_status: LinkStatus,
     pub link_error: Option<String>,
     /// When the image's bytes were last found not to match its key (see `crate::fixity`).
     pub fixity_failed_at: Option<i64>,
@@ -47,8 +48,8 @@ pub struct NewDisc<'a> {
     pub is_open: bool,
     pub title_hint: Option<&'a str>,
     pub year_hint: Option<i64>,
-    /// `pending` when the member has a catalogue to link against, else `no-catalogue`.
-    pub link_status: &'a str,
+    /// Pending when the member has a catalogue to link against, else no-catalogue.
+    pub link_status: LinkStatus,
 }
 
 /// The member already has a disc with that barcode and disc number.
@@ -74,7 +75,7 @@ pub async fn insert(db: &Db, d: &NewDisc<'_>) -> Result<Result<i64, BarcodeTaken
         .bind(now())
         .bind(d.title_hint)
         .bind(d.year_hint)
-        .bind(d.link_status)
+        .bind(d.link_status.as_str())
         .fetch_one(pool)
         .await
     });
@@ -187,9 +188,9 @@ pub struct StaffDiscRow {
     pub disc_number: i64,
     pub size: i64,
     pub created_at: i64,
-    pub link_status: String,
+    pub link_status: LinkStatus,
     pub link_error: Option<String>,
-    pub image_status: Option<String>,
+    pub image_status: Option<ImageStatus>,
     pub image_error: Option<String>,
     pub formats: Option<String>,
     pub file_count: Option<i64>,
@@ -254,12 +255,15 @@ pub async fn staff_list(
 }
 
 /// How many of a member's discs are in each (link status, image status).
-pub async fn staff_counts(db: &Db, member_id: i64) -> Result<Vec<(String, String, i64)>, DbError> {
+pub async fn staff_counts(
+    db: &Db,
+    member_id: i64,
+) -> Result<Vec<(LinkStatus, Option<ImageStatus>, i64)>, DbError> {
     Ok(on_pool!(db, pool => {
-        sqlx::query_as::<_, (String, String, i64)>(
-            "SELECT d.link_status, COALESCE(i.status, 'none'), COUNT(*)
+        sqlx::query_as::<_, (LinkStatus, Option<ImageStatus>, i64)>(
+            "SELECT d.link_status, i.status, COUNT(*)
              FROM discs d LEFT JOIN images i ON i.sha256 = d.sha256
-             WHERE d.member_id = $1 GROUP BY d.link_status, COALESCE(i.status, 'none')",
+             WHERE d.member_id = $1 GROUP BY d.link_status, i.status",
         )
         .bind(member_id)
         .fetch_all(pool)

@@ -4,11 +4,12 @@
 use serde::Serialize;
 
 use super::{Db, DbError, now, on_pool};
+use crate::state::ImageStatus;
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct ImageRow {
     pub sha256: String,
-    pub status: String,
+    pub status: ImageStatus,
     pub attempts: i64,
     pub error_code: Option<String>,
     pub error: Option<String>,

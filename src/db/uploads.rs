@@ -2,6 +2,7 @@
 //! restart, can take the next chunk. A lease column serialises writers of one upload.
 
 use super::{Db, DbError, now, on_pool};
+use crate::state::{TargetKind, UploadState};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct UploadRow {
@@ -14,10 +15,10 @@ pub struct UploadRow {
     pub upload_offset: i64,
     pub metadata: String,
     pub filename: Option<String>,
-    pub target_kind: String,
+    pub target_kind: TargetKind,
     pub target_id: String,
     pub hash_state: Vec<u8>,
-    pub state: String,
+    pub state: UploadState,
     pub failure: Option<String>,
     pub created_at: i64,
     pub updated_at: i64,
@@ -43,10 +44,10 @@ pub async fn insert(db: &Db, u: &UploadRow) -> Result<(), DbError> {
             .bind(u.upload_offset)
             .bind(&u.metadata)
             .bind(&u.filename)
-            .bind(&u.target_kind)
+            .bind(u.target_kind.as_str())
             .bind(&u.target_id)
             .bind(&u.hash_state)
-            .bind(&u.state)
+            .bind(u.state.as_str())
             .bind(&u.failure)
             .bind(u.created_at)
             .bind(u.updated_at)
@@ -193,12 +194,12 @@ pub async fn complete(db: &Db, id: &str, sha256: &str, size: i64) -> Result<(), 
     Ok(())
 }
 
-/// Ends a pending upload in `state` ('failed', 'expired', 'terminated'); false if it was no
-/// longer pending. `require_free_lease` keeps the sweeper off uploads being written.
+/// Ends a pending upload in `state` (failed, expired, terminated); false if it was no longer
+/// pending. `require_free_lease` keeps the sweeper off uploads being written.
 pub async fn finish(
     db: &Db,
     id: &str,
-    state: &str,
+    state: UploadState,
     failure: Option<&str>,
     require_free_lease: bool,
 ) -> Result<bool, DbError> {
@@ -208,7 +209,7 @@ pub async fn finish(
             "UPDATE uploads SET state = $1, failure = $2, lease_until = 0, updated_at = $3
              WHERE id = $4 AND state = 'pending' AND (lease_until < $3 OR NOT $5)",
         )
-        .bind(state)
+        .bind(state.as_str())
         .bind(failure)
         .bind(t)
         .bind(id)
@@ -265,7 +266,7 @@ pub struct MemberUpload {
     pub filename: Option<String>,
     pub length: i64,
     pub upload_offset: i64,
-    pub state: String,
+    pub state: UploadState,
     pub failure: Option<String>,
     pub updated_at: i64,
     pub expires_at: i64,

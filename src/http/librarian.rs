@@ -21,6 +21,7 @@ use crate::http::web::{self, Lang, StaffPage, render, when};
 use crate::linking::{self, CatalogueSettings};
 use crate::members::Member;
 use crate::opac::Format;
+use crate::state::ImageStatus;
 
 /// Discs per page of the list.
 const PAGE: i64 = 50;
@@ -110,15 +111,16 @@ async fn discs(
     let mut summary = std::collections::BTreeMap::<String, i64>::new();
     for (link, image, n) in &counts {
         *summary.entry(format!("link_{link}")).or_default() += n;
+        let image = image.map_or("none", ImageStatus::as_str);
         *summary.entry(format!("image_{image}")).or_default() += n;
         *summary.entry("total".into()).or_default() += n;
     }
     let rows: Vec<Value> = rows
         .into_iter()
         .map(|d| {
-            let image = d.image_status.clone().unwrap_or_else(|| "none".into());
-            let attention = matches!(d.link_status.as_str(), "review" | "unmatched" | "failed")
-                || image == "failed";
+            let attention =
+                d.link_status.wants_attention() || d.image_status == Some(ImageStatus::Failed);
+            let image = d.image_status.map_or("none", ImageStatus::as_str);
             json!({
                 "id": d.id,
                 "title": d.title.clone().or(d.label.clone()).unwrap_or_else(|| d.filename.clone()),

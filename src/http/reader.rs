@@ -19,6 +19,7 @@ use crate::dashboard::bytes_text;
 use crate::discs::parse_id;
 use crate::error::AppError;
 use crate::http::web::{Lang, render};
+use crate::state::{ImageStatus, LinkState};
 
 /// A disc's page is its landing page, its folders are browses.
 pub fn router(s: &AppState) -> Router<AppState> {
@@ -183,7 +184,7 @@ async fn disc_view(
     let mut records = Vec::new();
     for d in related.iter().filter(|d| d.sha256 == disc.sha256) {
         for l in crate::linking::links(state, d.id).await? {
-            if l.state == "linked"
+            if l.state == LinkState::Linked
                 && !records.iter().any(|r: &crate::linking::LinkView| {
                     r.member == l.member && r.record_id == l.record_id
                 })
@@ -213,7 +214,9 @@ async fn disc_view(
                 .collect()
         })
         .unwrap_or_default();
-    let indexed = image.as_ref().is_some_and(|i| i.status == "indexed");
+    let indexed = image
+        .as_ref()
+        .is_some_and(|i| i.status == ImageStatus::Indexed);
     Ok(render(
         StatusCode::OK,
         "disc.html",

@@ -8,6 +8,7 @@ use crate::app::App;
 use crate::auth::Staff;
 use crate::db::{self, catalogue::LinkRow};
 use crate::error::{AppError, AppResult, ErrorCode};
+use crate::state::{LinkState, LinkStatus};
 
 #[derive(Debug, Clone, Serialize)]
 pub struct LinkView {
@@ -19,7 +20,7 @@ pub struct LinkView {
     pub year: Option<i64>,
     pub disc_count: i64,
     pub disc_kind: Option<String>,
-    pub state: String,
+    pub state: LinkState,
     pub score: i64,
     pub method: String,
     pub query: String,
@@ -100,7 +101,7 @@ pub async fn decide(
     disc_id: i64,
     bib_record_id: i64,
     accept: bool,
-) -> AppResult<String> {
+) -> AppResult<LinkStatus> {
     let disc = db::discs::get(&app.db, disc_id).await?.ok_or_else(|| {
         AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {disc_id}"))
     })?;

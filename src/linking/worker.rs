@@ -14,6 +14,7 @@ use crate::db::{
     catalogue::{NewBibRecord, NewLink},
     discs::DiscRow,
 };
+use crate::state::{LinkState, LinkStatus};
 
 async fn lookups(
     client: &SruClient,
@@ -156,8 +157,15 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
         return Ok(());
     };
     let Some(cat) = db::catalogue::get(&app.db, disc.member_id).await? else {
-        return db::catalogue::store_outcome(&app.db, disc_id, &[], &[], "no-catalogue", None)
-            .await;
+        return db::catalogue::store_outcome(
+            &app.db,
+            disc_id,
+            &[],
+            &[],
+            LinkStatus::NoCatalogue,
+            None,
+        )
+        .await;
     };
     if disc.barcode.is_none()
         && disc.isbn.is_none()
@@ -166,8 +174,15 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
     {
         let why =
             "the disc has no barcode, ISBN, record id or title to look up; add one and relink";
-        return db::catalogue::store_outcome(&app.db, disc_id, &[], &[], "unmatched", Some(why))
-            .await;
+        return db::catalogue::store_outcome(
+            &app.db,
+            disc_id,
+            &[],
+            &[],
+            LinkStatus::Unmatched,
+            Some(why),
+        )
+        .await;
     }
     let outcome = match app.catalogues.get(disc.member_id, &cat.settings) {
         Ok(client) => candidates(&client, &disc).await,
@@ -191,7 +206,7 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
                 disc_id,
                 &[],
                 &[],
-                "failed",
+                LinkStatus::Failed,
                 Some(&e.to_string()),
             )
             .await;
@@ -223,9 +238,9 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
         .collect();
     let sure = cands.iter().filter(|c| c.score >= AUTO_LINK).count();
     let status = match (cands.len(), sure) {
-        (0, _) => "unmatched",
-        (_, 1) if cands[0].score >= AUTO_LINK => "linked",
-        _ => "review",
+        (0, _) => LinkStatus::Unmatched,
+        (_, 1) if cands[0].score >= AUTO_LINK => LinkStatus::Linked,
+        _ => LinkStatus::Review,
     };
     let links: Vec<NewLink> = cands
         .iter()
@@ -233,15 +248,15 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
         .map(|(i, c)| {
             let mut why = c.why.clone();
             why.extend(notes.iter().cloned());
-            if status == "review" && sure > 1 {
+            if status == LinkStatus::Review && sure > 1 {
                 why.push(format!("{sure} records are equally likely"));
             }
             NewLink {
                 bib: i,
-                state: if status == "linked" && i == 0 {
-                    "linked"
+                state: if status == LinkStatus::Linked && i == 0 {
+                    LinkState::Linked
                 } else {
-                    "review"
+                    LinkState::Review
                 },
                 score: c.score,
                 method: c.method.to_string(),
@@ -249,9 +264,9 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
                 explanation: why.join("; "),
             }
         })
-        .filter(|l| status != "linked" || l.state == "linked")
+        .filter(|l| status != LinkStatus::Linked || l.state == LinkState::Linked)
         .collect();
-    let error = (status == "unmatched").then(|| {
+    let error = (status == LinkStatus::Unmatched).then(|| {
         if notes.is_empty() {
             "the catalogue has no record for this disc's identifiers".to_string()
         } else {

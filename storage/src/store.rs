@@ -127,25 +127,10 @@ pub enum ResumableTarget {
 }
 
 impl ResumableTarget {
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ResumableTarget::Multipart { .. } => "multipart",
-            ResumableTarget::Staging { .. } => "staging",
-        }
-    }
-
     pub fn id(&self) -> &str {
         match self {
             ResumableTarget::Multipart { upload_id } => upload_id,
             ResumableTarget::Staging { file } => file,
-        }
-    }
-
-    pub fn from_parts(kind: &str, id: String) -> Option<Self> {
-        match kind {
-            "multipart" => Some(ResumableTarget::Multipart { upload_id: id }),
-            "staging" => Some(ResumableTarget::Staging { file: id }),
-            _ => None,
         }
     }
 }
