@@ -18,7 +18,11 @@ use spindle::usage::{Action, Visitor, now_ms, rollup};
 on_both_backends!(
     reader_requests_become_events,
     concurrent_sessions_count_exactly,
-    sushi_reports,
+    sushi_status_members_and_the_report_list,
+    sushi_report_figures,
+    sushi_report_exceptions,
+    sushi_refusals,
+    sushi_harvested_by_celus_nigiri,
 );
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
@@ -337,211 +341,257 @@ fn months_ago(n: u32) -> String {
     Month::current().back(n).to_string()
 }
 
-async fn sushi_reports(backend: Backend) -> Result<()> {
-    let spec = spec();
-    let app = TestApp::start(backend).await?;
-    let a = app.librarian("A").await?;
-    app.librarian("B").await?;
-    let member = |code: &'static str| {
-        let db = app.state.db.clone();
-        async move {
-            anyhow::Ok(
-                spindle::db::members::by_code(&db, code)
-                    .await?
-                    .context("member")?
-                    .id,
-            )
-        }
-    };
-    let (a_id, b_id) = (member("A").await?, member("B").await?);
-    spindle::db::usage::set_networks(&app.state.db, a_id, &["192.0.2.0/24".into()]).await?;
-    spindle::db::usage::set_networks(
-        &app.state.db,
-        b_id,
-        &["192.0.2.128/25".into(), "198.51.100.0/24".into()],
-    )
-    .await?;
-    app.state.usage.networks.invalidate();
-    let d1 = app.disc(&a, &iso_image(2000, 51), json!({})).await?;
-    let d2 = app.disc(&a, &iso_image(2000, 52), json!({})).await?;
-    common::wait_indexed(&app, Some(&a), d1).await?;
-    common::wait_indexed(&app, Some(&a), d2).await?;
+/// Two members (B's ranges overlap A's), two discs of A's, and a planned month of reader
+/// actions three months ago and one a month ago (none two months ago), rolled up; keys for
+/// A and the consortium. Every SUSHI test starts from it.
+struct World {
+    app: TestApp,
+    spec: Value,
+    /// A's second disc (the one refused once, for No_License).
+    d2: i64,
+    m1: String,
+    m2: String,
+    m3: String,
+    key_a: String,
+    key_c: String,
+}
 
-    // Usage three and one months ago, none two months ago.
-    let (m1, m2, m3) = (months_ago(3), months_ago(2), months_ago(1));
-    let at = |month: &str, day: u32, h: i64, s: i64| {
-        Day::parse(&format!("{month}-{day:02}"))
-            .expect("day")
-            .start_ms()
-            + h * 3_600_000
-            + s * 1000
-    };
-    let who = |ip: &str, ua: &str| Visitor {
-        ip: ip.parse().expect("ip"),
-        user_agent: Some(ua.into()),
-        cookie: None,
-    };
-    let v1 = who("192.0.2.10", FIREFOX); // A
-    let v2 = who("192.0.2.200", FIREFOX); // A and B
-    let robot = who("192.0.2.11", "Googlebot/2.1");
-    let world = who("203.0.113.5", FIREFOX); // nobody
-    let url = |d: i64, what: &str| format!("GET /api/v1/discs/{d}/{what}");
-    let plan: Vec<(&Visitor, i64, Action, i64, String, u16)> = vec![
-        (
-            &v1,
-            at(&m1, 5, 10, 0),
-            Action::Landing,
-            d1,
-            format!("GET /api/v1/discs/{d1}"),
-            200,
-        ),
-        (
-            &v1,
-            at(&m1, 5, 10, 5),
-            Action::Image,
-            d1,
-            url(d1, "image"),
-            200,
-        ),
-        (
-            &v1,
-            at(&m1, 5, 10, 15),
-            Action::Image,
-            d1,
-            url(d1, "image"),
-            200,
-        ),
-        (
-            &v1,
-            at(&m1, 5, 10, 20),
-            Action::Image,
-            d2,
-            url(d2, "image"),
-            200,
-        ),
-        (
-            &v2,
-            at(&m1, 6, 9, 0),
-            Action::Image,
-            d1,
-            url(d1, "image"),
-            200,
-        ),
-        (
-            &robot,
-            at(&m1, 6, 9, 0),
-            Action::Image,
-            d1,
-            url(d1, "image"),
-            200,
-        ),
-        (
-            &world,
-            at(&m1, 6, 9, 0),
-            Action::Image,
-            d1,
-            url(d1, "image"),
-            200,
-        ),
-        (
-            &v1,
-            at(&m1, 7, 9, 0),
-            Action::NoLicense,
-            d2,
-            url(d2, "image"),
-            401,
-        ),
-        (
-            &v1,
-            at(&m3, 2, 14, 0),
-            Action::File,
-            d1,
-            url(d1, "files/data.bin"),
-            200,
-        ),
-        (
-            &v1,
-            at(&m3, 2, 14, 40),
-            Action::File,
-            d1,
-            url(d1, "files/data.bin"),
-            200,
-        ),
-    ];
-    app.record_planned(plan).await?;
-    let rolled = rollup::catch_up(&app.state).await?;
-    assert!(rolled.len() >= 60, "{} days rolled", rolled.len());
-    assert!(
-        rollup::catch_up(&app.state).await?.is_empty(),
-        "nothing left to roll"
-    );
-
-    let key = |member: Option<&'static str>| {
-        let app = &app;
-        async move {
-            let (k, hash) = spindle::auth::generate_token();
-            let id = match member {
-                Some(code) => Some(
-                    spindle::db::members::by_code(&app.state.db, code)
+impl World {
+    async fn new(backend: Backend) -> Result<Self> {
+        let app = TestApp::start(backend).await?;
+        let a = app.librarian("A").await?;
+        app.librarian("B").await?;
+        let member = |code: &'static str| {
+            let db = app.state.db.clone();
+            async move {
+                anyhow::Ok(
+                    spindle::db::members::by_code(&db, code)
                         .await?
                         .context("member")?
                         .id,
-                ),
-                None => None,
-            };
-            spindle::db::usage::insert_sushi_key(&app.state.db, id, &hash).await?;
-            anyhow::Ok(k)
-        }
-    };
-    let (key_a, key_c) = (key(Some("A")).await?, key(None).await?);
-    let sushi = |path: &str, query: Vec<(&str, String)>| {
+                )
+            }
+        };
+        let (a_id, b_id) = (member("A").await?, member("B").await?);
+        spindle::db::usage::set_networks(&app.state.db, a_id, &["192.0.2.0/24".into()]).await?;
+        spindle::db::usage::set_networks(
+            &app.state.db,
+            b_id,
+            &["192.0.2.128/25".into(), "198.51.100.0/24".into()],
+        )
+        .await?;
+        app.state.usage.networks.invalidate();
+        let d1 = app.disc(&a, &iso_image(2000, 51), json!({})).await?;
+        let d2 = app.disc(&a, &iso_image(2000, 52), json!({})).await?;
+        common::wait_indexed(&app, Some(&a), d1).await?;
+        common::wait_indexed(&app, Some(&a), d2).await?;
+
+        // Usage three and one months ago, none two months ago.
+        let (m1, m2, m3) = (months_ago(3), months_ago(2), months_ago(1));
+        let at = |month: &str, day: u32, h: i64, s: i64| {
+            Day::parse(&format!("{month}-{day:02}"))
+                .expect("day")
+                .start_ms()
+                + h * 3_600_000
+                + s * 1000
+        };
+        let who = |ip: &str, ua: &str| Visitor {
+            ip: ip.parse().expect("ip"),
+            user_agent: Some(ua.into()),
+            cookie: None,
+        };
+        let v1 = who("192.0.2.10", FIREFOX); // A
+        let v2 = who("192.0.2.200", FIREFOX); // A and B
+        let robot = who("192.0.2.11", "Googlebot/2.1");
+        let world = who("203.0.113.5", FIREFOX); // nobody
+        let url = |d: i64, what: &str| format!("GET /api/v1/discs/{d}/{what}");
+        let plan: Vec<(&Visitor, i64, Action, i64, String, u16)> = vec![
+            (
+                &v1,
+                at(&m1, 5, 10, 0),
+                Action::Landing,
+                d1,
+                format!("GET /api/v1/discs/{d1}"),
+                200,
+            ),
+            (
+                &v1,
+                at(&m1, 5, 10, 5),
+                Action::Image,
+                d1,
+                url(d1, "image"),
+                200,
+            ),
+            (
+                &v1,
+                at(&m1, 5, 10, 15),
+                Action::Image,
+                d1,
+                url(d1, "image"),
+                200,
+            ),
+            (
+                &v1,
+                at(&m1, 5, 10, 20),
+                Action::Image,
+                d2,
+                url(d2, "image"),
+                200,
+            ),
+            (
+                &v2,
+                at(&m1, 6, 9, 0),
+                Action::Image,
+                d1,
+                url(d1, "image"),
+                200,
+            ),
+            (
+                &robot,
+                at(&m1, 6, 9, 0),
+                Action::Image,
+                d1,
+                url(d1, "image"),
+                200,
+            ),
+            (
+                &world,
+                at(&m1, 6, 9, 0),
+                Action::Image,
+                d1,
+                url(d1, "image"),
+                200,
+            ),
+            (
+                &v1,
+                at(&m1, 7, 9, 0),
+                Action::NoLicense,
+                d2,
+                url(d2, "image"),
+                401,
+            ),
+            (
+                &v1,
+                at(&m3, 2, 14, 0),
+                Action::File,
+                d1,
+                url(d1, "files/data.bin"),
+                200,
+            ),
+            (
+                &v1,
+                at(&m3, 2, 14, 40),
+                Action::File,
+                d1,
+                url(d1, "files/data.bin"),
+                200,
+            ),
+        ];
+        app.record_planned(plan).await?;
+        let rolled = rollup::catch_up(&app.state).await?;
+        assert!(rolled.len() >= 60, "{} days rolled", rolled.len());
+        assert!(
+            rollup::catch_up(&app.state).await?.is_empty(),
+            "nothing left to roll"
+        );
+
+        let mut world = World {
+            spec: spec(),
+            d2,
+            m1,
+            m2,
+            m3,
+            key_a: String::new(),
+            key_c: String::new(),
+            app,
+        };
+        world.key_a = world.key(Some("A")).await?;
+        world.key_c = world.key(None).await?;
+        Ok(world)
+    }
+
+    /// A new SUSHI key for `member`, or the consortium's.
+    async fn key(&self, member: Option<&'static str>) -> Result<String> {
+        let (k, hash) = spindle::auth::generate_token();
+        let id = match member {
+            Some(code) => Some(
+                spindle::db::members::by_code(&self.app.state.db, code)
+                    .await?
+                    .context("member")?
+                    .id,
+            ),
+            None => None,
+        };
+        spindle::db::usage::insert_sushi_key(&self.app.state.db, id, &hash).await?;
+        Ok(k)
+    }
+
+    /// GETs `/sushi/r51/{path}` with `query`: the status and the JSON body.
+    async fn sushi(&self, path: &str, query: Vec<(&str, String)>) -> Result<(u16, Value)> {
         let mut qs = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &query {
             qs.append_pair(k, v);
         }
-        let req = app
+        let r = self
+            .app
             .client
-            .get(app.url(&format!("/sushi/r51/{path}?{}", qs.finish())));
-        async move {
-            let r = req.send().await?;
-            let status = r.status().as_u16();
-            let body: Value = r.json().await.unwrap_or(Value::Null);
-            anyhow::Ok((status, body))
-        }
-    };
-    let creds = |customer: &str, k: &str| {
-        vec![
-            ("customer_id", customer.to_string()),
-            ("api_key", k.to_string()),
-        ]
-    };
-    let range = |from: &str, to: &str| {
-        vec![
-            ("begin_date", from.to_string()),
-            ("end_date", to.to_string()),
-        ]
-    };
+            .get(self.app.url(&format!("/sushi/r51/{path}?{}", qs.finish())))
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        Ok((status, body))
+    }
 
+    /// A report that must answer 200 and validate against COUNTER's schema.
+    async fn report(&self, id: &str, query: Vec<(&str, String)>) -> Result<Value> {
+        let (s, body) = self.sushi(&format!("reports/{id}"), query).await?;
+        assert_eq!(s, 200, "{body:#}");
+        validate(&self.spec, reference(&id.to_uppercase()), &body);
+        Ok(body)
+    }
+}
+
+fn creds(customer: &str, k: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("customer_id", customer.to_string()),
+        ("api_key", k.to_string()),
+    ]
+}
+
+fn range(from: &str, to: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("begin_date", from.to_string()),
+        ("end_date", to.to_string()),
+    ]
+}
+
+async fn sushi_status_members_and_the_report_list(backend: Backend) -> Result<()> {
+    let w = World::new(backend).await?;
+    let (m1, m3) = (w.m1.clone(), w.m3.clone());
+    let (key_a, key_c) = (w.key_a.clone(), w.key_c.clone());
     // Status: public.
-    let (s, status) = sushi("status", vec![]).await?;
+    let (s, status) = w.sushi("status", vec![]).await?;
     assert_eq!(s, 200);
     validate(
-        &spec,
+        &w.spec,
         json!({"type": "array", "minItems": 1, "items": reference("Status")}),
         &status,
     );
     assert_eq!(status[0]["Service_Active"], true);
     assert_eq!(
-        app.client
-            .get(app.url("/sushi/r51/foo"))
+        w.app
+            .client
+            .get(w.app.url("/sushi/r51/foo"))
             .send()
             .await?
             .status(),
         404
     );
     assert_eq!(
-        app.client
-            .get(app.url("/sushi/r5/status"))
+        w.app
+            .client
+            .get(w.app.url("/sushi/r5/status"))
             .send()
             .await?
             .status(),
@@ -549,9 +599,9 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
     );
 
     // Members and the report list.
-    let (s, members) = sushi("members", creds("consortium", &key_c)).await?;
+    let (s, members) = w.sushi("members", creds("consortium", &key_c)).await?;
     assert_eq!(s, 200);
-    validate(&spec, array_of("Member"), &members);
+    validate(&w.spec, array_of("Member"), &members);
     let ids: Vec<&str> = members
         .as_array()
         .into_iter()
@@ -559,11 +609,11 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
         .filter_map(|m| m["Customer_ID"].as_str())
         .collect();
     assert_eq!(ids, ["consortium", "A", "B"]);
-    let (_, members_a) = sushi("members", creds("A", &key_a)).await?;
+    let (_, members_a) = w.sushi("members", creds("A", &key_a)).await?;
     assert_eq!(members_a.as_array().map(Vec::len), Some(1));
-    let (s, list) = sushi("reports", creds("A", &key_a)).await?;
+    let (s, list) = w.sushi("reports", creds("A", &key_a)).await?;
     assert_eq!(s, 200);
-    validate(&spec, array_of("Report"), &list);
+    validate(&w.spec, array_of("Report"), &list);
     let paths: Vec<&str> = list
         .as_array()
         .into_iter()
@@ -582,19 +632,20 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
     assert_eq!(list[0]["First_Month_Available"], m1);
     assert_eq!(list[0]["Last_Month_Available"], m3);
 
-    // The reports, each valid, with the expected numbers.
+    Ok(())
+}
+
+/// PR, IR, PR_P1 and IR_M1 with the numbers the plan gives, per member and for the
+/// consortium, by month and in total.
+async fn sushi_report_figures(backend: Backend) -> Result<()> {
+    let w = World::new(backend).await?;
+    let (m1, m3) = (w.m1.clone(), w.m3.clone());
+    let (key_a, key_c) = (w.key_a.clone(), w.key_c.clone());
+    let d2 = w.d2;
     let months = range(&m1, &m3);
-    let report = |id: &'static str, q: Vec<(&'static str, String)>| {
-        let sushi = &sushi;
-        let spec = &spec;
-        async move {
-            let (s, body) = sushi(&format!("reports/{id}"), q).await?;
-            assert_eq!(s, 200, "{body:#}");
-            validate(spec, reference(&id.to_uppercase()), &body);
-            anyhow::Ok(body)
-        }
-    };
-    let pr = report("pr", [creds("A", &key_a), months.clone()].concat()).await?;
+    let pr = w
+        .report("pr", [creds("A", &key_a), months.clone()].concat())
+        .await?;
     let perf = &pr["Report_Items"][0]["Attribute_Performance"][0];
     assert_eq!(perf["Data_Type"], "Multimedia");
     assert_eq!(
@@ -620,16 +671,17 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
     assert!(header.get("Exceptions").is_none(), "{header:#}");
     assert!(header.get("Report_Attributes").is_none());
 
-    let ir = report(
-        "ir",
-        [
-            creds("A", &key_a),
-            months.clone(),
-            vec![("attributes_to_show", "yop|access_type".into())],
-        ]
-        .concat(),
-    )
-    .await?;
+    let ir = w
+        .report(
+            "ir",
+            [
+                creds("A", &key_a),
+                months.clone(),
+                vec![("attributes_to_show", "yop|access_type".into())],
+            ]
+            .concat(),
+        )
+        .await?;
     let items = ir["Report_Items"][0]["Items"].as_array().context("items")?;
     assert_eq!(items.len(), 2, "{ir:#}");
     let item = |d: i64| {
@@ -660,54 +712,79 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
         .sum();
     assert_eq!(ir_tir, 5);
 
-    let pr_p1 = report("pr_p1", [creds("A", &key_a), months.clone()].concat()).await?;
+    let pr_p1 = w
+        .report("pr_p1", [creds("A", &key_a), months.clone()].concat())
+        .await?;
     assert_eq!(
         pr_p1["Report_Items"][0]["Attribute_Performance"][0]["Performance"]["Total_Item_Requests"],
         json!({ &m1: 3, &m3: 2 })
     );
-    let ir_m1 = report("ir_m1", [creds("A", &key_a), months.clone()].concat()).await?;
+    let ir_m1 = w
+        .report("ir_m1", [creds("A", &key_a), months.clone()].concat())
+        .await?;
     assert_eq!(
         ir_m1["Report_Items"][0]["Items"].as_array().map(Vec::len),
         Some(2)
     );
 
     // B sees only the reader in both ranges; the consortium counts that reader once.
-    let key_b = key(Some("B")).await?;
-    let pr_b = report("pr", [creds("B", &key_b), months.clone()].concat()).await?;
+    let key_b = w.key(Some("B")).await?;
+    let pr_b = w
+        .report("pr", [creds("B", &key_b), months.clone()].concat())
+        .await?;
     assert_eq!(
         pr_b["Report_Items"][0]["Attribute_Performance"][0]["Performance"]["Total_Item_Requests"],
         json!({ &m1: 1 })
     );
-    let pr_c = report("pr", [creds("consortium", &key_c), months.clone()].concat()).await?;
+    let pr_c = w
+        .report("pr", [creds("consortium", &key_c), months.clone()].concat())
+        .await?;
     assert_eq!(
         pr_c["Report_Items"][0]["Attribute_Performance"][0]["Performance"]["Total_Item_Requests"],
         json!({ &m1: 3, &m3: 2 })
     );
-    report("ir", [creds("B", &key_c), months.clone()].concat()).await?;
+    w.report("ir", [creds("B", &key_c), months.clone()].concat())
+        .await?;
 
     // Granularity=Total: one key, the first month.
-    let total = report(
-        "pr",
-        [
-            creds("A", &key_a),
-            months.clone(),
-            vec![("granularity", "Total".into())],
-        ]
-        .concat(),
-    )
-    .await?;
+    let total = w
+        .report(
+            "pr",
+            [
+                creds("A", &key_a),
+                months.clone(),
+                vec![("granularity", "Total".into())],
+            ]
+            .concat(),
+        )
+        .await?;
     assert_eq!(
         total["Report_Items"][0]["Attribute_Performance"][0]["Performance"]["Total_Item_Requests"],
         json!({ &m1: 5 })
     );
 
+    Ok(())
+}
+
+/// Months without usage, not yet ready or before the first, and parameters not understood:
+/// exceptions in the header, with what there is.
+async fn sushi_report_exceptions(backend: Backend) -> Result<()> {
+    let w = World::new(backend).await?;
+    let (m1, m3) = (w.m1.clone(), w.m3.clone());
+    let key_a = w.key_a.clone();
+    let m2 = w.m2.clone();
+    let months = range(&m1, &m3);
     // A month without usage: 3030 and no items.
-    let empty = report("pr", [creds("A", &key_a), range(&m2, &m2)].concat()).await?;
+    let empty = w
+        .report("pr", [creds("A", &key_a), range(&m2, &m2)].concat())
+        .await?;
     assert_eq!(empty["Report_Items"], json!([]));
     assert_eq!(empty["Report_Header"]["Exceptions"][0]["Code"], 3030);
     // Up to this month: the rest is not ready (3031), and End_Date says what is covered.
     let this_month = months_ago(0);
-    let partial = report("pr", [creds("A", &key_a), range(&m3, &this_month)].concat()).await?;
+    let partial = w
+        .report("pr", [creds("A", &key_a), range(&m3, &this_month)].concat())
+        .await?;
     assert_eq!(partial["Report_Header"]["Exceptions"][0]["Code"], 3031);
     assert_eq!(
         partial["Report_Header"]["Report_Filters"]["End_Date"],
@@ -720,7 +797,9 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
             .is_empty()
     );
     // Before the first month: 3032, with what there is.
-    let early = report("pr", [creds("A", &key_a), range("2020-01", &m1)].concat()).await?;
+    let early = w
+        .report("pr", [creds("A", &key_a), range("2020-01", &m1)].concat())
+        .await?;
     assert_eq!(early["Report_Header"]["Exceptions"][0]["Code"], 3032);
     assert!(
         !early["Report_Items"]
@@ -729,20 +808,21 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
             .is_empty()
     );
     // Ignored parameters and values are named.
-    let odd = report(
-        "ir",
-        [
-            creds("A", &key_a),
-            months.clone(),
-            vec![
-                ("foo", "bar".into()),
-                ("metric_type", "Bogus".into()),
-                ("include_component_details", "True".into()),
-            ],
-        ]
-        .concat(),
-    )
-    .await?;
+    let odd = w
+        .report(
+            "ir",
+            [
+                creds("A", &key_a),
+                months.clone(),
+                vec![
+                    ("foo", "bar".into()),
+                    ("metric_type", "Bogus".into()),
+                    ("include_component_details", "True".into()),
+                ],
+            ]
+            .concat(),
+        )
+        .await?;
     let codes: Vec<i64> = odd["Report_Header"]["Exceptions"]
         .as_array()
         .into_iter()
@@ -751,6 +831,15 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
         .collect();
     assert_eq!(codes, [3050, 3060, 3063]);
 
+    Ok(())
+}
+
+/// Requests refused: one Exception object with COUNTER's status, and unknown paths.
+async fn sushi_refusals(backend: Backend) -> Result<()> {
+    let w = World::new(backend).await?;
+    let (m1, m3) = (w.m1.clone(), w.m3.clone());
+    let (key_a, key_c) = (w.key_a.clone(), w.key_c.clone());
+    let this_month = months_ago(0);
     // Errors: one Exception object with COUNTER's status.
     for (query, status, code) in [
         (range(&m1, &m3), 400, 1030),
@@ -791,15 +880,19 @@ async fn sushi_reports(backend: Backend) -> Result<()> {
             3020,
         ),
     ] {
-        let (s, body) = sushi("reports/pr", query).await?;
+        let (s, body) = w.sushi("reports/pr", query).await?;
         assert_eq!((s, body["Code"].as_i64()), (status, Some(code)), "{body}");
-        validate(&spec, reference(&format!("Exception_{code}")), &body);
+        validate(&w.spec, reference(&format!("Exception_{code}")), &body);
     }
-    let (s, body) = sushi("reports/tr", creds("A", &key_a)).await?;
+    let (s, body) = w.sushi("reports/tr", creds("A", &key_a)).await?;
     assert_eq!(s, 404, "{body}");
 
-    harvest_with_celus_nigiri(&app, &key_a, &m1, &m3).await?;
     Ok(())
+}
+
+async fn sushi_harvested_by_celus_nigiri(backend: Backend) -> Result<()> {
+    let w = World::new(backend).await?;
+    harvest_with_celus_nigiri(&w.app, &w.key_a, &w.m1, &w.m3).await
 }
 
 /// The day of the month (`DD`) of a `YYYY-MM` month's last day.
