@@ -77,8 +77,14 @@ fn the_harness_runs_every_scenario_against_both_backends() {
     for (backend, side, case) in expected {
         let r = find(backend, side, case);
         assert_eq!(r["errors"].as_u64().unwrap_or(0), 0, "{r}");
+        // A whole-image case measures bytes: on a busy machine no download of 16 at once may
+        // finish within the smoke run's one second (one cut at the deadline is not a request).
         if let Some(n) = r.get("requests") {
-            assert!(n.as_u64().unwrap_or(0) > 0, "nothing was measured: {r}");
+            let bytes = r["bytes"].as_u64().unwrap_or(0);
+            assert!(
+                n.as_u64().unwrap_or(0) > 0 || bytes > 0,
+                "nothing was measured: {r}"
+            );
         }
         if case.starts_with("events") {
             assert!(r["recorded"].as_u64().unwrap_or(0) > 0, "{r}");
