@@ -15,6 +15,7 @@ for dp,dn,fn in os.walk(root):
         top=parts[0] if parts else 'lib'
         src=open(p).read()
         src=src.split('#[cfg(test)]')[0]
+        src=re.sub(r'//[^\n]*','',src)  # comments and doc links are not imports
         deps=set(re.findall(r'crate::([a-z_0-9]+)',src))
         # super:: in top-level files of a folder refer to same top
         mods.setdefault(top,set()).update(d for d in deps if d!=top)

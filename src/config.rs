@@ -1,11 +1,12 @@
 //! Configuration: one serde tree, layered defaults → TOML file → `SPINDLE_…` environment →
 //! command-line flags. Every key is documented once, in `spindle.example.toml`.
 
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
+use ipnet::IpNet;
 use serde::{Deserialize, Serialize};
 use spindle_storage::S3Config;
 
@@ -392,8 +393,7 @@ impl Config {
             ("http.trusted_proxies", &self.http.trusted_proxies),
             ("http.metrics_from", &self.http.metrics_from),
         ] {
-            crate::usage::parse_cidrs(cidrs)
-                .map_err(|e| ConfigError::Invalid(format!("{key}: {e}")))?;
+            parse_cidrs(cidrs).map_err(|e| ConfigError::Invalid(format!("{key}: {e}")))?;
         }
         if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.is_empty() {
             return Err(ConfigError::Invalid(
@@ -467,6 +467,24 @@ pub(crate) fn redact_url(url: &str) -> String {
         }
         None => url.to_string(),
     }
+}
+
+/// Parses CIDRs (a bare address is a /32 or /128): the address lists of the settings and of
+/// members' networks.
+pub fn parse_cidrs(list: &[String]) -> Result<Vec<IpNet>, String> {
+    list.iter()
+        .map(|s| {
+            let s = s.trim();
+            s.parse::<IpNet>()
+                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
+                .map(|n| n.trunc())
+                .map_err(|_| {
+                    format!(
+                        "{s:?} is not an address range (CIDR such as 192.0.2.0/24 or 2001:db8::/32)"
+                    )
+                })
+        })
+        .collect()
 }
 
 #[cfg(test)]

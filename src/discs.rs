@@ -1,9 +1,12 @@
 //! Discs: registering a member's copy of a stored image with the identifiers the library
-//! knows it by, reading them back, and deciding who may take the image.
+//! knows it by, reading them back with the facts of their image, deciding who may take the
+//! image, and a disc's addresses (its files and folder pages).
 
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use spindle_integrations::isbn::Isbn;
 use spindle_storage::Digest;
+use spindle_storage::image::{AudioTrack, Boot};
 
 use crate::access::Viewer;
 use crate::app::App;
@@ -13,7 +16,7 @@ use crate::db::{
     discs::{DiscRow, NewDisc},
 };
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::images;
+use crate::images::{self, Layout};
 use crate::state::{ImageStatus, LinkStatus};
 
 #[derive(Debug, Deserialize)]
@@ -62,7 +65,7 @@ pub struct DiscView {
     pub links: Option<Vec<crate::linking::LinkView>>,
     /// What is on the image, once read (the single-disc view only).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub image: Option<crate::browse::ImageView>,
+    pub image: Option<ImageView>,
 }
 
 impl From<DiscRow> for DiscView {
@@ -382,4 +385,116 @@ pub async fn linked_count(app: &App, member_id: i64) -> AppResult<i64> {
         .filter(|(link, _, _)| *link == LinkStatus::Linked)
         .map(|(_, _, n)| n)
         .sum())
+}
+
+/// Characters escaped in a path segment of a URL (RFC 3986 pchar, plus `%`).
+const SEGMENT: &AsciiSet = &CONTROLS
+    .add(b' ')
+    .add(b'"')
+    .add(b'#')
+    .add(b'%')
+    .add(b'/')
+    .add(b'<')
+    .add(b'>')
+    .add(b'?')
+    .add(b'[')
+    .add(b'\\')
+    .add(b']')
+    .add(b'^')
+    .add(b'`')
+    .add(b'{')
+    .add(b'|')
+    .add(b'}');
+
+fn encode_path(path: &str) -> String {
+    path.split('/')
+        .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// A folder's page for readers.
+pub fn browse_url(disc: i64, path: &str) -> String {
+    format!("/discs/{disc}/browse/{}", encode_path(path))
+}
+
+/// A file's address in the API.
+pub fn file_url(disc: i64, path: &str) -> String {
+    format!("/api/v1/discs/{disc}/files/{}", encode_path(path))
+}
+
+#[derive(Debug, Serialize)]
+pub struct TrackView {
+    pub number: u32,
+    pub seconds: f64,
+    pub pregap_frames: u32,
+    pub url: String,
+}
+
+#[derive(Debug, Serialize)]
+pub struct ImageView {
+    pub status: crate::state::ImageStatus,
+    pub error_code: Option<String>,
+    pub error: Option<String>,
+    pub formats: Vec<String>,
+    pub view: Option<String>,
+    pub volume_label: Option<String>,
+    pub bootable: bool,
+    pub boot: Vec<Boot>,
+    pub file_count: Option<i64>,
+    pub dir_count: Option<i64>,
+    pub files_size: Option<i64>,
+    pub content_class: Option<String>,
+    pub launch_url: Option<String>,
+    pub files_url: String,
+    pub tree_url: String,
+    pub zip_url: String,
+    pub tracks: Vec<TrackView>,
+    pub warnings: Vec<String>,
+    pub index_millis: Option<i64>,
+    pub ranged_reads: Option<i64>,
+}
+
+fn track_view(disc: i64, t: &AudioTrack) -> TrackView {
+    TrackView {
+        number: t.number,
+        seconds: t.len as f64 / 176_400.0,
+        pregap_frames: t.pregap_frames,
+        url: format!("/api/v1/discs/{disc}/tracks/{}.wav", t.number),
+    }
+}
+
+/// The image facts shown with a disc; None before the image is queued.
+pub async fn image_view(app: &App, disc: &DiscRow) -> AppResult<Option<ImageView>> {
+    let Some(image) = db::images::get(&app.db, &disc.sha256).await? else {
+        return Ok(None);
+    };
+    let layout: Layout = images::layout(&image);
+    let id = disc.id;
+    Ok(Some(ImageView {
+        formats: image
+            .formats
+            .as_deref()
+            .map(|f| f.split(' ').map(str::to_string).collect())
+            .unwrap_or_default(),
+        launch_url: image.launch_path.as_deref().map(|p| file_url(id, p)),
+        files_url: format!("/api/v1/discs/{id}/files/"),
+        tree_url: format!("/api/v1/discs/{id}/tree"),
+        zip_url: format!("/api/v1/discs/{id}/zip"),
+        tracks: layout.tracks.iter().map(|t| track_view(id, t)).collect(),
+        boot: layout.boot,
+        warnings: layout.warnings,
+        status: image.status,
+        error_code: image.error_code,
+        error: image.error,
+        view: image.view,
+        volume_label: image.volume_label,
+        bootable: image.bootable,
+        file_count: image.file_count,
+        dir_count: image.dir_count,
+        files_size: image.files_size,
+        content_class: image.content_class,
+        index_millis: image.index_millis,
+        ranged_reads: image.ranged_reads,
+    }))
 }

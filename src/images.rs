@@ -1,6 +1,6 @@
 //! Reading stored images: the format check when a disc is registered, the indexing queue
 //! (off the request path, leased so that any node may take it and a dead node's work is
-//! taken over), and the lookups that browsing and single-file downloads use.
+//! taken over), and the layout an indexed image was stored with.
 
 use std::time::Instant;
 
@@ -15,10 +15,9 @@ use tokio::runtime::Handle;
 use crate::app::{App, AppState};
 use crate::db::{
     self,
-    images::{FileRow, ImageRow, Indexed, NewFile},
+    images::{ImageRow, Indexed, NewFile},
 };
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::state::ImageStatus;
 
 /// What the file table does not hold: where sources and tracks live, boot entries, warnings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -321,118 +320,4 @@ pub fn layout(image: &ImageRow) -> Layout {
         .as_deref()
         .and_then(|l| serde_json::from_str(l).ok())
         .unwrap_or_default()
-}
-
-/// The image behind a disc, once it has been read; 409 while it waits or if it failed.
-pub async fn indexed(app: &App, sha: &str) -> AppResult<ImageRow> {
-    // An indexed image's facts stay as they are (until it is read again, seen within the
-    // cache's two seconds).
-    if let Some(image) = app.content_rows.images.get(&sha.to_string()) {
-        return Ok(image);
-    }
-    let image = db::images::get(&app.db, sha).await?.ok_or_else(|| {
-        AppError::conflict(
-            ErrorCode::ImageNotIndexed,
-            "this disc's image has not been queued for reading",
-        )
-    })?;
-    match image.status {
-        ImageStatus::Indexed => {
-            app.content_rows.images.put(sha.to_string(), image.clone());
-            Ok(image)
-        }
-        ImageStatus::Failed => Err(AppError::conflict(
-            ErrorCode::ImageNotReadable,
-            format!(
-                "this disc's image could not be read: {}",
-                image.error.as_deref().unwrap_or("unknown reason")
-            ),
-        )),
-        _ => Err(AppError::conflict(
-            ErrorCode::ImageNotIndexed,
-            "this disc's image is still being read; try again shortly",
-        )),
-    }
-}
-
-/// A path inside a disc as a client gives it: `/`-separated, no empty, `.` or `..` segments,
-/// no NUL. Anything else cannot name a file on the disc.
-pub fn clean_path(raw: &str) -> AppResult<String> {
-    let trimmed = raw.trim_matches('/');
-    if trimmed.is_empty() {
-        return Ok(String::new());
-    }
-    if trimmed.len() > 4096
-        || trimmed.contains('\0')
-        || trimmed
-            .split('/')
-            .any(|s| s.is_empty() || s == "." || s == "..")
-    {
-        return Err(AppError::not_found(
-            ErrorCode::FileNotFound,
-            "no such path on this disc",
-        ));
-    }
-    Ok(trimmed.to_string())
-}
-
-/// The entry at `path`, following symlinks within the disc (at most 8 hops).
-pub async fn resolve(app: &App, sha: &str, path: &str) -> AppResult<FileRow> {
-    let not_found =
-        || AppError::not_found(ErrorCode::FileNotFound, format!("no {path:?} on this disc"));
-    let mut current = path.to_string();
-    for _ in 0..8 {
-        let row = db::images::file(&app.db, sha, &current)
-            .await?
-            .ok_or_else(not_found)?;
-        if row.kind != "symlink" {
-            return Ok(row);
-        }
-        let target = row.target.as_deref().unwrap_or_default();
-        let base = if target.starts_with('/') {
-            String::new()
-        } else {
-            current
-                .rsplit_once('/')
-                .map(|(d, _)| d.to_string())
-                .unwrap_or_default()
-        };
-        current = normalise(&base, target).ok_or_else(not_found)?;
-    }
-    Err(not_found())
-}
-
-/// `base/target` with `.` and `..` applied; None when it climbs out of the disc.
-fn normalise(base: &str, target: &str) -> Option<String> {
-    let mut parts: Vec<&str> = base.split('/').filter(|s| !s.is_empty()).collect();
-    for seg in target.split('/') {
-        match seg {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            s => parts.push(s),
-        }
-    }
-    Some(parts.join("/"))
-}
-
-/// A file's extents as stored.
-pub fn extents(row: &FileRow) -> AppResult<Vec<(Option<u64>, u64)>> {
-    serde_json::from_str(&row.extents).map_err(|e| AppError::internal("stored extents", &e))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn paths_stay_on_the_disc() {
-        assert_eq!(clean_path("/a/b/").ok().as_deref(), Some("a/b"));
-        assert!(clean_path("a/../b").is_err());
-        assert!(clean_path("a//b").is_err());
-        assert!(clean_path("a\0b").is_err());
-        assert_eq!(normalise("a/b", "../c").as_deref(), Some("a/c"));
-        assert_eq!(normalise("", "../etc/passwd"), None);
-    }
 }

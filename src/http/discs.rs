@@ -52,7 +52,7 @@ async fn show(
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
     let disc = discs::readable(&state, &viewer, discs::parse_id(&id)?).await?;
-    let image = crate::browse::image_view(&state, &disc).await?;
+    let image = discs::image_view(&state, &disc).await?;
     let links = crate::linking::links(&state, disc.id).await?;
     let mut view = discs::DiscView::from(disc);
     view.image = image;

@@ -14,9 +14,9 @@ use super::route::{counted, expensive};
 use super::track::Counted;
 use crate::access::Viewer;
 use crate::app::AppState;
-use crate::browse::{self, Found, browse_url};
+use crate::browse::{self, Found};
 use crate::dashboard::bytes_text;
-use crate::discs::parse_id;
+use crate::discs::{self, browse_url, file_url, parse_id};
 use crate::error::AppError;
 use crate::http::web::{Lang, render};
 use crate::state::{ImageStatus, LinkState};
@@ -178,7 +178,7 @@ async fn disc_view(
     uri: &Uri,
 ) -> Result<Response, AppError> {
     let disc = crate::discs::readable(state, viewer, parse_id(id)?).await?;
-    let image = browse::image_view(state, &disc).await?;
+    let image = discs::image_view(state, &disc).await?;
     let related = crate::discs::related(state, &disc).await?;
     // The book's records in every catalogue that holds this image.
     let mut records = Vec::new();
@@ -311,7 +311,7 @@ async fn browse_page(
             }
             // A file's place is the API's (its bytes, ranges, type); send the reader there.
             Found::File(_) => {
-                Ok(axum::response::Redirect::to(&browse::file_url(id, &path)).into_response())
+                Ok(axum::response::Redirect::to(&file_url(id, &path)).into_response())
             }
         }
     }

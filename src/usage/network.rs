@@ -7,6 +7,7 @@ use std::time::{Duration, Instant};
 
 use ipnet::IpNet;
 
+pub use crate::config::parse_cidrs;
 use crate::db::{Db, DbError};
 
 /// The members' network ranges, reloaded from the database at most every 30 s (and at once
@@ -80,23 +81,6 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
         IpAddr::V6(v6) => v6.to_ipv4_mapped().map_or(ip, IpAddr::V4),
         v4 => v4,
     }
-}
-
-/// Parses CIDRs (a bare address is a /32 or /128).
-pub fn parse_cidrs(list: &[String]) -> Result<Vec<IpNet>, String> {
-    list.iter()
-        .map(|s| {
-            let s = s.trim();
-            s.parse::<IpNet>()
-                .or_else(|_| s.parse::<IpAddr>().map(IpNet::from))
-                .map(|n| n.trunc())
-                .map_err(|_| {
-                    format!(
-                        "{s:?} is not an address range (CIDR such as 192.0.2.0/24 or 2001:db8::/32)"
-                    )
-                })
-        })
-        .collect()
 }
 
 /// The client's address: the socket peer, or, when the peer is a trusted proxy, the

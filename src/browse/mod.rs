@@ -2,10 +2,11 @@
 //! image, an audio track as WAV, a directory as a streamed ZIP, the launch target, and the
 //! facts about the image that the disc's JSON view shows.
 
-use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+mod lookup;
+
 use serde::Serialize;
 use spindle_storage::Digest;
-use spindle_storage::image::{AudioTrack, Boot, SectorLayout};
+use spindle_storage::image::SectorLayout;
 
 use crate::access::Viewer;
 use crate::app::App;
@@ -15,45 +16,10 @@ use crate::db::{
     discs::DiscRow,
     images::{FileRow, ImageRow},
 };
-use crate::discs;
+use crate::discs::{self, file_url};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::images::{self, Layout};
 use crate::zipstream::ZipEntry;
-
-/// Characters escaped in a path segment of a URL (RFC 3986 pchar, plus `%`).
-const SEGMENT: &AsciiSet = &CONTROLS
-    .add(b' ')
-    .add(b'"')
-    .add(b'#')
-    .add(b'%')
-    .add(b'/')
-    .add(b'<')
-    .add(b'>')
-    .add(b'?')
-    .add(b'[')
-    .add(b'\\')
-    .add(b']')
-    .add(b'^')
-    .add(b'`')
-    .add(b'{')
-    .add(b'|')
-    .add(b'}');
-
-fn encode_path(path: &str) -> String {
-    path.split('/')
-        .map(|s| utf8_percent_encode(s, SEGMENT).to_string())
-        .collect::<Vec<_>>()
-        .join("/")
-}
-
-/// A folder's page for readers.
-pub fn browse_url(disc: i64, path: &str) -> String {
-    format!("/discs/{disc}/browse/{}", encode_path(path))
-}
-
-pub fn file_url(disc: i64, path: &str) -> String {
-    format!("/api/v1/discs/{disc}/files/{}", encode_path(path))
-}
 
 #[derive(Debug, Serialize)]
 pub struct EntryView {
@@ -98,7 +64,7 @@ pub enum Found {
 
 async fn open(app: &App, viewer: &Viewer, id: i64) -> AppResult<(DiscRow, ImageRow)> {
     let disc = discs::content_readable(app, viewer, id).await?;
-    let image = images::indexed(app, &disc.sha256).await?;
+    let image = lookup::indexed(app, &disc.sha256).await?;
     Ok((disc, image))
 }
 
@@ -121,11 +87,11 @@ async fn listing(app: &App, disc: &DiscRow, dir: &str) -> AppResult<Listing> {
 /// What is at `raw_path` on a disc: a directory's listing, or a file ready to stream.
 pub async fn at(app: &App, viewer: &Viewer, id: i64, raw_path: &str) -> AppResult<Found> {
     let (disc, image) = open(app, viewer, id).await?;
-    let path = images::clean_path(raw_path)?;
+    let path = lookup::clean_path(raw_path)?;
     if path.is_empty() {
         return Ok(Found::Dir(listing(app, &disc, "").await?));
     }
-    let row = images::resolve(app, &disc.sha256, &path).await?;
+    let row = lookup::resolve(app, &disc.sha256, &path).await?;
     if row.kind == "dir" {
         return Ok(Found::Dir(listing(app, &disc, &row.path).await?));
     }
@@ -194,7 +160,7 @@ impl Parts {
             .copied()
             .ok_or_else(|| AppError::internal("file source", &row.source))?;
         let digest = self.digest(source.part)?;
-        let segments = images::extents(row)?
+        let segments = lookup::extents(row)?
             .into_iter()
             .map(|(offset, len)| match offset {
                 Some(offset) => Segment::Stored {
@@ -334,9 +300,9 @@ pub async fn zip(
     raw_path: &str,
 ) -> AppResult<(String, Vec<ZipEntry>)> {
     let (disc, image) = open(app, viewer, id).await?;
-    let path = images::clean_path(raw_path)?;
+    let path = lookup::clean_path(raw_path)?;
     if !path.is_empty() {
-        let row = images::resolve(app, &disc.sha256, &path).await?;
+        let row = lookup::resolve(app, &disc.sha256, &path).await?;
         if row.kind != "dir" {
             return Err(AppError::not_found(
                 ErrorCode::DirNotFound,
@@ -396,80 +362,4 @@ pub async fn launch(app: &App, viewer: &Viewer, id: i64) -> AppResult<String> {
                 "this disc has no page or document to open in a browser",
             )
         })
-}
-
-#[derive(Debug, Serialize)]
-pub struct TrackView {
-    pub number: u32,
-    pub seconds: f64,
-    pub pregap_frames: u32,
-    pub url: String,
-}
-
-#[derive(Debug, Serialize)]
-pub struct ImageView {
-    pub status: crate::state::ImageStatus,
-    pub error_code: Option<String>,
-    pub error: Option<String>,
-    pub formats: Vec<String>,
-    pub view: Option<String>,
-    pub volume_label: Option<String>,
-    pub bootable: bool,
-    pub boot: Vec<Boot>,
-    pub file_count: Option<i64>,
-    pub dir_count: Option<i64>,
-    pub files_size: Option<i64>,
-    pub content_class: Option<String>,
-    pub launch_url: Option<String>,
-    pub files_url: String,
-    pub tree_url: String,
-    pub zip_url: String,
-    pub tracks: Vec<TrackView>,
-    pub warnings: Vec<String>,
-    pub index_millis: Option<i64>,
-    pub ranged_reads: Option<i64>,
-}
-
-fn track_view(disc: i64, t: &AudioTrack) -> TrackView {
-    TrackView {
-        number: t.number,
-        seconds: t.len as f64 / 176_400.0,
-        pregap_frames: t.pregap_frames,
-        url: format!("/api/v1/discs/{disc}/tracks/{}.wav", t.number),
-    }
-}
-
-/// The image facts shown with a disc; None before the image is queued.
-pub async fn image_view(app: &App, disc: &DiscRow) -> AppResult<Option<ImageView>> {
-    let Some(image) = db::images::get(&app.db, &disc.sha256).await? else {
-        return Ok(None);
-    };
-    let layout: Layout = images::layout(&image);
-    let id = disc.id;
-    Ok(Some(ImageView {
-        formats: image
-            .formats
-            .as_deref()
-            .map(|f| f.split(' ').map(str::to_string).collect())
-            .unwrap_or_default(),
-        launch_url: image.launch_path.as_deref().map(|p| file_url(id, p)),
-        files_url: format!("/api/v1/discs/{id}/files/"),
-        tree_url: format!("/api/v1/discs/{id}/tree"),
-        zip_url: format!("/api/v1/discs/{id}/zip"),
-        tracks: layout.tracks.iter().map(|t| track_view(id, t)).collect(),
-        boot: layout.boot,
-        warnings: layout.warnings,
-        status: image.status,
-        error_code: image.error_code,
-        error: image.error,
-        view: image.view,
-        volume_label: image.volume_label,
-        bootable: image.bootable,
-        file_count: image.file_count,
-        dir_count: image.dir_count,
-        files_size: image.files_size,
-        content_class: image.content_class,
-        index_millis: image.index_millis,
-        ranged_reads: image.ranged_reads,
-    }))
 }
