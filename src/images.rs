@@ -18,6 +18,7 @@ use crate::db::{
     images::{ImageRow, Indexed, NewFile},
 };
 use crate::error::{AppError, AppResult, ErrorCode};
+use crate::state::FileKind;
 
 /// What the file table does not hold: where sources and tracks live, boot entries, warnings.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
@@ -248,11 +249,11 @@ async fn read_index(app: &App, sha: &str) -> Result<(Index, Option<String>, u64)
     .map_err(|e| ImageError::Io(format!("indexing task: {e}")))?
 }
 
-fn kind_str(k: EntryKind) -> &'static str {
+fn file_kind(k: EntryKind) -> FileKind {
     match k {
-        EntryKind::File => "file",
-        EntryKind::Dir => "dir",
-        EntryKind::Symlink => "symlink",
+        EntryKind::File => FileKind::File,
+        EntryKind::Dir => FileKind::Dir,
+        EntryKind::Symlink => FileKind::Symlink,
     }
 }
 
@@ -275,7 +276,7 @@ async fn store(
                 path: e.path.clone(),
                 dir: dir.to_string(),
                 name: name.to_string(),
-                kind: kind_str(e.kind),
+                kind: file_kind(e.kind),
                 size: e.size as i64,
                 mtime: e.mtime,
                 source: i64::from(e.source),

@@ -157,6 +157,15 @@ stored! {
     }
 }
 
+stored! {
+    /// What an entry of a disc's file table is (`files.kind`).
+    FileKind: "file kind" {
+        File = "file",
+        Dir = "dir",
+        Symlink = "symlink",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

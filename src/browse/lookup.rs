@@ -8,7 +8,7 @@ use crate::db::{
     images::{FileRow, ImageRow},
 };
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::state::ImageStatus;
+use crate::state::{FileKind, ImageStatus};
 
 /// The image behind a disc, once it has been read; 409 while it waits or if it failed.
 pub async fn indexed(app: &App, sha: &str) -> AppResult<ImageRow> {
@@ -72,7 +72,7 @@ pub async fn resolve(app: &App, sha: &str, path: &str) -> AppResult<FileRow> {
         let row = db::images::file(&app.db, sha, &current)
             .await?
             .ok_or_else(not_found)?;
-        if row.kind != "symlink" {
+        if row.kind != FileKind::Symlink {
             return Ok(row);
         }
         let target = row.target.as_deref().unwrap_or_default();

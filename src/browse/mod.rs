@@ -19,13 +19,14 @@ use crate::db::{
 use crate::discs::{self, file_url};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::images::{self, Layout};
+use crate::state::FileKind;
 use crate::zipstream::ZipEntry;
 
 #[derive(Debug, Serialize)]
 pub struct EntryView {
     pub name: String,
     pub path: String,
-    pub kind: String,
+    pub kind: FileKind,
     pub size: i64,
     pub mtime: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -36,7 +37,8 @@ pub struct EntryView {
 }
 
 fn entry_view(disc: i64, row: FileRow) -> EntryView {
-    let content_type = (row.kind == "file").then(|| content::file_content_type(&row.name).0);
+    let content_type =
+        (row.kind == FileKind::File).then(|| content::file_content_type(&row.name).0);
     EntryView {
         url: file_url(disc, &row.path),
         name: row.name,
@@ -71,7 +73,9 @@ async fn open(app: &App, viewer: &Viewer, id: i64) -> AppResult<(DiscRow, ImageR
 async fn listing(app: &App, disc: &DiscRow, dir: &str) -> AppResult<Listing> {
     let mut rows = db::images::children(&app.db, &disc.sha256, dir).await?;
     // Directories first, then by name, the way file managers show a disc.
-    rows.sort_by(|a, b| (a.kind != "dir", &a.name).cmp(&(b.kind != "dir", &b.name)));
+    rows.sort_by(|a, b| {
+        (a.kind != FileKind::Dir, &a.name).cmp(&(b.kind != FileKind::Dir, &b.name))
+    });
     let parent = (!dir.is_empty()).then(|| {
         let up = dir.rsplit_once('/').map_or("", |(d, _)| d);
         file_url(disc.id, up)
@@ -92,7 +96,7 @@ pub async fn at(app: &App, viewer: &Viewer, id: i64, raw_path: &str) -> AppResul
         return Ok(Found::Dir(listing(app, &disc, "").await?));
     }
     let row = lookup::resolve(app, &disc.sha256, &path).await?;
-    if row.kind == "dir" {
+    if row.kind == FileKind::Dir {
         return Ok(Found::Dir(listing(app, &disc, &row.path).await?));
     }
     Ok(Found::File(Box::new(
@@ -303,7 +307,7 @@ pub async fn zip(
     let path = lookup::clean_path(raw_path)?;
     if !path.is_empty() {
         let row = lookup::resolve(app, &disc.sha256, &path).await?;
-        if row.kind != "dir" {
+        if row.kind != FileKind::Dir {
             return Err(AppError::not_found(
                 ErrorCode::DirNotFound,
                 format!("{path:?} is not a directory"),
@@ -324,15 +328,15 @@ pub async fn zip(
     let strip = if path.is_empty() { 0 } else { path.len() + 1 };
     let parts = Parts::of(app, &image).await?;
     let mut entries = Vec::with_capacity(rows.len());
-    for row in rows.into_iter().filter(|r| r.kind != "symlink") {
-        let content = if row.kind == "file" {
+    for row in rows.into_iter().filter(|r| r.kind != FileKind::Symlink) {
+        let content = if row.kind == FileKind::File {
             parts.file_content(&row)?
         } else {
             Content::default()
         };
         entries.push(ZipEntry {
             name: row.path[strip..].to_string(),
-            is_dir: row.kind == "dir",
+            is_dir: row.kind == FileKind::Dir,
             mtime: row.mtime,
             content,
         });

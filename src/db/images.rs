@@ -4,7 +4,7 @@
 use serde::Serialize;
 
 use super::{Db, DbError, now, on_pool};
-use crate::state::ImageStatus;
+use crate::state::{FileKind, ImageStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct ImageRow {
@@ -44,7 +44,7 @@ pub struct PartRow {
 pub struct FileRow {
     pub path: String,
     pub name: String,
-    pub kind: String,
+    pub kind: FileKind,
     pub size: i64,
     pub mtime: Option<i64>,
     pub source: i64,
@@ -180,7 +180,7 @@ pub struct NewFile {
     pub path: String,
     pub dir: String,
     pub name: String,
-    pub kind: &'static str,
+    pub kind: FileKind,
     pub size: i64,
     pub mtime: Option<i64>,
     pub source: i64,
@@ -208,7 +208,7 @@ pub async fn store(db: &Db, sha256: &str, ix: &Indexed<'_>) -> Result<(), DbErro
                     .push_bind(&f.path)
                     .push_bind(&f.dir)
                     .push_bind(&f.name)
-                    .push_bind(f.kind)
+                    .push_bind(f.kind.as_str())
                     .push_bind(f.size)
                     .push_bind(f.mtime)
                     .push_bind(f.source)
