@@ -9,12 +9,11 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use axum::body::{Body, Bytes};
-use http_body::{Body as HttpBody, Frame, SizeHint};
-
 use axum::extract::{MatchedPath, Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
+use http_body::{Body as HttpBody, Frame, SizeHint};
 
 use super::extract::query_token;
 use crate::access::{ACCESS_COOKIE, verify};
@@ -136,19 +135,17 @@ pub(crate) fn loggable_uri(uri: &axum::http::Uri) -> String {
     format!("{}?{}", uri.path(), shown.join("&"))
 }
 
-/// A request refused before its body was read (a wrong token on a PATCH or a probe) leaves
-/// the body unread, and the server then drops the connection: the refusal says so
-/// (`Connection: close`), so the client does not send its next request down it.
 /// The most of a refused request's unread body that is read and thrown away so that the
 /// client, still sending, reads the refusal instead of meeting a reset; a body past either
 /// bound closes the connection instead. 16 MiB covers the uploader's parts (8 MiB by default).
 const DRAIN_BYTES: u64 = 16 * 1024 * 1024;
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
-/// A refusal (4xx or 5xx) of a request whose body the handler left unread. Closing at once
-/// would reset a connection the client is still writing to, and the client would report a
-/// broken pipe rather than the refusal; so the rest of the body is read and dropped first,
-/// within `DRAIN_BYTES` and `DRAIN_TIME`, and the connection is closed only when that was not
+/// A refusal (4xx or 5xx) of a request whose body the handler left unread (a wrong token on
+/// a PATCH, an upload that is gone, a probe). Closing at once would reset a connection the
+/// client is still writing to, and the client would report a broken pipe rather than the
+/// refusal; so the rest of the body is read and dropped first, within `DRAIN_BYTES` and
+/// `DRAIN_TIME`, and the connection is closed (`Connection: close`) only when that was not
 /// enough. A client that asked `Expect: 100-continue` has sent nothing yet and is answered at
 /// once.
 pub(super) async fn close_after_refusal(request: Request, next: Next) -> Response {
