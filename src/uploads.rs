@@ -290,7 +290,7 @@ pub async fn terminate(app: &App, staff: &Staff, id: &str) -> AppResult<()> {
         ));
     }
     let writer = Writer::claim(app, &row).await?;
-    if let Some(target) = target_of(&row)? {
+    if let Some(target) = target_of(&row) {
         app.blobs
             .abort_resumable(&target, &digest_of(&row)?)
             .await?;
@@ -364,13 +364,14 @@ fn digest_of(row: &UploadRow) -> AppResult<Digest> {
         .map_err(|e| AppError::internal("stored upload digest", &e))
 }
 
-fn target_of(row: &UploadRow) -> AppResult<Option<ResumableTarget>> {
+/// Where the upload's bytes go; None when the blob was already stored.
+fn target_of(row: &UploadRow) -> Option<ResumableTarget> {
     let id = row.target_id.clone();
-    Ok(match row.target_kind {
+    match row.target_kind {
         TargetKind::None => None,
         TargetKind::Multipart => Some(ResumableTarget::Multipart { upload_id: id }),
         TargetKind::Staging => Some(ResumableTarget::Staging { file: id }),
-    })
+    }
 }
 
 fn restore_hasher(row: &UploadRow) -> AppResult<StreamingHasher> {
@@ -512,7 +513,7 @@ impl<'a> Writer<'a> {
         let part_size = row.part_size as u64;
         let digest = digest_of(row)?;
         let target =
-            target_of(row)?.ok_or_else(|| AppError::internal("upload without target", &row.id))?;
+            target_of(row).ok_or_else(|| AppError::internal("upload without target", &row.id))?;
         let start = row.upload_offset as u64;
         // Two stages, so that the next part arrives while this one is hashed, written and
         // synced: the body is read into whole parts (`receive`), which are committed in
@@ -723,7 +724,7 @@ impl<'a> Writer<'a> {
         let app = self.app;
         let declared = digest_of(row)?;
         let target =
-            target_of(row)?.ok_or_else(|| AppError::internal("upload without target", &row.id))?;
+            target_of(row).ok_or_else(|| AppError::internal("upload without target", &row.id))?;
         let (actual, size) = hasher.finish();
         if actual != declared || size != row.length as u64 {
             let reason =
@@ -828,7 +829,7 @@ pub async fn sweep(app: &App) -> Result<usize, DbError> {
         if !db::uploads::finish(&app.db, &row.id, UploadState::Expired, None, true).await? {
             continue; // someone is writing it after all
         }
-        if let (Ok(Some(target)), Ok(digest)) = (target_of(&row), digest_of(&row))
+        if let (Some(target), Ok(digest)) = (target_of(&row), digest_of(&row))
             && let Err(e) = app.blobs.abort_resumable(&target, &digest).await
         {
             tracing::warn!(upload = %row.id, error = %e, "aborting expired upload in storage");
