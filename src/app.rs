@@ -9,21 +9,21 @@ use spindle_storage::{BlobStore, LocalConfig, StorageError};
 
 use crate::config::{Config, StorageBackend};
 use crate::db::{Db, DbError};
+use crate::linking::Linking;
 use crate::metrics::Metrics;
-use crate::uploads::Writers;
+use crate::uploads::Uploads;
 
 pub struct App {
     pub config: Config,
     pub db: Db,
     pub blobs: BlobStore,
     pub metrics: Metrics,
-    pub writers: Writers,
+    /// Resumable uploads: who is writing which upload now.
+    pub uploads: Uploads,
     /// Wakes the indexers when an image is queued.
     pub index_wake: tokio::sync::Notify,
-    /// Wakes the linkers when a disc waits for its catalogue record.
-    pub link_wake: tokio::sync::Notify,
-    /// One SRU client per member catalogue (its concurrency limit is per catalogue).
-    pub catalogues: crate::linking::Clients,
+    /// The linkers: their SRU clients and the bell that wakes them.
+    pub linking: Arc<Linking>,
     /// Images this node is reading now, handed back to the queue at shutdown.
     pub indexing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Usage statistics: the event queue, the day keys, the members' networks.
@@ -101,7 +101,11 @@ impl App {
         let metrics = Metrics::default();
         let usage = crate::usage::Usage::start(&db, &config, &metrics);
         let limits = crate::limits::Limits::new(&config.limits);
+        let uploads = Uploads::new(db.clone(), blobs.clone(), config.upload.clone(), &metrics);
+        let linking = Arc::new(Linking::new(db.clone()));
         Ok(Self {
+            uploads,
+            linking,
             config,
             db,
             blobs,
@@ -110,10 +114,7 @@ impl App {
             link_secret,
             content_rows: ContentRows::default(),
             limits,
-            writers: Writers::default(),
             index_wake: tokio::sync::Notify::new(),
-            link_wake: tokio::sync::Notify::new(),
-            catalogues: Default::default(),
             indexing: Default::default(),
         })
     }

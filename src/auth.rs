@@ -137,14 +137,14 @@ pub fn same_token(a: &str, b: &str) -> bool {
 /// Opens a staff member's browser session after they signed in with their token, for
 /// `lifetime_secs`: the session id for the cookie (only its hash is stored).
 pub async fn open_session(
-    app: &crate::app::App,
+    db: &crate::db::Db,
     staff: &Staff,
     lifetime_secs: i64,
 ) -> crate::error::AppResult<String> {
     let session = random_hex(32);
     let csrf = random_hex(16);
     crate::db::tokens::create_session(
-        &app.db,
+        db,
         &hash_token(&session),
         staff.token_id,
         &csrf,
@@ -155,6 +155,6 @@ pub async fn open_session(
 }
 
 /// Ends the browser session with this id (signing out).
-pub async fn close_session(app: &crate::app::App, session: &str) -> crate::error::AppResult<()> {
-    Ok(crate::db::tokens::delete_session(&app.db, &hash_token(session)).await?)
+pub async fn close_session(db: &crate::db::Db, session: &str) -> crate::error::AppResult<()> {
+    Ok(crate::db::tokens::delete_session(db, &hash_token(session)).await?)
 }

@@ -310,9 +310,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(d) => {
                     let day = crate::calendar::Day::parse(&d)
                         .ok_or_else(|| anyhow::anyhow!("{d:?} is not a day (YYYY-MM-DD)"))?;
-                    vec![crate::usage::rollup::rollup_day(&app, day).await?]
+                    vec![crate::usage::rollup::rollup_day(&app.db, day).await?]
                 }
-                None => crate::usage::rollup::catch_up(&app).await?,
+                None => crate::usage::rollup::catch_up(&app.db, &app.config.stats).await?,
             };
             for r in &rolled {
                 println!("{}: {} events, {} figures", r.day, r.events, r.facts);
@@ -359,7 +359,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Resync => {
             let app = App::start(config).await?;
-            let report = crate::linking::resync(&app, None)
+            let report = crate::linking::resync(&app.linking, None)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
             println!("{}", serde_json::to_string_pretty(&report)?);

@@ -232,7 +232,7 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
     match db::discs::insert(&app.db, &new).await? {
         Ok(id) => {
             if new.link_status == LinkStatus::Pending {
-                app.link_wake.notify_waiters();
+                app.linking.wake();
             }
             Ok(Registered::Created(get_row(app, id).await?.into()))
         }

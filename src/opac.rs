@@ -10,9 +10,8 @@ use spindle_integrations::marc::{
     Field, Record, Subfield, parse_marcxml, write_iso2709, write_marcxml,
 };
 
-use crate::app::App;
 use crate::auth::Staff;
-use crate::db::{self, discs::DiscRow};
+use crate::db::{self, Db, discs::DiscRow};
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// Percent-encodes one path segment or query value.
@@ -60,7 +59,7 @@ pub struct Lookup {
     pub discs: Vec<DiscLinks>,
 }
 
-async fn discs_for(app: &App, key: &Key) -> AppResult<Vec<DiscRow>> {
+async fn discs_for(db: &Db, key: &Key) -> AppResult<Vec<DiscRow>> {
     Ok(match key {
         Key::Isbn(raw) => {
             let forms = Isbn::lookup_forms(raw);
@@ -70,12 +69,10 @@ async fn discs_for(app: &App, key: &Key) -> AppResult<Vec<DiscRow>> {
                     format!("{raw:?} is not an ISBN"),
                 ));
             }
-            db::resolve::by_isbn(&app.db, &forms).await?
+            db::resolve::by_isbn(db, &forms).await?
         }
-        Key::Record { member, id } => db::resolve::by_record(&app.db, member, id).await?,
-        Key::Barcode { member, barcode } => {
-            db::resolve::by_barcode(&app.db, member, barcode).await?
-        }
+        Key::Record { member, id } => db::resolve::by_record(db, member, id).await?,
+        Key::Barcode { member, barcode } => db::resolve::by_barcode(db, member, barcode).await?,
     })
 }
 
@@ -107,9 +104,9 @@ fn distinct(mut discs: Vec<DiscRow>) -> Vec<DiscRow> {
     out
 }
 
-pub async fn lookup(app: &App, key: &Key) -> AppResult<Lookup> {
-    let base = app.config.public_url();
-    let discs = distinct(discs_for(app, key).await?);
+pub async fn lookup(db: &Db, public_url: &str, key: &Key) -> AppResult<Lookup> {
+    let base = public_url;
+    let discs = distinct(discs_for(db, key).await?);
     Ok(Lookup {
         resolver: format!("{base}{}", key.path()),
         discs: discs.iter().map(|d| links(&base, d)).collect(),
@@ -123,8 +120,8 @@ pub enum Resolved {
     Many(Lookup),
 }
 
-pub async fn resolve(app: &App, key: &Key) -> AppResult<Resolved> {
-    let found = lookup(app, key).await?;
+pub async fn resolve(db: &Db, public_url: &str, key: &Key) -> AppResult<Resolved> {
+    let found = lookup(db, public_url, key).await?;
     match found.discs.len() {
         0 => Err(AppError::not_found(
             ErrorCode::NoDisc,
@@ -143,8 +140,14 @@ pub enum Format {
 }
 
 /// The member's linked records, each with one 856 per disc pointing at the resolver.
-pub async fn export(app: &App, staff: &Staff, code: &str, format: Format) -> AppResult<Vec<u8>> {
-    let member = db::members::by_code(&app.db, code).await?.ok_or_else(|| {
+pub async fn export(
+    db: &Db,
+    public_url: &str,
+    staff: &Staff,
+    code: &str,
+    format: Format,
+) -> AppResult<Vec<u8>> {
+    let member = db::members::by_code(db, code).await?.ok_or_else(|| {
         AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
     })?;
     if !staff.may_act_for(member.id) {
@@ -152,8 +155,8 @@ pub async fn export(app: &App, staff: &Staff, code: &str, format: Format) -> App
             "librarians export their own member's records only",
         ));
     }
-    let base = app.config.public_url();
-    let rows = db::resolve::export_rows(&app.db, member.id).await?;
+    let base = public_url;
+    let rows = db::resolve::export_rows(db, member.id).await?;
     let mut records: Vec<Record> = Vec::new();
     let mut current: Option<i64> = None;
     for row in rows {

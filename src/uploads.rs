@@ -18,12 +18,14 @@ use futures::{Stream, StreamExt};
 use spindle_storage::{Digest, HashState, PartReceipt, ResumableTarget, StreamingHasher};
 use tokio_util::sync::CancellationToken;
 
-use crate::app::App;
+use spindle_storage::BlobStore;
+
 use crate::auth::{Role, Staff};
+use crate::config::UploadConfig;
 use crate::db::uploads::{PartCommit, UploadRow};
-use crate::db::{self, DbError, now};
+use crate::db::{self, Db, DbError, now};
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::metrics::OutcomeLabels;
+use crate::metrics::{Metrics, OutcomeLabels};
 use crate::state::{TargetKind, UploadState};
 
 /// How long a request's claim on an upload lasts without renewal. A crashed node blocks the
@@ -119,7 +121,7 @@ fn valid_upload_id(id: &str) -> bool {
 
 /// POST: creates an upload for `length` bytes whose SHA-256 the metadata declares.
 pub async fn create(
-    app: &App,
+    tus: &Uploads,
     staff: &Staff,
     length: Option<u64>,
     metadata: Option<&str>,
@@ -136,13 +138,13 @@ pub async fn create(
             "an image cannot be empty",
         ));
     }
-    if length > app.config.upload.max_size {
+    if length > tus.config.max_size {
         return Err(AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UploadTooLarge,
             format!(
                 "Upload-Length {length} exceeds the maximum of {} bytes",
-                app.config.upload.max_size
+                tus.config.max_size
             ),
         ));
     }
@@ -172,7 +174,7 @@ pub async fn create(
         member_id: staff.member_id,
         sha256: digest.to_hex(),
         length: length as i64,
-        part_size: app.config.upload.part_size as i64,
+        part_size: tus.config.part_size as i64,
         upload_offset: 0,
         metadata: raw,
         filename,
@@ -183,11 +185,11 @@ pub async fn create(
         failure: None,
         created_at: t,
         updated_at: t,
-        expires_at: t + app.config.upload.expiry_secs as i64,
+        expires_at: t + tus.config.expiry_secs as i64,
         lease_until: 0,
     };
 
-    if let Some(blob) = db::blobs::get(&app.db, &row.sha256).await? {
+    if let Some(blob) = db::blobs::get(&tus.db, &row.sha256).await? {
         // The consortium has these bytes already: nothing needs to move.
         if blob.size != row.length {
             return Err(AppError::unprocessable(
@@ -200,18 +202,18 @@ pub async fn create(
         }
         row.state = UploadState::Complete;
         row.upload_offset = row.length;
-        db::uploads::insert(&app.db, &row).await?;
+        db::uploads::insert(&tus.db, &row).await?;
         return Ok(UploadStatus::from_row(&row));
     }
 
-    let target = app.blobs.begin_resumable(&digest, &row.id).await?;
+    let target = tus.blobs.begin_resumable(&digest, &row.id).await?;
     row.target_kind = match &target {
         ResumableTarget::Multipart { .. } => TargetKind::Multipart,
         ResumableTarget::Staging { .. } => TargetKind::Staging,
     };
     row.target_id = target.id().into();
-    if let Err(e) = db::uploads::insert(&app.db, &row).await {
-        if let Err(abort) = app.blobs.abort_resumable(&target, &digest).await {
+    if let Err(e) = db::uploads::insert(&tus.db, &row).await {
+        if let Err(abort) = tus.blobs.abort_resumable(&target, &digest).await {
             tracing::warn!(error = %abort, "aborting an upload whose row could not be written");
         }
         return Err(e.into());
@@ -221,12 +223,12 @@ pub async fn create(
 }
 
 /// Loads an upload the caller may see, or the error tus expects.
-async fn load(app: &App, staff: &Staff, id: &str) -> AppResult<UploadRow> {
+async fn load(tus: &Uploads, staff: &Staff, id: &str) -> AppResult<UploadRow> {
     let not_found = || AppError::not_found(ErrorCode::UploadNotFound, format!("no upload {id}"));
     if !valid_upload_id(id) {
         return Err(not_found());
     }
-    let row = db::uploads::get(&app.db, id).await?.ok_or_else(not_found)?;
+    let row = db::uploads::get(&tus.db, id).await?.ok_or_else(not_found)?;
     let allowed = match row.member_id {
         Some(m) => staff.may_act_for(m),
         None => staff.role == Role::Admin,
@@ -264,38 +266,38 @@ fn gone(code: ErrorCode, message: impl Into<String>) -> AppError {
 
 /// HEAD: the current offset. A pending upload that has every byte but was not completed
 /// (the store failed at the last step) is completed now.
-pub async fn status(app: &App, staff: &Staff, id: &str) -> AppResult<UploadStatus> {
-    let row = load(app, staff, id).await?;
+pub async fn status(tus: &Uploads, staff: &Staff, id: &str) -> AppResult<UploadStatus> {
+    let row = load(tus, staff, id).await?;
     if row.state == UploadState::Pending && row.upload_offset == row.length {
-        let mut writer = Writer::claim(app, &row).await?;
+        let mut writer = Writer::claim(tus, &row).await?;
         let result = match restore_hasher(&row) {
             Ok(hasher) => writer.finalize(&row, hasher).await,
             Err(e) => Err(e),
         };
         writer.release().await;
         result?;
-        let done = load(app, staff, id).await?;
+        let done = load(tus, staff, id).await?;
         return Ok(UploadStatus::from_row(&done));
     }
     Ok(UploadStatus::from_row(&row))
 }
 
 /// DELETE: aborts the upload and frees its storage.
-pub async fn terminate(app: &App, staff: &Staff, id: &str) -> AppResult<()> {
-    let row = load(app, staff, id).await?;
+pub async fn terminate(tus: &Uploads, staff: &Staff, id: &str) -> AppResult<()> {
+    let row = load(tus, staff, id).await?;
     if row.state != UploadState::Pending {
         return Err(AppError::conflict(
             ErrorCode::UploadComplete,
             "a completed upload cannot be terminated",
         ));
     }
-    let writer = Writer::claim(app, &row).await?;
+    let writer = Writer::claim(tus, &row).await?;
     if let Some(target) = target_of(&row) {
-        app.blobs
+        tus.blobs
             .abort_resumable(&target, &digest_of(&row)?)
             .await?;
     }
-    db::uploads::finish(&app.db, &row.id, UploadState::Terminated, None, false).await?;
+    db::uploads::finish(&tus.db, &row.id, UploadState::Terminated, None, false).await?;
     writer.disarm();
     Ok(())
 }
@@ -304,7 +306,7 @@ pub async fn terminate(app: &App, staff: &Staff, id: &str) -> AppResult<()> {
 /// tail that is not the end of the upload is dropped (the client resumes from the returned
 /// offset). Returns the new status.
 pub async fn append<S, E>(
-    app: &App,
+    tus: &Uploads,
     staff: &Staff,
     id: &str,
     offset: u64,
@@ -315,7 +317,7 @@ where
     S: Stream<Item = Result<Bytes, E>> + Unpin,
     E: std::fmt::Display,
 {
-    let row = load(app, staff, id).await?;
+    let row = load(tus, staff, id).await?;
     if row.upload_offset as u64 != offset {
         return Err(AppError::conflict(
             ErrorCode::OffsetMismatch,
@@ -335,8 +337,8 @@ where
         return Err(too_long(row.length));
     }
 
-    let mut writer = Writer::claim(app, &row).await?;
-    let _in_flight = InFlight::new(app);
+    let mut writer = Writer::claim(tus, &row).await?;
+    let _in_flight = InFlight::new(tus);
     let result = match restore_hasher(&row) {
         Ok(hasher) => writer.stream(&row, hasher, body).await,
         Err(e) => Err(e),
@@ -344,7 +346,7 @@ where
     // Release before answering, so the client's next request finds the upload free.
     writer.release().await;
     result?;
-    let row = db::uploads::get(&app.db, id)
+    let row = db::uploads::get(&tus.db, id)
         .await?
         .ok_or_else(|| AppError::not_found(ErrorCode::UploadNotFound, format!("no upload {id}")))?;
     Ok(UploadStatus::from_row(&row))
@@ -386,12 +388,12 @@ fn restore_hasher(row: &UploadRow) -> AppResult<StreamingHasher> {
     Ok(hasher)
 }
 
-struct InFlight<'a>(&'a App);
+struct InFlight<'a>(&'a Uploads);
 
 impl<'a> InFlight<'a> {
-    fn new(app: &'a App) -> Self {
-        app.metrics.uploads_in_flight.inc();
-        Self(app)
+    fn new(tus: &'a Uploads) -> Self {
+        tus.metrics.uploads_in_flight.inc();
+        Self(tus)
     }
 }
 
@@ -401,11 +403,43 @@ impl Drop for InFlight<'_> {
     }
 }
 
-/// Process-wide: who is writing which upload, so that a reconnecting client can ask a
+/// The tus domain's runtime: the database and store it writes, its settings and counters,
+/// and (process-wide) who is writing which upload, so that a reconnecting client can ask a
 /// stale request (whose client vanished) to stop, as tusd does.
-#[derive(Default)]
-pub struct Writers {
-    active: Mutex<HashMap<String, Arc<WriterSlot>>>,
+pub struct Uploads {
+    db: Db,
+    blobs: BlobStore,
+    config: UploadConfig,
+    metrics: UploadMetrics,
+    writers: Mutex<HashMap<String, Arc<WriterSlot>>>,
+}
+
+/// The process counters uploads move (handles onto the same series as [`Metrics`]).
+struct UploadMetrics {
+    uploads_in_flight: prometheus_client::metrics::gauge::Gauge,
+    uploads_finished: prometheus_client::metrics::family::Family<
+        OutcomeLabels,
+        prometheus_client::metrics::counter::Counter,
+    >,
+    uploads_expired: prometheus_client::metrics::counter::Counter,
+    bytes_in: prometheus_client::metrics::counter::Counter,
+}
+
+impl Uploads {
+    pub fn new(db: Db, blobs: BlobStore, config: UploadConfig, metrics: &Metrics) -> Self {
+        Self {
+            db,
+            blobs,
+            config,
+            metrics: UploadMetrics {
+                uploads_in_flight: metrics.uploads_in_flight.clone(),
+                uploads_finished: metrics.uploads_finished.clone(),
+                uploads_expired: metrics.uploads_expired.clone(),
+                bytes_in: metrics.bytes_in.clone(),
+            },
+            writers: Mutex::default(),
+        }
+    }
 }
 
 struct WriterSlot {
@@ -416,7 +450,7 @@ struct WriterSlot {
 /// The right to write one upload: the process-local lock, the database lease, and a token
 /// that a newer request can cancel. Releases the lease when dropped.
 struct Writer<'a> {
-    app: &'a App,
+    tus: &'a Uploads,
     id: String,
     slot: Arc<WriterSlot>,
     _guard: tokio::sync::OwnedMutexGuard<()>,
@@ -426,11 +460,10 @@ struct Writer<'a> {
 }
 
 impl<'a> Writer<'a> {
-    async fn claim(app: &'a App, row: &UploadRow) -> AppResult<Writer<'a>> {
+    async fn claim(tus: &'a Uploads, row: &UploadRow) -> AppResult<Writer<'a>> {
         let slot = {
-            let mut active = app
+            let mut active = tus
                 .writers
-                .active
                 .lock()
                 .map_err(|_| AppError::internal("writer table", &"poisoned"))?;
             active
@@ -450,7 +483,7 @@ impl<'a> Writer<'a> {
         }
         let lease_until = now() + LEASE_SECS;
         let mut writer = Writer {
-            app,
+            tus,
             id: row.id.clone(),
             slot,
             _guard: guard,
@@ -458,9 +491,9 @@ impl<'a> Writer<'a> {
             lease_until,
             armed: false,
         };
-        if !db::uploads::claim(&app.db, &row.id, row.upload_offset, lease_until).await? {
+        if !db::uploads::claim(&tus.db, &row.id, row.upload_offset, lease_until).await? {
             // Held by another node (or by one that died less than LEASE_SECS ago), or moved on.
-            let fresh = db::uploads::get(&app.db, &row.id).await?;
+            let fresh = db::uploads::get(&tus.db, &row.id).await?;
             if let Some(f) = fresh
                 && f.upload_offset != row.upload_offset
             {
@@ -484,7 +517,7 @@ impl<'a> Writer<'a> {
     async fn release(mut self) {
         if self.armed {
             self.armed = false;
-            if let Err(e) = db::uploads::release(&self.app.db, &self.id).await {
+            if let Err(e) = db::uploads::release(&self.tus.db, &self.id).await {
                 tracing::warn!(upload = %self.id, error = %e, "releasing upload lease");
             }
         }
@@ -494,7 +527,7 @@ impl<'a> Writer<'a> {
         let t = now();
         if t + LEASE_SECS / 2 >= self.lease_until {
             self.lease_until = t + LEASE_SECS;
-            db::uploads::renew(&self.app.db, &self.id, self.lease_until).await?;
+            db::uploads::renew(&self.tus.db, &self.id, self.lease_until).await?;
         }
         Ok(())
     }
@@ -520,7 +553,7 @@ impl<'a> Writer<'a> {
         // order (`commit_all`). At most two parts are in memory per upload.
         let (parts, mut incoming) = tokio::sync::mpsc::channel::<Bytes>(1);
         let stop = self.stop.clone();
-        let idle = Duration::from_secs(self.app.config.upload.body_idle_timeout_secs);
+        let idle = Duration::from_secs(self.tus.config.body_idle_timeout_secs);
         let receive = async move {
             let mut received = start;
             let mut buf = BytesMut::with_capacity(part_size.min(length - start) as usize);
@@ -576,7 +609,7 @@ impl<'a> Writer<'a> {
         // Local parts are synced a group at a time (one fdatasync for SYNC_GROUP parts, or
         // whatever is written when the body ends or has been quiet for a tick) and recorded
         // only once synced: an offset the server reports has always survived a power cut.
-        let group = if self.app.blobs.parts_need_sync() {
+        let group = if self.tus.blobs.parts_need_sync() {
             SYNC_GROUP
         } else {
             1
@@ -666,7 +699,7 @@ impl<'a> Writer<'a> {
             hasher
         });
         let receipt = self
-            .app
+            .tus
             .blobs
             .put_part(target, digest, index, offset, part)
             .await;
@@ -688,11 +721,11 @@ impl<'a> Writer<'a> {
         if written.is_empty() {
             return Ok(());
         }
-        self.app.blobs.sync_parts(target).await?;
+        self.tus.blobs.sync_parts(target).await?;
         for w in written.drain(..) {
             self.lease_until = now() + LEASE_SECS;
             let committed = db::uploads::commit_part(
-                &self.app.db,
+                &self.tus.db,
                 &PartCommit {
                     id: &row.id,
                     part_index: w.index,
@@ -700,7 +733,7 @@ impl<'a> Writer<'a> {
                     old_offset: w.old_offset as i64,
                     new_offset: w.new_offset as i64,
                     hash_state: &w.hash_state,
-                    expires_at: now() + self.app.config.upload.expiry_secs as i64,
+                    expires_at: now() + self.tus.config.expiry_secs as i64,
                     lease_until: self.lease_until,
                 },
             )
@@ -711,7 +744,7 @@ impl<'a> Writer<'a> {
                     "the upload moved on while this part was written",
                 ));
             }
-            self.app
+            self.tus
                 .metrics
                 .bytes_in
                 .inc_by(w.new_offset - w.old_offset);
@@ -721,7 +754,7 @@ impl<'a> Writer<'a> {
 
     /// All bytes are in: compare with the declaration, then complete or abort.
     async fn finalize(&mut self, row: &UploadRow, hasher: StreamingHasher) -> AppResult<()> {
-        let app = self.app;
+        let tus = self.tus;
         let declared = digest_of(row)?;
         let target =
             target_of(row).ok_or_else(|| AppError::internal("upload without target", &row.id))?;
@@ -730,10 +763,10 @@ impl<'a> Writer<'a> {
             let reason =
                 format!("declared sha256 {declared}, received {size} bytes with sha256 {actual}");
             tracing::warn!(upload = %row.id, %reason, "hash mismatch; aborting");
-            app.blobs.abort_resumable(&target, &declared).await?;
-            db::uploads::finish(&app.db, &row.id, UploadState::Failed, Some(&reason), false)
+            tus.blobs.abort_resumable(&target, &declared).await?;
+            db::uploads::finish(&tus.db, &row.id, UploadState::Failed, Some(&reason), false)
                 .await?;
-            app.metrics
+            tus.metrics
                 .uploads_finished
                 .get_or_create(&OutcomeLabels {
                     outcome: ErrorCode::HashMismatch.as_str(),
@@ -742,18 +775,18 @@ impl<'a> Writer<'a> {
             self.armed = false;
             return Err(AppError::unprocessable(ErrorCode::HashMismatch, reason));
         }
-        let parts = db::uploads::parts(&app.db, &row.id)
+        let parts = db::uploads::parts(&tus.db, &row.id)
             .await?
             .into_iter()
             .map(PartReceipt)
             .collect();
-        if let Err(e) = app
+        if let Err(e) = tus
             .blobs
             .complete_resumable(&target, &declared, parts)
             .await
         {
             // The bytes and hash state are safe; a HEAD or an empty PATCH retries completion.
-            app.metrics
+            tus.metrics
                 .uploads_finished
                 .get_or_create(&OutcomeLabels {
                     outcome: "store-error",
@@ -761,8 +794,8 @@ impl<'a> Writer<'a> {
                 .inc();
             return Err(e.into());
         }
-        db::uploads::complete(&app.db, &row.id, &row.sha256, row.length).await?;
-        app.metrics
+        db::uploads::complete(&tus.db, &row.id, &row.sha256, row.length).await?;
+        tus.metrics
             .uploads_finished
             .get_or_create(&OutcomeLabels {
                 outcome: "complete",
@@ -777,13 +810,13 @@ impl<'a> Writer<'a> {
 impl Drop for Writer<'_> {
     fn drop(&mut self) {
         // The table holds one reference and this writer another; waiters hold more.
-        if let Ok(mut active) = self.app.writers.active.lock()
+        if let Ok(mut active) = self.tus.writers.lock()
             && Arc::strong_count(&self.slot) == 2
         {
             active.remove(&self.id);
         }
         if self.armed {
-            let db = self.app.db.clone();
+            let db = self.tus.db.clone();
             let id = self.id.clone();
             tokio::spawn(async move {
                 if let Err(e) = db::uploads::release(&db, &id).await {
@@ -823,31 +856,31 @@ fn locked() -> AppError {
 }
 
 /// Aborts expired uploads and forgets long-finished ones. Returns how many expired.
-pub async fn sweep(app: &App) -> Result<usize, DbError> {
+pub async fn sweep(tus: &Uploads) -> Result<usize, DbError> {
     let mut expired = 0;
-    for row in db::uploads::expired(&app.db, 100).await? {
-        if !db::uploads::finish(&app.db, &row.id, UploadState::Expired, None, true).await? {
+    for row in db::uploads::expired(&tus.db, 100).await? {
+        if !db::uploads::finish(&tus.db, &row.id, UploadState::Expired, None, true).await? {
             continue; // someone is writing it after all
         }
         if let (Some(target), Ok(digest)) = (target_of(&row), digest_of(&row))
-            && let Err(e) = app.blobs.abort_resumable(&target, &digest).await
+            && let Err(e) = tus.blobs.abort_resumable(&target, &digest).await
         {
             tracing::warn!(upload = %row.id, error = %e, "aborting expired upload in storage");
         }
-        app.metrics.uploads_expired.inc();
+        tus.metrics.uploads_expired.inc();
         expired += 1;
     }
-    db::uploads::purge_finished(&app.db, now() - FORGET_AFTER_SECS).await?;
+    db::uploads::purge_finished(&tus.db, now() - FORGET_AFTER_SECS).await?;
     Ok(expired)
 }
 
 /// The stored blob with this SHA-256 (hex, either case): whether the consortium already
 /// holds these bytes, so an upload of them costs nothing.
-pub async fn stored_blob(app: &App, sha256: &str) -> AppResult<db::blobs::BlobRow> {
+pub async fn stored_blob(tus: &Uploads, sha256: &str) -> AppResult<db::blobs::BlobRow> {
     let digest: Digest = sha256
         .parse()
         .map_err(|e| AppError::bad_request(ErrorCode::InvalidSha256, format!("{e}")))?;
-    db::blobs::get(&app.db, &digest.to_hex())
+    db::blobs::get(&tus.db, &digest.to_hex())
         .await?
         .ok_or_else(|| AppError::not_found(ErrorCode::BlobNotFound, format!("no blob {digest}")))
 }

@@ -115,7 +115,7 @@ async fn setup(app: &TestApp) -> Result<(String, String, String, String)> {
             .collect(),
     )
     .await?;
-    rollup::catch_up(&app.state).await?;
+    rollup::catch_up(&app.state.db, &app.state.config.stats).await?;
     Ok((a, b, admin, last_month))
 }
 

@@ -329,7 +329,7 @@ async fn offsets_and_lifecycle(backend: Backend) -> Result<()> {
     });
     let r = app.tus(Method::HEAD, &location, &token).send().await?;
     assert_eq!(r.status(), 410, "expired before the sweep");
-    assert_eq!(spindle::uploads::sweep(&app.state).await?, 1);
+    assert_eq!(spindle::uploads::sweep(&app.state.uploads).await?, 1);
     let r = app
         .patch(&token, &location, PART, data[PART as usize..].to_vec())
         .await?;

@@ -28,7 +28,7 @@ async fn exists(
     _staff: Staff,
     ApiPath(sha): ApiPath<String>,
 ) -> AppResult<Response> {
-    let blob = crate::uploads::stored_blob(&state, &sha).await?;
+    let blob = crate::uploads::stored_blob(&state.uploads, &sha).await?;
     let mut response = StatusCode::OK.into_response();
     response
         .headers_mut()
@@ -41,7 +41,7 @@ async fn show(
     _staff: Staff,
     ApiPath(sha): ApiPath<String>,
 ) -> AppResult<Json<impl Serialize>> {
-    let blob = crate::uploads::stored_blob(&state, &sha).await?;
+    let blob = crate::uploads::stored_blob(&state.uploads, &sha).await?;
     Ok(Json(BlobView {
         sha256: blob.sha256,
         size: blob.size,

@@ -29,7 +29,7 @@ async fn show(
     staff: Staff,
     ApiPath(code): ApiPath<String>,
 ) -> AppResult<Response> {
-    Ok(Json(linking::get_catalogue(&state, &staff, &code).await?).into_response())
+    Ok(Json(linking::get_catalogue(&state.linking, &staff, &code).await?).into_response())
 }
 
 async fn put(
@@ -38,7 +38,7 @@ async fn put(
     ApiPath(code): ApiPath<String>,
     ApiJson(settings): ApiJson<CatalogueSettings>,
 ) -> AppResult<Response> {
-    let queued = linking::put_catalogue(&state, &staff, &code, settings).await?;
+    let queued = linking::put_catalogue(&state.linking, &staff, &code, settings).await?;
     Ok(Json(json!({ "member": code, "discs_queued": queued })).into_response())
 }
 
@@ -47,7 +47,7 @@ async fn review(
     staff: Staff,
     ApiPath(code): ApiPath<String>,
 ) -> AppResult<Response> {
-    Ok(Json(linking::review_queue(&state, &staff, &code).await?).into_response())
+    Ok(Json(linking::review_queue(&state.linking, &staff, &code).await?).into_response())
 }
 
 async fn decide(
@@ -71,7 +71,7 @@ async fn decide(
             format!("no candidate record {record:?}"),
         )
     })?;
-    let status = linking::decide(&state, &staff, parse_id(&id)?, record, accept).await?;
+    let status = linking::decide(&state.linking, &staff, parse_id(&id)?, record, accept).await?;
     Ok(Json(json!({ "link_status": status })).into_response())
 }
 
@@ -80,7 +80,7 @@ async fn relink(
     staff: Staff,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
-    linking::relink(&state, &staff, parse_id(&id)?).await?;
+    linking::relink(&state.linking, &staff, parse_id(&id)?).await?;
     Ok(StatusCode::ACCEPTED.into_response())
 }
 
@@ -90,5 +90,5 @@ async fn resync(
     staff: Staff,
     ApiPath(code): ApiPath<String>,
 ) -> AppResult<Response> {
-    Ok(Json(linking::resync_member(&state, &staff, &code).await?).into_response())
+    Ok(Json(linking::resync_member(&state.linking, &staff, &code).await?).into_response())
 }

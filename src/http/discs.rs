@@ -53,7 +53,7 @@ async fn show(
 ) -> AppResult<Response> {
     let disc = discs::readable(&state, &viewer, discs::parse_id(&id)?).await?;
     let image = discs::image_view(&state, &disc).await?;
-    let links = crate::linking::links(&state, disc.id).await?;
+    let links = crate::linking::links(&state.linking, disc.id).await?;
     let mut view = discs::DiscView::from(disc);
     view.image = image;
     view.links = Some(links);

@@ -292,7 +292,7 @@ async fn stored_catalogue(
     page: &StaffPage,
     member: &Member,
 ) -> Result<Option<CatalogueSettings>, Response> {
-    match linking::get_catalogue(state, &page.staff, &member.code).await {
+    match linking::get_catalogue(&state.linking, &page.staff, &member.code).await {
         Ok(s) => Ok(Some(s)),
         Err(e) if e.status() == StatusCode::NOT_FOUND => Ok(None),
         Err(e) => Err(e.into_response()),
@@ -416,7 +416,7 @@ async fn save_catalogue(
         Ok(s) => s,
         Err(e) => return settings_page(&state, &page, &member, refused(e, form)).await,
     };
-    match linking::put_catalogue(&state, &page.staff, &member.code, settings).await {
+    match linking::put_catalogue(&state.linking, &page.staff, &member.code, settings).await {
         Ok(queued) => saved(&member, &format!("catalogue&queued={queued}")),
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
             settings_page(

@@ -38,7 +38,7 @@ struct DiscQuery {
 }
 
 async fn resolved(state: &AppState, key: Key, disc: Option<i64>) -> AppResult<Response> {
-    let mut result = opac::resolve(state, &key).await?;
+    let mut result = opac::resolve(&state.db, &state.config.public_url(), &key).await?;
     if let (Some(n), Resolved::Many(found)) = (disc, &mut result) {
         found.discs.retain(|d| d.disc_number == n);
         if let [one] = found.discs.as_slice() {
@@ -120,10 +120,12 @@ async fn lookup(State(s): State<AppState>, ApiQuery(q): ApiQuery<LookupQuery>) -
             );
         }
     };
-    cors(match opac::lookup(&s, &key).await {
-        Ok(found) => Json(found).into_response(),
-        Err(e) => e.into_response(),
-    })
+    cors(
+        match opac::lookup(&s.db, &s.config.public_url(), &key).await {
+            Ok(found) => Json(found).into_response(),
+            Err(e) => e.into_response(),
+        },
+    )
 }
 
 async fn preflight() -> Response {
@@ -166,7 +168,7 @@ pub(super) async fn export(
     code: String,
     format: Format,
 ) -> AppResult<Response> {
-    let bytes = opac::export(&s, &staff, &code, format).await?;
+    let bytes = opac::export(&s.db, &s.config.public_url(), &staff, &code, format).await?;
     let (ctype, ext) = match format {
         Format::MarcXml => ("application/marcxml+xml; charset=utf-8", "xml"),
         Format::Iso2709 => ("application/marc", "mrc"),

@@ -183,7 +183,7 @@ async fn disc_view(
     // The book's records in every catalogue that holds this image.
     let mut records = Vec::new();
     for d in related.iter().filter(|d| d.sha256 == disc.sha256) {
-        for l in crate::linking::links(state, d.id).await? {
+        for l in crate::linking::links(&state.linking, d.id).await? {
             if l.state == LinkState::Linked
                 && !records.iter().any(|r: &crate::linking::LinkView| {
                     r.member == l.member && r.record_id == l.record_id

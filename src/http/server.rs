@@ -18,9 +18,9 @@ pub async fn serve(
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep_forever(state.clone()));
     let indexers = tokio::spawn(crate::images::run(state.clone()));
-    let linkers = tokio::spawn(crate::linking::run(state.clone()));
+    let linkers = tokio::spawn(crate::linking::run(state.linking.clone()));
     let resync = tokio::spawn(crate::linking::resync_forever(
-        state.clone(),
+        state.linking.clone(),
         state.config.catalogue.resync_hours,
     ));
     let grace = Duration::from_secs(state.config.http.shutdown_grace_secs);
@@ -30,7 +30,10 @@ pub async fn serve(
         tracing::info!("shutting down: finishing requests in flight");
         let _ = stopping_tx.send(());
     };
-    let rollup = tokio::spawn(crate::usage::rollup::run_forever(state.clone()));
+    let rollup = tokio::spawn(crate::usage::rollup::run_forever(
+        state.db.clone(),
+        state.config.stats.clone(),
+    ));
     let search = tokio::spawn(crate::search::run_forever(state.clone()));
     let fixity = tokio::spawn(crate::fixity::run_forever(state.clone()));
     let router = crate::http::router(state.clone());
@@ -117,7 +120,7 @@ async fn sweep_forever(state: AppState) {
         tokio::time::interval(Duration::from_secs(state.config.upload.sweep_interval_secs));
     loop {
         tick.tick().await;
-        match uploads::sweep(&state).await {
+        match uploads::sweep(&state.uploads).await {
             Ok(0) => {}
             Ok(n) => tracing::info!(expired = n, "aborted expired uploads"),
             Err(e) => tracing::warn!(error = %e, "upload sweep failed"),

@@ -106,7 +106,7 @@ async fn sign_in(
         }
         Err(e) => return AppError::from(e).into_response(),
     };
-    let session = match crate::auth::open_session(&state, &staff, SESSION_SECS).await {
+    let session = match crate::auth::open_session(&state.db, &staff, SESSION_SECS).await {
         Ok(s) => s,
         Err(e) => return e.into_response(),
     };
@@ -138,7 +138,7 @@ async fn sign_out(
         return refused;
     }
     if let Some(id) = web::cookie(&headers, STAFF_COOKIE)
-        && let Err(e) = crate::auth::close_session(&state, id).await
+        && let Err(e) = crate::auth::close_session(&state.db, id).await
     {
         return e.into_response();
     }
@@ -359,7 +359,8 @@ async fn review(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let items = match crate::linking::review_queue(&state, &page.staff, &member.code).await {
+    let items = match crate::linking::review_queue(&state.linking, &page.staff, &member.code).await
+    {
         Ok(i) => i,
         Err(e) => return e.into_response(),
     };
@@ -412,7 +413,8 @@ async fn decide(
             "No such disc or record.",
         );
     };
-    if let Err(e) = crate::linking::decide(&state, &page.staff, disc, record, accept).await {
+    if let Err(e) = crate::linking::decide(&state.linking, &page.staff, disc, record, accept).await
+    {
         return web::message_for(page.lang, &e);
     }
     let back = match form.member.as_deref().filter(|m| !m.is_empty()) {

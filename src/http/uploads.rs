@@ -111,7 +111,7 @@ async fn create(
 ) -> AppResult<Response> {
     let length = parse_u64(&headers, "upload-length", ErrorCode::InvalidUploadLength)?;
     let status = uploads::create(
-        &state,
+        &state.uploads,
         &staff,
         length,
         header_str(&headers, "upload-metadata"),
@@ -136,7 +136,7 @@ async fn head(
     staff: Staff,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
-    let status = uploads::status(&state, &staff, &id).await?;
+    let status = uploads::status(&state.uploads, &staff, &id).await?;
     let mut response = StatusCode::OK.into_response();
     status_headers(&mut response, &status);
     let h = response.headers_mut();
@@ -165,7 +165,7 @@ async fn show(
     staff: Staff,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
-    let s = uploads::status(&state, &staff, &id).await?;
+    let s = uploads::status(&state.uploads, &staff, &id).await?;
     Ok(Json(UploadView {
         complete: s.offset == s.length && s.expires_at.is_none(),
         id: s.id,
@@ -197,7 +197,7 @@ async fn patch(
         })?;
     let content_length = parse_u64(&headers, "content-length", ErrorCode::InvalidContentLength)?;
     let status = uploads::append(
-        &state,
+        &state.uploads,
         &staff,
         &id,
         offset,
@@ -215,6 +215,6 @@ async fn terminate(
     staff: Staff,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
-    uploads::terminate(&state, &staff, &id).await?;
+    uploads::terminate(&state.uploads, &staff, &id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -18,3 +18,29 @@ pub use resync::{ResyncReport, resync, resync_forever, resync_member};
 pub use review::{LinkView, ReviewItem, decide, links, relink, review_queue};
 pub use settings::{CatalogueSettings, Clients, get_catalogue, put_catalogue};
 pub use worker::run;
+
+use crate::db::Db;
+
+/// The linkers' runtime: the database, one SRU client per member catalogue (its concurrency
+/// limit is per catalogue), and the bell that wakes the linkers when a disc waits for its
+/// record.
+pub struct Linking {
+    db: Db,
+    clients: Clients,
+    wake: tokio::sync::Notify,
+}
+
+impl Linking {
+    pub fn new(db: Db) -> Self {
+        Self {
+            db,
+            clients: Clients::default(),
+            wake: tokio::sync::Notify::new(),
+        }
+    }
+
+    /// Tells the linkers a disc waits for its catalogue record.
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
+}

@@ -1,6 +1,7 @@
 //! Keeping linked records fresh: asking each catalogue again (SRU) or harvesting what
 //! changed (OAI-PMH), every few hours and on a librarian's request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::Serialize;
@@ -9,9 +10,9 @@ use spindle_integrations::marc::{Record, write_marcxml};
 use spindle_integrations::oai::{OaiClient, OaiConfig};
 use spindle_integrations::sru::SruClient;
 
+use super::Linking;
 use super::score::{Candidate, record_id, summary_row};
 use super::settings::member_for;
-use crate::app::{App, AppState};
 use crate::auth::Staff;
 use crate::db::{self};
 use crate::error::AppResult;
@@ -29,7 +30,7 @@ pub struct ResyncReport {
 
 /// A fresh copy of a linked record (None: the catalogue deleted it or no longer has it).
 async fn apply(
-    app: &App,
+    linking: &Linking,
     rec: &db::catalogue::LinkedRecord,
     fresh: Option<Record>,
     report: &mut ResyncReport,
@@ -48,7 +49,7 @@ async fn apply(
             let summary = serde_json::to_string(&c.bib).unwrap_or_default();
             let xml = write_marcxml(std::slice::from_ref(&c.marc));
             let row = summary_row(rec.member_id, &c, &isbns, &summary, &xml, &rec.record_id);
-            db::catalogue::refresh_record(&app.db, &row).await?;
+            db::catalogue::refresh_record(&linking.db, &row).await?;
             report.refreshed += 1;
         }
         deleted => {
@@ -59,7 +60,7 @@ async fn apply(
             };
             report.gone += 1;
             report.discs_to_review +=
-                db::catalogue::record_gone(&app.db, rec.bib_record_id, why).await?;
+                db::catalogue::record_gone(&linking.db, rec.bib_record_id, why).await?;
         }
     }
     Ok(())
@@ -67,7 +68,7 @@ async fn apply(
 
 /// Asks the catalogue for each linked record by its id.
 async fn resync_by_sru(
-    app: &App,
+    linking: &Linking,
     client: &SruClient,
     records: &[db::catalogue::LinkedRecord],
     report: &mut ResyncReport,
@@ -77,7 +78,7 @@ async fn resync_by_sru(
         match client.by_record_id(&rec.record_id).await {
             Ok(found) => {
                 let fresh = found.into_iter().find(|r| record_id(r) == rec.record_id);
-                apply(app, rec, fresh, report).await?;
+                apply(linking, rec, fresh, report).await?;
             }
             Err(e) => report.errors.push(format!("record {}: {e}", rec.record_id)),
         }
@@ -89,7 +90,7 @@ async fn resync_by_sru(
 /// deleted header sends its discs back to review. The record id is the 001, or for a
 /// deleted header the identifier's last `:` segment (`oai:host:12345`).
 async fn resync_by_oai(
-    app: &App,
+    linking: &Linking,
     member_id: i64,
     cfg: OaiConfig,
     from: Option<String>,
@@ -133,17 +134,17 @@ async fn resync_by_oai(
         if r.deleted {
             report.gone += 1;
             report.discs_to_review += db::catalogue::record_gone(
-                &app.db,
+                &linking.db,
                 linked.bib_record_id,
                 "the catalogue's OAI-PMH feed reports this record deleted (re-sync)",
             )
             .await?;
         } else {
-            apply(app, linked, fresh, report).await?;
+            apply(linking, linked, fresh, report).await?;
         }
     }
     if let Some(l) = latest {
-        db::catalogue::set_harvested_to(&app.db, member_id, &l).await?;
+        db::catalogue::set_harvested_to(&linking.db, member_id, &l).await?;
     }
     Ok(())
 }
@@ -151,14 +152,14 @@ async fn resync_by_oai(
 /// Fetches linked records again from their members' catalogues: the stored facts are
 /// refreshed, and a record the catalogue deleted (or no longer has) sends its discs back to
 /// review, saying why. A catalogue that cannot be reached is reported and left alone.
-pub async fn resync(app: &App, member_id: Option<i64>) -> AppResult<ResyncReport> {
+pub async fn resync(linking: &Linking, member_id: Option<i64>) -> AppResult<ResyncReport> {
     let mut report = ResyncReport::default();
-    let all = db::catalogue::linked_records(&app.db, member_id).await?;
+    let all = db::catalogue::linked_records(&linking.db, member_id).await?;
     let mut members: Vec<i64> = all.iter().map(|r| r.member_id).collect();
     members.dedup();
     for m in members {
         let records: Vec<_> = all.iter().filter(|r| r.member_id == m).cloned().collect();
-        let Some(cat) = db::catalogue::get(&app.db, m).await? else {
+        let Some(cat) = db::catalogue::get(&linking.db, m).await? else {
             continue;
         };
         match cat
@@ -168,7 +169,7 @@ pub async fn resync(app: &App, member_id: Option<i64>) -> AppResult<ResyncReport
         {
             Some(Ok(cfg)) => {
                 resync_by_oai(
-                    app,
+                    linking,
                     m,
                     cfg,
                     cat.oai_harvested_to.clone(),
@@ -178,8 +179,8 @@ pub async fn resync(app: &App, member_id: Option<i64>) -> AppResult<ResyncReport
                 .await?
             }
             Some(Err(e)) => report.errors.push(format!("stored OAI-PMH settings: {e}")),
-            None => match app.catalogues.get(m, &cat.settings) {
-                Ok(client) => resync_by_sru(app, &client, &records, &mut report).await?,
+            None => match linking.clients.get(m, &cat.settings) {
+                Ok(client) => resync_by_sru(linking, &client, &records, &mut report).await?,
                 Err(e) => report.errors.push(e.to_string()),
             },
         }
@@ -188,7 +189,7 @@ pub async fn resync(app: &App, member_id: Option<i64>) -> AppResult<ResyncReport
 }
 
 /// Re-syncs every `hours` hours (never when 0).
-pub async fn resync_forever(state: AppState, hours: u64) {
+pub async fn resync_forever(linking: Arc<Linking>, hours: u64) {
     if hours == 0 {
         return;
     }
@@ -196,7 +197,7 @@ pub async fn resync_forever(state: AppState, hours: u64) {
     tick.tick().await;
     loop {
         tick.tick().await;
-        match resync(&state, None).await {
+        match resync(&linking, None).await {
             Ok(r) => tracing::info!(
                 checked = r.checked,
                 refreshed = r.refreshed,
@@ -209,7 +210,11 @@ pub async fn resync_forever(state: AppState, hours: u64) {
     }
 }
 
-pub async fn resync_member(app: &App, staff: &Staff, code: &str) -> AppResult<ResyncReport> {
-    let member = member_for(app, staff, code).await?;
-    resync(app, Some(member.id)).await
+pub async fn resync_member(
+    linking: &Linking,
+    staff: &Staff,
+    code: &str,
+) -> AppResult<ResyncReport> {
+    let member = member_for(linking, staff, code).await?;
+    resync(linking, Some(member.id)).await
 }

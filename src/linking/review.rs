@@ -3,8 +3,8 @@
 
 use serde::Serialize;
 
+use super::Linking;
 use super::settings::member_for;
-use crate::app::App;
 use crate::auth::Staff;
 use crate::db::{self, catalogue::LinkRow};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -62,8 +62,8 @@ impl From<LinkRow> for LinkView {
     }
 }
 
-pub async fn links(app: &App, disc_id: i64) -> AppResult<Vec<LinkView>> {
-    Ok(db::catalogue::links_of(&app.db, disc_id)
+pub async fn links(linking: &Linking, disc_id: i64) -> AppResult<Vec<LinkView>> {
+    Ok(db::catalogue::links_of(&linking.db, disc_id)
         .await?
         .into_iter()
         .map(LinkView::from)
@@ -77,10 +77,14 @@ pub struct ReviewItem {
     pub candidates: Vec<LinkView>,
 }
 
-pub async fn review_queue(app: &App, staff: &Staff, code: &str) -> AppResult<Vec<ReviewItem>> {
-    let member = member_for(app, staff, code).await?;
+pub async fn review_queue(
+    linking: &Linking,
+    staff: &Staff,
+    code: &str,
+) -> AppResult<Vec<ReviewItem>> {
+    let member = member_for(linking, staff, code).await?;
     let mut out: Vec<ReviewItem> = Vec::new();
-    for l in db::catalogue::review_queue(&app.db, member.id, 5000).await? {
+    for l in db::catalogue::review_queue(&linking.db, member.id, 5000).await? {
         let disc = l.disc_id;
         match out.last_mut() {
             Some(item) if item.disc == disc => item.candidates.push(l.into()),
@@ -96,13 +100,13 @@ pub async fn review_queue(app: &App, staff: &Staff, code: &str) -> AppResult<Vec
 
 /// A librarian accepts or rejects one candidate; returns the disc's new link status.
 pub async fn decide(
-    app: &App,
+    linking: &Linking,
     staff: &Staff,
     disc_id: i64,
     bib_record_id: i64,
     accept: bool,
 ) -> AppResult<LinkStatus> {
-    let disc = db::discs::get(&app.db, disc_id).await?.ok_or_else(|| {
+    let disc = db::discs::get(&linking.db, disc_id).await?.ok_or_else(|| {
         AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {disc_id}"))
     })?;
     if !staff.may_act_for(disc.member_id) {
@@ -111,7 +115,7 @@ pub async fn decide(
         ));
     }
     let by = staff.label();
-    db::catalogue::decide(&app.db, disc_id, bib_record_id, accept, &by)
+    db::catalogue::decide(&linking.db, disc_id, bib_record_id, accept, &by)
         .await?
         .ok_or_else(|| {
             AppError::not_found(
@@ -121,8 +125,8 @@ pub async fn decide(
         })
 }
 
-pub async fn relink(app: &App, staff: &Staff, disc_id: i64) -> AppResult<()> {
-    let disc = db::discs::get(&app.db, disc_id).await?.ok_or_else(|| {
+pub async fn relink(linking: &Linking, staff: &Staff, disc_id: i64) -> AppResult<()> {
+    let disc = db::discs::get(&linking.db, disc_id).await?.ok_or_else(|| {
         AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {disc_id}"))
     })?;
     if !staff.may_act_for(disc.member_id) {
@@ -130,7 +134,7 @@ pub async fn relink(app: &App, staff: &Staff, disc_id: i64) -> AppResult<()> {
             "librarians relink their own member's discs only",
         ));
     }
-    db::catalogue::requeue(&app.db, disc_id).await?;
-    app.link_wake.notify_waiters();
+    db::catalogue::requeue(&linking.db, disc_id).await?;
+    linking.wake();
     Ok(())
 }

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use spindle_integrations::oai::{OaiClient, OaiConfig};
 use spindle_integrations::sru::{SruClient, SruConfig, SruError};
 
-use crate::app::App;
+use super::Linking;
 use crate::auth::Staff;
 use crate::db::{self};
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -61,12 +61,12 @@ fn check_template(t: &str) -> AppResult<()> {
 }
 
 pub async fn put_catalogue(
-    app: &App,
+    linking: &Linking,
     staff: &Staff,
     code: &str,
     settings: CatalogueSettings,
 ) -> AppResult<u64> {
-    let member = member_for(app, staff, code).await?;
+    let member = member_for(linking, staff, code).await?;
     if settings.kind != "sru" {
         return Err(AppError::unprocessable(
             ErrorCode::InvalidCatalogue,
@@ -92,7 +92,7 @@ pub async fn put_catalogue(
     let json = serde_json::to_string(&settings.sru)
         .map_err(|e| AppError::internal("catalogue json", &e))?;
     let queued = db::catalogue::put(
-        &app.db,
+        &linking.db,
         member.id,
         &settings.kind,
         &json,
@@ -100,13 +100,17 @@ pub async fn put_catalogue(
         oai.as_deref(),
     )
     .await?;
-    app.link_wake.notify_waiters();
+    linking.wake();
     Ok(queued)
 }
 
-pub async fn get_catalogue(app: &App, staff: &Staff, code: &str) -> AppResult<CatalogueSettings> {
-    let member = member_for(app, staff, code).await?;
-    let row = db::catalogue::get(&app.db, member.id)
+pub async fn get_catalogue(
+    linking: &Linking,
+    staff: &Staff,
+    code: &str,
+) -> AppResult<CatalogueSettings> {
+    let member = member_for(linking, staff, code).await?;
+    let row = db::catalogue::get(&linking.db, member.id)
         .await?
         .ok_or_else(|| {
             AppError::not_found(
@@ -129,13 +133,15 @@ pub async fn get_catalogue(app: &App, staff: &Staff, code: &str) -> AppResult<Ca
 }
 
 pub(super) async fn member_for(
-    app: &App,
+    linking: &Linking,
     staff: &Staff,
     code: &str,
 ) -> AppResult<db::members::Member> {
-    let member = db::members::by_code(&app.db, code).await?.ok_or_else(|| {
-        AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
-    })?;
+    let member = db::members::by_code(&linking.db, code)
+        .await?
+        .ok_or_else(|| {
+            AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
+        })?;
     if !staff.may_act_for(member.id) {
         return Err(AppError::forbidden(
             "librarians manage their own member only",

@@ -7,8 +7,8 @@ use spindle_integrations::isbn::Isbn;
 use spindle_integrations::marc::{Record, write_marcxml};
 use spindle_integrations::sru::{SruClient, SruError, cql_term};
 
+use super::Linking;
 use super::score::{AUTO_LINK, Candidate, record_id, score, summary_row};
-use crate::app::{App, AppState};
 use crate::db::{
     self,
     catalogue::{NewBibRecord, NewLink},
@@ -152,13 +152,13 @@ async fn candidates(
 }
 
 /// Links one disc (the linker's work for one queue entry).
-async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
-    let Some(disc) = db::discs::get(&app.db, disc_id).await? else {
+async fn link_disc(linking: &Linking, disc_id: i64) -> Result<(), crate::db::DbError> {
+    let Some(disc) = db::discs::get(&linking.db, disc_id).await? else {
         return Ok(());
     };
-    let Some(cat) = db::catalogue::get(&app.db, disc.member_id).await? else {
+    let Some(cat) = db::catalogue::get(&linking.db, disc.member_id).await? else {
         return db::catalogue::store_outcome(
-            &app.db,
+            &linking.db,
             disc_id,
             &[],
             &[],
@@ -175,7 +175,7 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
         let why =
             "the disc has no barcode, ISBN, record id or title to look up; add one and relink";
         return db::catalogue::store_outcome(
-            &app.db,
+            &linking.db,
             disc_id,
             &[],
             &[],
@@ -184,7 +184,7 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
         )
         .await;
     }
-    let outcome = match app.catalogues.get(disc.member_id, &cat.settings) {
+    let outcome = match linking.clients.get(disc.member_id, &cat.settings) {
         Ok(client) => candidates(&client, &disc).await,
         Err(e) => Err(e),
     };
@@ -197,12 +197,12 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
             ) =>
         {
             tracing::warn!(disc = disc_id, error = %e, "catalogue lookup failed; will retry");
-            return db::catalogue::retry_later(&app.db, disc_id, 60, &e.to_string()).await;
+            return db::catalogue::retry_later(&linking.db, disc_id, 60, &e.to_string()).await;
         }
         Err(e) => {
             tracing::info!(disc = disc_id, error = %e, "catalogue lookup failed");
             return db::catalogue::store_outcome(
-                &app.db,
+                &linking.db,
                 disc_id,
                 &[],
                 &[],
@@ -273,18 +273,26 @@ async fn link_disc(app: &App, disc_id: i64) -> Result<(), crate::db::DbError> {
             notes.join("; ")
         }
     });
-    db::catalogue::store_outcome(&app.db, disc_id, &rows, &links, status, error.as_deref()).await
+    db::catalogue::store_outcome(
+        &linking.db,
+        disc_id,
+        &rows,
+        &links,
+        status,
+        error.as_deref(),
+    )
+    .await
 }
 
 /// Runs the linkers until the process stops.
-pub async fn run(state: AppState) {
-    let app: &App = &state;
+pub async fn run(linking: std::sync::Arc<Linking>) {
+    let linking: &Linking = &linking;
     crate::queue::drain_forever(
         "a disc to link",
-        &app.link_wake,
-        || db::catalogue::claim_disc(&app.db, 300),
+        &linking.wake,
+        || db::catalogue::claim_disc(&linking.db, 300),
         |id: i64| async move {
-            if let Err(e) = link_disc(app, id).await {
+            if let Err(e) = link_disc(linking, id).await {
                 tracing::warn!(disc = id, error = %e, "cannot record a linking outcome");
             }
         },

@@ -213,7 +213,7 @@ pub async fn list(app: &App, params: &Params) -> Result<Vec<Listed>, Exception> 
 
 /// (first, last) months that can be reported; before anything is processed, last month.
 async fn available(app: &App) -> Result<(Month, Month), Exception> {
-    Ok(match rollup::months_available(app).await? {
+    Ok(match rollup::months_available(&app.db).await? {
         Some(m) => m,
         None => {
             let prev = Month::current().prev();

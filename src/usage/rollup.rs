@@ -7,9 +7,9 @@ use std::time::Duration;
 
 use super::count::{self, DOUBLE_CLICK_MS};
 use super::{DAY_MS, now_ms};
-use crate::app::App;
 use crate::calendar::{Day, Month};
-use crate::db::{self, DbError};
+use crate::config::StatsConfig;
+use crate::db::{self, Db, DbError};
 
 /// What rolling one day did.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -25,17 +25,16 @@ pub fn closed(day: Day, now_ms: i64) -> bool {
 }
 
 /// Rolls up one day (UTC).
-pub async fn rollup_day(app: &App, day: Day) -> Result<Rolled, DbError> {
+pub async fn rollup_day(db: &Db, day: Day) -> Result<Rolled, DbError> {
     let start = day.start_ms();
-    let events =
-        db::usage::events_between(&app.db, start, start + DAY_MS + DOUBLE_CLICK_MS).await?;
+    let events = db::usage::events_between(db, start, start + DAY_MS + DOUBLE_CLICK_MS).await?;
     let discs: Vec<i64> = events
         .iter()
         .filter_map(|e| e.disc_id)
         .collect::<HashSet<_>>()
         .into_iter()
         .collect();
-    let attrs: HashMap<i64, (String, String)> = db::usage::disc_attributes(&app.db, &discs)
+    let attrs: HashMap<i64, (String, String)> = db::usage::disc_attributes(db, &discs)
         .await?
         .into_iter()
         .map(|(id, class, year)| {
@@ -51,7 +50,7 @@ pub async fn rollup_day(app: &App, day: Day) -> Result<Rolled, DbError> {
         .collect();
     let in_day = events.iter().filter(|e| e.ts_ms < start + DAY_MS).count();
     let (facts, searches) = count::count_day(&events, start, start + DAY_MS, &attrs);
-    db::usage::replace_day(&app.db, &day.to_string(), in_day as i64, &facts, &searches).await?;
+    db::usage::replace_day(db, &day.to_string(), in_day as i64, &facts, &searches).await?;
     Ok(Rolled {
         day,
         events: in_day,
@@ -61,9 +60,9 @@ pub async fn rollup_day(app: &App, day: Day) -> Result<Rolled, DbError> {
 
 /// The days that have closed and are not rolled up yet, from the first day with events
 /// (or the first day ever rolled).
-pub async fn pending_days(app: &App, now: i64) -> Result<Vec<Day>, DbError> {
-    let rolled = rolled_days(app).await?;
-    let first_event = db::usage::first_event_ms(&app.db).await?.map(Day::of_ms);
+pub async fn pending_days(db: &Db, now: i64) -> Result<Vec<Day>, DbError> {
+    let rolled = rolled_days(db).await?;
+    let first_event = db::usage::first_event_ms(db).await?.map(Day::of_ms);
     let Some(mut day) = rolled.first().copied().into_iter().chain(first_event).min() else {
         return Ok(Vec::new());
     };
@@ -79,8 +78,8 @@ pub async fn pending_days(app: &App, now: i64) -> Result<Vec<Day>, DbError> {
 }
 
 /// The days rolled up so far, in order.
-async fn rolled_days(app: &App) -> Result<Vec<Day>, DbError> {
-    db::usage::rolled_days(&app.db)
+async fn rolled_days(db: &Db) -> Result<Vec<Day>, DbError> {
+    db::usage::rolled_days(db)
         .await?
         .iter()
         .map(|d| {
@@ -91,8 +90,8 @@ async fn rolled_days(app: &App) -> Result<Vec<Day>, DbError> {
 }
 
 /// The first month with any day rolled up, and the last whose every day is.
-pub async fn months_available(app: &App) -> Result<Option<(Month, Month)>, DbError> {
-    let rolled = rolled_days(app).await?;
+pub async fn months_available(db: &Db) -> Result<Option<(Month, Month)>, DbError> {
+    let rolled = rolled_days(db).await?;
     let (Some(&first), Some(&last)) = (rolled.first(), rolled.last()) else {
         return Ok(None);
     };
@@ -111,27 +110,27 @@ pub async fn months_available(app: &App) -> Result<Option<(Month, Month)>, DbErr
 
 /// Rolls every closed day not rolled yet; deletes keys older than two days and raw events
 /// older than their retention.
-pub async fn catch_up(app: &App) -> Result<Vec<Rolled>, DbError> {
+pub async fn catch_up(db: &Db, stats: &StatsConfig) -> Result<Vec<Rolled>, DbError> {
     let now = now_ms();
     let mut out = Vec::new();
-    for day in pending_days(app, now).await? {
-        let rolled = rollup_day(app, day).await?;
+    for day in pending_days(db, now).await? {
+        let rolled = rollup_day(db, day).await?;
         tracing::info!(day = %rolled.day, events = rolled.events, facts = rolled.facts, "usage day rolled up");
         out.push(rolled);
     }
-    db::usage::purge_keys(&app.db, &Day::of_ms(now - 2 * DAY_MS).to_string()).await?;
-    let keep = app.config.stats.raw_retention_days as i64 * DAY_MS;
+    db::usage::purge_keys(db, &Day::of_ms(now - 2 * DAY_MS).to_string()).await?;
+    let keep = stats.raw_retention_days as i64 * DAY_MS;
     // Raw events stay while their month may still be corrected: the retention counts from
     // the end of the month they belong to.
     let month_start = Day::of_ms(now).month().first_day().start_ms();
-    db::usage::purge_events(&app.db, month_start - keep).await?;
+    db::usage::purge_events(db, month_start - keep).await?;
     Ok(out)
 }
 
-pub async fn run_forever(app: crate::app::AppState) {
-    let every = Duration::from_secs(app.config.stats.rollup_interval_secs.max(1));
+pub async fn run_forever(db: Db, stats: StatsConfig) {
+    let every = Duration::from_secs(stats.rollup_interval_secs.max(1));
     loop {
-        if let Err(e) = catch_up(&app).await {
+        if let Err(e) = catch_up(&db, &stats).await {
             tracing::warn!(error = %e, "usage rollup failed; trying again later");
         }
         tokio::time::sleep(every).await;
