@@ -109,7 +109,7 @@ pub async fn lookup(db: &Db, public_url: &str, key: &Key) -> AppResult<Lookup> {
     let discs = distinct(discs_for(db, key).await?);
     Ok(Lookup {
         resolver: format!("{base}{}", key.path()),
-        discs: discs.iter().map(|d| links(&base, d)).collect(),
+        discs: discs.iter().map(|d| links(base, d)).collect(),
     })
 }
 
@@ -171,7 +171,7 @@ pub async fn export(
                 !(f.tag() == "856"
                     && f.subfields()
                         .iter()
-                        .any(|s| s.code == 'u' && s.value.starts_with(&base)))
+                        .any(|s| s.code == 'u' && s.value.starts_with(base)))
             });
             records.push(rec);
             current = Some(row.bib_record_id);
