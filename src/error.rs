@@ -2,7 +2,6 @@
 //! people, answered as an RFC 9457 problem document (`application/problem+json`) with the
 //! `code` member clients match on. 5xx bodies say nothing internal; the cause goes to the log.
 
-use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -34,6 +33,41 @@ struct Problem<'a> {
     status: u16,
     detail: &'a str,
     code: ErrorCode,
+}
+
+/// What an error answer said, kept on the response so that the HTTP wing can render its
+/// title in the reader's language ([`localize`]); the body is rendered in English first.
+#[derive(Clone, Debug)]
+struct Answered {
+    code: ErrorCode,
+    status: StatusCode,
+    detail: String,
+}
+
+fn problem_body(a: &Answered, lang: &str) -> Vec<u8> {
+    let problem = Problem {
+        kind: problem_type(a.code),
+        title: a.code.title(lang),
+        status: a.status.as_u16(),
+        detail: &a.detail,
+        code: a.code,
+    };
+    serde_json::to_vec(&problem).unwrap_or_default()
+}
+
+/// Renders an error answer's title in `lang` (the detail stays as written) and says which
+/// language it is in. Other responses pass untouched.
+pub fn localize(response: &mut Response, lang: &'static str) {
+    let Some(answered) = response.extensions_mut().remove::<Answered>() else {
+        return;
+    };
+    let headers = response.headers_mut();
+    headers.insert(header::CONTENT_LANGUAGE, HeaderValue::from_static(lang));
+    headers.append(header::VARY, HeaderValue::from_static("accept-language"));
+    if lang != "en" {
+        headers.remove(header::CONTENT_LENGTH);
+        *response.body_mut() = axum::body::Body::from(problem_body(&answered, lang));
+    }
 }
 
 /// The `type` URI of a problem with this code.
@@ -195,20 +229,19 @@ fn out_of_space(e: &StorageError) -> bool {
 
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
-        let body = Problem {
-            kind: problem_type(self.code),
-            title: self.code.title(),
-            status: self.status.as_u16(),
-            detail: &self.message,
+        let answered = Answered {
             code: self.code,
+            status: self.status,
+            detail: self.message,
         };
-        let mut response = (self.status, Json(body)).into_response();
+        let mut response = (self.status, problem_body(&answered, "en")).into_response();
         response
             .headers_mut()
             .insert(header::CONTENT_TYPE, HeaderValue::from_static(PROBLEM_JSON));
         for (name, value) in self.headers {
             response.headers_mut().insert(name, value);
         }
+        response.extensions_mut().insert(answered);
         response
     }
 }

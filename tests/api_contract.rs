@@ -172,6 +172,85 @@ async fn every_error_is_a_problem_document() -> Result<()> {
     Ok(())
 }
 
+/// Error titles come from the language catalogue in the language the client asks for; the
+/// code never changes, and `Content-Language` says which language the title is in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn error_titles_follow_the_clients_language() -> Result<()> {
+    let app = TestApp::start(Backend::SqliteLocal).await?;
+    let a = app.librarian("A").await?;
+    let en = problem_types(&app).await?;
+    let zh: BTreeMap<String, String> = app
+        .client
+        .get(app.url("/api/v1/problems"))
+        .header("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")
+        .send()
+        .await?
+        .json::<Vec<Value>>()
+        .await?
+        .into_iter()
+        .map(|p| {
+            (
+                p["code"].as_str().unwrap_or_default().to_string(),
+                p["title"].as_str().unwrap_or_default().to_string(),
+            )
+        })
+        .collect();
+    ensure!(en.keys().eq(zh.keys()), "the lists name different codes");
+    for (code, title) in &zh {
+        ensure!(
+            title.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            "{code}: {title:?} is not Chinese"
+        );
+        ensure!(en[code] != *title, "{code}: the same title in both languages");
+    }
+
+    let c = &app.client;
+    for (request, lang, code, status) in [
+        (
+            c.get(app.url("/api/v1/no-such-thing"))
+                .header("accept-language", "zh-CN"),
+            "zh-CN",
+            "no-route",
+            404,
+        ),
+        (
+            c.get(app.url("/api/v1/no-such-thing?lang=en"))
+                .header("accept-language", "zh-CN"),
+            "en",
+            "no-route",
+            404,
+        ),
+        (c.get(app.url("/api/v1/discs")), "en", "missing-token", 401),
+        (
+            app.tus(reqwest::Method::PATCH, "/api/v1/uploads/nope", &a)
+                .header("accept-language", "zh")
+                .header("upload-offset", "0")
+                .header("content-type", "application/offset+octet-stream")
+                .body("x"),
+            "zh-CN",
+            "upload-not-found",
+            404,
+        ),
+    ] {
+        let r = request.send().await?;
+        let url = r.url().clone();
+        ensure!(r.status() == status, "{url}: {}", r.status());
+        let said = r
+            .headers()
+            .get("content-language")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default()
+            .to_string();
+        ensure!(said == lang, "{url}: Content-Language {said:?}, not {lang}");
+        let v: Value = r.json().await?;
+        let titles = if lang == "en" { &en } else { &zh };
+        ensure!(v["code"] == code, "{url}: {v}");
+        ensure!(v["title"] == titles[code].as_str(), "{url}: {v}");
+        ensure!(v["status"] == status, "{url}: {v}");
+    }
+    Ok(())
+}
+
 /// The routes declared in `src/http` (with `{*rest}` written as OpenAPI's `{rest}`).
 fn declared_routes() -> Result<Vec<String>> {
     let declared = regex::Regex::new(r#"\.route\(\s*"([^"]+)""#)?;

@@ -263,6 +263,15 @@ pub(super) async fn count_requests(
 
 /// A NUL in the path or the query (`%00`) is refused before any handler sees it: no text in
 /// Spindle may hold one.
+/// Error answers' titles in the language the client asks for (`?lang=`, else
+/// Accept-Language; English by default), with `Content-Language` saying which.
+pub(super) async fn localize_problems(request: Request, next: Next) -> Response {
+    let lang = super::web::Lang::from_request(request.headers(), request.uri()).code();
+    let mut response = next.run(request).await;
+    crate::error::localize(&mut response, lang);
+    response
+}
+
 pub(super) async fn refuse_nul(request: Request, next: Next) -> Response {
     let in_uri = request
         .uri()

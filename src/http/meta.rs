@@ -2,7 +2,7 @@
 //! file, held to the routes by `tests/api_contract.rs`) and the problem types, every stable
 //! error code with its title, which a problem document's `type` points into.
 
-use axum::http::{HeaderValue, header};
+use axum::http::{HeaderMap, HeaderValue, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
@@ -36,13 +36,14 @@ struct ProblemType {
     title: &'static str,
 }
 
-async fn list() -> Json<Vec<ProblemType>> {
+async fn list(headers: HeaderMap, uri: Uri) -> Json<Vec<ProblemType>> {
+    let lang = super::web::Lang::from_request(&headers, &uri).code();
     Json(
         ErrorCode::ALL
             .iter()
             .map(|&code| ProblemType {
                 code,
-                title: code.title(),
+                title: code.title(lang),
             })
             .collect(),
     )

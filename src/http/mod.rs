@@ -74,6 +74,7 @@ pub fn router(state: AppState) -> Router {
             layers::count_requests,
         ))
         .layer(middleware::from_fn(layers::refuse_nul))
+        .layer(middleware::from_fn(layers::localize_problems))
         // Every answer, JSON included, is what its Content-Type says and nothing else.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,
