@@ -1,5 +1,5 @@
 //! The API's description of itself: the OpenAPI 3.1 document (`openapi.json`, beside this
-//! file, held to the routes by `tests/api_contract.rs`) and the problem types, every stable
+//! file, held to the routes by `tests/suite/api_contract.rs`) and the problem types, every stable
 //! error code with its title, which a problem document's `type` points into.
 
 use axum::http::{HeaderMap, HeaderValue, Uri, header};

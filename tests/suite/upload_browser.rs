@@ -5,7 +5,7 @@
 //! page reload resumes from the server's offset; a wrong token or an ended session is refused
 //! before anything moves.
 
-mod common;
+use crate::common;
 
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 //! parser and by YAZ's own `yaz-marcdump`; and the widget on an OPAC-shaped page in
 //! headless Chromium.
 
-mod common;
+use crate::common;
 
 use anyhow::{Result, bail};
 use common::catalogue::{configure, linked, register};

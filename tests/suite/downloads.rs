@@ -2,7 +2,7 @@
 //! conditionals case by case over real HTTP, and who may take which image.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use anyhow::Result;
 use common::{Backend, PART, TestApp, header, iso_image, sha256_hex};

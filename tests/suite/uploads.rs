@@ -3,7 +3,7 @@
 //! that disconnects mid-body, and the protocol's own rules.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

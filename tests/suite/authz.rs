@@ -3,7 +3,7 @@
 //! in paths, queries and bodies (IDOR) are refused; a reader's address counts only through
 //! the trusted proxy; a signed link opens its disc and nothing else.
 
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result};
 use common::{Backend, TestApp, iso_image};

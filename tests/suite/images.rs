@@ -2,7 +2,7 @@
 //! mkudffs, sox, tests/fixtures/mkbincue.py) and checked against real readers: every listing
 //! and every file's bytes must equal what bsdtar (libarchive) or 7-Zip extract.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 use std::path::Path;

@@ -3,7 +3,7 @@
 //! deleted one) is flagged with the reason, in /metrics, on the admin dashboard and by
 //! `spindle fsck` (exit status 1), never deleted; restoring the right bytes clears the flag.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

@@ -2,7 +2,7 @@
 //! certain (title and year against the real Zebra catalogue) waits there with its candidate
 //! and the reasons; a decision needs the session's form token; accepting links the disc.
 
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result};
 use common::catalogue::{configure, linked, register};

@@ -2,7 +2,7 @@
 //! start-up, and a server killed with SIGKILL mid-upload that resumes after a restart.
 #![allow(clippy::unwrap_used)]
 
-mod common;
+use crate::common;
 
 use std::process::{Command, Stdio};
 use std::time::Duration;

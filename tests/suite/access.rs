@@ -3,7 +3,7 @@
 //! or all of a member's discs (kept in a cookie so the disc's files open too); forged,
 //! tampered and expired links refused with a message that says how to get access.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

@@ -2,7 +2,7 @@
 //! attempts through every search and lookup field, paths that try to leave a disc, tampered
 //! signed links, the security headers every page carries, and no secret in the logs.
 
-mod common;
+use crate::common;
 
 use std::io::{Read as _, Write as _};
 use std::net::TcpStream;

@@ -4,7 +4,7 @@
 //! the same discs byte for byte to the same tokens. A backup whose blob was altered restores
 //! everything else and names that blob; a restore onto a database in use is refused.
 
-mod common;
+use crate::common;
 
 use anyhow::Result;
 use common::server::{Deployment, Server, spindle, text};

@@ -4,7 +4,7 @@
 //! COUNTER_SUSHI R5.1 API over rolled-up months: every answer validated against the
 //! vendored COUNTER OpenAPI schema, the numbers checked, the exceptions and their statuses.
 
-mod common;
+use crate::common;
 
 use std::time::Duration;
 

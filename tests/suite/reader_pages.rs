@@ -5,7 +5,7 @@
 //! open a folder, download a file (bytes checked against bsdtar's extraction), launch the
 //! start page (its relative image loads), play an audio track.
 
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result, bail};
 use common::browser::Browser;

@@ -2,7 +2,7 @@
 //! bytes, the image is indexed off the request path, and every listing, file, WAV track and
 //! ZIP equals what bsdtar or 7-Zip make of the same image.
 
-mod common;
+use crate::common;
 
 use std::collections::BTreeMap;
 

@@ -2,7 +2,7 @@
 //! figures on the page and in the CSV exports, markup in names shown as text; and the same
 //! walked in a real headless Chromium, with screenshots.
 
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result};
 use common::browser::Browser;

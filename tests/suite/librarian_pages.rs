@@ -5,7 +5,7 @@
 //! the form token header (the browser uploader's way), never the cookie alone. In Chromium,
 //! the pages are walked and screenshotted.
 
-mod common;
+use crate::common;
 
 use anyhow::{Context, Result};
 use common::browser::Browser;

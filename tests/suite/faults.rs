@@ -4,7 +4,7 @@
 //! PostgreSQL cluster, a private Garage node, a small tmpfs) so that it can stop and kill
 //! them without disturbing the other tests.
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

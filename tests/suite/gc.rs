@@ -3,7 +3,7 @@
 //! the same bytes is still sending stay; a dry run removes nothing; `spindle gc` does the same
 //! from the command line.
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 

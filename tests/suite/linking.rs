@@ -3,7 +3,7 @@
 //! by its barcodes and ISBNs and linked as expected; what is uncertain waits for review;
 //! librarians decide; a misconfigured catalogue fails clearly without touching another member.
 
-mod common;
+use crate::common;
 
 use anyhow::Result;
 use common::catalogue::{configure, linked, manifest, register, strings, zebra};

@@ -4,7 +4,7 @@
 //! schemathesis, a property-based API tester, finds no 5xx and no answer that contradicts the
 //! document, as a librarian and as an admin, on both backend pairs.
 
-mod common;
+use crate::common;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::process::Command;
@@ -198,10 +198,15 @@ async fn error_titles_follow_the_clients_language() -> Result<()> {
     ensure!(en.keys().eq(zh.keys()), "the lists name different codes");
     for (code, title) in &zh {
         ensure!(
-            title.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+            title
+                .chars()
+                .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
             "{code}: {title:?} is not Chinese"
         );
-        ensure!(en[code] != *title, "{code}: the same title in both languages");
+        ensure!(
+            en[code] != *title,
+            "{code}: the same title in both languages"
+        );
     }
 
     let c = &app.client;
@@ -357,7 +362,7 @@ async fn the_openapi_document_is_valid_and_names_every_route() -> Result<()> {
 
 /// Operations schemathesis leaves out: saving catalogue settings (and re-syncing them) makes
 /// the server connect to the URL given, and generated URLs name hosts anywhere; those routes
-/// are tested with real catalogues in `tests/linking.rs`.
+/// are tested with real catalogues in `tests/suite/linking.rs`.
 const NOT_FUZZED: [&str; 2] = ["putCatalogue", "resyncCatalogue"];
 
 async fn schemathesis_finds_nothing(backend: Backend) -> Result<()> {

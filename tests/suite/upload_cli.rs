@@ -3,7 +3,7 @@
 //! left, a second member who transfers nothing, an interrupted run that resumes, a file that
 //! changes after hashing, and a token without rights.
 
-mod common;
+use crate::common;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};

@@ -1,0 +1,33 @@
+//! The integration suite, as one test binary: each module below was once its own binary, and
+//! every one of them linked the whole server again (23 links of ~300 MB each). Run one part
+//! with a filter on its module, e.g. `cargo test --test suite images::`.
+//!
+//! The real peers (PostgreSQL, Garage, Zebra, OAI-PMH, Chromium) are started by
+//! `scripts/test.sh`; see `common`.
+
+#[macro_use]
+mod common;
+
+mod access;
+mod api_contract;
+mod authz;
+mod backup;
+mod browse;
+mod dashboard;
+mod downloads;
+mod faults;
+mod fixity;
+mod gc;
+mod hostile;
+mod images;
+mod librarian_pages;
+mod linking;
+mod migrations;
+mod opac;
+mod process;
+mod reader_pages;
+mod staff_review;
+mod stats;
+mod upload_browser;
+mod upload_cli;
+mod uploads;
