@@ -26,7 +26,7 @@ async fn link(app: &TestApp, token: &str, path: &str, secs: i64) -> Result<Value
 }
 
 async fn network_ranges_and_signed_links(backend: Backend) -> Result<()> {
-    let app = TestApp::start_with(backend, |_| {}).await?;
+    let app = TestApp::start(backend).await?;
     let a = app.librarian("A").await?;
     let b = app.librarian("B").await?;
     let admin = app.admin().await?;
@@ -75,10 +75,7 @@ async fn network_ranges_and_signed_links(backend: Backend) -> Result<()> {
         "spoofed"
     );
     drop(app);
-    let app = TestApp::start_with(backend, |c| {
-        c.http.trusted_proxies = vec!["127.0.0.1/32".into()];
-    })
-    .await?;
+    let app = TestApp::on(backend).behind_loopback_proxy().start().await?;
     let a = app.librarian("A").await?;
     let admin = app.admin().await?;
     let d1 = app.disc(&a, &iso_image(3000, 71), json!({})).await?;

@@ -368,11 +368,7 @@ const NOT_FUZZED: [&str; 2] = ["putCatalogue", "resyncCatalogue"];
 async fn schemathesis_finds_nothing(backend: Backend) -> Result<()> {
     // Schemathesis presents refused credentials and asks for many zips and exports a minute:
     // the rate limits are not what is tested here.
-    let app = TestApp::start_with(backend, |c| {
-        c.limits.auth_failures_per_minute = 0;
-        c.limits.expensive_per_minute = 0;
-    })
-    .await?;
+    let app = TestApp::on(backend).without_limits().start().await?;
     let librarian = app.librarian("A").await?;
     app.librarian("B").await?;
     let admin = app.admin().await?;

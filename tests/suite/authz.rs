@@ -532,10 +532,7 @@ async fn staff(app: &TestApp, token: &str) -> Result<Caller> {
 }
 
 async fn authorisation_matrix(backend: Backend) -> Result<()> {
-    let app = TestApp::start_with(backend, |c| {
-        c.http.trusted_proxies = vec!["127.0.0.1/32".into()];
-    })
-    .await?;
+    let app = TestApp::on(backend).behind_loopback_proxy().start().await?;
     let a = app.librarian("A").await?;
     let b = app.librarian("B").await?;
     let admin = app.admin().await?;

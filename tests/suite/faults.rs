@@ -60,11 +60,13 @@ where
 async fn postgres_restarted_under_a_running_server() -> Result<()> {
     let pg = PrivatePostgres::start()?;
     let url = pg.url();
-    let app = TestApp::start_with(Backend::PostgresGarage, |c| {
-        c.database.url = Some(url);
-        c.database.connect_timeout_secs = 2;
-    })
-    .await?;
+    let app = TestApp::on(Backend::PostgresGarage)
+        .config(move |c| {
+            c.database.url = Some(url);
+            c.database.connect_timeout_secs = 2;
+        })
+        .start()
+        .await?;
     let a = app.librarian("A").await?;
     let disc = app.disc(&a, &iso_image(3000, 301), json!({})).await?;
     let show = || {
@@ -147,16 +149,18 @@ async fn garage_killed_mid_download_and_mid_upload() -> Result<()> {
         garage.key_id.clone(),
         garage.secret.clone(),
     );
-    let app = TestApp::start_with(Backend::PostgresGarage, |c| {
-        let s3 = &mut c.storage.s3;
-        s3.endpoint = Some(endpoint);
-        s3.bucket = bucket;
-        s3.access_key_id = Some(key);
-        s3.secret_access_key = Some(secret);
-        s3.prefix = String::new();
-        s3.retry_timeout_secs = 3;
-    })
-    .await?;
+    let app = TestApp::on(Backend::PostgresGarage)
+        .config(move |c| {
+            let s3 = &mut c.storage.s3;
+            s3.endpoint = Some(endpoint);
+            s3.bucket = bucket;
+            s3.access_key_id = Some(key);
+            s3.secret_access_key = Some(secret);
+            s3.prefix = String::new();
+            s3.retry_timeout_secs = 3;
+        })
+        .start()
+        .await?;
     let a = app.librarian("A").await?;
     // Larger than what Spindle reads ahead (two 16 MiB pieces) plus the sockets' buffers.
     let image = iso_image(96 * 1024 * 1024, 303);
@@ -313,11 +317,13 @@ async fn local_disk_full_mid_upload() -> Result<()> {
     let disk = SmallDisk::mount(24)?;
     let objects = disk.path().join("objects");
     let staging = disk.path().join("staging");
-    let app = TestApp::start_with(Backend::SqliteLocal, |c| {
-        c.storage.local.path = Some(objects);
-        c.storage.local.staging_path = Some(staging);
-    })
-    .await?;
+    let app = TestApp::on(Backend::SqliteLocal)
+        .config(move |c| {
+            c.storage.local.path = Some(objects);
+            c.storage.local.staging_path = Some(staging);
+        })
+        .start()
+        .await?;
     let a = app.librarian("A").await?;
     let small = iso_image(3000, 305);
     let first = app.disc(&a, &small, json!({})).await?;

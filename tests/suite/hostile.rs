@@ -38,7 +38,10 @@ fn raw(app: &TestApp, request: &[u8]) -> Result<u16> {
 async fn limits_injection_and_headers(backend: Backend) -> Result<()> {
     // Every attempt below with a made-up SUSHI key is a refused credential: the lock-out
     // (tested in `rate_limits`) would stop the test's own staff token before the end.
-    let app = TestApp::start_with(backend, |c| c.limits.auth_failures_per_minute = 0).await?;
+    let app = TestApp::on(backend)
+        .config(move |c| c.limits.auth_failures_per_minute = 0)
+        .start()
+        .await?;
     let a = app.librarian("A").await?;
     let admin = app.admin().await?;
     app.set_networks(&admin, "A", &["127.0.0.0/8"]).await?;
@@ -435,11 +438,13 @@ fn until_closed(s: &mut TcpStream, limit: Duration) -> Result<(String, Duration)
 /// that stops bringing bytes is ended after `upload.body_idle_timeout_secs` with 408, its
 /// whole parts kept.
 async fn slow_clients_are_cut_off(backend: Backend) -> Result<()> {
-    let app = TestApp::start_with(backend, |c| {
-        c.http.header_read_timeout_secs = 2;
-        c.upload.body_idle_timeout_secs = 2;
-    })
-    .await?;
+    let app = TestApp::on(backend)
+        .config(move |c| {
+            c.http.header_read_timeout_secs = 2;
+            c.upload.body_idle_timeout_secs = 2;
+        })
+        .start()
+        .await?;
     let a = app.librarian("A").await?;
     let addr = app.base.trim_start_matches("http://").to_string();
     let limit = Duration::from_secs(15);
@@ -503,12 +508,14 @@ on_both_backends!(slow_clients_are_cut_off);
 /// right one included) for the rest of the minute; expensive requests are capped; other
 /// addresses and cheap requests are unaffected.
 async fn rate_limits(backend: Backend) -> Result<()> {
-    let app = TestApp::start_with(backend, |c| {
-        c.http.trusted_proxies = vec!["127.0.0.1/32".into()];
-        c.limits.auth_failures_per_minute = 5;
-        c.limits.expensive_per_minute = 10;
-    })
-    .await?;
+    let app = TestApp::on(backend)
+        .config(move |c| {
+            c.http.trusted_proxies = vec!["127.0.0.1/32".into()];
+            c.limits.auth_failures_per_minute = 5;
+            c.limits.expensive_per_minute = 10;
+        })
+        .start()
+        .await?;
     let a = app.librarian("A").await?;
     let disc = app.disc(&a, &iso_image(3000, 540), json!({})).await?;
     let from = |ip: &str| {
@@ -626,10 +633,12 @@ on_both_backends!(rate_limits);
 async fn cors_only_where_intended(backend: Backend) -> Result<()> {
     const PLAYER: &str = "https://player.example.org";
     const EVIL: &str = "https://evil.example.net";
-    let app = TestApp::start_with(backend, |c| {
-        c.http.player_origins = vec![PLAYER.into()];
-    })
-    .await?;
+    let app = TestApp::on(backend)
+        .config(move |c| {
+            c.http.player_origins = vec![PLAYER.into()];
+        })
+        .start()
+        .await?;
     let a = app.librarian("A").await?;
     let admin = app.admin().await?;
     app.set_networks(&admin, "A", &["127.0.0.0/8"]).await?;

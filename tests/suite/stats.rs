@@ -210,11 +210,13 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
 /// dropped.
 #[tokio::test]
 async fn a_tiny_queue_serves_everyone_and_counts_every_event() -> Result<()> {
-    let app = TestApp::start_with(Backend::SqliteLocal, |c| {
-        c.stats.queue = 1;
-        c.stats.flush_ms = 60_000;
-    })
-    .await?;
+    let app = TestApp::on(Backend::SqliteLocal)
+        .config(move |c| {
+            c.stats.queue = 1;
+            c.stats.flush_ms = 60_000;
+        })
+        .start()
+        .await?;
     let a = app.librarian("A").await?;
     let disc = app
         .disc(&a, &iso_image(3000, 44), json!({"open": true}))

@@ -137,19 +137,48 @@ pub struct TestApp {
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
-impl TestApp {
-    pub async fn start(backend: Backend) -> Result<Self> {
-        Self::start_with(backend, |_| {}).await
+/// How a test wants its server: the backend pair and any settings of its own, applied in
+/// order over the test defaults. `TestApp::on(backend).config(|c| …).start()`.
+pub struct Builder {
+    backend: Backend,
+    tweaks: Vec<Tweak>,
+}
+
+/// One change to a test server's configuration.
+type Tweak = Box<dyn FnOnce(&mut Config)>;
+
+impl Builder {
+    /// Changes the configuration (after the test defaults and the backend's settings).
+    pub fn config(mut self, tweak: impl FnOnce(&mut Config) + 'static) -> Self {
+        self.tweaks.push(Box::new(tweak));
+        self
     }
 
-    pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> Result<Self> {
+    /// Believes `X-Forwarded-For` from loopback, as behind a campus proxy: the tests can then
+    /// speak as any client address.
+    pub fn behind_loopback_proxy(self) -> Self {
+        self.config(|c| c.http.trusted_proxies = vec!["127.0.0.1/32".into()])
+    }
+
+    /// Turns off the per-address limits on refused credentials and expensive requests, for
+    /// tests that make many of either on purpose.
+    pub fn without_limits(self) -> Self {
+        self.config(|c| {
+            c.limits.auth_failures_per_minute = 0;
+            c.limits.expensive_per_minute = 0;
+        })
+    }
+
+    pub async fn start(self) -> Result<TestApp> {
         let dir = tempfile::tempdir()?;
         let mut config = Config::default();
-        configure(&mut config, backend, dir.path()).await?;
+        configure(&mut config, self.backend, dir.path()).await?;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
         // The app's own idea of where it listens (its public URL in links) is the real port.
         config.http.listen = listener.local_addr()?;
-        tweak(&mut config);
+        for tweak in self.tweaks {
+            tweak(&mut config);
+        }
         let state = App::start(config).await?.into_state();
         let base = format!("http://{}", listener.local_addr()?);
         let (tx, rx) = tokio::sync::oneshot::channel();
@@ -161,16 +190,31 @@ impl TestApp {
             },
         ));
         let client = reqwest::Client::builder().no_gzip().build()?;
-        let app = Self {
+        let app = TestApp {
             base,
             client,
             state,
-            backend,
+            backend: self.backend,
             _dir: dir,
             stop: Some(tx),
         };
         app.wait_ready().await?;
         Ok(app)
+    }
+}
+
+impl TestApp {
+    /// A server on `backend` with the test defaults.
+    pub async fn start(backend: Backend) -> Result<Self> {
+        Self::on(backend).start().await
+    }
+
+    /// A server on `backend`, configured further before it starts.
+    pub fn on(backend: Backend) -> Builder {
+        Builder {
+            backend,
+            tweaks: Vec::new(),
+        }
     }
 
     async fn wait_ready(&self) -> Result<()> {
