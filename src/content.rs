@@ -7,7 +7,7 @@ use std::time::{Duration, SystemTime};
 
 use bytes::{Bytes, BytesMut};
 use futures::{StreamExt, TryStreamExt, stream};
-use spindle_storage::image::{SECTOR, SectorLayout};
+use spindle_image::SectorLayout;
 use spindle_storage::{BlobStore, ByteStream, Digest, StorageError};
 
 use crate::db::discs::DiscRow;
@@ -84,30 +84,22 @@ impl Segment {
     }
 }
 
-/// Keeps only the 2048 user-data bytes of each raw sector in a stream that starts at
-/// physical byte `start`.
+/// Keeps only the logical bytes (each raw sector's payload) of a stream that starts at
+/// physical byte `start`, `want` of them.
 fn destride(raw: ByteStream, layout: SectorLayout, start: u64, want: u64) -> ByteStream {
     let mut pos = start;
     let mut left = want;
     raw.map_ok(move |chunk| {
         let mut out = BytesMut::with_capacity(chunk.len());
-        let mut i = 0usize;
-        while i < chunk.len() && left > 0 {
-            let rel = (pos - layout.base) % layout.stride;
-            let rest = (chunk.len() - i) as u64;
-            let n = if rel < layout.skip {
-                (layout.skip - rel).min(rest)
-            } else if rel >= layout.skip + SECTOR {
-                (layout.stride - rel).min(rest)
-            } else {
-                let n = (layout.skip + SECTOR - rel).min(rest).min(left);
-                out.extend_from_slice(&chunk[i..i + n as usize]);
-                left -= n;
-                n
-            };
-            i += n as usize;
-            pos += n;
+        for piece in layout.payload_in(pos, chunk.len()) {
+            let n = (piece.len() as u64).min(left) as usize;
+            out.extend_from_slice(&chunk[piece.start..piece.start + n]);
+            left -= n as u64;
+            if left == 0 {
+                break;
+            }
         }
+        pos += chunk.len() as u64;
         out.freeze()
     })
     .try_filter(|b| std::future::ready(!b.is_empty()))

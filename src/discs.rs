@@ -4,9 +4,9 @@
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
+use spindle_image::{AudioTrack, Boot};
 use spindle_integrations::isbn::Isbn;
 use spindle_storage::Digest;
-use spindle_storage::image::{AudioTrack, Boot};
 
 use crate::access::Viewer;
 use crate::app::App;

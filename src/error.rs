@@ -5,8 +5,8 @@
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
+use spindle_image::ImageError;
 use spindle_storage::StorageError;
-use spindle_storage::image::ImageError;
 
 use crate::db::DbError;
 pub use crate::error_code::ErrorCode;

@@ -5,11 +5,11 @@
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
-use spindle_storage::Digest;
-use spindle_storage::image::{
-    self, AudioTrack, BlobSource, Boot, Detected, EntryKind, ImageError, Index, Limits, Parts,
-    ReadAt, Source,
+use spindle_image::{
+    self as image, AudioTrack, BlobSource, Boot, Detected, EntryKind, ImageError, Index, Limits,
+    Parts, ReadAt, Source,
 };
+use spindle_storage::Digest;
 use tokio::runtime::Handle;
 
 use crate::app::{App, AppState};

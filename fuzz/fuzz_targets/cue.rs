@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spindle_storage::image::{Limits, Parts, ReadAt, index, parse_cue};
+use spindle_image::{Limits, Parts, ReadAt, index, parse_cue};
 
 fuzz_target!(|data: &[u8]| {
     let split = data.iter().position(|&b| b == 0).unwrap_or(data.len());

@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spindle_storage::image::{Limits, Parts, index};
+use spindle_image::{Limits, Parts, index};
 
 fuzz_target!(|data: &[u8]| {
     let image = data.to_vec();

@@ -5,8 +5,8 @@
 mod lookup;
 
 use serde::Serialize;
+use spindle_image::SectorLayout;
 use spindle_storage::Digest;
-use spindle_storage::image::SectorLayout;
 
 use crate::access::Viewer;
 use crate::app::App;

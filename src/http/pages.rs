@@ -7,7 +7,7 @@ use axum::extract::Path;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use spindle_storage::image::{SAMPLE_HEAD, SAMPLE_TAIL};
+use spindle_image::{SAMPLE_HEAD, SAMPLE_TAIL};
 
 use crate::app::AppState;
 use crate::error::{AppError, AppResult, ErrorCode};

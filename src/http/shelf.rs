@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
-use spindle_storage::image::{self, SAMPLE_HEAD, SAMPLE_TAIL, Sampled};
+use spindle_image::{self as image, SAMPLE_HEAD, SAMPLE_TAIL, Sampled};
 
 use super::{ApiJson, ApiQuery};
 use crate::app::AppState;

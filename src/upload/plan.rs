@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use spindle_image::{self as image, Detected, FileSource, ReadAt};
 use spindle_integrations::isbn::Isbn;
-use spindle_storage::image::{self, Detected, FileSource, ReadAt};
 
 /// One disc to upload and register.
 #[derive(Debug, Clone, Serialize, Default)]

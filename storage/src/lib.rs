@@ -3,7 +3,6 @@
 
 mod digest;
 mod hashing;
-pub mod image;
 pub mod range;
 mod store;
 

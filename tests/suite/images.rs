@@ -8,8 +8,8 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use common::discs::{Ref, Tool, assert_same, extract, fixtures, make_images, sha, utf8, walk};
-use spindle_storage::image::{
-    self, Detected, EntryKind, FileSource, ImageError, Index, Limits, Parts, ReadAt,
+use spindle_image::{
+    self as image, Detected, EntryKind, FileSource, ImageError, Index, Limits, Parts, ReadAt,
 };
 
 struct Opened {

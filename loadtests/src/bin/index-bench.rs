@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, ensure};
 use clap::Parser;
-use spindle_storage::image::{self, BlobSource, FileSource, Limits, Parts, ReadAt};
+use spindle_image::{self as image, BlobSource, FileSource, Limits, Parts, ReadAt};
 use spindle_storage::{BlobStore, Digest, LocalConfig, S3Config};
 
 #[derive(Parser)]

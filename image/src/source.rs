@@ -3,6 +3,7 @@
 //! (ranged gets through a bounded block cache with read-ahead).
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -11,7 +12,7 @@ use futures::TryStreamExt;
 use tokio::runtime::Handle;
 
 use super::ImageError;
-use crate::{BlobStore, Digest};
+use spindle_storage::{BlobStore, Digest};
 
 /// Reads at an absolute offset. Implementations are synchronous: parsers run on a blocking
 /// thread, never on the async executor.
@@ -179,6 +180,36 @@ impl SectorLayout {
             let physical = self.base + sector * self.stride + self.skip + within;
             pos += take;
             Some((physical, take))
+        })
+    }
+
+    /// Which bytes of a run of `len` physical bytes starting at physical byte `start` are
+    /// sector payload (logical data), as ranges within the run, in order: what a stream of
+    /// raw sectors keeps. Headers and error-correction bytes between payloads are left out.
+    pub fn payload_in(&self, start: u64, len: usize) -> impl Iterator<Item = Range<usize>> + '_ {
+        let mut i = 0usize;
+        std::iter::from_fn(move || {
+            while i < len {
+                let pos = start + i as u64;
+                let rest = (len - i) as u64;
+                let rel = pos.saturating_sub(self.base) % self.stride;
+                if pos >= self.base && rel >= self.skip && rel < self.skip + SECTOR {
+                    let n = (self.skip + SECTOR - rel).min(rest) as usize;
+                    let piece = i..i + n;
+                    i += n;
+                    return Some(piece);
+                }
+                // Skip to the next payload: the rest of this sector's header or trailer.
+                let gap = if pos < self.base {
+                    self.base - pos
+                } else if rel < self.skip {
+                    self.skip - rel
+                } else {
+                    self.stride - rel
+                };
+                i += gap.min(rest) as usize;
+            }
+            None
         })
     }
 
@@ -394,6 +425,39 @@ impl ReadAt for BlobSource {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The stream side (`payload_in`, over any split of the physical bytes) keeps exactly
+    /// the bytes the positioned side (`pieces`) reads, for a raw track after a pregap.
+    #[test]
+    fn payload_in_keeps_what_pieces_reads_whatever_the_split() {
+        let raw = SectorLayout {
+            base: 300,
+            stride: 2352,
+            skip: 24,
+        };
+        let (offset, len) = (2000u64, 5000u64);
+        let want: Vec<u64> = raw
+            .pieces(offset, len)
+            .flat_map(|(p, n)| p..p + n)
+            .collect();
+        let (lo, hi) = raw.span(offset, len);
+        for split in [1usize, 7, 24, 2352, 4096, (hi - lo) as usize] {
+            let mut got = Vec::new();
+            let mut at = 0u64;
+            // Start a little before the span, as a store read of whole blocks does.
+            let start = lo - 100;
+            while start + at < hi {
+                let n = (split as u64).min(hi - start - at) as usize;
+                for r in raw.payload_in(start + at, n) {
+                    got.extend((r.start as u64..r.end as u64).map(|i| start + at + i));
+                }
+                at += n as u64;
+            }
+            let got: Vec<u64> = got.into_iter().filter(|p| *p >= lo).collect();
+            assert_eq!(got.len() as u64, len, "split {split}");
+            assert_eq!(got, want, "split {split}");
+        }
+    }
 
     #[test]
     fn raw_layout_maps_each_sector_past_its_header() {
