@@ -3,7 +3,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
-use spindle_storage::range::{RangeRequest, parse_range};
+use spindle::http::range::{RangeRequest, parse_range};
 
 fuzz_target!(|input: (&str, u64)| {
     let (header, length) = input;

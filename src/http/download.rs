@@ -3,6 +3,7 @@
 //! Last-Modified, HEAD, 206/304/412/416. Memory stays bounded whatever the size: bytes go
 //! from the store to the socket one block at a time.
 
+use super::range::{ByteRange, Conditions, Decision, Validators, evaluate};
 use axum::body::Body;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::Response;
@@ -10,7 +11,6 @@ use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
 use rand::RngCore as _;
-use spindle_storage::range::{ByteRange, Conditions, Decision, Validators, evaluate};
 
 use super::header_str;
 use crate::app::App;

@@ -30,6 +30,7 @@ mod meta;
 mod opac;
 mod ops;
 mod pages;
+pub mod range;
 mod reader;
 mod route;
 pub mod server;

@@ -1,9 +1,8 @@
-//! Spindle's storage crate: content-addressed blobs on object_store, resumable writes,
-//! RFC 9110 Range and precondition arithmetic. It knows nothing of HTTP frameworks or SQL.
+//! Spindle's storage crate: content-addressed blobs on object_store, resumable writes and
+//! their SHA-256. It knows nothing of HTTP or SQL.
 
 mod digest;
 mod hashing;
-pub mod range;
 mod store;
 
 pub use digest::{Digest, DigestParseError};
