@@ -79,7 +79,7 @@ pub async fn sign_for_member(
     code: &str,
     secs: i64,
 ) -> AppResult<(String, i64)> {
-    let member = crate::members::get(app, code).await?;
+    let member = crate::members::get(&app.db, code).await?;
     if !staff.may_act_for(member.id) {
         return Err(AppError::forbidden("another member's discs"));
     }

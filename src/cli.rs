@@ -263,7 +263,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             dry_run,
         } => {
             let app = App::start(config).await?;
-            let report = crate::gc::run(&app, grace_days as i64 * 86_400, dry_run)
+            let report = crate::gc::run(&app.db, &app.blobs, grace_days as i64 * 86_400, dry_run)
                 .await
                 .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
             let verb = if dry_run { "WOULD REMOVE" } else { "REMOVED" };

@@ -8,10 +8,9 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::app::App;
 use crate::calendar::{Day, Month};
 use crate::db::usage::By;
-use crate::db::{self, members::Member};
+use crate::db::{self, Db, members::Member};
 use crate::error::AppResult;
 use crate::usage::count::{CONSORTIUM, UNATTRIBUTED};
 use crate::usage::now_ms;
@@ -96,7 +95,7 @@ fn usage_map(rows: Vec<(String, i64, i64, i64)>) -> HashMap<String, (i64, i64, i
         .collect()
 }
 
-pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
+pub async fn build(db: &Db, member: Option<&Member>) -> AppResult<Dashboard> {
     let scopes: Vec<i64> = match member {
         Some(m) => vec![m.id],
         // Everything used: attributed (each event once) and unattributed.
@@ -105,9 +104,9 @@ pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
     let ever = "0000-00-00";
     let twelve = Month::current().back(11).first_day().to_string();
 
-    let by_year = usage_map(db::usage::usage_by(&app.db, &scopes, By::Year, ever, 1000).await?);
+    let by_year = usage_map(db::usage::usage_by(db, &scopes, By::Year, ever, 1000).await?);
     let this_year = Day::today().year();
-    let first_year = db::usage::first_member_at(&app.db)
+    let first_year = db::usage::first_member_at(db)
         .await?
         .map(|s| Day::of_secs(s).year())
         .into_iter()
@@ -122,7 +121,7 @@ pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
             Day::from_ymd(y + 1, 1, 1).map_or(i64::MAX, |d| d.start_ms() / 1000)
         };
         let (members, records, discs, bytes) =
-            db::usage::holdings(&app.db, member.map(|m| m.id), end).await?;
+            db::usage::holdings(db, member.map(|m| m.id), end).await?;
         let (views, downloads, launches) = by_year.get(&y.to_string()).copied().unwrap_or_default();
         years.push(YearRow {
             year: y.to_string(),
@@ -137,7 +136,7 @@ pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
         });
     }
 
-    let by_month = usage_map(db::usage::usage_by(&app.db, &scopes, By::Month, &twelve, 100).await?);
+    let by_month = usage_map(db::usage::usage_by(db, &scopes, By::Month, &twelve, 100).await?);
     let months: Vec<MonthRow> = (0..12)
         .rev()
         .map(|back| {
@@ -152,12 +151,12 @@ pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
         })
         .collect();
 
-    let top_rows = db::usage::usage_by(&app.db, &scopes, By::Disc, &twelve, 20).await?;
+    let top_rows = db::usage::usage_by(db, &scopes, By::Disc, &twelve, 20).await?;
     let ids: Vec<i64> = top_rows
         .iter()
         .filter_map(|(k, ..)| k.parse().ok())
         .collect();
-    let names: HashMap<i64, String> = db::usage::disc_names(&app.db, &ids)
+    let names: HashMap<i64, String> = db::usage::disc_names(db, &ids)
         .await?
         .into_iter()
         .map(|(id, name, title)| (id, title.map_or(name.clone(), |t| format!("{t} ({name})"))))
@@ -167,7 +166,7 @@ pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
         let Ok(disc) = key.parse::<i64>() else {
             continue;
         };
-        let member = db::discs::get(&app.db, disc)
+        let member = db::discs::get(db, disc)
             .await?
             .map(|d| d.member_code)
             .unwrap_or_default();
@@ -186,14 +185,10 @@ pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
 
     let mut league = Vec::new();
     if member.is_none() {
-        let all = db::members::list(&app.db).await?;
+        let all = db::members::list(db).await?;
         let ids: Vec<i64> = all.iter().map(|m| m.id).collect();
-        let used =
-            usage_map(db::usage::usage_by(&app.db, &ids, By::Member, &twelve, 100_000).await?);
-        let discs: HashMap<i64, i64> = db::usage::discs_per_member(&app.db)
-            .await?
-            .into_iter()
-            .collect();
+        let used = usage_map(db::usage::usage_by(db, &ids, By::Member, &twelve, 100_000).await?);
+        let discs: HashMap<i64, i64> = db::usage::discs_per_member(db).await?.into_iter().collect();
         for m in all {
             let (views, downloads, launches) =
                 used.get(&m.id.to_string()).copied().unwrap_or_default();
@@ -215,7 +210,7 @@ pub async fn build(app: &App, member: Option<&Member>) -> AppResult<Dashboard> {
         });
     }
 
-    let classes = db::usage::usage_by(&app.db, &scopes, By::Class, &twelve, 100)
+    let classes = db::usage::usage_by(db, &scopes, By::Class, &twelve, 100)
         .await?
         .into_iter()
         .map(|(class, views, downloads, launches)| ClassRow {

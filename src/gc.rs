@@ -2,10 +2,9 @@
 //! part, no upload of it is under way or recent) and older than a grace period are removed:
 //! first their rows, under a lock that re-checks they are still unneeded, then their bytes.
 
-use spindle_storage::Digest;
+use spindle_storage::{BlobStore, Digest};
 
-use crate::app::App;
-use crate::db;
+use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
 
 #[derive(Debug, Default)]
@@ -18,11 +17,11 @@ pub struct Report {
 
 /// Removes what nothing needs and was stored more than `grace_secs` ago. Removing a CUE
 /// sheet's image frees its BIN parts, which go in the next round of the same run.
-pub async fn run(app: &App, grace_secs: i64, dry_run: bool) -> AppResult<Report> {
+pub async fn run(db: &Db, blobs: &BlobStore, grace_secs: i64, dry_run: bool) -> AppResult<Report> {
     let before = db::now() - grace_secs;
     let mut report = Report::default();
     loop {
-        let candidates = db::blobs::unreferenced(&app.db, before, 1000).await?;
+        let candidates = db::blobs::unreferenced(db, before, 1000).await?;
         if dry_run {
             report
                 .removed
@@ -31,7 +30,7 @@ pub async fn run(app: &App, grace_secs: i64, dry_run: bool) -> AppResult<Report>
         }
         let mut removed_now = 0;
         for blob in candidates {
-            if !db::blobs::remove_unreferenced(&app.db, &blob.sha256, before).await? {
+            if !db::blobs::remove_unreferenced(db, &blob.sha256, before).await? {
                 continue;
             }
             removed_now += 1;
@@ -39,7 +38,7 @@ pub async fn run(app: &App, grace_secs: i64, dry_run: bool) -> AppResult<Report>
                 .sha256
                 .parse()
                 .map_err(|_| AppError::internal("stored blob key", &blob.sha256))?;
-            if let Err(e) = app.blobs.delete(&digest).await {
+            if let Err(e) = blobs.delete(&digest).await {
                 tracing::warn!(sha256 = %blob.sha256, error = %e, "blob rows removed, bytes not deleted");
                 report.bytes_left.push((blob.sha256.clone(), e.to_string()));
             }

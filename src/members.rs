@@ -1,32 +1,31 @@
 //! The consortium's members as routes and pages ask for them: one by code, all of them, and
 //! their campus network ranges (which decide whose readers an address is).
 
-use crate::app::App;
 use crate::auth::{Role, Staff};
-use crate::db;
 pub use crate::db::members::Member;
+use crate::db::{self, Db};
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// The member with this code, if there is one.
-pub async fn find(app: &App, code: &str) -> AppResult<Option<Member>> {
-    Ok(db::members::by_code(&app.db, code).await?)
+pub async fn find(db: &Db, code: &str) -> AppResult<Option<Member>> {
+    Ok(db::members::by_code(db, code).await?)
 }
 
 /// The member with this code; a missing one is `member-not-found`.
-pub async fn get(app: &App, code: &str) -> AppResult<Member> {
-    find(app, code).await?.ok_or_else(|| {
+pub async fn get(db: &Db, code: &str) -> AppResult<Member> {
+    find(db, code).await?.ok_or_else(|| {
         AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
     })
 }
 
 /// Every member, by code.
-pub async fn list(app: &App) -> AppResult<Vec<Member>> {
-    Ok(db::members::list(&app.db).await?)
+pub async fn list(db: &Db) -> AppResult<Vec<Member>> {
+    Ok(db::members::list(db).await?)
 }
 
 /// A member's network ranges.
-pub async fn networks(app: &App, member_id: i64) -> AppResult<Vec<String>> {
-    Ok(db::usage::networks(&app.db)
+pub async fn networks(db: &Db, member_id: i64) -> AppResult<Vec<String>> {
+    Ok(db::usage::networks(db)
         .await?
         .into_iter()
         .filter(|(id, _)| *id == member_id)
@@ -36,7 +35,8 @@ pub async fn networks(app: &App, member_id: i64) -> AppResult<Vec<String>> {
 
 /// Replaces a member's network ranges (consortium admins only), returning them normalised.
 pub async fn replace_networks(
-    app: &App,
+    db: &Db,
+    usage: &crate::usage::Usage,
     staff: &Staff,
     code: &str,
     given: &[String],
@@ -46,7 +46,7 @@ pub async fn replace_networks(
             "network ranges decide whose usage is whose: consortium admins set them",
         ));
     }
-    let m = get(app, code).await?;
+    let m = get(db, code).await?;
     if given.len() > 1000 {
         return Err(AppError::unprocessable(
             ErrorCode::TooManyNetworks,
@@ -58,7 +58,7 @@ pub async fn replace_networks(
     let mut cidrs: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
     cidrs.sort();
     cidrs.dedup();
-    db::usage::set_networks(&app.db, m.id, &cidrs).await?;
-    app.usage.networks.invalidate();
+    db::usage::set_networks(db, m.id, &cidrs).await?;
+    usage.networks.invalidate();
     Ok((m, cidrs))
 }

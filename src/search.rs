@@ -10,8 +10,7 @@ use std::time::Duration;
 use serde::Serialize;
 use spindle_integrations::isbn::Isbn;
 
-use crate::app::{App, AppState};
-use crate::db::{self, DbError};
+use crate::db::{self, Db, DbError};
 
 pub const PAGE: usize = 20;
 /// Matches considered per query; beyond this a reader should narrow the search.
@@ -24,11 +23,11 @@ fn push_str(out: &mut Vec<String>, v: &serde_json::Value) {
 }
 
 /// Rebuilds one disc's searchable text.
-pub async fn refresh_disc(app: &App, id: i64) -> Result<(), DbError> {
-    let Some(disc) = db::discs::get(&app.db, id).await? else {
+pub async fn refresh_disc(db: &Db, id: i64) -> Result<(), DbError> {
+    let Some(disc) = db::discs::get(db, id).await? else {
         return Ok(());
     };
-    let (summaries, files) = db::search::sources(&app.db, id).await?;
+    let (summaries, files) = db::search::sources(db, id).await?;
     let mut titles = Vec::new();
     let mut authors = Vec::new();
     for s in &summaries {
@@ -71,27 +70,27 @@ pub async fn refresh_disc(app: &App, id: i64) -> Result<(), DbError> {
         }
         rows.push(("files", text));
     }
-    db::search::replace(&app.db, id, &rows).await
+    db::search::replace(db, id, &rows).await
 }
 
 /// Brings every stale disc's text up to date; returns how many were rebuilt.
-pub async fn catch_up(app: &App) -> Result<usize, DbError> {
+pub async fn catch_up(db: &Db) -> Result<usize, DbError> {
     let mut done = 0;
     loop {
-        let stale = db::search::stale(&app.db, 200).await?;
+        let stale = db::search::stale(db, 200).await?;
         if stale.is_empty() {
             return Ok(done);
         }
         for id in &stale {
-            refresh_disc(app, *id).await?;
+            refresh_disc(db, *id).await?;
         }
         done += stale.len();
     }
 }
 
-pub async fn run_forever(app: AppState) {
+pub async fn run_forever(db: Db) {
     loop {
-        if let Err(e) = catch_up(&app).await {
+        if let Err(e) = catch_up(&db).await {
             tracing::warn!(error = %e, "search text refresh failed; trying again later");
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
@@ -125,7 +124,7 @@ pub struct Results {
 /// anything else is a substring of any field. `member` and `class` narrow the hits (the
 /// facets count the unnarrowed ones).
 pub async fn search(
-    app: &App,
+    db: &Db,
     query: &str,
     member: Option<&str>,
     class: Option<&str>,
@@ -136,11 +135,11 @@ pub async fn search(
         Ok(_) => {
             let mut all = Vec::new();
             for form in Isbn::lookup_forms(query) {
-                all.extend(db::search::find(&app.db, &form, Some("isbn"), MAX_MATCHES).await?);
+                all.extend(db::search::find(db, &form, Some("isbn"), MAX_MATCHES).await?);
             }
             all
         }
-        Err(_) => db::search::find(&app.db, query, None, MAX_MATCHES).await?,
+        Err(_) => db::search::find(db, query, None, MAX_MATCHES).await?,
     };
     let truncated = matches.len() as i64 >= MAX_MATCHES;
     let mut fields: BTreeMap<i64, Vec<String>> = BTreeMap::new();
@@ -152,7 +151,7 @@ pub async fn search(
     }
     let ids: Vec<i64> = fields.keys().copied().collect();
     let mut all = Vec::with_capacity(ids.len());
-    for d in db::search::hits(&app.db, &ids).await? {
+    for d in db::search::hits(db, &ids).await? {
         let Some(f) = fields.remove(&d.id) else {
             continue;
         };

@@ -45,7 +45,7 @@ async fn frame(
     path: &str,
 ) -> Result<Value, Response> {
     let members = if page.staff.role == Role::Admin {
-        crate::members::list(state)
+        crate::members::list(&state.db)
             .await
             .map_err(IntoResponse::into_response)?
     } else {
@@ -320,7 +320,7 @@ async fn settings_page(
     let form = view
         .form
         .unwrap_or_else(|| stored.as_ref().map(CatalogueForm::of).unwrap_or_default());
-    let cidrs = match crate::members::networks(state, member.id).await {
+    let cidrs = match crate::members::networks(&state.db, member.id).await {
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
@@ -468,7 +468,15 @@ async fn save_networks(
         .filter(|c| !c.is_empty())
         .map(str::to_string)
         .collect();
-    match crate::members::replace_networks(&state, &page.staff, &member.code, &given).await {
+    match crate::members::replace_networks(
+        &state.db,
+        &state.usage,
+        &page.staff,
+        &member.code,
+        &given,
+    )
+    .await
+    {
         Ok(_) => saved(&member, "networks"),
         Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
             settings_page(

@@ -114,11 +114,12 @@ async fn search_page(
     let class = q.class.as_deref().filter(|c| !c.is_empty());
     let mut ctx = json!({"q": query, "lang_url": format!("/search?q={}&lang={}", percent_encoding::utf8_percent_encode(&query, percent_encoding::NON_ALPHANUMERIC), if lang == Lang::Zh { "en" } else { "zh" })});
     if !query.is_empty() {
-        let r =
-            match crate::search::search(&state, &query, member, class, q.page.unwrap_or(1)).await {
-                Ok(r) => r,
-                Err(e) => return error_page(e.into(), lang, &uri),
-            };
+        let r = match crate::search::search(&state.db, &query, member, class, q.page.unwrap_or(1))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => return error_page(e.into(), lang, &uri),
+        };
         let facet = |list: &[(String, usize)],
                      on: Option<&str>,
                      is_member: bool|

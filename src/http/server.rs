@@ -34,7 +34,7 @@ pub async fn serve(
         state.db.clone(),
         state.config.stats.clone(),
     ));
-    let search = tokio::spawn(crate::search::run_forever(state.clone()));
+    let search = tokio::spawn(crate::search::run_forever(state.db.clone()));
     let fixity = tokio::spawn(crate::fixity::run_forever(state.clone()));
     let router = crate::http::router(state.clone());
     let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);

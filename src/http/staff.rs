@@ -182,7 +182,7 @@ pub(super) async fn scope(
         (Role::Librarian, _, Some(own)) => own.to_string(),
         (Role::Librarian, _, None) => return Ok(None),
     };
-    match crate::members::find(state, &code).await {
+    match crate::members::find(&state.db, &code).await {
         Ok(Some(m)) => Ok(Some(m)),
         Ok(None) => Err(web::message(
             StatusCode::NOT_FOUND,
@@ -203,7 +203,7 @@ async fn stats(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let d = match dashboard::build(&state, member.as_ref()).await {
+    let d = match dashboard::build(&state.db, member.as_ref()).await {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
@@ -214,7 +214,7 @@ async fn stats(
         &[&word("views"), &word("downloads"), &word("launches")],
     );
     let members = if page.staff.role == Role::Admin {
-        match crate::members::list(&state).await {
+        match crate::members::list(&state.db).await {
             Ok(m) => m,
             Err(e) => return e.into_response(),
         }
@@ -298,7 +298,7 @@ async fn stats_csv(
         )
         .into_response();
     }
-    let d = match dashboard::build(&state, member.as_ref()).await {
+    let d = match dashboard::build(&state.db, member.as_ref()).await {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
@@ -337,7 +337,7 @@ pub(super) async fn one_member(
     if let Some(m) = scope(state, page, asked).await? {
         return Ok(m);
     }
-    match crate::members::list(state).await {
+    match crate::members::list(&state.db).await {
         Ok(members) => members.into_iter().next().ok_or_else(|| {
             web::message(
                 StatusCode::NOT_FOUND,

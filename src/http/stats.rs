@@ -27,11 +27,11 @@ async fn networks(
     staff: Staff,
     ApiPath(code): ApiPath<String>,
 ) -> AppResult<Response> {
-    let m = members::get(&state, &code).await?;
+    let m = members::get(&state.db, &code).await?;
     if !staff.may_act_for(m.id) {
         return Err(AppError::forbidden("another member's settings"));
     }
-    let cidrs = members::networks(&state, m.id).await?;
+    let cidrs = members::networks(&state.db, m.id).await?;
     Ok(Json(json!({"member": m.code, "cidrs": cidrs})).into_response())
 }
 
@@ -47,7 +47,8 @@ async fn set_networks(
     ApiPath(code): ApiPath<String>,
     ApiJson(body): ApiJson<NetworksBody>,
 ) -> AppResult<Response> {
-    let (m, cidrs) = members::replace_networks(&state, &staff, &code, &body.cidrs).await?;
+    let (m, cidrs) =
+        members::replace_networks(&state.db, &state.usage, &staff, &code, &body.cidrs).await?;
     Ok(Json(json!({"member": m.code, "cidrs": cidrs})).into_response())
 }
 

@@ -82,7 +82,7 @@ pub async fn create_key(
     let code = member.or(staff.member_code.as_deref());
     let member_id = match code {
         Some(code) => {
-            let m = crate::members::get(app, code).await?;
+            let m = crate::members::get(&app.db, code).await?;
             if !staff.may_act_for(m.id) {
                 return Err(AppError::forbidden("another member's usage"));
             }

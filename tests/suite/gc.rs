@@ -27,7 +27,7 @@ async fn held(app: &TestApp, token: &str, sha: &str) -> Result<bool> {
 
 /// Everything stored up to now counts as past its grace period.
 async fn collect(app: &TestApp, dry_run: bool) -> Result<Vec<String>> {
-    let report = spindle::gc::run(&app.state, -5, dry_run)
+    let report = spindle::gc::run(&app.state.db, &app.state.blobs, -5, dry_run)
         .await
         .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
     assert!(report.bytes_left.is_empty(), "{:?}", report.bytes_left);

@@ -53,7 +53,7 @@ async fn limits_injection_and_headers(backend: Backend) -> Result<()> {
         )
         .await?;
     common::wait_indexed(&app, Some(&a), disc).await?;
-    spindle::search::catch_up(&app.state).await?;
+    spindle::search::catch_up(&app.state.db).await?;
     // The disc is found by its words before any of the attempts below, so that an attempt
     // that matched everything would show it.
     let r = app

@@ -139,7 +139,7 @@ async fn disc_pages(backend: Backend) -> Result<()> {
     };
 
     // Search: what the discs' records, labels, identifiers and files say.
-    spindle::search::catch_up(&app.state).await?;
+    spindle::search::catch_up(&app.state.db).await?;
     let hits = |html: &str| -> Vec<String> {
         html.split("<ol id=\"hits\"")
             .nth(1)
