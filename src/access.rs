@@ -44,7 +44,7 @@ pub fn sign(secret: &[u8], grant: &Grant) -> String {
 }
 
 /// A token opening `scope` for `secs` (an allowed lifetime), and when it expires.
-fn signed(app: &crate::app::App, scope: Scope, secs: i64) -> AppResult<(String, i64)> {
+fn signed(secret: &[u8], scope: Scope, secs: i64) -> AppResult<(String, i64)> {
     if !(1..=MAX_LINK_SECS).contains(&secs) {
         return Err(AppError::unprocessable(
             ErrorCode::InvalidExpiry,
@@ -52,38 +52,40 @@ fn signed(app: &crate::app::App, scope: Scope, secs: i64) -> AppResult<(String, 
         ));
     }
     let expires = crate::db::now() + secs;
-    Ok((sign(&app.link_secret, &Grant { scope, expires }), expires))
+    Ok((sign(secret, &Grant { scope, expires }), expires))
 }
 
 /// A signed link's token opening one disc for `secs`, made by its member's staff: the
 /// token and when it expires.
 pub async fn sign_for_disc(
-    app: &crate::app::App,
+    db: &crate::db::Db,
+    secret: &[u8],
     staff: &Staff,
     id: i64,
     secs: i64,
 ) -> AppResult<(String, i64)> {
-    let disc = crate::db::discs::get(&app.db, id)
+    let disc = crate::db::discs::get(db, id)
         .await?
         .ok_or_else(|| AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {id}")))?;
     if !staff.may_act_for(disc.member_id) {
         return Err(AppError::forbidden("this disc belongs to another member"));
     }
-    signed(app, Scope::Disc(id), secs)
+    signed(secret, Scope::Disc(id), secs)
 }
 
 /// A signed link's token opening all of a member's discs for `secs`, made by its staff.
 pub async fn sign_for_member(
-    app: &crate::app::App,
+    db: &crate::db::Db,
+    secret: &[u8],
     staff: &Staff,
     code: &str,
     secs: i64,
 ) -> AppResult<(String, i64)> {
-    let member = crate::members::get(&app.db, code).await?;
+    let member = crate::members::get(db, code).await?;
     if !staff.may_act_for(member.id) {
         return Err(AppError::forbidden("another member's discs"));
     }
-    signed(app, Scope::Member(member.id), secs)
+    signed(secret, Scope::Member(member.id), secs)
 }
 
 /// The grant a token carries, if its signature is ours and it has not expired.

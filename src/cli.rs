@@ -239,10 +239,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::db::now() - app.config.fixity.reverify_days as i64 * 86_400
             };
             let mb = rate.unwrap_or(app.config.fixity.rate_mb_per_s);
-            let report =
-                crate::fixity::run(&app, before, limit, (mb > 0).then_some(mb * 1_000_000))
-                    .await
-                    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            let report = crate::fixity::run(
+                &app.db,
+                &app.blobs,
+                &app.metrics,
+                before,
+                limit,
+                (mb > 0).then_some(mb * 1_000_000),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
             for (sha, why) in &report.failed {
                 println!("FAILED {sha}: {why}");
             }

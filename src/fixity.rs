@@ -7,11 +7,12 @@
 use std::time::{Duration, Instant};
 
 use futures::StreamExt;
-use spindle_storage::{Digest, StorageError, StreamingHasher};
+use spindle_storage::{BlobStore, Digest, StorageError, StreamingHasher};
 
-use crate::app::{App, AppState};
-use crate::db;
+use crate::config::FixityConfig;
+use crate::db::{self, Db};
 use crate::error::{AppError, AppResult};
+use crate::metrics::Metrics;
 
 /// What one pass found.
 #[derive(Debug, Default)]
@@ -26,7 +27,7 @@ pub struct Report {
 /// Ok(Some(why)): they do not (or it is missing, or shorter or longer than recorded); Err: the
 /// store could not be asked (try again later; nothing is flagged).
 pub async fn check(
-    app: &App,
+    blobs: &BlobStore,
     sha256: &str,
     size: u64,
     rate: Option<u64>,
@@ -34,7 +35,7 @@ pub async fn check(
     let digest: Digest = sha256
         .parse()
         .map_err(|_| AppError::internal("stored blob key", &sha256))?;
-    match app.blobs.size(&digest).await? {
+    match blobs.size(&digest).await? {
         None => return Ok(Some("the object is missing from the store".into())),
         Some(n) if n != size => {
             return Ok(Some(format!(
@@ -46,7 +47,7 @@ pub async fn check(
     let started = Instant::now();
     let mut hasher = StreamingHasher::new();
     let mut read = 0u64;
-    let mut body = match app.blobs.read_range(&digest, 0..size).await {
+    let mut body = match blobs.read_range(&digest, 0..size).await {
         Ok(b) => b,
         Err(StorageError::NotFound(_)) => {
             return Ok(Some("the object is missing from the store".into()));
@@ -90,20 +91,27 @@ pub async fn check(
 /// Checks every blob last verified before `before` (never verified first), at most `limit`,
 /// recording each outcome; returns what it found. A blob the store cannot be asked about now
 /// is left for the next pass.
-pub async fn run(app: &App, before: i64, limit: i64, rate: Option<u64>) -> AppResult<Report> {
+pub async fn run(
+    db: &Db,
+    blobs: &BlobStore,
+    metrics: &Metrics,
+    before: i64,
+    limit: i64,
+    rate: Option<u64>,
+) -> AppResult<Report> {
     let mut report = Report::default();
-    for blob in db::blobs::due_for_fixity(&app.db, before, limit).await? {
+    for blob in db::blobs::due_for_fixity(db, before, limit).await? {
         let size = blob.size as u64;
-        match check(app, &blob.sha256, size, rate).await {
+        match check(blobs, &blob.sha256, size, rate).await {
             Ok(None) => {
-                db::blobs::record_fixity(&app.db, &blob.sha256, db::now(), None).await?;
-                app.metrics.fixity_verified.inc();
+                db::blobs::record_fixity(db, &blob.sha256, db::now(), None).await?;
+                metrics.fixity_verified.inc();
                 report.bytes += size;
             }
             Ok(Some(why)) => {
                 tracing::error!(sha256 = %blob.sha256, reason = %why, "a stored blob failed its fixity check");
-                db::blobs::record_fixity(&app.db, &blob.sha256, db::now(), Some(&why)).await?;
-                app.metrics.fixity_failures.inc();
+                db::blobs::record_fixity(db, &blob.sha256, db::now(), Some(&why)).await?;
+                metrics.fixity_failures.inc();
                 report.failed.push((blob.sha256.clone(), why));
             }
             Err(e) => {
@@ -113,22 +121,21 @@ pub async fn run(app: &App, before: i64, limit: i64, rate: Option<u64>) -> AppRe
         }
         report.checked += 1;
     }
-    refresh_gauge(app).await?;
+    refresh_gauge(db, metrics).await?;
     Ok(report)
 }
 
 /// Sets the failing-blobs gauge from the database.
-pub async fn refresh_gauge(app: &App) -> AppResult<()> {
-    let (_, _, failing) = db::blobs::fixity_counts(&app.db, 0).await?;
-    app.metrics.fixity_failing.set(failing);
+pub async fn refresh_gauge(db: &Db, metrics: &Metrics) -> AppResult<()> {
+    let (_, _, failing) = db::blobs::fixity_counts(db, 0).await?;
+    metrics.fixity_failing.set(failing);
     Ok(())
 }
 
 /// The server's background checks: every `fixity.interval_secs`, the blobs due, at
 /// `fixity.rate_mb_per_s`.
-pub async fn run_forever(app: AppState) {
-    let config = app.config.fixity.clone();
-    if let Err(e) = refresh_gauge(&app).await {
+pub async fn run_forever(db: &Db, blobs: &BlobStore, metrics: &Metrics, config: &FixityConfig) {
+    if let Err(e) = refresh_gauge(db, metrics).await {
         tracing::warn!(error = %e.message(), "reading the fixity state");
     }
     if config.interval_secs == 0 {
@@ -137,7 +144,7 @@ pub async fn run_forever(app: AppState) {
     let rate = (config.rate_mb_per_s > 0).then_some(config.rate_mb_per_s * 1_000_000);
     loop {
         let before = db::now() - config.reverify_days as i64 * 86_400;
-        match run(&app, before, 1000, rate).await {
+        match run(db, blobs, metrics, before, 1000, rate).await {
             Ok(r) if r.checked > 0 => tracing::info!(
                 checked = r.checked,
                 bytes = r.bytes,
@@ -163,11 +170,11 @@ pub struct Summary {
     pub failed: Vec<crate::db::blobs::FailingBlob>,
 }
 
-pub async fn summary(app: &App, shown: i64) -> AppResult<Summary> {
-    let since = crate::db::now() - app.config.fixity.reverify_days as i64 * 86_400;
+pub async fn summary(db: &Db, config: &FixityConfig, shown: i64) -> AppResult<Summary> {
+    let since = crate::db::now() - config.reverify_days as i64 * 86_400;
     let ((blobs, recent, failing), failed) = tokio::try_join!(
-        crate::db::blobs::fixity_counts(&app.db, since),
-        crate::db::blobs::failing(&app.db, shown)
+        crate::db::blobs::fixity_counts(db, since),
+        crate::db::blobs::failing(db, shown)
     )?;
     Ok(Summary {
         blobs,

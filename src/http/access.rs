@@ -36,7 +36,14 @@ async fn for_disc(
     ApiJson(body): ApiJson<LinkBody>,
 ) -> AppResult<Response> {
     let id = crate::discs::parse_id(&id)?;
-    let (token, expires) = access::sign_for_disc(&state, &staff, id, body.expires_in_secs).await?;
+    let (token, expires) = access::sign_for_disc(
+        &state.db,
+        &state.link_secret,
+        &staff,
+        id,
+        body.expires_in_secs,
+    )
+    .await?;
     let url = format!(
         "{}/api/v1/discs/{id}?access={token}",
         state.config.public_url()
@@ -54,7 +61,13 @@ async fn for_member(
     ApiPath(code): ApiPath<String>,
     ApiJson(body): ApiJson<LinkBody>,
 ) -> AppResult<Response> {
-    let (token, expires) =
-        access::sign_for_member(&state, &staff, &code, body.expires_in_secs).await?;
+    let (token, expires) = access::sign_for_member(
+        &state.db,
+        &state.link_secret,
+        &staff,
+        &code,
+        body.expires_in_secs,
+    )
+    .await?;
     Ok((StatusCode::CREATED, Json(json!({"token": token, "expires": expires, "use": "append ?access=<token> to any of the member's disc URLs"}))).into_response())
 }

@@ -35,7 +35,10 @@ pub async fn serve(
         state.config.stats.clone(),
     ));
     let search = tokio::spawn(crate::search::run_forever(state.db.clone()));
-    let fixity = tokio::spawn(crate::fixity::run_forever(state.clone()));
+    let fixity = tokio::spawn({
+        let s = state.clone();
+        async move { crate::fixity::run_forever(&s.db, &s.blobs, &s.metrics, &s.config.fixity).await }
+    });
     let router = crate::http::router(state.clone());
     let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
     let server = accept_loop(listener, router, header_timeout, signal);

@@ -223,7 +223,7 @@ async fn stats(
     };
     // The consortium's view shows whether the stored images are still whole.
     let fixity = if page.staff.role == Role::Admin && member.is_none() {
-        match crate::fixity::summary(&state, 50).await {
+        match crate::fixity::summary(&state.db, &state.config.fixity, 50).await {
             Ok(s) => Some(json!({
                 "blobs": s.blobs,
                 "recent": s.recent,

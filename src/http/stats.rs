@@ -64,7 +64,7 @@ async fn create_key(
     staff: Staff,
     ApiJson(body): ApiJson<KeyBody>,
 ) -> AppResult<Response> {
-    let (key, member) = crate::sushi::create_key(&state, &staff, body.member.as_deref()).await?;
+    let (key, member) = crate::sushi::create_key(&state.db, &staff, body.member.as_deref()).await?;
     Ok((
         StatusCode::CREATED,
         Json(json!({"api_key": key, "member": member})),

@@ -33,6 +33,13 @@ pub fn router(s: &AppState) -> Router<AppState> {
 }
 
 /// Query parameters with lower-cased names; a repeated name keeps its first value.
+fn service(state: &AppState) -> sushi::Service<'_> {
+    sushi::Service {
+        db: &state.db,
+        config: &state.config,
+    }
+}
+
 fn params(raw: Option<String>) -> Params {
     let mut out: Params = HashMap::new();
     for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
@@ -61,15 +68,15 @@ fn answer<T: Serialize>(result: Result<T, Exception>) -> Response {
 }
 
 async fn status(State(state): State<AppState>) -> Response {
-    answer(Ok(sushi::status(&state).await))
+    answer(Ok(sushi::status(&service(&state)).await))
 }
 
 async fn members(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    answer(sushi::members(&state, &params(q)).await)
+    answer(sushi::members(&service(&state), &params(q)).await)
 }
 
 async fn list(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    answer(sushi::list(&state, &params(q)).await)
+    answer(sushi::list(&service(&state), &params(q)).await)
 }
 
 async fn report(
@@ -78,7 +85,7 @@ async fn report(
     RawQuery(q): RawQuery,
 ) -> Response {
     match Report::from_path(&id.to_ascii_lowercase()) {
-        Some(r) => answer(sushi::report(&state, r, &params(q)).await),
+        Some(r) => answer(sushi::report(&service(&state), r, &params(q)).await),
         None => not_found().await,
     }
 }

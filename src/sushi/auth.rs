@@ -1,8 +1,8 @@
 //! Who a SUSHI request is for: `customer_id` + `api_key` (CoP §8.2; no IP authentication),
 //! and the keys staff make for their harvesters.
 
+use super::Service;
 use super::{Exception, Params};
-use crate::app::App;
 use crate::auth::{Role, Staff, hash_token};
 use crate::db;
 use crate::error::{AppError, AppResult};
@@ -22,7 +22,7 @@ pub struct Customer {
 
 /// A member's key opens its own usage; the consortium's key opens the consortium's and every
 /// member's.
-pub async fn authorize(app: &App, params: &Params) -> Result<Customer, Exception> {
+pub async fn authorize(svc: &Service<'_>, params: &Params) -> Result<Customer, Exception> {
     let customer_id = params
         .get("customer_id")
         .map(|s| s.trim())
@@ -33,7 +33,7 @@ pub async fn authorize(app: &App, params: &Params) -> Result<Customer, Exception
         .map(|s| s.trim())
         .filter(|s| !s.is_empty())
     {
-        Some(key) => db::usage::sushi_key(&app.db, &hash_token(key))
+        Some(key) => db::usage::sushi_key(svc.db, &hash_token(key))
             .await?
             .ok_or_else(|| Exception::new(2020))?,
         None if params.contains_key("requestor_id") => {
@@ -47,7 +47,7 @@ pub async fn authorize(app: &App, params: &Params) -> Result<Customer, Exception
     if customer_id == GLOBAL {
         return Err(Exception::new(2011));
     }
-    let stats = &app.config.stats;
+    let stats = &svc.config.stats;
     if customer_id == stats.consortium_customer_id {
         return match holder {
             None => Ok(Customer {
@@ -58,7 +58,7 @@ pub async fn authorize(app: &App, params: &Params) -> Result<Customer, Exception
             Some(_) => Err(Exception::with(2010, customer_id.to_string())),
         };
     }
-    let member = db::members::by_code(&app.db, customer_id)
+    let member = db::members::by_code(svc.db, customer_id)
         .await?
         .ok_or_else(|| Exception::with(2010, customer_id.to_string()))?;
     if holder.is_some_and(|m| m != member.id) {
@@ -75,14 +75,14 @@ pub async fn authorize(app: &App, params: &Params) -> Result<Customer, Exception
 /// no member, the consortium's (admins only). Answers the key (shown once; only its hash is
 /// kept) and the member it opens.
 pub async fn create_key(
-    app: &App,
+    db: &crate::db::Db,
     staff: &Staff,
     member: Option<&str>,
 ) -> AppResult<(String, Option<String>)> {
     let code = member.or(staff.member_code.as_deref());
     let member_id = match code {
         Some(code) => {
-            let m = crate::members::get(&app.db, code).await?;
+            let m = crate::members::get(db, code).await?;
             if !staff.may_act_for(m.id) {
                 return Err(AppError::forbidden("another member's usage"));
             }
@@ -92,6 +92,6 @@ pub async fn create_key(
         None => return Err(AppError::forbidden("the consortium's key is for admins")),
     };
     let (key, hash) = crate::auth::generate_token();
-    db::usage::insert_sushi_key(&app.db, member_id, &hash).await?;
+    db::usage::insert_sushi_key(db, member_id, &hash).await?;
     Ok((key, code.map(str::to_string)))
 }

@@ -18,11 +18,17 @@ pub use exception::Exception;
 pub use report::{Document, report};
 pub use request::Params;
 
-use crate::app::App;
 use crate::calendar::Month;
 use crate::db;
 use crate::usage::count::CONSORTIUM;
 use crate::usage::rollup;
+
+/// What the SUSHI service reads: the statistics in the database and the server's settings
+/// (the statistics section and the public address).
+pub struct Service<'a> {
+    pub db: &'a crate::db::Db,
+    pub config: &'a crate::config::Config,
+}
 
 /// `{"Proprietary": ["platform:customer"]}`.
 #[derive(Debug, Serialize)]
@@ -32,9 +38,9 @@ pub struct InstitutionId {
 }
 
 impl InstitutionId {
-    fn of(app: &App, customer_id: &str) -> Self {
+    fn of(svc: &Service<'_>, customer_id: &str) -> Self {
         Self {
-            proprietary: [format!("{}:{customer_id}", app.config.stats.platform_id)],
+            proprietary: [format!("{}:{customer_id}", svc.config.stats.platform_id)],
         }
     }
 }
@@ -82,28 +88,28 @@ pub struct Listed {
     pub last: Month,
 }
 
-pub async fn status(app: &App) -> Vec<Status> {
+pub async fn status(svc: &Service<'_>) -> Vec<Status> {
     vec![Status {
-        active: app.db.ping().await.is_ok(),
+        active: svc.db.ping().await.is_ok(),
         description: format!(
             "{}: COUNTER R5.1 usage of the consortium's disc images",
-            app.config.stats.platform
+            svc.config.stats.platform
         ),
         registry_record: "",
         note: "Days, months and sessions are in UTC. A month is reported once all of its days are processed (within a day of its end).",
     }]
 }
 
-pub async fn members(app: &App, params: &Params) -> Result<Vec<Institution>, Exception> {
-    let customer = authorize(app, params).await?;
+pub async fn members(svc: &Service<'_>, params: &Params) -> Result<Vec<Institution>, Exception> {
+    let customer = authorize(svc, params).await?;
     let entry = |id: &str, name: &str| Institution {
         customer_id: id.to_string(),
         name: name.to_string(),
-        institution_id: InstitutionId::of(app, id),
+        institution_id: InstitutionId::of(svc, id),
     };
     let mut out = vec![entry(&customer.customer_id, &customer.name)];
     if customer.scope == CONSORTIUM {
-        for m in db::members::list(&app.db).await? {
+        for m in db::members::list(svc.db).await? {
             out.push(entry(&m.code, &m.name));
         }
     }
@@ -194,9 +200,9 @@ impl Report {
     }
 }
 
-pub async fn list(app: &App, params: &Params) -> Result<Vec<Listed>, Exception> {
-    authorize(app, params).await?;
-    let (first, last) = available(app).await?;
+pub async fn list(svc: &Service<'_>, params: &Params) -> Result<Vec<Listed>, Exception> {
+    authorize(svc, params).await?;
+    let (first, last) = available(svc).await?;
     Ok(Report::ALL
         .iter()
         .map(|r| Listed {
@@ -212,8 +218,8 @@ pub async fn list(app: &App, params: &Params) -> Result<Vec<Listed>, Exception> 
 }
 
 /// (first, last) months that can be reported; before anything is processed, last month.
-async fn available(app: &App) -> Result<(Month, Month), Exception> {
-    Ok(match rollup::months_available(&app.db).await? {
+async fn available(svc: &Service<'_>) -> Result<(Month, Month), Exception> {
+    Ok(match rollup::months_available(svc.db).await? {
         Some(m) => m,
         None => {
             let prev = Month::current().prev();

@@ -5,12 +5,12 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::Serialize;
 
+use super::Service;
 use super::auth::{Customer, authorize};
 use super::request::{
     Attributes, DATA_TYPES, Filters, Params, Request, parse_month, parse_request,
 };
 use super::{Exception, InstitutionId, Report, available};
-use crate::app::App;
 use crate::calendar::{Day, Month};
 use crate::db::{self, usage::Fact};
 use crate::usage::{DAY_MS, now_ms};
@@ -121,8 +121,12 @@ pub struct AttributePerformance {
     pub performance: Performance,
 }
 
-pub async fn report(app: &App, report: Report, params: &Params) -> Result<Document, Exception> {
-    let customer = authorize(app, params).await?;
+pub async fn report(
+    svc: &Service<'_>,
+    report: Report,
+    params: &Params,
+) -> Result<Document, Exception> {
+    let customer = authorize(svc, params).await?;
     let (begin, end) = match (params.get("begin_date"), params.get("end_date")) {
         (Some(b), Some(e)) => (b, e),
         _ => {
@@ -144,8 +148,8 @@ pub async fn report(app: &App, report: Report, params: &Params) -> Result<Docume
             "begin_date is in the current month or later",
         ));
     }
-    let mut req = parse_request(report, params, &app.config.stats.platform_id);
-    let (first, last) = available(app).await?;
+    let mut req = parse_request(report, params, &svc.config.stats.platform_id);
+    let (first, last) = available(svc).await?;
     let mut from = begin;
     let mut to = end;
     if from < first {
@@ -169,7 +173,7 @@ pub async fn report(app: &App, report: Report, params: &Params) -> Result<Docume
         header_end = last.last_day();
     }
     let items = if from <= to {
-        build_items(app, &customer, &req, from, to).await?
+        build_items(svc, &customer, &req, from, to).await?
     } else {
         Vec::new()
     };
@@ -185,9 +189,9 @@ pub async fn report(app: &App, report: Report, params: &Params) -> Result<Docume
         report_id: report.id(),
         report_name: report.name(),
         created: rfc3339(now_ms()),
-        created_by: app.config.stats.created_by.clone(),
+        created_by: svc.config.stats.created_by.clone(),
         institution_name: customer.name.clone(),
-        institution_id: InstitutionId::of(app, &customer.customer_id),
+        institution_id: InstitutionId::of(svc, &customer.customer_id),
         registry_record: "",
         filters: ReportFilters {
             begin_date: begin.first_day(),
@@ -258,14 +262,14 @@ fn add(counts: &mut Performance, metric: &str, month: &str, n: i64) {
 }
 
 async fn build_items(
-    app: &App,
+    svc: &Service<'_>,
     customer: &Customer,
     req: &Request,
     from: Month,
     to: Month,
 ) -> Result<Vec<Items>, Exception> {
     let (first_day, last_day) = (from.first_day().to_string(), to.last_day().to_string());
-    let facts = db::usage::monthly(&app.db, customer.scope, &first_day, &last_day).await?;
+    let facts = db::usage::monthly(svc.db, customer.scope, &first_day, &last_day).await?;
     let facts: Vec<Fact> = facts.into_iter().filter(|f| keep(req, f)).collect();
     let month = |m: &str| {
         if req.total {
@@ -274,7 +278,7 @@ async fn build_items(
             m.to_string()
         }
     };
-    let platform = &app.config.stats.platform;
+    let platform = &svc.config.stats.platform;
     let access_method = req.show.contains(&"Access_Method").then_some("Regular");
     match req.report {
         Report::Pr | Report::PrP1 => {
@@ -292,7 +296,7 @@ async fn build_items(
             if req.metrics.contains(&"Searches_Platform") && wants_platform && req.item.is_none() {
                 let counts = by_type.entry("Platform".into()).or_default();
                 let searches =
-                    db::usage::monthly_searches(&app.db, customer.scope, &first_day, &last_day)
+                    db::usage::monthly_searches(svc.db, customer.scope, &first_day, &last_day)
                         .await?;
                 for (m, n) in searches {
                     add(counts, "Searches_Platform", &month(&m), n);
@@ -342,12 +346,12 @@ async fn build_items(
             });
             let ids: Vec<i64> = by_item.keys().copied().collect();
             let names: HashMap<i64, (String, Option<String>)> =
-                db::usage::disc_names(&app.db, &ids)
+                db::usage::disc_names(svc.db, &ids)
                     .await?
                     .into_iter()
                     .map(|(id, name, title)| (id, (name, title)))
                     .collect();
-            let base = app.config.public_url();
+            let base = svc.config.public_url();
             let items: Vec<Item> = by_item
                 .into_iter()
                 .map(|(id, groups)| {
@@ -360,7 +364,7 @@ async fn build_items(
                         publisher: "",
                         platform: platform.clone(),
                         item_id: ItemId {
-                            proprietary: format!("{}:disc-{id}", app.config.stats.platform_id),
+                            proprietary: format!("{}:disc-{id}", svc.config.stats.platform_id),
                             uri: format!("{base}/api/v1/discs/{id}"),
                         },
                         performance: groups

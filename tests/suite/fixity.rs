@@ -63,9 +63,16 @@ async fn delete_raw(app: &TestApp, sha: &str) -> Result<()> {
 }
 
 async fn check_all(app: &TestApp) -> Result<spindle::fixity::Report> {
-    spindle::fixity::run(&app.state, i64::MAX, 100, None)
-        .await
-        .map_err(|e| anyhow::anyhow!("{}", e.message()))
+    spindle::fixity::run(
+        &app.state.db,
+        &app.state.blobs,
+        &app.state.metrics,
+        i64::MAX,
+        100,
+        None,
+    )
+    .await
+    .map_err(|e| anyhow::anyhow!("{}", e.message()))
 }
 
 async fn fixity_finds_changed_bytes(backend: Backend) -> Result<()> {
