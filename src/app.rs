@@ -9,6 +9,7 @@ use spindle_storage::{BlobStore, LocalConfig, StorageError};
 
 use crate::config::{Config, StorageBackend};
 use crate::db::{Db, DbError};
+use crate::images::Indexer;
 use crate::linking::Linking;
 use crate::metrics::Metrics;
 use crate::uploads::Uploads;
@@ -20,12 +21,10 @@ pub struct App {
     pub metrics: Metrics,
     /// Resumable uploads: who is writing which upload now.
     pub uploads: Uploads,
-    /// Wakes the indexers when an image is queued.
-    pub index_wake: tokio::sync::Notify,
+    /// The indexers: their bell and the images this node is reading now.
+    pub indexer: Arc<Indexer>,
     /// The linkers: their SRU clients and the bell that wakes them.
     pub linking: Arc<Linking>,
-    /// Images this node is reading now, handed back to the queue at shutdown.
-    pub indexing: std::sync::Mutex<std::collections::HashSet<String>>,
     /// Usage statistics: the event queue, the day keys, the members' networks.
     pub usage: crate::usage::Usage,
     /// Signs readers' access links (shared by every node through the database).
@@ -103,7 +102,13 @@ impl App {
         let limits = crate::limits::Limits::new(&config.limits);
         let uploads = Uploads::new(db.clone(), blobs.clone(), config.upload.clone(), &metrics);
         let linking = Arc::new(Linking::new(db.clone()));
+        let indexer = Arc::new(Indexer::new(
+            db.clone(),
+            blobs.clone(),
+            config.index.clone(),
+        ));
         Ok(Self {
+            indexer,
             uploads,
             linking,
             config,
@@ -114,8 +119,6 @@ impl App {
             link_secret,
             content_rows: ContentRows::default(),
             limits,
-            index_wake: tokio::sync::Notify::new(),
-            indexing: Default::default(),
         })
     }
 

@@ -220,9 +220,10 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
     };
     // The first registration of an image decides its format and parts; later ones reuse it.
     if db::images::get(&app.db, &sha256).await?.is_none() {
-        let parts = images::check_new(app, digest, blob.size as u64, &req.parts).await?;
+        let parts =
+            images::check_new(&app.db, &app.blobs, digest, blob.size as u64, &req.parts).await?;
         db::images::enqueue(&app.db, &sha256, &parts).await?;
-        app.index_wake.notify_waiters();
+        app.indexer.wake();
     }
     if new.barcode.is_none()
         && let Some(existing) = db::discs::same_unbarcoded(&app.db, &new).await?

@@ -2,6 +2,7 @@
 //! (off the request path, leased so that any node may take it and a dead node's work is
 //! taken over), and the layout an indexed image was stored with.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use serde::{Deserialize, Serialize};
@@ -9,12 +10,12 @@ use spindle_image::{
     self as image, AudioTrack, BlobSource, Boot, Detected, EntryKind, ImageError, Index, Limits,
     Parts, ReadAt, Source,
 };
-use spindle_storage::Digest;
+use spindle_storage::{BlobStore, Digest};
 use tokio::runtime::Handle;
 
-use crate::app::{App, AppState};
+use crate::config::IndexConfig;
 use crate::db::{
-    self,
+    self, Db,
     images::{ImageRow, Indexed, NewFile},
 };
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -37,20 +38,49 @@ pub struct PartRef {
     pub sha256: String,
 }
 
-fn source(app: &App, digest: Digest, size: u64) -> BlobSource {
-    BlobSource::new(app.blobs.clone(), digest, size, Handle::current())
+fn source(blobs: &BlobStore, digest: Digest, size: u64) -> BlobSource {
+    BlobSource::new(blobs.clone(), digest, size, Handle::current())
+}
+
+/// The indexers' runtime: the database and store they read, their settings, the bell that
+/// wakes them when an image is queued, and the images this node is reading now (handed back
+/// to the queue at shutdown).
+pub struct Indexer {
+    db: Db,
+    blobs: BlobStore,
+    config: IndexConfig,
+    wake: tokio::sync::Notify,
+    claimed: std::sync::Mutex<std::collections::HashSet<String>>,
+}
+
+impl Indexer {
+    pub fn new(db: Db, blobs: BlobStore, config: IndexConfig) -> Self {
+        Self {
+            db,
+            blobs,
+            config,
+            wake: tokio::sync::Notify::new(),
+            claimed: Default::default(),
+        }
+    }
+
+    /// Tells the indexers an image is queued.
+    pub fn wake(&self) {
+        self.wake.notify_waiters();
+    }
 }
 
 /// Checks a newly registered image before any disc points at it: the format is read from its
 /// bytes (a few ranged reads), a CUE sheet's files must all be given, and everything must be
 /// stored. Returns the parts to record, in the sheet's order and under the sheet's names.
 pub async fn check_new(
-    app: &App,
+    db: &Db,
+    blobs: &BlobStore,
     digest: Digest,
     size: u64,
     parts: &[PartRef],
 ) -> AppResult<Vec<(String, String)>> {
-    let src = source(app, digest, size);
+    let src = source(blobs, digest, size);
     let detected = tokio::task::spawn_blocking(move || image::detect(&src))
         .await
         .map_err(|e| AppError::internal("format detection task", &e))?
@@ -84,7 +114,7 @@ pub async fn check_new(
             AppError::unprocessable(ErrorCode::InvalidSha256, format!("parts[{i}].sha256: {e}"))
         })?;
         let hex = part.to_hex();
-        if db::blobs::get(&app.db, &hex).await?.is_none() {
+        if db::blobs::get(db, &hex).await?.is_none() {
             return Err(AppError::unprocessable(
                 ErrorCode::BlobNotFound,
                 format!(
@@ -107,41 +137,41 @@ pub async fn check_new(
 }
 
 /// Runs `workers` indexers until the process stops.
-pub async fn run(state: AppState) {
-    let workers = state.config.index.workers.max(1);
+pub async fn run(ix: Arc<Indexer>) {
+    let workers = ix.config.workers.max(1);
     let mut set = tokio::task::JoinSet::new();
     for _ in 0..workers {
-        set.spawn(worker(state.clone()));
+        set.spawn(worker(ix.clone()));
     }
     while set.join_next().await.is_some() {}
 }
 
-async fn worker(state: AppState) {
-    let lease = state.config.index.lease_secs as i64;
-    let app: &App = &state;
+async fn worker(ix: Arc<Indexer>) {
+    let lease = ix.config.lease_secs as i64;
+    let ix: &Indexer = &ix;
     crate::queue::drain_forever(
         "an image to index",
-        &app.index_wake,
-        || db::images::claim(&app.db, lease),
+        &ix.wake,
+        || db::images::claim(&ix.db, lease),
         |sha: String| async move {
-            claims(app).insert(sha.clone());
-            index_one(app, &sha).await;
-            claims(app).remove(&sha);
+            claims(ix).insert(sha.clone());
+            index_one(ix, &sha).await;
+            claims(ix).remove(&sha);
         },
     )
     .await;
 }
 
-fn claims(app: &App) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
-    app.indexing.lock().unwrap_or_else(|p| p.into_inner())
+fn claims(ix: &Indexer) -> std::sync::MutexGuard<'_, std::collections::HashSet<String>> {
+    ix.claimed.lock().unwrap_or_else(|p| p.into_inner())
 }
 
 /// Hands the images this node was reading back to the queue, so that a restart (or another
 /// node) reads them at once rather than after the lease.
-pub async fn release_claims(app: &App) {
-    let held: Vec<String> = claims(app).drain().collect();
+pub async fn release_claims(ix: &Indexer) {
+    let held: Vec<String> = claims(ix).drain().collect();
     for sha in held {
-        if let Err(e) = db::images::retry_later(&app.db, &sha, 0, "interrupted by a shutdown").await
+        if let Err(e) = db::images::retry_later(&ix.db, &sha, 0, "interrupted by a shutdown").await
         {
             tracing::warn!(image = sha, error = %e, "cannot hand an image back to the queue");
         }
@@ -151,12 +181,12 @@ pub async fn release_claims(app: &App) {
 /// Transient failures (the store unreachable) are retried this many times, backing off.
 const MAX_ATTEMPTS: i64 = 5;
 
-async fn index_one(app: &App, sha: &str) {
+async fn index_one(ix: &Indexer, sha: &str) {
     let started = Instant::now();
-    let outcome = read_index(app, sha).await;
+    let outcome = read_index(ix, sha).await;
     let result = match outcome {
         Ok((index, launch, reads)) => {
-            let stored = store(app, sha, &index, launch.as_deref(), started, reads).await;
+            let stored = store(ix, sha, &index, launch.as_deref(), started, reads).await;
             if stored.is_ok() {
                 tracing::info!(
                     image = sha,
@@ -170,7 +200,7 @@ async fn index_one(app: &App, sha: &str) {
             stored
         }
         Err(ImageError::Io(msg)) => {
-            let attempts = db::images::get(&app.db, sha)
+            let attempts = db::images::get(&ix.db, sha)
                 .await
                 .ok()
                 .flatten()
@@ -178,19 +208,19 @@ async fn index_one(app: &App, sha: &str) {
             tracing::warn!(image = sha, attempts, error = %msg, "reading an image failed");
             if attempts >= MAX_ATTEMPTS {
                 db::images::fail(
-                    &app.db,
+                    &ix.db,
                     sha,
                     ErrorCode::ImageReadFailed.as_str(),
                     &format!("reading the image: {msg}"),
                 )
                 .await
             } else {
-                db::images::retry_later(&app.db, sha, 30 * attempts, &msg).await
+                db::images::retry_later(&ix.db, sha, 30 * attempts, &msg).await
             }
         }
         Err(e) => {
             tracing::info!(image = sha, error = %e, "image cannot be indexed");
-            db::images::fail(&app.db, sha, ErrorCode::from(&e).as_str(), &e.to_string()).await
+            db::images::fail(&ix.db, sha, ErrorCode::from(&e).as_str(), &e.to_string()).await
         }
     };
     if let Err(e) = result {
@@ -199,27 +229,27 @@ async fn index_one(app: &App, sha: &str) {
     }
 }
 
-async fn read_index(app: &App, sha: &str) -> Result<(Index, Option<String>, u64), ImageError> {
+async fn read_index(ix: &Indexer, sha: &str) -> Result<(Index, Option<String>, u64), ImageError> {
     let io = |e: crate::db::DbError| ImageError::Io(e.to_string());
     let digest: Digest = sha
         .parse()
         .map_err(|e| ImageError::Io(format!("stored digest: {e}")))?;
-    let size = db::blobs::get(&app.db, sha)
+    let size = db::blobs::get(&ix.db, sha)
         .await
         .map_err(io)?
         .ok_or_else(|| ImageError::Io("the image's blob row is missing".into()))?
         .size as u64;
-    let main = source(app, digest, size);
+    let main = source(&ix.blobs, digest, size);
     let mut named = Vec::new();
-    for p in db::images::parts(&app.db, sha).await.map_err(io)? {
+    for p in db::images::parts(&ix.db, sha).await.map_err(io)? {
         let d: Digest = p
             .part_sha256
             .parse()
             .map_err(|e| ImageError::Io(format!("stored digest: {e}")))?;
-        named.push((p.name, source(app, d, p.size as u64)));
+        named.push((p.name, source(&ix.blobs, d, p.size as u64)));
     }
     let limits = Limits {
-        max_entries: app.config.index.max_entries,
+        max_entries: ix.config.max_entries,
         ..Limits::default()
     };
     tokio::task::spawn_blocking(move || {
@@ -258,7 +288,7 @@ fn file_kind(k: EntryKind) -> FileKind {
 }
 
 async fn store(
-    app: &App,
+    ix: &Indexer,
     sha: &str,
     index: &Index,
     launch: Option<&str>,
@@ -311,7 +341,7 @@ async fn store(
         ranged_reads: reads as i64,
         files,
     };
-    db::images::store(&app.db, sha, &indexed).await
+    db::images::store(&ix.db, sha, &indexed).await
 }
 
 /// An indexed image's layout.

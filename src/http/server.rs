@@ -17,7 +17,7 @@ pub async fn serve(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
     let sweeper = tokio::spawn(sweep_forever(state.clone()));
-    let indexers = tokio::spawn(crate::images::run(state.clone()));
+    let indexers = tokio::spawn(crate::images::run(state.indexer.clone()));
     let linkers = tokio::spawn(crate::linking::run(state.linking.clone()));
     let resync = tokio::spawn(crate::linking::resync_forever(
         state.linking.clone(),
@@ -59,7 +59,7 @@ pub async fn serve(
     rollup.abort();
     search.abort();
     fixity.abort();
-    crate::images::release_claims(&state).await;
+    crate::images::release_claims(&state.indexer).await;
     // Usage recorded by the requests that just finished is written before the pool closes.
     state.usage.recorder.flush().await;
     state.db.close().await;

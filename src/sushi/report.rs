@@ -345,12 +345,11 @@ async fn build_items(
                 !groups.is_empty()
             });
             let ids: Vec<i64> = by_item.keys().copied().collect();
-            let names: HashMap<i64, (String, Option<String>)> =
-                db::usage::disc_names(svc.db, &ids)
-                    .await?
-                    .into_iter()
-                    .map(|(id, name, title)| (id, (name, title)))
-                    .collect();
+            let names: HashMap<i64, (String, Option<String>)> = db::usage::disc_names(svc.db, &ids)
+                .await?
+                .into_iter()
+                .map(|(id, name, title)| (id, (name, title)))
+                .collect();
             let base = svc.config.public_url();
             let items: Vec<Item> = by_item
                 .into_iter()
