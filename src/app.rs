@@ -30,25 +30,9 @@ pub struct App {
     /// Signs readers' access links (shared by every node through the database).
     pub link_secret: Vec<u8>,
     /// Discs and indexed images as the content paths (downloads, ranges, files) read them.
-    pub content_rows: ContentRows,
+    pub content_rows: crate::discs::ContentRows,
     /// Rate limits per client address.
     pub limits: crate::limits::Limits,
-}
-
-/// The rows every content request needs, kept for a couple of seconds (see [`crate::cache`]).
-pub struct ContentRows {
-    pub discs: crate::cache::TtlCache<i64, crate::db::discs::DiscRow>,
-    pub images: crate::cache::TtlCache<String, crate::db::images::ImageRow>,
-}
-
-impl Default for ContentRows {
-    fn default() -> Self {
-        let ttl = std::time::Duration::from_secs(2);
-        Self {
-            discs: crate::cache::TtlCache::new(ttl, 10_000),
-            images: crate::cache::TtlCache::new(ttl, 10_000),
-        }
-    }
 }
 
 #[derive(Clone)]
@@ -117,7 +101,7 @@ impl App {
             metrics,
             usage,
             link_secret,
-            content_rows: ContentRows::default(),
+            content_rows: crate::discs::ContentRows::default(),
             limits,
         })
     }

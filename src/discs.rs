@@ -6,13 +6,12 @@ use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 use serde::{Deserialize, Serialize};
 use spindle_image::{AudioTrack, Boot};
 use spindle_integrations::isbn::Isbn;
-use spindle_storage::Digest;
+use spindle_storage::{BlobStore, Digest};
 
 use crate::access::Viewer;
-use crate::app::App;
 use crate::auth::{Role, Staff};
 use crate::db::{
-    self,
+    self, Db,
     discs::{DiscRow, NewDisc},
 };
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -123,9 +122,16 @@ fn text_field<'a>(name: &str, value: &'a Option<String>, max: usize) -> AppResul
     Ok(Some(v))
 }
 
-pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<Registered> {
+pub async fn register(
+    db: &Db,
+    blobs: &BlobStore,
+    indexer: &crate::images::Indexer,
+    linking: &crate::linking::Linking,
+    staff: &Staff,
+    req: RegisterDisc,
+) -> AppResult<Registered> {
     let member = match (&req.member, staff.role) {
-        (Some(code), _) => db::members::by_code(&app.db, code).await?.ok_or_else(|| {
+        (Some(code), _) => db::members::by_code(db, code).await?.ok_or_else(|| {
             AppError::unprocessable(
                 ErrorCode::UnknownMember,
                 format!("no member with code {code:?}"),
@@ -133,7 +139,7 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
         })?,
         (None, Role::Librarian) => {
             let code = staff.member_code.as_deref().unwrap_or_default();
-            db::members::by_code(&app.db, code)
+            db::members::by_code(db, code)
                 .await?
                 .ok_or_else(|| AppError::internal("token member", &code))?
         }
@@ -206,40 +212,39 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
             }
             y => y,
         },
-        link_status: if db::catalogue::get(&app.db, member.id).await?.is_some() {
+        link_status: if db::catalogue::get(db, member.id).await?.is_some() {
             LinkStatus::Pending
         } else {
             LinkStatus::NoCatalogue
         },
     };
-    let Some(blob) = db::blobs::get(&app.db, &sha256).await? else {
+    let Some(blob) = db::blobs::get(db, &sha256).await? else {
         return Err(AppError::unprocessable(
             ErrorCode::BlobNotFound,
             format!("no stored image has sha256 {sha256}; upload it first"),
         ));
     };
     // The first registration of an image decides its format and parts; later ones reuse it.
-    if db::images::get(&app.db, &sha256).await?.is_none() {
-        let parts =
-            images::check_new(&app.db, &app.blobs, digest, blob.size as u64, &req.parts).await?;
-        db::images::enqueue(&app.db, &sha256, &parts).await?;
-        app.indexer.wake();
+    if db::images::get(db, &sha256).await?.is_none() {
+        let parts = images::check_new(db, blobs, digest, blob.size as u64, &req.parts).await?;
+        db::images::enqueue(db, &sha256, &parts).await?;
+        indexer.wake();
     }
     if new.barcode.is_none()
-        && let Some(existing) = db::discs::same_unbarcoded(&app.db, &new).await?
+        && let Some(existing) = db::discs::same_unbarcoded(db, &new).await?
     {
         return Ok(Registered::Existing(existing.into()));
     }
-    match db::discs::insert(&app.db, &new).await? {
+    match db::discs::insert(db, &new).await? {
         Ok(id) => {
             if new.link_status == LinkStatus::Pending {
-                app.linking.wake();
+                linking.wake();
             }
-            Ok(Registered::Created(get_row(app, id).await?.into()))
+            Ok(Registered::Created(get_row(db, id).await?.into()))
         }
         Err(db::discs::BarcodeTaken) => {
             let barcode = new.barcode.unwrap_or_default();
-            let existing = db::discs::by_barcode(&app.db, member.id, barcode, disc_number)
+            let existing = db::discs::by_barcode(db, member.id, barcode, disc_number)
                 .await?
                 .ok_or_else(|| AppError::internal("barcode conflict without a row", &barcode))?;
             if existing.sha256 == sha256 {
@@ -257,8 +262,8 @@ pub async fn register(app: &App, staff: &Staff, req: RegisterDisc) -> AppResult<
     }
 }
 
-async fn get_row(app: &App, id: i64) -> AppResult<DiscRow> {
-    db::discs::get(&app.db, id)
+async fn get_row(db: &Db, id: i64) -> AppResult<DiscRow> {
+    db::discs::get(db, id)
         .await?
         .ok_or_else(|| AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {id}")))
 }
@@ -267,12 +272,17 @@ async fn get_row(app: &App, id: i64) -> AppResult<DiscRow> {
 /// may be up to two seconds old: what decides access and names the content (member, open,
 /// image) never changes once a disc is registered; the catalogue fields, which do, are not
 /// read on these paths.
-pub async fn content_readable(app: &App, viewer: &Viewer, id: i64) -> AppResult<DiscRow> {
-    let disc = match app.content_rows.discs.get(&id) {
+pub async fn content_readable(
+    db: &Db,
+    rows: &ContentRows,
+    viewer: &Viewer,
+    id: i64,
+) -> AppResult<DiscRow> {
+    let disc = match rows.discs.get(&id) {
         Some(d) => d,
         None => {
-            let d = get_row(app, id).await?;
-            app.content_rows.discs.put(id, d.clone());
+            let d = get_row(db, id).await?;
+            rows.discs.put(id, d.clone());
             d
         }
     };
@@ -298,8 +308,8 @@ pub fn parse_id(raw: &str) -> AppResult<i64> {
 }
 
 /// The disc, if the caller may read it (and so take its image).
-pub async fn readable(app: &App, viewer: &Viewer, id: i64) -> AppResult<DiscRow> {
-    admit(viewer, get_row(app, id).await?)
+pub async fn readable(db: &Db, viewer: &Viewer, id: i64) -> AppResult<DiscRow> {
+    admit(viewer, get_row(db, id).await?)
 }
 
 /// The disc, noted by the viewer (for counting), if the viewer may read it.
@@ -310,7 +320,7 @@ fn admit(viewer: &Viewer, disc: DiscRow) -> AppResult<DiscRow> {
 }
 
 pub async fn list(
-    app: &App,
+    db: &Db,
     staff: &Staff,
     member: Option<&str>,
     after: i64,
@@ -322,7 +332,7 @@ pub async fn list(
             "name the member whose discs to list (?member=CODE)",
         )
     })?;
-    let member = db::members::by_code(&app.db, code).await?.ok_or_else(|| {
+    let member = db::members::by_code(db, code).await?.ok_or_else(|| {
         AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
     })?;
     if !staff.may_act_for(member.id) {
@@ -330,20 +340,20 @@ pub async fn list(
             "librarians list their own member's discs only",
         ));
     }
-    let rows = db::discs::list_for_member(&app.db, member.id, after, limit.clamp(1, 1000)).await?;
+    let rows = db::discs::list_for_member(db, member.id, after, limit.clamp(1, 1000)).await?;
     Ok(rows.into_iter().map(DiscView::from).collect())
 }
 
 pub use crate::db::discs::StaffFilter;
 
 /// The other discs of the same book or image (its set, other members' copies), for its page.
-pub async fn related(app: &App, disc: &DiscRow) -> AppResult<Vec<DiscRow>> {
-    Ok(db::discs::related(&app.db, disc).await?)
+pub async fn related(db: &Db, disc: &DiscRow) -> AppResult<Vec<DiscRow>> {
+    Ok(db::discs::related(db, disc).await?)
 }
 
 /// What a disc is called on its pages: its label, or else its file name ("" for none).
-pub async fn title(app: &App, id: i64) -> AppResult<String> {
-    Ok(db::discs::get(&app.db, id)
+pub async fn title(db: &Db, id: i64) -> AppResult<String> {
+    Ok(db::discs::get(db, id)
         .await?
         .map(|d| d.label.unwrap_or(d.filename))
         .unwrap_or_default())
@@ -360,15 +370,15 @@ pub struct StaffOverview {
 }
 
 pub async fn staff_overview(
-    app: &App,
+    db: &Db,
     member_id: i64,
     filter: db::discs::StaffFilter,
     offset: i64,
     limit: i64,
 ) -> AppResult<StaffOverview> {
-    let listed = db::discs::staff_list(&app.db, member_id, filter, offset, limit);
-    let counted = db::discs::staff_counts(&app.db, member_id);
-    let uploaded = db::uploads::for_member(&app.db, member_id, db::now() - 7 * 86_400, 100);
+    let listed = db::discs::staff_list(db, member_id, filter, offset, limit);
+    let counted = db::discs::staff_counts(db, member_id);
+    let uploaded = db::uploads::for_member(db, member_id, db::now() - 7 * 86_400, 100);
     let ((discs, total), counts, uploads) = tokio::try_join!(listed, counted, uploaded)?;
     Ok(StaffOverview {
         discs,
@@ -379,8 +389,8 @@ pub async fn staff_overview(
 }
 
 /// How many of a member's discs are linked to a catalogue record (what an 856 export holds).
-pub async fn linked_count(app: &App, member_id: i64) -> AppResult<i64> {
-    Ok(db::discs::staff_counts(&app.db, member_id)
+pub async fn linked_count(db: &Db, member_id: i64) -> AppResult<i64> {
+    Ok(db::discs::staff_counts(db, member_id)
         .await?
         .iter()
         .filter(|(link, _, _)| *link == LinkStatus::Linked)
@@ -466,8 +476,8 @@ fn track_view(disc: i64, t: &AudioTrack) -> TrackView {
 }
 
 /// The image facts shown with a disc; None before the image is queued.
-pub async fn image_view(app: &App, disc: &DiscRow) -> AppResult<Option<ImageView>> {
-    let Some(image) = db::images::get(&app.db, &disc.sha256).await? else {
+pub async fn image_view(db: &Db, disc: &DiscRow) -> AppResult<Option<ImageView>> {
+    let Some(image) = db::images::get(db, &disc.sha256).await? else {
         return Ok(None);
     };
     let layout: Layout = images::layout(&image);
@@ -498,4 +508,20 @@ pub async fn image_view(app: &App, disc: &DiscRow) -> AppResult<Option<ImageView
         index_millis: image.index_millis,
         ranged_reads: image.ranged_reads,
     }))
+}
+
+/// The rows every content request needs, kept for a couple of seconds (see [`crate::cache`]).
+pub struct ContentRows {
+    pub discs: crate::cache::TtlCache<i64, crate::db::discs::DiscRow>,
+    pub images: crate::cache::TtlCache<String, crate::db::images::ImageRow>,
+}
+
+impl Default for ContentRows {
+    fn default() -> Self {
+        let ttl = std::time::Duration::from_secs(2);
+        Self {
+            discs: crate::cache::TtlCache::new(ttl, 10_000),
+            images: crate::cache::TtlCache::new(ttl, 10_000),
+        }
+    }
 }

@@ -2,22 +2,22 @@
 //! read), a path made safe, the entry at it (symlinks followed within the disc) and its
 //! extents.
 
-use crate::app::App;
 use crate::db::{
-    self,
+    self, Db,
     images::{FileRow, ImageRow},
 };
+use crate::discs::ContentRows;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::state::{FileKind, ImageStatus};
 
 /// The image behind a disc, once it has been read; 409 while it waits or if it failed.
-pub async fn indexed(app: &App, sha: &str) -> AppResult<ImageRow> {
+pub async fn indexed(db: &Db, rows: &ContentRows, sha: &str) -> AppResult<ImageRow> {
     // An indexed image's facts stay as they are (until it is read again, seen within the
     // cache's two seconds).
-    if let Some(image) = app.content_rows.images.get(&sha.to_string()) {
+    if let Some(image) = rows.images.get(&sha.to_string()) {
         return Ok(image);
     }
-    let image = db::images::get(&app.db, sha).await?.ok_or_else(|| {
+    let image = db::images::get(db, sha).await?.ok_or_else(|| {
         AppError::conflict(
             ErrorCode::ImageNotIndexed,
             "this disc's image has not been queued for reading",
@@ -25,7 +25,7 @@ pub async fn indexed(app: &App, sha: &str) -> AppResult<ImageRow> {
     })?;
     match image.status {
         ImageStatus::Indexed => {
-            app.content_rows.images.put(sha.to_string(), image.clone());
+            rows.images.put(sha.to_string(), image.clone());
             Ok(image)
         }
         ImageStatus::Failed => Err(AppError::conflict(
@@ -64,12 +64,12 @@ pub fn clean_path(raw: &str) -> AppResult<String> {
 }
 
 /// The entry at `path`, following symlinks within the disc (at most 8 hops).
-pub async fn resolve(app: &App, sha: &str, path: &str) -> AppResult<FileRow> {
+pub async fn resolve(db: &Db, sha: &str, path: &str) -> AppResult<FileRow> {
     let not_found =
         || AppError::not_found(ErrorCode::FileNotFound, format!("no {path:?} on this disc"));
     let mut current = path.to_string();
     for _ in 0..8 {
-        let row = db::images::file(&app.db, sha, &current)
+        let row = db::images::file(db, sha, &current)
             .await?
             .ok_or_else(not_found)?;
         if row.kind != FileKind::Symlink {

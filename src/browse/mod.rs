@@ -9,14 +9,13 @@ use spindle_image::SectorLayout;
 use spindle_storage::Digest;
 
 use crate::access::Viewer;
-use crate::app::App;
 use crate::content::{self, Content, Representation, Segment, unix_time};
 use crate::db::{
-    self,
+    self, Db,
     discs::DiscRow,
     images::{FileRow, ImageRow},
 };
-use crate::discs::{self, file_url};
+use crate::discs::{self, ContentRows, file_url};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::images::{self, Layout};
 use crate::state::FileKind;
@@ -64,14 +63,19 @@ pub enum Found {
     File(Box<Representation>),
 }
 
-async fn open(app: &App, viewer: &Viewer, id: i64) -> AppResult<(DiscRow, ImageRow)> {
-    let disc = discs::content_readable(app, viewer, id).await?;
-    let image = lookup::indexed(app, &disc.sha256).await?;
+async fn open(
+    db: &Db,
+    rows: &ContentRows,
+    viewer: &Viewer,
+    id: i64,
+) -> AppResult<(DiscRow, ImageRow)> {
+    let disc = discs::content_readable(db, rows, viewer, id).await?;
+    let image = lookup::indexed(db, rows, &disc.sha256).await?;
     Ok((disc, image))
 }
 
-async fn listing(app: &App, disc: &DiscRow, dir: &str) -> AppResult<Listing> {
-    let mut rows = db::images::children(&app.db, &disc.sha256, dir).await?;
+async fn listing(db: &Db, disc: &DiscRow, dir: &str) -> AppResult<Listing> {
+    let mut rows = db::images::children(db, &disc.sha256, dir).await?;
     // Directories first, then by name, the way file managers show a disc.
     rows.sort_by(|a, b| {
         (a.kind != FileKind::Dir, &a.name).cmp(&(b.kind != FileKind::Dir, &b.name))
@@ -89,18 +93,24 @@ async fn listing(app: &App, disc: &DiscRow, dir: &str) -> AppResult<Listing> {
 }
 
 /// What is at `raw_path` on a disc: a directory's listing, or a file ready to stream.
-pub async fn at(app: &App, viewer: &Viewer, id: i64, raw_path: &str) -> AppResult<Found> {
-    let (disc, image) = open(app, viewer, id).await?;
+pub async fn at(
+    db: &Db,
+    rows: &ContentRows,
+    viewer: &Viewer,
+    id: i64,
+    raw_path: &str,
+) -> AppResult<Found> {
+    let (disc, image) = open(db, rows, viewer, id).await?;
     let path = lookup::clean_path(raw_path)?;
     if path.is_empty() {
-        return Ok(Found::Dir(listing(app, &disc, "").await?));
+        return Ok(Found::Dir(listing(db, &disc, "").await?));
     }
-    let row = lookup::resolve(app, &disc.sha256, &path).await?;
+    let row = lookup::resolve(db, &disc.sha256, &path).await?;
     if row.kind == FileKind::Dir {
-        return Ok(Found::Dir(listing(app, &disc, &row.path).await?));
+        return Ok(Found::Dir(listing(db, &disc, &row.path).await?));
     }
     Ok(Found::File(Box::new(
-        file_representation(app, &disc, &image, &row).await?,
+        file_representation(db, &disc, &image, &row).await?,
     )))
 }
 
@@ -110,9 +120,9 @@ pub struct Tree {
     pub entries: Vec<EntryView>,
 }
 
-pub async fn tree(app: &App, viewer: &Viewer, id: i64) -> AppResult<Tree> {
-    let (disc, _) = open(app, viewer, id).await?;
-    let mut rows = db::images::all_files(&app.db, &disc.sha256).await?;
+pub async fn tree(db: &Db, rows: &ContentRows, viewer: &Viewer, id: i64) -> AppResult<Tree> {
+    let (disc, _) = open(db, rows, viewer, id).await?;
+    let mut rows = db::images::all_files(db, &disc.sha256).await?;
     rows.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(Tree {
         disc: disc.id,
@@ -129,7 +139,7 @@ struct Parts {
 }
 
 impl Parts {
-    async fn of(app: &App, image: &ImageRow) -> AppResult<Self> {
+    async fn of(db: &Db, image: &ImageRow) -> AppResult<Self> {
         let parse = |hex: &str| -> AppResult<Digest> {
             hex.parse()
                 .map_err(|e| AppError::internal("stored digest", &e))
@@ -139,7 +149,7 @@ impl Parts {
         let has_parts =
             layout.sources.iter().any(|s| s.part > 0) || layout.tracks.iter().any(|t| t.part > 0);
         if has_parts {
-            for p in db::images::parts(&app.db, &image.sha256).await? {
+            for p in db::images::parts(db, &image.sha256).await? {
                 let part = u32::try_from(p.position)
                     .map_err(|e| AppError::internal("part position", &e))?;
                 digests.push((part, parse(&p.part_sha256)?));
@@ -196,7 +206,7 @@ fn short_hash(s: &str) -> String {
 }
 
 async fn file_representation(
-    app: &App,
+    db: &Db,
     disc: &DiscRow,
     image: &ImageRow,
     row: &FileRow,
@@ -210,13 +220,19 @@ async fn file_representation(
         content_type,
         inline,
         sandbox: true,
-        content: Parts::of(app, image).await?.file_content(row)?,
+        content: Parts::of(db, image).await?.file_content(row)?,
     })
 }
 
 /// An audio track as a WAV file: a 44-byte header built on the fly, then the track's PCM.
-pub async fn track(app: &App, viewer: &Viewer, id: i64, raw: &str) -> AppResult<Representation> {
-    let (disc, image) = open(app, viewer, id).await?;
+pub async fn track(
+    db: &Db,
+    rows: &ContentRows,
+    viewer: &Viewer,
+    id: i64,
+    raw: &str,
+) -> AppResult<Representation> {
+    let (disc, image) = open(db, rows, viewer, id).await?;
     let not_found = || {
         AppError::not_found(
             ErrorCode::TrackNotFound,
@@ -228,7 +244,7 @@ pub async fn track(app: &App, viewer: &Viewer, id: i64, raw: &str) -> AppResult<
         .unwrap_or(raw)
         .parse()
         .map_err(|_| not_found())?;
-    let parts = Parts::of(app, &image).await?;
+    let parts = Parts::of(db, &image).await?;
     let t = parts
         .layout
         .tracks
@@ -259,9 +275,15 @@ pub async fn track(app: &App, viewer: &Viewer, id: i64, raw: &str) -> AppResult<
 }
 
 /// A CUE sheet's BIN file, whole.
-pub async fn part(app: &App, viewer: &Viewer, id: i64, name: &str) -> AppResult<Representation> {
-    let disc = discs::content_readable(app, viewer, id).await?;
-    let p = db::images::parts(&app.db, &disc.sha256)
+pub async fn part(
+    db: &Db,
+    rows: &ContentRows,
+    viewer: &Viewer,
+    id: i64,
+    name: &str,
+) -> AppResult<Representation> {
+    let disc = discs::content_readable(db, rows, viewer, id).await?;
+    let p = db::images::parts(db, &disc.sha256)
         .await?
         .into_iter()
         .find(|p| p.name == name)
@@ -298,15 +320,16 @@ const MAX_ZIP_ENTRIES: usize = 100_000;
 
 /// The entries of a directory (the whole disc for "") for a streamed ZIP, and its file name.
 pub async fn zip(
-    app: &App,
+    db: &Db,
+    rows: &ContentRows,
     viewer: &Viewer,
     id: i64,
     raw_path: &str,
 ) -> AppResult<(String, Vec<ZipEntry>)> {
-    let (disc, image) = open(app, viewer, id).await?;
+    let (disc, image) = open(db, rows, viewer, id).await?;
     let path = lookup::clean_path(raw_path)?;
     if !path.is_empty() {
-        let row = lookup::resolve(app, &disc.sha256, &path).await?;
+        let row = lookup::resolve(db, &disc.sha256, &path).await?;
         if row.kind != FileKind::Dir {
             return Err(AppError::not_found(
                 ErrorCode::DirNotFound,
@@ -314,7 +337,7 @@ pub async fn zip(
             ));
         }
     }
-    let mut rows = db::images::subtree(&app.db, &disc.sha256, &path).await?;
+    let mut rows = db::images::subtree(db, &disc.sha256, &path).await?;
     if rows.len() > MAX_ZIP_ENTRIES {
         return Err(AppError::unprocessable(
             ErrorCode::ZipTooLarge,
@@ -326,7 +349,7 @@ pub async fn zip(
     }
     rows.sort_by(|a, b| a.path.cmp(&b.path));
     let strip = if path.is_empty() { 0 } else { path.len() + 1 };
-    let parts = Parts::of(app, &image).await?;
+    let parts = Parts::of(db, &image).await?;
     let mut entries = Vec::with_capacity(rows.len());
     for row in rows.into_iter().filter(|r| r.kind != FileKind::Symlink) {
         let content = if row.kind == FileKind::File {
@@ -353,8 +376,8 @@ pub async fn zip(
 }
 
 /// Where the Launch button goes: the file URL of the disc's launch target.
-pub async fn launch(app: &App, viewer: &Viewer, id: i64) -> AppResult<String> {
-    let (disc, image) = open(app, viewer, id).await?;
+pub async fn launch(db: &Db, rows: &ContentRows, viewer: &Viewer, id: i64) -> AppResult<String> {
+    let (disc, image) = open(db, rows, viewer, id).await?;
     image
         .launch_path
         .as_deref()

@@ -32,18 +32,29 @@ async fn register(
     staff: Staff,
     ApiJson(req): ApiJson<RegisterDisc>,
 ) -> AppResult<Response> {
-    Ok(match discs::register(&state, &staff, req).await? {
-        Registered::Created(view) => {
-            let location = format!("/api/v1/discs/{}", view.id);
-            (
-                StatusCode::CREATED,
-                [(header::LOCATION, location)],
-                Json(view),
-            )
-                .into_response()
-        }
-        Registered::Existing(view) => (StatusCode::OK, Json(view)).into_response(),
-    })
+    Ok(
+        match discs::register(
+            &state.db,
+            &state.blobs,
+            &state.indexer,
+            &state.linking,
+            &staff,
+            req,
+        )
+        .await?
+        {
+            Registered::Created(view) => {
+                let location = format!("/api/v1/discs/{}", view.id);
+                (
+                    StatusCode::CREATED,
+                    [(header::LOCATION, location)],
+                    Json(view),
+                )
+                    .into_response()
+            }
+            Registered::Existing(view) => (StatusCode::OK, Json(view)).into_response(),
+        },
+    )
 }
 
 async fn show(
@@ -51,8 +62,8 @@ async fn show(
     viewer: Viewer,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
-    let disc = discs::readable(&state, &viewer, discs::parse_id(&id)?).await?;
-    let image = discs::image_view(&state, &disc).await?;
+    let disc = discs::readable(&state.db, &viewer, discs::parse_id(&id)?).await?;
+    let image = discs::image_view(&state.db, &disc).await?;
     let links = crate::linking::links(&state.linking, disc.id).await?;
     let mut view = discs::DiscView::from(disc);
     view.image = image;
@@ -73,7 +84,7 @@ async fn list(
     ApiQuery(q): ApiQuery<ListQuery>,
 ) -> AppResult<Response> {
     let views = discs::list(
-        &state,
+        &state.db,
         &staff,
         q.member.as_deref(),
         q.after.unwrap_or(0),
@@ -91,7 +102,13 @@ async fn image(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
-    let disc = discs::content_readable(&state, &viewer, discs::parse_id(&id)?).await?;
+    let disc = discs::content_readable(
+        &state.db,
+        &state.content_rows,
+        &viewer,
+        discs::parse_id(&id)?,
+    )
+    .await?;
     download::serve(
         &state,
         method == Method::GET,

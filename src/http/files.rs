@@ -65,7 +65,7 @@ async fn root(
     headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
-    let f = browse::at(&state, &viewer, parse_id(&id)?, "").await?;
+    let f = browse::at(&state.db, &state.content_rows, &viewer, parse_id(&id)?, "").await?;
     found(&state, &method, &headers, f).await
 }
 
@@ -77,7 +77,14 @@ async fn file(
     headers: HeaderMap,
     ApiPath((id, path)): ApiPath<(String, String)>,
 ) -> AppResult<Response> {
-    let f = browse::at(&state, &viewer, parse_id(&id)?, &path).await?;
+    let f = browse::at(
+        &state.db,
+        &state.content_rows,
+        &viewer,
+        parse_id(&id)?,
+        &path,
+    )
+    .await?;
     found(&state, &method, &headers, f).await
 }
 
@@ -86,7 +93,10 @@ async fn tree(
     viewer: Viewer,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
-    Ok(Json(browse::tree(&state, &viewer, parse_id(&id)?).await?).into_response())
+    Ok(
+        Json(browse::tree(&state.db, &state.content_rows, &viewer, parse_id(&id)?).await?)
+            .into_response(),
+    )
 }
 
 async fn track(
@@ -96,7 +106,14 @@ async fn track(
     headers: HeaderMap,
     ApiPath((id, track)): ApiPath<(String, String)>,
 ) -> AppResult<Response> {
-    let rep = browse::track(&state, &viewer, parse_id(&id)?, &track).await?;
+    let rep = browse::track(
+        &state.db,
+        &state.content_rows,
+        &viewer,
+        parse_id(&id)?,
+        &track,
+    )
+    .await?;
     download::serve(&state, method == Method::GET, &headers, &rep).await
 }
 
@@ -107,7 +124,14 @@ async fn part(
     headers: HeaderMap,
     ApiPath((id, name)): ApiPath<(String, String)>,
 ) -> AppResult<Response> {
-    let rep = browse::part(&state, &viewer, parse_id(&id)?, &name).await?;
+    let rep = browse::part(
+        &state.db,
+        &state.content_rows,
+        &viewer,
+        parse_id(&id)?,
+        &name,
+    )
+    .await?;
     download::serve(&state, method == Method::GET, &headers, &rep).await
 }
 
@@ -137,7 +161,14 @@ async fn zip_response(
     id: String,
     path: String,
 ) -> AppResult<Response> {
-    let (filename, entries) = browse::zip(&state, &viewer, parse_id(&id)?, &path).await?;
+    let (filename, entries) = browse::zip(
+        &state.db,
+        &state.content_rows,
+        &viewer,
+        parse_id(&id)?,
+        &path,
+    )
+    .await?;
     let body = if method == Method::GET {
         Body::from_stream(zipstream::stream(state.blobs.clone(), entries))
     } else {
@@ -162,6 +193,6 @@ async fn launch(
     viewer: Viewer,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
-    let url = browse::launch(&state, &viewer, parse_id(&id)?).await?;
+    let url = browse::launch(&state.db, &state.content_rows, &viewer, parse_id(&id)?).await?;
     Ok((StatusCode::SEE_OTHER, [(header::LOCATION, url)]).into_response())
 }

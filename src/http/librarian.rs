@@ -97,7 +97,8 @@ async fn discs(
     };
     let page_no = q.page.unwrap_or(1).clamp(1, 1_000_000);
     let overview =
-        crate::discs::staff_overview(&state, member.id, filter, (page_no - 1) * PAGE, PAGE).await;
+        crate::discs::staff_overview(&state.db, member.id, filter, (page_no - 1) * PAGE, PAGE)
+            .await;
     let crate::discs::StaffOverview {
         discs: rows,
         total,
@@ -511,7 +512,7 @@ async fn export_page(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let linked = match crate::discs::linked_count(&state, member.id).await {
+    let linked = match crate::discs::linked_count(&state.db, member.id).await {
         Ok(n) => n,
         Err(e) => return e.into_response(),
     };

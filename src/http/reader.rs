@@ -178,9 +178,9 @@ async fn disc_view(
     lang: Lang,
     uri: &Uri,
 ) -> Result<Response, AppError> {
-    let disc = crate::discs::readable(state, viewer, parse_id(id)?).await?;
-    let image = discs::image_view(state, &disc).await?;
-    let related = crate::discs::related(state, &disc).await?;
+    let disc = crate::discs::readable(&state.db, viewer, parse_id(id)?).await?;
+    let image = discs::image_view(&state.db, &disc).await?;
+    let related = crate::discs::related(&state.db, &disc).await?;
     // The book's records in every catalogue that holds this image.
     let mut records = Vec::new();
     for d in related.iter().filter(|d| d.sha256 == disc.sha256) {
@@ -272,9 +272,9 @@ async fn browse_page(
     let result = async {
         let id = parse_id(&id)?;
         let path = path.trim_end_matches('/').to_string();
-        match browse::at(&state, &viewer, id, &path).await? {
+        match browse::at(&state.db, &state.content_rows, &viewer, id, &path).await? {
             Found::Dir(listing) => {
-                let title = crate::discs::title(&state, id).await?;
+                let title = crate::discs::title(&state.db, id).await?;
                 let mut crumbs = Vec::new();
                 let mut so_far = String::new();
                 for part in listing.path.split('/').filter(|p| !p.is_empty()) {
