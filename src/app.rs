@@ -1,5 +1,9 @@
-//! The application: configuration, database, blob store and metrics, shared by every
-//! request through `AppState`.
+//! The application: configuration, database, blob store and metrics, and each feature's own
+//! runtime (uploads, indexers, linkers, usage, limits), composed here and shared by every
+//! request through `AppState`. Only the HTTP wing and the entry points (`cli`, `backup`) see
+//! it: domain modules take the parts they use, so none imports this module
+//! (`grep -rln "crate::app" src | grep -v "^src/http/\|^src/app.rs\|^src/cli.rs"` names
+//! only `backup.rs`).
 
 use std::ops::Deref;
 use std::sync::Arc;
