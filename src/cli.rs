@@ -57,7 +57,7 @@ enum Command {
     /// Fetch every linked record again from the members' catalogues and report
     Resync,
     /// Upload a shelf of discs (a folder or a manifest) to a Spindle server
-    Upload(crate::upload::UploadArgs),
+    Upload(spindle_client::UploadArgs),
     /// Re-hash stored blobs and report any whose bytes no longer match their key (exit 1 if
     /// any). By default the blobs due (`fixity.reverify_days`); the server also does this
     /// in the background.
@@ -201,7 +201,7 @@ fn init_logging(config: &Config) {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     // A client of the API: no server configuration, database or storage involved.
     if let Command::Upload(args) = cli.command {
-        return match crate::upload::run(args).await? {
+        return match spindle_client::run(args).await? {
             true => Ok(()),
             false => bail!("some rows failed; see the report"),
         };

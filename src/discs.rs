@@ -3,7 +3,7 @@
 //! image, and a disc's addresses (its files and folder pages).
 
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use spindle_image::{AudioTrack, Boot};
 use spindle_integrations::isbn::Isbn;
 use spindle_storage::{BlobStore, Digest};
@@ -18,26 +18,7 @@ use crate::error::{AppError, AppResult, ErrorCode};
 use crate::images::{self, Layout};
 use crate::state::{ImageStatus, LinkStatus};
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct RegisterDisc {
-    pub sha256: String,
-    /// The member code; librarians may omit it (their own), admins must give it.
-    pub member: Option<String>,
-    pub filename: Option<String>,
-    pub label: Option<String>,
-    pub isbn: Option<String>,
-    pub barcode: Option<String>,
-    pub record_id: Option<String>,
-    pub disc_number: Option<i64>,
-    pub open: Option<bool>,
-    /// Title (and year) to look the book up by when it has no barcode, ISBN or record id.
-    pub title: Option<String>,
-    pub year: Option<i64>,
-    /// For a CUE sheet: the BIN files it names, already uploaded.
-    #[serde(default)]
-    pub parts: Vec<crate::images::PartRef>,
-}
+pub use spindle_client::api::RegisterDisc;
 
 #[derive(Debug, Serialize)]
 pub struct DiscView {

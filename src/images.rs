@@ -30,13 +30,7 @@ pub struct Layout {
     pub warnings: Vec<String>,
 }
 
-/// A part named in a disc registration: the file name a CUE sheet uses, and its blob.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct PartRef {
-    pub name: String,
-    pub sha256: String,
-}
+pub use spindle_client::api::PartRef;
 
 fn source(blobs: &BlobStore, digest: Digest, size: u64) -> BlobSource {
     BlobSource::new(blobs.clone(), digest, size, Handle::current())

@@ -31,7 +31,6 @@ pub mod queue;
 pub mod search;
 pub mod state;
 pub mod sushi;
-pub mod upload;
 pub mod uploads;
 pub mod usage;
 pub mod zipstream;

@@ -15,9 +15,9 @@ fuzz_target!(|data: &[u8]| {
         // Only a token we signed verifies: signing its grant again gives the same token.
         assert_eq!(spindle::access::sign(KEY, &grant), text);
     }
-    let _ = spindle::upload::plan::from_manifest_text(text, std::path::Path::new(""));
+    let _ = spindle_client::plan::from_manifest_text(text, std::path::Path::new(""));
     if text.len() < 200 {
-        let _ = spindle::upload::plan::pattern_regex(text);
+        let _ = spindle_client::plan::pattern_regex(text);
     }
     let _ = spindle::usage::parse_cidrs(&text.lines().map(String::from).collect::<Vec<_>>());
 });

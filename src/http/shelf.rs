@@ -16,7 +16,7 @@ use super::{ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::auth::Staff;
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::upload::plan::{self, Probed, Row, Shelf};
+use spindle_client::plan::{self, Probed, Row, Shelf};
 
 /// More files than a librarian drops at once.
 const MAX_FILES: usize = 10_000;

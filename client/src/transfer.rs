@@ -6,7 +6,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use base64::Engine as _;
-use serde_json::{Value, json};
+use serde_json::Value;
+
+use crate::api::{PartRef, RegisterDisc};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 pub struct Client {
@@ -207,7 +209,7 @@ impl Client {
     }
 
     /// Registers the disc; returns its id (an earlier registration of the same disc counts).
-    pub async fn register(&self, body: Value) -> Result<i64, Failure> {
+    pub async fn register(&self, body: RegisterDisc) -> Result<i64, Failure> {
         let r = self
             .http
             .post(format!("{}/api/v1/discs", self.base))
@@ -254,35 +256,27 @@ impl Client {
         sha: &str,
         member: Option<&str>,
         parts: &[(String, String)],
-    ) -> Value {
-        let mut b = json!({
-            "sha256": sha,
-            "filename": row.path.file_name().map(|n| n.to_string_lossy().to_string()),
-        });
-        for (k, v) in [
-            ("isbn", &row.isbn),
-            ("barcode", &row.barcode),
-            ("record_id", &row.record_id),
-            ("label", &row.label),
-        ] {
-            if let Some(v) = v {
-                b[k] = json!(v);
-            }
+    ) -> RegisterDisc {
+        RegisterDisc {
+            sha256: sha.to_string(),
+            filename: row
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().to_string()),
+            isbn: row.isbn.clone(),
+            barcode: row.barcode.clone(),
+            record_id: row.record_id.clone(),
+            label: row.label.clone(),
+            disc_number: row.disc_number,
+            member: member.map(str::to_string),
+            parts: parts
+                .iter()
+                .map(|(name, sha)| PartRef {
+                    name: name.clone(),
+                    sha256: sha.clone(),
+                })
+                .collect(),
+            ..Default::default()
         }
-        if let Some(n) = row.disc_number {
-            b["disc_number"] = json!(n);
-        }
-        if let Some(m) = member {
-            b["member"] = json!(m);
-        }
-        if !parts.is_empty() {
-            b["parts"] = json!(
-                parts
-                    .iter()
-                    .map(|(name, sha)| json!({"name": name, "sha256": sha}))
-                    .collect::<Vec<_>>()
-            );
-        }
-        b
     }
 }

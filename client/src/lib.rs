@@ -6,6 +6,7 @@
 //! and the exit code says whether every row succeeded. Running it again does only what is
 //! left.
 
+pub mod api;
 pub mod plan;
 mod state;
 mod transfer;
