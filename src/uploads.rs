@@ -15,10 +15,10 @@ use axum::http::StatusCode;
 use base64::Engine as _;
 use bytes::{Bytes, BytesMut};
 use futures::{Stream, StreamExt};
-use spindle_storage::{Digest, HashState, PartReceipt, ResumableTarget, StreamingHasher};
+use spindle_storage::{
+    BlobStore, Digest, HashState, PartReceipt, ResumableTarget, StreamingHasher,
+};
 use tokio_util::sync::CancellationToken;
-
-use spindle_storage::BlobStore;
 
 use crate::auth::{Role, Staff};
 use crate::config::UploadConfig;

@@ -261,8 +261,6 @@ pub(super) async fn count_requests(
     response
 }
 
-/// A NUL in the path or the query (`%00`) is refused before any handler sees it: no text in
-/// Spindle may hold one.
 /// Error answers' titles in the language the client asks for (`?lang=`, else
 /// Accept-Language; English by default), with `Content-Language` saying which.
 pub(super) async fn localize_problems(request: Request, next: Next) -> Response {
@@ -272,6 +270,8 @@ pub(super) async fn localize_problems(request: Request, next: Next) -> Response 
     response
 }
 
+/// A NUL in the path or the query (`%00`) is refused before any handler sees it: no text in
+/// Spindle may hold one.
 pub(super) async fn refuse_nul(request: Request, next: Next) -> Response {
     let in_uri = request
         .uri()
