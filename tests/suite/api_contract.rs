@@ -23,9 +23,18 @@ fn tool(var: &str) -> String {
 
 /// The problem types the server publishes: code → title.
 async fn problem_types(app: &TestApp) -> Result<BTreeMap<String, String>> {
+    problem_types_in(app, "en").await
+}
+
+/// The problem types, asked for in `accept_language`.
+async fn problem_types_in(
+    app: &TestApp,
+    accept_language: &str,
+) -> Result<BTreeMap<String, String>> {
     let list: Vec<Value> = app
         .client
         .get(app.url("/api/v1/problems"))
+        .header("accept-language", accept_language)
         .send()
         .await?
         .json()
@@ -179,22 +188,7 @@ async fn error_titles_follow_the_clients_language() -> Result<()> {
     let app = TestApp::start(Backend::SqliteLocal).await?;
     let a = app.librarian("A").await?;
     let en = problem_types(&app).await?;
-    let zh: BTreeMap<String, String> = app
-        .client
-        .get(app.url("/api/v1/problems"))
-        .header("accept-language", "zh-CN,zh;q=0.9,en;q=0.8")
-        .send()
-        .await?
-        .json::<Vec<Value>>()
-        .await?
-        .into_iter()
-        .map(|p| {
-            (
-                p["code"].as_str().unwrap_or_default().to_string(),
-                p["title"].as_str().unwrap_or_default().to_string(),
-            )
-        })
-        .collect();
+    let zh = problem_types_in(&app, "zh-CN,zh;q=0.9,en;q=0.8").await?;
     ensure!(en.keys().eq(zh.keys()), "the lists name different codes");
     for (code, title) in &zh {
         ensure!(
