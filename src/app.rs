@@ -22,7 +22,7 @@ pub struct App {
     pub config: Config,
     pub db: Db,
     pub blobs: BlobStore,
-    pub metrics: Metrics,
+    pub metrics: Arc<Metrics>,
     /// Resumable uploads: who is writing which upload now.
     pub uploads: Uploads,
     /// The indexers: their bell and the images this node is reading now.
@@ -85,10 +85,15 @@ impl App {
                 .map_err(StartupError::Schema)?,
         )
         .unwrap_or_default();
-        let metrics = Metrics::default();
+        let metrics = Arc::new(Metrics::default());
         let usage = crate::usage::Usage::start(&db, &config, &metrics);
         let limits = crate::limits::Limits::new(&config.limits);
-        let uploads = Uploads::new(db.clone(), blobs.clone(), config.upload.clone(), &metrics);
+        let uploads = Uploads::new(
+            db.clone(),
+            blobs.clone(),
+            config.upload.clone(),
+            metrics.clone(),
+        );
         let linking = Arc::new(Linking::new(db.clone()));
         let indexer = Arc::new(Indexer::new(
             db.clone(),

@@ -55,6 +55,11 @@ fn problem_body(a: &Answered, lang: &str) -> Vec<u8> {
     serde_json::to_vec(&problem).unwrap_or_default()
 }
 
+/// Whether the response is an error answer [`localize`] can render again.
+pub fn is_problem(response: &Response) -> bool {
+    response.extensions().get::<Answered>().is_some()
+}
+
 /// Renders an error answer's title in `lang` (the detail stays as written) and says which
 /// language it is in. Other responses pass untouched.
 pub fn localize(response: &mut Response, lang: &'static str) {

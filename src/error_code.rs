@@ -140,7 +140,7 @@ impl Serialize for ErrorCode {
 
 impl ErrorCode {
     /// The catalogue key of the code's title.
-    pub fn title_key(self) -> String {
+    fn title_key(self) -> String {
         format!("problem_{}", self.as_str().replace('-', "_"))
     }
 

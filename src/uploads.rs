@@ -410,33 +410,17 @@ pub struct Uploads {
     db: Db,
     blobs: BlobStore,
     config: UploadConfig,
-    metrics: UploadMetrics,
+    metrics: Arc<Metrics>,
     writers: Mutex<HashMap<String, Arc<WriterSlot>>>,
 }
 
-/// The process counters uploads move (handles onto the same series as [`Metrics`]).
-struct UploadMetrics {
-    uploads_in_flight: prometheus_client::metrics::gauge::Gauge,
-    uploads_finished: prometheus_client::metrics::family::Family<
-        OutcomeLabels,
-        prometheus_client::metrics::counter::Counter,
-    >,
-    uploads_expired: prometheus_client::metrics::counter::Counter,
-    bytes_in: prometheus_client::metrics::counter::Counter,
-}
-
 impl Uploads {
-    pub fn new(db: Db, blobs: BlobStore, config: UploadConfig, metrics: &Metrics) -> Self {
+    pub fn new(db: Db, blobs: BlobStore, config: UploadConfig, metrics: Arc<Metrics>) -> Self {
         Self {
             db,
             blobs,
             config,
-            metrics: UploadMetrics {
-                uploads_in_flight: metrics.uploads_in_flight.clone(),
-                uploads_finished: metrics.uploads_finished.clone(),
-                uploads_expired: metrics.uploads_expired.clone(),
-                bytes_in: metrics.bytes_in.clone(),
-            },
+            metrics,
             writers: Mutex::default(),
         }
     }

@@ -263,10 +263,16 @@ pub(super) async fn count_requests(
 
 /// Error answers' titles in the language the client asks for (`?lang=`, else
 /// Accept-Language; English by default), with `Content-Language` saying which.
+/// Only reference-counted handles are kept on the way in; the language is worked out for an
+/// error answer alone, so downloads and ranges pay nothing for it.
 pub(super) async fn localize_problems(request: Request, next: Next) -> Response {
-    let lang = super::web::Lang::from_request(request.headers(), request.uri()).code();
+    let accept = request.headers().get(header::ACCEPT_LANGUAGE).cloned();
+    let uri = request.uri().clone();
     let mut response = next.run(request).await;
-    crate::error::localize(&mut response, lang);
+    if crate::error::is_problem(&response) {
+        let lang = super::web::Lang::from_parts(accept.as_ref(), &uri).code();
+        crate::error::localize(&mut response, lang);
+    }
     response
 }
 

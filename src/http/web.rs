@@ -95,6 +95,11 @@ impl Lang {
     }
 
     pub fn from_request(headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> Self {
+        Self::from_parts(headers.get(header::ACCEPT_LANGUAGE), uri)
+    }
+
+    /// As [`Lang::from_request`], from the one header it reads.
+    pub fn from_parts(accept_language: Option<&HeaderValue>, uri: &axum::http::Uri) -> Self {
         let query = uri.query().unwrap_or("");
         for kv in query.split('&') {
             match kv {
@@ -103,10 +108,7 @@ impl Lang {
                 _ => {}
             }
         }
-        let accept = headers
-            .get(header::ACCEPT_LANGUAGE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
+        let accept = accept_language.and_then(|v| v.to_str().ok()).unwrap_or("");
         for tag in accept.split(',') {
             let tag = tag
                 .split(';')

@@ -16,7 +16,8 @@ mod worker;
 
 pub use resync::{ResyncReport, resync, resync_forever, resync_member};
 pub use review::{LinkView, ReviewItem, decide, links, relink, review_queue};
-pub use settings::{CatalogueSettings, Clients, get_catalogue, put_catalogue};
+use settings::Clients;
+pub use settings::{CatalogueSettings, get_catalogue, put_catalogue};
 pub use worker::run;
 
 use crate::db::Db;
