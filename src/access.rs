@@ -9,6 +9,7 @@ use base64::Engine as _;
 
 use crate::auth::Staff;
 use crate::db::discs::DiscRow;
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 
 pub const ACCESS_COOKIE: &str = "spindle_access";
@@ -48,7 +49,7 @@ fn signed(secret: &[u8], scope: Scope, secs: i64) -> AppResult<(String, i64)> {
     if !(1..=MAX_LINK_SECS).contains(&secs) {
         return Err(AppError::unprocessable(
             ErrorCode::InvalidExpiry,
-            format!("expires_in_secs must be from 1 to {MAX_LINK_SECS}"),
+            detail!("err_expiry_range", max = MAX_LINK_SECS),
         ));
     }
     let expires = crate::db::now() + secs;
@@ -64,11 +65,11 @@ pub async fn sign_for_disc(
     id: i64,
     secs: i64,
 ) -> AppResult<(String, i64)> {
-    let disc = crate::db::discs::get(db, id)
-        .await?
-        .ok_or_else(|| AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {id}")))?;
+    let disc = crate::db::discs::get(db, id).await?.ok_or_else(|| {
+        AppError::not_found(ErrorCode::DiscNotFound, detail!("err_no_disc", id = id))
+    })?;
     if !staff.may_act_for(disc.member_id) {
-        return Err(AppError::forbidden("this disc belongs to another member"));
+        return Err(AppError::forbidden(detail!("err_disc_of_other_member")));
     }
     signed(secret, Scope::Disc(id), secs)
 }
@@ -83,7 +84,7 @@ pub async fn sign_for_member(
 ) -> AppResult<(String, i64)> {
     let member = crate::members::get(db, code).await?;
     if !staff.may_act_for(member.id) {
-        return Err(AppError::forbidden("another member's discs"));
+        return Err(AppError::forbidden(detail!("err_other_members_discs")));
     }
     signed(secret, Scope::Member(member.id), secs)
 }
@@ -156,7 +157,7 @@ impl Viewer {
             return if s.may_act_for(disc.member_id) {
                 Ok(())
             } else {
-                Err(AppError::forbidden("this disc belongs to another member"))
+                Err(AppError::forbidden(detail!("err_disc_of_other_member")))
             };
         }
         let granted = self.grant.as_ref().is_some_and(|g| match g.scope {
@@ -169,10 +170,7 @@ impl Viewer {
         Err(AppError::new(
             axum::http::StatusCode::FORBIDDEN,
             ErrorCode::NotAdmitted,
-            format!(
-                "this disc is for readers of {}: open it from the library's network, or follow the link in the library's catalogue (off campus, through the library's proxy)",
-                disc.member_code
-            ),
+            detail!("err_not_admitted", member = &disc.member_code),
         ))
     }
 }

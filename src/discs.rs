@@ -14,6 +14,7 @@ use crate::db::{
     self, Db,
     discs::{DiscRow, NewDisc},
 };
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::images::{self, Layout};
 use crate::state::{ImageStatus, LinkStatus};
@@ -91,13 +92,13 @@ fn text_field<'a>(name: &str, value: &'a Option<String>, max: usize) -> AppResul
     if v.len() > max {
         return Err(AppError::unprocessable(
             ErrorCode::InvalidField,
-            format!("{name} is longer than {max} bytes"),
+            detail!("err_field_too_long", name = name, max = max),
         ));
     }
     if v.chars().any(char::is_control) {
         return Err(AppError::unprocessable(
             ErrorCode::InvalidField,
-            format!("{name} contains control characters"),
+            detail!("err_field_control", name = name),
         ));
     }
     Ok(Some(v))
@@ -115,7 +116,7 @@ pub async fn register(
         (Some(code), _) => db::members::by_code(db, code).await?.ok_or_else(|| {
             AppError::unprocessable(
                 ErrorCode::UnknownMember,
-                format!("no member with code {code:?}"),
+                detail!("err_no_member", code = code),
             )
         })?,
         (None, Role::Librarian) => {
@@ -127,19 +128,19 @@ pub async fn register(
         (None, Role::Admin) => {
             return Err(AppError::unprocessable(
                 ErrorCode::MemberRequired,
-                "an admin must name the member the disc belongs to",
+                detail!("err_admin_names_member"),
             ));
         }
     };
     if !staff.may_act_for(member.id) {
-        return Err(AppError::forbidden(
-            "librarians register discs for their own member only",
-        ));
+        return Err(AppError::forbidden(detail!("err_register_own")));
     }
-    let digest: Digest = req
-        .sha256
-        .parse()
-        .map_err(|e| AppError::unprocessable(ErrorCode::InvalidSha256, format!("sha256: {e}")))?;
+    let digest: Digest = req.sha256.parse().map_err(|e| {
+        AppError::unprocessable(
+            ErrorCode::InvalidSha256,
+            detail!("err_sha256", field = "sha256", reason = e),
+        )
+    })?;
     let sha256 = digest.to_hex();
     // A wrong check digit is kept as it is: books and catalogues carry misprinted ISBNs, and
     // catalogues match them as stored.
@@ -152,7 +153,7 @@ pub async fn register(
             Err(e) => {
                 return Err(AppError::unprocessable(
                     ErrorCode::InvalidIsbn,
-                    e.to_string(),
+                    detail!("err_isbn", reason = e),
                 ));
             }
         }),
@@ -162,7 +163,7 @@ pub async fn register(
     if !(1..=999).contains(&disc_number) {
         return Err(AppError::unprocessable(
             ErrorCode::InvalidField,
-            "disc_number must be between 1 and 999",
+            detail!("err_disc_number"),
         ));
     }
     let default_name = format!("{}.iso", &sha256[..12]);
@@ -170,7 +171,7 @@ pub async fn register(
     if filename.contains(['/', '\\']) {
         return Err(AppError::unprocessable(
             ErrorCode::InvalidField,
-            "filename must not contain path separators",
+            detail!("err_filename_separators"),
         ));
     }
     let new = NewDisc {
@@ -188,7 +189,7 @@ pub async fn register(
             Some(y) if !(1000..=2999).contains(&y) => {
                 return Err(AppError::unprocessable(
                     ErrorCode::InvalidField,
-                    "year must be a four-digit year",
+                    detail!("err_year"),
                 ));
             }
             y => y,
@@ -202,7 +203,7 @@ pub async fn register(
     let Some(blob) = db::blobs::get(db, &sha256).await? else {
         return Err(AppError::unprocessable(
             ErrorCode::BlobNotFound,
-            format!("no stored image has sha256 {sha256}; upload it first"),
+            detail!("err_no_image_blob", sha256 = sha256),
         ));
     };
     // The first registration of an image decides its format and parts; later ones reuse it.
@@ -233,9 +234,12 @@ pub async fn register(
             } else {
                 Err(AppError::conflict(
                     ErrorCode::DiscConflict,
-                    format!(
-                        "member {} already has disc {disc_number} of barcode {barcode} with another image (disc {})",
-                        member.code, existing.id
+                    detail!(
+                        "err_disc_conflict",
+                        member = &member.code,
+                        number = disc_number,
+                        barcode = barcode,
+                        disc = existing.id
                     ),
                 ))
             }
@@ -244,9 +248,9 @@ pub async fn register(
 }
 
 async fn get_row(db: &Db, id: i64) -> AppResult<DiscRow> {
-    db::discs::get(db, id)
-        .await?
-        .ok_or_else(|| AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {id}")))
+    db::discs::get(db, id).await?.ok_or_else(|| {
+        AppError::not_found(ErrorCode::DiscNotFound, detail!("err_no_disc", id = id))
+    })
 }
 
 /// The disc, if the caller may read its content (the image, its files, its tracks). The row
@@ -274,7 +278,7 @@ pub async fn content_readable(
         return Err(AppError::new(
             axum::http::StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::ImageFailedFixity,
-            "this disc's stored image failed its integrity check; the library's operators have been told and will restore it",
+            detail!("err_failed_fixity"),
         ));
     }
     Ok(disc)
@@ -282,10 +286,9 @@ pub async fn content_readable(
 
 /// Parses a disc id from a path segment; anything else is simply not a disc.
 pub fn parse_id(raw: &str) -> AppResult<i64> {
-    raw.parse::<i64>()
-        .ok()
-        .filter(|id| *id > 0)
-        .ok_or_else(|| AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {raw:?}")))
+    raw.parse::<i64>().ok().filter(|id| *id > 0).ok_or_else(|| {
+        AppError::not_found(ErrorCode::DiscNotFound, detail!("err_no_disc", id = raw))
+    })
 }
 
 /// The disc, if the caller may read it (and so take its image).
@@ -308,18 +311,16 @@ pub async fn list(
     limit: i64,
 ) -> AppResult<Vec<DiscView>> {
     let code = member.or(staff.member_code.as_deref()).ok_or_else(|| {
-        AppError::unprocessable(
-            ErrorCode::MemberRequired,
-            "name the member whose discs to list (?member=CODE)",
-        )
+        AppError::unprocessable(ErrorCode::MemberRequired, detail!("err_list_names_member"))
     })?;
     let member = db::members::by_code(db, code).await?.ok_or_else(|| {
-        AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
+        AppError::not_found(
+            ErrorCode::MemberNotFound,
+            detail!("err_no_member", code = code),
+        )
     })?;
     if !staff.may_act_for(member.id) {
-        return Err(AppError::forbidden(
-            "librarians list their own member's discs only",
-        ));
+        return Err(AppError::forbidden(detail!("err_list_own")));
     }
     let rows = db::discs::list_for_member(db, member.id, after, limit.clamp(1, 1000)).await?;
     Ok(rows.into_iter().map(DiscView::from).collect())

@@ -9,7 +9,9 @@ use spindle_image::ImageError;
 use spindle_storage::StorageError;
 
 use crate::db::DbError;
+use crate::detail;
 pub use crate::error_code::ErrorCode;
+pub use crate::i18n::Message;
 
 /// The media type of every error answer of the JSON API and the tus endpoints.
 pub const PROBLEM_JSON: &str = "application/problem+json";
@@ -18,7 +20,7 @@ pub const PROBLEM_JSON: &str = "application/problem+json";
 pub struct AppError {
     status: StatusCode,
     code: ErrorCode,
-    message: String,
+    message: Message,
     /// Extra headers some errors must carry (e.g. `Content-Range: bytes */N` on a 416).
     headers: Vec<(header::HeaderName, HeaderValue)>,
 }
@@ -26,22 +28,22 @@ pub struct AppError {
 /// An RFC 9457 problem document. `type` names the problem by its code, resolved against the
 /// server: `/api/v1/problems` lists every code with its title.
 #[derive(Serialize)]
-struct Problem<'a> {
+struct Problem {
     #[serde(rename = "type")]
     kind: String,
     title: &'static str,
     status: u16,
-    detail: &'a str,
+    detail: String,
     code: ErrorCode,
 }
 
-/// What an error answer said, kept on the response so that the HTTP wing can render its
-/// title in the reader's language ([`localize`]); the body is rendered in English first.
+/// What an error answer said, kept on the response so that the HTTP wing can render it in
+/// the reader's language ([`localize`]); the body is rendered in English first.
 #[derive(Clone, Debug)]
 struct Answered {
     code: ErrorCode,
     status: StatusCode,
-    detail: String,
+    detail: Message,
 }
 
 fn problem_body(a: &Answered, lang: &str) -> Vec<u8> {
@@ -49,7 +51,7 @@ fn problem_body(a: &Answered, lang: &str) -> Vec<u8> {
         kind: problem_type(a.code),
         title: a.code.title(lang),
         status: a.status.as_u16(),
-        detail: &a.detail,
+        detail: a.detail.render(lang),
         code: a.code,
     };
     serde_json::to_vec(&problem).unwrap_or_default()
@@ -60,8 +62,8 @@ pub fn is_problem(response: &Response) -> bool {
     response.extensions().get::<Answered>().is_some()
 }
 
-/// Renders an error answer's title in `lang` (the detail stays as written) and says which
-/// language it is in. Other responses pass untouched.
+/// Renders an error answer's title and detail in `lang` and says which language it is in.
+/// Other responses pass untouched.
 pub fn localize(response: &mut Response, lang: &'static str) {
     let Some(answered) = response.extensions_mut().remove::<Answered>() else {
         return;
@@ -81,11 +83,11 @@ pub fn problem_type(code: ErrorCode) -> String {
 }
 
 impl AppError {
-    pub fn new(status: StatusCode, code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(status: StatusCode, code: ErrorCode, message: Message) -> Self {
         Self {
             status,
             code,
-            message: message.into(),
+            message,
             headers: Vec::new(),
         }
     }
@@ -103,32 +105,38 @@ impl AppError {
         self.code
     }
 
-    pub fn message(&self) -> &str {
-        &self.message
+    /// What went wrong, in English: for logs and the operator's command line.
+    pub fn message(&self) -> String {
+        self.message.render("en")
     }
 
-    pub fn bad_request(code: ErrorCode, message: impl Into<String>) -> Self {
+    /// What went wrong, in `lang`: for pages.
+    pub fn detail(&self, lang: &str) -> String {
+        self.message.render(lang)
+    }
+
+    pub fn bad_request(code: ErrorCode, message: Message) -> Self {
         Self::new(StatusCode::BAD_REQUEST, code, message)
     }
 
-    pub fn unauthenticated(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn unauthenticated(code: ErrorCode, message: Message) -> Self {
         Self::new(StatusCode::UNAUTHORIZED, code, message)
             .with_header(header::WWW_AUTHENTICATE, HeaderValue::from_static("Bearer"))
     }
 
-    pub fn forbidden(message: impl Into<String>) -> Self {
+    pub fn forbidden(message: Message) -> Self {
         Self::new(StatusCode::FORBIDDEN, ErrorCode::Forbidden, message)
     }
 
-    pub fn not_found(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn not_found(code: ErrorCode, message: Message) -> Self {
         Self::new(StatusCode::NOT_FOUND, code, message)
     }
 
-    pub fn conflict(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn conflict(code: ErrorCode, message: Message) -> Self {
         Self::new(StatusCode::CONFLICT, code, message)
     }
 
-    pub fn unprocessable(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn unprocessable(code: ErrorCode, message: Message) -> Self {
         Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
     }
 
@@ -138,27 +146,26 @@ impl AppError {
         Self::new(
             StatusCode::INTERNAL_SERVER_ERROR,
             ErrorCode::Internal,
-            "internal error",
+            detail!("err_internal"),
         )
     }
 
-    pub fn unavailable(code: ErrorCode, what: &str, error: &dyn std::fmt::Display) -> Self {
-        tracing::warn!(%error, "{what} unavailable");
-        Self::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            code,
-            format!("the {what} is unavailable; try again shortly"),
-        )
-        .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"))
+    /// A peer the server needs is down: 503 with a hint to retry, the cause logged.
+    pub fn unavailable(code: ErrorCode, error: &dyn std::fmt::Display) -> Self {
+        tracing::warn!(%error, %code, "a peer is unavailable");
+        let message = match code {
+            ErrorCode::DatabaseUnavailable => detail!("err_database_unavailable"),
+            _ => detail!("err_storage_unavailable"),
+        };
+        Self::new(StatusCode::SERVICE_UNAVAILABLE, code, message)
+            .with_header(header::RETRY_AFTER, HeaderValue::from_static("5"))
     }
 }
 
 impl From<DbError> for AppError {
     fn from(e: DbError) -> Self {
         match e {
-            DbError::Unavailable(_) => {
-                Self::unavailable(ErrorCode::DatabaseUnavailable, "database", &e)
-            }
+            DbError::Unavailable(_) => Self::unavailable(ErrorCode::DatabaseUnavailable, &e),
             other => Self::internal("database", &other),
         }
     }
@@ -172,7 +179,7 @@ impl From<StorageError> for AppError {
                 Self::new(
                     StatusCode::INTERNAL_SERVER_ERROR,
                     ErrorCode::BlobMissing,
-                    "the stored image is missing; the operators have been told",
+                    detail!("err_blob_missing"),
                 )
             }
             StorageError::Store(_) | StorageError::Io { .. } if out_of_space(&e) => {
@@ -180,11 +187,11 @@ impl From<StorageError> for AppError {
                 Self::new(
                     StatusCode::INSUFFICIENT_STORAGE,
                     ErrorCode::StorageFull,
-                    "the disc store is full; what was received before is kept, so the upload can resume once the operators have made room",
+                    detail!("err_storage_full"),
                 )
             }
             StorageError::Store(_) | StorageError::Io { .. } => {
-                Self::unavailable(ErrorCode::StorageUnavailable, "storage", &e)
+                Self::unavailable(ErrorCode::StorageUnavailable, &e)
             }
             other => Self::internal("storage", &other),
         }
@@ -209,9 +216,26 @@ impl From<&ImageError> for ErrorCode {
 impl From<&ImageError> for AppError {
     fn from(e: &ImageError) -> Self {
         match e {
-            ImageError::Io(_) => Self::unavailable(ErrorCode::StorageUnavailable, "storage", e),
-            _ => Self::unprocessable(e.into(), e.to_string()),
+            ImageError::Io(_) => Self::unavailable(ErrorCode::StorageUnavailable, e),
+            _ => Self::unprocessable(e.into(), image_problem(e)),
         }
+    }
+}
+
+/// What is wrong with an image, for the person who uploaded or opened it.
+fn image_problem(e: &ImageError) -> Message {
+    match e {
+        ImageError::Unsupported(format) => detail!("err_image_unsupported", format = format),
+        ImageError::Unrecognised => detail!("err_image_unrecognised"),
+        ImageError::Truncated { needed, size } => {
+            detail!("err_image_truncated", needed = needed, size = size)
+        }
+        ImageError::Malformed { format, detail } => {
+            detail!("err_image_malformed", format = format, reason = detail)
+        }
+        ImageError::Limit(reason) => detail!("err_image_limit", reason = reason),
+        ImageError::MissingPart(name) => detail!("err_image_part_missing", name = name),
+        ImageError::Io(reason) => detail!("err_image_read", reason = reason),
     }
 }
 

@@ -2,11 +2,12 @@
 //! (`locales/en/spindle.ftl`, `locales/zh-CN/spindle.ftl`) that a librarian can correct
 //! without reading Rust. They are built into the binary and read once; the templates get a
 //! language's messages as one table (`t.key`), a value such as `{ $n }` left as `{n}` for the
-//! page to fill in.
+//! page to fill in. What error answers say ([`Message`], written with [`detail!`]) is
+//! rendered from the same files with its values, in the language the reader asked for.
 
 use std::sync::OnceLock;
 
-use fluent_bundle::{FluentArgs, FluentBundle, FluentResource};
+use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, concurrent};
 use fluent_syntax::ast;
 use serde_json::{Map, Value};
 
@@ -57,6 +58,108 @@ pub fn messages(lang: &str, source: &str) -> (Vec<(String, String)>, Vec<String>
     (out, problems)
 }
 
+/// A catalogue message with its values: what an error answer tells a person, kept as a key
+/// until the answer is written so that it can be said in the reader's language.
+#[derive(Clone, Debug)]
+pub struct Message {
+    key: &'static str,
+    args: Vec<(&'static str, String)>,
+}
+
+/// A [`Message`]: `detail!("err_no_disc", id = id)`, each value named as the message names
+/// it (`{ $id }`). The catalogue test holds every use to the files: the key exists in every
+/// language and the names given are the names the texts use.
+#[macro_export]
+macro_rules! detail {
+    ($key:literal $(, $name:ident = $value:expr)* $(,)?) => {
+        $crate::i18n::Message::new($key)$(.with(stringify!($name), $value))*
+    };
+}
+
+impl Message {
+    pub fn new(key: &'static str) -> Self {
+        Self {
+            key,
+            args: Vec::new(),
+        }
+    }
+
+    /// The message with one more value.
+    pub fn with(mut self, name: &'static str, value: impl std::fmt::Display) -> Self {
+        self.args.push((name, value.to_string()));
+        self
+    }
+
+    /// The message in `lang` (English where the language lacks it; the key itself only if
+    /// the catalogue has no such message, which the suite forbids).
+    pub fn render(&self, lang: &str) -> String {
+        let mut args = FluentArgs::new();
+        for (name, value) in &self.args {
+            args.set(*name, value.as_str());
+        }
+        let bundles = bundles();
+        let found = bundles
+            .iter()
+            .filter(|(code, _)| *code == lang)
+            .chain(bundles.iter())
+            .find_map(|(_, b)| {
+                b.get_message(self.key)
+                    .and_then(|m| m.value())
+                    .map(|p| (b, p))
+            });
+        let Some((bundle, pattern)) = found else {
+            tracing::error!(key = self.key, "a message missing from the catalogue");
+            return self.key.to_string();
+        };
+        let mut errors = Vec::new();
+        let text = bundle.format_pattern(pattern, Some(&args), &mut errors);
+        if !errors.is_empty() {
+            tracing::error!(key = self.key, ?errors, "a message rendered with errors");
+        }
+        text.into_owned()
+    }
+}
+
+/// Each language's catalogue as a bundle that formats messages with values, built once.
+fn bundles() -> &'static [(&'static str, concurrent::FluentBundle<FluentResource>)] {
+    static BUNDLES: OnceLock<Vec<(&'static str, concurrent::FluentBundle<FluentResource>)>> =
+        OnceLock::new();
+    BUNDLES.get_or_init(|| {
+        LANGUAGES
+            .iter()
+            .map(|(code, source)| {
+                let resource =
+                    FluentResource::try_new(source.to_string()).unwrap_or_else(|(r, _)| r);
+                let mut bundle = concurrent::FluentBundle::new_concurrent(vec![
+                    code.parse().unwrap_or_default(),
+                ]);
+                bundle.set_use_isolating(false);
+                // Problems with the files are reported by `table` and failed by the suite.
+                let _ = bundle.add_resource(resource);
+                (*code, bundle)
+            })
+            .collect()
+    })
+}
+
+/// Each message of a language's file with the variables its text names.
+pub fn variables_by_key(source: &str) -> Vec<(String, std::collections::BTreeSet<String>)> {
+    let resource = FluentResource::try_new(source.to_string()).unwrap_or_else(|(r, _)| r);
+    resource
+        .entries()
+        .filter_map(|e| match e {
+            ast::Entry::Message(m) => Some((
+                m.id.name.to_string(),
+                m.value
+                    .as_ref()
+                    .map(|p| variables(p).map(str::to_string).collect())
+                    .unwrap_or_default(),
+            )),
+            _ => None,
+        })
+        .collect()
+}
+
 /// The variables (`{ $name }`) a message's text names.
 fn variables<'a>(pattern: &'a ast::Pattern<&'a str>) -> impl Iterator<Item = &'a str> {
     pattern.elements.iter().filter_map(|e| match e {
@@ -91,8 +194,10 @@ pub fn table(lang: &str) -> &'static Value {
                 for p in problems {
                     tracing::error!(problem = %p, "language catalogue");
                 }
+                // Error details are rendered with their values ([`Message`]), not by pages.
                 let map: Map<String, Value> = messages
                     .into_iter()
+                    .filter(|(k, _)| !k.starts_with("err_"))
                     .map(|(k, v)| (k, Value::String(v)))
                     .collect();
                 (*code, Value::Object(map))
@@ -109,6 +214,62 @@ pub fn table(lang: &str) -> &'static Value {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
+
+    /// Each `detail!("key", a = …, b = …)` in `texts` (a file from its first use on): the key
+    /// and the names of the values given.
+    fn detail_uses(texts: &[String]) -> Vec<(String, BTreeSet<String>)> {
+        let mut out = Vec::new();
+        for text in texts {
+            for (start, _) in text.match_indices("detail!(") {
+                let args = top_level_args(&text[start + "detail!(".len()..]);
+                let Some(key) = args.first().map(|k| k.trim().trim_matches('"').to_string()) else {
+                    continue;
+                };
+                if !key.starts_with("err_") {
+                    // The macro's own definition and documentation.
+                    continue;
+                }
+                let names = args[1..]
+                    .iter()
+                    .filter_map(|a| a.split_once('=').map(|(n, _)| n.trim().to_string()))
+                    .filter(|n| !n.is_empty())
+                    .collect();
+                out.push((key, names));
+            }
+        }
+        out
+    }
+
+    /// The comma-separated arguments of a call whose text starts after its `(`, up to the
+    /// closing `)`; commas inside brackets and strings do not split.
+    fn top_level_args(text: &str) -> Vec<String> {
+        let (mut depth, mut in_str, mut escaped) = (0i32, false, false);
+        let mut args = vec![String::new()];
+        for c in text.chars() {
+            if in_str {
+                in_str = c != '"' || escaped;
+                escaped = c == '\\' && !escaped;
+            } else {
+                match c {
+                    '"' => in_str = true,
+                    '(' | '[' | '{' => depth += 1,
+                    ')' | ']' | '}' if depth == 0 => break,
+                    ')' | ']' | '}' => depth -= 1,
+                    ',' if depth == 0 => {
+                        args.push(String::new());
+                        continue;
+                    }
+                    _ => {}
+                }
+            }
+            if let Some(last) = args.last_mut() {
+                last.push(c);
+            }
+        }
+        args.retain(|a| !a.trim().is_empty());
+        args
+    }
 
     /// Both languages have the same keys, every file reads without a problem, and every key
     /// a template or the code asks for exists.
@@ -189,6 +350,29 @@ mod tests {
             unknown.is_empty(),
             "keys used but not in the catalogue: {unknown:?}"
         );
+        // Every `detail!` names a message that exists, with the values its texts use, in
+        // every language.
+        let details = detail_uses(&used("src", r"(?s)(detail!\(.*)"));
+        assert!(details.len() > 100, "found only {} details", details.len());
+        for (code, source) in LANGUAGES {
+            let vars: std::collections::BTreeMap<_, _> =
+                variables_by_key(source).into_iter().collect();
+            for (key, names) in &details {
+                let Some(wanted) = vars.get(key) else {
+                    panic!("detail {key} is not in {code}");
+                };
+                assert_eq!(
+                    names, wanted,
+                    "the values given to {key} and its {code} text"
+                );
+            }
+            for (key, _) in vars.iter().filter(|(k, _)| k.starts_with("err_")) {
+                assert!(
+                    details.iter().any(|(k, _)| k == key),
+                    "{key} in {code} is never used"
+                );
+            }
+        }
         // Statuses looked up as `image_{status}` and `link_{status}`.
         let images = crate::state::ImageStatus::ALL.iter().map(|s| s.as_str());
         for status in images.chain(["none"]) {

@@ -18,6 +18,7 @@ use crate::db::{
     self, Db,
     images::{ImageRow, Indexed, NewFile},
 };
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::state::FileKind;
 
@@ -83,7 +84,7 @@ pub async fn check_new(
         if !parts.is_empty() {
             return Err(AppError::unprocessable(
                 ErrorCode::UnexpectedParts,
-                "parts are only for CUE sheets; this image is a single file",
+                detail!("err_parts_single"),
             ));
         }
         return Ok(Vec::new());
@@ -96,25 +97,26 @@ pub async fn check_new(
             || {
                 AppError::unprocessable(
                     ErrorCode::ImagePartMissing,
-                    format!(
-                        "the CUE sheet names {:?}; upload it and list it in parts",
-                        file.name
-                    ),
+                    detail!("err_cue_part_missing", name = &file.name),
                 )
             },
         )?;
         used[i] = true;
         let part: Digest = parts[i].sha256.parse().map_err(|e| {
-            AppError::unprocessable(ErrorCode::InvalidSha256, format!("parts[{i}].sha256: {e}"))
+            AppError::unprocessable(
+                ErrorCode::InvalidSha256,
+                detail!(
+                    "err_sha256",
+                    field = format!("parts[{i}].sha256"),
+                    reason = e
+                ),
+            )
         })?;
         let hex = part.to_hex();
         if db::blobs::get(db, &hex).await?.is_none() {
             return Err(AppError::unprocessable(
                 ErrorCode::BlobNotFound,
-                format!(
-                    "no stored file has sha256 {hex} (part {:?}); upload it first",
-                    file.name
-                ),
+                detail!("err_no_part_blob", sha256 = hex, name = &file.name),
             ));
         }
         if !out.iter().any(|(n, _): &(String, String)| *n == file.name) {
@@ -124,7 +126,7 @@ pub async fn check_new(
     if let Some(i) = used.iter().position(|u| !u) {
         return Err(AppError::unprocessable(
             ErrorCode::UnexpectedParts,
-            format!("part {:?} is not named by the CUE sheet", parts[i].name),
+            detail!("err_part_not_in_cue", name = &parts[i].name),
         ));
     }
     Ok(out)

@@ -4,6 +4,7 @@
 use crate::auth::{Role, Staff};
 pub use crate::db::members::Member;
 use crate::db::{self, Db};
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// The member with this code, if there is one.
@@ -14,7 +15,10 @@ pub async fn find(db: &Db, code: &str) -> AppResult<Option<Member>> {
 /// The member with this code; a missing one is `member-not-found`.
 pub async fn get(db: &Db, code: &str) -> AppResult<Member> {
     find(db, code).await?.ok_or_else(|| {
-        AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
+        AppError::not_found(
+            ErrorCode::MemberNotFound,
+            detail!("err_no_member", code = code),
+        )
     })
 }
 
@@ -42,19 +46,21 @@ pub async fn replace_networks(
     given: &[String],
 ) -> AppResult<(Member, Vec<String>)> {
     if staff.role != Role::Admin {
-        return Err(AppError::forbidden(
-            "network ranges decide whose usage is whose: consortium admins set them",
-        ));
+        return Err(AppError::forbidden(detail!("err_networks_admin")));
     }
     let m = get(db, code).await?;
     if given.len() > 1000 {
         return Err(AppError::unprocessable(
             ErrorCode::TooManyNetworks,
-            "at most 1000 ranges per member",
+            detail!("err_too_many_networks"),
         ));
     }
-    let nets = crate::usage::parse_cidrs(given)
-        .map_err(|e| AppError::unprocessable(ErrorCode::InvalidNetwork, e))?;
+    let nets = crate::usage::parse_cidrs(given).map_err(|e| {
+        AppError::unprocessable(
+            ErrorCode::InvalidNetwork,
+            detail!("err_network", reason = e),
+        )
+    })?;
     let mut cidrs: Vec<String> = nets.iter().map(|n| n.to_string()).collect();
     cidrs.sort();
     cidrs.dedup();

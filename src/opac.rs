@@ -12,6 +12,7 @@ use spindle_integrations::marc::{
 
 use crate::auth::Staff;
 use crate::db::{self, Db, discs::DiscRow};
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// Percent-encodes one path segment or query value.
@@ -66,7 +67,7 @@ async fn discs_for(db: &Db, key: &Key) -> AppResult<Vec<DiscRow>> {
             if forms.is_empty() {
                 return Err(AppError::not_found(
                     ErrorCode::NotAnIsbn,
-                    format!("{raw:?} is not an ISBN"),
+                    detail!("err_not_isbn", value = raw),
                 ));
             }
             db::resolve::by_isbn(db, &forms).await?
@@ -125,7 +126,7 @@ pub async fn resolve(db: &Db, public_url: &str, key: &Key) -> AppResult<Resolved
     match found.discs.len() {
         0 => Err(AppError::not_found(
             ErrorCode::NoDisc,
-            "no disc is linked to this identifier",
+            detail!("err_no_linked_disc"),
         )),
         1 => Ok(Resolved::One(found.discs[0].disc.clone())),
         _ => Ok(Resolved::Many(found)),
@@ -148,12 +149,13 @@ pub async fn export(
     format: Format,
 ) -> AppResult<Vec<u8>> {
     let member = db::members::by_code(db, code).await?.ok_or_else(|| {
-        AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
+        AppError::not_found(
+            ErrorCode::MemberNotFound,
+            detail!("err_no_member", code = code),
+        )
     })?;
     if !staff.may_act_for(member.id) {
-        return Err(AppError::forbidden(
-            "librarians export their own member's records only",
-        ));
+        return Err(AppError::forbidden(detail!("err_export_own")));
     }
     let base = public_url;
     let rows = db::resolve::export_rows(db, member.id).await?;

@@ -24,6 +24,7 @@ use crate::auth::{Role, Staff};
 use crate::config::UploadConfig;
 use crate::db::uploads::{PartCommit, UploadRow};
 use crate::db::{self, Db, DbError, now};
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::metrics::{Metrics, OutcomeLabels};
 use crate::state::{TargetKind, UploadState};
@@ -85,7 +86,7 @@ pub fn parse_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
         if key.is_empty() || !key.is_ascii() {
             return Err(AppError::bad_request(
                 ErrorCode::InvalidMetadata,
-                "Upload-Metadata keys must be non-empty ASCII",
+                detail!("err_metadata_keys"),
             ));
         }
         let decoded = base64::engine::general_purpose::STANDARD
@@ -96,15 +97,13 @@ pub fn parse_metadata(raw: &str) -> AppResult<HashMap<String, String>> {
             .ok_or_else(|| {
                 AppError::bad_request(
                     ErrorCode::InvalidMetadata,
-                    format!(
-                        "Upload-Metadata value of {key:?} is not base64-encoded UTF-8 text (without NUL)"
-                    ),
+                    detail!("err_metadata_value", key = key),
                 )
             })?;
         if out.insert(key.to_string(), decoded).is_some() {
             return Err(AppError::bad_request(
                 ErrorCode::InvalidMetadata,
-                format!("Upload-Metadata repeats the key {key:?}"),
+                detail!("err_metadata_repeat", key = key),
             ));
         }
     }
@@ -129,41 +128,42 @@ pub async fn create(
     let length = length.ok_or_else(|| {
         AppError::bad_request(
             ErrorCode::MissingUploadLength,
-            "Upload-Length is required (deferred length is not supported)",
+            detail!("err_length_required"),
         )
     })?;
     if length == 0 {
         return Err(AppError::bad_request(
             ErrorCode::EmptyUpload,
-            "an image cannot be empty",
+            detail!("err_empty_image"),
         ));
     }
     if length > tus.config.max_size {
         return Err(AppError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
             ErrorCode::UploadTooLarge,
-            format!(
-                "Upload-Length {length} exceeds the maximum of {} bytes",
-                tus.config.max_size
+            detail!(
+                "err_upload_too_large",
+                length = length,
+                max = tus.config.max_size
             ),
         ));
     }
     let raw = metadata.unwrap_or("").to_string();
     let meta = parse_metadata(&raw)?;
     let sha = meta.get("sha256").ok_or_else(|| {
-        AppError::bad_request(
-            ErrorCode::MissingSha256,
-            "Upload-Metadata must declare the image's sha256 (hex, base64-encoded)",
-        )
+        AppError::bad_request(ErrorCode::MissingSha256, detail!("err_sha256_required"))
     })?;
     let digest: Digest = sha.parse().map_err(|e| {
-        AppError::bad_request(ErrorCode::InvalidSha256, format!("declared sha256: {e}"))
+        AppError::bad_request(
+            ErrorCode::InvalidSha256,
+            detail!("err_sha256", field = "declared sha256", reason = e),
+        )
     })?;
     let filename = meta.get("filename").or_else(|| meta.get("name")).cloned();
     if filename.as_ref().is_some_and(|f| f.len() > 1024) {
         return Err(AppError::bad_request(
             ErrorCode::InvalidMetadata,
-            "filename is longer than 1024 bytes",
+            detail!("err_filename_long"),
         ));
     }
 
@@ -194,9 +194,11 @@ pub async fn create(
         if blob.size != row.length {
             return Err(AppError::unprocessable(
                 ErrorCode::SizeMismatch,
-                format!(
-                    "the blob {} is {} bytes, not {length}",
-                    row.sha256, blob.size
+                detail!(
+                    "err_blob_size",
+                    sha256 = &row.sha256,
+                    size = blob.size,
+                    length = length
                 ),
             ));
         }
@@ -224,7 +226,8 @@ pub async fn create(
 
 /// Loads an upload the caller may see, or the error tus expects.
 async fn load(tus: &Uploads, staff: &Staff, id: &str) -> AppResult<UploadRow> {
-    let not_found = || AppError::not_found(ErrorCode::UploadNotFound, format!("no upload {id}"));
+    let not_found =
+        || AppError::not_found(ErrorCode::UploadNotFound, detail!("err_no_upload", id = id));
     if !valid_upload_id(id) {
         return Err(not_found());
     }
@@ -234,33 +237,33 @@ async fn load(tus: &Uploads, staff: &Staff, id: &str) -> AppResult<UploadRow> {
         None => staff.role == Role::Admin,
     };
     if !allowed {
-        return Err(AppError::forbidden("this upload belongs to another member"));
+        return Err(AppError::forbidden(detail!("err_upload_of_other_member")));
     }
     match row.state {
         UploadState::Expired => Err(gone(
             ErrorCode::UploadExpired,
-            "this upload expired; start a new one",
+            detail!("err_upload_expired"),
         )),
         UploadState::Terminated => Err(gone(
             ErrorCode::UploadTerminated,
-            "this upload was terminated",
+            detail!("err_upload_terminated"),
         )),
         UploadState::Failed => Err(gone(
             ErrorCode::UploadFailed,
-            format!(
-                "this upload failed: {}",
-                row.failure.as_deref().unwrap_or("unknown reason")
+            detail!(
+                "err_upload_failed",
+                reason = row.failure.as_deref().unwrap_or("?")
             ),
         )),
         UploadState::Pending if row.expires_at < now() => Err(gone(
             ErrorCode::UploadExpired,
-            "this upload expired; start a new one",
+            detail!("err_upload_expired"),
         )),
         _ => Ok(row),
     }
 }
 
-fn gone(code: ErrorCode, message: impl Into<String>) -> AppError {
+fn gone(code: ErrorCode, message: crate::i18n::Message) -> AppError {
     AppError::new(StatusCode::GONE, code, message)
 }
 
@@ -288,7 +291,7 @@ pub async fn terminate(tus: &Uploads, staff: &Staff, id: &str) -> AppResult<()> 
     if row.state != UploadState::Pending {
         return Err(AppError::conflict(
             ErrorCode::UploadComplete,
-            "a completed upload cannot be terminated",
+            detail!("err_terminate_complete"),
         ));
     }
     let writer = Writer::claim(tus, &row).await?;
@@ -321,9 +324,10 @@ where
     if row.upload_offset as u64 != offset {
         return Err(AppError::conflict(
             ErrorCode::OffsetMismatch,
-            format!(
-                "Upload-Offset is {offset} but the upload is at {}",
-                row.upload_offset
+            detail!(
+                "err_offset_mismatch",
+                offset = offset,
+                at = row.upload_offset
             ),
         ));
     }
@@ -346,9 +350,9 @@ where
     // Release before answering, so the client's next request finds the upload free.
     writer.release().await;
     result?;
-    let row = db::uploads::get(&tus.db, id)
-        .await?
-        .ok_or_else(|| AppError::not_found(ErrorCode::UploadNotFound, format!("no upload {id}")))?;
+    let row = db::uploads::get(&tus.db, id).await?.ok_or_else(|| {
+        AppError::not_found(ErrorCode::UploadNotFound, detail!("err_no_upload", id = id))
+    })?;
     Ok(UploadStatus::from_row(&row))
 }
 
@@ -356,7 +360,7 @@ fn too_long(length: i64) -> AppError {
     AppError::new(
         StatusCode::PAYLOAD_TOO_LARGE,
         ErrorCode::UploadExceedsLength,
-        format!("the body goes beyond Upload-Length {length}"),
+        detail!("err_beyond_length", length = length),
     )
 }
 
@@ -483,7 +487,7 @@ impl<'a> Writer<'a> {
             {
                 return Err(AppError::conflict(
                     ErrorCode::OffsetMismatch,
-                    format!("the upload has moved on to offset {}", f.upload_offset),
+                    detail!("err_moved_on", offset = f.upload_offset),
                 ));
             }
             return Err(locked());
@@ -544,17 +548,13 @@ impl<'a> Writer<'a> {
             loop {
                 let next = tokio::select! {
                     _ = stop.cancelled() => {
-                        return Some(AppError::conflict(ErrorCode::UploadTakenOver, "a newer request took over this upload"));
+                        return Some(AppError::conflict(ErrorCode::UploadTakenOver, detail!("err_taken_over")));
                     }
                     next = tokio::time::timeout(idle, body.next()) => match next {
                         Ok(next) => next,
                         Err(_) => {
                             tracing::info!(upload = %row.id, offset = received, "no bytes for the idle timeout; keeping whole parts");
-                            return Some(AppError::new(
-                                axum::http::StatusCode::REQUEST_TIMEOUT,
-                                ErrorCode::BodyIdle,
-                                format!("no bytes arrived for {} s; resume from Upload-Offset", idle.as_secs()),
-                            ));
+                            return Some(AppError::new( axum::http::StatusCode::REQUEST_TIMEOUT, ErrorCode::BodyIdle, detail!("err_body_idle", secs = idle.as_secs()), ));
                         }
                     },
                 };
@@ -565,7 +565,7 @@ impl<'a> Writer<'a> {
                         tracing::info!(upload = %row.id, offset = received, error = %e, "client stopped sending; keeping whole parts");
                         return Some(AppError::bad_request(
                             ErrorCode::BodyInterrupted,
-                            "the request body ended early; resume from Upload-Offset",
+                            detail!("err_body_ended"),
                         ));
                     }
                 };
@@ -725,7 +725,7 @@ impl<'a> Writer<'a> {
             if !committed {
                 return Err(AppError::conflict(
                     ErrorCode::OffsetMismatch,
-                    "the upload moved on while this part was written",
+                    detail!("err_moved_while_writing"),
                 ));
             }
             self.tus
@@ -757,7 +757,15 @@ impl<'a> Writer<'a> {
                 })
                 .inc();
             self.armed = false;
-            return Err(AppError::unprocessable(ErrorCode::HashMismatch, reason));
+            return Err(AppError::unprocessable(
+                ErrorCode::HashMismatch,
+                detail!(
+                    "err_hash_mismatch",
+                    declared = declared,
+                    size = size,
+                    actual = actual
+                ),
+            ));
         }
         let parts = db::uploads::parts(&tus.db, &row.id)
             .await?
@@ -831,7 +839,7 @@ fn locked() -> AppError {
     AppError::new(
         StatusCode::LOCKED,
         ErrorCode::UploadLocked,
-        "another request is writing this upload; retry shortly",
+        detail!("err_upload_locked"),
     )
     .with_header(
         axum::http::header::RETRY_AFTER,
@@ -861,10 +869,18 @@ pub async fn sweep(tus: &Uploads) -> Result<usize, DbError> {
 /// The stored blob with this SHA-256 (hex, either case): whether the consortium already
 /// holds these bytes, so an upload of them costs nothing.
 pub async fn stored_blob(tus: &Uploads, sha256: &str) -> AppResult<db::blobs::BlobRow> {
-    let digest: Digest = sha256
-        .parse()
-        .map_err(|e| AppError::bad_request(ErrorCode::InvalidSha256, format!("{e}")))?;
+    let digest: Digest = sha256.parse().map_err(|e| {
+        AppError::bad_request(
+            ErrorCode::InvalidSha256,
+            detail!("err_sha256", field = "sha256", reason = e),
+        )
+    })?;
     db::blobs::get(&tus.db, &digest.to_hex())
         .await?
-        .ok_or_else(|| AppError::not_found(ErrorCode::BlobNotFound, format!("no blob {digest}")))
+        .ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::BlobNotFound,
+                detail!("err_no_blob", sha256 = digest),
+            )
+        })
 }

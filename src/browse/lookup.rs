@@ -6,6 +6,7 @@ use crate::db::{
     self, Db,
     images::{FileRow, ImageRow},
 };
+use crate::detail;
 use crate::discs::ContentRows;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::state::{FileKind, ImageStatus};
@@ -18,10 +19,7 @@ pub async fn indexed(db: &Db, rows: &ContentRows, sha: &str) -> AppResult<ImageR
         return Ok(image);
     }
     let image = db::images::get(db, sha).await?.ok_or_else(|| {
-        AppError::conflict(
-            ErrorCode::ImageNotIndexed,
-            "this disc's image has not been queued for reading",
-        )
+        AppError::conflict(ErrorCode::ImageNotIndexed, detail!("err_image_not_queued"))
     })?;
     match image.status {
         ImageStatus::Indexed => {
@@ -30,14 +28,14 @@ pub async fn indexed(db: &Db, rows: &ContentRows, sha: &str) -> AppResult<ImageR
         }
         ImageStatus::Failed => Err(AppError::conflict(
             ErrorCode::ImageNotReadable,
-            format!(
-                "this disc's image could not be read: {}",
-                image.error.as_deref().unwrap_or("unknown reason")
+            detail!(
+                "err_image_unreadable",
+                reason = image.error.as_deref().unwrap_or("?")
             ),
         )),
         _ => Err(AppError::conflict(
             ErrorCode::ImageNotIndexed,
-            "this disc's image is still being read; try again shortly",
+            detail!("err_image_being_read"),
         )),
     }
 }
@@ -57,7 +55,7 @@ pub fn clean_path(raw: &str) -> AppResult<String> {
     {
         return Err(AppError::not_found(
             ErrorCode::FileNotFound,
-            "no such path on this disc",
+            detail!("err_no_path"),
         ));
     }
     Ok(trimmed.to_string())
@@ -65,8 +63,12 @@ pub fn clean_path(raw: &str) -> AppResult<String> {
 
 /// The entry at `path`, following symlinks within the disc (at most 8 hops).
 pub async fn resolve(db: &Db, sha: &str, path: &str) -> AppResult<FileRow> {
-    let not_found =
-        || AppError::not_found(ErrorCode::FileNotFound, format!("no {path:?} on this disc"));
+    let not_found = || {
+        AppError::not_found(
+            ErrorCode::FileNotFound,
+            detail!("err_no_such_path", path = path),
+        )
+    };
     let mut current = path.to_string();
     for _ in 0..8 {
         let row = db::images::file(db, sha, &current)

@@ -15,6 +15,7 @@ use crate::db::{
     discs::DiscRow,
     images::{FileRow, ImageRow},
 };
+use crate::detail;
 use crate::discs::{self, ContentRows, file_url};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::images::{self, Layout};
@@ -236,7 +237,7 @@ pub async fn track(
     let not_found = || {
         AppError::not_found(
             ErrorCode::TrackNotFound,
-            format!("disc {id} has no audio track {raw:?}"),
+            detail!("err_no_track", id = id, track = raw),
         )
     };
     let number: u32 = raw
@@ -290,7 +291,7 @@ pub async fn part(
         .ok_or_else(|| {
             AppError::not_found(
                 ErrorCode::PartNotFound,
-                format!("disc {id} has no part {name:?}"),
+                detail!("err_no_part", id = id, name = name),
             )
         })?;
     let digest: Digest = p
@@ -333,7 +334,7 @@ pub async fn zip(
         if row.kind != FileKind::Dir {
             return Err(AppError::not_found(
                 ErrorCode::DirNotFound,
-                format!("{path:?} is not a directory"),
+                detail!("err_not_a_dir", path = path),
             ));
         }
     }
@@ -341,9 +342,10 @@ pub async fn zip(
     if rows.len() > MAX_ZIP_ENTRIES {
         return Err(AppError::unprocessable(
             ErrorCode::ZipTooLarge,
-            format!(
-                "{} entries; a ZIP holds at most {MAX_ZIP_ENTRIES}: download the image instead",
-                rows.len()
+            detail!(
+                "err_zip_too_large",
+                entries = rows.len(),
+                max = MAX_ZIP_ENTRIES
             ),
         ));
     }
@@ -383,10 +385,5 @@ pub async fn launch(db: &Db, rows: &ContentRows, viewer: &Viewer, id: i64) -> Ap
         .as_deref()
         // The page a launch opens is counted by the launch, not again as a download.
         .map(|p| format!("{}?via=launch", file_url(disc.id, p)))
-        .ok_or_else(|| {
-            AppError::not_found(
-                ErrorCode::NoLaunchTarget,
-                "this disc has no page or document to open in a browser",
-            )
-        })
+        .ok_or_else(|| AppError::not_found(ErrorCode::NoLaunchTarget, detail!("err_no_launch")))
 }

@@ -11,6 +11,7 @@ use serde_json::json;
 use super::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::auth::Staff;
+use crate::detail;
 use crate::discs::parse_id;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::linking::{self, CatalogueSettings};
@@ -61,14 +62,14 @@ async fn decide(
         _ => {
             return Err(AppError::not_found(
                 ErrorCode::NotFound,
-                "decisions are accept or reject",
+                detail!("err_decision"),
             ));
         }
     };
     let record: i64 = record.parse().map_err(|_| {
         AppError::not_found(
             ErrorCode::LinkNotFound,
-            format!("no candidate record {record:?}"),
+            detail!("err_no_candidate", record = record),
         )
     })?;
     let status = linking::decide(&state.linking, &staff, parse_id(&id)?, record, accept).await?;

@@ -15,6 +15,7 @@ use rand::RngCore as _;
 use super::header_str;
 use crate::app::App;
 use crate::content::Representation;
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// RFC 5987 attr-char: everything else is percent-encoded in `filename*`.
@@ -110,15 +111,12 @@ pub async fn serve(
         Decision::PreconditionFailed => Err(AppError::new(
             StatusCode::PRECONDITION_FAILED,
             ErrorCode::PreconditionFailed,
-            "a precondition (If-Match or If-Unmodified-Since) did not hold",
+            detail!("err_precondition"),
         )),
         Decision::Unsatisfiable => Err(AppError::new(
             StatusCode::RANGE_NOT_SATISFIABLE,
             ErrorCode::RangeNotSatisfiable,
-            format!(
-                "no requested range lies within the {} bytes of this content",
-                rep.size
-            ),
+            detail!("err_range", size = rep.size),
         )
         .with_header(
             header::CONTENT_RANGE,

@@ -14,6 +14,7 @@ use super::web;
 use crate::access::{ACCESS_COOKIE, ReadNote, Viewer, verify};
 use crate::app::AppState;
 use crate::auth::{self, Staff};
+use crate::detail;
 use crate::error::{AppError, ErrorCode};
 
 /// The header a page's script sends with the session's form token, so that Spindle's own
@@ -28,12 +29,8 @@ async fn session(parts: &Parts, state: &AppState) -> Result<Option<Staff>, AppEr
     let Some(form_token) = parts.headers.get(CSRF_HEADER) else {
         return Ok(None);
     };
-    let refused = || {
-        AppError::unauthenticated(
-            ErrorCode::SessionEnded,
-            "the staff session has ended or the form token does not match it: sign in again",
-        )
-    };
+    let refused =
+        || AppError::unauthenticated(ErrorCode::SessionEnded, detail!("err_session_ended"));
     let form_token = form_token.to_str().map_err(|_| refused())?;
     let Some((staff, csrf)) = staff_session(state, &parts.headers).await? else {
         return Err(refused());
@@ -62,16 +59,13 @@ fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
         return Ok(None);
     };
     let value = value.to_str().map_err(|_| {
-        AppError::unauthenticated(
-            ErrorCode::InvalidToken,
-            "the Authorization header is not valid text",
-        )
+        AppError::unauthenticated(ErrorCode::InvalidToken, detail!("err_auth_not_text"))
     })?;
     match value.split_once(' ') {
         Some((scheme, token)) if scheme.eq_ignore_ascii_case("bearer") => Ok(Some(token.trim())),
         _ => Err(AppError::unauthenticated(
             ErrorCode::InvalidToken,
-            "use `Authorization: Bearer <token>`",
+            detail!("err_auth_bearer"),
         )),
     }
 }
@@ -84,7 +78,7 @@ impl FromRequestParts<AppState> for Staff {
             Some(staff) => Ok(staff),
             None => Err(AppError::unauthenticated(
                 ErrorCode::MissingToken,
-                "this needs a staff token: `Authorization: Bearer <token>`",
+                detail!("err_token_needed"),
             )),
         }
     }
@@ -106,7 +100,7 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Staff {
             Some(staff) => Ok(Some(staff)),
             None => Err(AppError::unauthenticated(
                 ErrorCode::InvalidToken,
-                "the token is unknown or has been revoked",
+                detail!("err_token_unknown"),
             )),
         }
     }
@@ -177,7 +171,10 @@ impl<T: DeserializeOwned + Send, S: Send + Sync> FromRequestParts<S> for ApiPath
             .await
             .map(|p| ApiPath(p.0))
             .map_err(|rejection| {
-                AppError::bad_request(ErrorCode::InvalidPath, rejection.body_text())
+                AppError::bad_request(
+                    ErrorCode::InvalidPath,
+                    detail!("err_invalid_path", reason = rejection.body_text()),
+                )
             })
     }
 }
@@ -193,7 +190,10 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequestParts<S> for ApiQuery<T> {
             .await
             .map(|q| ApiQuery(q.0))
             .map_err(|rejection| {
-                AppError::bad_request(ErrorCode::InvalidQuery, rejection.body_text())
+                AppError::bad_request(
+                    ErrorCode::InvalidQuery,
+                    detail!("err_invalid_query", reason = rejection.body_text()),
+                )
             })
     }
 }
@@ -225,13 +225,13 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 if holds_nul(&v) {
                     return Err(AppError::bad_request(
                         ErrorCode::InvalidCharacter,
-                        "text may not contain NUL characters",
+                        detail!("err_nul_text"),
                     ));
                 }
                 serde_json::from_value(v).map(ApiJson).map_err(|e| {
                     AppError::unprocessable(
                         ErrorCode::InvalidJson,
-                        format!("Failed to deserialize the JSON body: {e}"),
+                        detail!("err_json_body", reason = e),
                     )
                 })
             }
@@ -239,20 +239,20 @@ impl<T: DeserializeOwned, S: Send + Sync> FromRequest<S> for ApiJson<T> {
                 Err(AppError::new(
                     StatusCode::PAYLOAD_TOO_LARGE,
                     ErrorCode::BodyTooLarge,
-                    format!("a JSON body may hold at most {JSON_LIMIT} bytes"),
+                    detail!("err_json_too_large", max = JSON_LIMIT),
                 ))
             }
             Err(rejection) if rejection.status() == StatusCode::UNSUPPORTED_MEDIA_TYPE => {
                 Err(AppError::new(
                     StatusCode::UNSUPPORTED_MEDIA_TYPE,
                     ErrorCode::WrongContentType,
-                    rejection.body_text(),
+                    detail!("err_json_type", reason = rejection.body_text()),
                 ))
             }
             Err(rejection) => Err(AppError::new(
                 rejection.status(),
                 ErrorCode::InvalidJson,
-                rejection.body_text(),
+                detail!("err_json_unreadable", reason = rejection.body_text()),
             )),
         }
     }

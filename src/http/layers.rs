@@ -18,6 +18,7 @@ use http_body::{Body as HttpBody, Frame, SizeHint};
 use super::extract::query_token;
 use crate::access::{ACCESS_COOKIE, verify};
 use crate::app::AppState;
+use crate::detail;
 use crate::error::{AppError, ErrorCode};
 use crate::metrics::RequestLabels;
 
@@ -51,7 +52,7 @@ pub async fn remember_link(
     response
 }
 
-fn too_many(code: ErrorCode, message: &str, wait: u64) -> Response {
+fn too_many(code: ErrorCode, message: crate::i18n::Message, wait: u64) -> Response {
     let mut r = AppError::new(StatusCode::TOO_MANY_REQUESTS, code, message).into_response();
     if let Ok(v) = HeaderValue::from_str(&wait.to_string()) {
         r.headers_mut().insert(header::RETRY_AFTER, v);
@@ -88,7 +89,7 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     if let Some(wait) = state.limits.auth_failures.over(ip) {
         return too_many(
             ErrorCode::TooManyAttempts,
-            "too many refused credentials from this address; wait before trying again",
+            detail!("err_too_many_attempts"),
             wait,
         );
     }
@@ -106,11 +107,7 @@ pub async fn expensive(State(state): State<AppState>, request: Request, next: Ne
         .usage
         .client_of(request.extensions(), request.headers());
     if let Some(wait) = ip.and_then(|ip| state.limits.expensive.hit(ip)) {
-        return too_many(
-            ErrorCode::SlowDown,
-            "too many searches, zips, reports or exports from this address; wait a moment",
-            wait,
-        );
+        return too_many(ErrorCode::SlowDown, detail!("err_slow_down"), wait);
     }
     next.run(request).await
 }
@@ -284,11 +281,8 @@ pub(super) async fn refuse_nul(request: Request, next: Next) -> Response {
         .path_and_query()
         .is_some_and(|pq| pq.as_str().as_bytes().windows(3).any(|w| w == b"%00"));
     if in_uri {
-        return AppError::bad_request(
-            ErrorCode::InvalidCharacter,
-            "the address may not contain NUL (%00)",
-        )
-        .into_response();
+        return AppError::bad_request(ErrorCode::InvalidCharacter, detail!("err_nul_address"))
+            .into_response();
     }
     next.run(request).await
 }

@@ -424,7 +424,7 @@ async fn save_catalogue(
                 &state,
                 &page,
                 &member,
-                refused(e.message().to_string(), form),
+                refused(e.detail(page.lang.code()), form),
             )
             .await
         }
@@ -488,7 +488,7 @@ async fn save_networks(
                     status: StatusCode::UNPROCESSABLE_ENTITY,
                     form: None,
                     cidrs_text: Some(form.cidrs),
-                    error: Some(e.message().to_string()),
+                    error: Some(e.detail(page.lang.code())),
                     notice: None,
                 },
             )

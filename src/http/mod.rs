@@ -13,6 +13,7 @@ use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
 use crate::app::AppState;
+use crate::detail;
 use crate::error::{AppError, ErrorCode};
 
 mod access;
@@ -98,11 +99,12 @@ pub fn router(state: AppState) -> Router {
         .with_state(state)
 }
 
-/// An address under `/api/v1` that names no resource.
-async fn no_route(uri: axum::http::Uri) -> AppError {
+/// An address under `/api/v1` that names no resource (said in full: the nested router sees
+/// only the part after `/api/v1`).
+async fn no_route(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> AppError {
     AppError::not_found(
         ErrorCode::NoRoute,
-        format!("there is no resource at {}", uri.path()),
+        detail!("err_no_route", path = uri.path()),
     )
 }
 
@@ -111,6 +113,6 @@ async fn wrong_method(method: axum::http::Method) -> AppError {
     AppError::new(
         StatusCode::METHOD_NOT_ALLOWED,
         ErrorCode::MethodNotAllowed,
-        format!("this resource does not answer {method}"),
+        detail!("err_method", method = method),
     )
 }

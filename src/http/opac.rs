@@ -12,6 +12,7 @@ use super::route::expensive;
 use super::{ApiPath, ApiQuery};
 use crate::app::AppState;
 use crate::auth::Staff;
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::opac::{self, Format, Key, Resolved};
 
@@ -50,7 +51,7 @@ async fn resolved(state: &AppState, key: Key, disc: Option<i64>) -> AppResult<Re
         Resolved::Many(found) if found.discs.is_empty() => {
             return Err(AppError::not_found(
                 ErrorCode::NoDisc,
-                "no such disc in this set",
+                detail!("err_not_in_set"),
             ));
         }
         Resolved::Many(found) => (StatusCode::MULTIPLE_CHOICES, Json(found)).into_response(),
@@ -112,11 +113,8 @@ async fn lookup(State(s): State<AppState>, ApiQuery(q): ApiQuery<LookupQuery>) -
         (None, Some(member), None, Some(barcode)) => Key::Barcode { member, barcode },
         _ => {
             return cors(
-                AppError::bad_request(
-                    ErrorCode::InvalidLookup,
-                    "give isbn, or member and record, or member and barcode",
-                )
-                .into_response(),
+                AppError::bad_request(ErrorCode::InvalidLookup, detail!("err_lookup_args"))
+                    .into_response(),
             );
         }
     };

@@ -7,6 +7,7 @@ use axum::response::IntoResponse;
 use axum::routing::get;
 
 use crate::app::AppState;
+use crate::detail;
 use crate::error::{AppError, AppResult};
 
 pub fn router() -> Router<AppState> {
@@ -38,9 +39,7 @@ async fn metrics(
         .client_of(request.extensions(), request.headers())
         .is_some_and(|ip| state.usage.metrics_from.iter().any(|n| n.contains(&ip)));
     if !allowed {
-        return Err(AppError::forbidden(
-            "metrics are for the operator's scraper (http.metrics_from)",
-        ));
+        return Err(AppError::forbidden(detail!("err_metrics_scraper")));
     }
     Ok((
         StatusCode::OK,

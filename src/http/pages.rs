@@ -10,6 +10,7 @@ use axum::routing::get;
 use spindle_image::{SAMPLE_HEAD, SAMPLE_TAIL};
 
 use crate::app::AppState;
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::http::web::StaffPage;
 
@@ -79,7 +80,12 @@ async fn asset(Path(path): Path<String>) -> AppResult<Response> {
     let (_, kind, body) = ASSETS
         .iter()
         .find(|(name, _, _)| *name == path)
-        .ok_or_else(|| AppError::not_found(ErrorCode::AssetNotFound, format!("no asset {path}")))?;
+        .ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::AssetNotFound,
+                detail!("err_no_asset", path = path),
+            )
+        })?;
     let mut response = (
         StatusCode::OK,
         [

@@ -60,13 +60,13 @@ fn error_page(e: AppError, lang: Lang, uri: &Uri) -> Response {
     let text = if status == StatusCode::FORBIDDEN {
         words["refused_help"].as_str().unwrap_or("").to_string()
     } else {
-        e.message().to_string()
+        e.detail(lang.code())
     };
     render(
         status,
         "message.html",
         lang,
-        json!({"title": title, "text": text, "detail": e.message(), "lang_url": lang_url(uri, lang)}),
+        json!({"title": title, "text": text, "detail": e.detail(lang.code()), "lang_url": lang_url(uri, lang)}),
     )
 }
 

@@ -15,6 +15,7 @@ use spindle_image::{self as image, SAMPLE_HEAD, SAMPLE_TAIL, Sampled};
 use super::{ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::auth::Staff;
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 use spindle_client::plan::{self, Probed, Row, Shelf};
 
@@ -46,16 +47,20 @@ async fn probe(
     if body.len() != head_len + tail_len {
         return Err(AppError::bad_request(
             ErrorCode::InvalidSample,
-            format!(
-                "for a file of {} bytes send its first {head_len} and last {tail_len} bytes ({} in all), not {}",
-                q.size,
-                head_len + tail_len,
-                body.len()
+            detail!(
+                "err_sample",
+                size = q.size,
+                head = head_len,
+                tail = tail_len,
+                want = head_len + tail_len,
+                got = body.len()
             ),
         ));
     }
     let sampled = Sampled::new(q.size, body[..head_len].to_vec(), body[head_len..].to_vec())
-        .ok_or_else(|| AppError::unprocessable(ErrorCode::UnrecognisedImage, "an empty file"))?;
+        .ok_or_else(|| {
+            AppError::unprocessable(ErrorCode::UnrecognisedImage, detail!("err_empty_file"))
+        })?;
     let probed = tokio::task::spawn_blocking(move || plan::probe(&sampled))
         .await
         .map_err(|e| AppError::internal("format detection task", &e))?
@@ -130,7 +135,7 @@ async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResu
     if req.files.len() > MAX_FILES {
         return Err(AppError::bad_request(
             ErrorCode::TooManyFiles,
-            format!("at most {MAX_FILES} files per plan"),
+            detail!("err_too_many_files", max = MAX_FILES),
         ));
     }
     let mut shelf = HashMap::new();
@@ -146,14 +151,18 @@ async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResu
         {
             return Err(AppError::bad_request(
                 ErrorCode::DuplicateFile,
-                format!("{} is listed twice", f.path),
+                detail!("err_listed_twice", path = &f.path),
             ));
         }
     }
     let shelf = Reported(shelf);
     let mut rows = match &req.manifest {
-        Some(text) => plan::from_manifest_text(text, Path::new(""))
-            .map_err(|e| AppError::unprocessable(ErrorCode::InvalidManifest, e.to_string()))?,
+        Some(text) => plan::from_manifest_text(text, Path::new("")).map_err(|e| {
+            AppError::unprocessable(
+                ErrorCode::InvalidManifest,
+                detail!("err_manifest", reason = e),
+            )
+        })?,
         None => {
             let patterns = req
                 .patterns
@@ -161,7 +170,12 @@ async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResu
                 .filter(|p| !p.trim().is_empty())
                 .map(|p| plan::pattern_regex(p.trim()))
                 .collect::<anyhow::Result<Vec<_>>>()
-                .map_err(|e| AppError::bad_request(ErrorCode::InvalidPattern, e.to_string()))?;
+                .map_err(|e| {
+                    AppError::bad_request(
+                        ErrorCode::InvalidPattern,
+                        detail!("err_pattern", reason = e),
+                    )
+                })?;
             plan::from_paths(shelf.0.keys().cloned().collect(), &patterns)
         }
     };

@@ -13,6 +13,7 @@ use super::route::expensive;
 use crate::app::AppState;
 use crate::auth::{Role, authenticate};
 use crate::dashboard;
+use crate::detail;
 use crate::error::{AppError, ErrorCode};
 use crate::http::web::{
     self, CSRF_COOKIE, Lang, SESSION_SECS, STAFF_COOKIE, StaffPage, render, safe_next, same_token,
@@ -281,33 +282,24 @@ async fn stats_csv(
     Query(q): Query<StatsQuery>,
 ) -> Response {
     let Some(table) = file.strip_suffix(".csv") else {
-        return AppError::not_found(
-            ErrorCode::NoSuchTable,
-            "ask for years.csv, months.csv, top.csv, members.csv or classes.csv",
-        )
-        .into_response();
+        return AppError::not_found(ErrorCode::NoSuchTable, detail!("err_no_table"))
+            .into_response();
     };
     let member = match scope(&state, &page, q.member.as_deref()).await {
         Ok(m) => m,
         Err(r) => return r,
     };
     if table == "members" && member.is_some() {
-        return AppError::not_found(
-            ErrorCode::NoSuchTable,
-            "the members table is the consortium's",
-        )
-        .into_response();
+        return AppError::not_found(ErrorCode::NoSuchTable, detail!("err_members_table"))
+            .into_response();
     }
     let d = match dashboard::build(&state.db, member.as_ref()).await {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
     let Some(body) = dashboard::csv(&d, table) else {
-        return AppError::not_found(
-            ErrorCode::NoSuchTable,
-            "ask for years.csv, months.csv, top.csv, members.csv or classes.csv",
-        )
-        .into_response();
+        return AppError::not_found(ErrorCode::NoSuchTable, detail!("err_no_table"))
+            .into_response();
     };
     let name = format!(
         "spindle-{}-{table}.csv",

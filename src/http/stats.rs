@@ -13,6 +13,7 @@ use serde_json::json;
 use super::{ApiJson, ApiPath};
 use crate::app::AppState;
 use crate::auth::Staff;
+use crate::detail;
 use crate::error::{AppError, AppResult};
 use crate::members;
 
@@ -29,7 +30,7 @@ async fn networks(
 ) -> AppResult<Response> {
     let m = members::get(&state.db, &code).await?;
     if !staff.may_act_for(m.id) {
-        return Err(AppError::forbidden("another member's settings"));
+        return Err(AppError::forbidden(detail!("err_other_members_settings")));
     }
     let cidrs = members::networks(&state.db, m.id).await?;
     Ok(Json(json!({"member": m.code, "cidrs": cidrs})).into_response())

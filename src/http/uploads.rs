@@ -13,6 +13,7 @@ use serde::Serialize;
 use super::{ApiPath, header_str};
 use crate::app::AppState;
 use crate::auth::Staff;
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::uploads::{self, UploadStatus};
 
@@ -44,7 +45,7 @@ async fn tus_protocol(request: Request, next: Next) -> Response {
         AppError::new(
             StatusCode::PRECONDITION_FAILED,
             ErrorCode::TusVersion,
-            format!("this server speaks tus {TUS_VERSION}; send `Tus-Resumable: {TUS_VERSION}`"),
+            detail!("err_tus_version", version = TUS_VERSION),
         )
         .with_header(
             HeaderName::from_static("tus-version"),
@@ -86,9 +87,7 @@ fn parse_u64(headers: &HeaderMap, name: &str, code: ErrorCode) -> AppResult<Opti
             .filter(|s| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit()))
             .and_then(|s| s.parse().ok())
             .map(Some)
-            .ok_or_else(|| {
-                AppError::bad_request(code, format!("{name} must be a non-negative integer"))
-            }),
+            .ok_or_else(|| AppError::bad_request(code, detail!("err_not_integer", name = name))),
     }
 }
 
@@ -188,12 +187,15 @@ async fn patch(
         return Err(AppError::new(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ErrorCode::WrongContentType,
-            "a PATCH body must be sent as application/offset+octet-stream",
+            detail!("err_patch_type"),
         ));
     }
     let offset =
         parse_u64(&headers, "upload-offset", ErrorCode::InvalidUploadOffset)?.ok_or_else(|| {
-            AppError::bad_request(ErrorCode::InvalidUploadOffset, "Upload-Offset is required")
+            AppError::bad_request(
+                ErrorCode::InvalidUploadOffset,
+                detail!("err_offset_required"),
+            )
         })?;
     let content_length = parse_u64(&headers, "content-length", ErrorCode::InvalidContentLength)?;
     let status = uploads::append(

@@ -204,7 +204,7 @@ pub fn message_for(lang: Lang, e: &AppError) -> Response {
         e.status(),
         lang,
         &e.status().as_u16().to_string(),
-        e.message(),
+        &e.detail(lang.code()),
     )
 }
 

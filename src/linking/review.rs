@@ -7,6 +7,7 @@ use super::Linking;
 use super::settings::member_for;
 use crate::auth::Staff;
 use crate::db::{self, catalogue::LinkRow};
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::state::{LinkState, LinkStatus};
 
@@ -107,12 +108,13 @@ pub async fn decide(
     accept: bool,
 ) -> AppResult<LinkStatus> {
     let disc = db::discs::get(&linking.db, disc_id).await?.ok_or_else(|| {
-        AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {disc_id}"))
+        AppError::not_found(
+            ErrorCode::DiscNotFound,
+            detail!("err_no_disc", id = disc_id),
+        )
     })?;
     if !staff.may_act_for(disc.member_id) {
-        return Err(AppError::forbidden(
-            "librarians review their own member's discs only",
-        ));
+        return Err(AppError::forbidden(detail!("err_review_own")));
     }
     let by = staff.label();
     db::catalogue::decide(&linking.db, disc_id, bib_record_id, accept, &by)
@@ -120,19 +122,24 @@ pub async fn decide(
         .ok_or_else(|| {
             AppError::not_found(
                 ErrorCode::LinkNotFound,
-                format!("disc {disc_id} has no candidate record {bib_record_id}"),
+                detail!(
+                    "err_no_candidate_for",
+                    disc = disc_id,
+                    record = bib_record_id
+                ),
             )
         })
 }
 
 pub async fn relink(linking: &Linking, staff: &Staff, disc_id: i64) -> AppResult<()> {
     let disc = db::discs::get(&linking.db, disc_id).await?.ok_or_else(|| {
-        AppError::not_found(ErrorCode::DiscNotFound, format!("no disc {disc_id}"))
+        AppError::not_found(
+            ErrorCode::DiscNotFound,
+            detail!("err_no_disc", id = disc_id),
+        )
     })?;
     if !staff.may_act_for(disc.member_id) {
-        return Err(AppError::forbidden(
-            "librarians relink their own member's discs only",
-        ));
+        return Err(AppError::forbidden(detail!("err_relink_own")));
     }
     db::catalogue::requeue(&linking.db, disc_id).await?;
     linking.wake();

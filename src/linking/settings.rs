@@ -11,6 +11,7 @@ use spindle_integrations::sru::{SruClient, SruConfig, SruError};
 use super::Linking;
 use crate::auth::Staff;
 use crate::db::{self};
+use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 
 /// A member's catalogue as configured through the API.
@@ -54,7 +55,7 @@ fn check_template(t: &str) -> AppResult<()> {
     if !(t.starts_with("http://") || t.starts_with("https://")) || !t.contains("{id}") {
         return Err(AppError::unprocessable(
             ErrorCode::InvalidCatalogue,
-            "opac_record_url must be an http(s) URL with {id} where the record id goes",
+            detail!("err_opac_url"),
         ));
     }
     Ok(())
@@ -70,21 +71,26 @@ pub async fn put_catalogue(
     if settings.kind != "sru" {
         return Err(AppError::unprocessable(
             ErrorCode::InvalidCatalogue,
-            format!(
-                "catalogue kind {:?} is not supported (sru is)",
-                settings.kind
-            ),
+            detail!("err_catalogue_kind", kind = &settings.kind),
         ));
     }
-    SruClient::new(settings.sru.clone())
-        .map_err(|e| AppError::unprocessable(ErrorCode::InvalidCatalogue, e.to_string()))?;
+    SruClient::new(settings.sru.clone()).map_err(|e| {
+        AppError::unprocessable(
+            ErrorCode::InvalidCatalogue,
+            detail!("err_catalogue", reason = e),
+        )
+    })?;
     if let Some(t) = &settings.opac_record_url {
         check_template(t)?;
     }
     let oai = match &settings.oai {
         Some(o) => {
-            OaiClient::new(o.clone())
-                .map_err(|e| AppError::unprocessable(ErrorCode::InvalidCatalogue, e.to_string()))?;
+            OaiClient::new(o.clone()).map_err(|e| {
+                AppError::unprocessable(
+                    ErrorCode::InvalidCatalogue,
+                    detail!("err_catalogue", reason = e),
+                )
+            })?;
             Some(serde_json::to_string(o).map_err(|e| AppError::internal("catalogue json", &e))?)
         }
         None => None,
@@ -115,7 +121,7 @@ pub async fn get_catalogue(
         .ok_or_else(|| {
             AppError::not_found(
                 ErrorCode::CatalogueNotFound,
-                format!("member {code} has no catalogue configured"),
+                detail!("err_no_catalogue", member = code),
             )
         })?;
     Ok(CatalogueSettings {
@@ -140,12 +146,13 @@ pub(super) async fn member_for(
     let member = db::members::by_code(&linking.db, code)
         .await?
         .ok_or_else(|| {
-            AppError::not_found(ErrorCode::MemberNotFound, format!("no member {code:?}"))
+            AppError::not_found(
+                ErrorCode::MemberNotFound,
+                detail!("err_no_member", code = code),
+            )
         })?;
     if !staff.may_act_for(member.id) {
-        return Err(AppError::forbidden(
-            "librarians manage their own member only",
-        ));
+        return Err(AppError::forbidden(detail!("err_manage_own")));
     }
     Ok(member)
 }

@@ -5,6 +5,7 @@ use super::Service;
 use super::{Exception, Params};
 use crate::auth::{Role, Staff, hash_token};
 use crate::db;
+use crate::detail;
 use crate::error::{AppError, AppResult};
 use crate::usage::count::CONSORTIUM;
 
@@ -84,12 +85,12 @@ pub async fn create_key(
         Some(code) => {
             let m = crate::members::get(db, code).await?;
             if !staff.may_act_for(m.id) {
-                return Err(AppError::forbidden("another member's usage"));
+                return Err(AppError::forbidden(detail!("err_other_members_usage")));
             }
             Some(m.id)
         }
         None if staff.role == Role::Admin => None,
-        None => return Err(AppError::forbidden("the consortium's key is for admins")),
+        None => return Err(AppError::forbidden(detail!("err_consortium_key"))),
     };
     let (key, hash) = crate::auth::generate_token();
     db::usage::insert_sushi_key(db, member_id, &hash).await?;

@@ -181,12 +181,14 @@ async fn every_error_is_a_problem_document() -> Result<()> {
     Ok(())
 }
 
-/// Error titles come from the language catalogue in the language the client asks for; the
-/// code never changes, and `Content-Language` says which language the title is in.
+/// Error titles and details come from the language catalogue in the language the client asks
+/// for, details with their values filled in; the code never changes, and `Content-Language`
+/// says which language the answer is in.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn error_titles_follow_the_clients_language() -> Result<()> {
+async fn error_titles_and_details_follow_the_clients_language() -> Result<()> {
     let app = TestApp::start(Backend::SqliteLocal).await?;
     let a = app.librarian("A").await?;
+    app.member("B").await?;
     let en = problem_types(&app).await?;
     let zh = problem_types_in(&app, "zh-CN,zh;q=0.9,en;q=0.8").await?;
     ensure!(en.keys().eq(zh.keys()), "the lists name different codes");
@@ -204,13 +206,14 @@ async fn error_titles_follow_the_clients_language() -> Result<()> {
     }
 
     let c = &app.client;
-    for (request, lang, code, status) in [
+    for (request, lang, code, status, detail) in [
         (
             c.get(app.url("/api/v1/no-such-thing"))
                 .header("accept-language", "zh-CN"),
             "zh-CN",
             "no-route",
             404,
+            "/api/v1/no-such-thing 处没有资源",
         ),
         (
             c.get(app.url("/api/v1/no-such-thing?lang=en"))
@@ -218,8 +221,32 @@ async fn error_titles_follow_the_clients_language() -> Result<()> {
             "en",
             "no-route",
             404,
+            "there is no resource at /api/v1/no-such-thing",
         ),
-        (c.get(app.url("/api/v1/discs")), "en", "missing-token", 401),
+        (
+            c.get(app.url("/api/v1/discs")),
+            "en",
+            "missing-token",
+            401,
+            "this needs a staff token: `Authorization: Bearer <token>`",
+        ),
+        (
+            c.get(app.url("/api/v1/discs?member=B"))
+                .bearer_auth(&a)
+                .header("accept-language", "zh-CN"),
+            "zh-CN",
+            "forbidden",
+            403,
+            "馆员只能列出本馆的光盘",
+        ),
+        (
+            c.get(app.url("/api/v1/discs/987654"))
+                .header("accept-language", "zh-CN;q=0.9"),
+            "zh-CN",
+            "disc-not-found",
+            404,
+            "没有编号为 987654 的光盘",
+        ),
         (
             app.tus(reqwest::Method::PATCH, "/api/v1/uploads/nope", &a)
                 .header("accept-language", "zh")
@@ -229,6 +256,7 @@ async fn error_titles_follow_the_clients_language() -> Result<()> {
             "zh-CN",
             "upload-not-found",
             404,
+            "没有上传 nope",
         ),
     ] {
         let r = request.send().await?;
@@ -246,6 +274,7 @@ async fn error_titles_follow_the_clients_language() -> Result<()> {
         ensure!(v["code"] == code, "{url}: {v}");
         ensure!(v["title"] == titles[code].as_str(), "{url}: {v}");
         ensure!(v["status"] == status, "{url}: {v}");
+        ensure!(v["detail"] == detail, "{url}: {v}");
     }
     Ok(())
 }
