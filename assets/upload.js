@@ -50,8 +50,10 @@
     e.hidden = !message;
   }
 
+  // Every request carries the form token, and asks for the server's error details in the
+  // page's language.
   function auth() {
-    return { 'X-Spindle-Csrf': CSRF };
+    return { 'X-Spindle-Csrf': CSRF, 'Accept-Language': document.documentElement.lang || 'en' };
   }
 
   async function api(method, path, body, headers) {

@@ -203,7 +203,9 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let Command::Upload(args) = cli.command {
         return match spindle_client::run(args).await? {
             true => Ok(()),
-            false => bail!("some rows failed; see the report"),
+            false => bail!(spindle_client::words::say(crate::detail!(
+                "cli_some_failed"
+            ))),
         };
     }
     let listen = match &cli.command {

@@ -217,25 +217,8 @@ impl From<&ImageError> for AppError {
     fn from(e: &ImageError) -> Self {
         match e {
             ImageError::Io(_) => Self::unavailable(ErrorCode::StorageUnavailable, e),
-            _ => Self::unprocessable(e.into(), image_problem(e)),
+            _ => Self::unprocessable(e.into(), e.message()),
         }
-    }
-}
-
-/// What is wrong with an image, for the person who uploaded or opened it.
-fn image_problem(e: &ImageError) -> Message {
-    match e {
-        ImageError::Unsupported(format) => detail!("err_image_unsupported", format = format),
-        ImageError::Unrecognised => detail!("err_image_unrecognised"),
-        ImageError::Truncated { needed, size } => {
-            detail!("err_image_truncated", needed = needed, size = size)
-        }
-        ImageError::Malformed { format, detail } => {
-            detail!("err_image_malformed", format = format, reason = detail)
-        }
-        ImageError::Limit(reason) => detail!("err_image_limit", reason = reason),
-        ImageError::MissingPart(name) => detail!("err_image_part_missing", name = name),
-        ImageError::Io(reason) => detail!("err_image_read", reason = reason),
     }
 }
 

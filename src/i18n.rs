@@ -1,174 +1,12 @@
-//! The language catalogue: every string a person reads on Spindle's pages, in Fluent files
-//! (`locales/en/spindle.ftl`, `locales/zh-CN/spindle.ftl`) that a librarian can correct
-//! without reading Rust. They are built into the binary and read once; the templates get a
-//! language's messages as one table (`t.key`), a value such as `{ $n }` left as `{n}` for the
-//! page to fill in. What error answers say ([`Message`], written with [`detail!`]) is
-//! rendered from the same files with its values, in the language the reader asked for.
+//! The language catalogue as the server's pages read it. The catalogue itself (the Fluent
+//! files, [`Message`] and `detail!`) is the `spindle-i18n` crate, shared with the bulk-upload
+//! client; here the templates get a language's messages as one table (`t.key`), a value such
+//! as `{ $n }` left as `{n}` for the page to fill in.
 
 use std::sync::OnceLock;
 
-use fluent_bundle::{FluentArgs, FluentBundle, FluentResource, concurrent};
-use fluent_syntax::ast;
 use serde_json::{Map, Value};
-
-/// The catalogue's languages, as their files name them.
-pub const LANGUAGES: [(&str, &str); 2] = [
-    ("en", include_str!("../locales/en/spindle.ftl")),
-    ("zh-CN", include_str!("../locales/zh-CN/spindle.ftl")),
-];
-
-/// Every message of one language's file, in order, formatted; and what was wrong with the
-/// file (nothing, the suite checks).
-pub fn messages(lang: &str, source: &str) -> (Vec<(String, String)>, Vec<String>) {
-    let mut problems = Vec::new();
-    let resource = FluentResource::try_new(source.to_string()).unwrap_or_else(|(r, errors)| {
-        problems.extend(errors.iter().map(|e| format!("{lang}: {e:?}")));
-        r
-    });
-    let ids: Vec<String> = resource
-        .entries()
-        .filter_map(|e| match e {
-            ast::Entry::Message(m) => Some(m.id.name.to_string()),
-            _ => None,
-        })
-        .collect();
-    let langid = lang.parse().unwrap_or_default();
-    let mut bundle = FluentBundle::new(vec![langid]);
-    // The pages are plain text or HTML: no Unicode isolation marks around values.
-    bundle.set_use_isolating(false);
-    if let Err(errors) = bundle.add_resource(resource) {
-        problems.extend(errors.iter().map(|e| format!("{lang}: {e:?}")));
-    }
-    let mut out = Vec::new();
-    for id in ids {
-        let Some(pattern) = bundle.get_message(&id).and_then(|m| m.value()) else {
-            problems.push(format!("{lang}: {id} has no text"));
-            continue;
-        };
-        // Each `{ $name }` stays `{name}`, for the page to fill in.
-        let mut args = FluentArgs::new();
-        for name in variables(pattern) {
-            args.set(name, format!("{{{name}}}"));
-        }
-        let mut errors = Vec::new();
-        let text = bundle.format_pattern(pattern, Some(&args), &mut errors);
-        problems.extend(errors.iter().map(|e| format!("{lang}: {id}: {e:?}")));
-        out.push((id, text.into_owned()));
-    }
-    (out, problems)
-}
-
-/// A catalogue message with its values: what an error answer tells a person, kept as a key
-/// until the answer is written so that it can be said in the reader's language.
-#[derive(Clone, Debug)]
-pub struct Message {
-    key: &'static str,
-    args: Vec<(&'static str, String)>,
-}
-
-/// A [`Message`]: `detail!("err_no_disc", id = id)`, each value named as the message names
-/// it (`{ $id }`). The catalogue test holds every use to the files: the key exists in every
-/// language and the names given are the names the texts use.
-#[macro_export]
-macro_rules! detail {
-    ($key:literal $(, $name:ident = $value:expr)* $(,)?) => {
-        $crate::i18n::Message::new($key)$(.with(stringify!($name), $value))*
-    };
-}
-
-impl Message {
-    pub fn new(key: &'static str) -> Self {
-        Self {
-            key,
-            args: Vec::new(),
-        }
-    }
-
-    /// The message with one more value.
-    pub fn with(mut self, name: &'static str, value: impl std::fmt::Display) -> Self {
-        self.args.push((name, value.to_string()));
-        self
-    }
-
-    /// The message in `lang` (English where the language lacks it; the key itself only if
-    /// the catalogue has no such message, which the suite forbids).
-    pub fn render(&self, lang: &str) -> String {
-        let mut args = FluentArgs::new();
-        for (name, value) in &self.args {
-            args.set(*name, value.as_str());
-        }
-        let bundles = bundles();
-        let found = bundles
-            .iter()
-            .filter(|(code, _)| *code == lang)
-            .chain(bundles.iter())
-            .find_map(|(_, b)| {
-                b.get_message(self.key)
-                    .and_then(|m| m.value())
-                    .map(|p| (b, p))
-            });
-        let Some((bundle, pattern)) = found else {
-            tracing::error!(key = self.key, "a message missing from the catalogue");
-            return self.key.to_string();
-        };
-        let mut errors = Vec::new();
-        let text = bundle.format_pattern(pattern, Some(&args), &mut errors);
-        if !errors.is_empty() {
-            tracing::error!(key = self.key, ?errors, "a message rendered with errors");
-        }
-        text.into_owned()
-    }
-}
-
-/// Each language's catalogue as a bundle that formats messages with values, built once.
-fn bundles() -> &'static [(&'static str, concurrent::FluentBundle<FluentResource>)] {
-    static BUNDLES: OnceLock<Vec<(&'static str, concurrent::FluentBundle<FluentResource>)>> =
-        OnceLock::new();
-    BUNDLES.get_or_init(|| {
-        LANGUAGES
-            .iter()
-            .map(|(code, source)| {
-                let resource =
-                    FluentResource::try_new(source.to_string()).unwrap_or_else(|(r, _)| r);
-                let mut bundle = concurrent::FluentBundle::new_concurrent(vec![
-                    code.parse().unwrap_or_default(),
-                ]);
-                bundle.set_use_isolating(false);
-                // Problems with the files are reported by `table` and failed by the suite.
-                let _ = bundle.add_resource(resource);
-                (*code, bundle)
-            })
-            .collect()
-    })
-}
-
-/// Each message of a language's file with the variables its text names.
-pub fn variables_by_key(source: &str) -> Vec<(String, std::collections::BTreeSet<String>)> {
-    let resource = FluentResource::try_new(source.to_string()).unwrap_or_else(|(r, _)| r);
-    resource
-        .entries()
-        .filter_map(|e| match e {
-            ast::Entry::Message(m) => Some((
-                m.id.name.to_string(),
-                m.value
-                    .as_ref()
-                    .map(|p| variables(p).map(str::to_string).collect())
-                    .unwrap_or_default(),
-            )),
-            _ => None,
-        })
-        .collect()
-}
-
-/// The variables (`{ $name }`) a message's text names.
-fn variables<'a>(pattern: &'a ast::Pattern<&'a str>) -> impl Iterator<Item = &'a str> {
-    pattern.elements.iter().filter_map(|e| match e {
-        ast::PatternElement::Placeable {
-            expression: ast::Expression::Inline(ast::InlineExpression::VariableReference { id }),
-        } => Some(id.name),
-        _ => None,
-    })
-}
+pub use spindle_i18n::{LANGUAGES, Message, messages, variables_by_key};
 
 /// The messages of a language whose keys begin with `prefix` (`upload_`, `widget_`): what a
 /// page's script needs of the catalogue.
@@ -194,10 +32,11 @@ pub fn table(lang: &str) -> &'static Value {
                 for p in problems {
                     tracing::error!(problem = %p, "language catalogue");
                 }
-                // Error details are rendered with their values ([`Message`]), not by pages.
+                // Error details and the client's lines are rendered with their values ([`Message`]),
+                // not by pages.
                 let map: Map<String, Value> = messages
                     .into_iter()
-                    .filter(|(k, _)| !k.starts_with("err_"))
+                    .filter(|(k, _)| !k.starts_with("err_") && !k.starts_with("cli_"))
                     .map(|(k, v)| (k, Value::String(v)))
                     .collect();
                 (*code, Value::Object(map))
@@ -216,7 +55,7 @@ mod tests {
     use super::*;
     use std::collections::BTreeSet;
 
-    /// Each `detail!("key", a = …, b = …)` in `texts` (a file from its first use on): the key
+    /// Each `detail!("…", a = …, b = …)` in `texts` (a file from its first use on): the key
     /// and the names of the values given.
     fn detail_uses(texts: &[String]) -> Vec<(String, BTreeSet<String>)> {
         let mut out = Vec::new();
@@ -226,8 +65,12 @@ mod tests {
                 let Some(key) = args.first().map(|k| k.trim().trim_matches('"').to_string()) else {
                     continue;
                 };
-                if !key.starts_with("err_") {
-                    // The macro's own definition and documentation.
+                let is_key = key.starts_with(|c: char| c.is_ascii_lowercase())
+                    && key.chars().all(|c| {
+                        c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '-'
+                    });
+                if !is_key {
+                    // The macro's own definition (`$key:literal`) and this test's words.
                     continue;
                 }
                 let names = args[1..]
@@ -352,7 +195,10 @@ mod tests {
         );
         // Every `detail!` names a message that exists, with the values its texts use, in
         // every language.
-        let details = detail_uses(&used("src", r"(?s)(detail!\(.*)"));
+        let details: Vec<_> = ["src", "client/src", "image/src", "i18n/src"]
+            .iter()
+            .flat_map(|dir| detail_uses(&used(dir, r"(?s)(detail!\(.*)")))
+            .collect();
         assert!(details.len() > 100, "found only {} details", details.len());
         for (code, source) in LANGUAGES {
             let vars: std::collections::BTreeMap<_, _> =
@@ -366,7 +212,9 @@ mod tests {
                     "the values given to {key} and its {code} text"
                 );
             }
-            for (key, _) in vars.iter().filter(|(k, _)| k.starts_with("err_")) {
+            let rendered_by_code =
+                |k: &str| ["err_", "cli_", "plan_"].iter().any(|p| k.starts_with(p));
+            for (key, _) in vars.iter().filter(|(k, _)| rendered_by_code(k)) {
                 assert!(
                     details.iter().any(|(k, _)| k == key),
                     "{key} in {code} is never used"

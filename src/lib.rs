@@ -21,6 +21,7 @@ pub mod fixity;
 pub mod gc;
 pub mod http;
 pub mod i18n;
+pub use spindle_i18n::detail;
 pub mod images;
 pub mod limits;
 pub mod linking;

@@ -10,6 +10,7 @@ pub mod api;
 pub mod plan;
 mod state;
 mod transfer;
+pub mod words;
 
 use std::io::{IsTerminal, Read};
 use std::path::{Path, PathBuf};
@@ -21,8 +22,10 @@ use serde::Serialize;
 use sha2::{Digest as _, Sha256};
 
 use plan::Row;
+use spindle_i18n::detail;
 use state::{FileState, State, fingerprint, key};
 use transfer::{Client, Failure};
+use words::say;
 
 #[derive(clap::Args, Debug)]
 pub struct UploadArgs {
@@ -75,6 +78,10 @@ pub struct UploadArgs {
     /// Bytes per second at most, per transfer (0: as fast as the link allows)
     #[arg(long, default_value_t = 0)]
     pub max_rate: u64,
+    /// The language of what this prints and of the server's error details: zh or en
+    /// (default: SPINDLE_LANG, else the locale)
+    #[arg(long)]
+    pub lang: Option<String>,
 }
 
 /// A hash of one file: None when it was not hashed, Err with the reason when it could not be.
@@ -140,20 +147,21 @@ fn mb(bytes: u64) -> String {
 
 /// Runs a bulk upload; Ok(true) when every row succeeded.
 pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
+    let lang = words::choose(args.lang.as_deref());
     let base_dir = match (&args.dir, &args.manifest) {
         (Some(d), _) => d.clone(),
         (None, Some(m)) => m
             .parent()
             .map(Path::to_path_buf)
             .unwrap_or_else(|| PathBuf::from(".")),
-        (None, None) => anyhow::bail!("give --dir or --manifest"),
+        (None, None) => anyhow::bail!(say(detail!("cli_dir_or_manifest"))),
     };
     let mut rows = match (&args.dir, &args.manifest) {
         (Some(d), _) => {
             let patterns = args
                 .patterns
                 .iter()
-                .map(|p| plan::pattern_regex(p))
+                .map(|p| plan::pattern_regex(p).map_err(|m| anyhow::anyhow!(say(m))))
                 .collect::<anyhow::Result<Vec<_>>>()?;
             plan::from_folder(d, &patterns)?
         }
@@ -168,13 +176,25 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
         bar: None,
     };
     ui_plain.line(
-        &format!("plan: {} discs to upload ({}), {} rows invalid", valid.len(), mb(total), rows.len() - valid.len()),
+        &say(detail!("cli_plan", discs = valid.len(), bytes = mb(total), invalid = rows.len() - valid.len())),
         serde_json::json!({"event": "plan", "discs": valid.len(), "bytes": total, "invalid": rows.len() - valid.len()}),
     );
     for r in rows.iter().filter(|r| r.invalid.is_some()) {
-        let why = r.invalid.clone().unwrap_or_default();
+        let why = r
+            .invalid
+            .as_ref()
+            .map(|m| say(m.clone()))
+            .unwrap_or_default();
         ui_plain.line(
-            &format!("  row {} {}: {why}", r.row, r.path.display()),
+            &format!(
+                "  {}",
+                say(detail!(
+                    "cli_row_invalid",
+                    row = r.row,
+                    path = r.path.display(),
+                    why = &why
+                ))
+            ),
             serde_json::json!({"event": "invalid", "row": r.row, "path": r.path, "error": why}),
         );
     }
@@ -188,16 +208,22 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
         .clone()
         .unwrap_or_else(|| base_dir.join(".spindle-upload-state.json"));
     let state = Arc::new(Mutex::new(State::load(&state_path, &server)?));
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert(
+        reqwest::header::ACCEPT_LANGUAGE,
+        reqwest::header::HeaderValue::from_static(lang),
+    );
     let client = Arc::new(Client {
         http: reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
+            .default_headers(headers)
             .build()?,
         base: server.clone(),
         token: args.token.clone(),
         retries: args.retries,
     });
     let part = client
-        .retrying("asking the server's part size", || client.part_size())
+        .retrying(detail!("cli_asking_part_size"), || client.part_size())
         .await
         .map_err(|e| anyhow::anyhow!("{e}"))?;
     // Small requests when the rate is capped, so the cap is smooth.
@@ -245,7 +271,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
                     Ok(Ok(((size, mtime), sha))) => {
                         let secs = started.elapsed().as_secs_f64().max(1e-6);
                         ui.line(
-                            &format!("hashed {} ({}, {:.0} MB/s)", path.display(), mb(size), size as f64 / 1e6 / secs),
+                            &say(detail!("cli_hashed", path = path.display(), size = mb(size), rate = format!("{:.0}", size as f64 / 1e6 / secs))),
                             serde_json::json!({"event": "hashed", "path": path, "sha256": sha, "bytes": size, "secs": secs}),
                         );
                         if let Ok(mut s) = state.lock() {
@@ -254,7 +280,10 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
                         }
                         (path, Ok(sha))
                     }
-                    Ok(Err(e)) => (path, Err(format!("cannot read: {e}"))),
+                    Ok(Err(e)) => {
+                        let why = say(detail!("cli_cannot_read", path = path.display(), error = e));
+                        (path, Err(why))
+                    }
                     Err(e) => (path, Err(e.to_string())),
                 }
             }
@@ -264,7 +293,10 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
         .await;
     let hashing_secs = hashing_started.elapsed().as_secs_f64();
     ui.line(
-        &format!("hashing done in {hashing_secs:.1} s"),
+        &say(detail!(
+            "cli_hashing_done",
+            secs = format!("{hashing_secs:.1}")
+        )),
         serde_json::json!({"event": "hashing-done", "files": hashed.len(), "secs": hashing_secs}),
     );
     let sha_of = |p: &Path| hashed.get(p).cloned();
@@ -294,7 +326,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
                     outcome: "failed".into(),
                     disc: None,
                     link_status: None,
-                    error: row.invalid.clone(),
+                    error: row.invalid.as_ref().map(|m| say(m.clone())),
                 };
                 if row.invalid.is_some() {
                     return rep;
@@ -317,20 +349,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
                     rep.outcome = "failed".into();
                 }
                 ui.line(
-                    &format!(
-                        "row {} {}: {}{}{}",
-                        rep.row,
-                        rep.path,
-                        rep.outcome,
-                        rep.link_status
-                            .as_deref()
-                            .map(|l| format!(", {l}"))
-                            .unwrap_or_default(),
-                        rep.error
-                            .as_deref()
-                            .map(|e| format!(" — {e}"))
-                            .unwrap_or_default()
-                    ),
+                    &row_line(&rep),
                     serde_json::json!({"event": "row", "report": rep}),
                 );
                 rep
@@ -354,13 +373,13 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
     let failed = reports.iter().filter(|r| r.outcome == "failed").count();
     let sent: u64 = reports.iter().map(|r| r.bytes_sent).sum();
     ui.line(
-        &format!(
-            "done: {} rows, {} failed, {} sent; report in {}.csv and .json",
-            reports.len(),
-            failed,
-            mb(sent),
-            prefix.display()
-        ),
+        &say(detail!(
+            "cli_done",
+            rows = reports.len(),
+            failed = failed,
+            sent = mb(sent),
+            report = prefix.display()
+        )),
         serde_json::json!({"event": "done", "rows": reports.len(), "failed": failed, "bytes_sent": sent}),
     );
     Ok(failed == 0)
@@ -380,14 +399,14 @@ async fn upload_row(
     rep: &mut ReportRow,
 ) -> Result<(), Failure> {
     let sha = main_sha
-        .ok_or_else(|| Failure::Final("not hashed".into()))?
+        .ok_or_else(|| Failure::Final(say(detail!("cli_not_hashed"))))?
         .map_err(Failure::Final)?;
     rep.sha256 = Some(sha.clone());
     let mut part_refs = Vec::new();
     let mut any_sent = false;
     for (name, path, psha) in parts {
         let psha = psha
-            .ok_or_else(|| Failure::Final("not hashed".into()))?
+            .ok_or_else(|| Failure::Final(say(detail!("cli_not_hashed"))))?
             .map_err(Failure::Final)?;
         let sent = ensure_stored(client, state, ui, &path, &psha, chunk).await?;
         any_sent |= sent > 0;
@@ -413,7 +432,7 @@ async fn upload_row(
         None => {
             let body = client.disc_body(row, &sha, member, &part_refs);
             client
-                .retrying("registering", || client.register(body.clone()))
+                .retrying(detail!("cli_registering"), || client.register(body.clone()))
                 .await?
         }
     };
@@ -424,7 +443,7 @@ async fn upload_row(
     }
     rep.link_status = Some(
         client
-            .retrying("asking the catalogue status", || {
+            .retrying(detail!("cli_asking_link"), || {
                 client.link_status(disc, wait)
             })
             .await?,
@@ -448,16 +467,16 @@ async fn ensure_stored(
             s.files.remove(&key(path));
             let _ = s.save();
         }
-        return Err(Failure::Final(format!(
-            "{} changed since it was hashed; run again to upload the new version",
-            path.display()
-        )));
+        return Err(Failure::Final(say(detail!(
+            "cli_changed_since_hashed",
+            path = path.display()
+        ))));
     };
     if fs.stored {
         return Ok(0);
     }
     if client
-        .retrying("checking the server", || client.blob_exists(sha))
+        .retrying(detail!("cli_checking_server"), || client.blob_exists(sha))
         .await?
     {
         fs.stored = true;
@@ -470,12 +489,18 @@ async fn ensure_stored(
         .unwrap_or_default();
     let size = fs.size;
     let mut offset = match &fs.upload {
-        Some(url) => client.retrying("resuming", || client.offset(url)).await?,
+        Some(url) => {
+            client
+                .retrying(detail!("cli_resuming"), || client.offset(url))
+                .await?
+        }
         None => None,
     };
     if offset.is_none() {
         match client
-            .retrying("creating the upload", || client.create(sha, &name, size))
+            .retrying(detail!("cli_creating_upload"), || {
+                client.create(sha, &name, size)
+            })
             .await?
         {
             None => {
@@ -505,10 +530,10 @@ async fn ensure_stored(
                 s.files.remove(&key(path));
                 let _ = s.save();
             }
-            return Err(Failure::Final(format!(
-                "{} changed during the upload; run again to upload the new version",
-                path.display()
-            )));
+            return Err(Failure::Final(say(detail!(
+                "cli_changed_during_upload",
+                path = path.display()
+            ))));
         }
         let len = chunk.min(size - at);
         let next = match client.patch(&url, path, at, len).await {
@@ -516,19 +541,31 @@ async fn ensure_stored(
             Err(Failure::Transient(m)) => {
                 // Resume from what the server has, after a pause.
                 tokio::time::sleep(Duration::from_secs(1)).await;
-                match client.retrying("resuming", || client.offset(&url)).await? {
+                match client
+                    .retrying(detail!("cli_resuming"), || client.offset(&url))
+                    .await?
+                {
                     Some(o) => {
                         ui.line(
-                            &format!("  {}: {m}; resuming at {o}", path.display()),
+                            &format!(
+                                "  {}",
+                                say(detail!(
+                                    "cli_resuming_at",
+                                    path = path.display(),
+                                    why = m,
+                                    offset = o
+                                ))
+                            ),
                             serde_json::json!({"event": "resume", "path": path, "offset": o}),
                         );
                         o
                     }
                     None => {
-                        return Err(Failure::Final(format!(
-                            "the upload of {} expired on the server: {m}",
-                            path.display()
-                        )));
+                        return Err(Failure::Final(say(detail!(
+                            "cli_upload_expired",
+                            path = path.display(),
+                            why = m
+                        ))));
                     }
                 }
             }
@@ -548,15 +585,46 @@ async fn ensure_stored(
     save(state, path, &fs);
     let secs = started.elapsed().as_secs_f64().max(1e-6);
     ui.line(
-        &format!(
-            "sent {} ({}, {:.0} MB/s)",
-            path.display(),
-            mb(size - start),
-            (size - start) as f64 / 1e6 / secs
-        ),
+        &say(detail!(
+            "cli_sent",
+            path = path.display(),
+            size = mb(size - start),
+            rate = format!("{:.0}", (size - start) as f64 / 1e6 / secs)
+        )),
         serde_json::json!({"event": "sent", "path": path, "bytes": size - start, "secs": secs}),
     );
     Ok(size - start)
+}
+
+/// A row's outcome as the librarian reads it; the report keeps the codes.
+fn row_line(rep: &ReportRow) -> String {
+    let outcome = match rep.outcome.as_str() {
+        "uploaded" => detail!("cli_outcome_uploaded"),
+        "already-present" => detail!("cli_outcome_already_present"),
+        _ => detail!("cli_outcome_failed"),
+    };
+    let mut line = say(detail!(
+        "cli_row",
+        row = rep.row,
+        path = &rep.path,
+        outcome = say(outcome)
+    ));
+    if let Some(status) = rep.link_status.as_deref() {
+        let link = match status {
+            "linked" => detail!("link_linked"),
+            "review" => detail!("link_review"),
+            "unmatched" => detail!("link_unmatched"),
+            "no-catalogue" => detail!("link_no-catalogue"),
+            "failed" => detail!("link_failed"),
+            "pending" => detail!("link_pending"),
+            other => detail!("cli_link_other", status = other),
+        };
+        line.push_str(&say(detail!("cli_row_link", link = say(link))));
+    }
+    if let Some(error) = rep.error.as_deref() {
+        line.push_str(&say(detail!("cli_row_error", error = error)));
+    }
+    line
 }
 
 fn save(state: &Mutex<State>, path: &Path, fs: &FileState) {

@@ -7,8 +7,11 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use serde::Serialize;
+use spindle_i18n::{Message, detail};
 use spindle_image::{self as image, Detected, FileSource, ReadAt};
-use spindle_integrations::isbn::Isbn;
+use spindle_integrations::isbn::{Isbn, IsbnError};
+
+use crate::words::say;
 
 /// One disc to upload and register.
 #[derive(Debug, Clone, Serialize, Default)]
@@ -25,8 +28,10 @@ pub struct Row {
     pub parts: Vec<(String, PathBuf)>,
     pub format: String,
     pub bytes: u64,
-    /// Why the row cannot be uploaded; such rows fail without anything moving.
-    pub invalid: Option<String>,
+    /// Why the row cannot be uploaded; such rows fail without anything moving. Said in the
+    /// reader's language where it is shown (the server's plan answer carries it rendered).
+    #[serde(skip)]
+    pub invalid: Option<Message>,
 }
 
 pub const COLUMNS: [&str; 6] = [
@@ -62,31 +67,37 @@ fn csv_fields(line: &str) -> Vec<String> {
 /// Rows of a manifest CSV; paths are relative to the manifest. An unknown column is an error
 /// for the whole manifest (a typo would silently drop data).
 pub fn from_manifest(manifest: &Path) -> anyhow::Result<Vec<Row>> {
-    let text = std::fs::read_to_string(manifest)
-        .map_err(|e| anyhow::anyhow!("cannot read the manifest {}: {e}", manifest.display()))?;
+    let text = std::fs::read_to_string(manifest).map_err(|e| {
+        anyhow::anyhow!(say(detail!(
+            "cli_manifest_unreadable",
+            path = manifest.display(),
+            error = e
+        )))
+    })?;
     from_manifest_text(&text, manifest.parent().unwrap_or(Path::new(".")))
+        .map_err(|m| anyhow::anyhow!(say(m)))
 }
 
 /// Rows of a manifest's text, with paths relative to `base`.
-pub fn from_manifest_text(text: &str, base: &Path) -> anyhow::Result<Vec<Row>> {
+pub fn from_manifest_text(text: &str, base: &Path) -> Result<Vec<Row>, Message> {
     let mut lines = text
         .trim_start_matches('\u{feff}')
         .lines()
         .filter(|l| !l.trim().is_empty());
-    let header = csv_fields(
-        lines
-            .next()
-            .ok_or_else(|| anyhow::anyhow!("the manifest is empty"))?,
-    );
+    let header = csv_fields(lines.next().ok_or_else(|| detail!("plan_manifest_empty"))?);
     let unknown: Vec<&String> = header
         .iter()
         .filter(|h| !COLUMNS.contains(&h.as_str()))
         .collect();
     if !unknown.is_empty() {
-        anyhow::bail!("the manifest has unknown columns {unknown:?}; the columns are {COLUMNS:?}");
+        return Err(detail!(
+            "plan_manifest_columns",
+            unknown = format!("{unknown:?}"),
+            columns = format!("{COLUMNS:?}")
+        ));
     }
     if !header.iter().any(|h| h == "path") {
-        anyhow::bail!("the manifest has no path column");
+        return Err(detail!("plan_manifest_no_path"));
     }
     let mut rows = Vec::new();
     for (i, line) in lines.enumerate() {
@@ -109,15 +120,15 @@ pub fn from_manifest_text(text: &str, base: &Path) -> anyhow::Result<Vec<Row>> {
             ..Row::default()
         };
         if fields.len() != header.len() {
-            row.invalid = Some(format!(
-                "{} fields, the header has {}",
-                fields.len(),
-                header.len()
+            row.invalid = Some(detail!(
+                "plan_row_fields",
+                fields = fields.len(),
+                header = header.len()
             ));
         }
         match get("disc_number").map(|d| d.parse::<i64>()) {
             Some(Ok(n)) if (1..=999).contains(&n) => row.disc_number = Some(n),
-            Some(_) => row.invalid = Some("disc_number must be a number from 1 to 999".into()),
+            Some(_) => row.invalid = Some(detail!("plan_disc_number")),
             None => {}
         }
         rows.push(row);
@@ -126,14 +137,14 @@ pub fn from_manifest_text(text: &str, base: &Path) -> anyhow::Result<Vec<Row>> {
 }
 
 /// A file-name pattern such as `{barcode}.iso` or `{isbn}_{disc}.iso`, as a matcher.
-pub fn pattern_regex(pattern: &str) -> anyhow::Result<regex::Regex> {
+pub fn pattern_regex(pattern: &str) -> Result<regex::Regex, Message> {
     let mut re = String::from("^");
     let mut rest = pattern;
     while let Some(open) = rest.find('{') {
         re.push_str(&regex::escape(&rest[..open]));
         let close = rest[open..]
             .find('}')
-            .ok_or_else(|| anyhow::anyhow!("pattern {pattern:?}: unclosed {{"))?;
+            .ok_or_else(|| detail!("plan_pattern_unclosed", pattern = pattern))?;
         let name = &rest[open + 1..open + close];
         let group = match name {
             "barcode" => "(?P<barcode>[^/_]+?)",
@@ -142,16 +153,20 @@ pub fn pattern_regex(pattern: &str) -> anyhow::Result<regex::Regex> {
             "disc" => "(?P<disc>[0-9]{1,3})",
             "label" => "(?P<label>.+?)",
             "any" => ".*?",
-            other => anyhow::bail!(
-                "pattern {pattern:?}: unknown field {{{other}}} (barcode, isbn, record_id, disc, label, any)"
-            ),
+            other => {
+                return Err(detail!(
+                    "plan_pattern_field",
+                    pattern = pattern,
+                    field = other
+                ));
+            }
         };
         re.push_str(group);
         rest = &rest[open + close + 1..];
     }
     re.push_str(&regex::escape(rest));
     re.push('$');
-    regex::Regex::new(&re).map_err(|e| anyhow::anyhow!("pattern {pattern:?}: {e}"))
+    regex::Regex::new(&re).map_err(|e| detail!("plan_pattern_bad", pattern = pattern, reason = e))
 }
 
 /// Every file below `dir` (sorted), with identifiers from the first pattern its name matches.
@@ -159,9 +174,13 @@ pub fn from_folder(dir: &Path, patterns: &[regex::Regex]) -> anyhow::Result<Vec<
     let mut files = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d)
-            .map_err(|e| anyhow::anyhow!("cannot list {}: {e}", d.display()))?
-        {
+        for e in std::fs::read_dir(&d).map_err(|e| {
+            anyhow::anyhow!(say(detail!(
+                "cli_cannot_list",
+                path = d.display(),
+                error = e
+            )))
+        })? {
             let e = e?;
             let name = e.file_name().to_string_lossy().to_string();
             if name.starts_with('.') {
@@ -237,7 +256,7 @@ pub fn probe(source: &dyn ReadAt) -> Result<Probed, image::ImageError> {
 /// Where the rows' files are: a local folder for the CLI, or what a browser reported.
 pub trait Shelf {
     /// The file's size and what its bytes say.
-    fn probe(&self, path: &Path) -> Result<(u64, Probed), String>;
+    fn probe(&self, path: &Path) -> Result<(u64, Probed), Message>;
     /// The file a CUE sheet's FILE line means, and its size.
     fn part(&self, cue: &Path, name: &str) -> Option<(PathBuf, u64)>;
 }
@@ -246,10 +265,10 @@ pub trait Shelf {
 pub struct LocalShelf;
 
 impl Shelf for LocalShelf {
-    fn probe(&self, path: &Path) -> Result<(u64, Probed), String> {
-        let source =
-            FileSource::open(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let probed = probe(&source).map_err(|e| e.to_string())?;
+    fn probe(&self, path: &Path) -> Result<(u64, Probed), Message> {
+        let source = FileSource::open(path)
+            .map_err(|e| detail!("cli_cannot_read", path = path.display(), error = e))?;
+        let probed = probe(&source).map_err(|e| e.message())?;
         Ok((ReadAt::size(&source), probed))
     }
 
@@ -287,9 +306,8 @@ pub fn validate(rows: &mut Vec<Row>, shelf: &dyn Shelf) {
                     row.parts.push((name, p));
                 }
                 None => {
-                    row.invalid = Some(format!(
-                        "the CUE sheet names {name:?}, which is not next to it"
-                    ));
+                    row.invalid =
+                        Some(detail!("plan_cue_part_missing", name = format!("{name:?}")));
                 }
             }
         }
@@ -297,23 +315,40 @@ pub fn validate(rows: &mut Vec<Row>, shelf: &dyn Shelf) {
             && row.invalid.is_none()
             && let Err(e) = Isbn::parse(isbn)
         {
-            row.invalid = Some(format!("ISBN {isbn}: {e}"));
+            row.invalid = Some(match e {
+                IsbnError::NotFound(_) => detail!("plan_isbn_none", isbn = isbn),
+                IsbnError::CheckDigit(_) => detail!("plan_isbn_check_digit", isbn = isbn),
+                IsbnError::Prefix(_) => detail!("plan_isbn_prefix", isbn = isbn),
+            });
         }
     }
     // BIN files that belong to a CUE sheet in this upload are its parts, not discs.
     rows.retain(|r| !claimed.contains(&r.path));
     let mut seen: HashMap<String, usize> = HashMap::new();
     for row in rows.iter_mut() {
+        let disc = row.disc_number.unwrap_or(1);
         let keys = [
             Some(format!("path {}", row.path.display())),
             row.barcode
                 .as_ref()
-                .map(|b| format!("barcode {b} disc {}", row.disc_number.unwrap_or(1))),
+                .map(|b| format!("barcode {b} disc {disc}")),
         ];
         for key in keys.into_iter().flatten() {
             if let Some(first) = seen.get(&key) {
                 if row.invalid.is_none() {
-                    row.invalid = Some(format!("duplicate of row {first} ({key})"));
+                    row.invalid = Some(match &row.barcode {
+                        Some(b) if key.starts_with("barcode ") => detail!(
+                            "plan_duplicate_barcode",
+                            first = first,
+                            barcode = b,
+                            disc = disc
+                        ),
+                        _ => detail!(
+                            "plan_duplicate_path",
+                            first = first,
+                            path = row.path.display()
+                        ),
+                    });
                 }
             } else {
                 seen.insert(key, row.row);

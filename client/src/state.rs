@@ -7,6 +7,9 @@ use std::path::{Path, PathBuf};
 use std::time::UNIX_EPOCH;
 
 use serde::{Deserialize, Serialize};
+use spindle_i18n::detail;
+
+use crate::words::say;
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 pub struct FileState {
@@ -43,13 +46,18 @@ impl State {
     pub fn load(path: &Path, server: &str) -> anyhow::Result<Self> {
         let mut state = match std::fs::read(path) {
             Ok(bytes) => serde_json::from_slice::<State>(&bytes).map_err(|e| {
-                anyhow::anyhow!(
-                    "the state file {} is damaged ({e}); remove it to start over",
-                    path.display()
-                )
+                anyhow::anyhow!(say(detail!(
+                    "cli_state_damaged",
+                    path = path.display(),
+                    error = e
+                )))
             })?,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State::default(),
-            Err(e) => anyhow::bail!("cannot read the state file {}: {e}", path.display()),
+            Err(e) => anyhow::bail!(say(detail!(
+                "cli_state_unreadable",
+                path = path.display(),
+                error = e
+            ))),
         };
         if !state.server.is_empty() && state.server != server {
             // Another server: nothing recorded applies.

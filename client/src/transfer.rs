@@ -9,6 +9,8 @@ use base64::Engine as _;
 use serde_json::Value;
 
 use crate::api::{PartRef, RegisterDisc};
+use crate::words::say;
+use spindle_i18n::{Message, detail};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 pub struct Client {
@@ -55,12 +57,12 @@ async fn classify(r: reqwest::Response) -> Failure {
 }
 
 fn net(e: reqwest::Error) -> Failure {
-    Failure::Transient(format!("network: {e}"))
+    Failure::Transient(say(detail!("cli_network", error = e)))
 }
 
 impl Client {
     /// Runs `op` until it succeeds, fails for good, or the retries are spent.
-    pub async fn retrying<T, F, Fut>(&self, what: &str, mut op: F) -> Result<T, Failure>
+    pub async fn retrying<T, F, Fut>(&self, what: Message, mut op: F) -> Result<T, Failure>
     where
         F: FnMut() -> Fut,
         Fut: std::future::Future<Output = Result<T, Failure>>,
@@ -71,7 +73,12 @@ impl Client {
                 Err(Failure::Transient(m)) if attempt < self.retries => {
                     attempt += 1;
                     let wait = Duration::from_millis(500 * (1 << attempt.min(6)));
-                    eprintln!("  {what}: {m}; retrying in {:.1} s", wait.as_secs_f64());
+                    let secs = format!("{:.1}", wait.as_secs_f64());
+                    let what = say(what.clone());
+                    eprintln!(
+                        "  {}",
+                        say(detail!("cli_retrying", what = what, why = m, secs = secs))
+                    );
                     tokio::time::sleep(wait).await;
                 }
                 other => return other,
@@ -178,10 +185,10 @@ impl Client {
     ) -> Result<u64, Failure> {
         let mut file = tokio::fs::File::open(path)
             .await
-            .map_err(|e| Failure::Final(format!("cannot read {}: {e}", path.display())))?;
+            .map_err(|e| cannot_read(path, e))?;
         file.seek(std::io::SeekFrom::Start(offset))
             .await
-            .map_err(|e| Failure::Final(e.to_string()))?;
+            .map_err(|e| cannot_read(path, e))?;
         let body = reqwest::Body::wrap_stream(tokio_util::io::ReaderStream::with_capacity(
             file.take(len),
             256 * 1024,
@@ -279,4 +286,12 @@ impl Client {
             ..Default::default()
         }
     }
+}
+
+fn cannot_read(path: &Path, e: std::io::Error) -> Failure {
+    Failure::Final(say(detail!(
+        "cli_cannot_read",
+        path = path.display(),
+        error = e
+    )))
 }

@@ -53,6 +53,24 @@ impl ImageError {
             detail: detail.into(),
         }
     }
+
+    /// What went wrong, as the language catalogue says it (the `Display` text is English).
+    pub fn message(&self) -> spindle_i18n::Message {
+        use spindle_i18n::detail;
+        match self {
+            Self::Unsupported(format) => detail!("err_image_unsupported", format = format),
+            Self::Unrecognised => detail!("err_image_unrecognised"),
+            Self::Truncated { needed, size } => {
+                detail!("err_image_truncated", needed = needed, size = size)
+            }
+            Self::Malformed { format, detail } => {
+                detail!("err_image_malformed", format = format, reason = detail)
+            }
+            Self::Limit(reason) => detail!("err_image_limit", reason = reason),
+            Self::MissingPart(name) => detail!("err_image_part_missing", name = name),
+            Self::Io(reason) => detail!("err_image_read", reason = reason),
+        }
+    }
 }
 
 /// Bounds on what one image may make the indexer do.

@@ -7,16 +7,18 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use axum::body::Bytes;
+use axum::http::{HeaderMap, Uri};
 use axum::routing::post;
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use spindle_image::{self as image, SAMPLE_HEAD, SAMPLE_TAIL, Sampled};
 
+use super::web::Lang;
 use super::{ApiJson, ApiQuery};
 use crate::app::AppState;
 use crate::auth::Staff;
 use crate::detail;
-use crate::error::{AppError, AppResult, ErrorCode};
+use crate::error::{AppError, AppResult, ErrorCode, Message};
 use spindle_client::plan::{self, Probed, Row, Shelf};
 
 /// More files than a librarian drops at once.
@@ -93,7 +95,7 @@ struct PlanRequest {
 
 #[derive(Serialize)]
 struct PlanView {
-    rows: Vec<Row>,
+    rows: Vec<RowView>,
     /// Chosen files no row uses (not in the manifest, nor a CUE sheet's part).
     unused: Vec<PathBuf>,
     discs: usize,
@@ -101,13 +103,21 @@ struct PlanView {
     invalid: usize,
 }
 
+/// A row of the plan, with why it cannot be uploaded said in the uploader's language.
+#[derive(Serialize)]
+struct RowView {
+    #[serde(flatten)]
+    row: Row,
+    invalid: Option<String>,
+}
+
 /// The files a browser chose, as it reported them.
-struct Reported(HashMap<PathBuf, (u64, Result<Probed, String>)>);
+struct Reported(HashMap<PathBuf, (u64, Result<Probed, Message>)>);
 
 impl Shelf for Reported {
-    fn probe(&self, path: &Path) -> Result<(u64, Probed), String> {
+    fn probe(&self, path: &Path) -> Result<(u64, Probed), Message> {
         match self.0.get(path) {
-            None => Err(format!("{} is not among the chosen files", path.display())),
+            None => Err(detail!("plan_not_chosen", path = path.display())),
             Some((size, probed)) => probed.clone().map(|p| (*size, p)),
         }
     }
@@ -131,7 +141,13 @@ impl Shelf for Reported {
     }
 }
 
-async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResult<Json<PlanView>> {
+async fn make_plan(
+    _staff: Staff,
+    headers: HeaderMap,
+    uri: Uri,
+    ApiJson(req): ApiJson<PlanRequest>,
+) -> AppResult<Json<PlanView>> {
+    let lang = Lang::from_request(&headers, &uri).code();
     if req.files.len() > MAX_FILES {
         return Err(AppError::bad_request(
             ErrorCode::TooManyFiles,
@@ -142,8 +158,8 @@ async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResu
     for f in &req.files {
         let probed = match (&f.probe, &f.error) {
             (Some(p), _) => Ok(p.clone()),
-            (None, Some(e)) => Err(e.clone()),
-            (None, None) => Err("not probed".to_string()),
+            (None, Some(e)) => Err(detail!("plan_as_reported", why = e)),
+            (None, None) => Err(detail!("plan_not_probed")),
         };
         if shelf
             .insert(PathBuf::from(&f.path), (f.size, probed))
@@ -157,25 +173,16 @@ async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResu
     }
     let shelf = Reported(shelf);
     let mut rows = match &req.manifest {
-        Some(text) => plan::from_manifest_text(text, Path::new("")).map_err(|e| {
-            AppError::unprocessable(
-                ErrorCode::InvalidManifest,
-                detail!("err_manifest", reason = e),
-            )
-        })?,
+        Some(text) => plan::from_manifest_text(text, Path::new(""))
+            .map_err(|m| AppError::unprocessable(ErrorCode::InvalidManifest, m))?,
         None => {
             let patterns = req
                 .patterns
                 .iter()
                 .filter(|p| !p.trim().is_empty())
                 .map(|p| plan::pattern_regex(p.trim()))
-                .collect::<anyhow::Result<Vec<_>>>()
-                .map_err(|e| {
-                    AppError::bad_request(
-                        ErrorCode::InvalidPattern,
-                        detail!("err_pattern", reason = e),
-                    )
-                })?;
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|m| AppError::bad_request(ErrorCode::InvalidPattern, m))?;
             plan::from_paths(shelf.0.keys().cloned().collect(), &patterns)
         }
     };
@@ -197,7 +204,13 @@ async fn make_plan(_staff: Staff, ApiJson(req): ApiJson<PlanRequest>) -> AppResu
         discs: valid.clone().count(),
         bytes: valid.map(|r| r.bytes).sum(),
         invalid: rows.iter().filter(|r| r.invalid.is_some()).count(),
-        rows,
+        rows: rows
+            .into_iter()
+            .map(|row| RowView {
+                invalid: row.invalid.as_ref().map(|m| m.render(lang)),
+                row,
+            })
+            .collect(),
         unused,
     }))
 }

@@ -565,5 +565,44 @@ async fn probe_and_plan_refuse_what_they_cannot_answer() -> Result<()> {
         assert_eq!(v["code"], code, "{v}");
         assert!(status == 400 || status == 422, "{status} {v}");
     }
+    // Why a row or a pattern is refused, in the language the uploader's page asks for.
+    let zh_plan = |body: Value| {
+        app.client
+            .post(app.url("/api/v1/upload-plans"))
+            .bearer_auth(&a)
+            .header("Accept-Language", "zh-CN")
+            .json(&body)
+            .send()
+    };
+    let v: Value = zh_plan(serde_json::json!({
+        "files": [{"path": "a.iso", "size": 10, "probe": iso_probe}],
+        "manifest": "path,disc_number,isbn\na.iso,0,\na.iso,1,9787111547420\nb.iso,,\n",
+    }))
+    .await?
+    .json()
+    .await?;
+    let invalid: Vec<&str> = (0..3)
+        .map(|i| v["rows"][i]["invalid"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(
+        invalid,
+        [
+            "disc_number 须为 1 到 999 之间的数字",
+            "ISBN 9787111547420：校验位不对",
+            "b.iso 不在所选文件中"
+        ],
+        "{v}"
+    );
+    let v: Value = zh_plan(
+        serde_json::json!({"files": [{"path": "a.iso", "size": 1}], "patterns": ["{nope}.iso"]}),
+    )
+    .await?
+    .json()
+    .await?;
+    assert_eq!(
+        v["detail"],
+        "模式 {nope}.iso：未知字段 {nope}（可用 barcode、isbn、record_id、disc、label、any）",
+        "{v}"
+    );
     Ok(())
 }

@@ -14,9 +14,11 @@ use common::discs::{fixture, fixtures};
 use common::{Backend, TestApp};
 use serde_json::Value;
 
-/// `spindle upload` against the test server, with short waits and few retries.
+/// `spindle upload` against the test server, with short waits and few retries, in English
+/// whatever this machine's locale.
 fn client(app: &TestApp, token: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_spindle"));
+    cmd.env("SPINDLE_LANG", "en");
     cmd.arg("upload").args([
         "--server",
         &app.base,
@@ -269,6 +271,59 @@ async fn rights_are_the_servers(backend: Backend) -> Result<()> {
             .contains("403"),
         "{}",
         rows[0]
+    );
+    // The same refusal for a librarian whose locale is Chinese: the command's lines and the
+    // server's detail in the report are in Chinese; the report's codes stay as they are.
+    let shelf = tempfile::tempdir()?;
+    copy_fixtures(shelf.path(), &["level1.iso"]);
+    let out = client(&app, &a)
+        .env_remove("SPINDLE_LANG")
+        .env("LC_ALL", "zh_CN.UTF-8")
+        .args([
+            "--dir",
+            shelf.path().to_str().unwrap_or_default(),
+            "--member",
+            "B",
+            "--report",
+            prefix.to_str().unwrap_or_default(),
+        ])
+        .output()?;
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("计划：上传 1 张光盘（0.4 MB），0 行无效"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("第 1 行") && stderr.contains("：失败"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("完成：共 1 行，1 行失败"), "{stderr}");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("有些行失败了"));
+    let rows = report(&prefix);
+    assert_eq!(rows[0]["outcome"], "failed");
+    let error = rows[0]["error"].as_str().unwrap_or_default();
+    assert!(error.starts_with("403 Forbidden forbidden: "), "{error}");
+    assert!(
+        error
+            .chars()
+            .any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)),
+        "the server's detail in Chinese: {error}"
+    );
+    // A manifest the plan refuses, said in Chinese with `--lang zh`.
+    std::fs::write(
+        shelf.path().join("m.csv"),
+        "path,disc_number\nlevel1.iso,0\n",
+    )?;
+    let out = client(&app, &a)
+        .args(["--lang", "zh", "--dry-run", "--manifest"])
+        .arg(shelf.path().join("m.csv"))
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success());
+    assert!(
+        stderr.contains("disc_number 须为 1 到 999 之间的数字"),
+        "{stderr}"
     );
     let out = upload(
         &app,
