@@ -37,11 +37,14 @@ pg_bindir() {
 
 # Debian tools the tests use: the disc-image makers and reference readers, and Zebra/YAZ
 # (the Z39.50/SRU server Koha uses) for the catalogue tests, Chromium and its WebDriver for the pages,
-# nginx (the loadtests' baseline, run in smoke mode by the suite), curl and openssl (the harness).
+# nginx (the loadtests' baseline, run in smoke mode by the suite), curl and openssl (the harness),
+# ffmpeg, vcdimager and dvdauthor (video discs made from ffmpeg's test sources; vcdxrip and
+# ffprobe read them back).
 IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:libarchive-tools
   7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils zebrasrv:idzebra-2.0 yaz-client:yaz
   yaz-marcdump:yaz chromium:chromium chromedriver:chromium-driver nginx:nginx curl:curl
-  openssl:openssl)
+  openssl:openssl ffmpeg:ffmpeg ffprobe:ffmpeg vcdimager:vcdimager vcdxrip:vcdimager
+  dvdauthor:dvdauthor)
 
 install_image_tools() {
   local missing=() pair

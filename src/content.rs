@@ -269,11 +269,7 @@ mod tests {
             Segment::Inline(Bytes::from_static(b"HEAD")),
             Segment::Stored {
                 digest,
-                layout: SectorLayout {
-                    base: 0,
-                    stride: 2352,
-                    skip: 16,
-                },
+                layout: SectorLayout::raw(0, 2352, 16),
                 offset: 2040,
                 len: 2048 * 2,
             },

@@ -49,6 +49,11 @@ impl TrackMode {
         }
     }
 
+    /// Whether each sector carries an XA subheader (Mode 2), saying form 1 or form 2.
+    fn has_subheader(self) -> bool {
+        matches!(self, Self::Mode2_2336 | Self::Mode2_2352)
+    }
+
     fn label(self) -> &'static str {
         match self {
             Self::Audio => "audio",
@@ -352,12 +357,18 @@ pub(crate) fn index(text: &str, parts: &Parts<'_>, limits: &Limits) -> Result<In
     if let Some((data, _)) = placed.iter().find(|(p, _)| p.mode != TrackMode::Audio) {
         let skip = data.mode.skip().unwrap_or(0);
         let stride = data.mode.sector_size();
-        let layout = SectorLayout {
-            base: data.data,
-            stride,
-            skip,
-        };
-        let sectors = (data.end - data.data) / stride;
+        let layout = SectorLayout::raw(data.data, stride, skip);
+        // The file system's addresses run on into the data tracks after the first one in the
+        // same file (a VCD's video sits in track 2 and after): the view covers them too.
+        let end = placed
+            .iter()
+            .skip_while(|(p, _)| !std::ptr::eq(p, data))
+            .take_while(|(p, _)| {
+                p.part == data.part && p.mode != TrackMode::Audio && p.mode.sector_size() == stride
+            })
+            .last()
+            .map_or(data.end, |(p, _)| p.end);
+        let sectors = (end - data.data) / stride;
         let reader = parts
             .named
             .get(data.part as usize - 1)
@@ -369,6 +380,9 @@ pub(crate) fn index(text: &str, parts: &Parts<'_>, limits: &Limits) -> Result<In
                 part: data.part,
                 layout: s.layout,
             };
+        }
+        if data.mode.has_subheader() {
+            read_form2_files(&mut inner, reader, data.part, layout)?;
         }
         formats.append(&mut inner.formats);
         index = inner;
@@ -386,6 +400,57 @@ pub(crate) fn index(text: &str, parts: &Parts<'_>, limits: &Limits) -> Result<In
         })
         .collect();
     Ok(index)
+}
+
+/// The XA subheader's submode bit for form 2 (ECMA-130 and the CD-ROM XA specification).
+const SUBMODE_FORM2: u8 = 0x20;
+
+/// Files recorded in XA form 2 sectors (a VCD's `MPEGAV/AVSEQnn.DAT`, an SVCD's `MPEG2/`)
+/// hold 2324 bytes per sector, not the 2048 the directory's size counts: each such file is
+/// re-pointed at a form 2 reading of the same sectors, and its size becomes its sectors'
+/// payload. A file is form 2 when the subheader of its first sector says so (both copies).
+fn read_form2_files(
+    index: &mut Index,
+    reader: &dyn ReadAt,
+    part: u32,
+    layout: SectorLayout,
+) -> Result<(), ImageError> {
+    let form2_source = index.sources.len() as u32;
+    let mut any = false;
+    for entry in &mut index.entries {
+        if entry.kind != super::EntryKind::File {
+            continue;
+        }
+        let Some(first) = entry.extents.first().and_then(|e| e.offset) else {
+            continue;
+        };
+        let sector = first / SECTOR;
+        let at = layout.base + sector * layout.stride + layout.skip - 8;
+        let mut sub = [0u8; 8];
+        if reader.read_exact_at(at, &mut sub).is_err() || sub[..4] != sub[4..] {
+            continue;
+        }
+        if sub[2] & SUBMODE_FORM2 == 0 {
+            continue;
+        }
+        let mut size = 0;
+        for e in &mut entry.extents {
+            let sectors = e.len.div_ceil(SECTOR);
+            e.len = sectors * layout.form2().payload;
+            e.offset = e.offset.map(|o| o / SECTOR * layout.form2().payload);
+            size += e.len;
+        }
+        entry.size = size;
+        entry.source = form2_source;
+        any = true;
+    }
+    if any {
+        index.sources.push(Source {
+            part,
+            layout: layout.form2(),
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -85,11 +85,7 @@ pub fn detect(r: &dyn ReadAt) -> Result<Detected, ImageError> {
             let at = 16 * 2352 + skip + 1;
             if bytes_at(r, at, 5).as_deref() == Some(b"CD001") {
                 return Ok(Detected::Raw {
-                    layout: SectorLayout {
-                        base: 0,
-                        stride: 2352,
-                        skip,
-                    },
+                    layout: SectorLayout::raw(0, 2352, skip),
                 });
             }
         }

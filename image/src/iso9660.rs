@@ -164,6 +164,10 @@ struct Volume<'r> {
     /// Rock Ridge's LEN_SKP when the primary tree carries it.
     rr_skip: Option<usize>,
     joliet: bool,
+    /// A CD-i Bridge disc (Video CD, Super Video CD): its system identifier says so.
+    bridge: bool,
+    /// Files of a bridge disc whose sectors are not in this image (counted, not listed).
+    outside: std::cell::Cell<u32>,
 }
 
 impl Volume<'_> {
@@ -307,6 +311,9 @@ enum Tree {
     Primary,
 }
 
+/// The format tag of a Video CD whose video files lie outside the image.
+pub const VIDEO_LOST: &str = "vcd-video-lost";
+
 pub(crate) fn read(r: &dyn ReadAt, limits: &Limits) -> Result<Index, ImageError> {
     let vds = descriptors(r)?;
     let Some(pvd) = vds.primary.as_deref() else {
@@ -325,6 +332,8 @@ pub(crate) fn read(r: &dyn ReadAt, limits: &Limits) -> Result<Index, ImageError>
         block,
         rr_skip: None,
         joliet: false,
+        bridge: pvd[8..40].starts_with(b"CD-RTOS CD-BRIDGE"),
+        outside: std::cell::Cell::new(0),
     };
     volume.rr_skip = rock_ridge_skip(&volume, &root)?;
 
@@ -354,6 +363,14 @@ pub(crate) fn read(r: &dyn ReadAt, limits: &Limits) -> Result<Index, ImageError>
     let mut nodes = walk(&volume, &root, tree, &mut builder)?;
     if tree == Tree::RockRidge {
         hide_relocation_dir(&mut nodes);
+    }
+    if volume.outside.get() > 0 {
+        formats.push(VIDEO_LOST.into());
+        builder.warnings.push(format!(
+            "{} files of this Video CD are not in the image: it was ripped to 2048-byte \
+             sectors, which loses the video; upload the BIN/CUE instead",
+            volume.outside.get()
+        ));
     }
 
     let charset = names::choose_charset(nodes.iter().filter_map(|n| match &n.name {
@@ -502,8 +519,16 @@ fn walk(
                 _ => (EntryKind::File, None),
             };
             let extents = if kind == EntryKind::File {
-                check_extent(volume, &extent)?;
-                vec![extent]
+                match check_extent(volume, &extent) {
+                    Ok(()) => vec![extent],
+                    // A Video CD ripped to a 2048-byte ISO keeps track 1 only: its video
+                    // files point past the end. The rest of the disc is still readable.
+                    Err(_) if volume.bridge => {
+                        volume.outside.set(volume.outside.get() + 1);
+                        continue;
+                    }
+                    Err(e) => return Err(e),
+                }
             } else {
                 Vec::new()
             };

@@ -19,9 +19,10 @@ use serde::{Deserialize, Serialize};
 pub use content::{autorun, content_class, launch_target};
 pub use cue::{CueSheet, CueTrack, TrackMode, match_part, parse_cue};
 pub use detect::{Detected, detect};
+pub use iso9660::VIDEO_LOST;
 pub use source::{
-    BlobSource, CACHE_BLOCK, FileSource, ReadAt, SAMPLE_HEAD, SAMPLE_TAIL, SECTOR, Sampled,
-    SectorLayout, SectorView,
+    BlobSource, CACHE_BLOCK, FORM2_PAYLOAD, FileSource, ReadAt, SAMPLE_HEAD, SAMPLE_TAIL, SECTOR,
+    Sampled, SectorLayout, SectorView,
 };
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -195,6 +196,30 @@ pub struct Parts<'a> {
 
 /// Reads a disc's index. The format comes from the bytes, never from a file name.
 pub fn index(parts: &Parts<'_>, limits: &Limits) -> Result<Index, ImageError> {
+    let mut index = read_index(parts, limits)?;
+    tag_video(&mut index);
+    Ok(index)
+}
+
+/// Names the video disc standards a disc's files follow: `vcd` (`VCD/INFO.VCD`), `svcd`
+/// (`SVCD/INFO.SVD`), `dvd-video` (`VIDEO_TS/VIDEO_TS.IFO`).
+fn tag_video(index: &mut Index) {
+    for (marker, tag) in [
+        ("VCD/INFO.VCD", "vcd"),
+        ("SVCD/INFO.SVD", "svcd"),
+        ("VIDEO_TS/VIDEO_TS.IFO", "dvd-video"),
+    ] {
+        let found = index
+            .entries
+            .iter()
+            .any(|e| e.kind == EntryKind::File && e.path.eq_ignore_ascii_case(marker));
+        if found && !index.formats.iter().any(|f| f == tag) {
+            index.formats.push(tag.into());
+        }
+    }
+}
+
+fn read_index(parts: &Parts<'_>, limits: &Limits) -> Result<Index, ImageError> {
     match detect(parts.main)? {
         Detected::Iso { udf } => sector_image(parts.main, SectorLayout::PLAIN, ALL, udf, limits),
         Detected::Udf => sector_image(parts.main, SectorLayout::PLAIN, ALL, true, limits),

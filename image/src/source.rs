@@ -135,28 +135,58 @@ impl ReadAt for FileSource {
     }
 }
 
-/// How the 2048-byte logical sectors of a track sit in the bytes of its file: `stride` bytes
-/// per sector, user data `skip` bytes into each. A plain ISO is stride 2048, skip 0; a raw
-/// MODE1/2352 track is stride 2352, skip 16; MODE2/2352 (XA form 1) stride 2352, skip 24.
+/// How the logical sectors of a track sit in the bytes of its file: `stride` bytes per
+/// sector, `payload` bytes of user data `skip` bytes into each. A plain ISO is stride 2048,
+/// skip 0; a raw MODE1/2352 track is stride 2352, skip 16; MODE2/2352 (XA form 1) stride
+/// 2352, skip 24 — all with 2048-byte payloads. A file in XA form 2 sectors (a VCD's MPEG
+/// video) has 2324-byte payloads, skip 24 in a 2352-byte sector.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SectorLayout {
     /// Byte offset of logical sector 0 in the part.
     pub base: u64,
     pub stride: u64,
     pub skip: u64,
+    /// User-data bytes per sector (layouts stored before form 2 was read have none: 2048).
+    #[serde(default = "SectorLayout::sector")]
+    pub payload: u64,
 }
 
 pub const SECTOR: u64 = 2048;
+/// User-data bytes of a Mode 2 Form 2 sector.
+pub const FORM2_PAYLOAD: u64 = 2324;
 
 impl SectorLayout {
     pub const PLAIN: Self = Self {
         base: 0,
         stride: SECTOR,
         skip: 0,
+        payload: SECTOR,
     };
 
+    fn sector() -> u64 {
+        SECTOR
+    }
+
+    /// 2048-byte logical sectors in `stride`-byte raw sectors from `base`, `skip` bytes in.
+    pub const fn raw(base: u64, stride: u64, skip: u64) -> Self {
+        Self {
+            base,
+            stride,
+            skip,
+            payload: SECTOR,
+        }
+    }
+
+    /// The same sectors read as XA form 2: 2324 bytes of user data each.
+    pub const fn form2(self) -> Self {
+        Self {
+            payload: FORM2_PAYLOAD,
+            ..self
+        }
+    }
+
     pub fn is_plain(&self) -> bool {
-        self.stride == SECTOR && self.skip == 0
+        self.stride == self.payload && self.skip == 0
     }
 
     /// Physical pieces holding logical bytes `[offset, offset + len)`, in order. For a plain
@@ -174,9 +204,9 @@ impl SectorLayout {
                 pos = end;
                 return Some(piece);
             }
-            let sector = pos / SECTOR;
-            let within = pos % SECTOR;
-            let take = (SECTOR - within).min(end - pos);
+            let sector = pos / self.payload;
+            let within = pos % self.payload;
+            let take = (self.payload - within).min(end - pos);
             let physical = self.base + sector * self.stride + self.skip + within;
             pos += take;
             Some((physical, take))
@@ -193,8 +223,8 @@ impl SectorLayout {
                 let pos = start + i as u64;
                 let rest = (len - i) as u64;
                 let rel = pos.saturating_sub(self.base) % self.stride;
-                if pos >= self.base && rel >= self.skip && rel < self.skip + SECTOR {
-                    let n = (self.skip + SECTOR - rel).min(rest) as usize;
+                if pos >= self.base && rel >= self.skip && rel < self.skip + self.payload {
+                    let n = (self.skip + self.payload - rel).min(rest) as usize;
                     let piece = i..i + n;
                     i += n;
                     return Some(piece);
@@ -225,7 +255,7 @@ impl SectorLayout {
     }
 }
 
-/// The logical 2048-byte sectors of a raw track, read through its layout.
+/// The logical sectors of a raw track (their payloads, end to end), read through its layout.
 pub struct SectorView<'a> {
     inner: &'a dyn ReadAt,
     layout: SectorLayout,
@@ -239,7 +269,7 @@ impl<'a> SectorView<'a> {
         Self {
             inner,
             layout,
-            size: sectors.min(available) * SECTOR,
+            size: sectors.min(available) * layout.payload,
         }
     }
 }
@@ -430,11 +460,15 @@ mod tests {
     /// the bytes the positioned side (`pieces`) reads, for a raw track after a pregap.
     #[test]
     fn payload_in_keeps_what_pieces_reads_whatever_the_split() {
-        let raw = SectorLayout {
-            base: 300,
-            stride: 2352,
-            skip: 24,
-        };
+        for raw in [
+            SectorLayout::raw(300, 2352, 24),
+            SectorLayout::raw(300, 2352, 24).form2(),
+        ] {
+            pieces_and_payload_agree(raw);
+        }
+    }
+
+    fn pieces_and_payload_agree(raw: SectorLayout) {
         let (offset, len) = (2000u64, 5000u64);
         let want: Vec<u64> = raw
             .pieces(offset, len)
@@ -461,14 +495,16 @@ mod tests {
 
     #[test]
     fn raw_layout_maps_each_sector_past_its_header() {
-        let raw = SectorLayout {
-            base: 0,
-            stride: 2352,
-            skip: 16,
-        };
+        let raw = SectorLayout::raw(0, 2352, 16);
         let pieces: Vec<_> = raw.pieces(2040, 20).collect();
         assert_eq!(pieces, vec![(16 + 2040, 8), (2352 + 16, 12)]);
         assert_eq!(raw.span(2040, 20), (2056, 2352 + 16 + 12));
+        // XA form 2: 2324 bytes a sector, 24 bytes in.
+        let form2: Vec<_> = SectorLayout::raw(0, 2352, 24)
+            .form2()
+            .pieces(2320, 10)
+            .collect();
+        assert_eq!(form2, vec![(24 + 2320, 4), (2352 + 24, 6)]);
         let plain: Vec<_> = SectorLayout::PLAIN.pieces(5, 10_000).collect();
         assert_eq!(plain, vec![(5, 10_000)]);
     }
@@ -480,15 +516,7 @@ mod tests {
             let start = s * 2352 + 16;
             raw[start..start + 2048].fill(s as u8);
         }
-        let view = SectorView::new(
-            &raw,
-            SectorLayout {
-                base: 0,
-                stride: 2352,
-                skip: 16,
-            },
-            10,
-        );
+        let view = SectorView::new(&raw, SectorLayout::raw(0, 2352, 16), 10);
         assert_eq!(view.size(), 3 * 2048);
         let got = view.read_vec(2047, 3).expect("read");
         assert_eq!(got, vec![0, 1, 1]);

@@ -231,6 +231,7 @@ async fn disc_view(
             "launch": image.as_ref().and_then(|i| i.launch_url.clone()),
             "browsable": indexed && image.as_ref().is_some_and(|i| i.file_count.unwrap_or(0) > 0),
             "formats": image.as_ref().map(|i| i.formats.join(", ")).unwrap_or_default(),
+            "video_lost": image.as_ref().is_some_and(|i| i.formats.iter().any(|f| f == spindle_image::VIDEO_LOST)),
             "size": bytes_text(disc.size),
             "volume_label": image.as_ref().and_then(|i| i.volume_label.clone()),
             "file_count": image.as_ref().and_then(|i| i.file_count),

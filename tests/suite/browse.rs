@@ -498,7 +498,81 @@ async fn closed_discs_stay_closed(backend: Backend) -> Result<()> {
     Ok(())
 }
 
+/// A Video CD uploaded as its BIN/CUE: the file route serves the MPEG stream from the form 2
+/// sectors, whole and by range, byte for byte what ffmpeg made; the same disc ripped to an ISO
+/// is indexed and says that its video was lost.
+async fn a_video_cd_serves_its_video_files(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let cue = put(&app, &token, "vcd.cue").await?;
+    let bin = put(&app, &token, "vcd.bin").await?;
+    let r = register(
+        &app,
+        &token,
+        json!({"sha256": cue, "parts": [{"name": "vcd.bin", "sha256": bin}], "open": true}),
+    )
+    .await?;
+    ensure!(r.status() == 201, "register: {}", r.status());
+    let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
+    let disc = wait_indexed(&app, None, id).await?;
+    let formats = disc["image"]["formats"].to_string();
+    ensure!(formats.contains("\"vcd\""), "{formats}");
+    let vcd = id;
+    let path = format!("/api/v1/discs/{id}/files/MPEGAV/AVSEQ01.DAT");
+    let dat = get(&app, &path).await?.bytes().await?;
+    let mpg = fixture("vcd.mpg");
+    ensure!(dat.len() % 2324 == 0, "{} bytes", dat.len());
+    let at = dat
+        .windows(4096)
+        .position(|w| w == &mpg[..4096])
+        .ok_or_else(|| anyhow::anyhow!("the MPEG stream is not in the served file"))?;
+    ensure!(dat[at..at + mpg.len()] == mpg[..], "the stream differs");
+    // A range across several sectors' payloads.
+    let (lo, hi) = (at as u64 + 5000, at as u64 + 12_000);
+    let r = app
+        .client
+        .get(app.url(&path))
+        .header("Range", format!("bytes={lo}-{hi}"))
+        .send()
+        .await?;
+    ensure!(r.status() == 206, "{}", r.status());
+    let part = r.bytes().await?;
+    ensure!(
+        part[..] == dat[lo as usize..=hi as usize],
+        "the range differs"
+    );
+
+    let rip = put(&app, &token, "vcd-rip.iso").await?;
+    let r = register(&app, &token, json!({"sha256": rip, "open": true})).await?;
+    let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
+    let disc = wait_indexed(&app, None, id).await?;
+    let image = &disc["image"];
+    ensure!(image["status"] == "indexed", "{image}");
+    ensure!(
+        image["formats"].to_string().contains("vcd-video-lost"),
+        "{image}"
+    );
+    ensure!(
+        image["warnings"].to_string().contains("upload the BIN/CUE"),
+        "{image}"
+    );
+    // The disc's page says so to readers and librarians, in their language.
+    let page = get(&app, &format!("/discs/{id}?lang=zh"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        page.contains("id=\"video-lost\"") && page.contains("视频不在其中"),
+        "{page}"
+    );
+    let page = get(&app, &format!("/discs/{vcd}")).await?.text().await?;
+    ensure!(!page.contains("video-lost"), "the playable VCD: {page}");
+    Ok(())
+}
+
 on_both_backends!(
+    a_video_cd_serves_its_video_files,
     browse_a_web_disc,
     zip_of_a_directory,
     bin_cue_with_audio,

@@ -484,3 +484,94 @@ fn a_sample_of_head_and_tail_names_the_same_format_as_the_whole_file() {
     }
     assert!(compared >= 10, "only {compared} fixtures compared");
 }
+
+/// A Video CD made by vcdimager: its MPEG video is in XA form 2 sectors of track 2, which the
+/// ISO 9660 directory of track 1 points into. Spindle reads 2324 bytes a sector there, and
+/// the file holds exactly what vcdimager's own ripper (vcdxrip) takes out of the disc — the
+/// MPEG stream ffmpeg made — with only the empty sectors a VCD puts around it.
+#[test]
+fn vcd_video_is_read_from_its_form2_sectors_as_vcdxrip_reads_it() {
+    let opened = Opened::new(&fixtures().join("vcd.cue"), &["vcd.bin"]);
+    let index = opened.index().expect("a Video CD is indexed");
+    assert!(
+        index.formats.iter().any(|f| f == "vcd"),
+        "{:?}",
+        index.formats
+    );
+    let entry = |path: &str| {
+        index
+            .entries
+            .iter()
+            .find(|e| e.path == path)
+            .unwrap_or_else(|| panic!("{path} in {:?}", index.entries))
+    };
+    let read = |e: &image::Entry| {
+        let mut buf = vec![0u8; e.size as usize];
+        index
+            .read_entry(&opened.parts(), e, 0, &mut buf)
+            .expect("read entry");
+        buf
+    };
+    // Form 1 files keep their 2048-byte sectors.
+    let info = read(entry("VCD/INFO.VCD"));
+    assert_eq!(info.len(), 2048);
+    assert!(info.starts_with(b"VIDEO_CD"), "{:?}", &info[..16]);
+
+    let dat = entry("MPEGAV/AVSEQ01.DAT");
+    assert_eq!(dat.size % 2324, 0, "whole form 2 sectors: {}", dat.size);
+    let ours = read(dat);
+    let rip = tempfile::tempdir().expect("tempdir");
+    let out = std::process::Command::new("vcdxrip")
+        .current_dir(rip.path())
+        .args(["-q", "-c"])
+        .arg(fixtures().join("vcd.cue"))
+        .output()
+        .expect("run vcdxrip (scripts/peers.sh installs vcdimager)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = std::fs::read(rip.path().join("avseq01.mpg")).expect("vcdxrip's sequence");
+    assert_eq!(
+        theirs,
+        std::fs::read(fixtures().join("vcd.mpg")).expect("source"),
+        "vcdxrip gives back ffmpeg's stream"
+    );
+    let at = ours
+        .windows(theirs.len().min(4096))
+        .position(|w| w == &theirs[..w.len()])
+        .expect("the MPEG stream inside the DAT");
+    assert_eq!(at % 2324, 0, "the stream starts on a sector");
+    assert_eq!(&ours[at..at + theirs.len()], &theirs[..]);
+    assert!(ours[..at].iter().all(|&b| b == 0), "empty sectors before");
+    assert!(
+        ours[at + theirs.len()..].iter().all(|&b| b == 0),
+        "empty sectors after"
+    );
+}
+
+/// The same Video CD ripped to a 2048-byte ISO: track 1 only. The disc is still listed, the
+/// video files it lost are not, and the index says what happened.
+#[test]
+fn a_vcd_ripped_to_an_iso_says_its_video_was_lost() {
+    let opened = Opened::new(&fixtures().join("vcd-rip.iso"), &[]);
+    let index = opened.index().expect("the rip is indexed");
+    assert!(
+        index.formats.iter().any(|f| f == image::VIDEO_LOST),
+        "{:?}",
+        index.formats
+    );
+    assert!(index.formats.iter().any(|f| f == "vcd"));
+    let paths: Vec<&str> = index.entries.iter().map(|e| e.path.as_str()).collect();
+    assert!(paths.contains(&"VCD/INFO.VCD"), "{paths:?}");
+    assert!(!paths.contains(&"MPEGAV/AVSEQ01.DAT"), "{paths:?}");
+    assert!(
+        index
+            .warnings
+            .iter()
+            .any(|w| w.contains("upload the BIN/CUE")),
+        "{:?}",
+        index.warnings
+    );
+}
