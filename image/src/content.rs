@@ -125,6 +125,7 @@ mod tests {
                 .collect(),
             tracks: vec![],
             warnings: vec![],
+            media: vec![],
         }
     }
 

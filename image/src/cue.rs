@@ -353,6 +353,7 @@ pub(crate) fn index(text: &str, parts: &Parts<'_>, limits: &Limits) -> Result<In
         entries: Vec::new(),
         tracks: Vec::new(),
         warnings: Vec::new(),
+        media: Vec::new(),
     };
     if let Some((data, _)) = placed.iter().find(|(p, _)| p.mode != TrackMode::Audio) {
         let skip = data.mode.skip().unwrap_or(0);

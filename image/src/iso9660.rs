@@ -410,6 +410,7 @@ pub(crate) fn read(r: &dyn ReadAt, limits: &Limits) -> Result<Index, ImageError>
         entries,
         tracks: Vec::new(),
         warnings,
+        media: Vec::new(),
     })
 }
 

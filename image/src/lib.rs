@@ -8,6 +8,7 @@ mod cue;
 mod detect;
 mod iso9660;
 mod le;
+pub mod media;
 mod names;
 mod source;
 mod time;
@@ -168,6 +169,10 @@ pub struct Index {
     pub tracks: Vec<AudioTrack>,
     /// Non-fatal findings (names skipped or renamed, an unreadable UDF tree on a bridge disc).
     pub warnings: Vec<String>,
+    /// The audio and video a reader can play (indexes stored before media were read have
+    /// none until the image is read again).
+    #[serde(default)]
+    pub media: Vec<media::Title>,
 }
 
 impl Index {
@@ -198,6 +203,7 @@ pub struct Parts<'a> {
 pub fn index(parts: &Parts<'_>, limits: &Limits) -> Result<Index, ImageError> {
     let mut index = read_index(parts, limits)?;
     tag_video(&mut index);
+    index.media = media::find(&index, parts);
     Ok(index)
 }
 

@@ -575,3 +575,83 @@ fn a_vcd_ripped_to_an_iso_says_its_video_was_lost() {
         index.warnings
     );
 }
+
+/// ffprobe's duration of a file, in milliseconds: the reference for the media found.
+fn ffprobe_ms(path: &Path) -> u64 {
+    let out = std::process::Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(path)
+        .output()
+        .expect("run ffprobe (scripts/peers.sh installs ffmpeg)");
+    let secs: f64 = String::from_utf8_lossy(&out.stdout)
+        .trim()
+        .parse()
+        .expect("ffprobe's duration");
+    (secs * 1000.0) as u64
+}
+
+fn near(ours: Option<u64>, theirs: u64, within_ms: u64) -> bool {
+    ours.is_some_and(|o| o.abs_diff(theirs) <= within_ms)
+}
+
+/// The titles a reader can play: a VCD's sequence, a DVD's titles in their title sets'
+/// order (from the IFO files), each with the duration, picture and codec ffprobe finds in
+/// the streams they were made from.
+#[test]
+fn video_discs_list_their_titles_as_ffprobe_sees_them() {
+    use image::media::{MediaKind, Standard};
+    let vcd = Opened::new(&fixtures().join("vcd.cue"), &["vcd.bin"]);
+    let index = vcd.index().expect("vcd");
+    assert_eq!(index.media.len(), 1, "{:?}", index.media);
+    let t = &index.media[0];
+    assert_eq!((t.kind, t.standard), (MediaKind::Video, Standard::Vcd));
+    assert_eq!(t.pieces[0].path, "MPEGAV/AVSEQ01.DAT");
+    assert_eq!((t.width, t.height), (Some(352), Some(288)));
+    assert_eq!(t.video_codec.as_deref(), Some("mpeg1video"));
+    let want = ffprobe_ms(&fixtures().join("vcd.mpg"));
+    assert!(
+        near(t.duration_ms, want, 100),
+        "{:?} vs {want}",
+        t.duration_ms
+    );
+
+    let dvd = Opened::new(&fixtures().join("dvd-video.iso"), &[]);
+    let index = dvd.index().expect("dvd");
+    assert!(index.formats.iter().any(|f| f == "dvd-video"));
+    let names: Vec<&str> = index.media.iter().map(|t| t.name.as_str()).collect();
+    assert_eq!(names, ["Title 1.1", "Title 2.1"], "{:?}", index.media);
+    for (t, n) in index.media.iter().zip(1..) {
+        assert_eq!((t.kind, t.standard), (MediaKind::Video, Standard::DvdVideo));
+        assert_eq!(t.pieces[0].path, format!("VIDEO_TS/VTS_0{n}_1.VOB"));
+        assert_eq!((t.width, t.height), (Some(720), Some(576)));
+        assert_eq!(t.video_codec.as_deref(), Some("mpeg2video"));
+        let want = ffprobe_ms(&fixtures().join(format!("title{n}.mpg")));
+        assert!(
+            near(t.duration_ms, want, 100),
+            "{:?} vs {want}",
+            t.duration_ms
+        );
+        // The title's bytes are the VOB's, which hold the stream dvdauthor was given.
+        let vob = index
+            .entries
+            .iter()
+            .find(|e| e.path == t.pieces[0].path)
+            .expect("vob");
+        assert!(
+            t.len() <= vob.size && t.len() > vob.size / 2,
+            "{} of {}",
+            t.len(),
+            vob.size
+        );
+    }
+    // A data disc with no audio or video has no titles.
+    let plain = Opened::new(&fixtures().join("level1.iso"), &[]);
+    assert!(plain.index().expect("level1").media.is_empty());
+}
