@@ -443,9 +443,48 @@ pub struct ImageView {
     pub tree_url: String,
     pub zip_url: String,
     pub tracks: Vec<TrackView>,
+    pub media: Vec<MediaView>,
     pub warnings: Vec<String>,
     pub index_millis: Option<i64>,
     pub ranged_reads: Option<i64>,
+}
+
+/// A title a reader can play: a VCD's sequence, a DVD's title, an audio or video file.
+#[derive(Debug, Serialize)]
+pub struct MediaView {
+    pub kind: spindle_image::media::MediaKind,
+    pub standard: spindle_image::media::Standard,
+    pub name: String,
+    pub container: String,
+    pub seconds: Option<f64>,
+    pub width: Option<u32>,
+    pub height: Option<u32>,
+    pub video_codec: Option<String>,
+    pub bytes: u64,
+    /// The disc files it is made of, as file URLs, in order.
+    pub files: Vec<String>,
+}
+
+fn media_view(disc: i64, t: &spindle_image::media::Title) -> MediaView {
+    let mut files: Vec<String> = Vec::new();
+    for p in &t.pieces {
+        let url = file_url(disc, &p.path);
+        if files.last() != Some(&url) {
+            files.push(url);
+        }
+    }
+    MediaView {
+        kind: t.kind,
+        standard: t.standard,
+        name: t.name.clone(),
+        container: t.container.clone(),
+        seconds: t.duration_ms.map(|ms| ms as f64 / 1000.0),
+        width: t.width,
+        height: t.height,
+        video_codec: t.video_codec.clone(),
+        bytes: t.len(),
+        files,
+    }
 }
 
 fn track_view(disc: i64, t: &AudioTrack) -> TrackView {
@@ -475,6 +514,7 @@ pub async fn image_view(db: &Db, disc: &DiscRow) -> AppResult<Option<ImageView>>
         tree_url: format!("/api/v1/discs/{id}/tree"),
         zip_url: format!("/api/v1/discs/{id}/zip"),
         tracks: layout.tracks.iter().map(|t| track_view(id, t)).collect(),
+        media: layout.media.iter().map(|t| media_view(id, t)).collect(),
         boot: layout.boot,
         warnings: layout.warnings,
         status: image.status,

@@ -22,13 +22,16 @@ use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::state::FileKind;
 
-/// What the file table does not hold: where sources and tracks live, boot entries, warnings.
+/// What the file table does not hold: where sources and tracks live, boot entries, warnings,
+/// the titles a reader can play.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct Layout {
     pub sources: Vec<Source>,
     pub boot: Vec<Boot>,
     pub tracks: Vec<AudioTrack>,
     pub warnings: Vec<String>,
+    #[serde(default)]
+    pub media: Vec<spindle_image::media::Title>,
 }
 
 pub use spindle_client::api::PartRef;
@@ -316,6 +319,7 @@ async fn store(
         boot: index.boot.clone(),
         tracks: index.tracks.clone(),
         warnings: index.warnings.clone(),
+        media: index.media.clone(),
     };
     let dir_count = index
         .entries

@@ -542,7 +542,10 @@ mod tests {
         bytes.extend(ts(90_000, 0x20));
         bytes.extend([0, 0, 1, 0xC0, 0, 20, 0x81, 0x80, 5]);
         bytes.extend(ts(180_000, 0x20));
-        assert_eq!(ps::stamps(&bytes).collect::<Vec<_>>(), vec![90_000, 180_000]);
+        assert_eq!(
+            ps::stamps(&bytes).collect::<Vec<_>>(),
+            vec![90_000, 180_000]
+        );
         // Cut anywhere, a packet header says nothing rather than panicking.
         for cut in 0..bytes.len() {
             let _ = ps::stamps(&bytes[..cut]).count();

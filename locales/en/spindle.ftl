@@ -39,6 +39,7 @@ disc_n = Disc
 download_image = Download the disc image
 launch = Launch
 vcd_video_lost = This Video CD was copied as an ISO image, which keeps only its first track: its video is not in the copy. The library can upload the disc again as BIN/CUE (the whole disc, 2352-byte sectors) to make it playable.
+media = Video and audio
 browse = Browse the files
 records_in_catalogues = In the libraries' catalogues
 tracks = Audio tracks

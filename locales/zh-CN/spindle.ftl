@@ -38,6 +38,7 @@ disc_n = 光盘
 download_image = 下载光盘镜像
 launch = 在线打开
 vcd_video_lost = 这张 VCD 被复制成了 ISO 镜像，只保留了第一条轨道，视频不在其中。图书馆可以把光盘重新上传为 BIN/CUE（整张光盘，2352 字节扇区），就能播放了。
+media = 视频和音频
 browse = 浏览文件
 records_in_catalogues = 馆藏目录中的记录
 tracks = 音轨

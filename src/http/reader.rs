@@ -215,6 +215,24 @@ async fn disc_view(
                 .collect()
         })
         .unwrap_or_default();
+    let media: Vec<serde_json::Value> = image
+        .as_ref()
+        .map(|i| {
+            i.media
+                .iter()
+                .map(|m| {
+                    json!({
+                        "name": m.name,
+                        "kind": m.kind,
+                        "duration": m.seconds.map(duration),
+                        "picture": m.width.zip(m.height).map(|(w, h)| format!("{w}×{h}")),
+                        "size": bytes_text(i64::try_from(m.bytes).unwrap_or(i64::MAX)),
+                        "url": m.files.first(),
+                    })
+                })
+                .collect()
+        })
+        .unwrap_or_default();
     let indexed = image
         .as_ref()
         .is_some_and(|i| i.status == ImageStatus::Indexed);
@@ -228,6 +246,7 @@ async fn disc_view(
             "records": records,
             "set": set,
             "tracks": tracks,
+            "media": media,
             "launch": image.as_ref().and_then(|i| i.launch_url.clone()),
             "browsable": indexed && image.as_ref().is_some_and(|i| i.file_count.unwrap_or(0) > 0),
             "formats": image.as_ref().map(|i| i.formats.join(", ")).unwrap_or_default(),

@@ -519,6 +519,26 @@ async fn a_video_cd_serves_its_video_files(backend: Backend) -> Result<()> {
     let formats = disc["image"]["formats"].to_string();
     ensure!(formats.contains("\"vcd\""), "{formats}");
     let vcd = id;
+    // The disc lists its sequence as a title to play, with what ffprobe would say of it.
+    let media = &disc["image"]["media"];
+    ensure!(media.as_array().map(Vec::len) == Some(1), "{media}");
+    let title = &media[0];
+    ensure!(
+        title["kind"] == "video" && title["standard"] == "vcd",
+        "{title}"
+    );
+    ensure!(title["width"] == 352 && title["height"] == 288, "{title}");
+    let seconds = title["seconds"].as_f64().unwrap_or_default();
+    ensure!((seconds - 4.0).abs() < 0.1, "{title}");
+    ensure!(
+        title["files"][0] == format!("/api/v1/discs/{id}/files/MPEGAV/AVSEQ01.DAT"),
+        "{title}"
+    );
+    let page = get(&app, &format!("/discs/{id}")).await?.text().await?;
+    ensure!(
+        page.contains("MPEGAV/AVSEQ01.DAT</span> · 0:04 · 352×288"),
+        "{page}"
+    );
     let path = format!("/api/v1/discs/{id}/files/MPEGAV/AVSEQ01.DAT");
     let dat = get(&app, &path).await?.bytes().await?;
     let mpg = fixture("vcd.mpg");
