@@ -16,6 +16,11 @@ pub fn now_ms() -> i64 {
         .map_or(0, |d| d.as_millis() as i64)
 }
 
+/// Now, in Unix seconds: what the database's timestamps hold.
+pub fn now_secs() -> i64 {
+    now_ms().div_euclid(1000)
+}
+
 /// A day (UTC).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Day(time::Date);

@@ -89,9 +89,7 @@ pub(crate) fn is_unique_violation(e: &sqlx::Error) -> bool {
 
 /// The current time as Unix seconds, the unit of every timestamp column.
 pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
+    crate::calendar::now_secs()
 }
 
 impl Db {

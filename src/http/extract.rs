@@ -140,7 +140,7 @@ impl FromRequestParts<AppState> for Viewer {
             }
         };
         let members = reader.map(|r| r.members).unwrap_or_default();
-        let now = crate::db::now();
+        let now = crate::calendar::now_secs();
         let secret = &state.link_secret;
         let query_grant = query_token(&parts.uri).and_then(|t| verify(secret, &t, now));
         let cookie_grant =

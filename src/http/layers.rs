@@ -29,7 +29,7 @@ pub async fn remember_link(
     request: Request,
     next: Next,
 ) -> Response {
-    let now = crate::db::now();
+    let now = crate::calendar::now_secs();
     let path = request.uri().path();
     let kept = (path.starts_with("/api/v1/discs/") || path.starts_with("/discs/"))
         .then(|| query_token(request.uri()))
