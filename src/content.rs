@@ -187,6 +187,25 @@ impl Content {
         self.segments.iter().map(Segment::len).sum()
     }
 
+    /// Bytes `[from, to)` of this content, as content of their own.
+    pub fn slice(&self, from: u64, to: u64) -> Self {
+        let mut out = Vec::new();
+        let mut pos = 0;
+        for s in &self.segments {
+            let (lo, hi) = (pos, pos + s.len());
+            pos = hi;
+            if hi > from && lo < to {
+                out.push(s.slice(from.max(lo) - lo, to.min(hi) - lo));
+            }
+        }
+        Self::new(out)
+    }
+
+    /// This content followed by `more`.
+    pub fn append(&mut self, more: Content) {
+        self.segments.extend(more.segments);
+    }
+
     pub fn is_empty(&self) -> bool {
         self.segments.is_empty()
     }

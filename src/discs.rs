@@ -463,9 +463,11 @@ pub struct MediaView {
     pub bytes: u64,
     /// The disc files it is made of, as file URLs, in order.
     pub files: Vec<String>,
+    /// The title as one file.
+    pub url: String,
 }
 
-fn media_view(disc: i64, t: &spindle_image::media::Title) -> MediaView {
+fn media_view(disc: i64, number: usize, t: &spindle_image::media::Title) -> MediaView {
     let mut files: Vec<String> = Vec::new();
     for p in &t.pieces {
         let url = file_url(disc, &p.path);
@@ -484,6 +486,7 @@ fn media_view(disc: i64, t: &spindle_image::media::Title) -> MediaView {
         video_codec: t.video_codec.clone(),
         bytes: t.len(),
         files,
+        url: format!("/api/v1/discs/{disc}/titles/{number}"),
     }
 }
 
@@ -514,7 +517,10 @@ pub async fn image_view(db: &Db, disc: &DiscRow) -> AppResult<Option<ImageView>>
         tree_url: format!("/api/v1/discs/{id}/tree"),
         zip_url: format!("/api/v1/discs/{id}/zip"),
         tracks: layout.tracks.iter().map(|t| track_view(id, t)).collect(),
-        media: layout.media.iter().map(|t| media_view(id, t)).collect(),
+        media: (1..)
+            .zip(&layout.media)
+            .map(|(n, t)| media_view(id, n, t))
+            .collect(),
         boot: layout.boot,
         warnings: layout.warnings,
         status: image.status,

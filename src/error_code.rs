@@ -61,6 +61,7 @@ error_codes! {
     UnknownMember = "unknown-member";
     PartNotFound = "part-not-found";
     TrackNotFound = "track-not-found";
+    TitleNotFound = "title-not-found";
     UploadNotFound = "upload-not-found";
     NoSuchTable = "no-such-table";
     NoDisc = "no-disc";

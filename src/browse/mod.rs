@@ -225,6 +225,56 @@ async fn file_representation(
     })
 }
 
+/// A title a reader can play (`image.media[n - 1]`) as one file: a VCD's sequence, or a
+/// DVD title's cells joined across its VOB pieces into one MPEG program stream.
+pub async fn title(
+    db: &Db,
+    rows: &ContentRows,
+    viewer: &Viewer,
+    id: i64,
+    raw: &str,
+) -> AppResult<Representation> {
+    let (disc, image) = open(db, rows, viewer, id).await?;
+    let not_found = || {
+        AppError::not_found(
+            ErrorCode::TitleNotFound,
+            detail!("err_no_title", id = id, title = raw),
+        )
+    };
+    let number: usize = raw
+        .split_once('.')
+        .map_or(raw, |(n, _)| n)
+        .parse()
+        .map_err(|_| not_found())?;
+    let parts = Parts::of(db, &image).await?;
+    let t = number
+        .checked_sub(1)
+        .and_then(|i| parts.layout.media.get(i))
+        .ok_or_else(not_found)?;
+    let mut content = Content::default();
+    for piece in &t.pieces {
+        let row = lookup::resolve(db, &disc.sha256, &piece.path).await?;
+        let file = parts.file_content(&row)?;
+        content.append(file.slice(piece.offset, piece.offset + piece.len));
+    }
+    let extension = match t.container.as_str() {
+        "mpeg-ps" => "mpg",
+        _ => t.name.rsplit_once('.').map_or("bin", |(_, x)| x),
+    };
+    let filename = format!("title{number:02}.{}", extension.to_ascii_lowercase());
+    let (content_type, _) = content::file_content_type(&filename);
+    Ok(Representation {
+        etag: format!("{}-m{number}", image.sha256),
+        size: content.len(),
+        last_modified: unix_time(disc.stored_at),
+        filename,
+        content_type,
+        inline: true,
+        sandbox: true,
+        content,
+    })
+}
+
 /// An audio track as a WAV file: a 44-byte header built on the fly, then the track's PCM.
 pub async fn track(
     db: &Db,

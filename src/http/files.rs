@@ -32,6 +32,10 @@ pub fn router(s: &AppState) -> Router<AppState> {
             for_players(s, counted(s, Item, get(track))),
         )
         .route(
+            "/discs/{id}/titles/{title}",
+            for_players(s, counted(s, Item, get(title))),
+        )
+        .route(
             "/discs/{id}/parts/{name}",
             for_players(s, counted(s, Item, get(part))),
         )
@@ -112,6 +116,25 @@ async fn track(
         &viewer,
         parse_id(&id)?,
         &track,
+    )
+    .await?;
+    download::serve(&state, method == Method::GET, &headers, &rep).await
+}
+
+/// A title to play, as one file (a DVD title's cells across its VOBs), with Range.
+async fn title(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    method: Method,
+    headers: HeaderMap,
+    ApiPath((id, title)): ApiPath<(String, String)>,
+) -> AppResult<Response> {
+    let rep = browse::title(
+        &state.db,
+        &state.content_rows,
+        &viewer,
+        parse_id(&id)?,
+        &title,
     )
     .await?;
     download::serve(&state, method == Method::GET, &headers, &rep).await

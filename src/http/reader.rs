@@ -227,7 +227,7 @@ async fn disc_view(
                         "duration": m.seconds.map(duration),
                         "picture": m.width.zip(m.height).map(|(w, h)| format!("{w}×{h}")),
                         "size": bytes_text(i64::try_from(m.bytes).unwrap_or(i64::MAX)),
-                        "url": m.files.first(),
+                        "url": m.url,
                     })
                 })
                 .collect()

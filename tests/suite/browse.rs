@@ -563,6 +563,14 @@ async fn a_video_cd_serves_its_video_files(backend: Backend) -> Result<()> {
         "the range differs"
     );
 
+    // The title as one file is the sequence's bytes.
+    let title = get(&app, &format!("/api/v1/discs/{id}/titles/1")).await?;
+    ensure!(title.status() == 200, "{}", title.status());
+    ensure!(title.bytes().await? == dat, "title 1 is AVSEQ01.DAT");
+    let r = get(&app, &format!("/api/v1/discs/{id}/titles/2")).await?;
+    ensure!(r.status() == 404, "{}", r.status());
+    ensure!(r.json::<Value>().await?["code"] == "title-not-found");
+
     let rip = put(&app, &token, "vcd-rip.iso").await?;
     let r = register(&app, &token, json!({"sha256": rip, "open": true})).await?;
     let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
@@ -591,8 +599,89 @@ async fn a_video_cd_serves_its_video_files(backend: Backend) -> Result<()> {
     Ok(())
 }
 
+/// A DVD-Video disc made by dvdauthor: each title, its cells joined from the VOBs, plays in
+/// ffprobe from Spindle's URL for as long as the stream it was made from.
+async fn a_dvd_serves_its_titles_as_one_stream_each(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let sha = put(&app, &token, "dvd-video.iso").await?;
+    let r = register(&app, &token, json!({"sha256": sha, "open": true})).await?;
+    let id = r.json::<Value>().await?["id"].as_i64().unwrap_or_default();
+    let disc = wait_indexed(&app, None, id).await?;
+    let media = &disc["image"]["media"];
+    ensure!(media.as_array().map(Vec::len) == Some(2), "{media}");
+    for n in 1..=2 {
+        let title = &media[n - 1];
+        ensure!(
+            title["standard"] == "dvd-video" && title["video_codec"] == "mpeg2video",
+            "{title}"
+        );
+        let url = app.url(&format!("/api/v1/discs/{id}/titles/{n}"));
+        ensure!(
+            title["url"] == format!("/api/v1/discs/{id}/titles/{n}"),
+            "{title}"
+        );
+        let out = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&url)
+            .output()?;
+        let served: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(-1.0);
+        let source = common::discs::fixtures().join(format!("title{n}.mpg"));
+        let out = std::process::Command::new("ffprobe")
+            .args([
+                "-v",
+                "error",
+                "-show_entries",
+                "format=duration",
+                "-of",
+                "csv=p=0",
+            ])
+            .arg(&source)
+            .output()?;
+        let made: f64 = String::from_utf8_lossy(&out.stdout)
+            .trim()
+            .parse()
+            .unwrap_or(-2.0);
+        ensure!(
+            (served - made).abs() < 0.1,
+            "title {n}: ffprobe says {served} s, made {made} s"
+        );
+        let listed = title["seconds"].as_f64().unwrap_or_default();
+        ensure!(
+            (listed - made).abs() < 0.1,
+            "title {n}: listed {listed} s, made {made} s"
+        );
+        let whole = app.client.get(&url).send().await?.bytes().await?;
+        ensure!(whole.len() as u64 == title["bytes"].as_u64().unwrap_or_default());
+        let r = app
+            .client
+            .get(&url)
+            .header("Range", "bytes=1000-70000")
+            .send()
+            .await?;
+        ensure!(r.status() == 206, "{}", r.status());
+        ensure!(
+            r.bytes().await? == whole[1000..=70000],
+            "title {n}: the range differs"
+        );
+    }
+    Ok(())
+}
+
 on_both_backends!(
     a_video_cd_serves_its_video_files,
+    a_dvd_serves_its_titles_as_one_stream_each,
     browse_a_web_disc,
     zip_of_a_directory,
     bin_cue_with_audio,
