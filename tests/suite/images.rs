@@ -655,3 +655,40 @@ fn video_discs_list_their_titles_as_ffprobe_sees_them() {
     let plain = Opened::new(&fixtures().join("level1.iso"), &[]);
     assert!(plain.index().expect("level1").media.is_empty());
 }
+
+/// A data disc's audio and video files are titles too, in path order, each named by its
+/// container; other files are not.
+#[test]
+fn a_data_disc_lists_its_audio_and_video_files() {
+    use image::media::{MediaKind, Standard};
+    let opened = Opened::new(&fixtures().join("media.iso"), &[]);
+    let index = opened.index().expect("media.iso");
+    let got: Vec<(&str, MediaKind, &str)> = index
+        .media
+        .iter()
+        .map(|t| {
+            assert_eq!(t.standard, Standard::File);
+            (t.name.as_str(), t.kind, t.container.as_str())
+        })
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("audio/track.mp3", MediaKind::Audio, "mp3"),
+            ("audio/track.ra", MediaKind::Audio, "rm"),
+            ("audio/track.wma", MediaKind::Audio, "asf"),
+            ("课件/lesson.avi", MediaKind::Video, "avi"),
+            ("课件/lesson.flv", MediaKind::Video, "flv"),
+            ("课件/lesson.rm", MediaKind::Video, "rm"),
+            ("课件/lesson.wmv", MediaKind::Video, "asf"),
+        ]
+    );
+    for t in &index.media {
+        let entry = index
+            .entries
+            .iter()
+            .find(|e| e.path == t.name)
+            .expect("entry");
+        assert_eq!(t.len(), entry.size, "{} is the whole file", t.name);
+    }
+}
