@@ -296,8 +296,13 @@
     for (;;) {
       const r = await api('GET', '/discs/' + id);
       if (!r.ok) throw new Error(t('upload_status_failed', { why: await reason(r) }));
-      const status = (await r.json()).link_status || 'unknown';
-      if (status !== 'pending' || Date.now() >= until) return status;
+      const disc = await r.json();
+      const status = disc.link_status || 'unknown';
+      const image = (disc.image || {}).status || 'pending';
+      const read = image === 'indexed' || image === 'failed';
+      if ((status !== 'pending' && read) || Date.now() >= until) {
+        return { status, formats: (disc.image || {}).formats || [] };
+      }
       await new Promise((ok) => setTimeout(ok, 300));
     }
   }
@@ -317,7 +322,7 @@
   async function uploadRow(row, tr) {
     const rep = {
       row: row.row, path: row.path, sha256: null, bytes: row.bytes, bytes_sent: 0,
-      outcome: 'failed', disc: null, link_status: null, error: row.invalid || null,
+      outcome: 'failed', disc: null, link_status: null, warning: null, error: row.invalid || null,
     };
     if (row.invalid) return rep;
     const bar = tr.querySelector('progress');
@@ -349,7 +354,9 @@
       status.textContent = t('upload_registering');
       rep.disc = await register(row, sha, shas);
       status.textContent = t('upload_asking_catalogue');
-      rep.link_status = await linkStatus(rep.disc);
+      const settled = await linkStatus(rep.disc);
+      rep.link_status = settled.status;
+      if (settled.formats.includes('vcd-video-lost')) rep.warning = t('upload_vcd_video_lost');
       rep.error = null;
     } catch (e) {
       rep.outcome = 'failed';
@@ -364,7 +371,7 @@
   }
 
   function showReport(reports) {
-    const cols = ['row', 'path', 'sha256', 'bytes', 'bytes_sent', 'outcome', 'disc', 'link_status', 'error'];
+    const cols = ['row', 'path', 'sha256', 'bytes', 'bytes_sent', 'outcome', 'disc', 'link_status', 'warning', 'error'];
     const csv = cols.join(',') + '\n' + reports.map((r) => cols.map((c) => csvCell(r[c])).join(',')).join('\n') + '\n';
     const json = JSON.stringify(reports, null, 2);
     $('report-csv').href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
@@ -395,7 +402,7 @@
       const cell = tr.querySelector('.outcome');
       cell.className = 'outcome ' + rep.outcome;
       cell.textContent = rep.outcome + (rep.link_status ? ', ' + rep.link_status : '')
-        + (rep.error ? ' — ' + rep.error : '');
+        + (rep.warning ? ' — ' + rep.warning : '') + (rep.error ? ' — ' + rep.error : '');
       tr.dataset.outcome = rep.outcome;
       reports.push(rep);
     });

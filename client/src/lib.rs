@@ -101,6 +101,9 @@ pub struct ReportRow {
     pub disc: Option<i64>,
     /// The catalogue's answer: `linked`, `review`, `unmatched`, `no-catalogue`, `pending`…
     pub link_status: Option<String>,
+    /// What the librarian should know of a disc that was stored and registered (a Video CD
+    /// ripped to an ISO, which lost its video).
+    pub warning: Option<String>,
     pub error: Option<String>,
 }
 
@@ -326,6 +329,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
                     outcome: "failed".into(),
                     disc: None,
                     link_status: None,
+                    warning: None,
                     error: row.invalid.as_ref().map(|m| say(m.clone())),
                 };
                 if row.invalid.is_some() {
@@ -441,13 +445,15 @@ async fn upload_row(
         s.discs.insert(key(&row.path), disc);
         let _ = s.save();
     }
-    rep.link_status = Some(
-        client
-            .retrying(detail!("cli_asking_link"), || {
-                client.link_status(disc, wait)
-            })
-            .await?,
-    );
+    let (status, formats) = client
+        .retrying(detail!("cli_asking_link"), || {
+            client.link_status(disc, wait)
+        })
+        .await?;
+    rep.link_status = Some(status);
+    if formats.iter().any(|f| f == spindle_image::VIDEO_LOST) {
+        rep.warning = Some(say(detail!("cli_vcd_video_lost")));
+    }
     Ok(())
 }
 
@@ -621,6 +627,9 @@ fn row_line(rep: &ReportRow) -> String {
         };
         line.push_str(&say(detail!("cli_row_link", link = say(link))));
     }
+    if let Some(warning) = rep.warning.as_deref() {
+        line.push_str(&say(detail!("cli_row_error", error = warning)));
+    }
     if let Some(error) = rep.error.as_deref() {
         line.push_str(&say(detail!("cli_row_error", error = error)));
     }
@@ -643,7 +652,8 @@ fn csv_cell(s: &str) -> String {
 }
 
 fn write_report(prefix: &Path, rows: &[ReportRow]) -> anyhow::Result<()> {
-    let mut csv = String::from("row,path,sha256,bytes,bytes_sent,outcome,disc,link_status,error\n");
+    let mut csv =
+        String::from("row,path,sha256,bytes,bytes_sent,outcome,disc,link_status,warning,error\n");
     for r in rows {
         let cells = [
             r.row.to_string(),
@@ -654,6 +664,7 @@ fn write_report(prefix: &Path, rows: &[ReportRow]) -> anyhow::Result<()> {
             r.outcome.clone(),
             r.disc.map(|d| d.to_string()).unwrap_or_default(),
             r.link_status.clone().unwrap_or_default(),
+            csv_cell(r.warning.as_deref().unwrap_or_default()),
             csv_cell(r.error.as_deref().unwrap_or_default()),
         ];
         csv.push_str(&cells.join(","));

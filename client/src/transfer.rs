@@ -235,7 +235,13 @@ impl Client {
     }
 
     /// The disc's linking status, waiting up to `wait` for the catalogue lookup.
-    pub async fn link_status(&self, id: i64, wait: Duration) -> Result<String, Failure> {
+    /// The disc's catalogue status and its image's formats, once both are settled (linking
+    /// no longer pending, the image read or failed) or `wait` has passed.
+    pub async fn link_status(
+        &self,
+        id: i64,
+        wait: Duration,
+    ) -> Result<(String, Vec<String>), Failure> {
         let started = std::time::Instant::now();
         loop {
             let r = self
@@ -250,8 +256,16 @@ impl Client {
             }
             let v: Value = r.json().await.map_err(net)?;
             let status = v["link_status"].as_str().unwrap_or("unknown").to_string();
-            if status != "pending" || started.elapsed() >= wait {
-                return Ok(status);
+            let image = v["image"]["status"].as_str().unwrap_or("pending");
+            let read = matches!(image, "indexed" | "failed");
+            if (status != "pending" && read) || started.elapsed() >= wait {
+                let formats = v["image"]["formats"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|f| f.as_str().map(str::to_string))
+                    .collect();
+                return Ok((status, formats));
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

@@ -242,7 +242,9 @@ async fn a_shelf_with_a_manifest_is_planned_hashed_deduplicated_sent_and_reporte
     browser.click("#report-csv").await?;
     let csv = browser.downloaded("spindle-upload-report.csv").await?;
     assert!(
-        csv.starts_with("row,path,sha256,bytes,bytes_sent,outcome,disc,link_status,error\n"),
+        csv.starts_with(
+            "row,path,sha256,bytes,bytes_sent,outcome,disc,link_status,warning,error\n"
+        ),
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 8, "{csv}");

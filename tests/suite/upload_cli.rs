@@ -495,7 +495,40 @@ async fn interrupted_runs_resume_and_changed_files_fail(backend: Backend) -> Res
     Ok(())
 }
 
+/// A Video CD ripped to an ISO uploads and registers, and the run tells the librarian its
+/// video was lost (in the report's `warning` and on the row's line), in their language.
+async fn a_vcd_ripped_to_an_iso_is_reported(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("A").await?;
+    let a = app.librarian("A").await?;
+    let dir = tempfile::tempdir()?;
+    copy_fixtures(dir.path(), &["vcd-rip.iso"]);
+    let prefix = dir.path().join("report");
+    let out = client(&app, &a)
+        .args(["--lang", "zh", "--dir"])
+        .arg(dir.path())
+        .arg("--report")
+        .arg(&prefix)
+        .output()?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let rows = report(&prefix);
+    assert_eq!(rows[0]["outcome"], "uploaded", "{}", rows[0]);
+    let warning = rows[0]["warning"].as_str().unwrap_or_default();
+    assert!(warning.contains("视频已丢失"), "{}", rows[0]);
+    assert!(stderr.contains(warning), "{stderr}");
+    let csv = std::fs::read_to_string(prefix.with_extension("csv"))?;
+    assert!(
+        csv.starts_with(
+            "row,path,sha256,bytes,bytes_sent,outcome,disc,link_status,warning,error\n"
+        )
+    );
+    assert!(csv.contains(warning), "{csv}");
+    Ok(())
+}
+
 on_both_backends!(
+    a_vcd_ripped_to_an_iso_is_reported,
     manifest_run_rerun_and_second_member,
     rights_are_the_servers,
     interrupted_runs_resume_and_changed_files_fail
