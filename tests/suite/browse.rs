@@ -622,37 +622,9 @@ async fn a_dvd_serves_its_titles_as_one_stream_each(backend: Backend) -> Result<
             title["url"] == format!("/api/v1/discs/{id}/titles/{n}"),
             "{title}"
         );
-        let out = std::process::Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "format=duration",
-                "-of",
-                "csv=p=0",
-            ])
-            .arg(&url)
-            .output()?;
-        let served: f64 = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(-1.0);
+        let served = common::discs::ffprobe_seconds(url.as_ref());
         let source = common::discs::fixtures().join(format!("title{n}.mpg"));
-        let out = std::process::Command::new("ffprobe")
-            .args([
-                "-v",
-                "error",
-                "-show_entries",
-                "format=duration",
-                "-of",
-                "csv=p=0",
-            ])
-            .arg(&source)
-            .output()?;
-        let made: f64 = String::from_utf8_lossy(&out.stdout)
-            .trim()
-            .parse()
-            .unwrap_or(-2.0);
+        let made = common::discs::ffprobe_seconds(source.as_os_str());
         ensure!(
             (served - made).abs() < 0.1,
             "title {n}: ffprobe says {served} s, made {made} s"

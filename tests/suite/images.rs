@@ -578,23 +578,7 @@ fn a_vcd_ripped_to_an_iso_says_its_video_was_lost() {
 
 /// ffprobe's duration of a file, in milliseconds: the reference for the media found.
 fn ffprobe_ms(path: &Path) -> u64 {
-    let out = std::process::Command::new("ffprobe")
-        .args([
-            "-v",
-            "error",
-            "-show_entries",
-            "format=duration",
-            "-of",
-            "csv=p=0",
-        ])
-        .arg(path)
-        .output()
-        .expect("run ffprobe (scripts/peers.sh installs ffmpeg)");
-    let secs: f64 = String::from_utf8_lossy(&out.stdout)
-        .trim()
-        .parse()
-        .expect("ffprobe's duration");
-    (secs * 1000.0) as u64
+    (common::discs::ffprobe_seconds(path.as_os_str()) * 1000.0) as u64
 }
 
 fn near(ours: Option<u64>, theirs: u64, within_ms: u64) -> bool {

@@ -145,3 +145,23 @@ pub fn assert_same(name: &str, ours: &BTreeMap<String, Ref>, theirs: &BTreeMap<S
         "{name}: the reference extracted nothing"
     );
 }
+
+/// ffprobe's duration of a file or URL, in seconds: the reference reader for media.
+pub fn ffprobe_seconds(target: &std::ffi::OsStr) -> f64 {
+    let out = Command::new("ffprobe")
+        .args([
+            "-v",
+            "error",
+            "-show_entries",
+            "format=duration",
+            "-of",
+            "csv=p=0",
+        ])
+        .arg(target)
+        .output()
+        .expect("run ffprobe (scripts/peers.sh installs ffmpeg)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.trim()
+        .parse()
+        .unwrap_or_else(|_| panic!("ffprobe gave no duration for {target:?}: {text:?}"))
+}
