@@ -676,3 +676,33 @@ fn a_data_disc_lists_its_audio_and_video_files() {
         assert_eq!(t.len(), entry.size, "{} is the whole file", t.name);
     }
 }
+
+/// Video discs that lie: a DVD whose first VOB is cut short of what its IFO promises, and a
+/// sequence of random bytes. Both are read; what is listed is only what is there, and
+/// nothing is guessed from bytes that say nothing.
+#[test]
+fn video_discs_that_lie_are_listed_for_what_they_hold() {
+    let cut = Opened::new(&fixtures().join("dvd-cut.iso"), &[]);
+    let index = cut.index().expect("a cut DVD is still read");
+    let vob = index
+        .entries
+        .iter()
+        .find(|e| e.path == "VIDEO_TS/VTS_01_1.VOB")
+        .expect("vob");
+    assert_eq!(vob.size, 100_000);
+    let first = &index.media[0];
+    assert!(
+        first.len() <= vob.size,
+        "title 1 claims {} bytes of a {}-byte VOB",
+        first.len(),
+        vob.size
+    );
+    assert_eq!(index.media.len(), 2, "{:?}", index.media);
+
+    let fake = Opened::new(&fixtures().join("fake-vcd.iso"), &[]);
+    let index = fake.index().expect("random bytes in a sequence");
+    assert_eq!(index.media.len(), 1);
+    let t = &index.media[0];
+    assert_eq!(t.len(), 300_000);
+    assert_eq!((t.width, t.height, &t.video_codec), (None, None, &None));
+}
