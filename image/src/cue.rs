@@ -383,7 +383,7 @@ pub(crate) fn index(text: &str, parts: &Parts<'_>, limits: &Limits) -> Result<In
             };
         }
         if data.mode.has_subheader() {
-            read_form2_files(&mut inner, reader, data.part, layout)?;
+            read_form2_files(&mut inner, reader, data.part, layout);
         }
         formats.append(&mut inner.formats);
         index = inner;
@@ -410,12 +410,7 @@ const SUBMODE_FORM2: u8 = 0x20;
 /// hold 2324 bytes per sector, not the 2048 the directory's size counts: each such file is
 /// re-pointed at a form 2 reading of the same sectors, and its size becomes its sectors'
 /// payload. A file is form 2 when the subheader of its first sector says so (both copies).
-fn read_form2_files(
-    index: &mut Index,
-    reader: &dyn ReadAt,
-    part: u32,
-    layout: SectorLayout,
-) -> Result<(), ImageError> {
+fn read_form2_files(index: &mut Index, reader: &dyn ReadAt, part: u32, layout: SectorLayout) {
     let form2_source = index.sources.len() as u32;
     let mut any = false;
     for entry in &mut index.entries {
@@ -451,7 +446,6 @@ fn read_form2_files(
             layout: layout.form2(),
         });
     }
-    Ok(())
 }
 
 #[cfg(test)]
