@@ -160,6 +160,13 @@ const MATRIX: &[(&str, &str, &str, [u16; 7])] = &[
         "",
         [403, 404, 403, 404, 404, 403, 404],
     ),
+    // This disc has nothing to play: title 1 is 404 once admitted, never before.
+    (
+        "GET",
+        "/api/v1/discs/{dA}/titles/1",
+        "",
+        [403, 404, 403, 404, 404, 403, 404],
+    ),
     (
         "GET",
         "/api/v1/discs/{dB}/image",
