@@ -284,7 +284,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
                         (path, Ok(sha))
                     }
                     Ok(Err(e)) => {
-                        let why = say(detail!("cli_cannot_read", path = path.display(), error = e));
+                        let why = transfer::cannot_read(&path, e).to_string();
                         (path, Err(why))
                     }
                     Err(e) => (path, Err(e.to_string())),

@@ -324,34 +324,38 @@ pub fn validate(rows: &mut Vec<Row>, shelf: &dyn Shelf) {
     }
     // BIN files that belong to a CUE sheet in this upload are its parts, not discs.
     rows.retain(|r| !claimed.contains(&r.path));
-    let mut seen: HashMap<String, usize> = HashMap::new();
+    /// What makes two rows the same disc.
+    #[derive(PartialEq, Eq, Hash)]
+    enum Key {
+        Path(PathBuf),
+        Barcode(String, i64),
+    }
+    let mut seen: HashMap<Key, usize> = HashMap::new();
     for row in rows.iter_mut() {
         let disc = row.disc_number.unwrap_or(1);
         let keys = [
-            Some(format!("path {}", row.path.display())),
-            row.barcode
-                .as_ref()
-                .map(|b| format!("barcode {b} disc {disc}")),
+            Some(Key::Path(row.path.clone())),
+            row.barcode.clone().map(|b| Key::Barcode(b, disc)),
         ];
         for key in keys.into_iter().flatten() {
-            if let Some(first) = seen.get(&key) {
-                if row.invalid.is_none() {
-                    row.invalid = Some(match &row.barcode {
-                        Some(b) if key.starts_with("barcode ") => detail!(
+            match seen.get(&key) {
+                Some(&first) if row.invalid.is_none() => {
+                    row.invalid = Some(match &key {
+                        Key::Barcode(b, disc) => detail!(
                             "plan_duplicate_barcode",
                             first = first,
                             barcode = b,
                             disc = disc
                         ),
-                        _ => detail!(
-                            "plan_duplicate_path",
-                            first = first,
-                            path = row.path.display()
-                        ),
+                        Key::Path(p) => {
+                            detail!("plan_duplicate_path", first = first, path = p.display())
+                        }
                     });
                 }
-            } else {
-                seen.insert(key, row.row);
+                Some(_) => {}
+                None => {
+                    seen.insert(key, row.row);
+                }
             }
         }
     }

@@ -302,7 +302,7 @@ impl Client {
     }
 }
 
-fn cannot_read(path: &Path, e: std::io::Error) -> Failure {
+pub(crate) fn cannot_read(path: &Path, e: std::io::Error) -> Failure {
     Failure::Final(say(detail!(
         "cli_cannot_read",
         path = path.display(),

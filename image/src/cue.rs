@@ -355,15 +355,15 @@ pub(crate) fn index(text: &str, parts: &Parts<'_>, limits: &Limits) -> Result<In
         warnings: Vec::new(),
         media: Vec::new(),
     };
-    if let Some((data, _)) = placed.iter().find(|(p, _)| p.mode != TrackMode::Audio) {
+    if let Some(first) = placed.iter().position(|(p, _)| p.mode != TrackMode::Audio) {
+        let data = &placed[first].0;
         let skip = data.mode.skip().unwrap_or(0);
         let stride = data.mode.sector_size();
         let layout = SectorLayout::raw(data.data, stride, skip);
         // The file system's addresses run on into the data tracks after the first one in the
         // same file (a VCD's video sits in track 2 and after): the view covers them too.
-        let end = placed
+        let end = placed[first..]
             .iter()
-            .skip_while(|(p, _)| !std::ptr::eq(p, data))
             .take_while(|(p, _)| {
                 p.part == data.part && p.mode != TrackMode::Audio && p.mode.sector_size() == stride
             })

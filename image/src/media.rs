@@ -8,6 +8,8 @@
 //! `MAX_IFO` bytes, `PROBE` bytes from each end of an MPEG stream, at most `MAX_PROBED`
 //! streams per disc.
 
+use std::collections::{HashMap, HashSet};
+
 use serde::{Deserialize, Serialize};
 
 use super::{Entry, EntryKind, ImageError, Index, Parts};
@@ -115,48 +117,44 @@ pub fn find(index: &Index, parts: &Parts<'_>) -> Vec<Title> {
 }
 
 fn find_with(index: &Index, read: &Read<'_>) -> Vec<Title> {
-    let files: Vec<&Entry> = index
+    // Each file with its path in capitals, worked out once: disc standards name their files
+    // in capitals, rippers do not always keep them.
+    let files: Vec<(String, &Entry)> = index
         .entries
         .iter()
         .filter(|e| e.kind == EntryKind::File)
+        .map(|e| (e.path.to_ascii_uppercase(), e))
         .collect();
-    let upper = |e: &Entry| e.path.to_ascii_uppercase();
     let mut titles = Vec::new();
-    let mut claimed: Vec<&str> = Vec::new();
+    let mut claimed: HashSet<&str> = HashSet::new();
 
     // Video CD and Super Video CD sequences, in their numbered order.
     for (folder, standard) in [("MPEGAV/", Standard::Vcd), ("MPEG2/", Standard::Svcd)] {
-        let mut seqs: Vec<&Entry> = files
+        let mut seqs: Vec<&(String, &Entry)> = files
             .iter()
-            .copied()
-            .filter(|e| {
-                let p = upper(e);
-                p.starts_with(folder) && (p.ends_with(".DAT") || p.ends_with(".MPG"))
-            })
+            .filter(|(p, _)| p.starts_with(folder) && (p.ends_with(".DAT") || p.ends_with(".MPG")))
             .collect();
-        seqs.sort_by_key(|e| upper(e));
-        for e in seqs {
-            claimed.push(&e.path);
+        seqs.sort_by(|a, b| a.0.cmp(&b.0));
+        for (_, e) in seqs {
+            claimed.insert(&e.path);
             titles.push(whole_file(e, MediaKind::Video, standard, "mpeg-ps"));
         }
     }
 
     // DVD-Video: each title set's entry program chains, over its VOB pieces.
-    let mut sets: Vec<u32> = files
+    let mut sets: Vec<(u32, &Entry)> = files
         .iter()
-        .filter_map(|e| {
-            let p = upper(e);
+        .filter_map(|(p, e)| {
             let n = p.strip_prefix("VIDEO_TS/VTS_")?.strip_suffix("_0.IFO")?;
-            n.parse().ok()
+            Some((n.parse().ok()?, *e))
         })
         .collect();
-    sets.sort_unstable();
-    for set in sets {
+    sets.sort_by_key(|(n, _)| *n);
+    for (set, ifo) in sets {
         let prefix = format!("VIDEO_TS/VTS_{set:02}_");
         let mut vobs: Vec<(u32, &Entry)> = files
             .iter()
-            .filter_map(|e| {
-                let p = upper(e);
+            .filter_map(|(p, e)| {
                 let n: u32 = p
                     .strip_prefix(&prefix)?
                     .strip_suffix(".VOB")?
@@ -166,8 +164,6 @@ fn find_with(index: &Index, read: &Read<'_>) -> Vec<Title> {
             })
             .collect();
         vobs.sort_by_key(|(n, _)| *n);
-        let ifo = files.iter().find(|e| upper(e) == format!("{prefix}0.IFO"));
-        let Some(ifo) = ifo else { continue };
         let Ok(bytes) = read(ifo, 0, ifo.size.min(MAX_IFO) as usize) else {
             continue;
         };
@@ -193,11 +189,11 @@ fn find_with(index: &Index, read: &Read<'_>) -> Vec<Title> {
     }
 
     // Audio and video files of a data disc (VOBs of a DVD and VCD sequences are its titles).
-    for e in files.iter().copied() {
+    for (upper, e) in &files {
         if titles.len() >= MAX_TITLES {
             break;
         }
-        if claimed.contains(&e.path.as_str()) || upper(e).starts_with("VIDEO_TS/") {
+        if claimed.contains(e.path.as_str()) || upper.starts_with("VIDEO_TS/") {
             continue;
         }
         let ext = e.path.rsplit_once('.').map(|(_, x)| x.to_ascii_lowercase());
@@ -213,14 +209,16 @@ fn find_with(index: &Index, read: &Read<'_>) -> Vec<Title> {
         titles.push(whole_file(e, *kind, Standard::File, container));
     }
 
-    // What an MPEG program stream's clock and sequence header say, for the first streams.
+    // What an MPEG program stream's time stamps and sequence header say, for the first
+    // streams.
+    let by_path: HashMap<&str, &Entry> = files.iter().map(|(_, e)| (e.path.as_str(), *e)).collect();
     let mut probed = 0;
     for t in &mut titles {
         if t.container != "mpeg-ps" || t.duration_ms.is_some() || probed >= MAX_PROBED {
             continue;
         }
         probed += 1;
-        if let Some(found) = probe_ps(t, &files, read) {
+        if let Some(found) = probe_ps(t, &by_path, read) {
             t.duration_ms = found.duration_ms;
             t.width = found.width;
             t.height = found.height;
@@ -256,8 +254,8 @@ struct PsFacts {
 }
 
 /// The first `PROBE` bytes of a title's first piece and the last of its last.
-fn probe_ps(t: &Title, files: &[&Entry], read: &Read<'_>) -> Option<PsFacts> {
-    let entry = |p: &Piece| files.iter().find(|e| e.path == p.path).copied();
+fn probe_ps(t: &Title, by_path: &HashMap<&str, &Entry>, read: &Read<'_>) -> Option<PsFacts> {
+    let entry = |p: &Piece| by_path.get(p.path.as_str()).copied();
     let first = t.pieces.first()?;
     let last = t.pieces.last()?;
     let head_len = first.len.min(PROBE);
@@ -271,29 +269,16 @@ fn probe_ps(t: &Title, files: &[&Entry], read: &Read<'_>) -> Option<PsFacts> {
     .ok()?;
     let start = ps::stamps(&head).min();
     let end = ps::stamps(&tail).max();
-    let (width, height, codec) = ps::sequence(&head).unzip3();
+    let sequence = ps::sequence(&head);
     Some(PsFacts {
         duration_ms: match (start, end) {
             (Some(a), Some(b)) if b > a => Some((b - a) / 90),
             _ => None,
         },
-        width,
-        height,
-        codec,
+        width: sequence.map(|s| s.0),
+        height: sequence.map(|s| s.1),
+        codec: sequence.map(|s| s.2),
     })
-}
-
-trait Unzip3<A, B, C> {
-    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>);
-}
-
-impl<A, B, C> Unzip3<A, B, C> for Option<(A, B, C)> {
-    fn unzip3(self) -> (Option<A>, Option<B>, Option<C>) {
-        match self {
-            Some((a, b, c)) => (Some(a), Some(b), Some(c)),
-            None => (None, None, None),
-        }
-    }
 }
 
 /// MPEG program streams (ISO/IEC 11172-1 and 13818-1): audio and video packets' presentation

@@ -251,10 +251,18 @@ pub async fn title(
         .checked_sub(1)
         .and_then(|i| parts.layout.media.get(i))
         .ok_or_else(not_found)?;
+    // A DVD title's cells often come back to the same VOB: each file is looked up once.
+    let mut files: Vec<(&str, Content)> = Vec::new();
     let mut content = Content::default();
     for piece in &t.pieces {
-        let row = lookup::resolve(db, &disc.sha256, &piece.path).await?;
-        let file = parts.file_content(&row)?;
+        let file = match files.iter().find(|(path, _)| *path == piece.path) {
+            Some((_, file)) => file,
+            None => {
+                let row = lookup::resolve(db, &disc.sha256, &piece.path).await?;
+                files.push((&piece.path, parts.file_content(&row)?));
+                &files[files.len() - 1].1
+            }
+        };
         content.append(file.slice(piece.offset, piece.offset + piece.len));
     }
     let extension = match t.container.as_str() {
