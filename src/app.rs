@@ -37,6 +37,8 @@ pub struct App {
     pub content_rows: crate::discs::ContentRows,
     /// Rate limits per client address.
     pub limits: crate::limits::Limits,
+    /// Playing titles: the transcodes running and queued, read from a loopback listener.
+    pub media: Arc<crate::media::Media>,
 }
 
 #[derive(Clone)]
@@ -100,7 +102,15 @@ impl App {
             blobs.clone(),
             config.index.clone(),
         ));
+        let loopback =
+            crate::http::loopback::Loopback::new(blobs.clone(), metrics.bytes_out.clone());
+        let media = Arc::new(crate::media::Media::new(
+            config.media.clone(),
+            config.data_dir.join("media-work"),
+            Arc::new(loopback),
+        ));
         Ok(Self {
+            media,
             indexer,
             uploads,
             linking,

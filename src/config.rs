@@ -27,6 +27,7 @@ pub struct Config {
     pub catalogue: CatalogueConfig,
     pub stats: StatsConfig,
     pub fixity: FixityConfig,
+    pub media: MediaConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
 }
@@ -125,6 +126,7 @@ impl Default for Config {
             catalogue: CatalogueConfig::default(),
             stats: StatsConfig::default(),
             fixity: FixityConfig::default(),
+            media: MediaConfig::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
         }
@@ -186,6 +188,64 @@ pub struct CatalogueConfig {
     /// How often linked records are fetched again (deletions, changes); 0 turns it off.
     pub resync_hours: u64,
 }
+
+/// Playing discs' video and audio in the browser: titles a browser cannot decode are
+/// transcoded by ffmpeg into HLS segments, on demand, and the segments kept in the store.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct MediaConfig {
+    /// The ffmpeg and ffprobe programs (Debian's packages).
+    pub ffmpeg: PathBuf,
+    pub ffprobe: PathBuf,
+    /// Transcodes running at once on this node, and requests that may wait for one beyond
+    /// that (more are answered 503 with Retry-After).
+    pub max_jobs: usize,
+    pub queue: usize,
+    /// Threads each ffmpeg may use.
+    pub threads: usize,
+    /// The x264 preset (`ultrafast` … `veryslow`): faster presets cost fewer CPU seconds and
+    /// more bytes.
+    pub preset: String,
+    /// Each HLS segment's length in seconds.
+    pub segment_secs: u32,
+    /// Transcoded segments kept in the store, at most this many MiB (least recently used
+    /// go first).
+    pub cache_mib: u64,
+    /// A transcode no reader has asked anything of for this long is stopped.
+    pub idle_secs: u64,
+    /// How long a request for a segment waits for the transcode making it.
+    pub wait_secs: u64,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        Self {
+            ffmpeg: PathBuf::from("ffmpeg"),
+            ffprobe: PathBuf::from("ffprobe"),
+            max_jobs: 2,
+            queue: 16,
+            threads: 1,
+            preset: "veryfast".into(),
+            segment_secs: 4,
+            cache_mib: 10_240,
+            idle_secs: 60,
+            wait_secs: 60,
+        }
+    }
+}
+
+/// x264's presets, fastest first.
+pub const X264_PRESETS: [&str; 9] = [
+    "ultrafast",
+    "superfast",
+    "veryfast",
+    "faster",
+    "fast",
+    "medium",
+    "slow",
+    "slower",
+    "veryslow",
+];
 
 /// Fixity: re-hashing stored blobs to prove their bytes still match their keys.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -383,6 +443,24 @@ impl Config {
             return Err(ConfigError::Invalid(
                 "index.workers, index.lease_secs and index.max_entries must be positive".into(),
             ));
+        }
+        let m = &self.media;
+        if m.max_jobs == 0
+            || m.threads == 0
+            || !(1..=60).contains(&m.segment_secs)
+            || m.idle_secs == 0
+            || m.wait_secs == 0
+        {
+            return Err(ConfigError::Invalid(
+                "media.max_jobs, media.threads, media.idle_secs and media.wait_secs must be positive, media.segment_secs between 1 and 60".into(),
+            ));
+        }
+        if !X264_PRESETS.contains(&m.preset.as_str()) {
+            return Err(ConfigError::Invalid(format!(
+                "media.preset must be one of {}, got {:?}",
+                X264_PRESETS.join(", "),
+                m.preset
+            )));
         }
         if self.http.header_read_timeout_secs == 0 {
             return Err(ConfigError::Invalid(

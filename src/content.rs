@@ -107,6 +107,7 @@ fn destride(raw: ByteStream, layout: SectorLayout, start: u64, want: u64) -> Byt
 }
 
 /// What is being served, with the facts its response headers need.
+#[derive(Clone)]
 pub struct Representation {
     /// A strong validator: the image's SHA-256, plus the file or track within it.
     pub etag: String,

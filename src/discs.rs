@@ -465,6 +465,10 @@ pub struct MediaView {
     pub files: Vec<String>,
     /// The title as one file.
     pub url: String,
+    /// The player page.
+    pub play: String,
+    /// The title as HLS (transcoded for browsers: H.264 and AAC).
+    pub hls: String,
 }
 
 fn media_view(disc: i64, number: usize, t: &spindle_image::media::Title) -> MediaView {
@@ -487,6 +491,8 @@ fn media_view(disc: i64, number: usize, t: &spindle_image::media::Title) -> Medi
         bytes: t.len(),
         files,
         url: format!("/api/v1/discs/{disc}/titles/{number}"),
+        play: format!("/discs/{disc}/play/{number}"),
+        hls: format!("/api/v1/discs/{disc}/titles/{number}/hls.m3u8"),
     }
 }
 

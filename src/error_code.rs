@@ -62,6 +62,7 @@ error_codes! {
     PartNotFound = "part-not-found";
     TrackNotFound = "track-not-found";
     TitleNotFound = "title-not-found";
+    SegmentNotFound = "segment-not-found";
     UploadNotFound = "upload-not-found";
     NoSuchTable = "no-such-table";
     NoDisc = "no-disc";
@@ -95,6 +96,9 @@ error_codes! {
     ImageFailedFixity = "image-failed-fixity";
     ImageReadFailed = "storage-error";
     DiscConflict = "disc-conflict";
+    // Playing.
+    CannotPlay = "cannot-play";
+    Preparing = "preparing";
     // Downloads.
     RangeNotSatisfiable = "range-not-satisfiable";
     PreconditionFailed = "precondition-failed";

@@ -25,6 +25,7 @@ pub use spindle_i18n::detail;
 pub mod images;
 pub mod limits;
 pub mod linking;
+pub mod media;
 pub mod members;
 pub mod metrics;
 pub mod opac;

@@ -225,6 +225,18 @@ async fn file_representation(
     })
 }
 
+/// A title a reader can play: what it is, and its bytes as one file.
+pub struct Playable {
+    /// The image's SHA-256.
+    pub image: String,
+    /// The title's number on the disc (`image.media[number - 1]`).
+    pub number: usize,
+    pub kind: spindle_image::media::MediaKind,
+    /// As the index found it; a data disc's files may have none.
+    pub duration_ms: Option<u64>,
+    pub rep: Representation,
+}
+
 /// A title a reader can play (`image.media[n - 1]`) as one file: a VCD's sequence, or a
 /// DVD title's cells joined across its VOB pieces into one MPEG program stream.
 pub async fn title(
@@ -234,6 +246,17 @@ pub async fn title(
     id: i64,
     raw: &str,
 ) -> AppResult<Representation> {
+    Ok(playable(db, rows, viewer, id, raw).await?.rep)
+}
+
+/// [`title`], with what the title is.
+pub async fn playable(
+    db: &Db,
+    rows: &ContentRows,
+    viewer: &Viewer,
+    id: i64,
+    raw: &str,
+) -> AppResult<Playable> {
     let (disc, image) = open(db, rows, viewer, id).await?;
     let not_found = || {
         AppError::not_found(
@@ -271,15 +294,21 @@ pub async fn title(
     };
     let filename = format!("title{number:02}.{}", extension.to_ascii_lowercase());
     let (content_type, _) = content::file_content_type(&filename);
-    Ok(Representation {
-        etag: format!("{}-m{number}", image.sha256),
-        size: content.len(),
-        last_modified: unix_time(disc.stored_at),
-        filename,
-        content_type,
-        inline: true,
-        sandbox: true,
-        content,
+    Ok(Playable {
+        image: image.sha256.clone(),
+        number,
+        kind: t.kind,
+        duration_ms: t.duration_ms,
+        rep: Representation {
+            etag: format!("{}-m{number}", image.sha256),
+            size: content.len(),
+            last_modified: unix_time(disc.stored_at),
+            filename,
+            content_type,
+            inline: true,
+            sandbox: true,
+            content,
+        },
     })
 }
 

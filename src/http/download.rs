@@ -10,7 +10,9 @@ use axum::response::Response;
 use bytes::Bytes;
 use futures::{StreamExt, TryStreamExt, stream};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
+use prometheus_client::metrics::counter::Counter;
 use rand::RngCore as _;
+use spindle_storage::BlobStore;
 
 use super::header_str;
 use crate::app::App;
@@ -56,6 +58,17 @@ pub fn content_disposition(filename: &str, inline: bool) -> HeaderValue {
 
 pub async fn serve(
     app: &App,
+    is_get: bool,
+    headers: &HeaderMap,
+    rep: &Representation,
+) -> AppResult<Response> {
+    serve_from(&app.blobs, &app.metrics.bytes_out, is_get, headers, rep).await
+}
+
+/// [`serve`] from `blobs`, counting the bytes sent in `sent`.
+pub async fn serve_from(
+    blobs: &BlobStore,
+    sent: &Counter,
     is_get: bool,
     headers: &HeaderMap,
     rep: &Representation,
@@ -129,7 +142,7 @@ pub async fn serve(
                     start: 0,
                     end: rep.size,
                 };
-                *response.body_mut() = body(app, rep, vec![whole], None).await?;
+                *response.body_mut() = body(blobs, sent, rep, vec![whole], None).await?;
             }
             Ok(response)
         }
@@ -141,7 +154,7 @@ pub async fn serve(
                 header::CONTENT_RANGE,
                 header_value(&range.content_range(rep.size))?,
             );
-            *response.body_mut() = body(app, rep, ranges, None).await?;
+            *response.body_mut() = body(blobs, sent, rep, ranges, None).await?;
             Ok(response)
         }
         Decision::Partial(ranges) => {
@@ -157,7 +170,7 @@ pub async fn serve(
                 header::CONTENT_LENGTH,
                 HeaderValue::from(framing.total_length(&ranges)),
             );
-            *response.body_mut() = body(app, rep, ranges, Some(framing)).await?;
+            *response.body_mut() = body(blobs, sent, rep, ranges, Some(framing)).await?;
             Ok(response)
         }
     }
@@ -222,7 +235,8 @@ impl Framing {
 /// The response body: each range streamed from the store in turn (opened lazily, so a
 /// multi-range response holds one store stream at a time), framed when multipart.
 async fn body(
-    app: &App,
+    blobs: &BlobStore,
+    sent: &Counter,
     rep: &Representation,
     ranges: Vec<ByteRange>,
     framing: Option<Framing>,
@@ -231,11 +245,11 @@ async fn body(
     // rather than a truncated 200.
     let first = rep
         .content
-        .open(&app.blobs, ranges[0].start..ranges[0].end)
+        .open(blobs, ranges[0].start..ranges[0].end)
         .await?;
-    let blobs = app.blobs.clone();
+    let blobs = blobs.clone();
     let content = rep.content.clone();
-    let counter = app.metrics.bytes_out.clone();
+    let counter = sent.clone();
     let (heads, tail) = match framing {
         Some(f) => (
             f.heads.into_iter().map(Some).collect::<Vec<_>>(),

@@ -27,10 +27,12 @@ pub(crate) use extract::{ApiJson, ApiPath, ApiQuery, header_str};
 mod files;
 mod layers;
 mod librarian;
+pub(crate) mod loopback;
 mod meta;
 mod opac;
 mod ops;
 mod pages;
+mod play;
 pub mod range;
 mod reader;
 mod route;
@@ -49,6 +51,7 @@ pub fn router(state: AppState) -> Router {
         .merge(uploads::router())
         .merge(discs::router(&state))
         .merge(files::router(&state))
+        .merge(play::router(&state))
         .merge(catalogue::router())
         .merge(opac::router(&state))
         .merge(shelf::router())
@@ -65,6 +68,7 @@ pub fn router(state: AppState) -> Router {
         .merge(staff::router(&state))
         .merge(librarian::router())
         .merge(reader::router(&state))
+        .merge(play::pages())
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(
             state.clone(),

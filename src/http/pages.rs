@@ -14,7 +14,7 @@ use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::http::web::StaffPage;
 
-const ASSETS: [(&str, &str, &str); 4] = [
+const ASSETS: [(&str, &str, &str); 6] = [
     (
         "upload.js",
         "text/javascript; charset=utf-8",
@@ -34,6 +34,16 @@ const ASSETS: [(&str, &str, &str); 4] = [
         "vendor/tus-js-client/tus.min.js",
         "text/javascript; charset=utf-8",
         include_str!("../../assets/vendor/tus-js-client/tus.min.js"),
+    ),
+    (
+        "play.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/play.js"),
+    ),
+    (
+        "vendor/hls.js/hls.light.min.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../../assets/vendor/hls.js/hls.light.min.js"),
     ),
 ];
 

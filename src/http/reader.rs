@@ -43,13 +43,13 @@ pub fn router(s: &AppState) -> Router<AppState> {
         )
 }
 
-fn lang_url(uri: &Uri, lang: Lang) -> String {
+pub(super) fn lang_url(uri: &Uri, lang: Lang) -> String {
     let other = if lang == Lang::Zh { "en" } else { "zh" };
     format!("{}?lang={other}", uri.path())
 }
 
 /// An error as a page: refusals say how to get access.
-fn error_page(e: AppError, lang: Lang, uri: &Uri) -> Response {
+pub(super) fn error_page(e: AppError, lang: Lang, uri: &Uri) -> Response {
     let status = e.status();
     let words = lang.words();
     let title = match status.as_u16() {
@@ -228,6 +228,7 @@ async fn disc_view(
                         "picture": m.width.zip(m.height).map(|(w, h)| format!("{w}×{h}")),
                         "size": bytes_text(i64::try_from(m.bytes).unwrap_or(i64::MAX)),
                         "url": m.url,
+                        "play": m.play,
                     })
                 })
                 .collect()

@@ -21,10 +21,10 @@ pub const CSRF_COOKIE: &str = "spindle_csrf";
 pub const SESSION_SECS: i64 = 12 * 3600;
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
-    style-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; form-action 'self'; \
+    style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 12] = [
+const TEMPLATES: [(&str, &str); 13] = [
     ("picker.html", include_str!("../../templates/picker.html")),
     ("discs.html", include_str!("../../templates/discs.html")),
     (
@@ -35,6 +35,7 @@ const TEMPLATES: [(&str, &str); 12] = [
     ("review.html", include_str!("../../templates/review.html")),
     ("search.html", include_str!("../../templates/search.html")),
     ("disc.html", include_str!("../../templates/disc.html")),
+    ("play.html", include_str!("../../templates/play.html")),
     ("browse.html", include_str!("../../templates/browse.html")),
     ("base.html", include_str!("../../templates/base.html")),
     ("sign_in.html", include_str!("../../templates/sign_in.html")),

@@ -169,6 +169,32 @@ const MATRIX: &[(&str, &str, &str, [u16; 7])] = &[
     ),
     (
         "GET",
+        "/api/v1/discs/{dA}/titles/1/hls.m3u8",
+        "",
+        [403, 404, 403, 404, 404, 403, 404],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dA}/titles/1/hls/0.ts",
+        "",
+        [403, 404, 403, 404, 404, 403, 404],
+    ),
+    // The media loopback's route (`/s/{key}`, for this node's ffmpeg) is not on the public
+    // listener at all.
+    (
+        "GET",
+        "/s/0123456789abcdef",
+        "",
+        [404, 404, 404, 404, 404, 404, 404],
+    ),
+    (
+        "GET",
+        "/discs/{dA}/play/1",
+        "",
+        [403, 404, 403, 404, 404, 403, 404],
+    ),
+    (
+        "GET",
         "/api/v1/discs/{dB}/image",
         "",
         [403, 403, 403, 403, 403, 200, 200],

@@ -120,7 +120,11 @@ async fn gc_removes_only_what_nothing_needs(backend: Backend) -> Result<()> {
         .env("SPINDLE_LOG__FILTER", "error")
         .output()?;
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{stdout}");
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     // (An upload that ended within the grace period would still protect its bytes; with a
     // grace period of 0 days nothing does.)
     for sha in [&shared_sha, &orphan_sha] {

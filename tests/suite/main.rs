@@ -24,6 +24,7 @@ mod librarian_pages;
 mod linking;
 mod migrations;
 mod opac;
+mod play;
 mod process;
 mod reader_pages;
 mod staff_review;

@@ -1,0 +1,759 @@
+//! Playing a disc's titles in the browser. A browser decodes neither a VCD's MPEG-1 nor a
+//! DVD's MPEG-2 (nor WMV, RM, AVI…), so a title is transcoded by ffmpeg to H.264 + AAC and
+//! served as HLS: a VOD playlist that states the whole duration from the start (so seeking
+//! and the progress bar work), and segments made when first asked for.
+//!
+//! A request for segment `n` is answered from the store if it is there; else it waits for a
+//! transcode that will reach `n` soon; else it starts one *at* `n` (`-ss`, with timestamps
+//! offset to where the segment sits in the title), so a reader who seeks ahead is not kept
+//! waiting for everything before. Readers of a title share its transcodes; every finished
+//! segment is stored under its own SHA-256 and recorded by (image, title, profile, number),
+//! so the next reader costs nothing; least recently played segments go past `cache_mib`.
+//! At most `max_jobs` ffmpegs run at once, `queue` requests wait beyond that. A segment is
+//! stored only once the next one has begun (or ffmpeg ended well), so a transcode that dies
+//! leaves nothing half-made; why it died is kept for a while and told to the readers.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Stdio;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use axum::http::StatusCode;
+use spindle_image::media::MediaKind;
+use spindle_storage::{BlobStore, Digest};
+use tokio::io::AsyncReadExt as _;
+use tokio::sync::{Semaphore, watch};
+
+use crate::browse::Playable;
+use crate::config::MediaConfig;
+use crate::content::Representation;
+use crate::db::media::{ProbeRow, TitleKey};
+use crate::db::{self, Db};
+use crate::detail;
+use crate::error::{AppError, AppResult, ErrorCode};
+
+/// A segment is waited for, rather than transcoded afresh, when a running transcode is at
+/// most this many segments short of it.
+const AHEAD: i64 = 3;
+/// Why a transcode failed is told to readers for this long; then it is tried again.
+const FAILURE_MEMORY: Duration = Duration::from_secs(600);
+/// The longest title believed (a header may claim anything).
+const MAX_DURATION_MS: u64 = 12 * 3600 * 1000;
+/// How much of ffmpeg's complaints is kept.
+const STDERR_KEPT: usize = 4096;
+
+/// Where ffmpeg and ffprobe read a title's bytes (with Range): a URL valid while the lease
+/// lives. The HTTP wing provides it (a loopback-only listener).
+pub trait Source: Send + Sync {
+    fn open(&self, rep: Representation) -> std::io::Result<Lease>;
+}
+
+pub struct Lease {
+    pub url: String,
+    /// Dropping it ends the URL.
+    pub release: Box<dyn Send + Sync>,
+}
+
+#[derive(Debug, Clone, Default)]
+struct Progress {
+    /// Segments before this one are stored (or were found stored).
+    next: i64,
+    /// Set when the transcode has ended.
+    end: Option<End>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum End {
+    /// ffmpeg reached the end of the title.
+    Finished,
+    /// Stopped on purpose: nobody watching, or another transcode got there first.
+    Stopped,
+    /// Why it failed.
+    Failed(String),
+}
+
+struct Job {
+    start: i64,
+    progress: watch::Sender<Progress>,
+    wanted: Mutex<Instant>,
+}
+
+impl Job {
+    fn want(&self) {
+        if let Ok(mut w) = self.wanted.lock() {
+            *w = Instant::now();
+        }
+    }
+
+    fn idle(&self) -> Duration {
+        self.wanted.lock().map_or(Duration::ZERO, |w| w.elapsed())
+    }
+}
+
+pub struct Media {
+    config: MediaConfig,
+    work_dir: PathBuf,
+    source: Arc<dyn Source>,
+    jobs: Mutex<HashMap<TitleKey, Vec<Arc<Job>>>>,
+    failed: Mutex<HashMap<TitleKey, (Instant, String)>>,
+    slots: Arc<Semaphore>,
+    waiting: AtomicUsize,
+    started: AtomicU64,
+}
+
+/// A stored segment to send.
+pub struct Segment {
+    pub digest: Digest,
+    pub size: u64,
+}
+
+impl Media {
+    pub fn new(config: MediaConfig, work_dir: PathBuf, source: Arc<dyn Source>) -> Self {
+        let slots = Arc::new(Semaphore::new(config.max_jobs));
+        Self {
+            config,
+            work_dir,
+            source,
+            jobs: Mutex::default(),
+            failed: Mutex::default(),
+            slots,
+            waiting: AtomicUsize::new(0),
+            started: AtomicU64::new(0),
+        }
+    }
+
+    /// ffmpeg processes this node has started (transcodes, not probes).
+    pub fn transcodes_started(&self) -> u64 {
+        self.started.load(Ordering::Relaxed)
+    }
+
+    /// Transcodes running or queued now.
+    pub fn transcodes_running(&self) -> usize {
+        self.jobs
+            .lock()
+            .map_or(0, |j| j.values().map(Vec::len).sum())
+    }
+
+    pub fn segment_secs(&self) -> u32 {
+        self.config.segment_secs
+    }
+
+    /// Which transcode a title gets: the profile names everything that changes the bytes.
+    pub fn key(&self, t: &Playable) -> TitleKey {
+        let profile = match t.kind {
+            MediaKind::Video => format!(
+                "h264-aac-{}s-{}",
+                self.config.segment_secs, self.config.preset
+            ),
+            MediaKind::Audio => format!("aac-{}s", self.config.segment_secs),
+        };
+        TitleKey {
+            image: t.image.clone(),
+            title: t.number as i64,
+            profile,
+        }
+    }
+
+    /// The title's duration: from the index, else from ffprobe (once; the answer is kept).
+    pub async fn duration_ms(&self, db: &Db, t: &Playable) -> AppResult<u64> {
+        if let Some(ms) = t.duration_ms.filter(|ms| *ms > 0) {
+            return Ok(ms.min(MAX_DURATION_MS));
+        }
+        let found = match db::media::probe(db, &t.image, t.number as i64).await? {
+            Some(found) => found,
+            None => {
+                let found = self.probe(&t.rep).await;
+                db::media::save_probe(db, &t.image, t.number as i64, &found, db::now()).await?;
+                found
+            }
+        };
+        match (found.duration_ms, found.error) {
+            (Some(ms), _) if ms > 0 => Ok((ms as u64).min(MAX_DURATION_MS)),
+            (_, why) => Err(cannot_play(
+                t.number,
+                &why.unwrap_or_else(|| "no duration".into()),
+            )),
+        }
+    }
+
+    async fn probe(&self, rep: &Representation) -> ProbeRow {
+        let failed = |why: String| ProbeRow {
+            duration_ms: None,
+            error: Some(why),
+        };
+        let lease = match self.source.open(rep.clone()) {
+            Ok(lease) => lease,
+            Err(e) => return failed(format!("cannot serve the title to ffprobe: {e}")),
+        };
+        let run = tokio::process::Command::new(&self.config.ffprobe)
+            .args(["-v", "error", "-show_entries", "format=duration", "-of"])
+            .arg("default=noprint_wrappers=1:nokey=1")
+            .arg(&lease.url)
+            .stdin(Stdio::null())
+            .kill_on_drop(true)
+            .output();
+        let out = match tokio::time::timeout(Duration::from_secs(self.config.wait_secs), run).await
+        {
+            Err(_) => return failed("ffprobe took too long".into()),
+            Ok(Err(e)) => return failed(format!("cannot run ffprobe: {e}")),
+            Ok(Ok(out)) => out,
+        };
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.trim().parse::<f64>() {
+            Ok(secs) if out.status.success() && secs.is_finite() && secs > 0.0 => ProbeRow {
+                duration_ms: Some((secs * 1000.0).round() as i64),
+                error: None,
+            },
+            _ => failed(last_line(&String::from_utf8_lossy(&out.stderr))),
+        }
+    }
+
+    /// The title's VOD playlist: every segment listed from the start, with the end marked.
+    /// `query` (a signed link's, or empty) is carried on each segment's address.
+    pub fn playlist(&self, duration_ms: u64, query: &str) -> String {
+        let seg_ms = u64::from(self.config.segment_secs) * 1000;
+        let count = duration_ms.div_ceil(seg_ms).max(1);
+        let mut m3u8 = format!(
+            "#EXTM3U\n#EXT-X-VERSION:3\n#EXT-X-PLAYLIST-TYPE:VOD\n#EXT-X-TARGETDURATION:{}\n#EXT-X-MEDIA-SEQUENCE:0\n",
+            self.config.segment_secs + 1
+        );
+        for n in 0..count {
+            let len = (duration_ms - n * seg_ms).min(seg_ms);
+            m3u8.push_str(&format!(
+                "#EXTINF:{}.{:03},\nhls/{n}.ts{query}\n",
+                len / 1000,
+                len % 1000
+            ));
+        }
+        m3u8.push_str("#EXT-X-ENDLIST\n");
+        m3u8
+    }
+
+    /// Segment `n` of a title lasting `duration_ms`: stored, made by a running transcode, or
+    /// made by one started for it.
+    pub async fn segment(
+        self: &Arc<Self>,
+        db: &Db,
+        blobs: &BlobStore,
+        t: &Playable,
+        duration_ms: u64,
+        n: i64,
+    ) -> AppResult<Segment> {
+        let key = self.key(t);
+        let count = duration_ms.div_ceil(u64::from(self.config.segment_secs) * 1000) as i64;
+        if !(0..count.max(1)).contains(&n) {
+            return Err(no_segment(t.number, n));
+        }
+        // A transcode that ends without making `n` (stopped as idle, or overtaken by another)
+        // is followed by one more try.
+        for _ in 0..3 {
+            if let Some(row) = db::media::segment(db, &key, n).await? {
+                db::media::touch_segment(db, &key, n, db::now()).await?;
+                let digest: Digest = row
+                    .sha256
+                    .parse()
+                    .map_err(|_| AppError::internal("stored segment key", &row.sha256))?;
+                return Ok(Segment {
+                    digest,
+                    size: row.size as u64,
+                });
+            }
+            if let Some(why) = self.failure(&key) {
+                return Err(cannot_play(t.number, &why));
+            }
+            let job = match self.job_reaching(&key, n) {
+                Some(job) => job,
+                None => self.start(db, blobs, &key, t, n)?,
+            };
+            job.want();
+            let mut progress = job.progress.subscribe();
+            let waited = tokio::time::timeout(
+                Duration::from_secs(self.config.wait_secs),
+                progress.wait_for(|p| p.next > n || p.end.is_some()),
+            )
+            .await;
+            match waited {
+                Err(_) => return Err(preparing()),
+                Ok(Err(_)) => {}
+                Ok(Ok(p)) if p.next <= n => match &p.end {
+                    Some(End::Failed(why)) => return Err(cannot_play(t.number, why)),
+                    // The title ends before the index said it would.
+                    Some(End::Finished) => return Err(no_segment(t.number, n)),
+                    _ => {}
+                },
+                Ok(Ok(_)) => {}
+            }
+        }
+        Err(preparing())
+    }
+
+    fn failure(&self, key: &TitleKey) -> Option<String> {
+        let mut failed = self.failed.lock().ok()?;
+        match failed.get(key) {
+            Some((at, _)) if at.elapsed() > FAILURE_MEMORY => {
+                failed.remove(key);
+                None
+            }
+            Some((_, why)) => Some(why.clone()),
+            None => None,
+        }
+    }
+
+    /// A transcode of `key` running (or queued) that has begun at or before `n` and is at
+    /// most [`AHEAD`] segments short of it.
+    fn job_reaching(&self, key: &TitleKey, n: i64) -> Option<Arc<Job>> {
+        let jobs = self.jobs.lock().ok()?;
+        jobs.get(key)?
+            .iter()
+            .find(|j| {
+                let p = j.progress.borrow();
+                p.end.is_none() && j.start <= n && n < p.next + AHEAD
+            })
+            .cloned()
+    }
+
+    /// Starts (or queues) a transcode of `t` from segment `n`.
+    fn start(
+        self: &Arc<Self>,
+        db: &Db,
+        blobs: &BlobStore,
+        key: &TitleKey,
+        t: &Playable,
+        n: i64,
+    ) -> AppResult<Arc<Job>> {
+        let queued = self.waiting.load(Ordering::Relaxed);
+        if self.slots.available_permits() == 0 && queued >= self.config.queue {
+            return Err(preparing());
+        }
+        let lease = self
+            .source
+            .open(t.rep.clone())
+            .map_err(|e| AppError::internal("serving a title to ffmpeg", &e))?;
+        let (progress, _) = watch::channel(Progress { next: n, end: None });
+        let job = Arc::new(Job {
+            start: n,
+            progress,
+            wanted: Mutex::new(Instant::now()),
+        });
+        if let Ok(mut jobs) = self.jobs.lock() {
+            jobs.entry(key.clone()).or_default().push(job.clone());
+        }
+        let run = Run {
+            media: self.clone(),
+            db: db.clone(),
+            blobs: blobs.clone(),
+            key: key.clone(),
+            kind: t.kind,
+            job: job.clone(),
+            lease,
+        };
+        tokio::spawn(run.go());
+        Ok(job)
+    }
+
+    fn finish(&self, key: &TitleKey, job: &Arc<Job>, end: End) {
+        if let End::Failed(why) = &end {
+            tracing::warn!(image = %key.image, title = key.title, profile = %key.profile, start = job.start, error = %why, "transcode failed");
+            if let Ok(mut failed) = self.failed.lock() {
+                failed.insert(key.clone(), (Instant::now(), why.clone()));
+            }
+        }
+        job.progress.send_modify(|p| p.end = Some(end));
+        if let Ok(mut jobs) = self.jobs.lock()
+            && let Some(list) = jobs.get_mut(key)
+        {
+            list.retain(|j| !Arc::ptr_eq(j, job));
+            if list.is_empty() {
+                jobs.remove(key);
+            }
+        }
+    }
+
+    fn ffmpeg_args(
+        &self,
+        kind: MediaKind,
+        url: &str,
+        from: i64,
+        dir: &std::path::Path,
+    ) -> Vec<String> {
+        let c = &self.config;
+        let secs = i64::from(c.segment_secs);
+        let offset = (from * secs).to_string();
+        let threads = c.threads.to_string();
+        let mut args: Vec<String> = [
+            "-nostdin",
+            "-hide_banner",
+            "-nostats",
+            "-loglevel",
+            "error",
+            "-threads",
+            &threads,
+            "-ss",
+            &offset,
+            "-i",
+            url,
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
+        let more: Vec<String> = match kind {
+            MediaKind::Video => [
+                "-map",
+                "0:v:0",
+                "-map",
+                "0:a:0?",
+                "-sn",
+                "-dn",
+                "-filter_threads",
+                &threads,
+                "-vf",
+                "yadif=deint=interlaced,scale=trunc(iw/2)*2:trunc(ih/2)*2,format=yuv420p",
+                "-c:v",
+                "libx264",
+                "-preset",
+                &c.preset,
+                "-crf",
+                "23",
+                "-threads",
+                &threads,
+                "-force_key_frames",
+                &format!("expr:gte(t,n_forced*{secs})"),
+                "-sc_threshold",
+                "0",
+                "-c:a",
+                "aac",
+                "-b:a",
+                "128k",
+                "-ac",
+                "2",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+            MediaKind::Audio => [
+                "-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "aac", "-b:a", "128k", "-ac", "2",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect(),
+        };
+        args.extend(more);
+        let tail = [
+            "-output_ts_offset".to_string(),
+            offset.clone(),
+            "-f".into(),
+            "hls".into(),
+            "-hls_time".into(),
+            secs.to_string(),
+            "-hls_list_size".into(),
+            "0".into(),
+            "-hls_segment_type".into(),
+            "mpegts".into(),
+            "-start_number".into(),
+            from.to_string(),
+            "-hls_segment_filename".into(),
+            dir.join("seg%d.ts").display().to_string(),
+            dir.join("out.m3u8").display().to_string(),
+        ];
+        args.extend(tail);
+        args
+    }
+}
+
+/// One transcode: ffmpeg started (once a slot is free), its segments stored as they finish.
+struct Run {
+    media: Arc<Media>,
+    db: Db,
+    blobs: BlobStore,
+    key: TitleKey,
+    kind: MediaKind,
+    job: Arc<Job>,
+    lease: Lease,
+}
+
+impl Run {
+    async fn go(self) {
+        let media = self.media.clone();
+        let (key, job) = (self.key.clone(), self.job.clone());
+        media.waiting.fetch_add(1, Ordering::Relaxed);
+        let permit = media.slots.clone().acquire_owned().await;
+        media.waiting.fetch_sub(1, Ordering::Relaxed);
+        let end = match permit {
+            Err(e) => End::Failed(format!("no transcode slot: {e}")),
+            // Everyone who wanted it gave up while it was queued.
+            Ok(_) if job.idle() > Duration::from_secs(media.config.idle_secs) => End::Stopped,
+            Ok(_permit) => self.transcode().await.unwrap_or_else(End::Failed),
+        };
+        media.finish(&key, &job, end);
+    }
+
+    async fn transcode(&self) -> Result<End, String> {
+        let media = &self.media;
+        let dir = media
+            .work_dir
+            .join(format!("t-{}", crate::auth::random_hex(8)));
+        tokio::fs::create_dir_all(&dir)
+            .await
+            .map_err(|e| format!("cannot make {}: {e}", dir.display()))?;
+        let result = self.run_ffmpeg(&dir).await;
+        if let Err(e) = tokio::fs::remove_dir_all(&dir).await {
+            tracing::warn!(dir = %dir.display(), error = %e, "cannot remove a transcode's work folder");
+        }
+        result
+    }
+
+    async fn run_ffmpeg(&self, dir: &std::path::Path) -> Result<End, String> {
+        let media = &self.media;
+        let args = media.ffmpeg_args(self.kind, &self.lease.url, self.job.start, dir);
+        let mut child = tokio::process::Command::new(&media.config.ffmpeg)
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot run {}: {e}", media.config.ffmpeg.display()))?;
+        media.started.fetch_add(1, Ordering::Relaxed);
+        tracing::info!(image = %self.key.image, title = self.key.title, profile = %self.key.profile, start = self.job.start, "transcode started");
+        let stderr = child.stderr.take().map(|mut err| {
+            tokio::spawn(async move {
+                let mut kept = Vec::new();
+                let mut buf = [0u8; 1024];
+                while let Ok(got) = err.read(&mut buf).await {
+                    if got == 0 {
+                        break;
+                    }
+                    kept.extend_from_slice(&buf[..got]);
+                    if kept.len() > STDERR_KEPT {
+                        kept.drain(..kept.len() - STDERR_KEPT);
+                    }
+                }
+                String::from_utf8_lossy(&kept).into_owned()
+            })
+        });
+        let idle_limit = Duration::from_secs(media.config.idle_secs);
+        let mut tick = tokio::time::interval(Duration::from_millis(150));
+        let status = loop {
+            tokio::select! {
+                status = child.wait() => break Some(status),
+                _ = tick.tick() => {
+                    match self.collect(dir, false).await {
+                        Ok(true) => {}
+                        // Another transcode has already made what comes next.
+                        Ok(false) => break None,
+                        Err(e) => return Err(e),
+                    }
+                    if self.job.idle() > idle_limit {
+                        tracing::info!(image = %self.key.image, title = self.key.title, "transcode stopped: nobody is watching");
+                        break None;
+                    }
+                }
+            }
+        };
+        let Some(status) = status else {
+            // Stopped on purpose: what it finished is stored, the rest is dropped.
+            let _ = child.kill().await;
+            return Ok(End::Stopped);
+        };
+        let status = status.map_err(|e| format!("ffmpeg: {e}"))?;
+        let complaints = match stderr {
+            Some(task) => task.await.unwrap_or_default(),
+            None => String::new(),
+        };
+        if !status.success() {
+            return Err(last_line(&complaints));
+        }
+        self.collect(dir, true).await?;
+        Ok(End::Finished)
+    }
+
+    /// Stores the segments ffmpeg has finished, in order: a segment is finished once the
+    /// next has begun, or (`all`) once ffmpeg has ended well. `Ok(false)` when the next
+    /// segment to make is already stored (another transcode got there first).
+    async fn collect(&self, dir: &std::path::Path, all: bool) -> Result<bool, String> {
+        loop {
+            let next = self.job.progress.borrow().next;
+            let this = dir.join(format!("seg{next}.ts"));
+            let after = dir.join(format!("seg{}.ts", next + 1));
+            let ready = tokio::fs::try_exists(&this).await.unwrap_or(false)
+                && (all || tokio::fs::try_exists(&after).await.unwrap_or(false));
+            if !ready {
+                return Ok(true);
+            }
+            let bytes = tokio::fs::read(&this)
+                .await
+                .map_err(|e| format!("reading {}: {e}", this.display()))?;
+            self.store(next, &bytes)
+                .await
+                .map_err(|e| format!("storing segment {next}: {e}"))?;
+            let _ = tokio::fs::remove_file(&this).await;
+            self.job.progress.send_modify(|p| p.next = next + 1);
+            if db::media::segment(&self.db, &self.key, next + 1)
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                return Ok(false);
+            }
+        }
+    }
+
+    /// Stores one segment (unless another transcode has already).
+    async fn store(&self, n: i64, bytes: &[u8]) -> Result<(), String> {
+        let digest = self
+            .blobs
+            .put_small(bytes)
+            .await
+            .map_err(|e| e.to_string())?;
+        let fresh = db::media::insert_segment(
+            &self.db,
+            &self.key,
+            n,
+            &digest.to_hex(),
+            bytes.len() as i64,
+            db::now(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        if fresh {
+            self.evict().await;
+        }
+        Ok(())
+    }
+
+    /// Keeps the stored segments under `cache_mib`: the least recently played go.
+    async fn evict(&self) {
+        let cap = (self.media.config.cache_mib * crate::config::MIB) as i64;
+        for _ in 0..100 {
+            match db::media::total_size(&self.db).await {
+                Ok(total) if total > cap => {}
+                Ok(_) => return,
+                Err(e) => {
+                    tracing::warn!(error = %e, "media cache size");
+                    return;
+                }
+            }
+            let unneeded = match db::media::evict_oldest(&self.db, 16).await {
+                Ok(u) => u,
+                Err(e) => {
+                    tracing::warn!(error = %e, "evicting media segments");
+                    return;
+                }
+            };
+            for sha in unneeded {
+                if let Ok(digest) = sha.parse::<Digest>()
+                    && let Err(e) = self.blobs.delete(&digest).await
+                {
+                    tracing::warn!(sha256 = %sha, error = %e, "an evicted segment's bytes stay");
+                }
+            }
+        }
+    }
+}
+
+fn last_line(text: &str) -> String {
+    let line = text
+        .lines()
+        .rev()
+        .map(str::trim)
+        .find(|l| !l.is_empty())
+        .unwrap_or("ffmpeg failed without saying why");
+    line.chars().take(300).collect()
+}
+
+fn cannot_play(title: usize, why: &str) -> AppError {
+    AppError::unprocessable(
+        ErrorCode::CannotPlay,
+        detail!("err_cannot_play", title = title, why = why),
+    )
+}
+
+fn no_segment(title: usize, n: i64) -> AppError {
+    AppError::not_found(
+        ErrorCode::SegmentNotFound,
+        detail!("err_no_segment", title = title, segment = n),
+    )
+}
+
+fn preparing() -> AppError {
+    AppError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        ErrorCode::Preparing,
+        detail!("err_preparing"),
+    )
+    .with_header(
+        axum::http::header::RETRY_AFTER,
+        axum::http::HeaderValue::from_static("2"),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Nowhere;
+    impl Source for Nowhere {
+        fn open(&self, _: Representation) -> std::io::Result<Lease> {
+            Err(std::io::Error::other("no source in unit tests"))
+        }
+    }
+
+    fn media(segment_secs: u32) -> Media {
+        let config = MediaConfig {
+            segment_secs,
+            ..MediaConfig::default()
+        };
+        Media::new(config, PathBuf::from("unused"), Arc::new(Nowhere))
+    }
+
+    #[test]
+    fn playlists_state_the_whole_duration_and_end() {
+        let m3u8 = media(4).playlist(10_500, "?access=x");
+        let lines: Vec<&str> = m3u8.lines().collect();
+        assert_eq!(lines[0], "#EXTM3U");
+        assert!(lines.contains(&"#EXT-X-PLAYLIST-TYPE:VOD"));
+        assert!(lines.contains(&"#EXT-X-TARGETDURATION:5"));
+        let durations: Vec<&str> = lines
+            .iter()
+            .filter_map(|l| l.strip_prefix("#EXTINF:"))
+            .collect();
+        assert_eq!(durations, ["4.000,", "4.000,", "2.500,"]);
+        assert!(lines.contains(&"hls/2.ts?access=x"));
+        assert_eq!(lines.last(), Some(&"#EXT-X-ENDLIST"));
+        // A title shorter than a segment is one segment.
+        assert_eq!(
+            media(4).playlist(900, "").matches("#EXTINF:0.900,").count(),
+            1
+        );
+    }
+
+    #[test]
+    fn ffmpeg_starts_where_asked_and_keeps_the_title_clock() {
+        let m = media(4);
+        let args = m.ffmpeg_args(
+            MediaKind::Video,
+            "http://127.0.0.1:9/s/k",
+            5,
+            std::path::Path::new("/w"),
+        );
+        let at = |flag: &str| {
+            args.iter()
+                .position(|a| a == flag)
+                .and_then(|i| args.get(i + 1))
+                .cloned()
+        };
+        assert_eq!(at("-ss").as_deref(), Some("20"));
+        assert_eq!(at("-output_ts_offset").as_deref(), Some("20"));
+        assert_eq!(at("-start_number").as_deref(), Some("5"));
+        assert_eq!(at("-hls_time").as_deref(), Some("4"));
+        assert_eq!(
+            at("-force_key_frames").as_deref(),
+            Some("expr:gte(t,n_forced*4)")
+        );
+        assert!(args.iter().position(|a| a == "-ss") < args.iter().position(|a| a == "-i"));
+        assert_eq!(last_line("a\nInvalid data found\n\n"), "Invalid data found");
+    }
+}

@@ -1,0 +1,269 @@
+//! Playing titles in the browser (issue 18): a real VCD (vcdimager, BIN/CUE) and a real DVD
+//! (dvdauthor, genisoimage) and a data disc's WMV, served as HLS transcoded by a real ffmpeg:
+//! the playlist states the whole duration, a segment asked for ahead of everything is made
+//! from there, a second reader costs no ffmpeg, ffprobe reads the served stream at the
+//! source's length, and headless Chromium plays each title and seeks to 80%.
+
+use crate::common;
+
+use anyhow::{Context, Result, ensure};
+use common::browser::Browser;
+use common::discs::{ffprobe_seconds, fixture};
+use common::{Backend, PART, TestApp, header, sha256_hex, wait_indexed};
+use serde_json::{Value, json};
+use spindle::db::media::TitleKey;
+
+on_both_backends!(a_video_cd_plays_as_hls);
+
+async fn put(app: &TestApp, token: &str, name: &str) -> Result<String> {
+    let data = fixture(name);
+    app.upload(token, &data, 2 * PART as usize).await?;
+    Ok(sha256_hex(&data))
+}
+
+async fn register(app: &TestApp, token: &str, body: Value) -> Result<i64> {
+    let r = app
+        .client
+        .post(app.url("/api/v1/discs"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "register: {}", r.status());
+    r.json::<Value>().await?["id"]
+        .as_i64()
+        .context("the new disc's id")
+}
+
+/// A server whose segments last one second, so a four-second VCD has four.
+async fn app(backend: Backend) -> Result<TestApp> {
+    TestApp::on(backend)
+        .config(|c| c.media.segment_secs = 1)
+        .start()
+        .await
+}
+
+/// The open VCD (BIN/CUE): its id and the image's SHA-256 (the CUE sheet's).
+async fn vcd(app: &TestApp, token: &str) -> Result<(i64, String)> {
+    let cue = put(app, token, "vcd.cue").await?;
+    let bin = put(app, token, "vcd.bin").await?;
+    let id = register(
+        app,
+        token,
+        json!({"sha256": cue, "parts": [{"name": "vcd.bin", "sha256": bin}], "open": true}),
+    )
+    .await?;
+    wait_indexed(app, None, id).await?;
+    Ok((id, cue))
+}
+
+async fn a_video_cd_plays_as_hls(backend: Backend) -> Result<()> {
+    let app = app(backend).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let (id, image) = vcd(&app, &token).await?;
+    let disc: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/discs/{id}")))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let title = &disc["image"]["media"][0];
+    ensure!(title["play"] == format!("/discs/{id}/play/1"), "{title}");
+    let hls = title["hls"].as_str().context("an HLS address")?.to_string();
+    ensure!(
+        hls == format!("/api/v1/discs/{id}/titles/1/hls.m3u8"),
+        "{title}"
+    );
+
+    // The playlist lists the whole title from the start and ends.
+    let r = app.client.get(app.url(&hls)).send().await?;
+    ensure!(r.status() == 200, "playlist: {}", r.status());
+    ensure!(
+        header(&r, "content-type") == "application/vnd.apple.mpegurl",
+        "{r:?}"
+    );
+    let playlist = r.text().await?;
+    let listed: f64 = playlist
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|l| l.trim_end_matches(',').parse::<f64>().ok())
+        .sum();
+    let source = ffprobe_seconds(common::discs::fixtures().join("vcd.mpg").as_os_str());
+    ensure!(
+        (listed - source).abs() < 0.2,
+        "{listed} s listed, {source} s made\n{playlist}"
+    );
+    ensure!(playlist.contains("hls/3.ts\n"), "{playlist}");
+    ensure!(
+        playlist.trim_end().ends_with("#EXT-X-ENDLIST"),
+        "{playlist}"
+    );
+    ensure!(
+        app.state.media.transcodes_started() == 0,
+        "a playlist transcodes nothing"
+    );
+
+    // A reader who jumps to the last second gets it made from there, not from the start.
+    let segment = |n: i64| app.url(&format!("/api/v1/discs/{id}/titles/1/hls/{n}.ts"));
+    let r = app.client.get(segment(3)).send().await?;
+    ensure!(
+        r.status() == 200,
+        "segment 3: {} {}",
+        r.status(),
+        r.text().await?
+    );
+    ensure!(header(&r, "content-type") == "video/mp2t", "{r:?}");
+    let last = r.bytes().await?;
+    ensure!(last.len() > 1000 && last[0] == 0x47, "an MPEG-TS segment");
+    let key = TitleKey {
+        image: image.clone(),
+        title: 1,
+        profile: "h264-aac-1s-veryfast".into(),
+    };
+    let stored = spindle::db::media::stored(&app.state.db, &key).await?;
+    ensure!(stored == [3], "only what was asked for is made: {stored:?}");
+    ensure!(app.state.media.transcodes_started() == 1);
+
+    // ffprobe reads the served stream at the source's length.
+    let served = ffprobe_seconds(std::ffi::OsStr::new(&app.url(&hls)));
+    ensure!(
+        (served - source).abs() < 1.0,
+        "{served} s served, {source} s made"
+    );
+    // A reader from the start waits for each segment as it is made; the transcode from the
+    // start stops where the one from the last second began.
+    let mut first = Vec::new();
+    for n in 0..4 {
+        let r = app.client.get(segment(n)).send().await?;
+        ensure!(r.status() == 200, "segment {n}: {}", r.status());
+        first.push(r.bytes().await?);
+    }
+    let stored = spindle::db::media::stored(&app.state.db, &key).await?;
+    ensure!(stored == [0, 1, 2, 3], "{stored:?}");
+    ensure!(first[3] == last, "segment 3 was not made twice");
+    let made = app.state.media.transcodes_started();
+    ensure!(
+        made == 2,
+        "{made} transcodes for a reader at the end and one at the start"
+    );
+
+    // A second reader is served from the store: no ffmpeg, the same bytes, with Range.
+    for (n, bytes) in first.iter().enumerate() {
+        let r = app.client.get(segment(n as i64)).send().await?;
+        ensure!(r.status() == 200, "segment {n}: {}", r.status());
+        ensure!(r.bytes().await? == bytes, "segment {n} changed");
+    }
+    let r = app
+        .client
+        .get(segment(3))
+        .header("range", "bytes=0-187")
+        .send()
+        .await?;
+    ensure!(r.status() == 206, "{}", r.status());
+    ensure!(r.bytes().await? == last[..188], "the same bytes");
+    ensure!(
+        app.state.media.transcodes_started() == made,
+        "the second reader started ffmpeg"
+    );
+
+    // Segments past the end, and names that are not segments, are not found.
+    for bad in ["4.ts", "-1.ts", "x.ts", "1.mp4"] {
+        let r = app
+            .client
+            .get(app.url(&format!("/api/v1/discs/{id}/titles/1/hls/{bad}")))
+            .send()
+            .await?;
+        ensure!(r.status() == 404, "{bad}: {}", r.status());
+        let problem: Value = r.json().await?;
+        ensure!(problem["code"] == "segment-not-found", "{problem}");
+    }
+
+    if backend == Backend::SqliteLocal {
+        let dvd = put(&app, &token, "dvd-video.iso").await?;
+        let dvd = register(&app, &token, json!({"sha256": dvd, "open": true})).await?;
+        wait_indexed(&app, None, dvd).await?;
+        let browser = Browser::start().await?;
+        plays_in_chromium(&app, &browser, id, 1, 4.0).await?;
+        plays_in_chromium(&app, &browser, dvd, 1, 3.0).await?;
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+/// Opens the player page, plays, checks the picture moves, seeks to 80% and plays on.
+async fn plays_in_chromium(
+    app: &TestApp,
+    browser: &Browser,
+    id: i64,
+    title: usize,
+    seconds: f64,
+) -> Result<()> {
+    browser
+        .client
+        .goto(&app.url(&format!("/discs/{id}/play/{title}")))
+        .await?;
+    browser
+        .wait_js(
+            30,
+            "the player",
+            "return window.spindlePlayer ? true : null;",
+        )
+        .await?;
+    browser
+        .client
+        .execute(
+            "window.spindlePlayer.video.play().catch(function () {}); return true;",
+            vec![],
+        )
+        .await?;
+    let state = browser
+        .wait_js(
+            60,
+            "the title playing",
+            "var v = window.spindlePlayer.video; \
+             if (v.error) { return {error: v.error.code}; } \
+             return v.currentTime > 0.5 && v.videoWidth > 0 \
+               ? {time: v.currentTime, width: v.videoWidth, duration: v.duration} : null;",
+        )
+        .await?;
+    ensure!(state.get("error").is_none(), "{id}/{title}: {state}");
+    let duration = state["duration"].as_f64().unwrap_or_default();
+    ensure!(
+        (duration - seconds).abs() < 1.0,
+        "{id}/{title}: the player knows the whole length from the start: {state}"
+    );
+    let to = 0.8 * duration;
+    browser
+        .client
+        .execute(
+            &format!("window.spindlePlayer.video.currentTime = {to}; return true;"),
+            vec![],
+        )
+        .await?;
+    let after = browser
+        .wait_js(
+            60,
+            "playing on after the seek",
+            &format!(
+                "var v = window.spindlePlayer.video; \
+                 if (v.error) {{ return {{error: v.error.code}}; }} \
+                 return (v.currentTime > {to} + 0.2 || v.ended) ? {{time: v.currentTime, ended: v.ended}} : null;"
+            ),
+        )
+        .await?;
+    ensure!(after.get("error").is_none(), "{id}/{title}: {after}");
+    let status = browser
+        .client
+        .execute(
+            "return document.getElementById('status').className;",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        status != "caution",
+        "{id}/{title}: the page reports a failure"
+    );
+    Ok(())
+}
