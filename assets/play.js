@@ -1,7 +1,8 @@
 // The player page: the title's HLS playlist in the page's <video>, through hls.js (Media
 // Source Extensions) or the browser's own HLS (Safari). It says "preparing" until the picture
-// moves, and a failed transcode's reason (the server's problem detail) when there is one. An
-// audio title goes on to the next title when it ends.
+// moves, and a failed transcode's reason (the server's problem detail) when there is one. What
+// browsers play as it is (an MP3) is given to the <video> directly. An audio title goes on to
+// the next title when it ends.
 (function () {
   'use strict';
   var video = document.getElementById('player');
@@ -29,7 +30,15 @@
       window.location.href = words.next + '?autoplay=1';
     }
   });
-  if (window.Hls && window.Hls.isSupported()) {
+  var autoplay = /[?&]autoplay=1/.test(window.location.search);
+  if (words.direct) {
+    // The title's own bytes (an MP3): no transcode.
+    video.addEventListener('error', function () { failed(''); });
+    video.src = words.direct;
+    if (autoplay) {
+      video.play().catch(function () {});
+    }
+  } else if (window.Hls && window.Hls.isSupported()) {
     var hls = new window.Hls({ enableWorker: false });
     hls.on(window.Hls.Events.ERROR, function (_event, data) {
       if (!data.fatal) {
@@ -44,7 +53,7 @@
       }
     });
     hls.on(window.Hls.Events.MANIFEST_PARSED, function () {
-      if (/[?&]autoplay=1/.test(window.location.search)) {
+      if (autoplay) {
         video.play().catch(function () {});
       }
     });

@@ -29,7 +29,7 @@ use tokio::sync::{Semaphore, watch};
 use crate::browse::Playable;
 use crate::config::MediaConfig;
 use crate::content::Representation;
-use crate::db::media::{ProbeRow, TitleKey};
+use crate::db::media::TitleKey;
 use crate::db::{self, Db};
 use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -43,6 +43,8 @@ const FAILURE_MEMORY: Duration = Duration::from_secs(600);
 const MAX_DURATION_MS: u64 = 12 * 3600 * 1000;
 /// How much of ffmpeg's complaints is kept.
 const STDERR_KEPT: usize = 4096;
+/// Audio containers every current browser plays as they are.
+const AS_IS: [&str; 4] = ["mp3", "wav", "aac", "flac"];
 
 /// Where ffmpeg and ffprobe read a title's bytes (with Range): a URL valid while the lease
 /// lives. The HTTP wing provides it (a loopback-only listener).
@@ -98,6 +100,9 @@ pub struct Media {
     source: Arc<dyn Source>,
     jobs: Mutex<HashMap<TitleKey, Vec<Arc<Job>>>>,
     failed: Mutex<HashMap<TitleKey, (Instant, String)>>,
+    /// Where titles really end, in segments, as transcodes that reached the end found (a
+    /// header may claim hours that are not there): nothing past it is transcoded again.
+    ends: Mutex<HashMap<TitleKey, i64>>,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
     started: AtomicU64,
@@ -118,6 +123,7 @@ impl Media {
             source,
             jobs: Mutex::default(),
             failed: Mutex::default(),
+            ends: Mutex::default(),
             slots,
             waiting: AtomicUsize::new(0),
             started: AtomicU64::new(0),
@@ -156,58 +162,105 @@ impl Media {
         }
     }
 
-    /// The title's duration: from the index, else from ffprobe (once; the answer is kept).
+    /// The title's duration: from the index, else from ffprobe (once; a duration found is
+    /// kept, a failure only remembered for a while, so nothing wrong stays cached).
     pub async fn duration_ms(&self, db: &Db, t: &Playable) -> AppResult<u64> {
         if let Some(ms) = t.duration_ms.filter(|ms| *ms > 0) {
             return Ok(ms.min(MAX_DURATION_MS));
         }
-        let found = match db::media::probe(db, &t.image, t.number as i64).await? {
-            Some(found) => found,
-            None => {
-                let found = self.probe(&t.rep).await;
-                db::media::save_probe(db, &t.image, t.number as i64, &found, db::now()).await?;
-                found
+        let number = t.number as i64;
+        if let Some(ms) = db::media::probed(db, &t.image, number).await? {
+            return Ok(ms.min(MAX_DURATION_MS));
+        }
+        let key = self.key(t);
+        if let Some(why) = self.failure(&key) {
+            return Err(cannot_play(t.number, &why));
+        }
+        match self.probe(t).await {
+            Ok(ms) => {
+                db::media::save_probe(db, &t.image, number, ms, db::now()).await?;
+                Ok(ms.min(MAX_DURATION_MS))
             }
-        };
-        match (found.duration_ms, found.error) {
-            (Some(ms), _) if ms > 0 => Ok((ms as u64).min(MAX_DURATION_MS)),
-            (_, why) => Err(cannot_play(
-                t.number,
-                &why.unwrap_or_else(|| "no duration".into()),
-            )),
+            Err(why) => {
+                self.remember_failure(&key, &why);
+                Err(cannot_play(t.number, &why))
+            }
         }
     }
 
-    async fn probe(&self, rep: &Representation) -> ProbeRow {
-        let failed = |why: String| ProbeRow {
-            duration_ms: None,
-            error: Some(why),
-        };
-        let lease = match self.source.open(rep.clone()) {
-            Ok(lease) => lease,
-            Err(e) => return failed(format!("cannot serve the title to ffprobe: {e}")),
-        };
-        let run = tokio::process::Command::new(&self.config.ffprobe)
+    /// Whether browsers play the title's own bytes (an MP3, a WAV…), with no transcode.
+    pub fn plays_as_is(t: &Playable) -> bool {
+        t.kind == MediaKind::Audio && AS_IS.contains(&t.container.as_str())
+    }
+
+    /// The duration ffprobe reads from the title's bytes, or why it could not. Audio whose
+    /// headers give none (RealAudio 14.4 has no timestamps) is decoded and its samples counted.
+    async fn probe(&self, t: &Playable) -> Result<u64, String> {
+        let lease = self
+            .source
+            .open(t.rep.clone())
+            .map_err(|e| format!("cannot serve the title to ffprobe: {e}"))?;
+        let hide = |text: &str| hide_url(text, &lease.url);
+        let probe = tokio::process::Command::new(&self.config.ffprobe)
             .args(["-v", "error", "-show_entries", "format=duration", "-of"])
             .arg("default=noprint_wrappers=1:nokey=1")
             .arg(&lease.url)
             .stdin(Stdio::null())
             .kill_on_drop(true)
             .output();
-        let out = match tokio::time::timeout(Duration::from_secs(self.config.wait_secs), run).await
-        {
-            Err(_) => return failed("ffprobe took too long".into()),
-            Ok(Err(e)) => return failed(format!("cannot run ffprobe: {e}")),
-            Ok(Ok(out)) => out,
-        };
-        let text = String::from_utf8_lossy(&out.stdout);
-        match text.trim().parse::<f64>() {
-            Ok(secs) if out.status.success() && secs.is_finite() && secs > 0.0 => ProbeRow {
-                duration_ms: Some((secs * 1000.0).round() as i64),
-                error: None,
-            },
-            _ => failed(last_line(&String::from_utf8_lossy(&out.stderr))),
+        let out = self
+            .bounded(probe, "ffprobe")
+            .await?
+            .map_err(|e| format!("cannot run ffprobe: {e}"))?;
+        let said = String::from_utf8_lossy(&out.stdout);
+        match said.trim().parse::<f64>() {
+            Ok(secs) if out.status.success() && secs.is_finite() && secs > 0.0 => {
+                return Ok((secs * 1000.0).round() as u64);
+            }
+            _ if !out.status.success() || t.kind == MediaKind::Video => {
+                return Err(hide(&last_line(&String::from_utf8_lossy(&out.stderr))));
+            }
+            _ => {}
         }
+        // 8 kHz mono 16-bit: 16,000 bytes a second, counted as they come.
+        let decode = tokio::process::Command::new(&self.config.ffmpeg)
+            .args(["-nostdin", "-v", "error", "-threads", "1", "-i"])
+            .arg(&lease.url)
+            .args([
+                "-map", "0:a:0", "-ac", "1", "-ar", "8000", "-f", "s16le", "-",
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot run ffmpeg: {e}"))?;
+        let count = async move {
+            let mut child = decode;
+            let mut bytes = 0u64;
+            if let Some(mut out) = child.stdout.take() {
+                let mut buf = vec![0u8; 64 * 1024];
+                while let Ok(got) = out.read(&mut buf).await {
+                    if got == 0 {
+                        break;
+                    }
+                    bytes += got as u64;
+                }
+            }
+            (child.wait().await, bytes)
+        };
+        let (status, bytes) = self.bounded(count, "decoding the audio").await?;
+        match status {
+            Ok(s) if s.success() && bytes >= 16 => Ok(bytes / 16),
+            _ => Err("no audio could be decoded".into()),
+        }
+    }
+
+    /// `work`, given at most `wait_secs`.
+    async fn bounded<T>(&self, work: impl Future<Output = T>, what: &str) -> Result<T, String> {
+        tokio::time::timeout(Duration::from_secs(self.config.wait_secs), work)
+            .await
+            .map_err(|_| format!("{what} took too long"))
     }
 
     /// The title's VOD playlist: every segment listed from the start, with the end marked.
@@ -243,7 +296,8 @@ impl Media {
     ) -> AppResult<Segment> {
         let key = self.key(t);
         let count = duration_ms.div_ceil(u64::from(self.config.segment_secs) * 1000) as i64;
-        if !(0..count.max(1)).contains(&n) {
+        let end = self.ends.lock().ok().and_then(|e| e.get(&key).copied());
+        if !(0..count.max(1)).contains(&n) || end.is_some_and(|end| n >= end) {
             return Err(no_segment(t.number, n));
         }
         // A transcode that ends without making `n` (stopped as idle, or overtaken by another)
@@ -353,12 +407,24 @@ impl Media {
         Ok(job)
     }
 
+    fn remember_failure(&self, key: &TitleKey, why: &str) {
+        tracing::warn!(image = %key.image, title = key.title, profile = %key.profile, error = %why, "cannot play a title");
+        if let Ok(mut failed) = self.failed.lock() {
+            failed.insert(key.clone(), (Instant::now(), why.to_string()));
+        }
+    }
+
     fn finish(&self, key: &TitleKey, job: &Arc<Job>, end: End) {
-        if let End::Failed(why) = &end {
-            tracing::warn!(image = %key.image, title = key.title, profile = %key.profile, start = job.start, error = %why, "transcode failed");
-            if let Ok(mut failed) = self.failed.lock() {
-                failed.insert(key.clone(), (Instant::now(), why.clone()));
+        match &end {
+            End::Failed(why) => self.remember_failure(key, why),
+            End::Finished => {
+                let next = job.progress.borrow().next;
+                if let Ok(mut ends) = self.ends.lock() {
+                    let e = ends.entry(key.clone()).or_insert(next);
+                    *e = (*e).min(next);
+                }
             }
+            End::Stopped => {}
         }
         job.progress.send_modify(|p| p.end = Some(end));
         if let Ok(mut jobs) = self.jobs.lock()
@@ -563,10 +629,15 @@ impl Run {
             None => String::new(),
         };
         if !status.success() {
-            return Err(last_line(&complaints));
+            return Err(hide_url(&last_line(&complaints), &self.lease.url));
         }
-        self.collect(dir, true).await?;
-        Ok(End::Finished)
+        // Stopped short of the end where another transcode's segments begin: where the title
+        // ends is not known from this one.
+        Ok(if self.collect(dir, true).await? {
+            End::Finished
+        } else {
+            End::Stopped
+        })
     }
 
     /// Stores the segments ffmpeg has finished, in order: a segment is finished once the
@@ -662,6 +733,12 @@ fn last_line(text: &str) -> String {
         .find(|l| !l.is_empty())
         .unwrap_or("ffmpeg failed without saying why");
     line.chars().take(300).collect()
+}
+
+/// ffmpeg names its input in its complaints: the loopback address is nobody's business.
+fn hide_url(text: &str, url: &str) -> String {
+    text.replace(&format!("{url}: "), "")
+        .replace(url, "the title")
 }
 
 fn cannot_play(title: usize, why: &str) -> AppError {

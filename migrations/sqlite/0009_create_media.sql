@@ -14,13 +14,12 @@ CREATE TABLE media_segments (
 CREATE INDEX media_segments_by_use ON media_segments (used_at);
 CREATE INDEX media_segments_by_sha ON media_segments (sha256);
 
--- Durations ffprobe found for titles whose index has none (a data disc's WMV, RM, AVI…), or
--- why it could not.
+-- Durations ffprobe found for titles whose index has none (a data disc's WMV, RM, AVI…).
+-- Only what was found is kept: a failure is remembered in memory for a while, never here.
 CREATE TABLE media_probes (
     image_sha256 TEXT NOT NULL,
     title BIGINT NOT NULL,
-    duration_ms BIGINT,
-    error TEXT,
+    duration_ms BIGINT NOT NULL,
     probed_at BIGINT NOT NULL,
     PRIMARY KEY (image_sha256, title)
 );

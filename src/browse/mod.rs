@@ -232,6 +232,8 @@ pub struct Playable {
     /// The title's number on the disc (`image.media[number - 1]`).
     pub number: usize,
     pub kind: spindle_image::media::MediaKind,
+    /// `mpeg-ps`, `asf`, `mp3`… as the index named it.
+    pub container: String,
     /// As the index found it; a data disc's files may have none.
     pub duration_ms: Option<u64>,
     pub rep: Representation,
@@ -298,6 +300,7 @@ pub async fn playable(
         image: image.sha256.clone(),
         number,
         kind: t.kind,
+        container: t.container.clone(),
         duration_ms: t.duration_ms,
         rep: Representation {
             etag: format!("{}-m{number}", image.sha256),

@@ -146,41 +146,36 @@ pub async fn evict_oldest(db: &Db, limit: i64) -> Result<Vec<String>, DbError> {
     })
 }
 
-#[derive(Debug, Clone, sqlx::FromRow)]
-pub struct ProbeRow {
-    pub duration_ms: Option<i64>,
-    pub error: Option<String>,
-}
-
-pub async fn probe(db: &Db, image: &str, title: i64) -> Result<Option<ProbeRow>, DbError> {
-    Ok(on_pool!(db, pool => {
-        sqlx::query_as::<_, ProbeRow>(
-            "SELECT duration_ms, error FROM media_probes WHERE image_sha256 = $1 AND title = $2",
+/// The duration ffprobe found for a title, if it was asked.
+pub async fn probed(db: &Db, image: &str, title: i64) -> Result<Option<u64>, DbError> {
+    let ms: Option<i64> = on_pool!(db, pool => {
+        sqlx::query_scalar::<_, i64>(
+            "SELECT duration_ms FROM media_probes WHERE image_sha256 = $1 AND title = $2",
         )
         .bind(image)
         .bind(title)
         .fetch_optional(pool)
         .await?
-    }))
+    });
+    Ok(ms.and_then(|ms| u64::try_from(ms).ok()))
 }
 
 pub async fn save_probe(
     db: &Db,
     image: &str,
     title: i64,
-    found: &ProbeRow,
+    duration_ms: u64,
     now: i64,
 ) -> Result<(), DbError> {
     on_pool!(db, pool => {
         sqlx::query(
-            "INSERT INTO media_probes (image_sha256, title, duration_ms, error, probed_at)
-             VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (image_sha256, title) DO UPDATE SET duration_ms = $3, error = $4, probed_at = $5",
+            "INSERT INTO media_probes (image_sha256, title, duration_ms, probed_at)
+             VALUES ($1, $2, $3, $4)
+             ON CONFLICT (image_sha256, title) DO UPDATE SET duration_ms = $3, probed_at = $4",
         )
         .bind(image)
         .bind(title)
-        .bind(found.duration_ms)
-        .bind(&found.error)
+        .bind(i64::try_from(duration_ms).unwrap_or(i64::MAX))
         .bind(now)
         .execute(pool)
         .await?;

@@ -152,6 +152,9 @@ async fn player(
                 "kind": t.kind,
                 "playlist": format!("/api/v1/discs/{}/titles/{}/hls.m3u8", disc.id, t.number),
                 "download": format!("/api/v1/discs/{}/titles/{}", disc.id, t.number),
+                // What browsers play as it is (an MP3) is not transcoded.
+                "direct": crate::media::Media::plays_as_is(&t)
+                    .then(|| format!("/api/v1/discs/{}/titles/{}", disc.id, t.number)),
                 "titles": titles,
                 "next": next,
                 "previous": previous,

@@ -267,3 +267,230 @@ async fn plays_in_chromium(
     );
     Ok(())
 }
+
+on_both_backends!(data_disc_files_and_hostile_media_play_or_fail_clearly);
+
+/// The number (1-based) of the title named `name` in a disc's JSON.
+fn title_number(disc: &Value, name: &str) -> Result<usize> {
+    disc["image"]["media"]
+        .as_array()
+        .and_then(|m| m.iter().position(|t| t["name"] == name))
+        .map(|i| i + 1)
+        .with_context(|| format!("no title {name} in {}", disc["image"]["media"]))
+}
+
+async fn open_disc(app: &TestApp, token: &str, fixture_name: &str) -> Result<(i64, Value)> {
+    let sha = put(app, token, fixture_name).await?;
+    let id = register(app, token, json!({"sha256": sha, "open": true})).await?;
+    let disc = wait_indexed(app, None, id).await?;
+    Ok((id, disc))
+}
+
+async fn get(app: &TestApp, path: &str) -> Result<reqwest::Response> {
+    Ok(app.client.get(app.url(path)).send().await?)
+}
+
+/// The seconds a playlist lists.
+async fn listed(app: &TestApp, id: i64, n: usize) -> Result<f64> {
+    let r = get(app, &format!("/api/v1/discs/{id}/titles/{n}/hls.m3u8")).await?;
+    ensure!(
+        r.status() == 200,
+        "{id}/{n}: {} {}",
+        r.status(),
+        r.text().await?
+    );
+    Ok(r.text()
+        .await?
+        .lines()
+        .filter_map(|l| l.strip_prefix("#EXTINF:"))
+        .filter_map(|l| l.trim_end_matches(',').parse::<f64>().ok())
+        .sum())
+}
+
+/// A refusal to play: 422 `cannot-play`, saying ffmpeg's reason and nothing of how it was
+/// reached.
+async fn cannot_play(app: &TestApp, path: &str) -> Result<()> {
+    let r = get(app, path).await?;
+    ensure!(r.status() == 422, "{path}: {}", r.status());
+    let problem: Value = r.json().await?;
+    let detail = problem["detail"].as_str().unwrap_or_default();
+    ensure!(problem["code"] == "cannot-play", "{problem}");
+    ensure!(detail.contains("Invalid data found"), "{problem}");
+    ensure!(!detail.contains("127.0.0.1"), "{problem}");
+    Ok(())
+}
+
+fn key(image: &str, title: i64) -> TitleKey {
+    TitleKey {
+        image: image.to_string(),
+        title,
+        profile: "h264-aac-1s-veryfast".into(),
+    }
+}
+
+async fn data_disc_files_and_hostile_media_play_or_fail_clearly(backend: Backend) -> Result<()> {
+    let app = app(backend).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+
+    // Every audio and video file of a data disc plays, at its length: durations ffprobe
+    // finds (or, for RealAudio 14.4, decoding finds), transcoded to HLS.
+    let (media, disc) = open_disc(&app, &token, "media.iso").await?;
+    let names = [
+        "audio/track.mp3",
+        "audio/track.ra",
+        "audio/track.wma",
+        "课件/lesson.avi",
+        "课件/lesson.flv",
+        "课件/lesson.rm",
+        "课件/lesson.wmv",
+    ];
+    for name in names {
+        let n = title_number(&disc, name)?;
+        let seconds = listed(&app, media, n).await?;
+        ensure!((seconds - 2.0).abs() < 0.3, "{name}: {seconds} s listed");
+        let r = get(&app, &format!("/api/v1/discs/{media}/titles/{n}/hls/0.ts")).await?;
+        ensure!(r.status() == 200, "{name}: {}", r.status());
+    }
+    for name in ["课件/lesson.wmv", "audio/track.wma"] {
+        let n = title_number(&disc, name)?;
+        let hls = app.url(&format!("/api/v1/discs/{media}/titles/{n}/hls.m3u8"));
+        let served = ffprobe_seconds(std::ffi::OsStr::new(&hls));
+        ensure!((served - 2.0).abs() < 1.0, "{name}: {served} s served");
+    }
+    // An MP3 plays as it is; a WMA is transcoded.
+    let mp3 = title_number(&disc, "audio/track.mp3")?;
+    let page = get(&app, &format!("/discs/{media}/play/{mp3}"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        page.contains(&format!(
+            "data-direct=\"/api/v1/discs/{media}/titles/{mp3}\""
+        )),
+        "{page}"
+    );
+    let wma = title_number(&disc, "audio/track.wma")?;
+    let page = get(&app, &format!("/discs/{media}/play/{wma}"))
+        .await?
+        .text()
+        .await?;
+    ensure!(!page.contains("data-direct"), "{page}");
+
+    // A file no demuxer opens, and a VCD sequence of random bytes: a clear refusal on the
+    // playlist and on every segment, and nothing stored.
+    let (hostile, disc) = open_disc(&app, &token, "media-hostile.iso").await?;
+    let broken = title_number(&disc, "broken.wmv")?;
+    cannot_play(
+        &app,
+        &format!("/api/v1/discs/{hostile}/titles/{broken}/hls.m3u8"),
+    )
+    .await?;
+    cannot_play(
+        &app,
+        &format!("/api/v1/discs/{hostile}/titles/{broken}/hls/0.ts"),
+    )
+    .await?;
+    let hostile_sha = disc["sha256"].as_str().context("sha256")?.to_string();
+    let stored =
+        spindle::db::media::stored(&app.state.db, &key(&hostile_sha, broken as i64)).await?;
+    ensure!(stored.is_empty(), "{stored:?}");
+    let (fake, disc) = open_disc(&app, &token, "fake-vcd.iso").await?;
+    cannot_play(&app, &format!("/api/v1/discs/{fake}/titles/1/hls.m3u8")).await?;
+    let fake_sha = disc["sha256"].as_str().context("sha256")?.to_string();
+    ensure!(
+        spindle::db::media::stored(&app.state.db, &key(&fake_sha, 1))
+            .await?
+            .is_empty()
+    );
+
+    // An AVI whose headers claim ten hours: listed as claimed, but once a transcode has
+    // found where it really ends, nothing past that starts ffmpeg again.
+    let long = title_number(&disc_of(&app, hostile).await?, "long.avi")?;
+    let claimed = listed(&app, hostile, long).await?;
+    ensure!((claimed - 36_000.0).abs() < 1.0, "{claimed} s listed");
+    let r = get(
+        &app,
+        &format!("/api/v1/discs/{hostile}/titles/{long}/hls/0.ts"),
+    )
+    .await?;
+    ensure!(r.status() == 200, "{}", r.status());
+    idle(&app).await?;
+    let before = app.state.media.transcodes_started();
+    for n in [20_000, 35_999] {
+        let r = get(
+            &app,
+            &format!("/api/v1/discs/{hostile}/titles/{long}/hls/{n}.ts"),
+        )
+        .await?;
+        ensure!(r.status() == 404, "segment {n}: {}", r.status());
+    }
+    ensure!(
+        app.state.media.transcodes_started() == before,
+        "ffmpeg ran past the end"
+    );
+
+    // A DVD whose VOB is cut short plays what is there.
+    let (cut, _) = open_disc(&app, &token, "dvd-cut.iso").await?;
+    let r = get(&app, &format!("/api/v1/discs/{cut}/titles/1/hls/0.ts")).await?;
+    ensure!(r.status() == 200, "{}", r.status());
+    idle(&app).await?;
+
+    if backend == Backend::SqliteLocal {
+        let browser = Browser::start().await?;
+        let disc = disc_of(&app, media).await?;
+        plays_in_chromium(
+            &app,
+            &browser,
+            media,
+            title_number(&disc, "课件/lesson.wmv")?,
+            2.0,
+        )
+        .await?;
+        audio_goes_on(&app, &browser, media, mp3).await?;
+        browser.close().await?;
+    }
+    Ok(())
+}
+
+async fn disc_of(app: &TestApp, id: i64) -> Result<Value> {
+    Ok(get(app, &format!("/api/v1/discs/{id}"))
+        .await?
+        .json()
+        .await?)
+}
+
+/// No transcode is left running (none is stuck).
+async fn idle(app: &TestApp) -> Result<()> {
+    for _ in 0..200 {
+        if app.state.media.transcodes_running() == 0 {
+            return Ok(());
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    anyhow::bail!("a transcode is still running after 10 s")
+}
+
+/// The audio titles play one after another: the first (an MP3, as it is) ends and the page
+/// goes on to the next (RealAudio, transcoded), which plays.
+async fn audio_goes_on(app: &TestApp, browser: &Browser, id: i64, first: usize) -> Result<()> {
+    browser
+        .client
+        .goto(&app.url(&format!("/discs/{id}/play/{first}?autoplay=1")))
+        .await?;
+    let next = format!("/discs/{id}/play/{}", first + 1);
+    let state = browser
+        .wait_js(
+            60,
+            "the next title playing",
+            &format!(
+                "if (location.pathname !== '{next}' || !window.spindlePlayer) {{ return null; }} \
+                 var v = window.spindlePlayer.video; \
+                 if (v.error) {{ return {{error: v.error.code}}; }} \
+                 return v.currentTime > 0.5 ? {{time: v.currentTime, duration: v.duration}} : null;"
+            ),
+        )
+        .await?;
+    ensure!(state.get("error").is_none(), "{state}");
+    Ok(())
+}
