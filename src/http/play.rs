@@ -1,5 +1,5 @@
-//! Playing a title in the page: its HLS playlist (a play, counted once per load as a request
-//! for the disc), its segments (transcoded on demand, see `crate::media`; not counted again),
+//! Playing a title in the page: its HLS playlist (loading it starts a play, counted as a
+//! launch of the disc: a COUNTER request), its segments (transcoded on demand, see `crate::media`; not counted again),
 //! and the player page (the browser's `<video>`, with the vendored hls.js where the browser
 //! has no HLS of its own).
 
@@ -11,7 +11,7 @@ use axum::routing::get;
 use serde_json::json;
 
 use super::route::{counted, for_players};
-use super::track::Counted::Item;
+use super::track::Counted::Play;
 use super::{ApiPath, download};
 use crate::access::Viewer;
 use crate::app::AppState;
@@ -27,7 +27,7 @@ pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/discs/{id}/titles/{title}/hls.m3u8",
-            for_players(s, counted(s, Item, get(playlist))),
+            for_players(s, counted(s, Play, get(playlist))),
         )
         .route(
             "/discs/{id}/titles/{title}/hls/{segment}",

@@ -34,6 +34,9 @@ pub enum Counted {
     Zip,
     /// Opening the disc's start page.
     Launch,
+    /// Starting to play a title (its HLS playlist): a launch, as the service Spindle
+    /// succeeds counted 在线播放; its segments are not counted again.
+    Play,
     /// A search run.
     Search,
 }
@@ -139,7 +142,7 @@ pub async fn track(
         }
         (Counted::Image, s) if starts_download(range.as_deref(), s) => Some(Action::Image),
         (Counted::Zip, 200) => Some(Action::Image),
-        (Counted::Launch, 303) => Some(Action::Launch),
+        (Counted::Launch, 303) | (Counted::Play, 200) => Some(Action::Launch),
         // A search run (a facet or a page that runs it again counts again, CoP §7.6).
         (Counted::Search, 200) if searched => Some(Action::Search),
         _ => None,
