@@ -26,7 +26,7 @@ use spindle_storage::{BlobStore, Digest};
 use tokio::io::AsyncReadExt as _;
 use tokio::sync::{Semaphore, watch};
 
-use crate::browse::Playable;
+use crate::browse::{Origin, Playable};
 use crate::config::MediaConfig;
 use crate::content::Representation;
 use crate::db::media::TitleKey;
@@ -43,6 +43,8 @@ const FAILURE_MEMORY: Duration = Duration::from_secs(600);
 const MAX_DURATION_MS: u64 = 12 * 3600 * 1000;
 /// How much of ffmpeg's complaints is kept.
 const STDERR_KEPT: usize = 4096;
+/// The bit rate of transcoded audio (AAC, stereo).
+pub const AUDIO_BITS_PER_SEC: u64 = 128_000;
 /// Audio containers every current browser plays as they are.
 const AS_IS: [&str; 4] = ["mp3", "wav", "aac", "flac"];
 
@@ -154,6 +156,11 @@ impl Media {
                 self.config.segment_secs, self.config.preset
             ),
             MediaKind::Audio => format!("aac-{}s", self.config.segment_secs),
+        };
+        // A CD track and a title may share a number.
+        let profile = match t.origin {
+            Origin::Title => profile,
+            Origin::Track => format!("cdda-{profile}"),
         };
         TitleKey {
             image: t.image.clone(),
@@ -448,6 +455,7 @@ impl Media {
         let secs = i64::from(c.segment_secs);
         let offset = (from * secs).to_string();
         let threads = c.threads.to_string();
+        let audio_rate = AUDIO_BITS_PER_SEC.to_string();
         let mut args: Vec<String> = [
             "-nostdin",
             "-hide_banner",
@@ -491,15 +499,28 @@ impl Media {
                 "-c:a",
                 "aac",
                 "-b:a",
-                "128k",
+                &audio_rate,
                 "-ac",
                 "2",
             ]
             .iter()
             .map(|s| s.to_string())
             .collect(),
+            // Timestamps from the samples: some audio (RealAudio 14.4) has none of its own.
             MediaKind::Audio => [
-                "-map", "0:a:0", "-vn", "-sn", "-dn", "-c:a", "aac", "-b:a", "128k", "-ac", "2",
+                "-map",
+                "0:a:0",
+                "-vn",
+                "-sn",
+                "-dn",
+                "-af",
+                "asetpts=N/SR/TB",
+                "-c:a",
+                "aac",
+                "-b:a",
+                &audio_rate,
+                "-ac",
+                "2",
             ]
             .iter()
             .map(|s| s.to_string())

@@ -229,7 +229,9 @@ async fn file_representation(
 pub struct Playable {
     /// The image's SHA-256.
     pub image: String,
-    /// The title's number on the disc (`image.media[number - 1]`).
+    /// A title of `image.media`, or a CD audio track.
+    pub origin: Origin,
+    /// The title's number on the disc (`image.media[number - 1]`), or the track's number.
     pub number: usize,
     pub kind: spindle_image::media::MediaKind,
     /// `mpeg-ps`, `asf`, `mp3`… as the index named it.
@@ -237,6 +239,12 @@ pub struct Playable {
     /// As the index found it; a data disc's files may have none.
     pub duration_ms: Option<u64>,
     pub rep: Representation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    Title,
+    Track,
 }
 
 /// A title a reader can play (`image.media[n - 1]`) as one file: a VCD's sequence, or a
@@ -298,6 +306,7 @@ pub async fn playable(
     let (content_type, _) = content::file_content_type(&filename);
     Ok(Playable {
         image: image.sha256.clone(),
+        origin: Origin::Title,
         number,
         kind: t.kind,
         container: t.container.clone(),
@@ -323,6 +332,17 @@ pub async fn track(
     id: i64,
     raw: &str,
 ) -> AppResult<Representation> {
+    Ok(playable_track(db, rows, viewer, id, raw).await?.rep)
+}
+
+/// [`track`], as a title to play (its WAV transcoded to something compact).
+pub async fn playable_track(
+    db: &Db,
+    rows: &ContentRows,
+    viewer: &Viewer,
+    id: i64,
+    raw: &str,
+) -> AppResult<Playable> {
     let (disc, image) = open(db, rows, viewer, id).await?;
     let not_found = || {
         AppError::not_found(
@@ -353,15 +373,24 @@ pub async fn track(
             len: t.len,
         },
     ]);
-    Ok(Representation {
-        etag: format!("{}-t{number}", image.sha256),
-        size: content.len(),
-        last_modified: unix_time(disc.stored_at),
-        filename: format!("track{number:02}.wav"),
-        content_type: "audio/wav".into(),
-        inline: true,
-        sandbox: false,
-        content,
+    Ok(Playable {
+        image: image.sha256.clone(),
+        origin: Origin::Track,
+        number: number as usize,
+        kind: spindle_image::media::MediaKind::Audio,
+        container: "cdda".into(),
+        // 44,100 stereo 16-bit frames a second: 176.4 bytes a millisecond.
+        duration_ms: Some(t.len * 10 / 1764),
+        rep: Representation {
+            etag: format!("{}-t{number}", image.sha256),
+            size: content.len(),
+            last_modified: unix_time(disc.stored_at),
+            filename: format!("track{number:02}.wav"),
+            content_type: "audio/wav".into(),
+            inline: true,
+            sandbox: false,
+            content,
+        },
     })
 }
 

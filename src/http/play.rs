@@ -15,8 +15,9 @@ use super::track::Counted::Play;
 use super::{ApiPath, download};
 use crate::access::Viewer;
 use crate::app::AppState;
-use crate::browse::{self, Playable};
+use crate::browse::{self, Origin, Playable};
 use crate::content::{Content, Representation, unix_time};
+use crate::dashboard::bytes_text;
 use crate::detail;
 use crate::discs::parse_id;
 use crate::error::{AppError, AppResult, ErrorCode};
@@ -27,30 +28,126 @@ pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/discs/{id}/titles/{title}/hls.m3u8",
-            for_players(s, counted(s, Play, get(playlist))),
+            for_players(s, counted(s, Play, get(title_playlist))),
         )
         .route(
             "/discs/{id}/titles/{title}/hls/{segment}",
-            for_players(s, get(segment)),
+            for_players(s, get(title_segment)),
+        )
+        .route(
+            "/discs/{id}/tracks/{track}/hls.m3u8",
+            for_players(s, counted(s, Play, get(track_playlist))),
+        )
+        .route(
+            "/discs/{id}/tracks/{track}/hls/{segment}",
+            for_players(s, get(track_segment)),
         )
 }
 
-/// The player page.
+/// The player pages: a title's, a CD audio track's.
 pub fn pages() -> Router<AppState> {
-    Router::new().route("/discs/{id}/play/{title}", get(player))
+    Router::new()
+        .route("/discs/{id}/play/{title}", get(title_player))
+        .route("/discs/{id}/listen/{track}", get(track_player))
 }
 
-async fn playable(state: &AppState, viewer: &Viewer, id: &str, title: &str) -> AppResult<Playable> {
-    browse::playable(&state.db, &state.content_rows, viewer, parse_id(id)?, title).await
+async fn playable(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    number: &str,
+    origin: Origin,
+) -> AppResult<Playable> {
+    let (db, rows, id) = (&state.db, &state.content_rows, parse_id(id)?);
+    match origin {
+        Origin::Title => browse::playable(db, rows, viewer, id, number).await,
+        Origin::Track => browse::playable_track(db, rows, viewer, id, number).await,
+    }
+}
+
+async fn title_playlist(
+    state: State<AppState>,
+    viewer: Viewer,
+    uri: Uri,
+    ApiPath((id, title)): ApiPath<(String, String)>,
+) -> AppResult<Response> {
+    playlist(state, viewer, uri, id, title, Origin::Title).await
+}
+
+async fn track_playlist(
+    state: State<AppState>,
+    viewer: Viewer,
+    uri: Uri,
+    ApiPath((id, track)): ApiPath<(String, String)>,
+) -> AppResult<Response> {
+    playlist(state, viewer, uri, id, track, Origin::Track).await
+}
+
+async fn title_segment(
+    state: State<AppState>,
+    viewer: Viewer,
+    method: Method,
+    headers: HeaderMap,
+    ApiPath((id, title, n)): ApiPath<(String, String, String)>,
+) -> AppResult<Response> {
+    segment(
+        state,
+        viewer,
+        method,
+        headers,
+        (id, title, n),
+        Origin::Title,
+    )
+    .await
+}
+
+async fn track_segment(
+    state: State<AppState>,
+    viewer: Viewer,
+    method: Method,
+    headers: HeaderMap,
+    ApiPath((id, track, n)): ApiPath<(String, String, String)>,
+) -> AppResult<Response> {
+    segment(
+        state,
+        viewer,
+        method,
+        headers,
+        (id, track, n),
+        Origin::Track,
+    )
+    .await
+}
+
+async fn title_player(
+    state: State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, title)): Path<(String, String)>,
+) -> Response {
+    player(state, viewer, headers, uri, (id, title), Origin::Title).await
+}
+
+async fn track_player(
+    state: State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    uri: Uri,
+    Path((id, track)): Path<(String, String)>,
+) -> Response {
+    player(state, viewer, headers, uri, (id, track), Origin::Track).await
 }
 
 async fn playlist(
     State(state): State<AppState>,
     viewer: Viewer,
     uri: Uri,
-    ApiPath((id, title)): ApiPath<(String, String)>,
+    id: String,
+    number: String,
+    origin: Origin,
 ) -> AppResult<Response> {
-    let t = playable(&state, &viewer, &id, &title).await?;
+    let t = playable(&state, &viewer, &id, &number, origin).await?;
     let duration_ms = state.media.duration_ms(&state.db, &t).await?;
     // A signed link in the playlist's address opens its segments too.
     let query = super::extract::query_token(&uri)
@@ -79,9 +176,10 @@ async fn segment(
     viewer: Viewer,
     method: Method,
     headers: HeaderMap,
-    ApiPath((id, title, segment)): ApiPath<(String, String, String)>,
+    (id, number, segment): (String, String, String),
+    origin: Origin,
 ) -> AppResult<Response> {
-    let t = playable(&state, &viewer, &id, &title).await?;
+    let t = playable(&state, &viewer, &id, &number, origin).await?;
     let n: i64 = segment
         .strip_suffix(".ts")
         .and_then(|n| n.parse().ok())
@@ -109,52 +207,85 @@ async fn segment(
     download::serve(&state, method == Method::GET, &headers, &rep).await
 }
 
-/// The player: the title in a `<video>`, the disc's other titles to go to, and a download.
+/// The player: the title in a `<video>`, the disc's other titles (or tracks) to go to, and a
+/// download (a CD track's WAV, beside the compact stream that plays).
 async fn player(
     State(state): State<AppState>,
     viewer: Viewer,
     headers: HeaderMap,
     uri: Uri,
-    Path((id, title)): Path<(String, String)>,
+    (id, number): (String, String),
+    origin: Origin,
 ) -> Response {
     let lang = Lang::from_request(&headers, &uri);
     let result = async {
-        let t = playable(&state, &viewer, &id, &title).await?;
+        let t = playable(&state, &viewer, &id, &number, origin).await?;
         let disc = crate::discs::readable(&state.db, &viewer, parse_id(&id)?).await?;
         let image = crate::discs::image_view(&state.db, &disc).await?;
-        let titles: Vec<serde_json::Value> = image
-            .iter()
-            .flat_map(|i| i.media.iter())
-            .zip(1..)
-            .map(|(m, n)| json!({"number": n, "name": m.name, "kind": m.kind, "url": format!("/discs/{}/play/{n}", disc.id)}))
-            .collect();
-        let name = titles
-            .get(t.number - 1)
-            .and_then(|v| v["name"].as_str())
+        let (d, n) = (disc.id, t.number);
+        let track_word = lang.words()["track"].as_str().unwrap_or("Track").to_string();
+        let titles: Vec<serde_json::Value> = match origin {
+            Origin::Title => image
+                .iter()
+                .flat_map(|i| i.media.iter())
+                .zip(1..)
+                .map(|(m, k)| json!({"number": k, "name": m.name, "url": format!("/discs/{d}/play/{k}")}))
+                .collect(),
+            Origin::Track => image
+                .iter()
+                .flat_map(|i| i.tracks.iter())
+                .map(|tr| {
+                    let k = tr.number;
+                    json!({"number": k, "name": format!("{} {k} · {}", track_word, super::reader::duration(tr.seconds)), "url": format!("/discs/{d}/listen/{k}")})
+                })
+                .collect(),
+        };
+        let at = titles.iter().position(|v| v["number"] == n);
+        let name = at
+            .and_then(|i| titles[i]["name"].as_str())
             .unwrap_or_default()
             .to_string();
-        let next = titles.get(t.number).map(|v| v["url"].clone());
-        let previous = t
-            .number
-            .checked_sub(2)
+        let next = at.and_then(|i| titles.get(i + 1)).map(|v| v["url"].clone());
+        let previous = at
+            .and_then(|i| i.checked_sub(1))
             .and_then(|i| titles.get(i))
             .map(|v| v["url"].clone());
-        let disc_title = crate::discs::title(&state.db, disc.id).await?;
+        let (playlist, download) = match origin {
+            Origin::Title => (
+                format!("/api/v1/discs/{d}/titles/{n}/hls.m3u8"),
+                format!("/api/v1/discs/{d}/titles/{n}"),
+            ),
+            Origin::Track => (
+                format!("/api/v1/discs/{d}/tracks/{n}/hls.m3u8"),
+                format!("/api/v1/discs/{d}/tracks/{n}.wav"),
+            ),
+        };
+        // A CD track plays compact (AAC at 128 kb/s); what that saves against its WAV.
+        let compact = (origin == Origin::Track).then(|| {
+            let secs = t.duration_ms.unwrap_or(0) / 1000;
+            let aac = secs * crate::media::AUDIO_BITS_PER_SEC / 8;
+            json!({
+                "bytes": bytes_text(i64::try_from(aac).unwrap_or(i64::MAX)),
+                "original": bytes_text(i64::try_from(t.rep.size).unwrap_or(i64::MAX)),
+                "saved": 100 - (aac * 100).checked_div(t.rep.size).unwrap_or(100),
+            })
+        });
+        let disc_title = crate::discs::title(&state.db, d).await?;
         Ok::<_, AppError>(render(
             StatusCode::OK,
             "play.html",
             lang,
             json!({
                 "title": disc_title,
-                "disc": disc.id,
-                "number": t.number,
+                "disc": d,
+                "number": n,
                 "name": name,
                 "kind": t.kind,
-                "playlist": format!("/api/v1/discs/{}/titles/{}/hls.m3u8", disc.id, t.number),
-                "download": format!("/api/v1/discs/{}/titles/{}", disc.id, t.number),
+                "playlist": playlist,
+                "download": download,
                 // What browsers play as it is (an MP3) is not transcoded.
-                "direct": crate::media::Media::plays_as_is(&t)
-                    .then(|| format!("/api/v1/discs/{}/titles/{}", disc.id, t.number)),
+                "direct": crate::media::Media::plays_as_is(&t).then(|| download.clone()),
+                "compact": compact,
                 "titles": titles,
                 "next": next,
                 "previous": previous,

@@ -152,7 +152,7 @@ async fn search_page(
     render(StatusCode::OK, "search.html", lang, ctx)
 }
 
-fn duration(seconds: f64) -> String {
+pub(super) fn duration(seconds: f64) -> String {
     let s = seconds.round() as i64;
     format!("{}:{:02}", s / 60, s % 60)
 }

@@ -13,7 +13,7 @@ use common::{Backend, PART, TestApp, header, sha256_hex, wait_indexed};
 use serde_json::{Value, json};
 use spindle::db::media::TitleKey;
 
-on_both_backends!(a_video_cd_plays_as_hls);
+on_both_backends!(a_video_cd_plays_as_hls, cd_audio_tracks_play_compact);
 
 async fn put(app: &TestApp, token: &str, name: &str) -> Result<String> {
     let data = fixture(name);
@@ -508,5 +508,96 @@ async fn audio_goes_on(app: &TestApp, browser: &Browser, id: i64, first: usize) 
         )
         .await?;
     ensure!(state.get("error").is_none(), "{state}");
+    Ok(())
+}
+
+/// An audio CD's tracks play compact (AAC at 128 kb/s, a tenth of the WAV's bytes), at their
+/// length, with the WAV still there to download; in Chromium one track goes on to the next.
+async fn cd_audio_tracks_play_compact(backend: Backend) -> Result<()> {
+    let app = app(backend).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let cue = put(&app, &token, "audio.cue").await?;
+    let bin = put(&app, &token, "audio.bin").await?;
+    let id = register(
+        &app,
+        &token,
+        json!({"sha256": cue, "parts": [{"name": "audio.bin", "sha256": bin}], "open": true}),
+    )
+    .await?;
+    let disc = wait_indexed(&app, None, id).await?;
+    let tracks = disc["image"]["tracks"]
+        .as_array()
+        .context("tracks")?
+        .clone();
+    ensure!(tracks.len() >= 2, "{tracks:?}");
+    let page = get(&app, &format!("/discs/{id}")).await?.text().await?;
+    ensure!(
+        page.contains(&format!("href=\"/discs/{id}/listen/1\"")),
+        "{page}"
+    );
+    for t in &tracks {
+        let n = t["number"].as_i64().context("number")?;
+        let seconds = t["seconds"].as_f64().context("seconds")?;
+        let hls = format!("/api/v1/discs/{id}/tracks/{n}/hls.m3u8");
+        let r = get(&app, &hls).await?;
+        ensure!(r.status() == 200, "{hls}: {}", r.status());
+        let playlist = r.text().await?;
+        let count = playlist.matches("#EXTINF:").count();
+        let mut compact = 0;
+        for k in 0..count {
+            let r = get(&app, &format!("/api/v1/discs/{id}/tracks/{n}/hls/{k}.ts")).await?;
+            ensure!(r.status() == 200, "track {n} segment {k}: {}", r.status());
+            compact += r.bytes().await?.len();
+        }
+        let wav = get(&app, &format!("/api/v1/discs/{id}/tracks/{n}.wav"))
+            .await?
+            .bytes()
+            .await?
+            .len();
+        ensure!(
+            compact * 5 < wav,
+            "track {n}: {compact} bytes compact, {wav} as WAV"
+        );
+        let served = ffprobe_seconds(std::ffi::OsStr::new(&app.url(&hls)));
+        ensure!(
+            (served - seconds).abs() < 1.0,
+            "track {n}: {served} s served, {seconds} s on the disc"
+        );
+        let page = get(&app, &format!("/discs/{id}/listen/{n}"))
+            .await?
+            .text()
+            .await?;
+        ensure!(page.contains("id=\"compact\""), "{page}");
+        ensure!(
+            page.contains(&format!("href=\"/api/v1/discs/{id}/tracks/{n}.wav\"")),
+            "the WAV stays for download: {page}"
+        );
+    }
+    let r = get(&app, &format!("/api/v1/discs/{id}/tracks/99/hls.m3u8")).await?;
+    ensure!(r.status() == 404, "{}", r.status());
+
+    if backend == Backend::SqliteLocal {
+        let browser = Browser::start().await?;
+        browser
+            .client
+            .goto(&app.url(&format!("/discs/{id}/listen/1?autoplay=1")))
+            .await?;
+        let next = format!("/discs/{id}/listen/2");
+        let state = browser
+            .wait_js(
+                90,
+                "track 2 playing after track 1",
+                &format!(
+                    "if (location.pathname !== '{next}' || !window.spindlePlayer) {{ return null; }} \
+                     var v = window.spindlePlayer.video; \
+                     if (v.error) {{ return {{error: v.error.code}}; }} \
+                     return v.currentTime > 0.5 ? {{time: v.currentTime}} : null;"
+                ),
+            )
+            .await?;
+        ensure!(state.get("error").is_none(), "{state}");
+        browser.close().await?;
+    }
     Ok(())
 }
