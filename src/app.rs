@@ -108,6 +108,8 @@ impl App {
             config.media.clone(),
             config.data_dir.join("media-work"),
             Arc::new(loopback),
+            metrics.transcodes_started.clone(),
+            metrics.transcodes_running.clone(),
         ));
         Ok(Self {
             media,

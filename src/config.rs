@@ -455,6 +455,12 @@ impl Config {
                 "media.max_jobs, media.threads, media.idle_secs and media.wait_secs must be positive, media.segment_secs between 1 and 60".into(),
             ));
         }
+        if m.cache_mib < 16 {
+            return Err(ConfigError::Invalid(format!(
+                "media.cache_mib must be at least 16 (a few titles' segments), got {}",
+                m.cache_mib
+            )));
+        }
         if !X264_PRESETS.contains(&m.preset.as_str()) {
             return Err(ConfigError::Invalid(format!(
                 "media.preset must be one of {}, got {:?}",

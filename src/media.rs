@@ -9,18 +9,22 @@
 //! waiting for everything before. Readers of a title share its transcodes; every finished
 //! segment is stored under its own SHA-256 and recorded by (image, title, profile, number),
 //! so the next reader costs nothing; least recently played segments go past `cache_mib`.
-//! At most `max_jobs` ffmpegs run at once, `queue` requests wait beyond that. A segment is
-//! stored only once the next one has begun (or ffmpeg ended well), so a transcode that dies
-//! leaves nothing half-made; why it died is kept for a while and told to the readers.
+//! At most `max_jobs` ffmpegs run at once, `queue` requests wait beyond that; a transcode
+//! stops when nobody has asked anything of it for `idle_secs`, or when it is [`LEAD_SECS`]
+//! ahead of the furthest segment asked of it. A segment is stored only once ffmpeg has
+//! closed it (listed it in its playlist, begun the next, or ended well), so a transcode that
+//! dies leaves nothing half-made; why it died is kept for a while and told to the readers.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use axum::http::StatusCode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use spindle_image::media::MediaKind;
 use spindle_storage::{BlobStore, Digest};
 use tokio::io::AsyncReadExt as _;
@@ -37,6 +41,9 @@ use crate::error::{AppError, AppResult, ErrorCode};
 /// A segment is waited for, rather than transcoded afresh, when a running transcode is at
 /// most this many segments short of it.
 const AHEAD: i64 = 3;
+/// How far (in seconds of the title) a transcode may run ahead of the furthest segment its
+/// readers have asked for.
+const LEAD_SECS: u32 = 120;
 /// Why a transcode failed is told to readers for this long; then it is tried again.
 const FAILURE_MEMORY: Duration = Duration::from_secs(600);
 /// The longest title believed (a header may claim anything).
@@ -81,14 +88,23 @@ enum End {
 struct Job {
     start: i64,
     progress: watch::Sender<Progress>,
+    /// When a reader last asked anything of it.
     wanted: Mutex<Instant>,
+    /// The furthest segment a reader has asked of it.
+    furthest: AtomicI64,
 }
 
 impl Job {
-    fn want(&self) {
+    fn want(&self, n: i64) {
         if let Ok(mut w) = self.wanted.lock() {
             *w = Instant::now();
         }
+        self.furthest.fetch_max(n, Ordering::Relaxed);
+    }
+
+    /// So far ahead of every reader that going on would only fill the store.
+    fn far_ahead(&self, lead: i64) -> bool {
+        self.progress.borrow().next > self.furthest.load(Ordering::Relaxed) + lead
     }
 
     fn idle(&self) -> Duration {
@@ -107,7 +123,8 @@ pub struct Media {
     ends: Mutex<HashMap<TitleKey, i64>>,
     slots: Arc<Semaphore>,
     waiting: AtomicUsize,
-    started: AtomicU64,
+    started: Counter,
+    running: Gauge,
 }
 
 /// A stored segment to send.
@@ -117,7 +134,14 @@ pub struct Segment {
 }
 
 impl Media {
-    pub fn new(config: MediaConfig, work_dir: PathBuf, source: Arc<dyn Source>) -> Self {
+    /// `started` and `running` are the metrics it keeps (`spindle_transcodes_*`).
+    pub fn new(
+        config: MediaConfig,
+        work_dir: PathBuf,
+        source: Arc<dyn Source>,
+        started: Counter,
+        running: Gauge,
+    ) -> Self {
         let slots = Arc::new(Semaphore::new(config.max_jobs));
         Self {
             config,
@@ -128,13 +152,14 @@ impl Media {
             ends: Mutex::default(),
             slots,
             waiting: AtomicUsize::new(0),
-            started: AtomicU64::new(0),
+            started,
+            running,
         }
     }
 
     /// ffmpeg processes this node has started (transcodes, not probes).
     pub fn transcodes_started(&self) -> u64 {
-        self.started.load(Ordering::Relaxed)
+        self.started.get()
     }
 
     /// Transcodes running or queued now.
@@ -307,9 +332,10 @@ impl Media {
         if !(0..count.max(1)).contains(&n) || end.is_some_and(|end| n >= end) {
             return Err(no_segment(t.number, n));
         }
-        // A transcode that ends without making `n` (stopped as idle, or overtaken by another)
-        // is followed by one more try.
-        for _ in 0..3 {
+        // A transcode that ends without making `n` (overtaken by another, whose segments are
+        // then stored, or stopped as idle) is followed by another look, until `wait_secs`.
+        let deadline = Instant::now() + Duration::from_secs(self.config.wait_secs);
+        while Instant::now() < deadline {
             if let Some(row) = db::media::segment(db, &key, n).await? {
                 db::media::touch_segment(db, &key, n, db::now()).await?;
                 let digest: Digest = row
@@ -328,10 +354,10 @@ impl Media {
                 Some(job) => job,
                 None => self.start(db, blobs, &key, t, n)?,
             };
-            job.want();
+            job.want(n);
             let mut progress = job.progress.subscribe();
             let waited = tokio::time::timeout(
-                Duration::from_secs(self.config.wait_secs),
+                deadline.saturating_duration_since(Instant::now()),
                 progress.wait_for(|p| p.next > n || p.end.is_some()),
             )
             .await;
@@ -397,9 +423,12 @@ impl Media {
             start: n,
             progress,
             wanted: Mutex::new(Instant::now()),
+            furthest: AtomicI64::new(n),
         });
         if let Ok(mut jobs) = self.jobs.lock() {
             jobs.entry(key.clone()).or_default().push(job.clone());
+            self.running
+                .set(jobs.values().map(Vec::len).sum::<usize>() as i64);
         }
         let run = Run {
             media: self.clone(),
@@ -441,6 +470,8 @@ impl Media {
             if list.is_empty() {
                 jobs.remove(key);
             }
+            self.running
+                .set(jobs.values().map(Vec::len).sum::<usize>() as i64);
         }
     }
 
@@ -538,6 +569,9 @@ impl Media {
             "0".into(),
             "-hls_segment_type".into(),
             "mpegts".into(),
+            // The playlist is written to a temporary name and renamed: never seen half-written.
+            "-hls_flags".into(),
+            "temp_file".into(),
             "-start_number".into(),
             from.to_string(),
             "-hls_segment_filename".into(),
@@ -602,7 +636,7 @@ impl Run {
             .kill_on_drop(true)
             .spawn()
             .map_err(|e| format!("cannot run {}: {e}", media.config.ffmpeg.display()))?;
-        media.started.fetch_add(1, Ordering::Relaxed);
+        media.started.inc();
         tracing::info!(image = %self.key.image, title = self.key.title, profile = %self.key.profile, start = self.job.start, "transcode started");
         let stderr = child.stderr.take().map(|mut err| {
             tokio::spawn(async move {
@@ -621,6 +655,9 @@ impl Run {
             })
         });
         let idle_limit = Duration::from_secs(media.config.idle_secs);
+        // Readers are let run this far ahead: then a transcode stops, and one starts again
+        // where they are when they get there.
+        let lead = i64::from(LEAD_SECS.div_ceil(media.config.segment_secs));
         let mut tick = tokio::time::interval(Duration::from_millis(150));
         let status = loop {
             tokio::select! {
@@ -634,6 +671,10 @@ impl Run {
                     }
                     if self.job.idle() > idle_limit {
                         tracing::info!(image = %self.key.image, title = self.key.title, "transcode stopped: nobody is watching");
+                        break None;
+                    }
+                    if self.job.far_ahead(lead) {
+                        tracing::debug!(image = %self.key.image, title = self.key.title, "transcode stopped: far ahead of its readers");
                         break None;
                     }
                 }
@@ -661,16 +702,23 @@ impl Run {
         })
     }
 
-    /// Stores the segments ffmpeg has finished, in order: a segment is finished once the
-    /// next has begun, or (`all`) once ffmpeg has ended well. `Ok(false)` when the next
-    /// segment to make is already stored (another transcode got there first).
+    /// Stores the segments ffmpeg has finished, in order: a segment is finished once ffmpeg
+    /// lists it in its playlist (written whole, after the segment is closed), once the next
+    /// has begun, or (`all`) once ffmpeg has ended well. `Ok(false)` when the next segment to
+    /// make is already stored (another transcode got there first).
     async fn collect(&self, dir: &std::path::Path, all: bool) -> Result<bool, String> {
+        let listed = tokio::fs::read_to_string(dir.join("out.m3u8"))
+            .await
+            .unwrap_or_default();
         loop {
             let next = self.job.progress.borrow().next;
-            let this = dir.join(format!("seg{next}.ts"));
+            let name = format!("seg{next}.ts");
+            let this = dir.join(&name);
             let after = dir.join(format!("seg{}.ts", next + 1));
             let ready = tokio::fs::try_exists(&this).await.unwrap_or(false)
-                && (all || tokio::fs::try_exists(&after).await.unwrap_or(false));
+                && (all
+                    || listed.lines().any(|l| l == name)
+                    || tokio::fs::try_exists(&after).await.unwrap_or(false));
             if !ready {
                 return Ok(true);
             }
@@ -716,32 +764,36 @@ impl Run {
         Ok(())
     }
 
-    /// Keeps the stored segments under `cache_mib`: the least recently played go.
+    /// Keeps the stored segments under `cache_mib`.
     async fn evict(&self) {
-        let cap = (self.media.config.cache_mib * crate::config::MIB) as i64;
-        for _ in 0..100 {
-            match db::media::total_size(&self.db).await {
-                Ok(total) if total > cap => {}
-                Ok(_) => return,
-                Err(e) => {
-                    tracing::warn!(error = %e, "media cache size");
-                    return;
-                }
+        let cap = self.media.config.cache_mib * crate::config::MIB;
+        if let Err(e) = evict(&self.db, &self.blobs, cap).await {
+            tracing::warn!(error = %e, "evicting media segments");
+        }
+    }
+}
+
+/// Removes the least recently played segments until those stored take at most `cap` bytes
+/// (their rows, then the bytes nothing else needs); answers how many went.
+pub async fn evict(db: &Db, blobs: &BlobStore, cap: u64) -> Result<usize, db::DbError> {
+    let cap = i64::try_from(cap).unwrap_or(i64::MAX);
+    let mut removed = 0;
+    loop {
+        let excess = db::media::total_size(db).await? - cap;
+        if excess <= 0 {
+            return Ok(removed);
+        }
+        let (gone, unneeded) = db::media::evict_oldest(db, excess).await?;
+        removed += gone;
+        for sha in unneeded {
+            if let Ok(digest) = sha.parse::<Digest>()
+                && let Err(e) = blobs.delete(&digest).await
+            {
+                tracing::warn!(sha256 = %sha, error = %e, "an evicted segment's bytes stay");
             }
-            let unneeded = match db::media::evict_oldest(&self.db, 16).await {
-                Ok(u) => u,
-                Err(e) => {
-                    tracing::warn!(error = %e, "evicting media segments");
-                    return;
-                }
-            };
-            for sha in unneeded {
-                if let Ok(digest) = sha.parse::<Digest>()
-                    && let Err(e) = self.blobs.delete(&digest).await
-                {
-                    tracing::warn!(sha256 = %sha, error = %e, "an evicted segment's bytes stay");
-                }
-            }
+        }
+        if gone == 0 {
+            return Ok(removed);
         }
     }
 }
@@ -804,7 +856,13 @@ mod tests {
             segment_secs,
             ..MediaConfig::default()
         };
-        Media::new(config, PathBuf::from("unused"), Arc::new(Nowhere))
+        Media::new(
+            config,
+            PathBuf::from("unused"),
+            Arc::new(Nowhere),
+            Counter::default(),
+            Gauge::default(),
+        )
     }
 
     #[test]

@@ -31,6 +31,8 @@ pub struct Metrics {
     pub fixity_verified: Counter,
     pub fixity_failures: Counter,
     pub fixity_failing: Gauge,
+    pub transcodes_started: Counter,
+    pub transcodes_running: Gauge,
 }
 
 impl Default for Metrics {
@@ -67,6 +69,18 @@ impl Default for Metrics {
             "uploads_expired",
             "Unfinished uploads aborted by the sweeper",
             uploads_expired.clone(),
+        );
+        let transcodes_started = Counter::default();
+        registry.register(
+            "transcodes_started",
+            "ffmpeg transcodes started to play titles",
+            transcodes_started.clone(),
+        );
+        let transcodes_running = Gauge::default();
+        registry.register(
+            "transcodes_running",
+            "Transcodes running or queued now",
+            transcodes_running.clone(),
         );
         let usage_recorded = Counter::default();
         registry.register(
@@ -111,6 +125,8 @@ impl Default for Metrics {
             fixity_verified,
             fixity_failures,
             fixity_failing,
+            transcodes_started,
+            transcodes_running,
         }
     }
 }

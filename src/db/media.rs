@@ -104,45 +104,52 @@ pub async fn total_size(db: &Db) -> Result<i64, DbError> {
     }))
 }
 
-/// Removes the `limit` least recently played segments' rows and answers the SHA-256s whose
-/// bytes nothing else needs any more (no other segment row, no blob row).
-pub async fn evict_oldest(db: &Db, limit: i64) -> Result<Vec<String>, DbError> {
+/// Removes the least recently played segments' rows, as many as free `bytes` (at most 256 at
+/// a time): how many went, and the SHA-256s whose bytes nothing else needs any more (no other
+/// segment row, no blob row).
+pub async fn evict_oldest(db: &Db, bytes: i64) -> Result<(usize, Vec<String>), DbError> {
     on_pool!(db, pool => {
         let mut tx = pool.begin().await?;
-        let oldest: Vec<(String, i64, String, i64, String)> = sqlx::query_as(
-            "SELECT image_sha256, title, profile, n, sha256 FROM media_segments
-             ORDER BY used_at, image_sha256, title, profile, n LIMIT $1",
+        let oldest: Vec<(String, i64, String, i64, String, i64)> = sqlx::query_as(
+            "SELECT image_sha256, title, profile, n, sha256, size FROM media_segments
+             ORDER BY used_at, image_sha256, title, profile, n LIMIT 256",
         )
-        .bind(limit)
         .fetch_all(&mut *tx)
         .await?;
-        for (image, title, profile, n, _) in &oldest {
+        let mut freed = 0;
+        let mut gone = Vec::new();
+        for (image, title, profile, n, sha, size) in oldest {
+            if freed >= bytes {
+                break;
+            }
             sqlx::query(
                 "DELETE FROM media_segments
                  WHERE image_sha256 = $1 AND title = $2 AND profile = $3 AND n = $4",
             )
-            .bind(image)
+            .bind(&image)
             .bind(title)
-            .bind(profile)
+            .bind(&profile)
             .bind(n)
             .execute(&mut *tx)
             .await?;
+            freed += size;
+            gone.push(sha);
         }
         let mut unneeded = Vec::new();
-        for (_, _, _, _, sha) in oldest {
+        for sha in &gone {
             let needed: i64 = sqlx::query_scalar(
                 "SELECT (SELECT COUNT(*) FROM media_segments WHERE sha256 = $1)
                       + (SELECT COUNT(*) FROM blobs WHERE sha256 = $1)",
             )
-            .bind(&sha)
+            .bind(sha)
             .fetch_one(&mut *tx)
             .await?;
-            if needed == 0 && !unneeded.contains(&sha) {
-                unneeded.push(sha);
+            if needed == 0 && !unneeded.contains(sha) {
+                unneeded.push(sha.clone());
             }
         }
         tx.commit().await?;
-        Ok(unneeded)
+        Ok((gone.len(), unneeded))
     })
 }
 

@@ -13,7 +13,11 @@ use common::{Backend, PART, TestApp, header, sha256_hex, wait_indexed};
 use serde_json::{Value, json};
 use spindle::db::media::TitleKey;
 
-on_both_backends!(a_video_cd_plays_as_hls, cd_audio_tracks_play_compact);
+on_both_backends!(
+    a_video_cd_plays_as_hls,
+    cd_audio_tracks_play_compact,
+    least_recently_played_segments_go_first
+);
 
 async fn put(app: &TestApp, token: &str, name: &str) -> Result<String> {
     let data = fixture(name);
@@ -38,7 +42,10 @@ async fn register(app: &TestApp, token: &str, body: Value) -> Result<i64> {
 /// A server whose segments last one second, so a four-second VCD has four.
 async fn app(backend: Backend) -> Result<TestApp> {
     TestApp::on(backend)
-        .config(|c| c.media.segment_secs = 1)
+        .config(|c| {
+            c.media.segment_secs = 1;
+            c.media.max_jobs = 1;
+        })
         .start()
         .await
 }
@@ -195,6 +202,56 @@ async fn a_video_cd_plays_as_hls(backend: Backend) -> Result<()> {
         .map(|e| e.action.as_str())
         .collect();
     ensure!(actions == ["launch", "launch"], "{events:#?}");
+
+    // Another member's copy of the same disc, closed: a reader with its signed link plays
+    // it (the link carried from the playlist to every segment) from the segments already
+    // made; a reader without is refused.
+    app.member("OTHER").await?;
+    let other = app.librarian("OTHER").await?;
+    let bin = sha256_hex(&fixture("vcd.bin"));
+    let copy = register(
+        &app,
+        &other,
+        json!({"sha256": image, "parts": [{"name": "vcd.bin", "sha256": bin}]}),
+    )
+    .await?;
+    wait_indexed(&app, Some(&other), copy).await?;
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/discs/{copy}/signed-links")))
+        .bearer_auth(&other)
+        .json(&json!({"expires_in_secs": 600}))
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "{}", r.text().await?);
+    let access = r.json::<Value>().await?["token"]
+        .as_str()
+        .context("a token")?
+        .to_string();
+    let hls = format!("/api/v1/discs/{copy}/titles/1/hls.m3u8");
+    ensure!(
+        get(&app, &hls).await?.status() == 403,
+        "a closed disc's playlist"
+    );
+    let segment3 = format!("/api/v1/discs/{copy}/titles/1/hls/3.ts");
+    ensure!(
+        get(&app, &segment3).await?.status() == 403,
+        "a closed disc's segment"
+    );
+    let r = get(&app, &format!("{hls}?access={access}")).await?;
+    ensure!(r.status() == 200, "{}", r.status());
+    let playlist = r.text().await?;
+    ensure!(
+        playlist.contains(&format!("hls/3.ts?access={access}\n")),
+        "{playlist}"
+    );
+    let r = get(&app, &format!("{segment3}?access={access}")).await?;
+    ensure!(r.status() == 200, "{}", r.status());
+    ensure!(r.bytes().await? == last, "the same segment, stored once");
+    ensure!(
+        app.state.media.transcodes_started() == made,
+        "no ffmpeg for the copy"
+    );
 
     if backend == Backend::SqliteLocal {
         let dvd = put(&app, &token, "dvd-video.iso").await?;
@@ -446,6 +503,26 @@ async fn data_disc_files_and_hostile_media_play_or_fail_clearly(backend: Backend
         "ffmpeg ran past the end"
     );
 
+    // Eight readers at once, each from its own segment, on one transcode slot: every one
+    // is served (transcodes overtaking each other hand over, nobody is refused).
+    let dvd = put(&app, &token, "dvd-video.iso").await?;
+    let dvd = register(&app, &token, json!({"sha256": dvd, "open": true})).await?;
+    wait_indexed(&app, None, dvd).await?;
+    let readers = (0..8).map(|k| {
+        let app = &app;
+        async move {
+            let mut sizes = Vec::new();
+            for n in (k % 3)..3 {
+                let r = get(app, &format!("/api/v1/discs/{dvd}/titles/1/hls/{n}.ts")).await?;
+                ensure!(r.status() == 200, "reader {k}, segment {n}: {}", r.status());
+                sizes.push(r.bytes().await?.len());
+            }
+            Ok::<_, anyhow::Error>(sizes)
+        }
+    });
+    futures::future::try_join_all(readers).await?;
+    idle(&app).await?;
+
     // A DVD whose VOB is cut short plays what is there.
     let (cut, _) = open_disc(&app, &token, "dvd-cut.iso").await?;
     let r = get(&app, &format!("/api/v1/discs/{cut}/titles/1/hls/0.ts")).await?;
@@ -464,6 +541,21 @@ async fn data_disc_files_and_hostile_media_play_or_fail_clearly(backend: Backend
         )
         .await?;
         audio_goes_on(&app, &browser, media, mp3).await?;
+        // A title that cannot be played says why on its page.
+        browser
+            .client
+            .goto(&app.url(&format!("/discs/{hostile}/play/{broken}")))
+            .await?;
+        let said = browser
+            .wait_js(
+                30,
+                "the reason on the page",
+                "var s = document.getElementById('status'); \
+                 return s && s.className === 'caution' ? s.textContent : null;",
+            )
+            .await?;
+        let said = said.as_str().unwrap_or_default();
+        ensure!(said.contains("Invalid data found"), "{said}");
         browser.close().await?;
     }
     Ok(())
@@ -599,5 +691,53 @@ async fn cd_audio_tracks_play_compact(backend: Backend) -> Result<()> {
         ensure!(state.get("error").is_none(), "{state}");
         browser.close().await?;
     }
+    Ok(())
+}
+
+/// The segment cache keeps to its size: the least recently played segments go first, their
+/// bytes with them unless something else (an uploaded blob of the same bytes) needs them.
+async fn least_recently_played_segments_go_first(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let (db, blobs) = (&app.state.db, &app.state.blobs);
+    let key = key(&"ab".repeat(32), 1);
+    let bytes: Vec<Vec<u8>> = (0..3).map(|n| common::image(1000, 90 + n)).collect();
+    // Segment 0's bytes are also an uploaded blob.
+    app.upload(&token, &bytes[0], 2 * PART as usize).await?;
+    let mut digests = Vec::new();
+    for (n, b) in bytes.iter().enumerate() {
+        let digest = blobs.put_small(b).await?;
+        spindle::db::media::insert_segment(
+            db,
+            &key,
+            n as i64,
+            &digest.to_hex(),
+            1000,
+            10 * (n as i64 + 1),
+        )
+        .await?;
+        digests.push(digest);
+    }
+    // Segment 0 is played again: segment 1 is now the least recently played.
+    spindle::db::media::touch_segment(db, &key, 0, 1000).await?;
+    ensure!(
+        spindle::media::evict(db, blobs, 3000).await? == 0,
+        "under the cap"
+    );
+    ensure!(spindle::media::evict(db, blobs, 2000).await? == 1);
+    ensure!(spindle::db::media::stored(db, &key).await? == [0, 2]);
+    ensure!(
+        blobs.size(&digests[1]).await?.is_none(),
+        "segment 1's bytes went"
+    );
+    ensure!(blobs.size(&digests[2]).await? == Some(1000));
+    ensure!(spindle::media::evict(db, blobs, 0).await? == 2);
+    ensure!(spindle::db::media::stored(db, &key).await?.is_empty());
+    ensure!(blobs.size(&digests[2]).await?.is_none());
+    ensure!(
+        blobs.size(&digests[0]).await? == Some(1000),
+        "an uploaded blob's bytes stay"
+    );
     Ok(())
 }
