@@ -44,7 +44,7 @@ IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:lib
   7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils zebrasrv:idzebra-2.0 yaz-client:yaz
   yaz-marcdump:yaz chromium:chromium chromedriver:chromium-driver nginx:nginx curl:curl
   openssl:openssl ffmpeg:ffmpeg ffprobe:ffmpeg vcdimager:vcdimager vcdxrip:vcdimager
-  dvdauthor:dvdauthor)
+  dvdauthor:dvdauthor rclone:rclone)
 
 install_image_tools() {
   local missing=() pair

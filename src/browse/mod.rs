@@ -2,6 +2,7 @@
 //! image, an audio track as WAV, a directory as a streamed ZIP, the launch target, and the
 //! facts about the image that the disc's JSON view shows.
 
+pub mod dav;
 mod lookup;
 
 use serde::Serialize;

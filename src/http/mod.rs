@@ -20,6 +20,7 @@ mod access;
 mod blobs;
 mod catalogue;
 mod chart;
+mod dav;
 mod discs;
 pub(crate) mod download;
 mod extract;
@@ -69,6 +70,7 @@ pub fn router(state: AppState) -> Router {
         .merge(librarian::router())
         .merge(reader::router(&state))
         .merge(play::pages())
+        .merge(dav::router(&state))
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(
             state.clone(),

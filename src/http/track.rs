@@ -39,6 +39,9 @@ pub enum Counted {
     Play,
     /// A search run.
     Search,
+    /// A disc as a WebDAV drive: mounting it (the first PROPFIND of its root in a session)
+    /// is a launch, a file's GET a file request.
+    Drive,
 }
 
 fn disc_in_path(path: &str) -> Option<i64> {
@@ -48,6 +51,25 @@ fn disc_in_path(path: &str) -> Option<i64> {
         .next()?
         .parse()
         .ok()
+}
+
+/// A WebDAV drive's address names its disc's root: `/dav/[g/{grant}/]discs/{id}[/]`.
+fn is_drive_root(path: &str) -> bool {
+    drive_path(path).is_some_and(|p| p.is_empty())
+}
+
+/// The path inside the disc a drive's address names (percent-encoded, as the file routes'
+/// events keep it), if it is a drive's address.
+fn drive_path(path: &str) -> Option<String> {
+    let rest = path.strip_prefix("/dav/")?;
+    let rest = match rest.strip_prefix("g/") {
+        Some(granted) => granted.split_once('/')?.1,
+        None => rest,
+    };
+    let rest = rest.strip_prefix("discs/")?;
+    let (id, inside) = rest.split_once('/').unwrap_or((rest, ""));
+    id.parse::<i64>().ok()?;
+    Some(inside.trim_end_matches('/').to_string())
 }
 
 /// The reader's session cookie, if it has the shape Spindle gives it.
@@ -130,8 +152,14 @@ pub async fn track(
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     let get = method == Method::GET;
+    let mounted = route == Counted::Drive
+        && status == 207
+        && method.as_str() == "PROPFIND"
+        && is_drive_root(&path);
     let action = match (route, status) {
         (_, 401 | 403) => Some(Action::NoLicense),
+        _ if mounted => Some(Action::Launch),
+        (Counted::Drive, s) if get && starts_download(range.as_deref(), s) => Some(Action::File),
         _ if !get => None,
         (Counted::Landing, 200 | 304) => Some(Action::Landing),
         (Counted::Tree, 200 | 304) => Some(Action::Browse),
@@ -164,9 +192,20 @@ pub async fn track(
             user_agent,
             cookie: cookie.clone(),
         };
-        let file_path = matches!(route, Counted::Files | Counted::Item)
-            .then(|| path.split_once("/files/").map(|(_, p)| p.to_string()))
-            .flatten();
+        let file_path = match route {
+            Counted::Files | Counted::Item => {
+                path.split_once("/files/").map(|(_, p)| p.to_string())
+            }
+            Counted::Drive => drive_path(&path),
+            _ => None,
+        };
+        let again = mounted
+            && !state
+                .usage
+                .first_mount(&visitor, disc.unwrap_or(0), now_ms());
+        if again {
+            return response;
+        }
         match state
             .usage
             .event(
@@ -220,6 +259,13 @@ mod tests {
     #[test]
     fn routes_and_counting_rules() {
         assert_eq!(disc_in_path("/api/v1/discs/42/image"), Some(42));
+        assert!(is_drive_root("/dav/discs/42/") && is_drive_root("/dav/discs/42"));
+        assert!(is_drive_root("/dav/g/tok.en/discs/42/"));
+        assert!(!is_drive_root("/dav/discs/42/a.txt") && !is_drive_root("/dav/discs/x/"));
+        assert_eq!(
+            drive_path("/dav/g/t/discs/7/a/b%20c.txt").as_deref(),
+            Some("a/b%20c.txt")
+        );
         assert!(starts_download(None, 200));
         assert!(starts_download(Some("bytes=0-"), 206));
         assert!(starts_download(Some("bytes=0-99,200-300"), 206));

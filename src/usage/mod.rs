@@ -42,6 +42,8 @@ pub struct Usage {
     pub metrics_from: Vec<IpNet>,
     /// The header trusted proxies put the client's address in (`http.client_ip_header`).
     pub client_ip_header: String,
+    /// The drives mounted in each session this hour (see [`Self::first_mount`]).
+    mounts: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
 
 impl Usage {
@@ -58,7 +60,26 @@ impl Usage {
             trusted_proxies: parse_cidrs(&config.http.trusted_proxies).unwrap_or_default(),
             metrics_from: parse_cidrs(&config.http.metrics_from).unwrap_or_default(),
             client_ip_header: config.http.client_ip_header.clone(),
+            mounts: std::sync::Mutex::default(),
         }
+    }
+
+    /// Whether this is the first time this session (a WebDAV client keeps no cookie: its
+    /// address and user agent within the hour, COUNTER's session rule) mounts `disc`: a
+    /// drive's client asks for the disc's root again and again, and only the first is a
+    /// launch. Kept on this node, for the hour.
+    pub fn first_mount(&self, visitor: &Visitor, disc: i64, now_ms: i64) -> bool {
+        let hour = now_ms / 3_600_000;
+        let key = format!(
+            "{}|{}|{disc}",
+            visitor.ip,
+            visitor.user_agent.as_deref().unwrap_or_default()
+        );
+        let Ok(mut mounts) = self.mounts.lock() else {
+            return true;
+        };
+        mounts.retain(|_, h| *h == hour);
+        mounts.insert(key, hour) != Some(hour)
     }
 
     /// A request's socket peer and the client-address header, as [`Self::client_ip`] and

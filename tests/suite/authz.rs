@@ -179,6 +179,44 @@ const MATRIX: &[(&str, &str, &str, [u16; 7])] = &[
         "",
         [403, 404, 403, 404, 404, 403, 404],
     ),
+    // A disc as a WebDAV drive: a folder GET shows its page (303), a file its bytes. A
+    // signed link in the path that is not valid opens nothing (it replaces any other link).
+    (
+        "GET",
+        "/dav/discs/{dA}",
+        "",
+        [403, 303, 403, 303, 303, 403, 303],
+    ),
+    (
+        "GET",
+        "/dav/discs/{dA}/",
+        "",
+        [403, 303, 403, 303, 303, 403, 303],
+    ),
+    (
+        "GET",
+        "/dav/discs/{dA}/data.bin",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/dav/g/x/discs/{dA}",
+        "",
+        [403, 303, 403, 403, 303, 403, 303],
+    ),
+    (
+        "GET",
+        "/dav/g/x/discs/{dA}/",
+        "",
+        [403, 303, 403, 403, 303, 403, 303],
+    ),
+    (
+        "GET",
+        "/dav/g/x/discs/{dA}/data.bin",
+        "",
+        [403, 200, 403, 403, 200, 403, 200],
+    ),
     // The media loopback's route (`/s/{key}`, for this node's ffmpeg) is not on the public
     // listener at all.
     (

@@ -14,6 +14,7 @@ mod authz;
 mod backup;
 mod browse;
 mod dashboard;
+mod dav;
 mod downloads;
 mod faults;
 mod fixity;
