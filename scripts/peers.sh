@@ -63,6 +63,17 @@ install_image_tools() {
   done
 }
 
+# The play benchmark (loadtests/play-bench.sh) also measures JSMpeg in the browser, which npm
+# fetches at run time: npm is installed for it, not for the suite.
+install_bench_tools() {
+  install_image_tools
+  if ! command -v npm >/dev/null; then
+    echo "peers: installing npm (Debian package) for the benchmarks"
+    apt_install npm || die "could not install npm"
+  fi
+  command -v npm >/dev/null || die "npm is still missing"
+}
+
 install_peers() {
   install_image_tools
   if ! pg_bindir >/dev/null; then
