@@ -163,10 +163,8 @@ impl Media {
     }
 
     /// Transcodes running or queued now.
-    pub fn transcodes_running(&self) -> usize {
-        self.jobs
-            .lock()
-            .map_or(0, |j| j.values().map(Vec::len).sum())
+    pub fn transcodes_running(&self) -> i64 {
+        self.running.get()
     }
 
     pub fn segment_secs(&self) -> u32 {
@@ -484,10 +482,19 @@ impl Media {
     ) -> Vec<String> {
         let c = &self.config;
         let secs = i64::from(c.segment_secs);
-        let offset = (from * secs).to_string();
+        let (offset, start, length) = (
+            (from * secs).to_string(),
+            from.to_string(),
+            secs.to_string(),
+        );
         let threads = c.threads.to_string();
         let audio_rate = AUDIO_BITS_PER_SEC.to_string();
-        let mut args: Vec<String> = [
+        let key_frames = format!("expr:gte(t,n_forced*{secs})");
+        let (segments, playlist) = (
+            dir.join("seg%d.ts").display().to_string(),
+            dir.join("out.m3u8").display().to_string(),
+        );
+        let mut args: Vec<&str> = vec![
             "-nostdin",
             "-hide_banner",
             "-nostats",
@@ -499,12 +506,9 @@ impl Media {
             &offset,
             "-i",
             url,
-        ]
-        .iter()
-        .map(|s| s.to_string())
-        .collect();
-        let more: Vec<String> = match kind {
-            MediaKind::Video => [
+        ];
+        match kind {
+            MediaKind::Video => args.extend([
                 "-map",
                 "0:v:0",
                 "-map",
@@ -524,21 +528,12 @@ impl Media {
                 "-threads",
                 &threads,
                 "-force_key_frames",
-                &format!("expr:gte(t,n_forced*{secs})"),
+                &key_frames,
                 "-sc_threshold",
                 "0",
-                "-c:a",
-                "aac",
-                "-b:a",
-                &audio_rate,
-                "-ac",
-                "2",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
+            ]),
             // Timestamps from the samples: some audio (RealAudio 14.4) has none of its own.
-            MediaKind::Audio => [
+            MediaKind::Audio => args.extend([
                 "-map",
                 "0:a:0",
                 "-vn",
@@ -546,40 +541,35 @@ impl Media {
                 "-dn",
                 "-af",
                 "asetpts=N/SR/TB",
-                "-c:a",
-                "aac",
-                "-b:a",
-                &audio_rate,
-                "-ac",
-                "2",
-            ]
-            .iter()
-            .map(|s| s.to_string())
-            .collect(),
-        };
-        args.extend(more);
-        let tail = [
-            "-output_ts_offset".to_string(),
-            offset.clone(),
-            "-f".into(),
-            "hls".into(),
-            "-hls_time".into(),
-            secs.to_string(),
-            "-hls_list_size".into(),
-            "0".into(),
-            "-hls_segment_type".into(),
-            "mpegts".into(),
+            ]),
+        }
+        args.extend([
+            "-c:a",
+            "aac",
+            "-b:a",
+            &audio_rate,
+            "-ac",
+            "2",
+            "-output_ts_offset",
+            &offset,
+            "-f",
+            "hls",
+            "-hls_time",
+            &length,
+            "-hls_list_size",
+            "0",
+            "-hls_segment_type",
+            "mpegts",
             // The playlist is written to a temporary name and renamed: never seen half-written.
-            "-hls_flags".into(),
-            "temp_file".into(),
-            "-start_number".into(),
-            from.to_string(),
-            "-hls_segment_filename".into(),
-            dir.join("seg%d.ts").display().to_string(),
-            dir.join("out.m3u8").display().to_string(),
-        ];
-        args.extend(tail);
-        args
+            "-hls_flags",
+            "temp_file",
+            "-start_number",
+            &start,
+            "-hls_segment_filename",
+            &segments,
+            &playlist,
+        ]);
+        args.into_iter().map(String::from).collect()
     }
 }
 

@@ -42,92 +42,26 @@ const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
 /// is a file request.
 pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/dav/discs/{id}", counted(s, Drive, any(root)))
-        .route("/dav/discs/{id}/", counted(s, Drive, any(root)))
-        .route("/dav/discs/{id}/{*path}", counted(s, Drive, any(at)))
-        .route(
-            "/dav/g/{grant}/discs/{id}",
-            counted(s, Drive, any(granted_root)),
-        )
-        .route(
-            "/dav/g/{grant}/discs/{id}/",
-            counted(s, Drive, any(granted_root)),
-        )
+        .route("/dav/discs/{id}", counted(s, Drive, any(dav)))
+        .route("/dav/discs/{id}/", counted(s, Drive, any(dav)))
+        .route("/dav/discs/{id}/{*path}", counted(s, Drive, any(dav)))
+        .route("/dav/g/{grant}/discs/{id}", counted(s, Drive, any(dav)))
+        .route("/dav/g/{grant}/discs/{id}/", counted(s, Drive, any(dav)))
         .route(
             "/dav/g/{grant}/discs/{id}/{*path}",
-            counted(s, Drive, any(granted_at)),
+            counted(s, Drive, any(dav)),
         )
 }
 
-/// What a request names: the disc, the path inside it, the signed link in the path.
+/// What a request names: the disc, the path inside it, the signed link in the path (each
+/// route names what it has; the rest default).
+#[derive(serde::Deserialize)]
 struct Target {
     id: String,
+    #[serde(default)]
     path: String,
+    #[serde(default)]
     grant: Option<String>,
-}
-
-async fn root(
-    state: State<AppState>,
-    viewer: Viewer,
-    method: Method,
-    headers: HeaderMap,
-    Path(id): Path<String>,
-    body: Bytes,
-) -> Response {
-    let target = Target {
-        id,
-        path: String::new(),
-        grant: None,
-    };
-    dav(state, viewer, method, headers, target, body).await
-}
-
-async fn at(
-    state: State<AppState>,
-    viewer: Viewer,
-    method: Method,
-    headers: HeaderMap,
-    Path((id, path)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    let target = Target {
-        id,
-        path,
-        grant: None,
-    };
-    dav(state, viewer, method, headers, target, body).await
-}
-
-async fn granted_root(
-    state: State<AppState>,
-    viewer: Viewer,
-    method: Method,
-    headers: HeaderMap,
-    Path((grant, id)): Path<(String, String)>,
-    body: Bytes,
-) -> Response {
-    let target = Target {
-        id,
-        path: String::new(),
-        grant: Some(grant),
-    };
-    dav(state, viewer, method, headers, target, body).await
-}
-
-async fn granted_at(
-    state: State<AppState>,
-    viewer: Viewer,
-    method: Method,
-    headers: HeaderMap,
-    Path((grant, id, path)): Path<(String, String, String)>,
-    body: Bytes,
-) -> Response {
-    let target = Target {
-        id,
-        path,
-        grant: Some(grant),
-    };
-    dav(state, viewer, method, headers, target, body).await
 }
 
 async fn dav(
@@ -135,7 +69,7 @@ async fn dav(
     mut viewer: Viewer,
     method: Method,
     headers: HeaderMap,
-    target: Target,
+    Path(target): Path<Target>,
     body: Bytes,
 ) -> Response {
     if let Some(token) = &target.grant {

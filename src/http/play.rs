@@ -15,6 +15,7 @@ use super::track::Counted::Play;
 use super::{ApiPath, download};
 use crate::access::Viewer;
 use crate::app::AppState;
+use crate::browse::Origin::{Title, Track};
 use crate::browse::{self, Origin, Playable};
 use crate::content::{Content, Representation, unix_time};
 use crate::dashboard::bytes_text;
@@ -28,27 +29,39 @@ pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/discs/{id}/titles/{title}/hls.m3u8",
-            for_players(s, counted(s, Play, get(title_playlist))),
+            for_players(
+                s,
+                counted(s, Play, get(|s, v, u, p| playlist(s, v, u, p, Title))),
+            ),
         )
         .route(
             "/discs/{id}/titles/{title}/hls/{segment}",
-            for_players(s, get(title_segment)),
+            for_players(s, get(|s, v, m, h, p| segment(s, v, m, h, p, Title))),
         )
         .route(
             "/discs/{id}/tracks/{track}/hls.m3u8",
-            for_players(s, counted(s, Play, get(track_playlist))),
+            for_players(
+                s,
+                counted(s, Play, get(|s, v, u, p| playlist(s, v, u, p, Track))),
+            ),
         )
         .route(
             "/discs/{id}/tracks/{track}/hls/{segment}",
-            for_players(s, get(track_segment)),
+            for_players(s, get(|s, v, m, h, p| segment(s, v, m, h, p, Track))),
         )
 }
 
 /// The player pages: a title's, a CD audio track's.
 pub fn pages() -> Router<AppState> {
     Router::new()
-        .route("/discs/{id}/play/{title}", get(title_player))
-        .route("/discs/{id}/listen/{track}", get(track_player))
+        .route(
+            "/discs/{id}/play/{title}",
+            get(|s, v, h, u, p| player(s, v, h, u, p, Title)),
+        )
+        .route(
+            "/discs/{id}/listen/{track}",
+            get(|s, v, h, u, p| player(s, v, h, u, p, Track)),
+        )
 }
 
 async fn playable(
@@ -65,86 +78,11 @@ async fn playable(
     }
 }
 
-async fn title_playlist(
-    state: State<AppState>,
-    viewer: Viewer,
-    uri: Uri,
-    ApiPath((id, title)): ApiPath<(String, String)>,
-) -> AppResult<Response> {
-    playlist(state, viewer, uri, id, title, Origin::Title).await
-}
-
-async fn track_playlist(
-    state: State<AppState>,
-    viewer: Viewer,
-    uri: Uri,
-    ApiPath((id, track)): ApiPath<(String, String)>,
-) -> AppResult<Response> {
-    playlist(state, viewer, uri, id, track, Origin::Track).await
-}
-
-async fn title_segment(
-    state: State<AppState>,
-    viewer: Viewer,
-    method: Method,
-    headers: HeaderMap,
-    ApiPath((id, title, n)): ApiPath<(String, String, String)>,
-) -> AppResult<Response> {
-    segment(
-        state,
-        viewer,
-        method,
-        headers,
-        (id, title, n),
-        Origin::Title,
-    )
-    .await
-}
-
-async fn track_segment(
-    state: State<AppState>,
-    viewer: Viewer,
-    method: Method,
-    headers: HeaderMap,
-    ApiPath((id, track, n)): ApiPath<(String, String, String)>,
-) -> AppResult<Response> {
-    segment(
-        state,
-        viewer,
-        method,
-        headers,
-        (id, track, n),
-        Origin::Track,
-    )
-    .await
-}
-
-async fn title_player(
-    state: State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    uri: Uri,
-    Path((id, title)): Path<(String, String)>,
-) -> Response {
-    player(state, viewer, headers, uri, (id, title), Origin::Title).await
-}
-
-async fn track_player(
-    state: State<AppState>,
-    viewer: Viewer,
-    headers: HeaderMap,
-    uri: Uri,
-    Path((id, track)): Path<(String, String)>,
-) -> Response {
-    player(state, viewer, headers, uri, (id, track), Origin::Track).await
-}
-
 async fn playlist(
     State(state): State<AppState>,
     viewer: Viewer,
     uri: Uri,
-    id: String,
-    number: String,
+    ApiPath((id, number)): ApiPath<(String, String)>,
     origin: Origin,
 ) -> AppResult<Response> {
     let t = playable(&state, &viewer, &id, &number, origin).await?;
@@ -176,7 +114,7 @@ async fn segment(
     viewer: Viewer,
     method: Method,
     headers: HeaderMap,
-    (id, number, segment): (String, String, String),
+    ApiPath((id, number, segment)): ApiPath<(String, String, String)>,
     origin: Origin,
 ) -> AppResult<Response> {
     let t = playable(&state, &viewer, &id, &number, origin).await?;
@@ -214,7 +152,7 @@ async fn player(
     viewer: Viewer,
     headers: HeaderMap,
     uri: Uri,
-    (id, number): (String, String),
+    Path((id, number)): Path<(String, String)>,
     origin: Origin,
 ) -> Response {
     let lang = Lang::from_request(&headers, &uri);

@@ -195,13 +195,7 @@ async fn a_disc_is_a_read_only_webdav_drive(backend: Backend) -> Result<()> {
 
     // Counting: mounting the disc is one launch however often the client asks for its root
     // (four times so far); each file's GET is a file request, a later range of it is not.
-    app.state.usage.recorder.flush().await;
-    let events = spindle::db::usage::events_between(
-        &app.state.db,
-        spindle::calendar::Day::today().start_ms(),
-        spindle::usage::now_ms() + 1,
-    )
-    .await?;
+    let events = app.events_today().await?;
     let count = |action: &str| events.iter().filter(|e| e.action == action).count();
     ensure!(count("launch") == 1, "{events:#?}");
     let files = reference
@@ -297,17 +291,32 @@ async fn a_disc_is_a_read_only_webdav_drive(backend: Backend) -> Result<()> {
     let granted = format!("/dav/g/{grant}/discs/{closed_id}/");
     let members = propfind(&app, &granted, "1", &granted).await?;
     ensure!(members.len() > 1, "the closed disc opens through its link");
+    // The link opens its own disc and no other closed one.
+    let other = common::iso_image(100_000, 62);
+    app.upload(&token, &other, 2 * PART as usize).await?;
+    let r = app
+        .client
+        .post(app.url("/api/v1/discs"))
+        .bearer_auth(&token)
+        .json(&json!({"sha256": sha256_hex(&other)}))
+        .send()
+        .await?;
+    let other_id = r.json::<Value>().await?["id"].as_i64().context("id")?;
+    wait_indexed(&app, Some(&token), other_id).await?;
     let r = app
         .client
         .request(
             method("PROPFIND")?,
-            app.url(&format!("/dav/g/{grant}/discs/{id}/")),
+            app.url(&format!("/dav/g/{grant}/discs/{other_id}/")),
         )
         .header("depth", "0")
         .send()
         .await?;
-    // (The open disc is open anyway; the link's own disc is what it opens.)
-    ensure!(r.status() == 207, "{}", r.status());
+    ensure!(
+        r.status() == 403,
+        "another closed disc through the link: {}",
+        r.status()
+    );
     let forged = format!("/dav/g/{}x/discs/{closed_id}/", &grant[..grant.len() - 1]);
     let r = app
         .client

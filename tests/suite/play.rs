@@ -189,13 +189,7 @@ async fn a_video_cd_plays_as_hls(backend: Backend) -> Result<()> {
 
     // Loading the playlist starts a play: one launch each time (this test's, ffprobe's);
     // the 16 segment and range reads after it are not counted again.
-    app.state.usage.recorder.flush().await;
-    let events = spindle::db::usage::events_between(
-        &app.state.db,
-        spindle::calendar::Day::today().start_ms(),
-        spindle::usage::now_ms() + 1,
-    )
-    .await?;
+    let events = app.events_today().await?;
     let actions: Vec<&str> = events
         .iter()
         .filter(|e| e.action != "landing")

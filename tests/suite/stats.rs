@@ -13,7 +13,7 @@ use common::{Backend, TestApp, iso_image};
 use serde_json::{Value, json};
 use spindle::calendar::{Day, Month};
 use spindle::db::usage::Fact;
-use spindle::usage::{Action, Visitor, now_ms, rollup};
+use spindle::usage::{Action, Visitor, rollup};
 
 on_both_backends!(
     reader_requests_become_events,
@@ -148,10 +148,8 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
         200
     );
 
-    app.state.usage.recorder.flush().await;
     let today = Day::today();
-    let events =
-        spindle::db::usage::events_between(&app.state.db, today.start_ms(), now_ms() + 1).await?;
+    let events = app.events_today().await?;
     let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
     assert_eq!(
         actions,

@@ -204,6 +204,18 @@ impl Builder {
 }
 
 impl TestApp {
+    /// Today's usage events, once the recorder has written what it holds.
+    pub async fn events_today(&self) -> Result<Vec<spindle::db::usage::EventRow>> {
+        self.state.usage.recorder.flush().await;
+        let today = spindle::calendar::Day::today();
+        Ok(spindle::db::usage::events_between(
+            &self.state.db,
+            today.start_ms(),
+            spindle::usage::now_ms() + 1,
+        )
+        .await?)
+    }
+
     /// A server on `backend` with the test defaults.
     pub async fn start(backend: Backend) -> Result<Self> {
         Self::on(backend).start().await
