@@ -39,17 +39,25 @@ pg_bindir() {
 # (the Z39.50/SRU server Koha uses) for the catalogue tests, Chromium and its WebDriver for the pages,
 # nginx (the loadtests' baseline, run in smoke mode by the suite), curl and openssl (the harness),
 # ffmpeg, vcdimager and dvdauthor (video discs made from ffmpeg's test sources; vcdxrip and
-# ffprobe read them back).
+# ffprobe read them back), rclone, davfs2 and litmus (WebDAV clients and the conformance suite),
+# syslinux/isolinux, mtools and dosfstools (boot discs and floppies the emulator tests boot).
 IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:libarchive-tools
   7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils zebrasrv:idzebra-2.0 yaz-client:yaz
   yaz-marcdump:yaz chromium:chromium chromedriver:chromium-driver nginx:nginx curl:curl
   openssl:openssl ffmpeg:ffmpeg ffprobe:ffmpeg vcdimager:vcdimager vcdxrip:vcdimager
-  dvdauthor:dvdauthor rclone:rclone)
+  dvdauthor:dvdauthor rclone:rclone mount.davfs:davfs2 litmus:litmus syslinux:syslinux
+  mcopy:mtools mkfs.fat:dosfstools)
+# Files the boot fixtures copy (packages with no command of their own).
+IMAGE_FILES=(/usr/lib/ISOLINUX/isolinux.bin:isolinux
+  /usr/lib/syslinux/modules/bios/ldlinux.c32:syslinux-common)
 
 install_image_tools() {
   local missing=() pair
   for pair in "${IMAGE_TOOLS[@]}"; do
     command -v "${pair%%:*}" >/dev/null || missing+=("${pair#*:}")
+  done
+  for pair in "${IMAGE_FILES[@]}"; do
+    [ -e "${pair%%:*}" ] || missing+=("${pair#*:}")
   done
   /usr/bin/python3 -c 'import pycdlib' 2>/dev/null || missing+=(python3-pycdlib)
   # A Chinese font, so the pages' screenshots show zh-CN text rather than empty boxes.
@@ -60,6 +68,9 @@ install_image_tools() {
   fi
   for pair in "${IMAGE_TOOLS[@]}"; do
     command -v "${pair%%:*}" >/dev/null || die "${pair%%:*} is still missing"
+  done
+  for pair in "${IMAGE_FILES[@]}"; do
+    [ -e "${pair%%:*}" ] || die "${pair%%:*} is still missing"
   done
 }
 

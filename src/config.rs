@@ -28,6 +28,7 @@ pub struct Config {
     pub stats: StatsConfig,
     pub fixity: FixityConfig,
     pub media: MediaConfig,
+    pub launch: LaunchConfig,
     pub limits: LimitsConfig,
     pub log: LogConfig,
 }
@@ -127,6 +128,7 @@ impl Default for Config {
             stats: StatsConfig::default(),
             fixity: FixityConfig::default(),
             media: MediaConfig::default(),
+            launch: LaunchConfig::default(),
             limits: LimitsConfig::default(),
             log: LogConfig::default(),
         }
@@ -230,6 +232,24 @@ impl Default for MediaConfig {
             cache_mib: 10_240,
             idle_secs: 60,
             wait_secs: 60,
+        }
+    }
+}
+
+/// Running discs: in the browser (v86, an x86 PC in WebAssembly) and as a drive (WebDAV).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LaunchConfig {
+    /// The largest disc (and environment hard disk) the page loads whole into the emulator;
+    /// larger discs are offered as a drive only (v86's streaming CD-ROM is marked unstable by
+    /// its maintainer).
+    pub emulation_max_bytes: u64,
+}
+
+impl Default for LaunchConfig {
+    fn default() -> Self {
+        Self {
+            emulation_max_bytes: 700 << 20,
         }
     }
 }
@@ -459,6 +479,12 @@ impl Config {
             return Err(ConfigError::Invalid(format!(
                 "media.cache_mib must be at least 16 (a few titles' segments), got {}",
                 m.cache_mib
+            )));
+        }
+        if self.launch.emulation_max_bytes < 1_474_560 {
+            return Err(ConfigError::Invalid(format!(
+                "launch.emulation_max_bytes must be at least 1474560 (a floppy), got {}",
+                self.launch.emulation_max_bytes
             )));
         }
         if !X264_PRESETS.contains(&m.preset.as_str()) {

@@ -47,6 +47,10 @@ pub struct DiscView {
     /// What is on the image, once read (the single-disc view only).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub image: Option<ImageView>,
+    /// Every way to launch the disc (the single-disc view only): its start page, the player,
+    /// a drive on the reader's computer, the emulator.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub launches: Option<Vec<crate::environments::Launch>>,
 }
 
 impl From<DiscRow> for DiscView {
@@ -75,6 +79,7 @@ impl From<DiscRow> for DiscView {
             link_error: d.link_error,
             links: None,
             image: None,
+            launches: None,
         }
     }
 }
@@ -439,6 +444,8 @@ pub struct ImageView {
     pub files_size: Option<i64>,
     pub content_class: Option<String>,
     pub launch_url: Option<String>,
+    /// The program the disc's `autorun.inf` starts, as its file URL.
+    pub program_url: Option<String>,
     pub files_url: String,
     pub tree_url: String,
     pub zip_url: String,
@@ -519,6 +526,7 @@ pub async fn image_view(db: &Db, disc: &DiscRow) -> AppResult<Option<ImageView>>
             .map(|f| f.split(' ').map(str::to_string).collect())
             .unwrap_or_default(),
         launch_url: image.launch_path.as_deref().map(|p| file_url(id, p)),
+        program_url: layout.program.as_deref().map(|p| file_url(id, p)),
         files_url: format!("/api/v1/discs/{id}/files/"),
         tree_url: format!("/api/v1/discs/{id}/tree"),
         zip_url: format!("/api/v1/discs/{id}/zip"),

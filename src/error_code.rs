@@ -99,6 +99,10 @@ error_codes! {
     // Playing.
     CannotPlay = "cannot-play";
     Preparing = "preparing";
+    // Running discs in the browser.
+    EnvironmentNotFound = "environment-not-found";
+    InvalidEnvironment = "invalid-environment";
+    CannotEmulate = "cannot-emulate";
     // Downloads.
     RangeNotSatisfiable = "range-not-satisfiable";
     PreconditionFailed = "precondition-failed";

@@ -32,6 +32,9 @@ pub struct Layout {
     pub warnings: Vec<String>,
     #[serde(default)]
     pub media: Vec<spindle_image::media::Title>,
+    /// The program the disc's `autorun.inf` starts (`open=`), as its path on the disc.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub program: Option<String>,
 }
 
 pub use spindle_client::api::PartRef;
@@ -184,8 +187,17 @@ async fn index_one(ix: &Indexer, sha: &str) {
     let started = Instant::now();
     let outcome = read_index(ix, sha).await;
     let result = match outcome {
-        Ok((index, launch, reads)) => {
-            let stored = store(ix, sha, &index, launch.as_deref(), started, reads).await;
+        Ok(Read {
+            index,
+            launch,
+            program,
+            reads,
+        }) => {
+            let found = Found {
+                launch: launch.as_deref(),
+                program: program.as_deref(),
+            };
+            let stored = store(ix, sha, &index, found, started, reads).await;
             if stored.is_ok() {
                 tracing::info!(
                     image = sha,
@@ -228,7 +240,24 @@ async fn index_one(ix: &Indexer, sha: &str) {
     }
 }
 
-async fn read_index(ix: &Indexer, sha: &str) -> Result<(Index, Option<String>, u64), ImageError> {
+/// An image's index and what was found in it.
+struct Read {
+    index: Index,
+    /// The file a "Launch" opens in the browser.
+    launch: Option<String>,
+    /// The program `autorun.inf` starts.
+    program: Option<String>,
+    /// Range reads the indexing took.
+    reads: u64,
+}
+
+/// The paths found on a disc beside its index.
+struct Found<'a> {
+    launch: Option<&'a str>,
+    program: Option<&'a str>,
+}
+
+async fn read_index(ix: &Indexer, sha: &str) -> Result<Read, ImageError> {
     let io = |e: crate::db::DbError| ImageError::Io(e.to_string());
     let digest: Digest = sha
         .parse()
@@ -271,8 +300,16 @@ async fn read_index(ix: &Indexer, sha: &str) -> Result<(Index, Option<String>, u
             None => None,
         };
         let launch = image::launch_target(&index, inf.as_deref());
+        let program = inf
+            .as_deref()
+            .and_then(|inf| image::autorun_program(&index, inf));
         let reads = main.requests() + named.iter().map(|(_, s)| s.requests()).sum::<u64>();
-        Ok((index, launch, reads))
+        Ok(Read {
+            index,
+            launch,
+            program,
+            reads,
+        })
     })
     .await
     .map_err(|e| ImageError::Io(format!("indexing task: {e}")))?
@@ -290,7 +327,7 @@ async fn store(
     ix: &Indexer,
     sha: &str,
     index: &Index,
-    launch: Option<&str>,
+    found: Found<'_>,
     started: Instant,
     reads: u64,
 ) -> Result<(), crate::db::DbError> {
@@ -320,6 +357,7 @@ async fn store(
         tracks: index.tracks.clone(),
         warnings: index.warnings.clone(),
         media: index.media.clone(),
+        program: found.program.map(str::to_string),
     };
     let dir_count = index
         .entries
@@ -334,7 +372,7 @@ async fn store(
         file_count: index.file_count() as i64,
         dir_count,
         files_size: index.files_size() as i64,
-        launch_path: launch,
+        launch_path: found.launch,
         content_class: image::content_class(index),
         layout: serde_json::to_string(&layout).unwrap_or_else(|_| "{}".into()),
         index_millis: started.elapsed().as_millis() as i64,

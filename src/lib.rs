@@ -15,6 +15,7 @@ pub mod content;
 pub mod dashboard;
 pub mod db;
 pub mod discs;
+pub mod environments;
 pub mod error;
 pub mod error_code;
 pub mod fixity;

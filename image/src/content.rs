@@ -26,8 +26,21 @@ pub fn autorun(index: &Index) -> Option<&Entry> {
     find_ci(index, "autorun.inf").filter(|e| e.size <= 64 * 1024)
 }
 
+/// The program `open=` names in the `[autorun]` section, as the disc's path for it (found
+/// whatever its case); None when there is none or it is not on the disc.
+pub fn autorun_program(index: &Index, autorun_inf: &str) -> Option<String> {
+    autorun_entries(autorun_inf, &["open"])
+        .into_iter()
+        .find_map(|t| find_ci(index, &t).map(|e| e.path.clone()))
+}
+
 /// The target named by `open=` or `shellexecute=` in the `[autorun]` section, as a disc path.
 fn autorun_targets(inf: &str) -> Vec<String> {
+    autorun_entries(inf, &["open", "shellexecute"])
+}
+
+/// The targets of `keys` in the `[autorun]` section, as disc paths.
+fn autorun_entries(inf: &str, keys: &[&str]) -> Vec<String> {
     let mut in_section = false;
     let mut out = Vec::new();
     for line in inf.lines() {
@@ -40,7 +53,7 @@ fn autorun_targets(inf: &str) -> Vec<String> {
             continue;
         };
         let key = key.trim().to_ascii_lowercase();
-        if !in_section || !(key == "open" || key == "shellexecute") {
+        if !in_section || !keys.contains(&key.as_str()) {
             continue;
         }
         let value = value.trim();
@@ -127,6 +140,15 @@ mod tests {
             warnings: vec![],
             media: vec![],
         }
+    }
+
+    #[test]
+    fn autorun_names_the_program() {
+        let ix = index(&[("SETUP.EXE", EntryKind::File), ("docs", EntryKind::Dir)]);
+        let inf = "[AutoRun]\r\nopen=setup.exe /q\r\nshellexecute=docs\\start.htm\r\n";
+        assert_eq!(autorun_program(&ix, inf).as_deref(), Some("SETUP.EXE"));
+        assert_eq!(autorun_program(&ix, "[autorun]\nopen=missing.exe\n"), None);
+        assert_eq!(autorun_program(&ix, "[other]\nopen=setup.exe\n"), None);
     }
 
     #[test]

@@ -17,7 +17,7 @@ mod udf;
 
 use serde::{Deserialize, Serialize};
 
-pub use content::{autorun, content_class, launch_target};
+pub use content::{autorun, autorun_program, content_class, launch_target};
 pub use cue::{CueSheet, CueTrack, TrackMode, match_part, parse_cue};
 pub use detect::{Detected, detect};
 pub use iso9660::VIDEO_LOST;

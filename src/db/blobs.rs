@@ -107,10 +107,11 @@ pub async fn failing(db: &Db, limit: i64) -> Result<Vec<FailingBlob>, DbError> {
 }
 
 /// Why a blob is still needed: a disc is its image, an image lists it as a part (a CUE
-/// sheet's BIN), or an upload of it is under way or ended after `$2` (a client that was told
+/// sheet's BIN), an environment boots from it, or an upload of it is under way or ended after `$2` (a client that was told
 /// "already stored" may be about to register it).
 const STILL_NEEDED: &str = "(EXISTS (SELECT 1 FROM discs d WHERE d.sha256 = b.sha256)
     OR EXISTS (SELECT 1 FROM image_parts p WHERE p.part_sha256 = b.sha256)
+    OR EXISTS (SELECT 1 FROM environments e WHERE e.sha256 = b.sha256)
     OR EXISTS (SELECT 1 FROM uploads u WHERE u.sha256 = b.sha256
                AND (u.state = 'pending' OR u.updated_at >= $2)))";
 

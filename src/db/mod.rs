@@ -12,6 +12,7 @@ use sqlx::sqlite::{
 pub mod blobs;
 pub mod catalogue;
 pub mod discs;
+pub mod environments;
 pub mod images;
 pub mod media;
 pub mod members;

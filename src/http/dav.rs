@@ -136,7 +136,8 @@ const LIVE: [&str; 6] = [
 ];
 
 /// What a PROPFIND body asks for.
-enum Asked {
+#[derive(Debug)]
+pub enum Asked {
     All,
     Names,
     /// (namespace, local name) of each property.
@@ -161,15 +162,16 @@ fn props_in(doc: &roxmltree::Document) -> Vec<(String, String)> {
         .collect()
 }
 
-fn asked(body: &[u8]) -> AppResult<Asked> {
+/// A PROPFIND body (untrusted bytes): what it asks for, or why it is refused.
+pub fn parse_propfind(body: &[u8]) -> Result<Asked, String> {
     if body.iter().all(u8::is_ascii_whitespace) {
         return Ok(Asked::All);
     }
-    let text = std::str::from_utf8(body).map_err(|_| bad_xml("not UTF-8"))?;
-    let doc = roxmltree::Document::parse(text).map_err(|e| bad_xml(&e.to_string()))?;
+    let text = std::str::from_utf8(body).map_err(|_| "not UTF-8".to_string())?;
+    let doc = roxmltree::Document::parse(text).map_err(|e| e.to_string())?;
     let root = doc.root_element();
     if root.tag_name().name() != "propfind" || root.tag_name().namespace() != Some("DAV:") {
-        return Err(bad_xml("the body is not a DAV:propfind"));
+        return Err("the body is not a DAV:propfind".into());
     }
     let has = |name: &str| {
         root.children()
@@ -182,6 +184,17 @@ fn asked(body: &[u8]) -> AppResult<Asked> {
     } else {
         Asked::All
     })
+}
+
+/// A PROPPATCH body (untrusted bytes): the (namespace, name) of every property it would set
+/// or remove, or why it is refused.
+pub fn parse_propertyupdate(body: &[u8]) -> Result<Vec<(String, String)>, String> {
+    let text = std::str::from_utf8(body).map_err(|_| "not UTF-8".to_string())?;
+    let doc = roxmltree::Document::parse(text).map_err(|e| e.to_string())?;
+    if doc.root_element().tag_name().name() != "propertyupdate" {
+        return Err("the body is not a DAV:propertyupdate".into());
+    }
+    Ok(props_in(&doc))
 }
 
 async fn propfind(
@@ -203,7 +216,7 @@ async fn propfind(
             ));
         }
     };
-    let asked = asked(body)?;
+    let asked = parse_propfind(body).map_err(|why| bad_xml(&why))?;
     let id = parse_id(&target.id)?;
     let entries = browse::dav::entries(
         &state.db,
@@ -312,13 +325,9 @@ async fn proppatch(
         false,
     )
     .await?;
-    let text = std::str::from_utf8(body).map_err(|_| bad_xml("not UTF-8"))?;
-    let doc = roxmltree::Document::parse(text).map_err(|e| bad_xml(&e.to_string()))?;
-    if doc.root_element().tag_name().name() != "propertyupdate" {
-        return Err(bad_xml("the body is not a DAV:propertyupdate"));
-    }
+    let asked = parse_propertyupdate(body).map_err(|why| bad_xml(&why))?;
     let mut props = String::new();
-    for (ns, local) in props_in(&doc) {
+    for (ns, local) in asked {
         props.push_str(&format!(
             "<x:{} xmlns:x=\"{}\"/>",
             escape(&local),

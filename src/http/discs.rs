@@ -65,8 +65,16 @@ async fn show(
     let disc = discs::readable(&state.db, &viewer, discs::parse_id(&id)?).await?;
     let image = discs::image_view(&state.db, &disc).await?;
     let links = crate::linking::links(&state.linking, disc.id).await?;
+    let launches = match &image {
+        Some(i) => {
+            let max = state.config.launch.emulation_max_bytes;
+            crate::environments::launches(&state.db, max, &disc, i).await?
+        }
+        None => Vec::new(),
+    };
     let mut view = discs::DiscView::from(disc);
     view.image = image;
+    view.launches = Some(launches);
     view.links = Some(links);
     Ok(Json(view).into_response())
 }

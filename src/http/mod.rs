@@ -20,7 +20,7 @@ mod access;
 mod blobs;
 mod catalogue;
 mod chart;
-mod dav;
+pub mod dav;
 mod discs;
 pub(crate) mod download;
 mod extract;
@@ -37,6 +37,7 @@ mod play;
 pub mod range;
 mod reader;
 mod route;
+mod run;
 pub mod server;
 mod shelf;
 mod staff;
@@ -53,6 +54,7 @@ pub fn router(state: AppState) -> Router {
         .merge(discs::router(&state))
         .merge(files::router(&state))
         .merge(play::router(&state))
+        .merge(run::router(&state))
         .merge(catalogue::router())
         .merge(opac::router(&state))
         .merge(shelf::router())
@@ -70,6 +72,7 @@ pub fn router(state: AppState) -> Router {
         .merge(librarian::router())
         .merge(reader::router(&state))
         .merge(play::pages())
+        .merge(run::pages())
         .merge(dav::router(&state))
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(

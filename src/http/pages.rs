@@ -14,36 +14,66 @@ use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::http::web::StaffPage;
 
-const ASSETS: [(&str, &str, &str); 6] = [
+const ASSETS: [(&str, &str, &[u8]); 12] = [
     (
         "upload.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/upload.js"),
+        include_bytes!("../../assets/upload.js"),
     ),
     (
         "spindle.css",
         "text/css; charset=utf-8",
-        include_str!("../../assets/spindle.css"),
+        include_bytes!("../../assets/spindle.css"),
     ),
     (
         "vendor/hash-wasm/sha256.umd.min.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/vendor/hash-wasm/sha256.umd.min.js"),
+        include_bytes!("../../assets/vendor/hash-wasm/sha256.umd.min.js"),
     ),
     (
         "vendor/tus-js-client/tus.min.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/vendor/tus-js-client/tus.min.js"),
+        include_bytes!("../../assets/vendor/tus-js-client/tus.min.js"),
     ),
     (
         "play.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/play.js"),
+        include_bytes!("../../assets/play.js"),
     ),
     (
         "vendor/hls.js/hls.light.min.js",
         "text/javascript; charset=utf-8",
-        include_str!("../../assets/vendor/hls.js/hls.light.min.js"),
+        include_bytes!("../../assets/vendor/hls.js/hls.light.min.js"),
+    ),
+    (
+        "run.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/run.js"),
+    ),
+    (
+        "vendor/v86/libv86.js",
+        "text/javascript; charset=utf-8",
+        include_bytes!("../../assets/vendor/v86/libv86.js"),
+    ),
+    (
+        "vendor/v86/v86.wasm",
+        "application/wasm",
+        include_bytes!("../../assets/vendor/v86/v86.wasm"),
+    ),
+    (
+        "vendor/v86/seabios.bin",
+        "application/octet-stream",
+        include_bytes!("../../assets/vendor/v86/seabios.bin"),
+    ),
+    (
+        "vendor/v86/vgabios.bin",
+        "application/octet-stream",
+        include_bytes!("../../assets/vendor/v86/vgabios.bin"),
+    ),
+    (
+        "vendor/v86/LICENSE",
+        "text/plain; charset=utf-8",
+        include_bytes!("../../assets/vendor/v86/LICENSE"),
     ),
 ];
 

@@ -165,7 +165,7 @@ async fn disc_page(
     Path(id): Path<String>,
 ) -> Response {
     let lang = Lang::from_request(&headers, &uri);
-    match disc_view(&state, &viewer, &id, lang, &uri).await {
+    match disc_view(&state, &viewer, &headers, &id, lang, &uri).await {
         Ok(r) => r,
         Err(e) => error_page(e, lang, &uri),
     }
@@ -174,6 +174,7 @@ async fn disc_page(
 async fn disc_view(
     state: &AppState,
     viewer: &Viewer,
+    headers: &HeaderMap,
     id: &str,
     lang: Lang,
     uri: &Uri,
@@ -237,6 +238,17 @@ async fn disc_view(
     let indexed = image
         .as_ref()
         .is_some_and(|i| i.status == ImageStatus::Indexed);
+    let launches = match &image {
+        Some(i) => {
+            let max = state.config.launch.emulation_max_bytes;
+            crate::environments::launches(&state.db, max, &disc, i).await?
+        }
+        None => Vec::new(),
+    };
+    let drive = launches
+        .iter()
+        .any(|l| l.kind == "drive")
+        .then(|| drive_view(state, viewer, headers, uri, &disc, image.as_ref()));
     Ok(render(
         StatusCode::OK,
         "disc.html",
@@ -249,6 +261,8 @@ async fn disc_view(
             "tracks": tracks,
             "media": media,
             "launch": image.as_ref().and_then(|i| i.launch_url.clone()),
+            "launches": launches,
+            "drive": drive,
             "browsable": indexed && image.as_ref().is_some_and(|i| i.file_count.unwrap_or(0) > 0),
             "formats": image.as_ref().map(|i| i.formats.join(", ")).unwrap_or_default(),
             "video_lost": image.as_ref().is_some_and(|i| i.formats.iter().any(|f| f == spindle_image::VIDEO_LOST)),
@@ -259,6 +273,37 @@ async fn disc_view(
             "lang_url": lang_url(uri, lang),
         }),
     ))
+}
+
+/// The disc as a drive on the reader's computer: its WebDAV address (with the reader's
+/// signed link in the path when that is what opens a closed disc: WebDAV clients keep no
+/// cookies) and the program its `autorun.inf` starts, as a Windows path on drive Z:.
+fn drive_view(
+    state: &AppState,
+    viewer: &Viewer,
+    headers: &HeaderMap,
+    uri: &Uri,
+    disc: &crate::db::discs::DiscRow,
+    image: Option<&crate::discs::ImageView>,
+) -> serde_json::Value {
+    let base = state.config.public_url();
+    let base = base.trim_end_matches('/');
+    let token = super::extract::query_token(uri).or_else(|| {
+        crate::http::web::cookie(headers, crate::access::ACCESS_COOKIE).map(str::to_string)
+    });
+    let granted = !disc.is_open && viewer.grant.is_some() && token.is_some();
+    let url = match token.filter(|_| granted) {
+        Some(t) => format!("{base}/dav/g/{t}/discs/{}/", disc.id),
+        None => format!("{base}/dav/discs/{}/", disc.id),
+    };
+    let program = image
+        .and_then(|i| i.program_url.as_deref())
+        .and_then(|u| u.split_once("/files/"))
+        .map(|(_, p)| {
+            let p = percent_encoding::percent_decode_str(p).decode_utf8_lossy();
+            format!("Z:\\{}", p.replace('/', "\\"))
+        });
+    json!({"url": url, "granted": granted, "program": program})
 }
 
 async fn browse_root(

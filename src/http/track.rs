@@ -37,6 +37,9 @@ pub enum Counted {
     /// Starting to play a title (its HLS playlist): a launch, as the service Spindle
     /// succeeds counted 在线播放; its segments are not counted again.
     Play,
+    /// Booting a disc in the browser (the emulator loading it as its CD-ROM): a launch; its
+    /// later ranges are not counted again.
+    Boot,
     /// A search run.
     Search,
     /// A disc as a WebDAV drive: mounting it (the first PROPFIND of its root in a session)
@@ -169,6 +172,7 @@ pub async fn track(
             Some(Action::File)
         }
         (Counted::Image, s) if starts_download(range.as_deref(), s) => Some(Action::Image),
+        (Counted::Boot, s) if starts_download(range.as_deref(), s) => Some(Action::Launch),
         (Counted::Zip, 200) => Some(Action::Image),
         (Counted::Launch, 303) | (Counted::Play, 200) => Some(Action::Launch),
         // A search run (a facet or a page that runs it again counts again, CoP §7.6).

@@ -24,7 +24,8 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'
     style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 13] = [
+const TEMPLATES: [(&str, &str); 14] = [
+    ("run.html", include_str!("../../templates/run.html")),
     ("picker.html", include_str!("../../templates/picker.html")),
     ("discs.html", include_str!("../../templates/discs.html")),
     (

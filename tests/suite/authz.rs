@@ -249,6 +249,58 @@ const MATRIX: &[(&str, &str, &str, [u16; 7])] = &[
         "",
         [403, 404, 403, 404, 404, 403, 404],
     ),
+    // Running in the browser: dA is a plain ISO (no boot image), so by itself it cannot run
+    // (422); its bytes as the emulator's CD-ROM open as the disc does; there is no
+    // environment "none".
+    (
+        "GET",
+        "/discs/{dA}/run",
+        "",
+        [403, 422, 403, 422, 422, 403, 422],
+    ),
+    (
+        "GET",
+        "/discs/{dA}/run/none",
+        "",
+        [403, 404, 403, 404, 404, 403, 404],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dA}/cdrom",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/discs/{dA}/environments/none/disk",
+        "",
+        [403, 404, 403, 404, 404, 403, 404],
+    ),
+    // Environments: staff see those their member may use; only admins make or remove them.
+    (
+        "GET",
+        "/api/v1/environments",
+        "",
+        [401, 401, 401, 401, 200, 200, 200],
+    ),
+    (
+        "GET",
+        "/api/v1/environments/none",
+        "",
+        [401, 401, 401, 401, 404, 404, 404],
+    ),
+    (
+        "PUT",
+        "/api/v1/environments/none",
+        r#"{"name":"x","licence":"y","sha256":"{shaA}","disk":"floppy","members":["A"]}"#,
+        [401, 401, 401, 401, 403, 403, 422],
+    ),
+    (
+        "DELETE",
+        "/api/v1/environments/none",
+        "",
+        [401, 401, 401, 401, 403, 403, 404],
+    ),
     (
         "GET",
         "/api/v1/discs/{dB}/image",

@@ -341,12 +341,8 @@ async fn a_disc_is_a_read_only_webdav_drive(backend: Backend) -> Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     let copied = walk(dest.path(), &utf8);
-    let expected: BTreeMap<String, Ref> = reference
-        .iter()
-        .map(|(p, r)| match r {
-            Ref::Symlink(t) => (p.clone(), reference[t].clone()),
-            other => (p.clone(), other.clone()),
-        })
+    let expected: BTreeMap<String, Ref> = resolved(&reference)
+        .into_iter()
         // rclone makes no empty folders.
         .filter(|(p, r)| {
             *r != Ref::Dir || reference.keys().any(|k| k.starts_with(&format!("{p}/")))
@@ -355,6 +351,256 @@ async fn a_disc_is_a_read_only_webdav_drive(backend: Backend) -> Result<()> {
     ensure!(
         copied == expected,
         "rclone {copied:#?}\nbsdtar {expected:#?}"
+    );
+    Ok(())
+}
+
+/// A davfs2 mount of a unit's disc, unmounted when dropped. davfs2 1.6 needs `buf_size 64`
+/// on Linux 6.16 and later (its own FUSE protocol code; reading a folder fails with EINVAL
+/// otherwise: alisarctl/davfs2#22).
+struct Davfs {
+    dir: tempfile::TempDir,
+}
+
+impl Davfs {
+    fn mount(url: &str) -> Result<Self> {
+        let dir = tempfile::tempdir()?;
+        let mnt = dir.path().join("mnt");
+        let cache = dir.path().join("cache");
+        std::fs::create_dir(&mnt)?;
+        std::fs::create_dir(&cache)?;
+        // mount.davfs runs as the davfs2 user once mounted: its cache must be reachable.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755))?;
+        std::fs::set_permissions(&cache, std::fs::Permissions::from_mode(0o777))?;
+        let conf = dir.path().join("davfs2.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "use_locks 0\nask_auth 0\nbuf_size 64\ncache_dir {}\n",
+                cache.display()
+            ),
+        )?;
+        let out = Command::new("mount")
+            .args(["-t", "davfs", url])
+            .arg(&mnt)
+            .arg("-o")
+            .arg(format!("ro,conf={}", conf.display()))
+            .stdin(std::process::Stdio::null())
+            .output()
+            .context("mount: davfs2 is not installed (scripts/peers.sh installs it)")?;
+        ensure!(
+            out.status.success(),
+            "mount -t davfs {url} (the suite runs as root for this): {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(Self { dir })
+    }
+
+    fn root(&self) -> std::path::PathBuf {
+        self.dir.path().join("mnt")
+    }
+}
+
+impl Drop for Davfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg(self.root()).output();
+    }
+}
+
+/// Symlinks as the files they point to: what a WebDAV client sees of the reference tree.
+fn resolved(reference: &BTreeMap<String, Ref>) -> BTreeMap<String, Ref> {
+    reference
+        .iter()
+        .map(|(p, r)| match r {
+            Ref::Symlink(t) => (p.clone(), reference[t].clone()),
+            other => (p.clone(), other.clone()),
+        })
+        .collect()
+}
+
+/// Linux's own WebDAV file system mounts a disc: every file's SHA-256 through the mount is
+/// bsdtar's; a 4.5 GiB file in two ISO 9660 extents, on a closed disc mounted through a
+/// signed link, reads right at its start, across the extent boundary and at its end.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn davfs2_mounts_a_disc() -> Result<()> {
+    let app = TestApp::on(Backend::SqliteLocal)
+        .config(|c| c.upload.max_size = 5 << 30)
+        .start()
+        .await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let id = app
+        .disc(&token, &fixture("rr-joliet.iso"), json!({"open": true}))
+        .await?;
+    wait_indexed(&app, None, id).await?;
+
+    let theirs = extract(
+        &common::discs::fixtures().join("rr-joliet.iso"),
+        Tool::Bsdtar,
+    );
+    let reference = resolved(&walk(theirs.path(), &utf8));
+    let mount = Davfs::mount(&app.url(&format!("/dav/discs/{id}/")))?;
+    let mut mounted = walk(&mount.root(), &utf8);
+    drop(mount);
+    // davfs2's own local folder for files it could not upload, not the server's.
+    mounted.remove("lost+found");
+    ensure!(
+        mounted == reference,
+        "davfs2 {mounted:#?}\nbsdtar {reference:#?}"
+    );
+
+    // The big disc: a sparse 4.5 GiB source with marks, made into ISO 9660 level 3 (two
+    // extents) by xorriso, uploaded by the CLI (nothing held in memory).
+    let work = tempfile::tempdir()?;
+    let src = work.path().join("src");
+    let shelf = work.path().join("shelf");
+    std::fs::create_dir_all(&src)?;
+    std::fs::create_dir_all(&shelf)?;
+    const HUGE: u64 = 4_831_838_208;
+    let marks: [(u64, &[u8]); 3] = [
+        (0, b"start of huge"),
+        (0xFFFF_F800 - 7, b"across the extents"),
+        (HUGE - 11, b"end of huge"),
+    ];
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::create(src.join("huge.bin"))?;
+        f.set_len(HUGE)?;
+        for (at, bytes) in marks {
+            f.write_all_at(bytes, at)?;
+        }
+    }
+    let status = Command::new("xorriso")
+        .args([
+            "-as",
+            "mkisofs",
+            "-iso-level",
+            "3",
+            "-r",
+            "-J",
+            "-V",
+            "BIG",
+            "-o",
+        ])
+        .arg(shelf.join("BIG-1.iso"))
+        .arg(&src)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status()?;
+    ensure!(status.success(), "xorriso");
+    let prefix = work.path().join("report");
+    let out = Command::new(env!("CARGO_BIN_EXE_spindle"))
+        .env("SPINDLE_LANG", "en")
+        .args(["upload", "--server", &app.base, "--token", &token, "--dir"])
+        .arg(&shelf)
+        .args(["--pattern", "{barcode}.iso", "--report"])
+        .arg(&prefix)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "spindle upload: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let rows: Vec<Value> =
+        serde_json::from_str(&std::fs::read_to_string(prefix.with_extension("json"))?)?;
+    let big = rows
+        .first()
+        .and_then(|r| r["disc"].as_i64())
+        .context("the report names the disc")?;
+    wait_indexed(&app, Some(&token), big).await?;
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/discs/{big}/signed-links")))
+        .bearer_auth(&token)
+        .json(&json!({"expires_in_secs": 600}))
+        .send()
+        .await?;
+    let grant = r.json::<Value>().await?["token"]
+        .as_str()
+        .context("token")?
+        .to_string();
+    let r = app
+        .client
+        .request(method("PROPFIND")?, app.url(&format!("/dav/discs/{big}/")))
+        .header("depth", "0")
+        .send()
+        .await?;
+    ensure!(r.status() == 403, "closed without the link: {}", r.status());
+    let mount = Davfs::mount(&app.url(&format!("/dav/g/{grant}/discs/{big}/")))?;
+    let huge = mount.root().join("huge.bin");
+    ensure!(
+        std::fs::metadata(&huge)?.len() == HUGE,
+        "size through the mount"
+    );
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(&huge)?;
+        for (at, bytes) in marks {
+            let mut got = vec![0u8; bytes.len() + 16];
+            let start = at.saturating_sub(8);
+            let n = f.read_at(&mut got, start)?;
+            let mut want = vec![0u8; got.len()];
+            want[(at - start) as usize..][..bytes.len()].copy_from_slice(bytes);
+            let want = &want[..n.min(want.len())];
+            ensure!(&got[..n] == want, "bytes at {at} through the mount");
+            ensure!(n as u64 == (HUGE - start).min(got.len() as u64));
+        }
+    }
+    Ok(())
+}
+
+/// litmus, the WebDAV conformance suite, against a disc: its `init` (OPTIONS) passes, and
+/// each suite's first step (making its own collection) is refused cleanly: no server error,
+/// nothing made.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn litmus_meets_a_read_only_drive() -> Result<()> {
+    let app = TestApp::start(Backend::SqliteLocal).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let id = app
+        .disc(&token, &fixture("rr-joliet.iso"), json!({"open": true}))
+        .await?;
+    wait_indexed(&app, None, id).await?;
+    let base = format!("/dav/discs/{id}/");
+    let before = propfind(&app, &base, "1", &base).await?;
+    // litmus writes its traces (debug.log, child.log) where it runs.
+    let logs = tempfile::tempdir()?;
+    let out = Command::new("litmus")
+        .current_dir(logs.path())
+        .arg("--keep-going")
+        .arg(app.url(&base))
+        .env("TESTS", "basic copymove props locks http")
+        .output()
+        .context("litmus is not installed: scripts/peers.sh installs it")?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    println!("{text}");
+    let suites = ["basic", "copymove", "props", "locks", "http"];
+    for suite in suites {
+        let part = text
+            .split(&format!("-> running `{suite}':"))
+            .nth(1)
+            .and_then(|t| t.split("<- summary").next())
+            .with_context(|| format!("litmus ran no `{suite}`:\n{text}"))?;
+        ensure!(
+            part.contains("init.................. pass"),
+            "{suite}: {part}"
+        );
+        ensure!(
+            part.contains("begin................. FAIL (Could not create new collection")
+                && part.contains("405 Method Not Allowed"),
+            "{suite}: the collection is refused cleanly: {part}"
+        );
+    }
+    ensure!(
+        !(500..600).any(|c| text.contains(&format!(": {c} "))),
+        "no server error: {text}"
+    );
+    let after = propfind(&app, &base, "1", &base).await?;
+    ensure!(
+        after.iter().map(|m| &m.href).collect::<Vec<_>>()
+            == before.iter().map(|m| &m.href).collect::<Vec<_>>(),
+        "nothing made"
     );
     Ok(())
 }

@@ -28,6 +28,7 @@ mod opac;
 mod play;
 mod process;
 mod reader_pages;
+mod run;
 mod staff_review;
 mod stats;
 mod upload_browser;
