@@ -295,7 +295,9 @@ pub fn boots_by_itself(image: &crate::discs::ImageView) -> bool {
     image.boot.iter().any(|b| b.platform == "x86")
 }
 
-/// Every way to launch the disc, in the order the page offers them.
+/// Every way to launch the disc, the one a reader most likely wants first: its start page in
+/// the browser, else the player, else booting it by itself, else the drive on the reader's
+/// computer; then the environments its member may run it in.
 pub async fn launches(
     db: &Db,
     max_bytes: u64,
@@ -318,13 +320,14 @@ pub async fn launches(
     } else if !image.tracks.is_empty() {
         out.push(plain("player", format!("/discs/{id}/listen/1")));
     }
+    let emulatable = emulatable(disc, image, max_bytes).is_ok();
+    if emulatable && boots_by_itself(image) {
+        out.push(plain("emulator", format!("/discs/{id}/run")));
+    }
     if image.status == crate::state::ImageStatus::Indexed && image.file_count.unwrap_or(0) > 0 {
         out.push(plain("drive", format!("/discs/{id}#run-on-your-computer")));
     }
-    if emulatable(disc, image, max_bytes).is_ok() {
-        if boots_by_itself(image) {
-            out.push(plain("emulator", format!("/discs/{id}/run")));
-        }
+    if emulatable {
         for env in db::environments::for_member(db, disc.member_id).await? {
             out.push(Launch {
                 kind: "emulator",

@@ -260,7 +260,6 @@ async fn disc_view(
             "set": set,
             "tracks": tracks,
             "media": media,
-            "launch": image.as_ref().and_then(|i| i.launch_url.clone()),
             "launches": launches,
             "drive": drive,
             "browsable": indexed && image.as_ref().is_some_and(|i| i.file_count.unwrap_or(0) > 0),

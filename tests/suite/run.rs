@@ -12,6 +12,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, ensure};
 use common::browser::Browser;
+use common::discs::fixture;
 use common::{Backend, TestApp, sha256_hex, wait_indexed};
 use serde_json::{Value, json};
 
@@ -66,15 +67,18 @@ fn boot_iso(dir: &Path, message: &str) -> Result<PathBuf> {
     Ok(iso)
 }
 
-/// A 1.44 MB FAT floppy that syslinux boots, saying `message`.
-fn boot_floppy(dir: &Path, message: &str) -> Result<PathBuf> {
-    let img = dir.join("floppy.img");
+/// A FAT disk of `kib` KiB that syslinux boots, saying `message`: 1440 is a floppy, more
+/// a hard disk (one FAT volume from sector 0, which the BIOS boots as it boots a floppy).
+fn boot_disk(dir: &Path, kib: u32, message: &str) -> Result<PathBuf> {
+    let img = dir.join(format!("disk-{kib}.img"));
+    // One sector per cluster; a hard disk's are too many for FAT12.
+    let fat = if kib > 2880 { "16" } else { "12" };
     run(Command::new("mkfs.fat")
-        .args(["-C", "-n", "SPINDLE"])
+        .args(["-C", "-F", fat, "-s", "1", "-n", "SPINDLE"])
         .arg(&img)
-        .arg("1440"))?;
+        .arg(kib.to_string()))?;
     run(Command::new("syslinux").arg("--install").arg(&img))?;
-    let cfg = dir.join("syslinux.cfg");
+    let cfg = dir.join(format!("syslinux-{kib}.cfg"));
     std::fs::write(&cfg, format!("SAY {message}\nPROMPT 1\nTIMEOUT 0\n"))?;
     run(Command::new("mcopy")
         .arg("-i")
@@ -155,6 +159,14 @@ async fn discs_run_in_the_browser() -> Result<()> {
         .await?;
     let text = screen_shows(&browser, "SPINDLE BOOT OK").await?;
     ensure!(text.contains("ISOLINUX"), "{text}");
+    // The keyboard reaches the emulated computer: typed at isolinux's prompt.
+    browser
+        .client
+        .find(fantoccini::Locator::Css("#screen"))
+        .await?
+        .send_keys("spindle")
+        .await?;
+    screen_shows(&browser, "boot: spindle").await?;
     let events = app.events_today().await?;
     ensure!(
         events
@@ -166,7 +178,7 @@ async fn discs_run_in_the_browser() -> Result<()> {
     );
 
     // Environments are the admins' to make.
-    let floppy = std::fs::read(boot_floppy(work.path(), "SPINDLE ENV OK")?)?;
+    let floppy = std::fs::read(boot_disk(work.path(), 1440, "SPINDLE ENV OK")?)?;
     app.upload(&a, &floppy, floppy.len()).await?;
     let env = json!({
         "name": "Boot floppy", "licence": "Made by the test; no licence needed.",
@@ -222,8 +234,24 @@ async fn discs_run_in_the_browser() -> Result<()> {
     ensure!(r.status() == 404, "{}", r.status());
 
     let plain_iso = common::iso_image(300_000, 91);
-    let plain = app.disc(&a, &plain_iso, json!({"open": true})).await?;
+    let isbn = "9780596514328";
+    let plain = app
+        .disc(
+            &a,
+            &plain_iso,
+            json!({"open": true, "isbn": isbn, "disc_number": 1}),
+        )
+        .await?;
     wait_indexed(&app, None, plain).await?;
+    let second_iso = common::iso_image(500_000, 93);
+    let second = app
+        .disc(
+            &a,
+            &second_iso,
+            json!({"open": true, "isbn": isbn, "disc_number": 2}),
+        )
+        .await?;
+    wait_indexed(&app, None, second).await?;
     let b_disc = app
         .disc(&b, &common::iso_image(200_000, 92), json!({"open": true}))
         .await?;
@@ -285,6 +313,46 @@ async fn discs_run_in_the_browser() -> Result<()> {
         page.contains("Made by the test; no licence needed."),
         "the licence note"
     );
+    // The set's second disc goes into the drive.
+    browser
+        .client
+        .execute(
+            "const s = document.getElementById('swap'); s.selectedIndex = 1; \
+             s.dispatchEvent(new Event('change'));",
+            vec![],
+        )
+        .await?;
+    let want = second_iso.len();
+    browser
+        .wait_js(
+            30,
+            "the second disc in the drive",
+            &format!(
+                "const c = window.spindleEmulator.v86.cpu.devices.cdrom; \
+                 return c.buffer && c.buffer.byteLength === {want};"
+            ),
+        )
+        .await?;
+
+    // A hard disk environment boots too.
+    let hd = std::fs::read(boot_disk(work.path(), 8192, "SPINDLE HD OK")?)?;
+    app.upload(&a, &hd, 2 * common::PART as usize).await?;
+    let r = app
+        .client
+        .put(app.url("/api/v1/environments/hd-test"))
+        .bearer_auth(&admin)
+        .json(&json!({
+            "name": "Boot disk", "licence": "Made by the test.", "sha256": sha256_hex(&hd),
+            "disk": "harddisk", "memory_mib": 32, "members": ["A"],
+        }))
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "{}: {}", r.status(), r.text().await?);
+    browser
+        .client
+        .goto(&app.url(&format!("/discs/{plain}/run/hd-test")))
+        .await?;
+    screen_shows(&browser, "SPINDLE HD OK").await?;
     browser.close().await?;
 
     // The environment's disk is what the admin uploaded, whatever ran on it.
@@ -301,5 +369,100 @@ async fn discs_run_in_the_browser() -> Result<()> {
         .send()
         .await?;
     ensure!(r.status() == 204, "{}", r.status());
+    Ok(())
+}
+
+/// The disc page's launch is what the disc is for (its start page, else the player, else
+/// booting it, else the drive), and "Run on your computer" gives the drive's address (with a
+/// reader's signed link in the path, which a WebDAV client then mounts), the program
+/// `autorun.inf` starts and what Windows may refuse.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_disc_page_offers_what_the_disc_is_for() -> Result<()> {
+    let app = TestApp::start(Backend::SqliteLocal).await?;
+    app.member("A").await?;
+    let a = app.librarian("A").await?;
+    let first = |disc: &Value| kinds(disc).first().map(|(k, _)| k.clone());
+
+    // A web disc whose autorun.inf also names a program.
+    let web = app
+        .disc(&a, &fixture("rr-joliet.iso"), json!({"open": true}))
+        .await?;
+    wait_indexed(&app, None, web).await?;
+    let v = disc_json(&app, &a, web).await?;
+    ensure!(first(&v).as_deref() == Some("page"), "{v}");
+    ensure!(v["image"]["program_url"] == format!("/api/v1/discs/{web}/files/setup.exe"));
+    let page = app
+        .client
+        .get(app.url(&format!("/discs/{web}?lang=en")))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let dav = app.url(&format!("/dav/discs/{web}/"));
+    ensure!(
+        page.contains(&format!(
+            "id=\"launch\" data-kind=\"page\" href=\"/api/v1/discs/{web}/launch\""
+        )),
+        "{page}"
+    );
+    for want in [
+        format!("<code id=\"drive-url\">{dav}</code>"),
+        format!("net use Z: \"{dav}\""),
+        "<code id=\"drive-program\">Z:\\setup.exe</code>".to_string(),
+        "FileSizeLimitInBytes".to_string(),
+    ] {
+        ensure!(page.contains(&want), "{want} is not on the page:\n{page}");
+    }
+
+    // A video disc plays; a disc of files only is a drive.
+    let dvd = app
+        .disc(&a, &fixture("dvd-video.iso"), json!({"open": true}))
+        .await?;
+    wait_indexed(&app, None, dvd).await?;
+    let v = disc_json(&app, &a, dvd).await?;
+    ensure!(
+        kinds(&v).first() == Some(&("player".to_string(), format!("/discs/{dvd}/play/1"))),
+        "{v}"
+    );
+    let files = common::iso_image(100_000, 94);
+    let closed = app.disc(&a, &files, json!({})).await?;
+    wait_indexed(&app, Some(&a), closed).await?;
+    let v = disc_json(&app, &a, closed).await?;
+    ensure!(first(&v).as_deref() == Some("drive"), "{v}");
+
+    // Off campus, a closed disc's signed link goes into the drive's path.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/discs/{closed}/signed-links")))
+        .bearer_auth(&a)
+        .json(&json!({"expires_in_secs": 600}))
+        .send()
+        .await?;
+    let token = r.json::<Value>().await?["token"]
+        .as_str()
+        .context("token")?
+        .to_string();
+    let reader = reqwest::Client::new();
+    let page = reader
+        .get(app.url(&format!("/discs/{closed}?access={token}")))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let granted = app.url(&format!("/dav/g/{token}/discs/{closed}/"));
+    ensure!(
+        page.contains(&format!("<code id=\"drive-url\">{granted}</code>")),
+        "{page}"
+    );
+    let r = reader
+        .request(reqwest::Method::from_bytes(b"PROPFIND")?, &granted)
+        .header("depth", "1")
+        .send()
+        .await?;
+    ensure!(
+        r.status() == 207,
+        "the address on the page mounts: {}",
+        r.status()
+    );
     Ok(())
 }
