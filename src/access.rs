@@ -126,6 +126,9 @@ pub struct Viewer {
     pub staff: Option<Staff>,
     pub members: Vec<i64>,
     pub grant: Option<Grant>,
+    /// The signed link's token that verified as `grant`: a launched page's addresses carry it
+    /// in their path, since its sandboxed subresources are sent without the cookie.
+    pub link: Option<String>,
     /// The disc this viewer was asked about, for whoever counts the request.
     pub read: ReadNote,
 }
@@ -148,6 +151,15 @@ impl ReadNote {
 }
 
 impl Viewer {
+    /// The signed link a reader needs in the address of this disc's files, when only the
+    /// link opens it (a closed disc, and the reader neither staff nor in its member's ranges).
+    pub fn link_needed_for(&self, disc: &DiscRow) -> Option<&str> {
+        if disc.is_open || self.staff.is_some() || self.members.contains(&disc.member_id) {
+            return None;
+        }
+        self.link.as_deref()
+    }
+
     /// May this viewer read the disc? The refusal says how to get access.
     pub fn may_read(&self, disc: &DiscRow) -> AppResult<()> {
         if disc.is_open {

@@ -385,7 +385,13 @@ async fn serve(config: Config) -> anyhow::Result<()> {
         .with_context(|| format!("cannot listen on {listen}"))?;
     let addr = listener.local_addr()?;
     tracing::info!(%addr, database = app.db.dialect(), storage = app.blobs.description(), "spindle is serving");
-    println!("Spindle is running: open http://{addr}/healthz (API under http://{addr}/api/v1/)");
+    let home = match &app.config.http.public_url {
+        Some(_) => app.config.public_url(),
+        None => format!("http://{addr}"),
+    };
+    println!(
+        "Spindle is running: open {home}/ (staff sign in at {home}/staff/sign-in, API under {home}/api/v1/)"
+    );
     crate::http::server::serve(
         app.into_state(),
         listener,

@@ -20,6 +20,7 @@ pub mod error;
 pub mod error_code;
 pub mod fixity;
 pub mod gc;
+pub mod home;
 pub mod http;
 pub mod i18n;
 pub use spindle_i18n::detail;

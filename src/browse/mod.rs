@@ -503,7 +503,15 @@ pub async fn launch(db: &Db, rows: &ContentRows, viewer: &Viewer, id: i64) -> Ap
     image
         .launch_path
         .as_deref()
-        // The page a launch opens is counted by the launch, not again as a download.
-        .map(|p| format!("{}?via=launch", file_url(disc.id, p)))
+        // The page a launch opens is counted by the launch, not again as a download. Opened
+        // by a signed link alone, its address carries the link: the page runs sandboxed, so
+        // its images, styles and scripts are requested without the link's cookie.
+        .map(|p| {
+            let prefix = viewer
+                .link_needed_for(&disc)
+                .map(|t| format!("/g/{t}"))
+                .unwrap_or_default();
+            format!("{prefix}{}?via=launch", file_url(disc.id, p))
+        })
         .ok_or_else(|| AppError::not_found(ErrorCode::NoLaunchTarget, detail!("err_no_launch")))
 }

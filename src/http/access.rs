@@ -44,10 +44,7 @@ async fn for_disc(
         body.expires_in_secs,
     )
     .await?;
-    let url = format!(
-        "{}/api/v1/discs/{id}?access={token}",
-        state.config.public_url()
-    );
+    let url = format!("{}/discs/{id}?access={token}", state.config.public_url());
     Ok((
         StatusCode::CREATED,
         Json(json!({"url": url, "token": token, "expires": expires})),
@@ -69,5 +66,12 @@ async fn for_member(
         body.expires_in_secs,
     )
     .await?;
-    Ok((StatusCode::CREATED, Json(json!({"token": token, "expires": expires, "use": "append ?access=<token> to any of the member's disc URLs"}))).into_response())
+    // The link opens the home page (the discs the link opens are listed there) and keeps
+    // the grant in a cookie for the member's disc pages.
+    let url = format!("{}/?access={token}", state.config.public_url());
+    Ok((
+        StatusCode::CREATED,
+        Json(json!({"url": url, "token": token, "expires": expires, "use": "append ?access=<token> to any of the member's disc URLs"})),
+    )
+        .into_response())
 }

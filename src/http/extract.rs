@@ -106,6 +106,10 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Staff {
     }
 }
 
+/// A signed link taken from the address's `/g/{token}` prefix before routing (`super::router`).
+#[derive(Debug, Clone)]
+pub(super) struct PathGrant(pub String);
+
 pub(super) fn query_token(uri: &axum::http::Uri) -> Option<String> {
     uri.query()?.split('&').find_map(|kv| {
         let (k, v) = kv.split_once('=')?;
@@ -142,13 +146,21 @@ impl FromRequestParts<AppState> for Viewer {
         let members = reader.map(|r| r.members).unwrap_or_default();
         let now = crate::calendar::now_secs();
         let secret = &state.link_secret;
-        let query_grant = query_token(&parts.uri).and_then(|t| verify(secret, &t, now));
-        let cookie_grant =
-            web::cookie(&parts.headers, ACCESS_COOKIE).and_then(|t| verify(secret, t, now));
+        // A link in the path (a launched disc's addresses), else the query, else the cookie.
+        let (grant, link) = [
+            parts.extensions.get::<PathGrant>().map(|g| g.0.clone()),
+            query_token(&parts.uri),
+            web::cookie(&parts.headers, ACCESS_COOKIE).map(str::to_string),
+        ]
+        .into_iter()
+        .flatten()
+        .find_map(|t| verify(secret, &t, now).map(|g| (g, t)))
+        .unzip();
         Ok(Viewer {
             staff: None,
             members,
-            grant: query_grant.or(cookie_grant),
+            grant,
+            link,
             read,
         })
     }

@@ -31,7 +31,7 @@ pub async fn remember_link(
 ) -> Response {
     let now = crate::calendar::now_secs();
     let path = request.uri().path();
-    let kept = (path.starts_with("/api/v1/discs/") || path.starts_with("/discs/"))
+    let kept = (path == "/" || path.starts_with("/api/v1/discs/") || path.starts_with("/discs/"))
         .then(|| query_token(request.uri()))
         .flatten()
         .and_then(|t| verify(&state.link_secret, &t, now).map(|g| (t, g)));
@@ -269,6 +269,28 @@ pub(super) async fn localize_problems(request: Request, next: Next) -> Response 
     if crate::error::is_problem(&response) {
         let lang = super::web::Lang::from_parts(accept.as_ref(), &uri).code();
         crate::error::localize(&mut response, lang);
+    }
+    response
+}
+
+/// A language chosen with a page's switch (`?lang=`) is kept in a cookie for a year, so the
+/// next page (reached by a link without `?lang=`) speaks it too.
+pub(super) async fn remember_language(request: Request, next: Next) -> Response {
+    let asked = super::web::Lang::asked(request.uri());
+    let mut response = next.run(request).await;
+    let is_page = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
+    if let Some(lang) = asked.filter(|_| is_page) {
+        let value = format!(
+            "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            super::web::LANG_COOKIE,
+            lang.short()
+        );
+        if let Ok(v) = HeaderValue::from_str(&value) {
+            response.headers_mut().append(header::SET_COOKIE, v);
+        }
     }
     response
 }

@@ -7,6 +7,9 @@ use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
+use axum::response::{IntoResponse as _, Response};
+use axum::routing::any;
+use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -47,7 +50,68 @@ mod track;
 mod uploads;
 pub mod web;
 
+/// Every route, behind the one address form that is not a route: `/g/{signed link}/…`, the
+/// same disc address with the link in its path (a launched page's relative links keep it).
 pub fn router(state: AppState) -> Router {
+    let routes = routes(state);
+    let inner = routes.clone();
+    Router::new()
+        .route(
+            "/g/{grant}/{*rest}",
+            any(move |request: Request| with_path_grant(inner.clone(), request)),
+        )
+        .fallback_service(routes)
+}
+
+/// `/g/{token}/api/v1/discs/…` and `/g/{token}/discs/…`: the token taken out of the path
+/// (unchecked here: the `Viewer` verifies it like a link in the query) and the request routed
+/// as the address without it. Nothing but disc addresses takes one.
+async fn with_path_grant(routes: Router, request: Request) -> Response {
+    let uri = request.uri();
+    let rest = uri
+        .path()
+        .strip_prefix("/g/")
+        .and_then(|p| p.split_once('/'))
+        .filter(|(token, rest)| {
+            !token.is_empty() && (rest.starts_with("api/v1/discs/") || rest.starts_with("discs/"))
+        });
+    let Some((token, rest)) = rest else {
+        return AppError::not_found(
+            ErrorCode::NoRoute,
+            detail!("err_no_route", path = uri.path()),
+        )
+        .into_response();
+    };
+    let target = match uri.query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    };
+    let token = extract::PathGrant(token.to_string());
+    let Ok(target) = target.parse::<axum::http::Uri>() else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    // A request of its own: this route's path parameters must not reach the inner routes'.
+    let connection = request
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .cloned();
+    let (parts, body) = request.into_parts();
+    let mut inner = Request::new(body);
+    *inner.method_mut() = parts.method;
+    *inner.uri_mut() = target;
+    *inner.version_mut() = parts.version;
+    *inner.headers_mut() = parts.headers;
+    if let Some(c) = connection {
+        inner.extensions_mut().insert(c);
+    }
+    inner.extensions_mut().insert(token);
+    match routes.oneshot(inner).await {
+        Ok(r) => r,
+        Err(never) => match never {},
+    }
+}
+
+fn routes(state: AppState) -> Router {
     let api = Router::new()
         .merge(blobs::router())
         .merge(uploads::router())
@@ -86,6 +150,7 @@ pub fn router(state: AppState) -> Router {
         ))
         .layer(middleware::from_fn(layers::refuse_nul))
         .layer(middleware::from_fn(layers::localize_problems))
+        .layer(middleware::from_fn(layers::remember_language))
         // Every answer, JSON included, is what its Content-Type says and nothing else.
         .layer(SetResponseHeaderLayer::if_not_present(
             header::X_CONTENT_TYPE_OPTIONS,

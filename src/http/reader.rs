@@ -24,6 +24,7 @@ use crate::state::{ImageStatus, LinkState};
 /// A disc's page is its landing page, its folders are browses.
 pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
+        .route("/", get(home_page))
         .route(
             "/search",
             expensive(s, counted(s, Counted::Search, get(search_page))),
@@ -150,6 +151,25 @@ async fn search_page(
         ctx["hits"] = json!(r.hits);
     }
     render(StatusCode::OK, "search.html", lang, ctx)
+}
+
+/// The home page: the search box, the consortium in figures, the discs this reader may open
+/// (newest and most used), the member libraries.
+async fn home_page(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    headers: HeaderMap,
+    uri: Uri,
+) -> Response {
+    let lang = Lang::from_request(&headers, &uri);
+    match crate::home::home(&state.db, &viewer).await {
+        Ok(home) => {
+            let mut ctx = json!(home);
+            ctx["lang_url"] = json!(lang_url(&uri, lang));
+            render(StatusCode::OK, "home.html", lang, ctx)
+        }
+        Err(e) => error_page(e.into(), lang, &uri),
+    }
 }
 
 pub(super) fn duration(seconds: f64) -> String {

@@ -112,7 +112,6 @@ pub async fn track(
     let path = request.uri().path().to_string();
     let query = request.uri().query().map(str::to_string);
     let cookie = cookie_value(headers);
-    let new_cookie = cookie.is_none().then(|| crate::auth::random_hex(16));
     let (peer, forwarded) = state.usage.origin(request.extensions(), headers);
     let reader = match state.usage.reader(&state.db, peer, forwarded).await {
         Ok(r) => r,
@@ -122,6 +121,23 @@ pub async fn track(
         }
     };
     let user_agent = header_str(headers, "user-agent").map(str::to_string);
+    // A reader without a session cookie is given one, and counted as bringing it already.
+    let new_cookie = match (&cookie, &reader) {
+        (None, Some(r)) => {
+            match state
+                .usage
+                .first_cookie(&state.db, r.ip, user_agent.as_deref(), now_ms())
+                .await
+            {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "making a session cookie");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     let range = header_str(headers, "range").map(str::to_string);
     // A disc page's images, scripts and styles are part of viewing it, not downloads; the
     // page a launch opens is counted by the launch.
@@ -160,6 +176,8 @@ pub async fn track(
         && method.as_str() == "PROPFIND"
         && is_drive_root(&path);
     let action = match (route, status) {
+        // A HEAD asks about a resource without using it: never counted, even refused.
+        _ if method == Method::HEAD => None,
         (_, 401 | 403) => Some(Action::NoLicense),
         _ if mounted => Some(Action::Launch),
         (Counted::Drive, s) if get && starts_download(range.as_deref(), s) => Some(Action::File),
@@ -189,12 +207,10 @@ pub async fn track(
             Some((_, true)) => "Free_To_Read",
             _ => "Controlled",
         };
-        // A cookie counts once the browser sends it back; until then the reader is its
-        // address and agent (a client that keeps no cookies stays that).
         let visitor = Visitor {
             ip: reader.ip,
             user_agent,
-            cookie: cookie.clone(),
+            cookie: cookie.clone().or_else(|| new_cookie.clone()),
         };
         let file_path = match route {
             Counted::Files | Counted::Item => {

@@ -1,5 +1,5 @@
 //! Server-rendered pages: minijinja templates (compiled into the binary, HTML escaped
-//! everywhere), the two languages (zh-CN and en: `?lang=`, else Accept-Language), the
+//! everywhere), the two languages (zh-CN and en: `?lang=`, kept in a cookie, else Accept-Language), the
 //! security headers every page carries, and staff sign-in: a token exchanged for an
 //! HttpOnly, SameSite=Strict session cookie, with a form token (CSRF) on every form.
 
@@ -17,6 +17,8 @@ use crate::error::AppError;
 
 pub const STAFF_COOKIE: &str = "spindle_staff";
 pub const CSRF_COOKIE: &str = "spindle_csrf";
+/// The language a reader chose with the page's switch, kept for the pages after.
+pub const LANG_COOKIE: &str = "spindle_lang";
 /// A browser session lasts a working day.
 pub const SESSION_SECS: i64 = 12 * 3600;
 
@@ -24,7 +26,8 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'
     style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 14] = [
+const TEMPLATES: [(&str, &str); 15] = [
+    ("home.html", include_str!("../../templates/home.html")),
     ("run.html", include_str!("../../templates/run.html")),
     ("picker.html", include_str!("../../templates/picker.html")),
     ("discs.html", include_str!("../../templates/discs.html")),
@@ -96,19 +99,35 @@ impl Lang {
         Self::from_request(&parts.headers, &parts.uri)
     }
 
+    /// `?lang=`, else the language chosen on an earlier page (its cookie), else the first
+    /// language the browser asks for that we have.
     pub fn from_request(headers: &axum::http::HeaderMap, uri: &axum::http::Uri) -> Self {
-        Self::from_parts(headers.get(header::ACCEPT_LANGUAGE), uri)
+        if let Some(lang) = Self::asked(uri) {
+            return lang;
+        }
+        match cookie(headers, LANG_COOKIE) {
+            Some("zh") => Lang::Zh,
+            Some("en") => Lang::En,
+            _ => Self::from_parts(headers.get(header::ACCEPT_LANGUAGE), uri),
+        }
     }
 
-    /// As [`Lang::from_request`], from the one header it reads.
+    /// The language `?lang=` asks for, if any.
+    pub fn asked(uri: &axum::http::Uri) -> Option<Self> {
+        uri.query()
+            .unwrap_or("")
+            .split('&')
+            .find_map(|kv| match kv {
+                "lang=zh" | "lang=zh-CN" => Some(Lang::Zh),
+                "lang=en" => Some(Lang::En),
+                _ => None,
+            })
+    }
+
+    /// `?lang=`, else Accept-Language (the API's errors: no cookie).
     pub fn from_parts(accept_language: Option<&HeaderValue>, uri: &axum::http::Uri) -> Self {
-        let query = uri.query().unwrap_or("");
-        for kv in query.split('&') {
-            match kv {
-                "lang=zh" | "lang=zh-CN" => return Lang::Zh,
-                "lang=en" => return Lang::En,
-                _ => {}
-            }
+        if let Some(lang) = Self::asked(uri) {
+            return lang;
         }
         let accept = accept_language.and_then(|v| v.to_str().ok()).unwrap_or("");
         for tag in accept.split(',') {
@@ -126,6 +145,14 @@ impl Lang {
             }
         }
         Lang::En
+    }
+
+    /// The cookie's value for this language.
+    pub fn short(self) -> &'static str {
+        match self {
+            Lang::En => "en",
+            Lang::Zh => "zh",
+        }
     }
 
     pub fn code(self) -> &'static str {

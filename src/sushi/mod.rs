@@ -52,8 +52,10 @@ pub struct Status {
     pub active: bool,
     #[serde(rename = "Description")]
     pub description: String,
-    #[serde(rename = "Registry_Record")]
-    pub registry_record: &'static str,
+    /// The platform's COUNTER Registry record; without one the element is omitted, as the
+    /// API requires (a platform must not send an empty one).
+    #[serde(rename = "Registry_Record", skip_serializing_if = "Option::is_none")]
+    pub registry_record: Option<&'static str>,
     #[serde(rename = "Note")]
     pub note: &'static str,
 }
@@ -95,7 +97,7 @@ pub async fn status(svc: &Service<'_>) -> Vec<Status> {
             "{}: COUNTER R5.1 usage of the consortium's disc images",
             svc.config.stats.platform
         ),
-        registry_record: "",
+        registry_record: None,
         note: "Days, months and sessions are in UTC. A month is reported once all of its days are processed (within a day of its end).",
     }]
 }

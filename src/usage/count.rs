@@ -108,11 +108,16 @@ fn eligible(e: &EventRow, action: Action) -> bool {
 }
 
 /// Indices of events a later click of the same user on the same URL, at most 30 s later,
-/// takes the place of. `dc_key_prev` (the same click hashed under the previous day's key,
+/// takes the place of. Searches are never merged: double-click filtering names
+/// investigations, requests and denials (CoP §7.2), and a search counts each time the
+/// platform runs one (§7.6). `dc_key_prev` (the same click hashed under the previous day's key,
 /// set in the first 30 s of a day) lets a double-click straddle midnight.
 fn superseded(events: &[(usize, &EventRow)]) -> HashSet<usize> {
     let mut groups: HashMap<&str, Vec<(i64, i64, usize)>> = HashMap::new();
-    for (i, e) in events {
+    for (i, e) in events
+        .iter()
+        .filter(|(_, e)| e.action != Action::Search.as_str())
+    {
         groups
             .entry(e.dc_key.as_str())
             .or_default()
@@ -698,6 +703,57 @@ mod tests {
         assert_eq!(
             count_day(&log.events, start, start + DAY_MS, &HashMap::new()).0,
             facts
+        );
+    }
+
+    #[test]
+    fn c29_every_executed_search_counts() {
+        // CoP §7.6: a search counts each time the platform executes one; §7.2's double-click
+        // filtering names investigations, requests and denials only.
+        let mut log = Log::new();
+        let v = visitor("192.0.2.1");
+        for g in [0.0, 5.0, 10.0] {
+            log.add(&v, at(D, 9, 0, g), Action::Search, 1, "GET /search?q=disc")
+                .disc_id = None;
+        }
+        let start = day_start_ms(D).expect("day");
+        let (_, searches) = count_day(&log.events, start, start + DAY_MS, &HashMap::new());
+        assert!(searches.contains(&(7, 3)), "{searches:?}");
+    }
+
+    #[test]
+    fn c30_the_click_that_sets_the_cookie_and_the_next_are_one_visitor() {
+        // A fresh browser's double-click: the first click brings no cookie and is given the
+        // cookie its surrogate makes; the second brings that cookie back (CoP §7.2, §7.3).
+        let key = b"day key";
+        let t = at(D, 9, 0, 0.0);
+        let v = visitor("192.0.2.1");
+        let given = crate::usage::pseudonym::first_cookie(key, &v, t);
+        assert_eq!(given.len(), 32);
+        let first = Visitor {
+            cookie: Some(given.clone()),
+            ..v.clone()
+        };
+        let second = Visitor {
+            cookie: Some(given),
+            ..v.clone()
+        };
+        let mut log = Log::new();
+        log.add(&first, t, Action::Image, 1, IMG);
+        log.add(&second, t + 3000, Action::Image, 1, IMG);
+        assert_eq!(log.day(D), (1, 1, 1, 1, 0));
+        // Another browser behind the address, or the next hour, gets another cookie.
+        let other = Visitor {
+            user_agent: Some("Other/1.0".into()),
+            ..v.clone()
+        };
+        assert_ne!(
+            crate::usage::pseudonym::first_cookie(key, &other, t),
+            crate::usage::pseudonym::first_cookie(key, &v, t)
+        );
+        assert_ne!(
+            crate::usage::pseudonym::first_cookie(key, &v, t + 3_600_000),
+            crate::usage::pseudonym::first_cookie(key, &v, t)
         );
     }
 }

@@ -12,7 +12,7 @@
 
 pub mod count;
 mod network;
-mod pseudonym;
+pub mod pseudonym;
 mod recorder;
 pub mod robots;
 pub mod rollup;
@@ -80,6 +80,24 @@ impl Usage {
         };
         mounts.retain(|_, h| *h == hour);
         mounts.insert(key, hour) != Some(hour)
+    }
+
+    /// The session cookie to give a reader who brings none, under the day's key (see
+    /// [`pseudonym::first_cookie`]).
+    pub async fn first_cookie(
+        &self,
+        db: &Db,
+        ip: IpAddr,
+        user_agent: Option<&str>,
+        ts_ms: i64,
+    ) -> Result<String, DbError> {
+        let key = self.keys.get(db, Day::of_ms(ts_ms)).await?;
+        let visitor = Visitor {
+            ip,
+            user_agent: user_agent.map(str::to_string),
+            cookie: None,
+        };
+        Ok(pseudonym::first_cookie(&key, &visitor, ts_ms))
     }
 
     /// A request's socket peer and the client-address header, as [`Self::client_ip`] and

@@ -58,6 +58,22 @@ fn hmac_hex(key: &[u8], parts: &[&[u8]]) -> String {
     crate::auth::hmac_hex(key, &pieces, 16)
 }
 
+/// The session cookie a browser that brings none is given, and is counted as already: a
+/// keyed hash of COUNTER's surrogate for it (address, user agent, day and hour). The request
+/// that sets the cookie and the ones that bring it back are then one visitor — a fresh
+/// browser's double-click is one click, its session one session — and a client that never
+/// keeps cookies is its surrogate, as before. Browsers alike in all of these within the same
+/// hour (a lab's identical machines behind one address) share a cookie, as COUNTER's
+/// surrogate already makes them share a session.
+pub fn first_cookie(key: &[u8], visitor: &Visitor, ts_ms: i64) -> String {
+    let surrogate = Visitor {
+        cookie: None,
+        ..visitor.clone()
+    }
+    .session_surrogate(ts_ms);
+    hmac_hex(key, &[b"session cookie", surrogate.as_bytes()])
+}
+
 /// The keyed hashes an event carries instead of an identity: the double-click key (and the
 /// same under the previous day's key, near midnight) and the session key.
 pub fn pseudonyms(

@@ -47,6 +47,22 @@ const MATRIX: &[(&str, &str, &str, [u16; 7])] = &[
         "",
         [200, 200, 200, 200, 200, 200, 200],
     ),
+    // The home page is everyone's (what it lists depends on who asks).
+    ("GET", "/", "", [200, 200, 200, 200, 200, 200, 200]),
+    // A link in the path that is no link opens nothing (the role's own access still holds);
+    // the path form takes only disc addresses.
+    (
+        "GET",
+        "/g/x/api/v1/discs/{dA}/files/data.bin",
+        "",
+        [403, 200, 403, 200, 200, 403, 200],
+    ),
+    (
+        "GET",
+        "/g/x/staff/stats",
+        "",
+        [404, 404, 404, 404, 404, 404, 404],
+    ),
     // Reader pages: A's closed disc opens for A's readers, its link, A's staff and admins.
     (
         "GET",

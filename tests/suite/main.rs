@@ -17,6 +17,7 @@ mod dashboard;
 mod dav;
 mod downloads;
 mod faults;
+mod first_contact;
 mod fixity;
 mod gc;
 mod hostile;

@@ -1,0 +1,413 @@
+//! What a newcomer meets first (issue 17): the home page (the consortium in figures, its
+//! members by name, the discs this reader may open, newest and most used), signed links that
+//! open pages rather than JSON, and a disc launched off campus by a signed link whose start
+//! page loads its images, styles, scripts and audio in headless Chromium.
+
+use crate::common;
+
+use std::process::Command;
+
+use anyhow::{Context, Result, ensure};
+use base64::Engine as _;
+use common::browser::Browser;
+use common::{Backend, TestApp, iso_image, wait_indexed};
+use serde_json::{Value, json};
+use spindle::calendar::Day;
+use spindle::usage::rollup;
+
+on_both_backends!(the_home_page_shows_what_a_reader_may_open);
+
+/// The text of `id`'s element in `html` (up to its closing tag), or "" when absent.
+fn section<'a>(html: &'a str, id: &str) -> &'a str {
+    let Some(start) = html.find(&format!("id=\"{id}\"")) else {
+        return "";
+    };
+    let rest = &html[start..];
+    let end = rest
+        .find("</ol>")
+        .or_else(|| rest.find("</ul>"))
+        .unwrap_or(rest.len());
+    &rest[..end]
+}
+
+async fn page(client: &reqwest::Client, url: String, from: &str) -> Result<String> {
+    let r = client
+        .get(url)
+        .header("X-Forwarded-For", from)
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "{}", r.status());
+    Ok(r.text().await?)
+}
+
+async fn the_home_page_shows_what_a_reader_may_open(backend: Backend) -> Result<()> {
+    let app = TestApp::on(backend).behind_loopback_proxy().start().await?;
+    let a = app.librarian("ZZU").await?;
+    let b = app.librarian("CNU").await?;
+    let admin = app.admin().await?;
+    app.set_networks(&admin, "ZZU", &["10.1.0.0/16"]).await?;
+    let open_a = app
+        .disc(
+            &a,
+            &iso_image(1000, 171),
+            json!({"label": "Open of ZZU", "open": true}),
+        )
+        .await?;
+    let closed_a = app
+        .disc(&a, &iso_image(1000, 172), json!({"label": "Closed of ZZU"}))
+        .await?;
+    let closed_b = app
+        .disc(&b, &iso_image(1000, 173), json!({"label": "Closed of CNU"}))
+        .await?;
+    let outside = "203.0.113.9";
+    let inside = "10.1.2.3";
+    let anon = reqwest::Client::new();
+
+    let html = page(&anon, app.url("/"), outside).await?;
+    // The consortium in figures and its members by name (not by code).
+    assert!(html.contains(r#"id="disc-count">3<"#), "{html}");
+    assert!(html.contains(r#"id="member-count">2<"#), "{html}");
+    assert!(html.contains("ZZU library") && html.contains("CNU library"));
+    assert!(html.contains(r#"<a class="brand" href="/">"#));
+    assert!(html.contains(r#"action="/search""#));
+    // Outside every range: the open disc only.
+    let newest = section(&html, "newest");
+    assert!(newest.contains(&format!("/discs/{open_a}\"")), "{newest}");
+    for hidden in [closed_a, closed_b] {
+        assert!(!newest.contains(&format!("/discs/{hidden}\"")), "{newest}");
+    }
+    // Nothing used yet: the empty state says when counts appear.
+    assert!(section(&html, "most-used").is_empty());
+    assert!(html.contains("after the day closes"));
+    // In ZZU's range: ZZU's closed disc too, newest first, never CNU's.
+    let html = page(&anon, app.url("/"), inside).await?;
+    let newest = section(&html, "newest");
+    let (at_closed, at_open) = (
+        newest
+            .find(&format!("/discs/{closed_a}\""))
+            .context("closed A listed")?,
+        newest
+            .find(&format!("/discs/{open_a}\""))
+            .context("open A listed")?,
+    );
+    assert!(at_closed < at_open, "newest first: {newest}");
+    assert!(!newest.contains(&format!("/discs/{closed_b}\"")));
+    // In Chinese.
+    let zh = page(&anon, app.url("/?lang=zh"), outside).await?;
+    assert!(
+        zh.contains("联盟图书馆随书光盘") && zh.contains("最近添加"),
+        "{zh}"
+    );
+
+    // A member-wide signed link opens the home page, not JSON, and lists CNU's closed disc.
+    let r = app
+        .client
+        .post(app.url("/api/v1/members/CNU/signed-links"))
+        .bearer_auth(&b)
+        .json(&json!({"expires_in_secs": 600}))
+        .send()
+        .await?;
+    ensure!(r.status() == 201);
+    let link: Value = r.json().await?;
+    let url = link["url"].as_str().context("url")?;
+    assert_eq!(
+        url,
+        app.url(&format!(
+            "/?access={}",
+            link["token"].as_str().context("token")?
+        ))
+    );
+    let kept = reqwest::Client::builder().cookie_store(true).build()?;
+    let r = kept
+        .get(url)
+        .header("X-Forwarded-For", outside)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert!(common::header(&r, "content-type").starts_with("text/html"));
+    let html = r.text().await?;
+    assert!(
+        section(&html, "newest").contains(&format!("/discs/{closed_b}\"")),
+        "{html}"
+    );
+    // The link was kept: the disc's page opens without it.
+    let disc_page = page(&kept, app.url(&format!("/discs/{closed_b}")), outside).await?;
+    assert!(disc_page.contains("Closed of CNU"));
+    // A disc's signed link opens the disc's page.
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/discs/{closed_a}/signed-links")))
+        .bearer_auth(&a)
+        .json(&json!({"expires_in_secs": 600}))
+        .send()
+        .await?;
+    let link: Value = r.json().await?;
+    let url = link["url"].as_str().context("url")?;
+    assert!(
+        url.starts_with(&app.url(&format!("/discs/{closed_a}?access="))),
+        "{url}"
+    );
+    let r = anon
+        .get(url)
+        .header("X-Forwarded-For", outside)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert!(common::header(&r, "content-type").starts_with("text/html"));
+    assert!(r.text().await?.contains("id=\"facts\""));
+
+    // Most used, once the day is rolled up: the open disc (three downloads) ahead of ZZU's
+    // closed one (one), and the closed one only for readers who may open it.
+    for (disc, times, from) in [(open_a, 3, outside), (closed_a, 1, inside)] {
+        for _ in 0..times {
+            // A fresh client each time: separate sessions, no double-click filtering.
+            let r = reqwest::Client::new()
+                .get(app.url(&format!("/api/v1/discs/{disc}/image")))
+                .header("X-Forwarded-For", from)
+                .header("User-Agent", format!("reader-{}", common::random_hex(4)))
+                .send()
+                .await?;
+            assert_eq!(r.status(), 200);
+            r.bytes().await?;
+        }
+    }
+    app.events_today().await?;
+    rollup::rollup_day(&app.state.db, Day::today()).await?;
+    let html = page(&anon, app.url("/"), inside).await?;
+    let used = section(&html, "most-used");
+    let (first, second) = (
+        used.find(&format!("/discs/{open_a}\""))
+            .context("open A used")?,
+        used.find(&format!("/discs/{closed_a}\""))
+            .context("closed A used")?,
+    );
+    assert!(first < second, "{used}");
+    let html = page(&anon, app.url("/"), outside).await?;
+    let used = section(&html, "most-used");
+    assert!(used.contains(&format!("/discs/{open_a}\"")), "{used}");
+    assert!(!used.contains(&format!("/discs/{closed_a}\"")), "{used}");
+    Ok(())
+}
+
+/// A start page that uses every kind of subresource by relative links: a style sheet (the
+/// body's colour), a script (marks the body), an image and an audio file (half a second of
+/// silence as 16-bit PCM WAV).
+fn web_disc(dir: &std::path::Path) -> Result<Vec<u8>> {
+    let tree = dir.join("tree");
+    std::fs::create_dir_all(tree.join("css"))?;
+    std::fs::create_dir_all(tree.join("media"))?;
+    std::fs::write(
+        tree.join("index.html"),
+        r#"<!doctype html><html><head><link rel="stylesheet" href="css/site.css">
+<script src="media/app.js"></script></head>
+<body><h1>Course disc</h1><img src="media/logo.png" alt="logo">
+<audio src="media/tone.wav" preload="auto"></audio></body></html>"#,
+    )?;
+    std::fs::write(
+        tree.join("css/site.css"),
+        "body { background-color: rgb(1, 2, 3); }\n",
+    )?;
+    std::fs::write(
+        tree.join("media/app.js"),
+        "document.addEventListener('DOMContentLoaded', () => { document.body.dataset.js = 'ran'; });\n",
+    )?;
+    // A 1×1 PNG (the fixture tree's logo).
+    let png = base64::engine::general_purpose::STANDARD.decode(
+        "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8BQDwAEhQGAhKmMIQAAAABJRU5ErkJggg==",
+    )?;
+    std::fs::write(tree.join("media/logo.png"), png)?;
+    let samples = 4000u32;
+    let mut wav = Vec::new();
+    wav.extend_from_slice(b"RIFF");
+    wav.extend_from_slice(&(36 + samples * 2).to_le_bytes());
+    wav.extend_from_slice(b"WAVEfmt ");
+    wav.extend_from_slice(&16u32.to_le_bytes());
+    wav.extend_from_slice(&1u16.to_le_bytes()); // PCM
+    wav.extend_from_slice(&1u16.to_le_bytes()); // mono
+    wav.extend_from_slice(&8000u32.to_le_bytes());
+    wav.extend_from_slice(&16000u32.to_le_bytes());
+    wav.extend_from_slice(&2u16.to_le_bytes());
+    wav.extend_from_slice(&16u16.to_le_bytes());
+    wav.extend_from_slice(b"data");
+    wav.extend_from_slice(&(samples * 2).to_le_bytes());
+    wav.resize(wav.len() + samples as usize * 2, 0);
+    std::fs::write(tree.join("media/tone.wav"), wav)?;
+    let iso = dir.join("web.iso");
+    let out = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-r", "-J", "-V", "COURSE", "-o"])
+        .arg(&iso)
+        .arg(&tree)
+        .output()
+        .context("xorriso (scripts/peers.sh installs it)")?;
+    ensure!(
+        out.status.success(),
+        "xorriso: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(std::fs::read(iso)?)
+}
+
+/// Off campus with a signed link, a launched disc's start page loads everything it links
+/// to, though it runs sandboxed (an opaque origin, to which Chromium sends no cookie): the
+/// launch carries the link in the page's path. The link opens no other disc that way.
+#[tokio::test]
+async fn a_launched_disc_works_off_campus() -> Result<()> {
+    let app = TestApp::start(Backend::SqliteLocal).await?;
+    let cnu = app.librarian("CNU").await?;
+    let dir = tempfile::tempdir()?;
+    let disc = app
+        .disc(
+            &cnu,
+            &web_disc(dir.path())?,
+            json!({"label": "Course disc"}),
+        )
+        .await?;
+    let other = app
+        .disc(&cnu, &iso_image(1000, 174), json!({"label": "Other"}))
+        .await?;
+    wait_indexed(&app, Some(&cnu), disc).await?;
+    // No member's ranges hold this browser's address (127.0.0.1): it is off campus.
+    let r = reqwest::get(app.url(&format!("/api/v1/discs/{disc}/files/index.html"))).await?;
+    assert_eq!(r.status(), 403);
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/discs/{disc}/signed-links")))
+        .bearer_auth(&cnu)
+        .json(&json!({"expires_in_secs": 600}))
+        .send()
+        .await?;
+    let link: Value = r.json().await?;
+    let url = link["url"].as_str().context("url")?.to_string();
+    let token = link["token"].as_str().context("token")?.to_string();
+
+    let browser = Browser::start().await?;
+    let c = &browser.client;
+    c.goto(&url).await?;
+    browser
+        .wait_js(
+            30,
+            "the disc page",
+            "return document.getElementById('facts') ? true : null;",
+        )
+        .await?;
+    browser.click("#launch").await?;
+    let loaded = browser
+        .wait_js(
+            30,
+            "the start page with its style, script, image and audio",
+            "const i = document.querySelector('img'); const a = document.querySelector('audio');
+             if (!i || !a) return null;
+             const style = getComputedStyle(document.body).backgroundColor;
+             return i.complete && i.naturalWidth > 0 && a.readyState >= 1 && a.duration > 0.4
+                 && document.body.dataset.js === 'ran' && style === 'rgb(1, 2, 3)'
+               ? location.pathname : null;",
+        )
+        .await?;
+    browser.screenshot("launched-off-campus").await?;
+    assert_eq!(
+        loaded,
+        json!(format!("/g/{token}/api/v1/discs/{disc}/files/index.html"))
+    );
+    browser.close().await?;
+    // The link in the path opens its disc and no other, nor anything that is not a disc.
+    let plain = reqwest::Client::new();
+    let r = plain
+        .get(app.url(&format!(
+            "/g/{token}/api/v1/discs/{disc}/files/css/site.css"
+        )))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        r.text().await?,
+        "body { background-color: rgb(1, 2, 3); }\n"
+    );
+    let r = plain
+        .get(app.url(&format!("/g/{token}/api/v1/discs/{other}/files/")))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 403);
+    let r = plain
+        .get(app.url(&format!("/g/{token}/staff/stats")))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 404);
+    let r = plain
+        .get(app.url(&format!("/g/{token}x/api/v1/discs/{disc}/files/index.html")))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 403, "a tampered link opens nothing");
+    Ok(())
+}
+
+/// COUNTER as a new reader meets it (CoP R5.1): a fresh browser's double-click — the first
+/// click brings no cookie, the second the cookie the first was given — is one request in one
+/// session (§7.2, §7.3); three identical searches within 30 s are three searches (§7.6: a
+/// search counts each time it runs; §7.2 names no searches); a HEAD on a refused disc is no
+/// No_License (a HEAD uses nothing); `/status` leaves out a Registry_Record it does not have.
+#[tokio::test]
+async fn counter_rules_a_new_reader_meets() -> Result<()> {
+    let app = TestApp::start(Backend::SqliteLocal).await?;
+    let a = app.librarian("ZZU").await?;
+    let member = spindle::db::members::by_code(&app.state.db, "ZZU")
+        .await?
+        .context("ZZU")?
+        .id;
+    let admin = app.admin().await?;
+    app.set_networks(&admin, "ZZU", &["127.0.0.0/8"]).await?;
+    let b = app.librarian("CNU").await?;
+    let open = app
+        .disc(&a, &iso_image(1000, 181), json!({"open": true}))
+        .await?;
+    let closed = app.disc(&b, &iso_image(1000, 182), json!({})).await?;
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .user_agent("Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0")
+        .build()?;
+    for _ in 0..2 {
+        let r = browser
+            .get(app.url(&format!("/api/v1/discs/{open}/image")))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200);
+        r.bytes().await?;
+    }
+    for _ in 0..3 {
+        let r = browser.get(app.url("/search?q=disc")).send().await?;
+        assert_eq!(r.status(), 200);
+    }
+    let r = browser
+        .head(app.url(&format!("/api/v1/discs/{closed}/image")))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 403);
+    let events = app.events_today().await?;
+    let actions: Vec<&str> = events.iter().map(|e| e.action.as_str()).collect();
+    assert_eq!(
+        actions,
+        ["image", "image", "search", "search", "search"],
+        "{events:#?}"
+    );
+    // The click that set the cookie and the click that brought it back: one visitor.
+    assert_eq!(events[0].dc_key, events[1].dc_key);
+    assert_eq!(events[0].session_key, events[1].session_key);
+    let today = Day::today();
+    rollup::rollup_day(&app.state.db, today).await?;
+    let day = today.to_string();
+    let facts = spindle::db::usage::monthly(&app.state.db, member, &day, &day).await?;
+    let image: Vec<(i64, i64, i64, i64)> = facts
+        .iter()
+        .filter(|f| f.disc_id == open)
+        .map(|f| (f.tii, f.tir, f.uii, f.uir))
+        .collect();
+    assert_eq!(image, [(1, 1, 1, 1)]);
+    assert!(facts.iter().all(|f| f.no_license == 0), "{facts:?}");
+    let searches = spindle::db::usage::monthly_searches(&app.state.db, member, &day, &day).await?;
+    assert_eq!(searches, [(day[..7].to_string(), 3)]);
+    let status: Value = reqwest::get(app.url("/sushi/r51/status"))
+        .await?
+        .json()
+        .await?;
+    assert!(status[0].get("Registry_Record").is_none(), "{status}");
+    Ok(())
+}
