@@ -1,6 +1,10 @@
 //! A ZIP of a directory of a disc, streamed as it is written: stored entries (disc content is
 //! mostly compressed already), CRC-32 computed on the way through, sizes and CRC in data
-//! descriptors, ZIP64 where a size or offset needs it. No temporary file, bounded memory.
+//! descriptors, ZIP64 where a size or offset needs it, each file's time also as UTC (the
+//! extended-timestamp field, since the DOS time has no zone). No temporary file, bounded
+//! memory. Every size is known before the first byte, so the archive's length is too
+//! ([`length`]), and any byte range of it can be streamed (what comes before is read for its
+//! CRC-32s, not sent).
 
 use bytes::{BufMut, Bytes, BytesMut};
 use futures::{Stream, StreamExt};
@@ -8,6 +12,15 @@ use spindle_storage::BlobStore;
 use tokio::sync::mpsc;
 
 use crate::content::Content;
+
+/// A folder's archive, before a byte of it is made: its file name, a strong entity tag (the
+/// same bytes for the same image, folder and layout), when its image was stored, its entries.
+pub struct ZipPlan {
+    pub filename: String,
+    pub etag: String,
+    pub stored_at: i64,
+    pub entries: Vec<ZipEntry>,
+}
 
 pub struct ZipEntry {
     /// `/`-separated path inside the archive; directories end without a slash here.
@@ -18,6 +31,60 @@ pub struct ZipEntry {
 }
 
 const LIMIT32: u64 = 0xFFFF_FFFF;
+/// The extended-timestamp extra field (0x5455, Info-ZIP): flags (modification time only) and
+/// the time as Unix seconds, in the local header and the central directory alike.
+const UT_LEN: u64 = 9;
+
+fn put_utc_time(b: &mut BytesMut, mtime: i64) {
+    b.put_u16_le(0x5455);
+    b.put_u16_le(5);
+    b.put_u8(1);
+    b.put_u32_le(mtime.clamp(0, i64::from(i32::MAX)) as u32);
+}
+
+/// The name an entry is stored under (folders end with `/`).
+fn stored_name(e: &ZipEntry) -> String {
+    if e.is_dir {
+        format!("{}/", e.name)
+    } else {
+        e.name.clone()
+    }
+}
+
+fn entry_size(e: &ZipEntry) -> u64 {
+    if e.is_dir { 0 } else { e.content.len() }
+}
+
+/// The archive's exact length in bytes, as [`stream`] writes it.
+pub fn length(entries: &[ZipEntry]) -> u64 {
+    let mut offset = 0u64;
+    let mut central = 0u64;
+    for e in entries {
+        let name = stored_name(e).len() as u64;
+        let size = entry_size(e);
+        let zip64 = size >= LIMIT32;
+        let ut = if e.mtime.is_some() { UT_LEN } else { 0 };
+        let start = offset;
+        offset += 30 + name + if zip64 { 20 } else { 0 } + ut + size;
+        if !e.is_dir {
+            offset += if zip64 { 24 } else { 16 };
+        }
+        let big_offset = start >= LIMIT32;
+        let zip64_extra = if zip64 || big_offset {
+            4 + if zip64 { 16 } else { 0 } + if big_offset { 8 } else { 0 }
+        } else {
+            0
+        };
+        central += 46 + name + zip64_extra + ut;
+    }
+    let count = entries.len() as u64;
+    let end = if count >= 0xFFFF || offset >= LIMIT32 || central >= LIMIT32 {
+        56 + 20 + 22
+    } else {
+        22
+    };
+    offset + central + end
+}
 
 /// MS-DOS date and time (UTC; the format has no zone), clamped to 1980–2107.
 fn dos_datetime(mtime: Option<i64>) -> (u16, u16) {
@@ -44,6 +111,7 @@ fn dos_datetime(mtime: Option<i64>) -> (u16, u16) {
 struct Written {
     name: String,
     is_dir: bool,
+    mtime: Option<i64>,
     crc: u32,
     size: u64,
     offset: u64,
@@ -51,19 +119,69 @@ struct Written {
     date: u16,
 }
 
-/// The archive's bytes. Reading stops early (and the producer with it) if the client goes.
+/// The archive's bytes in `window` (the whole is `0..length(&entries)`). Reading stops
+/// early (and the producer with it) if the client goes.
 pub fn stream(
     store: BlobStore,
     entries: Vec<ZipEntry>,
+    window: std::ops::Range<u64>,
 ) -> impl Stream<Item = Result<Bytes, std::io::Error>> + Send + 'static {
     let (tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(4);
     tokio::spawn(async move {
-        if let Err(e) = write(&store, entries, &tx).await {
-            tracing::warn!(error = %e, "ZIP stream failed; closing the connection");
-            let _ = tx.send(Err(e)).await;
+        let mut sink = Sink {
+            tx,
+            offset: 0,
+            window,
+        };
+        match write(&store, entries, &mut sink).await {
+            Ok(()) | Err(Stop::Done) => {}
+            Err(Stop::Failed(e)) => {
+                tracing::warn!(error = %e, "ZIP stream failed; closing the connection");
+                let _ = sink.tx.send(Err(e)).await;
+            }
         }
     });
     tokio_stream_from(rx)
+}
+
+/// Why writing stopped before the end: the window is sent, or something failed.
+enum Stop {
+    Done,
+    Failed(std::io::Error),
+}
+
+impl From<std::io::Error> for Stop {
+    fn from(e: std::io::Error) -> Self {
+        Stop::Failed(e)
+    }
+}
+
+/// Where the archive's bytes go: the part of them inside `window` to the client.
+struct Sink {
+    tx: mpsc::Sender<Result<Bytes, std::io::Error>>,
+    offset: u64,
+    window: std::ops::Range<u64>,
+}
+
+impl Sink {
+    async fn send(&mut self, bytes: Bytes) -> Result<(), Stop> {
+        let start = self.offset;
+        let end = start + bytes.len() as u64;
+        self.offset = end;
+        let from = self.window.start.max(start);
+        let to = self.window.end.min(end);
+        if from < to {
+            let part = bytes.slice((from - start) as usize..(to - start) as usize);
+            self.tx
+                .send(Ok(part))
+                .await
+                .map_err(|_| Stop::Failed(std::io::Error::other("client went away")))?;
+        }
+        if end >= self.window.end {
+            return Err(Stop::Done);
+        }
+        Ok(())
+    }
 }
 
 fn tokio_stream_from(
@@ -72,35 +190,16 @@ fn tokio_stream_from(
     futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
 
-async fn send(
-    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
-    bytes: Bytes,
-    offset: &mut u64,
-) -> Result<(), std::io::Error> {
-    *offset += bytes.len() as u64;
-    tx.send(Ok(bytes))
-        .await
-        .map_err(|_| std::io::Error::other("client went away"))
-}
-
-async fn write(
-    store: &BlobStore,
-    entries: Vec<ZipEntry>,
-    tx: &mpsc::Sender<Result<Bytes, std::io::Error>>,
-) -> Result<(), std::io::Error> {
-    let mut offset = 0u64;
+async fn write(store: &BlobStore, entries: Vec<ZipEntry>, tx: &mut Sink) -> Result<(), Stop> {
     let mut written = Vec::with_capacity(entries.len());
     for e in entries {
         let (time, date) = dos_datetime(e.mtime);
-        let name = if e.is_dir {
-            format!("{}/", e.name)
-        } else {
-            e.name.clone()
-        };
-        let size = if e.is_dir { 0 } else { e.content.len() };
+        let name = stored_name(&e);
+        let size = entry_size(&e);
         let zip64 = size >= LIMIT32;
-        let start = offset;
-        let mut h = BytesMut::with_capacity(30 + name.len() + 20);
+        let start = tx.offset;
+        let ut = if e.mtime.is_some() { UT_LEN as u16 } else { 0 };
+        let mut h = BytesMut::with_capacity(30 + name.len() + 20 + usize::from(ut));
         h.put_u32_le(0x0403_4b50);
         h.put_u16_le(if zip64 { 45 } else { 20 });
         h.put_u16_le(if e.is_dir { 0x0800 } else { 0x0808 }); // UTF-8 names; data descriptor
@@ -111,7 +210,7 @@ async fn write(
         h.put_u32_le(if zip64 { LIMIT32 as u32 } else { 0 });
         h.put_u32_le(if zip64 { LIMIT32 as u32 } else { 0 });
         h.put_u16_le(name.len() as u16);
-        h.put_u16_le(if zip64 { 20 } else { 0 });
+        h.put_u16_le(if zip64 { 20 } else { 0 } + ut);
         h.put_slice(name.as_bytes());
         if zip64 {
             h.put_u16_le(1);
@@ -119,7 +218,10 @@ async fn write(
             h.put_u64_le(0);
             h.put_u64_le(0);
         }
-        send(tx, h.freeze(), &mut offset).await?;
+        if let Some(t) = e.mtime {
+            put_utc_time(&mut h, t);
+        }
+        tx.send(h.freeze()).await?;
         let mut crc = crc32fast::Hasher::new();
         if !e.is_dir && size > 0 {
             let mut body = e
@@ -132,13 +234,13 @@ async fn write(
                 let chunk = chunk.map_err(std::io::Error::other)?;
                 crc.update(&chunk);
                 got += chunk.len() as u64;
-                send(tx, chunk, &mut offset).await?;
+                tx.send(chunk).await?;
             }
             if got != size {
-                return Err(std::io::Error::other(format!(
+                return Err(Stop::Failed(std::io::Error::other(format!(
                     "{}: {got} bytes read of {size}",
                     e.name
-                )));
+                ))));
             }
         }
         let crc = crc.finalize();
@@ -153,11 +255,12 @@ async fn write(
                 d.put_u32_le(size as u32);
                 d.put_u32_le(size as u32);
             }
-            send(tx, d.freeze(), &mut offset).await?;
+            tx.send(d.freeze()).await?;
         }
         written.push(Written {
             name,
             is_dir: e.is_dir,
+            mtime: e.mtime,
             crc,
             size,
             offset: start,
@@ -165,7 +268,7 @@ async fn write(
             date,
         });
     }
-    let cd_start = offset;
+    let cd_start = tx.offset;
     for w in &written {
         let big_size = w.size >= LIMIT32;
         let big_offset = w.offset >= LIMIT32;
@@ -181,6 +284,9 @@ async fn write(
             if big_offset {
                 extra.put_u64_le(w.offset);
             }
+        }
+        if let Some(t) = w.mtime {
+            put_utc_time(&mut extra, t);
         }
         let mut c = BytesMut::with_capacity(46 + w.name.len() + extra.len());
         c.put_u32_le(0x0201_4b50);
@@ -212,13 +318,13 @@ async fn write(
         });
         c.put_slice(w.name.as_bytes());
         c.put_slice(&extra);
-        send(tx, c.freeze(), &mut offset).await?;
+        tx.send(c.freeze()).await?;
     }
-    let cd_size = offset - cd_start;
+    let cd_size = tx.offset - cd_start;
     let count = written.len() as u64;
     let mut end = BytesMut::with_capacity(98);
     if count >= 0xFFFF || cd_start >= LIMIT32 || cd_size >= LIMIT32 {
-        let record_at = offset;
+        let record_at = tx.offset;
         end.put_u32_le(0x0606_4b50);
         end.put_u64_le(44);
         end.put_u16_le(0x0300 | 45);
@@ -242,13 +348,70 @@ async fn write(
     end.put_u32_le(cd_size.min(LIMIT32) as u32);
     end.put_u32_le(cd_start.min(LIMIT32) as u32);
     end.put_u16_le(0);
-    send(tx, end.freeze(), &mut offset).await?;
+    tx.send(end.freeze()).await?;
     Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::content::Content;
+
+    async fn bytes(entries: Vec<ZipEntry>, window: std::ops::Range<u64>) -> Vec<u8> {
+        let mut out = Vec::new();
+        let mut s = std::pin::pin!(stream(BlobStore::in_memory(), entries, window));
+        while let Some(chunk) = s.next().await {
+            out.extend_from_slice(&chunk.expect("chunk"));
+        }
+        out
+    }
+
+    fn entries() -> Vec<ZipEntry> {
+        use crate::content::Segment;
+        let file = |name: &str, mtime: Option<i64>, content: Content| ZipEntry {
+            name: name.into(),
+            is_dir: false,
+            mtime,
+            content,
+        };
+        vec![
+            ZipEntry {
+                name: "dir".into(),
+                is_dir: true,
+                mtime: Some(1_700_000_000),
+                content: Content::default(),
+            },
+            file(
+                "dir/a.txt",
+                Some(1_700_000_000),
+                Content::new(vec![Segment::Inline(Bytes::from_static(b"hello"))]),
+            ),
+            file(
+                "dir/zeros.bin",
+                None,
+                Content::new(vec![Segment::Zeros(70_000)]),
+            ),
+            file("empty", Some(0), Content::default()),
+        ]
+    }
+
+    #[tokio::test]
+    async fn the_length_is_known_and_any_window_is_the_same_bytes() {
+        let length = length(&entries());
+        let whole = bytes(entries(), 0..length).await;
+        assert_eq!(whole.len() as u64, length);
+        assert_eq!(&whole[..4], b"PK\x03\x04");
+        for (from, to) in [
+            (0, 1),
+            (1, length),
+            (29, 31),
+            (100, 70_100),
+            (length - 22, length),
+        ] {
+            let part = bytes(entries(), from..to).await;
+            assert_eq!(part, whole[from as usize..to as usize], "{from}..{to}");
+        }
+    }
 
     #[test]
     fn dos_times() {

@@ -21,7 +21,7 @@ use crate::discs::{self, ContentRows, file_url};
 use crate::error::{AppError, AppResult, ErrorCode};
 use crate::images::{self, Layout};
 use crate::state::FileKind;
-use crate::zipstream::ZipEntry;
+use crate::zipstream::{ZipEntry, ZipPlan};
 
 #[derive(Debug, Serialize)]
 pub struct EntryView {
@@ -446,7 +446,7 @@ pub async fn zip(
     viewer: &Viewer,
     id: i64,
     raw_path: &str,
-) -> AppResult<(String, Vec<ZipEntry>)> {
+) -> AppResult<ZipPlan> {
     let (disc, image) = open(db, rows, viewer, id).await?;
     let path = lookup::clean_path(raw_path)?;
     if !path.is_empty() {
@@ -494,7 +494,20 @@ pub async fn zip(
     } else {
         path.rsplit('/').next().unwrap_or(&path).to_string()
     };
-    Ok((format!("{base}.zip"), entries))
+    // The same image, folder and archive layout make the same bytes.
+    let etag = {
+        use sha2::Digest as _;
+        hex::encode(sha2::Sha256::digest(format!(
+            "{}\0{path}\0zip-2",
+            disc.sha256
+        )))
+    };
+    Ok(ZipPlan {
+        filename: format!("{base}.zip"),
+        etag,
+        stored_at: disc.stored_at,
+        entries,
+    })
 }
 
 /// Where the Launch button goes: the file URL of the disc's launch target.

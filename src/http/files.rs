@@ -8,14 +8,17 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Json, Router};
 
+use super::header_str;
+use super::range::{ByteRange, Conditions, Decision, Validators, evaluate};
 use super::route::{counted, expensive, for_players};
 use super::track::Counted::{Files, Item, Launch, Tree, Zip};
 use super::{ApiPath, download};
 use crate::access::Viewer;
 use crate::app::AppState;
 use crate::browse::{self, Found};
+use crate::detail;
 use crate::discs::parse_id;
-use crate::error::AppResult;
+use crate::error::{AppError, AppResult, ErrorCode};
 use crate::zipstream;
 
 pub fn router(s: &AppState) -> Router<AppState> {
@@ -162,29 +165,34 @@ async fn zip_root(
     state: State<AppState>,
     viewer: Viewer,
     method: Method,
+    headers: HeaderMap,
     ApiPath(id): ApiPath<String>,
 ) -> AppResult<Response> {
-    zip_response(state, viewer, method, id, String::new()).await
+    zip_response(state, viewer, method, headers, id, String::new()).await
 }
 
 async fn zip(
     state: State<AppState>,
     viewer: Viewer,
     method: Method,
+    headers: HeaderMap,
     ApiPath((id, path)): ApiPath<(String, String)>,
 ) -> AppResult<Response> {
-    zip_response(state, viewer, method, id, path).await
+    zip_response(state, viewer, method, headers, id, path).await
 }
 
-/// A streamed ZIP: its length is not known in advance, so no Range and no Content-Length.
+/// A streamed ZIP. Every size is known before it starts, so it has a length (a progress bar)
+/// and an entity tag, and a single range of it can be asked for (a resumed download; what
+/// comes before is read for its checksums, not sent).
 async fn zip_response(
     State(state): State<AppState>,
     viewer: Viewer,
     method: Method,
+    headers: HeaderMap,
     id: String,
     path: String,
 ) -> AppResult<Response> {
-    let (filename, entries) = browse::zip(
+    let plan = browse::zip(
         &state.db,
         &state.content_rows,
         &viewer,
@@ -192,12 +200,58 @@ async fn zip_response(
         &path,
     )
     .await?;
-    let body = if method == Method::GET {
-        Body::from_stream(zipstream::stream(state.blobs.clone(), entries))
-    } else {
-        Body::empty()
+    let length = zipstream::length(&plan.entries);
+    let last_modified =
+        std::time::UNIX_EPOCH + std::time::Duration::from_secs(plan.stored_at.max(0) as u64);
+    let conditions = Conditions {
+        if_match: header_str(&headers, "if-match"),
+        if_none_match: header_str(&headers, "if-none-match"),
+        if_modified_since: header_str(&headers, "if-modified-since"),
+        if_unmodified_since: header_str(&headers, "if-unmodified-since"),
+        if_range: header_str(&headers, "if-range"),
+        range: header_str(&headers, "range"),
+    };
+    let validators = Validators {
+        etag: &plan.etag,
+        last_modified,
+        length,
+    };
+    let is_get = method == Method::GET;
+    let (status, window) = match evaluate(&conditions, &validators, is_get) {
+        Decision::NotModified => (StatusCode::NOT_MODIFIED, None),
+        Decision::PreconditionFailed => {
+            return Err(AppError::new(
+                StatusCode::PRECONDITION_FAILED,
+                ErrorCode::PreconditionFailed,
+                detail!("err_precondition"),
+            ));
+        }
+        Decision::Unsatisfiable => {
+            let mut e = AppError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                ErrorCode::RangeNotSatisfiable,
+                detail!("err_range", size = length),
+            );
+            if let Ok(v) = HeaderValue::from_str(&format!("bytes */{length}")) {
+                e = e.with_header(header::CONTENT_RANGE, v);
+            }
+            return Err(e);
+        }
+        // One range only: an archive is not worth multipart framing; several ranges get the
+        // whole (RFC 9110 14.2 allows ignoring Range).
+        Decision::Partial(ranges) if ranges.len() == 1 => (
+            StatusCode::PARTIAL_CONTENT,
+            Some(ranges[0].start..ranges[0].end),
+        ),
+        Decision::Partial(_) | Decision::Full => (StatusCode::OK, Some(0..length)),
+    };
+    let send = window.clone().filter(|_| is_get);
+    let body = match send {
+        Some(w) => Body::from_stream(zipstream::stream(state.blobs.clone(), plan.entries, w)),
+        None => Body::empty(),
     };
     let mut response = Response::new(body);
+    *response.status_mut() = status;
     let h = response.headers_mut();
     h.insert(
         header::CONTENT_TYPE,
@@ -205,9 +259,27 @@ async fn zip_response(
     );
     h.insert(
         header::CONTENT_DISPOSITION,
-        download::content_disposition(&filename, false),
+        download::content_disposition(&plan.filename, false),
     );
-    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("none"));
+    h.insert(header::ACCEPT_RANGES, HeaderValue::from_static("bytes"));
+    if let Ok(v) = HeaderValue::from_str(&format!("\"{}\"", plan.etag)) {
+        h.insert(header::ETAG, v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&httpdate::fmt_http_date(last_modified)) {
+        h.insert(header::LAST_MODIFIED, v);
+    }
+    if let Some(w) = window {
+        if status == StatusCode::PARTIAL_CONTENT {
+            let range = ByteRange {
+                start: w.start,
+                end: w.end,
+            };
+            if let Ok(v) = HeaderValue::from_str(&range.content_range(length)) {
+                h.insert(header::CONTENT_RANGE, v);
+            }
+        }
+        h.insert(header::CONTENT_LENGTH, HeaderValue::from(w.end - w.start));
+    }
     Ok(response)
 }
 

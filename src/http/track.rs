@@ -191,7 +191,7 @@ pub async fn track(
         }
         (Counted::Image, s) if starts_download(range.as_deref(), s) => Some(Action::Image),
         (Counted::Boot, s) if starts_download(range.as_deref(), s) => Some(Action::Launch),
-        (Counted::Zip, 200) => Some(Action::Image),
+        (Counted::Zip, s) if starts_download(range.as_deref(), s) => Some(Action::Image),
         (Counted::Launch, 303) | (Counted::Play, 200) => Some(Action::Launch),
         // A search run (a facet or a page that runs it again counts again, CoP §7.6).
         (Counted::Search, 200) if searched => Some(Action::Search),

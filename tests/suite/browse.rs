@@ -255,9 +255,85 @@ async fn zip_of_a_directory(backend: Backend) -> Result<()> {
         let r = get(&app, &url).await?;
         assert_eq!(r.status(), 200);
         assert_eq!(header(&r, "content-type"), "application/zip");
+        // Its length is known before it is made (a progress bar), and it has an entity tag.
+        let length: usize = header(&r, "content-length").parse()?;
+        let etag = header(&r, "etag");
+        let whole = r.bytes().await?;
+        assert_eq!(whole.len(), length);
+        // A resumed download: the rest from any byte, if it is still the same archive.
+        for from in [1, length / 3, length - 22] {
+            let r = app
+                .client
+                .get(app.url(&url))
+                .header("range", format!("bytes={from}-"))
+                .header("if-range", &etag)
+                .send()
+                .await?;
+            assert_eq!(r.status(), 206);
+            assert_eq!(
+                header(&r, "content-range"),
+                format!("bytes {from}-{}/{length}", length - 1)
+            );
+            assert_eq!(
+                &r.bytes().await?[..],
+                &whole[from..],
+                "the rest from {from}"
+            );
+        }
+        let r = app
+            .client
+            .get(app.url(&url))
+            .header("range", "bytes=100-199")
+            .send()
+            .await?;
+        assert_eq!(r.status(), 206);
+        assert_eq!(&r.bytes().await?[..], &whole[100..200]);
+        let r = app
+            .client
+            .get(app.url(&url))
+            .header("range", format!("bytes={length}-"))
+            .send()
+            .await?;
+        assert_eq!(r.status(), 416);
+        assert_eq!(header(&r, "content-range"), format!("bytes */{length}"));
+        let r = app
+            .client
+            .get(app.url(&url))
+            .header("range", "bytes=10-")
+            .header("if-range", "\"another\"")
+            .send()
+            .await?;
+        assert_eq!(r.status(), 200, "another archive: the whole");
         let dir = tempfile::tempdir()?;
         let file = dir.path().join("out.zip");
-        std::fs::write(&file, r.bytes().await?)?;
+        std::fs::write(&file, &whole)?;
+        // Files keep their real time for a reader in Beijing: the UTC field, not the zoneless
+        // DOS time (read as local time by extractors).
+        let beijing = dir.path().join("beijing");
+        std::fs::create_dir(&beijing)?;
+        let out = std::process::Command::new("bsdtar")
+            .env("TZ", "Asia/Shanghai")
+            .arg("-xf")
+            .arg(&file)
+            .arg("-C")
+            .arg(&beijing)
+            .output()?;
+        anyhow::ensure!(out.status.success(), "bsdtar: {out:?}");
+        for name in ["index.html", "a/b/c/d/e/f/g/h/i/j/k/l/deep.txt"] {
+            let Some(rest) = name.strip_prefix(&if path.is_empty() {
+                String::new()
+            } else {
+                format!("{path}/")
+            }) else {
+                continue;
+            };
+            let meta = std::fs::metadata(beijing.join(rest))?;
+            let mtime = meta
+                .modified()?
+                .duration_since(std::time::UNIX_EPOCH)?
+                .as_secs();
+            assert_eq!(mtime, 1_700_000_000, "{name}");
+        }
         let extracted = extract(&file, tool);
         let got = walk(extracted.path(), &utf8);
         // Symlinks are left out of ZIPs; everything else is there, byte for byte.

@@ -161,6 +161,8 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
     );
     assert!(page.headers().get("content-security-policy").is_some());
     let text = page.text().await?;
+    // The help names the tokens' real prefix.
+    assert!(text.contains("begins with spindle_"), "{text}");
     let csrf = text
         .split("name=\"csrf\" value=\"")
         .nth(1)
@@ -189,6 +191,9 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
         "labels are escaped: {html}"
     );
     assert!(!html.contains("<b>lab</b>"));
+    // The most used discs link to their pages, not to the JSON API.
+    assert!(html.contains("<a href=\"/discs/"), "{html}");
+    assert!(!html.contains("href=\"/api/v1/discs/"), "{html}");
     assert!(html.contains("<svg"), "the chart");
     assert_eq!(status(&la, &app, "/staff/stats?member=XSS").await?, 403);
     let csv = la.get(app.url("/staff/stats/months.csv")).send().await?;
