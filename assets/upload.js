@@ -44,7 +44,18 @@
   const active = new Set(); // tus uploads under way
   let running = false;
 
-  function showError(message) {
+  // A manifest's text: UTF-8 (Excel's BOM dropped), else GB18030 — what Excel on Chinese
+// Windows saves a CSV as; `File.text()` would read GBK as UTF-8 and garble every name.
+async function manifestText(file) {
+  const bytes = await file.arrayBuffer();
+  try {
+    return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch (_) {
+    return new TextDecoder('gb18030').decode(bytes);
+  }
+}
+
+function showError(message) {
     const e = $('error');
     e.textContent = message;
     e.hidden = !message;
@@ -129,7 +140,7 @@
       const request = {
         files: reported,
         patterns: $('patterns').value.split(',').map((p) => p.trim()).filter(Boolean),
-        manifest: manifests.length ? await manifests[0].text() : null,
+        manifest: manifests.length ? await manifestText(manifests[0]) : null,
       };
       const r = await api('POST', '/upload-plans', JSON.stringify(request),
         { 'Content-Type': 'application/json' });
@@ -288,7 +299,8 @@
     if (partShas.length) body.parts = partShas.map(([name, s]) => ({ name, sha256: s }));
     const r = await api('POST', '/discs', JSON.stringify(body), { 'Content-Type': 'application/json' });
     if (!r.ok) throw new Error(t('upload_register_failed', { why: await reason(r) }));
-    return (await r.json()).id;
+    const disc = await r.json();
+    return { id: disc.id, member: disc.member };
   }
 
   async function linkStatus(id) {
@@ -322,7 +334,7 @@
   async function uploadRow(row, tr) {
     const rep = {
       row: row.row, path: row.path, sha256: null, bytes: row.bytes, bytes_sent: 0,
-      outcome: 'failed', disc: null, link_status: null, warning: null, error: row.invalid || null,
+      outcome: 'failed', member: null, disc: null, link_status: null, warning: null, error: row.invalid || null,
     };
     if (row.invalid) return rep;
     const bar = tr.querySelector('progress');
@@ -352,7 +364,9 @@
       rep.bytes_sent = sent;
       rep.outcome = sent > 0 ? 'uploaded' : 'already-present';
       status.textContent = t('upload_registering');
-      rep.disc = await register(row, sha, shas);
+      const registered = await register(row, sha, shas);
+      rep.disc = registered.id;
+      rep.member = registered.member;
       status.textContent = t('upload_asking_catalogue');
       const settled = await linkStatus(rep.disc);
       rep.link_status = settled.status;
@@ -371,8 +385,9 @@
   }
 
   function showReport(reports) {
-    const cols = ['row', 'path', 'sha256', 'bytes', 'bytes_sent', 'outcome', 'disc', 'link_status', 'warning', 'error'];
-    const csv = cols.join(',') + '\n' + reports.map((r) => cols.map((c) => csvCell(r[c])).join(',')).join('\n') + '\n';
+    const cols = ['row', 'path', 'sha256', 'bytes', 'bytes_sent', 'outcome', 'member', 'disc', 'link_status', 'warning', 'error'];
+    // With a byte-order mark, as the CLI writes it: Excel then reads Chinese paths as UTF-8.
+    const csv = '\ufeff' + cols.join(',') + '\n' + reports.map((r) => cols.map((c) => csvCell(r[c])).join(',')).join('\n') + '\n';
     const json = JSON.stringify(reports, null, 2);
     $('report-csv').href = URL.createObjectURL(new Blob([csv], { type: 'text/csv' }));
     $('report-json-link').href = URL.createObjectURL(new Blob([json], { type: 'application/json' }));

@@ -99,6 +99,8 @@ pub struct ReportRow {
     /// `uploaded`, `already-present` or `failed`.
     pub outcome: String,
     pub disc: Option<i64>,
+    /// The member the disc was registered for (its code).
+    pub member: Option<String>,
     /// The catalogue's answer: `linked`, `review`, `unmatched`, `no-catalogue`, `pending`…
     pub link_status: Option<String>,
     /// What the librarian should know of a disc that was stored and registered (a Video CD
@@ -202,6 +204,34 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
         );
     }
     if args.dry_run {
+        // What would be uploaded, row by row, for a script (or a person) to check first.
+        for r in &valid {
+            ui_plain.line(
+                &format!(
+                    "  {}",
+                    say(detail!(
+                        "cli_row_planned",
+                        row = r.row,
+                        path = r.path.display(),
+                        format = &r.format,
+                        bytes = mb(r.bytes)
+                    ))
+                ),
+                serde_json::json!({
+                    "event": "planned",
+                    "row": r.row,
+                    "path": r.path,
+                    "label": r.label,
+                    "isbn": r.isbn,
+                    "barcode": r.barcode,
+                    "record_id": r.record_id,
+                    "disc_number": r.disc_number,
+                    "format": r.format,
+                    "bytes": r.bytes,
+                    "parts": r.parts.iter().map(|(name, path)| serde_json::json!({"name": name, "path": path})).collect::<Vec<_>>(),
+                }),
+            );
+        }
         return Ok(rows.iter().all(|r| r.invalid.is_none()));
     }
 
@@ -328,6 +358,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
                     bytes_sent: 0,
                     outcome: "failed".into(),
                     disc: None,
+                    member: None,
                     link_status: None,
                     warning: None,
                     error: row.invalid.as_ref().map(|m| say(m.clone())),
@@ -426,12 +457,13 @@ async fn upload_row(
         "already-present"
     }
     .into();
-    // A disc this upload registered before is not registered twice.
+    // A disc this upload registered before for the same member is not registered twice.
+    let scope = state::scope(member, &client.token);
     let known = state
         .lock()
         .ok()
-        .and_then(|s| s.discs.get(&key(&row.path)).copied());
-    let disc = match known {
+        .and_then(|s| s.registered(&scope, &row.path).cloned());
+    let registered = match known {
         Some(d) => d,
         None => {
             let body = client.disc_body(row, &sha, member, &part_refs);
@@ -440,9 +472,11 @@ async fn upload_row(
                 .await?
         }
     };
+    let disc = registered.disc;
     rep.disc = Some(disc);
+    rep.member = Some(registered.member.clone());
     if let Ok(mut s) = state.lock() {
-        s.discs.insert(key(&row.path), disc);
+        s.register(&scope, &row.path, registered);
         let _ = s.save();
     }
     let (status, formats) = client
@@ -652,8 +686,9 @@ fn csv_cell(s: &str) -> String {
 }
 
 fn write_report(prefix: &Path, rows: &[ReportRow]) -> anyhow::Result<()> {
-    let mut csv =
-        String::from("row,path,sha256,bytes,bytes_sent,outcome,disc,link_status,warning,error\n");
+    let mut csv = String::from(
+        "row,path,sha256,bytes,bytes_sent,outcome,member,disc,link_status,warning,error\n",
+    );
     for r in rows {
         let cells = [
             r.row.to_string(),
@@ -662,6 +697,7 @@ fn write_report(prefix: &Path, rows: &[ReportRow]) -> anyhow::Result<()> {
             r.bytes.to_string(),
             r.bytes_sent.to_string(),
             r.outcome.clone(),
+            csv_cell(r.member.as_deref().unwrap_or_default()),
             r.disc.map(|d| d.to_string()).unwrap_or_default(),
             r.link_status.clone().unwrap_or_default(),
             csv_cell(r.warning.as_deref().unwrap_or_default()),
@@ -670,7 +706,8 @@ fn write_report(prefix: &Path, rows: &[ReportRow]) -> anyhow::Result<()> {
         csv.push_str(&cells.join(","));
         csv.push('\n');
     }
-    std::fs::write(prefix.with_extension("csv"), csv)?;
+    // With a byte-order mark, Excel reads the report as UTF-8 (Chinese paths stay readable).
+    std::fs::write(prefix.with_extension("csv"), format!("\u{feff}{csv}"))?;
     std::fs::write(
         prefix.with_extension("json"),
         serde_json::to_vec_pretty(rows)?,

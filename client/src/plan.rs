@@ -43,48 +43,49 @@ pub const COLUMNS: [&str; 6] = [
     "label",
 ];
 
-/// Splits one CSV line (RFC 4180 quoting).
-fn csv_fields(line: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut cur = String::new();
-    let mut quoted = false;
-    let mut chars = line.chars().peekable();
-    while let Some(c) = chars.next() {
-        match (c, quoted) {
-            ('"', true) if chars.peek() == Some(&'"') => {
-                cur.push('"');
-                chars.next();
-            }
-            ('"', _) => quoted = !quoted,
-            (',', false) => out.push(std::mem::take(&mut cur)),
-            (c, _) => cur.push(c),
-        }
+/// A manifest's text from its bytes: UTF-8 (with or without the BOM Excel writes), else
+/// GB18030 (what Excel on Chinese Windows saves a CSV as, GBK being a subset of it).
+pub fn decode_manifest(bytes: &[u8]) -> Result<String, Message> {
+    let bytes = bytes.strip_prefix(b"\xef\xbb\xbf").unwrap_or(bytes);
+    if let Ok(text) = std::str::from_utf8(bytes) {
+        return Ok(text.to_string());
     }
-    out.push(cur);
-    out.into_iter().map(|f| f.trim().to_string()).collect()
+    encoding_rs::GB18030
+        .decode_without_bom_handling_and_without_replacement(bytes)
+        .map(|t| t.into_owned())
+        .ok_or_else(|| detail!("plan_manifest_encoding"))
 }
 
 /// Rows of a manifest CSV; paths are relative to the manifest. An unknown column is an error
 /// for the whole manifest (a typo would silently drop data).
 pub fn from_manifest(manifest: &Path) -> anyhow::Result<Vec<Row>> {
-    let text = std::fs::read_to_string(manifest).map_err(|e| {
+    let bytes = std::fs::read(manifest).map_err(|e| {
         anyhow::anyhow!(say(detail!(
             "cli_manifest_unreadable",
             path = manifest.display(),
             error = e
         )))
     })?;
+    let text = decode_manifest(&bytes).map_err(|m| anyhow::anyhow!(say(m)))?;
     from_manifest_text(&text, manifest.parent().unwrap_or(Path::new(".")))
         .map_err(|m| anyhow::anyhow!(say(m)))
 }
 
 /// Rows of a manifest's text, with paths relative to `base`.
 pub fn from_manifest_text(text: &str, base: &Path) -> Result<Vec<Row>, Message> {
-    let mut lines = text
-        .trim_start_matches('\u{feff}')
-        .lines()
-        .filter(|l| !l.trim().is_empty());
-    let header = csv_fields(lines.next().ok_or_else(|| detail!("plan_manifest_empty"))?);
+    let mut reader = csv::ReaderBuilder::new()
+        .flexible(true)
+        .trim(csv::Trim::All)
+        .from_reader(text.trim_start_matches('\u{feff}').as_bytes());
+    let header: Vec<String> = reader
+        .headers()
+        .map_err(|e| detail!("plan_manifest_csv", error = e))?
+        .iter()
+        .map(str::to_string)
+        .collect();
+    if header.iter().all(String::is_empty) {
+        return Err(detail!("plan_manifest_empty"));
+    }
     let unknown: Vec<&String> = header
         .iter()
         .filter(|h| !COLUMNS.contains(&h.as_str()))
@@ -100,8 +101,12 @@ pub fn from_manifest_text(text: &str, base: &Path) -> Result<Vec<Row>, Message> 
         return Err(detail!("plan_manifest_no_path"));
     }
     let mut rows = Vec::new();
-    for (i, line) in lines.enumerate() {
-        let fields = csv_fields(line);
+    for (i, record) in reader.records().enumerate() {
+        let record = record.map_err(|e| detail!("plan_manifest_csv", error = e))?;
+        if record.iter().all(str::is_empty) {
+            continue;
+        }
+        let fields: Vec<String> = record.iter().map(str::to_string).collect();
         let get = |name: &str| {
             header
                 .iter()

@@ -21,14 +21,41 @@ pub struct FileState {
     pub stored: bool,
 }
 
+/// A disc this upload registered, and the member it belongs to (the server's answer).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Registered {
+    pub disc: i64,
+    pub member: String,
+}
+
 #[derive(Debug, Default, Serialize, Deserialize)]
 pub struct State {
     pub server: String,
+    /// What is stored on the server is the server's, whichever member asks: by file.
     pub files: BTreeMap<String, FileState>,
-    /// Disc ids registered, by row key (path).
-    pub discs: BTreeMap<String, i64>,
+    /// Discs registered, by whom they were registered for (see [`scope`]) and row key
+    /// (path): the same manifest run for another member registers that member's discs.
+    #[serde(default)]
+    pub registered: BTreeMap<String, BTreeMap<String, Registered>>,
+    /// Files written before discs were kept by member held them by path alone; whose they
+    /// were is unknown, so they are dropped (registering again finds the same disc).
+    #[serde(default, rename = "discs", skip_serializing)]
+    _legacy: serde::de::IgnoredAny,
     #[serde(skip)]
     path: PathBuf,
+}
+
+/// Whom discs are registered for: the member named with `--member`, else the token's own
+/// member (known by the token, kept only as a hash).
+pub fn scope(member: Option<&str>, token: &str) -> String {
+    use sha2::Digest as _;
+    match member {
+        Some(m) => format!("member {m}"),
+        None => format!(
+            "token {}",
+            &hex::encode(sha2::Sha256::digest(token.as_bytes()))[..16]
+        ),
+    }
 }
 
 /// Size and modification time: what says a file is still the one that was hashed.
@@ -73,6 +100,18 @@ impl State {
         std::fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
         std::fs::rename(&tmp, &self.path)?;
         Ok(())
+    }
+
+    /// The disc registered for `scope` from the row of `path`, if any.
+    pub fn registered(&self, scope: &str, path: &Path) -> Option<&Registered> {
+        self.registered.get(scope)?.get(&key(path))
+    }
+
+    pub fn register(&mut self, scope: &str, path: &Path, disc: Registered) {
+        self.registered
+            .entry(scope.to_string())
+            .or_default()
+            .insert(key(path), disc);
     }
 
     /// The recorded state of `path`, if the file is unchanged since.

@@ -215,8 +215,9 @@ impl Client {
             .ok_or_else(|| Failure::Final("no Upload-Offset in the answer".into()))
     }
 
-    /// Registers the disc; returns its id (an earlier registration of the same disc counts).
-    pub async fn register(&self, body: RegisterDisc) -> Result<i64, Failure> {
+    /// Registers the disc; returns its id and member (an earlier registration of the same
+    /// disc counts).
+    pub async fn register(&self, body: RegisterDisc) -> Result<crate::state::Registered, Failure> {
         let r = self
             .http
             .post(format!("{}/api/v1/discs", self.base))
@@ -229,9 +230,13 @@ impl Client {
             return Err(classify(r).await);
         }
         let v: Value = r.json().await.map_err(net)?;
-        v["id"]
+        let disc = v["id"]
             .as_i64()
-            .ok_or_else(|| Failure::Final("no disc id in the answer".into()))
+            .ok_or_else(|| Failure::Final("no disc id in the answer".into()))?;
+        Ok(crate::state::Registered {
+            disc,
+            member: v["member"].as_str().unwrap_or_default().to_string(),
+        })
     }
 
     /// The disc's linking status, waiting up to `wait` for the catalogue lookup.

@@ -450,6 +450,8 @@ err_zip_too_large = { $entries } entries; a ZIP holds at most { $max }: download
 ## Planning a shelf (the command line's and the browser uploader's rules): why a row or a
 ## manifest cannot be used.
 plan_manifest_empty = the manifest is empty
+plan_manifest_encoding = the manifest is neither UTF-8 nor GB18030 (GBK): save it from Excel as "CSV UTF-8" or plain "CSV"
+plan_manifest_csv = the manifest is not a readable CSV: { $error }
 plan_manifest_columns = the manifest has unknown columns { $unknown }; the columns are { $columns }
 plan_manifest_no_path = the manifest has no path column
 plan_row_fields = { $fields } fields, the header has { $header }
@@ -472,6 +474,7 @@ plan_as_reported = { $why }
 cli_dir_or_manifest = give --dir or --manifest
 cli_plan = plan: { $discs } discs to upload ({ $bytes }), { $invalid } rows invalid
 cli_row_invalid = row { $row } { $path }: { $why }
+cli_row_planned = row { $row }: { $path } ({ $format }, { $bytes })
 cli_asking_part_size = asking the server's part size
 cli_hashed = hashed { $path } ({ $size }, { $rate } MB/s)
 cli_cannot_read = cannot read { $path }: { $error }

@@ -449,6 +449,8 @@ err_zip_too_large = 共 { $entries } 项；一个 ZIP 最多 { $max } 项：请�
 ## Planning a shelf (the command line's and the browser uploader's rules): why a row or a
 ## manifest cannot be used.
 plan_manifest_empty = 清单是空的
+plan_manifest_encoding = 清单既不是 UTF-8 也不是 GB18030（GBK）编码：请在 Excel 中另存为“CSV UTF-8”或“CSV”
+plan_manifest_csv = 清单不是可读的 CSV 文件：{ $error }
 plan_manifest_columns = 清单有未知的列 { $unknown }；可用的列为 { $columns }
 plan_manifest_no_path = 清单没有 path 列
 plan_row_fields = 本行有 { $fields } 个字段，表头有 { $header } 个
@@ -471,6 +473,7 @@ plan_as_reported = { $why }
 cli_dir_or_manifest = 请给出 --dir 或 --manifest
 cli_plan = 计划：上传 { $discs } 张光盘（{ $bytes }），{ $invalid } 行无效
 cli_row_invalid = 第 { $row } 行 { $path }：{ $why }
+cli_row_planned = 第 { $row } 行：{ $path }（{ $format }，{ $bytes }）
 cli_asking_part_size = 询问服务器的分块大小
 cli_hashed = 已计算哈希 { $path }（{ $size }，{ $rate } MB/s）
 cli_cannot_read = 无法读取 { $path }：{ $error }

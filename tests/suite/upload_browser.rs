@@ -111,17 +111,19 @@ async fn a_shelf_with_a_manifest_is_planned_hashed_deduplicated_sent_and_reporte
     copy_fixtures(d, &["rr-joliet.iso", "level1.iso"]);
     copy_fixtures(d, &cue_set);
     std::fs::write(d.join("notes.txt"), "not a disc")?;
-    std::fs::write(
-        d.join("manifest.csv"),
+    // Saved by Excel on Chinese Windows: GBK, which the page must not read as UTF-8.
+    let (manifest, _, lossy) = encoding_rs::GBK.encode(
         "path,isbn,barcode,record_id,disc_number,label\n\
          rr-joliet.iso,,A-0001,,1,<b>Web</b> disc\n\
          level1.iso,9780596514327,,,,\n\
-         disc.cue,,A-0002,,,\"Audio, and data\"\n\
+         disc.cue,,A-0002,,,\"Audio, and data（音频）\"\n\
          notes.txt,,A-0003,,,\n\
          rr-joliet.iso,,A-0001,,1,again\n\
          level1.iso,9780596514328,A-0004,,,\n\
          missing.iso,,A-0005,,,\n",
-    )?;
+    );
+    assert!(!lossy);
+    std::fs::write(d.join("manifest.csv"), &manifest)?;
     let mut chosen: Vec<std::path::PathBuf> =
         ["rr-joliet.iso", "level1.iso", "notes.txt", "manifest.csv"]
             .iter()
@@ -236,19 +238,19 @@ async fn a_shelf_with_a_manifest_is_planned_hashed_deduplicated_sent_and_reporte
         .await?
         .json()
         .await?;
-    assert_eq!(disc3["label"], "Audio, and data", "{disc3}");
+    assert_eq!(disc3["label"], "Audio, and data（音频）", "{disc3}");
 
     // The CSV report is the CLI's, downloaded through the page's own link.
     browser.click("#report-csv").await?;
     let csv = browser.downloaded("spindle-upload-report.csv").await?;
     assert!(
         csv.starts_with(
-            "row,path,sha256,bytes,bytes_sent,outcome,disc,link_status,warning,error\n"
+            "\u{feff}row,path,sha256,bytes,bytes_sent,outcome,member,disc,link_status,warning,error\n"
         ),
         "{csv}"
     );
     assert_eq!(csv.lines().count(), 8, "{csv}");
-    assert!(csv.contains(",already-present,"), "{csv}");
+    assert!(csv.contains(",already-present,A,"), "{csv}");
 
     // Choosing the same shelf again does only what is left: nothing moves.
     choose(&browser, &app, &a, &chosen).await?;

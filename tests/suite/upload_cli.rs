@@ -181,6 +181,39 @@ async fn manifest_run_rerun_and_second_member(backend: Backend) -> Result<()> {
         .json()
         .await?;
     assert_eq!(listed.as_array().map(Vec::len), Some(3));
+    for n in [1, 2, 3] {
+        assert_eq!(by_row(&again, n)["member"], "A");
+    }
+
+    // The same manifest, the same state file, for another member: B's own discs of the same
+    // images (nothing sent), not A's disc ids again (which B may not touch).
+    let out = upload(
+        &app,
+        &b,
+        &[
+            "--manifest",
+            manifest.to_str().unwrap_or_default(),
+            "--report",
+            prefix.to_str().unwrap_or_default(),
+        ],
+    );
+    assert!(!out.status.success(), "rows 4-7 are still invalid");
+    let for_b = report(&prefix);
+    for n in [1, 2, 3] {
+        let r = by_row(&for_b, n);
+        assert_eq!(r["outcome"], "already-present", "{r}");
+        assert_eq!(r["bytes_sent"], 0, "{r}");
+        assert_eq!(r["member"], "B", "{r}");
+        assert!(r["error"].is_null(), "{r}");
+        assert_ne!(r["disc"], by_row(&rows, n)["disc"], "{r}");
+    }
+    let csv = std::fs::read_to_string(prefix.with_extension("csv"))?;
+    assert!(
+        csv.lines()
+            .nth(1)
+            .is_some_and(|l| l.contains(",already-present,B,")),
+        "{csv}"
+    );
 
     // Another member with the same images, as a folder with a file-name pattern: zero bytes.
     let dir_b = tempfile::tempdir()?;
@@ -324,6 +357,70 @@ async fn rights_are_the_servers(backend: Backend) -> Result<()> {
     assert!(
         stderr.contains("disc_number 须为 1 到 999 之间的数字"),
         "{stderr}"
+    );
+    // A manifest Excel on Chinese Windows saved (GBK, a quoted label with a comma and a line
+    // break), planned with --dry-run --json: one event per row, Chinese intact.
+    std::fs::copy(
+        shelf.path().join("level1.iso"),
+        shelf.path().join("光盘 一.iso"),
+    )?;
+    let (gbk, _, lossy) = encoding_rs::GBK.encode(
+        "path,barcode,label\r\n光盘 一.iso,GB-1,\"随书光盘，第一张\n（练习）\"\r\nlevel1.iso,GB-2,英语\r\n",
+    );
+    assert!(!lossy);
+    std::fs::write(shelf.path().join("gbk.csv"), &gbk)?;
+    let out = client(&app, &a)
+        .args(["--dry-run", "--json", "--manifest"])
+        .arg(shelf.path().join("gbk.csv"))
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let planned: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["event"] == "planned")
+        .collect();
+    assert_eq!(planned.len(), 2, "{}", String::from_utf8_lossy(&out.stdout));
+    assert!(
+        planned[0]["path"]
+            .as_str()
+            .unwrap_or_default()
+            .ends_with("/光盘 一.iso")
+    );
+    assert_eq!(planned[0]["label"], "随书光盘，第一张\n（练习）");
+    assert_eq!(planned[0]["barcode"], "GB-1");
+    assert_eq!(planned[0]["format"], "iso9660");
+    assert_eq!(planned[1]["label"], "英语");
+    assert_eq!(planned[1]["row"], 2);
+    // The same with Excel's UTF-8 BOM; and bytes that are neither are refused, saying so.
+    let utf8 = "\u{feff}path,label\n光盘 一.iso,中文\n";
+    std::fs::write(shelf.path().join("bom.csv"), utf8)?;
+    let out = client(&app, &a)
+        .args(["--dry-run", "--json", "--manifest"])
+        .arg(shelf.path().join("bom.csv"))
+        .output()?;
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("\"label\":\"中文\""));
+    std::fs::write(
+        shelf.path().join("bad.csv"),
+        b"path,label\nx.iso,\xff\xff\xff\n",
+    )?;
+    let out = client(&app, &a)
+        .args(["--dry-run", "--manifest"])
+        .arg(shelf.path().join("bad.csv"))
+        .output()?;
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("neither UTF-8 nor GB18030"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
     );
     let out = upload(
         &app,
@@ -518,11 +615,9 @@ async fn a_vcd_ripped_to_an_iso_is_reported(backend: Backend) -> Result<()> {
     assert!(warning.contains("视频已丢失"), "{}", rows[0]);
     assert!(stderr.contains(warning), "{stderr}");
     let csv = std::fs::read_to_string(prefix.with_extension("csv"))?;
-    assert!(
-        csv.starts_with(
-            "row,path,sha256,bytes,bytes_sent,outcome,disc,link_status,warning,error\n"
-        )
-    );
+    assert!(csv.starts_with(
+        "\u{feff}row,path,sha256,bytes,bytes_sent,outcome,member,disc,link_status,warning,error\n"
+    ));
     assert!(csv.contains(warning), "{csv}");
     Ok(())
 }
