@@ -4,6 +4,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -13,6 +14,19 @@ pub struct RequestLabels {
     pub status: u16,
 }
 
+/// A route, for the latency histograms (status apart: a histogram per status would multiply
+/// the series for little).
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RouteLabels {
+    pub method: String,
+    pub route: String,
+}
+
+/// Seconds from the request's head to the response's head, 1 ms to 30 s.
+const LATENCY_BUCKETS: [f64; 12] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0, 30.0,
+];
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct OutcomeLabels {
     pub outcome: &'static str,
@@ -21,6 +35,10 @@ pub struct OutcomeLabels {
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
+    pub latency: Family<RouteLabels, Histogram>,
+    /// Images waiting to be read and discs waiting to be linked, set when scraped.
+    pub index_queue: Gauge,
+    pub link_queue: Gauge,
     pub bytes_out: Counter,
     pub bytes_in: Counter,
     pub uploads_in_flight: Gauge,
@@ -40,6 +58,26 @@ impl Default for Metrics {
         let mut registry = Registry::with_prefix("spindle");
         let requests = Family::<RequestLabels, Counter>::default();
         registry.register("http_requests", "HTTP requests answered", requests.clone());
+        let latency = Family::<RouteLabels, Histogram>::new_with_constructor(|| {
+            Histogram::new(LATENCY_BUCKETS.iter().copied())
+        });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to answer (to the response's head; a download's body streams after), by route",
+            latency.clone(),
+        );
+        let index_queue = Gauge::default();
+        registry.register(
+            "index_queue",
+            "Images waiting to be read (pending or being read)",
+            index_queue.clone(),
+        );
+        let link_queue = Gauge::default();
+        registry.register(
+            "link_queue",
+            "Discs waiting to be linked to their catalogue records",
+            link_queue.clone(),
+        );
         let bytes_out = Counter::default();
         registry.register(
             "image_bytes_sent",
@@ -115,6 +153,9 @@ impl Default for Metrics {
         Self {
             registry,
             requests,
+            latency,
+            index_queue,
+            link_queue,
             bytes_out,
             bytes_in,
             uploads_in_flight,
@@ -132,6 +173,10 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// The Content-Type of what [`Self::render`] writes: OpenMetrics text.
+    pub const CONTENT_TYPE: &'static str =
+        "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
     pub fn render(&self) -> String {
         let mut out = String::new();
         if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {

@@ -37,3 +37,15 @@ where
         }
     }
 }
+
+/// Sets the queue gauges from the database (at scrape time: the queues are shared by every
+/// node, so each node reports the same depths). A failed count leaves the last value.
+pub async fn measure(db: &crate::db::Db, metrics: &crate::metrics::Metrics) {
+    match crate::db::images::queue_depths(db).await {
+        Ok((images, discs)) => {
+            metrics.index_queue.set(images);
+            metrics.link_queue.set(discs);
+        }
+        Err(e) => tracing::warn!(error = %e, "counting the queues"),
+    }
+}

@@ -299,3 +299,15 @@ pub async fn subtree(db: &Db, sha256: &str, dir: &str) -> Result<Vec<FileRow>, D
             .await?
     }))
 }
+
+/// How many images wait to be read and how many discs wait to be linked.
+pub async fn queue_depths(db: &Db) -> Result<(i64, i64), DbError> {
+    Ok(on_pool!(db, pool => (
+        sqlx::query_scalar("SELECT COUNT(*) FROM images WHERE status IN ('pending', 'indexing')")
+            .fetch_one(pool)
+            .await?,
+        sqlx::query_scalar("SELECT COUNT(*) FROM discs WHERE link_status = 'pending'")
+            .fetch_one(pool)
+            .await?,
+    )))
+}

@@ -1,6 +1,6 @@
 //! Middleware on every route that is not about one route's kind (those are declared with
 //! the route, `route.rs`): refused-credential limits, the signed link kept in a cookie, the
-//! request metrics and log line, NULs refused in the address, and a refused request's unread
+//! request metrics and the access log, NULs refused in the address, and a refused request's unread
 //! body read out (or the connection closed) so that the client hears the refusal.
 
 use std::pin::Pin;
@@ -20,7 +20,7 @@ use crate::access::{ACCESS_COOKIE, verify};
 use crate::app::AppState;
 use crate::detail;
 use crate::error::{AppError, ErrorCode};
-use crate::metrics::RequestLabels;
+use crate::metrics::{RequestLabels, RouteLabels};
 
 /// A signed link that opened a disc is kept in a cookie (for as long as it is valid), so the
 /// disc's folders, files and pages, reached by relative links without it, open too.
@@ -117,8 +117,16 @@ const SECRET_PARAMS: [&str; 4] = ["access", "api_key", "token", "csrf"];
 
 /// The path and query as the log shows them: credentials in the query are redacted.
 pub(crate) fn loggable_uri(uri: &axum::http::Uri) -> String {
+    // A signed link in the path (`/dav/g/{token}/…`, `/g/{token}/…`) is a credential too.
+    let path = match uri.path().split_once("/g/") {
+        Some((before, after)) if before.is_empty() || before == "/dav" => {
+            let rest = after.split_once('/').map_or("", |(_, r)| r);
+            format!("{before}/g/<redacted>/{rest}")
+        }
+        _ => uri.path().to_string(),
+    };
     let Some(query) = uri.query() else {
-        return uri.path().to_string();
+        return path;
     };
     let shown: Vec<String> = query
         .split('&')
@@ -129,7 +137,7 @@ pub(crate) fn loggable_uri(uri: &axum::http::Uri) -> String {
             _ => pair.to_string(),
         })
         .collect();
-    format!("{}?{}", uri.path(), shown.join("&"))
+    format!("{path}?{}", shown.join("&"))
 }
 
 /// The most of a refused request's unread body that is read and thrown away so that the
@@ -230,6 +238,10 @@ impl HttpBody for Kept {
     }
 }
 
+/// The request metrics (a count by route and status, the time to the response's head by
+/// route) and the access log: one line per request at `info` (target `spindle::access`; turn
+/// it off with `log.filter = "info,spindle::access=off"`), written when the response's body
+/// has been sent or the client went away, with the bytes actually sent.
 pub(super) async fn count_requests(
     State(state): State<AppState>,
     request: Request,
@@ -240,22 +252,102 @@ pub(super) async fn count_requests(
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
+    let path = loggable_uri(request.uri());
+    let client = state
+        .usage
+        .client_of(request.extensions(), request.headers());
     let started = Instant::now();
     let response = next.run(request).await;
+    let status = response.status().as_u16();
     state
         .metrics
         .requests
         .get_or_create(&RequestLabels {
-            method,
-            route,
-            status: response.status().as_u16(),
+            method: method.clone(),
+            route: route.clone(),
+            status,
         })
         .inc();
-    tracing::debug!(
-        elapsed_ms = started.elapsed().as_millis() as u64,
-        "answered"
-    );
-    response
+    state
+        .metrics
+        .latency
+        .get_or_create(&RouteLabels {
+            method: method.clone(),
+            route,
+        })
+        .observe(started.elapsed().as_secs_f64());
+    let (parts, body) = response.into_parts();
+    let logged = Logged {
+        inner: body,
+        sent: 0,
+        line: AccessLine {
+            method,
+            path,
+            status,
+            client,
+            started,
+        },
+    };
+    Response::from_parts(parts, Body::new(logged))
+}
+
+/// What the access log says of a request, besides the bytes sent.
+struct AccessLine {
+    method: String,
+    path: String,
+    status: u16,
+    client: Option<std::net::IpAddr>,
+    started: Instant,
+}
+
+/// A response body that counts what it sends and writes the access log line when it is done
+/// (sent to the end, or dropped because the client went away).
+struct Logged {
+    inner: Body,
+    sent: u64,
+    line: AccessLine,
+}
+
+impl HttpBody for Logged {
+    type Data = Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, axum::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if let Poll::Ready(Some(Ok(frame))) = &polled {
+            self.sent += frame.data_ref().map_or(0, |d| d.len() as u64);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Logged {
+    fn drop(&mut self) {
+        let l = &self.line;
+        let client = l.client.map(|c| c.to_string()).unwrap_or_default();
+        tracing::info!(
+            target: "spindle::access",
+            method = %l.method,
+            path = %l.path,
+            status = l.status,
+            bytes = self.sent,
+            ms = l.started.elapsed().as_millis() as u64,
+            client = %client,
+            complete = self.inner.is_end_stream(),
+            "request"
+        );
+    }
 }
 
 /// Error answers' titles in the language the client asks for (`?lang=`, else

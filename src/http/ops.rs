@@ -41,12 +41,10 @@ async fn metrics(
     if !allowed {
         return Err(AppError::forbidden(detail!("err_metrics_scraper")));
     }
+    crate::queue::measure(&state.db, &state.metrics).await;
     Ok((
         StatusCode::OK,
-        [(
-            header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
+        [(header::CONTENT_TYPE, crate::metrics::Metrics::CONTENT_TYPE)],
         state.metrics.render(),
     ))
 }

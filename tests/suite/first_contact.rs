@@ -411,3 +411,110 @@ async fn counter_rules_a_new_reader_meets() -> Result<()> {
     assert!(status[0].get("Registry_Record").is_none(), "{status}");
     Ok(())
 }
+
+/// What an operator reads: `spindle serve` names the home page; one access-log line per
+/// request at `info` (JSON here: method, path with links redacted, status, bytes actually
+/// sent, duration, the client's address); `/metrics` as the OpenMetrics text it is, with
+/// latency histograms by route and the queues' depths.
+#[tokio::test]
+async fn what_an_operator_reads() -> Result<()> {
+    let d =
+        common::server::Deployment::new(Backend::SqliteLocal, &[("SPINDLE_LOG__FORMAT", "json")])
+            .await?;
+    let server = d.start(None).await?;
+    let base = server.base.clone();
+    let disc = d.disc(&base, &iso_image(1000, 191)).await?;
+    let r = reqwest::Client::new()
+        .post(format!("{base}/api/v1/discs/{disc}/signed-links"))
+        .bearer_auth(&d.librarian)
+        .json(&json!({"expires_in_secs": 600}))
+        .send()
+        .await?;
+    let token = r.json::<Value>().await?["token"]
+        .as_str()
+        .context("token")?
+        .to_string();
+    let c = reqwest::Client::new();
+    let home = c.get(format!("{base}/")).send().await?;
+    assert_eq!(home.status(), 200);
+    home.bytes().await?;
+    let image = c
+        .get(format!("{base}/api/v1/discs/{disc}/image?access={token}"))
+        .header("range", "bytes=0-99")
+        .send()
+        .await?;
+    assert_eq!(image.status(), 206);
+    image.bytes().await?;
+    let r = c
+        .get(format!("{base}/g/{token}/api/v1/discs/{disc}/files/"))
+        .send()
+        .await?;
+    r.bytes().await?;
+    let metrics = c.get(format!("{base}/metrics")).send().await?;
+    assert_eq!(metrics.status(), 200);
+    assert_eq!(
+        common::header(&metrics, "content-type"),
+        "application/openmetrics-text; version=1.0.0; charset=utf-8"
+    );
+    let text = metrics.text().await?;
+    assert!(text.ends_with("# EOF\n"), "OpenMetrics ends with # EOF");
+    assert!(
+        text.contains(
+            r#"spindle_http_request_duration_seconds_bucket{le="0.001",method="GET",route="/"}"#
+        ) || text.contains(
+            r#"spindle_http_request_duration_seconds_bucket{method="GET",route="/",le="0.001"}"#
+        ),
+        "{text}"
+    );
+    assert!(text.contains("spindle_index_queue "), "{text}");
+    assert!(text.contains("spindle_link_queue "), "{text}");
+    server.terminate()?;
+
+    let log = std::fs::read_to_string(d.dir.path().join("server.log"))?;
+    let lines: Vec<Value> = log
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|v| v["target"] == "spindle::access")
+        .collect();
+    let find = |path: &str| {
+        lines
+            .iter()
+            .find(|v| {
+                v["fields"]["path"]
+                    .as_str()
+                    .is_some_and(|p| p.starts_with(path))
+            })
+            .cloned()
+    };
+    let home = lines
+        .iter()
+        .find(|v| v["fields"]["path"] == "/")
+        .context("a line for the home page")?;
+    assert_eq!(home["level"], "INFO");
+    assert_eq!(home["fields"]["method"], "GET");
+    assert_eq!(home["fields"]["status"], 200);
+    assert!(
+        home["fields"]["bytes"].as_u64().is_some_and(|b| b > 500),
+        "{home}"
+    );
+    assert_eq!(home["fields"]["client"], "127.0.0.1");
+    assert!(home["fields"]["ms"].is_u64());
+    let image = find(&format!("/api/v1/discs/{disc}/image")).context("the image's line")?;
+    assert_eq!(
+        image["fields"]["path"],
+        format!("/api/v1/discs/{disc}/image?access=<redacted>")
+    );
+    assert_eq!(image["fields"]["status"], 206);
+    assert_eq!(image["fields"]["bytes"], 100);
+    assert!(
+        !log.contains(&token),
+        "the signed link is never written to the log"
+    );
+    // Every request has its line (the upload's included), none twice for one request.
+    let created = lines
+        .iter()
+        .filter(|v| v["fields"]["method"] == "POST")
+        .count();
+    assert!(created >= 3, "upload, register, link: {created}");
+    Ok(())
+}
