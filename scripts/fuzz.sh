@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
-TARGETS=(image cue range upload_metadata isbn reader_input marc catalogue_xml dav_body)
+TARGETS=(image cue range upload_metadata isbn reader_input marc catalogue_xml dav_body text_bytes)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 seeds=$(mktemp -d)
@@ -42,6 +42,8 @@ printf '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlen
 printf '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:Win32FileAttributes>00000020</Z:Win32FileAttributes></D:prop></D:set><D:remove><D:prop><Z:y/></D:prop></D:remove></D:propertyupdate>' >fuzz/corpus/dav_body/proppatch
 printf 'filename ZGlzYy5pc28=,sha256 YWJj' >fuzz/corpus/upload_metadata/tus
 printf '978-7-302-12345-6 (pbk.)' >fuzz/corpus/isbn/isbn13
+printf 'path,label\r\n\xb9\xe2\xc5\xcc.iso,"\xcb\xe6\xca\xe9,\n\xb9\xe2\xc5\xcc"\r\n' >fuzz/corpus/text_bytes/gbk-manifest
+printf '<html><head><meta charset="big5"></head><body>\xbb\xa1\xa9\xfa</body></html>' >fuzz/corpus/text_bytes/big5-page
 
 # ---- runs ----
 (cd fuzz && cargo fuzz build --release >/dev/null 2>"$seeds/build.log") || { cat "$seeds/build.log" >&2; exit 1; }

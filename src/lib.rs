@@ -9,6 +9,7 @@ pub mod backup;
 pub mod browse;
 pub mod cache;
 pub mod calendar;
+pub mod charset;
 pub mod cli;
 pub mod config;
 pub mod content;

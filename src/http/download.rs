@@ -65,6 +65,26 @@ pub async fn serve(
     serve_from(&app.blobs, &app.metrics.bytes_out, is_get, headers, rep).await
 }
 
+/// The charset a text file from a disc should be declared with, from its first bytes
+/// (`crate::charset`); None for what is not text, says its own, or cannot be read (then it is
+/// served as before, and the read's error, if any, meets the body).
+async fn charset_of(blobs: &BlobStore, rep: &Representation) -> Option<&'static str> {
+    let textual = rep.content_type.starts_with("text/")
+        || rep.content_type == "application/javascript"
+        || rep.content_type == "application/xhtml+xml";
+    if !textual || rep.content_type.contains("charset") || rep.size == 0 {
+        return None;
+    }
+    let len = rep.size.min(crate::charset::SNIFF_BYTES);
+    let mut head = Vec::with_capacity(len as usize);
+    let mut body = rep.content.open(blobs, 0..len).await.ok()?;
+    while let Some(chunk) = body.next().await {
+        head.extend_from_slice(&chunk.ok()?);
+    }
+    let is_html = rep.content_type == "text/html" || rep.content_type == "application/xhtml+xml";
+    crate::charset::sniff(&head, len == rep.size, is_html)
+}
+
 /// [`serve`] from `blobs`, counting the bytes sent in `sent`.
 pub async fn serve_from(
     blobs: &BlobStore,
@@ -73,6 +93,17 @@ pub async fn serve_from(
     headers: &HeaderMap,
     rep: &Representation,
 ) -> AppResult<Response> {
+    let with_charset;
+    let rep = match charset_of(blobs, rep).await {
+        Some(charset) => {
+            with_charset = Representation {
+                content_type: format!("{}; charset={charset}", rep.content_type),
+                ..rep.clone()
+            };
+            &with_charset
+        }
+        None => rep,
+    };
     let etag = &rep.etag;
     let conditions = Conditions {
         if_match: header_str(headers, "if-match"),

@@ -138,7 +138,7 @@ async fn browse_a_web_disc(backend: Backend) -> Result<()> {
     // A page opens in the browser, sandboxed; its relative links resolve inside the disc.
     let r = get(&app, &launch_url).await?;
     assert_eq!(r.status(), 200);
-    assert_eq!(header(&r, "content-type"), "text/html");
+    assert_eq!(header(&r, "content-type"), "text/html; charset=utf-8");
     assert!(header(&r, "content-disposition").starts_with("inline;"));
     assert!(header(&r, "content-security-policy").starts_with("sandbox"));
     assert_eq!(header(&r, "x-content-type-options"), "nosniff");

@@ -518,3 +518,88 @@ async fn what_an_operator_reads() -> Result<()> {
     assert!(created >= 3, "upload, register, link: {created}");
     Ok(())
 }
+
+/// Text on Chinese discs is GBK more often than UTF-8, and Taiwanese discs' Big5 must not be
+/// read as GBK: text and HTML files that do not declare their charset are served with the
+/// one their bytes are in; a page that declares its own keeps it; Chromium shows the text.
+#[tokio::test]
+async fn text_on_chinese_discs_reads_right() -> Result<()> {
+    let app = TestApp::start(Backend::SqliteLocal).await?;
+    let lib = app.librarian("TW").await?;
+    let dir = tempfile::tempdir()?;
+    let tree = dir.path().join("tree");
+    std::fs::create_dir_all(&tree)?;
+    let simplified =
+        "说明：这是随书光盘。请先阅读本文件，然后运行安装程序。光盘中包含练习题和答案。";
+    let traditional =
+        "說明：這是隨書光碟。請先閱讀本檔案，然後執行安裝程式。光碟中包含練習題和答案。";
+    let write = |name: &str, bytes: &[u8]| std::fs::write(tree.join(name), bytes);
+    write("gbk.txt", &encoding_rs::GBK.encode(simplified).0)?;
+    write("big5.txt", &encoding_rs::BIG5.encode(traditional).0)?;
+    write("utf8.txt", simplified.as_bytes())?;
+    let page = format!("<html><body><p id=\"t\">{simplified}</p></body></html>");
+    write("page.htm", &encoding_rs::GBK.encode(&page).0)?;
+    let declared = format!(
+        "<html><head><meta charset=\"gbk\"></head><body><p id=\"t\">{simplified}</p></body></html>"
+    );
+    write("declared.htm", &encoding_rs::GBK.encode(&declared).0)?;
+    let iso = dir.path().join("text.iso");
+    let out = Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-r", "-J", "-V", "TEXT", "-o"])
+        .arg(&iso)
+        .arg(&tree)
+        .output()
+        .context("xorriso (scripts/peers.sh installs it)")?;
+    ensure!(
+        out.status.success(),
+        "xorriso: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let disc = app
+        .disc(&lib, &std::fs::read(&iso)?, json!({"open": true}))
+        .await?;
+    wait_indexed(&app, Some(&lib), disc).await?;
+    for (name, content_type, text) in [
+        ("gbk.txt", "text/plain; charset=gb18030", simplified),
+        ("big5.txt", "text/plain; charset=Big5", traditional),
+        ("utf8.txt", "text/plain; charset=utf-8", simplified),
+        ("page.htm", "text/html; charset=gb18030", simplified),
+        ("declared.htm", "text/html", simplified),
+    ] {
+        let r = reqwest::get(app.url(&format!("/api/v1/discs/{disc}/files/{name}"))).await?;
+        assert_eq!(r.status(), 200);
+        assert_eq!(common::header(&r, "content-type"), content_type, "{name}");
+        let bytes = r.bytes().await?;
+        let encoding = match content_type.split("charset=").nth(1) {
+            Some(label) => encoding_rs::Encoding::for_label(label.as_bytes()).context("label")?,
+            None => encoding_rs::GBK,
+        };
+        assert!(encoding.decode(&bytes).0.contains(text), "{name}");
+    }
+    // What a reader sees: the page's text, not mojibake.
+    let browser = Browser::start().await?;
+    for name in ["page.htm", "declared.htm", "big5.txt"] {
+        browser
+            .client
+            .goto(&app.url(&format!("/api/v1/discs/{disc}/files/{name}")))
+            .await?;
+        let shown = browser
+            .wait_js(
+                10,
+                name,
+                "return document.body ? document.body.innerText : null;",
+            )
+            .await?;
+        let want = if name == "big5.txt" {
+            traditional
+        } else {
+            simplified
+        };
+        assert!(
+            shown.as_str().is_some_and(|s| s.contains(want)),
+            "{name}: {shown}"
+        );
+    }
+    browser.close().await?;
+    Ok(())
+}
