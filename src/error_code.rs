@@ -76,6 +76,7 @@ error_codes! {
     InvalidManifest = "invalid-manifest";
     InvalidNetwork = "invalid-network";
     TooManyNetworks = "too-many-networks";
+    InvalidOffCampus = "invalid-off-campus";
     InvalidPattern = "invalid-pattern";
     InvalidSample = "invalid-sample";
     InvalidSha256 = "invalid-sha256";

@@ -1,6 +1,6 @@
 //! Member libraries of the consortium.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::{Db, DbError, is_unique_violation, now, on_pool};
 
@@ -66,4 +66,41 @@ pub async fn secret(db: &Db, name: &str, candidate: &str) -> Result<String, DbEr
             .fetch_one(pool)
             .await?
     }))
+}
+
+/// How a member's readers get in from off campus (all optional).
+#[derive(Debug, Clone, Default, PartialEq, Eq, sqlx::FromRow, Serialize, Deserialize)]
+pub struct OffCampus {
+    /// The library's proxy (EZproxy, WebVPN): a prefix the page's address is appended to
+    /// (percent-encoded), or a template with `{url}` where it goes.
+    pub proxy_prefix: Option<String>,
+    /// The page about the library's VPN.
+    pub vpn_url: Option<String>,
+    /// Whom to ask: an e-mail address, a telephone number, a desk.
+    pub contact: Option<String>,
+}
+
+pub async fn off_campus(db: &Db, member_id: i64) -> Result<OffCampus, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, OffCampus>(
+            "SELECT proxy_prefix, vpn_url, contact FROM members WHERE id = $1",
+        )
+        .bind(member_id)
+        .fetch_optional(pool)
+        .await?
+        .unwrap_or_default()
+    }))
+}
+
+pub async fn set_off_campus(db: &Db, member_id: i64, o: &OffCampus) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query("UPDATE members SET proxy_prefix = $1, vpn_url = $2, contact = $3 WHERE id = $4")
+            .bind(&o.proxy_prefix)
+            .bind(&o.vpn_url)
+            .bind(&o.contact)
+            .bind(member_id)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
 }

@@ -1,11 +1,12 @@
-//! Signed, expiring links for readers outside the member's networks: for one disc, or for
-//! every disc of a member (for a proxy such as EZproxy, or a course page). Staff of the
-//! member (or admins) make them; the token goes in `?access=` on any disc URL.
+//! Readers outside the member's networks: signed, expiring links for one disc, or for every
+//! disc of a member (for a proxy such as EZproxy, or a course page), made by the member's
+//! staff (or admins), the token in `?access=` on any disc URL; and the member's off-campus
+//! routes (proxy, VPN, contact) that the refusal page offers.
 
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::Deserialize;
 use serde_json::json;
@@ -20,6 +21,43 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/discs/{id}/signed-links", post(for_disc))
         .route("/members/{code}/signed-links", post(for_member))
+        .route(
+            "/members/{code}/off-campus",
+            get(off_campus).put(set_off_campus),
+        )
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OffCampusBody {
+    proxy_prefix: Option<String>,
+    vpn_url: Option<String>,
+    contact: Option<String>,
+}
+
+async fn off_campus(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiPath(code): ApiPath<String>,
+) -> AppResult<Json<crate::members::OffCampus>> {
+    let (_, o) = crate::members::off_campus(&state.db, &staff, &code).await?;
+    Ok(Json(o))
+}
+
+async fn set_off_campus(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(body): ApiJson<OffCampusBody>,
+) -> AppResult<Json<crate::members::OffCampus>> {
+    let given = crate::members::OffCampus {
+        proxy_prefix: body.proxy_prefix,
+        vpn_url: body.vpn_url,
+        contact: body.contact,
+    };
+    Ok(Json(
+        crate::members::set_off_campus(&state.db, &staff, &code, given).await?,
+    ))
 }
 
 #[derive(Deserialize)]

@@ -32,6 +32,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/settings", get(settings))
         .route("/staff/settings/catalogue", post(save_catalogue))
         .route("/staff/settings/networks", post(save_networks))
+        .route("/staff/settings/off-campus", post(save_off_campus))
         .route("/staff/export", get(export_page))
         .route("/staff/export/{file}", get(export_file))
 }
@@ -304,6 +305,7 @@ struct SettingsView {
     status: StatusCode,
     form: Option<CatalogueForm>,
     cidrs_text: Option<String>,
+    off_campus: Option<crate::members::OffCampus>,
     error: Option<String>,
     notice: Option<String>,
 }
@@ -325,6 +327,13 @@ async fn settings_page(
         Ok(c) => c,
         Err(e) => return e.into_response(),
     };
+    let off_campus = match view.off_campus {
+        Some(o) => o,
+        None => match crate::db::members::off_campus(&state.db, member.id).await {
+            Ok(o) => o,
+            Err(e) => return crate::error::AppError::from(e).into_response(),
+        },
+    };
     let base = state.config.public_url();
     let ctx = merge(
         match frame(state, page, member, "/staff/settings").await {
@@ -336,6 +345,7 @@ async fn settings_page(
             "form": form,
             "cidrs": cidrs,
             "cidrs_text": view.cidrs_text.unwrap_or_else(|| cidrs.join("\n")),
+            "off_campus": off_campus,
             "error": view.error,
             "notice": view.notice,
             "resolver_record": format!("{base}/r/{}/record/{{id}}", member.code),
@@ -363,6 +373,7 @@ async fn settings(
             word(&words, "discs_queued").replace("{n}", &q.queued.unwrap_or(0).to_string())
         )),
         Some("networks") => Some(word(&words, "saved_networks")),
+        Some("off-campus") => Some(word(&words, "saved_off_campus")),
         _ => None,
     };
     settings_page(
@@ -373,6 +384,7 @@ async fn settings(
             status: StatusCode::OK,
             form: None,
             cidrs_text: None,
+            off_campus: None,
             error: None,
             notice,
         },
@@ -410,6 +422,7 @@ async fn save_catalogue(
         status: StatusCode::UNPROCESSABLE_ENTITY,
         form: Some(form),
         cidrs_text: None,
+        off_campus: None,
         error: Some(error),
         notice: None,
     };
@@ -488,6 +501,7 @@ async fn save_networks(
                     status: StatusCode::UNPROCESSABLE_ENTITY,
                     form: None,
                     cidrs_text: Some(form.cidrs),
+                    off_campus: None,
                     error: Some(e.detail(page.lang.code())),
                     notice: None,
                 },
@@ -558,5 +572,51 @@ async fn export_file(
     match super::opac::export(state, page.staff, member.code, format).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
+    }
+}
+
+#[derive(Deserialize)]
+struct OffCampusForm {
+    csrf: String,
+    member: String,
+    proxy_prefix: String,
+    vpn_url: String,
+    contact: String,
+}
+
+async fn save_off_campus(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Form(form): Form<OffCampusForm>,
+) -> Response {
+    let member = match posted_for(&state, &page, &form.csrf, &form.member).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    let given = crate::members::OffCampus {
+        proxy_prefix: Some(form.proxy_prefix),
+        vpn_url: Some(form.vpn_url),
+        contact: Some(form.contact),
+    };
+    match crate::members::set_off_campus(&state.db, &page.staff, &member.code, given.clone()).await
+    {
+        Ok(_) => saved(&member, "off-campus"),
+        Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            settings_page(
+                &state,
+                &page,
+                &member,
+                SettingsView {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    form: None,
+                    cidrs_text: None,
+                    off_campus: Some(given),
+                    error: Some(e.detail(page.lang.code())),
+                    notice: None,
+                },
+            )
+            .await
+        }
+        Err(e) => web::message_for(page.lang, &e),
     }
 }

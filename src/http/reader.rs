@@ -187,7 +187,34 @@ async fn disc_page(
     let lang = Lang::from_request(&headers, &uri);
     match disc_view(&state, &viewer, &headers, &id, lang, &uri).await {
         Ok(r) => r,
-        Err(e) => error_page(e, lang, &uri),
+        Err(e) => refused_or_error(&state, &id, e, lang, &uri).await,
+    }
+}
+
+/// A reader refused a closed disc is told whose it is, which disc, and the member's ways in
+/// from off campus (its proxy with this page's address, its VPN, whom to ask); any other
+/// error is the plain error page.
+async fn refused_or_error(
+    state: &AppState,
+    id: &str,
+    e: AppError,
+    lang: Lang,
+    uri: &Uri,
+) -> Response {
+    let Ok(id) = parse_id(id) else {
+        return error_page(e, lang, uri);
+    };
+    if e.code() != crate::error::ErrorCode::NotAdmitted {
+        return error_page(e, lang, uri);
+    }
+    let page_url = format!("{}{}", state.config.public_url(), uri.path());
+    match crate::members::refusal(&state.db, id, &page_url).await {
+        Ok(Some(refusal)) => {
+            let mut ctx = json!(refusal);
+            ctx["lang_url"] = json!(lang_url(uri, lang));
+            render(StatusCode::FORBIDDEN, "refused.html", lang, ctx)
+        }
+        _ => error_page(e, lang, uri),
     }
 }
 
@@ -402,7 +429,10 @@ async fn browse_page(
         }
     }
     .await;
-    result.unwrap_or_else(|e: AppError| error_page(e, lang, &uri))
+    match result {
+        Ok(r) => r,
+        Err(e) => refused_or_error(&state, &id, e, lang, &uri).await,
+    }
 }
 
 #[cfg(test)]

@@ -26,7 +26,8 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'
     style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 15] = [
+const TEMPLATES: [(&str, &str); 16] = [
+    ("refused.html", include_str!("../../templates/refused.html")),
     ("home.html", include_str!("../../templates/home.html")),
     ("run.html", include_str!("../../templates/run.html")),
     ("picker.html", include_str!("../../templates/picker.html")),

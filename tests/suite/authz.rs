@@ -443,6 +443,19 @@ const MATRIX: &[(&str, &str, &str, [u16; 7])] = &[
         r#"{"cidrs":["198.51.100.0/24"]}"#,
         [401, 401, 401, 401, 403, 403, 200],
     ),
+    // A member's off-campus routes: its librarians and admins.
+    (
+        "GET",
+        "/api/v1/members/A/off-campus",
+        "",
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    (
+        "PUT",
+        "/api/v1/members/A/off-campus",
+        r#"{"proxy_prefix":"https://ezproxy.a.example/login?url=","contact":"desk"}"#,
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
     // Signed links and SUSHI keys.
     (
         "POST",
@@ -585,6 +598,12 @@ const MATRIX: &[(&str, &str, &str, [u16; 7])] = &[
         "/staff/settings/networks",
         "form:member=A&cidrs=198.51.100.0%2F24",
         [303, 303, 303, 303, 403, 403, 303],
+    ),
+    (
+        "POST",
+        "/staff/settings/off-campus",
+        "form:member=A&proxy_prefix=&vpn_url=https%3A%2F%2Fvpn.a.example%2F&contact=",
+        [303, 303, 303, 303, 303, 403, 303],
     ),
     (
         "POST",

@@ -603,3 +603,85 @@ async fn text_on_chinese_discs_reads_right() -> Result<()> {
     browser.close().await?;
     Ok(())
 }
+
+/// Refused off campus, a reader is told whose disc it is, which disc, and the ways in its
+/// library offers (set by the library's librarian: proxy, VPN, whom to ask) — in Chinese on
+/// the Chinese page; a library that set nothing still names itself and the disc.
+#[tokio::test]
+async fn the_refusal_names_the_library_and_the_ways_in() -> Result<()> {
+    let app = TestApp::start(Backend::SqliteLocal).await?;
+    let a = app.librarian("ZZU").await?;
+    let disc = app
+        .disc(
+            &a,
+            &iso_image(1000, 201),
+            json!({"label": "大学英语 听力 1"}),
+        )
+        .await?;
+    // Nothing set: the library and the disc are still named.
+    let r = reqwest::get(app.url(&format!("/discs/{disc}?lang=zh"))).await?;
+    assert_eq!(r.status(), 403);
+    let html = r.text().await?;
+    assert!(html.contains("此光盘仅供ZZU library读者使用"), "{html}");
+    assert!(html.contains("大学英语 听力 1"));
+    assert!(!html.contains("id=\"via-proxy\""));
+    // Bad values are refused, saying which.
+    let put = |body: Value| {
+        app.client
+            .put(app.url("/api/v1/members/ZZU/off-campus"))
+            .bearer_auth(&a)
+            .json(&body)
+            .send()
+    };
+    let r = put(json!({"proxy_prefix": "javascript:alert(1)//"})).await?;
+    assert_eq!(r.status(), 422);
+    let v: Value = r.json().await?;
+    assert_eq!(v["code"], "invalid-off-campus");
+    assert!(
+        v["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("proxy_prefix")),
+        "{v}"
+    );
+    let r = put(json!({
+        "proxy_prefix": "https://ezproxy.zzu.example/login?url=",
+        "vpn_url": "https://vpn.zzu.example/",
+        "contact": "图书馆数字资源部 0371-12345678"
+    }))
+    .await?;
+    assert_eq!(r.status(), 200);
+    let saved: Value = app
+        .client
+        .get(app.url("/api/v1/members/ZZU/off-campus"))
+        .bearer_auth(&a)
+        .send()
+        .await?
+        .json()
+        .await?;
+    assert_eq!(saved["vpn_url"], "https://vpn.zzu.example/");
+    // The refusal, on the disc page and a folder page alike.
+    for path in [format!("/discs/{disc}"), format!("/discs/{disc}/browse/")] {
+        let r = reqwest::get(app.url(&format!("{path}?lang=zh"))).await?;
+        assert_eq!(r.status(), 403);
+        let html = r.text().await?;
+        let page = app.url(&path);
+        let encoded: String = form_urlencoded::byte_serialize(page.as_bytes()).collect();
+        assert!(
+            html.contains(&format!(
+                "href=\"https://ezproxy.zzu.example/login?url={}\"",
+                encoded.replace('&', "&amp;")
+            )),
+            "{html}"
+        );
+        assert!(html.contains("href=\"https://vpn.zzu.example/\""));
+        assert!(
+            html.contains("咨询图书馆： 图书馆数字资源部 0371-12345678"),
+            "{html}"
+        );
+        assert!(
+            !html.contains("this disc is for readers"),
+            "no English on the Chinese page"
+        );
+    }
+    Ok(())
+}

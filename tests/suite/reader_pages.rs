@@ -293,7 +293,8 @@ async fn disc_pages(backend: Backend) -> Result<()> {
     // CNU's signed link opens it.
     let (status, _, html) = page(format!("/discs/{}", s.web_cnu)).await?;
     assert_eq!(status, 403);
-    assert!(html.contains("network (on campus"), "{html}");
+    assert!(html.contains("This disc is for readers of CNU library"), "{html}");
+    assert!(html.contains("from the library&#x27;s network, on campus"), "{html}");
     let r = app
         .client
         .post(app.url(&format!("/api/v1/discs/{}/signed-links", s.web_cnu)))
