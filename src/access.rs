@@ -151,6 +151,22 @@ impl ReadNote {
 }
 
 impl Viewer {
+    /// Whether this viewer may open a disc of `member` numbered `disc` (open or not), as
+    /// [`Self::may_read`] decides, without the disc's row.
+    pub fn may_open(&self, member: i64, disc: i64, is_open: bool) -> bool {
+        if is_open {
+            return true;
+        }
+        if let Some(s) = &self.staff {
+            return s.may_act_for(member);
+        }
+        let granted = self.grant.as_ref().is_some_and(|g| match g.scope {
+            Scope::Disc(id) => id == disc,
+            Scope::Member(m) => m == member,
+        });
+        granted || self.members.contains(&member)
+    }
+
     /// The signed link a reader needs in the address of this disc's files, when only the
     /// link opens it (a closed disc, and the reader neither staff nor in its member's ranges).
     pub fn link_needed_for(&self, disc: &DiscRow) -> Option<&str> {

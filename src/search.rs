@@ -106,6 +106,59 @@ pub struct Hit {
     pub disc_number: i64,
     /// Where the query was found: title, author, isbn, barcode, files.
     pub fields: Vec<String>,
+    /// Open to everyone, or not.
+    pub open: bool,
+    /// This reader may open it (open, or within their reach).
+    pub may_open: bool,
+    /// What matched, for the results shown: the field, and its line split around the match.
+    pub matched: Vec<Snippet>,
+}
+
+/// A line of a disc's text that holds the query, split around it for highlighting.
+#[derive(Debug, Serialize, Clone)]
+pub struct Snippet {
+    pub field: String,
+    pub before: String,
+    pub hit: String,
+    pub after: String,
+}
+
+/// At most this many characters either side of a match are shown.
+const CONTEXT: usize = 40;
+
+/// The first line of `text` holding `needle` (ASCII letters matched without case, as the
+/// search does), split around it.
+fn snippet(field: &str, text: &str, needle: &str) -> Option<Snippet> {
+    let lower_needle = needle.to_ascii_lowercase();
+    text.lines().find_map(|line| {
+        let at = line.to_ascii_lowercase().find(&lower_needle)?;
+        let end = at + needle.len();
+        let before: String = {
+            let b = &line[..at];
+            let n = b.chars().count();
+            let kept: String = b.chars().skip(n.saturating_sub(CONTEXT)).collect();
+            if n > CONTEXT {
+                format!("…{kept}")
+            } else {
+                kept
+            }
+        };
+        let after: String = {
+            let a = &line[end..];
+            let kept: String = a.chars().take(CONTEXT).collect();
+            if a.chars().count() > CONTEXT {
+                format!("{kept}…")
+            } else {
+                kept
+            }
+        };
+        Some(Snippet {
+            field: field.to_string(),
+            before,
+            hit: line[at..end].to_string(),
+            after,
+        })
+    })
 }
 
 #[derive(Debug, Serialize)]
@@ -122,9 +175,12 @@ pub struct Results {
 
 /// Runs a reader's query: an ISBN (either form, hyphens or not) finds that book's discs;
 /// anything else is a substring of any field. `member` and `class` narrow the hits (the
-/// facets count the unnarrowed ones).
+/// facets count the unnarrowed ones). What is inside a closed disc is its readers' to know:
+/// a disc matched only by the names of its files is left out for a viewer who may not open
+/// it (its catalogue facts are public).
 pub async fn search(
     db: &Db,
+    viewer: &crate::access::Viewer,
     query: &str,
     member: Option<&str>,
     class: Option<&str>,
@@ -152,9 +208,16 @@ pub async fn search(
     let ids: Vec<i64> = fields.keys().copied().collect();
     let mut all = Vec::with_capacity(ids.len());
     for d in db::search::hits(db, &ids).await? {
-        let Some(f) = fields.remove(&d.id) else {
+        let Some(mut f) = fields.remove(&d.id) else {
             continue;
         };
+        let may_open = viewer.may_open(d.member_id, d.id, d.is_open);
+        if !may_open {
+            f.retain(|field| field != "files");
+            if f.is_empty() {
+                continue;
+            }
+        }
         all.push(Hit {
             id: d.id,
             title: d.title.unwrap_or(d.name),
@@ -162,6 +225,9 @@ pub async fn search(
             content_class: d.content_class.unwrap_or_else(|| "Multimedia".into()),
             disc_number: d.disc_number,
             fields: f,
+            open: d.is_open,
+            may_open,
+            matched: Vec::new(),
         });
     }
     let count = |key: &dyn Fn(&Hit) -> String| {
@@ -197,11 +263,24 @@ pub async fn search(
     let total = hits.len();
     let pages = total.div_ceil(PAGE).max(1);
     let page = page.clamp(1, pages);
-    let hits = hits
+    let mut hits: Vec<Hit> = hits
         .into_iter()
         .skip((page - 1) * PAGE)
         .take(PAGE)
         .collect();
+    // Where each hit on this page matched (an ISBN query matched its ISBN: nothing to show).
+    if Isbn::parse(query).is_err() {
+        for h in &mut hits {
+            for field in h.fields.clone() {
+                for text in db::search::text_of(db, h.id, &field).await? {
+                    if let Some(s) = snippet(&field, &text, query) {
+                        h.matched.push(s);
+                        break;
+                    }
+                }
+            }
+        }
+    }
     Ok(Results {
         total,
         hits,

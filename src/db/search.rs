@@ -105,6 +105,8 @@ pub struct HitRow {
     /// The first linked record's title.
     pub title: Option<String>,
     pub member_code: String,
+    pub member_id: i64,
+    pub is_open: bool,
     pub disc_number: i64,
     pub content_class: Option<String>,
 }
@@ -118,7 +120,7 @@ pub async fn hits(db: &Db, ids: &[i64]) -> Result<Vec<HitRow>, DbError> {
                 "SELECT d.id, COALESCE(d.label, d.filename) AS name,
                         (SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
                          WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1) AS title,
-                        m.code AS member_code, d.disc_number, i.content_class
+                        m.code AS member_code, d.member_id, d.is_open, d.disc_number, i.content_class
                  FROM discs d JOIN members m ON m.id = d.member_id
                  LEFT JOIN images i ON i.sha256 = d.sha256
                  WHERE d.id IN (",
@@ -133,4 +135,17 @@ pub async fn hits(db: &Db, ids: &[i64]) -> Result<Vec<HitRow>, DbError> {
         out.extend(rows);
     }
     Ok(out)
+}
+
+/// The text of a disc's `field` (for showing where a query matched).
+pub async fn text_of(db: &Db, disc: i64, field: &str) -> Result<Vec<String>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar::<_, String>(
+            "SELECT text FROM search_text WHERE disc_id = $1 AND field = $2",
+        )
+        .bind(disc)
+        .bind(field)
+        .fetch_all(pool)
+        .await?
+    }))
 }

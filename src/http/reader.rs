@@ -105,6 +105,7 @@ fn search_url(q: &str, member: Option<&str>, class: Option<&str>, page: usize) -
 
 async fn search_page(
     State(state): State<AppState>,
+    viewer: Viewer,
     headers: HeaderMap,
     uri: Uri,
     axum::extract::Query(q): axum::extract::Query<SearchQuery>,
@@ -115,8 +116,15 @@ async fn search_page(
     let class = q.class.as_deref().filter(|c| !c.is_empty());
     let mut ctx = json!({"q": query, "lang_url": format!("/search?q={}&lang={}", percent_encoding::utf8_percent_encode(&query, percent_encoding::NON_ALPHANUMERIC), if lang == Lang::Zh { "en" } else { "zh" })});
     if !query.is_empty() {
-        let r = match crate::search::search(&state.db, &query, member, class, q.page.unwrap_or(1))
-            .await
+        let r = match crate::search::search(
+            &state.db,
+            &viewer,
+            &query,
+            member,
+            class,
+            q.page.unwrap_or(1),
+        )
+        .await
         {
             Ok(r) => r,
             Err(e) => return error_page(e.into(), lang, &uri),
@@ -149,6 +157,14 @@ async fn search_page(
         ctx["next_url"] =
             json!((r.page < r.pages).then(|| search_url(&query, member, class, r.page + 1)));
         ctx["hits"] = json!(r.hits);
+        // Members by name, in the hits and the facet.
+        if let Ok(members) = crate::members::list(&state.db).await {
+            let names: serde_json::Map<String, serde_json::Value> = members
+                .into_iter()
+                .map(|m| (m.code, json!(m.name)))
+                .collect();
+            ctx["member_names"] = json!(names);
+        }
     }
     render(StatusCode::OK, "search.html", lang, ctx)
 }

@@ -685,3 +685,80 @@ async fn the_refusal_names_the_library_and_the_ways_in() -> Result<()> {
     }
     Ok(())
 }
+
+/// Every page at 390 px (a phone) in Chromium: nothing wider than the screen but a table or
+/// chart in its own scrolling box, every column of every table still there, the staff
+/// navigation on one line (it scrolls sideways).
+#[tokio::test]
+async fn every_page_fits_a_phone() -> Result<()> {
+    let app = TestApp::start(Backend::SqliteLocal).await?;
+    let a = app.librarian("ZZU").await?;
+    let disc = app
+        .disc(
+            &a,
+            &common::discs::fixture("rr-joliet.iso"),
+            json!({"open": true, "label": "Course disc"}),
+        )
+        .await?;
+    wait_indexed(&app, Some(&a), disc).await?;
+    let browser = Browser::start().await?;
+    browser.client.set_window_size(390, 844).await?;
+    const CHECK: &str = "
+        const over = [...document.querySelectorAll('body *')].filter((e) => {
+          const r = e.getBoundingClientRect();
+          if (r.width === 0 || r.right <= document.documentElement.clientWidth + 1) return false;
+          // Inside a box that scrolls sideways is fine: that is how a wide table is read.
+          for (let p = e; p; p = p.parentElement) {
+            const s = getComputedStyle(p);
+            if ((s.overflowX === 'auto' || s.overflowX === 'scroll') && p.getBoundingClientRect().right <= document.documentElement.clientWidth + 1) return false;
+          }
+          return true;
+        }).map((e) => e.tagName + (e.id ? '#' + e.id : '') + ' ' + Math.round(e.getBoundingClientRect().right));
+        const hidden = [...document.querySelectorAll('th, td')].filter((c) => getComputedStyle(c).display === 'none').length;
+        const nav = document.querySelector('.bar nav');
+        const navRows = nav ? new Set([...nav.children].map((c) => { const r = c.getBoundingClientRect(); return Math.round((r.top + r.bottom) / 2); })).size : 0;
+        return document.readyState === 'complete' ? {over, hidden, navRows} : null;";
+    let mut pages = vec![
+        "/".to_string(),
+        "/search?q=Course".to_string(),
+        format!("/discs/{disc}"),
+        format!("/discs/{disc}/browse/"),
+    ];
+    let mut staff = false;
+    for path in [
+        "/staff/stats",
+        "/staff/discs",
+        "/staff/settings",
+        "/librarian/upload",
+    ] {
+        pages.push(path.to_string());
+    }
+    let mut problems = Vec::new();
+    for path in &pages {
+        if path.starts_with("/staff") || path.starts_with("/librarian") {
+            if !staff {
+                browser
+                    .sign_in(
+                        &app.url(path),
+                        &a,
+                        "return document.querySelector('main') ? true : null;",
+                    )
+                    .await?;
+                staff = true;
+            }
+        }
+        browser.client.goto(&app.url(path)).await?;
+        let v = browser.wait_js(30, path, CHECK).await?;
+        if v["over"].as_array().is_some_and(|o| !o.is_empty())
+            || v["hidden"] != 0
+            || v["navRows"].as_u64().is_some_and(|rows| rows > 1)
+        {
+            problems.push(format!("{path}: {v}"));
+        }
+        let name = format!("phone{}", path.replace(['/', '?', '='], "-"));
+        browser.screenshot(&name).await?;
+    }
+    browser.close().await?;
+    assert!(problems.is_empty(), "{problems:#?}");
+    Ok(())
+}

@@ -170,15 +170,30 @@ async fn disc_pages(backend: Backend) -> Result<()> {
         std::slice::from_ref(&cnu_id),
         "程序设计: {html}"
     );
+    assert!(html.contains("1 disc found"), "{html}");
+    assert!(
+        html.contains("Library readers"),
+        "a closed disc's badge: {html}"
+    );
     let (_, _, html) = page("/search?q=data%20STRUCTURES".into()).await?;
     assert!(hits(&html).contains(&web_id), "{html}");
-    // A file on the disc: both members' copies, faceted by member; a facet narrows.
-    let (_, _, html) = page("/search?q=logo.png".into()).await?;
+    // A file on the disc: the matching name shown, highlighted, for the copy this reader may
+    // open (ZZU's, in its ranges); CNU's closed copy is not found by what is inside it (its
+    // files are its readers' to know), though its catalogue record is (程序设计 above).
+    let (_, _, html) = page("/search?q=LOGO.png".into()).await?;
     let found = hits(&html);
-    assert!(found.contains(&web_id) && found.contains(&cnu_id), "{html}");
-    assert!(html.contains("CNU (1)"), "{html}");
+    assert!(
+        found.contains(&web_id) && !found.contains(&cnu_id),
+        "{html}"
+    );
+    assert!(html.contains("File: <mark>logo.png</mark>"), "{html}");
+    assert!(html.contains("ZZU library (2)"), "members by name: {html}");
+    assert!(html.contains("You may open it"), "{html}");
     let (_, _, html) = page("/search?q=logo.png&member=CNU".into()).await?;
-    assert_eq!(hits(&html), std::slice::from_ref(&cnu_id));
+    assert!(hits(&html).is_empty(), "{html}");
+    assert!(html.contains("No disc matches"), "{html}");
+    let (_, _, html) = page("/search?q=logo.png&lang=zh".into()).await?;
+    assert!(html.contains("文件: <mark>logo.png</mark>"), "{html}");
     let (_, _, html) = page("/search?q=D100004".into()).await?;
     assert_eq!(hits(&html).len(), 2, "by barcode: {html}");
     // Markup and wildcards are text; nothing matches them.
@@ -200,7 +215,7 @@ async fn disc_pages(backend: Backend) -> Result<()> {
     app.state.usage.recorder.flush().await;
     let events = spindle::db::usage::events_between(&app.state.db, 0, i64::MAX).await?;
     let searches = events.iter().filter(|e| e.action == "search").count();
-    assert_eq!(searches, 12, "{events:#?}");
+    assert_eq!(searches, 13, "{events:#?}");
     assert!(
         events
             .iter()
@@ -293,8 +308,14 @@ async fn disc_pages(backend: Backend) -> Result<()> {
     // CNU's signed link opens it.
     let (status, _, html) = page(format!("/discs/{}", s.web_cnu)).await?;
     assert_eq!(status, 403);
-    assert!(html.contains("This disc is for readers of CNU library"), "{html}");
-    assert!(html.contains("from the library&#x27;s network, on campus"), "{html}");
+    assert!(
+        html.contains("This disc is for readers of CNU library"),
+        "{html}"
+    );
+    assert!(
+        html.contains("from the library&#x27;s network, on campus"),
+        "{html}"
+    );
     let r = app
         .client
         .post(app.url(&format!("/api/v1/discs/{}/signed-links", s.web_cnu)))
