@@ -735,17 +735,15 @@ async fn every_page_fits_a_phone() -> Result<()> {
     }
     let mut problems = Vec::new();
     for path in &pages {
-        if path.starts_with("/staff") || path.starts_with("/librarian") {
-            if !staff {
-                browser
-                    .sign_in(
-                        &app.url(path),
-                        &a,
-                        "return document.querySelector('main') ? true : null;",
-                    )
-                    .await?;
-                staff = true;
-            }
+        if (path.starts_with("/staff") || path.starts_with("/librarian")) && !staff {
+            browser
+                .sign_in(
+                    &app.url(path),
+                    &a,
+                    "return document.querySelector('main') ? true : null;",
+                )
+                .await?;
+            staff = true;
         }
         browser.client.goto(&app.url(path)).await?;
         let v = browser.wait_js(30, path, CHECK).await?;
