@@ -20,7 +20,12 @@
   // Spindle's language catalogue (the widget_ messages), filled in when Spindle serves this.
   var WORDS = /*SPINDLE_WORDS*/null || {};
   var lang = cfg.lang || document.documentElement.lang || navigator.language || "en";
-  var words = WORDS[/^zh/i.test(lang) ? "zh-CN" : "en"] || {};
+  var zh = /^zh/i.test(lang);
+  var words = WORDS[zh ? "zh-CN" : "en"] || {};
+  // Spindle's pages the widget leads to open in the OPAC's language (and keep it).
+  function inLang(href) {
+    return href + (href.indexOf("?") < 0 ? "?" : "&") + "lang=" + (zh ? "zh" : "en");
+  }
   function t(key, values) {
     var text = words[key] || key;
     Object.keys(values || {}).forEach(function (name) {
@@ -73,7 +78,7 @@
       var item = document.createElement("li");
       item.className = "spindle-disc";
       item.appendChild(document.createTextNode((d.label || t("widget_disc", { n: d.disc_number })) + ": "));
-      item.appendChild(link(d.browse, t("widget_browse")));
+      item.appendChild(link(inLang(d.browse), t("widget_browse")));
       item.appendChild(document.createTextNode(" · "));
       item.appendChild(link(d.download, t("widget_download")));
       item.appendChild(document.createTextNode(" · "));

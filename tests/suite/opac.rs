@@ -279,7 +279,7 @@ async fn widget_shows_the_disc_on_an_opac_page_in_chromium() -> Result<()> {
             "the widget rendered nothing:\n{dom}"
         );
         assert!(
-            dom.contains(&format!("{}/discs/{id}/browse/", app.base)),
+            dom.contains(&format!("{}/discs/{id}/browse/?lang={lang}", app.base)),
             "{dom}"
         );
         assert!(
