@@ -40,13 +40,14 @@ pg_bindir() {
 # nginx (the loadtests' baseline, run in smoke mode by the suite), curl and openssl (the harness),
 # ffmpeg, vcdimager and dvdauthor (video discs made from ffmpeg's test sources; vcdxrip and
 # ffprobe read them back), rclone, davfs2 and litmus (WebDAV clients and the conformance suite),
-# syslinux/isolinux, mtools and dosfstools (boot discs and floppies the emulator tests boot).
+# syslinux/isolinux, mtools and dosfstools (boot discs and floppies the emulator tests boot),
+# systemd-analyze (checks the deployment kit's unit).
 IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:libarchive-tools
   7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils zebrasrv:idzebra-2.0 yaz-client:yaz
   yaz-marcdump:yaz chromium:chromium chromedriver:chromium-driver nginx:nginx curl:curl
   openssl:openssl ffmpeg:ffmpeg ffprobe:ffmpeg vcdimager:vcdimager vcdxrip:vcdimager
   dvdauthor:dvdauthor rclone:rclone mount.davfs:davfs2 litmus:litmus syslinux:syslinux
-  mcopy:mtools mkfs.fat:dosfstools)
+  mcopy:mtools mkfs.fat:dosfstools systemd-analyze:systemd)
 # Files the boot fixtures copy (packages with no command of their own).
 IMAGE_FILES=(/usr/lib/ISOLINUX/isolinux.bin:isolinux
   /usr/lib/syslinux/modules/bios/ldlinux.c32:syslinux-common)

@@ -760,3 +760,229 @@ async fn every_page_fits_a_phone() -> Result<()> {
     assert!(problems.is_empty(), "{problems:#?}");
     Ok(())
 }
+
+fn free_port() -> Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}
+
+/// The deployment kit, tried: `deploy/spindle.service` passes `systemd-analyze verify`, and
+/// a real nginx running `deploy/nginx-spindle.conf` as written (only its ports and certificate
+/// changed) in front of Spindle ends TLS, passes a 34 MiB tus PATCH (nginx's default would
+/// answer 413), streams a Range of a closed disc byte for byte, and forwards the reader's
+/// address, which is what decides access (the trusted proxy's own does not).
+#[tokio::test]
+async fn the_deployment_kit_works_behind_a_real_nginx() -> Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir()?;
+    // The unit, pointing at this build's binary.
+    let unit = std::fs::read_to_string(root.join("deploy/spindle.service"))?;
+    ensure!(unit.contains("/usr/local/bin/spindle"));
+    let unit = unit.replace("/usr/local/bin/spindle", env!("CARGO_BIN_EXE_spindle"));
+    let unit_path = work.path().join("spindle.service");
+    std::fs::write(&unit_path, unit)?;
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit_path)
+        .output()
+        .context("systemd-analyze (scripts/peers.sh installs it)")?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "systemd-analyze verify: {said}");
+    ensure!(
+        !said.contains("Unknown") && !said.contains("rror"),
+        "{said}"
+    );
+
+    // Spindle on loopback, trusting nginx (127.0.0.1) for the reader's address.
+    let tls_port = free_port()?;
+    let app = TestApp::on(Backend::SqliteLocal)
+        .behind_loopback_proxy()
+        .config(move |c| c.http.public_url = Some(format!("https://127.0.0.1:{tls_port}")))
+        .start()
+        .await?;
+    let upstream = app
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let cert = work.path().join("cert.pem");
+    let key = work.path().join("key.pem");
+    let out = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "rsa:2048",
+            "-nodes",
+            "-days",
+            "1",
+            "-subj",
+            "/CN=127.0.0.1",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "openssl: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let plain_port = free_port()?;
+    let mut site = std::fs::read_to_string(root.join("deploy/nginx-spindle.conf"))?;
+    for (from, to) in [
+        (
+            "server 127.0.0.1:8080;".to_string(),
+            format!("server {upstream};"),
+        ),
+        (
+            "listen 443 ssl http2;".to_string(),
+            format!("listen 127.0.0.1:{tls_port} ssl http2;"),
+        ),
+        (
+            "listen 80;".to_string(),
+            format!("listen 127.0.0.1:{plain_port};"),
+        ),
+        (
+            "/etc/ssl/spindle/fullchain.pem".to_string(),
+            cert.display().to_string(),
+        ),
+        (
+            "/etc/ssl/spindle/privkey.pem".to_string(),
+            key.display().to_string(),
+        ),
+    ] {
+        ensure!(site.contains(&from), "the example no longer says {from}");
+        site = site.replace(&from, &to);
+    }
+    let temp = work.path().join("nginx");
+    std::fs::create_dir_all(&temp)?;
+    std::fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
+    std::fs::write(work.path().join("site.conf"), site)?;
+    let main = format!(
+        "daemon off;\nworker_processes 1;\npid {t}/nginx.pid;\nerror_log {t}/error.log warn;\n\
+         events {{ worker_connections 256; }}\n\
+         http {{\n  access_log off;\n  client_body_temp_path {t}/body;\n  proxy_temp_path {t}/proxy;\n\
+         fastcgi_temp_path {t}/fastcgi;\n  uwsgi_temp_path {t}/uwsgi;\n  scgi_temp_path {t}/scgi;\n\
+         include {site};\n}}\n",
+        t = temp.display(),
+        site = work.path().join("site.conf").display()
+    );
+    let main_path = work.path().join("nginx.conf");
+    std::fs::write(&main_path, main)?;
+    let mut nginx = Command::new("nginx")
+        .arg("-c")
+        .arg(&main_path)
+        .arg("-p")
+        .arg(&temp)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .context("nginx (scripts/peers.sh installs it)")?;
+    // SIGTERM, which the master passes on to its workers (SIGKILL would orphan them).
+    struct Stop<'a>(&'a mut std::process::Child);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &self.0.id().to_string()])
+                .status();
+            let _ = self.0.wait();
+        }
+    }
+    let _stop = Stop(&mut nginx);
+    let base = format!("https://127.0.0.1:{tls_port}");
+    let reader = |from: &str| {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .local_address(from.parse::<std::net::IpAddr>().ok())
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+    };
+    let staff = reader("127.0.0.5")?;
+    let mut up = false;
+    for _ in 0..100 {
+        if staff
+            .get(format!("{base}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    ensure!(
+        up,
+        "nginx did not answer: {}",
+        std::fs::read_to_string(temp.join("error.log")).unwrap_or_default()
+    );
+    // Plain HTTP is sent to HTTPS.
+    let r = staff
+        .get(format!("http://127.0.0.1:{plain_port}/discs/1"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 301);
+    assert!(common::header(&r, "location").starts_with("https://"));
+
+    // A tus upload of a 34 MiB disc in one PATCH, through nginx.
+    let lib = app.librarian("ZZU").await?;
+    let admin = app.admin().await?;
+    let bytes = iso_image(34 << 20, 211);
+    let sha = common::sha256_hex(&bytes);
+    let r = staff
+        .post(format!("{base}/api/v1/uploads"))
+        .bearer_auth(&lib)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len().to_string())
+        .header("Upload-Metadata", common::metadata(&sha, "big.iso"))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201, "{}", r.text().await?);
+    let location = common::header(&r, "location");
+    let location = if location.starts_with("http") {
+        location
+    } else {
+        format!("{base}{location}")
+    };
+    let r = staff
+        .patch(&location)
+        .bearer_auth(&lib)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes.clone())
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204, "{}", r.text().await?);
+    let r = staff
+        .post(format!("{base}/api/v1/discs"))
+        .bearer_auth(&lib)
+        .json(&json!({"sha256": sha, "filename": "big.iso"}))
+        .send()
+        .await?;
+    assert!(r.status().is_success(), "{}", r.text().await?);
+    let disc = r.json::<Value>().await?["id"].as_i64().context("id")?;
+    // The closed disc opens for ZZU's range, which holds 127.0.0.3 but not nginx's 127.0.0.1.
+    app.set_networks(&admin, "ZZU", &["127.0.0.3/32"]).await?;
+    let inside = reader("127.0.0.3")?;
+    let r = inside
+        .get(format!("{base}/api/v1/discs/{disc}/image"))
+        .header("range", "bytes=1000000-1999999")
+        .send()
+        .await?;
+    assert_eq!(r.status(), 206);
+    assert_eq!(&r.bytes().await?[..], &bytes[1_000_000..2_000_000]);
+    let r = reader("127.0.0.4")?
+        .get(format!("{base}/api/v1/discs/{disc}/image"))
+        .send()
+        .await?;
+    assert_eq!(
+        r.status(),
+        403,
+        "the reader's own address decides, not nginx's"
+    );
+    Ok(())
+}
