@@ -70,10 +70,8 @@ pub async fn home(db: &Db, viewer: &Viewer) -> Result<Home, DbError> {
         .collect();
     lines.sort_by(|a, b| a.name.cmp(&b.name));
     let (disc_count, titles) = db::home::totals(db).await?;
-    let mut since = Day::today();
-    for _ in 0..USED_DAYS {
-        since = since.prev();
-    }
+    let since =
+        Day::of_ms(crate::calendar::now_ms() - i64::from(USED_DAYS) * crate::calendar::DAY_MS);
     let newest = db::home::newest(db, &reach, LISTED).await?;
     let most_used = db::home::most_used(db, &reach, &since.to_string(), LISTED).await?;
     Ok(Home {

@@ -67,14 +67,30 @@ pub async fn serve(
 
 /// The charset a text file from a disc should be declared with, from its first bytes
 /// (`crate::charset`); None for what is not text, says its own, or cannot be read (then it is
-/// served as before, and the read's error, if any, meets the body).
+/// served as before, and the read's error, if any, meets the body). Sniffed once per file: the
+/// answer is kept by the file's entity tag (content-addressed, so it cannot go stale), and a
+/// reader's later ranges of the file read nothing more than they ask for.
 async fn charset_of(blobs: &BlobStore, rep: &Representation) -> Option<&'static str> {
+    static SNIFFED: std::sync::OnceLock<crate::cache::TtlCache<String, Option<&'static str>>> =
+        std::sync::OnceLock::new();
     let textual = rep.content_type.starts_with("text/")
         || rep.content_type == "application/javascript"
         || rep.content_type == "application/xhtml+xml";
     if !textual || rep.content_type.contains("charset") || rep.size == 0 {
         return None;
     }
+    let sniffed = SNIFFED
+        .get_or_init(|| crate::cache::TtlCache::new(std::time::Duration::from_secs(3600), 10_000));
+    if let Some(known) = sniffed.get(&rep.etag) {
+        return known;
+    }
+    let charset = sniff_head(blobs, rep).await?;
+    sniffed.put(rep.etag.clone(), charset);
+    charset
+}
+
+/// The sniffed charset of `rep`'s first bytes; None (outer) when they cannot be read.
+async fn sniff_head(blobs: &BlobStore, rep: &Representation) -> Option<Option<&'static str>> {
     let len = rep.size.min(crate::charset::SNIFF_BYTES);
     let mut head = Vec::with_capacity(len as usize);
     let mut body = rep.content.open(blobs, 0..len).await.ok()?;
@@ -82,7 +98,7 @@ async fn charset_of(blobs: &BlobStore, rep: &Representation) -> Option<&'static 
         head.extend_from_slice(&chunk.ok()?);
     }
     let is_html = rep.content_type == "text/html" || rep.content_type == "application/xhtml+xml";
-    crate::charset::sniff(&head, len == rep.size, is_html)
+    Some(crate::charset::sniff(&head, len == rep.size, is_html))
 }
 
 /// [`serve`] from `blobs`, counting the bytes sent in `sent`.
