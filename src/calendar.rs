@@ -189,6 +189,134 @@ impl serde::Serialize for Month {
     }
 }
 
+/// The consortium's time zone (`stats.time_zone`): where its days and months begin for the
+/// statistics, COUNTER reports and every date pages show. An IANA name (`Asia/Shanghai`,
+/// from the tz database built into the binary), `UTC`, or a fixed offset (`+08:00`).
+#[derive(Debug, Clone)]
+pub struct Zone {
+    name: String,
+    tz: jiff::tz::TimeZone,
+}
+
+impl Default for Zone {
+    fn default() -> Self {
+        Self {
+            name: "UTC".into(),
+            tz: jiff::tz::TimeZone::UTC,
+        }
+    }
+}
+
+impl Zone {
+    pub fn parse(name: &str) -> Result<Self, String> {
+        let name = name.trim();
+        let tz = if name.eq_ignore_ascii_case("utc") || name == "Z" {
+            jiff::tz::TimeZone::UTC
+        } else if let Some(rest) = name.strip_prefix(['+', '-']) {
+            let (h, m) = rest.split_once(':').unwrap_or((rest, "0"));
+            let seconds = h
+                .parse::<i32>()
+                .ok()
+                .zip(m.parse::<i32>().ok())
+                .filter(|(h, m)| *h <= 14 && *m < 60)
+                .map(|(h, m)| (h * 3600 + m * 60) * if name.starts_with('-') { -1 } else { 1 })
+                .ok_or_else(|| format!("{name:?} is not an offset like +08:00"))?;
+            let offset = jiff::tz::Offset::from_seconds(seconds).map_err(|e| e.to_string())?;
+            jiff::tz::TimeZone::fixed(offset)
+        } else {
+            jiff::tz::TimeZone::get(name).map_err(|_| {
+                format!("{name:?} is not a time zone (an IANA name such as Asia/Shanghai, UTC, or an offset such as +08:00)")
+            })?
+        };
+        Ok(Self {
+            name: name.to_string(),
+            tz,
+        })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The zone's offset from UTC at a moment, in milliseconds.
+    fn offset_ms(&self, ts_ms: i64) -> i64 {
+        jiff::Timestamp::from_millisecond(ts_ms)
+            .map_or(0, |t| i64::from(self.tz.to_offset(t).seconds()) * 1000)
+    }
+
+    /// The local day a moment (Unix milliseconds) falls on.
+    pub fn day(&self, ts_ms: i64) -> Day {
+        Day::of_ms(ts_ms.saturating_add(self.offset_ms(ts_ms)))
+    }
+
+    /// Today, here.
+    pub fn today(&self) -> Day {
+        self.day(now_ms())
+    }
+
+    /// This month, here.
+    pub fn month(&self) -> Month {
+        self.today().month()
+    }
+
+    /// The first moment of a local day, in Unix milliseconds (the day's local midnight, or the
+    /// first moment after it where a clock change skips midnight).
+    pub fn start_ms(&self, day: Day) -> i64 {
+        let utc = day.start_ms();
+        let civil = jiff::civil::date(
+            day.0.year() as i16,
+            u8::from(day.0.month()) as i8,
+            day.0.day() as i8,
+        );
+        civil
+            .to_zoned(self.tz.clone())
+            .map_or(utc, |z| z.timestamp().as_millisecond())
+    }
+
+    /// The moment just after a local day, in Unix milliseconds (its length is not always a
+    /// day's: clocks change).
+    pub fn end_ms(&self, day: Day) -> i64 {
+        self.start_ms(day.next())
+    }
+
+    /// A moment (Unix seconds) as a local `YYYY-MM-DD`.
+    pub fn date(&self, secs: i64) -> String {
+        self.day(secs.saturating_mul(1000)).to_string()
+    }
+
+    /// A moment (Unix seconds) as a local `YYYY-MM-DD HH:MM`, with the zone's name unless it
+    /// is UTC's.
+    pub fn when(&self, secs: i64) -> String {
+        let ms = secs.saturating_mul(1000);
+        let local = ms.saturating_add(self.offset_ms(ms)).div_euclid(1000);
+        let s = local.rem_euclid(86_400);
+        format!(
+            "{} {:02}:{:02} {}",
+            Day::of_secs(local),
+            s / 3600,
+            s % 3600 / 60,
+            if self.name.eq_ignore_ascii_case("utc") {
+                "UTC"
+            } else {
+                &self.name
+            }
+        )
+    }
+}
+
+impl serde::Serialize for Zone {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.name)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Zone {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Self::parse(&name).map_err(serde::de::Error::custom)
+    }
+}
+
 /// A moment (Unix seconds) as `YYYY-MM-DD HH:MM UTC`.
 pub fn when(secs: i64) -> String {
     let s = secs.rem_euclid(86_400);
@@ -213,6 +341,34 @@ mod tests {
         assert_eq!(Day::of_ms(d.start_ms() - 1), d.prev());
         assert_eq!(Day::parse("2024-02-30"), None);
         assert_eq!(Day::parse("2024-13-01"), None);
+    }
+
+    #[test]
+    fn zones() {
+        let beijing = Zone::parse("Asia/Shanghai").expect("zone");
+        let d = Day::parse("2024-06-15").expect("a day");
+        // 07:00 in Beijing is 23:00 UTC the day before: the local day is the 15th.
+        let seven_local = d.start_ms() - 3_600_000;
+        assert_eq!(Day::of_ms(seven_local), d.prev());
+        assert_eq!(beijing.day(seven_local), d);
+        assert_eq!(beijing.start_ms(d), d.start_ms() - 8 * 3_600_000);
+        assert_eq!(beijing.end_ms(d) - beijing.start_ms(d), DAY_MS);
+        assert_eq!(
+            beijing.when(seven_local / 1000),
+            "2024-06-15 07:00 Asia/Shanghai"
+        );
+        let fixed = Zone::parse("+08:00").expect("offset");
+        assert_eq!(fixed.start_ms(d), beijing.start_ms(d));
+        assert_eq!(Zone::default().start_ms(d), d.start_ms());
+        // A day when clocks go forward is 23 hours long.
+        let paris = Zone::parse("Europe/Paris").expect("zone");
+        let spring = Day::parse("2024-03-31").expect("a day");
+        assert_eq!(
+            paris.end_ms(spring) - paris.start_ms(spring),
+            DAY_MS - 3_600_000
+        );
+        assert!(Zone::parse("Mars/Olympus").is_err());
+        assert!(Zone::parse("+25:00").is_err());
         assert_eq!(Day::parse("24-01-01"), None);
         assert_eq!(Day::parse("2024-1-011"), None);
         assert_eq!(Day::parse("+024-01-01"), None);

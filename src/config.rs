@@ -332,6 +332,9 @@ pub struct StatsConfig {
     /// The consortium's SUSHI customer_id and name (its reports sum its members' usage).
     pub consortium_customer_id: String,
     pub consortium_name: String,
+    /// Where the consortium's days and months begin: the daily and monthly figures, COUNTER
+    /// reports, "today" on the dashboard and every date staff and readers see.
+    pub time_zone: crate::calendar::Zone,
 }
 
 impl Default for StatsConfig {
@@ -346,6 +349,7 @@ impl Default for StatsConfig {
             created_by: "Spindle".into(),
             consortium_customer_id: "consortium".into(),
             consortium_name: "The consortium".into(),
+            time_zone: crate::calendar::Zone::default(),
         }
     }
 }

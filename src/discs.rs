@@ -416,6 +416,15 @@ pub fn browse_url(disc: i64, path: &str) -> String {
     format!("/discs/{disc}/browse/{}", encode_path(path))
 }
 
+/// A folder as one ZIP file (the whole disc for "").
+pub fn zip_url(disc: i64, path: &str) -> String {
+    if path.is_empty() {
+        format!("/api/v1/discs/{disc}/zip")
+    } else {
+        format!("/api/v1/discs/{disc}/zip/{}", encode_path(path))
+    }
+}
+
 /// A file's address in the API.
 pub fn file_url(disc: i64, path: &str) -> String {
     format!("/api/v1/discs/{disc}/files/{}", encode_path(path))

@@ -127,9 +127,15 @@ pub struct BibRecord {
     pub title_vernacular: Option<String>,
     pub title_pinyin: Option<String>,
     pub authors: Vec<String>,
+    /// The statement of responsibility as catalogued (245 $c; 200 $f $g).
+    pub responsibility: Option<String>,
     pub publisher: Option<String>,
     pub year: Option<i32>,
     pub edition: Option<String>,
+    /// Series statements with their numbering (490 / 830; 225 / 410).
+    pub series: Vec<String>,
+    /// Subject headings, subdivisions joined by " -- " (6XX).
+    pub subjects: Vec<String>,
     pub classification: Vec<Classification>,
     pub holdings: Vec<Holding>,
     pub host: Option<HostLink>,
@@ -172,6 +178,30 @@ fn year_in(s: &str) -> Option<i32> {
 
 fn some(s: Option<&str>) -> Option<String> {
     s.map(|v| trim_isbd(&nfc(v))).filter(|v| !v.is_empty())
+}
+
+/// Each field's subfields `codes`, with the subdivisions `subdivisions` after " -- ".
+fn headings<'a>(
+    fields: impl Iterator<Item = &'a Field>,
+    main: &[char],
+    subdivisions: &[char],
+) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for f in fields {
+        let mut parts = vec![join(f, main)];
+        parts.extend(
+            f.subfields()
+                .iter()
+                .filter(|s| subdivisions.contains(&s.code))
+                .map(|s| trim_isbd(&nfc(s.value.trim()))),
+        );
+        parts.retain(|p| !p.is_empty());
+        let heading = parts.join(" -- ").trim_end_matches('.').to_string();
+        if !heading.is_empty() && !out.contains(&heading) {
+            out.push(heading);
+        }
+    }
+    out
 }
 
 fn is_disc_item(texts: &[Option<&str>]) -> bool {
@@ -367,9 +397,22 @@ fn marc21(r: &Record) -> BibRecord {
         title_vernacular: vernacular,
         title_pinyin: None,
         authors,
+        responsibility: title_field.and_then(|f| some(f.first('c'))),
         publisher: pub_field.and_then(|f| some(f.first('b'))),
         year,
         edition: some(r.first("250", 'a')),
+        series: {
+            let mut series = headings(r.fields("490"), &['a', 'v'], &[]);
+            if series.is_empty() {
+                series = headings(r.fields("830"), &['a', 'n', 'p', 'v'], &[]);
+            }
+            series
+        },
+        subjects: headings(
+            r.fields_where(|t| matches!(t, "600" | "610" | "611" | "630" | "650" | "651")),
+            &['a', 'b', 'c', 'd'],
+            &['v', 'x', 'y', 'z'],
+        ),
         classification,
         holdings,
         host,
@@ -493,9 +536,22 @@ fn unimarc(r: &Record) -> BibRecord {
         title_vernacular: None,
         title_pinyin: pinyin,
         authors,
+        responsibility: t.map(|f| join(f, &['f', 'g'])).filter(|v| !v.is_empty()),
         publisher: pub_field.and_then(|f| some(f.first('c'))),
         year,
         edition: some(r.first("205", 'a')),
+        series: {
+            let mut series = headings(r.fields("225"), &['a', 'v'], &[]);
+            if series.is_empty() {
+                series = headings(r.fields("410"), &['t', 'v'], &[]);
+            }
+            series
+        },
+        subjects: headings(
+            r.fields_where(|t| matches!(t, "600" | "601" | "605" | "606" | "607")),
+            &['a', 'b'],
+            &['j', 'x', 'y', 'z'],
+        ),
         classification,
         holdings,
         host,

@@ -46,6 +46,19 @@ fn check(bib: &BibRecord, m: &Value) {
         assert_eq!(bib.title_pinyin.as_deref(), Some(p), "{id} pinyin");
     }
     assert_eq!(bib.year, m["year"].as_i64().map(|y| y as i32), "{id} year");
+    if let Some(r) = m["responsibility"].as_str() {
+        assert_eq!(
+            bib.responsibility.as_deref(),
+            Some(r),
+            "{id} responsibility"
+        );
+    }
+    if m["series"].is_array() {
+        assert_eq!(bib.series, strings(&m["series"]), "{id} series");
+    }
+    if m["subjects"].is_array() {
+        assert_eq!(bib.subjects, strings(&m["subjects"]), "{id} subjects");
+    }
     let valid: BTreeSet<String> = bib
         .isbns
         .iter()

@@ -560,3 +560,25 @@ field_author = Author
 field_isbn = ISBN
 field_barcode = Barcode
 field_files = File
+
+# The disc page's book and files (issue 17)
+for_readers_of = For the readers of
+book = The book
+authors = Authors
+publisher = Publisher
+edition = Edition
+series = Series
+subjects = Subjects
+call_number = Call number
+on_this_disc = On this disc
+type = Type
+date = Date
+folder = Folder
+more_files = All the files
+download_folder_zip = Download this folder as ZIP
+cite = Cite this disc
+permalink = Permalink
+citation_medium = disc
+image_file = Image file
+disc_root = The disc's top folder
+empty_folder = This folder is empty.

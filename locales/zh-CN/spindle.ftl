@@ -559,3 +559,25 @@ field_author = 著者
 field_isbn = ISBN
 field_barcode = 条码
 field_files = 文件
+
+# The disc page's book and files (issue 17)
+for_readers_of = 限以下图书馆读者：
+book = 图书
+authors = 责任者
+publisher = 出版者
+edition = 版本
+series = 丛书
+subjects = 主题
+call_number = 索书号
+on_this_disc = 光盘内容
+type = 类型
+date = 日期
+folder = 文件夹
+more_files = 全部文件
+download_folder_zip = 将此文件夹打包下载（ZIP）
+cite = 引用
+permalink = 永久链接
+citation_medium = 光盘
+image_file = 镜像文件
+disc_root = 光盘根目录
+empty_folder = 此文件夹为空。

@@ -417,3 +417,13 @@ pub async fn set_harvested_to(db: &Db, member_id: i64, datestamp: &str) -> Resul
     });
     Ok(())
 }
+
+/// A fetched record's MARCXML, as the member's catalogue gave it.
+pub async fn marc_of(db: &Db, bib_record_id: i64) -> Result<Option<String>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar::<_, String>("SELECT marc FROM bib_records WHERE id = $1")
+            .bind(bib_record_id)
+            .fetch_optional(pool)
+            .await?
+    }))
+}

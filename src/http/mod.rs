@@ -28,6 +28,7 @@ mod discs;
 pub(crate) mod download;
 mod extract;
 pub(crate) use extract::{ApiJson, ApiPath, ApiQuery, header_str};
+mod disc_page;
 mod files;
 mod layers;
 mod librarian;

@@ -10,16 +10,15 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::json;
 
+use super::disc_page::entry_json;
 use super::route::{counted, expensive};
 use super::track::Counted;
 use crate::access::Viewer;
 use crate::app::AppState;
 use crate::browse::{self, Found};
-use crate::dashboard::bytes_text;
-use crate::discs::{self, browse_url, file_url, parse_id};
+use crate::discs::{browse_url, file_url, parse_id};
 use crate::error::AppError;
 use crate::http::web::{Lang, render};
-use crate::state::{ImageStatus, LinkState};
 
 /// A disc's page is its landing page, its folders are browses.
 pub fn router(s: &AppState) -> Router<AppState> {
@@ -72,7 +71,7 @@ pub(super) fn error_page(e: AppError, lang: Lang, uri: &Uri) -> Response {
 }
 
 /// A folder's page, with its trailing slash.
-fn folder_url(disc: i64, path: &str) -> String {
+pub(super) fn folder_url(disc: i64, path: &str) -> String {
     if path.is_empty() {
         format!("/discs/{disc}/browse/")
     } else {
@@ -201,7 +200,7 @@ async fn disc_page(
     Path(id): Path<String>,
 ) -> Response {
     let lang = Lang::from_request(&headers, &uri);
-    match disc_view(&state, &viewer, &headers, &id, lang, &uri).await {
+    match super::disc_page::disc_view(&state, &viewer, &headers, &id, lang, &uri).await {
         Ok(r) => r,
         Err(e) => refused_or_error(&state, &id, e, lang, &uri).await,
     }
@@ -232,140 +231,6 @@ async fn refused_or_error(
         }
         _ => error_page(e, lang, uri),
     }
-}
-
-async fn disc_view(
-    state: &AppState,
-    viewer: &Viewer,
-    headers: &HeaderMap,
-    id: &str,
-    lang: Lang,
-    uri: &Uri,
-) -> Result<Response, AppError> {
-    let disc = crate::discs::readable(&state.db, viewer, parse_id(id)?).await?;
-    let image = discs::image_view(&state.db, &disc).await?;
-    let related = crate::discs::related(&state.db, &disc).await?;
-    // The book's records in every catalogue that holds this image.
-    let mut records = Vec::new();
-    for d in related.iter().filter(|d| d.sha256 == disc.sha256) {
-        for l in crate::linking::links(&state.linking, d.id).await? {
-            if l.state == LinkState::Linked
-                && !records.iter().any(|r: &crate::linking::LinkView| {
-                    r.member == l.member && r.record_id == l.record_id
-                })
-            {
-                records.push(l);
-            }
-        }
-    }
-    // The member's discs of this book (another member's copy of the image is not a set).
-    let set: Vec<serde_json::Value> = related
-        .iter()
-        .filter(|d| d.member_id == disc.member_id && (d.id == disc.id || d.sha256 != disc.sha256))
-        .map(|d| json!({"id": d.id, "disc_number": d.disc_number}))
-        .collect();
-    let title = records
-        .first()
-        .map(|r| r.title.clone())
-        .or_else(|| disc.label.clone())
-        .or_else(|| disc.title_hint.clone())
-        .unwrap_or_else(|| disc.filename.clone());
-    let tracks: Vec<serde_json::Value> = image
-        .as_ref()
-        .map(|i| {
-            i.tracks
-                .iter()
-                .map(|t| json!({"number": t.number, "url": t.url, "duration": duration(t.seconds)}))
-                .collect()
-        })
-        .unwrap_or_default();
-    let media: Vec<serde_json::Value> = image
-        .as_ref()
-        .map(|i| {
-            i.media
-                .iter()
-                .map(|m| {
-                    json!({
-                        "name": m.name,
-                        "kind": m.kind,
-                        "duration": m.seconds.map(duration),
-                        "picture": m.width.zip(m.height).map(|(w, h)| format!("{w}×{h}")),
-                        "size": bytes_text(i64::try_from(m.bytes).unwrap_or(i64::MAX)),
-                        "url": m.url,
-                        "play": m.play,
-                    })
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    let indexed = image
-        .as_ref()
-        .is_some_and(|i| i.status == ImageStatus::Indexed);
-    let launches = match &image {
-        Some(i) => {
-            let max = state.config.launch.emulation_max_bytes;
-            crate::environments::launches(&state.db, max, &disc, i).await?
-        }
-        None => Vec::new(),
-    };
-    let drive = launches
-        .iter()
-        .any(|l| l.kind == "drive")
-        .then(|| drive_view(state, viewer, headers, uri, &disc, image.as_ref()));
-    Ok(render(
-        StatusCode::OK,
-        "disc.html",
-        lang,
-        json!({
-            "title": title,
-            "disc": crate::discs::DiscView::from(disc.clone()),
-            "records": records,
-            "set": set,
-            "tracks": tracks,
-            "media": media,
-            "launches": launches,
-            "drive": drive,
-            "browsable": indexed && image.as_ref().is_some_and(|i| i.file_count.unwrap_or(0) > 0),
-            "formats": image.as_ref().map(|i| i.formats.join(", ")).unwrap_or_default(),
-            "video_lost": image.as_ref().is_some_and(|i| i.formats.iter().any(|f| f == spindle_image::VIDEO_LOST)),
-            "size": bytes_text(disc.size),
-            "volume_label": image.as_ref().and_then(|i| i.volume_label.clone()),
-            "file_count": image.as_ref().and_then(|i| i.file_count),
-            "content_class": image.as_ref().and_then(|i| i.content_class.clone()),
-            "lang_url": lang_url(uri, lang),
-        }),
-    ))
-}
-
-/// The disc as a drive on the reader's computer: its WebDAV address (with the reader's
-/// signed link in the path when that is what opens a closed disc: WebDAV clients keep no
-/// cookies) and the program its `autorun.inf` starts, as a Windows path on drive Z:.
-fn drive_view(
-    state: &AppState,
-    viewer: &Viewer,
-    headers: &HeaderMap,
-    uri: &Uri,
-    disc: &crate::db::discs::DiscRow,
-    image: Option<&crate::discs::ImageView>,
-) -> serde_json::Value {
-    let base = state.config.public_url();
-    let base = base.trim_end_matches('/');
-    let token = super::extract::query_token(uri).or_else(|| {
-        crate::http::web::cookie(headers, crate::access::ACCESS_COOKIE).map(str::to_string)
-    });
-    let granted = !disc.is_open && viewer.grant.is_some() && token.is_some();
-    let url = match token.filter(|_| granted) {
-        Some(t) => format!("{base}/dav/g/{t}/discs/{}/", disc.id),
-        None => format!("{base}/dav/discs/{}/", disc.id),
-    };
-    let program = image
-        .and_then(|i| i.program_url.as_deref())
-        .and_then(|u| u.split_once("/files/"))
-        .map(|(_, p)| {
-            let p = percent_encoding::percent_decode_str(p).decode_utf8_lossy();
-            format!("Z:\\{}", p.replace('/', "\\"))
-        });
-    json!({"url": url, "granted": granted, "program": program})
 }
 
 async fn browse_root(
@@ -402,7 +267,13 @@ async fn browse_page(
         let path = path.trim_end_matches('/').to_string();
         match browse::at(&state.db, &state.content_rows, &viewer, id, &path).await? {
             Found::Dir(listing) => {
+                let disc = crate::discs::readable(&state.db, &viewer, id).await?;
                 let title = crate::discs::title(&state.db, id).await?;
+                let media = crate::discs::image_view(&state.db, &disc)
+                    .await?
+                    .map(|i| i.media)
+                    .unwrap_or_default();
+                let zone = &state.config.stats.time_zone;
                 let mut crumbs = Vec::new();
                 let mut so_far = String::new();
                 for part in listing.path.split('/').filter(|p| !p.is_empty()) {
@@ -415,11 +286,7 @@ async fn browse_page(
                 let entries: Vec<serde_json::Value> = listing
                     .entries
                     .iter()
-                    .map(|e| {
-                        json!({"name": e.name, "kind": e.kind, "url": e.url,
-                               "browse_url": folder_url(id, &e.path),
-                               "size_text": bytes_text(e.size)})
-                    })
+                    .map(|e| entry_json(e, folder_url(id, &e.path), &media, zone))
                     .collect();
                 Ok(render(
                     StatusCode::OK,
@@ -429,11 +296,13 @@ async fn browse_page(
                         "disc": id,
                         "title": title,
                         "path": listing.path,
+                        "folder": listing.path.rsplit('/').next().filter(|n| !n.is_empty()),
                         "crumbs": crumbs,
                         "parent_url": (!listing.path.is_empty()).then(|| {
                             folder_url(id, listing.path.rsplit_once('/').map_or("", |(up, _)| up))
                         }),
                         "entries": entries,
+                        "zip_url": crate::discs::zip_url(id, &listing.path),
                         "lang_url": lang_url(&uri, lang),
                     }),
                 ))

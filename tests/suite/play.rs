@@ -437,6 +437,17 @@ async fn data_disc_files_and_hostile_media_play_or_fail_clearly(backend: Backend
         )),
         "{page}"
     );
+    // The folder page offers each audio file's player beside its download (issue 17).
+    let folder = get(&app, &format!("/discs/{media}/browse/audio/"))
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        folder.contains(&format!(
+            "<a class=\"play\" href=\"/discs/{media}/play/{mp3}\">"
+        )),
+        "{folder}"
+    );
     let wma = title_number(&disc, "audio/track.wma")?;
     let page = get(&app, &format!("/discs/{media}/play/{wma}"))
         .await?

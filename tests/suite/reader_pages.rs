@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 on_both_backends!(disc_pages);
 
 struct Shelf {
+    web_sha: String,
     cnu: String,
     web: i64,
     web_cnu: i64,
@@ -108,6 +109,7 @@ async fn shelf(app: &TestApp) -> Result<Shelf> {
     Ok(Shelf {
         cnu,
         web,
+        web_sha,
         web_cnu,
         set1,
         set2,
@@ -243,14 +245,62 @@ async fn disc_pages(backend: Backend) -> Result<()> {
     // The book's records in both catalogues, each linking back into its OPAC.
     let records = html.split("id=\"records\"").nth(1).context("records")?;
     assert!(
-        records.contains("<strong>ZZU</strong>") && records.contains("<strong>CNU</strong>"),
+        records.contains("<strong>ZZU library</strong>")
+            && records.contains("<strong>CNU library</strong>"),
         "{records}"
     );
     assert!(
         records.matches("https://opac.example.edu/record/").count() >= 2,
         "{records}"
     );
-    assert!(html.contains("RR_JOLIET"));
+    // The book as ZZU's catalogue describes it (record 100002), the library by name with a
+    // link into its OPAC, who may open the disc.
+    let book = between(&html, "id=\"book\"", "</dl>")?;
+    for fact in ["O&#x27;Reilly", "2007", "QA76.9 .L5 2007"] {
+        assert!(book.contains(fact), "{fact}: {book}");
+    }
+    assert!(
+        html.contains("<p class=\"responsibility\">Li Ming.</p>"),
+        "{html}"
+    );
+    let holding = between(&html, "id=\"holding\"", "</p>")?;
+    assert!(
+        holding.contains("href=\"https://opac.example.edu/record/")
+            && holding.contains(">ZZU library</a>")
+            && holding.contains("For the readers of ZZU library")
+            && !holding.contains("Open to all"),
+        "{holding}"
+    );
+    // The first level of files inline, a folder ZIP, a permalink and a citation; the
+    // technical facts folded away.
+    let files = between(&html, "id=\"files\"", "</table>")?;
+    assert!(
+        files.contains(&format!("href=\"/discs/{}/browse/pages/\"", s.web))
+            && files.contains(&format!(
+                "href=\"/api/v1/discs/{}/files/index.html\"",
+                s.web
+            ))
+            && files.contains("text/html"),
+        "{files}"
+    );
+    assert!(html.contains(&format!("id=\"zip\" href=\"/api/v1/discs/{}/zip\"", s.web)));
+    let permalink = format!("{}/discs/{}", app.base, s.web);
+    assert!(
+        html.contains(&format!("id=\"permalink\" href=\"{permalink}\"")),
+        "{html}"
+    );
+    let citation = between(&html, "id=\"citation\"", "</p>")?;
+    assert_eq!(
+        citation.trim_start_matches('>').trim(),
+        format!(
+            "Li Ming. Learning data structures [disc]. O&#x27;Reilly, 2007. ZZU library. {permalink}"
+        )
+    );
+    let technical = between(&html, "<details id=\"technical\">", "</details>")?;
+    assert!(
+        technical.contains("RR_JOLIET") && technical.contains(&s.web_sha),
+        "{technical}"
+    );
     assert!(html.contains(&format!("href=\"/api/v1/discs/{}/launch\"", s.web)));
     assert!(html.contains(&format!("href=\"/discs/{}/browse/\"", s.web)));
     assert!(html.contains(&format!("href=\"/api/v1/discs/{}/image\"", s.web)));
@@ -286,8 +336,28 @@ async fn disc_pages(backend: Backend) -> Result<()> {
         "href=\"/api/v1/discs/{}/files/index.html\"",
         s.web
     )));
+    // The top folder is named as one, each entry has its type and date, the folder has a ZIP.
+    assert!(
+        html.contains("<h1>The disc&#x27;s top folder</h1>"),
+        "{html}"
+    );
+    let listing = between(&html, "id=\"listing\"", "</table>")?;
+    assert!(listing.contains("<td>text/html</td>"), "{listing}");
+    assert!(
+        regex::Regex::new(r"<td>\d{4}-\d{2}-\d{2}</td>")?.is_match(listing),
+        "dates: {listing}"
+    );
+    assert!(html.contains(&format!(
+        "id=\"zip\" class=\"button\" href=\"/api/v1/discs/{}/zip\"",
+        s.web
+    )));
     let (status, _, html) = page(format!("/discs/{}/browse/pages/", s.web)).await?;
     assert_eq!(status, 200);
+    assert!(html.contains("<h1>pages</h1>"), "{html}");
+    assert!(
+        html.contains(&format!("href=\"/api/v1/discs/{}/zip/pages\"", s.web)),
+        "{html}"
+    );
     assert!(
         html.contains(&format!("href=\"/discs/{}/browse/\"", s.web)),
         "the way up: {html}"
@@ -327,8 +397,27 @@ async fn disc_pages(backend: Backend) -> Result<()> {
         .as_str()
         .context("token")?
         .to_string();
-    let (status, _, _) = page(format!("/discs/{}?access={token}", s.web_cnu)).await?;
+    let (status, _, html) = page(format!("/discs/{}?access={token}", s.web_cnu)).await?;
     assert_eq!(status, 200);
+    // CNU's copy leads with CNU's CNMARC record: its series, subjects and the disc's own
+    // shelf mark (the 905 of the item in the 光盘库).
+    assert!(
+        html.contains("<h1 id=\"disc-title\">C++程序设计教程</h1>"),
+        "{html}"
+    );
+    let book = between(&html, "id=\"book\"", "</dl>")?;
+    for fact in [
+        "人民邮电出版社",
+        "高等学校计算机教材",
+        "<li>C语言 -- 程序设计 -- 教材</li>",
+        "TP312C++/123",
+    ] {
+        assert!(book.contains(fact), "{fact}: {book}");
+    }
+    assert!(
+        html.contains("<p class=\"responsibility\">张伟, 刘芳编著</p>"),
+        "{html}"
+    );
 
     if backend == Backend::SqliteLocal {
         walk_in_chromium(&app, &s, &token).await?;
@@ -448,4 +537,13 @@ async fn walk_in_chromium(app: &TestApp, s: &Shelf, cnu_token: &str) -> Result<(
         )
         .await?;
     browser.close().await
+}
+
+/// The text of `html` after the first `start` up to the next `end`.
+fn between<'a>(html: &'a str, start: &str, end: &str) -> Result<&'a str> {
+    let rest = html
+        .split_once(start)
+        .map(|(_, r)| r)
+        .with_context(|| format!("{start} in {html}"))?;
+    Ok(rest.split_once(end).map_or(rest, |(b, _)| b))
 }

@@ -88,10 +88,14 @@ rec21("100001", L21, [
     df("300", [("a", "xv, 512 p. :"), ("b", "ill. ;"), ("c", "24 cm. +"), ("e", "1 CD-ROM (4 3/4 in.)")]),
     df("050", [("a", "QA76.73.C15"), ("b", "W36 2005")], "0", "0"),
     df("100", [("a", "Wang, Lei.")], "1"),
+    df("490", [("a", "Prentice Hall series in computing ;"), ("v", "3")], "1"),
+    df("650", [("a", "C (Computer program language)"), ("v", "Problems, exercises, etc.")], " ", "0"),
     df("852", [("a", "ZZU"), ("b", "MAIN"), ("h", "QA76.73.C15"), ("i", "W36 2005"), ("p", "B100001")], "0"),
     df("852", [("a", "ZZU"), ("b", "MEDIA"), ("h", "QA76.73.C15"), ("i", "W36 2005 CD"), ("p", "D100001"), ("3", "CD-ROM")], "0"),
 ], dict(title="Programming in C : a laboratory approach", year=2005, isbn13=[to13(i)], discs=1, kind="cd-rom",
-        book_barcodes=["B100001"], disc_barcodes=["D100001"], tags=["isbn10-qualifier", "852"]))
+        book_barcodes=["B100001"], disc_barcodes=["D100001"], tags=["isbn10-qualifier", "852"],
+        responsibility="Wang Lei.", series=["Prentice Hall series in computing ; 3"],
+        subjects=["C (Computer program language) -- Problems, exercises, etc"]))
 
 a, b = isbn10("059651432"), "9780596514327"
 rec21("100002", L21, [
@@ -333,12 +337,15 @@ recuni("012015000101", LUNI, [
     df("200", [("a", "C++程序设计教程"), ("9", "C++ cheng xu she ji jiao cheng"), ("f", "张伟, 刘芳编著")], "1"),
     df("210", [("a", "北京"), ("c", "人民邮电出版社"), ("d", "2015")]),
     df("215", [("a", "320页"), ("c", "图"), ("d", "26cm"), ("e", "1光盘")]),
+    df("225", [("a", "高等学校计算机教材")], "2"),
+    df("606", [("a", "C语言"), ("x", "程序设计"), ("j", "教材")], "0"),
     df("690", [("a", "TP312C++"), ("v", "5")]),
     df("701", [("a", "张伟"), ("4", "编著")], " ", "0"),
     df("905", [("a", "ZZU"), ("b", "C00101001"), ("c", "中文图书借阅室"), ("d", "TP312C++"), ("e", "123")]),
     df("905", [("a", "ZZU"), ("b", "G00101001"), ("c", "电子阅览室光盘库"), ("d", "TP312C++"), ("e", "123")]),
 ], dict(title="C++程序设计教程", pinyin="C++ cheng xu she ji jiao cheng", year=2015, isbn13=[a], discs=1, kind="cd-rom",
-        book_barcodes=["C00101001"], disc_barcodes=["G00101001"], clc="TP312C++", tags=["905", "1光盘"]))
+        book_barcodes=["C00101001"], disc_barcodes=["G00101001"], clc="TP312C++", tags=["905", "1光盘"],
+        responsibility="张伟, 刘芳编著", series=["高等学校计算机教材"], subjects=["C语言 -- 程序设计 -- 教材"]))
 
 recuni("012015000112", LUNI_DISC, [
     df("100", [("a", uni_100(2015))]),
