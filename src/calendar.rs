@@ -244,9 +244,15 @@ impl Zone {
             .map_or(0, |t| i64::from(self.tz.to_offset(t).seconds()) * 1000)
     }
 
+    /// A moment (Unix milliseconds) as the zone's wall clock counts it, in milliseconds since
+    /// 1970-01-01 00:00 there: its day and hour are the local ones.
+    pub fn local_ms(&self, ts_ms: i64) -> i64 {
+        ts_ms.saturating_add(self.offset_ms(ts_ms))
+    }
+
     /// The local day a moment (Unix milliseconds) falls on.
     pub fn day(&self, ts_ms: i64) -> Day {
-        Day::of_ms(ts_ms.saturating_add(self.offset_ms(ts_ms)))
+        Day::of_ms(self.local_ms(ts_ms))
     }
 
     /// Today, here.
@@ -317,17 +323,6 @@ impl<'de> serde::Deserialize<'de> for Zone {
     }
 }
 
-/// A moment (Unix seconds) as `YYYY-MM-DD HH:MM UTC`.
-pub fn when(secs: i64) -> String {
-    let s = secs.rem_euclid(86_400);
-    format!(
-        "{} {:02}:{:02} UTC",
-        Day::of_secs(secs),
-        s / 3600,
-        s % 3600 / 60
-    )
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -385,7 +380,10 @@ mod tests {
         assert_eq!(Month::parse("2024-06-15"), Some(d.month()));
         assert_eq!(Month::parse("2024-6"), None);
         assert!(Month::parse("2023-12").expect("m") < m);
-        assert_eq!(when(1_718_409_600 + 3_661), "2024-06-15 01:01 UTC");
+        assert_eq!(
+            Zone::default().when(1_718_409_600 + 3_661),
+            "2024-06-15 01:01 UTC"
+        );
         for days in [-700_000i64, -1, 0, 1, 59, 365, 11_016, 19_000, 2_932_896] {
             let day = Day::of_ms(days * DAY_MS);
             assert_eq!(day.start_ms(), days * DAY_MS);

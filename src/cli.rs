@@ -318,7 +318,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 Some(d) => {
                     let day = crate::calendar::Day::parse(&d)
                         .ok_or_else(|| anyhow::anyhow!("{d:?} is not a day (YYYY-MM-DD)"))?;
-                    vec![crate::usage::rollup::rollup_day(&app.db, day).await?]
+                    vec![
+                        crate::usage::rollup::rollup_day(&app.db, &app.config.stats.time_zone, day)
+                            .await?,
+                    ]
                 }
                 None => crate::usage::rollup::catch_up(&app.db, &app.config.stats).await?,
             };

@@ -8,7 +8,7 @@ use std::collections::HashMap;
 
 use serde::Serialize;
 
-use crate::calendar::{Day, Month};
+use crate::calendar::{Day, Zone};
 use crate::db::usage::By;
 use crate::db::{self, Db, members::Member};
 use crate::error::AppResult;
@@ -66,6 +66,8 @@ pub struct ClassRow {
 
 #[derive(Debug, Serialize)]
 pub struct Dashboard {
+    /// Today so far, live (not final until the day closes and is rolled up).
+    pub today: MonthRow,
     pub years: Vec<YearRow>,
     pub months: Vec<MonthRow>,
     pub top: Vec<TopRow>,
@@ -95,20 +97,29 @@ fn usage_map(rows: Vec<(String, i64, i64, i64)>) -> HashMap<String, (i64, i64, i
         .collect()
 }
 
-pub async fn build(db: &Db, member: Option<&Member>) -> AppResult<Dashboard> {
+pub async fn build(db: &Db, zone: &Zone, member: Option<&Member>) -> AppResult<Dashboard> {
     let scopes: Vec<i64> = match member {
         Some(m) => vec![m.id],
         // Everything used: attributed (each event once) and unattributed.
         None => vec![CONSORTIUM, UNATTRIBUTED],
     };
     let ever = "0000-00-00";
-    let twelve = Month::current().back(11).first_day().to_string();
+    let this_month = zone.month();
+    let twelve = this_month.back(11).first_day().to_string();
+    let (views, downloads, launches) =
+        crate::usage::rollup::today_so_far(db, zone, &scopes).await?;
+    let today = MonthRow {
+        month: zone.today().to_string(),
+        views,
+        downloads,
+        launches,
+    };
 
     let by_year = usage_map(db::usage::usage_by(db, &scopes, By::Year, ever, 1000).await?);
-    let this_year = Day::today().year();
+    let this_year = zone.today().year();
     let first_year = db::usage::first_member_at(db)
         .await?
-        .map(|s| Day::of_secs(s).year())
+        .map(|s| zone.day(s.saturating_mul(1000)).year())
         .into_iter()
         .chain(by_year.keys().filter_map(|y| y.parse().ok()))
         .min()
@@ -118,7 +129,7 @@ pub async fn build(db: &Db, member: Option<&Member>) -> AppResult<Dashboard> {
         let end = if y == this_year {
             now_ms() / 1000 + 1
         } else {
-            Day::from_ymd(y + 1, 1, 1).map_or(i64::MAX, |d| d.start_ms() / 1000)
+            Day::from_ymd(y + 1, 1, 1).map_or(i64::MAX, |d| zone.start_ms(d) / 1000)
         };
         let (members, records, discs, bytes) =
             db::usage::holdings(db, member.map(|m| m.id), end).await?;
@@ -140,7 +151,7 @@ pub async fn build(db: &Db, member: Option<&Member>) -> AppResult<Dashboard> {
     let months: Vec<MonthRow> = (0..12)
         .rev()
         .map(|back| {
-            let month = Month::current().back(back).to_string();
+            let month = this_month.back(back).to_string();
             let (views, downloads, launches) = by_month.get(&month).copied().unwrap_or_default();
             MonthRow {
                 month,
@@ -221,6 +232,7 @@ pub async fn build(db: &Db, member: Option<&Member>) -> AppResult<Dashboard> {
         })
         .collect();
     Ok(Dashboard {
+        today,
         years,
         months,
         top,

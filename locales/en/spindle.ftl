@@ -582,3 +582,9 @@ citation_medium = disc
 image_file = Image file
 disc_root = The disc's top folder
 empty_folder = This folder is empty.
+
+# The dashboard on day one (issue 17)
+today_so_far = Today so far
+today_not_final = Counted live by the same COUNTER rules; not final until the day closes and is rolled up (within minutes after midnight, the consortium's time)
+no_usage_yet = Nothing has been used yet. Views, downloads and launches appear under "Today so far" as they happen, and in the tables once the day closes.
+no_data_months = No use in the last twelve months yet.

@@ -581,3 +581,9 @@ citation_medium = 光盘
 image_file = 镜像文件
 disc_root = 光盘根目录
 empty_folder = 此文件夹为空。
+
+# The dashboard on day one (issue 17)
+today_so_far = 今日实时
+today_not_final = 按同样的 COUNTER 规则实时统计；当天结束并汇总后（本联盟时间午夜后数分钟内）才为最终数据
+no_usage_yet = 尚无使用记录。浏览、下载和运行会实时显示在"今日实时"中，当天结束后计入下方各表。
+no_data_months = 近十二个月尚无使用记录。

@@ -17,7 +17,7 @@ use crate::app::AppState;
 use crate::auth::Role;
 use crate::dashboard::bytes_text;
 use crate::discs::StaffFilter;
-use crate::http::web::{self, Lang, StaffPage, render, when};
+use crate::http::web::{self, Lang, StaffPage, render};
 use crate::linking::{self, CatalogueSettings};
 use crate::members::Member;
 use crate::opac::Format;
@@ -117,6 +117,7 @@ async fn discs(
         *summary.entry(format!("image_{image}")).or_default() += n;
         *summary.entry("total".into()).or_default() += n;
     }
+    let zone = &state.config.stats.time_zone;
     let rows: Vec<Value> = rows
         .into_iter()
         .map(|d| {
@@ -131,7 +132,7 @@ async fn discs(
                 "barcode": d.barcode,
                 "disc_number": d.disc_number,
                 "size": bytes_text(d.size),
-                "registered": when(d.created_at),
+                "registered": zone.when(d.created_at),
                 "format": d.formats,
                 "files": d.file_count,
                 "image_status": word(&words, &format!("image_{image}")),
@@ -154,8 +155,8 @@ async fn discs(
                 "received": bytes_text(u.upload_offset),
                 "state": u.state,
                 "failure": u.failure,
-                "updated": when(u.updated_at),
-                "expires": when(u.expires_at),
+                "updated": zone.when(u.updated_at),
+                "expires": zone.when(u.expires_at),
             })
         })
         .collect();

@@ -204,7 +204,8 @@ async fn stats(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let d = match dashboard::build(&state.db, member.as_ref()).await {
+    let d = match dashboard::build(&state.db, &state.config.stats.time_zone, member.as_ref()).await
+    {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };
@@ -233,7 +234,7 @@ async fn stats(
                     "sha256": b.sha256,
                     "size": b.size,
                     "fixity_error": b.fixity_error,
-                    "when": web::when(b.fixity_failed_at),
+                    "when": state.config.stats.time_zone.when(b.fixity_failed_at),
                 })).collect::<Vec<_>>(),
             })),
             Err(e) => return e.into_response(),
@@ -263,6 +264,10 @@ async fn stats(
             "members": members,
             "query": query,
             "lang_url": lang_url,
+            "today": d.today,
+            "time_zone": state.config.stats.time_zone.name(),
+            "used_ever": d.years.iter().any(|y| y.views + y.downloads + y.launches > 0),
+            "used_months": d.months.iter().any(|m| m.views + m.downloads + m.launches > 0),
             "years": d.years,
             "months": d.months,
             "chart": chart,
@@ -293,7 +298,8 @@ async fn stats_csv(
         return AppError::not_found(ErrorCode::NoSuchTable, detail!("err_members_table"))
             .into_response();
     }
-    let d = match dashboard::build(&state.db, member.as_ref()).await {
+    let d = match dashboard::build(&state.db, &state.config.stats.time_zone, member.as_ref()).await
+    {
         Ok(d) => d,
         Err(e) => return e.into_response(),
     };

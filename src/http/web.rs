@@ -318,8 +318,6 @@ impl StaffPage {
     }
 }
 
-pub use crate::calendar::when;
-
 /// Where to go after signing in: only Spindle's own staff pages (never another site).
 pub fn safe_next(next: Option<&str>) -> String {
     match next {

@@ -224,7 +224,7 @@ async fn available(svc: &Service<'_>) -> Result<(Month, Month), Exception> {
     Ok(match rollup::months_available(svc.db).await? {
         Some(m) => m,
         None => {
-            let prev = Month::current().prev();
+            let prev = svc.config.stats.time_zone.month().prev();
             (prev, prev)
         }
     })

@@ -142,7 +142,7 @@ pub async fn report(
     if end < begin {
         return Err(Exception::with(3020, "end_date before begin_date"));
     }
-    if begin >= Month::current() {
+    if begin >= svc.config.stats.time_zone.month() {
         return Err(Exception::with(
             3020,
             "begin_date is in the current month or later",

@@ -42,6 +42,9 @@ pub struct Usage {
     pub metrics_from: Vec<IpNet>,
     /// The header trusted proxies put the client's address in (`http.client_ip_header`).
     pub client_ip_header: String,
+    /// Where days begin (`stats.time_zone`): day keys, sessions and double-clicks across
+    /// midnight follow the consortium's days, as the rollup does.
+    zone: crate::calendar::Zone,
     /// The drives mounted in each session this hour (see [`Self::first_mount`]).
     mounts: std::sync::Mutex<std::collections::HashMap<String, i64>>,
 }
@@ -56,6 +59,7 @@ impl Usage {
                 metrics.usage_dropped.clone(),
             ),
             keys: Keys::default(),
+            zone: config.stats.time_zone.clone(),
             networks: Networks::new(),
             trusted_proxies: parse_cidrs(&config.http.trusted_proxies).unwrap_or_default(),
             metrics_from: parse_cidrs(&config.http.metrics_from).unwrap_or_default(),
@@ -91,13 +95,15 @@ impl Usage {
         user_agent: Option<&str>,
         ts_ms: i64,
     ) -> Result<String, DbError> {
-        let key = self.keys.get(db, Day::of_ms(ts_ms)).await?;
+        // Local time: the surrogate's day and hour are the consortium's.
+        let local = self.zone.local_ms(ts_ms);
+        let key = self.keys.get(db, Day::of_ms(local)).await?;
         let visitor = Visitor {
             ip,
             user_agent: user_agent.map(str::to_string),
             cookie: None,
         };
-        Ok(pseudonym::first_cookie(&key, &visitor, ts_ms))
+        Ok(pseudonym::first_cookie(&key, &visitor, local))
     }
 
     /// A request's socket peer and the client-address header, as [`Self::client_ip`] and
@@ -162,16 +168,19 @@ impl Usage {
         status: u16,
         access_type: &str,
     ) -> Result<EventRow, DbError> {
-        let key = self.keys.get(db, Day::of_ms(ts_ms)).await?;
+        // Keys, sessions and midnight are the consortium's (local time); the event keeps
+        // its moment.
+        let local = self.zone.local_ms(ts_ms);
+        let key = self.keys.get(db, Day::of_ms(local)).await?;
         // In a day's first 30 s, the same click under yesterday's key too: a double-click
         // across midnight is still one.
-        let prev = if ts_ms.rem_euclid(DAY_MS) < count::DOUBLE_CLICK_MS {
-            Some(self.keys.get(db, Day::of_ms(ts_ms - DAY_MS)).await?)
+        let prev = if local.rem_euclid(DAY_MS) < count::DOUBLE_CLICK_MS {
+            Some(self.keys.get(db, Day::of_ms(local - DAY_MS)).await?)
         } else {
             None
         };
         let (dc_key, dc_key_prev, session_key) =
-            pseudonyms(&key, prev.as_deref(), visitor, ts_ms, &url_key);
+            pseudonyms(&key, prev.as_deref(), visitor, local, &url_key);
         Ok(EventRow {
             id: 0,
             ts_ms,

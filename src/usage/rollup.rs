@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use super::count::{self, DOUBLE_CLICK_MS};
 use super::{DAY_MS, now_ms};
-use crate::calendar::{Day, Month};
+use crate::calendar::{Day, Month, Zone};
 use crate::config::StatsConfig;
 use crate::db::{self, Db, DbError};
 
@@ -20,14 +20,47 @@ pub struct Rolled {
 }
 
 /// A day is closed once its last click can no longer be merged with a later one.
-pub fn closed(day: Day, now_ms: i64) -> bool {
-    now_ms >= day.start_ms() + DAY_MS + DOUBLE_CLICK_MS + 5_000
+pub fn closed(zone: &Zone, day: Day, now_ms: i64) -> bool {
+    now_ms >= zone.end_ms(day) + DOUBLE_CLICK_MS + 5_000
 }
 
-/// Rolls up one day (UTC).
-pub async fn rollup_day(db: &Db, day: Day) -> Result<Rolled, DbError> {
-    let start = day.start_ms();
-    let events = db::usage::events_between(db, start, start + DAY_MS + DOUBLE_CLICK_MS).await?;
+/// Rolls up one day (the consortium's: `stats.time_zone`).
+pub async fn rollup_day(db: &Db, zone: &Zone, day: Day) -> Result<Rolled, DbError> {
+    let (start, end) = (zone.start_ms(day), zone.end_ms(day));
+    let (in_day, facts, searches) = count_between(db, start, end).await?;
+    db::usage::replace_day(db, &day.to_string(), in_day as i64, &facts, &searches).await?;
+    Ok(Rolled {
+        day,
+        events: in_day,
+        facts: facts.len(),
+    })
+}
+
+/// Today so far, counted by the rules a closed day is (not final: a later click may still
+/// merge with one before it, and the day is rolled up once it closes): views, downloads and
+/// launches of `scopes`.
+pub async fn today_so_far(
+    db: &Db,
+    zone: &Zone,
+    scopes: &[i64],
+) -> Result<(i64, i64, i64), DbError> {
+    let today = zone.today();
+    let (_, facts, _) = count_between(db, zone.start_ms(today), zone.end_ms(today)).await?;
+    Ok(facts
+        .iter()
+        .filter(|f| scopes.contains(&f.member_id))
+        .fold((0, 0, 0), |(v, d, l), f| {
+            (v + f.views, d + f.downloads, l + f.launches)
+        }))
+}
+
+/// The events of `[start, end)` counted: how many there were, the figures, the searches.
+async fn count_between(
+    db: &Db,
+    start: i64,
+    end: i64,
+) -> Result<(usize, Vec<db::usage::Fact>, Vec<(i64, i64)>), DbError> {
+    let events = db::usage::events_between(db, start, end + DOUBLE_CLICK_MS).await?;
     let discs: Vec<i64> = events
         .iter()
         .filter_map(|e| e.disc_id)
@@ -48,27 +81,22 @@ pub async fn rollup_day(db: &Db, day: Day) -> Result<Rolled, DbError> {
             )
         })
         .collect();
-    let in_day = events.iter().filter(|e| e.ts_ms < start + DAY_MS).count();
-    let (facts, searches) = count::count_day(&events, start, start + DAY_MS, &attrs);
-    db::usage::replace_day(db, &day.to_string(), in_day as i64, &facts, &searches).await?;
-    Ok(Rolled {
-        day,
-        events: in_day,
-        facts: facts.len(),
-    })
+    let in_day = events.iter().filter(|e| e.ts_ms < end).count();
+    let (facts, searches) = count::count_day(&events, start, end, &attrs);
+    Ok((in_day, facts, searches))
 }
 
 /// The days that have closed and are not rolled up yet, from the first day with events
 /// (or the first day ever rolled).
-pub async fn pending_days(db: &Db, now: i64) -> Result<Vec<Day>, DbError> {
+pub async fn pending_days(db: &Db, zone: &Zone, now: i64) -> Result<Vec<Day>, DbError> {
     let rolled = rolled_days(db).await?;
-    let first_event = db::usage::first_event_ms(db).await?.map(Day::of_ms);
+    let first_event = db::usage::first_event_ms(db).await?.map(|ms| zone.day(ms));
     let Some(mut day) = rolled.first().copied().into_iter().chain(first_event).min() else {
         return Ok(Vec::new());
     };
     let done: HashSet<Day> = rolled.into_iter().collect();
     let mut out = Vec::new();
-    while closed(day, now) {
+    while closed(zone, day, now) {
         if !done.contains(&day) {
             out.push(day);
         }
@@ -112,17 +140,18 @@ pub async fn months_available(db: &Db) -> Result<Option<(Month, Month)>, DbError
 /// older than their retention.
 pub async fn catch_up(db: &Db, stats: &StatsConfig) -> Result<Vec<Rolled>, DbError> {
     let now = now_ms();
+    let zone = &stats.time_zone;
     let mut out = Vec::new();
-    for day in pending_days(db, now).await? {
-        let rolled = rollup_day(db, day).await?;
+    for day in pending_days(db, zone, now).await? {
+        let rolled = rollup_day(db, zone, day).await?;
         tracing::info!(day = %rolled.day, events = rolled.events, facts = rolled.facts, "usage day rolled up");
         out.push(rolled);
     }
-    db::usage::purge_keys(db, &Day::of_ms(now - 2 * DAY_MS).to_string()).await?;
+    db::usage::purge_keys(db, &zone.day(now - 2 * DAY_MS).to_string()).await?;
     let keep = stats.raw_retention_days as i64 * DAY_MS;
     // Raw events stay while their month may still be corrected: the retention counts from
     // the end of the month they belong to.
-    let month_start = Day::of_ms(now).month().first_day().start_ms();
+    let month_start = zone.start_ms(zone.day(now).month().first_day());
     db::usage::purge_events(db, month_start - keep).await?;
     Ok(out)
 }

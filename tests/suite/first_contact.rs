@@ -172,7 +172,12 @@ async fn the_home_page_shows_what_a_reader_may_open(backend: Backend) -> Result<
         }
     }
     app.events_today().await?;
-    rollup::rollup_day(&app.state.db, Day::today()).await?;
+    rollup::rollup_day(
+        &app.state.db,
+        &app.state.config.stats.time_zone,
+        Day::today(),
+    )
+    .await?;
     let html = page(&anon, app.url("/"), inside).await?;
     let used = section(&html, "most-used");
     let (first, second) = (
@@ -392,7 +397,7 @@ async fn counter_rules_a_new_reader_meets() -> Result<()> {
     assert_eq!(events[0].dc_key, events[1].dc_key);
     assert_eq!(events[0].session_key, events[1].session_key);
     let today = Day::today();
-    rollup::rollup_day(&app.state.db, today).await?;
+    rollup::rollup_day(&app.state.db, &app.state.config.stats.time_zone, today).await?;
     let day = today.to_string();
     let facts = spindle::db::usage::monthly(&app.state.db, member, &day, &day).await?;
     let image: Vec<(i64, i64, i64, i64)> = facts
@@ -984,5 +989,97 @@ async fn the_deployment_kit_works_behind_a_real_nginx() -> Result<()> {
         403,
         "the reader's own address decides, not nginx's"
     );
+    Ok(())
+}
+
+/// The dashboard on day one (item 11): empty tables say so, today's use shows live (marked
+/// not final) before the day closes, and days are the consortium's — in Beijing (UTC+8) an
+/// event is counted on Beijing's date, which for eight hours of every day is UTC's next one.
+/// The expected day is worked out here by adding eight hours, not by the zone code.
+#[tokio::test]
+async fn the_dashboard_counts_today_in_the_consortiums_time() -> Result<()> {
+    let app = TestApp::on(Backend::SqliteLocal)
+        .config(|c| {
+            c.stats.time_zone =
+                spindle::calendar::Zone::parse("Asia/Shanghai").expect("a time zone")
+        })
+        .start()
+        .await?;
+    let member = app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let staff = common::staff_client(&app, &token).await?;
+    let html = staff
+        .get(app.url("/staff/stats"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    for empty in ["id=\"no-usage-yet\"", "id=\"no-months\""] {
+        ensure!(html.contains(empty), "{empty}: {html}");
+    }
+    ensure!(html.contains("id=\"today-downloads\">0<"), "{html}");
+    ensure!(html.contains("(Asia/Shanghai)"), "{html}");
+
+    // This machine is LIB's campus: its readers' use is LIB's.
+    let admin = app.admin().await?;
+    let r = app
+        .client
+        .put(app.url("/api/v1/members/LIB/networks"))
+        .bearer_auth(&admin)
+        .json(&json!({"cidrs": ["127.0.0.0/8"]}))
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "{}", r.status());
+    let bytes = iso_image(600, 91);
+    app.upload(&token, &bytes, bytes.len()).await?;
+    let sha = common::discs::sha(&bytes);
+    let id = common::catalogue::register(&app, &token, &sha, json!({"open": true})).await?;
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/discs/{id}/image")))
+        .header("User-Agent", "Mozilla/5.0 (X11; Linux x86_64) Chrome/120.0")
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "{}", r.status());
+    r.bytes().await?;
+    app.state.usage.recorder.flush().await;
+    let html = staff
+        .get(app.url("/staff/stats?member=LIB"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    ensure!(html.contains("id=\"today-downloads\">1<"), "{html}");
+    ensure!(html.contains("not final"), "{html}");
+
+    // The event's day, by hand: its moment plus eight hours, read as a UTC date.
+    let now = spindle::usage::now_ms();
+    let events = spindle::db::usage::events_between(&app.state.db, now - 600_000, now + 1).await?;
+    let event = events
+        .iter()
+        .find(|e| e.action == "image")
+        .context("the download's event")?;
+    let beijing_day = Day::of_ms(event.ts_ms + 8 * 3_600_000);
+    ensure!(
+        html.contains(&format!("id=\"h-today\">Today so far · {beijing_day}<")),
+        "{html}"
+    );
+    let zone = &app.state.config.stats.time_zone;
+    rollup::rollup_day(&app.state.db, zone, beijing_day).await?;
+    let day = beijing_day.to_string();
+    let facts = spindle::db::usage::monthly(&app.state.db, member, &day, &day).await?;
+    ensure!(
+        facts.iter().map(|f| f.downloads).sum::<i64>() == 1,
+        "Beijing's {day}: {facts:?}"
+    );
+    // The UTC day that is not Beijing's holds none of it (every day has 8 such hours; at
+    // other hours the two dates agree and this is the same day).
+    let utc_day = Day::of_ms(event.ts_ms);
+    if utc_day != beijing_day {
+        rollup::rollup_day(&app.state.db, zone, utc_day).await?;
+        let d = utc_day.to_string();
+        let facts = spindle::db::usage::monthly(&app.state.db, member, &d, &d).await?;
+        ensure!(facts.is_empty(), "UTC's {d}: {facts:?}");
+    }
     Ok(())
 }

@@ -165,7 +165,7 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
         }
     }
 
-    rollup::rollup_day(&app.state.db, today).await?;
+    rollup::rollup_day(&app.state.db, &app.state.config.stats.time_zone, today).await?;
     let f = day_totals(&app, a_id, &today.to_string()).await?;
     // Landing + browse + file + image: TII 4, TIR 2, one session (this client keeps no
     // cookie: its address and agent); the refusal apart.
@@ -174,7 +174,7 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
     let consortium = day_totals(&app, 0, &today.to_string()).await?;
     assert_eq!(metric(&consortium), metric(&f));
     // Rolling the day again changes nothing.
-    rollup::rollup_day(&app.state.db, today).await?;
+    rollup::rollup_day(&app.state.db, &app.state.config.stats.time_zone, today).await?;
     assert_eq!(day_totals(&app, a_id, &today.to_string()).await?, f);
 
     let metrics = app.metrics().await?;
@@ -300,7 +300,7 @@ async fn concurrent_sessions_count_exactly(backend: Backend) -> Result<()> {
     }
     app.state.usage.recorder.flush().await;
     let today = Day::today();
-    rollup::rollup_day(&app.state.db, today).await?;
+    rollup::rollup_day(&app.state.db, &app.state.config.stats.time_zone, today).await?;
     let f = day_totals(&app, a_id, &today.to_string()).await?;
     assert_eq!(metric(&f), (400, 200, 200, 200, 0), "{f:?}");
     Ok(())

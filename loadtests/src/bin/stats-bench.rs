@@ -235,7 +235,9 @@ async fn rollup_bench(database: String, events: u64, days: u64) -> Result<()> {
     for d in 0..days as i64 {
         let day = Day::of_ms(start + d * DAY_MS);
         let t_day = Instant::now();
-        facts += rollup::rollup_day(&app.db, day).await?.facts;
+        facts += rollup::rollup_day(&app.db, &app.config.stats.time_zone, day)
+            .await?
+            .facts;
         slowest = slowest.max(t_day.elapsed().as_secs_f64());
     }
     let roll_secs = t.elapsed().as_secs_f64();
