@@ -43,12 +43,12 @@ fn put_utc_time(b: &mut BytesMut, mtime: i64) {
 }
 
 /// The name an entry is stored under (folders end with `/`).
+/// The entry's name in the archive: `/` separates folders, and a `\\` (which extractors on
+/// Windows take for a separator, so `..\\..\\x` would climb out of the target folder) is
+/// never one. Indexes clean names already; images indexed before they did are cleaned here.
 fn stored_name(e: &ZipEntry) -> String {
-    if e.is_dir {
-        format!("{}/", e.name)
-    } else {
-        e.name.clone()
-    }
+    let name = e.name.replace('\\', "_");
+    if e.is_dir { format!("{name}/") } else { name }
 }
 
 fn entry_size(e: &ZipEntry) -> u64 {

@@ -83,12 +83,19 @@ pub(crate) fn strip_iso_version(name: &str) -> &str {
         .unwrap_or(name)
 }
 
-/// Makes a recorded name a safe path segment: no `/`, no NUL or control characters, never
-/// empty, `.` or `..`. None means the entry cannot be named and is skipped.
+/// Makes a recorded name a safe path segment: no `/` and no `\` (a separator to Windows and
+/// to many ZIP extractors), no NUL or control characters, never empty, `.` or `..`. None
+/// means the entry cannot be named and is skipped.
 pub(crate) fn clean(name: &str) -> Option<String> {
     let cleaned: String = name
         .chars()
-        .map(|c| if c == '/' || c.is_control() { '_' } else { c })
+        .map(|c| {
+            if c == '/' || c == '\\' || c.is_control() {
+                '_'
+            } else {
+                c
+            }
+        })
         .collect();
     let trimmed = cleaned.trim_end_matches([' ', '\0']);
     match trimmed {
@@ -126,6 +133,7 @@ mod tests {
     fn names_are_cleaned() {
         assert_eq!(clean("a/b\0c"), Some("a_b_c".into()));
         assert_eq!(clean(".."), None);
+        assert_eq!(clean("..\\..\\win.ini"), Some(".._.._win.ini".into()));
         assert_eq!(clean(""), None);
         assert_eq!(strip_iso_version("README.TXT;1"), "README.TXT");
         assert_eq!(strip_iso_version("NOEXT.;1"), "NOEXT");

@@ -38,6 +38,8 @@ const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
 /// `attachment; filename="ascii fallback"; filename*=UTF-8''percent-encoded` (RFC 6266), or
 /// `inline; …` for what a browser should show itself.
 pub fn content_disposition(filename: &str, inline: bool) -> HeaderValue {
+    // A backslash is a separator to Windows: never part of a name a browser saves.
+    let filename = &filename.replace('\\', "_");
     let fallback: String = filename
         .chars()
         .map(|c| {

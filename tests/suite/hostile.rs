@@ -724,3 +724,126 @@ async fn cors_only_where_intended(backend: Backend) -> Result<()> {
 }
 
 on_both_backends!(cors_only_where_intended);
+
+on_both_backends!(backslash_names_stay_inside_a_zip);
+
+/// Names with `\` (issue 24, item 2): a Rock Ridge name `..\..\..\win.ini` and a folder
+/// `a\..\..\b` made by xorriso. To Windows and to many extractors `\` separates folders, so
+/// a name kept as it was would climb out of the folder a ZIP is extracted to. The disc's
+/// listing, its ZIP (as bsdtar and Python's zipfile read it) and a download's
+/// Content-Disposition carry no backslash, and nothing extracts outside its folder.
+async fn backslash_names_stay_inside_a_zip(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let dir = tempfile::tempdir()?;
+    let src = dir.path().join("src");
+    std::fs::create_dir_all(src.join("a\\..\\..\\b"))?;
+    std::fs::write(src.join("..\\..\\..\\win.ini"), b"[boot]\n")?;
+    std::fs::write(src.join("a\\..\\..\\b").join("x.txt"), b"x\n")?;
+    let iso = dir.path().join("out.iso");
+    let status = std::process::Command::new("xorriso")
+        .args(["-as", "mkisofs", "-quiet", "-r", "-V", "BACKSLASH", "-o"])
+        .arg(&iso)
+        .arg(&src)
+        .status()?;
+    anyhow::ensure!(status.success(), "xorriso: {status}");
+    let bytes = std::fs::read(&iso)?;
+    app.upload(&token, &bytes, bytes.len()).await?;
+    let sha = common::discs::sha(&bytes);
+    let id = common::catalogue::register(&app, &token, &sha, json!({"open": true})).await?;
+    common::wait_indexed(&app, Some(&token), id).await?;
+
+    let listing: Value = app
+        .client
+        .get(app.url(&format!("/api/v1/discs/{id}/files/")))
+        .send()
+        .await?
+        .json()
+        .await?;
+    let names: Vec<&str> = listing["entries"]
+        .as_array()
+        .context("entries")?
+        .iter()
+        .filter_map(|e| e["name"].as_str())
+        .collect();
+    anyhow::ensure!(
+        names.len() == 2 && names.iter().all(|n| !n.contains('\\')),
+        "{listing}"
+    );
+    let win = names
+        .iter()
+        .find(|n| n.ends_with("win.ini"))
+        .context("win.ini")?;
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/discs/{id}/files/{win}")))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "{}", r.status());
+    let disposition = common::header(&r, "content-disposition");
+    anyhow::ensure!(
+        !disposition.contains('\\') && !disposition.to_ascii_lowercase().contains("%5c"),
+        "{disposition}"
+    );
+
+    let zip = dir.path().join("disc.zip");
+    let body = app
+        .client
+        .get(app.url(&format!("/api/v1/discs/{id}/zip")))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    std::fs::write(&zip, &body)?;
+    let python = std::process::Command::new("python3")
+        .args([
+            "-c",
+            "import sys, zipfile; print('\\n'.join(zipfile.ZipFile(sys.argv[1]).namelist()))",
+        ])
+        .arg(&zip)
+        .output()?;
+    anyhow::ensure!(python.status.success(), "python3 zipfile: {python:?}");
+    let listed = String::from_utf8(python.stdout)?;
+    let entries: Vec<&str> = listed.lines().collect();
+    anyhow::ensure!(entries.len() >= 3, "{listed}");
+    for name in &entries {
+        anyhow::ensure!(
+            !name.contains('\\') && !name.split('/').any(|s| s == ".."),
+            "{name} in {listed}"
+        );
+    }
+    // bsdtar extracts everything inside its folder: nothing appears beside it.
+    let extracted = common::discs::extract(&zip, common::discs::Tool::Bsdtar);
+    let mut found = Vec::new();
+    for e in walk(extracted.path())? {
+        found.push(
+            e.strip_prefix(extracted.path())?
+                .to_string_lossy()
+                .into_owned(),
+        );
+    }
+    anyhow::ensure!(
+        found.iter().any(|f| f.ends_with("win.ini")) && found.iter().all(|f| !f.contains('\\')),
+        "{found:?}"
+    );
+    let beside: Vec<_> = std::fs::read_dir(extracted.path().parent().context("parent")?)?
+        .filter_map(|e| e.ok())
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.contains("win.ini"))
+        .collect();
+    anyhow::ensure!(beside.is_empty(), "{beside:?}");
+    Ok(())
+}
+
+fn walk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir)? {
+        let path = e?.path();
+        if path.is_dir() {
+            out.extend(walk(&path)?);
+        }
+        out.push(path);
+    }
+    Ok(out)
+}
