@@ -388,7 +388,9 @@ pub(super) async fn remember_language(request: Request, next: Next) -> Response 
 }
 
 /// A NUL in the path or the query (`%00`) is refused before any handler sees it: no text in
-/// Spindle may hold one.
+/// Spindle may hold one. So is a path whose percent-encoding is not UTF-8 (`%C0%AE`, an
+/// overlong `.`): every route's answer to it is then the same problem document, not the
+/// plain text of whichever extractor met it first.
 pub(super) async fn refuse_nul(request: Request, next: Next) -> Response {
     let in_uri = request
         .uri()
@@ -397,6 +399,19 @@ pub(super) async fn refuse_nul(request: Request, next: Next) -> Response {
     if in_uri {
         return AppError::bad_request(ErrorCode::InvalidCharacter, detail!("err_nul_address"))
             .into_response();
+    }
+    if percent_encoding::percent_decode_str(request.uri().path())
+        .decode_utf8()
+        .is_err()
+    {
+        return AppError::bad_request(
+            ErrorCode::InvalidPath,
+            detail!(
+                "err_invalid_path",
+                reason = "its percent-encoding is not UTF-8"
+            ),
+        )
+        .into_response();
     }
     next.run(request).await
 }

@@ -324,7 +324,9 @@ pub fn safe_next(next: Option<&str>) -> String {
         Some(n)
             if (n.starts_with("/staff/") || n.starts_with("/librarian/"))
                 && !n.contains("//")
-                && !n.contains('\\') =>
+                && !n.contains('\\')
+                // A header value: no CR, LF, controls or raw non-ASCII (those are %-encoded).
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
         {
             n.to_string()
         }
@@ -347,6 +349,8 @@ mod tests {
         assert_eq!(safe_next(Some("https://evil.example/")), "/staff/stats");
         assert_eq!(safe_next(Some("//evil.example/staff/")), "/staff/stats");
         assert_eq!(safe_next(Some("/staff/\\\\evil")), "/staff/stats");
+        assert_eq!(safe_next(Some("/staff/\r\nX-Evil: 1")), "/staff/stats");
+        assert_eq!(safe_next(Some("/staff/统计")), "/staff/stats");
         assert_eq!(safe_next(None), "/staff/stats");
         assert!(same_token("abc", "abc"));
         assert!(!same_token("abc", "abd"));

@@ -847,3 +847,56 @@ fn walk(dir: &std::path::Path) -> Result<Vec<std::path::PathBuf>> {
     }
     Ok(out)
 }
+
+/// Issue 24, item 6: a sign-in whose `next` carries CR LF is sent to the dashboard (a 303
+/// always has a Location), and a path whose percent-encoding is not UTF-8 (an overlong `.`)
+/// is refused with the API's problem document on every route, not an extractor's plain text.
+#[tokio::test]
+async fn header_breaking_next_and_overlong_utf8_paths() -> Result<()> {
+    let app = TestApp::start(Backend::SqliteLocal).await?;
+    app.member("LIB").await?;
+    let token = app.librarian("LIB").await?;
+    let c = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = c
+        .get(app.url("/staff/sign-in"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let csrf = common::form_token(&page)?;
+    let r = c
+        .post(app.url("/staff/sign-in"))
+        .form(&[
+            ("token", token.as_str()),
+            ("csrf", &csrf),
+            ("next", "/staff/\r\nX-Evil: 1"),
+        ])
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 303, "{}", r.status());
+    anyhow::ensure!(
+        common::header(&r, "location") == "/staff/stats" && r.headers().get("x-evil").is_none(),
+        "{:?}",
+        r.headers()
+    );
+    for path in [
+        "/api/v1/discs/1/files/%C0%AE%C0%AE/x",
+        "/discs/1/browse/%C0%AE%C0%AE",
+        "/api/v1/discs/%C0%AE",
+        "/dav/discs/1/%E0%80%AE",
+    ] {
+        let r = app.client.get(app.url(path)).send().await?;
+        anyhow::ensure!(r.status() == 400, "{path}: {}", r.status());
+        let kind = common::header(&r, "content-type");
+        anyhow::ensure!(
+            kind.starts_with("application/problem+json"),
+            "{path}: {kind}"
+        );
+        let problem: Value = r.json().await?;
+        anyhow::ensure!(problem["code"] == "invalid-path", "{path}: {problem}");
+    }
+    Ok(())
+}
