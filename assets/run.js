@@ -8,11 +8,13 @@
   const status = document.getElementById("status");
   const screen = document.getElementById("screen");
   const say = (text) => { status.textContent = text; };
+  // Spindle may be mounted under a path of the library's site (http.base_path).
+  const base = document.documentElement.dataset.base || "";
 
   const options = {
-    wasm_path: "/assets/vendor/v86/v86.wasm",
-    bios: { url: "/assets/vendor/v86/seabios.bin" },
-    vga_bios: { url: "/assets/vendor/v86/vgabios.bin" },
+    wasm_path: base + "/assets/vendor/v86/v86.wasm",
+    bios: { url: base + "/assets/vendor/v86/seabios.bin" },
+    vga_bios: { url: base + "/assets/vendor/v86/vgabios.bin" },
     memory_size: (Number(d.memory) || 64) * 1024 * 1024,
     vga_memory_size: 8 * 1024 * 1024,
     screen_container: screen,

@@ -10,7 +10,8 @@
 //    same per-row report as the CLI's (CSV and JSON) ends the run.
 (() => {
   'use strict';
-  const API = '/api/v1';
+  // Spindle may be mounted under a path of the library's site (http.base_path).
+  const API = (document.documentElement.dataset.base || '') + '/api/v1';
   const HASH_SLICE = 8 << 20;
   const ROWS_AT_ONCE = 2;
   const LINK_WAIT_MS = 30000;

@@ -15,7 +15,10 @@
   "use strict";
   var script = document.currentScript;
   if (!script) return;
-  var base = new URL(script.src, document.baseURI).origin;
+  // Spindle's address: where this script came from, less its own path (Spindle may be
+  // mounted under a path of the library's site).
+  var src = new URL(script.src, document.baseURI);
+  var base = src.origin + src.pathname.replace(/\/widget\.js$/, "");
   var cfg = script.dataset;
   // Spindle's language catalogue (the widget_ messages), filled in when Spindle serves this.
   var WORDS = /*SPINDLE_WORDS*/null || {};

@@ -46,11 +46,11 @@ printf 'path,label\r\n\xb9\xe2\xc5\xcc.iso,"\xcb\xe6\xca\xe9,\n\xb9\xe2\xc5\xcc"
 printf '<html><head><meta charset="big5"></head><body>\xbb\xa1\xa9\xfa</body></html>' >fuzz/corpus/text_bytes/big5-page
 
 # ---- runs ----
-(cd fuzz && cargo fuzz build --release >/dev/null 2>"$seeds/build.log") || { cat "$seeds/build.log" >&2; exit 1; }
+(cd fuzz && cargo fuzz build --release --debug-assertions >/dev/null 2>"$seeds/build.log") || { cat "$seeds/build.log" >&2; exit 1; }
 failed=()
 for target in "${TARGETS[@]}"; do
   log="$seeds/$target.log"
-  if (cd fuzz && cargo fuzz run --release "$target" "corpus/$target" "regressions/$target" -- \
+  if (cd fuzz && cargo fuzz run --release --debug-assertions "$target" "corpus/$target" "regressions/$target" -- \
       -max_total_time="$SECONDS_EACH" -max_len=1048576 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1); then
     runs=$(awk '/stat::number_of_executed_units:/ {print $2}' "$log")
     echo "fuzz $target: ${SECONDS_EACH}s, ${runs:-?} inputs, no crash"

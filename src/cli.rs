@@ -390,7 +390,7 @@ async fn serve(config: Config) -> anyhow::Result<()> {
     tracing::info!(%addr, database = app.db.dialect(), storage = app.blobs.description(), "spindle is serving");
     let home = match &app.config.http.public_url {
         Some(_) => app.config.public_url(),
-        None => format!("http://{addr}"),
+        None => format!("http://{addr}{}", app.config.http.base_path),
     };
     println!(
         "Spindle is running: open {home}/ (staff sign in at {home}/staff/sign-in, API under {home}/api/v1/)"

@@ -39,8 +39,13 @@ pub struct HttpConfig {
     pub listen: SocketAddr,
     pub shutdown_grace_secs: u64,
     /// The address readers and OPACs reach Spindle at (resolver links in 856 fields, the
-    /// widget). Unset: `http://<listen>`.
+    /// widget), with `base_path` as its path when that is set. Unset: `http://<listen>` and
+    /// `base_path`.
     pub public_url: Option<String>,
+    /// The path of the library's site Spindle is mounted under (`/spindle`), with the proxy
+    /// passing the path on unchanged; "" at the root. Every page, script, redirect, API
+    /// address and the widget carry it.
+    pub base_path: String,
     /// Peers (CIDRs, e.g. the campus proxy or load balancer) whose `client_ip_header` is
     /// believed; from anyone else the header is ignored and the socket address is the client.
     pub trusted_proxies: Vec<String>,
@@ -141,6 +146,7 @@ impl Default for HttpConfig {
             listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_grace_secs: 30,
             public_url: None,
+            base_path: String::new(),
             trusted_proxies: Vec::new(),
             client_ip_header: "x-forwarded-for".into(),
             metrics_from: vec!["127.0.0.0/8".into(), "::1/128".into()],
@@ -442,6 +448,35 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        let base = &self.http.base_path;
+        let segment_ok = |s: &str| {
+            !s.is_empty()
+                && s != "."
+                && s != ".."
+                && s.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-._~".contains(&b))
+        };
+        let base_ok = base.is_empty()
+            || base
+                .strip_prefix('/')
+                .is_some_and(|rest| rest.split('/').all(segment_ok));
+        if !base_ok {
+            return Err(ConfigError::Invalid(format!(
+                "http.base_path must be empty or a path like /spindle (letters, digits, -._~; no trailing /), got {base:?}"
+            )));
+        }
+        if let Some(public) = &self.http.public_url {
+            let path = public
+                .split_once("://")
+                .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+                .unwrap_or("")
+                .trim_end_matches('/');
+            if !path.is_empty() && path != base {
+                return Err(ConfigError::Invalid(format!(
+                    "http.public_url's path {path:?} must be http.base_path ({base:?})"
+                )));
+            }
+        }
         let part = self.upload.part_size;
         if !(MIN_PART_SIZE..=MAX_PART_SIZE).contains(&part) {
             return Err(ConfigError::Invalid(format!(
@@ -526,11 +561,17 @@ impl Config {
         Ok(())
     }
 
-    /// The public base URL, without a trailing slash.
+    /// The public base URL (with `http.base_path`), without a trailing slash.
     pub fn public_url(&self) -> String {
-        match &self.http.public_url {
+        let base = &self.http.base_path;
+        let url = match &self.http.public_url {
             Some(u) => u.trim_end_matches('/').to_string(),
             None => format!("http://{}", self.http.listen),
+        };
+        if base.is_empty() || url.ends_with(base.as_str()) {
+            url
+        } else {
+            format!("{url}{base}")
         }
     }
 
@@ -624,5 +665,24 @@ mod tests {
         assert!(c.validate().is_err());
         c.upload.part_size = 8 * MIB;
         assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn base_paths() {
+        let mut c = Config::default();
+        for bad in ["spindle", "/spindle/", "/a//b", "/..", "/a b", "/a?b"] {
+            c.http.base_path = bad.into();
+            assert!(c.validate().is_err(), "{bad}");
+        }
+        c.http.base_path = "/library/spindle".into();
+        assert!(c.validate().is_ok());
+        assert!(c.public_url().ends_with("/library/spindle"));
+        c.http.public_url = Some("https://lib.example.edu/library/spindle/".into());
+        assert!(c.validate().is_ok());
+        assert_eq!(c.public_url(), "https://lib.example.edu/library/spindle");
+        c.http.public_url = Some("https://lib.example.edu/other".into());
+        assert!(c.validate().is_err());
+        c.http.public_url = Some("https://lib.example.edu".into());
+        assert_eq!(c.public_url(), "https://lib.example.edu/library/spindle");
     }
 }

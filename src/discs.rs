@@ -61,7 +61,7 @@ impl From<DiscRow> for DiscView {
             .and_then(|i| Isbn::parse(i).ok())
             .and_then(|i| i.isbn10());
         Self {
-            image_url: format!("/api/v1/discs/{}/image", d.id),
+            image_url: crate::site::here(format!("/api/v1/discs/{}/image", d.id)),
             id: d.id,
             member: d.member_code,
             sha256: d.sha256,
@@ -413,20 +413,25 @@ fn encode_path(path: &str) -> String {
 
 /// A folder's page for readers.
 pub fn browse_url(disc: i64, path: &str) -> String {
-    format!("/discs/{disc}/browse/{}", encode_path(path))
+    crate::site::here(format!("/discs/{disc}/browse/{}", encode_path(path)))
 }
 
 /// A folder as one ZIP file (the whole disc for "").
 pub fn zip_url(disc: i64, path: &str) -> String {
     if path.is_empty() {
-        format!("/api/v1/discs/{disc}/zip")
+        crate::site::here(format!("/api/v1/discs/{disc}/zip"))
     } else {
-        format!("/api/v1/discs/{disc}/zip/{}", encode_path(path))
+        crate::site::here(format!("/api/v1/discs/{disc}/zip/{}", encode_path(path)))
     }
 }
 
 /// A file's address in the API.
 pub fn file_url(disc: i64, path: &str) -> String {
+    crate::site::here(file_path(disc, path))
+}
+
+/// [`file_url`] at the root (`http.base_path` not put on): for addresses built on it.
+pub fn file_path(disc: i64, path: &str) -> String {
     format!("/api/v1/discs/{disc}/files/{}", encode_path(path))
 }
 
@@ -506,9 +511,9 @@ fn media_view(disc: i64, number: usize, t: &spindle_image::media::Title) -> Medi
         video_codec: t.video_codec.clone(),
         bytes: t.len(),
         files,
-        url: format!("/api/v1/discs/{disc}/titles/{number}"),
-        play: format!("/discs/{disc}/play/{number}"),
-        hls: format!("/api/v1/discs/{disc}/titles/{number}/hls.m3u8"),
+        url: crate::site::here(format!("/api/v1/discs/{disc}/titles/{number}")),
+        play: crate::site::here(format!("/discs/{disc}/play/{number}")),
+        hls: crate::site::here(format!("/api/v1/discs/{disc}/titles/{number}/hls.m3u8")),
     }
 }
 
@@ -517,7 +522,7 @@ fn track_view(disc: i64, t: &AudioTrack) -> TrackView {
         number: t.number,
         seconds: t.len as f64 / 176_400.0,
         pregap_frames: t.pregap_frames,
-        url: format!("/api/v1/discs/{disc}/tracks/{}.wav", t.number),
+        url: crate::site::here(format!("/api/v1/discs/{disc}/tracks/{}.wav", t.number)),
     }
 }
 
@@ -536,9 +541,9 @@ pub async fn image_view(db: &Db, disc: &DiscRow) -> AppResult<Option<ImageView>>
             .unwrap_or_default(),
         launch_url: image.launch_path.as_deref().map(|p| file_url(id, p)),
         program_url: layout.program.as_deref().map(|p| file_url(id, p)),
-        files_url: format!("/api/v1/discs/{id}/files/"),
-        tree_url: format!("/api/v1/discs/{id}/tree"),
-        zip_url: format!("/api/v1/discs/{id}/zip"),
+        files_url: crate::site::here(format!("/api/v1/discs/{id}/files/")),
+        tree_url: crate::site::here(format!("/api/v1/discs/{id}/tree")),
+        zip_url: crate::site::here(format!("/api/v1/discs/{id}/zip")),
         tracks: layout.tracks.iter().map(|t| track_view(id, t)).collect(),
         media: (1..)
             .zip(&layout.media)

@@ -313,25 +313,40 @@ pub async fn launches(
         name: None,
     };
     if image.launch_url.is_some() {
-        out.push(plain("page", format!("/api/v1/discs/{id}/launch")));
+        out.push(plain(
+            "page",
+            crate::site::here(format!("/api/v1/discs/{id}/launch")),
+        ));
     }
     if !image.media.is_empty() {
-        out.push(plain("player", format!("/discs/{id}/play/1")));
+        out.push(plain(
+            "player",
+            crate::site::here(format!("/discs/{id}/play/1")),
+        ));
     } else if !image.tracks.is_empty() {
-        out.push(plain("player", format!("/discs/{id}/listen/1")));
+        out.push(plain(
+            "player",
+            crate::site::here(format!("/discs/{id}/listen/1")),
+        ));
     }
     let emulatable = emulatable(disc, image, max_bytes).is_ok();
     if emulatable && boots_by_itself(image) {
-        out.push(plain("emulator", format!("/discs/{id}/run")));
+        out.push(plain(
+            "emulator",
+            crate::site::here(format!("/discs/{id}/run")),
+        ));
     }
     if image.status == crate::state::ImageStatus::Indexed && image.file_count.unwrap_or(0) > 0 {
-        out.push(plain("drive", format!("/discs/{id}#run-on-your-computer")));
+        out.push(plain(
+            "drive",
+            crate::site::here(format!("/discs/{id}#run-on-your-computer")),
+        ));
     }
     if emulatable {
         for env in db::environments::for_member(db, disc.member_id).await? {
             out.push(Launch {
                 kind: "emulator",
-                url: format!("/discs/{id}/run/{}", env.code),
+                url: crate::site::here(format!("/discs/{id}/run/{}", env.code)),
                 environment: Some(env.code),
                 name: Some(env.name),
             });

@@ -79,7 +79,7 @@ pub fn localize(response: &mut Response, lang: &'static str) {
 
 /// The `type` URI of a problem with this code.
 pub fn problem_type(code: ErrorCode) -> String {
-    format!("/api/v1/problems#{code}")
+    crate::site::here(format!("/api/v1/problems#{code}"))
 }
 
 impl AppError {

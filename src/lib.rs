@@ -34,6 +34,7 @@ pub mod metrics;
 pub mod opac;
 pub mod queue;
 pub mod search;
+pub mod site;
 pub mod state;
 pub mod sushi;
 pub mod uploads;

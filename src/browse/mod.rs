@@ -524,7 +524,10 @@ pub async fn launch(db: &Db, rows: &ContentRows, viewer: &Viewer, id: i64) -> Ap
                 .link_needed_for(&disc)
                 .map(|t| format!("/g/{t}"))
                 .unwrap_or_default();
-            format!("{prefix}{}?via=launch", file_url(disc.id, p))
+            crate::site::here(format!(
+                "{prefix}{}?via=launch",
+                discs::file_path(disc.id, p)
+            ))
         })
         .ok_or_else(|| AppError::not_found(ErrorCode::NoLaunchTarget, detail!("err_no_launch")))
 }

@@ -354,8 +354,11 @@ async fn proppatch(
 /// The collection's own address, as the client used it (with its signed link, if any).
 fn base(target: &Target, id: i64) -> String {
     match &target.grant {
-        Some(g) => format!("/dav/g/{}/discs/{id}/", utf8_percent_encode(g, SEGMENT)),
-        None => format!("/dav/discs/{id}/"),
+        Some(g) => crate::site::here(format!(
+            "/dav/g/{}/discs/{id}/",
+            utf8_percent_encode(g, SEGMENT)
+        )),
+        None => crate::site::here(format!("/dav/discs/{id}/")),
     }
 }
 

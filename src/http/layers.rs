@@ -41,7 +41,8 @@ pub async fn remember_link(
     {
         let secure = state.config.public_url().starts_with("https://");
         let value = format!(
-            "{ACCESS_COOKIE}={token}; Path=/; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            "{ACCESS_COOKIE}={token}; Path={}; HttpOnly; SameSite=Lax; Max-Age={}{}",
+            crate::site::here("/"),
             grant.expires - now,
             if secure { "; Secure" } else { "" }
         );
@@ -376,9 +377,10 @@ pub(super) async fn remember_language(request: Request, next: Next) -> Response 
         .is_some_and(|v| v.as_bytes().starts_with(b"text/html"));
     if let Some(lang) = asked.filter(|_| is_page) {
         let value = format!(
-            "{}={}; Path=/; Max-Age=31536000; SameSite=Lax",
+            "{}={}; Path={}; Max-Age=31536000; SameSite=Lax",
             super::web::LANG_COOKIE,
-            lang.short()
+            lang.short(),
+            crate::site::here("/")
         );
         if let Ok(v) = HeaderValue::from_str(&value) {
             response.headers_mut().append(header::SET_COOKIE, v);

@@ -59,8 +59,8 @@ async fn frame(
         "member_name": member.name,
         "members": members,
         "admin": page.staff.role == Role::Admin,
-        "picker_action": path,
-        "lang_url": format!("{path}?member={}&lang={other}", crate::opac::enc(&member.code)),
+        "picker_action": crate::site::here(path),
+        "lang_url": crate::site::here(format!("{path}?member={}&lang={other}", crate::opac::enc(&member.code))),
     }))
 }
 
@@ -162,10 +162,10 @@ async fn discs(
         .collect();
     let pages = (total + PAGE - 1) / PAGE;
     let link = |p: i64| {
-        format!(
+        crate::site::here(format!(
             "/staff/discs?member={}&show={show}&page={p}",
             crate::opac::enc(&member.code)
-        )
+        ))
     };
     let ctx = merge(
         match frame(&state, &page, &member, "/staff/discs").await {
@@ -182,9 +182,9 @@ async fn discs(
             "pages": pages,
             "prev": (page_no > 1).then(|| link(page_no - 1)),
             "next": (page_no < pages).then(|| link(page_no + 1)),
-            "tab_all": format!("/staff/discs?member={}", crate::opac::enc(&member.code)),
-            "tab_attention": format!("/staff/discs?member={}&show=attention", crate::opac::enc(&member.code)),
-            "tab_waiting": format!("/staff/discs?member={}&show=waiting", crate::opac::enc(&member.code)),
+            "tab_all": crate::site::here(format!("/staff/discs?member={}", crate::opac::enc(&member.code))),
+            "tab_attention": crate::site::here(format!("/staff/discs?member={}&show=attention", crate::opac::enc(&member.code))),
+            "tab_waiting": crate::site::here(format!("/staff/discs?member={}&show=waiting", crate::opac::enc(&member.code))),
         }),
     );
     render(StatusCode::OK, "discs.html", page.lang, ctx)
@@ -539,8 +539,8 @@ async fn export_page(
         },
         json!({
             "linked": linked,
-            "xml_url": format!("/staff/export/marcxml.xml?member={code}"),
-            "mrc_url": format!("/staff/export/iso2709.mrc?member={code}"),
+            "xml_url": crate::site::here(format!("/staff/export/marcxml.xml?member={code}")),
+            "mrc_url": crate::site::here(format!("/staff/export/iso2709.mrc?member={code}")),
             "resolver": format!("{}/r/{}/record/", state.config.public_url(), member.code),
         }),
     );

@@ -20,12 +20,25 @@ pub fn router() -> Router<AppState> {
 const OPENAPI: &str = include_str!("openapi.json");
 
 async fn openapi() -> Response {
+    let base = crate::site::base();
+    // Under a base path the document names it as its server, so its paths resolve there.
+    let body = if base.is_empty() {
+        OPENAPI.to_string()
+    } else {
+        match serde_json::from_str::<serde_json::Value>(OPENAPI) {
+            Ok(mut doc) => {
+                doc["servers"] = serde_json::json!([{"url": format!("{base}/")}]);
+                doc.to_string()
+            }
+            Err(_) => OPENAPI.to_string(),
+        }
+    };
     (
         [(
             header::CONTENT_TYPE,
             HeaderValue::from_static("application/json"),
         )],
-        OPENAPI,
+        body,
     )
         .into_response()
 }

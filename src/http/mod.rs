@@ -20,6 +20,7 @@ use crate::detail;
 use crate::error::{AppError, ErrorCode};
 
 mod access;
+pub mod base;
 mod blobs;
 mod catalogue;
 mod chart;
@@ -54,14 +55,18 @@ pub mod web;
 /// Every route, behind the one address form that is not a route: `/g/{signed link}/…`, the
 /// same disc address with the link in its path (a launched page's relative links keep it).
 pub fn router(state: AppState) -> Router {
+    let base_path = state.config.http.base_path.clone();
     let routes = routes(state);
     let inner = routes.clone();
-    Router::new()
-        .route(
-            "/g/{grant}/{*rest}",
-            any(move |request: Request| with_path_grant(inner.clone(), request)),
-        )
-        .fallback_service(routes)
+    base::mount(
+        base_path,
+        Router::new()
+            .route(
+                "/g/{grant}/{*rest}",
+                any(move |request: Request| with_path_grant(inner.clone(), request)),
+            )
+            .fallback_service(routes),
+    )
 }
 
 /// `/g/{token}/api/v1/discs/…` and `/g/{token}/discs/…`: the token taken out of the path

@@ -98,6 +98,10 @@ async fn upload_page(page: StaffPage) -> Response {
         .replace('<', "\\u003c");
     let html = include_str!("../../assets/upload.html")
         .replace("{{LANG}}", page.lang.code())
+        .replace(
+            "{{BASE}}",
+            &crate::http::web::escape_html(&crate::site::base()),
+        )
         .replace("{{WORDS}}", &words)
         .replace("{{SAMPLE_HEAD}}", &SAMPLE_HEAD.to_string())
         .replace("{{SAMPLE_TAIL}}", &SAMPLE_TAIL.to_string())

@@ -167,14 +167,14 @@ async fn player(
                 .iter()
                 .flat_map(|i| i.media.iter())
                 .zip(1..)
-                .map(|(m, k)| json!({"number": k, "name": m.name, "url": format!("/discs/{d}/play/{k}")}))
+                .map(|(m, k)| json!({"number": k, "name": m.name, "url": crate::site::here(format!("/discs/{d}/play/{k}"))}))
                 .collect(),
             Origin::Track => image
                 .iter()
                 .flat_map(|i| i.tracks.iter())
                 .map(|tr| {
                     let k = tr.number;
-                    json!({"number": k, "name": format!("{} {k} · {}", track_word, super::reader::duration(tr.seconds)), "url": format!("/discs/{d}/listen/{k}")})
+                    json!({"number": k, "name": format!("{} {k} · {}", track_word, super::reader::duration(tr.seconds)), "url": crate::site::here(format!("/discs/{d}/listen/{k}"))})
                 })
                 .collect(),
         };
@@ -190,12 +190,12 @@ async fn player(
             .map(|v| v["url"].clone());
         let (playlist, download) = match origin {
             Origin::Title => (
-                format!("/api/v1/discs/{d}/titles/{n}/hls.m3u8"),
-                format!("/api/v1/discs/{d}/titles/{n}"),
+                crate::site::here(format!("/api/v1/discs/{d}/titles/{n}/hls.m3u8")),
+                crate::site::here(format!("/api/v1/discs/{d}/titles/{n}")),
             ),
             Origin::Track => (
-                format!("/api/v1/discs/{d}/tracks/{n}/hls.m3u8"),
-                format!("/api/v1/discs/{d}/tracks/{n}.wav"),
+                crate::site::here(format!("/api/v1/discs/{d}/tracks/{n}/hls.m3u8")),
+                crate::site::here(format!("/api/v1/discs/{d}/tracks/{n}.wav")),
             ),
         };
         // A CD track plays compact (AAC at 128 kb/s); what that saves against its WAV.

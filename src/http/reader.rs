@@ -45,7 +45,7 @@ pub fn router(s: &AppState) -> Router<AppState> {
 
 pub(super) fn lang_url(uri: &Uri, lang: Lang) -> String {
     let other = if lang == Lang::Zh { "en" } else { "zh" };
-    format!("{}?lang={other}", uri.path())
+    crate::site::here(format!("{}?lang={other}", uri.path()))
 }
 
 /// An error as a page: refusals say how to get access.
@@ -73,7 +73,7 @@ pub(super) fn error_page(e: AppError, lang: Lang, uri: &Uri) -> Response {
 /// A folder's page, with its trailing slash.
 pub(super) fn folder_url(disc: i64, path: &str) -> String {
     if path.is_empty() {
-        format!("/discs/{disc}/browse/")
+        crate::site::here(format!("/discs/{disc}/browse/"))
     } else {
         format!("{}/", browse_url(disc, path))
     }
@@ -99,7 +99,7 @@ fn search_url(q: &str, member: Option<&str>, class: Option<&str>, page: usize) -
     if page > 1 {
         s.append_pair("page", &page.to_string());
     }
-    format!("/search?{}", s.finish())
+    crate::site::here(format!("/search?{}", s.finish()))
 }
 
 async fn search_page(
@@ -113,7 +113,7 @@ async fn search_page(
     let query: String = q.q.unwrap_or_default().trim().chars().take(200).collect();
     let member = q.member.as_deref().filter(|m| !m.is_empty());
     let class = q.class.as_deref().filter(|c| !c.is_empty());
-    let mut ctx = json!({"q": query, "lang_url": format!("/search?q={}&lang={}", percent_encoding::utf8_percent_encode(&query, percent_encoding::NON_ALPHANUMERIC), if lang == Lang::Zh { "en" } else { "zh" })});
+    let mut ctx = json!({"q": query, "lang_url": crate::site::here(format!("/search?q={}&lang={}", percent_encoding::utf8_percent_encode(&query, percent_encoding::NON_ALPHANUMERIC), if lang == Lang::Zh { "en" } else { "zh" }))});
     if !query.is_empty() {
         let r = match crate::search::search(
             &state.db,

@@ -163,7 +163,7 @@ async fn run_page(
                     "licence": e.licence,
                     "disk": e.disk,
                     "memory_mib": e.memory_mib,
-                    "url": format!("/api/v1/discs/{d}/environments/{}/disk{query}", e.code),
+                    "url": crate::site::here(format!("/api/v1/discs/{d}/environments/{}/disk{query}", e.code)),
                 }))
             }
             None => {
@@ -182,7 +182,7 @@ async fn run_page(
             .await?
             .iter()
             .filter(|r| r.member_id == disc.member_id && r.sha256 != disc.sha256)
-            .map(|r| json!({"id": r.id, "disc_number": r.disc_number, "cdrom": format!("/api/v1/discs/{}/cdrom{query}", r.id)}))
+            .map(|r| json!({"id": r.id, "disc_number": r.disc_number, "cdrom": crate::site::here(format!("/api/v1/discs/{}/cdrom{query}", r.id))}))
             .collect();
         let title = discs::title(&state.db, d).await?;
         Ok::<_, AppError>(render(
@@ -194,7 +194,7 @@ async fn run_page(
                 "disc": d,
                 "disc_number": disc.disc_number,
                 "size": disc.size,
-                "cdrom": format!("/api/v1/discs/{d}/cdrom{query}"),
+                "cdrom": crate::site::here(format!("/api/v1/discs/{d}/cdrom{query}")),
                 "environment": environment,
                 "set": set,
                 "lang_url": super::reader::lang_url(&uri, lang),

@@ -49,7 +49,7 @@ fn sign_in_page(
         status,
         "sign_in.html",
         lang,
-        json!({"form_token": form_token, "next": next, "error": error, "lang_url": format!("/staff/sign-in?lang={}", if lang == Lang::Zh { "en" } else { "zh" })}),
+        json!({"form_token": form_token, "next": next, "error": error, "lang_url": crate::site::here(format!("/staff/sign-in?lang={}", if lang == Lang::Zh { "en" } else { "zh" }))}),
     );
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -249,9 +249,9 @@ async fn stats(
         .unwrap_or_default();
     let other = if page.lang == Lang::Zh { "en" } else { "zh" };
     let lang_url = if query.is_empty() {
-        format!("/staff/stats?lang={other}")
+        crate::site::here(format!("/staff/stats?lang={other}"))
     } else {
-        format!("/staff/stats{query}&lang={other}")
+        crate::site::here(format!("/staff/stats{query}&lang={other}"))
     };
     render(
         StatusCode::OK,
@@ -370,7 +370,7 @@ async fn review(
             "csrf": page.csrf,
             "member": member.code,
             "items": items,
-            "lang_url": format!("/staff/review?member={}&lang={}", member.code, if page.lang == Lang::Zh { "en" } else { "zh" }),
+            "lang_url": crate::site::here(format!("/staff/review?member={}&lang={}", member.code, if page.lang == Lang::Zh { "en" } else { "zh" })),
         }),
     )
 }
@@ -416,7 +416,7 @@ async fn decide(
         return web::message_for(page.lang, &e);
     }
     let back = match form.member.as_deref().filter(|m| !m.is_empty()) {
-        Some(m) => format!("/staff/review?member={}", crate::opac::enc(m)),
+        Some(m) => crate::site::here(format!("/staff/review?member={}", crate::opac::enc(m))),
         None => "/staff/review".to_string(),
     };
     (StatusCode::SEE_OTHER, [(header::LOCATION, back)]).into_response()

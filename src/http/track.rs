@@ -262,7 +262,8 @@ pub async fn track(
             .as_deref()
             .is_some_and(|u| u.starts_with("https://"));
         let value = format!(
-            "{SESSION_COOKIE}={c}; Path=/; HttpOnly; SameSite=Lax{}",
+            "{SESSION_COOKIE}={c}; Path={}; HttpOnly; SameSite=Lax{}",
+            crate::site::here("/"),
             if secure { "; Secure" } else { "" }
         );
         if let Ok(v) = HeaderValue::from_str(&value) {

@@ -192,6 +192,7 @@ pub fn security_headers(response: &mut Response) {
 /// Renders a template with the page's words and language added to `ctx`.
 pub fn render(status: StatusCode, name: &str, lang: Lang, mut ctx: Value) -> Response {
     ctx["t"] = lang.words();
+    ctx["base"] = json!(crate::site::base());
     ctx["lang"] = json!(lang.code());
     ctx["other_lang"] = json!(if lang == Lang::Zh { "en" } else { "zh" });
     let html = env().get_template(name).and_then(|t| t.render(&ctx));
@@ -260,6 +261,7 @@ pub fn set_cookie(
     max_age: i64,
 ) -> HeaderValue {
     let secure = state.config.public_url().starts_with("https://");
+    let path = crate::site::here(path);
     HeaderValue::from_str(&format!(
         "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }

@@ -38,14 +38,14 @@ impl From<LinkRow> for LinkView {
         let enc = crate::opac::enc(&l.record_id);
         Self {
             opac_url: l.opac_record_url.as_ref().map(|t| t.replace("{id}", &enc)),
-            accept_url: format!(
+            accept_url: crate::site::here(format!(
                 "/api/v1/discs/{}/links/{}/accept",
                 l.disc_id, l.bib_record_id
-            ),
-            reject_url: format!(
+            )),
+            reject_url: crate::site::here(format!(
                 "/api/v1/discs/{}/links/{}/reject",
                 l.disc_id, l.bib_record_id
-            ),
+            )),
             bib_record: l.bib_record_id,
             record_id: l.record_id,
             member: l.member_code,
@@ -91,7 +91,7 @@ pub async fn review_queue(
             Some(item) if item.disc == disc => item.candidates.push(l.into()),
             _ => out.push(ReviewItem {
                 disc,
-                disc_url: format!("/api/v1/discs/{disc}"),
+                disc_url: crate::site::here(format!("/api/v1/discs/{disc}")),
                 candidates: vec![l.into()],
             }),
         }

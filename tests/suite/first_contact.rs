@@ -766,53 +766,32 @@ async fn every_page_fits_a_phone() -> Result<()> {
     Ok(())
 }
 
+/// A port free now, below the ephemeral range (32768–60999 here), so that no socket bound to
+/// port 0 meanwhile (the app's own listener, a client) can take it before nginx binds it.
 fn free_port() -> Result<u16> {
-    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
-        .local_addr()?
-        .port())
+    use rand::Rng as _;
+    let mut rng = rand::rng();
+    for _ in 0..200 {
+        let port = rng.random_range(20_000..32_000);
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return Ok(port);
+        }
+    }
+    anyhow::bail!("no free port in 20000..32000")
 }
 
-/// The deployment kit, tried: `deploy/spindle.service` passes `systemd-analyze verify`, and
-/// a real nginx running `deploy/nginx-spindle.conf` as written (only its ports and certificate
-/// changed) in front of Spindle ends TLS, passes a 34 MiB tus PATCH (nginx's default would
-/// answer 413), streams a Range of a closed disc byte for byte, and forwards the reader's
-/// address, which is what decides access (the trusted proxy's own does not).
-#[tokio::test]
-async fn the_deployment_kit_works_behind_a_real_nginx() -> Result<()> {
+/// A real nginx running `deploy/nginx-spindle.conf` as written — only its ports, certificate
+/// and (for a base path) its `location` changed — in front of `upstream`, answering HTTPS on
+/// `tls_port`; stopped when the guard drops. Returns the plain-HTTP port too.
+async fn nginx_in_front(
+    upstream: &str,
+    tls_port: u16,
+    work: &std::path::Path,
+    location: &str,
+) -> Result<(Nginx, u16)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
-    let work = tempfile::tempdir()?;
-    // The unit, pointing at this build's binary.
-    let unit = std::fs::read_to_string(root.join("deploy/spindle.service"))?;
-    ensure!(unit.contains("/usr/local/bin/spindle"));
-    let unit = unit.replace("/usr/local/bin/spindle", env!("CARGO_BIN_EXE_spindle"));
-    let unit_path = work.path().join("spindle.service");
-    std::fs::write(&unit_path, unit)?;
-    let out = Command::new("systemd-analyze")
-        .arg("verify")
-        .arg(&unit_path)
-        .output()
-        .context("systemd-analyze (scripts/peers.sh installs it)")?;
-    let said = String::from_utf8_lossy(&out.stderr);
-    ensure!(out.status.success(), "systemd-analyze verify: {said}");
-    ensure!(
-        !said.contains("Unknown") && !said.contains("rror"),
-        "{said}"
-    );
-
-    // Spindle on loopback, trusting nginx (127.0.0.1) for the reader's address.
-    let tls_port = free_port()?;
-    let app = TestApp::on(Backend::SqliteLocal)
-        .behind_loopback_proxy()
-        .config(move |c| c.http.public_url = Some(format!("https://127.0.0.1:{tls_port}")))
-        .start()
-        .await?;
-    let upstream = app
-        .url("")
-        .trim_start_matches("http://")
-        .trim_end_matches('/')
-        .to_string();
-    let cert = work.path().join("cert.pem");
-    let key = work.path().join("key.pem");
+    let cert = work.join("cert.pem");
+    let key = work.join("key.pem");
     let out = Command::new("openssl")
         .args([
             "req",
@@ -858,14 +837,18 @@ async fn the_deployment_kit_works_behind_a_real_nginx() -> Result<()> {
             "/etc/ssl/spindle/privkey.pem".to_string(),
             key.display().to_string(),
         ),
+        (
+            "location / {".to_string(),
+            format!("location {location} {{"),
+        ),
     ] {
         ensure!(site.contains(&from), "the example no longer says {from}");
         site = site.replace(&from, &to);
     }
-    let temp = work.path().join("nginx");
+    let temp = work.join("nginx");
     std::fs::create_dir_all(&temp)?;
     std::fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
-    std::fs::write(work.path().join("site.conf"), site)?;
+    std::fs::write(work.join("site.conf"), site)?;
     let main = format!(
         "daemon off;\nworker_processes 1;\npid {t}/nginx.pid;\nerror_log {t}/error.log warn;\n\
          events {{ worker_connections 256; }}\n\
@@ -873,30 +856,95 @@ async fn the_deployment_kit_works_behind_a_real_nginx() -> Result<()> {
          fastcgi_temp_path {t}/fastcgi;\n  uwsgi_temp_path {t}/uwsgi;\n  scgi_temp_path {t}/scgi;\n\
          include {site};\n}}\n",
         t = temp.display(),
-        site = work.path().join("site.conf").display()
+        site = work.join("site.conf").display()
     );
-    let main_path = work.path().join("nginx.conf");
+    let main_path = work.join("nginx.conf");
     std::fs::write(&main_path, main)?;
-    let mut nginx = Command::new("nginx")
-        .arg("-c")
-        .arg(&main_path)
-        .arg("-p")
-        .arg(&temp)
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .context("nginx (scripts/peers.sh installs it)")?;
-    // SIGTERM, which the master passes on to its workers (SIGKILL would orphan them).
-    struct Stop<'a>(&'a mut std::process::Child);
-    impl Drop for Stop<'_> {
-        fn drop(&mut self) {
-            let _ = Command::new("kill")
-                .args(["-TERM", &self.0.id().to_string()])
-                .status();
-            let _ = self.0.wait();
+    let nginx = Nginx(
+        Command::new("nginx")
+            .arg("-c")
+            .arg(&main_path)
+            .arg("-p")
+            .arg(&temp)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .context("nginx (scripts/peers.sh installs it)")?,
+    );
+    let probe = reqwest::Client::builder()
+        .danger_accept_invalid_certs(true)
+        .build()?;
+    let health = format!("https://127.0.0.1:{tls_port}{}healthz", location);
+    for _ in 0..100 {
+        if probe
+            .get(&health)
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            return Ok((nginx, plain_port));
         }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    let _stop = Stop(&mut nginx);
+    anyhow::bail!(
+        "nginx did not answer: {}",
+        std::fs::read_to_string(temp.join("error.log")).unwrap_or_default()
+    )
+}
+
+/// nginx, stopped by SIGTERM, which the master passes on to its workers (SIGKILL would
+/// orphan them).
+struct Nginx(std::process::Child);
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.0.id().to_string()])
+            .status();
+        let _ = self.0.wait();
+    }
+}
+
+/// The deployment kit, tried: `deploy/spindle.service` passes `systemd-analyze verify`, and
+/// a real nginx running `deploy/nginx-spindle.conf` as written (only its ports and certificate
+/// changed) in front of Spindle ends TLS, passes a 34 MiB tus PATCH (nginx's default would
+/// answer 413), streams a Range of a closed disc byte for byte, and forwards the reader's
+/// address, which is what decides access (the trusted proxy's own does not).
+#[tokio::test]
+async fn the_deployment_kit_works_behind_a_real_nginx() -> Result<()> {
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let work = tempfile::tempdir()?;
+    // The unit, pointing at this build's binary.
+    let unit = std::fs::read_to_string(root.join("deploy/spindle.service"))?;
+    ensure!(unit.contains("/usr/local/bin/spindle"));
+    let unit = unit.replace("/usr/local/bin/spindle", env!("CARGO_BIN_EXE_spindle"));
+    let unit_path = work.path().join("spindle.service");
+    std::fs::write(&unit_path, unit)?;
+    let out = Command::new("systemd-analyze")
+        .arg("verify")
+        .arg(&unit_path)
+        .output()
+        .context("systemd-analyze (scripts/peers.sh installs it)")?;
+    let said = String::from_utf8_lossy(&out.stderr);
+    ensure!(out.status.success(), "systemd-analyze verify: {said}");
+    ensure!(
+        !said.contains("Unknown") && !said.contains("rror"),
+        "{said}"
+    );
+
+    // Spindle on loopback, trusting nginx (127.0.0.1) for the reader's address.
+    let tls_port = free_port()?;
+    let app = TestApp::on(Backend::SqliteLocal)
+        .behind_loopback_proxy()
+        .config(move |c| c.http.public_url = Some(format!("https://127.0.0.1:{tls_port}")))
+        .start()
+        .await?;
+    let upstream = app
+        .url("")
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .to_string();
+    let (_nginx, plain_port) = nginx_in_front(&upstream, tls_port, work.path(), "/").await?;
     let base = format!("https://127.0.0.1:{tls_port}");
     let reader = |from: &str| {
         reqwest::Client::builder()
@@ -906,24 +954,6 @@ async fn the_deployment_kit_works_behind_a_real_nginx() -> Result<()> {
             .build()
     };
     let staff = reader("127.0.0.5")?;
-    let mut up = false;
-    for _ in 0..100 {
-        if staff
-            .get(format!("{base}/healthz"))
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            up = true;
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    ensure!(
-        up,
-        "nginx did not answer: {}",
-        std::fs::read_to_string(temp.join("error.log")).unwrap_or_default()
-    );
     // Plain HTTP is sent to HTTPS.
     let r = staff
         .get(format!("http://127.0.0.1:{plain_port}/discs/1"))
@@ -1081,5 +1111,245 @@ async fn the_dashboard_counts_today_in_the_consortiums_time() -> Result<()> {
         let facts = spindle::db::usage::monthly(&app.state.db, member, &d, &d).await?;
         ensure!(facts.is_empty(), "UTC's {d}: {facts:?}");
     }
+    Ok(())
+}
+
+/// Spindle under a path of the library's site (item 15): `http.base_path = "/spindle"` behind
+/// the example nginx with `location /spindle/`. Every address on every page (links, forms,
+/// styles, scripts, images), each followed and found; redirects, cookies, the API's
+/// addresses, the OpenAPI document's server, the widget and tus all carry the prefix; the
+/// same paths without it are not Spindle's.
+#[tokio::test]
+async fn spindle_under_a_base_path_behind_nginx() -> Result<()> {
+    let work = tempfile::tempdir()?;
+    let tls_port = free_port()?;
+    let site = format!("https://127.0.0.1:{tls_port}");
+    let public = format!("{site}/spindle");
+    let app = TestApp::on(Backend::SqliteLocal)
+        .behind_loopback_proxy()
+        .config({
+            let public = public.clone();
+            move |c| {
+                c.http.base_path = "/spindle".into();
+                c.http.public_url = Some(public);
+            }
+        })
+        .start()
+        .await?;
+    let upstream = app.base.trim_start_matches("http://").to_string();
+    let (_nginx, _) = nginx_in_front(&upstream, tls_port, work.path(), "/spindle/").await?;
+    let client = || {
+        reqwest::Client::builder()
+            .danger_accept_invalid_certs(true)
+            .cookie_store(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+    };
+
+    // An open web disc and an uploaded one, through the prefix.
+    app.member("ZZU").await?;
+    let lib = app.librarian("ZZU").await?;
+    let bytes = common::discs::fixture("rr-joliet.iso");
+    let sha = common::sha256_hex(&bytes);
+    let http = client()?;
+    let r = http
+        .post(format!("{public}/api/v1/uploads"))
+        .bearer_auth(&lib)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len().to_string())
+        .header("Upload-Metadata", common::metadata(&sha, "web.iso"))
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "{}", r.status());
+    let location = common::header(&r, "location");
+    ensure!(
+        location.starts_with("/spindle/api/v1/uploads/"),
+        "{location}"
+    );
+    let r = http
+        .patch(format!("{site}{location}"))
+        .bearer_auth(&lib)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes.clone())
+        .send()
+        .await?;
+    ensure!(r.status() == 204, "{}", r.status());
+    let r = http
+        .post(format!("{public}/api/v1/discs"))
+        .bearer_auth(&lib)
+        .json(&json!({"sha256": sha, "filename": "web.iso", "open": true}))
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "{}", r.status());
+    ensure!(
+        common::header(&r, "location").starts_with("/spindle/api/v1/discs/"),
+        "{:?}",
+        r.headers()
+    );
+    let disc: Value = r.json().await?;
+    let id = disc["id"].as_i64().context("id")?;
+    wait_indexed(&app, Some(&lib), id).await?;
+    let disc: Value = http
+        .get(format!("{public}/api/v1/discs/{id}"))
+        .bearer_auth(&lib)
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        disc["image_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("/spindle/api/v1/")),
+        "{disc}"
+    );
+    ensure!(
+        disc["image"]["files_url"]
+            .as_str()
+            .is_some_and(|u| u.starts_with("/spindle/")),
+        "{disc}"
+    );
+    let r = http
+        .get(format!("{public}/api/v1/discs/{id}/launch"))
+        .send()
+        .await?;
+    ensure!(r.status() == 303, "{}", r.status());
+    ensure!(
+        common::header(&r, "location").starts_with("/spindle/api/v1/discs/"),
+        "{:?}",
+        r.headers()
+    );
+
+    // Staff sign in through the prefix: the form posts there, the cookie is the prefix's,
+    // the redirect stays inside it.
+    let staff = client()?;
+    let page = staff.get(format!("{public}/staff/sign-in")).send().await?;
+    ensure!(
+        page.headers()
+            .get_all("set-cookie")
+            .iter()
+            .all(|c| c.to_str().is_ok_and(|c| c.contains("Path=/spindle/"))),
+        "{:?}",
+        page.headers()
+    );
+    let page = page.text().await?;
+    ensure!(page.contains("action=\"/spindle/staff/sign-in\""), "{page}");
+    let csrf = common::form_token(&page)?;
+    let r = staff
+        .post(format!("{public}/staff/sign-in"))
+        .form(&[
+            ("token", lib.as_str()),
+            ("csrf", &csrf),
+            ("next", "/staff/discs"),
+        ])
+        .send()
+        .await?;
+    ensure!(r.status() == 303, "{}", r.status());
+    ensure!(
+        common::header(&r, "location") == "/spindle/staff/discs",
+        "{:?}",
+        r.headers()
+    );
+
+    // Every page, every address on it: under the prefix, and there.
+    let attr = regex::Regex::new(r#"(?:href|src|action|data-[a-z-]+)="(/[^"]*)""#)?;
+    let pages = [
+        (&http, "/".to_string()),
+        (&http, "/search?q=RR".to_string()),
+        (&http, format!("/discs/{id}")),
+        (&http, format!("/discs/{id}/browse/")),
+        (&http, format!("/discs/{id}/browse/pages/")),
+        (&staff, "/staff/stats".to_string()),
+        (&staff, "/staff/discs".to_string()),
+        (&staff, "/staff/review".to_string()),
+        (&staff, "/staff/settings".to_string()),
+        (&staff, "/staff/export".to_string()),
+        (&staff, "/librarian/upload".to_string()),
+    ];
+    let mut followed = std::collections::BTreeSet::new();
+    for (who, path) in pages {
+        let r = who.get(format!("{public}{path}")).send().await?;
+        ensure!(r.status() == 200, "{path}: {}", r.status());
+        let html = r.text().await?;
+        ensure!(html.contains("data-base=\"/spindle\""), "{path}: {html}");
+        for c in attr.captures_iter(&html) {
+            let address = c[1].replace("&amp;", "&");
+            ensure!(
+                address.starts_with("/spindle/") || address == "/spindle",
+                "{path} names {address} outside the base path"
+            );
+            if c[0].starts_with("action") || !followed.insert(address.clone()) {
+                continue;
+            }
+            let r = who.get(format!("{site}{address}")).send().await?;
+            let status = r.status().as_u16();
+            ensure!(
+                status != 404 && status < 500,
+                "{path} → {address}: {status}"
+            );
+        }
+    }
+    ensure!(followed.len() > 30, "{followed:?}");
+    // The widget tag names the prefix, and the script finds Spindle from its own address.
+    let settings = staff
+        .get(format!("{public}/staff/settings"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        settings.contains(&format!("{public}/widget.js")),
+        "{settings}"
+    );
+    let widget = http
+        .get(format!("{public}/widget.js"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        widget.contains("pathname.replace(/\\/widget\\.js$/"),
+        "{widget}"
+    );
+
+    // The API describes itself at the prefix.
+    let doc: Value = http
+        .get(format!("{public}/api/v1/openapi.json"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        doc["servers"][0]["url"] == "/spindle/",
+        "{}",
+        doc["servers"]
+    );
+    // A problem's type is the prefix's.
+    let problem: Value = http
+        .get(format!("{public}/api/v1/discs/999999"))
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        problem["type"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("/spindle/api/v1/problems#")),
+        "{problem}"
+    );
+    // Outside the prefix is not Spindle's, asked directly.
+    let r = app
+        .client
+        .get(format!("{}/discs/{id}", app.base))
+        .send()
+        .await?;
+    ensure!(r.status() == 404, "{}", r.status());
+    let r = app
+        .client
+        .get(format!("{}/spindle/discs/{id}", app.base))
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "{}", r.status());
     Ok(())
 }

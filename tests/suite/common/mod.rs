@@ -241,8 +241,9 @@ impl TestApp {
         bail!("the app did not become ready")
     }
 
+    /// `path` on this app (under its `http.base_path`, when it has one).
     pub fn url(&self, path: &str) -> String {
-        format!("{}{}", self.base, path)
+        format!("{}{}{}", self.base, self.state.config.http.base_path, path)
     }
 
     pub async fn member(&self, code: &str) -> Result<i64> {
