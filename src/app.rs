@@ -61,6 +61,8 @@ pub enum StartupError {
     Schema(DbError),
     #[error("storage ({what}) is not usable: {source}")]
     Storage { what: String, source: StorageError },
+    #[error("{0}")]
+    Config(#[from] crate::config::ConfigError),
 }
 
 impl App {
@@ -96,7 +98,7 @@ impl App {
             config.upload.clone(),
             metrics.clone(),
         );
-        let linking = Arc::new(Linking::new(db.clone()));
+        let linking = Arc::new(Linking::new(db.clone(), config.linking.egress()?));
         let indexer = Arc::new(Indexer::new(
             db.clone(),
             blobs.clone(),

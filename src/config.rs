@@ -25,6 +25,7 @@ pub struct Config {
     pub upload: UploadConfig,
     pub index: IndexConfig,
     pub catalogue: CatalogueConfig,
+    pub linking: LinkingConfig,
     pub stats: StatsConfig,
     pub fixity: FixityConfig,
     pub media: MediaConfig,
@@ -130,6 +131,7 @@ impl Default for Config {
             upload: UploadConfig::default(),
             index: IndexConfig::default(),
             catalogue: CatalogueConfig::default(),
+            linking: LinkingConfig::default(),
             stats: StatsConfig::default(),
             fixity: FixityConfig::default(),
             media: MediaConfig::default(),
@@ -187,6 +189,29 @@ pub struct IndexConfig {
     pub lease_secs: u64,
     /// Most files and directories one image may have.
     pub max_entries: usize,
+}
+
+/// Where linking may connect: members' catalogues (SRU, OAI-PMH) are reached only at public
+/// addresses, and at the private networks listed here (campus systems often sit on one).
+/// Loopback and link-local are refused unless listed; cloud metadata addresses always are.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct LinkingConfig {
+    /// CIDRs, e.g. `["10.20.0.0/16"]`.
+    pub allow_networks: Vec<String>,
+}
+
+impl LinkingConfig {
+    /// The rule the catalogue clients connect by.
+    pub fn egress(&self) -> Result<spindle_integrations::egress::Egress, ConfigError> {
+        let networks = self
+            .allow_networks
+            .iter()
+            .map(|n| spindle_integrations::egress::Network::parse(n))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| ConfigError::Invalid(format!("linking.allow_networks: {e}")))?;
+        Ok(spindle_integrations::egress::Egress::new(networks))
+    }
 }
 
 /// Links to members' catalogues.
@@ -448,6 +473,7 @@ impl Config {
     }
 
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.linking.egress()?;
         let base = &self.http.base_path;
         let segment_ok = |s: &str| {
             !s.is_empty()

@@ -1,5 +1,5 @@
-//! The one HTTP GET the catalogue clients share: a timeout, a cap on the body size read, and
-//! errors that say which of these failed.
+//! The one HTTP GET the catalogue clients share: the address checked (see [`crate::egress`]),
+//! a timeout, a cap on the body size read, and errors that say which of these failed.
 
 use futures::StreamExt;
 
@@ -15,15 +15,23 @@ pub(crate) enum FetchError {
     Timeout,
     Unreachable(String),
     TooLarge(usize),
+    /// Not connected to: the address is not one Spindle may reach.
+    Refused(String),
 }
 
 pub(crate) async fn get_capped(
     client: &reqwest::Client,
+    egress: &crate::egress::Egress,
     url: reqwest::Url,
     limit: usize,
 ) -> Result<Fetched, FetchError> {
+    egress
+        .check_url(&url)
+        .map_err(|r| FetchError::Refused(r.to_string()))?;
     let map = |e: reqwest::Error| {
-        if e.is_timeout() {
+        if let Some(r) = crate::egress::refusal(&e) {
+            FetchError::Refused(r.to_string())
+        } else if e.is_timeout() {
             FetchError::Timeout
         } else {
             FetchError::Unreachable(e.to_string())

@@ -3,6 +3,7 @@
 
 pub mod bib;
 pub mod discs;
+pub mod egress;
 mod http;
 pub mod isbn;
 pub mod marc;

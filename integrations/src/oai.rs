@@ -59,6 +59,9 @@ pub enum OaiError {
     Config(String),
     #[error("resumption tokens kept expiring ({0} restarts)")]
     TooManyRestarts(u32),
+    /// Its address is one Spindle does not connect to (see `egress`).
+    #[error("{0}")]
+    Refused(String),
 }
 
 #[derive(Debug, Clone)]
@@ -79,6 +82,7 @@ pub struct Harvest {
 
 pub struct OaiClient {
     http: reqwest::Client,
+    egress: crate::egress::Egress,
     config: OaiConfig,
 }
 
@@ -157,30 +161,41 @@ pub fn parse_page(body: &str) -> Result<Page, OaiError> {
 }
 
 impl OaiClient {
-    pub fn new(config: OaiConfig) -> Result<Self, OaiError> {
+    pub fn new(config: OaiConfig, egress: &crate::egress::Egress) -> Result<Self, OaiError> {
         if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
             return Err(OaiError::Config(format!(
                 "{:?} is not an http(s) URL",
                 config.url
             )));
         }
-        let http = reqwest::Client::builder()
+        let http = egress
+            .client()
             .timeout(Duration::from_secs(config.timeout_secs))
             .build()
             .map_err(|e| OaiError::Config(e.to_string()))?;
-        Ok(Self { http, config })
+        Ok(Self {
+            http,
+            egress: egress.clone(),
+            config,
+        })
     }
 
     async fn page(&self, params: &[(&str, String)]) -> Result<Page, OaiError> {
         let url = reqwest::Url::parse_with_params(&self.config.url, params)
             .map_err(|e| OaiError::Config(e.to_string()))?;
-        let fetched = crate::http::get_capped(&self.http, url, self.config.max_response_bytes)
-            .await
-            .map_err(|e| match e {
-                FetchError::Timeout => OaiError::Timeout(self.config.timeout_secs),
-                FetchError::Unreachable(m) => OaiError::Unreachable(m),
-                FetchError::TooLarge(n) => OaiError::TooLarge(n),
-            })?;
+        let fetched = crate::http::get_capped(
+            &self.http,
+            &self.egress,
+            url,
+            self.config.max_response_bytes,
+        )
+        .await
+        .map_err(|e| match e {
+            FetchError::Timeout => OaiError::Timeout(self.config.timeout_secs),
+            FetchError::Unreachable(m) => OaiError::Unreachable(m),
+            FetchError::TooLarge(n) => OaiError::TooLarge(n),
+            FetchError::Refused(m) => OaiError::Refused(m),
+        })?;
         if !(200..300).contains(&fetched.status) {
             return Err(OaiError::Http(fetched.status));
         }

@@ -112,6 +112,9 @@ pub enum SruError {
     TooLarge(usize),
     #[error("the catalogue is misconfigured: {0}")]
     Config(String),
+    /// Its address is one Spindle does not connect to (see `egress`).
+    #[error("{0}")]
+    Refused(String),
 }
 
 impl SruError {
@@ -141,6 +144,7 @@ const END_OF_LIST: u32 = 61;
 #[derive(Clone)]
 pub struct SruClient {
     http: reqwest::Client,
+    egress: crate::egress::Egress,
     config: Arc<SruConfig>,
     permits: Arc<Semaphore>,
 }
@@ -232,7 +236,7 @@ pub fn parse_response(body: &str) -> Result<Page, SruError> {
 }
 
 impl SruClient {
-    pub fn new(config: SruConfig) -> Result<Self, SruError> {
+    pub fn new(config: SruConfig, egress: &crate::egress::Egress) -> Result<Self, SruError> {
         if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
             return Err(SruError::Config(format!(
                 "{:?} is not an http(s) URL",
@@ -244,13 +248,15 @@ impl SruClient {
                 "page_size and max_concurrent must be positive".into(),
             ));
         }
-        let http = reqwest::Client::builder()
+        let http = egress
+            .client()
             .timeout(Duration::from_secs(config.timeout_secs))
             .connect_timeout(Duration::from_secs(config.timeout_secs))
             .build()
             .map_err(|e| SruError::Config(e.to_string()))?;
         Ok(Self {
             http,
+            egress: egress.clone(),
             permits: Arc::new(Semaphore::new(config.max_concurrent)),
             config: Arc::new(config),
         })
@@ -288,13 +294,19 @@ impl SruClient {
         let secs = self.config.timeout_secs;
         let url = reqwest::Url::parse_with_params(&self.config.url, self.params(cql, start, max))
             .map_err(|e| SruError::Config(format!("{:?}: {e}", self.config.url)))?;
-        let fetched = crate::http::get_capped(&self.http, url, self.config.max_response_bytes)
-            .await
-            .map_err(|e| match e {
-                FetchError::Timeout => SruError::Timeout(secs),
-                FetchError::Unreachable(m) => SruError::Unreachable(m),
-                FetchError::TooLarge(n) => SruError::TooLarge(n),
-            })?;
+        let fetched = crate::http::get_capped(
+            &self.http,
+            &self.egress,
+            url,
+            self.config.max_response_bytes,
+        )
+        .await
+        .map_err(|e| match e {
+            FetchError::Timeout => SruError::Timeout(secs),
+            FetchError::Unreachable(m) => SruError::Unreachable(m),
+            FetchError::TooLarge(n) => SruError::TooLarge(n),
+            FetchError::Refused(m) => SruError::Refused(m),
+        })?;
         if fetched.status == 404 {
             return Err(SruError::WrongDatabase(self.config.url.clone()));
         }

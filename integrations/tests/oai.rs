@@ -17,11 +17,14 @@ fn url(var: &str) -> String {
 }
 
 fn client(var: &str) -> OaiClient {
-    OaiClient::new(OaiConfig {
-        url: url(var),
-        timeout_secs: 10,
-        ..OaiConfig::default()
-    })
+    OaiClient::new(
+        OaiConfig {
+            url: url(var),
+            timeout_secs: 10,
+            ..OaiConfig::default()
+        },
+        &spindle_integrations::egress::Egress::allow_all(),
+    )
     .expect("client")
 }
 
@@ -110,11 +113,14 @@ async fn an_expired_token_restarts_from_the_last_datestamp() {
 
 #[tokio::test]
 async fn provider_errors_are_typed() {
-    let bad = OaiClient::new(OaiConfig {
-        url: url("SPINDLE_TEST_OAI_URL"),
-        metadata_prefix: "mods".into(),
-        ..OaiConfig::default()
-    })
+    let bad = OaiClient::new(
+        OaiConfig {
+            url: url("SPINDLE_TEST_OAI_URL"),
+            metadata_prefix: "mods".into(),
+            ..OaiConfig::default()
+        },
+        &spindle_integrations::egress::Egress::allow_all(),
+    )
     .expect("client");
     let e = bad
         .list_records(None, None)
@@ -124,15 +130,24 @@ async fn provider_errors_are_typed() {
         matches!(&e, OaiError::Protocol { code, .. } if code == "cannotDisseminateFormat"),
         "{e}"
     );
-    let gone = OaiClient::new(OaiConfig {
-        url: "http://127.0.0.1:9/".into(),
-        timeout_secs: 2,
-        ..OaiConfig::default()
-    })
+    let gone = OaiClient::new(
+        OaiConfig {
+            url: "http://127.0.0.1:9/".into(),
+            timeout_secs: 2,
+            ..OaiConfig::default()
+        },
+        &spindle_integrations::egress::Egress::allow_all(),
+    )
     .expect("client");
     assert!(matches!(
         gone.list_records(None, None).await,
         Err(OaiError::Unreachable(_) | OaiError::Timeout(_))
     ));
-    assert!(OaiClient::new(OaiConfig::default()).is_err());
+    assert!(
+        OaiClient::new(
+            OaiConfig::default(),
+            &spindle_integrations::egress::Egress::allow_all()
+        )
+        .is_err()
+    );
 }

@@ -25,7 +25,7 @@ fn client(db: &str, tweak: impl FnOnce(&mut SruConfig)) -> SruClient {
         ..SruConfig::default()
     };
     tweak(&mut c);
-    SruClient::new(c).expect("client")
+    SruClient::new(c, &spindle_integrations::egress::Egress::allow_all()).expect("client")
 }
 
 fn ids(records: &[Record]) -> BTreeSet<String> {
@@ -227,13 +227,16 @@ fn http(status: &str, content_type: &str, body: &[u8]) -> Vec<u8> {
 }
 
 fn stub_client(url: String) -> SruClient {
-    SruClient::new(SruConfig {
-        url,
-        timeout_secs: 1,
-        retries: 1,
-        max_response_bytes: 64 * 1024,
-        ..SruConfig::default()
-    })
+    SruClient::new(
+        SruConfig {
+            url,
+            timeout_secs: 1,
+            retries: 1,
+            max_response_bytes: 64 * 1024,
+            ..SruConfig::default()
+        },
+        &spindle_integrations::egress::Egress::allow_all(),
+    )
     .expect("client")
 }
 
@@ -312,7 +315,10 @@ async fn broken_servers_give_clear_errors() {
     assert_eq!(count.load(std::sync::atomic::Ordering::SeqCst), 2);
 
     assert!(matches!(
-        SruClient::new(SruConfig::default()),
+        SruClient::new(
+            SruConfig::default(),
+            &spindle_integrations::egress::Egress::allow_all()
+        ),
         Err(SruError::Config(_))
     ));
 }

@@ -27,14 +27,17 @@ use crate::db::Db;
 /// record.
 pub struct Linking {
     db: Db,
+    /// Where the catalogue clients may connect (`linking.allow_networks`).
+    egress: spindle_integrations::egress::Egress,
     clients: Clients,
     wake: tokio::sync::Notify,
 }
 
 impl Linking {
-    pub fn new(db: Db) -> Self {
+    pub fn new(db: Db, egress: spindle_integrations::egress::Egress) -> Self {
         Self {
             db,
+            egress,
             clients: Clients::default(),
             wake: tokio::sync::Notify::new(),
         }

@@ -97,7 +97,7 @@ async fn resync_by_oai(
     records: &[db::catalogue::LinkedRecord],
     report: &mut ResyncReport,
 ) -> AppResult<()> {
-    let client = match OaiClient::new(cfg) {
+    let client = match OaiClient::new(cfg, &linking.egress) {
         Ok(c) => c,
         Err(e) => {
             report.errors.push(e.to_string());
@@ -179,7 +179,7 @@ pub async fn resync(linking: &Linking, member_id: Option<i64>) -> AppResult<Resy
                 .await?
             }
             Some(Err(e)) => report.errors.push(format!("stored OAI-PMH settings: {e}")),
-            None => match linking.clients.get(m, &cat.settings) {
+            None => match linking.clients.get(m, &cat.settings, &linking.egress) {
                 Ok(client) => resync_by_sru(linking, &client, &records, &mut report).await?,
                 Err(e) => report.errors.push(e.to_string()),
             },

@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
+use spindle_integrations::egress::Egress;
 use spindle_integrations::oai::{OaiClient, OaiConfig};
 use spindle_integrations::sru::{SruClient, SruConfig, SruError};
 
@@ -36,7 +37,12 @@ pub struct CatalogueSettings {
 pub struct Clients(Mutex<HashMap<i64, (String, SruClient)>>);
 
 impl Clients {
-    pub(super) fn get(&self, member_id: i64, stored: &str) -> Result<SruClient, SruError> {
+    pub(super) fn get(
+        &self,
+        member_id: i64,
+        stored: &str,
+        egress: &Egress,
+    ) -> Result<SruClient, SruError> {
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((s, c)) = map.get(&member_id)
             && s == stored
@@ -45,7 +51,7 @@ impl Clients {
         }
         let settings: SruConfig =
             serde_json::from_str(stored).map_err(|e| SruError::Config(e.to_string()))?;
-        let client = SruClient::new(settings)?;
+        let client = SruClient::new(settings, egress)?;
         map.insert(member_id, (stored.to_string(), client.clone()));
         Ok(client)
     }
@@ -74,7 +80,7 @@ pub async fn put_catalogue(
             detail!("err_catalogue_kind", kind = &settings.kind),
         ));
     }
-    SruClient::new(settings.sru.clone()).map_err(|e| {
+    SruClient::new(settings.sru.clone(), &linking.egress).map_err(|e| {
         AppError::unprocessable(
             ErrorCode::InvalidCatalogue,
             detail!("err_catalogue", reason = e),
@@ -85,7 +91,7 @@ pub async fn put_catalogue(
     }
     let oai = match &settings.oai {
         Some(o) => {
-            OaiClient::new(o.clone()).map_err(|e| {
+            OaiClient::new(o.clone(), &linking.egress).map_err(|e| {
                 AppError::unprocessable(
                     ErrorCode::InvalidCatalogue,
                     detail!("err_catalogue", reason = e),

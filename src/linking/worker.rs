@@ -184,7 +184,10 @@ async fn link_disc(linking: &Linking, disc_id: i64) -> Result<(), crate::db::DbE
         )
         .await;
     }
-    let outcome = match linking.clients.get(disc.member_id, &cat.settings) {
+    let outcome = match linking
+        .clients
+        .get(disc.member_id, &cat.settings, &linking.egress)
+    {
         Ok(client) => candidates(&client, &disc).await,
         Err(e) => Err(e),
     };

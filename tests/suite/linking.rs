@@ -520,3 +520,121 @@ on_both_backends!(
     resync_follows_the_catalogue,
     resync_by_oai_pmh
 );
+
+/// Issue 24, item 1: a catalogue address that leads into the server's own network. With no
+/// `linking.allow_networks`, a loopback address (literal, or a name that resolves to it) is
+/// refused before any connection — loopback listeners standing where the requests would go
+/// receive nothing — for SRU linking and for an OAI-PMH harvest alike, and the disc's error
+/// says which address and why, echoing nothing from there. The metadata and private
+/// addresses are refused by the same check (unit tests in `egress`; nothing here sends a
+/// request towards them). Allowing the network lets the same catalogue link.
+#[tokio::test]
+async fn catalogue_addresses_into_the_servers_network_are_refused() -> Result<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let app = TestApp::on(Backend::SqliteLocal)
+        .config(|c| c.linking.allow_networks = Vec::new())
+        .start()
+        .await?;
+    app.member("ZZU").await?;
+    let zzu = app.librarian("ZZU").await?;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let port = listener.local_addr()?.port();
+    let reached = Arc::new(AtomicUsize::new(0));
+    let counter = reached.clone();
+    tokio::spawn(async move {
+        while listener.accept().await.is_ok() {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let image = iso_image(1000, 93);
+    app.upload(&zzu, &image, 2 * PART as usize).await?;
+    let sha = sha256_hex(&image);
+    for url in [
+        format!("http://127.0.0.1:{port}/marc21"),
+        format!("http://localhost:{port}/marc21"),
+        format!("http://[::ffff:127.0.0.1]:{port}/marc21"),
+    ] {
+        let r = app
+            .client
+            .put(app.url("/api/v1/members/ZZU/catalogue"))
+            .bearer_auth(&zzu)
+            .json(&json!({
+                "kind": "sru",
+                "sru": {"url": url, "timeout_secs": 2}
+            }))
+            .send()
+            .await?;
+        anyhow::ensure!(r.status() == 200, "{url}: {}", r.status());
+        let id = register(&app, &zzu, &sha, json!({"isbn": "9780596514327"})).await?;
+        let v = linked(&app, &zzu, id).await?;
+        let error = v["link_error"].as_str().unwrap_or_default();
+        anyhow::ensure!(
+            v["link_status"] == "failed"
+                && error.contains("loopback address")
+                && error.contains("linking.allow_networks"),
+            "{url}: {v}"
+        );
+    }
+    anyhow::ensure!(
+        reached.load(Ordering::SeqCst) == 0,
+        "{} connections reached the loopback listener",
+        reached.load(Ordering::SeqCst)
+    );
+
+    // The operator allows 127.0.0.1: Zebra's address links. An OAI-PMH feed on another
+    // loopback address (127.0.0.2, outside what is allowed) is refused at the harvest, and
+    // its listener too receives nothing.
+    let allowed = TestApp::on(Backend::SqliteLocal)
+        .config(|c| c.linking.allow_networks = vec!["127.0.0.1/32".into()])
+        .start()
+        .await?;
+    allowed.member("ZZU").await?;
+    let zzu = allowed.librarian("ZZU").await?;
+    configure(&allowed, &zzu, "ZZU", "marc21").await?;
+    allowed.upload(&zzu, &image, 2 * PART as usize).await?;
+    let id = register(&allowed, &zzu, &sha, json!({"isbn": "9780596514327"})).await?;
+    anyhow::ensure!(linked(&allowed, &zzu, id).await?["link_status"] == "linked");
+    let feed = tokio::net::TcpListener::bind("127.0.0.2:0").await?;
+    let feed_port = feed.local_addr()?.port();
+    let harvested = Arc::new(AtomicUsize::new(0));
+    let counter = harvested.clone();
+    tokio::spawn(async move {
+        while feed.accept().await.is_ok() {
+            counter.fetch_add(1, Ordering::SeqCst);
+        }
+    });
+    let r = allowed
+        .client
+        .put(allowed.url("/api/v1/members/ZZU/catalogue"))
+        .bearer_auth(&zzu)
+        .json(&json!({
+            "kind": "sru",
+            "sru": {"url": format!("{}/marc21", zebra())},
+            "oai": {"url": format!("http://127.0.0.2:{feed_port}/oai"), "metadata_prefix": "marc21"}
+        }))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "{}", r.status());
+    let report: Value = allowed
+        .client
+        .post(allowed.url("/api/v1/members/ZZU/catalogue/resync"))
+        .bearer_auth(&zzu)
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(
+        report["errors"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e
+                .as_str()
+                .is_some_and(|e| e.contains("127.0.0.2 is 127.0.0.2, a loopback address")))),
+        "{report}"
+    );
+    anyhow::ensure!(
+        harvested.load(Ordering::SeqCst) == 0,
+        "the feed was reached"
+    );
+    Ok(())
+}

@@ -68,6 +68,9 @@ pub async fn configure(config: &mut Config, backend: Backend, dir: &std::path::P
     config.upload.part_size = PART;
     config.upload.max_size = 100 * PART;
     config.database.max_connections = 5;
+    // The test catalogues (Zebra, the OAI-PMH providers, stubs) listen on loopback, which
+    // linking refuses unless the operator allows it (`egress` tests run without this).
+    config.linking.allow_networks = vec!["127.0.0.0/8".into()];
     match backend {
         Backend::SqliteLocal => {}
         Backend::PostgresGarage => {
