@@ -105,6 +105,12 @@ pub struct UploadConfig {
     /// A PATCH whose body brings no bytes for this long is ended (408); its whole parts are
     /// kept and the client resumes from Upload-Offset.
     pub body_idle_timeout_secs: u64,
+    /// Uploads a member (or, for tokens of no member, a token) may have open at once; 0: no
+    /// cap. Beyond it a new upload answers 429 `too-many-uploads`.
+    pub max_open_per_member: u64,
+    /// Bytes announced by a member's open uploads and not received yet; 0: no cap. Beyond it
+    /// a new upload answers 429 `too-many-bytes-pending`.
+    pub max_pending_bytes_per_member: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -409,6 +415,8 @@ impl Default for UploadConfig {
             expiry_secs: 24 * 3600,
             sweep_interval_secs: 300,
             body_idle_timeout_secs: 60,
+            max_open_per_member: 64,
+            max_pending_bytes_per_member: 1 << 40,
         }
     }
 }

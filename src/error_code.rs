@@ -116,6 +116,8 @@ error_codes! {
     InvalidMetadata = "invalid-metadata";
     EmptyUpload = "empty-upload";
     UploadTooLarge = "upload-too-large";
+    TooManyUploads = "too-many-uploads";
+    TooManyBytesPending = "too-many-bytes-pending";
     UploadExceedsLength = "upload-exceeds-length";
     OffsetMismatch = "offset-mismatch";
     UploadComplete = "upload-complete";

@@ -119,6 +119,36 @@ fn valid_upload_id(id: &str) -> bool {
 }
 
 /// POST: creates an upload for `length` bytes whose SHA-256 the metadata declares.
+/// A member's open uploads stay within `upload.max_open_per_member` and
+/// `upload.max_pending_bytes_per_member`. Checked when an upload is created (two created at
+/// the same instant may pass a cap by one).
+async fn check_caps(tus: &Uploads, staff: &Staff, length: u64) -> AppResult<()> {
+    let (open, pending) = db::uploads::open_of(&tus.db, staff.member_id, staff.token_id).await?;
+    let (open, pending) = (open.max(0) as u64, pending.max(0) as u64);
+    let max_open = tus.config.max_open_per_member;
+    if max_open > 0 && open >= max_open {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyUploads,
+            detail!("err_too_many_uploads", open = open, max = max_open),
+        ));
+    }
+    let max_bytes = tus.config.max_pending_bytes_per_member;
+    if max_bytes > 0 && pending.saturating_add(length) > max_bytes {
+        return Err(AppError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            ErrorCode::TooManyBytesPending,
+            detail!(
+                "err_too_many_bytes_pending",
+                pending = pending,
+                length = length,
+                max = max_bytes
+            ),
+        ));
+    }
+    Ok(())
+}
+
 pub async fn create(
     tus: &Uploads,
     staff: &Staff,
@@ -208,6 +238,7 @@ pub async fn create(
         return Ok(UploadStatus::from_row(&row));
     }
 
+    check_caps(tus, staff, length).await?;
     let target = tus.blobs.begin_resumable(&digest, &row.id).await?;
     row.target_kind = match &target {
         ResumableTarget::Multipart { .. } => TargetKind::Multipart,

@@ -298,6 +298,8 @@ problem_invalid_content_length = Content-Length is not a number
 problem_invalid_metadata = Upload-Metadata is not valid
 problem_empty_upload = An upload must hold at least one byte
 problem_upload_too_large = The upload is larger than allowed
+problem_too_many_uploads = Too many uploads are open
+problem_too_many_bytes_pending = Too many bytes are announced and not yet received
 problem_upload_exceeds_length = The body goes past the declared length
 problem_offset_mismatch = Upload-Offset is not the upload's offset
 problem_upload_complete = The upload is already complete
@@ -447,6 +449,8 @@ err_upload_locked = another request is writing this upload; retry shortly
 err_upload_of_other_member = this upload belongs to another member
 err_upload_terminated = this upload was terminated
 err_upload_too_large = Upload-Length { $length } exceeds the maximum of { $max } bytes
+err_too_many_uploads = { $open } uploads are open for this library, the most allowed (upload.max_open_per_member is { $max }): finish, resume or cancel one before starting another
+err_too_many_bytes_pending = this library's open uploads still await { $pending } bytes; { $length } more would pass upload.max_pending_bytes_per_member ({ $max }): finish, resume or cancel some first
 err_year = year must be a four-digit year
 err_zip_too_large = { $entries } entries; a ZIP holds at most { $max }: download the image instead
 

@@ -297,6 +297,8 @@ problem_invalid_content_length = Content-Length 不是数字
 problem_invalid_metadata = Upload-Metadata 无效
 problem_empty_upload = 上传至少要有一个字节
 problem_upload_too_large = 上传超过允许的大小
+problem_too_many_uploads = 未完成的上传过多
+problem_too_many_bytes_pending = 已声明但尚未收到的字节过多
 problem_upload_exceeds_length = 请求体超出声明的长度
 problem_offset_mismatch = Upload-Offset 与上传的当前偏移不符
 problem_upload_complete = 上传已完成
@@ -446,6 +448,8 @@ err_upload_locked = 另一请求正在写入这次上传；请稍后重试
 err_upload_of_other_member = 这次上传属于另一成员馆
 err_upload_terminated = 这次上传已被终止
 err_upload_too_large = Upload-Length { $length } 超过上限 { $max } 字节
+err_too_many_uploads = 本馆已有 { $open } 个未完成的上传，已达上限（upload.max_open_per_member 为 { $max }）：请先完成、续传或取消其中一个
+err_too_many_bytes_pending = 本馆未完成的上传还有 { $pending } 字节未收到；再加 { $length } 字节将超过 upload.max_pending_bytes_per_member（{ $max }）：请先完成、续传或取消一些上传
 err_year = year 须为四位数年份
 err_zip_too_large = 共 { $entries } 项；一个 ZIP 最多 { $max } 项：请改为下载整个镜像
 

@@ -29,6 +29,25 @@ pub struct UploadRow {
 const COLUMNS: &str = "id, token_id, member_id, sha256, length, part_size, upload_offset, metadata, filename, \
     target_kind, target_id, hash_state, state, failure, created_at, updated_at, expires_at, lease_until";
 
+/// The open uploads of a member (or, with no member, of a token): how many, and the bytes
+/// they announced and have not received.
+pub async fn open_of(
+    db: &Db,
+    member_id: Option<i64>,
+    token_id: i64,
+) -> Result<(i64, i64), DbError> {
+    let sql = "SELECT COUNT(*), CAST(COALESCE(SUM(length - upload_offset), 0) AS BIGINT)
+         FROM uploads WHERE state = 'pending'
+           AND (member_id = $1 OR ($1 IS NULL AND member_id IS NULL AND token_id = $2))";
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, (i64, i64)>(sql)
+            .bind(member_id)
+            .bind(token_id)
+            .fetch_one(pool)
+            .await?
+    }))
+}
+
 pub async fn insert(db: &Db, u: &UploadRow) -> Result<(), DbError> {
     let sql = format!(
         "INSERT INTO uploads ({COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"

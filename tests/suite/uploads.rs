@@ -22,6 +22,7 @@ on_both_backends!(
     tus_protocol_rules,
     other_members_uploads_are_forbidden,
     a_refusal_is_heard_while_the_body_is_still_coming,
+    open_uploads_are_capped_per_member,
 );
 
 async fn blob_visible(app: &TestApp, sha: &str) -> Result<bool> {
@@ -559,4 +560,66 @@ async fn read_response(rd: &mut tokio::net::tcp::OwnedReadHalf, with_body: bool)
     let mut body = vec![0u8; length];
     tokio::time::timeout(Duration::from_secs(30), rd.read_exact(&mut body)).await??;
     Ok(head + &String::from_utf8_lossy(&body))
+}
+
+/// Issue 24, item 4: one librarian cannot open uploads without end. A member's open uploads
+/// and the bytes they announced but did not send are capped: past either, 429 with a code
+/// naming the cap, and nothing is created; ending an upload makes room; another member is
+/// not held back by this one's uploads.
+async fn open_uploads_are_capped_per_member(backend: Backend) -> Result<()> {
+    let app = TestApp::on(backend)
+        .config(|c| {
+            c.upload.max_open_per_member = 3;
+            c.upload.max_pending_bytes_per_member = 10 * PART;
+        })
+        .start()
+        .await?;
+    let token = app.librarian("PKU").await?;
+    let sha = |n: u8| sha256_hex(&[n; 16]);
+    let open_count = |app: &TestApp| {
+        let db = app.state.db.clone();
+        async move {
+            let member = spindle::db::members::by_code(&db, "PKU")
+                .await?
+                .map(|m| m.id);
+            anyhow::Ok(spindle::db::uploads::open_of(&db, member, 0).await?.0)
+        }
+    };
+    let mut locations = Vec::new();
+    for n in 0..3 {
+        let r = app.create_upload(&token, &sha(n), PART).await?;
+        assert_eq!(r.status(), 201);
+        locations.push(header(&r, "location"));
+    }
+    let r = app.create_upload(&token, &sha(3), PART).await?;
+    assert_eq!(r.status(), 429);
+    let problem: serde_json::Value = r.json().await?;
+    assert_eq!(problem["code"], "too-many-uploads", "{problem}");
+    assert_eq!(open_count(&app).await?, 3, "nothing was created");
+    // Another member's librarian still uploads.
+    let other = app.librarian("THU").await?;
+    assert_eq!(
+        app.create_upload(&other, &sha(9), PART).await?.status(),
+        201
+    );
+    // Cancelling one makes room; a large one then passes the bytes cap.
+    let r = app
+        .tus(Method::DELETE, &locations[0], &token)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 204);
+    let r = app.create_upload(&token, &sha(4), 9 * PART).await?;
+    assert_eq!(r.status(), 429);
+    let problem: serde_json::Value = r.json().await?;
+    assert_eq!(problem["code"], "too-many-bytes-pending", "{problem}");
+    assert!(
+        problem["detail"]
+            .as_str()
+            .is_some_and(|d| d.contains("max_pending_bytes_per_member")),
+        "{problem}"
+    );
+    assert_eq!(open_count(&app).await?, 2);
+    let r = app.create_upload(&token, &sha(4), 8 * PART).await?;
+    assert_eq!(r.status(), 201);
+    Ok(())
 }
