@@ -567,7 +567,20 @@ async fn usage_events_at_shutdown_and_crash(backend: Backend) -> Result<()> {
 
     let server = d.start(None).await?;
     views(server.base.clone(), 30).await?;
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The writer flushes every flush_ms (1 s): wait for it to have written the 50 (on a
+    // loaded machine that takes longer than a second; how long is loadtests' to judge).
+    let mut written = 0;
+    for _ in 0..600 {
+        written = d.events_for(disc).await?;
+        if written >= 50 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(
+        written, 50,
+        "the writer never wrote the events older than a flush"
+    );
     views(server.base.clone(), 25).await?;
     server.kill9()?;
     let stored = d.events_for(disc).await?;
