@@ -66,8 +66,6 @@ pub struct ClassRow {
 
 #[derive(Debug, Serialize)]
 pub struct Dashboard {
-    /// Today so far, live (not final until the day closes and is rolled up).
-    pub today: MonthRow,
     pub years: Vec<YearRow>,
     pub months: Vec<MonthRow>,
     pub top: Vec<TopRow>,
@@ -97,23 +95,33 @@ fn usage_map(rows: Vec<(String, i64, i64, i64)>) -> HashMap<String, (i64, i64, i
         .collect()
 }
 
-pub async fn build(db: &Db, zone: &Zone, member: Option<&Member>) -> AppResult<Dashboard> {
-    let scopes: Vec<i64> = match member {
+/// Whose usage a dashboard shows: the member's, or everything used (attributed, each event
+/// once, and unattributed).
+fn scopes(member: Option<&Member>) -> Vec<i64> {
+    match member {
         Some(m) => vec![m.id],
-        // Everything used: attributed (each event once) and unattributed.
         None => vec![CONSORTIUM, UNATTRIBUTED],
-    };
-    let ever = "0000-00-00";
-    let this_month = zone.month();
-    let twelve = this_month.back(11).first_day().to_string();
+    }
+}
+
+/// Today so far, live (not final until the day closes and is rolled up): for the page only,
+/// as it reads today's raw events.
+pub async fn today(db: &Db, zone: &Zone, member: Option<&Member>) -> AppResult<MonthRow> {
     let (views, downloads, launches) =
-        crate::usage::rollup::today_so_far(db, zone, &scopes).await?;
-    let today = MonthRow {
+        crate::usage::rollup::today_so_far(db, zone, &scopes(member)).await?;
+    Ok(MonthRow {
         month: zone.today().to_string(),
         views,
         downloads,
         launches,
-    };
+    })
+}
+
+pub async fn build(db: &Db, zone: &Zone, member: Option<&Member>) -> AppResult<Dashboard> {
+    let scopes = scopes(member);
+    let ever = "0000-00-00";
+    let this_month = zone.month();
+    let twelve = this_month.back(11).first_day().to_string();
 
     let by_year = usage_map(db::usage::usage_by(db, &scopes, By::Year, ever, 1000).await?);
     let this_year = zone.today().year();
@@ -232,7 +240,6 @@ pub async fn build(db: &Db, zone: &Zone, member: Option<&Member>) -> AppResult<D
         })
         .collect();
     Ok(Dashboard {
-        today,
         years,
         months,
         top,

@@ -342,8 +342,13 @@ pub async fn related(db: &Db, disc: &DiscRow) -> AppResult<Vec<DiscRow>> {
 pub async fn title(db: &Db, id: i64) -> AppResult<String> {
     Ok(db::discs::get(db, id)
         .await?
-        .map(|d| d.label.unwrap_or(d.filename))
+        .map(|d| title_of(&d))
         .unwrap_or_default())
+}
+
+/// [`title`] of a disc already read.
+pub fn title_of(d: &DiscRow) -> String {
+    d.label.clone().unwrap_or_else(|| d.filename.clone())
 }
 
 /// A member's discs as its librarians' list shows them: one page of discs, the count of all,

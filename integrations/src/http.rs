@@ -19,7 +19,46 @@ pub(crate) enum FetchError {
     Refused(String),
 }
 
-pub(crate) async fn get_capped(
+/// A catalogue client's connection: its addresses checked, its timeout, its body cap.
+#[derive(Clone)]
+pub(crate) struct Fetcher {
+    http: reqwest::Client,
+    egress: crate::egress::Egress,
+    limit: usize,
+}
+
+impl Fetcher {
+    /// For a catalogue at `url` (http or https), answering within `timeout_secs` with at most
+    /// `limit` bytes; the error says what is wrong with the settings.
+    pub(crate) fn new(
+        url: &str,
+        egress: &crate::egress::Egress,
+        timeout_secs: u64,
+        limit: usize,
+    ) -> Result<Self, String> {
+        if !(url.starts_with("http://") || url.starts_with("https://")) {
+            return Err(format!("{url:?} is not an http(s) URL"));
+        }
+        let timeout = std::time::Duration::from_secs(timeout_secs);
+        let http = egress
+            .client()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .build()
+            .map_err(|e| e.to_string())?;
+        Ok(Self {
+            http,
+            egress: egress.clone(),
+            limit,
+        })
+    }
+
+    pub(crate) async fn get(&self, url: reqwest::Url) -> Result<Fetched, FetchError> {
+        get_capped(&self.http, &self.egress, url, self.limit).await
+    }
+}
+
+async fn get_capped(
     client: &reqwest::Client,
     egress: &crate::egress::Egress,
     url: reqwest::Url,

@@ -3,8 +3,6 @@
 //! omits it), deleted records, `noRecordsMatch` as an empty harvest, and a restart from the
 //! last datestamp seen after `badResumptionToken` (an expired token).
 
-use std::time::Duration;
-
 use roxmltree::{Document, Node, ParsingOptions};
 use serde::{Deserialize, Serialize};
 
@@ -81,8 +79,7 @@ pub struct Harvest {
 }
 
 pub struct OaiClient {
-    http: reqwest::Client,
-    egress: crate::egress::Egress,
+    http: crate::http::Fetcher,
     config: OaiConfig,
 }
 
@@ -162,35 +159,20 @@ pub fn parse_page(body: &str) -> Result<Page, OaiError> {
 
 impl OaiClient {
     pub fn new(config: OaiConfig, egress: &crate::egress::Egress) -> Result<Self, OaiError> {
-        if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
-            return Err(OaiError::Config(format!(
-                "{:?} is not an http(s) URL",
-                config.url
-            )));
-        }
-        let http = egress
-            .client()
-            .timeout(Duration::from_secs(config.timeout_secs))
-            .build()
-            .map_err(|e| OaiError::Config(e.to_string()))?;
-        Ok(Self {
-            http,
-            egress: egress.clone(),
-            config,
-        })
+        let http = crate::http::Fetcher::new(
+            &config.url,
+            egress,
+            config.timeout_secs,
+            config.max_response_bytes,
+        )
+        .map_err(OaiError::Config)?;
+        Ok(Self { http, config })
     }
 
     async fn page(&self, params: &[(&str, String)]) -> Result<Page, OaiError> {
         let url = reqwest::Url::parse_with_params(&self.config.url, params)
             .map_err(|e| OaiError::Config(e.to_string()))?;
-        let fetched = crate::http::get_capped(
-            &self.http,
-            &self.egress,
-            url,
-            self.config.max_response_bytes,
-        )
-        .await
-        .map_err(|e| match e {
+        let fetched = self.http.get(url).await.map_err(|e| match e {
             FetchError::Timeout => OaiError::Timeout(self.config.timeout_secs),
             FetchError::Unreachable(m) => OaiError::Unreachable(m),
             FetchError::TooLarge(n) => OaiError::TooLarge(n),

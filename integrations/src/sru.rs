@@ -143,8 +143,7 @@ const END_OF_LIST: u32 = 61;
 
 #[derive(Clone)]
 pub struct SruClient {
-    http: reqwest::Client,
-    egress: crate::egress::Egress,
+    http: crate::http::Fetcher,
     config: Arc<SruConfig>,
     permits: Arc<Semaphore>,
 }
@@ -237,26 +236,20 @@ pub fn parse_response(body: &str) -> Result<Page, SruError> {
 
 impl SruClient {
     pub fn new(config: SruConfig, egress: &crate::egress::Egress) -> Result<Self, SruError> {
-        if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
-            return Err(SruError::Config(format!(
-                "{:?} is not an http(s) URL",
-                config.url
-            )));
-        }
+        let http = crate::http::Fetcher::new(
+            &config.url,
+            egress,
+            config.timeout_secs,
+            config.max_response_bytes,
+        )
+        .map_err(SruError::Config)?;
         if config.page_size == 0 || config.max_concurrent == 0 {
             return Err(SruError::Config(
                 "page_size and max_concurrent must be positive".into(),
             ));
         }
-        let http = egress
-            .client()
-            .timeout(Duration::from_secs(config.timeout_secs))
-            .connect_timeout(Duration::from_secs(config.timeout_secs))
-            .build()
-            .map_err(|e| SruError::Config(e.to_string()))?;
         Ok(Self {
             http,
-            egress: egress.clone(),
             permits: Arc::new(Semaphore::new(config.max_concurrent)),
             config: Arc::new(config),
         })
@@ -294,14 +287,7 @@ impl SruClient {
         let secs = self.config.timeout_secs;
         let url = reqwest::Url::parse_with_params(&self.config.url, self.params(cql, start, max))
             .map_err(|e| SruError::Config(format!("{:?}: {e}", self.config.url)))?;
-        let fetched = crate::http::get_capped(
-            &self.http,
-            &self.egress,
-            url,
-            self.config.max_response_bytes,
-        )
-        .await
-        .map_err(|e| match e {
+        let fetched = self.http.get(url).await.map_err(|e| match e {
             FetchError::Timeout => SruError::Timeout(secs),
             FetchError::Unreachable(m) => SruError::Unreachable(m),
             FetchError::TooLarge(n) => SruError::TooLarge(n),

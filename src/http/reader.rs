@@ -268,7 +268,7 @@ async fn browse_page(
         match browse::at(&state.db, &state.content_rows, &viewer, id, &path).await? {
             Found::Dir(listing) => {
                 let disc = crate::discs::readable(&state.db, &viewer, id).await?;
-                let title = crate::discs::title(&state.db, id).await?;
+                let title = crate::discs::title_of(&disc);
                 let media = crate::discs::image_view(&state.db, &disc)
                     .await?
                     .map(|i| i.media)

@@ -204,9 +204,12 @@ async fn stats(
         Ok(m) => m,
         Err(r) => return r,
     };
-    let d = match dashboard::build(&state.db, &state.config.stats.time_zone, member.as_ref()).await
-    {
-        Ok(d) => d,
+    let zone = &state.config.stats.time_zone;
+    let (d, today) = match tokio::try_join!(
+        dashboard::build(&state.db, zone, member.as_ref()),
+        dashboard::today(&state.db, zone, member.as_ref())
+    ) {
+        Ok(both) => both,
         Err(e) => return e.into_response(),
     };
     let words = page.lang.words();
@@ -264,7 +267,7 @@ async fn stats(
             "members": members,
             "query": query,
             "lang_url": lang_url,
-            "today": d.today,
+            "today": today,
             "time_zone": state.config.stats.time_zone.name(),
             "used_ever": d.years.iter().any(|y| y.views + y.downloads + y.launches > 0),
             "used_months": d.months.iter().any(|m| m.views + m.downloads + m.launches > 0),

@@ -26,7 +26,7 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'
     style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 16] = [
+const TEMPLATES: [(&str, &str); 17] = [
     ("refused.html", include_str!("../../templates/refused.html")),
     ("home.html", include_str!("../../templates/home.html")),
     ("run.html", include_str!("../../templates/run.html")),
@@ -42,6 +42,10 @@ const TEMPLATES: [(&str, &str); 16] = [
     ("disc.html", include_str!("../../templates/disc.html")),
     ("play.html", include_str!("../../templates/play.html")),
     ("browse.html", include_str!("../../templates/browse.html")),
+    (
+        "entry_row.html",
+        include_str!("../../templates/entry_row.html"),
+    ),
     ("base.html", include_str!("../../templates/base.html")),
     ("sign_in.html", include_str!("../../templates/sign_in.html")),
     ("stats.html", include_str!("../../templates/stats.html")),
