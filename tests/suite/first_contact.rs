@@ -892,6 +892,48 @@ async fn nginx_in_front(
     )
 }
 
+/// An image uploaded by tus in one PATCH through the proxy: created at `api` (the address
+/// readers use, with any base path), patched at the Location it answers (resolved against
+/// `origin`). Returns that Location as given.
+async fn tus_in_one_patch(
+    http: &reqwest::Client,
+    origin: &str,
+    api: &str,
+    token: &str,
+    bytes: &[u8],
+    name: &str,
+) -> Result<String> {
+    let r = http
+        .post(format!("{api}/api/v1/uploads"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", bytes.len().to_string())
+        .header(
+            "Upload-Metadata",
+            common::metadata(&common::sha256_hex(bytes), name),
+        )
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "{}: {}", r.status(), r.text().await?);
+    let location = common::header(&r, "location");
+    let target = if location.starts_with("http") {
+        location.clone()
+    } else {
+        format!("{origin}{location}")
+    };
+    let r = http
+        .patch(&target)
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .body(bytes.to_vec())
+        .send()
+        .await?;
+    ensure!(r.status() == 204, "{}: {}", r.status(), r.text().await?);
+    Ok(location)
+}
+
 /// nginx, stopped by SIGTERM, which the master passes on to its workers (SIGKILL would
 /// orphan them).
 struct Nginx(std::process::Child);
@@ -967,31 +1009,7 @@ async fn the_deployment_kit_works_behind_a_real_nginx() -> Result<()> {
     let admin = app.admin().await?;
     let bytes = iso_image(34 << 20, 211);
     let sha = common::sha256_hex(&bytes);
-    let r = staff
-        .post(format!("{base}/api/v1/uploads"))
-        .bearer_auth(&lib)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", bytes.len().to_string())
-        .header("Upload-Metadata", common::metadata(&sha, "big.iso"))
-        .send()
-        .await?;
-    assert_eq!(r.status(), 201, "{}", r.text().await?);
-    let location = common::header(&r, "location");
-    let location = if location.starts_with("http") {
-        location
-    } else {
-        format!("{base}{location}")
-    };
-    let r = staff
-        .patch(&location)
-        .bearer_auth(&lib)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Offset", "0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(bytes.clone())
-        .send()
-        .await?;
-    assert_eq!(r.status(), 204, "{}", r.text().await?);
+    tus_in_one_patch(&staff, &base, &base, &lib, &bytes, "big.iso").await?;
     let r = staff
         .post(format!("{base}/api/v1/discs"))
         .bearer_auth(&lib)
@@ -1152,30 +1170,11 @@ async fn spindle_under_a_base_path_behind_nginx() -> Result<()> {
     let bytes = common::discs::fixture("rr-joliet.iso");
     let sha = common::sha256_hex(&bytes);
     let http = client()?;
-    let r = http
-        .post(format!("{public}/api/v1/uploads"))
-        .bearer_auth(&lib)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", bytes.len().to_string())
-        .header("Upload-Metadata", common::metadata(&sha, "web.iso"))
-        .send()
-        .await?;
-    ensure!(r.status() == 201, "{}", r.status());
-    let location = common::header(&r, "location");
+    let location = tus_in_one_patch(&http, &site, &public, &lib, &bytes, "web.iso").await?;
     ensure!(
         location.starts_with("/spindle/api/v1/uploads/"),
         "{location}"
     );
-    let r = http
-        .patch(format!("{site}{location}"))
-        .bearer_auth(&lib)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Offset", "0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .body(bytes.clone())
-        .send()
-        .await?;
-    ensure!(r.status() == 204, "{}", r.status());
     let r = http
         .post(format!("{public}/api/v1/discs"))
         .bearer_auth(&lib)

@@ -856,26 +856,13 @@ async fn header_breaking_next_and_overlong_utf8_paths() -> Result<()> {
     let app = TestApp::start(Backend::SqliteLocal).await?;
     app.member("LIB").await?;
     let token = app.librarian("LIB").await?;
-    let c = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()?;
-    let page = c
-        .get(app.url("/staff/sign-in"))
-        .send()
-        .await?
-        .text()
-        .await?;
-    let csrf = common::form_token(&page)?;
-    let r = c
-        .post(app.url("/staff/sign-in"))
-        .form(&[
-            ("token", token.as_str()),
-            ("csrf", &csrf),
-            ("next", "/staff/\r\nX-Evil: 1"),
-        ])
-        .send()
-        .await?;
+    let (_, r) = common::sign_in_form(
+        &app,
+        &token,
+        reqwest::Client::builder(),
+        "/staff/\r\nX-Evil: 1",
+    )
+    .await?;
     anyhow::ensure!(r.status() == 303, "{}", r.status());
     anyhow::ensure!(
         common::header(&r, "location") == "/staff/stats" && r.headers().get("x-evil").is_none(),

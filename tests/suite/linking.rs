@@ -530,23 +530,14 @@ on_both_backends!(
 /// request towards them). Allowing the network lets the same catalogue link.
 #[tokio::test]
 async fn catalogue_addresses_into_the_servers_network_are_refused() -> Result<()> {
-    use std::sync::Arc;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::Ordering;
     let app = TestApp::on(Backend::SqliteLocal)
         .config(|c| c.linking.allow_networks = Vec::new())
         .start()
         .await?;
     app.member("ZZU").await?;
     let zzu = app.librarian("ZZU").await?;
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    let reached = Arc::new(AtomicUsize::new(0));
-    let counter = reached.clone();
-    tokio::spawn(async move {
-        while listener.accept().await.is_ok() {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let (port, reached) = counting_listener("127.0.0.1").await?;
     let image = iso_image(1000, 93);
     app.upload(&zzu, &image, 2 * PART as usize).await?;
     let sha = sha256_hex(&image);
@@ -595,15 +586,7 @@ async fn catalogue_addresses_into_the_servers_network_are_refused() -> Result<()
     allowed.upload(&zzu, &image, 2 * PART as usize).await?;
     let id = register(&allowed, &zzu, &sha, json!({"isbn": "9780596514327"})).await?;
     anyhow::ensure!(linked(&allowed, &zzu, id).await?["link_status"] == "linked");
-    let feed = tokio::net::TcpListener::bind("127.0.0.2:0").await?;
-    let feed_port = feed.local_addr()?.port();
-    let harvested = Arc::new(AtomicUsize::new(0));
-    let counter = harvested.clone();
-    tokio::spawn(async move {
-        while feed.accept().await.is_ok() {
-            counter.fetch_add(1, Ordering::SeqCst);
-        }
-    });
+    let (feed_port, harvested) = counting_listener("127.0.0.2").await?;
     let r = allowed
         .client
         .put(allowed.url("/api/v1/members/ZZU/catalogue"))
@@ -637,4 +620,21 @@ async fn catalogue_addresses_into_the_servers_network_are_refused() -> Result<()
         "the feed was reached"
     );
     Ok(())
+}
+
+/// A listener on `ip` that accepts and counts connections: where a refused request would have
+/// gone, so that "refused before any connection" is seen, not assumed.
+async fn counting_listener(
+    ip: &str,
+) -> Result<(u16, std::sync::Arc<std::sync::atomic::AtomicUsize>)> {
+    let listener = tokio::net::TcpListener::bind((ip, 0)).await?;
+    let port = listener.local_addr()?.port();
+    let reached = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = reached.clone();
+    tokio::spawn(async move {
+        while listener.accept().await.is_ok() {
+            counter.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    Ok((port, reached))
 }

@@ -656,6 +656,19 @@ pub async fn sign_in_with(
     token: &str,
     builder: reqwest::ClientBuilder,
 ) -> Result<reqwest::Client> {
+    let (c, r) = sign_in_form(app, token, builder, "/staff/stats").await?;
+    anyhow::ensure!(r.status() == 303, "sign-in: {}", r.status());
+    Ok(c)
+}
+
+/// The sign-in form as a browser sends it (its form token from the page), asking to go to
+/// `next` afterwards: the client and the form's answer, whatever it is.
+pub async fn sign_in_form(
+    app: &TestApp,
+    token: &str,
+    builder: reqwest::ClientBuilder,
+    next: &str,
+) -> Result<(reqwest::Client, reqwest::Response)> {
     let c = builder
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -669,9 +682,8 @@ pub async fn sign_in_with(
     let csrf = form_token(&page)?;
     let r = c
         .post(app.url("/staff/sign-in"))
-        .form(&[("token", token), ("csrf", &csrf), ("next", "/staff/stats")])
+        .form(&[("token", token), ("csrf", &csrf), ("next", next)])
         .send()
         .await?;
-    anyhow::ensure!(r.status() == 303, "sign-in: {}", r.status());
-    Ok(c)
+    Ok((c, r))
 }
