@@ -8,13 +8,14 @@ use std::sync::OnceLock;
 
 use sha2::{Digest as _, Sha256};
 
-/// The small fixture set, made once per test process.
+/// The small fixture set, made once per test process, under cargo's scratch folder for tests
+/// (kept for the process's life, removed with the target folder, never left in /tmp).
 pub fn fixtures() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
         let dir = tempfile::Builder::new()
             .prefix("spindle-images-")
-            .tempdir()
+            .tempdir_in(env!("CARGO_TARGET_TMPDIR"))
             .expect("tempdir")
             .keep();
         make_images(&dir, false);
