@@ -290,6 +290,29 @@ function showError(message) {
     });
   }
 
+  // Shows the server that the member holds `sha` (the bytes of `file`): unless it holds them
+  // already, the server names ranges and the page answers the SHA-256 of each from the file.
+  // No bytes are sent.
+  async function prove(file, sha) {
+    const member = $('member').value.trim() || null;
+    const headers = { 'Content-Type': 'application/json' };
+    const r = await api('POST', '/blobs/' + sha + '/challenges', JSON.stringify({ member }), headers);
+    if (r.status === 200) return;
+    if (r.status !== 201) throw new Error(t('upload_prove_failed', { why: await reason(r) }));
+    const challenge = await r.json();
+    const answers = [];
+    for (const range of challenge.ranges) {
+      const bytes = await file.slice(range.offset, range.offset + range.length).arrayBuffer();
+      const hasher = await hashwasm.createSHA256();
+      hasher.init();
+      hasher.update(new Uint8Array(bytes));
+      answers.push(hasher.digest('hex'));
+    }
+    const a = await api('POST', '/blobs/' + sha + '/challenges/' + challenge.id,
+      JSON.stringify({ member, answers }), headers);
+    if (!a.ok) throw new Error(t('upload_prove_failed', { why: await reason(a) }));
+  }
+
   async function register(row, sha, partShas) {
     const body = { sha256: sha, filename: row.path.split('/').pop() };
     for (const k of ['isbn', 'barcode', 'record_id', 'label', 'disc_number']) {
@@ -359,6 +382,10 @@ function showError(message) {
         step(Math.max(0, file.size - counted));
         sent += bytes;
         shas.push([name, sha]);
+        if (bytes === 0) {
+          status.textContent = t('upload_proving', { file: file.name });
+          await prove(file, sha);
+        }
       }
       const [, sha] = shas.pop();
       rep.sha256 = sha;

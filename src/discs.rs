@@ -109,15 +109,14 @@ fn text_field<'a>(name: &str, value: &'a Option<String>, max: usize) -> AppResul
     Ok(Some(v))
 }
 
-pub async fn register(
+/// The member a staff request acts for: the one it names, else a librarian's own (admins
+/// must name one); refused when the caller may not act for it.
+pub async fn member_for(
     db: &Db,
-    blobs: &BlobStore,
-    indexer: &crate::images::Indexer,
-    linking: &crate::linking::Linking,
     staff: &Staff,
-    req: RegisterDisc,
-) -> AppResult<Registered> {
-    let member = match (&req.member, staff.role) {
+    named: Option<&str>,
+) -> AppResult<db::members::Member> {
+    let member = match (named, staff.role) {
         (Some(code), _) => db::members::by_code(db, code).await?.ok_or_else(|| {
             AppError::unprocessable(
                 ErrorCode::UnknownMember,
@@ -140,6 +139,18 @@ pub async fn register(
     if !staff.may_act_for(member.id) {
         return Err(AppError::forbidden(detail!("err_register_own")));
     }
+    Ok(member)
+}
+
+pub async fn register(
+    db: &Db,
+    blobs: &BlobStore,
+    indexer: &crate::images::Indexer,
+    linking: &crate::linking::Linking,
+    staff: &Staff,
+    req: RegisterDisc,
+) -> AppResult<Registered> {
+    let member = member_for(db, staff, req.member.as_deref()).await?;
     let digest: Digest = req.sha256.parse().map_err(|e| {
         AppError::unprocessable(
             ErrorCode::InvalidSha256,
@@ -212,8 +223,23 @@ pub async fn register(
         ));
     };
     // The first registration of an image decides its format and parts; later ones reuse it.
-    if db::images::get(db, &sha256).await?.is_none() {
-        let parts = images::check_new(db, blobs, digest, blob.size as u64, &req.parts).await?;
+    let new_parts = match db::images::get(db, &sha256).await? {
+        None => Some(images::check_new(db, blobs, digest, blob.size as u64, &req.parts).await?),
+        Some(_) => None,
+    };
+    // The member must hold the image and every part of it, not merely know their hashes.
+    let mut needed = vec![sha256.clone()];
+    match &new_parts {
+        Some(parts) => needed.extend(parts.iter().map(|(_, sha)| sha.clone())),
+        None => needed.extend(
+            db::images::parts(db, &sha256)
+                .await?
+                .into_iter()
+                .map(|p| p.part_sha256),
+        ),
+    }
+    crate::possession::require(db, staff, &member, &needed).await?;
+    if let Some(parts) = new_parts {
         db::images::enqueue(db, &sha256, &parts).await?;
         indexer.wake();
     }

@@ -97,6 +97,10 @@ error_codes! {
     ImageFailedFixity = "image-failed-fixity";
     ImageReadFailed = "storage-error";
     DiscConflict = "disc-conflict";
+    // Registering bytes a member did not upload.
+    PossessionUnproven = "possession-unproven";
+    PossessionNotProven = "possession-not-proven";
+    ChallengeNotFound = "challenge-not-found";
     // Playing.
     CannotPlay = "cannot-play";
     Preparing = "preparing";

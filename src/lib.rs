@@ -32,6 +32,7 @@ pub mod media;
 pub mod members;
 pub mod metrics;
 pub mod opac;
+pub mod possession;
 pub mod queue;
 pub mod search;
 pub mod site;

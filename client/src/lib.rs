@@ -438,6 +438,7 @@ async fn upload_row(
         .map_err(Failure::Final)?;
     rep.sha256 = Some(sha.clone());
     let mut part_refs = Vec::new();
+    let mut part_paths = Vec::new();
     let mut any_sent = false;
     for (name, path, psha) in parts {
         let psha = psha
@@ -446,6 +447,7 @@ async fn upload_row(
         let sent = ensure_stored(client, state, ui, &path, &psha, chunk).await?;
         any_sent |= sent > 0;
         rep.bytes_sent += sent;
+        part_paths.push((path, psha.clone()));
         part_refs.push((name, psha));
     }
     let sent = ensure_stored(client, state, ui, &row.path, &sha, chunk).await?;
@@ -466,6 +468,17 @@ async fn upload_row(
     let registered = match known {
         Some(d) => d,
         None => {
+            // Bytes the consortium held before this run: show the server this member holds
+            // them too (it does when it sent them).
+            let mine = part_paths
+                .iter()
+                .map(|(p, s)| (p.as_path(), s.as_str()))
+                .chain([(row.path.as_path(), sha.as_str())]);
+            for (path, psha) in mine {
+                client
+                    .retrying(detail!("cli_proving"), || client.prove(psha, path, member))
+                    .await?;
+            }
             let body = client.disc_body(row, &sha, member, &part_refs);
             client
                 .retrying(detail!("cli_registering"), || client.register(body.clone()))

@@ -215,6 +215,71 @@ impl Client {
             .ok_or_else(|| Failure::Final("no Upload-Offset in the answer".into()))
     }
 
+    /// Shows the server that `member` (the token's own when None) holds the bytes `sha` that
+    /// are in `path`: asks for a challenge and, unless they are held already, answers the
+    /// SHA-256 of each range it names from the file. No bytes are sent.
+    pub async fn prove(&self, sha: &str, path: &Path, member: Option<&str>) -> Result<(), Failure> {
+        let body = serde_json::json!({ "member": member });
+        let r = self
+            .http
+            .post(format!("{}/api/v1/blobs/{sha}/challenges", self.base))
+            .bearer_auth(&self.token)
+            .json(&body)
+            .send()
+            .await
+            .map_err(net)?;
+        match r.status().as_u16() {
+            200 => return Ok(()),
+            201 => {}
+            _ => return Err(classify(r).await),
+        }
+        let v: Value = r.json().await.map_err(net)?;
+        let id = v["id"]
+            .as_str()
+            .ok_or_else(|| Failure::Final("no challenge id in the answer".into()))?;
+        let mut answers = Vec::new();
+        let mut file = tokio::fs::File::open(path)
+            .await
+            .map_err(|e| cannot_read(path, e))?;
+        for range in v["ranges"].as_array().into_iter().flatten() {
+            let (Some(offset), Some(length)) = (range["offset"].as_u64(), range["length"].as_u64())
+            else {
+                return Err(Failure::Final(
+                    "a challenge range without offset or length".into(),
+                ));
+            };
+            // Ranges are at most 64 KiB; a longer one is not the server's to ask.
+            let length = usize::try_from(length)
+                .ok()
+                .filter(|l| *l <= 1 << 20)
+                .ok_or_else(|| Failure::Final("a challenge range over 1 MiB".into()))?;
+            let mut buf = vec![0u8; length];
+            file.seek(std::io::SeekFrom::Start(offset))
+                .await
+                .map_err(|e| cannot_read(path, e))?;
+            file.read_exact(&mut buf)
+                .await
+                .map_err(|e| cannot_read(path, e))?;
+            answers.push(hex::encode(<sha2::Sha256 as sha2::Digest>::digest(&buf)));
+        }
+        let r = self
+            .http
+            .post(format!("{}/api/v1/blobs/{sha}/challenges/{id}", self.base))
+            .bearer_auth(&self.token)
+            .json(&serde_json::json!({ "member": member, "answers": answers }))
+            .send()
+            .await
+            .map_err(net)?;
+        if r.status() == 200 {
+            Ok(())
+        } else {
+            // A wrong answer is final: the file is not the stored bytes.
+            Err(match classify(r).await {
+                Failure::Transient(m) | Failure::Final(m) => Failure::Final(m),
+            })
+        }
+    }
+
     /// Registers the disc; returns its id and member (an earlier registration of the same
     /// disc counts).
     pub async fn register(&self, body: RegisterDisc) -> Result<crate::state::Registered, Failure> {

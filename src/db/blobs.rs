@@ -167,10 +167,12 @@ pub async fn remove_unreferenced(
             .bind(sha256)
             .execute(&mut *tx)
             .await?;
-        sqlx::query("DELETE FROM blobs WHERE sha256 = $1")
-            .bind(sha256)
-            .execute(&mut *tx)
-            .await?;
+        for table in ["blob_holders", "blob_challenges", "blobs"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE sha256 = $1"))
+                .bind(sha256)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         true
     }))

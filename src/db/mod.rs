@@ -13,6 +13,7 @@ pub mod blobs;
 pub mod catalogue;
 pub mod discs;
 pub mod environments;
+pub mod holders;
 pub mod home;
 pub mod images;
 pub mod media;

@@ -182,7 +182,8 @@ pub async fn parts(db: &Db, id: &str) -> Result<Vec<String>, DbError> {
     }))
 }
 
-/// Marks the upload complete and makes its blob known, atomically.
+/// Marks the upload complete and makes its blob known, and its member a holder of it,
+/// atomically.
 pub async fn complete(db: &Db, id: &str, sha256: &str, size: i64) -> Result<(), DbError> {
     let t = now();
     on_pool!(db, pool => {
@@ -193,6 +194,16 @@ pub async fn complete(db: &Db, id: &str, sha256: &str, size: i64) -> Result<(), 
         )
         .bind(sha256)
         .bind(size)
+        .bind(t)
+        .execute(&mut *tx)
+        .await?;
+        // The member whose staff sent every byte holds them.
+        sqlx::query(
+            "INSERT INTO blob_holders (sha256, member_id, since)
+             SELECT sha256, member_id, $2 FROM uploads WHERE id = $1 AND member_id IS NOT NULL
+             ON CONFLICT (sha256, member_id) DO NOTHING",
+        )
+        .bind(id)
         .bind(t)
         .execute(&mut *tx)
         .await?;

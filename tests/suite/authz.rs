@@ -355,6 +355,20 @@ const MATRIX: &[(&str, &str, &str, [u16; 7])] = &[
         "",
         [401, 401, 401, 401, 200, 200, 200],
     ),
+    // Proof of possession: a member's staff ask and answer for their own member (A holds
+    // shaA; the challenge named here does not exist).
+    (
+        "POST",
+        "/api/v1/blobs/{shaA}/challenges",
+        r#"{"member":"A"}"#,
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
+    (
+        "POST",
+        "/api/v1/blobs/{shaA}/challenges/0123456789abcdef0123456789abcdef",
+        r#"{"member":"A","answers":[]}"#,
+        [401, 401, 401, 401, 404, 403, 404],
+    ),
     // Uploads (tus): a member's upload is its staff's alone.
     (
         "OPTIONS",

@@ -12,6 +12,7 @@ use common::{Backend, PART, TestApp, header, sha256_hex, wait_indexed};
 use serde_json::{Value, json};
 
 async fn register(app: &TestApp, token: &str, body: Value) -> Result<reqwest::Response> {
+    app.prove_body(token, &body).await?;
     Ok(app
         .client
         .post(app.url("/api/v1/discs"))

@@ -299,7 +299,9 @@ async fn registering_discs(backend: Backend) -> Result<()> {
     // The same registration again is answered with the existing disc.
     let r = post(&a, json!({"sha256": sha, "barcode": "B1"})).await?;
     assert_eq!(r.status(), 200);
-    // Another member registers the same bytes: stored once, linked twice.
+    // Another member registers the same bytes (showing it holds them): stored once, linked
+    // twice.
+    app.prove(&b, &data, None).await?;
     assert_eq!(
         post(&b, json!({"sha256": sha, "barcode": "B1"}))
             .await?

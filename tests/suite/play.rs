@@ -26,6 +26,7 @@ async fn put(app: &TestApp, token: &str, name: &str) -> Result<String> {
 }
 
 async fn register(app: &TestApp, token: &str, body: Value) -> Result<i64> {
+    app.prove_body(token, &body).await?;
     let r = app
         .client
         .post(app.url("/api/v1/discs"))

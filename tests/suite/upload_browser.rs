@@ -187,6 +187,13 @@ async fn a_shelf_with_a_manifest_is_planned_hashed_deduplicated_sent_and_reporte
     assert_eq!(r2["outcome"], "already-present", "{r2}");
     assert_eq!(r2["bytes_sent"].as_u64(), Some(0));
     assert_eq!(r2["sha256"], sha(&level1));
+    // B uploaded these bytes: the page answered the server's challenge from the file (sending
+    // none of it) before A could register them.
+    assert!(r2["disc"].is_i64() && r2["error"].is_null(), "{r2}");
+    let member_a = spindle::db::members::by_code(&app.state.db, "A")
+        .await?
+        .context("A")?;
+    assert!(spindle::db::holders::holds(&app.state.db, member_a.id, &sha(&level1)).await?);
 
     let r3 = row(&rows, 3);
     let cue_bytes: u64 = cue_set.iter().map(|n| fixture(n).len() as u64).sum();

@@ -23,6 +23,7 @@ on_both_backends!(
     other_members_uploads_are_forbidden,
     a_refusal_is_heard_while_the_body_is_still_coming,
     open_uploads_are_capped_per_member,
+    knowing_a_hash_is_not_holding_the_bytes,
 );
 
 async fn blob_visible(app: &TestApp, sha: &str) -> Result<bool> {
@@ -621,5 +622,175 @@ async fn open_uploads_are_capped_per_member(backend: Backend) -> Result<()> {
     assert_eq!(open_count(&app).await?, 2);
     let r = app.create_upload(&token, &sha(4), 8 * PART).await?;
     assert_eq!(r.status(), 201);
+    Ok(())
+}
+
+/// Issue 24, item 5: a member may register only bytes it holds. Another member's image, known
+/// by its SHA-256 alone, is refused with nothing created until the member answers a challenge
+/// from its own copy; wrong answers prove nothing and each challenge is answered once; an
+/// admin is not asked.
+async fn knowing_a_hash_is_not_holding_the_bytes(backend: Backend) -> Result<()> {
+    use serde_json::{Value, json};
+    let app = TestApp::start(backend).await?;
+    let pku = app.librarian("PKU").await?;
+    let thu = app.librarian("THU").await?;
+    let data = iso_image(2 * spindle::config::MIB as usize, 24);
+    let sha = sha256_hex(&data);
+    app.disc(&pku, &data, json!({"open": false})).await?;
+
+    let register = |token: String| {
+        let app = &app;
+        let sha = sha.clone();
+        async move {
+            app.client
+                .post(app.url("/api/v1/discs"))
+                .bearer_auth(token)
+                .json(&json!({"sha256": sha, "filename": "theirs.iso", "open": true}))
+                .send()
+                .await
+        }
+    };
+    let thu_discs = || async {
+        let r = app
+            .client
+            .get(app.url("/api/v1/discs"))
+            .bearer_auth(&thu)
+            .send()
+            .await?;
+        anyhow::Ok(r.json::<Value>().await?.as_array().map_or(0, Vec::len))
+    };
+    let r = register(thu.clone()).await?;
+    assert_eq!(r.status(), 403);
+    let problem: Value = r.json().await?;
+    assert_eq!(problem["code"], "possession-unproven");
+    assert!(problem["detail"].as_str().unwrap().contains(&sha));
+    assert_eq!(thu_discs().await?, 0, "nothing registered");
+
+    // Announcing the bytes to tus is not holding them either.
+    let r = app.create_upload(&thu, &sha, data.len() as u64).await?;
+    assert_eq!(r.status(), 201);
+    assert_eq!(register(thu.clone()).await?.status(), 403);
+
+    let challenge = |token: String| {
+        let app = &app;
+        let sha = sha.clone();
+        async move {
+            let r = app
+                .client
+                .post(app.url(&format!("/api/v1/blobs/{sha}/challenges")))
+                .bearer_auth(token)
+                .json(&json!({}))
+                .send()
+                .await?;
+            anyhow::Ok((r.status().as_u16(), r.json::<Value>().await?))
+        }
+    };
+    let answer = |token: String, id: String, answers: Vec<String>| {
+        let app = &app;
+        let sha = sha.clone();
+        async move {
+            let r = app
+                .client
+                .post(app.url(&format!("/api/v1/blobs/{sha}/challenges/{id}")))
+                .bearer_auth(token)
+                .json(&json!({ "answers": answers }))
+                .send()
+                .await?;
+            anyhow::Ok((r.status().as_u16(), r.json::<Value>().await?))
+        }
+    };
+
+    // The member that uploaded holds the bytes: nothing to answer.
+    let (status, held) = challenge(pku.clone()).await?;
+    assert_eq!((status, &held["held"]), (200, &json!(true)), "{held}");
+
+    let (status, c) = challenge(thu.clone()).await?;
+    assert_eq!(status, 201, "{c}");
+    assert_eq!(c["held"], false);
+    let ranges = c["ranges"].as_array().unwrap();
+    assert_eq!(ranges.len(), 8, "{c}");
+    for r in ranges {
+        let (at, len) = (r["offset"].as_u64().unwrap(), r["length"].as_u64().unwrap());
+        assert_eq!(len, 64 * 1024);
+        assert!(at + len <= data.len() as u64);
+        // Not the zeros of the ISO's system area or padding, which anyone could hash.
+        let bytes = &data[at as usize..(at + len) as usize];
+        assert!(
+            bytes.iter().any(|b| *b != bytes[0]),
+            "a uniform range at {at}"
+        );
+    }
+    let expires = c["expires_at"].as_i64().unwrap() - spindle::db::now();
+    assert!((590..=600).contains(&expires), "expires in {expires} s");
+    let right = common::answers_from(&c, &data)?;
+    let id = c["id"].as_str().unwrap().to_string();
+
+    // Another member cannot answer this member's challenge.
+    let (status, p) = answer(pku.clone(), id.clone(), right.clone()).await?;
+    assert_eq!((status, &p["code"]), (404, &json!("challenge-not-found")));
+
+    // One wrong answer proves nothing, and the challenge is spent.
+    let mut wrong = right.clone();
+    wrong[3] = sha256_hex(b"a guess");
+    let (status, p) = answer(thu.clone(), id.clone(), wrong).await?;
+    assert_eq!(
+        (status, &p["code"]),
+        (403, &json!("possession-not-proven")),
+        "{p}"
+    );
+    let (status, p) = answer(thu.clone(), id.clone(), right.clone()).await?;
+    assert_eq!(
+        (status, &p["code"]),
+        (404, &json!("challenge-not-found")),
+        "{p}"
+    );
+    assert_eq!(register(thu.clone()).await?.status(), 403);
+
+    // Too few answers are refused as such.
+    let (_, c) = challenge(thu.clone()).await?;
+    let id = c["id"].as_str().unwrap().to_string();
+    let (status, p) = answer(thu.clone(), id, vec![sha256_hex(b"one")]).await?;
+    assert_eq!((status, &p["code"]), (422, &json!("invalid-field")), "{p}");
+
+    // Answered from the bytes themselves: the member holds them and may register.
+    let (_, c) = challenge(thu.clone()).await?;
+    let id = c["id"].as_str().unwrap().to_string();
+    let (status, p) = answer(thu.clone(), id, common::answers_from(&c, &data)?).await?;
+    assert_eq!((status, &p["held"]), (200, &json!(true)), "{p}");
+    let (status, _) = challenge(thu.clone()).await?;
+    assert_eq!(status, 200, "held now");
+    let r = register(thu.clone()).await?;
+    assert_eq!(r.status(), 201);
+    assert_eq!(thu_discs().await?, 1);
+
+    // A consortium admin acts for every member and is not asked.
+    app.member("ZZU").await?;
+    let admin = app.admin().await?;
+    let r = app
+        .client
+        .post(app.url("/api/v1/discs"))
+        .bearer_auth(&admin)
+        .json(&json!({"sha256": sha, "member": "ZZU"}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 201);
+
+    // Bad input: a malformed hash, a blob nobody stored.
+    let r = app
+        .client
+        .post(app.url("/api/v1/blobs/xyz/challenges"))
+        .bearer_auth(&thu)
+        .json(&json!({}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 422);
+    let r = app
+        .client
+        .post(app.url(&format!("/api/v1/blobs/{}/challenges", sha256_hex(b"none"))))
+        .bearer_auth(&thu)
+        .json(&json!({}))
+        .send()
+        .await?;
+    assert_eq!(r.status(), 404);
     Ok(())
 }

@@ -52,6 +52,7 @@ pub async fn register(app: &TestApp, token: &str, sha: &str, extra: Value) -> Re
     if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
         b.extend(e.clone());
     }
+    app.prove_body(token, &body).await?;
     let r = app
         .client
         .post(app.url("/api/v1/discs"))

@@ -14,7 +14,7 @@ pub mod server;
 
 use std::time::Duration;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use base64::Engine as _;
 use rand::RngCore as _;
 use sha2::{Digest as _, Sha256};
@@ -136,6 +136,9 @@ pub struct TestApp {
     pub client: reqwest::Client,
     pub state: AppState,
     pub backend: Backend,
+    /// The bytes of every upload this test sent, by SHA-256: what a member that holds them
+    /// answers a proof-of-possession challenge from.
+    uploaded: std::sync::Mutex<std::collections::HashMap<String, std::sync::Arc<Vec<u8>>>>,
     _dir: TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
@@ -198,6 +201,7 @@ impl Builder {
             client,
             state,
             backend: self.backend,
+            uploaded: Default::default(),
             _dir: dir,
             stop: Some(tx),
         };
@@ -341,6 +345,11 @@ impl TestApp {
     /// Uploads `data` in one PATCH per `chunk` bytes and returns the upload's location.
     pub async fn upload(&self, token: &str, data: &[u8], chunk: usize) -> Result<String> {
         let sha = sha256_hex(data);
+        if let Ok(mut known) = self.uploaded.lock() {
+            known
+                .entry(sha.clone())
+                .or_insert_with(|| std::sync::Arc::new(data.to_vec()));
+        }
         let r = self.create_upload(token, &sha, data.len() as u64).await?;
         if r.status() != 201 {
             bail!("create: {} {}", r.status(), r.text().await?);
@@ -369,7 +378,7 @@ impl TestApp {
             .json(&serde_json::json!({ "cidrs": cidrs }))
             .send()
             .await?;
-        anyhow::ensure!(
+        ensure!(
             r.status() == 200,
             "networks: {} {}",
             r.status(),
@@ -435,6 +444,8 @@ impl TestApp {
         if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
             b.extend(e.clone());
         }
+        // Bytes another member uploaded first: this member shows it holds them too.
+        self.prove(token, data, body["member"].as_str()).await?;
         let r = self
             .client
             .post(self.url("/api/v1/discs"))
@@ -448,6 +459,62 @@ impl TestApp {
         let v: serde_json::Value = r.json().await?;
         v["id"].as_i64().context("disc id")
     }
+
+    /// Shows that the member a registration `body` is for holds its image and parts, from the
+    /// bytes this test uploaded (hashes it never uploaded are left for the server to refuse).
+    pub async fn prove_body(&self, token: &str, body: &serde_json::Value) -> Result<()> {
+        let shas = std::iter::once(&body["sha256"])
+            .chain(
+                body["parts"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|p| &p["sha256"]),
+            )
+            .filter_map(|s| s.as_str());
+        for sha in shas {
+            let bytes = self.uploaded.lock().ok().and_then(|k| k.get(sha).cloned());
+            if let Some(bytes) = bytes {
+                self.prove(token, &bytes, body["member"].as_str()).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Answers a proof-of-possession challenge on `data`'s hash from `data` (nothing to answer
+    /// when the member holds the bytes already).
+    pub async fn prove(&self, token: &str, data: &[u8], member: Option<&str>) -> Result<()> {
+        let sha = sha256_hex(data);
+        let r = self
+            .client
+            .post(self.url(&format!("/api/v1/blobs/{sha}/challenges")))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "member": member }))
+            .send()
+            .await?;
+        match r.status().as_u16() {
+            200 => return Ok(()),
+            201 => {}
+            s => bail!("challenge: {s} {}", r.text().await?),
+        }
+        let c: serde_json::Value = r.json().await?;
+        let answers = answers_from(&c, data)?;
+        let id = c["id"].as_str().context("challenge id")?;
+        let r = self
+            .client
+            .post(self.url(&format!("/api/v1/blobs/{sha}/challenges/{id}")))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "member": member, "answers": answers }))
+            .send()
+            .await?;
+        ensure!(
+            r.status() == 200,
+            "answer: {} {}",
+            r.status(),
+            r.text().await?
+        );
+        Ok(())
+    }
 }
 
 impl Drop for TestApp {
@@ -456,6 +523,22 @@ impl Drop for TestApp {
             let _ = tx.send(());
         }
     }
+}
+
+/// The SHA-256 of each range a challenge names, read from `data`.
+pub fn answers_from(challenge: &serde_json::Value, data: &[u8]) -> Result<Vec<String>> {
+    challenge["ranges"]
+        .as_array()
+        .context("ranges")?
+        .iter()
+        .map(|r| {
+            let at = r["offset"].as_u64().context("offset")? as usize;
+            let len = r["length"].as_u64().context("length")? as usize;
+            Ok(sha256_hex(
+                data.get(at..at + len).context("range inside the data")?,
+            ))
+        })
+        .collect()
 }
 
 /// The head of a tus PATCH, for raw-socket tests; `extra` is one more header line.
