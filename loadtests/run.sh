@@ -107,18 +107,25 @@ CONF
 nginx -c "$W/nginx.conf" -p "$W/nginx"
 NGINX=http://127.0.0.1:$NPORT
 
+# Smoke runs compare every byte under load with the file it must be (a timed run would make
+# the client read the file beside the server; its bytes are checked once, before timing).
+CHECK_IMAGE=(); CHECK_FILE=()
+if [ "$SMOKE" = 1 ]; then
+  CHECK_IMAGE=(--verify "$W/www/image.iso"); CHECK_FILE=(--verify "$W/www/x/data.bin")
+fi
+
 record() { python3 "$ROOT/loadtests/table.py" record "$OUT" "$@"; }  # backend side case < JSON line
 metric() { curl -sf "$1/metrics" | awk -v k="$2" '$1 == k {print $2}'; }
 rss() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 # ---- nginx baselines (the same for both backends) ----
 echo "== nginx 1.22 (sendfile) serving the same files"
-"$LOAD_BIN" stream "$NGINX/image.iso" --conns 1 --secs "$SECS" --expect-len "$IMAGE_BYTES" | record all nginx image-1
-"$LOAD_BIN" stream "$NGINX/image.iso" --conns 16 --secs "$SECS" --expect-len "$IMAGE_BYTES" | record all nginx image-16
-"$LOAD_BIN" ranges "$NGINX/image.iso" --size "$IMAGE_BYTES" --conns 16 --secs "$SECS" | record all nginx ranges-64k
-"$LOAD_BIN" stream "$NGINX/x/data.bin" --conns 1 --secs "$SECS" --expect-len "$FILE_BYTES" | record all nginx file-1
-"$LOAD_BIN" stream "$NGINX/x/data.bin" --conns 16 --secs "$SECS" --expect-len "$FILE_BYTES" | record all nginx file-16
-"$LOAD_BIN" rate "$NGINX/x/dir042/" --rps "$RPS" --secs "$SECS" | record all nginx listing-rate
+"$LOAD_BIN" stream "$NGINX/image.iso" --conns 1 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record all nginx image-1
+"$LOAD_BIN" stream "$NGINX/image.iso" --conns 16 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record all nginx image-16
+"$LOAD_BIN" ranges "$NGINX/image.iso" --size "$IMAGE_BYTES" --conns 16 --secs "$SECS" "${CHECK_IMAGE[@]}" | record all nginx ranges-64k
+"$LOAD_BIN" stream "$NGINX/x/data.bin" --conns 1 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record all nginx file-1
+"$LOAD_BIN" stream "$NGINX/x/data.bin" --conns 16 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record all nginx file-16
+"$LOAD_BIN" rate "$NGINX/x/dir042/" --rps "$RPS" --secs "$SECS" --expect-text file07.txt | record all nginx listing-rate
 
 echo "== ingest baseline: openssl dgst -sha256, then cp, then sync (the same bytes)"
 sync
@@ -186,20 +193,20 @@ run_backend() {
 
   # 1 + 6. Whole image; the events recorded meanwhile.
   local ev0 dr0; ev0=$(metric "$base" spindle_usage_events_recorded_total); dr0=$(metric "$base" spindle_usage_events_dropped_total)
-  "$LOAD_BIN" stream "$image" --conns 1 --secs "$SECS" --expect-len "$IMAGE_BYTES" | record "$backend" spindle image-1
-  "$LOAD_BIN" stream "$image" --conns 16 --secs "$SECS" --expect-len "$IMAGE_BYTES" | record "$backend" spindle image-16
+  "$LOAD_BIN" stream "$image" --conns 1 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record "$backend" spindle image-1
+  "$LOAD_BIN" stream "$image" --conns 16 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record "$backend" spindle image-16
   # 2. Ranges.
-  "$LOAD_BIN" ranges "$image" --size "$IMAGE_BYTES" --conns 16 --secs "$SECS" | record "$backend" spindle ranges-64k
+  "$LOAD_BIN" ranges "$image" --size "$IMAGE_BYTES" --conns 16 --secs "$SECS" "${CHECK_IMAGE[@]}" | record "$backend" spindle ranges-64k
   # 3. One file from inside the image.
-  "$LOAD_BIN" stream "$file" --conns 1 --secs "$SECS" --expect-len "$FILE_BYTES" | record "$backend" spindle file-1
-  "$LOAD_BIN" stream "$file" --conns 16 --secs "$SECS" --expect-len "$FILE_BYTES" | record "$backend" spindle file-16
+  "$LOAD_BIN" stream "$file" --conns 1 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record "$backend" spindle file-1
+  "$LOAD_BIN" stream "$file" --conns 16 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record "$backend" spindle file-16
   sleep 1.5  # the recorder's flush interval
   local ev1 dr1; ev1=$(metric "$base" spindle_usage_events_recorded_total); dr1=$(metric "$base" spindle_usage_events_dropped_total)
   echo "{\"scenario\":\"events\",\"recorded\":$((ev1 - ev0)),\"dropped\":$((dr1 - dr0))}" | record "$backend" spindle events-downloads
   # 4 + 6. Pages and listings at a fixed rate; every view is an event.
-  "$LOAD_BIN" rate "$base/discs/$disc" --rps "$RPS" --secs "$SECS" | record "$backend" spindle disc-page-rate
-  "$LOAD_BIN" rate "$base/api/v1/discs/$disc/files/dir042/" --rps "$RPS" --secs "$SECS" | record "$backend" spindle listing-rate
-  "$LOAD_BIN" rate "$base/discs/$disc/browse/dir042/" --rps "$RPS" --secs "$SECS" | record "$backend" spindle folder-page-rate
+  "$LOAD_BIN" rate "$base/discs/$disc" --rps "$RPS" --secs "$SECS" --expect-text LOADTEST | record "$backend" spindle disc-page-rate
+  "$LOAD_BIN" rate "$base/api/v1/discs/$disc/files/dir042/" --rps "$RPS" --secs "$SECS" --expect-text file07.txt | record "$backend" spindle listing-rate
+  "$LOAD_BIN" rate "$base/discs/$disc/browse/dir042/" --rps "$RPS" --secs "$SECS" --expect-text file07.txt | record "$backend" spindle folder-page-rate
   sleep 1.5
   local ev2 dr2; ev2=$(metric "$base" spindle_usage_events_recorded_total); dr2=$(metric "$base" spindle_usage_events_dropped_total)
   echo "{\"scenario\":\"events\",\"recorded\":$((ev2 - ev1)),\"dropped\":$((dr2 - dr1)),\"secs\":$((3 * SECS))}" | record "$backend" spindle events-pages
@@ -223,18 +230,25 @@ run_backend() {
     curl -sf "$base/api/v1/discs/$id" >/dev/null
     sleep 1
     local idle; idle=$(rss "$pid" VmRSS)
-    local peak=$idle
+    # The peak is sampled only while every download is open (the loader says so), never
+    # started from the idle figure: no samples is a failed measurement, not a small one.
+    local peak=0 samples=0
     "$LOAD_BIN" slow "$base/api/v1/discs/$id/image" --conns "$SLOW_CONNS" --secs "$SLOW_SECS" >"$W/slow.json" 2>"$W/slow.err" &
     local lp=$!
     while kill -0 "$lp" 2>/dev/null; do
-      local now; now=$(rss "$pid" VmRSS); [ "$now" -gt "$peak" ] && peak=$now
+      if grep -q "downloads open" "$W/slow.err" 2>/dev/null; then
+        local now; now=$(rss "$pid" VmRSS); [ "$now" -gt "$peak" ] && peak=$now
+        samples=$((samples + 1))
+      fi
       sleep 0.2
     done
     wait "$lp"
+    local image_kib=$(( $(stat -c %s "$([ "$which" = big ] && echo "$W/www/image.iso" || echo "$W/small.iso")") / 1024 ))
     python3 -c 'import json,sys
-r=json.load(open(sys.argv[1])); idle,peak,n=int(sys.argv[2]),int(sys.argv[3]),int(sys.argv[4])
-r.update(scenario="memory", idle_kib=idle, peak_kib=peak, per_download_kib=(peak-idle)/n, image=sys.argv[5])
-print(json.dumps(r))' "$W/slow.json" "$idle" "$peak" "$SLOW_CONNS" "$which" | record "$backend" spindle "memory-$which"
+r=json.load(open(sys.argv[1])); idle,peak,n,samples,image_kib=(int(a) for a in sys.argv[2:7])
+r.update(scenario="memory", idle_kib=idle, peak_kib=peak, samples=samples, image_kib=image_kib,
+         per_download_kib=(peak-idle)/n if samples else None, image=sys.argv[7])
+print(json.dumps(r))' "$W/slow.json" "$idle" "$peak" "$SLOW_CONNS" "$samples" "$image_kib" "$which" | record "$backend" spindle "memory-$which"
   done
 
   kill "$pid"; wait "$pid" 2>/dev/null || true

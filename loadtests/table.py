@@ -161,7 +161,9 @@ for b in backends:
             failures.append(f"events dropped ({b})")
     for which in ("big", "small"):
         m = get(b, "spindle", f"memory-{which}")
-        if m:
+        if m and m.get("per_download_kib") is None:
+            failures.append(f"memory {which} ({b}): no sample while the downloads were open")
+        elif m:
             # The target is the local store's; on S3 the figure is reported.
             ok = (m["per_download_kib"] < 1024 or b != "local") and m["errors"] == 0
             if not ok:

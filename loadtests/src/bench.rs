@@ -2,6 +2,7 @@
 //! or the baseline serving the same bytes) and prints one JSON line, which the script turns
 //! into the table of ratios.
 
+use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -86,13 +87,24 @@ async fn gather(tasks: Vec<tokio::task::JoinHandle<Result<Outcome>>>) -> Result<
 
 /// Whole-body GETs of `url` over `conns` connections, one after another on each, for `secs`.
 /// Bytes of a body cut off by the deadline count; the request does not.
-pub async fn stream(url: &str, conns: usize, secs: f64, expect_len: Option<u64>) -> Result<()> {
+/// With `verify`, every byte is compared with that file's (smoke runs: a timed run would
+/// have the client read the file too).
+pub async fn stream(
+    url: &str,
+    conns: usize,
+    secs: f64,
+    expect_len: Option<u64>,
+    verify: Option<&Path>,
+) -> Result<()> {
+    let reference = verify.map(Reference::open).transpose()?;
+    let expect_len = expect_len.or(reference.as_ref().map(|r| r.len));
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..conns {
         let client = connection()?;
         let url = url.to_string();
+        let reference = reference.clone();
         tasks.push(tokio::spawn(async move {
             let mut o = Outcome::default();
             while Instant::now() < deadline {
@@ -106,6 +118,11 @@ pub async fn stream(url: &str, conns: usize, secs: f64, expect_len: Option<u64>)
                 let mut n = 0u64;
                 let mut cut = false;
                 while let Some(chunk) = r.chunk().await? {
+                    if let Some(at) = reference.as_ref().and_then(|f| f.differs(n, &chunk)) {
+                        o.errors += 1;
+                        o.first_error
+                            .get_or_insert(format!("the body differs from the file at byte {at}"));
+                    }
                     n += chunk.len() as u64;
                     if Instant::now() >= deadline {
                         cut = true;
@@ -131,6 +148,38 @@ pub async fn stream(url: &str, conns: usize, secs: f64, expect_len: Option<u64>)
     Ok(())
 }
 
+/// The file a body must equal, read at the offsets the body's bytes came from.
+#[derive(Clone)]
+struct Reference {
+    file: Arc<std::fs::File>,
+    len: u64,
+}
+
+impl Reference {
+    fn open(path: &Path) -> Result<Self> {
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("the reference file {}", path.display()))?;
+        let len = file.metadata()?.len();
+        Ok(Self {
+            file: Arc::new(file),
+            len,
+        })
+    }
+
+    /// The first offset at which `bytes`, read at `at`, differ from the file; None if equal.
+    fn differs(&self, at: u64, bytes: &[u8]) -> Option<u64> {
+        use std::os::unix::fs::FileExt;
+        let mut mine = vec![0u8; bytes.len()];
+        if self.file.read_exact_at(&mut mine, at).is_err() {
+            return Some(at);
+        }
+        mine.iter()
+            .zip(bytes)
+            .position(|(a, b)| a != b)
+            .map(|i| at + i as u64)
+    }
+}
+
 /// A small fast generator for offsets (xorshift64*), seeded per task.
 struct Rng(u64);
 
@@ -145,7 +194,16 @@ impl Rng {
 
 /// Random `block`-aligned ranges of a `size`-byte body over `conns` connections for `secs`:
 /// an emulator's access pattern. Each answer must be 206 with exactly `block` bytes.
-pub async fn ranges(url: &str, size: u64, block: u64, conns: usize, secs: f64) -> Result<()> {
+/// With `verify`, each range's bytes are compared with that file's.
+pub async fn ranges(
+    url: &str,
+    size: u64,
+    block: u64,
+    conns: usize,
+    secs: f64,
+    verify: Option<&Path>,
+) -> Result<()> {
+    let reference = verify.map(Reference::open).transpose()?;
     if size < block {
         bail!("the body ({size} bytes) is smaller than one range ({block})");
     }
@@ -155,6 +213,7 @@ pub async fn ranges(url: &str, size: u64, block: u64, conns: usize, secs: f64) -
     for i in 0..conns {
         let client = connection()?;
         let url = url.to_string();
+        let reference = reference.clone();
         tasks.push(tokio::spawn(async move {
             let mut rng = Rng(0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1));
             let mut o = Outcome::default();
@@ -175,6 +234,13 @@ pub async fn ranges(url: &str, size: u64, block: u64, conns: usize, secs: f64) -
                         .get_or_insert(format!("HTTP {status} with {} bytes", body.len()));
                     continue;
                 }
+                if let Some(at) = reference.as_ref().and_then(|f| f.differs(start, &body)) {
+                    o.errors += 1;
+                    o.first_error.get_or_insert(format!(
+                        "range {start}: differs from the file at byte {at}"
+                    ));
+                    continue;
+                }
                 o.latencies.add(t.elapsed());
                 o.requests += 1;
                 o.bytes += block;
@@ -191,7 +257,15 @@ pub async fn ranges(url: &str, size: u64, block: u64, conns: usize, secs: f64) -
 /// when each request was due, so a server that falls behind shows it (no coordinated
 /// omission). At most `max_inflight` requests are outstanding; one that cannot start counts
 /// as an error.
-pub async fn rate(urls: &[String], rps: f64, secs: f64, max_inflight: usize) -> Result<()> {
+/// With `expect_text`, every answer's body must contain it (a page, not an error page).
+pub async fn rate(
+    urls: &[String],
+    rps: f64,
+    secs: f64,
+    max_inflight: usize,
+    expect_text: Option<&str>,
+) -> Result<()> {
+    let expect_text: Option<Arc<str>> = expect_text.map(Arc::from);
     if urls.is_empty() || rps <= 0.0 {
         bail!("give at least one URL and a positive rate");
     }
@@ -220,6 +294,7 @@ pub async fn rate(urls: &[String], rps: f64, secs: f64, max_inflight: usize) -> 
         };
         let client = client.clone();
         let url = urls[i as usize % urls.len()].clone();
+        let expect_text = expect_text.clone();
         tasks.push(tokio::spawn(async move {
             let _permit = permit;
             let r = client.get(&url).send().await;
@@ -230,6 +305,12 @@ pub async fn rate(urls: &[String], rps: f64, secs: f64, max_inflight: usize) -> 
                     o.latencies.add(due.elapsed());
                     o.requests = 1;
                     o.bytes = body.len() as u64;
+                    if let Some(text) = expect_text.as_deref()
+                        && !body.windows(text.len()).any(|w| w == text.as_bytes())
+                    {
+                        o.errors = 1;
+                        o.first_error = Some(format!("no \"{text}\" in the answer from {url}"));
+                    }
                 }
                 Ok(r) => {
                     o.errors = 1;

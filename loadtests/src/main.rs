@@ -56,6 +56,9 @@ enum Cmd {
         /// The body's length, checked on every complete response
         #[arg(long)]
         expect_len: Option<u64>,
+        /// A file every body must equal, byte for byte (smoke runs)
+        #[arg(long)]
+        verify: Option<PathBuf>,
     },
     /// Random aligned ranges of a body over N connections (JSON line out)
     Ranges {
@@ -69,6 +72,9 @@ enum Cmd {
         conns: usize,
         #[arg(long, default_value_t = 10.0)]
         secs: f64,
+        /// A file each range must equal at its offset (smoke runs)
+        #[arg(long)]
+        verify: Option<PathBuf>,
     },
     /// GETs at a fixed rate, round-robin over the URLs, with latency percentiles (JSON out)
     Rate {
@@ -79,6 +85,9 @@ enum Cmd {
         secs: f64,
         #[arg(long, default_value_t = 512)]
         max_inflight: usize,
+        /// Text every answer's body must contain
+        #[arg(long)]
+        expect_text: Option<String>,
     },
     /// N downloads held open, each read slowly (JSON line out)
     Slow {
@@ -128,20 +137,23 @@ async fn main() -> Result<()> {
             conns,
             secs,
             expect_len,
-        } => bench::stream(&url, conns, secs, expect_len).await,
+            verify,
+        } => bench::stream(&url, conns, secs, expect_len, verify.as_deref()).await,
         Cmd::Ranges {
             url,
             size,
             block,
             conns,
             secs,
-        } => bench::ranges(&url, size, block, conns, secs).await,
+            verify,
+        } => bench::ranges(&url, size, block, conns, secs, verify.as_deref()).await,
         Cmd::Rate {
             urls,
             rps,
             secs,
             max_inflight,
-        } => bench::rate(&urls, rps, secs, max_inflight).await,
+            expect_text,
+        } => bench::rate(&urls, rps, secs, max_inflight, expect_text.as_deref()).await,
         Cmd::Slow {
             url,
             conns,
