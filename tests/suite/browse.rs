@@ -422,6 +422,31 @@ async fn bin_cue_with_audio(backend: Backend) -> Result<()> {
         pcm.len()
     );
     assert!(wav[44..] == pcm[..], "track 2 PCM differs");
+    // The whole file, header included, is what bchunk writes for the same track (from the
+    // single-BIN sheet of the same disc), and sox reads it as CD audio.
+    let fx = common::discs::fixtures();
+    let theirs = common::discs::bchunk(&fx.join("single.bin"), &fx.join("single.cue"), "t");
+    assert!(
+        wav[..] == std::fs::read(theirs.path().join("t02.wav"))?[..],
+        "the WAV differs from bchunk's"
+    );
+    let saved = theirs.path().join("ours.wav");
+    std::fs::write(&saved, &wav)?;
+    let mut read = Vec::new();
+    for flag in ["-r", "-c", "-b", "-s"] {
+        let out = std::process::Command::new("soxi")
+            .arg(flag)
+            .arg(&saved)
+            .output()?;
+        anyhow::ensure!(out.status.success(), "soxi {flag}");
+        read.push(String::from_utf8_lossy(&out.stdout).trim().to_string());
+    }
+    let frames = (pcm.len() / 4).to_string();
+    assert_eq!(
+        read,
+        ["44100", "2", "16", frames.as_str()],
+        "rate, channels, bits, samples"
+    );
     let r = app
         .client
         .get(app.url(&url))

@@ -294,6 +294,79 @@ fn bin_cue_data_and_audio_tracks() {
     assert_eq!(ours(&raw, &raw_index), ours(&opened, &index));
 }
 
+/// The raw-sector fixtures as other programs read them, not only as our own writer made them:
+/// bchunk's data track and WAVs, and cd-info's track list.
+#[test]
+fn raw_sector_images_read_as_bchunk_and_cd_info_read_them() {
+    let d = fixtures();
+    let single = Opened::new(&d.join("single.cue"), &["single.bin"]);
+    let index = single.index().expect("index");
+    let theirs = common::discs::bchunk(&d.join("single.bin"), &d.join("single.cue"), "t");
+    // The data track: our files are bsdtar's reading of bchunk's ISO.
+    assert_same(
+        "single.cue against bchunk",
+        &ours(&single, &index),
+        &walk(
+            extract(&theirs.path().join("t01.iso"), Tool::Bsdtar).path(),
+            &utf8,
+        ),
+    );
+    // Each audio track: our PCM is the PCM of bchunk's WAV.
+    for (i, t) in index.tracks.iter().enumerate() {
+        let wav = std::fs::read(theirs.path().join(format!("t{:02}.wav", t.number)))
+            .expect("bchunk's WAV");
+        assert!(
+            track_bytes(&single, &index.tracks[i]) == wav[44..],
+            "track {}: PCM differs from bchunk's",
+            t.number
+        );
+    }
+
+    // cd-info's track list (number, start in sectors, kind) is ours.
+    let out = std::process::Command::new("cd-info")
+        .args([
+            "--no-device-info",
+            "--no-cddb",
+            "--no-analyze",
+            "--cue-file",
+        ])
+        .arg(d.join("single.cue"))
+        .output()
+        .expect("run cd-info (scripts/peers.sh installs libcdio-utils)");
+    let text = String::from_utf8_lossy(&out.stdout);
+    let listed: Vec<(u32, u64, String)> = text
+        .lines()
+        .skip_while(|l| !l.starts_with("CD-ROM Track List"))
+        .skip(2)
+        .map_while(|l| {
+            let f: Vec<&str> = l.split_whitespace().collect();
+            let n = f.first()?.trim_end_matches(':').parse().ok()?;
+            Some((n, f.get(2)?.parse().ok()?, f.get(3)?.to_string()))
+        })
+        .filter(|(n, _, _)| *n < 100)
+        .collect();
+    let mut mine = vec![(1, 0, "data".to_string())];
+    mine.extend(
+        index
+            .tracks
+            .iter()
+            .map(|t| (t.number, t.offset / 2352, "audio".to_string())),
+    );
+    assert_eq!(listed, mine, "cd-info:\n{text}");
+
+    // MODE2/2352 (XA form 1): bchunk's user data is the ISO our files come from.
+    let mode2 = Opened::new(&d.join("mode2.cue"), &["mode2.bin"]);
+    let theirs = common::discs::bchunk(&d.join("mode2.bin"), &d.join("mode2.cue"), "m");
+    assert_same(
+        "mode2.cue against bchunk",
+        &ours(&mode2, &mode2.index().expect("mode2")),
+        &walk(
+            extract(&theirs.path().join("m01.iso"), Tool::Bsdtar).path(),
+            &utf8,
+        ),
+    );
+}
+
 #[test]
 fn audio_only_cd_honours_pregap_and_index_00() {
     let opened = Opened::new(&fixtures().join("audio.cue"), &["audio.bin"]);
@@ -457,6 +530,140 @@ fn udf_250_metadata_partition_matches_7zip() {
             other => panic!("{p}: {other:?}"),
         }
     }
+}
+
+/// Format detection is checked against other programs, not only against itself: for every
+/// fixture, what we name is what isoinfo (ISO 9660), udfinfo (UDF), bchunk + isoinfo (a raw
+/// 2352-byte track) and cd-info (a CUE sheet) find, and what we refuse none of them reads.
+#[test]
+fn format_detection_agrees_with_isoinfo_udfinfo_bchunk_and_cd_info() {
+    let run = |cmd: &str, args: &[&std::ffi::OsStr]| {
+        let out = std::process::Command::new(cmd)
+            .args(args)
+            .output()
+            .unwrap_or_else(|e| panic!("{cmd}: {e} (scripts/peers.sh installs it)"));
+        (
+            out.status.success(),
+            format!(
+                "{}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            ),
+        )
+    };
+    let iso9660 = |p: &Path| {
+        run("isoinfo", &["-d".as_ref(), "-i".as_ref(), p.as_os_str()])
+            .1
+            .contains("Volume id:")
+    };
+    let udf = |p: &Path| run("udfinfo", &[p.as_os_str()]).1.contains("\nlabel=");
+    let mut kinds = BTreeMap::new();
+    for entry in std::fs::read_dir(fixtures()).expect("fixtures") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            continue;
+        }
+        let name = path
+            .file_name()
+            .unwrap_or_default()
+            .to_string_lossy()
+            .to_string();
+        let source = FileSource::open(&path).expect("open");
+        let kind = match image::detect(&source) {
+            Ok(Detected::Iso { udf: bridge }) => {
+                assert!(iso9660(&path), "{name}: isoinfo finds no ISO 9660");
+                assert_eq!(udf(&path), bridge, "{name}: udfinfo on the UDF bridge");
+                if bridge { "iso+udf" } else { "iso" }
+            }
+            Ok(Detected::Udf) => {
+                assert!(!iso9660(&path), "{name}: isoinfo finds ISO 9660");
+                assert!(udf(&path), "{name}: udfinfo finds no UDF");
+                "udf"
+            }
+            Ok(Detected::Raw { layout }) => {
+                // A sheet for the layout we found: bchunk's cooked track must be ISO 9660.
+                let mode = match layout.skip {
+                    16 => "MODE1/2352",
+                    24 => "MODE2/2352",
+                    other => panic!("{name}: a raw layout skipping {other} bytes"),
+                };
+                let dir = tempfile::tempdir().expect("tempdir");
+                let cue = dir.path().join("t.cue");
+                std::fs::write(
+                    &cue,
+                    format!(
+                        "FILE \"{}\" BINARY\n  TRACK 01 {mode}\n    INDEX 01 00:00:00\n",
+                        path.display()
+                    ),
+                )
+                .expect("sheet");
+                let theirs = common::discs::bchunk(&path, &cue, "t");
+                assert!(
+                    !iso9660(&path),
+                    "{name}: isoinfo reads raw sectors as ISO 9660"
+                );
+                assert!(
+                    iso9660(&theirs.path().join("t01.iso")),
+                    "{name}: bchunk's {mode} track is no ISO 9660"
+                );
+                "raw"
+            }
+            Ok(Detected::Cue(text)) => {
+                let files: Vec<&str> = text
+                    .lines()
+                    .filter_map(|l| l.trim().strip_prefix("FILE \""))
+                    .filter_map(|l| l.split('"').next())
+                    .collect();
+                assert!(!files.is_empty(), "{name}: a sheet without FILE lines");
+                if files.len() > 1 {
+                    // libcdio reads one-BIN sheets only (the Redump layout has one per
+                    // track): each file the sheet names must be beside it.
+                    for f in files {
+                        assert!(path.with_file_name(f).is_file(), "{name}: no {f}");
+                    }
+                    kinds.insert(name, "cue");
+                    continue;
+                }
+                // libcdio opens the BIN named after the sheet (x.cue → x.bin), whatever the
+                // FILE line says: give it the sheet beside the file under both names.
+                let dir = tempfile::tempdir().expect("tempdir");
+                let data = path.with_file_name(files[0]);
+                std::os::unix::fs::symlink(&data, dir.path().join("x.bin")).expect("link");
+                if files[0] != "x.bin" {
+                    std::os::unix::fs::symlink(&data, dir.path().join(files[0])).expect("link");
+                }
+                let sheet = dir.path().join("x.cue");
+                std::fs::write(&sheet, &text).expect("sheet");
+                let (ok, text) = run(
+                    "cd-info",
+                    &[
+                        "--no-device-info".as_ref(),
+                        "--no-cddb".as_ref(),
+                        "--cue-file".as_ref(),
+                        sheet.as_os_str(),
+                    ],
+                );
+                assert!(
+                    ok && text.contains("CD-ROM Track List"),
+                    "{name}: cd-info: {text}"
+                );
+                "cue"
+            }
+            Err(_) => {
+                assert!(!iso9660(&path), "{name}: refused, but isoinfo reads it");
+                assert!(!udf(&path), "{name}: refused, but udfinfo reads it");
+                "refused"
+            }
+        };
+        kinds.insert(name, kind);
+    }
+    // Every kind was met, so no branch above is untried.
+    let met: std::collections::BTreeSet<&str> = kinds.values().copied().collect();
+    assert_eq!(
+        met.into_iter().collect::<Vec<_>>(),
+        ["cue", "iso", "iso+udf", "raw", "refused", "udf"],
+        "{kinds:#?}"
+    );
 }
 
 /// The browser sends only the first and last bytes of a file before its upload; the format

@@ -240,11 +240,19 @@ async fn manifest_run_rerun_and_second_member(backend: Backend) -> Result<()> {
         String::from_utf8_lossy(&out.stderr)
     );
     let stdout = String::from_utf8_lossy(&out.stdout);
+    // One JSON line per row, each a row of the report (an empty output is no pass).
+    let lines: Vec<Value> = stdout
+        .lines()
+        .map(serde_json::from_str::<Value>)
+        .collect::<Result<_, _>>()
+        .map_err(|e| anyhow::anyhow!("--json prints JSON lines: {e}: {stdout}"))?;
+    let rows_printed = lines.iter().filter(|l| l["event"] == "row").count();
+    assert_eq!(rows_printed, 2, "a JSON line per row: {stdout}");
     assert!(
-        stdout
-            .lines()
-            .all(|l| serde_json::from_str::<Value>(l).is_ok()),
-        "--json prints JSON lines: {stdout}"
+        lines
+            .last()
+            .is_some_and(|l| l["event"] == "done" && l["rows"] == 2),
+        "the last line sums the run up: {stdout}"
     );
     let rows_b = report(&prefix_b);
     assert_eq!(rows_b.len(), 2);

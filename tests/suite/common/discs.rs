@@ -99,6 +99,26 @@ pub enum Tool {
     SevenZip,
 }
 
+/// bchunk's reading of a single-BIN CUE sheet: `{stem}01.iso` for a data track (user data
+/// only), `{stem}NN.wav` for each audio track (a canonical 44-byte header, then the PCM).
+pub fn bchunk(bin: &Path, cue: &Path, stem: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = Command::new("bchunk")
+        .arg("-w")
+        .arg(bin)
+        .arg(cue)
+        .arg(dir.path().join(stem))
+        .output()
+        .expect("run bchunk (scripts/peers.sh installs it)");
+    assert!(
+        out.status.success(),
+        "bchunk {}: {}",
+        cue.display(),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
 pub fn extract(archive: &Path, tool: Tool) -> tempfile::TempDir {
     let dir = tempfile::tempdir().expect("tempdir");
     let status = match tool {
