@@ -21,7 +21,11 @@ async fn empty_target(backend: Backend, dir: &std::path::Path) -> Result<Vec<(St
 }
 
 async fn discs(base: &str, token: &str) -> Result<Vec<(i64, String)>> {
-    let v: Value = reqwest::Client::new()
+    discs_of(&reqwest::Client::new(), base, token).await
+}
+
+async fn discs_of(client: &reqwest::Client, base: &str, token: &str) -> Result<Vec<(i64, String)>> {
+    let v: Value = client
         .get(format!("{base}/api/v1/discs?member=A"))
         .bearer_auth(token)
         .send()
@@ -43,6 +47,63 @@ async fn discs(base: &str, token: &str) -> Result<Vec<(i64, String)>> {
     Ok(out)
 }
 
+/// Runs `spindle backup --to` while a reader downloads the discs and lists them, and proves
+/// the backup was online: requests were answered, right, while it ran.
+async fn while_readers_read(
+    base: &str,
+    d: &Deployment,
+    discs: &[(i64, String)],
+    to: &str,
+) -> Result<std::process::Output> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let running = Arc::new(AtomicBool::new(true));
+    let reader = {
+        let (running, base, token) = (running.clone(), base.to_string(), d.librarian.clone());
+        let discs = discs.to_vec();
+        tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut during = 0u32;
+            for (id, sha) in discs.iter().cycle() {
+                let started = running.load(Ordering::SeqCst);
+                let r = client
+                    .get(format!("{base}/api/v1/discs/{id}/image"))
+                    .bearer_auth(&token)
+                    .send()
+                    .await?;
+                anyhow::ensure!(r.status() == 200, "image {id}: {}", r.status());
+                anyhow::ensure!(
+                    &sha256_hex(&r.bytes().await?) == sha,
+                    "image {id}: wrong bytes"
+                );
+                let listed = discs_of(&client, &base, &token).await?;
+                anyhow::ensure!(listed.len() == discs.len(), "listing: {listed:?}");
+                let still = running.load(Ordering::SeqCst);
+                if started && still {
+                    during += 1;
+                }
+                if !still {
+                    return Ok(during);
+                }
+            }
+            Ok(during)
+        })
+    };
+    // Let the reader begin before the backup does.
+    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    let (dir, env) = (d.dir.path().to_path_buf(), d.env.clone());
+    let to = to.to_string();
+    let o =
+        tokio::task::spawn_blocking(move || spindle(&dir, &env, &["backup", "--to", &to])).await?;
+    running.store(false, std::sync::atomic::Ordering::SeqCst);
+    let during = reader.await??;
+    anyhow::ensure!(
+        during >= 1,
+        "no request was answered while the backup ran: it was not shown to be online"
+    );
+    Ok(o)
+}
+
 async fn backup_and_restore(backend: Backend) -> Result<()> {
     let d = Deployment::new(backend, &[]).await?;
     let server = d.start(None).await?;
@@ -61,7 +122,7 @@ async fn backup_and_restore(backend: Backend) -> Result<()> {
     let folder = tempfile::tempdir()?;
     let to = folder.path().join("backup");
     let to_arg = to.display().to_string();
-    let o = spindle(d.dir.path(), &d.env, &["backup", "--to", &to_arg]);
+    let o = while_readers_read(&server.base, &d, &before, &to_arg).await?;
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains("backed up 3 blobs"), "{}", text(&o));
     let o = spindle(d.dir.path(), &d.env, &["backup", "--to", &to_arg]);

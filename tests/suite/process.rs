@@ -42,8 +42,20 @@ fn members_tokens_and_config_from_the_command_line() {
     assert!(o.status.success(), "{}", text(&o));
     let token = String::from_utf8_lossy(&o.stdout).trim().to_string();
     assert!(token.starts_with("spindle_") && token.len() > 40, "{token}");
-    // Only the hash is stored.
-    let db = std::fs::read(d.join("spindle-data/spindle.db")).unwrap();
+    // Only the hash is stored: every file of the database (the WAL too, whether or not it was
+    // checkpointed when the CLI closed it) holds the hash and not the token.
+    let mut db = Vec::new();
+    for e in std::fs::read_dir(d.join("spindle-data")).unwrap() {
+        let e = e.unwrap();
+        if e.file_name().to_string_lossy().starts_with("spindle.db") {
+            db.extend(std::fs::read(e.path()).unwrap());
+        }
+    }
+    let hash = spindle::auth::hash_token(&token);
+    assert!(
+        db.windows(hash.len()).any(|w| w == hash.as_bytes()),
+        "the token's hash is not where the search looks"
+    );
     assert!(
         !db.windows(token.len()).any(|w| w == token.as_bytes()),
         "the raw token is in the database"
