@@ -434,7 +434,8 @@ fn resolved(reference: &BTreeMap<String, Ref>) -> BTreeMap<String, Ref> {
 
 /// Linux's own WebDAV file system mounts a disc: every file's SHA-256 through the mount is
 /// bsdtar's; a 4.5 GiB file in two ISO 9660 extents, on a closed disc mounted through a
-/// signed link, reads right at its start, across the extent boundary and at its end.
+/// signed link, reads right at its start, across the extent boundary and at its end. The same
+/// folder as a ZIP64 is extracted right by bsdtar, 7-Zip and Python's zipfile.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn davfs2_mounts_a_disc() -> Result<()> {
     let app = TestApp::on(Backend::SqliteLocal)
@@ -562,6 +563,69 @@ async fn davfs2_mounts_a_disc() -> Result<()> {
             ensure!(n as u64 == (HUGE - start).min(got.len() as u64));
         }
     }
+    drop(mount);
+
+    // ZIP64: the same folder as a ZIP (its file is over 4 GiB), saved sparse, extracted by
+    // bsdtar, 7-Zip and Python's zipfile; each checks the CRC-32 and must give the source's
+    // bytes, and zipfile reads the 64-bit size.
+    let zip = work.path().join("big.zip");
+    let mut r = app
+        .client
+        .get(app.url(&format!("/api/v1/discs/{big}/zip")))
+        .bearer_auth(&token)
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "zip: {}", r.status());
+    let announced = r.content_length();
+    let mut total = 0u64;
+    {
+        use std::io::{Seek as _, SeekFrom, Write as _};
+        let mut f = std::fs::File::create(&zip)?;
+        while let Some(chunk) = r.chunk().await? {
+            if chunk.iter().all(|b| *b == 0) {
+                f.seek(SeekFrom::Current(i64::try_from(chunk.len())?))?;
+            } else {
+                f.write_all(&chunk)?;
+            }
+            total += chunk.len() as u64;
+        }
+        f.set_len(total)?;
+    }
+    ensure!(
+        announced == Some(total),
+        "{announced:?} announced, {total} sent"
+    );
+    let hashed = |script: &str| -> Result<String> {
+        let out = Command::new("bash")
+            .arg("-c")
+            .arg(format!("set -o pipefail; {script}"))
+            .arg("bash")
+            .arg(&zip)
+            .arg(src.join("huge.bin"))
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "{script}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
+    };
+    let source = hashed("sha256sum < \"$2\" | cut -d' ' -f1")?;
+    let bsdtar = hashed("bsdtar -xOf \"$1\" huge.bin | sha256sum | cut -d' ' -f1")?;
+    let seven = hashed("7z x -so \"$1\" huge.bin | sha256sum | cut -d' ' -f1")?;
+    let python = hashed(
+        "python3 -c 'import hashlib, sys, zipfile
+z = zipfile.ZipFile(sys.argv[1]); i = z.getinfo(\"huge.bin\"); h = hashlib.sha256()
+with z.open(i) as f:
+    while b := f.read(1 << 20): h.update(b)
+print(i.file_size, h.hexdigest())' \"$1\"",
+    )?;
+    ensure!(bsdtar == source, "bsdtar {bsdtar}, source {source}");
+    ensure!(seven == source, "7-Zip {seven}, source {source}");
+    ensure!(
+        python == format!("{HUGE} {source}"),
+        "zipfile {python}, source {HUGE} {source}"
+    );
     Ok(())
 }
 
