@@ -391,7 +391,8 @@ async fn resync_follows_the_catalogue(backend: Backend) -> Result<()> {
         json!({"barcode": "B100001"}),
     )
     .await?;
-    assert_eq!(linked(&app, &zzu, disc).await?["link_status"], "linked");
+    let first = linked(&app, &zzu, disc).await?;
+    assert_eq!(first["link_status"], "linked");
     let url = app.url("/api/v1/members/ZZU/catalogue/resync");
     let r = app.client.post(&url).bearer_auth(&zzu).send().await?;
     assert_eq!(r.status(), 200);
@@ -435,6 +436,30 @@ async fn resync_follows_the_catalogue(backend: Backend) -> Result<()> {
             .await?
             .status(),
         403
+    );
+
+    // The record is back (the catalogue points at the database that has it). Saving the
+    // settings re-queues only failed discs, so this one waits in review; relink looks it up
+    // again now and links it to the same record. Only the owner may ask.
+    configure(&app, &zzu, "ZZU", "marc21").await?;
+    let v = linked(&app, &zzu, disc).await?;
+    assert_eq!(v["link_status"], "review", "{v}");
+    let relink = app.url(&format!("/api/v1/discs/{disc}/relink"));
+    let r = app.client.post(&relink).bearer_auth(&other).send().await?;
+    assert_eq!(r.status(), 403);
+    assert_eq!(linked(&app, &zzu, disc).await?["link_status"], "review");
+    let r = app.client.post(&relink).bearer_auth(&zzu).send().await?;
+    assert_eq!(r.status(), 202);
+    let v = linked(&app, &zzu, disc).await?;
+    assert_eq!(v["link_status"], "linked", "{v}");
+    assert_eq!(linked_ids(&v), linked_ids(&first), "{v}");
+    assert!(
+        review_ids(&v).is_empty(),
+        "the gone record's review is settled: {v}"
+    );
+    assert!(
+        v["links"][0]["title"].is_string() && v["links"][0]["title"] == first["links"][0]["title"],
+        "{v}"
     );
     Ok(())
 }

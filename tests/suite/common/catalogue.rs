@@ -69,7 +69,9 @@ pub async fn register(app: &TestApp, token: &str, sha: &str, extra: Value) -> Re
 
 /// Waits until the disc has been through its catalogue; returns its JSON.
 pub async fn linked(app: &TestApp, token: &str, id: i64) -> Result<Value> {
-    for _ in 0..600 {
+    // Generous: this waits for an outcome under the suite's load, it does not time one.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    while std::time::Instant::now() < deadline {
         let v: Value = app
             .client
             .get(app.url(&format!("/api/v1/discs/{id}")))
@@ -83,5 +85,5 @@ pub async fn linked(app: &TestApp, token: &str, id: i64) -> Result<Value> {
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    bail!("disc {id} still pending after 15 s")
+    bail!("disc {id} still pending after 90 s")
 }
