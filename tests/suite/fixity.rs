@@ -46,7 +46,7 @@ fn raw_store(app: &TestApp) -> Result<(Box<dyn ObjectStore>, String)> {
     })
 }
 
-async fn put_raw(app: &TestApp, sha: &str, bytes: Vec<u8>) -> Result<()> {
+pub(crate) async fn put_raw(app: &TestApp, sha: &str, bytes: Vec<u8>) -> Result<()> {
     let (store, prefix) = raw_store(app)?;
     let digest: Digest = sha.parse()?;
     store

@@ -11,6 +11,7 @@ mod common;
 mod access;
 mod api_contract;
 mod authz;
+mod background;
 mod backup;
 mod browse;
 mod dashboard;

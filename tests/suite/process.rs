@@ -428,5 +428,195 @@ async fn upload_client_survives_a_server_restart(backend: Backend) -> Result<()>
 
 on_both_backends!(
     killed_mid_upload_resumes_after_restart,
-    upload_client_survives_a_server_restart
+    upload_client_survives_a_server_restart,
+    operator_commands_do_what_they_say
 );
+
+/// The operator's commands, judged by what they change, not by their exit status: `migrate`
+/// makes a fresh database usable with auto-migration off; `network set` admits readers from
+/// the range (and refuses a bad one, changing nothing); `sushi-key create` prints a key the
+/// SUSHI API takes; `stats rollup --day` rolls the day's events into figures; `resync` finds a
+/// record the catalogue no longer has.
+async fn operator_commands_do_what_they_say(backend: Backend) -> Result<()> {
+    use common::server::Deployment;
+    use serde_json::{Value, json};
+
+    // migrate: with auto-migration off a fresh database is refused until it is migrated.
+    let fresh = tempfile::tempdir()?;
+    let mut config = Config::default();
+    configure(&mut config, backend, &fresh.path().join("data")).await?;
+    let mut env = common::child_env(&config);
+    env.push(("SPINDLE_DATABASE__AUTO_MIGRATE".into(), "false".into()));
+    let o = spindle(fresh.path(), &env, &["member", "add", "M", "--name", "M"]);
+    anyhow::ensure!(
+        !o.status.success() && text(&o).contains("migrate"),
+        "an unmigrated database must be refused, naming the cure: {}",
+        text(&o)
+    );
+    for _ in 0..2 {
+        let o = spindle(fresh.path(), &env, &["migrate"]);
+        anyhow::ensure!(o.status.success(), "migrate: {}", text(&o));
+    }
+    let o = spindle(fresh.path(), &env, &["member", "add", "M", "--name", "M"]);
+    anyhow::ensure!(o.status.success(), "after migrate: {}", text(&o));
+
+    let d = Deployment::new(
+        backend,
+        &[
+            ("SPINDLE_HTTP__TRUSTED_PROXIES", "[\"127.0.0.1/32\"]"),
+            ("SPINDLE_LINKING__ALLOW_NETWORKS", "[\"127.0.0.0/8\"]"),
+        ],
+    )
+    .await?;
+    let run = |args: &[&str]| spindle(d.dir.path(), &d.env, args);
+
+    // network set, before the server reads the ranges.
+    let o = run(&["network", "set", "A", "198.51.100.0/24"]);
+    anyhow::ensure!(o.status.success(), "network set: {}", text(&o));
+    let o = run(&["network", "set", "A", "198.51.100.0/24", "not-a-range"]);
+    anyhow::ensure!(
+        !o.status.success() && text(&o).contains("not-a-range"),
+        "a bad range is named: {}",
+        text(&o)
+    );
+    let server = d.start(None).await?;
+    let base = server.base.clone();
+    let client = reqwest::Client::new();
+    let catalogue = client
+        .put(format!("{base}/api/v1/members/A/catalogue"))
+        .bearer_auth(&d.librarian)
+        .json(&json!({
+            "kind": "sru",
+            "sru": {"url": format!("{}/marc21", common::catalogue::zebra()), "timeout_secs": 5},
+        }))
+        .send()
+        .await?;
+    anyhow::ensure!(
+        catalogue.status() == 200,
+        "catalogue: {}",
+        catalogue.status()
+    );
+    let disc = d
+        .disc_with(&base, &iso_image(3000, 431), json!({"barcode": "B100001"}))
+        .await?;
+    let from = |ip: &str| {
+        client
+            .get(format!("{base}/api/v1/discs/{disc}/image"))
+            .header("x-forwarded-for", ip)
+            // A browser's: a request without a user agent counts as a robot's.
+            .header(
+                "user-agent",
+                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Firefox/133.0",
+            )
+            .send()
+    };
+    anyhow::ensure!(
+        from("198.51.100.7").await?.status() == 200,
+        "inside A's range"
+    );
+    anyhow::ensure!(
+        from("203.0.113.9").await?.status() == 403,
+        "outside every range"
+    );
+
+    // sushi-key create: the key opens A's SUSHI, a changed one does not.
+    let o = run(&["sushi-key", "create", "--member", "A"]);
+    anyhow::ensure!(o.status.success(), "sushi-key: {}", text(&o));
+    let key = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let status = |k: String| {
+        client
+            .get(format!(
+                "{base}/sushi/r51/members?customer_id=A&api_key={k}"
+            ))
+            .send()
+    };
+    anyhow::ensure!(status(key.clone()).await?.status() == 200, "the key: {key}");
+    anyhow::ensure!(
+        status(format!("{key}x")).await?.status() == 401,
+        "a changed key"
+    );
+
+    // stats rollup --day: today's reader request (the image) becomes figures.
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while d.events_for(disc).await? < 1 {
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline,
+            "no usage event written"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let today = d.config.stats.time_zone.today().to_string();
+    let o = run(&["stats", "rollup", "--day", &today]);
+    anyhow::ensure!(
+        o.status.success() && text(&o).contains(&format!("{today}: ")),
+        "rollup: {}",
+        text(&o)
+    );
+    let db = spindle::db::Db::connect(&d.config.database_url(), 1, Duration::from_secs(5)).await?;
+    let a = spindle::db::members::by_code(&db, "A")
+        .await?
+        .context("A")?
+        .id;
+    let facts = spindle::db::usage::monthly(&db, a, &today, &today).await?;
+    db.close().await;
+    anyhow::ensure!(
+        facts.iter().map(|f| f.tir).sum::<i64>() == 1,
+        "one request rolled up: {facts:?} ({})",
+        text(&o)
+    );
+
+    // resync: linked from the marc21 database; pointed at one without the record, the
+    // command reports it gone and the disc goes to review.
+    let deadline = std::time::Instant::now() + Duration::from_secs(90);
+    loop {
+        let v: Value = client
+            .get(format!("{base}/api/v1/discs/{disc}"))
+            .bearer_auth(&d.librarian)
+            .send()
+            .await?
+            .json()
+            .await?;
+        if v["link_status"] == "linked" {
+            break;
+        }
+        anyhow::ensure!(
+            std::time::Instant::now() < deadline && v["link_status"] == "pending",
+            "not linked: {v}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let o = run(&["resync"]);
+    anyhow::ensure!(o.status.success(), "resync: {}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout)?;
+    anyhow::ensure!(
+        report["checked"] == 1 && report["refreshed"] == 1 && report["gone"] == 0,
+        "{report}"
+    );
+    let r = client
+        .put(format!("{base}/api/v1/members/A/catalogue"))
+        .bearer_auth(&d.librarian)
+        .json(&json!({
+            "kind": "sru",
+            "sru": {"url": format!("{}/unimarc", common::catalogue::zebra()), "timeout_secs": 5},
+        }))
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "catalogue: {}", r.status());
+    let o = run(&["resync"]);
+    anyhow::ensure!(o.status.success(), "resync: {}", text(&o));
+    let report: Value = serde_json::from_slice(&o.stdout)?;
+    anyhow::ensure!(
+        report["gone"] == 1 && report["discs_to_review"] == 1,
+        "{report}"
+    );
+    let v: Value = client
+        .get(format!("{base}/api/v1/discs/{disc}"))
+        .bearer_auth(&d.librarian)
+        .send()
+        .await?
+        .json()
+        .await?;
+    anyhow::ensure!(v["link_status"] == "review", "{v}");
+    drop(server);
+    Ok(())
+}

@@ -28,7 +28,7 @@ on_both_backends!(
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
 
 /// A member's figures for `day`, summed over discs.
-async fn day_totals(app: &TestApp, member_id: i64, day: &str) -> Result<Fact> {
+pub(crate) async fn day_totals(app: &TestApp, member_id: i64, day: &str) -> Result<Fact> {
     let facts = spindle::db::usage::monthly(&app.state.db, member_id, day, day).await?;
     Ok(facts.iter().fold(Fact::default(), |a, f| Fact {
         tii: a.tii + f.tii,

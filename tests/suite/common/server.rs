@@ -147,6 +147,11 @@ impl Deployment {
 
     /// Uploads and registers `data` as a disc of A; returns its id.
     pub async fn disc(&self, base: &str, data: &[u8]) -> anyhow::Result<i64> {
+        self.disc_with(base, data, json!({})).await
+    }
+
+    /// The same, with more of the registration (`{"barcode": …}`).
+    pub async fn disc_with(&self, base: &str, data: &[u8], extra: Value) -> anyhow::Result<i64> {
         let client = reqwest::Client::new();
         let sha = sha256_hex(data);
         let r = client
@@ -177,7 +182,13 @@ impl Deployment {
         let r = client
             .post(format!("{base}/api/v1/discs"))
             .bearer_auth(&self.librarian)
-            .json(&json!({"sha256": sha, "filename": "disc.iso"}))
+            .json(&{
+                let mut body = json!({"sha256": sha, "filename": "disc.iso"});
+                if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+                    b.extend(e.clone());
+                }
+                body
+            })
             .send()
             .await?;
         anyhow::ensure!(r.status().is_success(), "register: {}", r.status());
