@@ -276,9 +276,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
     spindle::db::tokens::revoke(&app.state.db, admin_id).await?;
     assert_eq!(status(&lc, &app, "/staff/stats").await?, 303);
 
-    if backend == Backend::SqliteLocal {
-        in_chromium(&app, &a, &last_month).await?;
-    }
+    in_chromium(&app, &a, &last_month).await?;
     Ok(())
 }
 

@@ -15,7 +15,12 @@ use serde_json::{Value, json};
 use spindle::calendar::Day;
 use spindle::usage::rollup;
 
-on_both_backends!(the_home_page_shows_what_a_reader_may_open);
+on_both_backends!(
+    the_home_page_shows_what_a_reader_may_open,
+    a_launched_disc_works_off_campus,
+    text_on_chinese_discs_reads_right,
+    every_page_fits_a_phone
+);
 
 /// The text of `id`'s element in `html` (up to its closing tag), or "" when absent.
 fn section<'a>(html: &'a str, id: &str) -> &'a str {
@@ -255,9 +260,8 @@ fn web_disc(dir: &std::path::Path) -> Result<Vec<u8>> {
 /// Off campus with a signed link, a launched disc's start page loads everything it links
 /// to, though it runs sandboxed (an opaque origin, to which Chromium sends no cookie): the
 /// launch carries the link in the page's path. The link opens no other disc that way.
-#[tokio::test]
-async fn a_launched_disc_works_off_campus() -> Result<()> {
-    let app = TestApp::start(Backend::SqliteLocal).await?;
+async fn a_launched_disc_works_off_campus(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
     let cnu = app.librarian("CNU").await?;
     let dir = tempfile::tempdir()?;
     let disc = app
@@ -527,9 +531,8 @@ async fn what_an_operator_reads() -> Result<()> {
 /// Text on Chinese discs is GBK more often than UTF-8, and Taiwanese discs' Big5 must not be
 /// read as GBK: text and HTML files that do not declare their charset are served with the
 /// one their bytes are in; a page that declares its own keeps it; Chromium shows the text.
-#[tokio::test]
-async fn text_on_chinese_discs_reads_right() -> Result<()> {
-    let app = TestApp::start(Backend::SqliteLocal).await?;
+async fn text_on_chinese_discs_reads_right(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
     let lib = app.librarian("TW").await?;
     let dir = tempfile::tempdir()?;
     let tree = dir.path().join("tree");
@@ -694,9 +697,8 @@ async fn the_refusal_names_the_library_and_the_ways_in() -> Result<()> {
 /// Every page at 390 px (a phone) in Chromium: nothing wider than the screen but a table or
 /// chart in its own scrolling box, every column of every table still there, the staff
 /// navigation on one line (it scrolls sideways).
-#[tokio::test]
-async fn every_page_fits_a_phone() -> Result<()> {
-    let app = TestApp::start(Backend::SqliteLocal).await?;
+async fn every_page_fits_a_phone(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
     let a = app.librarian("ZZU").await?;
     let disc = app
         .disc(

@@ -334,9 +334,7 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
     let b_csrf = form_token(&html)?;
     assert_eq!(probe(&la, Some(&b_csrf)).await?.status(), 401);
 
-    if backend == Backend::SqliteLocal {
-        in_chromium(&app, &a).await?;
-    }
+    in_chromium(&app, &a).await?;
     Ok(())
 }
 

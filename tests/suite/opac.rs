@@ -215,7 +215,10 @@ async fn resolver_lookup_and_export(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-on_both_backends!(resolver_lookup_and_export);
+on_both_backends!(
+    resolver_lookup_and_export,
+    widget_shows_the_disc_on_an_opac_page_in_chromium
+);
 
 /// A page shaped like a Koha OPAC record page, served from another origin.
 fn opac_page(spindle: &str, lang: &str) -> String {
@@ -256,9 +259,8 @@ async fn serve_page(html: String) -> Result<String> {
     ))
 }
 
-#[tokio::test]
-async fn widget_shows_the_disc_on_an_opac_page_in_chromium() -> Result<()> {
-    let app = TestApp::start(Backend::SqliteLocal).await?;
+async fn widget_shows_the_disc_on_an_opac_page_in_chromium(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
     let zzu = setup_member(&app, "ZZU", "marc21").await?;
     let id = disc(
         &app,

@@ -248,15 +248,13 @@ async fn a_video_cd_plays_as_hls(backend: Backend) -> Result<()> {
         "no ffmpeg for the copy"
     );
 
-    if backend == Backend::SqliteLocal {
-        let dvd = put(&app, &token, "dvd-video.iso").await?;
-        let dvd = register(&app, &token, json!({"sha256": dvd, "open": true})).await?;
-        wait_indexed(&app, None, dvd).await?;
-        let browser = Browser::start().await?;
-        plays_in_chromium(&app, &browser, id, 1, 4.0).await?;
-        plays_in_chromium(&app, &browser, dvd, 1, 3.0).await?;
-        browser.close().await?;
-    }
+    let dvd = put(&app, &token, "dvd-video.iso").await?;
+    let dvd = register(&app, &token, json!({"sha256": dvd, "open": true})).await?;
+    wait_indexed(&app, None, dvd).await?;
+    let browser = Browser::start().await?;
+    plays_in_chromium(&app, &browser, id, 1, 4.0).await?;
+    plays_in_chromium(&app, &browser, dvd, 1, 3.0).await?;
+    browser.close().await?;
     Ok(())
 }
 
@@ -535,35 +533,33 @@ async fn data_disc_files_and_hostile_media_play_or_fail_clearly(backend: Backend
     ensure!(r.status() == 200, "{}", r.status());
     idle(&app).await?;
 
-    if backend == Backend::SqliteLocal {
-        let browser = Browser::start().await?;
-        let disc = disc_of(&app, media).await?;
-        plays_in_chromium(
-            &app,
-            &browser,
-            media,
-            title_number(&disc, "课件/lesson.wmv")?,
-            2.0,
+    let browser = Browser::start().await?;
+    let disc = disc_of(&app, media).await?;
+    plays_in_chromium(
+        &app,
+        &browser,
+        media,
+        title_number(&disc, "课件/lesson.wmv")?,
+        2.0,
+    )
+    .await?;
+    audio_goes_on(&app, &browser, media, mp3).await?;
+    // A title that cannot be played says why on its page.
+    browser
+        .client
+        .goto(&app.url(&format!("/discs/{hostile}/play/{broken}")))
+        .await?;
+    let said = browser
+        .wait_js(
+            30,
+            "the reason on the page",
+            "var s = document.getElementById('status'); \
+             return s && s.className === 'caution' ? s.textContent : null;",
         )
         .await?;
-        audio_goes_on(&app, &browser, media, mp3).await?;
-        // A title that cannot be played says why on its page.
-        browser
-            .client
-            .goto(&app.url(&format!("/discs/{hostile}/play/{broken}")))
-            .await?;
-        let said = browser
-            .wait_js(
-                30,
-                "the reason on the page",
-                "var s = document.getElementById('status'); \
-                 return s && s.className === 'caution' ? s.textContent : null;",
-            )
-            .await?;
-        let said = said.as_str().unwrap_or_default();
-        ensure!(said.contains("Invalid data found"), "{said}");
-        browser.close().await?;
-    }
+    let said = said.as_str().unwrap_or_default();
+    ensure!(said.contains("Invalid data found"), "{said}");
+    browser.close().await?;
     Ok(())
 }
 
@@ -675,28 +671,26 @@ async fn cd_audio_tracks_play_compact(backend: Backend) -> Result<()> {
     let r = get(&app, &format!("/api/v1/discs/{id}/tracks/99/hls.m3u8")).await?;
     ensure!(r.status() == 404, "{}", r.status());
 
-    if backend == Backend::SqliteLocal {
-        let browser = Browser::start().await?;
-        browser
-            .client
-            .goto(&app.url(&format!("/discs/{id}/listen/1?autoplay=1")))
-            .await?;
-        let next = format!("/discs/{id}/listen/2");
-        let state = browser
-            .wait_js(
-                90,
-                "track 2 playing after track 1",
-                &format!(
-                    "if (location.pathname !== '{next}' || !window.spindlePlayer) {{ return null; }} \
-                     var v = window.spindlePlayer.video; \
-                     if (v.error) {{ return {{error: v.error.code}}; }} \
-                     return v.currentTime > 0.5 ? {{time: v.currentTime}} : null;"
-                ),
-            )
-            .await?;
-        ensure!(state.get("error").is_none(), "{state}");
-        browser.close().await?;
-    }
+    let browser = Browser::start().await?;
+    browser
+        .client
+        .goto(&app.url(&format!("/discs/{id}/listen/1?autoplay=1")))
+        .await?;
+    let next = format!("/discs/{id}/listen/2");
+    let state = browser
+        .wait_js(
+            90,
+            "track 2 playing after track 1",
+            &format!(
+                "if (location.pathname !== '{next}' || !window.spindlePlayer) {{ return null; }} \
+                 var v = window.spindlePlayer.video; \
+                 if (v.error) {{ return {{error: v.error.code}}; }} \
+                 return v.currentTime > 0.5 ? {{time: v.currentTime}} : null;"
+            ),
+        )
+        .await?;
+    ensure!(state.get("error").is_none(), "{state}");
+    browser.close().await?;
     Ok(())
 }
 

@@ -419,9 +419,7 @@ async fn disc_pages(backend: Backend) -> Result<()> {
         "{html}"
     );
 
-    if backend == Backend::SqliteLocal {
-        walk_in_chromium(&app, &s, &token).await?;
-    }
+    walk_in_chromium(&app, &s, &token).await?;
     Ok(())
 }
 

@@ -16,6 +16,8 @@ use common::discs::fixture;
 use common::{Backend, TestApp, sha256_hex, wait_indexed};
 use serde_json::{Value, json};
 
+on_both_backends!(discs_run_in_the_browser);
+
 fn run(cmd: &mut Command) -> Result<()> {
     let out = cmd
         .output()
@@ -131,9 +133,8 @@ fn kinds(disc: &Value) -> Vec<(String, String)> {
         .unwrap_or_default()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn discs_run_in_the_browser() -> Result<()> {
-    let app = TestApp::start(Backend::SqliteLocal).await?;
+async fn discs_run_in_the_browser(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
     app.member("A").await?;
     app.member("B").await?;
     let a = app.librarian("A").await?;

@@ -369,9 +369,22 @@ async fn client_disconnect_keeps_whole_parts(backend: Backend) -> Result<()> {
     tcp.write_all(head.as_bytes()).await?;
     tcp.write_all(&data[..PART as usize * 3 / 2]).await?;
     tcp.flush().await?;
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // The whole part is committed while the request is still open.
+    let mut offset = 0;
+    for _ in 0..300 {
+        let r = app.tus(Method::HEAD, &location, &token).send().await?;
+        if r.status() == 200 {
+            offset = header(&r, "upload-offset").parse()?;
+            if offset == PART {
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(offset, PART, "the first part while the request is open");
     drop(tcp);
 
+    // The half part after it is dropped with the connection.
     let mut offset = 0;
     for _ in 0..100 {
         let r = app.tus(Method::HEAD, &location, &token).send().await?;
