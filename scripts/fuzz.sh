@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
-TARGETS=(image cue range upload_metadata isbn reader_input marc catalogue_xml dav_body text_bytes)
+TARGETS=(image cue range upload_metadata isbn reader_input marc catalogue_xml dav_body text_bytes z3950_ber)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 seeds=$(mktemp -d)
@@ -37,6 +37,8 @@ XML
 done
 printf '<?xml version="1.0"?><zs:searchRetrieveResponse xmlns:zs="http://www.loc.gov/zing/srw/"><zs:version>1.1</zs:version><zs:diagnostics><diagnostic xmlns="http://www.loc.gov/zing/srw/diagnostic/"><uri>info:srw/diagnostic/1/16</uri><message>Unsupported index</message></diagnostic></zs:diagnostics></zs:searchRetrieveResponse>' \
   >fuzz/corpus/catalogue_xml/sru-diagnostic
+# Real Zebra sessions (server to client), captured between yaz-client and the test Zebra.
+cp fuzz/seeds/z3950/*.ber fuzz/corpus/z3950_ber/
 printf 'bytes=0-99' >fuzz/corpus/range/first
 printf '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlength/><Z:x xmlns:Z="urn:z"/></D:prop></D:propfind>' >fuzz/corpus/dav_body/propfind
 printf '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:Win32FileAttributes>00000020</Z:Win32FileAttributes></D:prop></D:set><D:remove><D:prop><Z:y/></D:prop></D:remove></D:propertyupdate>' >fuzz/corpus/dav_body/proppatch

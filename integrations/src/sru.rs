@@ -15,7 +15,7 @@ use tokio::sync::Semaphore;
 use crate::http::FetchError;
 use crate::marc::{self, MarcError, Record};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum SruVersion {
     #[serde(rename = "1.1")]
     V1_1,
@@ -23,6 +23,30 @@ pub enum SruVersion {
     V1_2,
     #[serde(rename = "2.0")]
     V2_0,
+}
+
+/// `"1.2"` or `1.2`: a version written as a number in JSON is accepted too.
+impl<'de> Deserialize<'de> for SruVersion {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Given {
+            Text(String),
+            Number(f64),
+        }
+        let text = match Given::deserialize(d)? {
+            Given::Text(t) => t,
+            Given::Number(n) => format!("{n:.1}"),
+        };
+        match text.trim() {
+            "1.1" => Ok(Self::V1_1),
+            "1.2" => Ok(Self::V1_2),
+            "2.0" | "2" => Ok(Self::V2_0),
+            other => Err(serde::de::Error::custom(format!(
+                "SRU version {other:?}: 1.1, 1.2 or 2.0"
+            ))),
+        }
+    }
 }
 
 impl SruVersion {
@@ -353,38 +377,45 @@ impl SruClient {
         Ok(out)
     }
 
-    fn any_of(index: &str, terms: &[String]) -> String {
-        terms
+    /// The CQL for any of the ISBN forms (servers match only the form as catalogued).
+    pub fn isbn_cql(&self, forms: &[String]) -> String {
+        forms
             .iter()
-            .map(|t| format!("{index}={}", cql_term(t)))
+            .map(|t| format!("{}={}", self.config.indexes.isbn, cql_term(t)))
             .collect::<Vec<_>>()
             .join(" or ")
     }
 
-    /// Records carrying any of the ISBN forms (ask for ISBN-13 and ISBN-10: servers match
-    /// only the form as catalogued).
+    pub fn barcode_cql(&self, barcode: &str) -> String {
+        format!("{}={}", self.config.indexes.barcode, cql_term(barcode))
+    }
+
+    pub fn record_id_cql(&self, id: &str) -> String {
+        format!("{}={}", self.config.indexes.record_id, cql_term(id))
+    }
+
+    pub fn title_year_cql(&self, title: &str, year: Option<i32>) -> String {
+        let mut cql = format!("{}={}", self.config.indexes.title, cql_term(title));
+        if let Some(y) = year {
+            cql.push_str(&format!(" and {}={y}", self.config.indexes.date));
+        }
+        cql
+    }
+
+    /// Records carrying any of the ISBN forms (ask for ISBN-13 and ISBN-10).
     pub async fn by_isbns(&self, forms: &[String]) -> Result<Vec<Record>, SruError> {
         if forms.is_empty() {
             return Ok(Vec::new());
         }
-        self.search_all(&Self::any_of(&self.config.indexes.isbn, forms), 100)
-            .await
+        self.search_all(&self.isbn_cql(forms), 100).await
     }
 
     pub async fn by_barcode(&self, barcode: &str) -> Result<Vec<Record>, SruError> {
-        self.search_all(
-            &format!("{}={}", self.config.indexes.barcode, cql_term(barcode)),
-            100,
-        )
-        .await
+        self.search_all(&self.barcode_cql(barcode), 100).await
     }
 
     pub async fn by_record_id(&self, id: &str) -> Result<Vec<Record>, SruError> {
-        self.search_all(
-            &format!("{}={}", self.config.indexes.record_id, cql_term(id)),
-            10,
-        )
-        .await
+        self.search_all(&self.record_id_cql(id), 10).await
     }
 
     /// Title words and the year: the fallback when a book has no usable identifier.
@@ -393,11 +424,7 @@ impl SruClient {
         title: &str,
         year: Option<i32>,
     ) -> Result<Vec<Record>, SruError> {
-        let mut cql = format!("{}={}", self.config.indexes.title, cql_term(title));
-        if let Some(y) = year {
-            cql.push_str(&format!(" and {}={y}", self.config.indexes.date));
-        }
-        self.search_all(&cql, 50).await
+        self.search_all(&self.title_year_cql(title, year), 50).await
     }
 }
 

@@ -6,10 +6,9 @@ mod common;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 
-use common::{manifest, strings};
+use common::{ids, manifest, strings};
 use spindle_integrations::bib::BibRecord;
 use spindle_integrations::isbn::Isbn;
-use spindle_integrations::marc::Record;
 use spindle_integrations::sru::{SruClient, SruConfig, SruError, SruVersion};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -26,13 +25,6 @@ fn client(db: &str, tweak: impl FnOnce(&mut SruConfig)) -> SruClient {
     };
     tweak(&mut c);
     SruClient::new(c, &spindle_integrations::egress::Egress::allow_all()).expect("client")
-}
-
-fn ids(records: &[Record]) -> BTreeSet<String> {
-    records
-        .iter()
-        .filter_map(|r| r.control("001").map(str::to_string))
-        .collect()
 }
 
 #[tokio::test]

@@ -205,6 +205,9 @@ struct CatalogueForm {
     csrf: String,
     #[serde(default)]
     member: String,
+    /// `sru` or `z3950` (an empty field is SRU, as before Z39.50 was offered).
+    #[serde(default)]
+    kind: String,
     #[serde(default)]
     sru_url: String,
     #[serde(default)]
@@ -219,18 +222,55 @@ struct CatalogueForm {
     oai_prefix: String,
     #[serde(default)]
     oai_set: String,
+    #[serde(default)]
+    z_host: String,
+    #[serde(default)]
+    z_port: String,
+    #[serde(default)]
+    z_database: String,
+    #[serde(default)]
+    z_syntax: String,
+    /// The Bib-1 use attribute of the barcode index; empty: no barcode lookup.
+    #[serde(default)]
+    z_barcode: String,
+    #[serde(default)]
+    z_user: String,
+    /// Empty keeps the stored password.
+    #[serde(default)]
+    z_password: String,
 }
 
 impl CatalogueForm {
     fn of(settings: &CatalogueSettings) -> Self {
-        let version = serde_json::to_value(settings.sru.version)
+        let sru = settings.sru.clone().unwrap_or_default();
+        let z = settings.z3950.clone().unwrap_or_default();
+        let version = serde_json::to_value(sru.version)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_string))
+            .unwrap_or_default();
+        let syntax = serde_json::to_value(z.syntax)
             .ok()
             .and_then(|v| v.as_str().map(str::to_string))
             .unwrap_or_default();
         Self {
-            sru_url: settings.sru.url.clone(),
+            kind: settings.kind.clone(),
+            sru_url: sru.url.clone(),
             sru_version: version,
-            record_schema: settings.sru.record_schema.clone(),
+            record_schema: sru.record_schema.clone(),
+            z_host: z.host.clone(),
+            z_port: if settings.z3950.is_some() {
+                z.port.to_string()
+            } else {
+                String::new()
+            },
+            z_database: z.database.clone(),
+            z_syntax: syntax,
+            z_barcode: z
+                .attributes
+                .barcode
+                .map(|b| b.to_string())
+                .unwrap_or_default(),
+            z_user: z.user.clone().unwrap_or_default(),
             opac_record_url: settings.opac_record_url.clone().unwrap_or_default(),
             oai_url: settings
                 .oai
@@ -255,20 +295,60 @@ impl CatalogueForm {
     fn apply(&self, stored: Option<CatalogueSettings>) -> Result<CatalogueSettings, String> {
         let mut s = stored.unwrap_or_else(|| CatalogueSettings {
             kind: "sru".into(),
-            sru: Default::default(),
+            sru: None,
+            z3950: None,
             opac_record_url: None,
             oai: None,
         });
-        let url = self.sru_url.trim();
-        if url.is_empty() {
-            return Err("The SRU address is needed: it is where Spindle finds the records.".into());
-        }
-        s.sru.url = url.to_string();
-        s.sru.version = serde_json::from_value(json!(self.sru_version.trim()))
-            .map_err(|_| "The SRU version is 1.1, 1.2 or 2.0.".to_string())?;
-        let schema = self.record_schema.trim();
-        if !schema.is_empty() {
-            s.sru.record_schema = schema.to_string();
+        if self.kind.trim() == "z3950" {
+            let mut z = s.z3950.take().unwrap_or_default();
+            z.host = self.z_host.trim().to_string();
+            if z.host.is_empty() || self.z_database.trim().is_empty() {
+                return Err("The Z39.50 host and database are needed: they are where Spindle finds the records.".into());
+            }
+            let port = self.z_port.trim();
+            z.port = if port.is_empty() {
+                210
+            } else {
+                port.parse()
+                    .map_err(|_| "The Z39.50 port is a number from 1 to 65535.".to_string())?
+            };
+            z.database = self.z_database.trim().to_string();
+            z.syntax = serde_json::from_value(json!(self.z_syntax.trim()))
+                .map_err(|_| "The record syntax is usmarc, unimarc or xml.".to_string())?;
+            let barcode = self.z_barcode.trim();
+            z.attributes.barcode = if barcode.is_empty() {
+                None
+            } else {
+                Some(barcode.parse().map_err(|_| {
+                    "The barcode attribute is a Bib-1 use attribute number, or empty.".to_string()
+                })?)
+            };
+            let user = self.z_user.trim();
+            z.user = (!user.is_empty()).then(|| user.to_string());
+            let password = self.z_password.trim();
+            z.password = (!password.is_empty()).then(|| password.to_string());
+            s.kind = "z3950".into();
+            s.sru = None;
+            s.z3950 = Some(z);
+        } else {
+            let mut sru = s.sru.take().unwrap_or_default();
+            let url = self.sru_url.trim();
+            if url.is_empty() {
+                return Err(
+                    "The SRU address is needed: it is where Spindle finds the records.".into(),
+                );
+            }
+            sru.url = url.to_string();
+            sru.version = serde_json::from_value(json!(self.sru_version.trim()))
+                .map_err(|_| "The SRU version is 1.1, 1.2 or 2.0.".to_string())?;
+            let schema = self.record_schema.trim();
+            if !schema.is_empty() {
+                sru.record_schema = schema.to_string();
+            }
+            s.kind = "sru".into();
+            s.sru = Some(sru);
+            s.z3950 = None;
         }
         let opac = self.opac_record_url.trim();
         s.opac_record_url = (!opac.is_empty()).then(|| opac.to_string());

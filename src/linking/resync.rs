@@ -6,9 +6,9 @@ use std::time::Duration;
 
 use serde::Serialize;
 use spindle_integrations::bib::BibRecord;
+use spindle_integrations::lookup::Catalogue;
 use spindle_integrations::marc::{Record, write_marcxml};
 use spindle_integrations::oai::{OaiClient, OaiConfig};
-use spindle_integrations::sru::SruClient;
 
 use super::Linking;
 use super::score::{Candidate, record_id, summary_row};
@@ -66,17 +66,17 @@ async fn apply(
     Ok(())
 }
 
-/// Asks the catalogue for each linked record by its id.
-async fn resync_by_sru(
+/// Asks the catalogue (SRU or Z39.50) for each linked record by its id.
+async fn resync_by_lookup(
     linking: &Linking,
-    client: &SruClient,
+    client: &Catalogue,
     records: &[db::catalogue::LinkedRecord],
     report: &mut ResyncReport,
 ) -> AppResult<()> {
     for rec in records {
         report.checked += 1;
         match client.by_record_id(&rec.record_id).await {
-            Ok(found) => {
+            Ok((found, _)) => {
                 let fresh = found.into_iter().find(|r| record_id(r) == rec.record_id);
                 apply(linking, rec, fresh, report).await?;
             }
@@ -179,8 +179,11 @@ pub async fn resync(linking: &Linking, member_id: Option<i64>) -> AppResult<Resy
                 .await?
             }
             Some(Err(e)) => report.errors.push(format!("stored OAI-PMH settings: {e}")),
-            None => match linking.clients.get(m, &cat.settings, &linking.egress) {
-                Ok(client) => resync_by_sru(linking, &client, &records, &mut report).await?,
+            None => match linking
+                .clients
+                .get(m, &cat.kind, &cat.settings, &linking.egress)
+            {
+                Ok(client) => resync_by_lookup(linking, &client, &records, &mut report).await?,
                 Err(e) => report.errors.push(e.to_string()),
             },
         }

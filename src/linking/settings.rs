@@ -1,13 +1,15 @@
-//! A member's catalogue settings (checked before they are saved) and the SRU client each
-//! member's linking shares.
+//! A member's catalogue settings (checked before they are saved) and the catalogue client
+//! (SRU or Z39.50) each member's linking shares.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use serde::{Deserialize, Serialize};
 use spindle_integrations::egress::Egress;
+use spindle_integrations::lookup::{Catalogue, LookupError};
 use spindle_integrations::oai::{OaiClient, OaiConfig};
 use spindle_integrations::sru::{SruClient, SruConfig, SruError};
+use spindle_integrations::z3950::{Z3950Client, Z3950Config, Z3950Error};
 
 use super::Linking;
 use crate::auth::Staff;
@@ -19,9 +21,13 @@ use crate::error::{AppError, AppResult, ErrorCode};
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct CatalogueSettings {
-    /// `sru` (Koha/Zebra, Evergreen, FOLIO mod-z3950, Alma and any YAZ-based server).
+    /// `sru` (Koha/Zebra, Evergreen, FOLIO mod-z3950, Alma and any YAZ-based server) or
+    /// `z3950` (汇文 Libsys, 图创 Interlib, ILAS, 金盘 GDLIS, Aleph: most Chinese systems).
     pub kind: String,
-    pub sru: SruConfig,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sru: Option<SruConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub z3950: Option<Z3950Config>,
     /// The member's OPAC record page, with `{id}` for the record id, e.g.
     /// `https://opac.example.edu/cgi-bin/koha/opac-detail.pl?biblionumber={id}`.
     pub opac_record_url: Option<String>,
@@ -31,30 +37,57 @@ pub struct CatalogueSettings {
     pub oai: Option<OaiConfig>,
 }
 
-/// One SRU client per member (so its concurrency limit is per catalogue), rebuilt when the
-/// stored settings change.
+/// One catalogue client per member (so its concurrency limit and its Z39.50 connections are
+/// per catalogue), rebuilt when the stored settings change.
 #[derive(Default)]
-pub struct Clients(Mutex<HashMap<i64, (String, SruClient)>>);
+pub struct Clients(Mutex<HashMap<i64, (String, Catalogue)>>);
+
+/// A client for stored settings of `kind`.
+pub(super) fn client_for(
+    kind: &str,
+    stored: &str,
+    egress: &Egress,
+) -> Result<Catalogue, LookupError> {
+    Ok(match kind {
+        "z3950" => {
+            let c: Z3950Config =
+                serde_json::from_str(stored).map_err(|e| Z3950Error::Config(e.to_string()))?;
+            Catalogue::Z3950(Z3950Client::new(c, egress)?)
+        }
+        _ => {
+            let c: SruConfig =
+                serde_json::from_str(stored).map_err(|e| SruError::Config(e.to_string()))?;
+            Catalogue::Sru(SruClient::new(c, egress)?)
+        }
+    })
+}
 
 impl Clients {
     pub(super) fn get(
         &self,
         member_id: i64,
+        kind: &str,
         stored: &str,
         egress: &Egress,
-    ) -> Result<SruClient, SruError> {
+    ) -> Result<Catalogue, LookupError> {
+        let key = format!("{kind}\n{stored}");
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
         if let Some((s, c)) = map.get(&member_id)
-            && s == stored
+            && *s == key
         {
             return Ok(c.clone());
         }
-        let settings: SruConfig =
-            serde_json::from_str(stored).map_err(|e| SruError::Config(e.to_string()))?;
-        let client = SruClient::new(settings, egress)?;
-        map.insert(member_id, (stored.to_string(), client.clone()));
+        let client = client_for(kind, stored, egress)?;
+        map.insert(member_id, (key, client.clone()));
         Ok(client)
     }
+}
+
+fn invalid(e: impl std::fmt::Display) -> AppError {
+    AppError::unprocessable(
+        ErrorCode::InvalidCatalogue,
+        detail!("err_catalogue", reason = e),
+    )
 }
 
 fn check_template(t: &str) -> AppResult<()> {
@@ -74,18 +107,42 @@ pub async fn put_catalogue(
     settings: CatalogueSettings,
 ) -> AppResult<u64> {
     let member = member_for(linking, staff, code).await?;
-    if settings.kind != "sru" {
-        return Err(AppError::unprocessable(
-            ErrorCode::InvalidCatalogue,
-            detail!("err_catalogue_kind", kind = &settings.kind),
-        ));
+    let mut settings = settings;
+    // A Z39.50 password is never answered back, so a PUT without one (the settings page
+    // after a GET) keeps the stored one for the same host and user.
+    if let Some(z) = settings.z3950.as_mut()
+        && z.password.is_none()
+        && let Some(row) = db::catalogue::get(&linking.db, member.id).await?
+        && row.kind == "z3950"
+        && let Ok(old) = serde_json::from_str::<Z3950Config>(&row.settings)
+        && old.host == z.host
+        && old.user == z.user
+    {
+        z.password = old.password;
     }
-    SruClient::new(settings.sru.clone(), &linking.egress).map_err(|e| {
-        AppError::unprocessable(
-            ErrorCode::InvalidCatalogue,
-            detail!("err_catalogue", reason = e),
-        )
-    })?;
+    let json = match (settings.kind.as_str(), &settings.sru, &settings.z3950) {
+        ("sru", Some(c), None) => {
+            SruClient::new(c.clone(), &linking.egress).map_err(invalid)?;
+            serde_json::to_string(c)
+        }
+        ("z3950", None, Some(c)) => {
+            Z3950Client::new(c.clone(), &linking.egress).map_err(invalid)?;
+            serde_json::to_string(c)
+        }
+        ("sru" | "z3950", _, _) => {
+            return Err(AppError::unprocessable(
+                ErrorCode::InvalidCatalogue,
+                detail!("err_catalogue_block", kind = &settings.kind),
+            ));
+        }
+        _ => {
+            return Err(AppError::unprocessable(
+                ErrorCode::InvalidCatalogue,
+                detail!("err_catalogue_kind", kind = &settings.kind),
+            ));
+        }
+    }
+    .map_err(|e| AppError::internal("catalogue json", &e))?;
     if let Some(t) = &settings.opac_record_url {
         check_template(t)?;
     }
@@ -101,8 +158,6 @@ pub async fn put_catalogue(
         }
         None => None,
     };
-    let json = serde_json::to_string(&settings.sru)
-        .map_err(|e| AppError::internal("catalogue json", &e))?;
     let queued = db::catalogue::put(
         &linking.db,
         member.id,
@@ -130,10 +185,22 @@ pub async fn get_catalogue(
                 detail!("err_no_catalogue", member = code),
             )
         })?;
+    let stored = |e: serde_json::Error| AppError::internal("stored catalogue", &e);
+    let (sru, z3950) = match row.kind.as_str() {
+        "z3950" => {
+            let mut c: Z3950Config = serde_json::from_str(&row.settings).map_err(stored)?;
+            c.password = None; // never answered back
+            (None, Some(c))
+        }
+        _ => (
+            Some(serde_json::from_str(&row.settings).map_err(stored)?),
+            None,
+        ),
+    };
     Ok(CatalogueSettings {
         kind: row.kind,
-        sru: serde_json::from_str(&row.settings)
-            .map_err(|e| AppError::internal("stored catalogue", &e))?,
+        sru,
+        z3950,
         opac_record_url: row.opac_record_url,
         oai: match row.oai_settings {
             Some(o) => Some(

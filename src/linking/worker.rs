@@ -4,8 +4,8 @@
 
 use spindle_integrations::bib::BibRecord;
 use spindle_integrations::isbn::Isbn;
+use spindle_integrations::lookup::{Catalogue, Found, LookupError};
 use spindle_integrations::marc::{Record, write_marcxml};
-use spindle_integrations::sru::{SruClient, SruError, cql_term};
 
 use super::Linking;
 use super::score::{AUTO_LINK, Candidate, record_id, score, summary_row};
@@ -16,77 +16,79 @@ use crate::db::{
 };
 use crate::state::{LinkState, LinkStatus};
 
+/// The lookups in order, the first that finds anything winning. One the catalogue refuses
+/// (an index or attribute it does not support) is noted and the next is tried: a bad barcode
+/// index must not keep a disc with a good ISBN from linking.
 async fn lookups(
-    client: &SruClient,
+    client: &Catalogue,
     disc: &DiscRow,
-) -> Result<Vec<(Record, &'static str, String)>, SruError> {
-    let ix = &client.config().indexes;
+    notes: &mut Vec<String>,
+) -> Result<Vec<(Record, &'static str, String)>, LookupError> {
+    fn hits(found: Found, method: &'static str) -> Vec<(Record, &'static str, String)> {
+        let (records, q) = found;
+        records
+            .into_iter()
+            .map(|r| (r, method, q.clone()))
+            .collect()
+    }
+    let mut refused = |what: &str, e: LookupError| -> Result<(), LookupError> {
+        if e.query_refused() {
+            notes.push(format!("the {what} lookup failed ({e}); tried the next"));
+            Ok(())
+        } else {
+            Err(e)
+        }
+    };
     if let Some(b) = &disc.barcode {
-        let found = client.by_barcode(b).await?;
-        if !found.is_empty() {
-            let q = format!("{}={}", ix.barcode, cql_term(b));
-            return Ok(found
-                .into_iter()
-                .map(|r| (r, "barcode", q.clone()))
-                .collect());
+        match client.by_barcode(b).await {
+            Ok(Some(found)) if !found.0.is_empty() => return Ok(hits(found, "barcode")),
+            Ok(_) => {}
+            Err(e) => refused("barcode", e)?,
         }
     }
     if let Some(id) = &disc.record_id {
-        let found = client.by_record_id(id).await?;
-        if !found.is_empty() {
-            let q = format!("{}={}", ix.record_id, cql_term(id));
-            return Ok(found
-                .into_iter()
-                .map(|r| (r, "record-id", q.clone()))
-                .collect());
+        match client.by_record_id(id).await {
+            Ok(found) if !found.0.is_empty() => return Ok(hits(found, "record-id")),
+            Ok(_) => {}
+            Err(e) => refused("record id", e)?,
         }
     }
     if let Some(isbn) = &disc.isbn {
-        let forms = Isbn::lookup_forms(isbn);
-        let found = client.by_isbns(&forms).await?;
-        if !found.is_empty() {
-            let q = forms
-                .iter()
-                .map(|f| format!("{}={f}", ix.isbn))
-                .collect::<Vec<_>>()
-                .join(" or ");
-            return Ok(found.into_iter().map(|r| (r, "isbn", q.clone())).collect());
+        match client.by_isbns(&Isbn::lookup_forms(isbn)).await {
+            Ok(found) if !found.0.is_empty() => return Ok(hits(found, "isbn")),
+            Ok(_) => {}
+            Err(e) => refused("ISBN", e)?,
         }
     }
     if let Some(title) = &disc.title_hint {
         let year = disc.year_hint.and_then(|y| i32::try_from(y).ok());
-        let found = client.by_title_year(title, year).await?;
-        let mut q = format!("{}={}", ix.title, cql_term(title));
-        if let Some(y) = year {
-            q.push_str(&format!(" and {}={y}", ix.date));
+        match client.by_title_year(title, year).await {
+            Ok(found) => return Ok(hits(found, "title-year")),
+            Err(e) => refused("title", e)?,
         }
-        return Ok(found
-            .into_iter()
-            .map(|r| (r, "title-year", q.clone()))
-            .collect());
     }
     Ok(Vec::new())
 }
 
 /// The host book of a disc record: among the records already fetched, else asked for.
 async fn host_record(
-    client: &SruClient,
+    client: &Catalogue,
     fetched: &[Record],
     host_id: &str,
-) -> Result<Option<Record>, SruError> {
+) -> Result<Option<Record>, LookupError> {
     if let Some(r) = fetched.iter().find(|r| record_id(r) == host_id) {
         return Ok(Some(r.clone()));
     }
-    Ok(client.by_record_id(host_id).await?.into_iter().next())
+    Ok(client.by_record_id(host_id).await?.0.into_iter().next())
 }
 
 async fn candidates(
-    client: &SruClient,
+    client: &Catalogue,
     disc: &DiscRow,
-) -> Result<(Vec<Candidate>, Vec<String>), SruError> {
+) -> Result<(Vec<Candidate>, Vec<String>), LookupError> {
     let mut notes = Vec::new();
     let mut out: Vec<Candidate> = Vec::new();
-    let found = lookups(client, disc).await?;
+    let found = lookups(client, disc, &mut notes).await?;
     // A host book is usually among the hits already (its barcode or ISBN is the disc's too).
     let fetched: Vec<Record> = found.iter().map(|(r, _, _)| r.clone()).collect();
     for (marc, method, query) in found {
@@ -184,21 +186,17 @@ async fn link_disc(linking: &Linking, disc_id: i64) -> Result<(), crate::db::DbE
         )
         .await;
     }
-    let outcome = match linking
-        .clients
-        .get(disc.member_id, &cat.settings, &linking.egress)
-    {
-        Ok(client) => candidates(&client, &disc).await,
-        Err(e) => Err(e),
-    };
+    let outcome =
+        match linking
+            .clients
+            .get(disc.member_id, &cat.kind, &cat.settings, &linking.egress)
+        {
+            Ok(client) => candidates(&client, &disc).await,
+            Err(e) => Err(e),
+        };
     let (cands, notes) = match outcome {
         Ok(v) => v,
-        Err(e)
-            if matches!(
-                e,
-                SruError::Timeout(_) | SruError::Unreachable(_) | SruError::Http { .. }
-            ) =>
-        {
+        Err(e) if e.try_later() => {
             tracing::warn!(disc = disc_id, error = %e, "catalogue lookup failed; will retry");
             return db::catalogue::retry_later(&linking.db, disc_id, 60, &e.to_string()).await;
         }

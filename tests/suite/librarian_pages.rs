@@ -251,6 +251,53 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
     assert_eq!(after["sru"]["url"], before["sru"]["url"]);
     let (_, html) = page(&la, &app, &location).await?;
     assert!(html.contains("id=\"notice\""), "{html}");
+    // Issue 20: the same form saves a Z39.50 catalogue (the SRU block goes), shows it back
+    // without the password, and a missing database is named on the page.
+    let zebra_port = common::catalogue::zebra()
+        .rsplit(':')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let z_form = |database: &str| {
+        let mut f = form(&csrf, "https://new.example.edu/r/{id}");
+        f.extend([
+            ("kind", "z3950".to_string()),
+            ("z_host", "127.0.0.1".to_string()),
+            ("z_port", zebra_port.clone()),
+            ("z_database", database.to_string()),
+            ("z_syntax", "usmarc".to_string()),
+            ("z_barcode", "1028".to_string()),
+            ("z_user", "reader".to_string()),
+            ("z_password", "z-secret".to_string()),
+        ]);
+        f
+    };
+    let r = post(&la, "/staff/settings/catalogue", z_form("")).await?;
+    assert_eq!(r.status(), 422);
+    assert!(
+        r.text().await?.contains("database"),
+        "the missing field is named"
+    );
+    let r = post(&la, "/staff/settings/catalogue", z_form("marc21")).await?;
+    assert_eq!(r.status(), 303);
+    let z = catalogue(&app, &a, "A").await?;
+    assert_eq!(z["kind"], "z3950");
+    assert!(z.get("sru").is_none(), "{z}");
+    assert_eq!(z["z3950"]["database"], "marc21");
+    assert_eq!(z["z3950"]["attributes"]["barcode"], 1028);
+    let (_, html) = page(&la, &app, "/staff/settings").await?;
+    assert!(
+        html.contains("value=\"marc21\"") && !html.contains("z-secret"),
+        "{html}"
+    );
+    let r = post(
+        &la,
+        "/staff/settings/catalogue",
+        form(&csrf, "https://new.example.edu/r/{id}"),
+    )
+    .await?;
+    assert_eq!(r.status(), 303, "back to SRU");
+    assert_eq!(catalogue(&app, &a, "A").await?["kind"], "sru");
     // Network ranges: a librarian sees them, only an admin sets them.
     let set_ranges = |c: &reqwest::Client, token: &str, cidrs: &str| {
         post(

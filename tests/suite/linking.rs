@@ -6,7 +6,7 @@
 use crate::common;
 
 use anyhow::Result;
-use common::catalogue::{configure, linked, manifest, register, strings, zebra};
+use common::catalogue::{configure, configure_as, linked, manifest, register, strings, zebra};
 use common::{Backend, PART, TestApp, iso_image, sha256_hex};
 use serde_json::{Value, json};
 
@@ -33,11 +33,20 @@ fn review_ids(v: &Value) -> Vec<String> {
 }
 
 async fn every_manifest_record_links(backend: Backend) -> Result<()> {
+    every_manifest_record_links_over(backend, "sru").await
+}
+
+/// Issue 20: the same discs, the same links, over Z39.50 from the same Zebra.
+async fn every_manifest_record_links_over_z3950(backend: Backend) -> Result<()> {
+    every_manifest_record_links_over(backend, "z3950").await
+}
+
+async fn every_manifest_record_links_over(backend: Backend, protocol: &str) -> Result<()> {
     let app = TestApp::start(backend).await?;
     for (code, db) in [("ZZU", "marc21"), ("CNU", "unimarc")] {
         app.member(code).await?;
         let token = app.librarian(code).await?;
-        configure(&app, &token, code, db).await?;
+        configure_as(&app, &token, code, db, protocol).await?;
     }
     let tokens = [
         ("marc21", app.librarian("ZZU").await?),
@@ -539,8 +548,143 @@ async fn resync_by_oai_pmh(backend: Backend) -> Result<()> {
     Ok(())
 }
 
+/// Issue 20: Z39.50 settings read back with the same field names (Bib-1 defaults filled in,
+/// the password never answered and kept when a PUT leaves it out); a wrong database fails the
+/// disc with a message naming it; an attribute the server does not support does not sink a
+/// disc that also has an ISBN; `"version": 1.2` as a number is an SRU version.
+async fn z3950_settings_and_a_bad_attribute(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let member = app.member("ZZU").await?;
+    let zzu = app.librarian("ZZU").await?;
+    let port: u16 = zebra()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let put = |body: Value| {
+        let (app, zzu) = (&app, &zzu);
+        async move {
+            app.client
+                .put(app.url("/api/v1/members/ZZU/catalogue"))
+                .bearer_auth(zzu)
+                .json(&body)
+                .send()
+                .await
+        }
+    };
+    let get = || async {
+        let v: Value = app
+            .client
+            .get(app.url("/api/v1/members/ZZU/catalogue"))
+            .bearer_auth(&zzu)
+            .send()
+            .await?
+            .json()
+            .await?;
+        anyhow::Ok(v)
+    };
+    let r = put(
+        json!({"kind": "z3950", "z3950": {"host": "127.0.0.1", "port": port,
+        "database": "nosuchdb", "user": "u", "password": "secret-pw"}}),
+    )
+    .await?;
+    assert_eq!(r.status(), 200, "{}", r.text().await?);
+    let v = get().await?;
+    assert_eq!(v["kind"], "z3950");
+    assert!(v.get("sru").is_none(), "{v}");
+    let z = &v["z3950"];
+    assert_eq!(
+        (
+            z["host"].as_str(),
+            z["port"].as_u64(),
+            z["database"].as_str()
+        ),
+        (Some("127.0.0.1"), Some(u64::from(port)), Some("nosuchdb"))
+    );
+    assert_eq!(z["syntax"], "usmarc");
+    assert_eq!(
+        z["attributes"],
+        json!({"isbn": 7, "issn": 8, "title": 4, "record_id": 12, "date": 31, "barcode": null})
+    );
+    assert!(
+        z["password"].is_null() && !v.to_string().contains("secret-pw"),
+        "{v}"
+    );
+
+    let image = iso_image(2000, 79);
+    app.upload(&zzu, &image, 2 * PART as usize).await?;
+    let sha = sha256_hex(&image);
+    let d = register(&app, &zzu, &sha, json!({"isbn": "9780596514327"})).await?;
+    let v = linked(&app, &zzu, d).await?;
+    assert_eq!(v["link_status"], "failed", "{v}");
+    let why = v["link_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("nosuchdb") && why.contains("Bib-1 diagnostic"),
+        "{v}"
+    );
+
+    // The right database, with a barcode attribute the server does not support: the disc
+    // with a barcode and an ISBN links by its ISBN, and says what the barcode lookup met.
+    let r = put(
+        json!({"kind": "z3950", "z3950": {"host": "127.0.0.1", "port": port,
+        "database": "marc21", "user": "u", "attributes": {"barcode": 9999}}}),
+    )
+    .await?;
+    assert_eq!(r.status(), 200);
+    let d = register(
+        &app,
+        &zzu,
+        &sha,
+        json!({"isbn": "9780596514327", "barcode": "NOT-ASKED"}),
+    )
+    .await?;
+    let v = linked(&app, &zzu, d).await?;
+    assert_eq!(v["link_status"], "linked", "{v}");
+    assert_eq!(linked_ids(&v), ["100002"]);
+    assert_eq!(v["links"][0]["method"], "isbn");
+    assert!(
+        v["links"][0]["query"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("@attr 1=7"),
+        "{v}"
+    );
+    let why = v["links"][0]["explanation"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("barcode lookup failed") && why.contains("9999"),
+        "{v}"
+    );
+    // The password was kept: same host and user, none given.
+    let stored = spindle::db::catalogue::get(&app.state.db, member)
+        .await?
+        .expect("stored");
+    assert!(
+        stored.settings.contains("secret-pw"),
+        "kept for the same host and user"
+    );
+
+    // Both blocks, or the wrong one, are refused; an SRU version may be a number.
+    for bad in [
+        json!({"kind": "z3950", "sru": {"url": "http://x/db"}}),
+        json!({"kind": "z3950", "z3950": {"host": "h", "database": "d"}, "sru": {"url": "http://x/db"}}),
+        json!({"kind": "z3950", "z3950": {"host": "h"}}),
+        json!({"kind": "z3950", "z3950": {"host": "h", "database": "d", "syntax": "marc8"}}),
+    ] {
+        let r = put(bad.clone()).await?;
+        assert_eq!(r.status(), 422, "{bad}");
+    }
+    let r =
+        put(json!({"kind": "sru", "sru": {"url": format!("{}/marc21", zebra()), "version": 1.2}}))
+            .await?;
+    assert_eq!(r.status(), 200, "{}", r.text().await?);
+    assert_eq!(get().await?["sru"]["version"], "1.2");
+    Ok(())
+}
+
 on_both_backends!(
     every_manifest_record_links,
+    every_manifest_record_links_over_z3950,
+    z3950_settings_and_a_bad_attribute,
     misconfigured_catalogues_fail_clearly,
     resync_follows_the_catalogue,
     resync_by_oai_pmh

@@ -22,3 +22,11 @@ pub fn strings(v: &Value) -> Vec<String> {
         .filter_map(|s| s.as_str().map(str::to_string))
         .collect()
 }
+
+/// The 001s of the records found.
+pub fn ids(records: &[spindle_integrations::marc::Record]) -> std::collections::BTreeSet<String> {
+    records
+        .iter()
+        .filter_map(|r| r.control("001").map(str::to_string))
+        .collect()
+}

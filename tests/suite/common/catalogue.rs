@@ -30,15 +30,46 @@ pub fn strings(v: &Value) -> Vec<String> {
 }
 
 pub async fn configure(app: &TestApp, token: &str, code: &str, db: &str) -> Result<()> {
+    configure_as(app, token, code, db, "sru").await
+}
+
+/// The member's catalogue is the test Zebra's database `db`, over SRU or Z39.50 (`z3950`:
+/// the same server and port, the record syntax of the database's flavour, the barcode index
+/// named, as a librarian would for a catalogue that has one).
+pub async fn configure_as(
+    app: &TestApp,
+    token: &str,
+    code: &str,
+    db: &str,
+    protocol: &str,
+) -> Result<()> {
+    let body = if protocol == "z3950" {
+        let port: u16 = zebra()
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.trim_end_matches('/').parse().ok())
+            .expect("the Zebra URL's port");
+        json!({
+            "kind": "z3950",
+            "z3950": {
+                "host": "127.0.0.1", "port": port, "database": db,
+                "syntax": if db == "unimarc" { "unimarc" } else { "usmarc" },
+                "attributes": {"barcode": 1028}, "timeout_secs": 5
+            },
+            "opac_record_url": "https://opac.example.edu/record/{id}"
+        })
+    } else {
+        json!({
+            "kind": "sru",
+            "sru": {"url": format!("{}/{db}", zebra()), "timeout_secs": 5},
+            "opac_record_url": "https://opac.example.edu/record/{id}"
+        })
+    };
     let r = app
         .client
         .put(app.url(&format!("/api/v1/members/{code}/catalogue")))
         .bearer_auth(token)
-        .json(&json!({
-            "kind": "sru",
-            "sru": {"url": format!("{}/{db}", zebra()), "timeout_secs": 5},
-            "opac_record_url": "https://opac.example.edu/record/{id}"
-        }))
+        .json(&body)
         .send()
         .await?;
     if r.status() != 200 {
