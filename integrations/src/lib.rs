@@ -9,5 +9,6 @@ pub mod isbn;
 pub mod lookup;
 pub mod marc;
 pub mod oai;
+mod retry;
 pub mod sru;
 pub mod z3950;

@@ -83,9 +83,10 @@ impl Catalogue {
     /// Records carrying any of the ISBN forms (servers match only the form as catalogued).
     pub async fn by_isbns(&self, forms: &[String]) -> Result<Found, LookupError> {
         match self {
+            Self::Sru(_) if forms.is_empty() => Ok((Vec::new(), String::new())),
             Self::Sru(c) => {
                 let q = c.isbn_cql(forms);
-                Ok((c.by_isbns(forms).await?, q))
+                Ok((c.search_all(&q, 100).await?, q))
             }
             Self::Z3950(c) => match c.isbn_query(forms) {
                 Some(q) => Ok((c.search(&q, 100).await?.records, q.pqf())),

@@ -6,7 +6,6 @@
 //! catalogue.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use roxmltree::{Document, Node, ParsingOptions};
 use serde::{Deserialize, Serialize};
@@ -335,22 +334,10 @@ impl SruClient {
 
     /// One page: `max` records from position `start` (1-based).
     pub async fn search(&self, cql: &str, start: u32, max: u32) -> Result<Page, SruError> {
-        let mut attempt = 0;
-        loop {
-            let result = match self.fetch_once(cql, start, max).await {
-                Ok(body) => parse_response(&body),
-                Err(e) => Err(e),
-            };
-            match result {
-                Err(e) if e.transient() && attempt < self.config.retries => {
-                    attempt += 1;
-                    let backoff = Duration::from_millis(200 * (1 << attempt.min(6)));
-                    tracing::debug!(error = %e, attempt, "SRU request failed; retrying");
-                    tokio::time::sleep(backoff).await;
-                }
-                other => return other,
-            }
-        }
+        crate::retry::with_backoff(self.config.retries, "SRU", SruError::transient, || async {
+            parse_response(&self.fetch_once(cql, start, max).await?)
+        })
+        .await
     }
 
     /// Every record the query finds, up to `limit`, paging by `numberOfRecords`.

@@ -40,14 +40,10 @@ pub struct CatalogueSettings {
 /// One catalogue client per member (so its concurrency limit and its Z39.50 connections are
 /// per catalogue), rebuilt when the stored settings change.
 #[derive(Default)]
-pub struct Clients(Mutex<HashMap<i64, (String, Catalogue)>>);
+pub struct Clients(Mutex<HashMap<i64, (String, String, Catalogue)>>);
 
 /// A client for stored settings of `kind`.
-pub(super) fn client_for(
-    kind: &str,
-    stored: &str,
-    egress: &Egress,
-) -> Result<Catalogue, LookupError> {
+fn client_for(kind: &str, stored: &str, egress: &Egress) -> Result<Catalogue, LookupError> {
     Ok(match kind {
         "z3950" => {
             let c: Z3950Config =
@@ -70,15 +66,18 @@ impl Clients {
         stored: &str,
         egress: &Egress,
     ) -> Result<Catalogue, LookupError> {
-        let key = format!("{kind}\n{stored}");
         let mut map = self.0.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some((s, c)) = map.get(&member_id)
-            && *s == key
+        if let Some((k, s, c)) = map.get(&member_id)
+            && k == kind
+            && s == stored
         {
             return Ok(c.clone());
         }
         let client = client_for(kind, stored, egress)?;
-        map.insert(member_id, (key, client.clone()));
+        map.insert(
+            member_id,
+            (kind.to_string(), stored.to_string(), client.clone()),
+        );
         Ok(client)
     }
 }

@@ -567,17 +567,10 @@ impl Z3950Client {
 
     /// Every record the query finds, up to `limit`, retrying transient failures.
     pub async fn search(&self, query: &Rpn, limit: usize) -> Result<Page, Z3950Error> {
-        let mut attempt = 0;
-        loop {
-            match self.search_once(query, limit).await {
-                Err(e) if e.transient() && attempt < self.config.retries => {
-                    attempt += 1;
-                    tracing::debug!(error = %e, attempt, "Z39.50 request failed; retrying");
-                    tokio::time::sleep(Duration::from_millis(200 * (1 << attempt.min(6)))).await;
-                }
-                other => return other,
-            }
-        }
+        crate::retry::with_backoff(self.config.retries, "Z39.50", Z3950Error::transient, || {
+            self.search_once(query, limit)
+        })
+        .await
     }
 
     fn term(use_attr: u32, term: &str) -> Rpn {
