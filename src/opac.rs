@@ -6,8 +6,9 @@
 use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
 use serde::Serialize;
 use spindle_integrations::isbn::Isbn;
+use spindle_integrations::marc::charset::Charset;
 use spindle_integrations::marc::{
-    Field, Record, Subfield, parse_marcxml, write_iso2709, write_marcxml,
+    Field, Record, Subfield, parse_marcxml, write_iso2709_in, write_marcxml,
 };
 
 use crate::auth::Staff;
@@ -133,11 +134,24 @@ pub async fn resolve(db: &Db, public_url: &str, key: &Key) -> AppResult<Resolved
     }
 }
 
-/// Which export format.
+/// Which export format: MARCXML (always UTF-8), or ISO 2709 in UTF-8 or GB 18030 (what
+/// many Chinese systems load), labelled to match.
 #[derive(Debug, Clone, Copy)]
 pub enum Format {
     MarcXml,
-    Iso2709,
+    Iso2709(Charset),
+}
+
+/// The ISO 2709 export's character set from `?charset=` (UTF-8 when not given).
+pub fn export_charset(asked: Option<&str>) -> AppResult<Charset> {
+    match asked.map(str::to_ascii_lowercase).as_deref() {
+        None | Some("utf-8" | "utf8") => Ok(Charset::Utf8),
+        Some("gb18030") => Ok(Charset::Gb18030),
+        Some(other) => Err(AppError::bad_request(
+            ErrorCode::InvalidField,
+            detail!("err_export_charset", charset = other),
+        )),
+    }
 }
 
 /// The member's linked records, each with one 856 per disc pointing at the resolver.
@@ -217,6 +231,9 @@ pub async fn export(
     }
     Ok(match format {
         Format::MarcXml => write_marcxml(&records).into_bytes(),
-        Format::Iso2709 => records.iter().flat_map(write_iso2709).collect(),
+        Format::Iso2709(set) => records
+            .iter()
+            .flat_map(|r| write_iso2709_in(r, set))
+            .collect(),
     })
 }

@@ -143,6 +143,137 @@ fn iso2709_carries_the_same_records() {
     }
 }
 
+/// The catalogue converted by YAZ (`yaz-marcdump`) into ISO 2709 in the sets older systems
+/// send: `file` names the source, `to` the character set.
+fn converted_by_yaz(file: &str, to: &str) -> Vec<u8> {
+    let out = std::process::Command::new("yaz-marcdump")
+        .args(["-i", "marcxml", "-o", "marc", "-f", "utf-8", "-t", to])
+        .arg(records_dir().join(file))
+        .output()
+        .expect("yaz-marcdump (scripts/peers.sh installs yaz)");
+    assert!(
+        out.status.success(),
+        "yaz-marcdump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
+/// Each record of an ISO 2709 file, with `at`'s byte of its leader set to `to`.
+fn with_leader_byte(mut bytes: Vec<u8>, at: usize, to: u8) -> Vec<u8> {
+    let mut start = 0;
+    while start + 24 < bytes.len() {
+        bytes[start + at] = to;
+        let Some(end) = bytes[start..].iter().position(|&b| b == 0x1D) else {
+            break;
+        };
+        start += end + 1;
+    }
+    bytes
+}
+
+/// Whether every character of the record has a GB 2312 code (GBK's two-byte codes whose
+/// bytes are both 0xA1..=0xFE, with ASCII).
+fn fits_gb2312(r: &Record) -> bool {
+    let text = spindle_integrations::marc::write_marcxml(std::slice::from_ref(r));
+    let (bytes, _, unmappable) = encoding_rs::GBK.encode(&text);
+    if unmappable {
+        return false;
+    }
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] < 0x80 {
+            i += 1;
+            continue;
+        }
+        let ok = (0xA1..=0xF7).contains(&bytes[i])
+            && bytes.get(i + 1).is_some_and(|b| (0xA1..=0xFE).contains(b));
+        if !ok {
+            return false;
+        }
+        i += 2;
+    }
+    true
+}
+
+#[test]
+fn records_in_marc8_gbk_and_gb2312_read_as_their_utf8_originals() {
+    let originals = catalogue();
+    let original = |r: &Record| {
+        originals
+            .iter()
+            .find(|o| o.control("001") == r.control("001"))
+            .map(BibRecord::from_marc)
+            .expect("the same record id")
+    };
+    // MARC21 in MARC-8: diacritics (Müller) and the CJK 880 titles come back as the UTF-8
+    // originals. YAZ leaves leader/09 saying UTF-8; with it blank, as MARC-8 records should
+    // say, the label is right and nothing is noted.
+    let yaz = converted_by_yaz("marc21.xml", "marc8");
+    for (bytes, label_lies) in [(yaz.clone(), true), (with_leader_byte(yaz, 9, b' '), false)] {
+        let marc8 = parse_iso2709(&bytes).expect("YAZ's ISO 2709 parses");
+        assert!(marc8.len() > 20);
+        let mut non_ascii = 0;
+        for r in &marc8 {
+            let bib = BibRecord::from_marc(r);
+            let was = original(r);
+            let plain = was.title.is_ascii()
+                && was.title_vernacular.is_none()
+                && was.authors.iter().all(|a| a.is_ascii());
+            non_ascii += usize::from(!plain);
+            assert_eq!(bib, was, "{:?} in MARC-8", r.control("001"));
+            if label_lies && !plain {
+                let note = r.charset_note.clone().unwrap_or_default();
+                assert!(note.contains("UTF-8, but its bytes are MARC-8"), "{note}");
+            } else if !label_lies {
+                assert_eq!(r.charset_note, None, "{:?}", r.control("001"));
+            }
+        }
+        assert!(non_ascii >= 2, "the MARC-8 records carry more than ASCII");
+    }
+    // CNMARC in GBK and in GB 2312. YAZ leaves 100 $a/26-29 saying Unicode ("50"): a label
+    // that lies, as real exports do. The bytes decide, and the record says so.
+    for set in ["gbk", "gb2312"] {
+        let mut compared = 0;
+        let bytes = converted_by_yaz("unimarc.xml", set);
+        for r in parse_iso2709(&bytes).expect("YAZ's ISO 2709 parses") {
+            let was = original(&r);
+            let fits = originals
+                .iter()
+                .find(|o| o.control("001") == r.control("001"))
+                .is_some_and(fits_gb2312);
+            if set == "gb2312" && !fits {
+                continue; // YAZ cannot write its traditional characters in GB 2312
+            }
+            assert_eq!(
+                BibRecord::from_marc(&r),
+                was,
+                "{:?} in {set}",
+                r.control("001")
+            );
+            if !was.title.is_ascii() {
+                let note = r.charset_note.clone().unwrap_or_default();
+                assert!(note.contains("says its text is UTF-8"), "{note}");
+                assert!(note.contains("GB 18030"), "{note}");
+            }
+            compared += 1;
+        }
+        assert!(compared >= 15, "{compared} records compared in {set}");
+    }
+    // UTF-8 records whose leader/09 says MARC-8: read as UTF-8, and said so.
+    for o in originals
+        .iter()
+        .filter(|o| o.fields("245").next().is_some())
+    {
+        let mut bytes = write_iso2709(o);
+        bytes[9] = b' ';
+        let back = parse_iso2709(&bytes).expect("parse");
+        assert_eq!(BibRecord::from_marc(&back[0]), BibRecord::from_marc(o));
+        let ascii = std::str::from_utf8(&bytes).is_ok_and(|t| t.is_ascii());
+        assert_eq!(back[0].charset_note.is_some(), !ascii);
+    }
+}
+
 #[test]
 fn the_committed_catalogue_is_what_the_generator_writes() {
     let dir = tempfile_dir();

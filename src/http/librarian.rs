@@ -596,6 +596,8 @@ async fn save_networks(
 #[derive(Deserialize)]
 struct MemberQuery {
     member: Option<String>,
+    /// The ISO 2709 export's character set (`utf-8` or `gb18030`).
+    charset: Option<String>,
 }
 
 async fn export_page(
@@ -621,6 +623,7 @@ async fn export_page(
             "linked": linked,
             "xml_url": crate::site::here(format!("/staff/export/marcxml.xml?member={code}")),
             "mrc_url": crate::site::here(format!("/staff/export/iso2709.mrc?member={code}")),
+            "mrc_gb_url": crate::site::here(format!("/staff/export/iso2709.mrc?member={code}&charset=gb18030")),
             "resolver": format!("{}/r/{}/record/", state.config.public_url(), member.code),
         }),
     );
@@ -636,7 +639,10 @@ async fn export_file(
 ) -> Response {
     let format = match file.as_str() {
         "marcxml.xml" => Format::MarcXml,
-        "iso2709.mrc" => Format::Iso2709,
+        "iso2709.mrc" => match crate::opac::export_charset(q.charset.as_deref()) {
+            Ok(set) => Format::Iso2709(set),
+            Err(e) => return e.into_response(),
+        },
         _ => {
             return web::message(
                 StatusCode::NOT_FOUND,

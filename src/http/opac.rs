@@ -169,7 +169,7 @@ pub(super) async fn export(
     let bytes = opac::export(&s.db, &s.config.public_url(), &staff, &code, format).await?;
     let (ctype, ext) = match format {
         Format::MarcXml => ("application/marcxml+xml; charset=utf-8", "xml"),
-        Format::Iso2709 => ("application/marc", "mrc"),
+        Format::Iso2709(_) => ("application/marc", "mrc"),
     };
     let disposition = format!("attachment; filename=\"spindle-856-{code}.{ext}\"");
     let mut r = bytes.into_response();
@@ -189,10 +189,17 @@ async fn export_xml(
     export(s, staff, code, Format::MarcXml).await
 }
 
+#[derive(Deserialize)]
+struct ExportQuery {
+    charset: Option<String>,
+}
+
 async fn export_mrc(
     State(s): State<AppState>,
     staff: Staff,
     ApiPath(code): ApiPath<String>,
+    ApiQuery(q): ApiQuery<ExportQuery>,
 ) -> AppResult<Response> {
-    export(s, staff, code, Format::Iso2709).await
+    let set = opac::export_charset(q.charset.as_deref())?;
+    export(s, staff, code, Format::Iso2709(set)).await
 }

@@ -52,6 +52,9 @@ pub(super) fn score(c: &mut Candidate, disc: &DiscRow) {
     };
     c.score = base;
     c.why.push(why);
+    if let Some(note) = &c.marc.charset_note {
+        c.why.push(note.clone());
+    }
     if bib.discs.count > 0 {
         let kind = bib.discs.kind.map_or("disc", |k| k.as_str());
         c.why.push(format!(

@@ -41,6 +41,13 @@ async fn every_manifest_record_links_over_z3950(backend: Backend) -> Result<()> 
     every_manifest_record_links_over(backend, "z3950").await
 }
 
+/// Issue 20, item 2: the same again with the records in MARC-8 (MARC21, leader/09 still saying
+/// UTF-8, as YAZ writes it) and GBK (CNMARC, field 100 still saying Unicode): the same links
+/// and the same titles as the UTF-8 originals, and the explanation says how the text was read.
+async fn every_manifest_record_links_in_marc8_and_gbk(backend: Backend) -> Result<()> {
+    every_manifest_record_links_over(backend, "z3950-legacy").await
+}
+
 async fn every_manifest_record_links_over(backend: Backend, protocol: &str) -> Result<()> {
     let app = TestApp::start(backend).await?;
     for (code, db) in [("ZZU", "marc21"), ("CNU", "unimarc")] {
@@ -128,6 +135,14 @@ async fn every_manifest_record_links_over(backend: Backend, protocol: &str) -> R
                     assert_eq!(v["link_status"], "linked", "{id} by ISBN {isbn}: {v}");
                     assert_eq!(linked_ids(&v), vec![id.clone()], "{id} by ISBN {isbn}");
                     assert_eq!(v["links"][0]["method"], "isbn");
+                    assert_eq!(v["links"][0]["title"], m["title"], "{id} by ISBN {isbn}");
+                    let explanation = v["links"][0]["explanation"].as_str().unwrap_or_default();
+                    let plain = m["title"].as_str().is_some_and(str::is_ascii);
+                    if protocol == "z3950-legacy" && !plain {
+                        assert!(explanation.contains("but its bytes are"), "{explanation}");
+                    } else if protocol != "z3950-legacy" {
+                        assert!(!explanation.contains("its bytes"), "{explanation}");
+                    }
                 }
                 (false, false) => {
                     assert_eq!(
@@ -684,6 +699,7 @@ async fn z3950_settings_and_a_bad_attribute(backend: Backend) -> Result<()> {
 on_both_backends!(
     every_manifest_record_links,
     every_manifest_record_links_over_z3950,
+    every_manifest_record_links_in_marc8_and_gbk,
     z3950_settings_and_a_bad_attribute,
     misconfigured_catalogues_fail_clearly,
     resync_follows_the_catalogue,

@@ -205,6 +205,52 @@ async fn resolver_lookup_and_export(backend: Backend) -> Result<()> {
         Some(('4', ' '))
     );
     assert!(uni[0].fields("200").next().is_some());
+    // In GB 18030, as many Chinese systems load records: the leader and 100 $a/26-29 say so,
+    // YAZ reads it back to the same text, and so does Spindle, finding nothing to correct.
+    let gb = app
+        .client
+        .get(app.url("/api/v1/members/CNU/export.mrc?charset=gb18030"))
+        .bearer_auth(&cnu)
+        .send()
+        .await?;
+    assert_eq!(gb.status(), 200);
+    let gb = gb.bytes().await?;
+    assert_eq!(gb[9], b' ', "leader/09 blank: not UTF-8");
+    assert!(
+        std::str::from_utf8(&gb).is_err(),
+        "GB 18030 bytes, not UTF-8"
+    );
+    let path = dir.path().join("export-gb.mrc");
+    std::fs::write(&path, &gb)?;
+    let out = std::process::Command::new("yaz-marcdump")
+        .args([
+            "-f", "gb18030", "-t", "utf-8", "-i", "marc", "-o", "marcxml",
+        ])
+        .arg(&path)
+        .output()?;
+    assert!(
+        out.status.success(),
+        "yaz-marcdump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let dumped = parse_marcxml(&String::from_utf8_lossy(&out.stdout))?;
+    let ours = parse_iso2709(&gb)?;
+    for back in [&dumped[0], &ours[0]] {
+        assert_eq!(back.first("200", 'a'), uni[0].first("200", 'a'));
+        assert_eq!(back.first("200", 'a').map(|t| t.is_ascii()), Some(false));
+        assert_eq!(back.fields("856").count(), uni[0].fields("856").count());
+        let coded = back.first("100", 'a').unwrap_or_default();
+        assert_eq!(coded.get(26..30), Some("0120"), "{coded}");
+    }
+    assert_eq!(ours[0].charset_note, None, "the label matches the bytes");
+    let r = app
+        .client
+        .get(app.url("/api/v1/members/CNU/export.mrc?charset=latin1"))
+        .bearer_auth(&cnu)
+        .send()
+        .await?;
+    assert_eq!(r.status(), 400);
+    assert!(r.text().await?.contains("utf-8 or gb18030"));
     let r = app
         .client
         .get(app.url("/api/v1/members/ZZU/export.xml"))

@@ -1,8 +1,9 @@
 //! ISO 2709 (the binary MARC exchange format): a 24-byte leader, a directory of 12-byte
 //! entries, fields ended by 0x1E, subfields introduced by 0x1F, records ended by 0x1D.
-//! Text is read as UTF-8 (leader/09 `a`, or anything else, lossily): the catalogues Spindle
-//! talks to are Unicode.
+//! Text is read in the character set the record names and its bytes bear out (UTF-8, MARC-8,
+//! GB 18030: see `charset`); records are written in UTF-8 or GB 18030.
 
+use super::charset::{self, Charset};
 use super::{Field, MAX_RECORDS, MarcError, Record, Subfield};
 
 const FT: u8 = 0x1E;
@@ -29,10 +30,6 @@ fn num(b: &[u8], at: usize, offset: usize) -> Result<usize, MarcError> {
         })
 }
 
-fn text(b: &[u8]) -> String {
-    String::from_utf8_lossy(b).into_owned()
-}
-
 fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
     if data.len() < 25 {
         return Err(err(offset, "shorter than a leader"));
@@ -44,7 +41,7 @@ fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
             format!("base address {base} outside the record"),
         ));
     }
-    let leader = text(&data[..24]);
+    let leader = String::from_utf8_lossy(&data[..24]).into_owned();
     let directory = &data[24..base - 1];
     if !directory.len().is_multiple_of(12) {
         return Err(err(
@@ -52,10 +49,10 @@ fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
             "directory is not a whole number of entries",
         ));
     }
-    let mut fields = Vec::with_capacity(directory.len() / 12);
+    let mut raw: Vec<(String, &[u8])> = Vec::with_capacity(directory.len() / 12);
     for (i, e) in directory.chunks_exact(12).enumerate() {
         let at = 24 + i * 12;
-        let tag = text(&e[..3]);
+        let tag = String::from_utf8_lossy(&e[..3]).into_owned();
         let len = num(&e[3..7], at + 3, offset)?;
         let start = base + num(&e[7..12], at + 7, offset)?;
         // `data` ends with the record terminator, which no field may take in.
@@ -64,7 +61,22 @@ fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
             .filter(|&x| x < data.len())
             .ok_or_else(|| err(offset + at, format!("field {tag} runs past the record")))?;
         let body = &data[start..end];
-        let body = body.strip_suffix(&[FT]).unwrap_or(body);
+        raw.push((tag, body.strip_suffix(&[FT]).unwrap_or(body)));
+    }
+    // The character set: what the record says (leader/09, or UNIMARC 100 $a/26-29 when the
+    // record is UNIMARC: it has no 245 and its 100 $a is coded data), checked against the bytes.
+    let unimarc_100a = (!raw.iter().any(|(t, _)| t == "245"))
+        .then(|| raw.iter().find(|(t, _)| t == "100"))
+        .flatten()
+        .and_then(|(_, b)| b.split(|&c| c == SF).nth(1))
+        .and_then(|a| a.strip_prefix(b"a"))
+        .filter(|a| a.len() >= 9 && a[..8].iter().all(u8::is_ascii_digit));
+    let label = charset::labelled(&data[..24], unimarc_100a);
+    let bodies: Vec<&[u8]> = raw.iter().map(|(_, b)| *b).collect();
+    let (set, note) = charset::choose(label, &bodies);
+    let text = |b: &[u8]| charset::decode(set, b);
+    let mut fields = Vec::with_capacity(raw.len());
+    for (tag, body) in raw {
         let control = tag.as_bytes().first() == Some(&b'0') && tag.as_bytes().get(1) == Some(&b'0');
         if control {
             fields.push(Field::Control {
@@ -86,13 +98,18 @@ fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
             .split(|&b| b == SF)
             .filter(|s| !s.is_empty())
             .map(|s| {
+                // A subfield code is one byte in every set a record may use; a code that is
+                // not ASCII (a damaged record) is read as one UTF-8 character when it is one.
                 let code_len = std::str::from_utf8(&s[..s.len().min(4)])
                     .ok()
                     .and_then(|t| t.chars().next())
                     .map_or(1, char::len_utf8);
                 let code_len = code_len.min(s.len());
                 Subfield {
-                    code: text(&s[..code_len]).chars().next().unwrap_or(' '),
+                    code: String::from_utf8_lossy(&s[..code_len])
+                        .chars()
+                        .next()
+                        .unwrap_or(' '),
                     value: text(&s[code_len..]),
                 }
             })
@@ -104,7 +121,11 @@ fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
             subfields,
         });
     }
-    Ok(Record { leader, fields })
+    Ok(Record {
+        leader,
+        fields,
+        charset_note: note,
+    })
 }
 
 /// Every record in `data` (records ended by 0x1D; stray whitespace between them skipped).
@@ -145,13 +166,31 @@ pub fn parse_iso2709(data: &[u8]) -> Result<Vec<Record>, MarcError> {
 const MAX_FIELD: usize = 9_999;
 const MAX_RECORD: usize = 99_999;
 
-/// One record in ISO 2709 with correct lengths and offsets (UTF-8, leader/09 `a`), whatever
-/// the record holds: a tag is written as three ASCII characters (`?` for any other), an
-/// indicator that is not ASCII as a blank; a field longer than the format can say is cut at a
-/// character boundary, and when the record would still be too long, data fields are left out
-/// from the end, keeping the control fields and the 856 links the export exists for.
+/// One record in ISO 2709, UTF-8: see [`write_iso2709_in`].
 pub fn write_iso2709(record: &Record) -> Vec<u8> {
-    let mut fields: Vec<(String, Vec<u8>)> = record.fields.iter().map(encode_field).collect();
+    write_iso2709_in(record, Charset::Utf8)
+}
+
+/// One record in ISO 2709 with correct lengths and offsets, its text in `set` (UTF-8, or
+/// GB 18030; MARC-8 is read, never written, and asking for it writes UTF-8) and its label to
+/// match: leader/09 `a` for UTF-8 and blank otherwise, and in a UNIMARC record the character
+/// sets of 100 $a/26-29 (`50  ` Unicode, `0120` ISO 646 + GB 2312 as CNMARC writes it).
+/// Whatever the record holds it is written: a tag as three ASCII characters (`?` for any
+/// other), an indicator that is not ASCII as a blank; a field longer than the format can say is
+/// cut at a character boundary, and when the record would still be too long, data fields are
+/// left out from the end, keeping the control fields and the 856 links the export exists for.
+pub fn write_iso2709_in(record: &Record, set: Charset) -> Vec<u8> {
+    let set = if set == Charset::Marc8 {
+        Charset::Utf8
+    } else {
+        set
+    };
+    let unimarc = !record.fields.iter().any(|f| f.tag() == "245");
+    let mut fields: Vec<(String, Vec<u8>)> = record
+        .fields
+        .iter()
+        .map(|f| encode_field(&labelled_100(f, unimarc, set), set))
+        .collect();
     let size = |fields: &[(String, Vec<u8>)]| {
         24 + fields.iter().map(|(_, b)| 12 + b.len()).sum::<usize>() + 2
     };
@@ -188,7 +227,7 @@ pub fn write_iso2709(record: &Record) -> Vec<u8> {
         .take(24)
         .collect();
     leader[..5].copy_from_slice(format!("{total:05}").as_bytes());
-    leader[9] = b'a';
+    leader[9] = if set == Charset::Utf8 { b'a' } else { b' ' };
     leader[12..17].copy_from_slice(format!("{base:05}").as_bytes());
     let mut out = leader;
     out.extend_from_slice(&directory);
@@ -197,11 +236,78 @@ pub fn write_iso2709(record: &Record) -> Vec<u8> {
     out
 }
 
-/// A field's directory tag and its bytes, terminator included, at most [`MAX_FIELD`] long.
-fn encode_field(f: &Field) -> (String, Vec<u8>) {
+/// A UNIMARC 100 field with positions 26-29 of its coded data saying `set`; any other field
+/// as it is.
+fn labelled_100(f: &Field, unimarc: bool, set: Charset) -> std::borrow::Cow<'_, Field> {
+    use std::borrow::Cow;
+    let Field::Data {
+        tag,
+        ind1,
+        ind2,
+        subfields,
+    } = f
+    else {
+        return Cow::Borrowed(f);
+    };
+    let coded = |s: &Subfield| {
+        s.code == 'a'
+            && s.value.len() >= 30
+            && s.value.is_ascii()
+            && s.value[..8].bytes().all(|b| b.is_ascii_digit())
+    };
+    if !unimarc || tag != "100" || !subfields.first().is_some_and(coded) {
+        return Cow::Borrowed(f);
+    }
+    let mut subfields = subfields.clone();
+    let label = if set == Charset::Gb18030 {
+        "0120"
+    } else {
+        "50  "
+    };
+    subfields[0].value.replace_range(26..30, label);
+    Cow::Owned(Field::Data {
+        tag: tag.clone(),
+        ind1: *ind1,
+        ind2: *ind2,
+        subfields,
+    })
+}
+
+/// `text` in `set`, cut to at most `room` bytes at a character boundary.
+fn encode_text(text: &str, set: Charset, room: usize) -> Vec<u8> {
+    let whole = |t: &str| match set {
+        Charset::Gb18030 => encoding_rs::GB18030.encode(t).0.into_owned(),
+        _ => t.as_bytes().to_vec(),
+    };
+    let bytes = whole(text);
+    if bytes.len() <= room {
+        return bytes;
+    }
+    // The longest prefix of whole characters that fits (rare: only oversized fields).
+    let ends: Vec<usize> = text
+        .char_indices()
+        .map(|(i, _)| i)
+        .chain([text.len()])
+        .collect();
+    let (mut lo, mut hi) = (0, ends.len() - 1);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if whole(&text[..ends[mid]]).len() <= room {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    whole(&text[..ends[lo]])
+}
+
+/// A field's directory tag and its bytes in `set`, terminator included, at most
+/// [`MAX_FIELD`] long.
+fn encode_field(f: &Field, set: Charset) -> (String, Vec<u8>) {
+    let room = MAX_FIELD - 1;
     let mut body = Vec::new();
     match f {
-        Field::Control { value, .. } => body.extend_from_slice(value.as_bytes()),
+        Field::Control { value, .. } => body.extend(encode_text(value, set, room)),
         Field::Data {
             ind1,
             ind2,
@@ -216,18 +322,15 @@ fn encode_field(f: &Field) -> (String, Vec<u8>) {
                 });
             }
             for s in subfields {
+                let code = s.code.to_string();
+                if body.len() + 1 + code.len() > room {
+                    break;
+                }
                 body.push(SF);
-                body.extend_from_slice(s.code.to_string().as_bytes());
-                body.extend_from_slice(s.value.as_bytes());
+                body.extend_from_slice(code.as_bytes());
+                body.extend(encode_text(&s.value, set, room - body.len()));
             }
         }
-    }
-    if body.len() > MAX_FIELD - 1 {
-        let mut cut = MAX_FIELD - 1;
-        while cut > 0 && (body[cut] & 0xC0) == 0x80 {
-            cut -= 1;
-        }
-        body.truncate(cut);
     }
     body.push(FT);
     let tag: String = format!("{:0>3}", f.tag())
@@ -245,6 +348,7 @@ mod tests {
     #[test]
     fn round_trips_unicode_and_rejects_lies() {
         let rec = Record {
+            charset_note: None,
             leader: "00000nam0 2200000   450 ".into(),
             fields: vec![
                 Field::Control {
@@ -295,6 +399,7 @@ mod tests {
             subfields: vec![Subfield { code: 'a', value }],
         };
         let rec = Record {
+            charset_note: None,
             leader: "00000nam\u{c4}a2200000 a 4500".into(),
             fields: vec![
                 Field::Control {

@@ -2,10 +2,11 @@
 //! MARCXML or ISO 2709 and written back (for export). Tags are data here; what they mean
 //! (MARC21 or UNIMARC) is the business of `crate::bib`.
 
+pub mod charset;
 mod iso2709;
 mod xml;
 
-pub use iso2709::{parse_iso2709, write_iso2709};
+pub use iso2709::{parse_iso2709, write_iso2709, write_iso2709_in};
 pub use xml::{parse_marcxml, records_in, write_marcxml};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -66,6 +67,9 @@ impl Field {
 pub struct Record {
     pub leader: String,
     pub fields: Vec<Field>,
+    /// Set when the record's text was read in another character set than it names (or it
+    /// names none): what was found, for the librarian.
+    pub charset_note: Option<String>,
 }
 
 impl Record {

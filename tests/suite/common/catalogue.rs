@@ -43,7 +43,7 @@ pub async fn configure_as(
     db: &str,
     protocol: &str,
 ) -> Result<()> {
-    let body = if protocol == "z3950" {
+    let body = if protocol.starts_with("z3950") {
         let port: u16 = zebra()
             .rsplit(':')
             .next()
@@ -54,7 +54,14 @@ pub async fn configure_as(
             "z3950": {
                 "host": "127.0.0.1", "port": port, "database": db,
                 "syntax": if db == "unimarc" { "unimarc" } else { "usmarc" },
-                "attributes": {"barcode": 1028}, "timeout_secs": 5
+                "attributes": {"barcode": 1028}, "timeout_secs": 5,
+                // "z3950-legacy": the same records as older systems send them — MARC21 in
+                // MARC-8, CNMARC in GBK — by element sets the test Zebra converts with YAZ.
+                "element_set": match (protocol, db) {
+                    ("z3950-legacy", "unimarc") => "gbk",
+                    ("z3950-legacy", _) => "marc8",
+                    _ => "F",
+                }
             },
             "opac_record_url": "https://opac.example.edu/record/{id}"
         })
