@@ -362,29 +362,34 @@ fn marc21(r: &Record) -> BibRecord {
     for f in r.fields_where(|t| t.starts_with('5')) {
         sources.extend(f.values('a').map(|v| (format!("{}$a", f.tag()), v)));
     }
+    // RDA carrier types: 338 $a names the carrier ("computer disc", "audio disc",
+    // "videodisc"), $3 the part it belongs to.
     for f in r.fields_where(|t| t == "337" || t == "338") {
         sources.extend(f.values('3').map(|v| (format!("{}$3", f.tag()), v)));
+        if f.tag() == "338" {
+            sources.extend(f.values('a').map(|v| ("338$a".to_string(), v)));
+        }
     }
     let mut discs = DiscEvidence::from_sources(sources);
-    if discs.count == 0
-        && let Some(kind) = r.control("007").and_then(|v| match v.get(..2) {
+    // 007, the physical description: an optical computer disc, a sound disc, a videodisc. It
+    // names a family; the words of the record may say more (MP3, VCD).
+    for v in r.fields("007").filter_map(|f| match f {
+        crate::marc::Field::Control { value, .. } => Some(value.as_str()),
+        crate::marc::Field::Data { .. } => None,
+    }) {
+        let Some(kind) = (match v.get(..2) {
             Some("co") => Some(DiscKind::CdRom),
             Some("sd") => Some(DiscKind::Audio),
             Some("vd") => Some(DiscKind::DvdVideo),
             _ => None,
-        })
-    {
-        discs = DiscEvidence {
-            count: 1,
-            kind: Some(kind),
-            sources: vec!["007".into()],
+        }) else {
+            continue;
         };
-    }
-    if let (Some(v), Some(DiscKind::Dvd) | None) = (r.control("007"), discs.kind)
-        && v.starts_with("vd")
-        && discs.count > 0
-    {
-        discs.kind = Some(DiscKind::DvdVideo);
+        if discs.count == 0 {
+            discs.count = 1;
+            discs.sources.push(format!("007: {v}"));
+        }
+        discs.refine(kind, true);
     }
     BibRecord {
         flavour: Flavour::Marc21,
@@ -556,5 +561,100 @@ fn unimarc(r: &Record) -> BibRecord {
         holdings,
         host,
         discs: DiscEvidence::from_sources(sources),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::marc::{Field, Subfield};
+
+    fn book(extra: &[(&str, &str, &str)], f007: Option<&str>) -> Record {
+        let mut fields = vec![Field::Control {
+            tag: "001".into(),
+            value: "1".into(),
+        }];
+        if let Some(v) = f007 {
+            fields.push(Field::Control {
+                tag: "007".into(),
+                value: v.into(),
+            });
+        }
+        let data = |tag: &str, code: &str, value: &str| Field::Data {
+            tag: tag.into(),
+            ind1: ' ',
+            ind2: ' ',
+            subfields: vec![Subfield {
+                code: code.chars().next().unwrap_or('a'),
+                value: value.into(),
+            }],
+        };
+        fields.push(data("245", "a", "A book"));
+        fields.extend(extra.iter().map(|(t, c, v)| data(t, c, v)));
+        Record {
+            leader: "00000nam a2200000 a 4500".into(),
+            fields,
+            charset_note: None,
+        }
+    }
+
+    fn kind(r: &Record) -> (u32, Option<&'static str>) {
+        let d = BibRecord::from_marc(r).discs;
+        (d.count, d.kind.map(DiscKind::as_str))
+    }
+
+    /// Issue 20, item 5: what an independent check found read wrong.
+    #[test]
+    fn the_disc_kind_comes_from_every_place_a_record_names_it() {
+        // 337/338 and a note say DVD-ROM; 300 $e only "computer disc".
+        let r = book(
+            &[
+                ("300", "e", "1 computer disc (4 3/4 in.)"),
+                ("337", "a", "computer"),
+                ("338", "a", "computer disc"),
+                ("500", "a", "Accompanying disc is a DVD-ROM."),
+            ],
+            None,
+        );
+        assert_eq!(kind(&r), (1, Some("dvd")));
+        // 007 sd: a sound disc, not a CD-ROM.
+        assert_eq!(
+            kind(&book(&[("300", "e", "1 disc")], Some("sd fsngnnmmned"))),
+            (1, Some("audio"))
+        );
+        assert_eq!(kind(&book(&[], Some("sd fsngnnmmned"))), (1, Some("audio")));
+        // "1 audio disc (MP3)" is an MP3 CD.
+        assert_eq!(
+            kind(&book(
+                &[("300", "e", "1 audio disc (MP3)")],
+                Some("sd fsngnnmmned")
+            )),
+            (1, Some("mp3"))
+        );
+        // 338 alone names the carrier of an RDA record.
+        assert_eq!(
+            kind(&book(
+                &[("338", "a", "videodisc"), ("500", "a", "VCD.")],
+                None
+            )),
+            (1, Some("vcd"))
+        );
+        // A DVD with 007 vd is a DVD-Video; co leaves a named kind alone.
+        assert_eq!(
+            kind(&book(&[("300", "e", "1 DVD")], Some("vd cvaizq"))),
+            (1, Some("dvd-video"))
+        );
+        assert_eq!(
+            kind(&book(&[("300", "e", "1 DVD-ROM")], Some("co cga"))),
+            (1, Some("dvd"))
+        );
+        // A floppy is named, not counted.
+        let r = book(&[("300", "e", "2 computer disks (3 1/2 in.)")], None);
+        let d = BibRecord::from_marc(&r).discs;
+        assert_eq!(d.count, 0);
+        assert!(
+            d.not_discs_explained()
+                .is_some_and(|e| e.contains("a floppy"))
+        );
     }
 }

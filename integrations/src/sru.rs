@@ -59,7 +59,8 @@ impl SruVersion {
 }
 
 /// The CQL index names a catalogue uses for each kind of lookup (they differ per server:
-/// `bath.isbn` or `alma.isbn`, `local.barcode` or `dc.barcode`…).
+/// `bath.isbn` or `alma.isbn`, `local.barcode` or `dc.barcode`…). The barcode index is
+/// `none` unless given: no barcode lookup is made.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct SruIndexes {
@@ -74,7 +75,8 @@ impl Default for SruIndexes {
     fn default() -> Self {
         Self {
             isbn: "bath.isbn".into(),
-            barcode: "local.barcode".into(),
+            // Barcode indexes differ per system and many have none: ask the librarian.
+            barcode: "none".into(),
             record_id: "rec.id".into(),
             title: "dc.title".into(),
             date: "dc.date".into(),

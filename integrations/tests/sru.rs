@@ -23,6 +23,7 @@ fn client(db: &str, tweak: impl FnOnce(&mut SruConfig)) -> SruClient {
         url: format!("{}/{db}", zebra()),
         ..SruConfig::default()
     };
+    c.indexes.barcode = "local.barcode".into();
     tweak(&mut c);
     SruClient::new(c, &spindle_integrations::egress::Egress::allow_all()).expect("client")
 }

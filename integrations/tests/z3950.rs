@@ -49,10 +49,11 @@ fn z(db: &str, tweak: impl FnOnce(&mut Z3950Config)) -> Catalogue {
 
 fn sru(db: &str) -> Catalogue {
     let url = std::env::var("SPINDLE_TEST_ZEBRA_URL").expect("zebra");
-    let c = SruConfig {
+    let mut c = SruConfig {
         url: format!("{url}/{db}"),
         ..SruConfig::default()
     };
+    c.indexes.barcode = "local.barcode".into();
     Catalogue::Sru(SruClient::new(c, &Egress::allow_all()).expect("client"))
 }
 

@@ -214,6 +214,10 @@ struct CatalogueForm {
     sru_version: String,
     #[serde(default)]
     record_schema: String,
+    /// The CQL index of item barcodes (`dc.barcode`, `local.barcode`…); empty or `none`: no
+    /// barcode lookup.
+    #[serde(default)]
+    sru_barcode: String,
     #[serde(default)]
     opac_record_url: String,
     #[serde(default)]
@@ -257,6 +261,11 @@ impl CatalogueForm {
             sru_url: sru.url.clone(),
             sru_version: version,
             record_schema: sru.record_schema.clone(),
+            sru_barcode: if sru.indexes.barcode == "none" {
+                String::new()
+            } else {
+                sru.indexes.barcode.clone()
+            },
             z_host: z.host.clone(),
             z_port: if settings.z3950.is_some() {
                 z.port.to_string()
@@ -346,6 +355,12 @@ impl CatalogueForm {
             if !schema.is_empty() {
                 sru.record_schema = schema.to_string();
             }
+            let barcode = self.sru_barcode.trim();
+            sru.indexes.barcode = if barcode.is_empty() {
+                "none".into()
+            } else {
+                barcode.to_string()
+            };
             s.kind = "sru".into();
             s.sru = Some(sru);
             s.z3950 = None;

@@ -46,9 +46,18 @@ pub(super) fn score(c: &mut Candidate, disc: &DiscRow) {
         ),
         "isbn" => (
             45,
-            "the ISBN matches, but the record does not mention a disc".to_string(),
+            match bib.discs.not_discs_explained() {
+                Some(what) => format!("the ISBN matches, but the record does not mention a disc: {what}"),
+                None => "the ISBN matches, but the record does not mention a disc".to_string(),
+            },
         ),
-        _ => (40, "only the title (and year) match".to_string()),
+        // Kept below AUTO_LINK on purpose, even for a single hit: a title (and year) is shared
+        // by reprints, other editions and the book's own disc record, and one wrong link shows
+        // a reader the wrong disc. The librarian confirms it in one click.
+        _ => (
+            40,
+            "only the title (and year) match: a title is never linked without a librarian, since reprints and other editions share it".to_string(),
+        ),
     };
     c.score = base;
     c.why.push(why);
@@ -56,7 +65,7 @@ pub(super) fn score(c: &mut Candidate, disc: &DiscRow) {
         c.why.push(note.clone());
     }
     if bib.discs.count > 0 {
-        let kind = bib.discs.kind.map_or("disc", |k| k.as_str());
+        let kind = bib.discs.kind.map_or("disc", |k| k.label());
         c.why.push(format!(
             "the record says {} {kind}(s) [{}]",
             bib.discs.count,

@@ -420,7 +420,8 @@ async fn hanging_catalogue(backend: Backend) -> Result<()> {
         .bearer_auth(&a)
         .json(&json!({
             "kind": "sru",
-            "sru": {"url": format!("http://127.0.0.1:{port}/catalogue"), "timeout_secs": 5, "retries": 1},
+            "sru": {"url": format!("http://127.0.0.1:{port}/catalogue"), "timeout_secs": 5, "retries": 1,
+                    "indexes": {"barcode": "local.barcode"}},
             "opac_record_url": "https://opac.example.edu/record/{id}"
         }))
         .send()

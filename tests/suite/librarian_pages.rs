@@ -191,6 +191,15 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
     assert_eq!(status, 200);
     let sru_url = before["sru"]["url"].as_str().context("stored url")?;
     assert!(html.contains(&format!("value=\"{sru_url}\"")), "{html}");
+    let sru_barcode = before["sru"]["indexes"]["barcode"]
+        .as_str()
+        .context("stored barcode index")?;
+    assert!(
+        html.contains(&format!(
+            "id=\"sru_barcode\" name=\"sru_barcode\" value=\"{sru_barcode}\""
+        )),
+        "{html}"
+    );
     let csrf = form_token(&html)?;
     let form = |token: &str, opac: &str| {
         vec![
@@ -199,6 +208,7 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
             ("sru_url", sru_url.to_string()),
             ("sru_version", "1.2".to_string()),
             ("record_schema", "marcxml".to_string()),
+            ("sru_barcode", sru_barcode.to_string()),
             ("opac_record_url", opac.to_string()),
             ("oai_url", String::new()),
             ("oai_prefix", String::new()),
@@ -249,6 +259,7 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
     assert_eq!(after["opac_record_url"], "https://new.example.edu/r/{id}");
     assert_eq!(after["sru"]["timeout_secs"], 5);
     assert_eq!(after["sru"]["url"], before["sru"]["url"]);
+    assert_eq!(after["sru"]["indexes"], before["sru"]["indexes"]);
     let (_, html) = page(&la, &app, &location).await?;
     assert!(html.contains("id=\"notice\""), "{html}");
     // Issue 20: the same form saves a Z39.50 catalogue (the SRU block goes), shows it back

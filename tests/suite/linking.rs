@@ -151,12 +151,25 @@ async fn every_manifest_record_links_over(backend: Backend, protocol: &str) -> R
                     );
                     assert_eq!(review_ids(&v), vec![id.clone()]);
                     expect_review.push((if flavour == "marc21" { "ZZU" } else { "CNU" }, disc));
+                    let explanation = v["links"][0]["explanation"].as_str().unwrap_or_default();
                     assert!(
-                        v["links"][0]["explanation"]
-                            .as_str()
-                            .unwrap_or_default()
-                            .contains("does not mention a disc")
+                        explanation.contains("does not mention a disc"),
+                        "{explanation}"
                     );
+                    // Issue 20, item 5: and names what it does list.
+                    let tags = strings(&m["tags"]);
+                    for (tag, kind) in [
+                        ("floppy-not-disc", "a floppy"),
+                        ("cassette-not-disc", "a cassette"),
+                    ] {
+                        if tags.iter().any(|t| t == tag) {
+                            assert!(
+                                explanation.contains(kind)
+                                    && explanation.contains("not an optical disc"),
+                                "{id}: {explanation}"
+                            );
+                        }
+                    }
                 }
             }
             checked += 1;
@@ -512,7 +525,7 @@ async fn resync_by_oai_pmh(backend: Backend) -> Result<()> {
         .bearer_auth(&zzu)
         .json(&json!({
             "kind": "sru",
-            "sru": {"url": format!("{}/marc21", zebra())},
+            "sru": {"url": format!("{}/marc21", zebra()), "indexes": {"barcode": "local.barcode"}},
             "oai": {"url": oai, "metadata_prefix": "marc21"}
         }))
         .send()
@@ -692,7 +705,22 @@ async fn z3950_settings_and_a_bad_attribute(backend: Backend) -> Result<()> {
         put(json!({"kind": "sru", "sru": {"url": format!("{}/marc21", zebra()), "version": 1.2}}))
             .await?;
     assert_eq!(r.status(), 200, "{}", r.text().await?);
-    assert_eq!(get().await?["sru"]["version"], "1.2");
+    let v = get().await?;
+    assert_eq!(v["sru"]["version"], "1.2");
+    // No barcode index unless the librarian names one: a disc with a barcode and an ISBN is
+    // looked up by its ISBN only (no query names a barcode index only one catalogue has).
+    assert_eq!(v["sru"]["indexes"]["barcode"], "none", "{v}");
+    let d = register(
+        &app,
+        &zzu,
+        &sha,
+        json!({"isbn": "9780596514327", "barcode": "B100002"}),
+    )
+    .await?;
+    let v = linked(&app, &zzu, d).await?;
+    assert_eq!(linked_ids(&v), ["100002"], "{v}");
+    assert_eq!(v["links"][0]["method"], "isbn", "{v}");
+    assert!(!v.to_string().contains("barcode="), "{v}");
     Ok(())
 }
 

@@ -488,7 +488,8 @@ async fn operator_commands_do_what_they_say(backend: Backend) -> Result<()> {
         .bearer_auth(&d.librarian)
         .json(&json!({
             "kind": "sru",
-            "sru": {"url": format!("{}/marc21", common::catalogue::zebra()), "timeout_secs": 5},
+            "sru": {"url": format!("{}/marc21", common::catalogue::zebra()), "timeout_secs": 5,
+                    "indexes": {"barcode": "local.barcode"}},
         }))
         .send()
         .await?;
@@ -598,7 +599,8 @@ async fn operator_commands_do_what_they_say(backend: Backend) -> Result<()> {
         .bearer_auth(&d.librarian)
         .json(&json!({
             "kind": "sru",
-            "sru": {"url": format!("{}/unimarc", common::catalogue::zebra()), "timeout_secs": 5},
+            "sru": {"url": format!("{}/unimarc", common::catalogue::zebra()), "timeout_secs": 5,
+                    "indexes": {"barcode": "local.barcode"}},
         }))
         .send()
         .await?;

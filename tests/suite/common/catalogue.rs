@@ -68,7 +68,8 @@ pub async fn configure_as(
     } else {
         json!({
             "kind": "sru",
-            "sru": {"url": format!("{}/{db}", zebra()), "timeout_secs": 5},
+            "sru": {"url": format!("{}/{db}", zebra()), "timeout_secs": 5,
+                    "indexes": {"barcode": "local.barcode"}},
             "opac_record_url": "https://opac.example.edu/record/{id}"
         })
     };
