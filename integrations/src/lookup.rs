@@ -113,3 +113,210 @@ impl Catalogue {
         }
     }
 }
+
+/// One thing a catalogue check tried, and what it met.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Check {
+    /// What was tried, e.g. `ISBN index bath.isbn` or `Bib-1 use attribute 7 (ISBN)`.
+    pub check: String,
+    pub ok: bool,
+    /// What happened, in the librarian's words.
+    pub detail: String,
+}
+
+/// What a catalogue check found: each step, and whether all of them worked.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ProbeReport {
+    pub ok: bool,
+    pub checks: Vec<Check>,
+}
+
+/// Title words common in a university library, tried until one finds a record to see the
+/// record syntax returned.
+const SAMPLE_TITLES: [&str; 6] = ["the", "a", "教程", "设计", "英语", "中国"];
+
+impl Catalogue {
+    /// Checks the settings against the catalogue, as a librarian saving them would want: the
+    /// server and database answer (SRU explain; Z39.50 Init and a search), each lookup's index
+    /// or attribute is supported (one search each: no hits is fine, a diagnostic is not), and a
+    /// record found comes back in a syntax Spindle reads.
+    pub async fn probe(&self) -> ProbeReport {
+        let mut checks = Vec::new();
+        let mut push = |check: String, result: Result<String, String>| {
+            let (ok, detail) = match result {
+                Ok(d) => (true, d),
+                Err(d) => (false, d),
+            };
+            checks.push(Check { check, ok, detail });
+        };
+        let searched = |r: Result<u64, LookupError>| match r {
+            Ok(n) => Ok(format!("supported ({n} records for the test term)")),
+            Err(e) => Err(e.to_string()),
+        };
+        match self {
+            Self::Sru(c) => {
+                let reached = c.explain().await;
+                let fatal = reached
+                    .as_ref()
+                    .is_err_and(|e| !matches!(e, SruError::Malformed(_)));
+                push(
+                    format!("SRU database {}", c.config().url),
+                    reached
+                        .map(|()| "answers explain".to_string())
+                        .map_err(|e| e.to_string()),
+                );
+                if fatal {
+                    return finish(checks);
+                }
+                let ix = c.config().indexes.clone();
+                let mut probes = vec![
+                    (
+                        "ISBN",
+                        ix.isbn.clone(),
+                        c.isbn_cql(&["9780000000002".to_string()]),
+                    ),
+                    ("record id", ix.record_id.clone(), c.record_id_cql("0")),
+                    ("title", ix.title.clone(), c.title_year_cql("spindle", None)),
+                    ("date", ix.date.clone(), format!("{}=2000", ix.date)),
+                ];
+                if !ix.barcode.is_empty() && ix.barcode != "none" {
+                    probes.push(("barcode", ix.barcode.clone(), c.barcode_cql("0")));
+                }
+                for (what, index, cql) in probes {
+                    let r = c.search(&cql, 1, 0).await.map(|p| p.total);
+                    push(
+                        format!("{what} index {index}"),
+                        searched(r.map_err(LookupError::from)),
+                    );
+                }
+                let mut sample = Ok(NO_SAMPLE.to_string());
+                for t in SAMPLE_TITLES {
+                    match c.search(&c.title_year_cql(t, None), 1, 1).await {
+                        Ok(p) if !p.records.is_empty() => {
+                            sample = Ok(syntax_seen(&p.records[0], &c.config().record_schema));
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            sample = Err(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                push("records".to_string(), sample);
+            }
+            Self::Z3950(c) => {
+                let cfg = c.config().clone();
+                match c.greet().await {
+                    Ok(g) => push(
+                        format!("Z39.50 server {}:{}", cfg.host, cfg.port),
+                        Ok(format!(
+                            "accepts the connection (Init): {}",
+                            g.implementation
+                        )),
+                    ),
+                    Err(e) => {
+                        push(
+                            format!("Z39.50 server {}:{}", cfg.host, cfg.port),
+                            Err(e.to_string()),
+                        );
+                        return finish(checks);
+                    }
+                }
+                let a = &cfg.attributes;
+                let mut probes = vec![];
+                if let Some(q) = c.isbn_query(&["9780000000002".to_string()]) {
+                    probes.push((format!("Bib-1 use attribute {} (ISBN)", a.isbn), q));
+                }
+                probes.push((
+                    format!("Bib-1 use attribute {} (record id)", a.record_id),
+                    c.record_id_query("0"),
+                ));
+                probes.push((
+                    format!("Bib-1 use attribute {} (title)", a.title),
+                    c.title_year_query("spindle", None),
+                ));
+                probes.push((
+                    format!("Bib-1 use attribute {} (date of publication)", a.date),
+                    c.title_year_query("spindle", Some(2000)),
+                ));
+                if let Some(q) = c.barcode_query("0") {
+                    probes.push((
+                        format!(
+                            "Bib-1 use attribute {} (barcode)",
+                            a.barcode.unwrap_or_default()
+                        ),
+                        q,
+                    ));
+                }
+                let mut first = true;
+                for (what, q) in probes {
+                    let r = c
+                        .search(&q, 0)
+                        .await
+                        .map(|p| p.total)
+                        .map_err(LookupError::from);
+                    if first {
+                        // The first search also says whether the database exists.
+                        // A missing database (109, 235, 236) or anything but a refused
+                        // query ends the check here.
+                        let db = match &r {
+                            Err(e) if !e.query_refused() => Err(e.to_string()),
+                            _ => Ok("found".to_string()),
+                        };
+                        let fatal = db.is_err();
+                        push(format!("database {}", cfg.database), db);
+                        if fatal {
+                            return finish(checks);
+                        }
+                        first = false;
+                    }
+                    push(what, searched(r));
+                }
+                let mut sample = Ok(NO_SAMPLE.to_string());
+                for t in SAMPLE_TITLES {
+                    match c.search(&c.title_year_query(t, None), 1).await {
+                        Ok(p) if !p.records.is_empty() => {
+                            sample = Ok(syntax_seen(
+                                &p.records[0],
+                                &format!("{:?}", cfg.syntax).to_lowercase(),
+                            ));
+                            break;
+                        }
+                        Ok(_) => {}
+                        Err(e) => {
+                            sample = Err(e.to_string());
+                            break;
+                        }
+                    }
+                }
+                push("records".to_string(), sample);
+            }
+        }
+        finish(checks)
+    }
+}
+
+/// Not a failure: a catalogue may hold none of the sample words.
+const NO_SAMPLE: &str =
+    "no record came back for a common title word, so the record syntax was not seen";
+
+fn finish(checks: Vec<Check>) -> ProbeReport {
+    ProbeReport {
+        ok: checks.iter().all(|c| c.ok),
+        checks,
+    }
+}
+
+/// What a sample record says about the syntax it came in.
+fn syntax_seen(r: &Record, asked: &str) -> String {
+    let flavour = match crate::bib::BibRecord::from_marc(r).flavour {
+        crate::bib::Flavour::Marc21 => "MARC21",
+        crate::bib::Flavour::Unimarc => "UNIMARC",
+    };
+    let mut s = format!("records come back as {asked}, read as {flavour}");
+    if let Some(note) = &r.charset_note {
+        s.push_str(&format!("; {note}"));
+    }
+    s
+}

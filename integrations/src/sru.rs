@@ -334,6 +334,34 @@ impl SruClient {
         Ok(fetched.text)
     }
 
+    /// The server's explain record: whether the URL is an SRU database at all.
+    pub async fn explain(&self) -> Result<(), SruError> {
+        let secs = self.config.timeout_secs;
+        let params = [
+            ("operation", "explain"),
+            ("version", self.config.version.as_str()),
+        ];
+        let url = reqwest::Url::parse_with_params(&self.config.url, params)
+            .map_err(|e| SruError::Config(format!("{:?}: {e}", self.config.url)))?;
+        let fetched = self.http.get(url).await.map_err(|e| match e {
+            FetchError::Timeout => SruError::Timeout(secs),
+            FetchError::Unreachable(m) => SruError::Unreachable(m),
+            FetchError::TooLarge(n) => SruError::TooLarge(n),
+            FetchError::Refused(m) => SruError::Refused(m),
+        })?;
+        match fetched.status {
+            404 => Err(SruError::WrongDatabase(self.config.url.clone())),
+            200..300 if !fetched.html && fetched.text.contains("explainResponse") => Ok(()),
+            200..300 => Err(SruError::Malformed(
+                "no explainResponse: the address is not an SRU database".into(),
+            )),
+            status => Err(SruError::Http {
+                status,
+                detail: fetched.text.chars().take(200).collect(),
+            }),
+        }
+    }
+
     /// One page: `max` records from position `start` (1-based).
     pub async fn search(&self, cql: &str, start: u32, max: u32) -> Result<Page, SruError> {
         crate::retry::with_backoff(self.config.retries, "SRU", SruError::transient, || async {

@@ -23,6 +23,7 @@ pub fn router() -> Router<AppState> {
         .route("/discs/{id}/links/{record}/{decision}", post(decide))
         .route("/discs/{id}/relink", post(relink))
         .route("/members/{code}/catalogue/resync", post(resync))
+        .route("/members/{code}/catalogue/check", post(check))
 }
 
 async fn show(
@@ -41,6 +42,15 @@ async fn put(
 ) -> AppResult<Response> {
     let queued = linking::put_catalogue(&state.linking, &staff, &code, settings).await?;
     Ok(Json(json!({ "member": code, "discs_queued": queued })).into_response())
+}
+
+/// Tries the stored settings against the catalogue: 200 with what works and what does not.
+async fn check(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiPath(code): ApiPath<String>,
+) -> AppResult<Response> {
+    Ok(Json(linking::check_catalogue(&state.linking, &staff, &code).await?).into_response())
 }
 
 async fn review(

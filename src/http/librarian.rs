@@ -404,6 +404,8 @@ struct SettingsView {
     off_campus: Option<crate::members::OffCampus>,
     error: Option<String>,
     notice: Option<String>,
+    /// What checking the catalogue just saved found.
+    check: Option<spindle_integrations::lookup::ProbeReport>,
 }
 
 async fn settings_page(
@@ -444,6 +446,7 @@ async fn settings_page(
             "off_campus": off_campus,
             "error": view.error,
             "notice": view.notice,
+            "check": view.check,
             "resolver_record": format!("{base}/r/{}/record/{{id}}", member.code),
             "resolver_isbn": format!("{base}/r/isbn/{{isbn}}"),
             "widget": format!("<script src=\"{base}/widget.js\" async data-member=\"{}\" data-record=\"RECORD-ID\"></script>", member.code),
@@ -472,6 +475,14 @@ async fn settings(
         Some("off-campus") => Some(word(&words, "saved_off_campus")),
         _ => None,
     };
+    // Just saved: try the settings against the catalogue before the librarian leaves.
+    let check = if q.saved.as_deref() == Some("catalogue") {
+        linking::check_catalogue(&state.linking, &page.staff, &member.code)
+            .await
+            .ok()
+    } else {
+        None
+    };
     settings_page(
         &state,
         &page,
@@ -483,6 +494,7 @@ async fn settings(
             off_campus: None,
             error: None,
             notice,
+            check,
         },
     )
     .await
@@ -521,6 +533,7 @@ async fn save_catalogue(
         off_campus: None,
         error: Some(error),
         notice: None,
+        check: None,
     };
     let settings = match form.apply(stored) {
         Ok(s) => s,
@@ -600,6 +613,7 @@ async fn save_networks(
                     off_campus: None,
                     error: Some(e.detail(page.lang.code())),
                     notice: None,
+                    check: None,
                 },
             )
             .await
@@ -715,6 +729,7 @@ async fn save_off_campus(
                     off_campus: Some(given),
                     error: Some(e.detail(page.lang.code())),
                     notice: None,
+                    check: None,
                 },
             )
             .await

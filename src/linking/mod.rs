@@ -17,7 +17,7 @@ mod worker;
 pub use resync::{ResyncReport, resync, resync_forever, resync_member};
 pub use review::{LinkView, ReviewItem, decide, links, relink, review_queue};
 use settings::Clients;
-pub use settings::{CatalogueSettings, get_catalogue, put_catalogue};
+pub use settings::{CatalogueSettings, check_catalogue, get_catalogue, put_catalogue};
 pub use worker::run;
 
 use crate::db::Db;

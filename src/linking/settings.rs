@@ -170,6 +170,26 @@ pub async fn put_catalogue(
     Ok(queued)
 }
 
+/// Checks the member's stored catalogue settings against the catalogue itself (see
+/// [`Catalogue::probe`]): what answers, which indexes or attributes work, the record syntax.
+pub async fn check_catalogue(
+    linking: &Linking,
+    staff: &Staff,
+    code: &str,
+) -> AppResult<spindle_integrations::lookup::ProbeReport> {
+    let member = member_for(linking, staff, code).await?;
+    let row = db::catalogue::get(&linking.db, member.id)
+        .await?
+        .ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::CatalogueNotFound,
+                detail!("err_no_catalogue", member = code),
+            )
+        })?;
+    let client = client_for(&row.kind, &row.settings, &linking.egress).map_err(invalid)?;
+    Ok(client.probe().await)
+}
+
 pub async fn get_catalogue(
     linking: &Linking,
     staff: &Staff,

@@ -458,6 +458,12 @@ const MATRIX: &[(&str, &str, &str, [u16; 7])] = &[
         "",
         [401, 401, 401, 401, 200, 403, 200],
     ),
+    (
+        "POST",
+        "/api/v1/members/A/catalogue/check",
+        "",
+        [401, 401, 401, 401, 200, 403, 200],
+    ),
     // Networks: staff of the member read them; only admins set them.
     (
         "GET",

@@ -262,6 +262,9 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
     assert_eq!(after["sru"]["indexes"], before["sru"]["indexes"]);
     let (_, html) = page(&la, &app, &location).await?;
     assert!(html.contains("id=\"notice\""), "{html}");
+    // Issue 20, item 3: the saved settings were tried against the catalogue, shown on the page.
+    assert!(html.contains("id=\"catalogue-check\""), "{html}");
+    assert!(html.contains("bath.isbn"), "{html}");
     // Issue 20: the same form saves a Z39.50 catalogue (the SRU block goes), shows it back
     // without the password, and a missing database is named on the page.
     let zebra_port = common::catalogue::zebra()

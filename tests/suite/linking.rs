@@ -851,3 +851,131 @@ async fn counting_listener(
     });
     Ok((port, reached))
 }
+
+/// Issue 20, item 3: settings that check themselves. The check tries what is saved against
+/// the real Zebra — over SRU and over Z39.50 — and names what fails: a wrong database, an index
+/// the server does not have, a Bib-1 attribute it does not support.
+#[tokio::test]
+async fn the_catalogue_check_names_what_fails() -> Result<()> {
+    let app = TestApp::start(Backend::SqliteLocal).await?;
+    app.member("ZZU").await?;
+    let zzu = app.librarian("ZZU").await?;
+    let port: u16 = zebra()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .expect("port");
+    let check = |body: Value| {
+        let (app, zzu) = (&app, &zzu);
+        async move {
+            let r = app
+                .client
+                .put(app.url("/api/v1/members/ZZU/catalogue"))
+                .bearer_auth(zzu)
+                .json(&body)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 200, "{body}: {}", r.status());
+            let r = app
+                .client
+                .post(app.url("/api/v1/members/ZZU/catalogue/check"))
+                .bearer_auth(zzu)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 200, "check: {}", r.status());
+            let v: Value = r.json().await?;
+            anyhow::Ok(v)
+        }
+    };
+    let failing = |v: &Value| -> Vec<String> {
+        v["checks"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|c| c["ok"] == false)
+            .map(|c| {
+                format!(
+                    "{}: {}",
+                    c["check"].as_str().unwrap_or_default(),
+                    c["detail"].as_str().unwrap_or_default()
+                )
+            })
+            .collect()
+    };
+    // SRU, right: every index answers and a record comes back as MARC21.
+    let v = check(
+        json!({"kind": "sru", "sru": {"url": format!("{}/marc21", zebra()),
+        "indexes": {"barcode": "local.barcode"}}}),
+    )
+    .await?;
+    assert_eq!(v["ok"], true, "{v}");
+    let text = v.to_string();
+    for expected in [
+        "bath.isbn",
+        "rec.id",
+        "dc.title",
+        "dc.date",
+        "local.barcode",
+        "read as MARC21",
+    ] {
+        assert!(text.contains(expected), "{expected}: {v}");
+    }
+    // An index the server does not have is named; the rest still work.
+    let v = check(
+        json!({"kind": "sru", "sru": {"url": format!("{}/marc21", zebra()),
+        "indexes": {"barcode": "koha.itembarcode"}}}),
+    )
+    .await?;
+    assert_eq!(v["ok"], false, "{v}");
+    let bad = failing(&v);
+    assert_eq!(bad.len(), 1, "{v}");
+    assert!(bad[0].contains("barcode index koha.itembarcode"), "{v}");
+    // A wrong database path fails at the first step.
+    let v = check(json!({"kind": "sru", "sru": {"url": format!("{}/nosuchdb", zebra())}})).await?;
+    assert_eq!(v["ok"], false, "{v}");
+    assert!(!failing(&v).is_empty(), "{v}");
+    // Z39.50, right, with CNMARC in GBK whose label says Unicode: the syntax check says so.
+    let v = check(
+        json!({"kind": "z3950", "z3950": {"host": "127.0.0.1", "port": port,
+        "database": "unimarc", "syntax": "unimarc", "element_set": "gbk",
+        "attributes": {"barcode": 1028}}}),
+    )
+    .await?;
+    assert_eq!(v["ok"], true, "{v}");
+    let text = v.to_string();
+    assert!(
+        text.contains("Init") && text.contains("read as UNIMARC"),
+        "{v}"
+    );
+    // A wrong database is named, and nothing after it is tried.
+    let v = check(
+        json!({"kind": "z3950", "z3950": {"host": "127.0.0.1", "port": port,
+        "database": "nosuchdb"}}),
+    )
+    .await?;
+    let bad = failing(&v);
+    assert_eq!(bad.len(), 1, "{v}");
+    assert!(bad[0].starts_with("database nosuchdb"), "{v}");
+    // An attribute the server does not support is named.
+    let v = check(
+        json!({"kind": "z3950", "z3950": {"host": "127.0.0.1", "port": port,
+        "database": "marc21", "attributes": {"barcode": 9999}}}),
+    )
+    .await?;
+    let bad = failing(&v);
+    assert_eq!(bad.len(), 1, "{v}");
+    assert!(bad[0].contains("attribute 9999 (barcode)"), "{v}");
+    // Nothing listens: the server step fails and says so.
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port();
+    let v = check(
+        json!({"kind": "z3950", "z3950": {"host": "127.0.0.1", "port": closed,
+        "database": "marc21", "timeout_secs": 2, "retries": 0}}),
+    )
+    .await?;
+    let bad = failing(&v);
+    assert_eq!(bad.len(), 1, "{v}");
+    assert!(bad[0].starts_with("Z39.50 server"), "{v}");
+    Ok(())
+}
