@@ -189,21 +189,6 @@ impl Catalogue {
                         searched(r.map_err(LookupError::from)),
                     );
                 }
-                let mut sample = Ok(NO_SAMPLE.to_string());
-                for t in SAMPLE_TITLES {
-                    match c.search(&c.title_year_cql(t, None), 1, 1).await {
-                        Ok(p) if !p.records.is_empty() => {
-                            sample = Ok(syntax_seen(&p.records[0], &c.config().record_schema));
-                            break;
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            sample = Err(e.to_string());
-                            break;
-                        }
-                    }
-                }
-                push("records".to_string(), sample);
             }
             Self::Z3950(c) => {
                 let cfg = c.config().clone();
@@ -273,26 +258,27 @@ impl Catalogue {
                     }
                     push(what, searched(r));
                 }
-                let mut sample = Ok(NO_SAMPLE.to_string());
-                for t in SAMPLE_TITLES {
-                    match c.search(&c.title_year_query(t, None), 1).await {
-                        Ok(p) if !p.records.is_empty() => {
-                            sample = Ok(syntax_seen(
-                                &p.records[0],
-                                &format!("{:?}", cfg.syntax).to_lowercase(),
-                            ));
-                            break;
-                        }
-                        Ok(_) => {}
-                        Err(e) => {
-                            sample = Err(e.to_string());
-                            break;
-                        }
-                    }
-                }
-                push("records".to_string(), sample);
             }
         }
+        let asked = match self {
+            Self::Sru(c) => c.config().record_schema.clone(),
+            Self::Z3950(c) => format!("{:?}", c.config().syntax).to_lowercase(),
+        };
+        let mut sample = Ok(NO_SAMPLE.to_string());
+        for t in SAMPLE_TITLES {
+            match self.by_title_year(t, None).await {
+                Ok((records, _)) if !records.is_empty() => {
+                    sample = Ok(syntax_seen(&records[0], &asked));
+                    break;
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    sample = Err(e.to_string());
+                    break;
+                }
+            }
+        }
+        push("records".to_string(), sample);
         finish(checks)
     }
 }

@@ -142,6 +142,16 @@ pub enum SruError {
     Refused(String),
 }
 
+/// A failed GET, as an SRU error (`secs`: the timeout that ran out).
+fn fetch_error(e: FetchError, secs: u64) -> SruError {
+    match e {
+        FetchError::Timeout => SruError::Timeout(secs),
+        FetchError::Unreachable(m) => SruError::Unreachable(m),
+        FetchError::TooLarge(n) => SruError::TooLarge(n),
+        FetchError::Refused(m) => SruError::Refused(m),
+    }
+}
+
 impl SruError {
     /// Worth another try: the network or the server, not the request.
     fn transient(&self) -> bool {
@@ -312,12 +322,7 @@ impl SruClient {
         let secs = self.config.timeout_secs;
         let url = reqwest::Url::parse_with_params(&self.config.url, self.params(cql, start, max))
             .map_err(|e| SruError::Config(format!("{:?}: {e}", self.config.url)))?;
-        let fetched = self.http.get(url).await.map_err(|e| match e {
-            FetchError::Timeout => SruError::Timeout(secs),
-            FetchError::Unreachable(m) => SruError::Unreachable(m),
-            FetchError::TooLarge(n) => SruError::TooLarge(n),
-            FetchError::Refused(m) => SruError::Refused(m),
-        })?;
+        let fetched = self.http.get(url).await.map_err(|e| fetch_error(e, secs))?;
         if fetched.status == 404 {
             return Err(SruError::WrongDatabase(self.config.url.clone()));
         }
@@ -343,12 +348,7 @@ impl SruClient {
         ];
         let url = reqwest::Url::parse_with_params(&self.config.url, params)
             .map_err(|e| SruError::Config(format!("{:?}: {e}", self.config.url)))?;
-        let fetched = self.http.get(url).await.map_err(|e| match e {
-            FetchError::Timeout => SruError::Timeout(secs),
-            FetchError::Unreachable(m) => SruError::Unreachable(m),
-            FetchError::TooLarge(n) => SruError::TooLarge(n),
-            FetchError::Refused(m) => SruError::Refused(m),
-        })?;
+        let fetched = self.http.get(url).await.map_err(|e| fetch_error(e, secs))?;
         match fetched.status {
             404 => Err(SruError::WrongDatabase(self.config.url.clone())),
             200..300 if !fetched.html && fetched.text.contains("explainResponse") => Ok(()),

@@ -170,6 +170,23 @@ pub async fn put_catalogue(
     Ok(queued)
 }
 
+/// The member's stored catalogue row, for staff who may see it (404 when none is saved).
+async fn stored_row(
+    linking: &Linking,
+    staff: &Staff,
+    code: &str,
+) -> AppResult<db::catalogue::CatalogueRow> {
+    let member = member_for(linking, staff, code).await?;
+    db::catalogue::get(&linking.db, member.id)
+        .await?
+        .ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::CatalogueNotFound,
+                detail!("err_no_catalogue", member = code),
+            )
+        })
+}
+
 /// Checks the member's stored catalogue settings against the catalogue itself (see
 /// [`Catalogue::probe`]): what answers, which indexes or attributes work, the record syntax.
 pub async fn check_catalogue(
@@ -177,15 +194,7 @@ pub async fn check_catalogue(
     staff: &Staff,
     code: &str,
 ) -> AppResult<spindle_integrations::lookup::ProbeReport> {
-    let member = member_for(linking, staff, code).await?;
-    let row = db::catalogue::get(&linking.db, member.id)
-        .await?
-        .ok_or_else(|| {
-            AppError::not_found(
-                ErrorCode::CatalogueNotFound,
-                detail!("err_no_catalogue", member = code),
-            )
-        })?;
+    let row = stored_row(linking, staff, code).await?;
     let client = client_for(&row.kind, &row.settings, &linking.egress).map_err(invalid)?;
     Ok(client.probe().await)
 }
@@ -195,15 +204,7 @@ pub async fn get_catalogue(
     staff: &Staff,
     code: &str,
 ) -> AppResult<CatalogueSettings> {
-    let member = member_for(linking, staff, code).await?;
-    let row = db::catalogue::get(&linking.db, member.id)
-        .await?
-        .ok_or_else(|| {
-            AppError::not_found(
-                ErrorCode::CatalogueNotFound,
-                detail!("err_no_catalogue", member = code),
-            )
-        })?;
+    let row = stored_row(linking, staff, code).await?;
     let stored = |e: serde_json::Error| AppError::internal("stored catalogue", &e);
     let (sru, z3950) = match row.kind.as_str() {
         "z3950" => {
