@@ -44,7 +44,7 @@ pg_bindir() {
 # systemd-analyze (checks the deployment kit's unit).
 IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:libarchive-tools
   7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils zebrasrv:idzebra-2.0 yaz-client:yaz
-  yaz-marcdump:yaz chromium:chromium chromedriver:chromium-driver nginx:nginx curl:curl
+  yaz-marcdump:yaz yaz-ztest:yaz chromium:chromium chromedriver:chromium-driver nginx:nginx curl:curl
   openssl:openssl ffmpeg:ffmpeg ffprobe:ffmpeg vcdimager:vcdimager vcdxrip:vcdimager
   dvdauthor:dvdauthor rclone:rclone mount.davfs:davfs2 litmus:litmus syslinux:syslinux
   mcopy:mtools mkfs.fat:dosfstools systemd-analyze:systemd)

@@ -193,13 +193,19 @@ impl Catalogue {
             Self::Z3950(c) => {
                 let cfg = c.config().clone();
                 match c.greet().await {
-                    Ok(g) => push(
-                        format!("Z39.50 server {}:{}", cfg.host, cfg.port),
-                        Ok(format!(
-                            "accepts the connection (Init): {}",
-                            g.implementation
-                        )),
-                    ),
+                    Ok(g) => {
+                        push(
+                            format!("Z39.50 server {}:{}", cfg.host, cfg.port),
+                            Ok(format!(
+                                "accepts the connection (Init): {}",
+                                g.implementation
+                            )),
+                        );
+                        push(
+                            "character set".to_string(),
+                            Ok(negotiation_said(&g, cfg.negotiate_charset)),
+                        );
+                    }
                     Err(e) => {
                         push(
                             format!("Z39.50 server {}:{}", cfg.host, cfg.port),
@@ -280,6 +286,24 @@ impl Catalogue {
         }
         push("records".to_string(), sample);
         finish(checks)
+    }
+}
+
+/// What character set negotiation came to, in words.
+fn negotiation_said(g: &crate::z3950::Greeting, proposed: bool) -> String {
+    match (&g.charset, proposed) {
+        (Some(n), _) if n.records => format!("negotiated: records come in {}", n.charset),
+        (Some(n), _) => format!(
+            "the server chose {} for terms and messages; records are read by their labels and bytes",
+            n.charset
+        ),
+        (None, true) => {
+            "the server does not negotiate: records are read by their labels and bytes".into()
+        }
+        (None, false) => {
+            "not proposed (negotiate_charset is off): records are read by their labels and bytes"
+                .into()
+        }
     }
 }
 

@@ -402,4 +402,142 @@ async fn settings_are_checked() {
         .await
         .expect("Init");
     assert!(greeting.implementation.contains("Zebra"), "{greeting:?}");
+    // An IPv6 address, bare or bracketed as in a URL, is a host; half a bracket is not.
+    for (host, ok) in [
+        ("::1", true),
+        ("[::1]", true),
+        ("[::1", false),
+        ("::1]", false),
+    ] {
+        let c = Z3950Config {
+            host: host.into(),
+            database: "d".into(),
+            ..Z3950Config::default()
+        };
+        assert_eq!(
+            Z3950Client::new(c, &Egress::allow_all()).is_ok(),
+            ok,
+            "{host}"
+        );
+    }
+}
+
+/// YAZ's own test server (`yaz-ztest`, from the yaz package scripts/peers.sh installs) on a
+/// free loopback port, stopped when dropped.
+struct Ztest(std::process::Child, u16);
+
+impl Ztest {
+    fn start() -> Self {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .and_then(|l| l.local_addr())
+            .expect("a free port")
+            .port();
+        let log = std::env::temp_dir().join(format!("spindle-ztest-{port}.log"));
+        // Held by the guard at once, so it is killed and waited for on every path.
+        let ztest = Self(
+            std::process::Command::new("yaz-ztest")
+                .arg("-l")
+                .arg(&log)
+                .arg(format!("tcp:127.0.0.1:{port}"))
+                .spawn()
+                .expect("yaz-ztest (scripts/peers.sh installs yaz)"),
+            port,
+        );
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return ztest;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("yaz-ztest did not listen on {port}");
+    }
+}
+
+impl Drop for Ztest {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Character set negotiation with two real servers that answer it differently: Zebra takes the
+/// proposed UTF-8 for records too; yaz-ztest names ISO-8859-1 for terms only. And yaz-ztest, a
+/// second Z39.50 implementation, answers Init, Search and Present to Spindle's client: its hit
+/// count is the leading number of the term, its records are its 24 built-in MARC21 records.
+#[tokio::test]
+async fn charset_negotiation_and_a_second_server() {
+    let zebra = Z3950Client::new(z_config("marc21"), &Egress::allow_all()).expect("client");
+    let g = zebra.greet().await.expect("Zebra's Init");
+    assert_eq!(
+        g.charset,
+        Some(pdu::Negotiated {
+            charset: "UTF-8".into(),
+            records: true
+        })
+    );
+    let quiet = Z3950Client::new(
+        Z3950Config {
+            negotiate_charset: false,
+            ..z_config("marc21")
+        },
+        &Egress::allow_all(),
+    )
+    .expect("client");
+    assert_eq!(quiet.greet().await.expect("Init").charset, None);
+    // Negotiated UTF-8 and still the same records (the MARC-8 element set: the bytes decide).
+    let marc8 = Catalogue::Z3950(
+        Z3950Client::new(
+            Z3950Config {
+                element_set: "marc8".into(),
+                ..z_config("marc21")
+            },
+            &Egress::allow_all(),
+        )
+        .expect("client"),
+    );
+    let (found, _) = marc8.by_record_id("100007").await.expect("100007");
+    let bib = spindle_integrations::bib::BibRecord::from_marc(&found[0]);
+    assert_eq!(bib.title, "Grundkurs Programmieren in Java für Anfänger");
+
+    let ztest = Ztest::start();
+    let client = Z3950Client::new(
+        Z3950Config {
+            host: "127.0.0.1".into(),
+            port: ztest.1,
+            database: "Default".into(),
+            timeout_secs: 5,
+            ..Z3950Config::default()
+        },
+        &Egress::allow_all(),
+    )
+    .expect("client");
+    let g = client.greet().await.expect("yaz-ztest's Init");
+    assert!(g.implementation.contains("YAZ"), "{}", g.implementation);
+    assert_eq!(
+        g.charset,
+        Some(pdu::Negotiated {
+            charset: "ISO-8859-1".into(),
+            records: false
+        })
+    );
+    let q = |term: &str| pdu::Rpn::Term {
+        attributes: vec![(1, 4)],
+        term: term.into(),
+    };
+    let page = client.search(&q("3"), 10).await.expect("a search");
+    assert_eq!(page.total, 3);
+    assert_eq!(page.records.len(), 3);
+    for r in &page.records {
+        let bib = spindle_integrations::bib::BibRecord::from_marc(r);
+        assert!(!bib.title.is_empty(), "{r:?}");
+        assert!(!bib.title.contains('\u{FFFD}'), "{}", bib.title);
+    }
+    // More hits than it has records: pages of Present until the limit, on one association.
+    let page = client.search(&q("30"), 30).await.expect("a long search");
+    assert_eq!((page.total, page.records.len()), (30, 30));
+    assert_eq!(client.search(&q("0"), 10).await.expect("none").total, 0);
+    // The check a librarian sees after saving says what was negotiated.
+    let report = Catalogue::Z3950(client).probe().await;
+    let said = serde_json::to_string(&report).expect("json");
+    assert!(said.contains("ISO-8859-1"), "{said}");
 }

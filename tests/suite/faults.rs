@@ -514,6 +514,159 @@ async fn hanging_catalogue(backend: Backend) -> Result<()> {
     Ok(())
 }
 
+/// Issue 20: Z39.50 catalogues that misbehave. The real Zebra behind a proxy that cuts the
+/// connection in the middle of its Present answer, and a listener that accepts and never
+/// answers: each disc shows the reason and stays pending to be tried again — none is linked
+/// (or failed) on half an answer. A diagnostic (a database the server does not have) fails
+/// the disc with the server's sentence: that needs the settings fixed, not another try.
+#[tokio::test]
+async fn z3950_catalogues_that_misbehave_leave_discs_waiting() -> Result<()> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let zebra_port: u16 = common::catalogue::zebra()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.parse().ok())
+        .context("the Zebra port")?;
+    // The proxy: relays Init and Search both ways; on a Present request, relays the first
+    // bytes of Zebra's answer and closes.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let proxy_port = proxy.local_addr()?.port();
+    let presents = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let cut = presents.clone();
+    let relay = tokio::spawn(async move {
+        while let Ok((mut client, _)) = proxy.accept().await {
+            let cut = cut.clone();
+            tokio::spawn(async move {
+                let Ok(mut server) =
+                    tokio::net::TcpStream::connect(("127.0.0.1", zebra_port)).await
+                else {
+                    return;
+                };
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let Ok(n) = client.read(&mut buf).await else {
+                        return;
+                    };
+                    if n == 0 || server.write_all(&buf[..n]).await.is_err() {
+                        return;
+                    }
+                    // 0xB8: a presentRequest APDU ([24], constructed).
+                    let present = buf[0] == 0xB8;
+                    let Ok(m) = server.read(&mut buf).await else {
+                        return;
+                    };
+                    if present {
+                        cut.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        let _ = client.write_all(&buf[..m.min(40)]).await;
+                        return; // the connection ends mid-answer
+                    }
+                    if m == 0 || client.write_all(&buf[..m]).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let silent_port = silent.local_addr()?.port();
+    let held = tokio::spawn(async move {
+        let mut sockets = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            sockets.push(socket);
+        }
+    });
+    let app = TestApp::start(Backend::SqliteLocal).await?;
+    let a = app.librarian("A").await?;
+    let image = iso_image(3000, 330);
+    let put = |port: u16, database: &str| {
+        let (app, a) = (&app, &a);
+        let body = json!({"kind": "z3950", "z3950": {"host": "127.0.0.1", "port": port,
+            "database": database, "timeout_secs": 2, "retries": 1}});
+        async move {
+            let r = app
+                .client
+                .put(app.url("/api/v1/members/A/catalogue"))
+                .bearer_auth(a)
+                .json(&body)
+                .send()
+                .await?;
+            anyhow::ensure!(r.status() == 200, "{}", r.status());
+            anyhow::Ok(())
+        }
+    };
+    let outcome = |id: i64| {
+        let (app, a) = (&app, &a);
+        async move {
+            for _ in 0..240 {
+                let v: Value = app
+                    .client
+                    .get(app.url(&format!("/api/v1/discs/{id}")))
+                    .bearer_auth(a)
+                    .send()
+                    .await?
+                    .json()
+                    .await?;
+                if !v["link_error"].is_null() || v["link_status"] != "pending" {
+                    return anyhow::Ok(v);
+                }
+                tokio::time::sleep(Duration::from_millis(250)).await;
+            }
+            anyhow::bail!("disc {id}: no outcome in 60 s")
+        }
+    };
+    // Cut mid-Present (the ISBN finds record 100002, so a Present follows the Search).
+    put(proxy_port, "marc21").await?;
+    let disc = app
+        .disc(&a, &image, json!({"isbn": "9780596514327"}))
+        .await?;
+    let v = outcome(disc).await?;
+    assert_eq!(v["link_status"], "pending", "{v}");
+    let why = v["link_error"].as_str().unwrap_or_default();
+    assert!(
+        why.contains("closed the connection") && why.contains("Present"),
+        "{v}"
+    );
+    assert!(
+        v["links"].as_array().is_none_or(Vec::is_empty),
+        "nothing linked: {v}"
+    );
+    assert!(
+        presents.load(std::sync::atomic::Ordering::SeqCst) >= 2,
+        "tried, then once more"
+    );
+    // Never answers.
+    put(silent_port, "marc21").await?;
+    let disc = app
+        .disc(&a, &iso_image(3000, 331), json!({"isbn": "9780596514327"}))
+        .await?;
+    let v = outcome(disc).await?;
+    assert_eq!(v["link_status"], "pending", "{v}");
+    assert!(
+        v["link_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("did not answer within 2 s"),
+        "{v}"
+    );
+    // The real server's diagnostic: failed, with its sentence naming the database.
+    put(zebra_port, "nosuchdb").await?;
+    let disc = app
+        .disc(&a, &iso_image(3000, 332), json!({"isbn": "9780596514327"}))
+        .await?;
+    let v = outcome(disc).await?;
+    assert_eq!(v["link_status"], "failed", "{v}");
+    assert!(
+        v["link_error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("nosuchdb"),
+        "{v}"
+    );
+    relay.abort();
+    held.abort();
+    Ok(())
+}
+
 /// `kill -9` of the server while a reader downloads: after the restart the reader resumes
 /// with Range (and If-Range) and ends with the image's exact bytes.
 async fn killed_mid_download_resumes_with_range(backend: Backend) -> Result<()> {

@@ -22,6 +22,8 @@ pub enum Charset {
     Marc8,
     /// GB 18030, which contains GBK and GB 2312.
     Gb18030,
+    /// ISO 8859-1 (read as Windows-1252, its superset), what some Z39.50 servers negotiate.
+    Latin1,
 }
 
 impl Charset {
@@ -30,7 +32,24 @@ impl Charset {
             Self::Utf8 => "UTF-8",
             Self::Marc8 => "MARC-8",
             Self::Gb18030 => "GB 18030 (GBK, GB 2312)",
+            Self::Latin1 => "ISO 8859-1",
         }
+    }
+
+    /// The set a name denotes (as servers name them in Z39.50 negotiation).
+    pub fn named(name: &str) -> Option<Self> {
+        let n: String = name
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric())
+            .collect::<String>()
+            .to_ascii_lowercase();
+        Some(match n.as_str() {
+            "utf8" => Self::Utf8,
+            "marc8" => Self::Marc8,
+            "gb18030" | "gbk" | "gb2312" | "cp936" | "euccn" => Self::Gb18030,
+            "iso88591" | "latin1" | "windows1252" | "cp1252" => Self::Latin1,
+            _ => return None,
+        })
     }
 }
 
@@ -68,6 +87,8 @@ pub fn choose(label: Option<Charset>, text: &[&[u8]]) -> (Charset, Option<String
         // escapes name its other sets; text valid as UTF-8 without them is UTF-8.
         Charset::Marc8 => escapes || !utf8,
         Charset::Gb18030 => !utf8 && gb(),
+        // Any byte is Latin-1; text valid as UTF-8 beyond ASCII is UTF-8.
+        Charset::Latin1 => !utf8 && !escapes,
     };
     if let Some(l) = label
         && fits(l)
@@ -136,6 +157,10 @@ pub fn decode(set: Charset, bytes: &[u8]) -> String {
             .0
             .into_owned(),
         Charset::Marc8 => marc8(bytes),
+        Charset::Latin1 => encoding_rs::WINDOWS_1252
+            .decode_without_bom_handling(bytes)
+            .0
+            .into_owned(),
     }
 }
 

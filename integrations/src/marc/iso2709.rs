@@ -30,7 +30,7 @@ fn num(b: &[u8], at: usize, offset: usize) -> Result<usize, MarcError> {
         })
 }
 
-fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
+fn one(data: &[u8], offset: usize, sent_in: Option<Charset>) -> Result<Record, MarcError> {
     if data.len() < 25 {
         return Err(err(offset, "shorter than a leader"));
     }
@@ -71,7 +71,7 @@ fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
         .and_then(|(_, b)| b.split(|&c| c == SF).nth(1))
         .and_then(|a| a.strip_prefix(b"a"))
         .filter(|a| a.len() >= 9 && a[..8].iter().all(u8::is_ascii_digit));
-    let label = charset::labelled(&data[..24], unimarc_100a);
+    let label = sent_in.or_else(|| charset::labelled(&data[..24], unimarc_100a));
     let bodies: Vec<&[u8]> = raw.iter().map(|(_, b)| *b).collect();
     let (set, note) = charset::choose(label, &bodies);
     let text = |b: &[u8]| charset::decode(set, b);
@@ -130,6 +130,13 @@ fn one(data: &[u8], offset: usize) -> Result<Record, MarcError> {
 
 /// Every record in `data` (records ended by 0x1D; stray whitespace between them skipped).
 pub fn parse_iso2709(data: &[u8]) -> Result<Vec<Record>, MarcError> {
+    parse_iso2709_in(data, None)
+}
+
+/// As [`parse_iso2709`], with the set the records were sent in when the sender said so
+/// outside the records (Z39.50 negotiation): it stands in for each record's own label, and
+/// the bytes still have the last word.
+pub fn parse_iso2709_in(data: &[u8], sent_in: Option<Charset>) -> Result<Vec<Record>, MarcError> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < data.len() {
@@ -155,7 +162,7 @@ pub fn parse_iso2709(data: &[u8]) -> Result<Vec<Record>, MarcError> {
         if out.len() >= MAX_RECORDS {
             return Err(MarcError::TooMany(MAX_RECORDS));
         }
-        out.push(one(&data[pos..end], pos)?);
+        out.push(one(&data[pos..end], pos, sent_in)?);
         pos = end;
     }
     Ok(out)
@@ -172,7 +179,7 @@ pub fn write_iso2709(record: &Record) -> Vec<u8> {
 }
 
 /// One record in ISO 2709 with correct lengths and offsets, its text in `set` (UTF-8, or
-/// GB 18030; MARC-8 is read, never written, and asking for it writes UTF-8) and its label to
+/// GB 18030; MARC-8 and Latin-1 are read, never written, and asking for them writes UTF-8) and its label to
 /// match: leader/09 `a` for UTF-8 and blank otherwise, and in a UNIMARC record the character
 /// sets of 100 $a/26-29 (`50  ` Unicode, `0120` ISO 646 + GB 2312 as CNMARC writes it).
 /// Whatever the record holds it is written: a tag as three ASCII characters (`?` for any
@@ -180,10 +187,10 @@ pub fn write_iso2709(record: &Record) -> Vec<u8> {
 /// cut at a character boundary, and when the record would still be too long, data fields are
 /// left out from the end, keeping the control fields and the 856 links the export exists for.
 pub fn write_iso2709_in(record: &Record, set: Charset) -> Vec<u8> {
-    let set = if set == Charset::Marc8 {
-        Charset::Utf8
+    let set = if set == Charset::Gb18030 {
+        Charset::Gb18030
     } else {
-        set
+        Charset::Utf8
     };
     let unimarc = !record.fields.iter().any(|f| f.tag() == "245");
     let mut fields: Vec<(String, Vec<u8>)> = record

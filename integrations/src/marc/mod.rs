@@ -6,7 +6,7 @@ pub mod charset;
 mod iso2709;
 mod xml;
 
-pub use iso2709::{parse_iso2709, write_iso2709, write_iso2709_in};
+pub use iso2709::{parse_iso2709, parse_iso2709_in, write_iso2709, write_iso2709_in};
 pub use xml::{parse_marcxml, records_in, write_marcxml};
 
 #[derive(Debug, Clone, PartialEq, Eq)]

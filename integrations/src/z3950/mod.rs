@@ -16,6 +16,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::Semaphore;
 
+use crate::marc::charset::Charset;
 use crate::marc::{self, Record};
 use pdu::{Diagnostic, Records, Response, Retrieved, Rpn};
 
@@ -107,6 +108,11 @@ pub struct Z3950Config {
     pub retries: u32,
     pub max_response_bytes: usize,
     pub max_concurrent: usize,
+    /// Propose UTF-8 in Init (character set negotiation). A server that agrees sends its
+    /// records in UTF-8; one that names another set has its records read in that set; one
+    /// that ignores the proposal is read by each record's label and bytes. Off for a server
+    /// that cannot bear the proposal.
+    pub negotiate_charset: bool,
 }
 
 impl Default for Z3950Config {
@@ -127,6 +133,7 @@ impl Default for Z3950Config {
             retries: 2,
             max_response_bytes: 16 * 1024 * 1024,
             max_concurrent: 4,
+            negotiate_charset: true,
         }
     }
 }
@@ -231,6 +238,8 @@ struct Conn {
     stream: TcpStream,
     buf: Vec<u8>,
     last_used: Instant,
+    /// The set records come in, when negotiated in Init.
+    records_in: Option<Charset>,
 }
 
 /// An idle connection older than this is not reused (servers drop idle associations).
@@ -304,13 +313,21 @@ pub struct Z3950Client {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Greeting {
     pub implementation: String,
+    /// The character set negotiated in Init, when the server took part.
+    pub charset: Option<pdu::Negotiated>,
 }
 
 impl Z3950Client {
     pub fn new(config: Z3950Config, egress: &crate::egress::Egress) -> Result<Self, Z3950Error> {
+        // An IPv6 address may come bracketed, as in a URL ("[::1]").
         let host = config.host.trim();
-        if host.is_empty()
-            || host.contains(['/', ':', ' ']) && host.parse::<std::net::Ipv6Addr>().is_err()
+        let bare = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if bare.is_empty()
+            || bare.contains(['/', ':', ' ', '[', ']'])
+                && bare.parse::<std::net::Ipv6Addr>().is_err()
         {
             return Err(Z3950Error::Config(format!(
                 "{:?} is not a host name or address",
@@ -372,25 +389,38 @@ impl Z3950Client {
                         stream,
                         buf: Vec::new(),
                         last_used: Instant::now(),
+                        records_in: None,
                     };
                     let init = pdu::init_request(&pdu::InitRequest {
                         message_size: i64::try_from(c.max_response_bytes).unwrap_or(i64::MAX),
                         user: c.user.as_deref(),
                         group: c.group.as_deref(),
                         password: c.password.as_deref(),
+                        propose_utf8: c.negotiate_charset,
                     });
                     return match conn.exchange(&init, self.limit(), "Init").await? {
                         Response::Init {
                             accepted: true,
                             implementation,
                             options,
+                            charset,
                         } => {
                             if !(options.first() == Some(&true) && options.get(1) == Some(&true)) {
                                 return Err(Z3950Error::InitRefused(
                                     "the server does not offer both search and present".into(),
                                 ));
                             }
-                            Ok((conn, Greeting { implementation }))
+                            conn.records_in = charset
+                                .as_ref()
+                                .filter(|n| n.records)
+                                .and_then(|n| Charset::named(&n.charset));
+                            Ok((
+                                conn,
+                                Greeting {
+                                    implementation,
+                                    charset,
+                                },
+                            ))
                         }
                         Response::Init { implementation, .. } => {
                             Err(Z3950Error::InitRefused(if c.user.is_some() {
@@ -498,7 +528,7 @@ impl Z3950Client {
                 break;
             }
             for r in got {
-                records.push(self.record(r)?);
+                records.push(self.record(r, conn.records_in)?);
             }
         }
         Ok(Page {
@@ -516,11 +546,12 @@ impl Z3950Client {
 
     /// A retrieved record as MARC (ISO 2709 in any MARC syntax the server names, or
     /// MARCXML); a surrogate diagnostic for one record is an error for the lookup.
-    fn record(&self, r: Retrieved) -> Result<Vec<Record>, Z3950Error> {
+    fn record(&self, r: Retrieved, records_in: Option<Charset>) -> Result<Vec<Record>, Z3950Error> {
         match r {
             Retrieved::Diagnostic(d) => Err(self.diagnostic(&[d])),
             Retrieved::Record { syntax, data } if Retrieved::is_marc(&syntax) => {
-                marc::parse_iso2709(&data).map_err(|e| Z3950Error::Malformed(e.to_string()))
+                marc::parse_iso2709_in(&data, records_in)
+                    .map_err(|e| Z3950Error::Malformed(e.to_string()))
             }
             Retrieved::Record { syntax, data } if syntax == pdu::XML => {
                 marc::parse_marcxml(&String::from_utf8_lossy(&data))

@@ -17,20 +17,111 @@ const SUTRS: &[u64] = &[1, 2, 840, 10003, 5, 101];
 /// are an option a server may refuse).
 pub const RESULT_SET: &str = "default";
 
+/// Character set and language negotiation, version 3 (Z39.50 Amendment 3).
+pub const CHARSET_NEGOTIATION: &[u64] = &[1, 2, 840, 10003, 15, 3];
+/// ISO 10646 encoding level UTF-8.
+pub const UTF8_ENCODING: &[u64] = &[1, 0, 10646, 1, 0, 8];
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct InitRequest<'a> {
     pub message_size: i64,
     pub user: Option<&'a str>,
     pub group: Option<&'a str>,
     pub password: Option<&'a str>,
+    /// Propose UTF-8 for records and terms (character set negotiation).
+    pub propose_utf8: bool,
+}
+
+/// What the server chose in character set negotiation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Negotiated {
+    /// `UTF-8`, or the name the server gave (`ISO-8859-1`, `GBK`…).
+    pub charset: String,
+    /// Whether records, not only terms and messages, come in that set.
+    pub records: bool,
+}
+
+/// The negotiation proposal as YAZ sends it: otherInfo [201] holding one unit whose
+/// externallyDefinedInfo [4] is an EXTERNAL (OID 1.2.840.10003.15.3, single-ASN1-type [0])
+/// with proposal [1] { proposedCharSets [1] { iso10646 [2] { encodingLevel [2] UTF-8 } },
+/// recordsInSelectedCharSets [3] TRUE }.
+fn utf8_proposal(out: &mut Vec<u8>) {
+    let mut level = Vec::new();
+    ber::oid(&mut level, CONTEXT, 2, UTF8_ENCODING);
+    let mut iso10646 = Vec::new();
+    ber::constructed(&mut iso10646, CONTEXT, 2, &level);
+    let mut proposal = Vec::new();
+    ber::constructed(&mut proposal, CONTEXT, 1, &iso10646);
+    ber::boolean(&mut proposal, CONTEXT, 3, true);
+    let mut choice = Vec::new();
+    ber::constructed(&mut choice, CONTEXT, 1, &proposal);
+    let mut external = Vec::new();
+    ber::oid(&mut external, UNIVERSAL, ber::OID, CHARSET_NEGOTIATION);
+    ber::constructed(&mut external, CONTEXT, 0, &choice);
+    let mut unit = Vec::new();
+    ber::constructed(&mut unit, CONTEXT, 4, &external);
+    let mut units = Vec::new();
+    ber::constructed(&mut units, UNIVERSAL, ber::SEQUENCE, &unit);
+    ber::constructed(out, CONTEXT, 201, &units);
+}
+
+/// The server's choice, from an InitResponse's otherInfo: read by walking the negotiation
+/// value for what it holds (an encoding OID, a named set, the records flag), so the explicit
+/// and implicit tagging servers differ on both read.
+fn negotiated(other_info: &ber::Tlv<'_>) -> Option<Negotiated> {
+    fn walk(t: &ber::Tlv<'_>, found: &mut (Option<String>, Option<bool>), depth: usize) {
+        if depth > 12 {
+            return;
+        }
+        if t.constructed {
+            for c in t.children().flatten() {
+                walk(&c, found, depth + 1);
+            }
+            return;
+        }
+        match (t.class, t.tag) {
+            (UNIVERSAL, ber::OID) | (CONTEXT, 2) if t.oid().is_ok_and(|o| o == UTF8_ENCODING) => {
+                found.0 = Some("UTF-8".into());
+            }
+            (CONTEXT, 1) if found.0.is_none() => {
+                found.0 = t.text().ok().filter(|s| !s.is_empty() && s.is_ascii());
+            }
+            (CONTEXT, 3) if t.content.len() == 1 => found.1 = t.boolean().ok(),
+            _ => {}
+        }
+    }
+    for unit in other_info.children().flatten() {
+        for info in unit.children().flatten() {
+            let mut kids = info.children().flatten();
+            let is_negotiation = kids.next().is_some_and(|o| {
+                o.is(UNIVERSAL, ber::OID) && o.oid().is_ok_and(|o| o == CHARSET_NEGOTIATION)
+            });
+            if !is_negotiation {
+                continue;
+            }
+            let mut found = (None, None);
+            for rest in kids {
+                walk(&rest, &mut found, 0);
+            }
+            return found.0.map(|charset| Negotiated {
+                charset,
+                records: found.1.unwrap_or(false),
+            });
+        }
+    }
+    None
 }
 
 pub fn init_request(r: &InitRequest<'_>) -> Vec<u8> {
     let mut c = Vec::new();
     // protocolVersion: versions 1, 2 and 3.
     ber::bits(&mut c, CONTEXT, 3, 3, &[0, 1, 2]);
-    // options: search, present.
-    ber::bits(&mut c, CONTEXT, 4, 16, &[0, 1]);
+    // options: search, present, and negotiation when a character set is proposed.
+    if r.propose_utf8 {
+        ber::bits(&mut c, CONTEXT, 4, 24, &[0, 1, 17]);
+    } else {
+        ber::bits(&mut c, CONTEXT, 4, 16, &[0, 1]);
+    }
     ber::integer(&mut c, CONTEXT, 5, r.message_size);
     ber::integer(&mut c, CONTEXT, 6, r.message_size);
     if r.user.is_some() || r.password.is_some() {
@@ -49,6 +140,9 @@ pub fn init_request(r: &InitRequest<'_>) -> Vec<u8> {
     ber::primitive(&mut c, CONTEXT, 110, b"Spindle");
     ber::primitive(&mut c, CONTEXT, 111, b"Spindle");
     ber::primitive(&mut c, CONTEXT, 112, env!("CARGO_PKG_VERSION").as_bytes());
+    if r.propose_utf8 {
+        utf8_proposal(&mut c);
+    }
     let mut out = Vec::new();
     ber::constructed(&mut out, CONTEXT, 20, &c);
     out
@@ -215,6 +309,8 @@ pub enum Response {
         accepted: bool,
         implementation: String,
         options: Vec<bool>,
+        /// The character set the server chose, when it negotiated one.
+        charset: Option<Negotiated>,
     },
     Search {
         count: i64,
@@ -362,6 +458,7 @@ pub fn decode(apdu: &[u8]) -> Result<Response, BerError> {
         21 => {
             let (mut accepted, mut name, mut version, mut options) =
                 (false, String::new(), String::new(), Vec::new());
+            let mut charset = None;
             for c in t.children() {
                 let c = c?;
                 match (c.class, c.tag) {
@@ -369,6 +466,7 @@ pub fn decode(apdu: &[u8]) -> Result<Response, BerError> {
                     (CONTEXT, 4) => options = c.bits()?,
                     (CONTEXT, 111) => name = c.text()?,
                     (CONTEXT, 112) => version = c.text()?,
+                    (CONTEXT, 201) => charset = negotiated(&c),
                     _ => {}
                 }
             }
@@ -381,6 +479,7 @@ pub fn decode(apdu: &[u8]) -> Result<Response, BerError> {
                 accepted,
                 implementation,
                 options,
+                charset,
             })
         }
         23 => {
