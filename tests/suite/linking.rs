@@ -947,6 +947,7 @@ async fn the_catalogue_check_names_what_fails() -> Result<()> {
         text.contains("Init") && text.contains("read as UNIMARC"),
         "{v}"
     );
+    assert!(text.contains("negotiated: records come in UTF-8"), "{v}");
     // A wrong database is named, and nothing after it is tried.
     let v = check(
         json!({"kind": "z3950", "z3950": {"host": "127.0.0.1", "port": port,
