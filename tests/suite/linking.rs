@@ -336,13 +336,25 @@ async fn every_manifest_record_links_over(backend: Backend, protocol: &str) -> R
 }
 
 async fn misconfigured_catalogues_fail_clearly(backend: Backend) -> Result<()> {
+    misconfigured_catalogues_fail_clearly_over(backend, "sru").await
+}
+
+/// Issue 20: the same over Z39.50.
+async fn misconfigured_catalogues_fail_clearly_over_z3950(backend: Backend) -> Result<()> {
+    misconfigured_catalogues_fail_clearly_over(backend, "z3950").await
+}
+
+async fn misconfigured_catalogues_fail_clearly_over(
+    backend: Backend,
+    protocol: &str,
+) -> Result<()> {
     let app = TestApp::start(backend).await?;
     app.member("BAD").await?;
     app.member("ZZU").await?;
     let bad = app.librarian("BAD").await?;
     let good = app.librarian("ZZU").await?;
-    configure(&app, &bad, "BAD", "nosuchdb").await?;
-    configure(&app, &good, "ZZU", "marc21").await?;
+    configure_as(&app, &bad, "BAD", "nosuchdb", protocol).await?;
+    configure_as(&app, &good, "ZZU", "marc21", protocol).await?;
     let image = iso_image(2000, 78);
     app.upload(&bad, &image, 2 * PART as usize).await?;
     let sha = sha256_hex(&image);
@@ -350,11 +362,13 @@ async fn misconfigured_catalogues_fail_clearly(backend: Backend) -> Result<()> {
     let d_good = register(&app, &good, &sha, json!({"barcode": "B100001"})).await?;
     let v = linked(&app, &bad, d_bad).await?;
     assert_eq!(v["link_status"], "failed");
+    let said = if protocol == "sru" {
+        "database path"
+    } else {
+        "nosuchdb"
+    };
     assert!(
-        v["link_error"]
-            .as_str()
-            .unwrap_or_default()
-            .contains("database path"),
+        v["link_error"].as_str().unwrap_or_default().contains(said),
         "{v}"
     );
     assert!(
@@ -368,7 +382,7 @@ async fn misconfigured_catalogues_fail_clearly(backend: Backend) -> Result<()> {
     );
 
     // Fixing the catalogue queues the failed disc again.
-    configure(&app, &bad, "BAD", "marc21").await?;
+    configure_as(&app, &bad, "BAD", "marc21", protocol).await?;
     let v = linked(&app, &bad, d_bad).await?;
     assert_eq!(v["link_status"], "linked", "{v}");
 
@@ -415,10 +429,19 @@ async fn misconfigured_catalogues_fail_clearly(backend: Backend) -> Result<()> {
 }
 
 async fn resync_follows_the_catalogue(backend: Backend) -> Result<()> {
+    resync_follows_the_catalogue_over(backend, "sru").await
+}
+
+/// Issue 20: the same over Z39.50.
+async fn resync_follows_the_catalogue_over_z3950(backend: Backend) -> Result<()> {
+    resync_follows_the_catalogue_over(backend, "z3950").await
+}
+
+async fn resync_follows_the_catalogue_over(backend: Backend, protocol: &str) -> Result<()> {
     let app = TestApp::start(backend).await?;
     app.member("ZZU").await?;
     let zzu = app.librarian("ZZU").await?;
-    configure(&app, &zzu, "ZZU", "marc21").await?;
+    configure_as(&app, &zzu, "ZZU", "marc21", protocol).await?;
     let image = iso_image(2000, 79);
     app.upload(&zzu, &image, 2 * PART as usize).await?;
     let disc = register(
@@ -445,7 +468,7 @@ async fn resync_follows_the_catalogue(backend: Backend) -> Result<()> {
     );
     // The library's system no longer has the record (here: the catalogue now points at a
     // database without it): the disc goes back to review, saying why.
-    configure(&app, &zzu, "ZZU", "unimarc").await?;
+    configure_as(&app, &zzu, "ZZU", "unimarc", protocol).await?;
     let report: Value = app
         .client
         .post(&url)
@@ -478,7 +501,7 @@ async fn resync_follows_the_catalogue(backend: Backend) -> Result<()> {
     // The record is back (the catalogue points at the database that has it). Saving the
     // settings re-queues only failed discs, so this one waits in review; relink looks it up
     // again now and links it to the same record. Only the owner may ask.
-    configure(&app, &zzu, "ZZU", "marc21").await?;
+    configure_as(&app, &zzu, "ZZU", "marc21", protocol).await?;
     let v = linked(&app, &zzu, disc).await?;
     assert_eq!(v["link_status"], "review", "{v}");
     let relink = app.url(&format!("/api/v1/discs/{disc}/relink"));
@@ -730,7 +753,9 @@ on_both_backends!(
     every_manifest_record_links_in_marc8_and_gbk,
     z3950_settings_and_a_bad_attribute,
     misconfigured_catalogues_fail_clearly,
+    misconfigured_catalogues_fail_clearly_over_z3950,
     resync_follows_the_catalogue,
+    resync_follows_the_catalogue_over_z3950,
     resync_by_oai_pmh
 );
 
