@@ -176,6 +176,7 @@ enum TokenCommand {
 }
 
 pub async fn main() -> ExitCode {
+    spindle_storage::install_tls_provider();
     let cli = Cli::parse();
     match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,

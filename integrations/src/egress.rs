@@ -190,6 +190,9 @@ impl Egress {
 
     /// A client builder that resolves names through this rule and checks every redirect.
     pub fn client(&self) -> reqwest::ClientBuilder {
+        // reqwest is built without a crypto provider: ring's is the process's (a no-op when
+        // one is installed already).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let redirects = self.clone();
         reqwest::Client::builder()
             .dns_resolver(Arc::new(self.clone()))

@@ -123,6 +123,7 @@ enum Cmd {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    spindle_storage::install_tls_provider();
     let cli = Cli::parse();
     let client = reqwest::Client::builder().no_gzip().build()?;
     match cli.command {

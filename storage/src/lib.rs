@@ -2,6 +2,14 @@
 //! their SHA-256. It knows nothing of HTTP or SQL.
 
 mod digest;
+
+/// Makes ring rustls's crypto for this process (reqwest and object_store are built without a
+/// provider of their own, which spares a fresh build compiling aws-lc's C). Call it before a
+/// TLS client is built; calling it again does nothing.
+pub fn install_tls_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
 mod hashing;
 mod store;
 

@@ -185,6 +185,7 @@ impl BlobStore {
         if config.bucket.is_empty() {
             return Err(StorageError::Config("storage.s3.bucket is required".into()));
         }
+        crate::install_tls_provider();
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)

@@ -34,7 +34,7 @@ async fn network_ranges_and_signed_links(backend: Backend) -> Result<()> {
     let d2 = app.disc(&a, &iso_image(3000, 72), json!({})).await?;
     let bd = app.disc(&b, &iso_image(3000, 73), json!({})).await?;
     common::wait_indexed(&app, Some(&a), d1).await?;
-    let reader = reqwest::Client::new();
+    let reader = common::http();
     let status = |url: String, h: Option<(&'static str, String)>| {
         let mut r = reader.get(url);
         if let Some((k, v)) = h {
@@ -114,7 +114,7 @@ async fn network_ranges_and_signed_links(backend: Backend) -> Result<()> {
         url.ends_with(&format!("/discs/{d1}?access={token}")) && !url.contains("/api/"),
         "{url}"
     );
-    let jar = reqwest::Client::builder().cookie_store(true).build()?;
+    let jar = common::http_builder().cookie_store(true).build()?;
     let r = jar.get(&url).send().await?;
     assert_eq!(r.status(), 200);
     let cookies: Vec<&str> = r

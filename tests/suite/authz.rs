@@ -725,7 +725,7 @@ fn reader(forwarded: Option<&str>) -> Result<reqwest::Client> {
     if let Some(ip) = forwarded {
         headers.insert("x-forwarded-for", HeaderValue::from_str(ip)?);
     }
-    Ok(reqwest::Client::builder()
+    Ok(common::http_builder()
         .default_headers(headers)
         .redirect(reqwest::redirect::Policy::none())
         .build()?)
@@ -737,12 +737,8 @@ async fn staff(app: &TestApp, token: &str) -> Result<Caller> {
         "authorization",
         HeaderValue::from_str(&format!("Bearer {token}"))?,
     );
-    let client = common::sign_in_with(
-        app,
-        token,
-        reqwest::Client::builder().default_headers(headers),
-    )
-    .await?;
+    let client =
+        common::sign_in_with(app, token, common::http_builder().default_headers(headers)).await?;
     let page = client
         .get(app.url("/staff/stats"))
         .send()

@@ -21,7 +21,7 @@ async fn empty_target(backend: Backend, dir: &std::path::Path) -> Result<Vec<(St
 }
 
 async fn discs(base: &str, token: &str) -> Result<Vec<(i64, String)>> {
-    discs_of(&reqwest::Client::new(), base, token).await
+    discs_of(&common::http(), base, token).await
 }
 
 async fn discs_of(client: &reqwest::Client, base: &str, token: &str) -> Result<Vec<(i64, String)>> {
@@ -62,7 +62,7 @@ async fn while_readers_read(
         let (running, base, token) = (running.clone(), base.to_string(), d.librarian.clone());
         let discs = discs.to_vec();
         tokio::spawn(async move {
-            let client = reqwest::Client::new();
+            let client = common::http();
             let mut during = 0u32;
             for (id, sha) in discs.iter().cycle() {
                 let started = running.load(Ordering::SeqCst);
@@ -150,7 +150,7 @@ async fn backup_and_restore(backend: Backend) -> Result<()> {
     let restored = Server::start(target_dir.path(), &env).await?;
     assert_eq!(discs(&restored.base, &d.librarian).await?, before);
     for (id, sha) in &before {
-        let bytes = reqwest::Client::new()
+        let bytes = common::http()
             .get(format!("{}/api/v1/discs/{id}/image", restored.base))
             .bearer_auth(&d.librarian)
             .send()

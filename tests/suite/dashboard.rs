@@ -132,7 +132,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
     let (a, b, admin, last_month) = setup(&app).await?;
 
     // Without a session: to the sign-in page, and back afterwards.
-    let plain = reqwest::Client::builder()
+    let plain = common::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let r = plain.get(app.url("/staff/stats?member=A")).send().await?;
@@ -149,7 +149,7 @@ async fn sign_in_and_dashboards(backend: Backend) -> Result<()> {
         .await?;
     assert_eq!(r.status(), 403);
     // A wrong token is told so, and no session is made.
-    let c = reqwest::Client::builder()
+    let c = common::http_builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()?;

@@ -456,7 +456,7 @@ async fn hanging_catalogue(backend: Backend) -> Result<()> {
         accepted.load(std::sync::atomic::Ordering::SeqCst) > 0,
         "no linker reached the catalogue in 60 s"
     );
-    let reader = reqwest::Client::new();
+    let reader = common::http();
     let mut slowest = Duration::ZERO;
     for _ in 0..20 {
         let started = Instant::now();
@@ -676,7 +676,7 @@ async fn killed_mid_download_resumes_with_range(backend: Backend) -> Result<()> 
     let image = iso_image(96 * 1024 * 1024, 320);
     let disc = d.disc(&server.base, &image).await?;
     let url = format!("{}/api/v1/discs/{disc}/image", server.base);
-    let client = reqwest::Client::new();
+    let client = common::http();
     let mut r = client.get(&url).bearer_auth(&d.librarian).send().await?;
     assert_eq!(r.status(), 200);
     let etag = common::header(&r, "etag");
@@ -717,7 +717,7 @@ async fn usage_events_at_shutdown_and_crash(backend: Backend) -> Result<()> {
     let d = Deployment::new(backend, &[("SPINDLE_STATS__FLUSH_MS", "1000")]).await?;
     let server = d.start(None).await?;
     let disc = d.disc(&server.base, &iso_image(3000, 330)).await?;
-    let client = reqwest::Client::new();
+    let client = common::http();
     let r = client
         .put(format!("{}/api/v1/members/A/networks", server.base))
         .bearer_auth(&d.admin)

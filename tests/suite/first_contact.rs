@@ -66,7 +66,7 @@ async fn the_home_page_shows_what_a_reader_may_open(backend: Backend) -> Result<
         .await?;
     let outside = "203.0.113.9";
     let inside = "10.1.2.3";
-    let anon = reqwest::Client::new();
+    let anon = common::http();
 
     let html = page(&anon, app.url("/"), outside).await?;
     // The consortium in figures and its members by name (not by code).
@@ -122,7 +122,7 @@ async fn the_home_page_shows_what_a_reader_may_open(backend: Backend) -> Result<
             link["token"].as_str().context("token")?
         ))
     );
-    let kept = reqwest::Client::builder().cookie_store(true).build()?;
+    let kept = common::http_builder().cookie_store(true).build()?;
     let r = kept
         .get(url)
         .header("X-Forwarded-For", outside)
@@ -166,7 +166,7 @@ async fn the_home_page_shows_what_a_reader_may_open(backend: Backend) -> Result<
     for (disc, times, from) in [(open_a, 3, outside), (closed_a, 1, inside)] {
         for _ in 0..times {
             // A fresh client each time: separate sessions, no double-click filtering.
-            let r = reqwest::Client::new()
+            let r = common::http()
                 .get(app.url(&format!("/api/v1/discs/{disc}/image")))
                 .header("X-Forwarded-For", from)
                 .header("User-Agent", format!("reader-{}", common::random_hex(4)))
@@ -319,7 +319,7 @@ async fn a_launched_disc_works_off_campus(backend: Backend) -> Result<()> {
     );
     browser.close().await?;
     // The link in the path opens its disc and no other, nor anything that is not a disc.
-    let plain = reqwest::Client::new();
+    let plain = common::http();
     let r = plain
         .get(app.url(&format!(
             "/g/{token}/api/v1/discs/{disc}/files/css/site.css"
@@ -369,7 +369,7 @@ async fn counter_rules_a_new_reader_meets() -> Result<()> {
         .disc(&a, &iso_image(1000, 181), json!({"open": true}))
         .await?;
     let closed = app.disc(&b, &iso_image(1000, 182), json!({})).await?;
-    let browser = reqwest::Client::builder()
+    let browser = common::http_builder()
         .cookie_store(true)
         .user_agent("Mozilla/5.0 (X11; Linux x86_64) Chrome/131.0")
         .build()?;
@@ -433,7 +433,7 @@ async fn what_an_operator_reads() -> Result<()> {
     let server = d.start(None).await?;
     let base = server.base.clone();
     let disc = d.disc(&base, &iso_image(1000, 191)).await?;
-    let r = reqwest::Client::new()
+    let r = common::http()
         .post(format!("{base}/api/v1/discs/{disc}/signed-links"))
         .bearer_auth(&d.librarian)
         .json(&json!({"expires_in_secs": 600}))
@@ -443,7 +443,7 @@ async fn what_an_operator_reads() -> Result<()> {
         .as_str()
         .context("token")?
         .to_string();
-    let c = reqwest::Client::new();
+    let c = common::http();
     let home = c.get(format!("{base}/")).send().await?;
     assert_eq!(home.status(), 200);
     home.bytes().await?;
@@ -873,7 +873,7 @@ async fn nginx_in_front(
             .spawn()
             .context("nginx (scripts/peers.sh installs it)")?,
     );
-    let probe = reqwest::Client::builder()
+    let probe = common::http_builder()
         .danger_accept_invalid_certs(true)
         .build()?;
     let health = format!("https://127.0.0.1:{tls_port}{}healthz", location);
@@ -991,7 +991,7 @@ async fn the_deployment_kit_works_behind_a_real_nginx() -> Result<()> {
     let (_nginx, plain_port) = nginx_in_front(&upstream, tls_port, work.path(), "/").await?;
     let base = format!("https://127.0.0.1:{tls_port}");
     let reader = |from: &str| {
-        reqwest::Client::builder()
+        common::http_builder()
             .danger_accept_invalid_certs(true)
             .local_address(from.parse::<std::net::IpAddr>().ok())
             .redirect(reqwest::redirect::Policy::none())
@@ -1159,7 +1159,7 @@ async fn spindle_under_a_base_path_behind_nginx() -> Result<()> {
     let upstream = app.base.trim_start_matches("http://").to_string();
     let (_nginx, _) = nginx_in_front(&upstream, tls_port, work.path(), "/spindle/").await?;
     let client = || {
-        reqwest::Client::builder()
+        common::http_builder()
             .danger_accept_invalid_certs(true)
             .cookie_store(true)
             .redirect(reqwest::redirect::Policy::none())

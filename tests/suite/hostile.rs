@@ -317,7 +317,7 @@ async fn no_secret_in_the_log(backend: Backend) -> Result<()> {
     let server = d.start(None).await?;
     let base = server.base.clone();
     let disc = d.disc(&base, &iso_image(3000, 520)).await?;
-    let client = reqwest::Client::new();
+    let client = common::http();
     let link: Value = client
         .post(format!("{base}/api/v1/discs/{disc}/signed-links"))
         .bearer_auth(&d.librarian)
@@ -351,7 +351,7 @@ async fn no_secret_in_the_log(backend: Backend) -> Result<()> {
         .bearer_auth(format!("{}x", d.librarian))
         .send()
         .await?;
-    let staff = reqwest::Client::builder()
+    let staff = common::http_builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
@@ -539,7 +539,7 @@ async fn rate_limits(backend: Backend) -> Result<()> {
     let from = |ip: &str| {
         let mut h = reqwest::header::HeaderMap::new();
         h.insert("x-forwarded-for", ip.parse().expect("an address"));
-        reqwest::Client::builder()
+        common::http_builder()
             .default_headers(h)
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -581,7 +581,7 @@ async fn rate_limits(backend: Backend) -> Result<()> {
     // The sign-in form and SUSHI keys count the same way.
     let mut h = reqwest::header::HeaderMap::new();
     h.insert("x-forwarded-for", "192.0.2.12".parse()?);
-    let signer = reqwest::Client::builder()
+    let signer = common::http_builder()
         .default_headers(h)
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -874,13 +874,8 @@ async fn header_breaking_next_and_overlong_utf8_paths() -> Result<()> {
     let app = TestApp::start(Backend::SqliteLocal).await?;
     app.member("LIB").await?;
     let token = app.librarian("LIB").await?;
-    let (_, r) = common::sign_in_form(
-        &app,
-        &token,
-        reqwest::Client::builder(),
-        "/staff/\r\nX-Evil: 1",
-    )
-    .await?;
+    let (_, r) =
+        common::sign_in_form(&app, &token, common::http_builder(), "/staff/\r\nX-Evil: 1").await?;
     anyhow::ensure!(r.status() == 303, "{}", r.status());
     anyhow::ensure!(
         common::header(&r, "location") == "/staff/stats" && r.headers().get("x-evil").is_none(),

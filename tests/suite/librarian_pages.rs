@@ -179,7 +179,7 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
         "{html}"
     );
     // Without a session: to the sign-in page.
-    let anonymous = reqwest::Client::builder()
+    let anonymous = common::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let r = anonymous.get(app.url("/staff/settings")).send().await?;

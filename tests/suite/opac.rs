@@ -31,7 +31,7 @@ async fn disc(app: &TestApp, token: &str, data: &[u8], mut extra: Value) -> Resu
 }
 
 fn no_redirects() -> reqwest::Client {
-    reqwest::Client::builder()
+    common::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
         .expect("client")

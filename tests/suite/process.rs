@@ -216,7 +216,7 @@ async fn killed_mid_upload_resumes_after_restart(backend: Backend) -> Result<()>
     let data = iso_image(3 * PART as usize + 99, 21);
     let sha = sha256_hex(&data);
     let server = Server::start(dir.path(), &env).await?;
-    let client = reqwest::Client::new();
+    let client = common::http();
     let r = client
         .post(format!("{}/api/v1/uploads", server.base))
         .bearer_auth(&token)
@@ -397,7 +397,7 @@ async fn upload_client_survives_a_server_restart(backend: Backend) -> Result<()>
         .spawn()?;
     // Kill the server once some of the image is on it.
     let state_file = shelf.join(".spindle-upload-state.json");
-    let http = reqwest::Client::new();
+    let http = common::http();
     let mut killed = false;
     for _ in 0..400 {
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -482,7 +482,7 @@ async fn operator_commands_do_what_they_say(backend: Backend) -> Result<()> {
     );
     let server = d.start(None).await?;
     let base = server.base.clone();
-    let client = reqwest::Client::new();
+    let client = common::http();
     let catalogue = client
         .put(format!("{base}/api/v1/members/A/catalogue"))
         .bearer_auth(&d.librarian)

@@ -121,7 +121,7 @@ async fn shelf(app: &TestApp) -> Result<Shelf> {
 async fn disc_pages(backend: Backend) -> Result<()> {
     let app = TestApp::start(backend).await?;
     let s = shelf(&app).await?;
-    let http = reqwest::Client::builder()
+    let http = common::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let page = |path: String| {

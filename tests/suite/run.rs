@@ -443,7 +443,7 @@ async fn the_disc_page_offers_what_the_disc_is_for() -> Result<()> {
         .as_str()
         .context("token")?
         .to_string();
-    let reader = reqwest::Client::new();
+    let reader = common::http();
     let page = reader
         .get(app.url(&format!("/discs/{closed}?access={token}")))
         .send()

@@ -65,7 +65,7 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
     let b = app.librarian("B").await?;
     let closed = app.disc(&b, &iso_image(3000, 42), json!({})).await?;
     common::wait_indexed(&app, Some(&a), open).await?;
-    let reader = reqwest::Client::builder().user_agent(FIREFOX).build()?;
+    let reader = common::http_builder().user_agent(FIREFOX).build()?;
     let get = |path: String| reader.get(app.url(&path)).send();
 
     let r = get(format!("/api/v1/discs/{open}")).await?;
@@ -120,9 +120,7 @@ async fn reader_requests_become_events(backend: Backend) -> Result<()> {
         get(format!("/api/v1/discs/{closed}/image")).await?.status(),
         403
     );
-    let robot = reqwest::Client::builder()
-        .user_agent("curl/8.5.0")
-        .build()?;
+    let robot = common::http_builder().user_agent("curl/8.5.0").build()?;
     assert_eq!(
         robot
             .get(app.url(&format!("/api/v1/discs/{open}/image")))
@@ -219,7 +217,7 @@ async fn a_tiny_queue_serves_everyone_and_counts_every_event() -> Result<()> {
     let disc = app
         .disc(&a, &iso_image(3000, 44), json!({"open": true}))
         .await?;
-    let reader = reqwest::Client::builder().user_agent(FIREFOX).build()?;
+    let reader = common::http_builder().user_agent(FIREFOX).build()?;
     let answers = futures::future::join_all(
         (0..50).map(|_| reader.get(app.url(&format!("/api/v1/discs/{disc}"))).send()),
     )
@@ -266,7 +264,7 @@ async fn concurrent_sessions_count_exactly(backend: Backend) -> Result<()> {
     for i in 0..200 {
         let base = app.base.clone();
         tasks.push(tokio::spawn(async move {
-            let c = reqwest::Client::builder().user_agent(FIREFOX).build()?;
+            let c = common::http_builder().user_agent(FIREFOX).build()?;
             let cookie = format!("spindle_session={:032x}", i + 1);
             let go = |path: String, range: Option<&'static str>| {
                 let mut r = c

@@ -33,6 +33,7 @@ struct Args {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    spindle_storage::install_tls_provider();
     let args = Args::parse();
     let isbns: Vec<String> = std::fs::read_to_string(&args.isbns)?
         .lines()

@@ -256,6 +256,7 @@ async fn rollup_bench(database: String, events: u64, days: u64) -> Result<()> {
 
 #[tokio::main]
 async fn main() -> Result<()> {
+    spindle_storage::install_tls_provider();
     match Args::parse().command {
         Command::Events {
             base,

@@ -34,7 +34,7 @@ impl Browser {
             .spawn()
             .context("chromedriver is not installed: scripts/peers.sh installs chromium-driver")?;
         let driver_url = format!("http://127.0.0.1:{port}");
-        let http = reqwest::Client::new();
+        let http = super::http();
         let mut up = false;
         for _ in 0..100 {
             if let Ok(r) = http.get(format!("{driver_url}/status")).send().await
@@ -73,7 +73,7 @@ impl Browser {
                 },
             }),
         );
-        let client = ClientBuilder::rustls()?
+        let client = ClientBuilder::new(hyper_util::client::legacy::connect::HttpConnector::new())
             .capabilities(caps)
             .connect(&driver_url)
             .await
@@ -99,7 +99,7 @@ impl Browser {
             "{}/session/{sid}/chromium/network_conditions",
             self.driver_url
         );
-        let http = reqwest::Client::new();
+        let http = super::http();
         let r = match upload_bytes_per_sec {
             Some(rate) => {
                 http.post(&url)

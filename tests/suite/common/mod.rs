@@ -38,6 +38,18 @@ fn required_env(name: &str) -> String {
     })
 }
 
+/// A client builder for the tests: reqwest is built without a crypto provider, so ring's is
+/// made the process's first (as the server and the CLI do).
+pub fn http_builder() -> reqwest::ClientBuilder {
+    spindle_storage::install_tls_provider();
+    reqwest::Client::builder()
+}
+
+/// [`http_builder`] with its defaults.
+pub fn http() -> reqwest::Client {
+    http_builder().build().expect("an HTTP client")
+}
+
 pub fn random_hex(n: usize) -> String {
     let mut b = vec![0u8; n];
     rand::rng().fill_bytes(&mut b);
@@ -195,7 +207,7 @@ impl Builder {
                 let _ = rx.await;
             },
         ));
-        let client = reqwest::Client::builder().no_gzip().build()?;
+        let client = http_builder().no_gzip().build()?;
         let app = TestApp {
             base,
             client,
@@ -734,7 +746,7 @@ pub fn form_token(html: &str) -> Result<String> {
 
 /// A cookie-keeping client signed in to the staff pages with `token`, through the form.
 pub async fn staff_client(app: &TestApp, token: &str) -> Result<reqwest::Client> {
-    sign_in_with(app, token, reqwest::Client::builder()).await
+    sign_in_with(app, token, http_builder()).await
 }
 
 /// A client built from `builder` (with a cookie store and no redirects), signed in to the

@@ -68,7 +68,7 @@ impl Server {
             base: format!("http://127.0.0.1:{port}"),
             port,
         };
-        let client = reqwest::Client::new();
+        let client = super::http();
         for _ in 0..200 {
             if let Ok(r) = client.get(format!("{}/readyz", server.base)).send().await
                 && r.status() == 200
@@ -152,7 +152,7 @@ impl Deployment {
 
     /// The same, with more of the registration (`{"barcode": …}`).
     pub async fn disc_with(&self, base: &str, data: &[u8], extra: Value) -> anyhow::Result<i64> {
-        let client = reqwest::Client::new();
+        let client = super::http();
         let sha = sha256_hex(data);
         let r = client
             .post(format!("{base}/api/v1/uploads"))
