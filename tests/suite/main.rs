@@ -14,6 +14,7 @@ mod authz;
 mod background;
 mod backup;
 mod browse;
+mod cluster;
 mod dashboard;
 mod dav;
 mod downloads;

@@ -1,0 +1,230 @@
+#!/usr/bin/env bash
+# A Spindle cluster on this machine, on loopback, to try and to drill (issue 22):
+#   PostgreSQL, a three-node Garage (replication_factor = 3, one node per zone), two Spindle
+#   nodes on that database and store, and nginx balancing the Spindle nodes (LB) and the three
+#   Garage S3 endpoints (S3) so that losing one node loses no request path.
+#
+#   scripts/cluster.sh up DIR     starts everything under DIR and prints one line per service:
+#                                 LB, NODE (each), PG, S3, GARAGE (each node's own S3 port);
+#                                 DIR/cluster.env holds the same as shell exports, and the
+#                                 bucket's key, for drills and tests
+#   scripts/cluster.sh down DIR   stops everything `up` started (the files stay, for reading)
+#
+# The Spindle binary is target/release/spindle (built first when missing), or $CLUSTER_SPINDLE_BIN (a SPINDLE_ variable would be read as Spindle configuration).
+# Tools: scripts/peers.sh installs PostgreSQL, Garage and nginx.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+source scripts/peers.sh
+
+usage() { echo "usage: scripts/cluster.sh up|down DIR" >&2; exit 2; }
+[ $# = 2 ] || usage
+CMD=$1
+DIR=$(mkdir -p "$2" && cd "$2" && pwd)
+chmod 755 "$DIR"  # PostgreSQL runs as its own user under it
+PIDS="$DIR/pids"
+
+as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
+
+wait_http() { # URL WHAT
+  local i
+  for i in $(seq 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
+  die "$2 did not answer at $1"
+}
+
+garage_up() {
+  local secret n g id ids=() s3s=()
+  secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
+  for n in 1 2 3; do
+    local d="$DIR/garage/n$n" s3 rpc admin
+    mkdir -p "$d"
+    s3=$(free_port); rpc=$(free_port); admin=$(free_port)
+    cat >"$d/garage.toml" <<TOML
+metadata_dir = "$d/meta"
+data_dir = "$d/data"
+db_engine = "lmdb"
+replication_factor = 3
+consistency_mode = "consistent"
+rpc_bind_addr = "127.0.0.1:$rpc"
+rpc_public_addr = "127.0.0.1:$rpc"
+rpc_secret = "$secret"
+
+[s3_api]
+s3_region = "garage"
+api_bind_addr = "127.0.0.1:$s3"
+root_domain = ".s3.garage.localhost"
+
+[admin]
+api_bind_addr = "127.0.0.1:$admin"
+TOML
+    garage -c "$d/garage.toml" server >"$d/server.log" 2>&1 &
+    echo $! >"$PIDS/garage-$n.pid"
+    s3s+=("$s3")
+    echo "$rpc" >"$d/rpc.port"
+  done
+  for n in 1 2 3; do
+    g=(garage -c "$DIR/garage/n$n/garage.toml")
+    id=""
+    for _ in $(seq 100); do
+      id=$("${g[@]}" node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$id" ] && "${g[@]}" status >/dev/null 2>&1 && break
+      id=""
+      sleep 0.1
+    done
+    [ -n "$id" ] || { cat "$DIR/garage/n$n/server.log" >&2; die "Garage node $n did not start"; }
+    ids+=("$id")
+  done
+  g=(garage -c "$DIR/garage/n1/garage.toml")
+  for n in 2 3; do
+    "${g[@]}" node connect "${ids[$((n - 1))]}@127.0.0.1:$(cat "$DIR/garage/n$n/rpc.port")" >/dev/null \
+      || die "Garage node 1 could not connect to node $n"
+  done
+  for n in 1 2 3; do
+    "${g[@]}" layout assign -z "zone$n" -c 1G "${ids[$((n - 1))]}" >/dev/null || die "garage layout assign failed"
+  done
+  "${g[@]}" layout apply --version 1 >/dev/null || die "garage layout apply failed"
+  # Every node must see the layout before the bucket is made.
+  for n in 1 2 3; do
+    for _ in $(seq 100); do
+      garage -c "$DIR/garage/n$n/garage.toml" layout show 2>/dev/null | grep -q "zone3" && break
+      sleep 0.1
+    done
+  done
+  "${g[@]}" bucket create spindle >/dev/null || die "garage bucket create failed"
+  local key; key=$("${g[@]}" key create spindle-key) || die "garage key create failed"
+  KEY_ID=$(echo "$key" | awk '/Key ID:/ {print $3}')
+  KEY_SECRET=$(echo "$key" | awk '/Secret key:/ {print $3}')
+  [ -n "$KEY_ID" ] && [ -n "$KEY_SECRET" ] || die "could not read the Garage key"
+  "${g[@]}" bucket allow --read --write --owner spindle --key spindle-key >/dev/null || die "garage bucket allow failed"
+  GARAGE_S3=("${s3s[@]}")
+}
+
+nginx_up() { # LB_PORT S3_PORT NODE_PORT...
+  local lb=$1 s3=$2; shift 2
+  mkdir -p "$DIR/nginx/tmp"
+  {
+    echo "worker_processes 2;"
+    echo "pid $DIR/nginx/nginx.pid;"
+    echo "error_log $DIR/nginx/error.log warn;"
+    echo "events { worker_connections 4096; }"
+    echo "http {"
+    echo "  access_log $DIR/nginx/access.log;"
+    echo "  client_body_temp_path $DIR/nginx/tmp;"
+    echo "  proxy_temp_path $DIR/nginx/tmp;"
+    echo "  upstream spindle { $(printf 'server 127.0.0.1:%s max_fails=1 fail_timeout=2s; ' "$@") keepalive 32; }"
+    echo "  upstream garage { $(printf 'server 127.0.0.1:%s max_fails=1 fail_timeout=2s; ' "${GARAGE_S3[@]}") keepalive 32; }"
+    # Uploads and downloads stream through (no buffering, no size cap: Spindle caps them);
+    # a node that refuses or dies is tried on the next for requests that may be repeated.
+    for pair in "$lb spindle" "$s3 garage"; do
+      set -- $pair
+      echo "  server {"
+      echo "    listen 127.0.0.1:$1;"
+      echo "    client_max_body_size 0;"
+      echo "    proxy_request_buffering off;"
+      echo "    proxy_buffering off;"
+      echo "    proxy_http_version 1.1;"
+      echo "    proxy_set_header Connection \"\";"
+      # Garage checks the SigV4 signature over the Host the client signed.
+      echo "    proxy_set_header Host \$http_host;"
+      echo "    proxy_set_header X-Forwarded-For \$remote_addr;"
+      echo "    proxy_read_timeout 300s;"
+      echo "    proxy_next_upstream error timeout http_502 http_503;"
+      echo "    location / { proxy_pass http://$2; }"
+      echo "  }"
+    done
+    echo "}"
+  } >"$DIR/nginx/nginx.conf"
+  nginx -c "$DIR/nginx/nginx.conf" -p "$DIR/nginx" || die "nginx did not start"
+}
+
+spindle_env() { # NODE
+  echo "SPINDLE_DATABASE__URL=$DB_URL"
+  echo "SPINDLE_STORAGE__BACKEND=s3"
+  echo "SPINDLE_STORAGE__S3__ENDPOINT=http://127.0.0.1:$S3_PORT"
+  echo "SPINDLE_STORAGE__S3__BUCKET=spindle"
+  echo "SPINDLE_STORAGE__S3__REGION=garage"
+  echo "SPINDLE_STORAGE__S3__ACCESS_KEY_ID=$KEY_ID"
+  echo "SPINDLE_STORAGE__S3__SECRET_ACCESS_KEY=$KEY_SECRET"
+  echo "SPINDLE_HTTP__PUBLIC_URL=http://127.0.0.1:$LB_PORT"
+  echo "SPINDLE_HTTP__TRUSTED_PROXIES=[\"127.0.0.1/32\"]"
+  echo "SPINDLE_LOG__FILTER=info"
+}
+
+up() {
+  [ -e "$PIDS" ] && die "$DIR already holds a cluster: scripts/cluster.sh down $DIR first"
+  install_peers
+  command -v nginx >/dev/null || die "nginx is missing (scripts/peers.sh installs it)"
+  local bin=${CLUSTER_SPINDLE_BIN:-$ROOT/target/release/spindle}
+  if [ ! -x "$bin" ]; then
+    echo "cluster: building Spindle (release)" >&2
+    cargo build --release --quiet -p spindle || die "cargo build failed"
+  fi
+  mkdir -p "$PIDS"
+  PEERS_DIR=$DIR
+  start_postgres >&2
+  "$(pg_bindir)/psql" "$SPINDLE_TEST_PG_URL" -qAtc "CREATE DATABASE spindle" >/dev/null
+  DB_URL="${SPINDLE_TEST_PG_URL%/*}/spindle"
+  garage_up
+  LB_PORT=$(free_port); S3_PORT=$(free_port)
+  local ports=() n
+  for n in 1 2; do ports+=("$(free_port)"); done
+  nginx_up "$LB_PORT" "$S3_PORT" "${ports[@]}"
+  # Garage answers an unsigned request with an S3 error: any HTTP answer means it is there.
+  for _ in $(seq 100); do
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$S3_PORT/")" != 000 ] && break
+    sleep 0.1
+  done
+  spindle_env >"$DIR/spindle.env"
+  # The first node migrates the database; the second starts once it is ready.
+  for n in 1 2; do
+    mkdir -p "$DIR/node$n"
+    local envs; mapfile -t envs <"$DIR/spindle.env"
+    env "${envs[@]}" "$bin" --data-dir "$DIR/node$n" serve --listen "127.0.0.1:${ports[$((n - 1))]}" \
+      >"$DIR/node$n/server.log" 2>&1 &
+    echo $! >"$PIDS/spindle-$n.pid"
+    wait_http "http://127.0.0.1:${ports[$((n - 1))]}/readyz" "Spindle node $n"
+  done
+  wait_http "http://127.0.0.1:$LB_PORT/readyz" "the Spindle balancer"
+  {
+    echo "export CLUSTER_LB=http://127.0.0.1:$LB_PORT"
+    echo "export CLUSTER_NODES=\"http://127.0.0.1:${ports[0]} http://127.0.0.1:${ports[1]}\""
+    echo "export CLUSTER_PG='$DB_URL'"
+    echo "export CLUSTER_S3=http://127.0.0.1:$S3_PORT"
+    echo "export CLUSTER_GARAGE_S3=\"$(printf 'http://127.0.0.1:%s ' "${GARAGE_S3[@]}")\""
+    echo "export CLUSTER_GARAGE_CONFIGS=\"$(printf "$DIR/garage/n%s/garage.toml " 1 2 3)\""
+    echo "export CLUSTER_S3_BUCKET=spindle"
+    echo "export CLUSTER_S3_KEY_ID=$KEY_ID"
+    echo "export CLUSTER_S3_SECRET=$KEY_SECRET"
+    echo "export CLUSTER_SPINDLE_BIN=$bin"
+  } >"$DIR/cluster.env"
+  echo "LB http://127.0.0.1:$LB_PORT"
+  for n in 1 2; do echo "NODE http://127.0.0.1:${ports[$((n - 1))]}"; done
+  echo "PG ${DB_URL%%:*}://spindle:…@${DB_URL#*@}"
+  echo "S3 http://127.0.0.1:$S3_PORT"
+  for n in 1 2 3; do echo "GARAGE http://127.0.0.1:${GARAGE_S3[$((n - 1))]}"; done
+}
+
+down() {
+  [ -d "$PIDS" ] || die "no cluster under $DIR"
+  local f
+  [ -f "$DIR/nginx/nginx.pid" ] && kill "$(cat "$DIR/nginx/nginx.pid")" 2>/dev/null || true
+  for f in "$PIDS"/spindle-*.pid "$PIDS"/garage-*.pid; do
+    [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null || true
+  done
+  for f in "$PIDS"/spindle-*.pid "$PIDS"/garage-*.pid; do
+    [ -f "$f" ] || continue
+    for _ in $(seq 100); do kill -0 "$(cat "$f")" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$(cat "$f")" 2>/dev/null || true
+  done
+  if [ -d "$DIR/pg/data" ]; then
+    local bindir; bindir=$(pg_bindir) || die "PostgreSQL is not installed"
+    as_pg "$bindir/pg_ctl" -D "$DIR/pg/data" -m fast stop >/dev/null 2>&1 || true
+  fi
+  rm -rf "$PIDS"
+  echo "cluster: stopped (files kept under $DIR)"
+}
+
+case "$CMD" in
+  up) up ;;
+  down) down ;;
+  *) usage ;;
+esac

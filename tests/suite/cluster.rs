@@ -1,0 +1,230 @@
+//! Issue 22, item 1: `scripts/cluster.sh` starts a cluster on loopback — PostgreSQL, a
+//! three-node Garage (replication 3, three zones), two Spindle nodes, nginx in front of the
+//! Spindle nodes and of the Garage nodes — and `down` stops what it started. Judged by use: the
+//! printed lines are services that answer; an upload whose PATCHes alternate between the two
+//! nodes completes with the right hash; both nodes and the balancer serve the image byte-exact;
+//! every Garage node holds a copy; after `down` nothing listens on any of the ports.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use anyhow::{Context, Result, ensure};
+
+use crate::common::{self, header, iso_image, metadata, sha256_hex};
+
+const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/cluster.sh");
+
+/// A cluster started by the script, brought down when dropped.
+struct Cluster {
+    dir: PathBuf,
+    up: bool,
+}
+
+impl Cluster {
+    fn down(&mut self) -> Result<()> {
+        let out = Command::new(SCRIPT).arg("down").arg(&self.dir).output()?;
+        self.up = false;
+        ensure!(
+            out.status.success(),
+            "cluster.sh down: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        if self.up {
+            let _ = Command::new(SCRIPT).arg("down").arg(&self.dir).output();
+        }
+    }
+}
+
+/// The `KIND URL` lines the script prints, by kind.
+fn services(stdout: &str) -> BTreeMap<String, Vec<String>> {
+    let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for line in stdout.lines() {
+        if let Some((kind, url)) = line.split_once(' ') {
+            out.entry(kind.to_string())
+                .or_default()
+                .push(url.to_string());
+        }
+    }
+    out
+}
+
+fn port_of(url: &str) -> Result<u16> {
+    url.rsplit(':')
+        .next()
+        .and_then(|p| p.split('/').next())
+        .and_then(|p| p.parse().ok())
+        .with_context(|| format!("no port in {url}"))
+}
+
+/// The Spindle CLI against the cluster's database and store, as node 1.
+fn cli(dir: &Path, args: &[&str]) -> Result<String> {
+    let env = std::fs::read_to_string(dir.join("spindle.env"))?;
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_spindle"));
+    for line in env.lines() {
+        if let Some((k, v)) = line.split_once('=') {
+            cmd.env(k, v);
+        }
+    }
+    let out = cmd
+        .env("SPINDLE_LOG__FILTER", "warn")
+        .arg("--data-dir")
+        .arg(dir.join("node1"))
+        .args(args)
+        .output()?;
+    ensure!(
+        out.status.success(),
+        "spindle {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(String::from_utf8(out.stdout)?.trim().to_string())
+}
+
+#[tokio::test]
+async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = tmp.path().join("cluster");
+    let out = Command::new(SCRIPT)
+        .arg("up")
+        .arg(&dir)
+        .env("CLUSTER_SPINDLE_BIN", env!("CARGO_BIN_EXE_spindle"))
+        .output()?;
+    let mut cluster = Cluster {
+        dir: dir.clone(),
+        up: true,
+    };
+    ensure!(
+        out.status.success(),
+        "cluster.sh up: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let s = services(&String::from_utf8(out.stdout)?);
+    let one = |k: &str| -> Result<String> {
+        match s.get(k).map(Vec::as_slice) {
+            Some([u]) => Ok(u.clone()),
+            other => anyhow::bail!("{k}: {other:?}"),
+        }
+    };
+    let (lb, s3, pg) = (one("LB")?, one("S3")?, one("PG")?);
+    let nodes = s.get("NODE").cloned().unwrap_or_default();
+    let garages = s.get("GARAGE").cloned().unwrap_or_default();
+    ensure!(nodes.len() == 2 && garages.len() == 3, "{s:?}");
+    // The database's address without its password.
+    ensure!(pg.starts_with("postgres://spindle:…@"), "{pg}");
+    let http = common::http();
+    for n in nodes.iter().chain([&lb]) {
+        let r = http.get(format!("{n}/readyz")).send().await?;
+        ensure!(r.status() == 200, "{n}: {}", r.status());
+    }
+    // Garage's S3 balancer answers (an unsigned request is refused with an S3 error).
+    let r = http.get(format!("{s3}/spindle")).send().await?;
+    ensure!(r.status() == 403, "{s3}: {}", r.status());
+
+    cli(&dir, &["member", "add", "CL", "--name", "Cluster library"])?;
+    let token = cli(
+        &dir,
+        &["token", "create", "--role", "librarian", "--member", "CL"],
+    )?;
+    // One upload, its PATCHes sent to the two nodes in turn (8 MiB parts, the default).
+    let data = iso_image(3 * 8 * 1024 * 1024 + 12_345, 2201);
+    let sha = sha256_hex(&data);
+    let r = http
+        .post(format!("{}/api/v1/uploads", nodes[0]))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", metadata(&sha, "cluster.iso"))
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "create: {}", r.status());
+    let location = header(&r, "location");
+    let mut offset = 0usize;
+    let mut turn = 0;
+    while offset < data.len() {
+        let end = (offset + 8 * 1024 * 1024).min(data.len());
+        let node = &nodes[turn % 2];
+        let r = http
+            .patch(format!("{node}{location}"))
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset.to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(data[offset..end].to_vec())
+            .send()
+            .await?;
+        ensure!(
+            r.status() == 204,
+            "PATCH at {offset} on {node}: {} {}",
+            r.status(),
+            r.text().await?
+        );
+        offset = header(&r, "upload-offset").parse()?;
+        turn += 1;
+    }
+    ensure!(turn >= 4, "the PATCHes went to both nodes ({turn})");
+    let r = http
+        .post(format!("{lb}/api/v1/discs"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"sha256": sha, "filename": "cluster.iso", "open": true}))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "register: {}", r.status());
+    let id = r.json::<serde_json::Value>().await?["id"]
+        .as_i64()
+        .context("disc id")?;
+    for base in nodes.iter().chain([&lb]) {
+        let got = http
+            .get(format!("{base}/api/v1/discs/{id}/image"))
+            .send()
+            .await?
+            .bytes()
+            .await?;
+        ensure!(sha256_hex(&got) == sha, "{base} served other bytes");
+    }
+    // Every Garage node holds the object's data (replication 3): each one's data directory
+    // holds about the image's size (its blocks; the image's random bytes do not compress).
+    for n in 1..=3 {
+        let held = dir_size(&dir.join(format!("garage/n{n}/data")))?;
+        ensure!(
+            held * 10 >= data.len() as u64 * 9,
+            "Garage node {n} holds {held} of {} bytes",
+            data.len()
+        );
+    }
+
+    let ports: Vec<u16> = nodes
+        .iter()
+        .chain(&garages)
+        .chain([&lb, &s3])
+        .map(|u| port_of(u))
+        .collect::<Result<_>>()?;
+    cluster.down()?;
+    for p in ports {
+        ensure!(
+            std::net::TcpStream::connect(("127.0.0.1", p)).is_err(),
+            "port {p} still answers after down"
+        );
+    }
+    Ok(())
+}
+
+fn dir_size(dir: &Path) -> Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let entry = entry?;
+        let meta = entry.metadata()?;
+        total += if meta.is_dir() {
+            dir_size(&entry.path())?
+        } else {
+            meta.len()
+        };
+    }
+    Ok(total)
+}
