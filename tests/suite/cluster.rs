@@ -3,7 +3,9 @@
 //! Spindle nodes and of the Garage nodes — and `down` stops what it started. Judged by use: the
 //! printed lines are services that answer; an upload whose PATCHes alternate between the two
 //! nodes completes with the right hash; both nodes and the balancer serve the image byte-exact;
-//! every Garage node holds a copy; after `down` nothing listens on any of the ports.
+//! every Garage node holds a copy; after `down` nothing listens on any of the ports. And the
+//! first of item 2's drills: a node killed with SIGKILL mid-PATCH, the upload finished through
+//! the other node once the lease has run out.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -198,6 +200,158 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
             data.len()
         );
     }
+
+    // Issue 22, item 2: a node killed with SIGKILL in the middle of a PATCH. The upload goes
+    // on through the other node from the last whole part the dead one stored, once the dead
+    // node's lease has run out (refused with 423 and Retry-After until then), and ends with
+    // the right hash; the balancer meanwhile answers from the living node.
+    let data = iso_image(4 * 8 * 1024 * 1024 + 777, 2202);
+    let sha = sha256_hex(&data);
+    let part = 8 * 1024 * 1024;
+    let r = http
+        .post(format!("{}/api/v1/uploads", nodes[0]))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", metadata(&sha, "killed.iso"))
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "create: {}", r.status());
+    let location = header(&r, "location");
+    let offset_on = |node: String| {
+        let (http, token, location) = (&http, &token, &location);
+        async move {
+            let r = http
+                .head(format!("{node}{location}"))
+                .bearer_auth(token)
+                .header("Tus-Resumable", "1.0.0")
+                .send()
+                .await?;
+            ensure!(r.status() == 200, "HEAD on {node}: {}", r.status());
+            anyhow::Ok(header(&r, "upload-offset").parse::<usize>()?)
+        }
+    };
+    // Node 2 receives a PATCH of everything: one part and a half arrive, then the body stalls.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    let patch = http
+        .patch(format!("{}{location}", nodes[1]))
+        .bearer_auth(&token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Content-Length", data.len().to_string())
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    let patch = tokio::spawn(patch);
+    tx.send(data[..part + part / 2].to_vec()).await?;
+    let mut stored = 0;
+    for _ in 0..400 {
+        stored = offset_on(nodes[0].clone()).await?;
+        if stored >= part {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    ensure!(
+        stored == part,
+        "node 2 stored the first whole part ({stored})"
+    );
+    let pid: i32 = std::fs::read_to_string(dir.join("pids/spindle-2.pid"))?
+        .trim()
+        .parse()?;
+    let killed = Command::new("kill")
+        .args(["-9", &pid.to_string()])
+        .status()?;
+    ensure!(killed.success(), "kill -9 {pid}");
+    let killed_at = std::time::Instant::now();
+    drop(tx);
+    let _ = patch.await;
+    for _ in 0..10 {
+        let r = http.get(format!("{lb}/readyz")).send().await?;
+        ensure!(
+            r.status() == 200,
+            "the balancer with a node dead: {}",
+            r.status()
+        );
+    }
+    let mut offset = offset_on(nodes[0].clone()).await?;
+    ensure!(
+        offset == part,
+        "the whole part survives the kill ({offset})"
+    );
+    // An empty PATCH asks for the upload without sending data: 423 while the dead node's
+    // lease runs, then the rest goes to node 1.
+    let patch_on_1 = |offset: usize, body: Vec<u8>| {
+        http.patch(format!("{}{location}", nodes[0]))
+            .bearer_auth(&token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset.to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(body)
+            .send()
+    };
+    let mut refused = 0;
+    loop {
+        let r = patch_on_1(offset, Vec::new()).await?;
+        match r.status().as_u16() {
+            204 => break,
+            423 => {
+                ensure!(
+                    !header(&r, "retry-after").is_empty(),
+                    "423 says when to retry"
+                );
+                ensure!(
+                    killed_at.elapsed() < std::time::Duration::from_secs(30),
+                    "the dead node's lease was not handed over"
+                );
+                refused += 1;
+                tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+            }
+            other => anyhow::bail!("empty PATCH on node 1: {other} {}", r.text().await?),
+        }
+    }
+    let handed_over = killed_at.elapsed();
+    // Not before the dead node's lease (10 s) ran out, and not long after.
+    ensure!(refused > 0, "node 1 wrote while node 2's lease was alive");
+    ensure!(
+        handed_over < std::time::Duration::from_secs(16),
+        "the lease took {handed_over:?} to hand over"
+    );
+    while offset < data.len() {
+        let r = patch_on_1(offset, data[offset..].to_vec()).await?;
+        ensure!(
+            r.status() == 204,
+            "PATCH on node 1 at {offset}: {}",
+            r.status()
+        );
+        offset = header(&r, "upload-offset").parse()?;
+    }
+    println!(
+        "drill: node killed mid-PATCH; the other node took the upload after {handed_over:?} ({refused} refusals while the lease ran)"
+    );
+    let r = http
+        .post(format!("{lb}/api/v1/discs"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"sha256": sha, "filename": "killed.iso", "open": true}))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "register: {}", r.status());
+    let id = r.json::<serde_json::Value>().await?["id"]
+        .as_i64()
+        .context("disc id")?;
+    let got = http
+        .get(format!("{lb}/api/v1/discs/{id}/image"))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    ensure!(
+        sha256_hex(&got) == sha,
+        "the upload finished on node 1 has other bytes"
+    );
 
     let ports: Vec<u16> = nodes
         .iter()
