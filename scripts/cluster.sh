@@ -107,7 +107,9 @@ nginx_up() { # LB_PORT S3_PORT NODE_PORT...
     echo "error_log $DIR/nginx/error.log warn;"
     echo "events { worker_connections 4096; }"
     echo "http {"
-    echo "  access_log $DIR/nginx/access.log;"
+    # Which node answered each request, for drills that kill the one in use.
+    echo "  log_format upstream '\$remote_addr \"\$request\" \$status \$upstream_addr';"
+    echo "  access_log $DIR/nginx/access.log upstream;"
     echo "  client_body_temp_path $DIR/nginx/tmp;"
     echo "  proxy_temp_path $DIR/nginx/tmp;"
     echo "  upstream spindle { $(printf 'server 127.0.0.1:%s max_fails=1 fail_timeout=2s; ' "$@") keepalive 32; }"

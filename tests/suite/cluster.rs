@@ -137,50 +137,8 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     // One upload, its PATCHes sent to the two nodes in turn (8 MiB parts, the default).
     let data = iso_image(3 * 8 * 1024 * 1024 + 12_345, 2201);
     let sha = sha256_hex(&data);
-    let r = http
-        .post(format!("{}/api/v1/uploads", nodes[0]))
-        .bearer_auth(&token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", data.len().to_string())
-        .header("Upload-Metadata", metadata(&sha, "cluster.iso"))
-        .send()
-        .await?;
-    ensure!(r.status() == 201, "create: {}", r.status());
-    let location = header(&r, "location");
-    let mut offset = 0usize;
-    let mut turn = 0;
-    while offset < data.len() {
-        let end = (offset + 8 * 1024 * 1024).min(data.len());
-        let node = &nodes[turn % 2];
-        let r = http
-            .patch(format!("{node}{location}"))
-            .bearer_auth(&token)
-            .header("Tus-Resumable", "1.0.0")
-            .header("Upload-Offset", offset.to_string())
-            .header("Content-Type", "application/offset+octet-stream")
-            .body(data[offset..end].to_vec())
-            .send()
-            .await?;
-        ensure!(
-            r.status() == 204,
-            "PATCH at {offset} on {node}: {} {}",
-            r.status(),
-            r.text().await?
-        );
-        offset = header(&r, "upload-offset").parse()?;
-        turn += 1;
-    }
-    ensure!(turn >= 4, "the PATCHes went to both nodes ({turn})");
-    let r = http
-        .post(format!("{lb}/api/v1/discs"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"sha256": sha, "filename": "cluster.iso", "open": true}))
-        .send()
-        .await?;
-    ensure!(r.status().is_success(), "register: {}", r.status());
-    let id = r.json::<serde_json::Value>().await?["id"]
-        .as_i64()
-        .context("disc id")?;
+    let (id, patches) = upload(&http, &token, &nodes, &data, "cluster.iso").await?;
+    ensure!(patches >= 4, "the PATCHes went to both nodes ({patches})");
     for base in nodes.iter().chain([&lb]) {
         let got = http
             .get(format!("{base}/api/v1/discs/{id}/image"))
@@ -332,16 +290,7 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     println!(
         "drill: node killed mid-PATCH; the other node took the upload after {handed_over:?} ({refused} refusals while the lease ran)"
     );
-    let r = http
-        .post(format!("{lb}/api/v1/discs"))
-        .bearer_auth(&token)
-        .json(&serde_json::json!({"sha256": sha, "filename": "killed.iso", "open": true}))
-        .send()
-        .await?;
-    ensure!(r.status().is_success(), "register: {}", r.status());
-    let id = r.json::<serde_json::Value>().await?["id"]
-        .as_i64()
-        .context("disc id")?;
+    let id = register(&http, &token, &lb, &sha, "killed.iso").await?;
     let got = http
         .get(format!("{lb}/api/v1/discs/{id}/image"))
         .send()
@@ -351,6 +300,95 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     ensure!(
         sha256_hex(&got) == sha,
         "the upload finished on node 1 has other bytes"
+    );
+
+    // A Garage node killed mid-download: the one that served the download's last piece (the
+    // reader pauses until Spindle's read-ahead has its pieces, so the node is known from
+    // nginx's log). The rest comes from the other two through the S3 balancer, byte-exact;
+    // an upload while it is down is stored by the other two (quorum) and reads back.
+    let data = iso_image(96 * 1024 * 1024, 2203);
+    let sha = sha256_hex(&data);
+    let (id, _) = upload(&http, &token, std::slice::from_ref(&lb), &data, "big.iso").await?;
+    let mut download = http
+        .get(format!("{lb}/api/v1/discs/{id}/image"))
+        .send()
+        .await?;
+    ensure!(download.status() == 200, "download: {}", download.status());
+    let mut got = Vec::new();
+    while got.len() < 20 * 1024 * 1024 {
+        got.extend_from_slice(&download.chunk().await?.context("the body ended early")?);
+    }
+    let log = dir.join("nginx/access.log");
+    let gets = || -> Result<Vec<String>> {
+        Ok(std::fs::read_to_string(&log)?
+            .lines()
+            .filter(|l| {
+                l.contains(&format!(
+                    "GET /spindle/sha256/{}/{}/{sha}",
+                    &sha[..2],
+                    &sha[2..4]
+                ))
+            })
+            .map(str::to_string)
+            .collect())
+    };
+    let mut seen = gets()?.len();
+    for _ in 0..40 {
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+        let now = gets()?.len();
+        if now == seen && now > 0 {
+            break;
+        }
+        seen = now;
+    }
+    let last = gets()?
+        .last()
+        .cloned()
+        .context("no GET of the image reached Garage")?;
+    let serving = port_of(last.rsplit(' ').next().unwrap_or_default())?;
+    let node = garages
+        .iter()
+        .position(|g| port_of(g).is_ok_and(|p| p == serving))
+        .context("the serving port is none of the Garage nodes'")?
+        + 1;
+    let pid = std::fs::read_to_string(dir.join(format!("pids/garage-{node}.pid")))?;
+    ensure!(
+        Command::new("kill")
+            .args(["-9", pid.trim()])
+            .status()?
+            .success(),
+        "kill -9 Garage node {node}"
+    );
+    while let Some(chunk) = download.chunk().await? {
+        got.extend_from_slice(&chunk);
+    }
+    ensure!(
+        got.len() == data.len() && sha256_hex(&got) == sha,
+        "the download with Garage node {node} killed: {} of {} bytes, or other bytes",
+        got.len(),
+        data.len()
+    );
+    let more = iso_image(2 * 8 * 1024 * 1024 + 5, 2204);
+    let (id, _) = upload(
+        &http,
+        &token,
+        std::slice::from_ref(&lb),
+        &more,
+        "while-down.iso",
+    )
+    .await?;
+    let back = http
+        .get(format!("{lb}/api/v1/discs/{id}/image"))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    ensure!(
+        sha256_hex(&back) == sha256_hex(&more),
+        "uploaded with a Garage node down"
+    );
+    println!(
+        "drill: Garage node {node} killed after serving the download's last piece; download and a new upload completed"
     );
 
     let ports: Vec<u16> = nodes
@@ -381,4 +419,70 @@ fn dir_size(dir: &Path) -> Result<u64> {
         };
     }
     Ok(total)
+}
+
+/// Uploads `data` with tus, creating it on the first of `bases` and sending its 8 MiB PATCHes
+/// to each of them in turn, then registers it as an open disc: the disc's id and how many
+/// PATCHes were sent.
+async fn upload(
+    http: &reqwest::Client,
+    token: &str,
+    bases: &[String],
+    data: &[u8],
+    name: &str,
+) -> Result<(i64, usize)> {
+    let sha = sha256_hex(data);
+    let r = http
+        .post(format!("{}/api/v1/uploads", bases[0]))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", metadata(&sha, name))
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "create: {}", r.status());
+    let location = header(&r, "location");
+    let (mut offset, mut patches) = (0usize, 0usize);
+    while offset < data.len() {
+        let end = (offset + 8 * 1024 * 1024).min(data.len());
+        let base = &bases[patches % bases.len()];
+        let r = http
+            .patch(format!("{base}{location}"))
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset.to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(data[offset..end].to_vec())
+            .send()
+            .await?;
+        ensure!(
+            r.status() == 204,
+            "PATCH at {offset} on {base}: {} {}",
+            r.status(),
+            r.text().await?
+        );
+        offset = header(&r, "upload-offset").parse()?;
+        patches += 1;
+    }
+    Ok((register(http, token, &bases[0], &sha, name).await?, patches))
+}
+
+/// Registers uploaded bytes as an open disc.
+async fn register(
+    http: &reqwest::Client,
+    token: &str,
+    base: &str,
+    sha: &str,
+    name: &str,
+) -> Result<i64> {
+    let r = http
+        .post(format!("{base}/api/v1/discs"))
+        .bearer_auth(token)
+        .json(&serde_json::json!({"sha256": sha, "filename": name, "open": true}))
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "register: {}", r.status());
+    r.json::<serde_json::Value>().await?["id"]
+        .as_i64()
+        .context("disc id")
 }
