@@ -140,13 +140,10 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     let (id, patches) = upload(&http, &token, &nodes, &data, "cluster.iso").await?;
     ensure!(patches >= 4, "the PATCHes went to both nodes ({patches})");
     for base in nodes.iter().chain([&lb]) {
-        let got = http
-            .get(format!("{base}/api/v1/discs/{id}/image"))
-            .send()
-            .await?
-            .bytes()
-            .await?;
-        ensure!(sha256_hex(&got) == sha, "{base} served other bytes");
+        ensure!(
+            served_sha(&http, base, id).await? == sha,
+            "{base} served other bytes"
+        );
     }
     // Every Garage node holds the object's data (replication 3): each one's data directory
     // holds about the image's size (its blocks; the image's random bytes do not compress).
@@ -291,14 +288,8 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
         "drill: node killed mid-PATCH; the other node took the upload after {handed_over:?} ({refused} refusals while the lease ran)"
     );
     let id = register(&http, &token, &lb, &sha, "killed.iso").await?;
-    let got = http
-        .get(format!("{lb}/api/v1/discs/{id}/image"))
-        .send()
-        .await?
-        .bytes()
-        .await?;
     ensure!(
-        sha256_hex(&got) == sha,
+        served_sha(&http, &lb, id).await? == sha,
         "the upload finished on node 1 has other bytes"
     );
 
@@ -377,14 +368,8 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
         "while-down.iso",
     )
     .await?;
-    let back = http
-        .get(format!("{lb}/api/v1/discs/{id}/image"))
-        .send()
-        .await?
-        .bytes()
-        .await?;
     ensure!(
-        sha256_hex(&back) == sha256_hex(&more),
+        served_sha(&http, &lb, id).await? == sha256_hex(&more),
         "uploaded with a Garage node down"
     );
     println!(
@@ -485,4 +470,15 @@ async fn register(
     r.json::<serde_json::Value>().await?["id"]
         .as_i64()
         .context("disc id")
+}
+
+/// The SHA-256 of a disc's image as `base` serves it.
+async fn served_sha(http: &reqwest::Client, base: &str, id: i64) -> Result<String> {
+    let got = http
+        .get(format!("{base}/api/v1/discs/{id}/image"))
+        .send()
+        .await?
+        .bytes()
+        .await?;
+    Ok(sha256_hex(&got))
 }

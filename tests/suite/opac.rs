@@ -169,19 +169,7 @@ async fn resolver_lookup_and_export(backend: Backend) -> Result<()> {
         .await?;
     assert_eq!(parse_iso2709(&mrc)?.len(), 2);
     // YAZ reads the ISO 2709 export too.
-    let dir = tempfile::tempdir()?;
-    let path = dir.path().join("export.mrc");
-    std::fs::write(&path, &mrc)?;
-    let out = std::process::Command::new("yaz-marcdump")
-        .args(["-i", "marc", "-o", "marcxml"])
-        .arg(&path)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "yaz-marcdump: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dumped = parse_marcxml(&String::from_utf8_lossy(&out.stdout))?;
+    let dumped = read_by_yaz(&mrc, &[])?;
     assert_eq!(dumped.len(), 2);
     assert_eq!(
         dumped
@@ -220,20 +208,7 @@ async fn resolver_lookup_and_export(backend: Backend) -> Result<()> {
         std::str::from_utf8(&gb).is_err(),
         "GB 18030 bytes, not UTF-8"
     );
-    let path = dir.path().join("export-gb.mrc");
-    std::fs::write(&path, &gb)?;
-    let out = std::process::Command::new("yaz-marcdump")
-        .args([
-            "-f", "gb18030", "-t", "utf-8", "-i", "marc", "-o", "marcxml",
-        ])
-        .arg(&path)
-        .output()?;
-    assert!(
-        out.status.success(),
-        "yaz-marcdump: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let dumped = parse_marcxml(&String::from_utf8_lossy(&out.stdout))?;
+    let dumped = read_by_yaz(&gb, &["-f", "gb18030", "-t", "utf-8"])?;
     let ours = parse_iso2709(&gb)?;
     for back in [&dumped[0], &ours[0]] {
         assert_eq!(back.first("200", 'a'), uni[0].first("200", 'a'));
@@ -265,6 +240,25 @@ on_both_backends!(
     resolver_lookup_and_export,
     widget_shows_the_disc_on_an_opac_page_in_chromium
 );
+
+/// ISO 2709 bytes as YAZ's `yaz-marcdump` reads them (`args`: its character-set options),
+/// back as MARCXML records.
+fn read_by_yaz(mrc: &[u8], args: &[&str]) -> Result<Vec<spindle_integrations::marc::Record>> {
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("export.mrc");
+    std::fs::write(&path, mrc)?;
+    let out = std::process::Command::new("yaz-marcdump")
+        .args(args)
+        .args(["-i", "marc", "-o", "marcxml"])
+        .arg(&path)
+        .output()?;
+    anyhow::ensure!(
+        out.status.success(),
+        "yaz-marcdump: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Ok(parse_marcxml(&String::from_utf8_lossy(&out.stdout))?)
+}
 
 /// A page shaped like a Koha OPAC record page, served from another origin.
 fn opac_page(spindle: &str, lang: &str) -> String {
