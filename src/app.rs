@@ -15,7 +15,7 @@ use crate::config::{Config, StorageBackend};
 use crate::db::{Db, DbError};
 use crate::images::Indexer;
 use crate::linking::Linking;
-use crate::metrics::Metrics;
+use crate::metrics::{Metrics, WorkLabels};
 use crate::uploads::Uploads;
 
 pub struct App {
@@ -98,11 +98,22 @@ impl App {
             config.upload.clone(),
             metrics.clone(),
         );
-        let linking = Arc::new(Linking::new(db.clone(), config.linking.egress()?));
+        let work = |w| {
+            metrics
+                .work_done
+                .get_or_create(&WorkLabels { work: w })
+                .clone()
+        };
+        let linking = Arc::new(Linking::new(
+            db.clone(),
+            config.linking.egress()?,
+            work("link"),
+        ));
         let indexer = Arc::new(Indexer::new(
             db.clone(),
             blobs.clone(),
             config.index.clone(),
+            work("index"),
         ));
         let loopback =
             crate::http::loopback::Loopback::new(blobs.clone(), metrics.bytes_out.clone());

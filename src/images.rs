@@ -50,16 +50,24 @@ pub struct Indexer {
     db: Db,
     blobs: BlobStore,
     config: IndexConfig,
+    /// Images this node has read (for the cluster's once-only check).
+    done: prometheus_client::metrics::counter::Counter,
     wake: tokio::sync::Notify,
     claimed: std::sync::Mutex<std::collections::HashSet<String>>,
 }
 
 impl Indexer {
-    pub fn new(db: Db, blobs: BlobStore, config: IndexConfig) -> Self {
+    pub fn new(
+        db: Db,
+        blobs: BlobStore,
+        config: IndexConfig,
+        done: prometheus_client::metrics::counter::Counter,
+    ) -> Self {
         Self {
             db,
             blobs,
             config,
+            done,
             wake: tokio::sync::Notify::new(),
             claimed: Default::default(),
         }
@@ -159,6 +167,7 @@ async fn worker(ix: Arc<Indexer>) {
             claims(ix).insert(sha.clone());
             index_one(ix, &sha).await;
             claims(ix).remove(&sha);
+            ix.done.inc();
         },
     )
     .await;

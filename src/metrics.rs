@@ -32,6 +32,12 @@ pub struct OutcomeLabels {
     pub outcome: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WorkLabels {
+    /// `index` (an image read) or `link` (a disc looked up in its catalogue).
+    pub work: &'static str,
+}
+
 pub struct Metrics {
     registry: Registry,
     pub requests: Family<RequestLabels, Counter>,
@@ -51,6 +57,8 @@ pub struct Metrics {
     pub fixity_failing: Gauge,
     pub transcodes_started: Counter,
     pub transcodes_running: Gauge,
+    /// Queue items this node took and finished: on a cluster, the nodes' sum is the work done.
+    pub work_done: Family<WorkLabels, Counter>,
 }
 
 impl Default for Metrics {
@@ -150,6 +158,12 @@ impl Default for Metrics {
             "Blobs whose last check found their bytes not matching their key",
             fixity_failing.clone(),
         );
+        let work_done = Family::<WorkLabels, Counter>::default();
+        registry.register(
+            "background_work_done",
+            "Queue items (images read, discs linked) this node took and finished",
+            work_done.clone(),
+        );
         Self {
             registry,
             requests,
@@ -168,6 +182,7 @@ impl Default for Metrics {
             fixity_failing,
             transcodes_started,
             transcodes_running,
+            work_done,
         }
     }
 }

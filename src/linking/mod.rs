@@ -31,15 +31,22 @@ pub struct Linking {
     egress: spindle_integrations::egress::Egress,
     clients: Clients,
     wake: tokio::sync::Notify,
+    /// Discs this node has looked up (for the cluster's once-only check).
+    done: prometheus_client::metrics::counter::Counter,
 }
 
 impl Linking {
-    pub fn new(db: Db, egress: spindle_integrations::egress::Egress) -> Self {
+    pub fn new(
+        db: Db,
+        egress: spindle_integrations::egress::Egress,
+        done: prometheus_client::metrics::counter::Counter,
+    ) -> Self {
         Self {
             db,
             egress,
             clients: Clients::default(),
             wake: tokio::sync::Notify::new(),
+            done,
         }
     }
 

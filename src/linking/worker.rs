@@ -296,6 +296,7 @@ pub async fn run(linking: std::sync::Arc<Linking>) {
             if let Err(e) = link_disc(linking, id).await {
                 tracing::warn!(disc = id, error = %e, "cannot record a linking outcome");
             }
+            linking.done.inc();
         },
     )
     .await;
