@@ -148,6 +148,8 @@ spindle_env() { # NODE
   echo "SPINDLE_STORAGE__S3__SECRET_ACCESS_KEY=$KEY_SECRET"
   echo "SPINDLE_HTTP__PUBLIC_URL=http://127.0.0.1:$LB_PORT"
   echo "SPINDLE_HTTP__TRUSTED_PROXIES=[\"127.0.0.1/32\"]"
+  # A cluster on loopback links discs to catalogues on loopback too (a test Zebra).
+  echo "SPINDLE_LINKING__ALLOW_NETWORKS=[\"127.0.0.0/8\"]"
   echo "SPINDLE_LOG__FILTER=info"
 }
 

@@ -186,22 +186,7 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
         }
         ensure!(status == "indexed", "disc {id}: {status}");
     }
-    let mut read = Vec::new();
-    for node in &nodes {
-        let text = http
-            .get(format!("{node}/metrics"))
-            .send()
-            .await?
-            .text()
-            .await?;
-        let n: u64 = text
-            .lines()
-            .find(|l| l.starts_with("spindle_background_work_done_total{work=\"index\"}"))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        read.push(n);
-    }
+    let read = settled_work(&http, &nodes, "index").await?;
     ensure!(
         read.iter().sum::<u64>() == ids.len() as u64,
         "images read per node {read:?} for {} images",
@@ -210,6 +195,78 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     println!(
         "drill: {} images read once between the two nodes: {read:?}",
         ids.len()
+    );
+
+    // Linking too: with the member's catalogue set (the test Zebra) and both nodes' queues
+    // empty, six discs registered by ISBN are each looked up once between the nodes.
+    let r = http
+        .put(format!("{lb}/api/v1/members/CL/catalogue"))
+        .bearer_auth(&token)
+        .json(&serde_json::json!({"kind": "sru", "sru": {"url": format!("{}/marc21", common::catalogue::zebra())}}))
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "catalogue: {}", r.status());
+    let isbns: Vec<String> = common::catalogue::manifest()
+        .iter()
+        .filter(|m| {
+            m["flavour"] == "marc21" && m["deleted"] != true && m["discs"].as_i64().unwrap_or(0) > 0
+        })
+        .filter_map(|m| common::catalogue::strings(&m["isbn13"]).first().cloned())
+        .take(6)
+        .collect();
+    ensure!(isbns.len() == 6, "{isbns:?}");
+    let before = settled_work(&http, &nodes, "link").await?;
+    let mut linked_ids = Vec::new();
+    for (i, isbn) in isbns.iter().enumerate() {
+        let data = iso_image(1024 * 1024 + 8192 * i, 2220 + i as u64);
+        let (disc, _) = upload_with(
+            &http,
+            &token,
+            std::slice::from_ref(&lb),
+            &data,
+            "linked.iso",
+            serde_json::json!({"isbn": isbn}),
+        )
+        .await?;
+        linked_ids.push(disc);
+    }
+    for disc in &linked_ids {
+        let mut v = serde_json::Value::Null;
+        // Generous: this waits for an outcome under the suite's load, it does not time one.
+        for _ in 0..1200 {
+            v = http
+                .get(format!("{lb}/api/v1/discs/{disc}"))
+                .bearer_auth(&token)
+                .send()
+                .await?
+                .json()
+                .await?;
+            if v["link_status"] != "pending" {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        ensure!(v["link_status"] == "linked", "disc {disc}: {v}");
+    }
+    // A linker counts its disc just after recording the outcome: wait for the counts to reach
+    // the discs, then they must not be more.
+    let mut done = Vec::new();
+    for _ in 0..50 {
+        let after = settled_work(&http, &nodes, "link").await?;
+        done = after.iter().zip(&before).map(|(a, b)| a - b).collect();
+        if done.iter().sum::<u64>() >= linked_ids.len() as u64 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    ensure!(
+        done.iter().sum::<u64>() == linked_ids.len() as u64,
+        "discs looked up per node {done:?} for {} discs",
+        linked_ids.len()
+    );
+    println!(
+        "drill: {} discs linked once between the two nodes: {done:?}",
+        linked_ids.len()
     );
 
     // Issue 22, item 2: a node killed with SIGKILL in the middle of a PATCH. The upload goes
@@ -343,7 +400,15 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     println!(
         "drill: node killed mid-PATCH; the other node took the upload after {handed_over:?} ({refused} refusals while the lease ran)"
     );
-    let id = register(&http, &token, &lb, &sha, "killed.iso").await?;
+    let id = register(
+        &http,
+        &token,
+        &lb,
+        &sha,
+        "killed.iso",
+        serde_json::json!({}),
+    )
+    .await?;
     ensure!(
         served_sha(&http, &lb, id).await? == sha,
         "the upload finished on node 1 has other bytes"
@@ -472,6 +537,18 @@ async fn upload(
     data: &[u8],
     name: &str,
 ) -> Result<(i64, usize)> {
+    upload_with(http, token, bases, data, name, serde_json::json!({})).await
+}
+
+/// [`upload`], registering the disc with `extra` fields too (an ISBN, a barcode).
+async fn upload_with(
+    http: &reqwest::Client,
+    token: &str,
+    bases: &[String],
+    data: &[u8],
+    name: &str,
+    extra: serde_json::Value,
+) -> Result<(i64, usize)> {
     let sha = sha256_hex(data);
     let r = http
         .post(format!("{}/api/v1/uploads", bases[0]))
@@ -505,7 +582,10 @@ async fn upload(
         offset = header(&r, "upload-offset").parse()?;
         patches += 1;
     }
-    Ok((register(http, token, &bases[0], &sha, name).await?, patches))
+    Ok((
+        register(http, token, &bases[0], &sha, name, extra).await?,
+        patches,
+    ))
 }
 
 /// Registers uploaded bytes as an open disc.
@@ -515,11 +595,16 @@ async fn register(
     base: &str,
     sha: &str,
     name: &str,
+    extra: serde_json::Value,
 ) -> Result<i64> {
+    let mut body = serde_json::json!({"sha256": sha, "filename": name, "open": true});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
     let r = http
         .post(format!("{base}/api/v1/discs"))
         .bearer_auth(token)
-        .json(&serde_json::json!({"sha256": sha, "filename": name, "open": true}))
+        .json(&body)
         .send()
         .await?;
     ensure!(r.status().is_success(), "register: {}", r.status());
@@ -537,4 +622,41 @@ async fn served_sha(http: &reqwest::Client, base: &str, id: i64) -> Result<Strin
         .bytes()
         .await?;
     Ok(sha256_hex(&got))
+}
+
+/// Each node's count of finished `work` items, once both nodes' queues are empty.
+async fn settled_work(http: &reqwest::Client, nodes: &[String], work: &str) -> Result<Vec<u64>> {
+    let metric = |text: &str, name: &str| -> u64 {
+        text.lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    let queue = if work == "index" {
+        "spindle_index_queue "
+    } else {
+        "spindle_link_queue "
+    };
+    let done = format!("spindle_background_work_done_total{{work=\"{work}\"}}");
+    // Generous: this waits for the queues to empty under the suite's load, it does not time it.
+    for _ in 0..1200 {
+        let mut counts = Vec::new();
+        let mut waiting = 0;
+        for node in nodes {
+            let text = http
+                .get(format!("{node}/metrics"))
+                .send()
+                .await?
+                .text()
+                .await?;
+            waiting += metric(&text, queue);
+            counts.push(metric(&text, &done));
+        }
+        if waiting == 0 {
+            return Ok(counts);
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    anyhow::bail!("the {work} queue did not empty")
 }
