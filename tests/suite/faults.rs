@@ -522,11 +522,7 @@ async fn hanging_catalogue(backend: Backend) -> Result<()> {
 #[tokio::test]
 async fn z3950_catalogues_that_misbehave_leave_discs_waiting() -> Result<()> {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let zebra_port: u16 = common::catalogue::zebra()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .context("the Zebra port")?;
+    let zebra_port = common::catalogue::zebra_port();
     // The proxy: relays Init and Search both ways; on a Present request, relays the first
     // bytes of Zebra's answer and closes.
     let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await?;

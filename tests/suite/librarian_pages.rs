@@ -267,11 +267,7 @@ async fn librarian_pages(backend: Backend) -> Result<()> {
     assert!(html.contains("bath.isbn"), "{html}");
     // Issue 20: the same form saves a Z39.50 catalogue (the SRU block goes), shows it back
     // without the password, and a missing database is named on the page.
-    let zebra_port = common::catalogue::zebra()
-        .rsplit(':')
-        .next()
-        .unwrap_or_default()
-        .to_string();
+    let zebra_port = common::catalogue::zebra_port().to_string();
     let z_form = |database: &str| {
         let mut f = form(&csrf, "https://new.example.edu/r/{id}");
         f.extend([

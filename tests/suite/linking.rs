@@ -607,11 +607,7 @@ async fn z3950_settings_and_a_bad_attribute(backend: Backend) -> Result<()> {
     let app = TestApp::start(backend).await?;
     let member = app.member("ZZU").await?;
     let zzu = app.librarian("ZZU").await?;
-    let port: u16 = zebra()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
+    let port = common::catalogue::zebra_port();
     let put = |body: Value| {
         let (app, zzu) = (&app, &zzu);
         async move {
@@ -885,11 +881,7 @@ async fn the_catalogue_check_names_what_fails() -> Result<()> {
     let app = TestApp::start(Backend::SqliteLocal).await?;
     app.member("ZZU").await?;
     let zzu = app.librarian("ZZU").await?;
-    let port: u16 = zebra()
-        .rsplit(':')
-        .next()
-        .and_then(|p| p.parse().ok())
-        .expect("port");
+    let port = common::catalogue::zebra_port();
     let check = |body: Value| {
         let (app, zzu) = (&app, &zzu);
         async move {

@@ -15,6 +15,15 @@ pub fn zebra() -> String {
     })
 }
 
+/// The test Zebra's port, where it answers Z39.50 as well as SRU.
+pub fn zebra_port() -> u16 {
+    zebra()
+        .rsplit(':')
+        .next()
+        .and_then(|p| p.trim_end_matches('/').parse().ok())
+        .expect("the Zebra URL's port")
+}
+
 pub fn manifest() -> Vec<Value> {
     let path =
         std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/zebra/records/manifest.json");
@@ -44,11 +53,7 @@ pub async fn configure_as(
     protocol: &str,
 ) -> Result<()> {
     let body = if protocol.starts_with("z3950") {
-        let port: u16 = zebra()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.trim_end_matches('/').parse().ok())
-            .expect("the Zebra URL's port");
+        let port = zebra_port();
         json!({
             "kind": "z3950",
             "z3950": {
