@@ -232,25 +232,31 @@ fn kind_of(text: &str) -> Option<(DiscKind, bool)> {
     })
 }
 
+/// The pieces of a physical description (`1 CD-ROM + 1 floppy`, `光盘1张；磁带2盒`).
+fn segments(normalised: &str) -> impl Iterator<Item = &str> {
+    normalised.split(['+', ';', '；', '，', '、'])
+}
+
+/// The kind of a piece that names a medium other than an optical disc (a floppy, a cassette).
+fn not_disc(seg: &str) -> Option<DiscKind> {
+    let padded = format!("{seg} ");
+    if padded.contains("optical") || !NOT_DISCS.iter().any(|n| padded.contains(n)) {
+        return None;
+    }
+    let tape = ["磁带", "cassette", "录音带", "盒"]
+        .iter()
+        .any(|w| seg.contains(w));
+    Some(if tape {
+        DiscKind::Cassette
+    } else {
+        DiscKind::Floppy
+    })
+}
+
 /// The media that are not discs a text names (`软盘2张`, `1 cassette`), as (kind, segment).
 pub fn not_discs(text: &str) -> Vec<(DiscKind, String)> {
-    normalise(text)
-        .split(['+', ';', '；', '，', '、'])
-        .filter_map(|seg| {
-            let padded = format!("{seg} ");
-            if padded.contains("optical") || !NOT_DISCS.iter().any(|n| padded.contains(n)) {
-                return None;
-            }
-            let tape = ["磁带", "cassette", "录音带", "盒"]
-                .iter()
-                .any(|w| seg.contains(w));
-            let kind = if tape {
-                DiscKind::Cassette
-            } else {
-                DiscKind::Floppy
-            };
-            Some((kind, seg.trim().to_string()))
-        })
+    segments(&normalise(text))
+        .filter_map(|seg| not_disc(seg).map(|k| (k, seg.trim().to_string())))
         .collect()
 }
 
@@ -260,12 +266,8 @@ pub fn mention(text: &str) -> Option<Mention> {
     let text = normalise(text);
     let mut total = 0u32;
     let mut kind = None;
-    for seg in text.split(['+', ';', '；', '，', '、']) {
-        let padded = format!("{seg} ");
-        if NOT_DISCS.iter().any(|n| padded.contains(n)) && !padded.contains("optical") {
-            continue;
-        }
-        if !DISC_WORDS.iter().any(|w| seg.contains(w)) {
+    for seg in segments(&text) {
+        if not_disc(seg).is_some() || !DISC_WORDS.iter().any(|w| seg.contains(w)) {
             continue;
         }
         let (outer, inner) = split_parens(seg);

@@ -168,19 +168,15 @@ impl Catalogue {
                 if fatal {
                     return finish(checks);
                 }
-                let ix = c.config().indexes.clone();
+                let ix = &c.config().indexes;
                 let mut probes = vec![
-                    (
-                        "ISBN",
-                        ix.isbn.clone(),
-                        c.isbn_cql(&["9780000000002".to_string()]),
-                    ),
-                    ("record id", ix.record_id.clone(), c.record_id_cql("0")),
-                    ("title", ix.title.clone(), c.title_year_cql("spindle", None)),
-                    ("date", ix.date.clone(), format!("{}=2000", ix.date)),
+                    ("ISBN", &ix.isbn, c.isbn_cql(&["9780000000002".to_string()])),
+                    ("record id", &ix.record_id, c.record_id_cql("0")),
+                    ("title", &ix.title, c.title_year_cql("spindle", None)),
+                    ("date", &ix.date, format!("{}=2000", ix.date)),
                 ];
                 if !ix.barcode.is_empty() && ix.barcode != "none" {
-                    probes.push(("barcode", ix.barcode.clone(), c.barcode_cql("0")));
+                    probes.push(("barcode", &ix.barcode, c.barcode_cql("0")));
                 }
                 for (what, index, cql) in probes {
                     let r = c.search(&cql, 1, 0).await.map(|p| p.total);
@@ -191,11 +187,12 @@ impl Catalogue {
                 }
             }
             Self::Z3950(c) => {
-                let cfg = c.config().clone();
+                let cfg = c.config();
+                let server = format!("Z39.50 server {}:{}", cfg.host, cfg.port);
                 match c.greet().await {
                     Ok(g) => {
                         push(
-                            format!("Z39.50 server {}:{}", cfg.host, cfg.port),
+                            server,
                             Ok(format!(
                                 "accepts the connection (Init): {}",
                                 g.implementation
@@ -207,50 +204,37 @@ impl Catalogue {
                         );
                     }
                     Err(e) => {
-                        push(
-                            format!("Z39.50 server {}:{}", cfg.host, cfg.port),
-                            Err(e.to_string()),
-                        );
+                        push(server, Err(e.to_string()));
                         return finish(checks);
                     }
                 }
                 let a = &cfg.attributes;
-                let mut probes = vec![];
+                let attribute = |n: u32, what: &str| format!("Bib-1 use attribute {n} ({what})");
+                let mut probes = Vec::new();
                 if let Some(q) = c.isbn_query(&["9780000000002".to_string()]) {
-                    probes.push((format!("Bib-1 use attribute {} (ISBN)", a.isbn), q));
+                    probes.push((attribute(a.isbn, "ISBN"), q));
                 }
+                probes.push((attribute(a.record_id, "record id"), c.record_id_query("0")));
                 probes.push((
-                    format!("Bib-1 use attribute {} (record id)", a.record_id),
-                    c.record_id_query("0"),
-                ));
-                probes.push((
-                    format!("Bib-1 use attribute {} (title)", a.title),
+                    attribute(a.title, "title"),
                     c.title_year_query("spindle", None),
                 ));
                 probes.push((
-                    format!("Bib-1 use attribute {} (date of publication)", a.date),
+                    attribute(a.date, "date of publication"),
                     c.title_year_query("spindle", Some(2000)),
                 ));
-                if let Some(q) = c.barcode_query("0") {
-                    probes.push((
-                        format!(
-                            "Bib-1 use attribute {} (barcode)",
-                            a.barcode.unwrap_or_default()
-                        ),
-                        q,
-                    ));
+                if let (Some(n), Some(q)) = (a.barcode, c.barcode_query("0")) {
+                    probes.push((attribute(n, "barcode"), q));
                 }
-                let mut first = true;
-                for (what, q) in probes {
+                for (i, (what, q)) in probes.into_iter().enumerate() {
                     let r = c
                         .search(&q, 0)
                         .await
                         .map(|p| p.total)
                         .map_err(LookupError::from);
-                    if first {
-                        // The first search also says whether the database exists.
-                        // A missing database (109, 235, 236) or anything but a refused
-                        // query ends the check here.
+                    // The first search also says whether the database exists: a missing one
+                    // (109, 235, 236), or anything but a refused query, ends the check here.
+                    if i == 0 {
                         let db = match &r {
                             Err(e) if !e.query_refused() => Err(e.to_string()),
                             _ => Ok("found".to_string()),
@@ -260,24 +244,19 @@ impl Catalogue {
                         if fatal {
                             return finish(checks);
                         }
-                        first = false;
                     }
                     push(what, searched(r));
                 }
             }
         }
-        let asked = match self {
-            Self::Sru(c) => c.config().record_schema.clone(),
-            Self::Z3950(c) => format!("{:?}", c.config().syntax).to_lowercase(),
-        };
         let mut sample = Ok(NO_SAMPLE.to_string());
         for t in SAMPLE_TITLES {
-            match self.by_title_year(t, None).await {
-                Ok((records, _)) if !records.is_empty() => {
-                    sample = Ok(syntax_seen(&records[0], &asked));
+            match self.one_by_title(t).await {
+                Ok(Some(r)) => {
+                    sample = Ok(syntax_seen(&r, self.syntax_asked()));
                     break;
                 }
-                Ok(_) => {}
+                Ok(None) => {}
                 Err(e) => {
                     sample = Err(e.to_string());
                     break;
@@ -286,6 +265,23 @@ impl Catalogue {
         }
         push("records".to_string(), sample);
         finish(checks)
+    }
+
+    /// The first record whose title has `word`, fetched alone.
+    async fn one_by_title(&self, word: &str) -> Result<Option<Record>, LookupError> {
+        let records = match self {
+            Self::Sru(c) => c.search(&c.title_year_cql(word, None), 1, 1).await?.records,
+            Self::Z3950(c) => c.search(&c.title_year_query(word, None), 1).await?.records,
+        };
+        Ok(records.into_iter().next())
+    }
+
+    /// The record schema or syntax the settings ask for, as a librarian wrote it.
+    fn syntax_asked(&self) -> &str {
+        match self {
+            Self::Sru(c) => &c.config().record_schema,
+            Self::Z3950(c) => c.config().syntax.name(),
+        }
     }
 }
 

@@ -49,7 +49,7 @@ impl<'de> Deserialize<'de> for SruVersion {
 }
 
 impl SruVersion {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::V1_1 => "1.1",
             Self::V1_2 => "1.2",

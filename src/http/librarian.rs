@@ -248,14 +248,8 @@ impl CatalogueForm {
     fn of(settings: &CatalogueSettings) -> Self {
         let sru = settings.sru.clone().unwrap_or_default();
         let z = settings.z3950.clone().unwrap_or_default();
-        let version = serde_json::to_value(sru.version)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
-        let syntax = serde_json::to_value(z.syntax)
-            .ok()
-            .and_then(|v| v.as_str().map(str::to_string))
-            .unwrap_or_default();
+        let version = sru.version.as_str().to_string();
+        let syntax = z.syntax.name().to_string();
         Self {
             kind: settings.kind.clone(),
             sru_url: sru.url.clone(),

@@ -53,10 +53,16 @@ impl Charset {
     }
 }
 
+/// Whether a 100 $a is UNIMARC's general processing data (a date, then fixed positions up
+/// to the character sets at 26-29), not a MARC21 name.
+pub fn coded_100a(a: &[u8]) -> bool {
+    a.len() >= 30 && a.is_ascii() && a[..8].iter().all(u8::is_ascii_digit)
+}
+
 /// What a record's label says, from its raw leader and its raw UNIMARC 100 $a (when the
-/// record has one and it is coded data, not a MARC21 name).
+/// record has one and it is coded data, not a MARC21 name: see [`coded_100a`]).
 pub fn labelled(leader: &[u8], unimarc_100a: Option<&[u8]>) -> Option<Charset> {
-    if let Some(a) = unimarc_100a.filter(|a| a.len() >= 30) {
+    if let Some(a) = unimarc_100a.filter(|a| coded_100a(a)) {
         let g0 = &a[26..28];
         let g1 = &a[28..30];
         return match (g0, g1) {
@@ -80,7 +86,9 @@ pub fn choose(label: Option<Charset>, text: &[&[u8]]) -> (Charset, Option<String
         return (label.unwrap_or(Charset::Utf8), None);
     }
     let utf8 = text.iter().all(|t| std::str::from_utf8(t).is_ok());
-    let gb = || looks_gb(text);
+    // Decoding the whole record as GB 18030 is the dear test: made at most once.
+    let gb_cell = std::cell::OnceCell::new();
+    let gb = || *gb_cell.get_or_init(|| looks_gb(text));
     let fits = |c: Charset| match c {
         Charset::Utf8 => utf8 && !escapes,
         // MARC-8 has no byte sequence that is also multi-byte UTF-8 in real records, and

@@ -70,7 +70,7 @@ fn one(data: &[u8], offset: usize, sent_in: Option<Charset>) -> Result<Record, M
         .flatten()
         .and_then(|(_, b)| b.split(|&c| c == SF).nth(1))
         .and_then(|a| a.strip_prefix(b"a"))
-        .filter(|a| a.len() >= 9 && a[..8].iter().all(u8::is_ascii_digit));
+        .filter(|a| charset::coded_100a(a));
     let label = sent_in.or_else(|| charset::labelled(&data[..24], unimarc_100a));
     let bodies: Vec<&[u8]> = raw.iter().map(|(_, b)| *b).collect();
     let (set, note) = charset::choose(label, &bodies);
@@ -256,12 +256,7 @@ fn labelled_100(f: &Field, unimarc: bool, set: Charset) -> std::borrow::Cow<'_, 
     else {
         return Cow::Borrowed(f);
     };
-    let coded = |s: &Subfield| {
-        s.code == 'a'
-            && s.value.len() >= 30
-            && s.value.is_ascii()
-            && s.value[..8].bytes().all(|b| b.is_ascii_digit())
-    };
+    let coded = |s: &Subfield| s.code == 'a' && charset::coded_100a(s.value.as_bytes());
     if !unimarc || tag != "100" || !subfields.first().is_some_and(coded) {
         return Cow::Borrowed(f);
     }

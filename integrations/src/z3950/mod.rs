@@ -77,6 +77,15 @@ pub enum Syntax {
 }
 
 impl Syntax {
+    /// The name the settings use.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Usmarc => "usmarc",
+            Self::Unimarc => "unimarc",
+            Self::Xml => "xml",
+        }
+    }
+
     fn oid(self) -> &'static [u64] {
         match self {
             Self::Usmarc => pdu::USMARC,
@@ -319,12 +328,7 @@ pub struct Greeting {
 
 impl Z3950Client {
     pub fn new(config: Z3950Config, egress: &crate::egress::Egress) -> Result<Self, Z3950Error> {
-        // An IPv6 address may come bracketed, as in a URL ("[::1]").
-        let host = config.host.trim();
-        let bare = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
+        let bare = bare_host(&config.host);
         if bare.is_empty()
             || bare.contains(['/', ':', ' ', '[', ']'])
                 && bare.parse::<std::net::Ipv6Addr>().is_err()
@@ -365,7 +369,7 @@ impl Z3950Client {
     /// connection is made), connects to the first that answers and runs Init.
     async fn connect(&self) -> Result<(Conn, Greeting), Z3950Error> {
         let c = &self.config;
-        let host = c.host.trim().trim_start_matches('[').trim_end_matches(']');
+        let host = bare_host(&c.host);
         let secs = c.connect_timeout_secs.max(1);
         let addrs: Vec<std::net::SocketAddr> = tokio::time::timeout(
             Duration::from_secs(secs),
@@ -640,6 +644,14 @@ impl Z3950Client {
             None => t,
         }
     }
+}
+
+/// The host without the brackets an IPv6 address may come in, as in a URL (`[::1]`).
+fn bare_host(host: &str) -> &str {
+    let host = host.trim();
+    host.strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host)
 }
 
 fn describe(r: &Response) -> String {
