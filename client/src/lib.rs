@@ -246,8 +246,7 @@ pub async fn run(args: UploadArgs) -> anyhow::Result<bool> {
         reqwest::header::ACCEPT_LANGUAGE,
         reqwest::header::HeaderValue::from_static(lang),
     );
-    // reqwest is built without a crypto provider: ring's is the process's.
-    let _ = rustls::crypto::ring::default_provider().install_default();
+    spindle_storage::install_tls_provider();
     let client = Arc::new(Client {
         http: reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))

@@ -19,12 +19,7 @@ async fn wait_metric(app: &TestApp, name: &str, want: impl Fn(f64) -> bool) -> R
     let deadline = Instant::now() + Duration::from_secs(60);
     let mut last = None;
     while Instant::now() < deadline {
-        let text = app.metrics().await?;
-        last = text.lines().find_map(|l| {
-            l.strip_prefix(name)
-                .and_then(|rest| rest.strip_prefix(' '))
-                .and_then(|v| v.trim().parse::<f64>().ok())
-        });
+        last = common::metric_value(&app.metrics().await?, name);
         if let Some(v) = last
             && want(v)
         {

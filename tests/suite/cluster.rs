@@ -137,7 +137,15 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     // One upload, its PATCHes sent to the two nodes in turn (8 MiB parts, the default).
     let data = iso_image(3 * 8 * 1024 * 1024 + 12_345, 2201);
     let sha = sha256_hex(&data);
-    let (id, patches) = upload(&http, &token, &nodes, &data, "cluster.iso").await?;
+    let (id, patches) = upload(
+        &http,
+        &token,
+        &nodes,
+        &data,
+        "cluster.iso",
+        serde_json::json!({}),
+    )
+    .await?;
     ensure!(patches >= 4, "the PATCHes went to both nodes ({patches})");
     for base in nodes.iter().chain([&lb]) {
         ensure!(
@@ -163,9 +171,16 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     for seed in 0..4 {
         let data = iso_image(1024 * 1024 + seed * 4096, 2210 + seed as u64);
         ids.push(
-            upload(&http, &token, std::slice::from_ref(&lb), &data, "small.iso")
-                .await?
-                .0,
+            upload(
+                &http,
+                &token,
+                std::slice::from_ref(&lb),
+                &data,
+                "small.iso",
+                serde_json::json!({}),
+            )
+            .await?
+            .0,
         );
     }
     for id in &ids {
@@ -219,7 +234,7 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     let mut linked_ids = Vec::new();
     for (i, isbn) in isbns.iter().enumerate() {
         let data = iso_image(1024 * 1024 + 8192 * i, 2220 + i as u64);
-        let (disc, _) = upload_with(
+        let (disc, _) = upload(
             &http,
             &token,
             std::slice::from_ref(&lb),
@@ -400,13 +415,13 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     println!(
         "drill: node killed mid-PATCH; the other node took the upload after {handed_over:?} ({refused} refusals while the lease ran)"
     );
-    let id = register(
+    let id = common::register_disc(
         &http,
         &token,
         &lb,
         &sha,
         "killed.iso",
-        serde_json::json!({}),
+        serde_json::json!({"open": true}),
     )
     .await?;
     ensure!(
@@ -420,7 +435,15 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     // an upload while it is down is stored by the other two (quorum) and reads back.
     let data = iso_image(96 * 1024 * 1024, 2203);
     let sha = sha256_hex(&data);
-    let (id, _) = upload(&http, &token, std::slice::from_ref(&lb), &data, "big.iso").await?;
+    let (id, _) = upload(
+        &http,
+        &token,
+        std::slice::from_ref(&lb),
+        &data,
+        "big.iso",
+        serde_json::json!({}),
+    )
+    .await?;
     let mut download = http
         .get(format!("{lb}/api/v1/discs/{id}/image"))
         .send()
@@ -487,6 +510,7 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
         std::slice::from_ref(&lb),
         &more,
         "while-down.iso",
+        serde_json::json!({}),
     )
     .await?;
     ensure!(
@@ -527,90 +551,21 @@ fn dir_size(dir: &Path) -> Result<u64> {
     Ok(total)
 }
 
-/// Uploads `data` with tus, creating it on the first of `bases` and sending its 8 MiB PATCHes
-/// to each of them in turn, then registers it as an open disc: the disc's id and how many
-/// PATCHes were sent.
+/// Uploads `data` in 8 MiB PATCHes (the nodes' part size) sent to each of `bases` in turn,
+/// and registers it as an open disc with `extra` fields: the disc's id and the PATCHes sent.
 async fn upload(
     http: &reqwest::Client,
     token: &str,
     bases: &[String],
     data: &[u8],
     name: &str,
-) -> Result<(i64, usize)> {
-    upload_with(http, token, bases, data, name, serde_json::json!({})).await
-}
-
-/// [`upload`], registering the disc with `extra` fields too (an ISBN, a barcode).
-async fn upload_with(
-    http: &reqwest::Client,
-    token: &str,
-    bases: &[String],
-    data: &[u8],
-    name: &str,
     extra: serde_json::Value,
 ) -> Result<(i64, usize)> {
-    let sha = sha256_hex(data);
-    let r = http
-        .post(format!("{}/api/v1/uploads", bases[0]))
-        .bearer_auth(token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", data.len().to_string())
-        .header("Upload-Metadata", metadata(&sha, name))
-        .send()
-        .await?;
-    ensure!(r.status() == 201, "create: {}", r.status());
-    let location = header(&r, "location");
-    let (mut offset, mut patches) = (0usize, 0usize);
-    while offset < data.len() {
-        let end = (offset + 8 * 1024 * 1024).min(data.len());
-        let base = &bases[patches % bases.len()];
-        let r = http
-            .patch(format!("{base}{location}"))
-            .bearer_auth(token)
-            .header("Tus-Resumable", "1.0.0")
-            .header("Upload-Offset", offset.to_string())
-            .header("Content-Type", "application/offset+octet-stream")
-            .body(data[offset..end].to_vec())
-            .send()
-            .await?;
-        ensure!(
-            r.status() == 204,
-            "PATCH at {offset} on {base}: {} {}",
-            r.status(),
-            r.text().await?
-        );
-        offset = header(&r, "upload-offset").parse()?;
-        patches += 1;
+    let mut fields = serde_json::json!({"open": true});
+    if let (Some(f), Some(e)) = (fields.as_object_mut(), extra.as_object()) {
+        f.extend(e.clone());
     }
-    Ok((
-        register(http, token, &bases[0], &sha, name, extra).await?,
-        patches,
-    ))
-}
-
-/// Registers uploaded bytes as an open disc.
-async fn register(
-    http: &reqwest::Client,
-    token: &str,
-    base: &str,
-    sha: &str,
-    name: &str,
-    extra: serde_json::Value,
-) -> Result<i64> {
-    let mut body = serde_json::json!({"sha256": sha, "filename": name, "open": true});
-    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-        b.extend(e.clone());
-    }
-    let r = http
-        .post(format!("{base}/api/v1/discs"))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await?;
-    ensure!(r.status().is_success(), "register: {}", r.status());
-    r.json::<serde_json::Value>().await?["id"]
-        .as_i64()
-        .context("disc id")
+    common::upload_disc(http, token, bases, data, 8 * 1024 * 1024, name, fields).await
 }
 
 /// The SHA-256 of a disc's image as `base` serves it.
@@ -626,17 +581,15 @@ async fn served_sha(http: &reqwest::Client, base: &str, id: i64) -> Result<Strin
 
 /// Each node's count of finished `work` items, once both nodes' queues are empty.
 async fn settled_work(http: &reqwest::Client, nodes: &[String], work: &str) -> Result<Vec<u64>> {
-    let metric = |text: &str, name: &str| -> u64 {
-        text.lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.rsplit(' ').next())
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+    let metric = |text: &str, name: &str| -> Result<u64> {
+        let v =
+            common::metric_value(text, name).with_context(|| format!("no {name} in /metrics"))?;
+        Ok(v as u64)
     };
     let queue = if work == "index" {
-        "spindle_index_queue "
+        "spindle_index_queue"
     } else {
-        "spindle_link_queue "
+        "spindle_link_queue"
     };
     let done = format!("spindle_background_work_done_total{{work=\"{work}\"}}");
     // Generous: this waits for the queues to empty under the suite's load, it does not time it.
@@ -650,8 +603,8 @@ async fn settled_work(http: &reqwest::Client, nodes: &[String], work: &str) -> R
                 .await?
                 .text()
                 .await?;
-            waiting += metric(&text, queue);
-            counts.push(metric(&text, &done));
+            waiting += metric(&text, queue)?;
+            counts.push(metric(&text, &done)?);
         }
         if waiting == 0 {
             return Ok(counts);

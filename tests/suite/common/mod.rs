@@ -596,6 +596,91 @@ pub fn header(r: &reqwest::Response, name: &str) -> String {
         .to_string()
 }
 
+/// Uploads `data` with tus over plain HTTP: created on the first of `bases`, its PATCHes of
+/// `chunk` bytes sent to each base in turn (one base, or the nodes of a cluster), then
+/// registered as a disc named `name` with `extra` fields: the disc's id and how many PATCHes
+/// were sent.
+pub async fn upload_disc(
+    http: &reqwest::Client,
+    token: &str,
+    bases: &[String],
+    data: &[u8],
+    chunk: usize,
+    name: &str,
+    extra: serde_json::Value,
+) -> Result<(i64, usize)> {
+    let sha = sha256_hex(data);
+    let r = http
+        .post(format!("{}/api/v1/uploads", bases[0]))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", metadata(&sha, name))
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "create: {}", r.status());
+    let location = header(&r, "location");
+    let (mut offset, mut patches) = (0usize, 0usize);
+    while offset < data.len() {
+        let end = (offset + chunk).min(data.len());
+        let base = &bases[patches % bases.len()];
+        let r = http
+            .patch(format!("{base}{location}"))
+            .bearer_auth(token)
+            .header("Tus-Resumable", "1.0.0")
+            .header("Upload-Offset", offset.to_string())
+            .header("Content-Type", "application/offset+octet-stream")
+            .body(data[offset..end].to_vec())
+            .send()
+            .await?;
+        ensure!(
+            r.status() == 204,
+            "PATCH at {offset} on {base}: {} {}",
+            r.status(),
+            r.text().await?
+        );
+        offset = header(&r, "upload-offset").parse()?;
+        patches += 1;
+    }
+    let id = register_disc(http, token, &bases[0], &sha, name, extra).await?;
+    Ok((id, patches))
+}
+
+/// Registers uploaded bytes as a disc named `name`, with `extra` fields.
+pub async fn register_disc(
+    http: &reqwest::Client,
+    token: &str,
+    base: &str,
+    sha: &str,
+    name: &str,
+    extra: serde_json::Value,
+) -> Result<i64> {
+    let mut body = serde_json::json!({"sha256": sha, "filename": name});
+    if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
+        b.extend(e.clone());
+    }
+    let r = http
+        .post(format!("{base}/api/v1/discs"))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await?;
+    ensure!(r.status().is_success(), "register: {}", r.status());
+    r.json::<serde_json::Value>().await?["id"]
+        .as_i64()
+        .context("disc id")
+}
+
+/// The value of an unlabelled (or fully labelled) metric in /metrics text, e.g.
+/// `spindle_fixity_verified_total` or `spindle_background_work_done_total{work="index"}`.
+pub fn metric_value(text: &str, name: &str) -> Option<f64> {
+    text.lines().find_map(|l| {
+        l.strip_prefix(name)
+            .and_then(|rest| rest.strip_prefix(' '))
+            .and_then(|v| v.trim().parse::<f64>().ok())
+    })
+}
+
 pub fn metadata(sha256: &str, filename: &str) -> String {
     let b64 = |s: &str| base64::engine::general_purpose::STANDARD.encode(s);
     format!("sha256 {},filename {}", b64(sha256), b64(filename))

@@ -8,7 +8,7 @@ use std::time::Duration;
 use anyhow::{Result, bail};
 use serde_json::{Value, json};
 
-use super::{Backend, PART, sha256_hex};
+use super::{Backend, PART};
 
 /// Runs `spindle ARGS` in `dir` with `env` (and no ambient SPINDLE_CONFIG).
 pub fn spindle(dir: &std::path::Path, env: &[(String, String)], args: &[&str]) -> Output {
@@ -152,47 +152,18 @@ impl Deployment {
 
     /// The same, with more of the registration (`{"barcode": …}`).
     pub async fn disc_with(&self, base: &str, data: &[u8], extra: Value) -> anyhow::Result<i64> {
-        let client = super::http();
-        let sha = sha256_hex(data);
-        let r = client
-            .post(format!("{base}/api/v1/uploads"))
-            .bearer_auth(&self.librarian)
-            .header("Tus-Resumable", "1.0.0")
-            .header("Upload-Length", data.len().to_string())
-            .header("Upload-Metadata", super::metadata(&sha, "disc.iso"))
-            .send()
-            .await?;
-        anyhow::ensure!(r.status() == 201, "create: {}", r.status());
-        let location = super::header(&r, "location");
-        let mut offset = 0usize;
-        while offset < data.len() {
-            let end = (offset + 2 * PART as usize).min(data.len());
-            let r = client
-                .patch(format!("{base}{location}"))
-                .bearer_auth(&self.librarian)
-                .header("Tus-Resumable", "1.0.0")
-                .header("Upload-Offset", offset.to_string())
-                .header("Content-Type", "application/offset+octet-stream")
-                .body(data[offset..end].to_vec())
-                .send()
-                .await?;
-            anyhow::ensure!(r.status() == 204, "patch: {}", r.status());
-            offset = end;
-        }
-        let r = client
-            .post(format!("{base}/api/v1/discs"))
-            .bearer_auth(&self.librarian)
-            .json(&{
-                let mut body = json!({"sha256": sha, "filename": "disc.iso"});
-                if let (Some(b), Some(e)) = (body.as_object_mut(), extra.as_object()) {
-                    b.extend(e.clone());
-                }
-                body
-            })
-            .send()
-            .await?;
-        anyhow::ensure!(r.status().is_success(), "register: {}", r.status());
-        Ok(r.json::<Value>().await?["id"].as_i64().unwrap_or_default())
+        let bases = [base.to_string()];
+        let (id, _) = super::upload_disc(
+            &super::http(),
+            &self.librarian,
+            &bases,
+            data,
+            2 * PART as usize,
+            "disc.iso",
+            extra,
+        )
+        .await?;
+        Ok(id)
     }
 
     /// Usage events stored for `disc`, read from the database directly.
