@@ -33,47 +33,22 @@ wait_http() { # URL WHAT
 }
 
 garage_up() {
-  local secret n g id ids=() s3s=()
+  local secret n id ids=() s3s=()
   secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
   for n in 1 2 3; do
-    local d="$DIR/garage/n$n" s3 rpc admin
-    mkdir -p "$d"
-    s3=$(free_port); rpc=$(free_port); admin=$(free_port)
-    cat >"$d/garage.toml" <<TOML
-metadata_dir = "$d/meta"
-data_dir = "$d/data"
-db_engine = "lmdb"
-replication_factor = 3
-consistency_mode = "consistent"
-rpc_bind_addr = "127.0.0.1:$rpc"
-rpc_public_addr = "127.0.0.1:$rpc"
-rpc_secret = "$secret"
-
-[s3_api]
-s3_region = "garage"
-api_bind_addr = "127.0.0.1:$s3"
-root_domain = ".s3.garage.localhost"
-
-[admin]
-api_bind_addr = "127.0.0.1:$admin"
-TOML
+    local d="$DIR/garage/n$n" s3 rpc
+    s3=$(free_port); rpc=$(free_port)
+    garage_config "$d" "$secret" 3 "$rpc" "$s3" "$(free_port)"
     garage -c "$d/garage.toml" server >"$d/server.log" 2>&1 &
     echo $! >"$PIDS/garage-$n.pid"
     s3s+=("$s3")
     echo "$rpc" >"$d/rpc.port"
   done
   for n in 1 2 3; do
-    g=(garage -c "$DIR/garage/n$n/garage.toml")
-    id=""
-    for _ in $(seq 100); do
-      id=$("${g[@]}" node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$id" ] && "${g[@]}" status >/dev/null 2>&1 && break
-      id=""
-      sleep 0.1
-    done
-    [ -n "$id" ] || { cat "$DIR/garage/n$n/server.log" >&2; die "Garage node $n did not start"; }
+    id=$(garage_node_id "$DIR/garage/n$n" "$(cat "$PIDS/garage-$n.pid")") || exit 1
     ids+=("$id")
   done
-  g=(garage -c "$DIR/garage/n1/garage.toml")
+  local g=(garage -c "$DIR/garage/n1/garage.toml")
   for n in 2 3; do
     "${g[@]}" node connect "${ids[$((n - 1))]}@127.0.0.1:$(cat "$DIR/garage/n$n/rpc.port")" >/dev/null \
       || die "Garage node 1 could not connect to node $n"
@@ -89,12 +64,9 @@ TOML
       sleep 0.1
     done
   done
-  "${g[@]}" bucket create spindle >/dev/null || die "garage bucket create failed"
-  local key; key=$("${g[@]}" key create spindle-key) || die "garage key create failed"
-  KEY_ID=$(echo "$key" | awk '/Key ID:/ {print $3}')
-  KEY_SECRET=$(echo "$key" | awk '/Secret key:/ {print $3}')
-  [ -n "$KEY_ID" ] && [ -n "$KEY_SECRET" ] || die "could not read the Garage key"
-  "${g[@]}" bucket allow --read --write --owner spindle --key spindle-key >/dev/null || die "garage bucket allow failed"
+  garage_bucket "$DIR/garage/n1" spindle spindle-key
+  KEY_ID=$GARAGE_KEY_ID
+  KEY_SECRET=$GARAGE_KEY_SECRET
   GARAGE_S3=("${s3s[@]}")
 }
 

@@ -128,19 +128,20 @@ start_postgres() {
   echo "peers: PostgreSQL on 127.0.0.1:$PG_PORT"
 }
 
-start_garage() {
-  local dir="$PEERS_DIR/garage"
+# A Garage node's configuration: garage_config DIR SECRET REPLICATION RPC S3 ADMIN writes
+# DIR/garage.toml (metadata and data under DIR, everything on loopback).
+garage_config() {
+  local dir=$1 secret=$2 replication=$3 rpc=$4 s3=$5 admin=$6
   mkdir -p "$dir"
-  local s3 rpc admin
-  s3=$(free_port); rpc=$(free_port); admin=$(free_port)
   cat >"$dir/garage.toml" <<TOML
 metadata_dir = "$dir/meta"
 data_dir = "$dir/data"
 db_engine = "lmdb"
-replication_factor = 1
+replication_factor = $replication
+consistency_mode = "consistent"
 rpc_bind_addr = "127.0.0.1:$rpc"
 rpc_public_addr = "127.0.0.1:$rpc"
-rpc_secret = "$(python3 -c 'import secrets; print(secrets.token_hex(32))')"
+rpc_secret = "$secret"
 
 [s3_api]
 s3_region = "garage"
@@ -150,31 +151,51 @@ root_domain = ".s3.garage.localhost"
 [admin]
 api_bind_addr = "127.0.0.1:$admin"
 TOML
+}
+
+# The id of the Garage node started with DIR/garage.toml as process PID, once it answers
+# RPC (`node id` reads the local key file and can answer before the server listens).
+garage_node_id() {
+  local dir=$1 pid=$2 id="" i
+  local g=(garage -c "$dir/garage.toml")
+  for i in $(seq 1 100); do
+    id=$("${g[@]}" node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$id" ] && "${g[@]}" status >/dev/null 2>&1 && break
+    id=""
+    kill -0 "$pid" 2>/dev/null || { cat "$dir/server.log" >&2; die "Garage ($dir) exited"; }
+    sleep 0.1
+  done
+  [ -n "$id" ] || { cat "$dir/server.log" >&2; die "Garage ($dir) did not start"; }
+  echo "$id"
+}
+
+# A bucket and a key allowed to it, made through the node DIR/garage.toml; sets
+# GARAGE_KEY_ID and GARAGE_KEY_SECRET.
+garage_bucket() {
+  local dir=$1 bucket=$2 keyname=$3
+  local g=(garage -c "$dir/garage.toml")
+  "${g[@]}" bucket create "$bucket" >/dev/null || die "garage bucket create failed"
+  local key; key=$("${g[@]}" key create "$keyname") || die "garage key create failed"
+  GARAGE_KEY_ID=$(echo "$key" | awk '/Key ID:/ {print $3}')
+  GARAGE_KEY_SECRET=$(echo "$key" | awk '/Secret key:/ {print $3}')
+  [ -n "$GARAGE_KEY_ID" ] && [ -n "$GARAGE_KEY_SECRET" ] || die "could not read the Garage key"
+  "${g[@]}" bucket allow --read --write --owner "$bucket" --key "$keyname" >/dev/null \
+    || die "garage bucket allow failed"
+}
+
+start_garage() {
+  local dir="$PEERS_DIR/garage"
+  local s3 rpc admin
+  s3=$(free_port); rpc=$(free_port); admin=$(free_port)
+  garage_config "$dir" "$(python3 -c 'import secrets; print(secrets.token_hex(32))')" 1 "$rpc" "$s3" "$admin"
   local g=(garage -c "$dir/garage.toml")
   "${g[@]}" server >"$dir/server.log" 2>&1 &
   GARAGE_PID=$!
-  local id="" i
-  for i in $(seq 1 100); do
-    id=$("${g[@]}" node id -q 2>/dev/null | cut -d@ -f1) && [ -n "$id" ] && break
-    kill -0 "$GARAGE_PID" 2>/dev/null || { cat "$dir/server.log" >&2; die "Garage exited"; }
-    sleep 0.1
-  done
-  [ -n "$id" ] || die "Garage did not start"
-  # `node id` reads the local key file and can answer before the server listens for RPC.
-  for i in $(seq 1 100); do
-    "${g[@]}" status >/dev/null 2>&1 && break
-    kill -0 "$GARAGE_PID" 2>/dev/null || { cat "$dir/server.log" >&2; die "Garage exited"; }
-    sleep 0.1
-  done
+  local id; id=$(garage_node_id "$dir" "$GARAGE_PID") || exit 1
   "${g[@]}" layout assign -z dc1 -c 10G "$id" >/dev/null || die "garage layout assign failed"
   "${g[@]}" layout apply --version 1 >/dev/null || die "garage layout apply failed"
-  "${g[@]}" bucket create spindle-test >/dev/null || die "garage bucket create failed"
-  local key; key=$("${g[@]}" key create spindle-test-key) || die "garage key create failed"
-  export SPINDLE_TEST_S3_KEY_ID; SPINDLE_TEST_S3_KEY_ID=$(echo "$key" | awk '/Key ID:/ {print $3}')
-  export SPINDLE_TEST_S3_SECRET; SPINDLE_TEST_S3_SECRET=$(echo "$key" | awk '/Secret key:/ {print $3}')
-  [ -n "$SPINDLE_TEST_S3_KEY_ID" ] && [ -n "$SPINDLE_TEST_S3_SECRET" ] || die "could not read the Garage key"
-  "${g[@]}" bucket allow --read --write --owner spindle-test --key spindle-test-key >/dev/null \
-    || die "garage bucket allow failed"
+  garage_bucket "$dir" spindle-test spindle-test-key
+  export SPINDLE_TEST_S3_KEY_ID=$GARAGE_KEY_ID
+  export SPINDLE_TEST_S3_SECRET=$GARAGE_KEY_SECRET
   export SPINDLE_TEST_S3_ENDPOINT="http://127.0.0.1:$s3"
   export SPINDLE_TEST_S3_BUCKET=spindle-test
   export SPINDLE_TEST_GARAGE_CONFIG="$dir/garage.toml"
