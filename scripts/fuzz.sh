@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
-TARGETS=(image cue range upload_metadata isbn reader_input marc catalogue_xml dav_body text_bytes z3950_ber)
+TARGETS=(image cue range upload_metadata isbn reader_input marc catalogue_xml dav_body text_bytes z3950_ber cas_xml)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 seeds=$(mktemp -d)
@@ -39,6 +39,10 @@ printf '<?xml version="1.0"?><zs:searchRetrieveResponse xmlns:zs="http://www.loc
   >fuzz/corpus/catalogue_xml/sru-diagnostic
 # Real Zebra sessions (server to client), captured between yaz-client and the test Zebra.
 cp fuzz/seeds/z3950/*.ber fuzz/corpus/z3950_ber/
+# What the test CAS server (django-mama-cas) answers and posts.
+printf '<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:authenticationSuccess><cas:user>li.admin</cas:user><cas:attributes><cas:affiliation>staff</cas:affiliation><cas:affiliation>library-admins</cas:affiliation><cas:displayName>\xe6\x9d\x8e</cas:displayName></cas:attributes></cas:authenticationSuccess></cas:serviceResponse>' >fuzz/corpus/cas_xml/success
+printf '<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:authenticationFailure code="INVALID_TICKET">ticket ST-1 has already been used</cas:authenticationFailure></cas:serviceResponse>' >fuzz/corpus/cas_xml/failure
+printf '<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="LR-1" Version="2.0" IssueInstant="2026-12-04T19:00:00Z"><saml:NameID>@NOT_USED@</saml:NameID><samlp:SessionIndex>ST-17-abc</samlp:SessionIndex></samlp:LogoutRequest>' >fuzz/corpus/cas_xml/logout
 printf 'bytes=0-99' >fuzz/corpus/range/first
 printf '<?xml version="1.0"?><D:propfind xmlns:D="DAV:"><D:prop><D:getcontentlength/><Z:x xmlns:Z="urn:z"/></D:prop></D:propfind>' >fuzz/corpus/dav_body/propfind
 printf '<?xml version="1.0"?><D:propertyupdate xmlns:D="DAV:" xmlns:Z="urn:z"><D:set><D:prop><Z:Win32FileAttributes>00000020</Z:Win32FileAttributes></D:prop></D:set><D:remove><D:prop><Z:y/></D:prop></D:remove></D:propertyupdate>' >fuzz/corpus/dav_body/proppatch

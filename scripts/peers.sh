@@ -271,9 +271,38 @@ start_oai() {
   echo "peers: OAI-PMH providers (pyoai) on 127.0.0.1:$port and :$flaky"
 }
 
+# A real CAS server (protocol 1, 2 and 3, single logout) for the sign-on tests:
+# django-mama-cas 2.5.0 (PyPI, BSD) on Django 4.2 LTS, with the test campus's people
+# (tests/cas/cas_server.py).
+CAS_VENV="$HOME/.cache/spindle/cas-venv"
+
+start_cas() {
+  local here port
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/cas"
+  if ! "$CAS_VENV/bin/python" -c 'import mama_cas, django' 2>/dev/null; then
+    echo "peers: installing django-mama-cas 2.5.0 and Django 4.2.17 into $CAS_VENV (PyPI)"
+    python3 -m venv "$CAS_VENV" \
+      && "$CAS_VENV/bin/pip" install -q django-mama-cas==2.5.0 Django==4.2.17 \
+      || die "could not install django-mama-cas"
+  fi
+  port=$(free_port)
+  mkdir -p "$PEERS_DIR/cas"
+  "$CAS_VENV/bin/python" -W ignore "$here/cas_server.py" "$port" "$PEERS_DIR/cas" >"$PEERS_DIR/cas.log" 2>&1 &
+  CAS_PID=$!
+  for _ in $(seq 200); do
+    curl -sf "http://127.0.0.1:$port/cas/login" 2>/dev/null | grep -q csrfmiddlewaretoken && break
+    sleep 0.1
+  done
+  curl -sf "http://127.0.0.1:$port/cas/login" | grep -q csrfmiddlewaretoken \
+    || { cat "$PEERS_DIR/cas.log" >&2; die "the CAS server (django-mama-cas) did not start"; }
+  export SPINDLE_TEST_CAS_URL="http://127.0.0.1:$port/cas"
+  echo "peers: CAS server (django-mama-cas) on 127.0.0.1:$port"
+}
+
 stop_peers() {
   local p
   for p in "${OAI_PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
+  [ -n "${CAS_PID:-}" ] && kill "$CAS_PID" 2>/dev/null
   [ -n "${ZEBRA_PID:-}" ] && kill "$ZEBRA_PID" 2>/dev/null && wait "$ZEBRA_PID" 2>/dev/null
   [ -n "${GARAGE_PID:-}" ] && kill "$GARAGE_PID" 2>/dev/null && wait "$GARAGE_PID" 2>/dev/null
   [ -n "${PG_STOP:-}" ] && "${PG_STOP[@]}" >/dev/null 2>&1
@@ -319,4 +348,5 @@ start_peers() {
   start_garage
   start_zebra
   start_oai
+  start_cas
 }

@@ -39,6 +39,8 @@ pub struct App {
     pub limits: crate::limits::Limits,
     /// Playing titles: the transcodes running and queued, read from a loopback listener.
     pub media: Arc<crate::media::Media>,
+    /// Validates campus sign-on tickets.
+    pub sign_on: crate::identity::SignOn,
 }
 
 #[derive(Clone)]
@@ -137,6 +139,7 @@ impl App {
             link_secret,
             content_rows: crate::discs::ContentRows::default(),
             limits,
+            sign_on: crate::identity::SignOn::new(),
         })
     }
 

@@ -118,12 +118,17 @@ pub async fn authenticate(db: &Db, token: &str) -> Result<Option<Staff>, DbError
     Ok(Some(Staff::of(&row)))
 }
 
-/// The staff member signed in with this browser session id, and the session's form token.
-pub async fn session_staff(db: &Db, session: &str) -> Result<Option<(Staff, String)>, DbError> {
+/// The staff member signed in with this browser session id, and the session's form token
+/// (a session idle for `idle_secs` has ended).
+pub async fn session_staff(
+    db: &Db,
+    session: &str,
+    idle_secs: i64,
+) -> Result<Option<(Staff, String)>, DbError> {
     if session.len() != 64 {
         return Ok(None);
     }
-    Ok(db::tokens::by_session(db, &hash_token(session))
+    Ok(db::tokens::by_session(db, &hash_token(session), idle_secs)
         .await?
         .map(|(row, csrf)| (Staff::of(&row), csrf)))
 }
@@ -134,12 +139,14 @@ pub fn same_token(a: &str, b: &str) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Opens a staff member's browser session after they signed in with their token, for
-/// `lifetime_secs`: the session id for the cookie (only its hash is stored).
+/// Opens a staff member's browser session after they signed in (with their token, or the
+/// campus sign-on's `ticket`), for `lifetime_secs`: the session id for the cookie (only its
+/// hash is stored, as is the ticket's).
 pub async fn open_session(
     db: &crate::db::Db,
     staff: &Staff,
     lifetime_secs: i64,
+    ticket: Option<&str>,
 ) -> crate::error::AppResult<String> {
     let session = random_hex(32);
     let csrf = random_hex(16);
@@ -149,6 +156,7 @@ pub async fn open_session(
         staff.token_id,
         &csrf,
         crate::db::now() + lifetime_secs,
+        ticket.map(hash_token).as_deref(),
     )
     .await?;
     Ok(session)

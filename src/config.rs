@@ -31,6 +31,7 @@ pub struct Config {
     pub media: MediaConfig,
     pub launch: LaunchConfig,
     pub limits: LimitsConfig,
+    pub auth: AuthConfig,
     pub log: LogConfig,
 }
 
@@ -143,6 +144,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             launch: LaunchConfig::default(),
             limits: LimitsConfig::default(),
+            auth: AuthConfig::default(),
             log: LogConfig::default(),
         }
     }
@@ -347,6 +349,47 @@ impl Default for LimitsConfig {
     }
 }
 
+/// Browser sessions: staff (signed in with a token or the campus sign-on) and readers
+/// (signed in with their library's sign-on). A session ends at whichever limit comes first.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// The longest a staff session lasts, however active.
+    pub staff_session_hours: u64,
+    /// A staff session ends after this long without a request.
+    pub staff_idle_minutes: u64,
+    /// The longest a reader's sign-on session lasts.
+    pub reader_session_hours: u64,
+    /// A reader's session ends after this long without a request.
+    pub reader_idle_minutes: u64,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            staff_session_hours: 12,
+            staff_idle_minutes: 120,
+            reader_session_hours: 24,
+            reader_idle_minutes: 240,
+        }
+    }
+}
+
+impl AuthConfig {
+    pub fn staff_secs(&self) -> i64 {
+        i64::try_from(self.staff_session_hours.saturating_mul(3600)).unwrap_or(i64::MAX)
+    }
+    pub fn staff_idle_secs(&self) -> i64 {
+        i64::try_from(self.staff_idle_minutes.saturating_mul(60)).unwrap_or(i64::MAX)
+    }
+    pub fn reader_secs(&self) -> i64 {
+        i64::try_from(self.reader_session_hours.saturating_mul(3600)).unwrap_or(i64::MAX)
+    }
+    pub fn reader_idle_secs(&self) -> i64 {
+        i64::try_from(self.reader_idle_minutes.saturating_mul(60)).unwrap_or(i64::MAX)
+    }
+}
+
 /// Usage statistics (COUNTER R5.1) and the SUSHI API.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -482,6 +525,19 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.linking.egress()?;
+        let a = &self.auth;
+        if [
+            a.staff_session_hours,
+            a.staff_idle_minutes,
+            a.reader_session_hours,
+            a.reader_idle_minutes,
+        ]
+        .contains(&0)
+        {
+            return Err(ConfigError::Invalid(
+                "auth: session hours and idle minutes must be at least 1".into(),
+            ));
+        }
         let base = &self.http.base_path;
         let segment_ok = |s: &str| {
             !s.is_empty()

@@ -48,6 +48,8 @@ error_codes! {
     MemberRequired = "member-required";
     TooManyAttempts = "too-many-attempts";
     SlowDown = "slow-down";
+    SignOnRefused = "sign-on-refused";
+    SignOnUnavailable = "sign-on-unavailable";
     // What a request names, missing.
     NotFound = "not-found";
     AssetNotFound = "asset-not-found";
@@ -77,6 +79,7 @@ error_codes! {
     InvalidNetwork = "invalid-network";
     TooManyNetworks = "too-many-networks";
     InvalidOffCampus = "invalid-off-campus";
+    InvalidIdentity = "invalid-identity";
     InvalidPattern = "invalid-pattern";
     InvalidSample = "invalid-sample";
     InvalidSha256 = "invalid-sha256";

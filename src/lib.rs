@@ -24,6 +24,7 @@ pub mod gc;
 pub mod home;
 pub mod http;
 pub mod i18n;
+pub mod identity;
 pub use spindle_i18n::detail;
 pub mod images;
 pub mod limits;

@@ -137,6 +137,8 @@ pub fn proxied(prefix: &str, url: &str) -> String {
 /// members' names are public; nothing of the disc's content is said.
 #[derive(Debug, serde::Serialize)]
 pub struct Refusal {
+    /// The member's campus sign-on for readers, back to this page.
+    pub sign_on_url: Option<String>,
     pub member: String,
     pub member_code: String,
     pub title: String,
@@ -153,7 +155,25 @@ pub async fn refusal(db: &Db, disc_id: i64, page_url: &str) -> AppResult<Option<
         return Ok(None);
     };
     let o = db::members::off_campus(db, m.id).await?;
+    // Readers may sign in with the member's campus sign-on, if it lets them.
+    let sign_on_url = db::identity::provider(db, m.id)
+        .await?
+        .filter(|p| p.readers)
+        .map(|_| {
+            let path = page_url
+                .split_once("://")
+                .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
+                .unwrap_or("/");
+            let base = crate::site::base();
+            let path = path.strip_prefix(base.as_str()).unwrap_or(path);
+            crate::site::here(format!(
+                "/sso/{}/sign-in?as=reader&next={}",
+                crate::opac::enc(&m.code),
+                crate::opac::enc(path)
+            ))
+        });
     Ok(Some(Refusal {
+        sign_on_url,
         member: m.name,
         member_code: m.code,
         title: db::search::hits(db, &[disc_id])

@@ -15,6 +15,7 @@ pub mod discs;
 pub mod environments;
 pub mod holders;
 pub mod home;
+pub mod identity;
 pub mod images;
 pub mod media;
 pub mod members;

@@ -39,9 +39,11 @@ pub async fn by_hash(db: &Db, token_hash: &str) -> Result<Option<TokenRow>, DbEr
         sqlx::query_as::<_, TokenRow>(
             "SELECT t.id, t.role, t.member_id, m.code AS member_code, t.last_used_at
              FROM tokens t LEFT JOIN members m ON m.id = t.member_id
-             WHERE t.token_hash = $1 AND t.revoked_at IS NULL",
+             WHERE t.token_hash = $1 AND t.revoked_at IS NULL
+               AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
         .bind(token_hash)
+        .bind(now())
         .fetch_optional(pool)
         .await?
     }))
@@ -71,13 +73,15 @@ pub async fn revoke(db: &Db, id: i64) -> Result<bool, DbError> {
     Ok(done == 1)
 }
 
-/// Opens a browser session for a token.
+/// Opens a browser session for a token (`sso_ticket`: the hash of the CAS ticket it was
+/// opened with, which the CAS server's single logout names).
 pub async fn create_session(
     db: &Db,
     id_hash: &str,
     token_id: i64,
     csrf: &str,
     expires_at: i64,
+    sso_ticket: Option<&str>,
 ) -> Result<(), DbError> {
     on_pool!(db, pool => {
         sqlx::query("DELETE FROM staff_sessions WHERE expires_at < $1")
@@ -85,22 +89,28 @@ pub async fn create_session(
             .execute(pool)
             .await?;
         sqlx::query(
-            "INSERT INTO staff_sessions (id_hash, token_id, csrf, created_at, expires_at)
-             VALUES ($1, $2, $3, $4, $5)",
+            "INSERT INTO staff_sessions (id_hash, token_id, csrf, created_at, expires_at, last_seen_at, sso_ticket)
+             VALUES ($1, $2, $3, $4, $5, $4, $6)",
         )
         .bind(id_hash)
         .bind(token_id)
         .bind(csrf)
         .bind(now())
         .bind(expires_at)
+        .bind(sso_ticket)
         .execute(pool)
         .await?;
     });
     Ok(())
 }
 
-/// The live session with this cookie hash: its token (not revoked) and its form token.
-pub async fn by_session(db: &Db, id_hash: &str) -> Result<Option<(TokenRow, String)>, DbError> {
+/// The live session with this cookie hash (not expired, not idle for `idle_secs`): its token
+/// (not revoked) and its form token. Its idle clock is wound again at most once a minute.
+pub async fn by_session(
+    db: &Db,
+    id_hash: &str,
+    idle_secs: i64,
+) -> Result<Option<(TokenRow, String)>, DbError> {
     #[derive(sqlx::FromRow)]
     struct Row {
         id: i64,
@@ -109,18 +119,31 @@ pub async fn by_session(db: &Db, id_hash: &str) -> Result<Option<(TokenRow, Stri
         member_code: Option<String>,
         last_used_at: Option<i64>,
         csrf: String,
+        last_seen_at: i64,
     }
+    let t = now();
     let row = on_pool!(db, pool => {
-        sqlx::query_as::<_, Row>(
-            "SELECT t.id, t.role, t.member_id, m.code AS member_code, t.last_used_at, s.csrf
+        let row = sqlx::query_as::<_, Row>(
+            "SELECT t.id, t.role, t.member_id, m.code AS member_code, t.last_used_at, s.csrf,
+                    s.last_seen_at
              FROM staff_sessions s JOIN tokens t ON t.id = s.token_id
              LEFT JOIN members m ON m.id = t.member_id
-             WHERE s.id_hash = $1 AND s.expires_at > $2 AND t.revoked_at IS NULL",
+             WHERE s.id_hash = $1 AND s.expires_at > $2 AND s.last_seen_at > $3
+               AND t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2)",
         )
         .bind(id_hash)
-        .bind(now())
+        .bind(t)
+        .bind(t - idle_secs)
         .fetch_optional(pool)
-        .await?
+        .await?;
+        if row.as_ref().is_some_and(|r| r.last_seen_at < t - 60) {
+            sqlx::query("UPDATE staff_sessions SET last_seen_at = $2 WHERE id_hash = $1")
+                .bind(id_hash)
+                .bind(t)
+                .execute(pool)
+                .await?;
+        }
+        row
     });
     Ok(row.map(|r| {
         (

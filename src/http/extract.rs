@@ -51,7 +51,7 @@ pub async fn staff_session(
     let Some(id) = web::cookie(headers, web::STAFF_COOKIE) else {
         return Ok(None);
     };
-    Ok(auth::session_staff(&state.db, id).await?)
+    Ok(auth::session_staff(&state.db, id, state.config.auth.staff_idle_secs()).await?)
 }
 
 fn bearer(parts: &Parts) -> Result<Option<&str>, AppError> {
@@ -140,7 +140,10 @@ impl FromRequestParts<AppState> for Viewer {
             Some(r) => Some(r.clone()),
             None => {
                 let (peer, header) = state.usage.origin(&parts.extensions, &parts.headers);
-                state.usage.reader(&state.db, peer, header).await?
+                match state.usage.reader(&state.db, peer, header).await? {
+                    Some(r) => Some(super::sso::with_sign_on(state, &parts.headers, r).await?),
+                    None => None,
+                }
             }
         };
         let members = reader.map(|r| r.members).unwrap_or_default();

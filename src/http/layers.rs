@@ -114,7 +114,7 @@ pub async fn expensive(State(state): State<AppState>, request: Request, next: Ne
 }
 
 /// Query parameters whose values are credentials: never logged.
-const SECRET_PARAMS: [&str; 4] = ["access", "api_key", "token", "csrf"];
+const SECRET_PARAMS: [&str; 5] = ["access", "api_key", "token", "csrf", "ticket"];
 
 /// The path and query as the log shows them: credentials in the query are redacted.
 pub(crate) fn loggable_uri(uri: &axum::http::Uri) -> String {

@@ -45,6 +45,7 @@ mod route;
 mod run;
 pub mod server;
 mod shelf;
+mod sso;
 mod staff;
 mod stats;
 mod sushi;
@@ -131,6 +132,7 @@ fn routes(state: AppState) -> Router {
         .merge(stats::router())
         .merge(access::router())
         .merge(meta::router())
+        .merge(sso::api())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method);
     Router::new()
@@ -139,6 +141,7 @@ fn routes(state: AppState) -> Router {
         .merge(pages::router())
         .merge(sushi::router(&state))
         .merge(staff::router(&state))
+        .merge(sso::router())
         .merge(librarian::router())
         .merge(reader::router(&state))
         .merge(play::pages())

@@ -16,7 +16,7 @@ use crate::dashboard;
 use crate::detail;
 use crate::error::{AppError, ErrorCode};
 use crate::http::web::{
-    self, CSRF_COOKIE, Lang, SESSION_SECS, STAFF_COOKIE, StaffPage, render, safe_next, same_token,
+    self, CSRF_COOKIE, Lang, STAFF_COOKIE, StaffPage, render, safe_next, same_token,
 };
 use crate::members::Member;
 
@@ -35,13 +35,18 @@ struct NextQuery {
     next: Option<String>,
 }
 
-fn sign_in_page(
+async fn sign_in_page(
     state: &AppState,
     lang: Lang,
     next: &str,
     error: Option<&str>,
     status: StatusCode,
 ) -> Response {
+    // The members whose campus sign-on staff may use.
+    let sign_on = match crate::db::identity::offered(&state.db).await {
+        Ok(o) => o,
+        Err(e) => return AppError::from(e).into_response(),
+    };
     // A fresh form token, also in a cookie: the form must come from this page (a login
     // form posted from another site would carry no matching cookie).
     let form_token = crate::auth::random_hex(16);
@@ -49,7 +54,7 @@ fn sign_in_page(
         status,
         "sign_in.html",
         lang,
-        json!({"form_token": form_token, "next": next, "error": error, "lang_url": crate::site::here(format!("/staff/sign-in?lang={}", if lang == Lang::Zh { "en" } else { "zh" }))}),
+        json!({"form_token": form_token, "next": next, "next_enc": crate::opac::enc(next), "error": error, "sign_on": sign_on, "lang_url": crate::site::here(format!("/staff/sign-in?lang={}", if lang == Lang::Zh { "en" } else { "zh" }))}),
     );
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -72,6 +77,7 @@ async fn sign_in_form(
         None,
         StatusCode::OK,
     )
+    .await
 }
 
 #[derive(Deserialize)]
@@ -103,19 +109,28 @@ async fn sign_in(
         Ok(None) => {
             let words = lang.words();
             let error = words["bad_token"].as_str().unwrap_or("");
-            return sign_in_page(&state, lang, &next, Some(error), StatusCode::UNAUTHORIZED);
+            return sign_in_page(&state, lang, &next, Some(error), StatusCode::UNAUTHORIZED).await;
         }
         Err(e) => return AppError::from(e).into_response(),
     };
-    let session = match crate::auth::open_session(&state.db, &staff, SESSION_SECS).await {
-        Ok(s) => s,
-        Err(e) => return e.into_response(),
-    };
+    let session =
+        match crate::auth::open_session(&state.db, &staff, state.config.auth.staff_secs(), None)
+            .await
+        {
+            Ok(s) => s,
+            Err(e) => return e.into_response(),
+        };
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, next)]).into_response();
     let h = response.headers_mut();
     h.append(
         header::SET_COOKIE,
-        web::set_cookie(&state, STAFF_COOKIE, &session, "/", SESSION_SECS),
+        web::set_cookie(
+            &state,
+            STAFF_COOKIE,
+            &session,
+            "/",
+            state.config.auth.staff_secs(),
+        ),
     );
     h.append(
         header::SET_COOKIE,

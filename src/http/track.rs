@@ -113,7 +113,11 @@ pub async fn track(
     let query = request.uri().query().map(str::to_string);
     let cookie = cookie_value(headers);
     let (peer, forwarded) = state.usage.origin(request.extensions(), headers);
-    let reader = match state.usage.reader(&state.db, peer, forwarded).await {
+    let found = match state.usage.reader(&state.db, peer, forwarded).await {
+        Ok(Some(r)) => super::sso::with_sign_on(&state, headers, r).await.map(Some),
+        other => other,
+    };
+    let reader = match found {
         Ok(r) => r,
         Err(e) => {
             tracing::warn!(error = %e, "working out the reader's members");

@@ -19,14 +19,12 @@ pub const STAFF_COOKIE: &str = "spindle_staff";
 pub const CSRF_COOKIE: &str = "spindle_csrf";
 /// The language a reader chose with the page's switch, kept for the pages after.
 pub const LANG_COOKIE: &str = "spindle_lang";
-/// A browser session lasts a working day.
-pub const SESSION_SECS: i64 = 12 * 3600;
 
 const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'; \
     style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 17] = [
+const TEMPLATES: [(&str, &str); 18] = [
     ("refused.html", include_str!("../../templates/refused.html")),
     ("home.html", include_str!("../../templates/home.html")),
     ("run.html", include_str!("../../templates/run.html")),
@@ -48,6 +46,10 @@ const TEMPLATES: [(&str, &str); 17] = [
     ),
     ("base.html", include_str!("../../templates/base.html")),
     ("sign_in.html", include_str!("../../templates/sign_in.html")),
+    (
+        "signed_in.html",
+        include_str!("../../templates/signed_in.html"),
+    ),
     ("stats.html", include_str!("../../templates/stats.html")),
     ("message.html", include_str!("../../templates/message.html")),
 ];
@@ -264,10 +266,34 @@ pub fn set_cookie(
     path: &str,
     max_age: i64,
 ) -> HeaderValue {
+    cookie_header(state, name, value, path, max_age, "Strict")
+}
+
+/// `Set-Cookie` for a cookie a reader must still bring when they arrive from another site (a
+/// catalogue's link, the campus sign-on's way back): SameSite=Lax, otherwise as
+/// [`set_cookie`].
+pub fn set_lax_cookie(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+) -> HeaderValue {
+    cookie_header(state, name, value, path, max_age, "Lax")
+}
+
+fn cookie_header(
+    state: &AppState,
+    name: &str,
+    value: &str,
+    path: &str,
+    max_age: i64,
+    same_site: &str,
+) -> HeaderValue {
     let secure = state.config.public_url().starts_with("https://");
     let path = crate::site::here(path);
     HeaderValue::from_str(&format!(
-        "{name}={value}; Path={path}; HttpOnly; SameSite=Strict; Max-Age={max_age}{}",
+        "{name}={value}; Path={path}; HttpOnly; SameSite={same_site}; Max-Age={max_age}{}",
         if secure { "; Secure" } else { "" }
     ))
     .unwrap_or_else(|_| HeaderValue::from_static("invalid=1; Max-Age=0"))
@@ -321,6 +347,21 @@ impl StaffPage {
                 "This form's token does not match your session; reload the page and try again.",
             ))
         }
+    }
+}
+
+/// Where a reader goes after signing in: a page of Spindle's own (a path, never another site).
+pub fn safe_local(next: Option<&str>) -> String {
+    match next {
+        Some(n)
+            if n.starts_with('/')
+                && !n.starts_with("//")
+                && !n.contains('\\')
+                && n.bytes().all(|b| b.is_ascii_graphic()) =>
+        {
+            n.to_string()
+        }
+        _ => "/".to_string(),
     }
 }
 

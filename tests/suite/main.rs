@@ -32,6 +32,7 @@ mod play;
 mod process;
 mod reader_pages;
 mod run;
+mod sign_on;
 mod staff_review;
 mod stats;
 mod upload_browser;

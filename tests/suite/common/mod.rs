@@ -7,6 +7,7 @@
 #![allow(dead_code, clippy::unwrap_used)]
 
 pub mod browser;
+pub mod cas;
 pub mod catalogue;
 pub mod discs;
 pub mod peers;

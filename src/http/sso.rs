@@ -1,0 +1,438 @@
+//! Signing in with a member's campus sign-on (CAS): the way out to the CAS server and back,
+//! the CAS server's single logout, a reader's sign-out; and the API that sets a member's
+//! sign-on and lists the people who signed in as staff.
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Form, Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::web::{self, Lang, render};
+use super::{ApiJson, ApiPath, ApiQuery};
+use crate::app::AppState;
+use crate::auth::{self, Role, Staff};
+use crate::detail;
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::identity::{self, CasAnswer, Identity, Kind, RoleName};
+
+/// The cookie that carries a sign-in from Spindle's page to the CAS server and back: whether
+/// it is staff or a reader, and where to go after. Without it, a ticket is not taken (another
+/// site cannot sign a browser in as someone else by sending it to the way back).
+const FLOW_COOKIE: &str = "spindle_sso";
+/// A reader's sign-on session.
+pub const READER_COOKIE: &str = "spindle_reader";
+/// How long the way out to the CAS server and back may take.
+const FLOW_SECS: i64 = 600;
+
+pub fn router() -> Router<AppState> {
+    Router::new()
+        .route("/sso/{code}/sign-in", get(start))
+        .route("/sso/{code}/cas", get(cas_return).post(cas_logout))
+        .route("/sso/sign-out", post(reader_sign_out))
+}
+
+pub fn api() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/members/{code}/identity",
+            get(get_identity).put(put_identity).delete(delete_identity),
+        )
+        .route("/people", get(people))
+        .route("/people/{id}/role", put(grant))
+}
+
+/// The address the CAS server sends the browser back to, and posts logout requests to.
+fn service_url(state: &AppState, code: &str) -> String {
+    format!(
+        "{}/sso/{}/cas",
+        state.config.public_url(),
+        crate::opac::enc(code)
+    )
+}
+
+#[derive(Deserialize)]
+struct StartQuery {
+    #[serde(rename = "as")]
+    who: Option<String>,
+    next: Option<String>,
+}
+
+fn page_error(lang: Lang, uri: &Uri, e: AppError) -> Response {
+    super::reader::error_page(e, lang, uri)
+}
+
+/// The member and its CAS settings, or the page that says it has none.
+async fn member_cas(
+    state: &AppState,
+    code: &str,
+) -> AppResult<(crate::members::Member, Identity, identity::Cas)> {
+    let member = crate::members::get(&state.db, code).await?;
+    let none = || {
+        AppError::not_found(
+            ErrorCode::NotFound,
+            detail!("err_sign_on_none", member = &member.name),
+        )
+    };
+    let id = identity::configured(&state.db, member.id)
+        .await?
+        .ok_or_else(none)?;
+    let cas = match (&id.kind, &id.cas) {
+        (Kind::Cas, Some(c)) => c.clone(),
+        _ => return Err(none()),
+    };
+    Ok((member, id, cas))
+}
+
+/// Sends the browser to the member's CAS server, remembering who is signing in and where to.
+async fn start(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ApiPath(code): ApiPath<String>,
+    Query(q): Query<StartQuery>,
+) -> Response {
+    let lang = Lang::from_request(&headers, &uri);
+    let (_, id, cas) = match member_cas(&state, &code).await {
+        Ok(found) => found,
+        Err(e) => return page_error(lang, &uri, e),
+    };
+    let staff = q.who.as_deref() == Some("staff");
+    if !staff && !id.readers {
+        return page_error(
+            lang,
+            &uri,
+            AppError::forbidden(detail!("err_sign_on_no_readers")),
+        );
+    }
+    let next = if staff {
+        web::safe_next(q.next.as_deref())
+    } else {
+        web::safe_local(q.next.as_deref())
+    };
+    let flow = format!(
+        "{}.{}",
+        if staff { "staff" } else { "reader" },
+        crate::opac::enc(&next)
+    );
+    let mut login = format!("{}/login?service=", cas.base_url);
+    login.push_str(&crate::opac::enc(&service_url(&state, &code)));
+    let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, login)]).into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        web::set_lax_cookie(&state, FLOW_COOKIE, &flow, "/sso", FLOW_SECS),
+    );
+    response
+}
+
+#[derive(Deserialize)]
+struct TicketQuery {
+    ticket: Option<String>,
+}
+
+/// The page that moves the browser on after signing in. It is a page, not a redirect: the
+/// way back from the CAS server is a navigation another site started, and a browser does not
+/// send a SameSite=Strict cookie (the staff session's) along a redirect chain that began
+/// elsewhere; a navigation from this page is Spindle's own.
+fn onwards(lang: Lang, to: &str, who: &str) -> Response {
+    let to = crate::site::here(to);
+    render(
+        StatusCode::OK,
+        "signed_in.html",
+        lang,
+        json!({"to": to, "who": who}),
+    )
+}
+
+/// The browser back from the CAS server with a ticket: validated for this service; staff get a
+/// session if a rule or an admin made them staff, readers one that names the member.
+async fn cas_return(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ApiPath(code): ApiPath<String>,
+    Query(q): Query<TicketQuery>,
+) -> Response {
+    let lang = Lang::from_request(&headers, &uri);
+    match cas_sign_in(&state, &headers, &code, q.ticket.as_deref(), lang).await {
+        Ok(r) => r,
+        Err(e) => {
+            let mut r = page_error(lang, &uri, e);
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                web::set_lax_cookie(&state, FLOW_COOKIE, "", "/sso", 0),
+            );
+            r
+        }
+    }
+}
+
+async fn cas_sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    code: &str,
+    ticket: Option<&str>,
+    lang: Lang,
+) -> AppResult<Response> {
+    let not_started =
+        || AppError::bad_request(ErrorCode::SignOnRefused, detail!("err_sign_on_not_started"));
+    let (who, next) = web::cookie(headers, FLOW_COOKIE)
+        .and_then(|f| f.split_once('.'))
+        .ok_or_else(not_started)?;
+    let next = percent_encoding::percent_decode_str(next)
+        .decode_utf8()
+        .map_err(|_| not_started())?
+        .into_owned();
+    let ticket = ticket
+        .filter(|t| !t.is_empty() && t.len() <= 256 && t.bytes().all(|b| b.is_ascii_graphic()))
+        .ok_or_else(|| {
+            AppError::bad_request(
+                ErrorCode::SignOnRefused,
+                detail!("err_sign_on_refused", code = "-", reason = "no ticket"),
+            )
+        })?;
+    let (member, id, cas) = member_cas(state, code).await?;
+    let person = match state
+        .sign_on
+        .validate(&cas, &service_url(state, code), ticket)
+        .await?
+    {
+        CasAnswer::Success(p) => p,
+        CasAnswer::Failure(c, reason) => {
+            return Err(AppError::unauthenticated(
+                ErrorCode::SignOnRefused,
+                detail!("err_sign_on_refused", code = c, reason = reason),
+            ));
+        }
+    };
+    let mut response = match who {
+        "staff" => {
+            let role = identity::role_for(&id.staff, &person);
+            let row = crate::db::identity::signed_in(
+                &state.db,
+                member.id,
+                &person.user,
+                &person.display_name(),
+                role.map(RoleName::as_str),
+            )
+            .await?;
+            let granted = row.granted_role.as_deref().and_then(RoleName::parse);
+            let Some(role) = role.max(granted) else {
+                crate::db::identity::revoke_tokens_of(&state.db, row.id).await?;
+                return Err(AppError::forbidden(detail!(
+                    "err_sign_on_no_rights",
+                    user = &person.user,
+                    member = &member.name
+                )));
+            };
+            let member_id = (role == RoleName::Librarian).then_some(member.id);
+            let (_, unused_hash) = auth::generate_token();
+            let token_id = crate::db::identity::sign_on_token(
+                &state.db,
+                row.id,
+                role.as_str(),
+                member_id,
+                &format!("sign-on: {}@{}", person.user, member.code),
+                &unused_hash,
+            )
+            .await?;
+            let staff = Staff {
+                token_id,
+                role: if role == RoleName::Admin {
+                    Role::Admin
+                } else {
+                    Role::Librarian
+                },
+                member_id,
+                member_code: member_id.map(|_| member.code.clone()),
+            };
+            let secs = state.config.auth.staff_secs();
+            let session = auth::open_session(&state.db, &staff, secs, Some(ticket)).await?;
+            let mut r = onwards(lang, &web::safe_next(Some(&next)), &person.display_name());
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                web::set_cookie(state, web::STAFF_COOKIE, &session, "/", secs),
+            );
+            r
+        }
+        _ => {
+            if !id.readers {
+                return Err(AppError::forbidden(detail!("err_sign_on_no_readers")));
+            }
+            let session = auth::random_hex(32);
+            let secs = state.config.auth.reader_secs();
+            crate::db::identity::create_reader_session(
+                &state.db,
+                &auth::hash_token(&session),
+                member.id,
+                Some(&auth::hash_token(ticket)),
+                crate::db::now() + secs,
+            )
+            .await?;
+            let mut r = onwards(lang, &web::safe_local(Some(&next)), &member.name);
+            r.headers_mut().append(
+                header::SET_COOKIE,
+                web::set_lax_cookie(state, READER_COOKIE, &session, "/", secs),
+            );
+            r
+        }
+    };
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        web::set_lax_cookie(state, FLOW_COOKIE, "", "/sso", 0),
+    );
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+struct LogoutForm {
+    #[serde(rename = "logoutRequest")]
+    logout_request: Option<String>,
+}
+
+/// The CAS server's single logout: the sessions opened with the ticket it names end. The
+/// request proves nothing but knowledge of the ticket, which only the CAS server and the
+/// browser that used it ever held.
+async fn cas_logout(
+    State(state): State<AppState>,
+    ApiPath(code): ApiPath<String>,
+    Form(form): Form<LogoutForm>,
+) -> AppResult<Response> {
+    crate::members::get(&state.db, &code).await?;
+    let Some(ticket) = form
+        .logout_request
+        .as_deref()
+        .and_then(identity::logout_ticket)
+    else {
+        return Err(AppError::bad_request(
+            ErrorCode::InvalidField,
+            detail!("err_logout_request"),
+        ));
+    };
+    let ended =
+        crate::db::identity::end_sessions_of_ticket(&state.db, &auth::hash_token(&ticket)).await?;
+    tracing::info!(member = %code, sessions = ended, "single logout from CAS");
+    Ok(StatusCode::OK.into_response())
+}
+
+/// A reader signs out of their library's sign-on session.
+async fn reader_sign_out(State(state): State<AppState>, headers: HeaderMap) -> AppResult<Response> {
+    if let Some(id) = web::cookie(&headers, READER_COOKIE) {
+        crate::db::identity::end_reader_session(&state.db, &auth::hash_token(id)).await?;
+    }
+    let mut response = (
+        StatusCode::SEE_OTHER,
+        [(header::LOCATION, crate::site::here("/"))],
+    )
+        .into_response();
+    response.headers_mut().append(
+        header::SET_COOKIE,
+        web::set_lax_cookie(&state, READER_COOKIE, "", "/", 0),
+    );
+    Ok(response)
+}
+
+/// The reader's members: those whose networks hold their address, and the member their
+/// sign-on session names if the request brings a live one (access to its closed discs, and
+/// COUNTER's institution for what they use).
+pub async fn with_sign_on(
+    state: &AppState,
+    headers: &HeaderMap,
+    mut reader: crate::usage::Reader,
+) -> Result<crate::usage::Reader, crate::db::DbError> {
+    let Some(id) = web::cookie(headers, READER_COOKIE).filter(|v| v.len() == 64) else {
+        return Ok(reader);
+    };
+    let member = crate::db::identity::reader_session(
+        &state.db,
+        &auth::hash_token(id),
+        state.config.auth.reader_idle_secs(),
+    )
+    .await?;
+    if let Some(m) = member
+        && !reader.members.contains(&m)
+    {
+        reader.members.push(m);
+    }
+    Ok(reader)
+}
+
+async fn get_identity(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiPath(code): ApiPath<String>,
+) -> AppResult<Json<Identity>> {
+    identity::get(&state.db, &staff, &code)
+        .await?
+        .map(Json)
+        .ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::NotFound,
+                detail!("err_sign_on_none", member = &code),
+            )
+        })
+}
+
+async fn put_identity(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiPath(code): ApiPath<String>,
+    ApiJson(body): ApiJson<Identity>,
+) -> AppResult<Json<serde_json::Value>> {
+    let id = identity::set(&state.db, &staff, &code, body).await?;
+    let mut answer = json!(id);
+    answer["service_url"] = json!(service_url(&state, &code));
+    Ok(Json(answer))
+}
+
+async fn delete_identity(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiPath(code): ApiPath<String>,
+) -> AppResult<StatusCode> {
+    if identity::remove(&state.db, &staff, &code).await? {
+        Ok(StatusCode::NO_CONTENT)
+    } else {
+        Err(AppError::not_found(
+            ErrorCode::NotFound,
+            detail!("err_sign_on_none", member = &code),
+        ))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PeopleQuery {
+    member: Option<String>,
+}
+
+/// The people who signed in as staff: a librarian sees their member's, an admin everyone's
+/// (or one member's).
+async fn people(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiQuery(q): ApiQuery<PeopleQuery>,
+) -> AppResult<Json<serde_json::Value>> {
+    let rows = identity::people(&state.db, &staff, q.member.as_deref()).await?;
+    Ok(Json(json!({"people": rows})))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantBody {
+    /// "librarian", "admin", or null to take back what an admin granted.
+    role: Option<RoleName>,
+}
+
+async fn grant(
+    State(state): State<AppState>,
+    staff: Staff,
+    ApiPath(id): ApiPath<i64>,
+    ApiJson(body): ApiJson<GrantBody>,
+) -> AppResult<Json<crate::db::identity::PersonRow>> {
+    Ok(Json(
+        identity::grant(&state.db, &staff, id, body.role).await?,
+    ))
+}

@@ -1,0 +1,556 @@
+//! Campus sign-on: each member may name its university's identity provider (CAS today), and
+//! rules that say which of the people signing in with it are the member's librarians or the
+//! consortium's admins. Staff who sign in are kept as people (with no rights until a rule or an
+//! admin grants them); readers who sign in are not kept at all: their session names only the
+//! member, for access to its closed discs and for COUNTER's institution.
+//!
+//! CAS (Apereo CAS protocol 2.0 and 3.0): the browser goes to `{cas}/login?service=S`, comes
+//! back to S with a ticket, and Spindle validates the ticket at `{cas}/serviceValidate` (2.0)
+//! or `{cas}/p3/serviceValidate` (3.0) for that same S. A ticket is good once. The CAS server
+//! ends sessions by POSTing a `logoutRequest` naming the ticket to S (single logout).
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::auth::{Role, Staff};
+use crate::db::{self, Db};
+use crate::detail;
+use crate::error::{AppError, AppResult, ErrorCode};
+use crate::members;
+
+/// A member's sign-on as staff set it (the secret kept out of what is answered back).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Identity {
+    pub kind: Kind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cas: Option<Cas>,
+    /// Who among the people signing in are staff.
+    #[serde(default)]
+    pub staff: Vec<Rule>,
+    /// Whether the member's readers may sign in (off campus) to open its closed discs.
+    #[serde(default)]
+    pub readers: bool,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    Cas,
+    Oidc,
+}
+
+impl Kind {
+    fn as_str(self) -> &'static str {
+        match self {
+            Kind::Cas => "cas",
+            Kind::Oidc => "oidc",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Cas {
+    /// The CAS server's base, e.g. `https://cas.example.edu.cn/cas` (`/login` is appended).
+    pub base_url: String,
+    /// "2.0" (`/serviceValidate`) or "3.0" (`/p3/serviceValidate`, attributes standard).
+    #[serde(default = "cas_protocol_default")]
+    pub protocol: String,
+}
+
+fn cas_protocol_default() -> String {
+    "3.0".to_string()
+}
+
+/// One way of being staff: a user name, or an attribute holding a value, grants a role.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Rule {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attribute: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+    pub role: RoleName,
+}
+
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
+#[serde(rename_all = "lowercase")]
+pub enum RoleName {
+    Librarian,
+    Admin,
+}
+
+impl RoleName {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RoleName::Librarian => "librarian",
+            RoleName::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "librarian" => Some(RoleName::Librarian),
+            "admin" => Some(RoleName::Admin),
+            _ => None,
+        }
+    }
+}
+
+/// Who the identity provider says signed in: their user name and released attributes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Person {
+    pub user: String,
+    pub attributes: Vec<(String, String)>,
+}
+
+impl Person {
+    /// A name to show staff: `displayName`, `cn` or `name` when released, else the user.
+    pub fn display_name(&self) -> String {
+        ["displayName", "cn", "name"]
+            .iter()
+            .find_map(|k| {
+                self.attributes
+                    .iter()
+                    .find(|(n, v)| n == k && !v.trim().is_empty())
+            })
+            .map_or_else(|| self.user.clone(), |(_, v)| v.trim().to_string())
+    }
+}
+
+/// The highest role any rule gives this person, if any does.
+pub fn role_for(rules: &[Rule], person: &Person) -> Option<RoleName> {
+    rules
+        .iter()
+        .filter(|r| match (&r.user, &r.attribute, &r.value) {
+            (Some(u), None, None) => *u == person.user,
+            (None, Some(a), Some(v)) => person.attributes.iter().any(|(n, x)| n == a && x == v),
+            _ => false,
+        })
+        .map(|r| r.role)
+        .max()
+}
+
+const MAX_RULES: usize = 200;
+
+fn invalid(reason: impl Into<String>) -> AppError {
+    AppError::unprocessable(
+        ErrorCode::InvalidIdentity,
+        detail!("err_identity", reason = reason.into()),
+    )
+}
+
+impl Identity {
+    /// Checks and tidies what staff sent: a usable CAS address and protocol, and rules that
+    /// each name a user, or an attribute and its value.
+    fn validated(mut self) -> AppResult<Self> {
+        match self.kind {
+            Kind::Cas => {
+                let Some(cas) = self.cas.as_mut() else {
+                    return Err(invalid("kind \"cas\" needs a \"cas\" object with base_url"));
+                };
+                cas.base_url = cas.base_url.trim().trim_end_matches('/').to_string();
+                let url = reqwest::Url::parse(&cas.base_url)
+                    .map_err(|e| invalid(format!("cas.base_url is not a URL: {e}")))?;
+                if !matches!(url.scheme(), "http" | "https")
+                    || !url.has_host()
+                    || url.query().is_some()
+                    || url.fragment().is_some()
+                    || cas.base_url.len() > 500
+                {
+                    return Err(invalid(
+                        "cas.base_url must be an http(s) address without a query, such as https://cas.example.edu.cn/cas",
+                    ));
+                }
+                if !matches!(cas.protocol.as_str(), "2.0" | "3.0") {
+                    return Err(invalid("cas.protocol is \"2.0\" or \"3.0\""));
+                }
+            }
+            Kind::Oidc => {
+                return Err(invalid(
+                    "OpenID Connect sign-on is not available in this version of Spindle yet; use CAS, or the trusted proxy headers",
+                ));
+            }
+        }
+        if self.staff.len() > MAX_RULES {
+            return Err(invalid(format!("at most {MAX_RULES} staff rules")));
+        }
+        for (i, r) in self.staff.iter_mut().enumerate() {
+            let clean = |v: &mut Option<String>| {
+                *v = v
+                    .take()
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty());
+            };
+            clean(&mut r.user);
+            clean(&mut r.attribute);
+            clean(&mut r.value);
+            let shaped = matches!(
+                (&r.user, &r.attribute, &r.value),
+                (Some(_), None, None) | (None, Some(_), Some(_))
+            );
+            let sane = [&r.user, &r.attribute, &r.value]
+                .iter()
+                .flat_map(|v| v.as_deref())
+                .all(|s| s.len() <= 300 && !s.chars().any(char::is_control));
+            if !shaped || !sane {
+                return Err(invalid(format!(
+                    "staff rule {} must name a \"user\", or an \"attribute\" and its \"value\"",
+                    i + 1
+                )));
+            }
+        }
+        Ok(self)
+    }
+}
+
+/// The member's sign-on, if it has one (for its staff and admins).
+pub async fn get(db: &Db, staff: &Staff, code: &str) -> AppResult<Option<Identity>> {
+    let m = members::get(db, code).await?;
+    if !staff.may_act_for(m.id) {
+        return Err(AppError::forbidden(detail!("err_other_members_settings")));
+    }
+    configured(db, m.id).await
+}
+
+/// The member's sign-on as stored, if it has one.
+pub async fn configured(db: &Db, member_id: i64) -> AppResult<Option<Identity>> {
+    let Some(row) = db::identity::provider(db, member_id).await? else {
+        return Ok(None);
+    };
+    let rules: Vec<Rule> = serde_json::from_str(&row.staff_rules).unwrap_or_default();
+    let kind = if row.kind == "oidc" {
+        Kind::Oidc
+    } else {
+        Kind::Cas
+    };
+    let cas = (kind == Kind::Cas)
+        .then(|| serde_json::from_str::<Cas>(&row.settings).ok())
+        .flatten();
+    Ok(Some(Identity {
+        kind,
+        cas,
+        staff: rules,
+        readers: row.readers,
+    }))
+}
+
+/// Sets a member's sign-on (consortium admins only: its rules can make admins).
+pub async fn set(db: &Db, staff: &Staff, code: &str, given: Identity) -> AppResult<Identity> {
+    if staff.role != Role::Admin {
+        return Err(AppError::forbidden(detail!("err_identity_admins")));
+    }
+    let m = members::get(db, code).await?;
+    let id = given.validated()?;
+    let settings = match &id.cas {
+        Some(cas) => serde_json::to_string(cas).unwrap_or_default(),
+        None => "{}".to_string(),
+    };
+    let rules = serde_json::to_string(&id.staff).unwrap_or_else(|_| "[]".to_string());
+    db::identity::set_provider(db, m.id, id.kind.as_str(), &settings, &rules, id.readers).await?;
+    Ok(id)
+}
+
+/// Removes a member's sign-on (admins); its people keep what an admin granted them.
+pub async fn remove(db: &Db, staff: &Staff, code: &str) -> AppResult<bool> {
+    if staff.role != Role::Admin {
+        return Err(AppError::forbidden(detail!("err_identity_admins")));
+    }
+    let m = members::get(db, code).await?;
+    Ok(db::identity::delete_provider(db, m.id).await?)
+}
+
+/// The people who signed in as staff: a librarian sees their own member's, an admin
+/// everyone's or, with `member`, one member's.
+pub async fn people(
+    db: &Db,
+    staff: &Staff,
+    member: Option<&str>,
+) -> AppResult<Vec<db::identity::PersonRow>> {
+    let member_id = match (staff.role, member) {
+        (Role::Admin, None) => None,
+        (_, Some(code)) => {
+            let m = members::get(db, code).await?;
+            if !staff.may_act_for(m.id) {
+                return Err(AppError::forbidden(detail!("err_other_members_settings")));
+            }
+            Some(m.id)
+        }
+        (Role::Librarian, None) => staff.member_id,
+    };
+    Ok(db::identity::people(db, member_id).await?)
+}
+
+/// An admin grants a person a role, or takes back what was granted (`None`); the person's
+/// sessions end, so their next sign-in acts with the role they have then.
+pub async fn grant(
+    db: &Db,
+    staff: &Staff,
+    person_id: i64,
+    role: Option<RoleName>,
+) -> AppResult<db::identity::PersonRow> {
+    if staff.role != Role::Admin {
+        return Err(AppError::forbidden(detail!("err_grant_admins")));
+    }
+    let row = db::identity::set_granted(db, person_id, role.map(RoleName::as_str))
+        .await?
+        .ok_or_else(|| {
+            AppError::not_found(
+                ErrorCode::NotFound,
+                detail!("err_no_person", id = person_id),
+            )
+        })?;
+    db::identity::revoke_tokens_of(db, person_id).await?;
+    Ok(row)
+}
+
+/// What the CAS server answered about a ticket.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CasAnswer {
+    Success(Person),
+    /// The server refused the ticket: its code (`INVALID_TICKET`, `INVALID_SERVICE`…) and text.
+    Failure(String, String),
+}
+
+/// Reads a `/serviceValidate` answer (CAS 2.0 and 3.0 share the XML; 3.0 adds attributes,
+/// which many 2.0 servers send as well).
+pub fn parse_service_response(xml: &str) -> Result<CasAnswer, String> {
+    let doc = roxmltree::Document::parse(xml).map_err(|e| format!("not XML: {e}"))?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "serviceResponse" {
+        return Err(format!(
+            "expected cas:serviceResponse, found {}",
+            root.tag_name().name()
+        ));
+    }
+    for child in root.children().filter(roxmltree::Node::is_element) {
+        match child.tag_name().name() {
+            "authenticationSuccess" => {
+                let mut person = Person::default();
+                for el in child.children().filter(roxmltree::Node::is_element) {
+                    match el.tag_name().name() {
+                        "user" => person.user = el.text().unwrap_or("").trim().to_string(),
+                        "attributes" => {
+                            for a in el.children().filter(roxmltree::Node::is_element) {
+                                let value = a.text().unwrap_or("").trim().to_string();
+                                person
+                                    .attributes
+                                    .push((a.tag_name().name().to_string(), value));
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if person.user.is_empty() {
+                    return Err("authenticationSuccess without a user".into());
+                }
+                return Ok(CasAnswer::Success(person));
+            }
+            "authenticationFailure" => {
+                let code = child.attribute("code").unwrap_or("").to_string();
+                let text = child.text().unwrap_or("").trim().to_string();
+                return Ok(CasAnswer::Failure(code, text));
+            }
+            _ => {}
+        }
+    }
+    Err("neither authenticationSuccess nor authenticationFailure".into())
+}
+
+/// The ticket a single-logout request names (`<samlp:SessionIndex>`), if it is one.
+pub fn logout_ticket(xml: &str) -> Option<String> {
+    if xml.len() > 16 * 1024 {
+        return None;
+    }
+    let doc = roxmltree::Document::parse(xml).ok()?;
+    let root = doc.root_element();
+    if root.tag_name().name() != "LogoutRequest" {
+        return None;
+    }
+    root.descendants()
+        .find(|n| n.tag_name().name() == "SessionIndex")
+        .and_then(|n| n.text())
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty() && t.len() <= 256)
+}
+
+/// The HTTP client that validates tickets.
+pub struct SignOn {
+    client: reqwest::Client,
+}
+
+impl Default for SignOn {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl SignOn {
+    pub fn new() -> Self {
+        spindle_storage::install_tls_provider();
+        let client = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(Duration::from_secs(10))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self { client }
+    }
+
+    /// Asks the CAS server whether `ticket` was issued for `service`.
+    pub async fn validate(&self, cas: &Cas, service: &str, ticket: &str) -> AppResult<CasAnswer> {
+        let path = if cas.protocol == "2.0" {
+            "serviceValidate"
+        } else {
+            "p3/serviceValidate"
+        };
+        let unreachable = |reason: String| {
+            AppError::new(
+                axum::http::StatusCode::BAD_GATEWAY,
+                ErrorCode::SignOnUnavailable,
+                detail!("err_sign_on_unavailable", reason = reason),
+            )
+        };
+        let mut url = reqwest::Url::parse(&format!("{}/{path}", cas.base_url))
+            .map_err(|e| unreachable(e.to_string()))?;
+        url.query_pairs_mut()
+            .append_pair("service", service)
+            .append_pair("ticket", ticket);
+        let response = self
+            .client
+            .get(url)
+            .send()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        if !response.status().is_success() {
+            return Err(unreachable(format!("HTTP {}", response.status())));
+        }
+        let body = response
+            .text()
+            .await
+            .map_err(|e| unreachable(e.to_string()))?;
+        parse_service_response(&body).map_err(unreachable)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(user: &str, attrs: &[(&str, &str)]) -> Person {
+        Person {
+            user: user.into(),
+            attributes: attrs
+                .iter()
+                .map(|(a, b)| (a.to_string(), b.to_string()))
+                .collect(),
+        }
+    }
+
+    #[test]
+    fn rules_give_the_highest_matching_role_and_nothing_otherwise() {
+        let rules: Vec<Rule> = serde_json::from_value(serde_json::json!([
+            {"user": "wang.lib", "role": "librarian"},
+            {"attribute": "affiliation", "value": "library-admins", "role": "admin"},
+            {"attribute": "affiliation", "value": "staff", "role": "librarian"},
+        ]))
+        .expect("rules");
+        assert_eq!(
+            role_for(&rules, &person("wang.lib", &[])),
+            Some(RoleName::Librarian)
+        );
+        assert_eq!(
+            role_for(
+                &rules,
+                &person(
+                    "li",
+                    &[("affiliation", "staff"), ("affiliation", "library-admins")]
+                )
+            ),
+            Some(RoleName::Admin)
+        );
+        assert_eq!(
+            role_for(&rules, &person("x", &[("affiliation", "student")])),
+            None
+        );
+        assert_eq!(
+            role_for(&rules, &person("WANG.LIB", &[])),
+            None,
+            "exact match"
+        );
+        assert_eq!(
+            role_for(&rules, &person("x", &[("mail", "library-admins")])),
+            None,
+            "the value must be in the named attribute"
+        );
+    }
+
+    #[test]
+    fn validation_refuses_shapeless_rules_and_bad_addresses() {
+        let ok = |v: serde_json::Value| {
+            serde_json::from_value::<Identity>(v)
+                .map_err(|e| e.to_string())
+                .and_then(|i| i.validated().map_err(|e| e.detail("en")))
+        };
+        let good = ok(serde_json::json!({"kind": "cas", "cas": {"base_url": " https://cas.example.edu.cn/cas/ "}, "staff": [{"user": " w ", "role": "admin"}]}))
+            .expect("valid");
+        assert_eq!(
+            good.cas.as_ref().map(|c| c.base_url.as_str()),
+            Some("https://cas.example.edu.cn/cas")
+        );
+        assert_eq!(good.cas.map(|c| c.protocol), Some("3.0".into()));
+        assert_eq!(good.staff[0].user.as_deref(), Some("w"));
+        for bad in [
+            serde_json::json!({"kind": "cas"}),
+            serde_json::json!({"kind": "cas", "cas": {"base_url": "ftp://x/cas"}}),
+            serde_json::json!({"kind": "cas", "cas": {"base_url": "https://x/cas?a=1"}}),
+            serde_json::json!({"kind": "cas", "cas": {"base_url": "https://x/cas", "protocol": "1.0"}}),
+            serde_json::json!({"kind": "cas", "cas": {"base_url": "https://x/cas"}, "staff": [{"role": "admin"}]}),
+            serde_json::json!({"kind": "cas", "cas": {"base_url": "https://x/cas"}, "staff": [{"user": "a", "attribute": "b", "value": "c", "role": "admin"}]}),
+            serde_json::json!({"kind": "cas", "cas": {"base_url": "https://x/cas"}, "staff": [{"attribute": "b", "role": "admin"}]}),
+            serde_json::json!({"kind": "cas", "cas": {"base_url": "https://x/cas"}, "staff": [{"user": "a", "role": "owner"}]}),
+            serde_json::json!({"kind": "saml"}),
+        ] {
+            assert!(ok(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn cas_answers_are_read_and_junk_is_an_error() {
+        let ok = r#"<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:authenticationSuccess><cas:user>li.admin</cas:user><cas:attributes><cas:affiliation>staff</cas:affiliation><cas:affiliation>library-admins</cas:affiliation><cas:displayName>李 管理员</cas:displayName></cas:attributes></cas:authenticationSuccess></cas:serviceResponse>"#;
+        let Ok(CasAnswer::Success(p)) = parse_service_response(ok) else {
+            panic!("success expected");
+        };
+        assert_eq!(p.user, "li.admin");
+        assert_eq!(p.attributes.len(), 3);
+        assert_eq!(p.display_name(), "李 管理员");
+        let fail = r#"<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:authenticationFailure code="INVALID_TICKET">ticket ST-1 has already been used</cas:authenticationFailure></cas:serviceResponse>"#;
+        assert_eq!(
+            parse_service_response(fail),
+            Ok(CasAnswer::Failure(
+                "INVALID_TICKET".into(),
+                "ticket ST-1 has already been used".into()
+            ))
+        );
+        for junk in [
+            "",
+            "<html>login</html>",
+            "<cas:serviceResponse xmlns:cas=\"x\"/>",
+            "<cas:serviceResponse xmlns:cas=\"x\"><cas:authenticationSuccess/></cas:serviceResponse>",
+        ] {
+            assert!(parse_service_response(junk).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn logout_requests_name_their_ticket() {
+        let xml = r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="LR-1" Version="2.0" IssueInstant="2026-12-04T19:00:00Z"><saml:NameID>@NOT_USED@</saml:NameID><samlp:SessionIndex>ST-17-abc</samlp:SessionIndex></samlp:LogoutRequest>"#;
+        assert_eq!(logout_ticket(xml).as_deref(), Some("ST-17-abc"));
+        assert_eq!(logout_ticket("<a/>"), None);
+        assert_eq!(logout_ticket("junk"), None);
+    }
+}

@@ -1,0 +1,67 @@
+//! The test CAS server (django-mama-cas, started by scripts/peers.sh): its address, and a
+//! sign-in through its real login form without a browser.
+
+use anyhow::{Context, Result, bail, ensure};
+
+use super::TestApp;
+
+pub fn cas_url() -> String {
+    std::env::var("SPINDLE_TEST_CAS_URL").unwrap_or_else(|_| {
+        panic!("SPINDLE_TEST_CAS_URL is not set: run the suite with scripts/test.sh, which starts the CAS server")
+    })
+}
+
+/// A client that keeps cookies (Spindle's and the CAS server's) and follows no redirects.
+pub fn browserish() -> Result<reqwest::Client> {
+    Ok(super::http_builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?)
+}
+
+/// Starts signing in at `member` on Spindle, logs in at the CAS server's form, and returns
+/// the address the CAS server sends the browser back to (with its ticket), not yet visited.
+pub async fn ticket_for(
+    c: &reqwest::Client,
+    app: &TestApp,
+    member: &str,
+    who: &str,
+    user: &str,
+    password: &str,
+) -> Result<String> {
+    let r = c
+        .get(app.url(&format!("/sso/{member}/sign-in?as={who}&next=/")))
+        .send()
+        .await?;
+    ensure!(r.status() == 303, "start: {}", r.status());
+    let login = super::header(&r, "location");
+    ensure!(
+        login.starts_with(&format!("{}/login?service=", cas_url())),
+        "{login}"
+    );
+    let page = c.get(&login).send().await?.text().await?;
+    let csrf = page
+        .split("name=\"csrfmiddlewaretoken\" value=\"")
+        .nth(1)
+        .and_then(|s| s.split('"').next())
+        .context("the CAS form's token")?
+        .to_string();
+    let r = c
+        .post(&login)
+        .header("referer", &login)
+        .form(&[
+            ("csrfmiddlewaretoken", csrf.as_str()),
+            ("username", user),
+            ("password", password),
+        ])
+        .send()
+        .await?;
+    let back = super::header(&r, "location");
+    if !back.contains("ticket=ST-") {
+        bail!(
+            "the CAS server did not send a ticket back: {} {back}",
+            r.status()
+        );
+    }
+    Ok(back)
+}
