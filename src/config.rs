@@ -336,8 +336,12 @@ pub struct LimitsConfig {
     /// Refused credentials (wrong staff token, sign-in or SUSHI key) per minute before the
     /// address may not try any for the rest of the minute.
     pub auth_failures_per_minute: u32,
-    /// Searches, zips, SUSHI reports, exports and statistics tables per minute.
+    /// Searches, zips, SUSHI reports, exports and statistics tables per minute, per address
+    /// (or per proven credential).
     pub expensive_per_minute: u32,
+    /// The same for an address in a member's network ranges: a campus behind a few NAT
+    /// addresses.
+    pub expensive_per_minute_member_network: u32,
 }
 
 impl Default for LimitsConfig {
@@ -345,6 +349,7 @@ impl Default for LimitsConfig {
         Self {
             auth_failures_per_minute: 20,
             expensive_per_minute: 120,
+            expensive_per_minute_member_network: 1200,
         }
     }
 }

@@ -97,7 +97,12 @@ impl axum::extract::OptionalFromRequestParts<AppState> for Staff {
             return session(parts, state).await;
         };
         match auth::authenticate(&state.db, token).await? {
-            Some(staff) => Ok(Some(staff)),
+            Some(staff) => {
+                if let Some(a) = parts.extensions.get::<super::layers::Accepted>() {
+                    a.note();
+                }
+                Ok(Some(staff))
+            }
             None => Err(AppError::unauthenticated(
                 ErrorCode::InvalidToken,
                 detail!("err_token_unknown"),

@@ -65,18 +65,50 @@ fn too_many(code: ErrorCode, message: crate::i18n::Message, wait: u64) -> Respon
 fn brings_credentials(request: &Request) -> bool {
     request.headers().contains_key(header::AUTHORIZATION)
         || (request.method() == Method::POST && request.uri().path() == "/staff/sign-in")
-        || request.uri().query().is_some_and(|q| {
-            // SUSHI parameter names are case-insensitive.
-            q.split('&').any(|kv| {
-                kv.get(..8)
-                    .is_some_and(|k| k.eq_ignore_ascii_case("api_key="))
-            })
-        })
+        || sushi_key(request).is_some()
+}
+
+/// The SUSHI key in the query (its parameter name is case-insensitive).
+fn sushi_key(request: &Request) -> Option<&str> {
+    request.uri().query()?.split('&').find_map(|kv| {
+        kv.get(..8)
+            .filter(|k| k.eq_ignore_ascii_case("api_key="))
+            .map(|_| &kv[8..])
+    })
+}
+
+/// The hash of the credential a request brings in a header or its query (a bearer token, a
+/// SUSHI key): what a proven credential is known by. A sign-in form's token is in its body,
+/// which no limit reads.
+fn credential(request: &Request) -> Option<[u8; 32]> {
+    use sha2::Digest as _;
+    let value = match request.headers().get(header::AUTHORIZATION) {
+        Some(v) => v.as_bytes(),
+        None => sushi_key(request)?.as_bytes(),
+    };
+    Some(sha2::Sha256::digest(value).into())
+}
+
+/// Set by whoever verifies the request's credential (the staff extractor, a SUSHI answer) so
+/// that [`limit`] notes it as proven: a value nothing verified (a made-up header on a public
+/// page) never is.
+#[derive(Clone, Default)]
+pub struct Accepted(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Accepted {
+    pub fn note(&self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn noted(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::Relaxed)
+    }
 }
 
 /// The middleware on every route: refuses an address that presented too many refused
-/// credentials, and counts refused credentials.
-pub async fn limit(State(state): State<AppState>, request: Request, next: Next) -> Response {
+/// credentials (a credential proven from it before still passes), counts refused credentials
+/// and notes the accepted ones as proven.
+pub async fn limit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     if !brings_credentials(&request) {
         // Downloads, ranges and pages: nothing to count.
         return next.run(request).await;
@@ -87,27 +119,60 @@ pub async fn limit(State(state): State<AppState>, request: Request, next: Next) 
     else {
         return next.run(request).await;
     };
-    if let Some(wait) = state.limits.auth_failures.over(ip) {
+    let brought = credential(&request);
+    if let Some(wait) = state.limits.auth_failures.over(ip)
+        && !brought.is_some_and(|c| state.limits.proven.holds(ip, &c))
+    {
         return too_many(
             ErrorCode::TooManyAttempts,
             detail!("err_too_many_attempts"),
             wait,
         );
     }
+    let accepted = Accepted::default();
+    request.extensions_mut().insert(accepted.clone());
     let response = next.run(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {
         state.limits.auth_failures.hit(ip);
+    } else if let Some(c) = brought
+        && accepted.noted()
+    {
+        state.limits.proven.note(ip, c);
     }
     response
 }
 
-/// The middleware on the routes declared expensive (`route::expensive`): refuses an
-/// address over `limits.expensive_per_minute`.
+/// The middleware on the routes declared expensive (`route::expensive`): refuses a key over
+/// its allowance: a proven credential's own, else the address's (higher in a member's network
+/// ranges).
 pub async fn expensive(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    let ip = state
+    let Some(ip) = state
         .usage
-        .client_of(request.extensions(), request.headers());
-    if let Some(wait) = ip.and_then(|ip| state.limits.expensive.hit(ip)) {
+        .client_of(request.extensions(), request.headers())
+    else {
+        return next.run(request).await;
+    };
+    let limits = &state.limits;
+    let proven = credential(&request).filter(|c| limits.proven.holds(ip, c));
+    let (key, max) = match proven {
+        Some(c) => (
+            crate::limits::Key::Credential(c),
+            state.config.limits.expensive_per_minute,
+        ),
+        None => {
+            let campus = match state.usage.networks.members_for(&state.db, ip).await {
+                Ok(m) => !m.is_empty(),
+                Err(e) => return AppError::from(e).into_response(),
+            };
+            let max = if campus {
+                limits.expensive_member_network
+            } else {
+                state.config.limits.expensive_per_minute
+            };
+            (crate::limits::Key::Address(crate::limits::key(ip)), max)
+        }
+    };
+    if let Some(wait) = limits.expensive.hit_key(key, max) {
         return too_many(ErrorCode::SlowDown, detail!("err_slow_down"), wait);
     }
     next.run(request).await

@@ -9,7 +9,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use axum::{Json, Router};
+use axum::{Extension, Json, Router};
 use serde::Serialize;
 
 use tower_http::set_header::SetResponseHeaderLayer;
@@ -71,21 +71,47 @@ async fn status(State(state): State<AppState>) -> Response {
     answer(Ok(sushi::status(&service(&state)).await))
 }
 
-async fn members(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    answer(sushi::members(&service(&state), &params(q)).await)
+/// An answer that needed the key: when it is not an exception, the key was accepted (see
+/// `layers::limit`).
+fn keyed<T: Serialize>(
+    result: Result<T, Exception>,
+    accepted: Option<Extension<super::layers::Accepted>>,
+) -> Response {
+    if result.is_ok()
+        && let Some(Extension(a)) = accepted
+    {
+        a.note();
+    }
+    answer(result)
 }
 
-async fn list(State(state): State<AppState>, RawQuery(q): RawQuery) -> Response {
-    answer(sushi::list(&service(&state), &params(q)).await)
+async fn members(
+    State(state): State<AppState>,
+    accepted: Option<Extension<super::layers::Accepted>>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    keyed(sushi::members(&service(&state), &params(q)).await, accepted)
+}
+
+async fn list(
+    State(state): State<AppState>,
+    accepted: Option<Extension<super::layers::Accepted>>,
+    RawQuery(q): RawQuery,
+) -> Response {
+    keyed(sushi::list(&service(&state), &params(q)).await, accepted)
 }
 
 async fn report(
     State(state): State<AppState>,
+    accepted: Option<Extension<super::layers::Accepted>>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
     match Report::from_path(&id.to_ascii_lowercase()) {
-        Some(r) => answer(sushi::report(&service(&state), r, &params(q)).await),
+        Some(r) => keyed(
+            sushi::report(&service(&state), r, &params(q)).await,
+            accepted,
+        ),
         None => not_found().await,
     }
 }

@@ -14,7 +14,7 @@ use common::{Backend, TestApp, iso_image};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
-on_both_backends!(cas_in_chromium, cas_refusals);
+on_both_backends!(cas_in_chromium, cas_refusals, a_campus_behind_one_address);
 
 use common::cas::cas_url;
 
@@ -443,5 +443,140 @@ async fn cas_refusals(backend: Backend) -> Result<()> {
         page.contains("sign-on-PKU") && !page.contains("sign-on-THU"),
         "{page}"
     );
+    Ok(())
+}
+
+/// A whole campus behind one NAT address: a student's wrong tokens lock out neither the
+/// librarian signed in by CAS nor a token already proven from that address (a new one is
+/// locked, so guessing still gains nothing); expensive requests have the member network's
+/// larger allowance, and a proven token its own.
+async fn a_campus_behind_one_address(backend: Backend) -> Result<()> {
+    let app = TestApp::on(backend)
+        .config(|c| {
+            c.http.trusted_proxies = vec!["127.0.0.1/32".into()];
+            c.limits.auth_failures_per_minute = 5;
+            c.limits.expensive_per_minute = 10;
+            c.limits.expensive_per_minute_member_network = 30;
+        })
+        .start()
+        .await?;
+    let admin = campus(&app).await?;
+    app.set_networks(&admin, "PKU", &["198.51.100.0/24"])
+        .await?;
+    let working = app.librarian("PKU").await?;
+    let fresh = app.librarian("PKU").await?;
+    let from = |ip: &'static str, cookies: bool| {
+        let mut h = reqwest::header::HeaderMap::new();
+        h.insert(
+            "x-forwarded-for",
+            reqwest::header::HeaderValue::from_static(ip),
+        );
+        common::http_builder()
+            .default_headers(h)
+            .cookie_store(cookies)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+    };
+    let me = app.url("/api/v1/people");
+    // The librarian at work behind the campus address, and one signed in by CAS.
+    let desk = from("198.51.100.7", false)?;
+    ensure!(desk.get(&me).bearer_auth(&working).send().await?.status() == 200);
+    let sso = from("198.51.100.7", true)?;
+    let back =
+        common::cas::ticket_for(&sso, &app, "PKU", "staff", "wang.lib", "wang-pass-1").await?;
+    ensure!(sso.get(&back).send().await?.status() == 200);
+    let page = sso
+        .get(app.url("/staff/stats"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let csrf = common::form_token(&page)?;
+
+    // A student behind the same address tries tokens.
+    let student = from("198.51.100.7", false)?;
+    for i in 0..5 {
+        let r = student
+            .get(&me)
+            .bearer_auth(format!("spindle_guess{i}"))
+            .send()
+            .await?;
+        ensure!(r.status() == 401, "guess {i}: {}", r.status());
+    }
+    let r = student
+        .get(&me)
+        .bearer_auth("spindle_guess5")
+        .send()
+        .await?;
+    ensure!(
+        r.status() == 429,
+        "the guesser is locked out: {}",
+        r.status()
+    );
+    let r = student.get(&me).bearer_auth(&fresh).send().await?;
+    ensure!(
+        r.status() == 429,
+        "a token not proven here gains nothing: {}",
+        r.status()
+    );
+    let r = desk.get(&me).bearer_auth(&working).send().await?;
+    ensure!(
+        r.status() == 200,
+        "the proven token goes on: {}",
+        r.status()
+    );
+    let r = sso.get(app.url("/staff/stats")).send().await?;
+    ensure!(
+        r.status() == 200,
+        "the CAS librarian's pages: {}",
+        r.status()
+    );
+    let r = sso.get(&me).header("x-spindle-csrf", &csrf).send().await?;
+    ensure!(
+        r.status() == 200,
+        "the CAS librarian's API calls: {}",
+        r.status()
+    );
+
+    // Searches: the campus address has 30 a minute, an address elsewhere 10, and the proven
+    // token its own 10 whatever the address has used.
+    let search = |c: &reqwest::Client, i: usize| c.get(app.url(&format!("/search?q=x{i}"))).send();
+    for i in 0..30 {
+        let r = search(&student, i).await?;
+        ensure!(r.status() == 200, "campus search {i}: {}", r.status());
+    }
+    ensure!(
+        search(&student, 30).await?.status() == 429,
+        "the campus's 31st"
+    );
+    let outside = from("192.0.2.50", false)?;
+    for i in 0..10 {
+        ensure!(
+            search(&outside, i).await?.status() == 200,
+            "outside search {i}"
+        );
+    }
+    ensure!(
+        search(&outside, 10).await?.status() == 429,
+        "outside's 11th"
+    );
+    for i in 0..10 {
+        let r = desk
+            .get(app.url(&format!("/search?q=y{i}")))
+            .bearer_auth(&working)
+            .send()
+            .await?;
+        ensure!(
+            r.status() == 200,
+            "the proven token's search {i}: {}",
+            r.status()
+        );
+    }
+    let r = desk
+        .get(app.url("/search?q=y10"))
+        .bearer_auth(&working)
+        .send()
+        .await?;
+    ensure!(r.status() == 429, "the token's 11th: {}", r.status());
     Ok(())
 }

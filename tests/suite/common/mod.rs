@@ -185,6 +185,7 @@ impl Builder {
         self.config(|c| {
             c.limits.auth_failures_per_minute = 0;
             c.limits.expensive_per_minute = 0;
+            c.limits.expensive_per_minute_member_network = 0;
         })
     }
 
