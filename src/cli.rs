@@ -131,12 +131,18 @@ enum SushiKeyCommand {
         #[arg(long)]
         member: Option<String>,
     },
+    /// List the keys (id, member, created, revoked; never the key)
+    List,
+    /// Revoke a key by id
+    Revoke { id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
 enum NetworkCommand {
     /// Replace a member's ranges (CIDRs such as 192.0.2.0/24 or 2001:db8::/32)
     Set { member: String, cidrs: Vec<String> },
+    /// List the ranges: every member's, or one member's
+    List { member: Option<String> },
 }
 
 #[derive(Subcommand, Debug)]
@@ -150,6 +156,9 @@ enum MemberCommand {
     },
     /// List member libraries
     List,
+    /// Remove a member added by mistake: refused while it holds discs, uploads or usage
+    /// figures; its tokens, people, sign-on, catalogue, networks and keys go with it
+    Remove { code: String },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -170,6 +179,15 @@ enum TokenCommand {
         /// A note saying whose token this is
         #[arg(long)]
         label: Option<String>,
+        /// Days until the token expires (operator tokens do not by default)
+        #[arg(long)]
+        expires_days: Option<u32>,
+    },
+    /// List the tokens: id, kind, role, member, person, label, created, last used, expires
+    List {
+        /// Revoked and expired ones too
+        #[arg(long)]
+        all: bool,
     },
     /// Revoke a token by id
     Revoke { id: i64 },
@@ -335,6 +353,54 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
         Command::SushiKey {
+            command: SushiKeyCommand::List,
+        } => {
+            let db = open_db(&config).await?;
+            let zone = &config.stats.time_zone;
+            println!("id\tmember\tcreated\trevoked");
+            for k in db::usage::sushi_keys(&db).await? {
+                println!(
+                    "{}\t{}\t{}\t{}",
+                    k.id,
+                    k.member_code.as_deref().unwrap_or("(consortium)"),
+                    zone.when(k.created_at),
+                    k.revoked_at
+                        .map_or_else(|| "-".to_string(), |t| zone.when(t)),
+                );
+            }
+            Ok(())
+        }
+        Command::SushiKey {
+            command: SushiKeyCommand::Revoke { id },
+        } => {
+            let db = open_db(&config).await?;
+            if !db::usage::revoke_sushi_key(&db, id).await? {
+                bail!("no live SUSHI key with id {id}");
+            }
+            println!("SUSHI key {id} revoked");
+            Ok(())
+        }
+        Command::Network {
+            command: NetworkCommand::List { member },
+        } => {
+            let db = open_db(&config).await?;
+            let members = db::members::list(&db).await?;
+            if let Some(code) = &member
+                && !members.iter().any(|m| &m.code == code)
+            {
+                bail!("no member {code:?}");
+            }
+            for (id, cidr) in db::usage::networks(&db).await? {
+                let Some(m) = members.iter().find(|m| m.id == id) else {
+                    continue;
+                };
+                if member.as_ref().is_none_or(|c| *c == m.code) {
+                    println!("{}\t{cidr}", m.code);
+                }
+            }
+            Ok(())
+        }
+        Command::SushiKey {
             command: SushiKeyCommand::Create { member },
         } => {
             let db = open_db(&config).await?;
@@ -455,6 +521,21 @@ async fn member(config: Config, command: MemberCommand) -> anyhow::Result<()> {
                 println!("{}\t{}\t{}", m.id, m.code, m.name);
             }
         }
+        MemberCommand::Remove { code } => {
+            let m = db::members::by_code(&db, &code)
+                .await?
+                .with_context(|| format!("no member {code:?}"))?;
+            let held = db::members::holdings(&db, m.id).await?;
+            if !held.is_empty() {
+                let list: Vec<String> = held.iter().map(|(w, n)| format!("{n} {w}")).collect();
+                bail!(
+                    "member {code} holds {}: a member with discs, uploads or usage stays (its figures are the consortium's); revoke its tokens instead",
+                    list.join(", ")
+                );
+            }
+            db::members::remove(&db, m.id).await?;
+            println!("member {code} removed");
+        }
     }
     Ok(())
 }
@@ -466,6 +547,7 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
             role,
             member,
             label,
+            expires_days,
         } => {
             let (role, member_id) = match (role, member) {
                 (RoleArg::Admin, None) => (Role::Admin, None),
@@ -483,11 +565,43 @@ async fn token(config: Config, command: TokenCommand) -> anyhow::Result<()> {
             let (token, hash) = generate_token();
             let id =
                 db::tokens::insert(&db, member_id, role.as_str(), &hash, label.as_deref()).await?;
+            if let Some(days) = expires_days {
+                if days == 0 {
+                    bail!("--expires-days is at least 1");
+                }
+                db::tokens::set_expiry(&db, id, db::now() + i64::from(days) * 86_400).await?;
+            }
             eprintln!(
                 "token {id} created ({}); it is shown once, store it now:",
                 role.as_str()
             );
             println!("{token}");
+        }
+        TokenCommand::List { all } => {
+            let zone = &config.stats.time_zone;
+            let when = |t: Option<i64>| t.map_or_else(|| "-".to_string(), |t| zone.when(t));
+            println!(
+                "id\tkind\trole\tmember\tperson\tlabel\tcreated\tlast used\texpires{}",
+                if all { "\trevoked" } else { "" }
+            );
+            for t in db::tokens::list(&db, all).await? {
+                print!(
+                    "{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}\t{}",
+                    t.id,
+                    t.kind,
+                    t.role,
+                    t.member_code.as_deref().unwrap_or("-"),
+                    t.person.as_deref().unwrap_or("-"),
+                    t.label.as_deref().unwrap_or("-"),
+                    zone.when(t.created_at),
+                    when(t.last_used_at),
+                    when(t.expires_at),
+                );
+                if all {
+                    print!("\t{}", when(t.revoked_at));
+                }
+                println!();
+            }
         }
         TokenCommand::Revoke { id } => {
             if !db::tokens::revoke(&db, id).await? {

@@ -104,3 +104,74 @@ pub async fn set_off_campus(db: &Db, member_id: i64, o: &OffCampus) -> Result<()
     });
     Ok(())
 }
+
+/// What keeps a member from being removed: its discs, uploads or usage figures (the
+/// consortium's reports keep those), by name and count.
+pub async fn holdings(db: &Db, member_id: i64) -> Result<Vec<(&'static str, i64)>, DbError> {
+    let pattern = format!("%,{member_id},%");
+    let mut found = Vec::new();
+    for (what, sql) in [
+        ("discs", "SELECT COUNT(*) FROM discs WHERE member_id = $1"),
+        (
+            "uploads",
+            "SELECT COUNT(*) FROM uploads WHERE member_id = $1",
+        ),
+        (
+            "days of usage figures",
+            "SELECT COUNT(*) FROM usage_daily WHERE member_id = $1",
+        ),
+        (
+            "days of search figures",
+            "SELECT COUNT(*) FROM usage_searches_daily WHERE member_id = $1",
+        ),
+    ] {
+        let n: i64 = on_pool!(db, pool => {
+            sqlx::query_scalar(sql).bind(member_id).fetch_one(pool).await?
+        });
+        if n > 0 {
+            found.push((what, n));
+        }
+    }
+    let events: i64 = on_pool!(db, pool => {
+        sqlx::query_scalar("SELECT COUNT(*) FROM usage_events WHERE members LIKE $1")
+            .bind(&pattern)
+            .fetch_one(pool)
+            .await?
+    });
+    if events > 0 {
+        found.push(("usage events", events));
+    }
+    Ok(found)
+}
+
+/// Removes a member that holds nothing (see [`holdings`]) and everything that only configured
+/// it: its tokens and their sessions, its people, sign-on, catalogue and harvested records,
+/// networks, SUSHI keys, environments' grants and possession records. One transaction.
+pub async fn remove(db: &Db, member_id: i64) -> Result<(), DbError> {
+    const STEPS: [&str; 14] = [
+        "DELETE FROM staff_sessions WHERE token_id IN (SELECT id FROM tokens WHERE member_id = $1
+             OR person_id IN (SELECT id FROM people WHERE member_id = $1))",
+        "DELETE FROM tokens WHERE member_id = $1
+             OR person_id IN (SELECT id FROM people WHERE member_id = $1)",
+        "DELETE FROM reader_sessions WHERE member_id = $1",
+        "DELETE FROM people WHERE member_id = $1",
+        "DELETE FROM identity_providers WHERE member_id = $1",
+        "DELETE FROM bib_records WHERE member_id = $1",
+        "DELETE FROM catalogues WHERE member_id = $1",
+        "DELETE FROM member_networks WHERE member_id = $1",
+        "DELETE FROM sushi_keys WHERE member_id = $1",
+        "DELETE FROM environment_members WHERE member_id = $1",
+        "DELETE FROM blob_challenges WHERE member_id = $1",
+        "DELETE FROM blob_holders WHERE member_id = $1",
+        "DELETE FROM usage_searches_daily WHERE member_id = $1",
+        "DELETE FROM members WHERE id = $1",
+    ];
+    on_pool!(db, pool => {
+        let mut tx = pool.begin().await?;
+        for sql in STEPS {
+            sqlx::query(sql).bind(member_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+    });
+    Ok(())
+}

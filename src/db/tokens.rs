@@ -168,3 +168,48 @@ pub async fn delete_session(db: &Db, id_hash: &str) -> Result<(), DbError> {
     });
     Ok(())
 }
+
+/// A token as `spindle token list` shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct Listed {
+    pub id: i64,
+    pub kind: String,
+    pub role: String,
+    pub member_code: Option<String>,
+    pub person: Option<String>,
+    pub label: Option<String>,
+    pub created_at: i64,
+    pub last_used_at: Option<i64>,
+    pub expires_at: Option<i64>,
+    pub revoked_at: Option<i64>,
+}
+
+/// Every token (with `all`, revoked and expired ones too), oldest first.
+pub async fn list(db: &Db, all: bool) -> Result<Vec<Listed>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, Listed>(
+            "SELECT t.id, t.kind, t.role, m.code AS member_code, p.subject AS person, t.label,
+                    t.created_at, t.last_used_at, t.expires_at, t.revoked_at
+             FROM tokens t LEFT JOIN members m ON m.id = t.member_id
+             LEFT JOIN people p ON p.id = t.person_id
+             WHERE $1 OR (t.revoked_at IS NULL AND (t.expires_at IS NULL OR t.expires_at > $2))
+             ORDER BY t.id",
+        )
+        .bind(all)
+        .bind(now())
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// Sets when a token expires.
+pub async fn set_expiry(db: &Db, id: i64, expires_at: i64) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query("UPDATE tokens SET expires_at = $2 WHERE id = $1")
+            .bind(id)
+            .bind(expires_at)
+            .execute(pool)
+            .await?;
+    });
+    Ok(())
+}

@@ -470,3 +470,36 @@ pub async fn discs_per_member(db: &Db) -> Result<Vec<(i64, i64)>, DbError> {
             .await?
     }))
 }
+
+/// A SUSHI key as `spindle sushi-key list` shows it (never the key itself).
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct ListedKey {
+    pub id: i64,
+    pub member_code: Option<String>,
+    pub created_at: i64,
+    pub revoked_at: Option<i64>,
+}
+
+pub async fn sushi_keys(db: &Db) -> Result<Vec<ListedKey>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, ListedKey>(
+            "SELECT k.id, m.code AS member_code, k.created_at, k.revoked_at
+             FROM sushi_keys k LEFT JOIN members m ON m.id = k.member_id ORDER BY k.id",
+        )
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// Returns false when no live key has that id.
+pub async fn revoke_sushi_key(db: &Db, id: i64) -> Result<bool, DbError> {
+    let n = on_pool!(db, pool => {
+        sqlx::query("UPDATE sushi_keys SET revoked_at = $2 WHERE id = $1 AND revoked_at IS NULL")
+            .bind(id)
+            .bind(now())
+            .execute(pool)
+            .await?
+            .rows_affected()
+    });
+    Ok(n == 1)
+}

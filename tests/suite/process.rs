@@ -623,3 +623,129 @@ async fn operator_commands_do_what_they_say(backend: Backend) -> Result<()> {
     drop(server);
     Ok(())
 }
+
+on_both_backends!(operators_list_and_remove_from_the_command_line);
+
+/// What an operator sees and undoes from the CLI beside a running server: tokens with their
+/// kind, role, member, last use and expiry; SUSHI keys listed (never the key) and revoked;
+/// networks listed; a member added by mistake removed with everything that configured it,
+/// while a member holding discs is refused and keeps everything.
+async fn operators_list_and_remove_from_the_command_line(backend: Backend) -> Result<()> {
+    let app = common::TestApp::start(backend).await?;
+    let env = common::child_env(&app.state.config);
+    let dir = tempfile::tempdir()?;
+    let cli = |args: &[&str]| {
+        let o = spindle(dir.path(), &env, args);
+        (o.status.success(), text(&o))
+    };
+    let pku = app.librarian("PKU").await?;
+    app.disc(&pku, &iso_image(3000, 811), serde_json::json!({}))
+        .await?;
+    let (ok, out) = cli(&["member", "add", "OOPS", "--name", "Added by mistake"]);
+    anyhow::ensure!(ok, "{out}");
+    let (ok, out) = cli(&[
+        "token",
+        "create",
+        "--role",
+        "librarian",
+        "--member",
+        "OOPS",
+        "--label",
+        "oops desk",
+        "--expires-days",
+        "30",
+    ]);
+    anyhow::ensure!(ok, "{out}");
+    let oops_token = out
+        .lines()
+        .find(|l| l.starts_with("spindle_"))
+        .context("the token")?
+        .to_string();
+    let r = app
+        .client
+        .get(app.url("/api/v1/people"))
+        .bearer_auth(&oops_token)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 200, "the new token works: {}", r.status());
+    let (ok, out) = cli(&["token", "list"]);
+    anyhow::ensure!(ok, "{out}");
+    let oops = out
+        .lines()
+        .find(|l| l.contains("oops desk"))
+        .context("the OOPS token listed")?;
+    let cols: Vec<&str> = oops.split('\t').collect();
+    anyhow::ensure!(
+        cols.len() == 9 && cols[1] == "operator" && cols[2] == "librarian" && cols[3] == "OOPS",
+        "{oops}"
+    );
+    anyhow::ensure!(cols[7] != "-", "last used is shown: {oops}");
+    let in_30_days = spindle::calendar::now_secs() + 30 * 86_400;
+    let expires = app.state.config.stats.time_zone.when(in_30_days);
+    anyhow::ensure!(
+        cols[8].get(..10) == expires.get(..10),
+        "expires in 30 days ({expires}): {oops}"
+    );
+
+    let (ok, out) = cli(&["sushi-key", "create", "--member", "OOPS"]);
+    anyhow::ensure!(ok, "{out}");
+    let key = out
+        .lines()
+        .find(|l| l.starts_with("spindle_"))
+        .context("the key")?
+        .to_string();
+    let (ok, out) = cli(&["sushi-key", "list"]);
+    anyhow::ensure!(ok && out.contains("OOPS") && !out.contains(&key), "{out}");
+    let key_id = out
+        .lines()
+        .find(|l| l.contains("\tOOPS\t"))
+        .and_then(|l| l.split('\t').next())
+        .context("the key's id")?
+        .to_string();
+    let report = |key: &str| {
+        app.client
+            .get(app.url(&format!(
+                "/sushi/r51/reports?customer_id=OOPS&api_key={key}"
+            )))
+            .send()
+    };
+    anyhow::ensure!(report(&key).await?.status() == 200);
+    let (ok, out) = cli(&["sushi-key", "revoke", &key_id]);
+    anyhow::ensure!(ok, "{out}");
+    anyhow::ensure!(report(&key).await?.status() == 401, "a revoked key");
+    let (ok, _) = cli(&["sushi-key", "revoke", &key_id]);
+    anyhow::ensure!(!ok, "revoking twice is an error");
+
+    let (ok, out) = cli(&["network", "set", "OOPS", "198.51.100.0/24", "2001:db8::/32"]);
+    anyhow::ensure!(ok, "{out}");
+    let (ok, out) = cli(&["network", "list", "OOPS"]);
+    anyhow::ensure!(
+        ok && out.contains("OOPS\t198.51.100.0/24") && out.contains("OOPS\t2001:db8::/32"),
+        "{out}"
+    );
+    let (ok, out) = cli(&["network", "list", "NOPE"]);
+    anyhow::ensure!(!ok && out.contains("no member"), "{out}");
+
+    // PKU holds a disc: refused, and nothing of it goes.
+    let (ok, out) = cli(&["member", "remove", "PKU"]);
+    anyhow::ensure!(!ok && out.contains("1 discs"), "{out}");
+    let (ok, out) = cli(&["member", "list"]);
+    anyhow::ensure!(ok && out.contains("\tPKU\t"), "{out}");
+    // OOPS holds nothing: it goes, with its token, key and networks.
+    let (ok, out) = cli(&["member", "remove", "OOPS"]);
+    anyhow::ensure!(ok, "{out}");
+    let (_, out) = cli(&["member", "list"]);
+    anyhow::ensure!(!out.contains("OOPS"), "{out}");
+    let (_, out) = cli(&["token", "list", "--all"]);
+    anyhow::ensure!(!out.contains("oops desk"), "{out}");
+    let (_, out) = cli(&["network", "list"]);
+    anyhow::ensure!(!out.contains("198.51.100.0/24"), "{out}");
+    let r = app
+        .client
+        .get(app.url("/api/v1/people"))
+        .bearer_auth(&oops_token)
+        .send()
+        .await?;
+    anyhow::ensure!(r.status() == 401, "its token is gone: {}", r.status());
+    Ok(())
+}
