@@ -166,3 +166,77 @@ pub async fn open_session(
 pub async fn close_session(db: &crate::db::Db, session: &str) -> crate::error::AppResult<()> {
     Ok(crate::db::tokens::delete_session(db, &hash_token(session)).await?)
 }
+
+/// The longest a personal token may live, and how long one lives unless asked.
+pub const PERSONAL_MAX_DAYS: i64 = 730;
+pub const PERSONAL_DEFAULT_DAYS: i64 = 365;
+
+/// A personal token made by staff for the CLI and scripts: the caller's role and member, their
+/// own (listed and revoked by them), expiring after `days`. The token (shown once) and its id.
+pub async fn create_personal(
+    db: &Db,
+    staff: &Staff,
+    name: &str,
+    days: Option<i64>,
+) -> crate::error::AppResult<(String, i64, i64)> {
+    use crate::error::{AppError, ErrorCode};
+    let name = name.trim();
+    if name.is_empty() || name.chars().count() > 100 || name.chars().any(char::is_control) {
+        return Err(AppError::unprocessable(
+            ErrorCode::InvalidField,
+            crate::detail!("err_token_name"),
+        ));
+    }
+    let days = days.unwrap_or(PERSONAL_DEFAULT_DAYS);
+    if !(1..=PERSONAL_MAX_DAYS).contains(&days) {
+        return Err(AppError::unprocessable(
+            ErrorCode::InvalidExpiry,
+            crate::detail!("err_token_days", max = PERSONAL_MAX_DAYS),
+        ));
+    }
+    let owner = owner_of(db, staff).await?;
+    let (token, hash) = generate_token();
+    let expires = db::now() + days * 86_400;
+    let id = db::tokens::insert_personal(
+        db,
+        owner,
+        staff.member_id,
+        staff.role.as_str(),
+        &hash,
+        name,
+        expires,
+    )
+    .await?;
+    Ok((token, id, expires))
+}
+
+async fn owner_of(db: &Db, staff: &Staff) -> crate::error::AppResult<db::tokens::Owner> {
+    db::tokens::owner(db, staff.token_id).await?.ok_or_else(|| {
+        crate::error::AppError::unauthenticated(
+            crate::error::ErrorCode::InvalidToken,
+            crate::detail!("err_token_unknown"),
+        )
+    })
+}
+
+/// The caller's personal tokens.
+pub async fn personal_tokens(
+    db: &Db,
+    staff: &Staff,
+) -> crate::error::AppResult<Vec<db::tokens::Listed>> {
+    let owner = owner_of(db, staff).await?;
+    Ok(db::tokens::personal(db, owner).await?)
+}
+
+/// Revokes one of the caller's personal tokens; anyone else's (or none) is a 404.
+pub async fn revoke_personal(db: &Db, staff: &Staff, id: i64) -> crate::error::AppResult<()> {
+    let owner = owner_of(db, staff).await?;
+    if db::tokens::revoke_personal(db, owner, id).await? {
+        Ok(())
+    } else {
+        Err(crate::error::AppError::not_found(
+            crate::error::ErrorCode::NotFound,
+            crate::detail!("err_no_token", id = id),
+        ))
+    }
+}

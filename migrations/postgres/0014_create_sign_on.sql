@@ -34,6 +34,8 @@ ALTER TABLE tokens ADD COLUMN person_id BIGINT REFERENCES people(id);
 ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'operator'
     CHECK (kind IN ('operator', 'personal', 'sign-on'));
 ALTER TABLE tokens ADD COLUMN expires_at BIGINT;
+-- A personal token's owner: the token (operator's or sign-on) it was made with.
+ALTER TABLE tokens ADD COLUMN made_by BIGINT REFERENCES tokens(id);
 
 -- Sessions end after an idle time as well as at expires_at (existing sessions, seen at 0,
 -- end at once), and a session opened by a CAS ticket remembers the ticket's hash so that the

@@ -213,3 +213,93 @@ pub async fn set_expiry(db: &Db, id: i64, expires_at: i64) -> Result<(), DbError
     });
     Ok(())
 }
+
+/// Whose personal tokens a caller's token makes and sees: the person it belongs to, or else
+/// the operator token at the root of it.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner {
+    pub person_id: Option<i64>,
+    pub root: i64,
+}
+
+pub async fn owner(db: &Db, token_id: i64) -> Result<Option<Owner>, DbError> {
+    let row: Option<(Option<i64>, String, Option<i64>)> = on_pool!(db, pool => {
+        sqlx::query_as("SELECT person_id, kind, made_by FROM tokens WHERE id = $1")
+            .bind(token_id)
+            .fetch_optional(pool)
+            .await?
+    });
+    Ok(row.map(|(person_id, kind, made_by)| Owner {
+        person_id,
+        root: if kind == "personal" {
+            made_by.unwrap_or(token_id)
+        } else {
+            token_id
+        },
+    }))
+}
+
+#[allow(clippy::too_many_arguments)]
+pub async fn insert_personal(
+    db: &Db,
+    owner: Owner,
+    member_id: Option<i64>,
+    role: &str,
+    token_hash: &str,
+    name: &str,
+    expires_at: i64,
+) -> Result<i64, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_scalar(
+            "INSERT INTO tokens (member_id, role, token_hash, label, created_at, person_id, kind,
+                                 expires_at, made_by)
+             VALUES ($1, $2, $3, $4, $5, $6, 'personal', $7, $8) RETURNING id",
+        )
+        .bind(member_id)
+        .bind(role)
+        .bind(token_hash)
+        .bind(name)
+        .bind(now())
+        .bind(owner.person_id)
+        .bind(expires_at)
+        .bind(owner.root)
+        .fetch_one(pool)
+        .await?
+    }))
+}
+
+const OWNED: &str = "t.kind = 'personal' AND t.revoked_at IS NULL
+     AND ((t.person_id IS NOT NULL AND t.person_id = $1) OR (t.person_id IS NULL AND $1 IS NULL AND t.made_by = $2))";
+
+/// An owner's live personal tokens (expired ones included, marked by their date).
+pub async fn personal(db: &Db, owner: Owner) -> Result<Vec<Listed>, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, Listed>(&format!(
+            "SELECT t.id, t.kind, t.role, m.code AS member_code, CAST(NULL AS TEXT) AS person, t.label,
+                    t.created_at, t.last_used_at, t.expires_at, t.revoked_at
+             FROM tokens t LEFT JOIN members m ON m.id = t.member_id
+             WHERE {OWNED} ORDER BY t.id"
+        ))
+        .bind(owner.person_id)
+        .bind(owner.root)
+        .fetch_all(pool)
+        .await?
+    }))
+}
+
+/// Revokes one of an owner's personal tokens: false when it has none with that id.
+pub async fn revoke_personal(db: &Db, owner: Owner, id: i64) -> Result<bool, DbError> {
+    let n = on_pool!(db, pool => {
+        sqlx::query(&format!(
+            "UPDATE tokens SET revoked_at = $3 WHERE id IN (SELECT t.id FROM tokens t WHERE {OWNED} AND t.id = $4)"
+        ))
+        .bind(owner.person_id)
+        .bind(owner.root)
+        .bind(now())
+        .bind(id)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    });
+    Ok(n == 1)
+}

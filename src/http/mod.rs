@@ -49,6 +49,7 @@ mod sso;
 mod staff;
 mod stats;
 mod sushi;
+mod tokens;
 mod track;
 mod uploads;
 pub mod web;
@@ -133,6 +134,7 @@ fn routes(state: AppState) -> Router {
         .merge(access::router())
         .merge(meta::router())
         .merge(sso::api())
+        .merge(tokens::api())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method);
     Router::new()
@@ -142,6 +144,7 @@ fn routes(state: AppState) -> Router {
         .merge(sushi::router(&state))
         .merge(staff::router(&state))
         .merge(sso::router())
+        .merge(tokens::pages())
         .merge(librarian::router())
         .merge(reader::router(&state))
         .merge(play::pages())

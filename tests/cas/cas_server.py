@@ -1,5 +1,6 @@
 """A real CAS 1/2/3 server for Spindle's sign-on tests: django-mama-cas (PyPI, BSD) on Django,
-with the campus's people below. Run: python cas_server.py PORT DATADIR
+with the campus's people below (tests add their own through POST /test/people, see
+cas_urls.py). Run: python cas_server.py PORT DATADIR
 
 Every service on 127.0.0.1 may use it; single logout is on, so signing out here POSTs a
 logoutRequest to each service the person signed in to. Attributes released: `affiliation`

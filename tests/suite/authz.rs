@@ -552,6 +552,43 @@ const MATRIX: &[(&str, &str, &str, [u16; 9])] = &[
         r#"{"role":"librarian"}"#,
         [401, 401, 401, 401, 403, 403, 404, 403, 401],
     ),
+    // Personal tokens: any staff member's own.
+    (
+        "GET",
+        "/api/v1/tokens",
+        "",
+        [401, 401, 401, 401, 200, 200, 200, 200, 401],
+    ),
+    (
+        "POST",
+        "/api/v1/tokens",
+        r#"{"name":"script"}"#,
+        [401, 401, 401, 401, 201, 201, 201, 201, 401],
+    ),
+    (
+        "DELETE",
+        "/api/v1/tokens/999999",
+        "",
+        [401, 401, 401, 401, 404, 404, 404, 404, 401],
+    ),
+    (
+        "GET",
+        "/staff/tokens",
+        "",
+        [303, 303, 303, 303, 200, 200, 200, 200, 303],
+    ),
+    (
+        "POST",
+        "/staff/tokens",
+        "form:name=script&days=30",
+        [303, 303, 303, 303, 201, 201, 201, 201, 303],
+    ),
+    (
+        "POST",
+        "/staff/tokens/999999/revoke",
+        "form:",
+        [303, 303, 303, 303, 404, 404, 404, 404, 303],
+    ),
     // The way out to the CAS server is anyone's; the way back takes only a browser that
     // started there; a logout request must name a ticket; B offers no sign-on.
     (
@@ -858,9 +895,9 @@ async fn staff(app: &TestApp, token: &str) -> Result<Caller> {
     })
 }
 
-/// A caller signed in through A's CAS sign-on, as staff (`wang.lib`, A's librarian by a rule)
-/// or as a reader from an address outside every range.
-async fn by_cas(app: &TestApp, who: &str) -> Result<Caller> {
+/// A caller signed in through A's CAS sign-on, as staff (`lib`, A's librarian by a rule) or
+/// as a reader from an address outside every range.
+async fn by_cas(app: &TestApp, who: &str, lib: &(String, String)) -> Result<Caller> {
     let mut headers = HeaderMap::new();
     if who == "reader" {
         headers.insert("x-forwarded-for", HeaderValue::from_static("192.0.2.9"));
@@ -871,11 +908,11 @@ async fn by_cas(app: &TestApp, who: &str) -> Result<Caller> {
         .redirect(reqwest::redirect::Policy::none())
         .build()?;
     let (user, password) = if who == "reader" {
-        ("zhang.student", "zhang-pass-1")
+        common::cas::person("zhang.student", &["student"]).await?
     } else {
-        ("wang.lib", "wang-pass-1")
+        lib.clone()
     };
-    let back = common::cas::ticket_for(&client, app, "A", who, user, password).await?;
+    let back = common::cas::ticket_for(&client, app, "A", who, &user, &password).await?;
     let r = client.get(&back).send().await?;
     anyhow::ensure!(r.status() == 200, "signing in by CAS: {}", r.status());
     let csrf = if who == "reader" {
@@ -929,10 +966,11 @@ async fn authorisation_matrix(backend: Backend) -> Result<()> {
         .json()
         .await?;
     let key_a = key["api_key"].as_str().context("SUSHI key")?.to_string();
+    let cas_lib = common::cas::person("wang.lib", &["staff"]).await?;
     let identity_a = json!({
         "kind": "cas",
         "cas": {"base_url": common::cas::cas_url()},
-        "staff": [{"user": "wang.lib", "role": "librarian"}],
+        "staff": [{"user": cas_lib.0, "role": "librarian"}],
         "readers": true,
     })
     .to_string();
@@ -974,8 +1012,8 @@ async fn authorisation_matrix(backend: Backend) -> Result<()> {
         staff(&app, &a).await?,
         staff(&app, &b).await?,
         staff(&app, &admin).await?,
-        by_cas(&app, "staff").await?,
-        by_cas(&app, "reader").await?,
+        by_cas(&app, "staff", &cas_lib).await?,
+        by_cas(&app, "reader", &cas_lib).await?,
     ];
 
     let mut wrong = Vec::new();

@@ -14,13 +14,32 @@ use common::{Backend, TestApp, iso_image};
 use fantoccini::Locator;
 use serde_json::{Value, json};
 
-on_both_backends!(cas_in_chromium, cas_refusals, a_campus_behind_one_address);
+on_both_backends!(
+    cas_in_chromium,
+    cas_refusals,
+    a_campus_behind_one_address,
+    personal_tokens
+);
 
 use common::cas::cas_url;
 
-/// PKU and THU, both signing on with the test CAS: wang.lib is PKU's librarian by name,
+/// The people of the test campus this test signs in as (each test makes its own).
+struct People {
+    lib: (String, String),
+    boss: (String, String),
+    student: (String, String),
+    other: (String, String),
+}
+
+/// PKU and THU, both signing on with the test CAS: `lib` is PKU's librarian by name,
 /// anyone in `library-admins` an admin; PKU's readers may sign in, THU's may not.
-async fn campus(app: &TestApp) -> Result<String> {
+async fn campus(app: &TestApp) -> Result<(String, People)> {
+    let people = People {
+        lib: common::cas::person("wang.lib", &["staff"]).await?,
+        boss: common::cas::person("li.admin", &["staff", "library-admins"]).await?,
+        student: common::cas::person("zhang.student", &["student"]).await?,
+        other: common::cas::person("zhao.other", &["alum"]).await?,
+    };
     app.member("PKU").await?;
     app.member("THU").await?;
     let admin = app.admin().await?;
@@ -33,7 +52,7 @@ async fn campus(app: &TestApp) -> Result<String> {
                 "kind": "cas",
                 "cas": {"base_url": format!("{}/", cas_url()), "protocol": "3.0"},
                 "staff": [
-                    {"user": "wang.lib", "role": "librarian"},
+                    {"user": people.lib.0, "role": "librarian"},
                     {"attribute": "affiliation", "value": "library-admins", "role": "admin"},
                 ],
                 "readers": readers,
@@ -56,7 +75,7 @@ async fn campus(app: &TestApp) -> Result<String> {
             "{v}"
         );
     }
-    Ok(admin)
+    Ok((admin, people))
 }
 
 /// Fills the CAS server's own login form (whatever page Chromium is on) and submits it.
@@ -108,7 +127,7 @@ fn signed_in_staff_page() -> &'static str {
 
 async fn cas_in_chromium(backend: Backend) -> Result<()> {
     let app = TestApp::start(backend).await?;
-    let admin = campus(&app).await?;
+    let (admin, people) = campus(&app).await?;
     let pku = app.librarian("PKU").await?;
     let disc = app.disc(&pku, &iso_image(600_000, 71), json!({})).await?;
     let disc_page = app.url(&format!("/discs/{disc}"));
@@ -124,7 +143,7 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
         )
         .await?;
     reader.click("#via-sign-on").await?;
-    cas_form(&reader, "zhang.student", "zhang-pass-1").await?;
+    cas_form(&reader, &people.student.0, &people.student.1).await?;
     let there = reader
         .wait_js(
             30,
@@ -153,7 +172,7 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
 
     // The librarian named by a rule signs in and sees PKU's figures.
     let lib = Browser::start().await?;
-    staff_sign_in(&lib, &app, "wang.lib", "wang-pass-1").await?;
+    staff_sign_in(&lib, &app, &people.lib.0, &people.lib.1).await?;
     let path = lib
         .wait_js(30, "the staff page", signed_in_staff_page())
         .await?;
@@ -174,40 +193,100 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
         "a librarian cannot set sign-on: {set}"
     );
 
+    // The librarian makes a personal token for the upload CLI on their page, uses it, and
+    // revokes it there.
+    lib.client.goto(&app.url("/staff/tokens")).await?;
+    lib.wait_js(
+        30,
+        "the tokens page",
+        "return document.getElementById('name') ? true : null;",
+    )
+    .await?;
+    lib.client
+        .find(Locator::Id("name"))
+        .await?
+        .send_keys("upload CLI")
+        .await?;
+    lib.click("form[action$='/staff/tokens'] button[type=submit]")
+        .await?;
+    let made = lib
+        .wait_js(
+            30,
+            "the new token",
+            "const t = document.getElementById('new-token'); return t ? t.textContent : null;",
+        )
+        .await?;
+    let made = made.as_str().context("token text")?.to_string();
+    let r = app
+        .client
+        .get(app.url("/api/v1/members/PKU/identity"))
+        .bearer_auth(&made)
+        .send()
+        .await?;
+    ensure!(
+        r.status() == 200,
+        "the personal token acts as PKU's librarian: {}",
+        r.status()
+    );
+    let r = app
+        .client
+        .get(app.url("/api/v1/members/THU/identity"))
+        .bearer_auth(&made)
+        .send()
+        .await?;
+    ensure!(r.status() == 403, "and only as that: {}", r.status());
+    lib.click("#tokens button[type=submit]").await?;
+    lib.wait_js(
+        30,
+        "the list without it",
+        "return document.getElementById('no-tokens') ? true : null;",
+    )
+    .await?;
+    let r = app
+        .client
+        .get(app.url("/api/v1/tokens"))
+        .bearer_auth(&made)
+        .send()
+        .await?;
+    ensure!(r.status() == 401, "revoked: {}", r.status());
+
     // The admin (by attribute) sees everyone who signed in as staff.
     let adm = Browser::start().await?;
-    staff_sign_in(&adm, &app, "li.admin", "li-pass-1").await?;
+    staff_sign_in(&adm, &app, &people.boss.0, &people.boss.1).await?;
     adm.wait_js(30, "the staff page", signed_in_staff_page())
         .await?;
-    let people = page_fetch(&adm, "GET", "/api/v1/people", None).await?;
-    ensure!(people["status"] == 200, "{people}");
-    let list: Value = serde_json::from_str(people["body"].as_str().unwrap_or(""))?;
+    let listing = page_fetch(&adm, "GET", "/api/v1/people", None).await?;
+    ensure!(listing["status"] == 200, "{listing}");
+    let list: Value = serde_json::from_str(listing["body"].as_str().unwrap_or(""))?;
     let role_of = |list: &Value, who: &str| {
         list["people"]
             .as_array()
             .and_then(|a| a.iter().find(|p| p["subject"] == who).cloned())
     };
     ensure!(
-        role_of(&list, "wang.lib").is_some_and(|p| p["rule_role"] == "librarian"),
+        role_of(&list, &people.lib.0).is_some_and(|p| p["rule_role"] == "librarian"),
         "{list}"
     );
     ensure!(
-        role_of(&list, "li.admin").is_some_and(|p| p["rule_role"] == "admin"),
+        role_of(&list, &people.boss.0).is_some_and(|p| p["rule_role"] == "admin"),
         "{list}"
     );
     ensure!(
-        role_of(&list, "zhang.student").is_none(),
+        role_of(&list, &people.student.0).is_none(),
         "readers are not kept: {list}"
     );
 
     // Someone no rule names signs in and gets no rights until an admin grants them.
     let nobody = Browser::start().await?;
-    staff_sign_in(&nobody, &app, "zhao.other", "zhao-pass-1").await?;
+    staff_sign_in(&nobody, &app, &people.other.0, &people.other.1).await?;
     nobody
         .wait_js(
             30,
             "the no-rights page",
-            "return document.body.innerText.includes('zhao.other') ? true : null;",
+            &format!(
+                "return document.body.innerText.includes('{}') ? true : null;",
+                people.other.0
+            ),
         )
         .await?;
     nobody.client.goto(&app.url("/staff/stats")).await?;
@@ -226,7 +305,7 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
         .send()
         .await?;
     let list: Value = r.json().await?;
-    let zhao = role_of(&list, "zhao.other").context("zhao.other recorded")?;
+    let zhao = role_of(&list, &people.other.0).context("the other person recorded")?;
     ensure!(
         zhao["rule_role"].is_null() && zhao["granted_role"].is_null(),
         "{zhao}"
@@ -301,11 +380,12 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
 
 async fn cas_refusals(backend: Backend) -> Result<()> {
     let app = TestApp::on(backend).without_limits().start().await?;
-    let admin = campus(&app).await?;
+    let (admin, people) = campus(&app).await?;
 
     // A ticket is good once: the second use is refused by the CAS server, and said so.
     let c = common::cas::browserish()?;
-    let back = common::cas::ticket_for(&c, &app, "PKU", "staff", "wang.lib", "wang-pass-1").await?;
+    let back =
+        common::cas::ticket_for(&c, &app, "PKU", "staff", &people.lib.0, &people.lib.1).await?;
     ensure!(back.starts_with(&app.url("/sso/PKU/cas?ticket=")), "{back}");
     let r = c.get(&back).send().await?;
     ensure!(r.status() == 200, "first use: {}", r.status());
@@ -325,7 +405,8 @@ async fn cas_refusals(backend: Backend) -> Result<()> {
 
     // A ticket issued for THU's service address is not one for PKU's.
     let c2 = common::cas::browserish()?;
-    let thu = common::cas::ticket_for(&c2, &app, "THU", "staff", "wang.lib", "wang-pass-1").await?;
+    let thu =
+        common::cas::ticket_for(&c2, &app, "THU", "staff", &people.lib.0, &people.lib.1).await?;
     let ticket = thu.split("ticket=").nth(1).context("ticket")?;
     c2.get(app.url("/sso/PKU/sign-in?as=staff")).send().await?;
     let r = c2
@@ -347,7 +428,7 @@ async fn cas_refusals(backend: Backend) -> Result<()> {
     // someone to the way back) is not even asked about.
     let c3 = common::cas::browserish()?;
     let fresh =
-        common::cas::ticket_for(&c3, &app, "PKU", "staff", "wang.lib", "wang-pass-1").await?;
+        common::cas::ticket_for(&c3, &app, "PKU", "staff", &people.lib.0, &people.lib.1).await?;
     let r = common::http_builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()?
@@ -460,7 +541,7 @@ async fn a_campus_behind_one_address(backend: Backend) -> Result<()> {
         })
         .start()
         .await?;
-    let admin = campus(&app).await?;
+    let (admin, people) = campus(&app).await?;
     app.set_networks(&admin, "PKU", &["198.51.100.0/24"])
         .await?;
     let working = app.librarian("PKU").await?;
@@ -483,7 +564,7 @@ async fn a_campus_behind_one_address(backend: Backend) -> Result<()> {
     ensure!(desk.get(&me).bearer_auth(&working).send().await?.status() == 200);
     let sso = from("198.51.100.7", true)?;
     let back =
-        common::cas::ticket_for(&sso, &app, "PKU", "staff", "wang.lib", "wang-pass-1").await?;
+        common::cas::ticket_for(&sso, &app, "PKU", "staff", &people.lib.0, &people.lib.1).await?;
     ensure!(sso.get(&back).send().await?.status() == 200);
     let page = sso
         .get(app.url("/staff/stats"))
@@ -579,4 +660,114 @@ async fn a_campus_behind_one_address(backend: Backend) -> Result<()> {
         .await?;
     ensure!(r.status() == 429, "the token's 11th: {}", r.status());
     Ok(())
+}
+
+/// Personal tokens over the API: made with a name and an expiry (a year unless asked, two at
+/// most), listed and revoked by their owner only, acting with the owner's role and member.
+async fn personal_tokens(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let a = app.librarian("A").await?;
+    let b = app.librarian("B").await?;
+    let make = |token: &str, body: Value| {
+        app.client
+            .post(app.url("/api/v1/tokens"))
+            .bearer_auth(token)
+            .json(&body)
+            .send()
+    };
+    let r = make(&a, json!({"name": " nightly upload "})).await?;
+    ensure!(r.status() == 201, "{}", r.status());
+    let v: Value = r.json().await?;
+    ensure!(
+        v["name"] == "nightly upload" && v["role"] == "librarian" && v["member"] == "A",
+        "{v}"
+    );
+    let year = spindle::calendar::now_secs() + 365 * 86_400;
+    let expires = v["expires_at"].as_i64().context("expires_at")?;
+    ensure!(
+        (year - 5..=year + 5).contains(&expires),
+        "a year by default: {v}"
+    );
+    let mine = v["token"].as_str().context("token")?.to_string();
+    let id = v["id"].as_i64().context("id")?;
+    for (body, says) in [
+        (json!({"name": ""}), "name"),
+        (json!({"name": "x", "expires_in_days": 0}), "730"),
+        (json!({"name": "x", "expires_in_days": 731}), "730"),
+        (json!({"name": "x", "scope": "all"}), "scope"),
+    ] {
+        let r = make(&a, body.clone()).await?;
+        let status = r.status();
+        let text = r.text().await?;
+        ensure!(
+            status == 422 && text.contains(says),
+            "{body}: {status} {text}"
+        );
+    }
+    // It acts as A's librarian, and lists and revokes what its owner made.
+    let r = app
+        .client
+        .get(app.url("/api/v1/members/A/off-campus"))
+        .bearer_auth(&mine)
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "{}", r.status());
+    ensure!(listed(&app, &a).await? == vec![id]);
+    ensure!(
+        listed(&app, &mine).await? == vec![id],
+        "the personal token sees its siblings"
+    );
+    ensure!(listed(&app, &b).await?.is_empty(), "B sees none of A's");
+    let r = app
+        .client
+        .delete(app.url(&format!("/api/v1/tokens/{id}")))
+        .bearer_auth(&b)
+        .send()
+        .await?;
+    ensure!(r.status() == 404, "B cannot revoke A's: {}", r.status());
+    let r = app
+        .client
+        .delete(app.url(&format!("/api/v1/tokens/{id}")))
+        .bearer_auth(&a)
+        .send()
+        .await?;
+    ensure!(r.status() == 204, "{}", r.status());
+    let r = app
+        .client
+        .get(app.url("/api/v1/tokens"))
+        .bearer_auth(&mine)
+        .send()
+        .await?;
+    ensure!(r.status() == 401, "revoked: {}", r.status());
+    // An expired one is refused like a revoked one.
+    let v: Value = make(&a, json!({"name": "short", "expires_in_days": 1}))
+        .await?
+        .json()
+        .await?;
+    let short = v["token"].as_str().context("token")?.to_string();
+    spindle::db::tokens::set_expiry(&app.state.db, v["id"].as_i64().context("id")?, 1).await?;
+    let r = app
+        .client
+        .get(app.url("/api/v1/tokens"))
+        .bearer_auth(&short)
+        .send()
+        .await?;
+    ensure!(r.status() == 401, "expired: {}", r.status());
+    Ok(())
+}
+
+/// The ids of the personal tokens `token` lists.
+async fn listed(app: &TestApp, token: &str) -> Result<Vec<i64>> {
+    let v: Value = app
+        .client
+        .get(app.url("/api/v1/tokens"))
+        .bearer_auth(token)
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok(v["tokens"]
+        .as_array()
+        .map(|a| a.iter().filter_map(|t| t["id"].as_i64()).collect())
+        .unwrap_or_default())
 }

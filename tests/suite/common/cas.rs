@@ -65,3 +65,30 @@ pub async fn ticket_for(
     }
     Ok(back)
 }
+
+/// A person of the test campus made for this test alone (`{name}-{random}`, in `groups`,
+/// released as `affiliation`): the user name and password.
+pub async fn person(name: &str, groups: &[&str]) -> Result<(String, String)> {
+    let user = format!("{name}-{}", super::random_hex(4));
+    let password = format!("pw-{}", super::random_hex(8));
+    let base = cas_url();
+    let root = base
+        .strip_suffix("/cas")
+        .context("the CAS URL ends in /cas")?;
+    let r = super::http()
+        .post(format!("{root}/test/people"))
+        .form(&[
+            ("user", user.as_str()),
+            ("password", password.as_str()),
+            ("display", name),
+            ("groups", &groups.join(",")),
+        ])
+        .send()
+        .await?;
+    ensure!(
+        r.status() == 200,
+        "making {user} at the CAS server: {}",
+        r.status()
+    );
+    Ok((user, password))
+}
