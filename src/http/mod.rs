@@ -145,6 +145,7 @@ fn routes(state: AppState) -> Router {
         .merge(staff::router(&state))
         .merge(sso::router())
         .merge(tokens::pages())
+        .merge(tokens::people_pages())
         .merge(librarian::router())
         .merge(reader::router(&state))
         .merge(play::pages())

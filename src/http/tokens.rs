@@ -1,5 +1,6 @@
-//! Personal API tokens: staff make them from their signed-in page (or the API) for the CLI and
-//! scripts, with a name and an expiry, see them listed, and revoke them.
+//! Staff's own pages about who acts: personal API tokens (made from the signed-in page or the
+//! API for the CLI and scripts, with a name and an expiry; listed; revoked), and the people who
+//! signed in by a campus sign-on, where admins grant or take back roles.
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -180,6 +181,91 @@ async fn revoke_from_page(
             [(
                 axum::http::header::LOCATION,
                 crate::site::here("/staff/tokens"),
+            )],
+        )
+            .into_response(),
+        Err(e) => web::message_for(page.lang, &e),
+    }
+}
+
+pub fn people_pages() -> Router<AppState> {
+    Router::new()
+        .route("/staff/people", get(people_page))
+        .route("/staff/people/{id}/role", post(grant_from_page))
+}
+
+#[derive(Deserialize)]
+struct PeopleQuery {
+    member: Option<String>,
+}
+
+/// The people who signed in as staff by a campus sign-on, with their roles and last sign-in;
+/// admins grant or take back roles here.
+async fn people_page(
+    State(state): State<AppState>,
+    page: StaffPage,
+    axum::extract::Query(q): axum::extract::Query<PeopleQuery>,
+) -> Response {
+    let asked = q.member.as_deref().filter(|m| !m.trim().is_empty());
+    let people = match crate::identity::people(&state.db, &page.staff, asked).await {
+        Ok(p) => p,
+        Err(e) => return web::message_for(page.lang, &e),
+    };
+    let zone = &state.config.stats.time_zone;
+    let rows: Vec<Value> = people
+        .iter()
+        .map(|p| {
+            json!({"id": p.id, "subject": p.subject, "name": p.display_name, "member": p.member_code,
+                "rule_role": p.rule_role, "granted_role": p.granted_role,
+                "last": zone.when(p.last_sign_in_at), "first": zone.when(p.created_at)})
+        })
+        .collect();
+    render(
+        StatusCode::OK,
+        "people.html",
+        page.lang,
+        json!({
+            "csrf": page.csrf,
+            "people": rows,
+            "admin": page.staff.role == crate::auth::Role::Admin,
+            "lang_url": crate::site::here(format!("/staff/people?lang={}", if page.lang == Lang::Zh { "en" } else { "zh" })),
+        }),
+    )
+}
+
+#[derive(Deserialize)]
+struct GrantForm {
+    csrf: String,
+    role: String,
+}
+
+async fn grant_from_page(
+    State(state): State<AppState>,
+    page: StaffPage,
+    axum::extract::Path(id): axum::extract::Path<String>,
+    Form(form): Form<GrantForm>,
+) -> Response {
+    if let Some(refused) = page.form_refusal(&form.csrf) {
+        return refused;
+    }
+    let Ok(id) = id.parse::<i64>() else {
+        return web::message(StatusCode::NOT_FOUND, page.lang, "404", "No such person.");
+    };
+    let role = crate::identity::RoleName::parse(&form.role);
+    if role.is_none() && form.role != "none" {
+        return web::message(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            page.lang,
+            "422",
+            "A role is librarian, admin or none.",
+        );
+    }
+    match crate::identity::grant(&state.db, &page.staff, id, role).await {
+        Ok(_) => (
+            StatusCode::SEE_OTHER,
+            [(
+                axum::http::header::LOCATION,
+                crate::site::here("/staff/people"),
             )],
         )
             .into_response(),

@@ -24,7 +24,7 @@ const PAGE_CSP: &str = "default-src 'none'; script-src 'self' 'wasm-unsafe-eval'
     style-src 'self'; img-src 'self' data:; media-src 'self' blob:; connect-src 'self'; form-action 'self'; \
     frame-ancestors 'none'; base-uri 'none'";
 
-const TEMPLATES: [(&str, &str); 19] = [
+const TEMPLATES: [(&str, &str); 20] = [
     ("refused.html", include_str!("../../templates/refused.html")),
     ("home.html", include_str!("../../templates/home.html")),
     ("run.html", include_str!("../../templates/run.html")),
@@ -51,6 +51,7 @@ const TEMPLATES: [(&str, &str); 19] = [
         include_str!("../../templates/signed_in.html"),
     ),
     ("tokens.html", include_str!("../../templates/tokens.html")),
+    ("people.html", include_str!("../../templates/people.html")),
     ("stats.html", include_str!("../../templates/stats.html")),
     ("message.html", include_str!("../../templates/message.html")),
 ];

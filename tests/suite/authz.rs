@@ -589,6 +589,19 @@ const MATRIX: &[(&str, &str, &str, [u16; 9])] = &[
         "form:",
         [303, 303, 303, 303, 404, 404, 404, 404, 303],
     ),
+    // The people page: staff see it (each their scope); only admins grant there.
+    (
+        "GET",
+        "/staff/people",
+        "",
+        [303, 303, 303, 303, 200, 200, 200, 200, 303],
+    ),
+    (
+        "POST",
+        "/staff/people/999999/role",
+        "form:role=librarian",
+        [303, 303, 303, 303, 403, 403, 404, 403, 303],
+    ),
     // The way out to the CAS server is anyone's; the way back takes only a browser that
     // started there; a logout request must name a ticket; B offers no sign-on.
     (

@@ -322,19 +322,28 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
         "a librarian cannot grant: {}",
         r.status()
     );
-    let r = app
-        .client
-        .put(app.url(&format!("/api/v1/people/{}/role", zhao["id"])))
-        .bearer_auth(&admin)
-        .json(&json!({"role": "librarian"}))
-        .send()
+    // The admin grants the role on the people page.
+    adm.client.goto(&app.url("/staff/people")).await?;
+    let row = format!("#person-{}", zhao["id"]);
+    adm.wait_js(
+        30,
+        "the people page",
+        &format!("return document.querySelector('{row} select') ? true : null;"),
+    )
+    .await?;
+    adm.client
+        .execute(
+            &format!("document.querySelector('{row} select').value = 'librarian';"),
+            vec![],
+        )
         .await?;
-    ensure!(
-        r.status() == 200,
-        "grant: {} {}",
-        r.status(),
-        r.text().await?
-    );
+    adm.click(&format!("{row} button[type=submit]")).await?;
+    adm.wait_js(
+        30,
+        "the grant shown",
+        &format!("const r = document.querySelector('{row}'); return r && r.children[4].textContent === 'librarian' ? true : null;"),
+    )
+    .await?;
     // Still signed in at the CAS server: the next sign-in comes straight back, now with rights.
     nobody.client.goto(&app.url("/staff/sign-in")).await?;
     nobody.click("#sign-on-PKU").await?;
