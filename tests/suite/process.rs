@@ -661,12 +661,13 @@ async fn operators_list_and_remove_from_the_command_line(backend: Backend) -> Re
         .find(|l| l.starts_with("spindle_"))
         .context("the token")?
         .to_string();
-    let r = app
-        .client
-        .get(app.url("/api/v1/people"))
-        .bearer_auth(&oops_token)
-        .send()
-        .await?;
+    let people_as = |token: String| {
+        app.client
+            .get(app.url("/api/v1/people"))
+            .bearer_auth(token)
+            .send()
+    };
+    let r = people_as(oops_token.clone()).await?;
     anyhow::ensure!(r.status() == 200, "the new token works: {}", r.status());
     let (ok, out) = cli(&["token", "list"]);
     anyhow::ensure!(ok, "{out}");
@@ -740,12 +741,7 @@ async fn operators_list_and_remove_from_the_command_line(backend: Backend) -> Re
     anyhow::ensure!(!out.contains("oops desk"), "{out}");
     let (_, out) = cli(&["network", "list"]);
     anyhow::ensure!(!out.contains("198.51.100.0/24"), "{out}");
-    let r = app
-        .client
-        .get(app.url("/api/v1/people"))
-        .bearer_auth(&oops_token)
-        .send()
-        .await?;
+    let r = people_as(oops_token).await?;
     anyhow::ensure!(r.status() == 401, "its token is gone: {}", r.status());
     Ok(())
 }
