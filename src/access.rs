@@ -125,6 +125,8 @@ pub fn verify(secret: &[u8], token: &str, now: i64) -> Option<Grant> {
 pub struct Viewer {
     pub staff: Option<Staff>,
     pub members: Vec<i64>,
+    /// The member whose campus sign-on the reader signed in with.
+    pub signed_on: Option<i64>,
     pub grant: Option<Grant>,
     /// The signed link's token that verified as `grant`: a launched page's addresses carry it
     /// in their path, since its sandboxed subresources are sent without the cookie.

@@ -613,6 +613,7 @@ refused_title = This disc is for readers of { "{" }member{ "}" }
 refused_disc = The disc:
 refused_ways = Ways in
 refused_sign_on = Sign in with your { "{" }member{ "}" } account
+signed_on_as = Signed in with your { "{" }member{ "}" } account
 refused_proxy = Open it through the library's proxy (sign in with your library account)
 refused_vpn = Connect to the library's VPN, then open this page again
 refused_on_campus = Open it from the library's network, on campus

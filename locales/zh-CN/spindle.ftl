@@ -612,6 +612,7 @@ refused_title = 此光盘仅供{ "{" }member{ "}" }读者使用
 refused_disc = 光盘：
 refused_ways = 访问方式
 refused_sign_on = 使用{ "{" }member{ "}" }统一身份认证登录
+signed_on_as = 已使用{ "{" }member{ "}" }统一身份认证登录
 refused_proxy = 通过图书馆代理访问（使用图书馆账号登录）
 refused_vpn = 连接图书馆 VPN 后重新打开本页
 refused_on_campus = 在校园网（图书馆网络）内打开

@@ -219,6 +219,22 @@ pub(super) async fn disc_view(
         .any(|l| l.kind == "drive")
         .then(|| drive_view(state, viewer, headers, uri, &disc, image.as_ref()));
     let library = name_of(&disc.member_code);
+    // A reader may sign in with the disc's library (when it lets readers), or is signed in.
+    let signed_on = viewer.signed_on == Some(disc.member_id);
+    let sign_on_url = if viewer.staff.is_none() && viewer.signed_on.is_none() {
+        crate::db::identity::provider(&state.db, disc.member_id)
+            .await?
+            .filter(|p| p.readers)
+            .map(|_| {
+                crate::site::here(format!(
+                    "/sso/{}/sign-in?as=reader&next={}",
+                    crate::opac::enc(&disc.member_code),
+                    crate::opac::enc(&format!("/discs/{}", disc.id))
+                ))
+            })
+    } else {
+        None
+    };
     let permalink = format!(
         "{}/discs/{}",
         state.config.public_url().trim_end_matches('/'),
@@ -233,6 +249,8 @@ pub(super) async fn disc_view(
             "disc": crate::discs::DiscView::from(disc.clone()),
             "book": book,
             "library": library,
+            "sign_on_url": sign_on_url,
+            "signed_on": signed_on,
             "library_opac": links.iter().find(|l| l.member == disc.member_code).and_then(|l| l.opac_url.clone()),
             "records": records,
             "set": set,

@@ -151,6 +151,7 @@ impl FromRequestParts<AppState> for Viewer {
                 }
             }
         };
+        let signed_on = reader.as_ref().and_then(|r| r.signed_on);
         let members = reader.map(|r| r.members).unwrap_or_default();
         let now = crate::calendar::now_secs();
         let secret = &state.link_secret;
@@ -167,6 +168,7 @@ impl FromRequestParts<AppState> for Viewer {
         Ok(Viewer {
             staff: None,
             members,
+            signed_on,
             grant,
             link,
             read,

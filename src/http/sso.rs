@@ -351,10 +351,11 @@ pub async fn with_sign_on(
         state.config.auth.reader_idle_secs(),
     )
     .await?;
-    if let Some(m) = member
-        && !reader.members.contains(&m)
-    {
-        reader.members.push(m);
+    if let Some(m) = member {
+        if !reader.members.contains(&m) {
+            reader.members.push(m);
+        }
+        reader.signed_on = Some(m);
     }
     Ok(reader)
 }

@@ -149,7 +149,11 @@ impl Usage {
             return Ok(None);
         };
         let members = self.networks.members_for(db, ip).await?;
-        Ok(Some(Reader { ip, members }))
+        Ok(Some(Reader {
+            ip,
+            members,
+            signed_on: None,
+        }))
     }
 
     /// The event for `action` by `visitor`, attributed to `members`, at `ts_ms` on `url_key`

@@ -73,6 +73,8 @@ impl Networks {
 pub struct Reader {
     pub ip: IpAddr,
     pub members: Vec<i64>,
+    /// The member the reader signed in with (its campus sign-on), if they did.
+    pub signed_on: Option<i64>,
 }
 
 /// IPv4-mapped IPv6 addresses as IPv4, so v4 ranges match them.

@@ -377,6 +377,32 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
         "return document.getElementById('sign-on-PKU') ? true : null;",
     )
     .await?;
+    // The reader signs in again from the refusal and signs out on the disc page.
+    reader.click("#via-sign-on").await?;
+    cas_form(&reader, &people.student.0, &people.student.1).await?;
+    reader
+        .wait_js(
+            30,
+            "signed in on the disc page",
+            "return document.getElementById('signed-on') ? true : null;",
+        )
+        .await?;
+    reader.click("#reader-sign-out").await?;
+    reader
+        .wait_js(
+            30,
+            "the home page",
+            "return location.pathname === '/' ? true : null;",
+        )
+        .await?;
+    reader.client.goto(&disc_page).await?;
+    reader
+        .wait_js(
+            30,
+            "the refusal after signing out",
+            "return document.getElementById('via-sign-on') ? true : null;",
+        )
+        .await?;
     // The admin, who did not sign out, is still in.
     adm.client.goto(&app.url("/staff/stats")).await?;
     adm.wait_js(30, "the admin's page", signed_in_staff_page())
