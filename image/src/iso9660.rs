@@ -498,7 +498,20 @@ fn walk(
             if is_dir {
                 let (dlba, dsize) = match rr.child_link {
                     Some(target) => (target, relocated_size(volume, target)?),
-                    None => (rec.lba + u32::from(rec.ext_attr), rec.size),
+                    None => (
+                        rec.lba
+                            .checked_add(u32::from(rec.ext_attr))
+                            .ok_or_else(|| {
+                                ImageError::malformed(
+                                    "directory record",
+                                    format!(
+                                        "a directory starts past the last block (LBA {} + {})",
+                                        rec.lba, rec.ext_attr
+                                    ),
+                                )
+                            })?,
+                        rec.size,
+                    ),
                 };
                 nodes.push(Node {
                     parent: dir,
