@@ -11,7 +11,11 @@ const TOKEN_PREFIX: &str = "spindle_";
 /// last_used_at is advisory; writing it more often than this would add a write per request.
 const TOUCH_INTERVAL_SECS: i64 = 3600;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A staff role, ordered by reach (an admin acts for every member).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
 pub enum Role {
     Librarian,
     Admin,
@@ -22,6 +26,14 @@ impl Role {
         match self {
             Role::Librarian => "librarian",
             Role::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "librarian" => Some(Role::Librarian),
+            "admin" => Some(Role::Admin),
+            _ => None,
         }
     }
 }
@@ -49,11 +61,7 @@ impl Staff {
     fn of(row: &db::tokens::TokenRow) -> Self {
         Self {
             token_id: row.id,
-            role: if row.role == "admin" {
-                Role::Admin
-            } else {
-                Role::Librarian
-            },
+            role: Role::parse(&row.role).unwrap_or(Role::Librarian),
             member_id: row.member_id,
             member_code: row.member_code.clone(),
         }

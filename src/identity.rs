@@ -74,31 +74,7 @@ pub struct Rule {
     pub attribute: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub value: Option<String>,
-    pub role: RoleName,
-}
-
-#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, PartialOrd, Ord)]
-#[serde(rename_all = "lowercase")]
-pub enum RoleName {
-    Librarian,
-    Admin,
-}
-
-impl RoleName {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RoleName::Librarian => "librarian",
-            RoleName::Admin => "admin",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "librarian" => Some(RoleName::Librarian),
-            "admin" => Some(RoleName::Admin),
-            _ => None,
-        }
-    }
+    pub role: Role,
 }
 
 /// Who the identity provider says signed in: their user name and released attributes.
@@ -123,7 +99,7 @@ impl Person {
 }
 
 /// The highest role any rule gives this person, if any does.
-pub fn role_for(rules: &[Rule], person: &Person) -> Option<RoleName> {
+pub fn role_for(rules: &[Rule], person: &Person) -> Option<Role> {
     rules
         .iter()
         .filter(|r| match (&r.user, &r.attribute, &r.value) {
@@ -291,12 +267,12 @@ pub async fn grant(
     db: &Db,
     staff: &Staff,
     person_id: i64,
-    role: Option<RoleName>,
+    role: Option<Role>,
 ) -> AppResult<db::identity::PersonRow> {
     if staff.role != Role::Admin {
         return Err(AppError::forbidden(detail!("err_grant_admins")));
     }
-    let row = db::identity::set_granted(db, person_id, role.map(RoleName::as_str))
+    let row = db::identity::set_granted(db, person_id, role.map(Role::as_str))
         .await?
         .ok_or_else(|| {
             AppError::not_found(
@@ -461,7 +437,7 @@ mod tests {
         .expect("rules");
         assert_eq!(
             role_for(&rules, &person("wang.lib", &[])),
-            Some(RoleName::Librarian)
+            Some(Role::Librarian)
         );
         assert_eq!(
             role_for(
@@ -471,7 +447,7 @@ mod tests {
                     &[("affiliation", "staff"), ("affiliation", "library-admins")]
                 )
             ),
-            Some(RoleName::Admin)
+            Some(Role::Admin)
         );
         assert_eq!(
             role_for(&rules, &person("x", &[("affiliation", "student")])),

@@ -16,7 +16,7 @@ use crate::app::AppState;
 use crate::auth::{self, Role, Staff};
 use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::identity::{self, CasAnswer, Identity, Kind, RoleName};
+use crate::identity::{self, CasAnswer, Identity, Kind};
 
 /// The cookie that carries a sign-in from Spindle's page to the CAS server and back: whether
 /// it is staff or a reader, and where to go after. Without it, a ticket is not taken (another
@@ -215,10 +215,10 @@ async fn cas_sign_in(
                 member.id,
                 &person.user,
                 &person.display_name(),
-                role.map(RoleName::as_str),
+                role.map(Role::as_str),
             )
             .await?;
-            let granted = row.granted_role.as_deref().and_then(RoleName::parse);
+            let granted = row.granted_role.as_deref().and_then(Role::parse);
             let Some(role) = role.max(granted) else {
                 crate::db::identity::revoke_tokens_of(&state.db, row.id).await?;
                 return Err(AppError::forbidden(detail!(
@@ -227,7 +227,7 @@ async fn cas_sign_in(
                     member = &member.name
                 )));
             };
-            let member_id = (role == RoleName::Librarian).then_some(member.id);
+            let member_id = (role == Role::Librarian).then_some(member.id);
             let (_, unused_hash) = auth::generate_token();
             let token_id = crate::db::identity::sign_on_token(
                 &state.db,
@@ -240,11 +240,7 @@ async fn cas_sign_in(
             .await?;
             let staff = Staff {
                 token_id,
-                role: if role == RoleName::Admin {
-                    Role::Admin
-                } else {
-                    Role::Librarian
-                },
+                role,
                 member_id,
                 member_code: member_id.map(|_| member.code.clone()),
             };
@@ -424,7 +420,7 @@ async fn people(
 #[serde(deny_unknown_fields)]
 struct GrantBody {
     /// "librarian", "admin", or null to take back what an admin granted.
-    role: Option<RoleName>,
+    role: Option<Role>,
 }
 
 async fn grant(

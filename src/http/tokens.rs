@@ -251,7 +251,7 @@ async fn grant_from_page(
     let Ok(id) = id.parse::<i64>() else {
         return web::message(StatusCode::NOT_FOUND, page.lang, "404", "No such person.");
     };
-    let role = crate::identity::RoleName::parse(&form.role);
+    let role = crate::auth::Role::parse(&form.role);
     if role.is_none() && form.role != "none" {
         return web::message(
             StatusCode::UNPROCESSABLE_ENTITY,
