@@ -240,6 +240,26 @@ pub async fn remove(db: &Db, staff: &Staff, code: &str) -> AppResult<bool> {
     Ok(db::identity::delete_provider(db, m.id).await?)
 }
 
+/// Where a reader signs in with the member's campus sign-on and comes back to `back` (a path
+/// of Spindle's), when its sign-on lets readers in.
+pub async fn reader_sign_on_url(
+    db: &Db,
+    member_id: i64,
+    code: &str,
+    back: &str,
+) -> AppResult<Option<String>> {
+    Ok(db::identity::provider(db, member_id)
+        .await?
+        .filter(|p| p.readers)
+        .map(|_| {
+            crate::site::here(format!(
+                "/sso/{}/sign-in?as=reader&next={}",
+                crate::opac::enc(code),
+                crate::opac::enc(back)
+            ))
+        }))
+}
+
 /// The people who signed in as staff: a librarian sees their own member's, an admin
 /// everyone's or, with `member`, one member's.
 pub async fn people(

@@ -147,7 +147,14 @@ pub struct Refusal {
     pub contact: Option<String>,
 }
 
-pub async fn refusal(db: &Db, disc_id: i64, page_url: &str) -> AppResult<Option<Refusal>> {
+/// Why a reader is refused a closed disc and how they may get in, on the page at `page_url`
+/// (whose path within Spindle is `path`).
+pub async fn refusal(
+    db: &Db,
+    disc_id: i64,
+    page_url: &str,
+    path: &str,
+) -> AppResult<Option<Refusal>> {
     let Some(disc) = db::discs::get(db, disc_id).await? else {
         return Ok(None);
     };
@@ -155,23 +162,7 @@ pub async fn refusal(db: &Db, disc_id: i64, page_url: &str) -> AppResult<Option<
         return Ok(None);
     };
     let o = db::members::off_campus(db, m.id).await?;
-    // Readers may sign in with the member's campus sign-on, if it lets them.
-    let sign_on_url = db::identity::provider(db, m.id)
-        .await?
-        .filter(|p| p.readers)
-        .map(|_| {
-            let path = page_url
-                .split_once("://")
-                .and_then(|(_, rest)| rest.find('/').map(|i| &rest[i..]))
-                .unwrap_or("/");
-            let base = crate::site::base();
-            let path = path.strip_prefix(base.as_str()).unwrap_or(path);
-            crate::site::here(format!(
-                "/sso/{}/sign-in?as=reader&next={}",
-                crate::opac::enc(&m.code),
-                crate::opac::enc(path)
-            ))
-        });
+    let sign_on_url = crate::identity::reader_sign_on_url(db, m.id, &m.code, path).await?;
     Ok(Some(Refusal {
         sign_on_url,
         member: m.name,

@@ -222,16 +222,9 @@ pub(super) async fn disc_view(
     // A reader may sign in with the disc's library (when it lets readers), or is signed in.
     let signed_on = viewer.signed_on == Some(disc.member_id);
     let sign_on_url = if viewer.staff.is_none() && viewer.signed_on.is_none() {
-        crate::db::identity::provider(&state.db, disc.member_id)
+        let back = format!("/discs/{}", disc.id);
+        crate::identity::reader_sign_on_url(&state.db, disc.member_id, &disc.member_code, &back)
             .await?
-            .filter(|p| p.readers)
-            .map(|_| {
-                crate::site::here(format!(
-                    "/sso/{}/sign-in?as=reader&next={}",
-                    crate::opac::enc(&disc.member_code),
-                    crate::opac::enc(&format!("/discs/{}", disc.id))
-                ))
-            })
     } else {
         None
     };

@@ -223,7 +223,7 @@ async fn refused_or_error(
         return error_page(e, lang, uri);
     }
     let page_url = format!("{}{}", state.config.public_url(), uri.path());
-    match crate::members::refusal(&state.db, id, &page_url).await {
+    match crate::members::refusal(&state.db, id, &page_url, uri.path()).await {
         Ok(Some(refusal)) => {
             let mut ctx = json!(refusal);
             ctx["lang_url"] = json!(lang_url(uri, lang));
