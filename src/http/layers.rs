@@ -39,16 +39,9 @@ pub async fn remember_link(
     if let Some((token, grant)) = kept
         && (response.status().is_success() || response.status().is_redirection())
     {
-        let secure = state.config.public_url().starts_with("https://");
-        let value = format!(
-            "{ACCESS_COOKIE}={token}; Path={}; HttpOnly; SameSite=Lax; Max-Age={}{}",
-            crate::site::here("/"),
-            grant.expires - now,
-            if secure { "; Secure" } else { "" }
-        );
-        if let Ok(v) = HeaderValue::from_str(&value) {
-            response.headers_mut().append(header::SET_COOKIE, v);
-        }
+        let cookie =
+            super::web::set_lax_cookie(&state, ACCESS_COOKIE, &token, "/", grant.expires - now);
+        response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response
 }
