@@ -122,9 +122,9 @@ impl Proven {
 /// The limiters of a node.
 pub struct Limits {
     pub auth_failures: Limiter,
+    /// Counted against `limits.expensive_per_minute` or, for an address in a member's network
+    /// ranges, `expensive_per_minute_member_network` (the middleware says which).
     pub expensive: Limiter,
-    /// The expensive requests' allowance for an address in a member's network ranges.
-    pub expensive_member_network: u32,
     pub proven: Proven,
 }
 
@@ -133,7 +133,6 @@ impl Limits {
         Self {
             auth_failures: Limiter::new(config.auth_failures_per_minute),
             expensive: Limiter::new(config.expensive_per_minute),
-            expensive_member_network: config.expensive_per_minute_member_network,
             proven: Proven::default(),
         }
     }

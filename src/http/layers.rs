@@ -20,6 +20,7 @@ use crate::access::{ACCESS_COOKIE, verify};
 use crate::app::AppState;
 use crate::detail;
 use crate::error::{AppError, ErrorCode};
+use crate::limits::{Key, key as limit_key};
 use crate::metrics::{RequestLabels, RouteLabels};
 
 /// A signed link that opened a disc is kept in a cookie (for as long as it is valid), so the
@@ -146,24 +147,18 @@ pub async fn expensive(State(state): State<AppState>, request: Request, next: Ne
         return next.run(request).await;
     };
     let limits = &state.limits;
+    let allowed = &state.config.limits;
     let proven = credential(&request).filter(|c| limits.proven.holds(ip, c));
     let (key, max) = match proven {
-        Some(c) => (
-            crate::limits::Key::Credential(c),
-            state.config.limits.expensive_per_minute,
-        ),
-        None => {
-            let campus = match state.usage.networks.members_for(&state.db, ip).await {
-                Ok(m) => !m.is_empty(),
-                Err(e) => return AppError::from(e).into_response(),
-            };
-            let max = if campus {
-                limits.expensive_member_network
-            } else {
-                state.config.limits.expensive_per_minute
-            };
-            (crate::limits::Key::Address(crate::limits::key(ip)), max)
-        }
+        Some(c) => (Key::Credential(c), allowed.expensive_per_minute),
+        None => match state.usage.networks.members_for(&state.db, ip).await {
+            Ok(m) if !m.is_empty() => (
+                Key::Address(limit_key(ip)),
+                allowed.expensive_per_minute_member_network,
+            ),
+            Ok(_) => (Key::Address(limit_key(ip)), allowed.expensive_per_minute),
+            Err(e) => return AppError::from(e).into_response(),
+        },
     };
     if let Some(wait) = limits.expensive.hit_key(key, max) {
         return too_many(ErrorCode::SlowDown, detail!("err_slow_down"), wait);
