@@ -240,6 +240,55 @@ pub async fn remove(db: &Db, staff: &Staff, code: &str) -> AppResult<bool> {
     Ok(db::identity::delete_provider(db, m.id).await?)
 }
 
+/// A person the member's sign-on vouched for, signing in as staff: recorded (with the role the
+/// rules give now), and the staff member they act as, through their sign-on token for the
+/// higher of that role and the one an admin granted. With neither, their tokens are revoked and
+/// the answer says they have no rights yet.
+pub async fn staff_signed_in(
+    db: &Db,
+    member: &members::Member,
+    id: &Identity,
+    person: &Person,
+) -> AppResult<Staff> {
+    let by_rule = role_for(&id.staff, person);
+    let row = db::identity::signed_in(
+        db,
+        member.id,
+        &person.user,
+        &person.display_name(),
+        by_rule.map(Role::as_str),
+    )
+    .await?;
+    let granted = row.granted_role.as_deref().and_then(Role::parse);
+    let Some(role) = by_rule.max(granted) else {
+        db::identity::revoke_tokens_of(db, row.id).await?;
+        return Err(AppError::forbidden(detail!(
+            "err_sign_on_no_rights",
+            user = &person.user,
+            member = &member.name
+        )));
+    };
+    // An admin acts for the consortium, a librarian for the member.
+    let member_id = (role == Role::Librarian).then_some(member.id);
+    // The token is never shown: sessions act through it, so its secret is thrown away.
+    let (_, unused_hash) = crate::auth::generate_token();
+    let token_id = db::identity::sign_on_token(
+        db,
+        row.id,
+        role.as_str(),
+        member_id,
+        &format!("sign-on: {}@{}", person.user, member.code),
+        &unused_hash,
+    )
+    .await?;
+    Ok(Staff {
+        token_id,
+        role,
+        member_id,
+        member_code: member_id.map(|_| member.code.clone()),
+    })
+}
+
 /// Where a reader signs in with the member's campus sign-on and comes back to `back` (a path
 /// of Spindle's), when its sign-on lets readers in.
 pub async fn reader_sign_on_url(

@@ -209,41 +209,7 @@ async fn cas_sign_in(
     };
     let mut response = match who {
         "staff" => {
-            let role = identity::role_for(&id.staff, &person);
-            let row = crate::db::identity::signed_in(
-                &state.db,
-                member.id,
-                &person.user,
-                &person.display_name(),
-                role.map(Role::as_str),
-            )
-            .await?;
-            let granted = row.granted_role.as_deref().and_then(Role::parse);
-            let Some(role) = role.max(granted) else {
-                crate::db::identity::revoke_tokens_of(&state.db, row.id).await?;
-                return Err(AppError::forbidden(detail!(
-                    "err_sign_on_no_rights",
-                    user = &person.user,
-                    member = &member.name
-                )));
-            };
-            let member_id = (role == Role::Librarian).then_some(member.id);
-            let (_, unused_hash) = auth::generate_token();
-            let token_id = crate::db::identity::sign_on_token(
-                &state.db,
-                row.id,
-                role.as_str(),
-                member_id,
-                &format!("sign-on: {}@{}", person.user, member.code),
-                &unused_hash,
-            )
-            .await?;
-            let staff = Staff {
-                token_id,
-                role,
-                member_id,
-                member_code: member_id.map(|_| member.code.clone()),
-            };
+            let staff = identity::staff_signed_in(&state.db, &member, &id, &person).await?;
             let secs = state.config.auth.staff_secs();
             let session = auth::open_session(&state.db, &staff, secs, Some(ticket)).await?;
             let mut r = onwards(lang, &web::safe_next(Some(&next)), &person.display_name());
