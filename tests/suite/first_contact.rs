@@ -292,13 +292,7 @@ async fn a_launched_disc_works_off_campus(backend: Backend) -> Result<()> {
     let browser = Browser::start().await?;
     let c = &browser.client;
     c.goto(&url).await?;
-    browser
-        .wait_js(
-            30,
-            "the disc page",
-            "return document.getElementById('facts') ? true : null;",
-        )
-        .await?;
+    browser.wait_for_id(30, "the disc page", "facts").await?;
     browser.click("#launch").await?;
     let loaded = browser
         .wait_js(

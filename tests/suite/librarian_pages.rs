@@ -408,13 +408,7 @@ async fn in_chromium(app: &TestApp, token: &str) -> Result<()> {
         .await?;
     browser.screenshot("staff-discs").await?;
     browser.click("a[href='/staff/settings']").await?;
-    browser
-        .wait_js(
-            30,
-            "the settings",
-            "return document.getElementById('catalogue') ? true : null;",
-        )
-        .await?;
+    browser.wait_for_id(30, "the settings", "catalogue").await?;
     browser.screenshot("staff-settings").await?;
     c.goto(&app.url("/staff/export?lang=zh")).await?;
     let title = browser

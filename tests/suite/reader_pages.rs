@@ -433,13 +433,7 @@ async fn walk_in_chromium(app: &TestApp, s: &Shelf, cnu_token: &str) -> Result<(
         .send_keys("9780596514327")
         .await?;
     browser.click("form.search button[type=submit]").await?;
-    browser
-        .wait_js(
-            30,
-            "the hits",
-            "return document.getElementById('hits') ? true : null;",
-        )
-        .await?;
+    browser.wait_for_id(30, "the hits", "hits").await?;
     browser.screenshot("reader-search").await?;
     browser.click("#hits a").await?;
     browser
@@ -452,13 +446,7 @@ async fn walk_in_chromium(app: &TestApp, s: &Shelf, cnu_token: &str) -> Result<(
     browser.screenshot("reader-disc").await?;
     // Open a folder, and come back to the top.
     browser.click("#browse").await?;
-    browser
-        .wait_js(
-            30,
-            "the listing",
-            "return document.getElementById('listing') ? true : null;",
-        )
-        .await?;
+    browser.wait_for_id(30, "the listing", "listing").await?;
     browser.click("a.dir[href$='/pages/']").await?;
     browser
         .wait_js(
@@ -518,22 +506,12 @@ async fn walk_in_chromium(app: &TestApp, s: &Shelf, cnu_token: &str) -> Result<(
     c.goto(&app.url(&format!("/discs/{}?access={cnu_token}", s.web_cnu)))
         .await?;
     browser
-        .wait_js(
-            30,
-            "the disc by its link",
-            "return document.getElementById('facts') ? true : null;",
-        )
+        .wait_for_id(30, "the disc by its link", "facts")
         .await?;
     // The link's cookie opens the disc's folders too.
     c.goto(&app.url(&format!("/discs/{}/browse/", s.web_cnu)))
         .await?;
-    browser
-        .wait_js(
-            30,
-            "its folder",
-            "return document.getElementById('listing') ? true : null;",
-        )
-        .await?;
+    browser.wait_for_id(30, "its folder", "listing").await?;
     browser.close().await
 }
 

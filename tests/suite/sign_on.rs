@@ -80,12 +80,8 @@ async fn campus(app: &TestApp) -> Result<(String, People)> {
 
 /// Fills the CAS server's own login form (whatever page Chromium is on) and submits it.
 async fn cas_form(b: &Browser, user: &str, password: &str) -> Result<()> {
-    b.wait_js(
-        30,
-        "the CAS login form",
-        "return document.getElementById('id_username') ? true : null;",
-    )
-    .await?;
+    b.wait_for_id(30, "the CAS login form", "id_username")
+        .await?;
     b.client
         .find(Locator::Id("id_username"))
         .await?
@@ -135,13 +131,7 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
     // A reader off campus is refused, offered PKU's sign-on, signs in and is back on the disc.
     let reader = Browser::start().await?;
     reader.client.goto(&disc_page).await?;
-    reader
-        .wait_js(
-            30,
-            "the refusal",
-            "return document.getElementById('via-sign-on') ? true : null;",
-        )
-        .await?;
+    reader.wait_for_id(30, "the refusal", "via-sign-on").await?;
     reader.click("#via-sign-on").await?;
     cas_form(&reader, &people.student.0, &people.student.1).await?;
     let there = reader
@@ -196,12 +186,7 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
     // The librarian makes a personal token for the upload CLI on their page, uses it, and
     // revokes it there.
     lib.client.goto(&app.url("/staff/tokens")).await?;
-    lib.wait_js(
-        30,
-        "the tokens page",
-        "return document.getElementById('name') ? true : null;",
-    )
-    .await?;
+    lib.wait_for_id(30, "the tokens page", "name").await?;
     lib.client
         .find(Locator::Id("name"))
         .await?
@@ -236,12 +221,8 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
         .await?;
     ensure!(r.status() == 403, "and only as that: {}", r.status());
     lib.click("#tokens button[type=submit]").await?;
-    lib.wait_js(
-        30,
-        "the list without it",
-        "return document.getElementById('no-tokens') ? true : null;",
-    )
-    .await?;
+    lib.wait_for_id(30, "the list without it", "no-tokens")
+        .await?;
     let r = app
         .client
         .get(app.url("/api/v1/tokens"))
@@ -355,37 +336,21 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
     // Spindle sessions (the CAS server POSTs a logoutRequest for each ticket).
     for b in [&reader, &lib] {
         b.client.goto(&format!("{}/logout", cas_url())).await?;
-        b.wait_js(
-            30,
-            "the CAS login page",
-            "return document.getElementById('id_username') ? true : null;",
-        )
-        .await?;
+        b.wait_for_id(30, "the CAS login page", "id_username")
+            .await?;
     }
     reader.client.goto(&disc_page).await?;
     reader
-        .wait_js(
-            30,
-            "the refusal again",
-            "return document.getElementById('via-sign-on') ? true : null;",
-        )
+        .wait_for_id(30, "the refusal again", "via-sign-on")
         .await?;
     lib.client.goto(&app.url("/staff/stats")).await?;
-    lib.wait_js(
-        30,
-        "the sign-in page again",
-        "return document.getElementById('sign-on-PKU') ? true : null;",
-    )
-    .await?;
+    lib.wait_for_id(30, "the sign-in page again", "sign-on-PKU")
+        .await?;
     // The reader signs in again from the refusal and signs out on the disc page.
     reader.click("#via-sign-on").await?;
     cas_form(&reader, &people.student.0, &people.student.1).await?;
     reader
-        .wait_js(
-            30,
-            "signed in on the disc page",
-            "return document.getElementById('signed-on') ? true : null;",
-        )
+        .wait_for_id(30, "signed in on the disc page", "signed-on")
         .await?;
     reader.click("#reader-sign-out").await?;
     reader
@@ -397,11 +362,7 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
         .await?;
     reader.client.goto(&disc_page).await?;
     reader
-        .wait_js(
-            30,
-            "the refusal after signing out",
-            "return document.getElementById('via-sign-on') ? true : null;",
-        )
+        .wait_for_id(30, "the refusal after signing out", "via-sign-on")
         .await?;
     // The admin, who did not sign out, is still in.
     adm.client.goto(&app.url("/staff/stats")).await?;

@@ -388,11 +388,7 @@ async fn a_paused_upload_continues_after_a_reload_from_the_servers_offset(
     browser.throttle(None).await?;
     browser.client.goto(&app.url("/librarian/upload")).await?;
     browser
-        .wait_js(
-            30,
-            "the uploader, still signed in",
-            "return document.getElementById('uploader') ? true : null;",
-        )
+        .wait_for_id(30, "the uploader, still signed in", "uploader")
         .await?;
     pick(&browser.client, &[&path]).await?;
     browser

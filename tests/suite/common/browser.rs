@@ -168,6 +168,12 @@ impl Browser {
         }
     }
 
+    /// Waits up to `secs` for an element with this id on the page.
+    pub async fn wait_for_id(&self, secs: u64, what: &str, id: &str) -> Result<()> {
+        let script = format!("return document.getElementById('{id}') ? true : null;");
+        self.wait_js(secs, what, &script).await.map(|_| ())
+    }
+
     /// The text of a file the page downloaded, once Chromium has finished writing it (no
     /// partial `.crdownload` left, and the same bytes on two looks 100 ms apart).
     pub async fn downloaded(&self, name: &str) -> Result<String> {
