@@ -8,7 +8,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
-TARGETS=(image cue range upload_metadata isbn reader_input marc catalogue_xml dav_body text_bytes z3950_ber cas_xml)
+TARGETS=(image cue range upload_metadata isbn reader_input marc catalogue_xml dav_body text_bytes z3950_ber cas_xml oidc_token)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 seeds=$(mktemp -d)
@@ -39,6 +39,7 @@ printf '<?xml version="1.0"?><zs:searchRetrieveResponse xmlns:zs="http://www.loc
   >fuzz/corpus/catalogue_xml/sru-diagnostic
 # Real Zebra sessions (server to client), captured between yaz-client and the test Zebra.
 cp fuzz/seeds/z3950/*.ber fuzz/corpus/z3950_ber/
+cp fuzz/seeds/oidc/*.txt fuzz/corpus/oidc_token/
 # What the test CAS server (django-mama-cas) answers and posts.
 printf '<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:authenticationSuccess><cas:user>li.admin</cas:user><cas:attributes><cas:affiliation>staff</cas:affiliation><cas:affiliation>library-admins</cas:affiliation><cas:displayName>\xe6\x9d\x8e</cas:displayName></cas:attributes></cas:authenticationSuccess></cas:serviceResponse>' >fuzz/corpus/cas_xml/success
 printf '<cas:serviceResponse xmlns:cas="http://www.yale.edu/tp/cas"><cas:authenticationFailure code="INVALID_TICKET">ticket ST-1 has already been used</cas:authenticationFailure></cas:serviceResponse>' >fuzz/corpus/cas_xml/failure

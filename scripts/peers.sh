@@ -299,10 +299,43 @@ start_cas() {
   echo "peers: CAS server (django-mama-cas) on 127.0.0.1:$port"
 }
 
+# A real OpenID Connect provider for the sign-on tests: oidc-provider 9.13.3 (npm, MIT, an
+# OpenID-certified implementation) on this machine's Node.js, installed from the npm registry
+# by its lock file (tests/oidc/package-lock.json) beside a copy of tests/oidc/provider.mjs.
+OIDC_DIR="$HOME/.cache/spindle/oidc"
+
+start_oidc() {
+  local here port
+  here="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/tests/oidc"
+  command -v node >/dev/null && command -v npm >/dev/null \
+    || die "Node.js and npm are needed for the OpenID provider (oidc-provider)"
+  mkdir -p "$OIDC_DIR"
+  cp "$here/package.json" "$here/package-lock.json" "$here/provider.mjs" "$OIDC_DIR/"
+  if ! (cd "$OIDC_DIR" && node -e 'import("oidc-provider")' 2>/dev/null) \
+    || ! cmp -s "$here/package-lock.json" "$OIDC_DIR/node_modules/.package-lock.json.spindle" 2>/dev/null; then
+    echo "peers: installing oidc-provider 9.13.3 into $OIDC_DIR (npm registry)"
+    (cd "$OIDC_DIR" && npm ci --no-audit --no-fund --loglevel=error) \
+      || die "could not install oidc-provider"
+    cp "$here/package-lock.json" "$OIDC_DIR/node_modules/.package-lock.json.spindle"
+  fi
+  port=$(free_port)
+  (cd "$OIDC_DIR" && exec node provider.mjs "$port") >"$PEERS_DIR/oidc.log" 2>&1 &
+  OIDC_PID=$!
+  for _ in $(seq 200); do
+    curl -sf "http://127.0.0.1:$port/.well-known/openid-configuration" >/dev/null 2>&1 && break
+    sleep 0.1
+  done
+  curl -sf "http://127.0.0.1:$port/.well-known/openid-configuration" | grep -q jwks_uri \
+    || { cat "$PEERS_DIR/oidc.log" >&2; die "the OpenID provider (oidc-provider) did not start"; }
+  export SPINDLE_TEST_OIDC_URL="http://127.0.0.1:$port"
+  echo "peers: OpenID provider (oidc-provider) on 127.0.0.1:$port"
+}
+
 stop_peers() {
   local p
   for p in "${OAI_PIDS[@]:-}"; do [ -n "$p" ] && kill "$p" 2>/dev/null; done
   [ -n "${CAS_PID:-}" ] && kill "$CAS_PID" 2>/dev/null
+  [ -n "${OIDC_PID:-}" ] && kill "$OIDC_PID" 2>/dev/null
   [ -n "${ZEBRA_PID:-}" ] && kill "$ZEBRA_PID" 2>/dev/null && wait "$ZEBRA_PID" 2>/dev/null
   [ -n "${GARAGE_PID:-}" ] && kill "$GARAGE_PID" 2>/dev/null && wait "$GARAGE_PID" 2>/dev/null
   [ -n "${PG_STOP:-}" ] && "${PG_STOP[@]}" >/dev/null 2>&1
@@ -349,4 +382,5 @@ start_peers() {
   start_zebra
   start_oai
   start_cas
+  start_oidc
 }

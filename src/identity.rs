@@ -1,6 +1,6 @@
-//! Campus sign-on: each member may name its university's identity provider (CAS today), and
-//! rules that say which of the people signing in with it are the member's librarians or the
-//! consortium's admins. Staff who sign in are kept as people (with no rights until a rule or an
+//! Campus sign-on: each member may name its university's identity provider (CAS, or OpenID
+//! Connect: see [`crate::oidc`]), and rules that say which of the people signing in with it are
+//! the member's librarians or the consortium's admins. Staff who sign in are kept as people (with no rights until a rule or an
 //! admin grants them); readers who sign in are not kept at all: their session names only the
 //! member, for access to its closed discs and for COUNTER's institution.
 //!
@@ -26,12 +26,29 @@ pub struct Identity {
     pub kind: Kind,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cas: Option<Cas>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub oidc: Option<Oidc>,
     /// Who among the people signing in are staff.
     #[serde(default)]
     pub staff: Vec<Rule>,
     /// Whether the member's readers may sign in (off campus) to open its closed discs.
     #[serde(default)]
     pub readers: bool,
+}
+
+/// The provider a member's sign-on names, of its kind.
+pub enum Provider<'a> {
+    Cas(&'a Cas),
+    Oidc(&'a Oidc),
+}
+
+impl Identity {
+    pub fn provider(&self) -> Option<Provider<'_>> {
+        match self.kind {
+            Kind::Cas => self.cas.as_ref().map(Provider::Cas),
+            Kind::Oidc => self.oidc.as_ref().map(Provider::Oidc),
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
@@ -62,6 +79,46 @@ pub struct Cas {
 
 fn cas_protocol_default() -> String {
     "3.0".to_string()
+}
+
+/// An OpenID Connect provider and Spindle's client there. The secret is kept, never answered:
+/// an update that leaves it out (the settings page does) keeps the one stored for the same
+/// issuer and client.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Oidc {
+    /// The issuer exactly as the provider names itself (its discovery document is at
+    /// `{issuer}/.well-known/openid-configuration`).
+    pub issuer: String,
+    pub client_id: String,
+    /// Absent for a public client (PKCE alone).
+    #[serde(default, skip_serializing)]
+    pub client_secret: Option<String>,
+    /// Asked for besides `openid`, for the claims the staff rules read.
+    #[serde(default = "oidc_scopes_default")]
+    pub scopes: Vec<String>,
+}
+
+fn oidc_scopes_default() -> Vec<String> {
+    vec!["openid".into(), "profile".into()]
+}
+
+/// Checks an identity provider's address: http(s), a host, no query or fragment.
+fn provider_url(name: &str, value: &mut String, example: &str) -> AppResult<()> {
+    *value = value.trim().trim_end_matches('/').to_string();
+    let url =
+        reqwest::Url::parse(value).map_err(|e| invalid(format!("{name} is not a URL: {e}")))?;
+    if !matches!(url.scheme(), "http" | "https")
+        || !url.has_host()
+        || url.query().is_some()
+        || url.fragment().is_some()
+        || value.len() > 500
+    {
+        return Err(invalid(format!(
+            "{name} must be an http(s) address without a query, such as {example}"
+        )));
+    }
+    Ok(())
 }
 
 /// One way of being staff: a user name, or an attribute holding a value, grants a role.
@@ -129,27 +186,51 @@ impl Identity {
                 let Some(cas) = self.cas.as_mut() else {
                     return Err(invalid("kind \"cas\" needs a \"cas\" object with base_url"));
                 };
-                cas.base_url = cas.base_url.trim().trim_end_matches('/').to_string();
-                let url = reqwest::Url::parse(&cas.base_url)
-                    .map_err(|e| invalid(format!("cas.base_url is not a URL: {e}")))?;
-                if !matches!(url.scheme(), "http" | "https")
-                    || !url.has_host()
-                    || url.query().is_some()
-                    || url.fragment().is_some()
-                    || cas.base_url.len() > 500
-                {
-                    return Err(invalid(
-                        "cas.base_url must be an http(s) address without a query, such as https://cas.example.edu.cn/cas",
-                    ));
-                }
+                provider_url(
+                    "cas.base_url",
+                    &mut cas.base_url,
+                    "https://cas.example.edu.cn/cas",
+                )?;
                 if !matches!(cas.protocol.as_str(), "2.0" | "3.0") {
                     return Err(invalid("cas.protocol is \"2.0\" or \"3.0\""));
                 }
+                self.oidc = None;
             }
             Kind::Oidc => {
-                return Err(invalid(
-                    "OpenID Connect sign-on is not available in this version of Spindle yet; use CAS, or the trusted proxy headers",
-                ));
+                let Some(oidc) = self.oidc.as_mut() else {
+                    return Err(invalid(
+                        "kind \"oidc\" needs an \"oidc\" object with issuer and client_id",
+                    ));
+                };
+                provider_url(
+                    "oidc.issuer",
+                    &mut oidc.issuer,
+                    "https://sso.example.edu.cn/oidc",
+                )?;
+                oidc.client_id = oidc.client_id.trim().to_string();
+                oidc.client_secret = oidc.client_secret.take().filter(|s| !s.is_empty());
+                let token = |s: &str| {
+                    !s.is_empty() && s.len() <= 300 && s.bytes().all(|b| b.is_ascii_graphic())
+                };
+                if !token(&oidc.client_id) || !oidc.client_secret.as_deref().is_none_or(token) {
+                    return Err(invalid(
+                        "oidc.client_id (and client_secret, when the client has one) are printable ASCII of at most 300 characters",
+                    ));
+                }
+                let mut scopes = vec!["openid".to_string()];
+                for s in oidc.scopes.iter().map(|s| s.trim()) {
+                    if !token(s) || s.contains('"') || s.contains('\\') {
+                        return Err(invalid(format!("oidc.scopes: \"{s}\" is not a scope")));
+                    }
+                    if !scopes.iter().any(|x| x == s) {
+                        scopes.push(s.to_string());
+                    }
+                }
+                if scopes.len() > 20 {
+                    return Err(invalid("at most 20 oidc.scopes"));
+                }
+                oidc.scopes = scopes;
+                self.cas = None;
             }
         }
         if self.staff.len() > MAX_RULES {
@@ -207,9 +288,13 @@ pub async fn configured(db: &Db, member_id: i64) -> AppResult<Option<Identity>> 
     let cas = (kind == Kind::Cas)
         .then(|| serde_json::from_str::<Cas>(&row.settings).ok())
         .flatten();
+    let oidc = (kind == Kind::Oidc)
+        .then(|| serde_json::from_str::<Oidc>(&row.settings).ok())
+        .flatten();
     Ok(Some(Identity {
         kind,
         cas,
+        oidc,
         staff: rules,
         readers: row.readers,
     }))
@@ -221,11 +306,24 @@ pub async fn set(db: &Db, staff: &Staff, code: &str, given: Identity) -> AppResu
         return Err(AppError::forbidden(detail!("err_identity_admins")));
     }
     let m = members::get(db, code).await?;
-    let id = given.validated()?;
-    let settings = match &id.cas {
-        Some(cas) => serde_json::to_string(cas).unwrap_or_default(),
-        None => "{}".to_string(),
-    };
+    let mut id = given.validated()?;
+    if let Some(oidc) = id.oidc.as_mut().filter(|o| o.client_secret.is_none()) {
+        let before = configured(db, m.id).await?.and_then(|i| i.oidc);
+        if let Some(b) = before.filter(|b| b.issuer == oidc.issuer && b.client_id == oidc.client_id)
+        {
+            oidc.client_secret = b.client_secret;
+        }
+    }
+    let settings = match (&id.cas, &id.oidc) {
+        (Some(cas), _) => serde_json::to_value(cas).unwrap_or_default(),
+        (_, Some(oidc)) => {
+            let mut v = serde_json::to_value(oidc).unwrap_or_default();
+            v["client_secret"] = serde_json::json!(oidc.client_secret);
+            v
+        }
+        _ => serde_json::json!({}),
+    }
+    .to_string();
     let rules = serde_json::to_string(&id.staff).unwrap_or_else(|_| "[]".to_string());
     db::identity::set_provider(db, m.id, id.kind.as_str(), &settings, &rules, id.readers).await?;
     Ok(id)
@@ -423,9 +521,11 @@ pub fn logout_ticket(xml: &str) -> Option<String> {
         .filter(|t| !t.is_empty() && t.len() <= 256)
 }
 
-/// The HTTP client that validates tickets.
+/// The HTTP client that validates CAS tickets and redeems OpenID Connect codes, and the
+/// OpenID providers' metadata and keys.
 pub struct SignOn {
     client: reqwest::Client,
+    providers: crate::oidc::Providers,
 }
 
 impl Default for SignOn {
@@ -443,7 +543,10 @@ impl SignOn {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
-        Self { client }
+        Self {
+            client,
+            providers: crate::oidc::Providers::default(),
+        }
     }
 
     /// Asks the CAS server whether `ticket` was issued for `service`.
@@ -452,13 +555,6 @@ impl SignOn {
             "serviceValidate"
         } else {
             "p3/serviceValidate"
-        };
-        let unreachable = |reason: String| {
-            AppError::new(
-                axum::http::StatusCode::BAD_GATEWAY,
-                ErrorCode::SignOnUnavailable,
-                detail!("err_sign_on_unavailable", reason = reason),
-            )
         };
         let mut url = reqwest::Url::parse(&format!("{}/{path}", cas.base_url))
             .map_err(|e| unreachable(e.to_string()))?;
@@ -480,6 +576,130 @@ impl SignOn {
             .map_err(|e| unreachable(e.to_string()))?;
         parse_service_response(&body).map_err(unreachable)
     }
+
+    /// Where the browser goes to sign in at the OpenID provider: the authorization endpoint
+    /// with the code flow's parameters, this sign-in's state and nonce, and the PKCE challenge.
+    pub async fn oidc_authorize_url(
+        &self,
+        oidc: &Oidc,
+        redirect_uri: &str,
+        state: &str,
+        nonce: &str,
+        challenge: &str,
+    ) -> AppResult<String> {
+        let found = self
+            .providers
+            .get(&self.client, &oidc.issuer, false)
+            .await
+            .map_err(|e| unreachable(e.0))?;
+        let mut url = reqwest::Url::parse(&found.meta.authorization_endpoint)
+            .map_err(|e| unreachable(format!("authorization_endpoint: {e}")))?;
+        url.query_pairs_mut()
+            .append_pair("response_type", "code")
+            .append_pair("client_id", &oidc.client_id)
+            .append_pair("redirect_uri", redirect_uri)
+            .append_pair("scope", &oidc.scopes.join(" "))
+            .append_pair("state", state)
+            .append_pair("nonce", nonce)
+            .append_pair("code_challenge", challenge)
+            .append_pair("code_challenge_method", "S256");
+        Ok(url.into())
+    }
+
+    /// Redeems the code the provider sent the browser back with, and answers the person the
+    /// ID token names once it holds up (see [`crate::oidc`]), with the claims of the token and
+    /// of the userinfo endpoint as attributes.
+    pub async fn oidc_person(
+        &self,
+        oidc: &Oidc,
+        redirect_uri: &str,
+        code: &str,
+        verifier: &str,
+        nonce: &str,
+    ) -> AppResult<Person> {
+        use crate::oidc;
+        let found = self
+            .providers
+            .get(&self.client, &oidc.issuer, false)
+            .await
+            .map_err(|e| unreachable(e.0))?;
+        let tokens = oidc::redeem(
+            &self.client,
+            &found.meta,
+            &oidc.client_id,
+            oidc.client_secret.as_deref(),
+            code,
+            redirect_uri,
+            verifier,
+        )
+        .await
+        .map_err(|e| unreachable(e.0))?;
+        if let Some(error) = tokens.error {
+            return Err(refused(
+                &error,
+                tokens.error_description.as_deref().unwrap_or(""),
+            ));
+        }
+        let Some(id_token) = tokens.id_token else {
+            return Err(refused("-", "the provider answered no ID token"));
+        };
+        let claims = match oidc::verify_signature(&id_token, &found.keys) {
+            Err(oidc::TokenError::UnknownKey(_)) => {
+                // The provider may have rolled its keys since they were fetched.
+                let fresh = self
+                    .providers
+                    .get(&self.client, &oidc.issuer, true)
+                    .await
+                    .map_err(|e| unreachable(e.0))?;
+                oidc::verify_signature(&id_token, &fresh.keys)
+            }
+            other => other,
+        }
+        .map_err(|e| refused("id_token", &e.to_string()))?;
+        let want = oidc::Expected {
+            issuer: &oidc.issuer,
+            client_id: &oidc.client_id,
+            nonce,
+            now: crate::db::now(),
+        };
+        let user =
+            oidc::check_claims(&claims, &want).map_err(|e| refused("id_token", &e.to_string()))?;
+        let mut person = Person {
+            user,
+            attributes: Vec::new(),
+        };
+        oidc::attributes(&claims, &mut person.attributes);
+        if let (Some(endpoint), Some(access)) =
+            (&found.meta.userinfo_endpoint, &tokens.access_token)
+        {
+            let info = oidc::userinfo(&self.client, endpoint, access)
+                .await
+                .map_err(|e| unreachable(e.0))?;
+            // Core 5.3.2: userinfo about anyone but the token's subject is not used.
+            if info.get("sub").and_then(serde_json::Value::as_str) != Some(person.user.as_str()) {
+                return Err(refused("userinfo", "its sub is not the ID token's"));
+            }
+            oidc::attributes(&info, &mut person.attributes);
+        }
+        Ok(person)
+    }
+}
+
+/// The identity provider could not be asked, or answered something unusable.
+fn unreachable(reason: String) -> AppError {
+    AppError::new(
+        axum::http::StatusCode::BAD_GATEWAY,
+        ErrorCode::SignOnUnavailable,
+        detail!("err_sign_on_unavailable", reason = reason),
+    )
+}
+
+/// The identity provider, or what it sent, does not vouch for anyone.
+pub fn refused(code: &str, reason: &str) -> AppError {
+    AppError::unauthenticated(
+        ErrorCode::SignOnRefused,
+        detail!("err_sign_on_refused", code = code, reason = reason),
+    )
 }
 
 #[cfg(test)]

@@ -32,6 +32,7 @@ pub mod linking;
 pub mod media;
 pub mod members;
 pub mod metrics;
+pub mod oidc;
 pub mod opac;
 pub mod possession;
 pub mod queue;

@@ -1,6 +1,6 @@
-//! Signing in with a member's campus sign-on (CAS): the way out to the CAS server and back,
-//! the CAS server's single logout, a reader's sign-out; and the API that sets a member's
-//! sign-on and lists the people who signed in as staff.
+//! Signing in with a member's campus sign-on: the way out to its CAS server or OpenID provider
+//! and back, the CAS server's single logout, a reader's sign-out; and the API that sets a
+//! member's sign-on and lists the people who signed in as staff.
 
 use axum::extract::{Query, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
@@ -16,11 +16,12 @@ use crate::app::AppState;
 use crate::auth::{self, Role, Staff};
 use crate::detail;
 use crate::error::{AppError, AppResult, ErrorCode};
-use crate::identity::{self, CasAnswer, Identity, Kind};
+use crate::identity::{self, CasAnswer, Identity, Kind, Provider};
 
-/// The cookie that carries a sign-in from Spindle's page to the CAS server and back: whether
-/// it is staff or a reader, and where to go after. Without it, a ticket is not taken (another
-/// site cannot sign a browser in as someone else by sending it to the way back).
+/// The cookie that carries a sign-in from Spindle's page to the identity provider and back:
+/// whether it is staff or a reader, where to go after and, for OpenID Connect, the state, the
+/// nonce and the PKCE verifier. Without it, a ticket or code is not taken (another site cannot
+/// sign a browser in as someone else by sending it to the way back).
 const FLOW_COOKIE: &str = "spindle_sso";
 /// A reader's sign-on session.
 pub const READER_COOKIE: &str = "spindle_reader";
@@ -31,6 +32,7 @@ pub fn router() -> Router<AppState> {
     Router::new()
         .route("/sso/{code}/sign-in", get(start))
         .route("/sso/{code}/cas", get(cas_return).post(cas_logout))
+        .route("/sso/{code}/oidc", get(oidc_return))
         .route("/sso/sign-out", post(reader_sign_out))
 }
 
@@ -44,10 +46,15 @@ pub fn api() -> Router<AppState> {
         .route("/people/{id}/role", put(grant))
 }
 
-/// The address the CAS server sends the browser back to, and posts logout requests to.
-fn service_url(state: &AppState, code: &str) -> String {
+/// The address the CAS server sends the browser back to, and posts logout requests to; or,
+/// with `kind` "oidc", the OpenID client's redirect URI.
+fn service_url(state: &AppState, code: &str, kind: Kind) -> String {
+    let end = match kind {
+        Kind::Cas => "cas",
+        Kind::Oidc => "oidc",
+    };
     format!(
-        "{}/sso/{}/cas",
+        "{}/sso/{}/{end}",
         state.config.public_url(),
         crate::opac::enc(code)
     )
@@ -64,29 +71,38 @@ fn page_error(lang: Lang, uri: &Uri, e: AppError) -> Response {
     super::reader::error_page(e, lang, uri)
 }
 
-/// The member and its CAS settings, or the page that says it has none.
-async fn member_cas(
+/// The member and its sign-on of `kind` (any kind when `None`), or the page that says it has
+/// none.
+async fn member_identity(
     state: &AppState,
     code: &str,
-) -> AppResult<(crate::members::Member, Identity, identity::Cas)> {
+    kind: Option<Kind>,
+) -> AppResult<(crate::members::Member, Identity)> {
     let member = crate::members::get(&state.db, code).await?;
-    let none = || {
-        AppError::not_found(
-            ErrorCode::NotFound,
-            detail!("err_sign_on_none", member = &member.name),
-        )
-    };
     let id = identity::configured(&state.db, member.id)
         .await?
-        .ok_or_else(none)?;
-    let cas = match (&id.kind, &id.cas) {
-        (Kind::Cas, Some(c)) => c.clone(),
-        _ => return Err(none()),
-    };
-    Ok((member, id, cas))
+        .filter(|id| kind.is_none_or(|k| k == id.kind) && id.provider().is_some())
+        .ok_or_else(|| no_sign_on(&member.name))?;
+    Ok((member, id))
 }
 
-/// Sends the browser to the member's CAS server, remembering who is signing in and where to.
+/// The way back without what the provider should have sent along.
+fn missing(what: &str) -> AppError {
+    AppError::bad_request(
+        ErrorCode::SignOnRefused,
+        detail!("err_sign_on_refused", code = "-", reason = what),
+    )
+}
+
+fn no_sign_on(member: &str) -> AppError {
+    AppError::not_found(
+        ErrorCode::NotFound,
+        detail!("err_sign_on_none", member = member),
+    )
+}
+
+/// Sends the browser to the member's CAS server or OpenID provider, remembering who is signing
+/// in and where to.
 async fn start(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -95,7 +111,7 @@ async fn start(
     Query(q): Query<StartQuery>,
 ) -> Response {
     let lang = Lang::from_request(&headers, &uri);
-    let (_, id, cas) = match member_cas(&state, &code).await {
+    let (member, id) = match member_identity(&state, &code, None).await {
         Ok(found) => found,
         Err(e) => return page_error(lang, &uri, e),
     };
@@ -112,13 +128,33 @@ async fn start(
     } else {
         web::safe_local(q.next.as_deref())
     };
-    let flow = format!(
-        "{}.{}",
-        if staff { "staff" } else { "reader" },
-        crate::opac::enc(&next)
-    );
-    let mut login = format!("{}/login?service=", cas.base_url);
-    login.push_str(&crate::opac::enc(&service_url(&state, &code)));
+    let who = if staff { "staff" } else { "reader" };
+    let (flow, login) = match id.provider() {
+        Some(Provider::Cas(cas)) => {
+            let mut login = format!("{}/login?service=", cas.base_url);
+            login.push_str(&crate::opac::enc(&service_url(&state, &code, Kind::Cas)));
+            (format!("{who}.{}", crate::opac::enc(&next)), login)
+        }
+        Some(Provider::Oidc(oidc)) => {
+            let (sign_in, nonce) = (auth::random_hex(16), auth::random_hex(16));
+            let (verifier, challenge) = crate::oidc::pkce();
+            let redirect = service_url(&state, &code, Kind::Oidc);
+            let login = match state
+                .sign_on
+                .oidc_authorize_url(oidc, &redirect, &sign_in, &nonce, &challenge)
+                .await
+            {
+                Ok(url) => url,
+                Err(e) => return page_error(lang, &uri, e),
+            };
+            let flow = format!(
+                "{who}.{}.{sign_in}.{nonce}.{verifier}",
+                crate::opac::enc(&next)
+            );
+            (flow, login)
+        }
+        None => return page_error(lang, &uri, no_sign_on(&member.name)),
+    };
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, login)]).into_response();
     response.headers_mut().append(
         header::SET_COOKIE,
@@ -128,14 +164,19 @@ async fn start(
 }
 
 #[derive(Deserialize)]
-struct TicketQuery {
+struct ReturnQuery {
     ticket: Option<String>,
+    code: Option<String>,
+    state: Option<String>,
+    iss: Option<String>,
+    error: Option<String>,
+    error_description: Option<String>,
 }
 
 /// The page that moves the browser on after signing in. It is a page, not a redirect: the
-/// way back from the CAS server is a navigation another site started, and a browser does not
-/// send a SameSite=Strict cookie (the staff session's) along a redirect chain that began
-/// elsewhere; a navigation from this page is Spindle's own.
+/// way back from the identity provider is a navigation another site started, and a browser
+/// does not send a SameSite=Strict cookie (the staff session's) along a redirect chain that
+/// began elsewhere; a navigation from this page is Spindle's own.
 fn onwards(lang: Lang, to: &str, who: &str) -> Response {
     let to = crate::site::here(to);
     render(
@@ -146,106 +187,175 @@ fn onwards(lang: Lang, to: &str, who: &str) -> Response {
     )
 }
 
-/// The browser back from the CAS server with a ticket: validated for this service; staff get a
-/// session if a rule or an admin made them staff, readers one that names the member.
+/// The browser back from the CAS server with a ticket, or from the OpenID provider with a
+/// code: staff get a session if a rule or an admin made them staff, readers one that names
+/// the member. Whatever the outcome, the sign-in's cookie is spent.
 async fn cas_return(
     State(state): State<AppState>,
     headers: HeaderMap,
     uri: Uri,
     ApiPath(code): ApiPath<String>,
-    Query(q): Query<TicketQuery>,
+    Query(q): Query<ReturnQuery>,
 ) -> Response {
-    let lang = Lang::from_request(&headers, &uri);
-    match cas_sign_in(&state, &headers, &code, q.ticket.as_deref(), lang).await {
-        Ok(r) => r,
-        Err(e) => {
-            let mut r = page_error(lang, &uri, e);
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                web::set_lax_cookie(&state, FLOW_COOKIE, "", "/sso", 0),
-            );
-            r
-        }
-    }
+    returned(&state, &headers, &uri, &code, Kind::Cas, &q).await
 }
 
-async fn cas_sign_in(
+async fn oidc_return(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ApiPath(code): ApiPath<String>,
+    Query(q): Query<ReturnQuery>,
+) -> Response {
+    returned(&state, &headers, &uri, &code, Kind::Oidc, &q).await
+}
+
+async fn returned(
     state: &AppState,
     headers: &HeaderMap,
+    uri: &Uri,
     code: &str,
-    ticket: Option<&str>,
-    lang: Lang,
-) -> AppResult<Response> {
-    let not_started =
-        || AppError::bad_request(ErrorCode::SignOnRefused, detail!("err_sign_on_not_started"));
-    let (who, next) = web::cookie(headers, FLOW_COOKIE)
-        .and_then(|f| f.split_once('.'))
-        .ok_or_else(not_started)?;
-    let next = percent_encoding::percent_decode_str(next)
-        .decode_utf8()
-        .map_err(|_| not_started())?
-        .into_owned();
-    let ticket = ticket
-        .filter(|t| !t.is_empty() && t.len() <= 256 && t.bytes().all(|b| b.is_ascii_graphic()))
-        .ok_or_else(|| {
-            AppError::bad_request(
-                ErrorCode::SignOnRefused,
-                detail!("err_sign_on_refused", code = "-", reason = "no ticket"),
-            )
-        })?;
-    let (member, id, cas) = member_cas(state, code).await?;
-    let person = match state
-        .sign_on
-        .validate(&cas, &service_url(state, code), ticket)
-        .await?
-    {
-        CasAnswer::Success(p) => p,
-        CasAnswer::Failure(c, reason) => {
-            return Err(AppError::unauthenticated(
-                ErrorCode::SignOnRefused,
-                detail!("err_sign_on_refused", code = c, reason = reason),
-            ));
-        }
-    };
-    let mut response = match who {
-        "staff" => {
-            let staff = identity::staff_signed_in(&state.db, &member, &id, &person).await?;
-            let secs = state.config.auth.staff_secs();
-            let session = auth::open_session(&state.db, &staff, secs, Some(ticket)).await?;
-            let mut r = onwards(lang, &web::safe_next(Some(&next)), &person.display_name());
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                web::set_cookie(state, web::STAFF_COOKIE, &session, "/", secs),
-            );
-            r
-        }
-        _ => {
-            if !id.readers {
-                return Err(AppError::forbidden(detail!("err_sign_on_no_readers")));
-            }
-            let session = auth::random_hex(32);
-            let secs = state.config.auth.reader_secs();
-            crate::db::identity::create_reader_session(
-                &state.db,
-                &auth::hash_token(&session),
-                member.id,
-                Some(&auth::hash_token(ticket)),
-                crate::db::now() + secs,
-            )
-            .await?;
-            let mut r = onwards(lang, &web::safe_local(Some(&next)), &member.name);
-            r.headers_mut().append(
-                header::SET_COOKIE,
-                web::set_lax_cookie(state, READER_COOKIE, &session, "/", secs),
-            );
-            r
-        }
+    kind: Kind,
+    q: &ReturnQuery,
+) -> Response {
+    let lang = Lang::from_request(headers, uri);
+    let mut response = match sign_in(state, headers, code, kind, q, lang).await {
+        Ok(r) => r,
+        Err(e) => page_error(lang, uri, e),
     };
     response.headers_mut().append(
         header::SET_COOKIE,
         web::set_lax_cookie(state, FLOW_COOKIE, "", "/sso", 0),
     );
-    Ok(response)
+    response
+}
+
+/// What the sign-in's cookie remembers.
+struct Flow {
+    staff: bool,
+    next: String,
+    /// OpenID Connect: the state, the nonce and the PKCE verifier sent.
+    oidc: Option<(String, String, String)>,
+}
+
+fn flow(headers: &HeaderMap) -> AppResult<Flow> {
+    let not_started =
+        || AppError::bad_request(ErrorCode::SignOnRefused, detail!("err_sign_on_not_started"));
+    let raw = web::cookie(headers, FLOW_COOKIE).ok_or_else(not_started)?;
+    let parts: Vec<&str> = raw.split('.').collect();
+    let (who, next, oidc) = match parts[..] {
+        [who, next] => (who, next, None),
+        [who, next, state, nonce, verifier] => (
+            who,
+            next,
+            Some((state.to_string(), nonce.to_string(), verifier.to_string())),
+        ),
+        _ => return Err(not_started()),
+    };
+    let next = percent_encoding::percent_decode_str(next)
+        .decode_utf8()
+        .map_err(|_| not_started())?
+        .into_owned();
+    Ok(Flow {
+        staff: who == "staff",
+        next,
+        oidc,
+    })
+}
+
+async fn sign_in(
+    state: &AppState,
+    headers: &HeaderMap,
+    code: &str,
+    kind: Kind,
+    q: &ReturnQuery,
+    lang: Lang,
+) -> AppResult<Response> {
+    let flow = flow(headers)?;
+    let (member, id) = member_identity(state, code, Some(kind)).await?;
+    let back = service_url(state, code, kind);
+    // CAS: the ticket, which its single logout names later; OpenID Connect: none.
+    let (person, ticket) = match (id.provider(), &flow.oidc) {
+        (Some(Provider::Cas(cas)), None) => {
+            let ticket = q
+                .ticket
+                .as_deref()
+                .filter(|t| {
+                    !t.is_empty() && t.len() <= 256 && t.bytes().all(|b| b.is_ascii_graphic())
+                })
+                .ok_or_else(|| missing("no ticket"))?;
+            match state.sign_on.validate(cas, &back, ticket).await? {
+                CasAnswer::Success(p) => (p, Some(ticket)),
+                CasAnswer::Failure(c, reason) => return Err(identity::refused(&c, &reason)),
+            }
+        }
+        (Some(Provider::Oidc(oidc)), Some((sent_state, nonce, verifier))) => {
+            if let Some(error) = &q.error {
+                let reason = q.error_description.as_deref().unwrap_or("");
+                return Err(identity::refused(error, reason));
+            }
+            if q.state.as_deref() != Some(sent_state.as_str()) {
+                return Err(identity::refused(
+                    "state",
+                    "not the state this sign-in sent",
+                ));
+            }
+            // RFC 9207: a provider that names itself must be this member's (no mix-up).
+            if q.iss.as_deref().is_some_and(|i| i != oidc.issuer) {
+                return Err(identity::refused("iss", "another provider answered"));
+            }
+            let code = q
+                .code
+                .as_deref()
+                .filter(|c| !c.is_empty() && c.len() <= 2048)
+                .ok_or_else(|| missing("no code"))?;
+            let person = state
+                .sign_on
+                .oidc_person(oidc, &back, code, verifier, nonce)
+                .await?;
+            (person, None)
+        }
+        _ => {
+            return Err(AppError::bad_request(
+                ErrorCode::SignOnRefused,
+                detail!("err_sign_on_not_started"),
+            ));
+        }
+    };
+    if flow.staff {
+        let staff = identity::staff_signed_in(&state.db, &member, &id, &person).await?;
+        let secs = state.config.auth.staff_secs();
+        let session = auth::open_session(&state.db, &staff, secs, ticket).await?;
+        let mut r = onwards(
+            lang,
+            &web::safe_next(Some(&flow.next)),
+            &person.display_name(),
+        );
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            web::set_cookie(state, web::STAFF_COOKIE, &session, "/", secs),
+        );
+        return Ok(r);
+    }
+    if !id.readers {
+        return Err(AppError::forbidden(detail!("err_sign_on_no_readers")));
+    }
+    let session = auth::random_hex(32);
+    let secs = state.config.auth.reader_secs();
+    crate::db::identity::create_reader_session(
+        &state.db,
+        &auth::hash_token(&session),
+        member.id,
+        ticket.map(auth::hash_token).as_deref(),
+        crate::db::now() + secs,
+    )
+    .await?;
+    let mut r = onwards(lang, &web::safe_local(Some(&flow.next)), &member.name);
+    r.headers_mut().append(
+        header::SET_COOKIE,
+        web::set_lax_cookie(state, READER_COOKIE, &session, "/", secs),
+    );
+    Ok(r)
 }
 
 #[derive(Deserialize)]
@@ -346,7 +456,8 @@ async fn put_identity(
 ) -> AppResult<Json<serde_json::Value>> {
     let id = identity::set(&state.db, &staff, &code, body).await?;
     let mut answer = json!(id);
-    answer["service_url"] = json!(service_url(&state, &code));
+    // Where the provider sends browsers back: CAS's service URL, OpenID's redirect URI.
+    answer["service_url"] = json!(service_url(&state, &code, id.kind));
     Ok(Json(answer))
 }
 

@@ -624,6 +624,14 @@ const MATRIX: &[(&str, &str, &str, [u16; 9])] = &[
         "",
         [400, 400, 400, 400, 401, 401, 401, 401, 401],
     ),
+    // The way back from an OpenID provider takes only a browser that started a sign-in (the
+    // row above spent every caller's).
+    (
+        "GET",
+        "/sso/A/oidc?code=c-1&state=s-1",
+        "",
+        [400, 400, 400, 400, 400, 400, 400, 400, 400],
+    ),
     (
         "POST",
         "/sso/A/cas",

@@ -27,6 +27,7 @@ mod images;
 mod librarian_pages;
 mod linking;
 mod migrations;
+mod oidc;
 mod opac;
 mod play;
 mod process;

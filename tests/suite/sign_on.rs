@@ -451,7 +451,7 @@ async fn cas_refusals(backend: Backend) -> Result<()> {
             json!({"kind": "cas", "cas": {"base_url": "https://x/cas"}, "staff": [{"role": "admin"}]}),
             "staff rule 1",
         ),
-        (json!({"kind": "oidc"}), "OpenID Connect"),
+        (json!({"kind": "oidc"}), "needs an \\\"oidc\\\" object"),
         (
             json!({"kind": "cas", "cas": {"base_url": "https://x/cas"}, "extra": 1}),
             "extra",
