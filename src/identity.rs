@@ -557,7 +557,7 @@ impl SignOn {
             "p3/serviceValidate"
         };
         let mut url = reqwest::Url::parse(&format!("{}/{path}", cas.base_url))
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| provider_unreachable(e.to_string()))?;
         url.query_pairs_mut()
             .append_pair("service", service)
             .append_pair("ticket", ticket);
@@ -566,15 +566,15 @@ impl SignOn {
             .get(url)
             .send()
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
+            .map_err(|e| provider_unreachable(e.to_string()))?;
         if !response.status().is_success() {
-            return Err(unreachable(format!("HTTP {}", response.status())));
+            return Err(provider_unreachable(format!("HTTP {}", response.status())));
         }
         let body = response
             .text()
             .await
-            .map_err(|e| unreachable(e.to_string()))?;
-        parse_service_response(&body).map_err(unreachable)
+            .map_err(|e| provider_unreachable(e.to_string()))?;
+        parse_service_response(&body).map_err(provider_unreachable)
     }
 
     /// Where the browser goes to sign in at the OpenID provider: the authorization endpoint
@@ -590,10 +590,9 @@ impl SignOn {
         let found = self
             .providers
             .get(&self.client, &oidc.issuer, false)
-            .await
-            .map_err(|e| unreachable(e.0))?;
+            .await?;
         let mut url = reqwest::Url::parse(&found.meta.authorization_endpoint)
-            .map_err(|e| unreachable(format!("authorization_endpoint: {e}")))?;
+            .map_err(|e| provider_unreachable(format!("authorization_endpoint: {e}")))?;
         url.query_pairs_mut()
             .append_pair("response_type", "code")
             .append_pair("client_id", &oidc.client_id)
@@ -621,8 +620,7 @@ impl SignOn {
         let found = self
             .providers
             .get(&self.client, &oidc.issuer, false)
-            .await
-            .map_err(|e| unreachable(e.0))?;
+            .await?;
         let tokens = oidc::redeem(
             &self.client,
             &found.meta,
@@ -632,8 +630,7 @@ impl SignOn {
             redirect_uri,
             verifier,
         )
-        .await
-        .map_err(|e| unreachable(e.0))?;
+        .await?;
         if let Some(error) = tokens.error {
             return Err(refused(
                 &error,
@@ -646,11 +643,7 @@ impl SignOn {
         let claims = match oidc::verify_signature(&id_token, &found.keys) {
             Err(oidc::TokenError::UnknownKey(_)) => {
                 // The provider may have rolled its keys since they were fetched.
-                let fresh = self
-                    .providers
-                    .get(&self.client, &oidc.issuer, true)
-                    .await
-                    .map_err(|e| unreachable(e.0))?;
+                let fresh = self.providers.get(&self.client, &oidc.issuer, true).await?;
                 oidc::verify_signature(&id_token, &fresh.keys)
             }
             other => other,
@@ -672,9 +665,7 @@ impl SignOn {
         if let (Some(endpoint), Some(access)) =
             (&found.meta.userinfo_endpoint, &tokens.access_token)
         {
-            let info = oidc::userinfo(&self.client, endpoint, access)
-                .await
-                .map_err(|e| unreachable(e.0))?;
+            let info = oidc::userinfo(&self.client, endpoint, access).await?;
             // Core 5.3.2: userinfo about anyone but the token's subject is not used.
             if info.get("sub").and_then(serde_json::Value::as_str) != Some(person.user.as_str()) {
                 return Err(refused("userinfo", "its sub is not the ID token's"));
@@ -685,8 +676,14 @@ impl SignOn {
     }
 }
 
+impl From<crate::oidc::Unreachable> for AppError {
+    fn from(e: crate::oidc::Unreachable) -> Self {
+        provider_unreachable(e.0)
+    }
+}
+
 /// The identity provider could not be asked, or answered something unusable.
-fn unreachable(reason: String) -> AppError {
+fn provider_unreachable(reason: String) -> AppError {
     AppError::new(
         axum::http::StatusCode::BAD_GATEWAY,
         ErrorCode::SignOnUnavailable,

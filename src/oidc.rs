@@ -380,14 +380,14 @@ impl Providers {
             }
         }
         let url = format!("{issuer}/.well-known/openid-configuration");
-        let meta: Metadata = fetch_json(client, &url).await?;
+        let meta: Metadata = fetch_json(client, &url, None).await?;
         if meta.issuer != issuer {
             return Err(Unreachable(format!(
                 "the discovery document names the issuer {}, not {issuer}",
                 meta.issuer
             )));
         }
-        let set: JwkSet = fetch_json(client, &meta.jwks_uri).await?;
+        let set: JwkSet = fetch_json(client, &meta.jwks_uri, None).await?;
         let found = Arc::new(Discovered {
             meta,
             keys: set.keys,
@@ -400,13 +400,19 @@ impl Providers {
     }
 }
 
+/// GETs `url` (with the access token, when given) and reads its JSON answer.
 async fn fetch_json<T: serde::de::DeserializeOwned>(
     client: &reqwest::Client,
     url: &str,
+    bearer: Option<&str>,
 ) -> Result<T, Unreachable> {
-    let r = client
+    let mut request = client
         .get(url)
-        .header(reqwest::header::ACCEPT, "application/json")
+        .header(reqwest::header::ACCEPT, "application/json");
+    if let Some(token) = bearer {
+        request = request.bearer_auth(token);
+    }
+    let r = request
         .send()
         .await
         .map_err(|e| Unreachable(format!("{url}: {e}")))?;
@@ -485,21 +491,7 @@ pub async fn userinfo(
     endpoint: &str,
     access_token: &str,
 ) -> Result<Map<String, Value>, Unreachable> {
-    let r = client
-        .get(endpoint)
-        .bearer_auth(access_token)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| Unreachable(format!("userinfo: {e}")))?;
-    if !r.status().is_success() {
-        return Err(Unreachable(format!("userinfo: HTTP {}", r.status())));
-    }
-    let body = r
-        .bytes()
-        .await
-        .map_err(|e| Unreachable(format!("userinfo: {e}")))?;
-    serde_json::from_slice(&body).map_err(|e| Unreachable(format!("userinfo: {e}")))
+    fetch_json(client, endpoint, Some(access_token)).await
 }
 
 #[cfg(test)]

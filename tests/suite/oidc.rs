@@ -12,7 +12,7 @@ use crate::common;
 
 use anyhow::{Context, Result, ensure};
 use common::browser::Browser;
-use common::cas::browserish;
+use common::cas::{SIGNED_IN_STAFF_PAGE, browserish};
 use common::oidc::{client_for, code_for, issuer, person, tamper};
 use common::{Backend, TestApp, iso_image};
 use fantoccini::Locator;
@@ -90,10 +90,6 @@ async fn provider_form(b: &Browser, login: &str, password: &str) -> Result<()> {
     b.click("#submit").await
 }
 
-fn signed_in_staff_page() -> &'static str {
-    "return document.querySelector('form[action$=\"/staff/sign-out\"]') ? location.pathname : null;"
-}
-
 async fn oidc_in_chromium(backend: Backend) -> Result<()> {
     let app = TestApp::start(backend).await?;
     let (admin, people, _) = campus(&app).await?;
@@ -139,7 +135,7 @@ async fn oidc_in_chromium(backend: Backend) -> Result<()> {
         provider_form(&b, &who.0, &who.1).await?;
         if expect_rights {
             let path = b
-                .wait_js(30, "the staff page", signed_in_staff_page())
+                .wait_js(30, "the staff page", SIGNED_IN_STAFF_PAGE)
                 .await?;
             ensure!(path == json!("/staff/stats"), "{}: {path}", who.0);
         } else {
@@ -247,11 +243,7 @@ async fn oidc_refusals(backend: Backend) -> Result<()> {
 
     // The provider's own refusal, brought back with the sign-in's state.
     let c = browserish()?;
-    let r = c
-        .get(app.url("/sso/BNU/sign-in?as=reader&next=/"))
-        .send()
-        .await?;
-    let auth = common::header(&r, "location");
+    let auth = common::cas::start_sign_in(&c, &app, "BNU", "reader").await?;
     let state = reqwest::Url::parse(&auth)?
         .query_pairs()
         .find(|(k, _)| k == "state")

@@ -21,7 +21,7 @@ on_both_backends!(
     personal_tokens
 );
 
-use common::cas::cas_url;
+use common::cas::{SIGNED_IN_STAFF_PAGE, cas_url};
 
 /// The people of the test campus this test signs in as (each test makes its own).
 struct People {
@@ -117,10 +117,6 @@ async fn staff_sign_in(b: &Browser, app: &TestApp, user: &str, password: &str) -
     cas_form(b, user, password).await
 }
 
-fn signed_in_staff_page() -> &'static str {
-    "return document.querySelector('form[action$=\"/staff/sign-out\"]') ? location.pathname : null;"
-}
-
 async fn cas_in_chromium(backend: Backend) -> Result<()> {
     let app = TestApp::start(backend).await?;
     let (admin, people) = campus(&app).await?;
@@ -164,7 +160,7 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
     let lib = Browser::start().await?;
     staff_sign_in(&lib, &app, &people.lib.0, &people.lib.1).await?;
     let path = lib
-        .wait_js(30, "the staff page", signed_in_staff_page())
+        .wait_js(30, "the staff page", SIGNED_IN_STAFF_PAGE)
         .await?;
     ensure!(path == json!("/staff/stats"), "{path}");
     let own = page_fetch(&lib, "GET", "/api/v1/members/PKU/identity", None).await?;
@@ -234,7 +230,7 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
     // The admin (by attribute) sees everyone who signed in as staff.
     let adm = Browser::start().await?;
     staff_sign_in(&adm, &app, &people.boss.0, &people.boss.1).await?;
-    adm.wait_js(30, "the staff page", signed_in_staff_page())
+    adm.wait_js(30, "the staff page", SIGNED_IN_STAFF_PAGE)
         .await?;
     let listing = page_fetch(&adm, "GET", "/api/v1/people", None).await?;
     ensure!(listing["status"] == 200, "{listing}");
@@ -329,7 +325,7 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
     nobody.client.goto(&app.url("/staff/sign-in")).await?;
     nobody.click("#sign-on-PKU").await?;
     nobody
-        .wait_js(30, "the staff page after the grant", signed_in_staff_page())
+        .wait_js(30, "the staff page after the grant", SIGNED_IN_STAFF_PAGE)
         .await?;
 
     // Single logout: signing out at the CAS server ends the reader's and the librarian's
@@ -366,7 +362,7 @@ async fn cas_in_chromium(backend: Backend) -> Result<()> {
         .await?;
     // The admin, who did not sign out, is still in.
     adm.client.goto(&app.url("/staff/stats")).await?;
-    adm.wait_js(30, "the admin's page", signed_in_staff_page())
+    adm.wait_js(30, "the admin's page", SIGNED_IN_STAFF_PAGE)
         .await?;
     for b in [reader, lib, adm, nobody] {
         b.close().await?;

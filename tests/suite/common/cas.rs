@@ -19,6 +19,31 @@ pub fn browserish() -> Result<reqwest::Client> {
         .build()?)
 }
 
+/// Starts signing in at `member` on Spindle as `who` ("staff" or "reader") and answers where
+/// Spindle sends the browser: the identity provider's login.
+pub async fn start_sign_in(
+    c: &reqwest::Client,
+    app: &TestApp,
+    member: &str,
+    who: &str,
+) -> Result<String> {
+    let r = c
+        .get(app.url(&format!("/sso/{member}/sign-in?as={who}&next=/")))
+        .send()
+        .await?;
+    ensure!(
+        r.status() == 303,
+        "start: {} {}",
+        r.status(),
+        r.text().await?
+    );
+    Ok(super::header(&r, "location"))
+}
+
+/// The script that answers the page's path once it is a signed-in staff page (it has the
+/// sign-out form), else null: for `Browser::wait_js`.
+pub const SIGNED_IN_STAFF_PAGE: &str = "return document.querySelector('form[action$=\"/staff/sign-out\"]') ? location.pathname : null;";
+
 /// Starts signing in at `member` on Spindle, logs in at the CAS server's form, and returns
 /// the address the CAS server sends the browser back to (with its ticket), not yet visited.
 pub async fn ticket_for(
@@ -29,12 +54,7 @@ pub async fn ticket_for(
     user: &str,
     password: &str,
 ) -> Result<String> {
-    let r = c
-        .get(app.url(&format!("/sso/{member}/sign-in?as={who}&next=/")))
-        .send()
-        .await?;
-    ensure!(r.status() == 303, "start: {}", r.status());
-    let login = super::header(&r, "location");
+    let login = start_sign_in(c, app, member, who).await?;
     ensure!(
         login.starts_with(&format!("{}/login?service=", cas_url())),
         "{login}"

@@ -73,17 +73,7 @@ pub async fn code_for(
     login: &str,
     password: &str,
 ) -> Result<String> {
-    let r = c
-        .get(app.url(&format!("/sso/{member}/sign-in?as={who}&next=/")))
-        .send()
-        .await?;
-    ensure!(
-        r.status() == 303,
-        "start: {} {}",
-        r.status(),
-        r.text().await?
-    );
-    let mut at = super::header(&r, "location");
+    let mut at = super::cas::start_sign_in(c, app, member, who).await?;
     ensure!(at.starts_with(&format!("{}/auth?", issuer())), "{at}");
     let back = app.url(&format!("/sso/{member}/oidc"));
     for _ in 0..10 {
