@@ -122,11 +122,17 @@ fn words(line: &str) -> Vec<String> {
     out
 }
 
-/// `mm:ss:ff` to frames (75 per second).
+/// `mm:ss:ff` to frames (75 per second); none for minutes so many the frames overflow.
 fn msf(s: &str) -> Option<u64> {
     let mut it = s.split(':').map(|p| p.parse::<u64>().ok());
     let (m, sec, f) = (it.next()??, it.next()??, it.next()??);
-    (it.next().is_none() && sec < 60 && f < 75).then_some((m * 60 + sec) * 75 + f)
+    if it.next().is_some() || sec >= 60 || f >= 75 {
+        return None;
+    }
+    m.checked_mul(60)?
+        .checked_add(sec)?
+        .checked_mul(75)?
+        .checked_add(f)
 }
 
 pub fn parse_cue(text: &str) -> Result<CueSheet, ImageError> {
@@ -453,6 +459,14 @@ mod tests {
     use super::*;
 
     const REDUMP: &str = "FILE \"disc (Track 1).bin\" BINARY\r\n  TRACK 01 MODE1/2352\r\n    INDEX 01 00:00:00\r\nFILE \"disc (Track 2).bin\" BINARY\r\n  TRACK 02 AUDIO\r\n    INDEX 00 00:00:00\r\n    INDEX 01 00:02:00\r\n";
+
+    #[test]
+    fn times_whose_frames_overflow_are_malformed_not_a_panic() {
+        assert_eq!(msf("01:02:03"), Some((60 + 2) * 75 + 3));
+        assert_eq!(msf("18446744073709551615:00:00"), None);
+        let sheet = "FILE \"a.bin\" BINARY\n  TRACK 01 MODE1/2352\n    INDEX 01 18446744073709551615:00:00\n";
+        assert!(parse_cue(sheet).is_err());
+    }
 
     #[test]
     fn parses_a_redump_sheet() {
