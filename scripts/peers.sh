@@ -8,8 +8,29 @@ GARAGE_VERSION=2.5.0
 
 die() { echo "peers: $*" >&2; exit 1; }
 
+# A port free now and not handed out before by this shell (two ports asked one after the other
+# can come back equal once the first socket is closed: Garage's S3 and admin APIs once got the
+# same one). The ports given are kept in a file named after this shell's pid.
 free_port() {
-  python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1]); s.close()'
+  python3 - "/tmp/spindle-ports.$$" <<'PY'
+import socket, sys
+path = sys.argv[1]
+try:
+    taken = set(open(path).read().split())
+except FileNotFoundError:
+    taken = set()
+held = []
+while True:
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = str(s.getsockname()[1])
+    if port not in taken:
+        break
+    held.append(s)
+with open(path, "a") as f:
+    f.write(port + "\n")
+print(port)
+PY
 }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -340,6 +361,7 @@ stop_peers() {
   [ -n "${GARAGE_PID:-}" ] && kill "$GARAGE_PID" 2>/dev/null && wait "$GARAGE_PID" 2>/dev/null
   [ -n "${PG_STOP:-}" ] && "${PG_STOP[@]}" >/dev/null 2>&1
   [ -n "${PEERS_DIR:-}" ] && rm -rf "$PEERS_DIR"
+  rm -f "/tmp/spindle-ports.$$"
   return 0
 }
 
