@@ -367,6 +367,40 @@ pub struct AuthConfig {
     pub reader_session_hours: u64,
     /// A reader's session ends after this long without a request.
     pub reader_idle_minutes: u64,
+    /// Sign-on by a proxy in front that has already authenticated the person (a Shibboleth SP
+    /// for SAML/CARSI, `mod_auth_cas`, oauth2-proxy) and says who they are in headers.
+    pub proxy: ProxyAuthConfig,
+}
+
+/// The headers a signing-in proxy sets. They are believed only from `http.trusted_proxies`
+/// and removed from every other request before any handler sees it; the proxy must set
+/// (or clear) them on every request it passes on, so a client cannot send its own.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxyAuthConfig {
+    /// The header with the person's user name (`REMOTE_USER`'s header, e.g. `X-Remote-User`;
+    /// with CARSI, a header carrying `eduPersonPrincipalName` or `eduPersonTargetedID`).
+    /// Empty: no member can use proxy sign-on.
+    pub user_header: String,
+    /// Headers with the person's attributes, each an attribute of the same name for the
+    /// staff rules (e.g. `eduPersonScopedAffiliation`); several values are separated by `;`,
+    /// as a Shibboleth SP sends them.
+    pub attribute_headers: Vec<String>,
+    /// The attribute that names the person's institution: a value `affiliation@scope` or
+    /// `scope` is matched against the `scope` each member's proxy sign-on names (e.g.
+    /// `pku.edu.cn`). A person is a member's only when it holds that member's scope.
+    pub member_attribute: String,
+}
+
+impl ProxyAuthConfig {
+    /// Every header the proxy sets, lower-cased (the ones stripped from untrusted requests).
+    pub fn headers(&self) -> Vec<String> {
+        std::iter::once(&self.user_header)
+            .chain(&self.attribute_headers)
+            .filter(|h| !h.is_empty())
+            .map(|h| h.to_ascii_lowercase())
+            .collect()
+    }
 }
 
 impl Default for AuthConfig {
@@ -376,6 +410,7 @@ impl Default for AuthConfig {
             staff_idle_minutes: 120,
             reader_session_hours: 24,
             reader_idle_minutes: 240,
+            proxy: ProxyAuthConfig::default(),
         }
     }
 }
@@ -541,6 +576,30 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "auth: session hours and idle minutes must be at least 1".into(),
+            ));
+        }
+        let proxy = &a.proxy;
+        for h in proxy.headers() {
+            if axum::http::HeaderName::from_bytes(h.as_bytes()).is_err() {
+                return Err(ConfigError::Invalid(format!(
+                    "auth.proxy: {h:?} is not a header name"
+                )));
+            }
+        }
+        if !proxy.user_header.is_empty()
+            && !proxy
+                .attribute_headers
+                .iter()
+                .any(|h| h.eq_ignore_ascii_case(&proxy.member_attribute))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "auth.proxy.member_attribute {:?} must name one of auth.proxy.attribute_headers (the attribute whose scope names the member)",
+                proxy.member_attribute
+            )));
+        }
+        if !proxy.user_header.is_empty() && self.http.trusted_proxies.is_empty() {
+            return Err(ConfigError::Invalid(
+                "auth.proxy.user_header needs http.trusted_proxies (the proxy whose headers are believed)".into(),
             ));
         }
         let base = &self.http.base_path;
@@ -751,6 +810,23 @@ mod tests {
             redact_url("sqlite://data/spindle.db"),
             "sqlite://data/spindle.db"
         );
+    }
+
+    #[test]
+    fn proxy_sign_on_needs_a_trusted_proxy_and_its_member_attribute() {
+        let mut c = Config::default();
+        c.auth.proxy.user_header = "X-Remote-User".into();
+        c.auth.proxy.attribute_headers = vec!["eduPersonScopedAffiliation".into()];
+        c.auth.proxy.member_attribute = "eduPersonScopedAffiliation".into();
+        let said = |c: &Config| c.validate().err().map(|e| e.to_string());
+        assert!(said(&c).is_some_and(|e| e.contains("http.trusted_proxies")));
+        c.http.trusted_proxies = vec!["10.0.0.5/32".into()];
+        assert_eq!(said(&c), None);
+        c.auth.proxy.member_attribute = "affiliation".into();
+        assert!(said(&c).is_some_and(|e| e.contains("member_attribute")));
+        c.auth.proxy.member_attribute = "eduPersonScopedAffiliation".into();
+        c.auth.proxy.attribute_headers.push("bad header".into());
+        assert!(said(&c).is_some_and(|e| e.contains("not a header name")));
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub struct Identity {
     pub cas: Option<Cas>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub oidc: Option<Oidc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proxy: Option<ProxySignOn>,
     /// Who among the people signing in are staff.
     #[serde(default)]
     pub staff: Vec<Rule>,
@@ -40,6 +42,7 @@ pub struct Identity {
 pub enum Provider<'a> {
     Cas(&'a Cas),
     Oidc(&'a Oidc),
+    Proxy(&'a ProxySignOn),
 }
 
 impl Identity {
@@ -47,6 +50,7 @@ impl Identity {
         match self.kind {
             Kind::Cas => self.cas.as_ref().map(Provider::Cas),
             Kind::Oidc => self.oidc.as_ref().map(Provider::Oidc),
+            Kind::Proxy => self.proxy.as_ref().map(Provider::Proxy),
         }
     }
 }
@@ -56,14 +60,22 @@ impl Identity {
 pub enum Kind {
     Cas,
     Oidc,
+    Proxy,
 }
 
 impl Kind {
-    fn as_str(self) -> &'static str {
+    pub fn as_str(self) -> &'static str {
         match self {
             Kind::Cas => "cas",
             Kind::Oidc => "oidc",
+            Kind::Proxy => "proxy",
         }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        [Kind::Cas, Kind::Oidc, Kind::Proxy]
+            .into_iter()
+            .find(|k| k.as_str() == s)
     }
 }
 
@@ -101,6 +113,64 @@ pub struct Oidc {
 
 fn oidc_scopes_default() -> Vec<String> {
     vec!["openid".into(), "profile".into()]
+}
+
+/// Sign-on through the proxy in front (`[auth.proxy]`, e.g. a Shibboleth SP in CARSI): the
+/// proxy has authenticated the person and says who they are in headers; they are this
+/// member's when the member attribute holds this scope (`student@pku.edu.cn` or `pku.edu.cn`).
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ProxySignOn {
+    pub scope: String,
+}
+
+impl ProxySignOn {
+    /// Whether one of the person's `attribute` values names this member's scope.
+    pub fn vouches(&self, person: &Person, attribute: &str) -> bool {
+        person.attributes.iter().any(|(name, value)| {
+            name.eq_ignore_ascii_case(attribute)
+                && value
+                    .rsplit_once('@')
+                    .map_or(value.as_str(), |(_, scope)| scope)
+                    .eq_ignore_ascii_case(&self.scope)
+        })
+    }
+}
+
+/// Who the proxy's headers say signed in, if its user header is there and sane: the user and
+/// each attribute header's values (`;`-separated, as a Shibboleth SP sends several).
+pub fn proxy_person(
+    config: &crate::config::ProxyAuthConfig,
+    headers: &axum::http::HeaderMap,
+) -> Option<Person> {
+    let text = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+    };
+    if config.user_header.is_empty() {
+        return None;
+    }
+    let user = text(&config.user_header).filter(|u| u.len() <= 255)?;
+    let attributes = config
+        .attribute_headers
+        .iter()
+        .filter_map(|name| Some((name, text(name)?)))
+        .flat_map(|(name, values)| {
+            values
+                .split(';')
+                .map(str::trim)
+                .filter(|v| !v.is_empty() && v.len() <= 300)
+                .take(50)
+                .map(move |v| (name.clone(), v.to_string()))
+        })
+        .collect();
+    Some(Person {
+        user: user.to_string(),
+        attributes,
+    })
 }
 
 /// Checks an identity provider's address: http(s), a host, no query or fragment.
@@ -180,7 +250,7 @@ fn invalid(reason: impl Into<String>) -> AppError {
 impl Identity {
     /// Checks and tidies what staff sent: a usable CAS address and protocol, and rules that
     /// each name a user, or an attribute and its value.
-    fn validated(mut self) -> AppResult<Self> {
+    fn validated(mut self, proxy_config: &crate::config::ProxyAuthConfig) -> AppResult<Self> {
         match self.kind {
             Kind::Cas => {
                 let Some(cas) = self.cas.as_mut() else {
@@ -195,6 +265,7 @@ impl Identity {
                     return Err(invalid("cas.protocol is \"2.0\" or \"3.0\""));
                 }
                 self.oidc = None;
+                self.proxy = None;
             }
             Kind::Oidc => {
                 let Some(oidc) = self.oidc.as_mut() else {
@@ -231,6 +302,33 @@ impl Identity {
                 }
                 oidc.scopes = scopes;
                 self.cas = None;
+                self.proxy = None;
+            }
+            Kind::Proxy => {
+                if proxy_config.user_header.is_empty() {
+                    return Err(invalid(
+                        "kind \"proxy\" needs the server's [auth.proxy] user_header and member_attribute (an operator sets them)",
+                    ));
+                }
+                let Some(proxy) = self.proxy.as_mut() else {
+                    return Err(invalid(
+                        "kind \"proxy\" needs a \"proxy\" object with the member's scope, such as \"pku.edu.cn\"",
+                    ));
+                };
+                proxy.scope = proxy.scope.trim().to_ascii_lowercase();
+                let scope_ok = !proxy.scope.is_empty()
+                    && proxy.scope.len() <= 253
+                    && proxy
+                        .scope
+                        .bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || b"-._".contains(&b));
+                if !scope_ok {
+                    return Err(invalid(
+                        "proxy.scope is the member's scope, a domain such as \"pku.edu.cn\"",
+                    ));
+                }
+                self.cas = None;
+                self.oidc = None;
             }
         }
         if self.staff.len() > MAX_RULES {
@@ -280,33 +378,33 @@ pub async fn configured(db: &Db, member_id: i64) -> AppResult<Option<Identity>> 
         return Ok(None);
     };
     let rules: Vec<Rule> = serde_json::from_str(&row.staff_rules).unwrap_or_default();
-    let kind = if row.kind == "oidc" {
-        Kind::Oidc
-    } else {
-        Kind::Cas
-    };
-    let cas = (kind == Kind::Cas)
-        .then(|| serde_json::from_str::<Cas>(&row.settings).ok())
-        .flatten();
-    let oidc = (kind == Kind::Oidc)
-        .then(|| serde_json::from_str::<Oidc>(&row.settings).ok())
-        .flatten();
+    let kind = Kind::parse(&row.kind).unwrap_or(Kind::Cas);
+    fn settings<T: serde::de::DeserializeOwned>(on: bool, json: &str) -> Option<T> {
+        on.then(|| serde_json::from_str(json).ok()).flatten()
+    }
     Ok(Some(Identity {
         kind,
-        cas,
-        oidc,
+        cas: settings(kind == Kind::Cas, &row.settings),
+        oidc: settings(kind == Kind::Oidc, &row.settings),
+        proxy: settings(kind == Kind::Proxy, &row.settings),
         staff: rules,
         readers: row.readers,
     }))
 }
 
 /// Sets a member's sign-on (consortium admins only: its rules can make admins).
-pub async fn set(db: &Db, staff: &Staff, code: &str, given: Identity) -> AppResult<Identity> {
+pub async fn set(
+    db: &Db,
+    proxy_config: &crate::config::ProxyAuthConfig,
+    staff: &Staff,
+    code: &str,
+    given: Identity,
+) -> AppResult<Identity> {
     if staff.role != Role::Admin {
         return Err(AppError::forbidden(detail!("err_identity_admins")));
     }
     let m = members::get(db, code).await?;
-    let mut id = given.validated()?;
+    let mut id = given.validated(proxy_config)?;
     if let Some(oidc) = id.oidc.as_mut().filter(|o| o.client_secret.is_none()) {
         let before = configured(db, m.id).await?.and_then(|i| i.oidc);
         if let Some(b) = before.filter(|b| b.issuer == oidc.issuer && b.client_id == oidc.client_id)
@@ -314,14 +412,15 @@ pub async fn set(db: &Db, staff: &Staff, code: &str, given: Identity) -> AppResu
             oidc.client_secret = b.client_secret;
         }
     }
-    let settings = match (&id.cas, &id.oidc) {
-        (Some(cas), _) => serde_json::to_value(cas).unwrap_or_default(),
-        (_, Some(oidc)) => {
+    let settings = match id.provider() {
+        Some(Provider::Cas(cas)) => serde_json::to_value(cas).unwrap_or_default(),
+        Some(Provider::Oidc(oidc)) => {
             let mut v = serde_json::to_value(oidc).unwrap_or_default();
             v["client_secret"] = serde_json::json!(oidc.client_secret);
             v
         }
-        _ => serde_json::json!({}),
+        Some(Provider::Proxy(proxy)) => serde_json::to_value(proxy).unwrap_or_default(),
+        None => serde_json::json!({}),
     }
     .to_string();
     let rules = serde_json::to_string(&id.staff).unwrap_or_else(|_| "[]".to_string());
@@ -756,7 +855,10 @@ mod tests {
         let ok = |v: serde_json::Value| {
             serde_json::from_value::<Identity>(v)
                 .map_err(|e| e.to_string())
-                .and_then(|i| i.validated().map_err(|e| e.detail("en")))
+                .and_then(|i| {
+                    i.validated(&crate::config::ProxyAuthConfig::default())
+                        .map_err(|e| e.detail("en"))
+                })
         };
         let good = ok(serde_json::json!({"kind": "cas", "cas": {"base_url": " https://cas.example.edu.cn/cas/ "}, "staff": [{"user": " w ", "role": "admin"}]}))
             .expect("valid");
@@ -776,9 +878,102 @@ mod tests {
             serde_json::json!({"kind": "cas", "cas": {"base_url": "https://x/cas"}, "staff": [{"attribute": "b", "role": "admin"}]}),
             serde_json::json!({"kind": "cas", "cas": {"base_url": "https://x/cas"}, "staff": [{"user": "a", "role": "owner"}]}),
             serde_json::json!({"kind": "saml"}),
+            // No [auth.proxy] on this server.
+            serde_json::json!({"kind": "proxy", "proxy": {"scope": "pku.edu.cn"}}),
         ] {
             assert!(ok(bad.clone()).is_err(), "{bad}");
         }
+    }
+
+    fn proxy_config() -> crate::config::ProxyAuthConfig {
+        crate::config::ProxyAuthConfig {
+            user_header: "X-Remote-User".into(),
+            attribute_headers: vec!["eduPersonScopedAffiliation".into(), "displayName".into()],
+            member_attribute: "eduPersonScopedAffiliation".into(),
+        }
+    }
+
+    #[test]
+    fn proxy_sign_on_needs_a_scope_and_the_servers_headers() {
+        let check = |v: serde_json::Value| {
+            serde_json::from_value::<Identity>(v)
+                .map_err(|e| e.to_string())
+                .and_then(|i| i.validated(&proxy_config()).map_err(|e| e.detail("en")))
+        };
+        let good = check(serde_json::json!({"kind": "proxy", "proxy": {"scope": " PKU.edu.cn "}, "cas": {"base_url": "https://x/cas"}}))
+            .expect("valid");
+        assert_eq!(good.proxy.map(|p| p.scope), Some("pku.edu.cn".into()));
+        assert_eq!(good.cas, None, "the other kinds' settings are dropped");
+        for bad in [
+            serde_json::json!({"kind": "proxy"}),
+            serde_json::json!({"kind": "proxy", "proxy": {"scope": ""}}),
+            serde_json::json!({"kind": "proxy", "proxy": {"scope": "a b"}}),
+            serde_json::json!({"kind": "proxy", "proxy": {"scope": "x@pku.edu.cn"}}),
+            serde_json::json!({"kind": "proxy", "proxy": {"scope": "pku", "header": "x"}}),
+        ] {
+            assert!(check(bad.clone()).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn proxy_headers_make_a_person_of_the_scope_they_name() {
+        let config = proxy_config();
+        let mut headers = axum::http::HeaderMap::new();
+        assert_eq!(proxy_person(&config, &headers), None, "no user header");
+        headers.insert("x-remote-user", "  ".parse().expect("header"));
+        assert_eq!(proxy_person(&config, &headers), None, "an empty user");
+        headers.insert("x-remote-user", "zhang@pku.edu.cn".parse().expect("header"));
+        headers.insert(
+            "edupersonscopedaffiliation",
+            "student@pku.edu.cn; member@pku.edu.cn;;"
+                .parse()
+                .expect("header"),
+        );
+        headers.insert("mail", "z@pku.edu.cn".parse().expect("header"));
+        let p = proxy_person(&config, &headers).expect("a person");
+        assert_eq!(p.user, "zhang@pku.edu.cn");
+        assert_eq!(
+            p.attributes,
+            vec![
+                (
+                    "eduPersonScopedAffiliation".to_string(),
+                    "student@pku.edu.cn".to_string()
+                ),
+                (
+                    "eduPersonScopedAffiliation".to_string(),
+                    "member@pku.edu.cn".to_string()
+                ),
+            ],
+            "each value its own attribute; headers not configured are not read"
+        );
+        let pku = ProxySignOn {
+            scope: "pku.edu.cn".into(),
+        };
+        let thu = ProxySignOn {
+            scope: "thu.edu.cn".into(),
+        };
+        assert!(pku.vouches(&p, &config.member_attribute));
+        assert!(!thu.vouches(&p, &config.member_attribute));
+        assert!(!pku.vouches(&p, "displayName"), "only the member attribute");
+        let bare = Person {
+            user: "u".into(),
+            attributes: vec![("eduPersonScopedAffiliation".into(), "PKU.EDU.CN".into())],
+        };
+        assert!(pku.vouches(&bare, &config.member_attribute));
+        let sub = Person {
+            user: "u".into(),
+            attributes: vec![(
+                "eduPersonScopedAffiliation".into(),
+                "student@evil.pku.edu.cn".into(),
+            )],
+        };
+        assert!(
+            !pku.vouches(&sub, &config.member_attribute),
+            "a scope is matched whole"
+        );
+        let mut off = config.clone();
+        off.user_header.clear();
+        assert_eq!(proxy_person(&off, &headers), None, "proxy sign-on off");
     }
 
     #[test]

@@ -446,6 +446,34 @@ pub(super) async fn remember_language(request: Request, next: Next) -> Response 
 /// Spindle may hold one. So is a path whose percent-encoding is not UTF-8 (`%C0%AE`, an
 /// overlong `.`): every route's answer to it is then the same problem document, not the
 /// plain text of whichever extractor met it first.
+/// The signing-in proxy's headers (`[auth.proxy]`) are believed only from
+/// `http.trusted_proxies`: from any other peer they are removed before any handler sees the
+/// request, so a reader cannot name themselves by sending them.
+pub(super) async fn strip_proxy_identity(
+    State(state): State<AppState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let proxy = &state.config.auth.proxy;
+    if !proxy.user_header.is_empty() {
+        let peer = request
+            .extensions()
+            .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+            .map(|c| crate::usage::canonical(c.0.ip()));
+        let trusted =
+            peer.is_some_and(|ip| state.usage.trusted_proxies.iter().any(|n| n.contains(&ip)));
+        if !trusted {
+            let headers = request.headers_mut();
+            for name in std::iter::once(&proxy.user_header).chain(&proxy.attribute_headers) {
+                if headers.remove(name.as_str()).is_some() {
+                    tracing::debug!(header = %name, ?peer, "proxy sign-on header from an untrusted peer removed");
+                }
+            }
+        }
+    }
+    next.run(request).await
+}
+
 pub(super) async fn refuse_nul(request: Request, next: Next) -> Response {
     let in_uri = request
         .uri()

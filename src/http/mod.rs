@@ -162,6 +162,10 @@ fn routes(state: AppState) -> Router {
             layers::count_requests,
         ))
         .layer(middleware::from_fn(layers::refuse_nul))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            layers::strip_proxy_identity,
+        ))
         .layer(middleware::from_fn(layers::localize_problems))
         .layer(middleware::from_fn(layers::remember_language))
         // Every answer, JSON included, is what its Content-Type says and nothing else.

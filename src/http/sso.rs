@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/sso/{code}/sign-in", get(start))
         .route("/sso/{code}/cas", get(cas_return).post(cas_logout))
         .route("/sso/{code}/oidc", get(oidc_return))
+        .route("/sso/{code}/proxy", get(proxy_return))
         .route("/sso/sign-out", post(reader_sign_out))
 }
 
@@ -46,17 +47,15 @@ pub fn api() -> Router<AppState> {
         .route("/people/{id}/role", put(grant))
 }
 
-/// The address the CAS server sends the browser back to, and posts logout requests to; or,
-/// with `kind` "oidc", the OpenID client's redirect URI.
+/// The address the CAS server sends the browser back to, and posts logout requests to; with
+/// `kind` "oidc", the OpenID client's redirect URI; with "proxy", the address the signing-in
+/// proxy must guard (it authenticates the person there and passes them on in headers).
 fn service_url(state: &AppState, code: &str, kind: Kind) -> String {
-    let end = match kind {
-        Kind::Cas => "cas",
-        Kind::Oidc => "oidc",
-    };
     format!(
-        "{}/sso/{}/{end}",
+        "{}/sso/{}/{}",
         state.config.public_url(),
-        crate::opac::enc(code)
+        crate::opac::enc(code),
+        kind.as_str()
     )
 }
 
@@ -153,6 +152,13 @@ async fn start(
             );
             (flow, login)
         }
+        Some(Provider::Proxy(_)) => {
+            let guarded = format!("/sso/{}/proxy", crate::opac::enc(&code));
+            (
+                format!("{who}.{}", crate::opac::enc(&next)),
+                crate::site::here(guarded),
+            )
+        }
         None => return page_error(lang, &uri, no_sign_on(&member.name)),
     };
     let mut response = (StatusCode::SEE_OTHER, [(header::LOCATION, login)]).into_response();
@@ -208,6 +214,18 @@ async fn oidc_return(
     Query(q): Query<ReturnQuery>,
 ) -> Response {
     returned(&state, &headers, &uri, &code, Kind::Oidc, &q).await
+}
+
+/// The browser passed on by the signing-in proxy in front, with the person in its headers
+/// (removed by a layer from every request that did not come from `http.trusted_proxies`).
+async fn proxy_return(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    uri: Uri,
+    ApiPath(code): ApiPath<String>,
+    Query(q): Query<ReturnQuery>,
+) -> Response {
+    returned(&state, &headers, &uri, &code, Kind::Proxy, &q).await
 }
 
 async fn returned(
@@ -313,6 +331,25 @@ async fn sign_in(
                 .sign_on
                 .oidc_person(oidc, &back, code, verifier, nonce)
                 .await?;
+            (person, None)
+        }
+        (Some(Provider::Proxy(proxy)), None) => {
+            let config = &state.config.auth.proxy;
+            let person = identity::proxy_person(config, headers).ok_or_else(|| {
+                identity::refused(
+                    "proxy",
+                    "no signed-in person came through the trusted proxy with this request",
+                )
+            })?;
+            if !proxy.vouches(&person, &config.member_attribute) {
+                return Err(identity::refused(
+                    "scope",
+                    &format!(
+                        "the proxy vouched for a person whose {} does not name {}",
+                        config.member_attribute, proxy.scope
+                    ),
+                ));
+            }
             (person, None)
         }
         _ => {
@@ -454,7 +491,7 @@ async fn put_identity(
     ApiPath(code): ApiPath<String>,
     ApiJson(body): ApiJson<Identity>,
 ) -> AppResult<Json<serde_json::Value>> {
-    let id = identity::set(&state.db, &staff, &code, body).await?;
+    let id = identity::set(&state.db, &state.config.auth.proxy, &staff, &code, body).await?;
     let mut answer = json!(id);
     // Where the provider sends browsers back: CAS's service URL, OpenID's redirect URI.
     answer["service_url"] = json!(service_url(&state, &code, id.kind));

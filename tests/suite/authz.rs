@@ -632,6 +632,13 @@ const MATRIX: &[(&str, &str, &str, [u16; 9])] = &[
         "",
         [400, 400, 400, 400, 400, 400, 400, 400, 400],
     ),
+    // Nor the way back through a signing-in proxy.
+    (
+        "GET",
+        "/sso/A/proxy",
+        "",
+        [400, 400, 400, 400, 400, 400, 400, 400, 400],
+    ),
     (
         "POST",
         "/sso/A/cas",

@@ -762,20 +762,6 @@ async fn every_page_fits_a_phone(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-/// A port free now, below the ephemeral range (32768–60999 here), so that no socket bound to
-/// port 0 meanwhile (the app's own listener, a client) can take it before nginx binds it.
-fn free_port() -> Result<u16> {
-    use rand::Rng as _;
-    let mut rng = rand::rng();
-    for _ in 0..200 {
-        let port = rng.random_range(20_000..32_000);
-        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
-            return Ok(port);
-        }
-    }
-    anyhow::bail!("no free port in 20000..32000")
-}
-
 /// A real nginx running `deploy/nginx-spindle.conf` as written — only its ports, certificate
 /// and (for a base path) its `location` changed — in front of `upstream`, answering HTTPS on
 /// `tls_port`; stopped when the guard drops. Returns the plain-HTTP port too.
@@ -784,7 +770,7 @@ async fn nginx_in_front(
     tls_port: u16,
     work: &std::path::Path,
     location: &str,
-) -> Result<(Nginx, u16)> {
+) -> Result<(common::nginx::Nginx, u16)> {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
     let cert = work.join("cert.pem");
     let key = work.join("key.pem");
@@ -810,7 +796,7 @@ async fn nginx_in_front(
         "openssl: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let plain_port = free_port()?;
+    let plain_port = common::nginx::free_port()?;
     let mut site = std::fs::read_to_string(root.join("deploy/nginx-spindle.conf"))?;
     for (from, to) in [
         (
@@ -841,51 +827,12 @@ async fn nginx_in_front(
         ensure!(site.contains(&from), "the example no longer says {from}");
         site = site.replace(&from, &to);
     }
-    let temp = work.join("nginx");
-    std::fs::create_dir_all(&temp)?;
-    std::fs::set_permissions(&temp, std::os::unix::fs::PermissionsExt::from_mode(0o777))?;
-    std::fs::write(work.join("site.conf"), site)?;
-    let main = format!(
-        "daemon off;\nworker_processes 1;\npid {t}/nginx.pid;\nerror_log {t}/error.log warn;\n\
-         events {{ worker_connections 256; }}\n\
-         http {{\n  access_log off;\n  client_body_temp_path {t}/body;\n  proxy_temp_path {t}/proxy;\n\
-         fastcgi_temp_path {t}/fastcgi;\n  uwsgi_temp_path {t}/uwsgi;\n  scgi_temp_path {t}/scgi;\n\
-         include {site};\n}}\n",
-        t = temp.display(),
-        site = work.join("site.conf").display()
-    );
-    let main_path = work.join("nginx.conf");
-    std::fs::write(&main_path, main)?;
-    let nginx = Nginx(
-        Command::new("nginx")
-            .arg("-c")
-            .arg(&main_path)
-            .arg("-p")
-            .arg(&temp)
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .context("nginx (scripts/peers.sh installs it)")?,
-    );
     let probe = common::http_builder()
         .danger_accept_invalid_certs(true)
         .build()?;
     let health = format!("https://127.0.0.1:{tls_port}{}healthz", location);
-    for _ in 0..100 {
-        if probe
-            .get(&health)
-            .send()
-            .await
-            .is_ok_and(|r| r.status() == 200)
-        {
-            return Ok((nginx, plain_port));
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-    }
-    anyhow::bail!(
-        "nginx did not answer: {}",
-        std::fs::read_to_string(temp.join("error.log")).unwrap_or_default()
-    )
+    let nginx = common::nginx::start(work, &site, &health, &probe).await?;
+    Ok((nginx, plain_port))
 }
 
 /// An image uploaded by tus in one PATCH through the proxy: created at `api` (the address
@@ -932,17 +879,6 @@ async fn tus_in_one_patch(
 
 /// nginx, stopped by SIGTERM, which the master passes on to its workers (SIGKILL would
 /// orphan them).
-struct Nginx(std::process::Child);
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = Command::new("kill")
-            .args(["-TERM", &self.0.id().to_string()])
-            .status();
-        let _ = self.0.wait();
-    }
-}
-
 /// The deployment kit, tried: `deploy/spindle.service` passes `systemd-analyze verify`, and
 /// a real nginx running `deploy/nginx-spindle.conf` as written (only its ports and certificate
 /// changed) in front of Spindle ends TLS, passes a 34 MiB tus PATCH (nginx's default would
@@ -971,7 +907,7 @@ async fn the_deployment_kit_works_behind_a_real_nginx() -> Result<()> {
     );
 
     // Spindle on loopback, trusting nginx (127.0.0.1) for the reader's address.
-    let tls_port = free_port()?;
+    let tls_port = common::nginx::free_port()?;
     let app = TestApp::on(Backend::SqliteLocal)
         .behind_loopback_proxy()
         .config(move |c| c.http.public_url = Some(format!("https://127.0.0.1:{tls_port}")))
@@ -1136,7 +1072,7 @@ async fn the_dashboard_counts_today_in_the_consortiums_time() -> Result<()> {
 #[tokio::test]
 async fn spindle_under_a_base_path_behind_nginx() -> Result<()> {
     let work = tempfile::tempdir()?;
-    let tls_port = free_port()?;
+    let tls_port = common::nginx::free_port()?;
     let site = format!("https://127.0.0.1:{tls_port}");
     let public = format!("{site}/spindle");
     let app = TestApp::on(Backend::SqliteLocal)

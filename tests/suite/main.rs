@@ -31,6 +31,7 @@ mod oidc;
 mod opac;
 mod play;
 mod process;
+mod proxy_sign_on;
 mod reader_pages;
 mod run;
 mod sign_on;

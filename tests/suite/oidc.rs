@@ -12,7 +12,7 @@ use crate::common;
 
 use anyhow::{Context, Result, ensure};
 use common::browser::Browser;
-use common::cas::{SIGNED_IN_STAFF_PAGE, browserish};
+use common::cas::{SIGNED_IN_STAFF_PAGE, back, browserish};
 use common::oidc::{client_for, code_for, issuer, person, tamper};
 use common::{Backend, TestApp, iso_image};
 use fantoccini::Locator;
@@ -177,22 +177,6 @@ async fn oidc_in_chromium(backend: Backend) -> Result<()> {
     Ok(())
 }
 
-/// Visits the way back and answers its status, its page and whether it set a session cookie.
-async fn back(c: &reqwest::Client, url: &str) -> Result<(u16, String, bool)> {
-    let r = c.get(url).send().await?;
-    let status = r.status().as_u16();
-    let session = r
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .any(|v| {
-            (v.starts_with("spindle_reader=") || v.starts_with("spindle_staff="))
-                && !v.contains("Max-Age=0")
-        });
-    Ok((status, r.text().await?, session))
-}
-
 async fn oidc_refusals(backend: Backend) -> Result<()> {
     let app = TestApp::on(backend).without_limits().start().await?;
     let (admin, people, client_id) = campus(&app).await?;
@@ -202,10 +186,10 @@ async fn oidc_refusals(backend: Backend) -> Result<()> {
     let c = browserish()?;
     let url = code_for(&c, &app, "BNU", "reader", login, password).await?;
     ensure!(url.contains("code=") && url.contains("state="), "{url}");
-    let (status, page, session) = back(&c, &url).await?;
+    let (status, page, session) = back(c.get(&url)).await?;
     ensure!(status == 200 && session, "{status} {page}");
     // Visited again, the sign-in's cookie is spent.
-    let (status, _, session) = back(&c, &url).await?;
+    let (status, _, session) = back(c.get(&url)).await?;
     ensure!(status == 400 && !session, "the way back twice: {status}");
 
     // Each spoilt ID token is refused for what is wrong with it, and opens no session.
@@ -220,7 +204,7 @@ async fn oidc_refusals(backend: Backend) -> Result<()> {
         let c = browserish()?;
         tamper(&client_id, mode).await?;
         let url = code_for(&c, &app, "BNU", "reader", login, password).await?;
-        let (status, page, session) = back(&c, &url).await?;
+        let (status, page, session) = back(c.get(&url)).await?;
         ensure!(
             status == 401 && page.contains(says) && !session,
             "{mode}: {status} {page}"
@@ -231,14 +215,14 @@ async fn oidc_refusals(backend: Backend) -> Result<()> {
     let c = browserish()?;
     let url = code_for(&c, &app, "BNU", "reader", login, password).await?;
     let forged = url.replace("state=", "state=0");
-    let (status, page, session) = back(&c, &forged).await?;
+    let (status, page, session) = back(c.get(&forged)).await?;
     ensure!(
         status == 401 && page.contains("state") && !session,
         "{status} {page}"
     );
     let c = browserish()?;
     let url = code_for(&c, &app, "BNU", "reader", login, password).await?;
-    let (status, _, session) = back(&browserish()?, &url).await?;
+    let (status, _, session) = back(browserish()?.get(&url)).await?;
     ensure!(status == 400 && !session, "without the cookie: {status}");
 
     // The provider's own refusal, brought back with the sign-in's state.
@@ -249,12 +233,9 @@ async fn oidc_refusals(backend: Backend) -> Result<()> {
         .find(|(k, _)| k == "state")
         .map(|(_, v)| v.into_owned())
         .context("state")?;
-    let (status, page, session) = back(
-        &c,
-        &app.url(&format!(
-            "/sso/BNU/oidc?error=access_denied&error_description=End-User+aborted&state={state}"
-        )),
-    )
+    let (status, page, session) = back(c.get(app.url(&format!(
+        "/sso/BNU/oidc?error=access_denied&error_description=End-User+aborted&state={state}"
+    ))))
     .await?;
     ensure!(
         status == 401 && page.contains("access_denied") && !session,
@@ -293,12 +274,12 @@ async fn oidc_refusals(backend: Backend) -> Result<()> {
     );
     let c = browserish()?;
     let url = code_for(&c, &app, "BNU", "reader", login, password).await?;
-    let (status, page, session) = back(&c, &url).await?;
+    let (status, page, session) = back(c.get(&url)).await?;
     ensure!(status == 200 && session, "the kept secret: {status} {page}");
     ensure!(put(Some("not-the-secret")).await?.status() == 200, "update");
     let c = browserish()?;
     let url = code_for(&c, &app, "BNU", "reader", login, password).await?;
-    let (status, page, session) = back(&c, &url).await?;
+    let (status, page, session) = back(c.get(&url)).await?;
     ensure!(
         status == 401 && page.contains("invalid_client") && !session,
         "a wrong secret: {status} {page}"

@@ -112,3 +112,20 @@ pub async fn person(name: &str, groups: &[&str]) -> Result<(String, String)> {
     );
     Ok((user, password))
 }
+
+/// Sends a request to the way back and answers its status, its page and whether it set a
+/// session cookie.
+pub async fn back(request: reqwest::RequestBuilder) -> Result<(u16, String, bool)> {
+    let r = request.send().await?;
+    let status = r.status().as_u16();
+    let session = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .any(|v| {
+            (v.starts_with("spindle_reader=") || v.starts_with("spindle_staff="))
+                && !v.contains("Max-Age=0")
+        });
+    Ok((status, r.text().await?, session))
+}

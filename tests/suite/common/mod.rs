@@ -10,6 +10,7 @@ pub mod browser;
 pub mod cas;
 pub mod catalogue;
 pub mod discs;
+pub mod nginx;
 pub mod oidc;
 pub mod peers;
 pub mod server;
