@@ -240,6 +240,58 @@ pub fn role_for(rules: &[Rule], person: &Person) -> Option<Role> {
 
 const MAX_RULES: usize = 200;
 
+/// The staff rules as the settings page writes them, one a line: `librarian wang.lib` (a user)
+/// or `admin affiliation=library-admins` (an attribute and its value).
+pub fn rules_text(rules: &[Rule]) -> String {
+    rules
+        .iter()
+        .map(|r| match (&r.user, &r.attribute, &r.value) {
+            (Some(u), _, _) => format!("{} {u}", r.role.as_str()),
+            (None, Some(a), Some(v)) => format!("{} {a}={v}", r.role.as_str()),
+            _ => String::new(),
+        })
+        .filter(|l| !l.is_empty())
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Reads the settings page's rules (see [`rules_text`]); blank lines are skipped.
+pub fn parse_rules(text: &str) -> AppResult<Vec<Rule>> {
+    let mut rules = Vec::new();
+    for (i, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() {
+            continue;
+        }
+        let bad = || {
+            AppError::unprocessable(
+                ErrorCode::InvalidIdentity,
+                detail!("err_sign_on_rule", line = i + 1),
+            )
+        };
+        let (role, who) = line.split_once(char::is_whitespace).ok_or_else(bad)?;
+        let role = Role::parse(role).ok_or_else(bad)?;
+        let who = who.trim();
+        let rule = match who.split_once('=') {
+            Some((a, v)) if !a.trim().is_empty() && !v.trim().is_empty() => Rule {
+                user: None,
+                attribute: Some(a.trim().to_string()),
+                value: Some(v.trim().to_string()),
+                role,
+            },
+            None if !who.is_empty() => Rule {
+                user: Some(who.to_string()),
+                attribute: None,
+                value: None,
+                role,
+            },
+            _ => return Err(bad()),
+        };
+        rules.push(rule);
+    }
+    Ok(rules)
+}
+
 fn invalid(reason: impl Into<String>) -> AppError {
     AppError::unprocessable(
         ErrorCode::InvalidIdentity,
@@ -890,6 +942,47 @@ mod tests {
             user_header: "X-Remote-User".into(),
             attribute_headers: vec!["eduPersonScopedAffiliation".into(), "displayName".into()],
             member_attribute: "eduPersonScopedAffiliation".into(),
+        }
+    }
+
+    #[test]
+    fn rules_are_written_and_read_one_a_line() {
+        let text = "librarian wang.lib\n\n  admin  affiliation = library-admins \n";
+        let rules = parse_rules(text).expect("rules");
+        assert_eq!(
+            rules,
+            vec![
+                Rule {
+                    user: Some("wang.lib".into()),
+                    attribute: None,
+                    value: None,
+                    role: Role::Librarian
+                },
+                Rule {
+                    user: None,
+                    attribute: Some("affiliation".into()),
+                    value: Some("library-admins".into()),
+                    role: Role::Admin
+                },
+            ]
+        );
+        assert_eq!(
+            rules_text(&rules),
+            "librarian wang.lib\nadmin affiliation=library-admins"
+        );
+        assert_eq!(parse_rules(&rules_text(&rules)).expect("again"), rules);
+        for (bad, line) in [
+            ("wang.lib", 1),
+            ("librarian wang.lib\nowner x", 2),
+            ("admin =x", 1),
+            ("admin a=", 1),
+        ] {
+            let e = parse_rules(bad).expect_err(bad);
+            assert!(
+                e.detail("en").contains(&format!("line {line}")),
+                "{bad}: {}",
+                e.detail("en")
+            );
         }
     }
 

@@ -33,6 +33,7 @@ pub fn router() -> Router<AppState> {
         .route("/staff/settings/catalogue", post(save_catalogue))
         .route("/staff/settings/networks", post(save_networks))
         .route("/staff/settings/off-campus", post(save_off_campus))
+        .route("/staff/settings/sign-on", post(save_sign_on))
         .route("/staff/export", get(export_page))
         .route("/staff/export/{file}", get(export_file))
 }
@@ -400,6 +401,8 @@ struct SettingsView {
     notice: Option<String>,
     /// What checking the catalogue just saved found.
     check: Option<spindle_integrations::lookup::ProbeReport>,
+    /// The sign-on form as posted (after a refusal); else the stored sign-on is shown.
+    sign_on: Option<SignOnForm>,
 }
 
 async fn settings_page(
@@ -426,6 +429,20 @@ async fn settings_page(
             Err(e) => return crate::error::AppError::from(e).into_response(),
         },
     };
+    let stored_sign_on = match crate::identity::configured(&state.db, member.id).await {
+        Ok(id) => id,
+        Err(e) => return e.into_response(),
+    };
+    let sign_on_service = stored_sign_on
+        .as_ref()
+        .map(|id| super::sso::service_url(state, &member.code, id.kind));
+    let sign_on_configured = stored_sign_on.is_some();
+    let sign_on = view.sign_on.unwrap_or_else(|| {
+        stored_sign_on
+            .as_ref()
+            .map(SignOnForm::of)
+            .unwrap_or_default()
+    });
     let base = state.config.public_url();
     let ctx = merge(
         match frame(state, page, member, "/staff/settings").await {
@@ -441,6 +458,10 @@ async fn settings_page(
             "error": view.error,
             "notice": view.notice,
             "check": view.check,
+            "sign_on": sign_on,
+            "sign_on_configured": sign_on_configured,
+            "sign_on_service": sign_on_service,
+            "proxy_available": !state.config.auth.proxy.user_header.is_empty(),
             "resolver_record": format!("{base}/r/{}/record/{{id}}", member.code),
             "resolver_isbn": format!("{base}/r/isbn/{{isbn}}"),
             "widget": format!("<script src=\"{base}/widget.js\" async data-member=\"{}\" data-record=\"RECORD-ID\"></script>", member.code),
@@ -467,6 +488,8 @@ async fn settings(
         )),
         Some("networks") => Some(word(&words, "saved_networks")),
         Some("off-campus") => Some(word(&words, "saved_off_campus")),
+        Some("sign-on") => Some(word(&words, "saved_sign_on")),
+        Some("sign-on-removed") => Some(word(&words, "removed_sign_on")),
         _ => None,
     };
     // Just saved: try the settings against the catalogue before the librarian leaves.
@@ -489,6 +512,7 @@ async fn settings(
             error: None,
             notice,
             check,
+            sign_on: None,
         },
     )
     .await
@@ -528,6 +552,7 @@ async fn save_catalogue(
         error: Some(error),
         notice: None,
         check: None,
+        sign_on: None,
     };
     let settings = match form.apply(stored) {
         Ok(s) => s,
@@ -608,6 +633,7 @@ async fn save_networks(
                     error: Some(e.detail(page.lang.code())),
                     notice: None,
                     check: None,
+                    sign_on: None,
                 },
             )
             .await
@@ -724,6 +750,162 @@ async fn save_off_campus(
                     error: Some(e.detail(page.lang.code())),
                     notice: None,
                     check: None,
+                    sign_on: None,
+                },
+            )
+            .await
+        }
+        Err(e) => web::message_for(page.lang, &e),
+    }
+}
+
+/// The sign-on section of the settings page: the kind's fields side by side (the kind chosen
+/// says which are used), the staff rules one a line, and whether readers sign in. The OpenID
+/// client secret is never filled in: left empty, the stored one is kept.
+#[derive(Debug, Default, Deserialize, serde::Serialize)]
+#[serde(default)]
+struct SignOnForm {
+    #[serde(skip_serializing)]
+    csrf: String,
+    #[serde(skip_serializing)]
+    member: String,
+    kind: String,
+    cas_url: String,
+    cas_protocol: String,
+    oidc_issuer: String,
+    oidc_client_id: String,
+    #[serde(skip_serializing)]
+    oidc_secret: String,
+    oidc_scopes: String,
+    proxy_scope: String,
+    rules: String,
+    readers: Option<String>,
+    #[serde(skip_serializing)]
+    action: String,
+}
+
+impl SignOnForm {
+    fn of(id: &crate::identity::Identity) -> Self {
+        use crate::identity::Provider;
+        let mut form = SignOnForm {
+            kind: id.kind.as_str().to_string(),
+            rules: crate::identity::rules_text(&id.staff),
+            readers: id.readers.then(|| "on".to_string()),
+            ..SignOnForm::default()
+        };
+        match id.provider() {
+            Some(Provider::Cas(cas)) => {
+                form.cas_url.clone_from(&cas.base_url);
+                form.cas_protocol.clone_from(&cas.protocol);
+            }
+            Some(Provider::Oidc(oidc)) => {
+                form.oidc_issuer.clone_from(&oidc.issuer);
+                form.oidc_client_id.clone_from(&oidc.client_id);
+                form.oidc_scopes = oidc
+                    .scopes
+                    .iter()
+                    .filter(|s| *s != "openid")
+                    .cloned()
+                    .collect::<Vec<_>>()
+                    .join(" ");
+            }
+            Some(Provider::Proxy(proxy)) => form.proxy_scope.clone_from(&proxy.scope),
+            None => {}
+        }
+        form
+    }
+
+    /// The sign-on this form asks for, in the API's shape (checked further by
+    /// [`crate::identity::set`]).
+    fn identity(&self) -> crate::error::AppResult<crate::identity::Identity> {
+        use crate::identity::{Cas, Identity, Kind, Oidc, ProxySignOn};
+        let mut id = Identity {
+            kind: Kind::Cas,
+            cas: None,
+            oidc: None,
+            proxy: None,
+            staff: crate::identity::parse_rules(&self.rules)?,
+            readers: self.readers.is_some(),
+        };
+        match self.kind.as_str() {
+            "oidc" => {
+                id.kind = Kind::Oidc;
+                id.oidc = Some(Oidc {
+                    issuer: self.oidc_issuer.clone(),
+                    client_id: self.oidc_client_id.clone(),
+                    client_secret: Some(self.oidc_secret.clone()),
+                    scopes: self
+                        .oidc_scopes
+                        .split_whitespace()
+                        .map(str::to_string)
+                        .collect(),
+                });
+            }
+            "proxy" => {
+                id.kind = Kind::Proxy;
+                id.proxy = Some(ProxySignOn {
+                    scope: self.proxy_scope.clone(),
+                });
+            }
+            _ => {
+                id.cas = Some(Cas {
+                    base_url: self.cas_url.clone(),
+                    protocol: if self.cas_protocol.is_empty() {
+                        "3.0".to_string()
+                    } else {
+                        self.cas_protocol.clone()
+                    },
+                });
+            }
+        }
+        Ok(id)
+    }
+}
+
+async fn save_sign_on(
+    State(state): State<AppState>,
+    page: StaffPage,
+    Form(form): Form<SignOnForm>,
+) -> Response {
+    let member = match posted_for(&state, &page, &form.csrf, &form.member).await {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
+    if form.action == "remove" {
+        return match crate::identity::remove(&state.db, &page.staff, &member.code).await {
+            Ok(_) => saved(&member, "sign-on-removed"),
+            Err(e) => web::message_for(page.lang, &e),
+        };
+    }
+    let done = match form.identity() {
+        Ok(id) => {
+            crate::identity::set(
+                &state.db,
+                &state.config.auth.proxy,
+                &page.staff,
+                &member.code,
+                id,
+            )
+            .await
+        }
+        Err(e) => Err(e),
+    };
+    match done {
+        Ok(_) => saved(&member, "sign-on"),
+        Err(e) if e.status() == StatusCode::UNPROCESSABLE_ENTITY => {
+            settings_page(
+                &state,
+                &page,
+                &member,
+                SettingsView {
+                    status: StatusCode::UNPROCESSABLE_ENTITY,
+                    form: None,
+                    cidrs_text: None,
+                    off_campus: None,
+                    error: Some(e.detail(page.lang.code())),
+                    notice: None,
+                    check: None,
+                    sign_on: Some(form),
                 },
             )
             .await

@@ -50,7 +50,7 @@ pub fn api() -> Router<AppState> {
 /// The address the CAS server sends the browser back to, and posts logout requests to; with
 /// `kind` "oidc", the OpenID client's redirect URI; with "proxy", the address the signing-in
 /// proxy must guard (it authenticates the person there and passes them on in headers).
-fn service_url(state: &AppState, code: &str, kind: Kind) -> String {
+pub(super) fn service_url(state: &AppState, code: &str, kind: Kind) -> String {
     format!(
         "{}/sso/{}/{}",
         state.config.public_url(),

@@ -816,6 +816,14 @@ const MATRIX: &[(&str, &str, &str, [u16; 11])] = &[
         "form:member=A&proxy_prefix=&vpn_url=https%3A%2F%2Fvpn.a.example%2F&contact=",
         [303, 303, 303, 303, 303, 403, 303, 303, 303, 303, 303],
     ),
+    // Sign-on is set by admins only: a librarian of the member is refused, an admin's
+    // address that is no address is told so (422), nothing is changed.
+    (
+        "POST",
+        "/staff/settings/sign-on",
+        "form:member=A&kind=cas&cas_url=not-an-address&action=save",
+        [303, 303, 303, 303, 403, 403, 422, 403, 303, 303, 303],
+    ),
     (
         "POST",
         "/staff/review/{dA}/1/accept",

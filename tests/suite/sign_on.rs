@@ -18,10 +18,11 @@ on_both_backends!(
     cas_in_chromium,
     cas_refusals,
     a_campus_behind_one_address,
-    personal_tokens
+    personal_tokens,
+    sign_on_settings_in_chromium
 );
 
-use common::cas::{SIGNED_IN_STAFF_PAGE, cas_url};
+use common::cas::{SIGNED_IN_STAFF_PAGE, back, cas_url};
 
 /// The people of the test campus this test signs in as (each test makes its own).
 struct People {
@@ -762,4 +763,208 @@ async fn listed(app: &TestApp, token: &str) -> Result<Vec<i64>> {
         .as_array()
         .map(|a| a.iter().filter_map(|t| t["id"].as_i64()).collect())
         .unwrap_or_default())
+}
+
+/// Sets a field of the page's sign-on form by typing into it (after clearing it).
+async fn type_into(b: &Browser, id: &str, text: &str) -> Result<()> {
+    let field = b.client.find(Locator::Id(id)).await?;
+    field.clear().await?;
+    field.send_keys(text).await?;
+    Ok(())
+}
+
+/// Chooses the sign-on kind in the form's select, as a person picking an option.
+async fn choose_kind(b: &Browser, kind: &str) -> Result<()> {
+    b.click(&format!("#sign_on_kind option[value='{kind}']"))
+        .await
+}
+
+/// Clicks `button` of the settings page and answers what the page that comes back says: its
+/// notice or error, and the address to register. (The page clicked on is marked, so that what
+/// it said before is not taken for the answer.)
+async fn submit(b: &Browser, button: &str) -> Result<Value> {
+    b.client
+        .execute("window.spindleOld = true;", vec![])
+        .await?;
+    b.click(button).await?;
+    b.wait_js(
+        30,
+        "the page after saving",
+        "if (window.spindleOld) return null; \
+         var n = document.getElementById('notice') || document.getElementById('error'); \
+         if (!n) return null; var s = document.getElementById('sign-on-service'); \
+         return [n.id, n.textContent, s ? s.textContent : null];",
+    )
+    .await
+}
+
+/// An admin sets a member's sign-on on the settings page in Chromium — CAS, then OpenID
+/// Connect in Chinese (a shapeless rule refused with its line, what was typed kept), a proxy
+/// kind this server has not configured refused, then removed — and each saved setting works:
+/// people sign in through the real CAS server and OpenID provider by the rules typed there.
+/// A librarian sees the member's sign-on and no form.
+async fn sign_on_settings_in_chromium(backend: Backend) -> Result<()> {
+    let app = TestApp::on(backend).without_limits().start().await?;
+    let lib_token = app.librarian("PKU").await?;
+    let admin = app.admin().await?;
+    let cas_lib = common::cas::person("gao.lib", &["staff"]).await?;
+    let b = Browser::start().await?;
+    b.sign_in(
+        &app.url("/staff/settings?member=PKU"),
+        &admin,
+        "return document.getElementById('sign-on') ? true : null;",
+    )
+    .await?;
+    ensure!(
+        b.client.find(Locator::Id("sign-on-none")).await.is_ok(),
+        "no sign-on yet, and the page says so"
+    );
+
+    // CAS, with a rule naming the librarian and readers allowed.
+    choose_kind(&b, "cas").await?;
+    type_into(&b, "cas_url", &format!("{}/", cas_url())).await?;
+    type_into(&b, "sign_on_rules", &format!("librarian {}", cas_lib.0)).await?;
+    b.click("#sign_on_readers").await?;
+    let said = submit(&b, "#sign-on button[value=save]").await?;
+    ensure!(
+        said[0] == "notice" && said[1] == "Sign-on saved." && said[2] == app.url("/sso/PKU/cas"),
+        "{said}"
+    );
+    b.client
+        .execute(
+            "document.getElementById('h-sign-on').scrollIntoView();",
+            vec![],
+        )
+        .await?;
+    b.screenshot("settings-sign-on-cas").await?;
+    let c = common::cas::browserish()?;
+    let way_back =
+        common::cas::ticket_for(&c, &app, "PKU", "staff", &cas_lib.0, &cas_lib.1).await?;
+    ensure!(c.get(&way_back).send().await?.status() == 200);
+    ensure!(
+        c.get(app.url("/staff/discs")).send().await?.status() == 200,
+        "the librarian the page's rule names signs in by CAS"
+    );
+
+    // OpenID Connect, in Chinese: a rule of no shape is refused with its line, and what was
+    // typed stays on the page (the secret is never put back).
+    let (client_id, secret) = common::oidc::client_for(&app, "PKU").await?;
+    let reader = common::oidc::person("ma.reader", &["student"]).await?;
+    b.client
+        .goto(&app.url("/staff/settings?member=PKU&lang=zh"))
+        .await?;
+    b.wait_for_id(30, "the settings in Chinese", "sign-on")
+        .await?;
+    choose_kind(&b, "oidc").await?;
+    type_into(&b, "oidc_issuer", &common::oidc::issuer()).await?;
+    type_into(&b, "oidc_client_id", &client_id).await?;
+    type_into(&b, "oidc_secret", &secret).await?;
+    type_into(&b, "oidc_scopes", "profile groups").await?;
+    type_into(&b, "sign_on_rules", "librarian x\nowner y").await?;
+    let said = submit(&b, "#sign-on button[value=save]").await?;
+    ensure!(
+        said[0] == "error" && said[1].as_str().is_some_and(|s| s.contains("第 2 行")),
+        "{said}"
+    );
+    let kept = b
+        .client
+        .execute(
+            "return [document.getElementById('sign_on_kind').value, \
+             document.getElementById('oidc_client_id').value, \
+             document.getElementById('oidc_secret').value, document.getElementById('sign_on_rules').value];",
+            vec![],
+        )
+        .await?;
+    ensure!(
+        kept == json!(["oidc", client_id, "", "librarian x\nowner y"]),
+        "{kept}"
+    );
+    type_into(&b, "oidc_secret", &secret).await?;
+    type_into(&b, "sign_on_rules", "librarian x").await?;
+    let said = submit(&b, "#sign-on button[value=save]").await?;
+    ensure!(
+        said[0] == "notice"
+            && said[1] == "统一身份认证已保存。"
+            && said[2] == app.url("/sso/PKU/oidc"),
+        "{said}"
+    );
+    b.client
+        .execute(
+            "document.getElementById('h-sign-on').scrollIntoView();",
+            vec![],
+        )
+        .await?;
+    b.screenshot("settings-sign-on-oidc-zh").await?;
+    let c = common::cas::browserish()?;
+    let url = common::oidc::code_for(&c, &app, "PKU", "reader", &reader.0, &reader.1).await?;
+    let (status, page, session) = back(c.get(&url)).await?;
+    ensure!(
+        status == 200 && session,
+        "a reader signs in by the OpenID settings: {status} {page}"
+    );
+    let stored: Value = app
+        .client
+        .get(app.url("/api/v1/members/PKU/identity"))
+        .bearer_auth(&admin)
+        .send()
+        .await?
+        .json()
+        .await?;
+    ensure!(
+        stored["oidc"]["client_id"] == client_id.as_str()
+            && stored["oidc"].get("client_secret").is_none()
+            && stored["oidc"]["scopes"] == json!(["openid", "profile", "groups"])
+            && stored["readers"] == true,
+        "{stored}"
+    );
+    // Saved again without typing the secret (as the page comes back): it is kept.
+    b.client
+        .goto(&app.url("/staff/settings?member=PKU"))
+        .await?;
+    b.wait_for_id(30, "the settings", "sign-on").await?;
+    let said = submit(&b, "#sign-on button[value=save]").await?;
+    ensure!(said[0] == "notice", "{said}");
+    let c = common::cas::browserish()?;
+    let url = common::oidc::code_for(&c, &app, "PKU", "reader", &reader.0, &reader.1).await?;
+    let (status, _, session) = back(c.get(&url)).await?;
+    ensure!(status == 200 && session, "the secret kept: {status}");
+
+    // A signing-in proxy this server has no [auth.proxy] for is refused, saying why.
+    choose_kind(&b, "proxy").await?;
+    type_into(&b, "proxy_scope", "pku.edu.cn").await?;
+    let said = submit(&b, "#sign-on button[value=save]").await?;
+    ensure!(
+        said[0] == "error" && said[1].as_str().is_some_and(|s| s.contains("[auth.proxy]")),
+        "{said}"
+    );
+
+    // A librarian sees the sign-on, not the form.
+    let lib = common::staff_client(&app, &lib_token).await?;
+    let page = lib
+        .get(app.url("/staff/settings"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    ensure!(
+        page.contains("id=\"sign-on-summary\"")
+            && !page.contains("id=\"sign-on\"")
+            && page.contains(&common::oidc::issuer()),
+        "the librarian's settings"
+    );
+
+    // Removed: the page says there is none, and the way out refuses.
+    b.client
+        .goto(&app.url("/staff/settings?member=PKU"))
+        .await?;
+    b.wait_for_id(30, "the settings", "sign-on-remove").await?;
+    let said = submit(&b, "#sign-on-remove").await?;
+    ensure!(said[0] == "notice" && said[2].is_null(), "{said}");
+    b.wait_for_id(5, "no sign-on", "sign-on-none").await?;
+    let r = common::cas::browserish()?
+        .get(app.url("/sso/PKU/sign-in?as=staff"))
+        .send()
+        .await?;
+    ensure!(r.status() == 404, "removed: {}", r.status());
+    b.close().await
 }
