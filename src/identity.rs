@@ -480,7 +480,8 @@ pub async fn set(
     Ok(id)
 }
 
-/// Removes a member's sign-on (admins); its people keep what an admin granted them.
+/// Removes a member's sign-on (admins) and ends the sessions opened with it; its people keep
+/// what an admin granted them.
 pub async fn remove(db: &Db, staff: &Staff, code: &str) -> AppResult<bool> {
     if staff.role != Role::Admin {
         return Err(AppError::forbidden(detail!("err_identity_admins")));

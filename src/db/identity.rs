@@ -50,13 +50,27 @@ pub async fn set_provider(
     Ok(())
 }
 
+/// Removes a member's sign-on and ends every session opened with it: its readers' and those of
+/// its people signed in as staff (their personal tokens stay, for an admin to revoke).
 pub async fn delete_provider(db: &Db, member_id: i64) -> Result<bool, DbError> {
     let n = on_pool!(db, pool => {
-        sqlx::query("DELETE FROM identity_providers WHERE member_id = $1")
+        let n = sqlx::query("DELETE FROM identity_providers WHERE member_id = $1")
             .bind(member_id)
             .execute(pool)
             .await?
-            .rows_affected()
+            .rows_affected();
+        sqlx::query("DELETE FROM reader_sessions WHERE member_id = $1")
+            .bind(member_id)
+            .execute(pool)
+            .await?;
+        sqlx::query(
+            "DELETE FROM staff_sessions WHERE token_id IN (SELECT t.id FROM tokens t
+             JOIN people p ON p.id = t.person_id WHERE t.kind = 'sign-on' AND p.member_id = $1)",
+        )
+        .bind(member_id)
+        .execute(pool)
+        .await?;
+        n
     });
     Ok(n == 1)
 }

@@ -808,6 +808,10 @@ async fn sign_on_settings_in_chromium(backend: Backend) -> Result<()> {
     let lib_token = app.librarian("PKU").await?;
     let admin = app.admin().await?;
     let cas_lib = common::cas::person("gao.lib", &["staff"]).await?;
+    let disc = app
+        .disc(&lib_token, &iso_image(3000, 72), json!({}))
+        .await?;
+    let disc_page = app.url(&format!("/discs/{disc}"));
     let b = Browser::start().await?;
     b.sign_in(
         &app.url("/staff/settings?member=PKU"),
@@ -837,12 +841,12 @@ async fn sign_on_settings_in_chromium(backend: Backend) -> Result<()> {
         )
         .await?;
     b.screenshot("settings-sign-on-cas").await?;
-    let c = common::cas::browserish()?;
+    let by_cas = common::cas::browserish()?;
     let way_back =
-        common::cas::ticket_for(&c, &app, "PKU", "staff", &cas_lib.0, &cas_lib.1).await?;
-    ensure!(c.get(&way_back).send().await?.status() == 200);
+        common::cas::ticket_for(&by_cas, &app, "PKU", "staff", &cas_lib.0, &cas_lib.1).await?;
+    ensure!(by_cas.get(&way_back).send().await?.status() == 200);
     ensure!(
-        c.get(app.url("/staff/discs")).send().await?.status() == 200,
+        by_cas.get(app.url("/staff/discs")).send().await?.status() == 200,
         "the librarian the page's rule names signs in by CAS"
     );
 
@@ -924,10 +928,15 @@ async fn sign_on_settings_in_chromium(backend: Backend) -> Result<()> {
     b.wait_for_id(30, "the settings", "sign-on").await?;
     let said = submit(&b, "#sign-on button[value=save]").await?;
     ensure!(said[0] == "notice", "{said}");
-    let c = common::cas::browserish()?;
-    let url = common::oidc::code_for(&c, &app, "PKU", "reader", &reader.0, &reader.1).await?;
-    let (status, _, session) = back(c.get(&url)).await?;
+    let by_oidc = common::cas::browserish()?;
+    ensure!(by_oidc.get(&disc_page).send().await?.status() == 403);
+    let url = common::oidc::code_for(&by_oidc, &app, "PKU", "reader", &reader.0, &reader.1).await?;
+    let (status, _, session) = back(by_oidc.get(&url)).await?;
     ensure!(status == 200 && session, "the secret kept: {status}");
+    ensure!(
+        by_oidc.get(&disc_page).send().await?.status() == 200,
+        "the signed-in reader opens PKU's closed disc"
+    );
 
     // A signing-in proxy this server has no [auth.proxy] for is refused, saying why.
     choose_kind(&b, "proxy").await?;
@@ -953,7 +962,8 @@ async fn sign_on_settings_in_chromium(backend: Backend) -> Result<()> {
         "the librarian's settings"
     );
 
-    // Removed: the page says there is none, and the way out refuses.
+    // Removed: the page says there is none, the way out refuses, and the sessions opened with
+    // it have ended (the CAS librarian's and the OpenID reader's).
     b.client
         .goto(&app.url("/staff/settings?member=PKU"))
         .await?;
@@ -966,5 +976,9 @@ async fn sign_on_settings_in_chromium(backend: Backend) -> Result<()> {
         .send()
         .await?;
     ensure!(r.status() == 404, "removed: {}", r.status());
+    let r = by_cas.get(app.url("/staff/discs")).send().await?;
+    ensure!(r.status() == 303, "the librarian's session: {}", r.status());
+    let r = by_oidc.get(&disc_page).send().await?;
+    ensure!(r.status() == 403, "the reader's session: {}", r.status());
     b.close().await
 }
