@@ -698,6 +698,25 @@ impl Config {
         ] {
             parse_cidrs(cidrs).map_err(|e| ConfigError::Invalid(format!("{key}: {e}")))?;
         }
+        let s3 = &self.storage.s3;
+        if s3.redirect_downloads && self.storage.backend != StorageBackend::S3 {
+            return Err(ConfigError::Invalid(
+                "storage.s3.redirect_downloads needs storage.backend = \"s3\" (a local directory has no addresses to redirect to)".into(),
+            ));
+        }
+        if !(1..=604_800).contains(&s3.redirect_secs) {
+            return Err(ConfigError::Invalid(format!(
+                "storage.s3.redirect_secs must be between 1 and 604800 (S3's longest presigned address, 7 days), got {}",
+                s3.redirect_secs
+            )));
+        }
+        if let Some(public) = &s3.public_endpoint
+            && !(public.starts_with("http://") || public.starts_with("https://"))
+        {
+            return Err(ConfigError::Invalid(format!(
+                "storage.s3.public_endpoint must be an http(s) address, got {public:?}"
+            )));
+        }
         if self.storage.backend == StorageBackend::S3 && self.storage.s3.bucket.is_empty() {
             return Err(ConfigError::Invalid(
                 "storage.backend = \"s3\" needs storage.s3.bucket".into(),
@@ -827,6 +846,22 @@ mod tests {
         c.auth.proxy.member_attribute = "eduPersonScopedAffiliation".into();
         c.auth.proxy.attribute_headers.push("bad header".into());
         assert!(said(&c).is_some_and(|e| e.contains("not a header name")));
+    }
+
+    #[test]
+    fn redirected_downloads_need_s3() {
+        let mut c = Config::default();
+        c.storage.s3.redirect_downloads = true;
+        let said = |c: &Config| c.validate().err().map(|e| e.to_string());
+        assert!(said(&c).is_some_and(|e| e.contains("storage.backend")));
+        c.storage.backend = StorageBackend::S3;
+        c.storage.s3.bucket = "b".into();
+        assert_eq!(said(&c), None);
+        c.storage.s3.redirect_secs = 0;
+        assert!(said(&c).is_some_and(|e| e.contains("redirect_secs")));
+        c.storage.s3.redirect_secs = 60;
+        c.storage.s3.public_endpoint = Some("s3.example.edu".into());
+        assert!(said(&c).is_some_and(|e| e.contains("public_endpoint")));
     }
 
     #[test]

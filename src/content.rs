@@ -184,6 +184,22 @@ impl Content {
         }])
     }
 
+    /// The blob this content reads from its first byte on, plainly, when it is made of that
+    /// alone (as [`Self::whole_blob`] makes it): the caller knows whether that is all of it.
+    pub fn sole_blob(&self) -> Option<&Digest> {
+        match &self.segments[..] {
+            [
+                Segment::Stored {
+                    digest,
+                    layout,
+                    offset: 0,
+                    ..
+                },
+            ] if layout.is_plain() => Some(digest),
+            _ => None,
+        }
+    }
+
     pub fn len(&self) -> u64 {
         self.segments.iter().map(Segment::len).sum()
     }

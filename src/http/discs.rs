@@ -117,12 +117,17 @@ async fn image(
         discs::parse_id(&id)?,
     )
     .await?;
-    download::serve(
+    let digest: spindle_storage::Digest = disc
+        .sha256
+        .parse()
+        .map_err(|e| AppError::internal("stored disc digest", &e))?;
+    download::serve_blob(
         &state,
         method == Method::GET,
         &headers,
         &Representation::of_disc(&disc)
             .map_err(|e| AppError::internal("stored disc digest", &e))?,
+        &digest,
     )
     .await
 }

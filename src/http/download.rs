@@ -67,6 +67,56 @@ pub async fn serve(
     serve_from(&app.blobs, &app.metrics.bytes_out, is_get, headers, rep).await
 }
 
+/// A download answered with a redirect to the store (see [`serve_blob`]): the usage
+/// middleware counts it as the download it starts.
+#[derive(Debug, Clone, Copy)]
+pub struct Redirected;
+
+/// [`serve`] for a representation that is one whole stored blob (an image, a CUE sheet's
+/// part): with `storage.s3.redirect_downloads`, the answer is a redirect (307, so a HEAD
+/// stays a HEAD) to a presigned address of the blob in the store, which then answers Range,
+/// If-Range and the other conditions itself; else the bytes are relayed as always.
+pub async fn serve_blob(
+    app: &App,
+    is_get: bool,
+    headers: &HeaderMap,
+    rep: &Representation,
+    digest: &spindle_storage::Digest,
+) -> AppResult<Response> {
+    let s3 = &app.config.storage.s3;
+    if !(s3.redirect_downloads && app.config.storage.backend == crate::config::StorageBackend::S3) {
+        return serve(app, is_get, headers, rep).await;
+    }
+    let method = if is_get {
+        object_store::signer::Method::GET
+    } else {
+        object_store::signer::Method::HEAD
+    };
+    let disposition = content_disposition(&rep.filename, rep.inline);
+    let url = app
+        .blobs
+        .presigned(
+            method,
+            digest,
+            std::time::Duration::from_secs(s3.redirect_secs),
+            &rep.content_type,
+            disposition.to_str().unwrap_or("attachment"),
+        )
+        .await?;
+    let Some(url) = url else {
+        return serve(app, is_get, headers, rep).await;
+    };
+    let mut response = Response::builder()
+        .status(StatusCode::TEMPORARY_REDIRECT)
+        .header(header::LOCATION, url.as_str())
+        // The address expires: neither the browser nor a cache may keep this answer.
+        .header(header::CACHE_CONTROL, "private, no-store")
+        .body(Body::empty())
+        .map_err(|e| AppError::internal("redirect response", &e))?;
+    response.extensions_mut().insert(Redirected);
+    Ok(response)
+}
+
 /// The charset a text file from a disc should be declared with, from its first bytes
 /// (`crate::charset`); None for what is not text, says its own, or cannot be read (then it is
 /// served as before, and the read's error, if any, meets the body). Sniffed once per file: the

@@ -158,7 +158,14 @@ async fn part(
         &name,
     )
     .await?;
-    download::serve(&state, method == Method::GET, &headers, &rep).await
+    // A CUE sheet's part is a blob of its own, whole: the store may serve it.
+    match rep.content.sole_blob() {
+        Some(digest) => {
+            let digest = *digest;
+            download::serve_blob(&state, method == Method::GET, &headers, &rep, &digest).await
+        }
+        None => download::serve(&state, method == Method::GET, &headers, &rep).await,
+    }
 }
 
 async fn zip_root(

@@ -168,7 +168,13 @@ pub async fn track(
     let mut response = next.run(request).await;
     let read = note.get();
 
-    let status = response.status().as_u16();
+    // A download redirected to the store is counted as the download it starts (the store
+    // answers 200, or 206 for the Range sent along).
+    let status = match response.extensions().get::<super::download::Redirected>() {
+        Some(_) if range.is_some() => 206,
+        Some(_) => 200,
+        None => response.status().as_u16(),
+    };
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -14,6 +14,7 @@ use object_store::local::LocalFileSystem;
 use object_store::memory::InMemory;
 use object_store::multipart::{MultipartStore, PartId};
 use object_store::path::Path;
+use object_store::signer::{Method, SignedUrlOptions, Signer};
 use object_store::{
     BackoffConfig, ClientOptions, GetOptions, GetRange, GetResultPayload, ObjectStore,
     ObjectStoreExt, PutPayload, RetryConfig,
@@ -95,6 +96,16 @@ pub struct S3Config {
     /// before the reader is told the storage is unavailable.
     pub retries: usize,
     pub retry_timeout_secs: u64,
+    /// Whole images and CUE parts are downloaded from the store itself: after the access
+    /// decision and the count, Spindle answers a redirect (307) to a presigned GET of the
+    /// object, valid for `redirect_secs`. Files inside images are still relayed.
+    pub redirect_downloads: bool,
+    /// How long a presigned download address is good for; a reader who resumes later goes
+    /// through Spindle again and gets a fresh one.
+    pub redirect_secs: u64,
+    /// The address readers reach the store at, which presigned addresses name (they are
+    /// signed for it); unset: `endpoint`.
+    pub public_endpoint: Option<String>,
 }
 
 impl Default for S3Config {
@@ -112,6 +123,9 @@ impl Default for S3Config {
             read_timeout_secs: 30,
             retries: 3,
             retry_timeout_secs: 15,
+            redirect_downloads: false,
+            redirect_secs: 600,
+            public_endpoint: None,
         }
     }
 }
@@ -153,6 +167,8 @@ enum Resumable {
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
     resumable: Resumable,
+    /// Signs addresses readers fetch objects at themselves (S3 only).
+    signer: Option<Arc<dyn Signer>>,
     prefix: String,
     description: String,
 }
@@ -172,6 +188,7 @@ impl BlobStore {
             Arc::new(LocalFileSystem::new_with_prefix(&config.root)?.with_automatic_cleanup(true));
         Ok(Self {
             store: local.clone(),
+            signer: None,
             resumable: Resumable::Staging {
                 local,
                 staging: config.staging.clone(),
@@ -186,6 +203,25 @@ impl BlobStore {
             return Err(StorageError::Config("storage.s3.bucket is required".into()));
         }
         crate::install_tls_provider();
+        let s3 = Arc::new(Self::s3_builder(config, config.endpoint.as_deref()).build()?);
+        let signer: Arc<dyn Signer> = match &config.public_endpoint {
+            Some(public) => Arc::new(Self::s3_builder(config, Some(public)).build()?),
+            None => s3.clone(),
+        };
+        Ok(Self {
+            store: s3.clone(),
+            signer: Some(signer),
+            resumable: Resumable::Multipart(s3),
+            prefix: config.prefix.trim_matches('/').to_string(),
+            description: format!(
+                "s3 bucket {} at {}",
+                config.bucket,
+                config.endpoint.as_deref().unwrap_or("AWS")
+            ),
+        })
+    }
+
+    fn s3_builder(config: &S3Config, endpoint: Option<&str>) -> AmazonS3Builder {
         let mut builder = AmazonS3Builder::new()
             .with_bucket_name(&config.bucket)
             .with_region(&config.region)
@@ -202,7 +238,7 @@ impl BlobStore {
                 max_retries: config.retries,
                 retry_timeout: Duration::from_secs(config.retry_timeout_secs),
             });
-        if let Some(endpoint) = &config.endpoint {
+        if let Some(endpoint) = endpoint {
             builder = builder
                 .with_endpoint(endpoint)
                 .with_allow_http(endpoint.starts_with("http://"));
@@ -213,17 +249,31 @@ impl BlobStore {
         if let Some(secret) = &config.secret_access_key {
             builder = builder.with_secret_access_key(secret);
         }
-        let s3 = Arc::new(builder.build()?);
-        Ok(Self {
-            store: s3.clone(),
-            resumable: Resumable::Multipart(s3),
-            prefix: config.prefix.trim_matches('/').to_string(),
-            description: format!(
-                "s3 bucket {} at {}",
-                config.bucket,
-                config.endpoint.as_deref().unwrap_or("AWS")
-            ),
-        })
+        builder
+    }
+
+    /// An address at which whoever holds it may `method` (GET or HEAD) a blob from the store
+    /// itself for `expires_in`, the response naming `content_type` and `disposition`; None when
+    /// the store cannot sign one (a local directory).
+    pub async fn presigned(
+        &self,
+        method: Method,
+        digest: &Digest,
+        expires_in: Duration,
+        content_type: &str,
+        disposition: &str,
+    ) -> Result<Option<object_store::signer::Url>, StorageError> {
+        let Some(signer) = &self.signer else {
+            return Ok(None);
+        };
+        let options = SignedUrlOptions::default().with_query([
+            ("response-content-type", content_type),
+            ("response-content-disposition", disposition),
+        ]);
+        let url = signer
+            .signed_url_opts(method, &self.path(digest), expires_in, &options)
+            .await?;
+        Ok(Some(url))
     }
 
     /// An in-memory store for unit tests.
@@ -231,6 +281,7 @@ impl BlobStore {
         let mem = Arc::new(InMemory::new());
         Self {
             store: mem.clone(),
+            signer: None,
             resumable: Resumable::Multipart(mem),
             prefix: String::new(),
             description: "in-memory".into(),

@@ -11,7 +11,7 @@ use common::discs::{Ref, Tool, assert_same, extract, fixture, reference, sha, ut
 use common::{Backend, PART, TestApp, header, sha256_hex, wait_indexed};
 use serde_json::{Value, json};
 
-async fn register(app: &TestApp, token: &str, body: Value) -> Result<reqwest::Response> {
+pub(crate) async fn register(app: &TestApp, token: &str, body: Value) -> Result<reqwest::Response> {
     app.prove_body(token, &body).await?;
     Ok(app
         .client
@@ -23,7 +23,7 @@ async fn register(app: &TestApp, token: &str, body: Value) -> Result<reqwest::Re
 }
 
 /// Uploads `name` from the fixtures; returns its SHA-256.
-async fn put(app: &TestApp, token: &str, name: &str) -> Result<String> {
+pub(crate) async fn put(app: &TestApp, token: &str, name: &str) -> Result<String> {
     let data = fixture(name);
     app.upload(token, &data, 2 * PART as usize).await?;
     Ok(sha256_hex(&data))

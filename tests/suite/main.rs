@@ -33,6 +33,7 @@ mod play;
 mod process;
 mod proxy_sign_on;
 mod reader_pages;
+mod redirect;
 mod run;
 mod sign_on;
 mod staff_review;
