@@ -105,6 +105,10 @@ install_bench_tools() {
     apt_install npm || die "could not install npm"
   fi
   command -v npm >/dev/null || die "npm is still missing"
+  # GNU time: the client's CPU beside the server's (loadtests/redirect-bench.sh).
+  if [ ! -x /usr/bin/time ]; then
+    apt_install time || die "could not install time"
+  fi
 }
 
 install_peers() {
