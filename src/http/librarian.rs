@@ -392,6 +392,7 @@ async fn stored_catalogue(
     }
 }
 
+#[derive(Default)]
 struct SettingsView {
     status: StatusCode,
     form: Option<CatalogueForm>,
@@ -505,14 +506,9 @@ async fn settings(
         &page,
         &member,
         SettingsView {
-            status: StatusCode::OK,
-            form: None,
-            cidrs_text: None,
-            off_campus: None,
-            error: None,
             notice,
             check,
-            sign_on: None,
+            ..SettingsView::default()
         },
     )
     .await
@@ -547,12 +543,8 @@ async fn save_catalogue(
     let refused = |error: String, form: CatalogueForm| SettingsView {
         status: StatusCode::UNPROCESSABLE_ENTITY,
         form: Some(form),
-        cidrs_text: None,
-        off_campus: None,
         error: Some(error),
-        notice: None,
-        check: None,
-        sign_on: None,
+        ..SettingsView::default()
     };
     let settings = match form.apply(stored) {
         Ok(s) => s,
@@ -627,13 +619,9 @@ async fn save_networks(
                 &member,
                 SettingsView {
                     status: StatusCode::UNPROCESSABLE_ENTITY,
-                    form: None,
                     cidrs_text: Some(form.cidrs),
-                    off_campus: None,
                     error: Some(e.detail(page.lang.code())),
-                    notice: None,
-                    check: None,
-                    sign_on: None,
+                    ..SettingsView::default()
                 },
             )
             .await
@@ -744,13 +732,9 @@ async fn save_off_campus(
                 &member,
                 SettingsView {
                     status: StatusCode::UNPROCESSABLE_ENTITY,
-                    form: None,
-                    cidrs_text: None,
                     off_campus: Some(given),
                     error: Some(e.detail(page.lang.code())),
-                    notice: None,
-                    check: None,
-                    sign_on: None,
+                    ..SettingsView::default()
                 },
             )
             .await
@@ -899,13 +883,9 @@ async fn save_sign_on(
                 &member,
                 SettingsView {
                     status: StatusCode::UNPROCESSABLE_ENTITY,
-                    form: None,
-                    cidrs_text: None,
-                    off_campus: None,
                     error: Some(e.detail(page.lang.code())),
-                    notice: None,
-                    check: None,
                     sign_on: Some(form),
+                    ..SettingsView::default()
                 },
             )
             .await

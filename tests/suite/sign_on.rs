@@ -779,6 +779,18 @@ async fn choose_kind(b: &Browser, kind: &str) -> Result<()> {
         .await
 }
 
+/// A screenshot of the settings page's sign-on section.
+async fn sign_on_screenshot(b: &Browser, name: &str) -> Result<()> {
+    b.client
+        .execute(
+            "document.getElementById('h-sign-on').scrollIntoView();",
+            vec![],
+        )
+        .await?;
+    b.screenshot(name).await?;
+    Ok(())
+}
+
 /// Clicks `button` of the settings page and answers what the page that comes back says: its
 /// notice or error, and the address to register. (The page clicked on is marked, so that what
 /// it said before is not taken for the answer.)
@@ -834,13 +846,7 @@ async fn sign_on_settings_in_chromium(backend: Backend) -> Result<()> {
         said[0] == "notice" && said[1] == "Sign-on saved." && said[2] == app.url("/sso/PKU/cas"),
         "{said}"
     );
-    b.client
-        .execute(
-            "document.getElementById('h-sign-on').scrollIntoView();",
-            vec![],
-        )
-        .await?;
-    b.screenshot("settings-sign-on-cas").await?;
+    sign_on_screenshot(&b, "settings-sign-on-cas").await?;
     let by_cas = common::cas::browserish()?;
     let way_back =
         common::cas::ticket_for(&by_cas, &app, "PKU", "staff", &cas_lib.0, &cas_lib.1).await?;
@@ -892,13 +898,7 @@ async fn sign_on_settings_in_chromium(backend: Backend) -> Result<()> {
             && said[2] == app.url("/sso/PKU/oidc"),
         "{said}"
     );
-    b.client
-        .execute(
-            "document.getElementById('h-sign-on').scrollIntoView();",
-            vec![],
-        )
-        .await?;
-    b.screenshot("settings-sign-on-oidc-zh").await?;
+    sign_on_screenshot(&b, "settings-sign-on-oidc-zh").await?;
     let c = common::cas::browserish()?;
     let url = common::oidc::code_for(&c, &app, "PKU", "reader", &reader.0, &reader.1).await?;
     let (status, page, session) = back(c.get(&url)).await?;
