@@ -8,17 +8,21 @@
 #                                 LB, NODE (each), PG, S3, GARAGE (each node's own S3 port);
 #                                 DIR/cluster.env holds the same as shell exports, and the
 #                                 bucket's key, for drills and tests
+#   scripts/cluster.sh restart DIR spindle-N|garage-N
+#                                 stops that node if it runs (SIGTERM) and starts it again with
+#                                 its configuration, port and data: after a drill killed it
 #   scripts/cluster.sh down DIR   stops everything `up` started (the files stay, for reading)
 #
 # The Spindle binary is target/release/spindle (built first when missing), or $CLUSTER_SPINDLE_BIN (a SPINDLE_ variable would be read as Spindle configuration).
+# SPINDLE_* variables in the environment of `up` configure every node (kept in DIR/spindle.env).
 # Tools: scripts/peers.sh installs PostgreSQL, Garage and nginx.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 source scripts/peers.sh
 
-usage() { echo "usage: scripts/cluster.sh up|down DIR" >&2; exit 2; }
-[ $# = 2 ] || usage
+usage() { echo "usage: scripts/cluster.sh up|down DIR | restart DIR spindle-N|garage-N" >&2; exit 2; }
+[ $# = 2 ] || { [ $# = 3 ] && [ "$1" = restart ]; } || usage
 CMD=$1
 DIR=$(mkdir -p "$2" && cd "$2" && pwd)
 chmod 755 "$DIR"  # PostgreSQL runs as its own user under it
@@ -32,6 +36,23 @@ wait_http() { # URL WHAT
   die "$2 did not answer at $1"
 }
 
+garage_start() { # N
+  local d="$DIR/garage/n$1"
+  garage -c "$d/garage.toml" server >>"$d/server.log" 2>&1 &
+  echo $! >"$PIDS/garage-$1.pid"
+}
+
+# Starts Spindle node N on its port (DIR/nodeN/port) and waits until it is ready.
+spindle_start() { # N
+  local n=$1 port envs
+  port=$(cat "$DIR/node$n/port")
+  mapfile -t envs <"$DIR/spindle.env"
+  env "${envs[@]}" "$(cat "$DIR/spindle.bin")" --data-dir "$DIR/node$n" serve --listen "127.0.0.1:$port" \
+    >>"$DIR/node$n/server.log" 2>&1 &
+  echo $! >"$PIDS/spindle-$n.pid"
+  wait_http "http://127.0.0.1:$port/readyz" "Spindle node $n"
+}
+
 garage_up() {
   local secret n id ids=() s3s=()
   secret=$(python3 -c 'import secrets; print(secrets.token_hex(32))')
@@ -39,8 +60,8 @@ garage_up() {
     local d="$DIR/garage/n$n" s3 rpc
     s3=$(free_port); rpc=$(free_port)
     garage_config "$d" "$secret" 3 "$rpc" "$s3" "$(free_port)"
-    garage -c "$d/garage.toml" server >"$d/server.log" 2>&1 &
-    echo $! >"$PIDS/garage-$n.pid"
+    echo "$s3" >"$d/s3.port"
+    garage_start "$n"
     s3s+=("$s3")
     echo "$rpc" >"$d/rpc.port"
   done
@@ -123,6 +144,9 @@ spindle_env() { # NODE
   # A cluster on loopback links discs to catalogues on loopback too (a test Zebra).
   echo "SPINDLE_LINKING__ALLOW_NETWORKS=[\"127.0.0.0/8\"]"
   echo "SPINDLE_LOG__FILTER=info"
+  # Settings given to `up` (SPINDLE_FIXITY__INTERVAL_SECS=1 scripts/cluster.sh up DIR) are every
+  # node's, and a restarted node's too.
+  env | grep '^SPINDLE_' | grep -v '^SPINDLE_TEST_' || true
 }
 
 up() {
@@ -150,14 +174,12 @@ up() {
     sleep 0.1
   done
   spindle_env >"$DIR/spindle.env"
+  echo "$bin" >"$DIR/spindle.bin"
   # The first node migrates the database; the second starts once it is ready.
   for n in 1 2; do
     mkdir -p "$DIR/node$n"
-    local envs; mapfile -t envs <"$DIR/spindle.env"
-    env "${envs[@]}" "$bin" --data-dir "$DIR/node$n" serve --listen "127.0.0.1:${ports[$((n - 1))]}" \
-      >"$DIR/node$n/server.log" 2>&1 &
-    echo $! >"$PIDS/spindle-$n.pid"
-    wait_http "http://127.0.0.1:${ports[$((n - 1))]}/readyz" "Spindle node $n"
+    echo "${ports[$((n - 1))]}" >"$DIR/node$n/port"
+    spindle_start "$n"
   done
   wait_http "http://127.0.0.1:$LB_PORT/readyz" "the Spindle balancer"
   {
@@ -199,8 +221,36 @@ down() {
   echo "cluster: stopped (files kept under $DIR)"
 }
 
+# Stops a node (SIGTERM, then SIGKILL after 10 s) if it runs, and starts it again.
+restart() { # spindle-N|garage-N
+  [ -d "$PIDS" ] || die "no cluster under $DIR"
+  local which=$1 n=${1##*-} pid
+  case "$which" in
+    spindle-[12]|garage-[123]) ;;
+    *) die "restart: no node $which (spindle-1, spindle-2, garage-1 … garage-3)" ;;
+  esac
+  if [ -f "$PIDS/$which.pid" ]; then
+    pid=$(cat "$PIDS/$which.pid")
+    kill "$pid" 2>/dev/null || true
+    for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
+  fi
+  case "$which" in
+    spindle-*) spindle_start "$n" ;;
+    garage-*)
+      garage_start "$n"
+      # Ready when its S3 port answers (an unsigned request gets an S3 error).
+      for _ in $(seq 300); do
+        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(cat "$DIR/garage/n$n/s3.port")/")" != 000 ] && break
+        sleep 0.1
+      done ;;
+  esac
+  echo "cluster: $which running again (pid $(cat "$PIDS/$which.pid"))"
+}
+
 case "$CMD" in
   up) up ;;
+  restart) restart "$3" ;;
   down) down ;;
   *) usage ;;
 esac

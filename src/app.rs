@@ -41,6 +41,8 @@ pub struct App {
     pub media: Arc<crate::media::Media>,
     /// Validates campus sign-on tickets.
     pub sign_on: crate::identity::SignOn,
+    /// This process's name in the leases it holds on shared work (see `crate::queue::node_name`).
+    pub node: String,
 }
 
 #[derive(Clone)]
@@ -140,7 +142,16 @@ impl App {
             content_rows: crate::discs::ContentRows::default(),
             limits,
             sign_on: crate::identity::SignOn::new(),
+            node: crate::queue::node_name(),
         })
+    }
+
+    /// This node's counter of finished `work` (see `Metrics::work_done`).
+    pub fn work_done(&self, work: &'static str) -> prometheus_client::metrics::counter::Counter {
+        self.metrics
+            .work_done
+            .get_or_create(&WorkLabels { work })
+            .clone()
     }
 
     pub fn into_state(self) -> AppState {

@@ -260,16 +260,15 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 crate::db::now() - app.config.fixity.reverify_days as i64 * 86_400
             };
             let mb = rate.unwrap_or(app.config.fixity.rate_mb_per_s);
-            let report = crate::fixity::run(
-                &app.db,
-                &app.blobs,
-                &app.metrics,
-                before,
-                limit,
-                (mb > 0).then_some(mb * 1_000_000),
-            )
-            .await
-            .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+            let checker = crate::fixity::Checker {
+                node: app.node.clone(),
+                lease: std::time::Duration::from_secs(app.config.fixity.lease_secs),
+                rate: (mb > 0).then_some(mb * 1_000_000),
+            };
+            let report =
+                crate::fixity::run(&app.db, &app.blobs, &app.metrics, &checker, before, limit)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
             for (sha, why) in &report.failed {
                 println!("FAILED {sha}: {why}");
             }

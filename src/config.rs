@@ -317,6 +317,9 @@ pub struct FixityConfig {
     pub reverify_days: u64,
     /// How often the server looks for blobs due (0: only `spindle fsck` checks).
     pub interval_secs: u64,
+    /// A node claims each blob it checks for this long, renewing the claim while it reads, so
+    /// two nodes never read the same blob in one pass; a dead node's claim lapses after it.
+    pub lease_secs: u64,
 }
 
 impl Default for FixityConfig {
@@ -325,6 +328,7 @@ impl Default for FixityConfig {
             rate_mb_per_s: 50,
             reverify_days: 90,
             interval_secs: 3600,
+            lease_secs: 60,
         }
     }
 }
@@ -650,6 +654,11 @@ impl Config {
         {
             return Err(ConfigError::Invalid(
                 "upload.expiry_secs, upload.sweep_interval_secs and upload.body_idle_timeout_secs must be positive".into(),
+            ));
+        }
+        if self.fixity.lease_secs == 0 {
+            return Err(ConfigError::Invalid(
+                "fixity.lease_secs must be positive".into(),
             ));
         }
         if self.index.workers == 0 || self.index.lease_secs == 0 || self.index.max_entries == 0 {

@@ -88,37 +88,77 @@ pub async fn check(
     Ok(None)
 }
 
+/// Who checks and how: the node's name (its claims carry it) and how long a claim lasts.
+#[derive(Debug, Clone)]
+pub struct Checker {
+    pub node: String,
+    pub lease: Duration,
+    /// Bytes per second (None: as fast as the store gives them).
+    pub rate: Option<u64>,
+}
+
 /// Checks every blob last verified before `before` (never verified first), at most `limit`,
-/// recording each outcome; returns what it found. A blob the store cannot be asked about now
-/// is left for the next pass.
+/// recording each outcome; returns what it found. Each blob is claimed first (see
+/// [`db::blobs::claim_for_fixity`]) and the claim renewed while it is read, so nodes running
+/// passes at once share the blobs rather than read each twice; a blob another node is reading
+/// is left to it (if that node dies, a later pass takes the blob once the claim lapses). A
+/// blob the store cannot be asked about now is left for the next pass.
 pub async fn run(
     db: &Db,
     blobs: &BlobStore,
     metrics: &Metrics,
+    checker: &Checker,
     before: i64,
     limit: i64,
-    rate: Option<u64>,
 ) -> AppResult<Report> {
     let mut report = Report::default();
+    let pass = format!("{}/{}", checker.node, crate::auth::random_hex(4));
+    let lease_ms = i64::try_from(checker.lease.as_millis()).unwrap_or(i64::MAX / 2);
     for blob in db::blobs::due_for_fixity(db, before, limit).await? {
+        let now = crate::calendar::now_ms();
+        // Checked since, or being checked by another node.
+        if !db::blobs::claim_for_fixity(db, &blob, &pass, now, now + lease_ms).await? {
+            continue;
+        }
         let size = blob.size as u64;
-        match check(blobs, &blob.sha256, size, rate).await {
-            Ok(None) => {
+        let checked = crate::queue::while_holding(
+            "a fixity check",
+            check(blobs, &blob.sha256, size, checker.rate),
+            checker.lease / 3,
+            || {
+                db::blobs::renew_fixity_claim(
+                    db,
+                    &blob.sha256,
+                    &pass,
+                    crate::calendar::now_ms() + lease_ms,
+                )
+            },
+        )
+        .await;
+        match checked {
+            // Lost to another node: it records the outcome.
+            None => continue,
+            Some(Ok(None)) => {
                 db::blobs::record_fixity(db, &blob.sha256, db::now(), None).await?;
                 metrics.fixity_verified.inc();
                 report.bytes += size;
             }
-            Ok(Some(why)) => {
+            Some(Ok(Some(why))) => {
                 tracing::error!(sha256 = %blob.sha256, reason = %why, "a stored blob failed its fixity check");
                 db::blobs::record_fixity(db, &blob.sha256, db::now(), Some(&why)).await?;
                 metrics.fixity_failures.inc();
                 report.failed.push((blob.sha256.clone(), why));
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::warn!(sha256 = %blob.sha256, error = %e.message(), "could not check a blob now; it stays due");
+                db::blobs::end_fixity_claim(db, &blob.sha256, &pass).await?;
                 continue;
             }
         }
+        metrics
+            .work_done
+            .get_or_create(&crate::metrics::WorkLabels { work: "fixity" })
+            .inc();
         report.checked += 1;
     }
     refresh_gauge(db, metrics).await?;
@@ -134,17 +174,27 @@ pub async fn refresh_gauge(db: &Db, metrics: &Metrics) -> AppResult<()> {
 
 /// The server's background checks: every `fixity.interval_secs`, the blobs due, at
 /// `fixity.rate_mb_per_s`.
-pub async fn run_forever(db: &Db, blobs: &BlobStore, metrics: &Metrics, config: &FixityConfig) {
+pub async fn run_forever(
+    db: &Db,
+    blobs: &BlobStore,
+    metrics: &Metrics,
+    config: &FixityConfig,
+    node: &str,
+) {
     if let Err(e) = refresh_gauge(db, metrics).await {
         tracing::warn!(error = %e.message(), "reading the fixity state");
     }
     if config.interval_secs == 0 {
         return;
     }
-    let rate = (config.rate_mb_per_s > 0).then_some(config.rate_mb_per_s * 1_000_000);
+    let checker = Checker {
+        node: node.to_string(),
+        lease: Duration::from_secs(config.lease_secs),
+        rate: (config.rate_mb_per_s > 0).then_some(config.rate_mb_per_s * 1_000_000),
+    };
     loop {
         let before = db::now() - config.reverify_days as i64 * 86_400;
-        match run(db, blobs, metrics, before, 1000, rate).await {
+        match run(db, blobs, metrics, &checker, before, 1000).await {
             Ok(r) if r.checked > 0 => tracing::info!(
                 checked = r.checked,
                 bytes = r.bytes,

@@ -34,7 +34,8 @@ pub struct OutcomeLabels {
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct WorkLabels {
-    /// `index` (an image read) or `link` (a disc looked up in its catalogue).
+    /// `index` (an image read), `link` (a disc looked up in its catalogue), `rollup` (a day
+    /// of usage rolled up) or `fixity` (a blob re-hashed, whatever it found).
     pub work: &'static str,
 }
 
@@ -161,7 +162,7 @@ impl Default for Metrics {
         let work_done = Family::<WorkLabels, Counter>::default();
         registry.register(
             "background_work_done",
-            "Queue items (images read, discs linked) this node took and finished",
+            "Shared work this node took and finished: images read, discs linked, usage days rolled up, blobs re-hashed",
             work_done.clone(),
         );
         Self {

@@ -24,13 +24,16 @@ pub async fn get(db: &Db, sha256: &str) -> Result<Option<BlobRow>, DbError> {
 pub struct DueBlob {
     pub sha256: String,
     pub size: i64,
+    /// How many checks were recorded when the blob was found due: a pass claims it only if
+    /// none has been since (another node checked it meanwhile).
+    pub fixity_checks: i64,
 }
 
 /// Blobs never verified, or last verified before `before`, oldest first; at most `limit`.
 pub async fn due_for_fixity(db: &Db, before: i64, limit: i64) -> Result<Vec<DueBlob>, DbError> {
     Ok(on_pool!(db, pool => {
         sqlx::query_as::<_, DueBlob>(
-            "SELECT sha256, size FROM blobs
+            "SELECT sha256, size, fixity_checks FROM blobs
              WHERE verified_at IS NULL OR verified_at < $1
              ORDER BY verified_at IS NOT NULL, verified_at, sha256 LIMIT $2",
         )
@@ -41,7 +44,71 @@ pub async fn due_for_fixity(db: &Db, before: i64, limit: i64) -> Result<Vec<DueB
     }))
 }
 
-/// Records a re-hash: matched (`error` None: verified now, any earlier flag cleared) or not.
+/// Claims `blob` (found due by [`due_for_fixity`]) for `pass` until `until_ms`: only if no
+/// check has been recorded since it was found due and no other pass holds a claim on it that
+/// has not lapsed at `now_ms`. The test is in the UPDATE, so two nodes never both get it.
+pub async fn claim_for_fixity(
+    db: &Db,
+    blob: &DueBlob,
+    pass: &str,
+    now_ms: i64,
+    until_ms: i64,
+) -> Result<bool, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE blobs SET fixity_claimed_by = $3, fixity_claimed_until = $5
+             WHERE sha256 = $1 AND fixity_checks = $2 AND COALESCE(fixity_claimed_until, 0) <= $4",
+        )
+        .bind(&blob.sha256)
+        .bind(blob.fixity_checks)
+        .bind(pass)
+        .bind(now_ms)
+        .bind(until_ms)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    }) == 1)
+}
+
+/// Keeps `pass`'s claim on a blob it is still reading until `until_ms`; false if the claim
+/// was lost (it lapsed and another pass took the blob).
+pub async fn renew_fixity_claim(
+    db: &Db,
+    sha256: &str,
+    pass: &str,
+    until_ms: i64,
+) -> Result<bool, DbError> {
+    Ok(on_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE blobs SET fixity_claimed_until = $3
+             WHERE sha256 = $1 AND fixity_claimed_by = $2 AND fixity_claimed_until IS NOT NULL",
+        )
+        .bind(sha256)
+        .bind(pass)
+        .bind(until_ms)
+        .execute(pool)
+        .await?
+        .rows_affected()
+    }) == 1)
+}
+
+/// Ends `pass`'s claim on a blob it could not check now: the next pass may take it.
+pub async fn end_fixity_claim(db: &Db, sha256: &str, pass: &str) -> Result<(), DbError> {
+    on_pool!(db, pool => {
+        sqlx::query(
+            "UPDATE blobs SET fixity_claimed_until = NULL
+             WHERE sha256 = $1 AND fixity_claimed_by = $2",
+        )
+        .bind(sha256)
+        .bind(pass)
+        .execute(pool)
+        .await?;
+    });
+    Ok(())
+}
+
+/// Records a re-hash: matched (`error` None: verified now, any earlier flag cleared) or not;
+/// counts it and ends the claim on the blob.
 pub async fn record_fixity(
     db: &Db,
     sha256: &str,
@@ -51,13 +118,16 @@ pub async fn record_fixity(
     on_pool!(db, pool => {
         match error {
             None => sqlx::query(
-                "UPDATE blobs SET verified_at = $2, fixity_failed_at = NULL, fixity_error = NULL
+                "UPDATE blobs SET verified_at = $2, fixity_failed_at = NULL, fixity_error = NULL,
+                     fixity_checks = fixity_checks + 1, fixity_claimed_until = NULL
                  WHERE sha256 = $1",
             )
             .bind(sha256)
             .bind(at),
             Some(e) => sqlx::query(
-                "UPDATE blobs SET fixity_failed_at = $2, fixity_error = $3 WHERE sha256 = $1",
+                "UPDATE blobs SET fixity_failed_at = $2, fixity_error = $3,
+                     fixity_checks = fixity_checks + 1, fixity_claimed_until = NULL
+                 WHERE sha256 = $1",
             )
             .bind(sha256)
             .bind(at)

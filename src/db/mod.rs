@@ -17,6 +17,7 @@ pub mod holders;
 pub mod home;
 pub mod identity;
 pub mod images;
+pub mod leases;
 pub mod media;
 pub mod members;
 pub mod resolve;

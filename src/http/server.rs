@@ -33,11 +33,15 @@ pub async fn serve(
     let rollup = tokio::spawn(crate::usage::rollup::run_forever(
         state.db.clone(),
         state.config.stats.clone(),
+        state.node.clone(),
+        state.work_done("rollup"),
     ));
     let search = tokio::spawn(crate::search::run_forever(state.db.clone()));
     let fixity = tokio::spawn({
         let s = state.clone();
-        async move { crate::fixity::run_forever(&s.db, &s.blobs, &s.metrics, &s.config.fixity).await }
+        async move {
+            crate::fixity::run_forever(&s.db, &s.blobs, &s.metrics, &s.config.fixity, &s.node).await
+        }
     });
     let router = crate::http::router(state.clone());
     let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
@@ -60,6 +64,12 @@ pub async fn serve(
     search.abort();
     fixity.abort();
     crate::images::release_claims(&state.indexer).await;
+    // Another node rolls up now rather than once this node's lease lapses.
+    if let Err(e) =
+        crate::db::leases::release(&state.db, crate::usage::rollup::LEASE, &state.node).await
+    {
+        tracing::warn!(error = %e, "giving back the usage rollup's lease");
+    }
     // Usage recorded by the requests that just finished is written before the pool closes.
     state.usage.recorder.flush().await;
     state.db.close().await;

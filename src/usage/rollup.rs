@@ -156,11 +156,50 @@ pub async fn catch_up(db: &Db, stats: &StatsConfig) -> Result<Vec<Rolled>, DbErr
     Ok(out)
 }
 
-pub async fn run_forever(db: Db, stats: StatsConfig) {
+/// The lease of the node that rolls up (see `db::leases`): one node of a cluster at a time.
+pub const LEASE: &str = "usage-rollup";
+
+/// The server's rollup: every `stats.rollup_interval_secs`, [`catch_up`], on whichever node
+/// holds [`LEASE`]. The holder keeps it from pass to pass (it outlasts the sleep between
+/// them) and renews it while rolling; when the holder dies another node takes it once it has
+/// lapsed, within two intervals. Days rolled are counted in `rolled`.
+pub async fn run_forever(
+    db: Db,
+    stats: StatsConfig,
+    node: String,
+    rolled: prometheus_client::metrics::counter::Counter,
+) {
     let every = Duration::from_secs(stats.rollup_interval_secs.max(1));
+    let lease_ms = i64::try_from(every.as_millis()).unwrap_or(i64::MAX / 4) * 2 + 2_000;
+    let take = || {
+        let now = now_ms();
+        db::leases::take(&db, LEASE, &node, now, now + lease_ms)
+    };
     loop {
-        if let Err(e) = catch_up(&db, &stats).await {
-            tracing::warn!(error = %e, "usage rollup failed; trying again later");
+        match take().await {
+            Ok(true) => {
+                let pass = crate::queue::while_holding(
+                    "the usage rollup",
+                    catch_up(&db, &stats),
+                    Duration::from_millis(lease_ms.unsigned_abs() / 3),
+                    take,
+                )
+                .await;
+                match pass {
+                    Some(Ok(days)) => {
+                        rolled.inc_by(days.len() as u64);
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!(error = %e, "usage rollup failed; trying again later")
+                    }
+                    None => {}
+                }
+            }
+            // Another node rolls up.
+            Ok(false) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot take the usage rollup's lease; trying again later")
+            }
         }
         tokio::time::sleep(every).await;
     }

@@ -92,10 +92,16 @@ fn cli(dir: &Path, args: &[&str]) -> Result<String> {
 async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = tmp.path().join("cluster");
+    // Fixity every second at 16 MB/s with 3 s claims, and the rollup every second, so that the
+    // drills see both run on both nodes.
     let out = Command::new(SCRIPT)
         .arg("up")
         .arg(&dir)
         .env("CLUSTER_SPINDLE_BIN", env!("CARGO_BIN_EXE_spindle"))
+        .env("SPINDLE_FIXITY__INTERVAL_SECS", "1")
+        .env("SPINDLE_FIXITY__LEASE_SECS", "3")
+        .env("SPINDLE_FIXITY__RATE_MB_PER_S", "16")
+        .env("SPINDLE_STATS__ROLLUP_INTERVAL_SECS", "1")
         .output()?;
     let mut cluster = Cluster {
         dir: dir.clone(),
@@ -284,6 +290,21 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
         linked_ids.len()
     );
 
+    let drill = Drill {
+        dir: &dir,
+        http: http.clone(),
+        nodes: &nodes,
+        lb: &lb,
+        token: &token,
+        pg: sqlx::postgres::PgPoolOptions::new()
+            .max_connections(2)
+            .connect(&cluster_var(&dir, "CLUSTER_PG")?)
+            .await?,
+    };
+    shared_tokens_and_sessions(&drill).await?;
+    usage_counted_once(&drill).await?;
+    fixity_once(&drill).await?;
+
     // Issue 22, item 2: a node killed with SIGKILL in the middle of a PATCH. The upload goes
     // on through the other node from the last whole part the dead one stored, once the dead
     // node's lease has run out (refused with 423 and Retry-After until then), and ends with
@@ -444,6 +465,12 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
         serde_json::json!({}),
     )
     .await?;
+    // Its fixity check reads it too: done first, so that every GET of it below is the download's.
+    drill
+        .until("the big image re-hashed", || async {
+            Ok(drill.verified(&sha).await?.then_some(()))
+        })
+        .await?;
     let mut download = http
         .get(format!("{lb}/api/v1/discs/{id}/image"))
         .send()
@@ -612,4 +639,462 @@ async fn settled_work(http: &reqwest::Client, nodes: &[String], work: &str) -> R
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     anyhow::bail!("the {work} queue did not empty")
+}
+
+/// What the drills below share: the cluster's folder, its nodes, its balancer, a librarian's
+/// token and a connection to its database (to see leases and claims, and to move a drill's
+/// usage into a closed day).
+struct Drill<'a> {
+    dir: &'a Path,
+    http: reqwest::Client,
+    nodes: &'a [String],
+    lb: &'a str,
+    token: &'a str,
+    pg: sqlx::PgPool,
+}
+
+/// A `export NAME='value'` line of DIR/cluster.env.
+fn cluster_var(dir: &Path, name: &str) -> Result<String> {
+    let env = std::fs::read_to_string(dir.join("cluster.env"))?;
+    env.lines()
+        .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+        .map(|v| v.trim_matches(|c| c == '\'' || c == '"').to_string())
+        .with_context(|| format!("no {name} in cluster.env"))
+}
+
+impl Drill<'_> {
+    /// `work` items node `n` (0 or 1) finished since it started (0 before its first).
+    async fn done(&self, n: usize, work: &str) -> Result<u64> {
+        let text = self
+            .http
+            .get(format!("{}/metrics", self.nodes[n]))
+            .send()
+            .await?
+            .text()
+            .await?;
+        let name = format!("spindle_background_work_done_total{{work=\"{work}\"}}");
+        Ok(common::metric_value(&text, &name).unwrap_or(0.0) as u64)
+    }
+
+    /// The node (0 or 1) whose process is the one a lease holder names (`host:pid:…`).
+    fn node_of(&self, holder: &str) -> Result<usize> {
+        let pid = holder
+            .split(':')
+            .nth(1)
+            .with_context(|| format!("no pid in {holder}"))?;
+        (0..2)
+            .find(|n| {
+                std::fs::read_to_string(self.dir.join(format!("pids/spindle-{}.pid", n + 1)))
+                    .is_ok_and(|p| p.trim() == pid)
+            })
+            .with_context(|| format!("{holder} is neither node"))
+    }
+
+    fn kill(&self, n: usize) -> Result<()> {
+        let pid = std::fs::read_to_string(self.dir.join(format!("pids/spindle-{}.pid", n + 1)))?;
+        ensure!(
+            Command::new("kill")
+                .args(["-9", pid.trim()])
+                .status()?
+                .success(),
+            "kill -9 node {}",
+            n + 1
+        );
+        Ok(())
+    }
+
+    fn restart(&self, which: &str) -> Result<()> {
+        let out = Command::new(SCRIPT)
+            .arg("restart")
+            .arg(self.dir)
+            .arg(which)
+            .output()?;
+        ensure!(
+            out.status.success(),
+            "cluster.sh restart {which}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        Ok(())
+    }
+
+    /// Waits until `f` gives Some (generous: an outcome under the suite's load, not a time).
+    async fn until<T, F, Fut>(&self, what: &str, mut f: F) -> Result<T>
+    where
+        F: FnMut() -> Fut,
+        Fut: std::future::Future<Output = Result<Option<T>>>,
+    {
+        for _ in 0..1200 {
+            if let Some(v) = f().await? {
+                return Ok(v);
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        anyhow::bail!("{what}: not within 120 s")
+    }
+
+    async fn verified(&self, sha: &str) -> Result<bool> {
+        let at: Option<i64> = sqlx::query_scalar("SELECT verified_at FROM blobs WHERE sha256 = $1")
+            .bind(sha)
+            .fetch_one(&self.pg)
+            .await?;
+        Ok(at.is_some())
+    }
+
+    /// An anonymous reader's GET, sent to `base` from `ip` (the nodes trust the loopback
+    /// balancer's X-Forwarded-For), read to the end; its status.
+    async fn read_as(&self, base: &str, ip: &str, path: &str) -> Result<u16> {
+        let r = self
+            .http
+            .get(format!("{base}{path}"))
+            .header("X-Forwarded-For", ip)
+            .header(
+                "User-Agent",
+                "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0",
+            )
+            .send()
+            .await?;
+        let status = r.status().as_u16();
+        r.bytes().await?;
+        Ok(status)
+    }
+
+    /// Waits until both nodes have written `n` usage events of `discs` (they write every
+    /// second), and checks there are no more: each request recorded once, by the node that
+    /// answered it.
+    async fn events_of(&self, discs: &[i64], n: i64) -> Result<()> {
+        let count = || async {
+            let c: i64 =
+                sqlx::query_scalar("SELECT COUNT(*) FROM usage_events WHERE disc_id = ANY($1)")
+                    .bind(discs)
+                    .fetch_one(&self.pg)
+                    .await?;
+            anyhow::Ok(c)
+        };
+        self.until("the drill's usage events", || async {
+            Ok((count().await? >= n).then_some(()))
+        })
+        .await?;
+        tokio::time::sleep(std::time::Duration::from_millis(2500)).await;
+        let c = count().await?;
+        ensure!(
+            c == n,
+            "{c} usage events for {n} requests of discs {discs:?}"
+        );
+        Ok(())
+    }
+
+    /// Moves the events of `discs` back `days` days (a closed day, for the rollup to take).
+    async fn age_events(&self, discs: &[i64], days: i64) -> Result<()> {
+        sqlx::query("UPDATE usage_events SET ts_ms = ts_ms - $2 WHERE disc_id = ANY($1)")
+            .bind(discs)
+            .bind(days * 86_400_000)
+            .execute(&self.pg)
+            .await?;
+        Ok(())
+    }
+
+    /// The rolled-up figures of `day` for readers no member is attributed: (requests,
+    /// unique requests, downloads), once the day is rolled.
+    async fn rolled(&self, day: &str) -> Result<(i64, i64, i64)> {
+        self.until(&format!("{day} rolled up"), || async {
+            let rolled: Option<i64> =
+                sqlx::query_scalar("SELECT events FROM usage_days WHERE day = $1")
+                    .bind(day)
+                    .fetch_optional(&self.pg)
+                    .await?;
+            Ok(rolled.map(|_| ()))
+        })
+        .await?;
+        let (tir, uir, downloads): (i64, i64, i64) = sqlx::query_as(
+            "SELECT CAST(COALESCE(SUM(tir), 0) AS BIGINT), CAST(COALESCE(SUM(uir), 0) AS BIGINT),
+                    CAST(COALESCE(SUM(downloads), 0) AS BIGINT)
+             FROM usage_daily WHERE day = $1 AND member_id = -1",
+        )
+        .bind(day)
+        .fetch_one(&self.pg)
+        .await?;
+        Ok((tir, uir, downloads))
+    }
+}
+
+/// The UTC day (the cluster's `stats.time_zone`) `days` days ago.
+fn day_ago(days: i64) -> String {
+    spindle::calendar::Day::of_ms(spindle::calendar::now_ms() - days * 86_400_000).to_string()
+}
+
+/// Issue 22, item 2, limits and caches: what must be shared between the nodes is. A personal
+/// token made on one node works on the other and is refused by the first the moment the
+/// second revokes it (no node caches tokens); a staff session opened on node 1 is good on
+/// node 2, and signing out there ends it on node 1 (sessions and their CSRF keys live in the
+/// database).
+async fn shared_tokens_and_sessions(d: &Drill<'_>) -> Result<()> {
+    let (one, two) = (&d.nodes[0], &d.nodes[1]);
+    let r = d
+        .http
+        .post(format!("{one}/api/v1/tokens"))
+        .bearer_auth(d.token)
+        .json(&serde_json::json!({"name": "drill"}))
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "token on node 1: {}", r.status());
+    let v: serde_json::Value = r.json().await?;
+    let (token, id) = (
+        v["token"].as_str().context("token")?.to_string(),
+        v["id"].as_i64().context("id")?,
+    );
+    let list = |base: &str| {
+        d.http
+            .get(format!("{base}/api/v1/tokens"))
+            .bearer_auth(&token)
+            .send()
+    };
+    ensure!(list(two).await?.status() == 200, "node 1's token on node 2");
+    let r = d
+        .http
+        .delete(format!("{two}/api/v1/tokens/{id}"))
+        .bearer_auth(d.token)
+        .send()
+        .await?;
+    ensure!(r.status() == 204, "revoke on node 2: {}", r.status());
+    let r = list(one).await?;
+    ensure!(
+        r.status() == 401,
+        "revoked on node 2, still good on node 1: {}",
+        r.status()
+    );
+
+    let browser = reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let page = browser
+        .get(format!("{one}/staff/sign-in"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    let csrf = common::form_token(&page)?;
+    let r = browser
+        .post(format!("{one}/staff/sign-in"))
+        .form(&[("token", d.token), ("csrf", &csrf), ("next", "/staff")])
+        .send()
+        .await?;
+    ensure!(r.status() == 303, "sign-in on node 1: {}", r.status());
+    let session = r
+        .headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find_map(|c| {
+            c.split(';')
+                .next()
+                .filter(|c| c.starts_with("spindle_staff="))
+        })
+        .context("no staff session cookie")?
+        .to_string();
+    let r = browser.get(format!("{two}/staff")).send().await?;
+    ensure!(
+        r.status() == 200,
+        "node 1's session on node 2: {}",
+        r.status()
+    );
+    let csrf = common::form_token(&r.text().await?)?;
+    let r = browser
+        .post(format!("{two}/staff/sign-out"))
+        .form(&[("csrf", &csrf)])
+        .send()
+        .await?;
+    ensure!(r.status() == 303, "sign-out on node 2: {}", r.status());
+    // The old cookie, sent again to node 1 by hand (the browser forgot it).
+    let r = d
+        .http
+        .get(format!("{one}/staff"))
+        .header(reqwest::header::COOKIE, &session)
+        .send()
+        .await?;
+    ensure!(
+        r.status() == 303,
+        "signed out on node 2, still signed in on node 1: {}",
+        r.status()
+    );
+    println!(
+        "drill: a token revoked and a session ended on one node are refused by the other at once"
+    );
+    Ok(())
+}
+
+/// Issue 22, item 2: usage from both nodes counted once, and the rollup done once. A reader
+/// downloads disc one from node 1 and again from node 2 a moment later (a double-click across
+/// the nodes: one request, as the day keys are shared), and disc two from node 2: four events,
+/// each written once by the node that answered. Moved into yesterday, the day is rolled up by
+/// the one node holding the rollup's lease (the other rolls nothing) into two requests and two
+/// downloads. Then the lease holder is killed: the other node takes the lease once it has
+/// lapsed and rolls the next closed day; the killed node is started again.
+async fn usage_counted_once(d: &Drill<'_>) -> Result<()> {
+    let mut discs = Vec::new();
+    for i in 0..2 {
+        let data = iso_image(300_000 + 4096 * i, 2230 + i as u64);
+        let (id, _) = upload(
+            &d.http,
+            d.token,
+            &[d.lb.to_string()],
+            &data,
+            "used.iso",
+            serde_json::json!({}),
+        )
+        .await?;
+        discs.push(id);
+    }
+    let (one, two) = (&d.nodes[0], &d.nodes[1]);
+    let reader = "198.51.100.7";
+    for (base, disc) in [(one, discs[0]), (two, discs[0]), (two, discs[1])] {
+        let status = d
+            .read_as(base, reader, &format!("/api/v1/discs/{disc}/image"))
+            .await?;
+        ensure!(status == 200, "download of {disc} from {base}: {status}");
+    }
+    let status = d
+        .read_as(one, reader, &format!("/api/v1/discs/{}", discs[1]))
+        .await?;
+    ensure!(status == 200, "disc page from node 1: {status}");
+    d.events_of(&discs, 4).await?;
+    let rolled_before = [d.done(0, "rollup").await?, d.done(1, "rollup").await?];
+    d.age_events(&discs, 1).await?;
+    let yesterday = day_ago(1);
+    let figures = d.rolled(&yesterday).await?;
+    ensure!(
+        figures == (2, 2, 2),
+        "{yesterday}: (requests, unique requests, downloads) {figures:?}, not (2, 2, 2)"
+    );
+    let (holder, _) = spindle::db::leases::holder(
+        &spindle::db::Db::Postgres(d.pg.clone()),
+        spindle::usage::rollup::LEASE,
+    )
+    .await?
+    .context("nobody holds the rollup's lease")?;
+    let leader = d.node_of(&holder)?;
+    let rolled = [
+        d.done(0, "rollup").await? - rolled_before[0],
+        d.done(1, "rollup").await? - rolled_before[1],
+    ];
+    ensure!(
+        rolled[leader] == 1 && rolled[1 - leader] == 0,
+        "days rolled per node {rolled:?}; node {} holds the lease",
+        leader + 1
+    );
+
+    d.kill(leader)?;
+    let other = 1 - leader;
+    let rolled_before = d.done(other, "rollup").await?;
+    let status = d
+        .read_as(d.lb, reader, &format!("/api/v1/discs/{}/image", discs[1]))
+        .await?;
+    ensure!(
+        status == 200,
+        "download with node {} dead: {status}",
+        leader + 1
+    );
+    d.events_of(&discs, 5).await?;
+    // The newest event alone goes two days back.
+    sqlx::query(
+        "UPDATE usage_events SET ts_ms = ts_ms - 172800000
+         WHERE id = (SELECT MAX(id) FROM usage_events WHERE disc_id = ANY($1))",
+    )
+    .bind(&discs)
+    .execute(&d.pg)
+    .await?;
+    let two_days_ago = day_ago(2);
+    let figures = d.rolled(&two_days_ago).await?;
+    ensure!(figures == (1, 1, 1), "{two_days_ago}: {figures:?}");
+    let took = d.done(other, "rollup").await? - rolled_before;
+    ensure!(took == 1, "node {} rolled {took} days", other + 1);
+    d.restart(&format!("spindle-{}", leader + 1))?;
+    println!(
+        "drill: usage from both nodes counted once ({yesterday}: 2 requests, one a double-click across the nodes); rolled by node {} alone; killed, node {} rolled {two_days_ago}",
+        leader + 1,
+        other + 1
+    );
+    Ok(())
+}
+
+/// Issue 22, item 2: fixity done once. Every blob stored so far was re-hashed once between the
+/// two nodes (each claims the blob it reads). Then the node reading a 40 MiB image (at the
+/// cluster's 16 MB/s) is killed mid-read: its claim lapses (3 s) and the other node checks the
+/// blob; the killed node is started again.
+async fn fixity_once(d: &Drill<'_>) -> Result<()> {
+    let stored = || async {
+        let (blobs, unverified): (i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), CAST(COALESCE(SUM(CASE WHEN verified_at IS NULL THEN 1 ELSE 0 END), 0) AS BIGINT) FROM blobs",
+        )
+        .fetch_one(&d.pg)
+        .await?;
+        anyhow::Ok((blobs, unverified))
+    };
+    let blobs = d
+        .until("every blob re-hashed", || async {
+            let (blobs, unverified) = stored().await?;
+            Ok((unverified == 0).then_some(blobs))
+        })
+        .await?;
+    let checked = [d.done(0, "fixity").await?, d.done(1, "fixity").await?];
+    ensure!(
+        checked.iter().sum::<u64>() == blobs as u64,
+        "blobs re-hashed per node {checked:?} for {blobs} blobs"
+    );
+
+    let data = iso_image(40 * 1024 * 1024, 2240);
+    let sha = sha256_hex(&data);
+    upload(
+        &d.http,
+        d.token,
+        &[d.lb.to_string()],
+        &data,
+        "checked.iso",
+        serde_json::json!({}),
+    )
+    .await?;
+    let holder: String = d
+        .until("a node reading the new blob", || async {
+            let claim: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
+                "SELECT fixity_claimed_by, fixity_claimed_until FROM blobs WHERE sha256 = $1",
+            )
+            .bind(&sha)
+            .fetch_optional(&d.pg)
+            .await?;
+            Ok(match claim {
+                Some((Some(by), Some(until))) if until > spindle::calendar::now_ms() => Some(by),
+                _ => None,
+            })
+        })
+        .await?;
+    ensure!(!d.verified(&sha).await?, "checked before the kill");
+    let reader = d.node_of(&holder)?;
+    let other = 1 - reader;
+    let before = d.done(other, "fixity").await?;
+    d.kill(reader)?;
+    d.until("the other node checked the blob", || async {
+        Ok(d.verified(&sha).await?.then_some(()))
+    })
+    .await?;
+    let by: String = sqlx::query_scalar("SELECT fixity_claimed_by FROM blobs WHERE sha256 = $1")
+        .bind(&sha)
+        .fetch_one(&d.pg)
+        .await?;
+    ensure!(
+        d.node_of(&by)? == other,
+        "checked by {by}, not node {}",
+        other + 1
+    );
+    ensure!(
+        d.done(other, "fixity").await? == before + 1,
+        "node {} did not count its check",
+        other + 1
+    );
+    d.restart(&format!("spindle-{}", reader + 1))?;
+    println!(
+        "drill: {blobs} blobs re-hashed once between the nodes {checked:?}; node {} killed mid-read, node {} checked its blob",
+        reader + 1,
+        other + 1
+    );
+    Ok(())
 }

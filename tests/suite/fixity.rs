@@ -15,6 +15,8 @@ use spindle::config::StorageBackend;
 use spindle_storage::Digest;
 
 on_both_backends!(fixity_finds_changed_bytes);
+on_both_backends!(passes_at_once_share_the_blobs);
+on_both_backends!(a_lease_is_one_holders_until_it_lapses);
 
 /// Where a blob's bytes live, whatever the backend, to change them the way a failing disk or
 /// an operator's mistake would.
@@ -63,13 +65,18 @@ async fn delete_raw(app: &TestApp, sha: &str) -> Result<()> {
 }
 
 async fn check_all(app: &TestApp) -> Result<spindle::fixity::Report> {
+    let checker = spindle::fixity::Checker {
+        node: app.state.node.clone(),
+        lease: std::time::Duration::from_secs(60),
+        rate: None,
+    };
     spindle::fixity::run(
         &app.state.db,
         &app.state.blobs,
         &app.state.metrics,
+        &checker,
         i64::MAX,
         100,
-        None,
     )
     .await
     .map_err(|e| anyhow::anyhow!("{}", e.message()))
@@ -208,5 +215,112 @@ async fn fixity_finds_changed_bytes(backend: Backend) -> Result<()> {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     let bytes = image(ids[0]).await?.bytes().await?;
     assert_eq!(sha256_hex(&bytes), sha1, "served again once restored");
+    Ok(())
+}
+
+/// Two passes at once on one database (two nodes' checkers) re-hash each blob once between
+/// them; a pass never takes a blob another pass holds a live claim on, takes it once the claim
+/// has lapsed, and never takes again a blob it has done.
+async fn passes_at_once_share_the_blobs(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    app.member("A").await?;
+    let a = app.librarian("A").await?;
+    for i in 0..6 {
+        app.disc(&a, &iso_image(150_000 + i * 4096, 80 + i as u64), json!({}))
+            .await?;
+    }
+    let checker = |node: &str| spindle::fixity::Checker {
+        node: node.to_string(),
+        lease: std::time::Duration::from_secs(60),
+        // Slow enough that the two passes overlap.
+        rate: Some(2_000_000),
+    };
+    let (one, two) = (checker("node-1:1:aa"), checker("node-2:2:bb"));
+    let state = &app.state;
+    let (r1, r2) = tokio::try_join!(
+        spindle::fixity::run(&state.db, &state.blobs, &state.metrics, &one, i64::MAX, 100),
+        spindle::fixity::run(&state.db, &state.blobs, &state.metrics, &two, i64::MAX, 100),
+    )
+    .map_err(|e| anyhow::anyhow!("{}", e.message()))?;
+    let (blobs, _, _) = spindle::db::blobs::fixity_counts(&state.db, 0).await?;
+    assert_eq!(blobs, 6);
+    assert_eq!(
+        r1.checked + r2.checked,
+        6,
+        "checked {} and {}",
+        r1.checked,
+        r2.checked
+    );
+    assert!(
+        r1.checked > 0 && r2.checked > 0,
+        "{} and {}",
+        r1.checked,
+        r2.checked
+    );
+
+    // Claims by hand: a live claim keeps other passes off, a lapsed one does not, and a blob
+    // checked since a pass found it due is not taken by that pass.
+    let db = &state.db;
+    let now = spindle::calendar::now_ms();
+    let due = spindle::db::blobs::due_for_fixity(db, i64::MAX, 10).await?;
+    assert_eq!(due.len(), 6);
+    let claim = |blob: usize, pass: &'static str, at: i64| {
+        spindle::db::blobs::claim_for_fixity(db, &due[blob], pass, at, at + 1_000)
+    };
+    assert!(claim(0, "p1", now).await?);
+    assert!(!claim(0, "p2", now + 999).await?, "p2 took p1's live claim");
+    // p1 dies holding it; once the claim has lapsed p2 may take it, and p1 may no longer renew.
+    assert!(claim(0, "p2", now + 1_000).await?);
+    let sha = &due[0].sha256;
+    assert!(!spindle::db::blobs::renew_fixity_claim(db, sha, "p1", now + 5_000).await?);
+    assert!(spindle::db::blobs::renew_fixity_claim(db, sha, "p2", now + 5_000).await?);
+    spindle::db::blobs::record_fixity(db, sha, spindle::db::now(), None).await?;
+    // Checked since p3 found it due (p3's list is older than the check): p3 leaves it.
+    assert!(!claim(0, "p3", now + 6_000).await?, "p3 checked it again");
+    // A claim ended without a check (the store could not be asked) frees the blob at once.
+    assert!(claim(1, "p1", now).await?);
+    spindle::db::blobs::end_fixity_claim(db, &due[1].sha256, "p1").await?;
+    assert!(claim(1, "p2", now + 1).await?);
+    Ok(())
+}
+
+/// A named lease: one holder at a time, renewed by its holder, taken by another only once it
+/// has lapsed, given back at once by `release`.
+async fn a_lease_is_one_holders_until_it_lapses(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let db = &app.state.db;
+    use spindle::db::leases::{holder, release, take};
+    assert!(take(db, "job", "a", 1_000, 5_000).await?);
+    assert!(
+        !take(db, "job", "b", 4_999, 9_000).await?,
+        "b took a live lease"
+    );
+    assert!(
+        take(db, "job", "a", 4_000, 8_000).await?,
+        "a could not renew"
+    );
+    assert_eq!(holder(db, "job").await?, Some(("a".into(), 8_000)));
+    assert!(!take(db, "job", "b", 7_999, 9_000).await?);
+    assert!(
+        take(db, "job", "b", 8_000, 12_000).await?,
+        "b could not take a lapsed lease"
+    );
+    assert!(
+        !take(db, "job", "a", 8_001, 12_000).await?,
+        "a took it back"
+    );
+    release(db, "job", "a").await?;
+    assert_eq!(
+        holder(db, "job").await?,
+        Some(("b".into(), 12_000)),
+        "a released b's lease"
+    );
+    release(db, "job", "b").await?;
+    assert!(
+        take(db, "job", "a", 8_002, 12_000).await?,
+        "a released lease is free"
+    );
+    // Other names are other leases.
+    assert!(take(db, "other", "b", 8_002, 12_000).await?);
     Ok(())
 }
