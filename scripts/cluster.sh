@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # A Spindle cluster on this machine, on loopback, to try and to drill (issue 22):
-#   PostgreSQL, a three-node Garage (replication_factor = 3, one node per zone), two Spindle
-#   nodes on that database and store, and nginx balancing the Spindle nodes (LB) and the three
-#   Garage S3 endpoints (S3) so that losing one node loses no request path.
+#   PostgreSQL (a primary and a synchronous streaming replica, behind nginx's TCP proxy, which
+#   sends connections to the replica when the primary is gone), a three-node Garage
+#   (replication_factor = 3, one node per zone), two Spindle nodes on that database and store,
+#   and nginx balancing the Spindle nodes (LB) and the three Garage S3 endpoints (S3) so that
+#   losing one node loses no request path.
 #
 #   scripts/cluster.sh up DIR     starts everything under DIR and prints one line per service:
 #                                 LB, NODE (each), PG, S3, GARAGE (each node's own S3 port);
@@ -11,6 +13,10 @@
 #   scripts/cluster.sh restart DIR spindle-N|garage-N
 #                                 stops that node if it runs (SIGTERM) and starts it again with
 #                                 its configuration, port and data: after a drill killed it
+#   scripts/cluster.sh failover DIR
+#                                 stops the PostgreSQL primary (immediate: as a crash) and
+#                                 promotes the replica; the nodes reach it through the same
+#                                 address, without a restart
 #   scripts/cluster.sh down DIR   stops everything `up` started (the files stay, for reading)
 #
 # The Spindle binary is target/release/spindle (built first when missing), or $CLUSTER_SPINDLE_BIN (a SPINDLE_ variable would be read as Spindle configuration).
@@ -21,7 +27,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 source scripts/peers.sh
 
-usage() { echo "usage: scripts/cluster.sh up|down DIR | restart DIR spindle-N|garage-N" >&2; exit 2; }
+usage() { echo "usage: scripts/cluster.sh up|down|failover DIR | restart DIR spindle-N|garage-N" >&2; exit 2; }
 [ $# = 2 ] || { [ $# = 3 ] && [ "$1" = restart ]; } || usage
 CMD=$1
 DIR=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -34,6 +40,47 @@ wait_http() { # URL WHAT
   local i
   for i in $(seq 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
   die "$2 did not answer at $1"
+}
+
+# A streaming replica of the primary (pg_basebackup -R), synchronous, so that a commit the
+# primary acknowledged is on the replica too and a failover loses none.
+replica_up() {
+  local bindir d="$DIR/pg-replica" run=() creds password
+  bindir=$(pg_bindir)
+  [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  mkdir -p "$d"
+  [ "$(id -u)" = 0 ] && chown postgres:postgres "$d"
+  creds=${SPINDLE_TEST_PG_URL#postgres://}; creds=${creds%%@*}; password=${creds#*:}
+  PG_REPLICA_PORT=$(free_port)
+  "${run[@]}" env PGPASSWORD="$password" "$bindir/pg_basebackup" -h 127.0.0.1 -p "$PG_PRIMARY_PORT" \
+    -U spindle -D "$d/data" -R -X stream -c fast --no-sync >"$d/basebackup.log" 2>&1 \
+    || { cat "$d/basebackup.log" >&2; die "pg_basebackup failed"; }
+  "${run[@]}" "$bindir/pg_ctl" -D "$d/data" -l "$d/server.log" -w -t 60 \
+    -o "-h 127.0.0.1 -p $PG_REPLICA_PORT -k $d -c fsync=off -c max_connections=300" start >/dev/null \
+    || { cat "$d/server.log" >&2; die "the PostgreSQL replica did not start"; }
+  # Set on the primary only (after the copy): the replica, once promoted, waits for nobody.
+  "$bindir/psql" "$SPINDLE_TEST_PG_URL" -qAtc "ALTER SYSTEM SET synchronous_standby_names = '*'" >/dev/null
+  "$bindir/psql" "$SPINDLE_TEST_PG_URL" -qAtc "SELECT pg_reload_conf()" >/dev/null
+  local i
+  for i in $(seq 100); do
+    [ "$("$bindir/psql" "$SPINDLE_TEST_PG_URL" -qAtc "SELECT sync_state FROM pg_stat_replication" 2>/dev/null)" = sync ] && break
+    sleep 0.1
+  done
+  [ "$i" -lt 100 ] || die "the replica is not streaming synchronously"
+  echo "$PG_REPLICA_PORT" >"$d/port"
+}
+
+# Stops the primary as a crash would and promotes the replica.
+failover() {
+  [ -d "$PIDS" ] || die "no cluster under $DIR"
+  local bindir run=()
+  bindir=$(pg_bindir)
+  [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
+  "${run[@]}" "$bindir/pg_ctl" -D "$DIR/pg/data" -m immediate stop >/dev/null 2>&1 \
+    || die "the primary was not running"
+  "${run[@]}" "$bindir/pg_ctl" -D "$DIR/pg-replica/data" -w -t 60 promote >/dev/null \
+    || die "the replica could not be promoted"
+  echo "cluster: the replica on 127.0.0.1:$(cat "$DIR/pg-replica/port") is the primary now"
 }
 
 garage_start() { # N
@@ -95,6 +142,7 @@ nginx_up() { # LB_PORT S3_PORT NODE_PORT...
   local lb=$1 s3=$2; shift 2
   mkdir -p "$DIR/nginx/tmp"
   {
+    echo "load_module /usr/lib/nginx/modules/ngx_stream_module.so;"
     echo "worker_processes 2;"
     echo "pid $DIR/nginx/nginx.pid;"
     echo "error_log $DIR/nginx/error.log warn;"
@@ -126,6 +174,11 @@ nginx_up() { # LB_PORT S3_PORT NODE_PORT...
       echo "    location / { proxy_pass http://$2; }"
       echo "  }"
     done
+    echo "}"
+    # PostgreSQL: the primary while it answers, else the replica (promoted by `failover`).
+    echo "stream {"
+    echo "  upstream pg { server 127.0.0.1:$PG_PRIMARY_PORT max_fails=1 fail_timeout=5s; server 127.0.0.1:$PG_REPLICA_PORT backup; }"
+    echo "  server { listen 127.0.0.1:$PG_LB_PORT; proxy_pass pg; proxy_connect_timeout 1s; }"
     echo "}"
   } >"$DIR/nginx/nginx.conf"
   nginx -c "$DIR/nginx/nginx.conf" -p "$DIR/nginx" || die "nginx did not start"
@@ -162,7 +215,12 @@ up() {
   PEERS_DIR=$DIR
   start_postgres >&2
   "$(pg_bindir)/psql" "$SPINDLE_TEST_PG_URL" -qAtc "CREATE DATABASE spindle" >/dev/null
-  DB_URL="${SPINDLE_TEST_PG_URL%/*}/spindle"
+  PG_PRIMARY_PORT=$PG_PORT
+  replica_up
+  PG_LB_PORT=$(free_port)
+  # The nodes' address: nginx's TCP proxy (user and password as the primary's).
+  local creds=${SPINDLE_TEST_PG_URL#postgres://}; creds=${creds%%@*}
+  DB_URL="postgres://$creds@127.0.0.1:$PG_LB_PORT/spindle"
   garage_up
   LB_PORT=$(free_port); S3_PORT=$(free_port)
   local ports=() n
@@ -213,12 +271,35 @@ down() {
     for _ in $(seq 100); do kill -0 "$(cat "$f")" 2>/dev/null || break; sleep 0.1; done
     kill -9 "$(cat "$f")" 2>/dev/null || true
   done
-  if [ -d "$DIR/pg/data" ]; then
-    local bindir; bindir=$(pg_bindir) || die "PostgreSQL is not installed"
-    as_pg "$bindir/pg_ctl" -D "$DIR/pg/data" -m fast stop >/dev/null 2>&1 || true
-  fi
+  local pg bindir
+  for pg in pg pg-replica; do
+    if [ -d "$DIR/$pg/data" ]; then
+      bindir=$(pg_bindir) || die "PostgreSQL is not installed"
+      as_pg "$bindir/pg_ctl" -D "$DIR/$pg/data" -m fast stop >/dev/null 2>&1 || true
+    fi
+  done
   rm -rf "$PIDS"
   echo "cluster: stopped (files kept under $DIR)"
+}
+
+# Waits until restarted Garage node N answers S3 and every running Garage node counts every
+# running node healthy (N among them), so that writes may use it in their quorum again.
+garage_rejoined() { # N
+  local n=$1 alive=() f m i healthy
+  for f in "$PIDS"/garage-*.pid; do
+    kill -0 "$(cat "$f")" 2>/dev/null && alive+=("$(basename "$f" .pid)")
+  done
+  for i in $(seq 600); do
+    healthy=yes
+    [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(cat "$DIR/garage/n$n/s3.port")/")" = 000 ] && healthy=no
+    for m in "${alive[@]}"; do
+      [ "$(garage -c "$DIR/garage/n${m#garage-}/garage.toml" status 2>/dev/null \
+        | sed -n '/HEALTHY NODES/,/FAILED NODES/p' | grep -c zone)" -ge "${#alive[@]}" ] || healthy=no
+    done
+    [ "$healthy" = yes ] && return 0
+    sleep 0.1
+  done
+  die "Garage node $n did not rejoin within 60 s"
 }
 
 # Stops a node (SIGTERM, then SIGKILL after 10 s) if it runs, and starts it again.
@@ -239,11 +320,7 @@ restart() { # spindle-N|garage-N
     spindle-*) spindle_start "$n" ;;
     garage-*)
       garage_start "$n"
-      # Ready when its S3 port answers (an unsigned request gets an S3 error).
-      for _ in $(seq 300); do
-        [ "$(curl -s -o /dev/null -w '%{http_code}' "http://127.0.0.1:$(cat "$DIR/garage/n$n/s3.port")/")" != 000 ] && break
-        sleep 0.1
-      done ;;
+      garage_rejoined "$n" ;;
   esac
   echo "cluster: $which running again (pid $(cat "$PIDS/$which.pid"))"
 }
@@ -251,6 +328,7 @@ restart() { # spindle-N|garage-N
 case "$CMD" in
   up) up ;;
   restart) restart "$3" ;;
+  failover) failover ;;
   down) down ;;
   *) usage ;;
 esac

@@ -69,9 +69,11 @@ IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:lib
   openssl:openssl ffmpeg:ffmpeg ffprobe:ffmpeg vcdimager:vcdimager vcdxrip:vcdimager
   dvdauthor:dvdauthor rclone:rclone mount.davfs:davfs2 litmus:litmus syslinux:syslinux
   mcopy:mtools mkfs.fat:dosfstools systemd-analyze:systemd)
-# Files the boot fixtures copy (packages with no command of their own).
+# Files the boot fixtures copy, and nginx's TCP proxy module, which stands in front of the
+# cluster's PostgreSQL primary and replica (packages with no command of their own).
 IMAGE_FILES=(/usr/lib/ISOLINUX/isolinux.bin:isolinux
-  /usr/lib/syslinux/modules/bios/ldlinux.c32:syslinux-common)
+  /usr/lib/syslinux/modules/bios/ldlinux.c32:syslinux-common
+  /usr/lib/nginx/modules/ngx_stream_module.so:libnginx-mod-stream)
 
 install_image_tools() {
   local missing=() pair

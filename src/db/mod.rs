@@ -74,10 +74,11 @@ impl From<sqlx::Error> for DbError {
             | sqlx::Error::Io(_)
             | sqlx::Error::Tls(_)
             | sqlx::Error::WorkerCrashed => true,
-            // PostgreSQL class 57 (operator intervention: shutdown, restart) and 08 (connection).
+            // PostgreSQL class 57 (operator intervention: shutdown, restart), 08 (connection),
+            // and 25006 (a write reached a replica not yet promoted, during a failover).
             sqlx::Error::Database(d) => d
                 .code()
-                .is_some_and(|c| c.starts_with("57") || c.starts_with("08")),
+                .is_some_and(|c| c.starts_with("57") || c.starts_with("08") || c == "25006"),
             _ => false,
         };
         if unavailable {
