@@ -16,7 +16,8 @@
 #   scripts/cluster.sh failover DIR
 #                                 stops the PostgreSQL primary (immediate: as a crash) and
 #                                 promotes the replica; the nodes reach it through the same
-#                                 address, without a restart
+#                                 address, without a restart ($CLUSTER_PROMOTE_AFTER seconds
+#                                 after the stop: meanwhile the replica reads, refuses writes)
 #   scripts/cluster.sh down DIR   stops everything `up` started (the files stay, for reading)
 #
 # The Spindle binary is target/release/spindle (built first when missing), or $CLUSTER_SPINDLE_BIN (a SPINDLE_ variable would be read as Spindle configuration).
@@ -78,6 +79,9 @@ failover() {
   [ "$(id -u)" = 0 ] && run=(runuser -u postgres --)
   "${run[@]}" "$bindir/pg_ctl" -D "$DIR/pg/data" -m immediate stop >/dev/null 2>&1 \
     || die "the primary was not running"
+  # An operator (or a failover manager) takes a moment to decide: meanwhile the nodes reach the
+  # replica, which reads but refuses writes.
+  sleep "${CLUSTER_PROMOTE_AFTER:-0}"
   "${run[@]}" "$bindir/pg_ctl" -D "$DIR/pg-replica/data" -w -t 60 promote >/dev/null \
     || die "the replica could not be promoted"
   echo "cluster: the replica on 127.0.0.1:$(cat "$DIR/pg-replica/port") is the primary now"

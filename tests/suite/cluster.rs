@@ -1279,10 +1279,11 @@ fn cluster_up(
 /// Issue 22, item 4: PostgreSQL failover under load. The cluster's database is a primary with
 /// a synchronous streaming replica behind nginx's TCP proxy. With an upload half done and
 /// readers and a librarian working through the balancer, the primary is stopped as a crash
-/// would stop it and the replica promoted (`cluster.sh failover`). The nodes are not
-/// restarted: every answer during the switch is right or a 503 with Retry-After (none a 500,
-/// none wrong bytes), writes work again once the replica is promoted, and the upload resumes
-/// from the offset it had stored and completes with the right hash.
+/// would stop it and the replica promoted two seconds later (`cluster.sh failover`). The nodes
+/// are not restarted: every answer during the switch is right or a 503 with Retry-After (none a
+/// 500, none wrong bytes; writes meeting the unpromoted replica are such 503s), writes work
+/// again once the replica is promoted, and the upload resumes from the offset it had stored and
+/// completes with the right hash.
 #[tokio::test]
 async fn postgres_fails_over_without_a_restart() -> Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -1395,7 +1396,18 @@ async fn postgres_fails_over_without_a_restart() -> Result<()> {
         })
     };
     tokio::time::sleep(std::time::Duration::from_secs(2)).await;
-    let out = Command::new(SCRIPT).arg("failover").arg(&dir).output()?;
+    // Promoted two seconds after the primary stops: the nodes meanwhile reach a replica that
+    // reads and refuses writes, which must be 503s, not 500s. (Off the runtime's thread: the
+    // load runs on it meanwhile.)
+    let failover_dir = dir.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(SCRIPT)
+            .arg("failover")
+            .arg(&failover_dir)
+            .env("CLUSTER_PROMOTE_AFTER", "2")
+            .output()
+    })
+    .await??;
     ensure!(
         out.status.success(),
         "cluster.sh failover: {}",
@@ -1424,6 +1436,10 @@ async fn postgres_fails_over_without_a_restart() -> Result<()> {
     ensure!(
         wrong.is_empty(),
         "wrong answers during the failover: {wrong:?}"
+    );
+    ensure!(
+        seen.get("write 503").is_some_and(|n| *n > 0),
+        "no write met the replica before its promotion: {seen:?}"
     );
 
     // The upload goes on from the offset the old primary acknowledged.
