@@ -301,16 +301,7 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     let data = iso_image(4 * 8 * 1024 * 1024 + 777, 2202);
     let sha = sha256_hex(&data);
     let part = 8 * 1024 * 1024;
-    let r = http
-        .post(format!("{}/api/v1/uploads", nodes[0]))
-        .bearer_auth(&token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", data.len().to_string())
-        .header("Upload-Metadata", metadata(&sha, "killed.iso"))
-        .send()
-        .await?;
-    ensure!(r.status() == 201, "create: {}", r.status());
-    let location = header(&r, "location");
+    let location = create_upload(&http, &token, &nodes[0], &data, "killed.iso").await?;
     let offset_on = |node: String| {
         let (http, token, location) = (&http, &token, &location);
         async move {
@@ -325,20 +316,12 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
         }
     };
     // Node 2 receives a PATCH of everything: one part and a half arrive, then the body stalls.
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-    let body = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
-    });
-    let patch = http
-        .patch(format!("{}{location}", nodes[1]))
-        .bearer_auth(&token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Offset", "0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Content-Length", data.len().to_string())
-        .body(reqwest::Body::wrap_stream(body))
-        .send();
-    let patch = tokio::spawn(patch);
+    let (tx, patch) = stalled_patch(
+        &http,
+        &token,
+        &format!("{}{location}", nodes[1]),
+        data.len(),
+    );
     tx.send(data[..part + part / 2].to_vec()).await?;
     let mut stored = 0;
     for _ in 0..400 {
@@ -425,19 +408,9 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     println!(
         "drill: node killed mid-PATCH; the other node took the upload after {handed_over:?} ({refused} refusals while the lease ran)"
     );
-    let id = common::register_disc(
-        &http,
-        &token,
-        &lb,
-        &sha,
-        "killed.iso",
-        serde_json::json!({"open": true}),
-    )
-    .await?;
-    ensure!(
-        served_sha(&http, &lb, id).await? == sha,
-        "the upload finished on node 1 has other bytes"
-    );
+    register_served(&http, &token, &lb, &sha, "killed.iso")
+        .await
+        .context("the upload finished on node 1")?;
 
     // A Garage node killed mid-download: the one that served the download's last piece (the
     // reader pauses until Spindle's read-ahead has its pieces, so the node is known from
@@ -583,6 +556,78 @@ async fn upload(
         f.extend(e.clone());
     }
     common::upload_disc(http, token, bases, data, 8 * 1024 * 1024, name, fields).await
+}
+
+/// Creates a tus upload of `data` on `base`: its address (the path).
+async fn create_upload(
+    http: &reqwest::Client,
+    token: &str,
+    base: &str,
+    data: &[u8],
+    name: &str,
+) -> Result<String> {
+    let r = http
+        .post(format!("{base}/api/v1/uploads"))
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Length", data.len().to_string())
+        .header("Upload-Metadata", metadata(&sha256_hex(data), name))
+        .send()
+        .await?;
+    ensure!(r.status() == 201, "create: {}", r.status());
+    Ok(header(&r, "location"))
+}
+
+/// A PATCH of a whole upload of `len` bytes from offset 0 to `url`, whose body is what is sent
+/// on the channel (the body stalls until more is sent, and ends when the sender is dropped).
+fn stalled_patch(
+    http: &reqwest::Client,
+    token: &str,
+    url: &str,
+    len: usize,
+) -> (
+    tokio::sync::mpsc::Sender<Vec<u8>>,
+    tokio::task::JoinHandle<reqwest::Result<reqwest::Response>>,
+) {
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
+    });
+    let patch = http
+        .patch(url)
+        .bearer_auth(token)
+        .header("Tus-Resumable", "1.0.0")
+        .header("Upload-Offset", "0")
+        .header("Content-Type", "application/offset+octet-stream")
+        .header("Content-Length", len.to_string())
+        .body(reqwest::Body::wrap_stream(body))
+        .send();
+    (tx, tokio::spawn(patch))
+}
+
+/// Registers the finished upload `sha` as an open disc and checks that `base` serves its
+/// bytes: the disc's id.
+async fn register_served(
+    http: &reqwest::Client,
+    token: &str,
+    base: &str,
+    sha: &str,
+    name: &str,
+) -> Result<i64> {
+    let id = common::register_disc(
+        http,
+        token,
+        base,
+        sha,
+        name,
+        serde_json::json!({"open": true}),
+    )
+    .await?;
+    ensure!(
+        served_sha(http, base, id).await? == sha,
+        "disc {id} is served with other bytes"
+    );
+    Ok(id)
 }
 
 /// The SHA-256 of a disc's image as `base` serves it.
@@ -1140,17 +1185,7 @@ async fn garage_node_killed_mid_upload(
     let data = iso_image(3 * 8 * 1024 * 1024 + 4321, 2250);
     let sha = sha256_hex(&data);
     let part = 8 * 1024 * 1024;
-    let r = d
-        .http
-        .post(format!("{}/api/v1/uploads", d.lb))
-        .bearer_auth(d.token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", data.len().to_string())
-        .header("Upload-Metadata", metadata(&sha, "garage-killed.iso"))
-        .send()
-        .await?;
-    ensure!(r.status() == 201, "create: {}", r.status());
-    let location = header(&r, "location");
+    let location = create_upload(&d.http, d.token, d.lb, &data, "garage-killed.iso").await?;
     let log = d.dir.join("nginx/access.log");
     let puts = || -> Result<Vec<String>> {
         Ok(std::fs::read_to_string(&log)?
@@ -1160,21 +1195,7 @@ async fn garage_node_killed_mid_upload(
             .collect())
     };
     let puts_before = puts()?.len();
-    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(4);
-    let body = futures::stream::unfold(rx, |mut rx| async move {
-        rx.recv().await.map(|b| (Ok::<_, std::io::Error>(b), rx))
-    });
-    let patch = d
-        .http
-        .patch(format!("{}{location}", d.lb))
-        .bearer_auth(d.token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Offset", "0")
-        .header("Content-Type", "application/offset+octet-stream")
-        .header("Content-Length", data.len().to_string())
-        .body(reqwest::Body::wrap_stream(body))
-        .send();
-    let patch = tokio::spawn(patch);
+    let (tx, patch) = stalled_patch(&d.http, d.token, &format!("{}{location}", d.lb), data.len());
     tx.send(data[..part + part / 2].to_vec()).await?;
     let last = d
         .until("the first part stored", || async {
@@ -1206,19 +1227,9 @@ async fn garage_node_killed_mid_upload(
         r.text().await?,
         log_warnings(d.dir)
     );
-    let id = common::register_disc(
-        &d.http,
-        d.token,
-        d.lb,
-        &sha,
-        "garage-killed.iso",
-        serde_json::json!({"open": true}),
-    )
-    .await?;
-    ensure!(
-        served_sha(&d.http, d.lb, id).await? == sha,
-        "the upload with Garage node {node} killed has other bytes"
-    );
+    register_served(&d.http, d.token, d.lb, &sha, "garage-killed.iso")
+        .await
+        .with_context(|| format!("the upload with Garage node {node} killed"))?;
     d.restart(&format!("garage-{node}"))?;
     let other = (1..=3).find(|n| *n != node).context("a third node")?;
     let pid = std::fs::read_to_string(d.dir.join(format!("pids/garage-{other}.pid")))?;
@@ -1311,16 +1322,7 @@ async fn postgres_fails_over_without_a_restart() -> Result<()> {
     let big = iso_image(2 * 8 * 1024 * 1024 + 999, 2261);
     let sha = sha256_hex(&big);
     let part = 8 * 1024 * 1024;
-    let r = http
-        .post(format!("{lb}/api/v1/uploads"))
-        .bearer_auth(&token)
-        .header("Tus-Resumable", "1.0.0")
-        .header("Upload-Length", big.len().to_string())
-        .header("Upload-Metadata", metadata(&sha, "in-flight.iso"))
-        .send()
-        .await?;
-    ensure!(r.status() == 201, "create: {}", r.status());
-    let location = header(&r, "location");
+    let location = create_upload(&http, &token, &lb, &big, "in-flight.iso").await?;
     let patch = |offset: usize, body: Vec<u8>| {
         http.patch(format!("{lb}{location}"))
             .bearer_auth(&token)
@@ -1460,19 +1462,9 @@ async fn postgres_fails_over_without_a_restart() -> Result<()> {
         ensure!(r.status() == 204, "PATCH at {offset}: {}", r.status());
         offset = header(&r, "upload-offset").parse()?;
     }
-    let id = common::register_disc(
-        &http,
-        &token,
-        &lb,
-        &sha,
-        "in-flight.iso",
-        serde_json::json!({"open": true}),
-    )
-    .await?;
-    ensure!(
-        served_sha(&http, &lb, id).await? == sha,
-        "the upload finished after the failover has other bytes"
-    );
+    register_served(&http, &token, &lb, &sha, "in-flight.iso")
+        .await
+        .context("the upload finished after the failover")?;
     println!("drill: PostgreSQL failed over; writes back after {back:?}; answers {seen:?}");
     cluster.down()?;
     Ok(())
