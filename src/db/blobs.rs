@@ -25,7 +25,9 @@ pub struct DueBlob {
     pub sha256: String,
     pub size: i64,
     /// How many checks were recorded when the blob was found due: a pass claims it only if
-    /// none has been since (another node checked it meanwhile).
+    /// none has been since (another node checked it meanwhile). Only fixity selects it; the
+    /// other walks over blobs (gc, backup) leave it 0.
+    #[sqlx(default)]
     pub fixity_checks: i64,
 }
 
