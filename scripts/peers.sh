@@ -113,12 +113,28 @@ install_bench_tools() {
   fi
 }
 
+PG_PROGRAMS=(initdb pg_ctl psql pg_basebackup pg_dump pg_restore)
+
 install_peers() {
   install_image_tools
   if ! pg_bindir >/dev/null; then
     echo "peers: installing PostgreSQL (Debian package)"
     apt_install postgresql || die "could not install PostgreSQL"
   fi
+  # Every PostgreSQL program the suite runs: the server's (initdb, pg_ctl), psql, the
+  # cluster's replica (pg_basebackup) and `spindle backup`/`restore` (pg_dump, pg_restore).
+  local bindir program
+  bindir=$(pg_bindir) || die "PostgreSQL is not installed"
+  for program in "${PG_PROGRAMS[@]}"; do
+    if [ ! -x "$bindir/$program" ]; then
+      echo "peers: installing PostgreSQL's client programs ($program is missing)"
+      apt_install postgresql-client || die "could not install postgresql-client"
+      break
+    fi
+  done
+  for program in "${PG_PROGRAMS[@]}"; do
+    [ -x "$bindir/$program" ] || die "$bindir/$program is still missing"
+  done
   export PATH="$HOME/.cargo/bin:$PATH"
   if ! command -v garage >/dev/null || ! garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
     echo "peers: building Garage $GARAGE_VERSION with cargo install (about 9 minutes, once; cached in ~/.cargo/bin)"
