@@ -15,7 +15,7 @@ use crate::config::{Config, StorageBackend};
 use crate::db::{Db, DbError};
 use crate::images::Indexer;
 use crate::linking::Linking;
-use crate::metrics::{Metrics, WorkLabels};
+use crate::metrics::Metrics;
 use crate::uploads::Uploads;
 
 pub struct App {
@@ -102,22 +102,16 @@ impl App {
             config.upload.clone(),
             metrics.clone(),
         );
-        let work = |w| {
-            metrics
-                .work_done
-                .get_or_create(&WorkLabels { work: w })
-                .clone()
-        };
         let linking = Arc::new(Linking::new(
             db.clone(),
             config.linking.egress()?,
-            work("link"),
+            metrics.work("link"),
         ));
         let indexer = Arc::new(Indexer::new(
             db.clone(),
             blobs.clone(),
             config.index.clone(),
-            work("index"),
+            metrics.work("index"),
         ));
         let loopback =
             crate::http::loopback::Loopback::new(blobs.clone(), metrics.bytes_out.clone());
@@ -144,14 +138,6 @@ impl App {
             sign_on: crate::identity::SignOn::new(),
             node: crate::queue::node_name(),
         })
-    }
-
-    /// This node's counter of finished `work` (see `Metrics::work_done`).
-    pub fn work_done(&self, work: &'static str) -> prometheus_client::metrics::counter::Counter {
-        self.metrics
-            .work_done
-            .get_or_create(&WorkLabels { work })
-            .clone()
     }
 
     pub fn into_state(self) -> AppState {

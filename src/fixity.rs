@@ -155,10 +155,7 @@ pub async fn run(
                 continue;
             }
         }
-        metrics
-            .work_done
-            .get_or_create(&crate::metrics::WorkLabels { work: "fixity" })
-            .inc();
+        metrics.work("fixity").inc();
         report.checked += 1;
     }
     refresh_gauge(db, metrics).await?;

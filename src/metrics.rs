@@ -189,6 +189,11 @@ impl Default for Metrics {
 }
 
 impl Metrics {
+    /// This node's counter of finished shared `work` (see [`WorkLabels`]).
+    pub fn work(&self, work: &'static str) -> Counter {
+        self.work_done.get_or_create(&WorkLabels { work }).clone()
+    }
+
     /// The Content-Type of what [`Self::render`] writes: OpenMetrics text.
     pub const CONTENT_TYPE: &'static str =
         "application/openmetrics-text; version=1.0.0; charset=utf-8";

@@ -19,22 +19,27 @@ pub async fn get(db: &Db, sha256: &str) -> Result<Option<BlobRow>, DbError> {
     }))
 }
 
-/// A blob due for re-hashing.
+/// A blob by its key and size: gc's candidates, backup's pages.
 #[derive(Debug, Clone, sqlx::FromRow)]
-pub struct DueBlob {
+pub struct StoredBlob {
+    pub sha256: String,
+    pub size: i64,
+}
+
+/// A blob due for a fixity check, as a pass found it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct FixityDue {
     pub sha256: String,
     pub size: i64,
     /// How many checks were recorded when the blob was found due: a pass claims it only if
-    /// none has been since (another node checked it meanwhile). Only fixity selects it; the
-    /// other walks over blobs (gc, backup) leave it 0.
-    #[sqlx(default)]
+    /// none has been since (another node checked it meanwhile).
     pub fixity_checks: i64,
 }
 
 /// Blobs never verified, or last verified before `before`, oldest first; at most `limit`.
-pub async fn due_for_fixity(db: &Db, before: i64, limit: i64) -> Result<Vec<DueBlob>, DbError> {
+pub async fn due_for_fixity(db: &Db, before: i64, limit: i64) -> Result<Vec<FixityDue>, DbError> {
     Ok(on_pool!(db, pool => {
-        sqlx::query_as::<_, DueBlob>(
+        sqlx::query_as::<_, FixityDue>(
             "SELECT sha256, size, fixity_checks FROM blobs
              WHERE verified_at IS NULL OR verified_at < $1
              ORDER BY verified_at IS NOT NULL, verified_at, sha256 LIMIT $2",
@@ -51,7 +56,7 @@ pub async fn due_for_fixity(db: &Db, before: i64, limit: i64) -> Result<Vec<DueB
 /// has not lapsed at `now_ms`. The test is in the UPDATE, so two nodes never both get it.
 pub async fn claim_for_fixity(
     db: &Db,
-    blob: &DueBlob,
+    blob: &FixityDue,
     pass: &str,
     now_ms: i64,
     until_ms: i64,
@@ -192,13 +197,13 @@ pub async fn unreferenced(
     db: &Db,
     created_before: i64,
     limit: i64,
-) -> Result<Vec<DueBlob>, DbError> {
+) -> Result<Vec<StoredBlob>, DbError> {
     let sql = format!(
         "SELECT b.sha256, b.size FROM blobs b
          WHERE b.created_at < $1 AND NOT {STILL_NEEDED} ORDER BY b.created_at, b.sha256 LIMIT $3"
     );
     Ok(on_pool!(db, pool => {
-        sqlx::query_as::<_, DueBlob>(&sql)
+        sqlx::query_as::<_, StoredBlob>(&sql)
             .bind(created_before)
             .bind(created_before)
             .bind(limit)
@@ -252,9 +257,9 @@ pub async fn remove_unreferenced(
 
 /// Blobs in key order after `after` (exclusive), at most `limit`: a walk over every blob in
 /// pages (backup and restore).
-pub async fn page_after(db: &Db, after: &str, limit: i64) -> Result<Vec<DueBlob>, DbError> {
+pub async fn page_after(db: &Db, after: &str, limit: i64) -> Result<Vec<StoredBlob>, DbError> {
     Ok(on_pool!(db, pool => {
-        sqlx::query_as::<_, DueBlob>(
+        sqlx::query_as::<_, StoredBlob>(
             "SELECT sha256, size FROM blobs WHERE sha256 > $1 ORDER BY sha256 LIMIT $2",
         )
         .bind(after)

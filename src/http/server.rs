@@ -34,7 +34,7 @@ pub async fn serve(
         state.db.clone(),
         state.config.stats.clone(),
         state.node.clone(),
-        state.work_done("rollup"),
+        state.metrics.work("rollup"),
     ));
     let search = tokio::spawn(crate::search::run_forever(state.db.clone()));
     let fixity = tokio::spawn({
