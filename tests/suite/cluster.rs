@@ -418,15 +418,7 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
     // an upload while it is down is stored by the other two (quorum) and reads back.
     let data = iso_image(96 * 1024 * 1024, 2203);
     let sha = sha256_hex(&data);
-    let (id, _) = upload(
-        &http,
-        &token,
-        std::slice::from_ref(&lb),
-        &data,
-        "big.iso",
-        serde_json::json!({}),
-    )
-    .await?;
+    let (id, _) = drill.upload(&data, "big.iso").await?;
     // Its fixity check reads it too: done first, so that every GET of it below is the download's.
     drill
         .until("the big image re-hashed", || async {
@@ -493,15 +485,7 @@ async fn the_cluster_script_starts_a_cluster_that_works_and_stops_it() -> Result
         data.len()
     );
     let more = iso_image(2 * 8 * 1024 * 1024 + 5, 2204);
-    let (id, _) = upload(
-        &http,
-        &token,
-        std::slice::from_ref(&lb),
-        &more,
-        "while-down.iso",
-        serde_json::json!({}),
-    )
-    .await?;
+    let (id, _) = drill.upload(&more, "while-down.iso").await?;
     ensure!(
         served_sha(&http, &lb, id).await? == sha256_hex(&more),
         "uploaded with a Garage node down"
@@ -698,6 +682,19 @@ fn cluster_var(dir: &Path, name: &str) -> Result<String> {
 }
 
 impl Drill<'_> {
+    /// Uploads `data` through the balancer as an open disc: its id and the PATCHes sent.
+    async fn upload(&self, data: &[u8], name: &str) -> Result<(i64, usize)> {
+        upload(
+            &self.http,
+            self.token,
+            &[self.lb.to_string()],
+            data,
+            name,
+            serde_json::json!({}),
+        )
+        .await
+    }
+
     /// `work` items node `n` (0 or 1) finished since it started (0 before its first).
     async fn done(&self, n: usize, work: &str) -> Result<u64> {
         let text = self
@@ -974,15 +971,7 @@ async fn usage_counted_once(d: &Drill<'_>) -> Result<()> {
     let mut discs = Vec::new();
     for i in 0..2 {
         let data = iso_image(300_000 + 4096 * i, 2230 + i as u64);
-        let (id, _) = upload(
-            &d.http,
-            d.token,
-            &[d.lb.to_string()],
-            &data,
-            "used.iso",
-            serde_json::json!({}),
-        )
-        .await?;
+        let (id, _) = d.upload(&data, "used.iso").await?;
         discs.push(id);
     }
     let (one, two) = (&d.nodes[0], &d.nodes[1]);
@@ -1095,15 +1084,7 @@ async fn fixity_once(d: &Drill<'_>) -> Result<()> {
     }
     let data = iso_image(40 * 1024 * 1024, 2240);
     let sha = sha256_hex(&data);
-    upload(
-        &d.http,
-        d.token,
-        &[d.lb.to_string()],
-        &data,
-        "checked.iso",
-        serde_json::json!({}),
-    )
-    .await?;
+    d.upload(&data, "checked.iso").await?;
     let holder: String = d
         .until("a node reading the new blob", || async {
             let claim: Option<(Option<String>, Option<i64>)> = sqlx::query_as(
@@ -1241,15 +1222,7 @@ async fn garage_node_killed_mid_upload(
         "kill -9 Garage node {other}"
     );
     let more = iso_image(8 * 1024 * 1024 + 3, 2251);
-    let (id, _) = upload(
-        &d.http,
-        d.token,
-        &[d.lb.to_string()],
-        &more,
-        "rejoined.iso",
-        serde_json::json!({}),
-    )
-    .await?;
+    let (id, _) = d.upload(&more, "rejoined.iso").await?;
     ensure!(
         served_sha(&d.http, d.lb, id).await? == sha256_hex(&more),
         "uploaded with node {node} rejoined and node {other} down"
