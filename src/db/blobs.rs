@@ -1,7 +1,7 @@
 //! Blobs the consortium holds: one row per stored SHA-256, written only once the bytes are
 //! complete and verified.
 
-use super::{Db, DbError, on_pool};
+use super::{BeginWrite, Db, DbError, on_pool};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct BlobRow {
@@ -230,7 +230,7 @@ pub async fn remove_unreferenced(
          WHERE b.sha256 = $3 AND b.created_at < $1 AND NOT {STILL_NEEDED}{lock}"
     );
     Ok(on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let free: Option<String> = sqlx::query_scalar(&check)
             .bind(created_before)
             .bind(created_before)

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Db, DbError, now, on_pool};
+use super::{BeginWrite, Db, DbError, now, on_pool};
 use crate::state::{LinkState, LinkStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -39,7 +39,7 @@ pub async fn put(
     oai_settings: Option<&str>,
 ) -> Result<u64, DbError> {
     Ok(on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query(
             "INSERT INTO catalogues (member_id, kind, settings, opac_record_url, oai_settings, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6)
@@ -159,7 +159,7 @@ pub async fn store_outcome(
 ) -> Result<(), DbError> {
     let t = now();
     on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let mut ids = Vec::with_capacity(records.len());
         for r in records {
             let id: i64 = bind_record!(sqlx::query_scalar(UPSERT_RECORD), r, t)
@@ -235,7 +235,7 @@ pub async fn decide(
 ) -> Result<Option<LinkStatus>, DbError> {
     let t = now();
     Ok(on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let changed = sqlx::query(
             "UPDATE disc_links SET state = $3, decided_by = $4, updated_at = $5
              WHERE disc_id = $1 AND bib_record_id = $2",
@@ -375,7 +375,7 @@ pub async fn refresh_record(db: &Db, r: &NewBibRecord<'_>) -> Result<(), DbError
 pub async fn record_gone(db: &Db, bib_record_id: i64, reason: &str) -> Result<u64, DbError> {
     let t = now();
     Ok(on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query("UPDATE bib_records SET deleted = TRUE, fetched_at = $2 WHERE id = $1")
             .bind(bib_record_id)
             .bind(t)

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Db, DbError, now, on_pool};
+use super::{BeginWrite, Db, DbError, now, on_pool};
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct EnvironmentRow {
@@ -34,7 +34,7 @@ pub struct NewEnvironment<'a> {
 pub async fn put(db: &Db, env: &NewEnvironment<'_>) -> Result<(), DbError> {
     let t = now();
     on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query(
             "INSERT INTO environments (code, name, licence, sha256, disk, memory_mib, created_at, updated_at)
              VALUES ($1, $2, $3, $4, $5, $6, $7, $7)
@@ -113,7 +113,7 @@ pub async fn members(db: &Db, code: &str) -> Result<Vec<String>, DbError> {
 /// Removes an environment (its disk's blob is then gc's to judge); false if there was none.
 pub async fn delete(db: &Db, code: &str) -> Result<bool, DbError> {
     Ok(on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query("DELETE FROM environment_members WHERE environment = $1")
             .bind(code)
             .execute(&mut *tx)

@@ -1,7 +1,7 @@
 //! Members' sign-on settings, the people who sign in as staff, the tokens their sessions act
 //! through, and readers' sign-on sessions.
 
-use super::{Db, DbError, now, on_pool};
+use super::{BeginWrite, Db, DbError, now, on_pool};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct ProviderRow {
@@ -165,7 +165,7 @@ pub async fn sign_on_token(
     token_hash: &str,
 ) -> Result<i64, DbError> {
     Ok(on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let current: Option<i64> = sqlx::query_scalar(
             "SELECT id FROM tokens WHERE person_id = $1 AND kind = 'sign-on' AND revoked_at IS NULL
                AND role = $2 AND (member_id = $3 OR (member_id IS NULL AND $3 IS NULL))",

@@ -3,7 +3,7 @@
 
 use serde::Serialize;
 
-use super::{Db, DbError, now, on_pool};
+use super::{BeginWrite, Db, DbError, now, on_pool};
 use crate::state::{FileKind, ImageStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -65,7 +65,7 @@ pub async fn get(db: &Db, sha256: &str) -> Result<Option<ImageRow>, DbError> {
 /// already known (its parts were fixed by the first registration).
 pub async fn enqueue(db: &Db, sha256: &str, parts: &[(String, String)]) -> Result<(), DbError> {
     on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let inserted = sqlx::query(
             "INSERT INTO images (sha256, status, created_at) VALUES ($1, 'pending', $2)
              ON CONFLICT (sha256) DO NOTHING",
@@ -194,7 +194,7 @@ const FILES_PER_INSERT: usize = 500;
 /// Stores an index in one transaction: the file table replaced, the image marked indexed.
 pub async fn store(db: &Db, sha256: &str, ix: &Indexed<'_>) -> Result<(), DbError> {
     on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query("DELETE FROM image_files WHERE image_sha256 = $1")
             .bind(sha256)
             .execute(&mut *tx)

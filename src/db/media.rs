@@ -1,7 +1,7 @@
 //! Played media: the HLS segments transcoded from discs' titles (kept in the blob store, found
 //! here) and the durations ffprobe found for titles whose index has none.
 
-use super::{Db, DbError, on_pool};
+use super::{BeginWrite, Db, DbError, on_pool};
 
 /// Which transcode of a title: the image, the title's number on the disc, the profile.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -109,7 +109,7 @@ pub async fn total_size(db: &Db) -> Result<i64, DbError> {
 /// segment row, no blob row).
 pub async fn evict_oldest(db: &Db, bytes: i64) -> Result<(usize, Vec<String>), DbError> {
     on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         let oldest: Vec<(String, i64, String, i64, String, i64)> = sqlx::query_as(
             "SELECT image_sha256, title, profile, n, sha256, size FROM media_segments
              ORDER BY used_at, image_sha256, title, profile, n LIMIT 256",

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Db, DbError, is_unique_violation, now, on_pool};
+use super::{BeginWrite, Db, DbError, is_unique_violation, now, on_pool};
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
 pub struct Member {
@@ -167,7 +167,7 @@ pub async fn remove(db: &Db, member_id: i64) -> Result<(), DbError> {
         "DELETE FROM members WHERE id = $1",
     ];
     on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         for sql in STEPS {
             sqlx::query(sql).bind(member_id).execute(&mut *tx).await?;
         }

@@ -42,6 +42,38 @@ macro_rules! on_pool {
 }
 pub use crate::on_pool;
 
+/// Begins a transaction that writes. On SQLite it takes the write lock at its start
+/// (`BEGIN IMMEDIATE`), so a writer that finds another one busy waits out the busy timeout;
+/// a deferred transaction whose first write comes after a read — any write to the full-text
+/// table reads its index first — cannot wait and fails at once with "database is locked".
+/// PostgreSQL's row locks need no such care.
+pub trait BeginWrite {
+    type Database: sqlx::Database;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, Self::Database>, sqlx::Error>> + Send;
+}
+
+impl BeginWrite for SqlitePool {
+    type Database = sqlx::Sqlite;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Sqlite>, sqlx::Error>> + Send
+    {
+        self.begin_with("BEGIN IMMEDIATE")
+    }
+}
+
+impl BeginWrite for PgPool {
+    type Database = sqlx::Postgres;
+    fn begin_write(
+        &self,
+    ) -> impl Future<Output = Result<sqlx::Transaction<'static, sqlx::Postgres>, sqlx::Error>> + Send
+    {
+        self.begin()
+    }
+}
+
 #[derive(Clone, Debug)]
 pub enum Db {
     Sqlite(SqlitePool),

@@ -1,6 +1,6 @@
 //! The search table: a few rows of text per disc, and the queries over them.
 
-use super::{Db, DbError, now, on_pool};
+use super::{BeginWrite, Db, DbError, now, on_pool};
 
 /// Discs whose text is missing or older than their last linking or reading.
 pub async fn stale(db: &Db, limit: i64) -> Result<Vec<i64>, DbError> {
@@ -41,7 +41,7 @@ pub async fn sources(db: &Db, disc: i64) -> Result<(Vec<String>, Vec<String>), D
 /// Replaces a disc's rows and marks it searched.
 pub async fn replace(db: &Db, disc: i64, rows: &[(&str, String)]) -> Result<(), DbError> {
     on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query("DELETE FROM search_text WHERE disc_id = $1")
             .bind(disc)
             .execute(&mut *tx)

@@ -1,7 +1,7 @@
 //! Resumable uploads (tus): their state lives here so that any node, or this one after a
 //! restart, can take the next chunk. A lease column serialises writers of one upload.
 
-use super::{Db, DbError, now, on_pool};
+use super::{BeginWrite, Db, DbError, now, on_pool};
 use crate::state::{TargetKind, UploadState};
 
 #[derive(Debug, Clone, sqlx::FromRow)]
@@ -140,7 +140,7 @@ pub struct PartCommit<'a> {
 
 pub async fn commit_part(db: &Db, c: &PartCommit<'_>) -> Result<bool, DbError> {
     let moved = on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query(
             "INSERT INTO upload_parts (upload_id, part_index, receipt) VALUES ($1, $2, $3)
              ON CONFLICT (upload_id, part_index) DO UPDATE SET receipt = excluded.receipt",
@@ -187,7 +187,7 @@ pub async fn parts(db: &Db, id: &str) -> Result<Vec<String>, DbError> {
 pub async fn complete(db: &Db, id: &str, sha256: &str, size: i64) -> Result<(), DbError> {
     let t = now();
     on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query(
             "INSERT INTO blobs (sha256, size, created_at) VALUES ($1, $2, $3)
              ON CONFLICT (sha256) DO NOTHING",

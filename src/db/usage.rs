@@ -1,7 +1,7 @@
 //! Usage statistics: member networks, the daily pseudonym keys, raw events, the daily
 //! figures the rollup writes, and the SUSHI keys.
 
-use super::{Db, DbError, now, on_pool};
+use super::{BeginWrite, Db, DbError, now, on_pool};
 
 /// One recorded action, as written (see `crate::usage::Event` for the meaning).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -56,7 +56,7 @@ pub async fn networks(db: &Db) -> Result<Vec<(i64, String)>, DbError> {
 /// Replaces a member's network ranges.
 pub async fn set_networks(db: &Db, member_id: i64, cidrs: &[String]) -> Result<(), DbError> {
     on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         sqlx::query("DELETE FROM member_networks WHERE member_id = $1")
             .bind(member_id)
             .execute(&mut *tx)
@@ -104,7 +104,7 @@ pub async fn purge_keys(db: &Db, before_day: &str) -> Result<u64, DbError> {
 
 pub async fn insert_events(db: &Db, events: &[EventRow]) -> Result<(), DbError> {
     on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         for chunk in events.chunks(EVENTS_PER_INSERT) {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO usage_events (ts_ms, action, disc_id, file_path, url_key, status, members, dc_key, dc_key_prev, session_key, robot, access_type) ",
@@ -208,7 +208,7 @@ pub async fn replace_day(
     searches: &[(i64, i64)],
 ) -> Result<(), DbError> {
     on_pool!(db, pool => {
-        let mut tx = pool.begin().await?;
+        let mut tx = pool.begin_write().await?;
         for table in ["usage_daily", "usage_searches_daily", "usage_days"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE day = $1"))
                 .bind(day)

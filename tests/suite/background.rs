@@ -111,3 +111,33 @@ async fn the_server_runs_its_own_loops(backend: Backend) -> Result<()> {
     }
     Ok(())
 }
+
+on_both_backends!(writers_at_once_wait_their_turn);
+
+/// The search refresh (whose first write reads the full-text index before it writes) beside
+/// other writers: each waits for the write lock rather than failing. On SQLite a transaction
+/// begun deferred that reads first cannot wait — it failed at once with "database is locked"
+/// (seen in CI as a flaky page test) until write transactions began IMMEDIATE.
+async fn writers_at_once_wait_their_turn(backend: Backend) -> Result<()> {
+    let app = TestApp::start(backend).await?;
+    let mut tasks = Vec::new();
+    for w in 0..4i64 {
+        let db = app.state.db.clone();
+        tasks.push(tokio::spawn(async move {
+            for i in 0..40i64 {
+                let text = format!("title {w} {i}");
+                spindle::db::search::replace(&db, 1_000_000 + w, &[("title", text)]).await?;
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    let hits = spindle::db::search::find(&app.state.db, "title 3 39", None, 10).await?;
+    ensure!(
+        hits == vec![(1_000_003, "title".to_string())],
+        "the last write of writer 3 is what its disc says: {hits:?}"
+    );
+    Ok(())
+}
