@@ -1,0 +1,126 @@
+#!/usr/bin/env bash
+# Issue 22, item 6: the consortium at national scale, simulated on PostgreSQL.
+#
+# For each scale (a fraction of 1,800 members, 2.5 million discs, 50 million files and 40 million
+# usage events a year): a fresh PostgreSQL on loopback; Spindle migrates it and indexes one real
+# image built by xorriso (the template every generated image copies); `spindle-national generate`
+# fills it; then, each timed: the rollup of every day of the year, `spindle migrate` applying the
+# newest migration again to this data (and once with nothing to do), the database's size, and
+# with Spindle serving (release build, local store): searches by title, file name and ISBN, disc
+# pages and folder listings at RATE requests/s for SECS s each (`spindle-national measure`, open
+# loop, every answer checked, CPU of Spindle, PostgreSQL and the client beside), and a consortium
+# SUSHI Platform Report over the last twelve months (REPEAT times).
+#
+#   SCALES="0.01 0.1" loadtests/national.sh          # the sizes to run, smallest first
+#   RATE=50 SECS=20 REPEAT=5 loadtests/national.sh
+# Results: one JSON line per figure on stdout and in loadtests/results-national-DATE.jsonl.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+cd "$ROOT"
+# shellcheck source=scripts/peers.sh
+source scripts/peers.sh
+install_peers
+install_image_tools
+SCALES=${SCALES:-0.01 0.1}
+RATE=${RATE:-50}
+SECS=${SECS:-20}
+REPEAT=${REPEAT:-5}
+cargo build --release --quiet -p spindle -p spindle-loadtests
+BIN=$ROOT/target/release/spindle
+GEN=$ROOT/target/release/spindle-national
+OUT=${OUT:-$ROOT/loadtests/results-national-$(date -u +%F).jsonl}
+W=$(mktemp -d /tmp/spindle-national.XXXXXX)
+chmod 755 "$W"
+PID=
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; stop_peers; rm -rf "$W"' EXIT
+record() { echo "$1" | tee -a "$OUT"; }
+secs_of() { local t0=$1; python3 -c "import time; print(round(time.time() - $t0, 2))"; }
+echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024/1024)}' /proc/meminfo) GiB, $(date -u +%F)"
+
+serve() {
+  PORT=$(free_port)
+  SPINDLE_LOG__FILTER=warn SPINDLE_LIMITS__EXPENSIVE_PER_MINUTE=1000000 \
+    "$BIN" --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" >>"$W/server.log" 2>&1 &
+  PID=$!
+  BASE="http://127.0.0.1:$PORT"
+  for _ in $(seq 300); do curl -sf "$BASE/readyz" >/dev/null && return; sleep 0.2; done
+  cat "$W/server.log" >&2; echo "national: Spindle did not start" >&2; exit 1
+}
+stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+
+for SCALE in $SCALES; do
+  echo "== scale $SCALE"
+  stop_peers 2>/dev/null || true
+  PEERS_DIR=$W/peers-$SCALE
+  mkdir -p "$PEERS_DIR" && chmod 755 "$PEERS_DIR"
+  start_postgres
+  PSQL=("$(pg_bindir)/psql" "$SPINDLE_TEST_PG_URL" -qAt)
+  DATA=$W/data-$SCALE
+  export SPINDLE_DATABASE__URL=$SPINDLE_TEST_PG_URL
+  "$BIN" --data-dir "$DATA" member add TEMPLATE --name "Template library" >/dev/null
+  TOKEN=$("$BIN" --data-dir "$DATA" token create --role librarian --member TEMPLATE)
+
+  # The template: a real book CD's tree, built and indexed by the real tools.
+  T=$W/tree-$SCALE
+  mkdir -p "$T/AUDIO" "$T/DOCS" "$T/SOFTWARE"
+  printf '[autorun]\nopen=SETUP.EXE\n' >"$T/AUTORUN.INF"
+  head -c 100000 /dev/urandom >"$T/SETUP.EXE"
+  echo "Read me first." >"$T/README.TXT"
+  for u in 01 02 03 04 05 06 07 08; do head -c 20000 /dev/urandom >"$T/AUDIO/Unit$u.mp3"; done
+  for c in 01 02 03 04 05 06 07 08; do head -c 5000 /dev/urandom >"$T/DOCS/第${c}章 习题答案.pdf"; done
+  head -c 40000 /dev/urandom >"$T/SOFTWARE/K3F9QZ2.EXE"
+  head -c 80000 /dev/urandom >"$T/SOFTWARE/K3F9QZ2.DAT"
+  echo "[setup]" >"$T/SOFTWARE/SETUP.INI"
+  xorriso -as mkisofs -quiet -r -J -V BOOKCD -o "$W/template-$SCALE.iso" "$T"
+  serve
+  "$ROOT/target/release/spindle-load" --base "$BASE" --token "$TOKEN" upload --open "$W/template-$SCALE.iso" >/dev/null
+  for _ in $(seq 300); do
+    [ "$("${PSQL[@]}" -c "SELECT count(*) FROM images WHERE status = 'indexed'")" = 1 ] && break
+    sleep 0.2
+  done
+  stop
+  [ "$("${PSQL[@]}" -c "SELECT count(*) FROM images WHERE status = 'indexed'")" = 1 ] \
+    || { echo "national: the template image was not indexed" >&2; exit 1; }
+
+  "$GEN" generate --database "$SPINDLE_TEST_PG_URL" --scale "$SCALE" | while read -r line; do
+    record "{\"scale\": $SCALE, \"generate\": $line}"
+  done
+  "$GEN" rollup --database "$SPINDLE_TEST_PG_URL" | while read -r line; do
+    record "{\"scale\": $SCALE, \"figure\": $line}"
+  done
+
+  # `spindle migrate` on this data: the newest migration (0016: a table and three columns of
+  # blobs) undone and applied again, then a run with nothing to apply.
+  "${PSQL[@]}" -c "DROP TABLE work_leases; ALTER TABLE blobs DROP COLUMN fixity_claimed_until,
+    DROP COLUMN fixity_claimed_by, DROP COLUMN fixity_checks; DELETE FROM _sqlx_migrations WHERE version = 16"
+  t0=$(date +%s.%N)
+  "$BIN" --data-dir "$DATA" migrate >/dev/null
+  record "{\"scale\": $SCALE, \"figure\": {\"step\": \"migrate (0016 applied)\", \"secs\": $(secs_of "$t0")}}"
+  t0=$(date +%s.%N)
+  "$BIN" --data-dir "$DATA" migrate >/dev/null
+  record "{\"scale\": $SCALE, \"figure\": {\"step\": \"migrate (nothing to apply)\", \"secs\": $(secs_of "$t0")}}"
+
+  SIZES=$("${PSQL[@]}" -c "SELECT json_build_object('database_bytes', pg_database_size(current_database()),
+    'tables', (SELECT json_object_agg(relname, pg_total_relation_size(oid)) FROM
+      (SELECT oid, relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace
+       ORDER BY pg_total_relation_size(oid) DESC LIMIT 8) t))")
+  record "{\"scale\": $SCALE, \"figure\": {\"step\": \"size\", \"sizes\": $SIZES}}"
+
+  serve
+  "$GEN" measure --base "$BASE" --scale "$SCALE" --rate "$RATE" --secs "$SECS" --server-pid "$PID" \
+    | while read -r line; do record "{\"scale\": $SCALE, \"figure\": $line}"; done
+
+  KEY=$("$BIN" --data-dir "$DATA" sushi-key create)
+  FROM=$(date -u -d "$(date -u +%Y-%m-01) -12 month" +%Y-%m)
+  TO=$(date -u -d "$(date -u +%Y-%m-01) -1 month" +%Y-%m)
+  for r in $(seq "$REPEAT"); do
+    t0=$(date +%s.%N)
+    code=$(curl -s -o "$W/pr.json" -w '%{http_code}' \
+      "$BASE/sushi/r51/reports/pr?customer_id=consortium&api_key=$KEY&begin_date=$FROM&end_date=$TO&attributes_to_show=Access_Method")
+    s=$(secs_of "$t0")
+    items=$(python3 -c "import json; d = json.load(open('$W/pr.json')); print(sum(len(i.get('Attribute_Performance', [])) for i in d.get('Report_Items', [])))")
+    [ "$code" = 200 ] || { head -c 500 "$W/pr.json" >&2; echo "national: SUSHI PR answered $code" >&2; exit 1; }
+    record "{\"scale\": $SCALE, \"figure\": {\"step\": \"sushi pr 12 months\", \"run\": $r, \"secs\": $s, \"status\": $code, \"performance_rows\": $items}}"
+  done
+  stop
+done
