@@ -380,32 +380,31 @@ fn isbn13(body12: &str) -> String {
 fn book(n: i64) -> Book {
     let zh = h(n, 1) % 10 < 6;
     let edition = 1 + h(n, 4) % 4;
-    let (title, authors, publisher) = if zh {
+    let (title, publisher) = if zh {
         let mut t = format!("{}{}", pick(ZH_SUBJECTS, n, 2), pick(ZH_FORMS, n, 3));
         if edition > 1 {
             t.push_str(&format!("（第{edition}版）"));
         }
-        let authors = (0..1 + h(n, 5) % 3)
-            .map(|a| {
-                let k = n * 7 + a as i64;
-                format!("{}{}", pick(ZH_SURNAMES, k, 6), pick(ZH_GIVEN, k, 7))
-            })
-            .collect();
-        (t, authors, pick(ZH_PUBLISHERS, n, 8))
+        (t, pick(ZH_PUBLISHERS, n, 8))
     } else {
         let mut t = format!("{} {}", pick(EN_FORMS, n, 3), pick(EN_SUBJECTS, n, 2));
         if edition > 1 {
             let nth = ["", "", "2nd", "3rd", "4th"][edition as usize];
             t.push_str(&format!(", {nth} edition"));
         }
-        let authors = (0..1 + h(n, 5) % 3)
-            .map(|a| {
-                let k = n * 7 + a as i64;
-                format!("{}, {}", pick(EN_SURNAMES, k, 6), pick(EN_GIVEN, k, 7))
-            })
-            .collect();
-        (t, authors, pick(EN_PUBLISHERS, n, 8))
+        (t, pick(EN_PUBLISHERS, n, 8))
     };
+    let (surnames, given, sep) = if zh {
+        (ZH_SURNAMES, ZH_GIVEN, "")
+    } else {
+        (EN_SURNAMES, EN_GIVEN, ", ")
+    };
+    let authors = (0..1 + h(n, 5) % 3)
+        .map(|a| {
+            let k = n * 7 + a as i64;
+            format!("{}{sep}{}", pick(surnames, k, 6), pick(given, k, 7))
+        })
+        .collect();
     const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
     let mut c = h(n, 9);
     let code = (0..7)
