@@ -28,9 +28,34 @@ pub async fn refresh_disc(db: &Db, id: i64) -> Result<(), DbError> {
         return Ok(());
     };
     let (summaries, files) = db::search::sources(db, id).await?;
+    let sources = TextSources {
+        label: disc.label.as_deref(),
+        title_hint: disc.title_hint.as_deref(),
+        isbn: disc.isbn.as_deref(),
+        barcode: disc.barcode.as_deref(),
+        summaries: &summaries,
+        files: &files,
+    };
+    db::search::replace(db, id, &text_rows(&sources)).await
+}
+
+/// What a disc's searchable text is made of: its own label, title hint, ISBN and barcode,
+/// its linked records' summaries (JSON) and the names of its files and folders in path order.
+pub struct TextSources<'a> {
+    pub label: Option<&'a str>,
+    pub title_hint: Option<&'a str>,
+    pub isbn: Option<&'a str>,
+    pub barcode: Option<&'a str>,
+    pub summaries: &'a [String],
+    pub files: &'a [String],
+}
+
+/// A disc's searchable text, one row per field.
+pub fn text_rows(disc: &TextSources<'_>) -> Vec<(&'static str, String)> {
+    let (summaries, files) = (disc.summaries, disc.files);
     let mut titles = Vec::new();
     let mut authors = Vec::new();
-    for s in &summaries {
+    for s in summaries {
         let Ok(v) = serde_json::from_str::<serde_json::Value>(s) else {
             continue;
         };
@@ -42,22 +67,18 @@ pub async fn refresh_disc(db: &Db, id: i64) -> Result<(), DbError> {
         }
         push_str(&mut authors, &v["publisher"]);
     }
-    titles.extend(disc.label.iter().cloned());
-    titles.extend(disc.title_hint.iter().cloned());
-    let isbns: Vec<String> = disc
-        .isbn
-        .as_deref()
-        .map(Isbn::lookup_forms)
-        .unwrap_or_default();
-    let mut rows: Vec<(&str, String)> = vec![("title", titles.join("\n"))];
+    titles.extend(disc.label.map(str::to_string));
+    titles.extend(disc.title_hint.map(str::to_string));
+    let isbns: Vec<String> = disc.isbn.map(Isbn::lookup_forms).unwrap_or_default();
+    let mut rows: Vec<(&'static str, String)> = vec![("title", titles.join("\n"))];
     if !authors.is_empty() {
         rows.push(("author", authors.join("\n")));
     }
     if !isbns.is_empty() {
         rows.push(("isbn", isbns.join("\n")));
     }
-    if let Some(b) = &disc.barcode {
-        rows.push(("barcode", b.clone()));
+    if let Some(b) = disc.barcode {
+        rows.push(("barcode", b.to_string()));
     }
     if !files.is_empty() {
         let mut text = files.join("\n");
@@ -70,7 +91,7 @@ pub async fn refresh_disc(db: &Db, id: i64) -> Result<(), DbError> {
         }
         rows.push(("files", text));
     }
-    db::search::replace(db, id, &rows).await
+    rows
 }
 
 /// Brings every stale disc's text up to date; returns how many were rebuilt.

@@ -97,6 +97,21 @@ impl Isbn {
         Ok(Self(out))
     }
 
+    /// The ISBN whose first twelve digits are `first12` (978 or 979…), its check digit
+    /// computed: for numbering and for test data.
+    pub fn complete(first12: &str) -> Result<Self, IsbnError> {
+        let digits: Vec<u8> = first12
+            .chars()
+            .filter_map(|c| c.to_digit(10))
+            .map(|d| d as u8)
+            .collect();
+        if digits.len() != 12 || first12.len() != 12 {
+            return Err(IsbnError::NotFound(first12.to_string()));
+        }
+        let check = char::from(b'0' + check13(&digits));
+        Self::from_isbn13(&format!("{first12}{check}"))
+    }
+
     pub fn isbn13(&self) -> String {
         self.0.iter().map(|d| char::from(b'0' + d)).collect()
     }
@@ -184,6 +199,30 @@ mod tests {
         ] {
             assert_eq!(Isbn::parse(raw).unwrap().isbn13(), "9787111547426", "{raw}");
         }
+    }
+
+    #[test]
+    fn completed_from_twelve_digits() {
+        assert_eq!(
+            Isbn::complete("978711154742").unwrap().isbn13(),
+            "9787111547426"
+        );
+        assert_eq!(
+            Isbn::complete("978730212260").unwrap().isbn13(),
+            "9787302122609"
+        );
+        assert!(matches!(
+            Isbn::complete("97871115474"),
+            Err(IsbnError::NotFound(_))
+        ));
+        assert!(matches!(
+            Isbn::complete("12345678901a"),
+            Err(IsbnError::NotFound(_))
+        ));
+        assert!(matches!(
+            Isbn::complete("123456789012"),
+            Err(IsbnError::Prefix(_))
+        ));
     }
 
     #[test]

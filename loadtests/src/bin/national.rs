@@ -22,7 +22,6 @@
 //!   spindle-national measure --base http://127.0.0.1:PORT --scale 0.01 --rate 50 --secs 20 --server-pid PID
 
 use std::collections::BTreeMap;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
@@ -361,19 +360,18 @@ struct Book {
     code: String,
 }
 
-fn isbn13(body12: &str) -> String {
-    let sum: u32 = body12
-        .bytes()
-        .enumerate()
-        .map(|(i, b)| u32::from(b - b'0') * if i % 2 == 0 { 1 } else { 3 })
-        .sum();
-    let check = (10 - sum % 10) % 10;
+/// A valid ISBN-13 for book `n`, hyphenated as a catalogue might hold it.
+fn isbn_of(n: i64) -> String {
+    let digits = Isbn::complete(&format!("9787{:08}", n % 100_000_000))
+        .map(|i| i.isbn13())
+        .unwrap_or_default();
     format!(
-        "{}-{}-{}-{}-{check}",
-        &body12[..3],
-        &body12[3..4],
-        &body12[4..8],
-        &body12[8..12]
+        "{}-{}-{}-{}-{}",
+        &digits[..3],
+        &digits[3..4],
+        &digits[4..8],
+        &digits[8..12],
+        &digits[12..]
     )
 }
 
@@ -420,7 +418,7 @@ fn book(n: i64) -> Book {
         authors,
         publisher,
         year: 1998 + (h(n, 10) % 27) as i64,
-        isbn: isbn13(&format!("9787{:08}", n % 100_000_000)),
+        isbn: isbn_of(n),
         code,
     }
 }
@@ -567,13 +565,6 @@ struct Template {
     source: i64,
 }
 
-fn pg(db: &Db) -> Result<PgPool> {
-    match db {
-        Db::Postgres(p) => Ok(p.clone()),
-        Db::Sqlite(_) => bail!("the national simulation runs on PostgreSQL"),
-    }
-}
-
 async fn connect(database: &str) -> Result<(spindle::app::App, tempfile::TempDir)> {
     let dir = tempfile::tempdir()?;
     let mut config = spindle::config::Config {
@@ -611,7 +602,9 @@ async fn generate(database: String, scale: f64) -> Result<()> {
     // Migrated by Spindle itself; then a pool of our own whose sessions skip the per-row
     // reference checks: the generated rows refer to each other by construction.
     let (app, _dir) = connect(&database).await?;
-    drop(pg(&app.db)?);
+    if !matches!(app.db, Db::Postgres(_)) {
+        bail!("the national simulation runs on PostgreSQL");
+    }
     let pool = sqlx::postgres::PgPoolOptions::new()
         .max_connections(8)
         .after_connect(|c, _| {
@@ -864,21 +857,21 @@ async fn generate(database: String, scale: f64) -> Result<()> {
                 V::I(year_ago),
             ])
             .await?;
-        // What `search::refresh_disc` writes for this disc.
-        let mut authors = b.authors.clone();
-        authors.push(b.publisher.to_string());
+        // What `search::refresh_disc` writes for this disc, by the same function.
         let names: Vec<String> = {
             let mut t = tree(n, &b);
             t.sort_by(|a, b| a.0.cmp(&b.0));
             t.into_iter().map(|e| e.2).collect()
         };
-        for (field, value) in [
-            ("title", b.title.clone()),
-            ("author", authors.join("\n")),
-            ("isbn", Isbn::lookup_forms(&b.isbn).join("\n")),
-            ("barcode", barcode.clone()),
-            ("files", names.join("\n")),
-        ] {
+        let sources = spindle::search::TextSources {
+            label: None,
+            title_hint: None,
+            isbn: Some(&b.isbn),
+            barcode: Some(&barcode),
+            summaries: std::slice::from_ref(&summary),
+            files: &names,
+        };
+        for (field, value) in spindle::search::text_rows(&sources) {
             text.row(&[V::I(id), V::S(field), V::S(&value)]).await?;
         }
     }
@@ -1085,19 +1078,21 @@ async fn measure(base: String, scale: f64, rate: u32, secs: u64, server_pid: u32
     .enumerate()
     {
         let total = (u64::from(rate) * secs) as i64;
-        let cpu0 = (
-            cpu_secs(Some(server_pid), None),
-            cpu_secs(None, Some("postgres")),
-            cpu_secs(Some(me), None),
-        );
+        let cpu_now = || {
+            (
+                cpu_secs(Some(server_pid), None),
+                cpu_secs(None, Some("postgres")),
+                cpu_secs(Some(me), None),
+            )
+        };
+        let cpu0 = cpu_now();
         let start = Instant::now();
         let mut tasks = Vec::with_capacity(total as usize);
-        let results = Arc::new(std::sync::Mutex::new(Vec::with_capacity(total as usize)));
         for k in 0..total {
             let due = start + Duration::from_secs_f64(k as f64 / f64::from(rate));
             tokio::time::sleep_until(due.into()).await;
             let (path, want) = request(kind, k + 1_000_000 * kn as i64, &size);
-            let (client, url, results) = (client.clone(), format!("{base}{path}"), results.clone());
+            let (client, url) = (client.clone(), format!("{base}{path}"));
             tasks.push(tokio::spawn(async move {
                 let t = Instant::now();
                 let outcome = match client.get(&url).send().await {
@@ -1112,23 +1107,16 @@ async fn measure(base: String, scale: f64, rate: u32, secs: u64, server_pid: u32
                     }
                     Err(e) => format!("error {e}: {url}"),
                 };
-                let ms = t.elapsed().as_secs_f64() * 1000.0;
-                if let Ok(mut r) = results.lock() {
-                    r.push((ms, outcome));
-                }
+                (t.elapsed().as_secs_f64() * 1000.0, outcome)
             }));
         }
+        let mut results = Vec::with_capacity(tasks.len());
         for t in tasks {
-            t.await?;
+            results.push(t.await?);
         }
         let wall = start.elapsed().as_secs_f64();
-        let cpu = (
-            cpu_secs(Some(server_pid), None) - cpu0.0,
-            cpu_secs(None, Some("postgres")) - cpu0.1,
-            cpu_secs(Some(me), None) - cpu0.2,
-        );
-        let results =
-            std::mem::take(&mut *results.lock().map_err(|_| anyhow::anyhow!("poisoned"))?);
+        let cpu1 = cpu_now();
+        let cpu = (cpu1.0 - cpu0.0, cpu1.1 - cpu0.1, cpu1.2 - cpu0.2);
         let mut ms: Vec<f64> = results.iter().map(|r| r.0).collect();
         ms.sort_by(f64::total_cmp);
         let pct = |p: f64| ms[((ms.len() as f64 * p).ceil() as usize).clamp(1, ms.len()) - 1];
