@@ -142,6 +142,8 @@ install_peers() {
   fi
 }
 
+# A fresh PostgreSQL on loopback (C.UTF-8, so pg_trgm makes trigrams of Chinese whatever this
+# shell's locale); PG_OPTS adds server settings (`-c shared_buffers=4GB`).
 start_postgres() {
   local bindir; bindir=$(pg_bindir) || die "PostgreSQL is not installed"
   local dir="$PEERS_DIR/pg"
@@ -158,12 +160,12 @@ start_postgres() {
   printf '%s\n' "$password" >"$dir/pwfile"
   [ "$(id -u)" = 0 ] && chown postgres:postgres "$dir/pwfile"
   "${run[@]}" "$bindir/initdb" -D "$dir/data" -U spindle -A scram-sha-256 --pwfile="$dir/pwfile" \
-    --no-sync >"$dir/initdb.log" 2>&1 \
+    --locale=C.UTF-8 --no-sync >"$dir/initdb.log" 2>&1 \
     || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
   rm -f "$dir/pwfile"
   PG_PORT=$(free_port)
   "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-h 127.0.0.1 -p $PG_PORT -k $dir -c fsync=off -c max_connections=300" start >/dev/null \
+    -o "-h 127.0.0.1 -p $PG_PORT -k $dir -c fsync=off -c max_connections=300 ${PG_OPTS:-}" start >/dev/null \
     || { cat "$dir/server.log" >&2; die "PostgreSQL did not start"; }
   PG_STOP=("${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast stop)
   export SPINDLE_TEST_PG_URL="postgres://spindle:$password@127.0.0.1:$PG_PORT/postgres"

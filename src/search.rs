@@ -212,26 +212,23 @@ pub async fn search(
         Ok(_) => {
             let mut all = Vec::new();
             for form in Isbn::lookup_forms(query) {
-                all.extend(db::search::find(db, &form, Some("isbn"), MAX_MATCHES).await?);
+                all.extend(db::search::find_hits(db, &form, Some("isbn"), MAX_MATCHES).await?);
             }
             all
         }
-        Err(_) => db::search::find(db, query, None, MAX_MATCHES).await?,
+        Err(_) => db::search::find_hits(db, query, None, MAX_MATCHES).await?,
     };
     let truncated = matches.len() as i64 >= MAX_MATCHES;
-    let mut fields: BTreeMap<i64, Vec<String>> = BTreeMap::new();
-    for (id, field) in matches {
-        let f = fields.entry(id).or_default();
-        if !f.contains(&field) {
-            f.push(field);
+    // Each disc once, with every field that matched.
+    let mut found: BTreeMap<i64, (db::search::HitRow, Vec<String>)> = BTreeMap::new();
+    for m in matches {
+        let (_, fields) = found.entry(m.disc.id).or_insert((m.disc, Vec::new()));
+        if !fields.contains(&m.field) {
+            fields.push(m.field);
         }
     }
-    let ids: Vec<i64> = fields.keys().copied().collect();
-    let mut all = Vec::with_capacity(ids.len());
-    for d in db::search::hits(db, &ids).await? {
-        let Some(mut f) = fields.remove(&d.id) else {
-            continue;
-        };
+    let mut all = Vec::with_capacity(found.len());
+    for (d, mut f) in found.into_values() {
         let may_open = viewer.may_open(d.member_id, d.id, d.is_open);
         if !may_open {
             f.retain(|field| field != "files");
@@ -289,16 +286,21 @@ pub async fn search(
         .skip((page - 1) * PAGE)
         .take(PAGE)
         .collect();
-    // Where each hit on this page matched (an ISBN query matched its ISBN: nothing to show).
+    // Where each hit on this page matched (an ISBN query matched its ISBN: nothing to show),
+    // the texts read in one query.
     if Isbn::parse(query).is_err() {
+        let wanted: Vec<(i64, String)> = hits
+            .iter()
+            .flat_map(|h| h.fields.iter().map(|f| (h.id, f.clone())))
+            .collect();
+        let texts = db::search::texts_of(db, &wanted).await?;
         for h in &mut hits {
-            for field in h.fields.clone() {
-                for text in db::search::text_of(db, h.id, &field).await? {
-                    if let Some(s) = snippet(&field, &text, query) {
-                        h.matched.push(s);
-                        break;
-                    }
-                }
+            for field in &h.fields {
+                let shown = texts
+                    .iter()
+                    .filter(|(id, f, _)| *id == h.id && f == field)
+                    .find_map(|(_, _, text)| snippet(field, text, query));
+                h.matched.extend(shown);
             }
         }
     }

@@ -118,16 +118,19 @@ pub async fn same_unbarcoded(db: &Db, d: &NewDisc<'_>) -> Result<Option<DiscRow>
 
 /// The discs that go with this one: the same image held by any member (its records are the
 /// book's in every catalogue), and the member's discs of the same book (a set: linked to the
-/// same record, or with the same ISBN or barcode), by disc number.
+/// same record, or with the same ISBN or barcode), by disc number. Each kind of relation
+/// is its own indexed lookup (one OR across them would read every disc of the member).
 pub async fn related(db: &Db, d: &DiscRow) -> Result<Vec<DiscRow>, DbError> {
     let sql = format!(
-        "{SELECT} WHERE d.sha256 = $1
-            OR (d.member_id = $2 AND ((d.isbn IS NOT NULL AND d.isbn = $3)
-                                      OR (d.barcode IS NOT NULL AND d.barcode = $4)
-                                      OR d.id IN (SELECT l2.disc_id FROM disc_links l1
-                                                  JOIN disc_links l2 ON l2.bib_record_id = l1.bib_record_id
-                                                  WHERE l1.disc_id = $5 AND l1.state = 'linked'
-                                                    AND l2.state = 'linked')))
+        "{SELECT} WHERE d.id IN (
+            SELECT id FROM discs WHERE sha256 = $1
+            UNION SELECT id FROM discs WHERE isbn = $3 AND member_id = $2
+            UNION SELECT id FROM discs WHERE member_id = $2 AND barcode = $4
+            UNION SELECT l2.disc_id FROM disc_links l1
+                  JOIN disc_links l2 ON l2.bib_record_id = l1.bib_record_id
+                  JOIN discs s ON s.id = l2.disc_id
+                  WHERE l1.disc_id = $5 AND l1.state = 'linked' AND l2.state = 'linked'
+                    AND s.member_id = $2)
          ORDER BY d.disc_number, d.id LIMIT 200"
     );
     Ok(on_pool!(db, pool => {

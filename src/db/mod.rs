@@ -42,6 +42,36 @@ macro_rules! on_pool {
 }
 pub use crate::on_pool;
 
+/// Ids per `IN (…)` list in [`fetch_in`]: far under both dialects' bind limits (PostgreSQL's is
+/// 65,535 in all), so a report or a day's rollup over any number of discs can ask for them.
+const IN_CHUNK: usize = 1000;
+
+/// The rows of `head` followed by `IN (ids)` — `head` ends with the column compared, as
+/// `… WHERE d.id` — asked [`IN_CHUNK`] ids at a time.
+pub(crate) async fn fetch_in<T>(db: &Db, head: &str, ids: &[i64]) -> Result<Vec<T>, DbError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    let mut out = Vec::with_capacity(ids.len());
+    for chunk in ids.chunks(IN_CHUNK) {
+        let rows: Vec<T> = on_pool!(db, pool => {
+            let mut qb = sqlx::QueryBuilder::new(head);
+            qb.push(" IN (");
+            let mut list = qb.separated(", ");
+            for id in chunk {
+                list.push_bind(*id);
+            }
+            list.push_unseparated(")");
+            qb.build_query_as::<T>().fetch_all(pool).await?
+        });
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 /// Begins a transaction that writes. On SQLite it takes the write lock at its start
 /// (`BEGIN IMMEDIATE`), so a writer that finds another one busy waits out the busy timeout;
 /// a deferred transaction whose first write comes after a read — any write to the full-text

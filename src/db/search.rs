@@ -1,6 +1,6 @@
 //! The search table: a few rows of text per disc, and the queries over them.
 
-use super::{BeginWrite, Db, DbError, now, on_pool};
+use super::{BeginWrite, Db, DbError, fetch_in, now, on_pool};
 
 /// Discs whose text is missing or older than their last linking or reading.
 pub async fn stale(db: &Db, limit: i64) -> Result<Vec<i64>, DbError> {
@@ -64,6 +64,31 @@ pub async fn replace(db: &Db, disc: i64, rows: &[(&str, String)]) -> Result<(), 
     Ok(())
 }
 
+/// `needle` as a LIKE pattern matching it anywhere, and the operator (case-insensitive for
+/// Latin letters on PostgreSQL; SQLite's LIKE is already).
+fn contains_pattern(db: &Db, needle: &str) -> (String, &'static str) {
+    let escaped = needle
+        .replace('\\', "\\\\")
+        .replace('%', "\\%")
+        .replace('_', "\\_");
+    let op = if db.dialect() == "postgres" {
+        "ILIKE"
+    } else {
+        "LIKE"
+    };
+    (format!("%{escaped}%"), op)
+}
+
+/// The rows of search_text whose `field` (any field when None) contains `needle`; at most
+/// `$3`. `$1` is the pattern, `$2` the field.
+fn matching_rows(op: &str) -> String {
+    format!(
+        "SELECT disc_id, field FROM search_text
+         WHERE text {op} $1 ESCAPE '\\' AND (CAST($2 AS TEXT) IS NULL OR field = CAST($2 AS TEXT))
+         LIMIT $3"
+    )
+}
+
 /// Discs whose `field` (any field when None) contains `needle` (case-insensitively for
 /// Latin letters), with the fields that matched; at most `limit`.
 pub async fn find(
@@ -72,22 +97,46 @@ pub async fn find(
     field: Option<&str>,
     limit: i64,
 ) -> Result<Vec<(i64, String)>, DbError> {
-    let escaped = needle
-        .replace('\\', "\\\\")
-        .replace('%', "\\%")
-        .replace('_', "\\_");
-    let pattern = format!("%{escaped}%");
-    let op = if db.dialect() == "postgres" {
-        "ILIKE"
-    } else {
-        "LIKE"
-    };
+    let (pattern, op) = contains_pattern(db, needle);
     let sql = format!(
-        "SELECT CAST(disc_id AS BIGINT), field FROM search_text
-         WHERE text {op} $1 ESCAPE '\\' AND (CAST($2 AS TEXT) IS NULL OR field = CAST($2 AS TEXT)) LIMIT $3"
+        "SELECT CAST(disc_id AS BIGINT), field FROM ({}) m",
+        matching_rows(op)
     );
     Ok(on_pool!(db, pool => {
         sqlx::query_as::<_, (i64, String)>(&sql)
+            .bind(&pattern)
+            .bind(field)
+            .bind(limit)
+            .fetch_all(pool)
+            .await?
+    }))
+}
+
+/// A match of [`find_hits`]: the field that held the query, and the disc as a result shows it.
+#[derive(Debug, Clone, sqlx::FromRow)]
+pub struct MatchRow {
+    pub field: String,
+    #[sqlx(flatten)]
+    pub disc: HitRow,
+}
+
+/// [`find`] with each matching disc's result facts, in one query (one row per disc and
+/// field; each disc's facts read once, however many of its fields matched).
+pub async fn find_hits(
+    db: &Db,
+    needle: &str,
+    field: Option<&str>,
+    limit: i64,
+) -> Result<Vec<MatchRow>, DbError> {
+    let (pattern, op) = contains_pattern(db, needle);
+    let sql = format!(
+        "WITH matched AS ({}),
+              shown AS ({HIT_COLUMNS} WHERE d.id IN (SELECT disc_id FROM matched))
+         SELECT matched.field, shown.* FROM matched JOIN shown ON shown.id = matched.disc_id",
+        matching_rows(op)
+    );
+    Ok(on_pool!(db, pool => {
+        sqlx::query_as::<_, MatchRow>(&sql)
             .bind(&pattern)
             .bind(field)
             .bind(limit)
@@ -111,41 +160,42 @@ pub struct HitRow {
     pub content_class: Option<String>,
 }
 
-/// The discs `ids` as results, in one query per thousand.
+/// A disc as a result shows it (`FROM discs d`, for a WHERE to follow).
+const HIT_COLUMNS: &str =
+    "SELECT CAST(d.id AS BIGINT) AS id, COALESCE(d.label, d.filename) AS name,
+        (SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
+         WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1) AS title,
+        m.code AS member_code, d.member_id, d.is_open, d.disc_number, i.content_class
+     FROM discs d JOIN members m ON m.id = d.member_id
+     LEFT JOIN images i ON i.sha256 = d.sha256";
+
+/// The discs `ids` as results.
 pub async fn hits(db: &Db, ids: &[i64]) -> Result<Vec<HitRow>, DbError> {
-    let mut out = Vec::with_capacity(ids.len());
-    for chunk in ids.chunks(1000) {
-        let rows = on_pool!(db, pool => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "SELECT d.id, COALESCE(d.label, d.filename) AS name,
-                        (SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
-                         WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1) AS title,
-                        m.code AS member_code, d.member_id, d.is_open, d.disc_number, i.content_class
-                 FROM discs d JOIN members m ON m.id = d.member_id
-                 LEFT JOIN images i ON i.sha256 = d.sha256
-                 WHERE d.id IN (",
-            );
-            let mut list = qb.separated(", ");
-            for id in chunk {
-                list.push_bind(*id);
-            }
-            list.push_unseparated(")");
-            qb.build_query_as::<HitRow>().fetch_all(pool).await?
-        });
-        out.extend(rows);
-    }
-    Ok(out)
+    fetch_in(db, &format!("{HIT_COLUMNS} WHERE d.id"), ids).await
 }
 
-/// The text of a disc's `field` (for showing where a query matched).
-pub async fn text_of(db: &Db, disc: i64, field: &str) -> Result<Vec<String>, DbError> {
+/// The text of each (disc, field) asked for, in one query (for showing where a query matched).
+pub async fn texts_of(
+    db: &Db,
+    wanted: &[(i64, String)],
+) -> Result<Vec<(i64, String, String)>, DbError> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
     Ok(on_pool!(db, pool => {
-        sqlx::query_scalar::<_, String>(
-            "SELECT text FROM search_text WHERE disc_id = $1 AND field = $2",
-        )
-        .bind(disc)
-        .bind(field)
-        .fetch_all(pool)
-        .await?
+        let mut qb = sqlx::QueryBuilder::new(
+            "SELECT CAST(disc_id AS BIGINT), field, text FROM search_text WHERE ",
+        );
+        for (k, (disc, field)) in wanted.iter().enumerate() {
+            if k > 0 {
+                qb.push(" OR ");
+            }
+            qb.push("(disc_id = ")
+                .push_bind(*disc)
+                .push(" AND field = ")
+                .push_bind(field.as_str())
+                .push(")");
+        }
+        qb.build_query_as::<(i64, String, String)>().fetch_all(pool).await?
     }))
 }

@@ -1,7 +1,7 @@
 //! Usage statistics: member networks, the daily pseudonym keys, raw events, the daily
 //! figures the rollup writes, and the SUSHI keys.
 
-use super::{BeginWrite, Db, DbError, now, on_pool};
+use super::{BeginWrite, Db, DbError, fetch_in, now, on_pool};
 
 /// One recorded action, as written (see `crate::usage::Event` for the meaning).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -178,26 +178,22 @@ pub async fn disc_attributes(
     db: &Db,
     ids: &[i64],
 ) -> Result<Vec<(i64, Option<String>, Option<i64>)>, DbError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(on_pool!(db, pool => {
-        let mut qb = sqlx::QueryBuilder::new(
-            "SELECT d.id, i.content_class,
-                    COALESCE((SELECT MAX(r.year) FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
-                              WHERE l.disc_id = d.id AND l.state = 'linked'), d.year_hint)
-             FROM discs d LEFT JOIN images i ON i.sha256 = d.sha256 WHERE d.id IN (",
-        );
-        let mut list = qb.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        list.push_unseparated(")");
-        qb.build_query_as::<(i64, Option<String>, Option<i64>)>()
-            .fetch_all(pool)
-            .await?
-    }))
+    fetch_in(
+        db,
+        "SELECT d.id, i.content_class,
+                COALESCE((SELECT MAX(r.year) FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
+                          WHERE l.disc_id = d.id AND l.state = 'linked'), d.year_hint)
+         FROM discs d LEFT JOIN images i ON i.sha256 = d.sha256 WHERE d.id",
+        ids,
+    )
+    .await
 }
+
+/// A day's per-disc figures summed per scope and Data_Type (as migration 0017 backfills).
+const PLATFORM_DAY: &str = "INSERT INTO usage_platform_daily
+    SELECT day, member_id, data_type, SUM(tii), SUM(tir), SUM(uii), SUM(uir), SUM(no_license),
+           SUM(limit_exceeded), SUM(views), SUM(downloads), SUM(launches)
+    FROM usage_daily WHERE day = $1 GROUP BY day, member_id, data_type";
 
 /// Replaces one day's figures (so a day rolled again gives the same numbers).
 pub async fn replace_day(
@@ -209,7 +205,12 @@ pub async fn replace_day(
 ) -> Result<(), DbError> {
     on_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        for table in ["usage_daily", "usage_searches_daily", "usage_days"] {
+        for table in [
+            "usage_daily",
+            "usage_platform_daily",
+            "usage_searches_daily",
+            "usage_days",
+        ] {
             sqlx::query(&format!("DELETE FROM {table} WHERE day = $1"))
                 .bind(day)
                 .execute(&mut *tx)
@@ -238,6 +239,7 @@ pub async fn replace_day(
             });
             qb.build().execute(&mut *tx).await?;
         }
+        sqlx::query(PLATFORM_DAY).bind(day).execute(&mut *tx).await?;
         for (member, n) in searches {
             sqlx::query("INSERT INTO usage_searches_daily (day, member_id, searches) VALUES ($1, $2, $3)")
                 .bind(day)
@@ -259,24 +261,67 @@ pub async fn replace_day(
 
 /// A scope's figures summed by month (`day` holds `YYYY-MM`), for days in `[from, to]`.
 pub async fn monthly(db: &Db, member_id: i64, from: &str, to: &str) -> Result<Vec<Fact>, DbError> {
+    let keys = "disc_id, data_type, access_type, yop";
+    by_month(
+        db,
+        "usage_daily",
+        keys,
+        keys,
+        "disc_id, 1",
+        (member_id, from, to),
+    )
+    .await
+}
+
+/// A scope's figures summed by month and Data_Type over every disc (`disc_id` 0, no access
+/// type or YOP): what a Platform Report shows, from the platform table.
+pub async fn monthly_platform(
+    db: &Db,
+    member_id: i64,
+    from: &str,
+    to: &str,
+) -> Result<Vec<Fact>, DbError> {
+    let columns = "CAST(0 AS BIGINT) AS disc_id, data_type, '' AS access_type, '' AS yop";
+    by_month(
+        db,
+        "usage_platform_daily",
+        columns,
+        "data_type",
+        "data_type, 1",
+        (member_id, from, to),
+    )
+    .await
+}
+
+/// `table`'s figures for a scope (`member_id`, days in `[from, to]`) summed by month and the
+/// `keys` columns; `columns` names a [`Fact`]'s disc_id, data_type, access_type and yop.
+async fn by_month(
+    db: &Db,
+    table: &str,
+    columns: &str,
+    keys: &str,
+    order: &str,
+    (member_id, from, to): (i64, &str, &str),
+) -> Result<Vec<Fact>, DbError> {
+    let sql = format!(
+        "SELECT substr(day, 1, 7) AS day, member_id, {columns},
+                CAST(SUM(tii) AS BIGINT) AS tii, CAST(SUM(tir) AS BIGINT) AS tir,
+                CAST(SUM(uii) AS BIGINT) AS uii, CAST(SUM(uir) AS BIGINT) AS uir,
+                CAST(SUM(no_license) AS BIGINT) AS no_license,
+                CAST(SUM(limit_exceeded) AS BIGINT) AS limit_exceeded,
+                CAST(SUM(views) AS BIGINT) AS views, CAST(SUM(downloads) AS BIGINT) AS downloads,
+                CAST(SUM(launches) AS BIGINT) AS launches
+         FROM {table} WHERE member_id = $1 AND day >= $2 AND day <= $3
+         GROUP BY substr(day, 1, 7), member_id, {keys}
+         ORDER BY {order}"
+    );
     Ok(on_pool!(db, pool => {
-        sqlx::query_as::<_, Fact>(
-            "SELECT substr(day, 1, 7) AS day, member_id, disc_id, data_type, access_type, yop,
-                    CAST(SUM(tii) AS BIGINT) AS tii, CAST(SUM(tir) AS BIGINT) AS tir,
-                    CAST(SUM(uii) AS BIGINT) AS uii, CAST(SUM(uir) AS BIGINT) AS uir,
-                    CAST(SUM(no_license) AS BIGINT) AS no_license,
-                    CAST(SUM(limit_exceeded) AS BIGINT) AS limit_exceeded,
-                    CAST(SUM(views) AS BIGINT) AS views, CAST(SUM(downloads) AS BIGINT) AS downloads,
-                    CAST(SUM(launches) AS BIGINT) AS launches
-             FROM usage_daily WHERE member_id = $1 AND day >= $2 AND day <= $3
-             GROUP BY substr(day, 1, 7), member_id, disc_id, data_type, access_type, yop
-             ORDER BY disc_id, 1",
-        )
-        .bind(member_id)
-        .bind(from)
-        .bind(to)
-        .fetch_all(pool)
-        .await?
+        sqlx::query_as::<_, Fact>(&sql)
+            .bind(member_id)
+            .bind(from)
+            .bind(to)
+            .fetch_all(pool)
+            .await?
     }))
 }
 
@@ -306,25 +351,15 @@ pub async fn disc_names(
     db: &Db,
     ids: &[i64],
 ) -> Result<Vec<(i64, String, Option<String>)>, DbError> {
-    if ids.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(on_pool!(db, pool => {
-        let mut qb = sqlx::QueryBuilder::new(
-            "SELECT d.id, COALESCE(d.label, d.filename),
-                    (SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
-                     WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1)
-             FROM discs d WHERE d.id IN (",
-        );
-        let mut list = qb.separated(", ");
-        for id in ids {
-            list.push_bind(*id);
-        }
-        list.push_unseparated(")");
-        qb.build_query_as::<(i64, String, Option<String>)>()
-            .fetch_all(pool)
-            .await?
-    }))
+    fetch_in(
+        db,
+        "SELECT d.id, COALESCE(d.label, d.filename),
+                (SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
+                 WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1)
+         FROM discs d WHERE d.id",
+        ids,
+    )
+    .await
 }
 
 pub async fn insert_sushi_key(

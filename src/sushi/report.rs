@@ -269,7 +269,16 @@ async fn build_items(
     to: Month,
 ) -> Result<Vec<Items>, Exception> {
     let (first_day, last_day) = (from.first_day().to_string(), to.last_day().to_string());
-    let facts = db::usage::monthly(svc.db, customer.scope, &first_day, &last_day).await?;
+    // A Platform Report has no item, YOP or Access_Type filter: the platform table holds its
+    // sums (a few rows a day), where the per-disc rows of a consortium's year run to millions.
+    let facts = match req.report {
+        Report::Pr | Report::PrP1 => {
+            db::usage::monthly_platform(svc.db, customer.scope, &first_day, &last_day).await?
+        }
+        Report::Ir | Report::IrM1 => {
+            db::usage::monthly(svc.db, customer.scope, &first_day, &last_day).await?
+        }
+    };
     let facts: Vec<Fact> = facts.into_iter().filter(|f| keep(req, f)).collect();
     let month = |m: &str| {
         if req.total {

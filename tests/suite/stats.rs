@@ -8,7 +8,7 @@ use crate::common;
 
 use std::time::Duration;
 
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, ensure};
 use common::{Backend, TestApp, iso_image};
 use serde_json::{Value, json};
 use spindle::calendar::{Day, Month};
@@ -711,6 +711,47 @@ async fn sushi_report_figures(backend: Backend) -> Result<()> {
         .map(|(_, v)| v.as_i64().unwrap_or(0))
         .sum();
     assert_eq!(ir_tir, 5);
+    // A consortium's Item Report names every disc used (134,600 for a month at a tenth of
+    // national scale): more than one statement may bind (65,535 on PostgreSQL, 32,766 on
+    // SQLite). The names are asked in chunks; this failed with "too many arguments" before.
+    let many: Vec<i64> = std::iter::once(d2)
+        .chain((1..=70_000).map(|n| -n))
+        .collect();
+    let names = spindle::db::usage::disc_names(&w.app.state.db, &many).await?;
+    assert_eq!(
+        names.iter().map(|(id, ..)| *id).collect::<Vec<_>>(),
+        vec![d2]
+    );
+    // The platform table the PR reads holds the per-disc figures' sums, day by day.
+    let per_disc = spindle::db::usage::monthly(&w.app.state.db, 0, "0000", "9999").await?;
+    let platform = spindle::db::usage::monthly_platform(&w.app.state.db, 0, "0000", "9999").await?;
+    ensure!(
+        !platform.is_empty(),
+        "the consortium's platform rows are there"
+    );
+    for p in &platform {
+        let sum = |f: &dyn Fn(&spindle::db::usage::Fact) -> i64| -> i64 {
+            per_disc
+                .iter()
+                .filter(|d| d.day == p.day && d.data_type == p.data_type)
+                .map(f)
+                .sum()
+        };
+        assert_eq!(
+            (p.tii, p.tir, p.uii, p.uir, p.no_license, p.limit_exceeded),
+            (
+                sum(&|d| d.tii),
+                sum(&|d| d.tir),
+                sum(&|d| d.uii),
+                sum(&|d| d.uir),
+                sum(&|d| d.no_license),
+                sum(&|d| d.limit_exceeded)
+            ),
+            "{} {}",
+            p.day,
+            p.data_type
+        );
+    }
 
     let pr_p1 = w
         .report("pr_p1", [creds("A", &key_a), months.clone()].concat())
