@@ -208,16 +208,15 @@ pub async fn search(
     page: usize,
 ) -> Result<Results, DbError> {
     let query = query.trim();
-    let matches = match Isbn::parse(query) {
-        Ok(_) => {
-            let mut all = Vec::new();
-            for form in Isbn::lookup_forms(query) {
-                all.extend(db::search::find_hits(db, &form, Some("isbn"), MAX_MATCHES).await?);
-            }
-            all
-        }
-        Err(_) => db::search::find_hits(db, query, None, MAX_MATCHES).await?,
+    let isbn_forms = Isbn::parse(query).map(|_| Isbn::lookup_forms(query));
+    let matching = match &isbn_forms {
+        Ok(forms) => db::search::Matching::Isbn(forms),
+        Err(_) => db::search::Matching::Contains {
+            needle: query,
+            field: None,
+        },
     };
+    let matches = db::search::find_hits(db, matching, MAX_MATCHES).await?;
     let truncated = matches.len() as i64 >= MAX_MATCHES;
     // Each disc once, with every field that matched.
     let mut found: BTreeMap<i64, (db::search::HitRow, Vec<String>)> = BTreeMap::new();
@@ -288,7 +287,7 @@ pub async fn search(
         .collect();
     // Where each hit on this page matched (an ISBN query matched its ISBN: nothing to show),
     // the texts read in one query.
-    if Isbn::parse(query).is_err() {
+    if isbn_forms.is_err() {
         let wanted: Vec<(i64, String)> = hits
             .iter()
             .flat_map(|h| h.fields.iter().map(|f| (h.id, f.clone())))

@@ -38,19 +38,29 @@ pub async fn sources(db: &Db, disc: i64) -> Result<(Vec<String>, Vec<String>), D
     }))
 }
 
-/// Replaces a disc's rows and marks it searched.
+/// Replaces a disc's rows (and its ISBN keys: each line of its `isbn` row) and marks it
+/// searched.
 pub async fn replace(db: &Db, disc: i64, rows: &[(&str, String)]) -> Result<(), DbError> {
     on_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        sqlx::query("DELETE FROM search_text WHERE disc_id = $1")
-            .bind(disc)
-            .execute(&mut *tx)
-            .await?;
+        for table in ["search_text", "search_isbns"] {
+            sqlx::query(&format!("DELETE FROM {table} WHERE disc_id = $1"))
+                .bind(disc)
+                .execute(&mut *tx)
+                .await?;
+        }
         for (field, text) in rows {
             sqlx::query("INSERT INTO search_text (disc_id, field, text) VALUES ($1, $2, $3)")
                 .bind(disc)
                 .bind(*field)
                 .bind(text)
+                .execute(&mut *tx)
+                .await?;
+        }
+        for isbn in isbn_keys(rows) {
+            sqlx::query("INSERT INTO search_isbns (isbn, disc_id) VALUES ($1, $2)")
+                .bind(isbn)
+                .bind(disc)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -62,6 +72,20 @@ pub async fn replace(db: &Db, disc: i64, rows: &[(&str, String)]) -> Result<(), 
         tx.commit().await?;
     });
     Ok(())
+}
+
+/// The ISBN keys of a disc's search rows (`search_isbns`): each distinct line of its `isbn`
+/// row (the forms `Isbn::lookup_forms` gives).
+pub fn isbn_keys<'a>(rows: &'a [(&str, String)]) -> Vec<&'a str> {
+    let mut keys: Vec<&str> = rows
+        .iter()
+        .filter(|(field, _)| *field == "isbn")
+        .flat_map(|(_, text)| text.lines())
+        .filter(|k| !k.is_empty())
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    keys
 }
 
 /// `needle` as a LIKE pattern matching it anywhere, and the operator (case-insensitive for
@@ -79,37 +103,119 @@ fn contains_pattern(db: &Db, needle: &str) -> (String, &'static str) {
     (format!("%{escaped}%"), op)
 }
 
-/// The rows of search_text whose `field` (any field when None) contains `needle`; at most
-/// `$3`. `$1` is the pattern, `$2` the field.
-fn matching_rows(op: &str) -> String {
+/// The words of `needle` the trigram index is asked for on PostgreSQL: its two longest of
+/// three characters or more, when the needle has more than these. Every trigram of a long query
+/// costs a read of its posting list, and the common ones ("edi", "ion", "教程") grow with the
+/// catalogue; the rarest are usually in the longest words, and the rows they find are checked
+/// against the whole needle.
+fn index_words(needle: &str) -> Vec<&str> {
+    let mut words: Vec<&str> = needle
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.chars().count() >= 3)
+        .collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+    words.truncate(2);
+    let asked: usize = words.iter().map(|w| w.len()).sum();
+    if words.is_empty() || asked == needle.trim().len() {
+        return Vec::new();
+    }
+    words
+}
+
+/// The rows of search_text whose `field` (any field when None) contains the needle; at most
+/// `$3`. `$1` is the needle's pattern, `$2` the field, `$4`… the patterns of `words` (see
+/// [`index_words`]): those are the index's conditions, the needle's a check of what they find.
+fn matching_rows(op: &str, words: usize) -> String {
+    let whole = if words == 0 {
+        format!("text {op} $1 ESCAPE '\\'")
+    } else {
+        let asked: Vec<String> = (0..words)
+            .map(|k| format!("text {op} ${} ESCAPE '\\'", k + 4))
+            .collect();
+        format!(
+            "{} AND (text || '') {op} $1 ESCAPE '\\'",
+            asked.join(" AND ")
+        )
+    };
     format!(
         "SELECT disc_id, field FROM search_text
-         WHERE text {op} $1 ESCAPE '\\' AND (CAST($2 AS TEXT) IS NULL OR field = CAST($2 AS TEXT))
+         WHERE {whole} AND (CAST($2 AS TEXT) IS NULL OR field = CAST($2 AS TEXT))
          LIMIT $3"
     )
 }
 
-/// Discs whose `field` (any field when None) contains `needle` (case-insensitively for
-/// Latin letters), with the fields that matched; at most `limit`.
-pub async fn find(
+/// What a search matches: a substring of a field (any field when None), matched
+/// case-insensitively for Latin letters; or a book's ISBN, exactly, in any of the given forms.
+#[derive(Debug, Clone, Copy)]
+pub enum Matching<'a> {
+    Contains {
+        needle: &'a str,
+        field: Option<&'a str>,
+    },
+    Isbn(&'a [String]),
+}
+
+/// The rows `(disc_id, field)` that `m` matches, at most `limit`, read through `around`: the
+/// statement made of the matching rows' SELECT (each disc once per field that matched).
+async fn fetch_matching<T>(
     db: &Db,
-    needle: &str,
-    field: Option<&str>,
+    m: Matching<'_>,
     limit: i64,
-) -> Result<Vec<(i64, String)>, DbError> {
-    let (pattern, op) = contains_pattern(db, needle);
-    let sql = format!(
-        "SELECT CAST(disc_id AS BIGINT), field FROM ({}) m",
-        matching_rows(op)
-    );
-    Ok(on_pool!(db, pool => {
-        sqlx::query_as::<_, (i64, String)>(&sql)
-            .bind(&pattern)
-            .bind(field)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-    }))
+    around: impl Fn(&str) -> String,
+) -> Result<Vec<T>, DbError>
+where
+    T: for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+        + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>
+        + Send
+        + Unpin,
+{
+    match m {
+        Matching::Contains { needle, field } => {
+            let (pattern, op) = contains_pattern(db, needle);
+            let words: Vec<String> = if db.dialect() == "postgres" {
+                index_words(needle)
+                    .into_iter()
+                    .map(|w| contains_pattern(db, w).0)
+                    .collect()
+            } else {
+                Vec::new()
+            };
+            let sql = around(&matching_rows(op, words.len()));
+            Ok(on_pool!(db, pool => {
+                let mut q = sqlx::query_as::<_, T>(&sql).bind(&pattern).bind(field).bind(limit);
+                for w in &words {
+                    q = q.bind(w);
+                }
+                q.fetch_all(pool).await?
+            }))
+        }
+        Matching::Isbn(forms) => {
+            if forms.is_empty() {
+                return Ok(Vec::new());
+            }
+            let list: Vec<String> = (1..=forms.len()).map(|k| format!("${k}")).collect();
+            let sql = around(&format!(
+                "SELECT disc_id, 'isbn' AS field FROM search_isbns WHERE isbn IN ({})
+                 LIMIT {limit}",
+                list.join(", ")
+            ));
+            Ok(on_pool!(db, pool => {
+                let mut q = sqlx::query_as::<_, T>(&sql);
+                for f in forms {
+                    q = q.bind(f);
+                }
+                q.fetch_all(pool).await?
+            }))
+        }
+    }
+}
+
+/// The discs `m` matches, with the fields that matched; at most `limit` rows.
+pub async fn find(db: &Db, m: Matching<'_>, limit: i64) -> Result<Vec<(i64, String)>, DbError> {
+    fetch_matching(db, m, limit, |rows| {
+        format!("SELECT CAST(disc_id AS BIGINT), field FROM ({rows}) m")
+    })
+    .await
 }
 
 /// A match of [`find_hits`]: the field that held the query, and the disc as a result shows it.
@@ -122,27 +228,15 @@ pub struct MatchRow {
 
 /// [`find`] with each matching disc's result facts, in one query (one row per disc and
 /// field; each disc's facts read once, however many of its fields matched).
-pub async fn find_hits(
-    db: &Db,
-    needle: &str,
-    field: Option<&str>,
-    limit: i64,
-) -> Result<Vec<MatchRow>, DbError> {
-    let (pattern, op) = contains_pattern(db, needle);
-    let sql = format!(
-        "WITH matched AS ({}),
-              shown AS ({HIT_COLUMNS} WHERE d.id IN (SELECT disc_id FROM matched))
-         SELECT matched.field, shown.* FROM matched JOIN shown ON shown.id = matched.disc_id",
-        matching_rows(op)
-    );
-    Ok(on_pool!(db, pool => {
-        sqlx::query_as::<_, MatchRow>(&sql)
-            .bind(&pattern)
-            .bind(field)
-            .bind(limit)
-            .fetch_all(pool)
-            .await?
-    }))
+pub async fn find_hits(db: &Db, m: Matching<'_>, limit: i64) -> Result<Vec<MatchRow>, DbError> {
+    fetch_matching(db, m, limit, |rows| {
+        format!(
+            "WITH matched AS ({rows}),
+                  shown AS ({HIT_COLUMNS} WHERE d.id IN (SELECT disc_id FROM matched))
+             SELECT matched.field, shown.* FROM matched JOIN shown ON shown.id = matched.disc_id"
+        )
+    })
+    .await
 }
 
 /// What a search result shows of a disc.
@@ -198,4 +292,42 @@ pub async fn texts_of(
         }
         qb.build_query_as::<(i64, String, String)>().fetch_all(pool).await?
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_index_is_asked_for_the_longest_words_of_a_longer_needle() {
+        assert_eq!(
+            index_words("Workbook for Calculus, 2nd edition"),
+            ["Workbook", "Calculus"]
+        );
+        assert_eq!(
+            index_words("高等数学教程（第3版）"),
+            ["高等数学教程", "第3版"]
+        );
+        // One word, or words that are the whole needle: the needle itself is asked.
+        assert!(index_words("Calculus").is_empty());
+        assert!(index_words("data structures").len() == 2);
+        assert!(
+            index_words("ab cd").is_empty(),
+            "no word of three characters"
+        );
+        assert!(index_words("").is_empty());
+    }
+
+    #[test]
+    fn isbn_keys_are_the_lines_of_the_isbn_row() {
+        let rows = vec![
+            ("title", "9787040396638".to_string()),
+            (
+                "isbn",
+                "9787040396638\n7040396637\n9787040396638".to_string(),
+            ),
+        ];
+        assert_eq!(isbn_keys(&rows), ["7040396637", "9787040396638"]);
+        assert!(isbn_keys(&[("isbn", String::new())]).is_empty());
+    }
 }

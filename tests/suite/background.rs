@@ -134,7 +134,15 @@ async fn writers_at_once_wait_their_turn(backend: Backend) -> Result<()> {
     for t in tasks {
         t.await??;
     }
-    let hits = spindle::db::search::find(&app.state.db, "title 3 39", None, 10).await?;
+    let hits = spindle::db::search::find(
+        &app.state.db,
+        spindle::db::search::Matching::Contains {
+            needle: "title 3 39",
+            field: None,
+        },
+        10,
+    )
+    .await?;
     ensure!(
         hits == vec![(1_000_003, "title".to_string())],
         "the last write of writer 3 is what its disc says: {hits:?}"

@@ -7,7 +7,7 @@
 
 use crate::common;
 
-use anyhow::{Context, Result, bail};
+use anyhow::{Context, Result, bail, ensure};
 use common::browser::Browser;
 use common::catalogue::{configure, linked, register};
 use common::discs::{Tool, extract, fixture, sha};
@@ -165,6 +165,38 @@ async fn disc_pages(backend: Backend) -> Result<()> {
             "ISBN {q}: {html}"
         );
     }
+    // An ISBN is looked up exactly among the forms the refresh kept (migration 0018 keeps
+    // them too, from the search text it finds: the same keys).
+    let isbn_keys = || async {
+        anyhow::Ok(spindle::db::on_pool!(&app.state.db, pool => {
+            sqlx::query_as::<_, (String, i64)>(
+                "SELECT isbn, CAST(disc_id AS BIGINT) FROM search_isbns ORDER BY 1, 2",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    };
+    let kept = isbn_keys().await?;
+    ensure!(
+        kept.iter()
+            .any(|(k, d)| k == "0596514328" && d.to_string() == web_id),
+        "the ISBN-10 form is kept: {kept:?}"
+    );
+    let migration = std::fs::read_to_string(format!(
+        "migrations/{}/0018_create_search_isbns.sql",
+        app.state.db.dialect()
+    ))?;
+    let backfill = &migration[migration
+        .find("INSERT")
+        .ok_or_else(|| anyhow::anyhow!("no INSERT in 0018"))?..];
+    spindle::db::on_pool!(&app.state.db, pool => {
+        sqlx::query("DELETE FROM search_isbns").execute(pool).await?;
+        sqlx::query(backfill).execute(pool).await?;
+    });
+    ensure!(
+        isbn_keys().await? == kept,
+        "0018's backfill makes the refresh's keys"
+    );
     // A Chinese title, by a part of it (no word splitter needed), and an English one.
     let (_, _, html) = page("/search?q=%E7%A8%8B%E5%BA%8F%E8%AE%BE%E8%AE%A1".into()).await?;
     assert_eq!(
@@ -179,6 +211,12 @@ async fn disc_pages(backend: Backend) -> Result<()> {
     );
     let (_, _, html) = page("/search?q=data%20STRUCTURES".into()).await?;
     assert!(hits(&html).contains(&web_id), "{html}");
+    // Its words in another order, or joined by what a wildcard would match, are not the
+    // phrase: on PostgreSQL the index is asked for the words and the phrase checks what it finds.
+    for q in ["STRUCTURES%20data", "data_STRUCTURES", "data%25STRUCTURES"] {
+        let (_, _, html) = page(format!("/search?q={q}")).await?;
+        assert!(!hits(&html).contains(&web_id), "{q}: {html}");
+    }
     // A file on the disc: the matching name shown, highlighted, for the copy this reader may
     // open (ZZU's, in its ranges); CNU's closed copy is not found by what is inside it (its
     // files are its readers' to know), though its catalogue record is (程序设计 above).
@@ -217,7 +255,7 @@ async fn disc_pages(backend: Backend) -> Result<()> {
     app.state.usage.recorder.flush().await;
     let events = spindle::db::usage::events_between(&app.state.db, 0, i64::MAX).await?;
     let searches = events.iter().filter(|e| e.action == "search").count();
-    assert_eq!(searches, 13, "{events:#?}");
+    assert_eq!(searches, 16, "{events:#?}");
     assert!(
         events
             .iter()

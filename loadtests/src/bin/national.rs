@@ -587,6 +587,7 @@ const BULK_TABLES: &[&str] = &[
     "bib_records",
     "disc_links",
     "search_text",
+    "search_isbns",
     "usage_events",
 ];
 
@@ -777,6 +778,7 @@ async fn generate(database: String, scale: f64) -> Result<()> {
     .await?;
     let mut holders = Copy::start(&pool, "blob_holders (sha256, member_id, since)").await?;
     let mut text = Copy::start(&pool, "search_text (disc_id, field, text)").await?;
+    let mut isbns = Copy::start(&pool, "search_isbns (isbn, disc_id)").await?;
     let mut held = std::collections::HashSet::new();
     for i in 0..size.discs {
         let n = disc_book(i, &size);
@@ -871,8 +873,12 @@ async fn generate(database: String, scale: f64) -> Result<()> {
             summaries: std::slice::from_ref(&summary),
             files: &names,
         };
-        for (field, value) in spindle::search::text_rows(&sources) {
-            text.row(&[V::I(id), V::S(field), V::S(&value)]).await?;
+        let rows = spindle::search::text_rows(&sources);
+        for (field, value) in &rows {
+            text.row(&[V::I(id), V::S(field), V::S(value)]).await?;
+        }
+        for isbn in spindle::db::search::isbn_keys(&rows) {
+            isbns.row(&[V::S(isbn), V::I(id)]).await?;
         }
     }
     let rows = discs.finish().await?;
@@ -881,7 +887,7 @@ async fn generate(database: String, scale: f64) -> Result<()> {
     holders.finish().await?;
     step(
         "discs, records, links, search text",
-        text.finish().await? + rows,
+        text.finish().await? + isbns.finish().await? + rows,
         t,
     );
 
