@@ -93,12 +93,13 @@ for SCALE in $SCALES; do
     record "{\"scale\": $SCALE, \"figure\": $line}"
   done
 
-  # `spindle migrate` on this data: the newest migration (0018: the ISBN keys, filled from
-  # every disc's search text) undone and applied again, then a run with nothing to apply.
-  "${PSQL[@]}" -c "DROP TABLE search_isbns; DELETE FROM _sqlx_migrations WHERE version = 18"
+  # `spindle migrate` on this data: the newest migration (0019: each searched disc's listed
+  # facts, filled from the discs, their images, links and records) undone and applied again,
+  # then a run with nothing to apply.
+  "${PSQL[@]}" -c "DROP TABLE search_discs; DELETE FROM _sqlx_migrations WHERE version = 19"
   t0=$(date +%s.%N)
   "$BIN" --data-dir "$DATA" migrate >/dev/null
-  record "{\"scale\": $SCALE, \"figure\": {\"step\": \"migrate (0018 applied)\", \"secs\": $(secs_of "$t0")}}"
+  record "{\"scale\": $SCALE, \"figure\": {\"step\": \"migrate (0019 applied)\", \"secs\": $(secs_of "$t0")}}"
   t0=$(date +%s.%N)
   "$BIN" --data-dir "$DATA" migrate >/dev/null
   record "{\"scale\": $SCALE, \"figure\": {\"step\": \"migrate (nothing to apply)\", \"secs\": $(secs_of "$t0")}}"

@@ -92,7 +92,7 @@ async fn disc_lines(db: &Db, ids: &[i64]) -> Result<Vec<DiscLine>, DbError> {
             let r = rows.swap_remove(i);
             out.push(DiscLine {
                 id: r.id,
-                title: r.title.unwrap_or(r.name),
+                title: r.title,
                 member: r.member_code,
                 disc_number: r.disc_number,
                 content_class: r.content_class,

@@ -171,7 +171,7 @@ pub async fn refusal(
             .await?
             .into_iter()
             .next()
-            .map_or(disc.filename, |h| h.title.unwrap_or(h.name)),
+            .map_or(disc.filename, |h| h.title),
         proxy_url: o.proxy_prefix.as_deref().map(|p| proxied(p, page_url)),
         vpn_url: o.vpn_url,
         contact: o.contact,

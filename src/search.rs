@@ -237,7 +237,7 @@ pub async fn search(
         }
         all.push(Hit {
             id: d.id,
-            title: d.title.unwrap_or(d.name),
+            title: d.title,
             member: d.member_code,
             content_class: d.content_class.unwrap_or_else(|| "Multimedia".into()),
             disc_number: d.disc_number,

@@ -2,7 +2,7 @@
 
 use serde::Serialize;
 
-use super::{Db, DbError, is_unique_violation, now, on_pool};
+use super::{Db, DbError, first_linked_title, is_unique_violation, now, on_pool};
 use crate::state::{ImageStatus, LinkStatus};
 
 #[derive(Debug, Clone, sqlx::FromRow, Serialize)]
@@ -236,13 +236,15 @@ pub async fn staff_list(
         filter.sql()
     );
     let sql = format!(
-        "SELECT d.id, d.filename, d.label, d.isbn, d.barcode, d.disc_number, b.size, d.created_at,
-            d.link_status, d.link_error, i.status AS image_status, i.error AS image_error,
-            i.formats, i.file_count,
-            COALESCE((SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
-                      WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1),
-                     d.title_hint) AS title
-         {from} ORDER BY d.id DESC LIMIT $2 OFFSET $3"
+        concat!(
+            "SELECT d.id, d.filename, d.label, d.isbn, d.barcode, d.disc_number, b.size,
+                d.created_at, d.link_status, d.link_error, i.status AS image_status,
+                i.error AS image_error, i.formats, i.file_count,
+                COALESCE(",
+            first_linked_title!(),
+            ", d.title_hint) AS title {from} ORDER BY d.id DESC LIMIT $2 OFFSET $3"
+        ),
+        from = from
     );
     let count = format!("SELECT COUNT(*) {from}");
     Ok(on_pool!(db, pool => {

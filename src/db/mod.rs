@@ -42,6 +42,17 @@ macro_rules! on_pool {
 }
 pub use crate::on_pool;
 
+/// A disc's first linked record's title, as an SQL expression over `discs d` (a literal, for
+/// `concat!`): the title a disc is listed under wherever it has one (migration 0019 writes the
+/// same expression for the discs it fills).
+macro_rules! first_linked_title {
+    () => {
+        "(SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
+          WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1)"
+    };
+}
+pub(crate) use first_linked_title;
+
 /// Ids per `IN (…)` list in [`fetch_in`]: far under both dialects' bind limits (PostgreSQL's is
 /// 65,535 in all), so a report or a day's rollup over any number of discs can ask for them.
 const IN_CHUNK: usize = 1000;

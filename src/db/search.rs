@@ -1,6 +1,6 @@
 //! The search table: a few rows of text per disc, and the queries over them.
 
-use super::{BeginWrite, Db, DbError, fetch_in, now, on_pool};
+use super::{BeginWrite, Db, DbError, fetch_in, first_linked_title, now, on_pool};
 
 /// Discs whose text is missing or older than their last linking or reading.
 pub async fn stale(db: &Db, limit: i64) -> Result<Vec<i64>, DbError> {
@@ -38,12 +38,12 @@ pub async fn sources(db: &Db, disc: i64) -> Result<(Vec<String>, Vec<String>), D
     }))
 }
 
-/// Replaces a disc's rows (and its ISBN keys: each line of its `isbn` row) and marks it
-/// searched.
+/// Replaces a disc's rows (and its ISBN keys: each line of its `isbn` row; and its row of
+/// `search_discs`, from its facts now) and marks it searched.
 pub async fn replace(db: &Db, disc: i64, rows: &[(&str, String)]) -> Result<(), DbError> {
     on_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
-        for table in ["search_text", "search_isbns"] {
+        for table in ["search_text", "search_isbns", "search_discs"] {
             sqlx::query(&format!("DELETE FROM {table} WHERE disc_id = $1"))
                 .bind(disc)
                 .execute(&mut *tx)
@@ -64,6 +64,7 @@ pub async fn replace(db: &Db, disc: i64, rows: &[(&str, String)]) -> Result<(), 
                 .execute(&mut *tx)
                 .await?;
         }
+        sqlx::query(LISTED_ROW).bind(disc).execute(&mut *tx).await?;
         sqlx::query("UPDATE discs SET searched_at = $2 WHERE id = $1")
             .bind(disc)
             .bind(now())
@@ -227,13 +228,15 @@ pub struct MatchRow {
 }
 
 /// [`find`] with each matching disc's result facts, in one query (one row per disc and
-/// field; each disc's facts read once, however many of its fields matched).
+/// field): the facts are the disc's row of `search_discs`, one index lookup per match.
 pub async fn find_hits(db: &Db, m: Matching<'_>, limit: i64) -> Result<Vec<MatchRow>, DbError> {
     fetch_matching(db, m, limit, |rows| {
         format!(
-            "WITH matched AS ({rows}),
-                  shown AS ({HIT_COLUMNS} WHERE d.id IN (SELECT disc_id FROM matched))
-             SELECT matched.field, shown.* FROM matched JOIN shown ON shown.id = matched.disc_id"
+            "WITH matched AS ({rows})
+             SELECT matched.field, CAST(s.disc_id AS BIGINT) AS id, m.code AS member_code,
+                    s.member_id, s.is_open, s.disc_number, s.content_class, s.title
+             FROM matched JOIN search_discs s ON s.disc_id = matched.disc_id
+             JOIN members m ON m.id = s.member_id"
         )
     })
     .await
@@ -243,10 +246,8 @@ pub async fn find_hits(db: &Db, m: Matching<'_>, limit: i64) -> Result<Vec<Match
 #[derive(Debug, Clone, sqlx::FromRow)]
 pub struct HitRow {
     pub id: i64,
-    /// The label, else the file name.
-    pub name: String,
-    /// The first linked record's title.
-    pub title: Option<String>,
+    /// The first linked record's title, else the label, else the file name.
+    pub title: String,
     pub member_code: String,
     pub member_id: i64,
     pub is_open: bool,
@@ -254,16 +255,35 @@ pub struct HitRow {
     pub content_class: Option<String>,
 }
 
-/// A disc as a result shows it (`FROM discs d`, for a WHERE to follow).
-const HIT_COLUMNS: &str =
-    "SELECT CAST(d.id AS BIGINT) AS id, COALESCE(d.label, d.filename) AS name,
-        (SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
-         WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1) AS title,
-        m.code AS member_code, d.member_id, d.is_open, d.disc_number, i.content_class
-     FROM discs d JOIN members m ON m.id = d.member_id
-     LEFT JOIN images i ON i.sha256 = d.sha256";
+/// The facts of a disc a list of results shows, over `discs d LEFT JOIN images i` (a literal,
+/// for `concat!`): what `search_discs` keeps of each searched disc, in its column order.
+macro_rules! listed_facts {
+    () => {
+        concat!(
+            "d.member_id, d.is_open, d.disc_number, i.content_class, COALESCE(",
+            first_linked_title!(),
+            ", d.label, d.filename) AS title"
+        )
+    };
+}
 
-/// The discs `ids` as results.
+/// A disc as a result shows it (`FROM discs d`, for a WHERE to follow).
+const HIT_COLUMNS: &str = concat!(
+    "SELECT CAST(d.id AS BIGINT) AS id, m.code AS member_code, ",
+    listed_facts!(),
+    " FROM discs d JOIN members m ON m.id = d.member_id
+     LEFT JOIN images i ON i.sha256 = d.sha256"
+);
+
+/// A disc's row of `search_discs`, from its current facts (`$1` the disc).
+const LISTED_ROW: &str = concat!(
+    "INSERT INTO search_discs (disc_id, member_id, is_open, disc_number, content_class, title)
+     SELECT d.id, ",
+    listed_facts!(),
+    " FROM discs d LEFT JOIN images i ON i.sha256 = d.sha256 WHERE d.id = $1"
+);
+
+/// The discs `ids` as results (from their current facts, searched or not).
 pub async fn hits(db: &Db, ids: &[i64]) -> Result<Vec<HitRow>, DbError> {
     fetch_in(db, &format!("{HIT_COLUMNS} WHERE d.id"), ids).await
 }

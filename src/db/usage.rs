@@ -1,7 +1,7 @@
 //! Usage statistics: member networks, the daily pseudonym keys, raw events, the daily
 //! figures the rollup writes, and the SUSHI keys.
 
-use super::{BeginWrite, Db, DbError, fetch_in, now, on_pool};
+use super::{BeginWrite, Db, DbError, fetch_in, first_linked_title, now, on_pool};
 
 /// One recorded action, as written (see `crate::usage::Event` for the meaning).
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -353,10 +353,11 @@ pub async fn disc_names(
 ) -> Result<Vec<(i64, String, Option<String>)>, DbError> {
     fetch_in(
         db,
-        "SELECT d.id, COALESCE(d.label, d.filename),
-                (SELECT r.title FROM disc_links l JOIN bib_records r ON r.id = l.bib_record_id
-                 WHERE l.disc_id = d.id AND l.state = 'linked' ORDER BY r.id LIMIT 1)
-         FROM discs d WHERE d.id",
+        concat!(
+            "SELECT d.id, COALESCE(d.label, d.filename), ",
+            first_linked_title!(),
+            " FROM discs d WHERE d.id"
+        ),
         ids,
     )
     .await

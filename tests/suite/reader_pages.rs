@@ -182,20 +182,55 @@ async fn disc_pages(backend: Backend) -> Result<()> {
             .any(|(k, d)| k == "0596514328" && d.to_string() == web_id),
         "the ISBN-10 form is kept: {kept:?}"
     );
-    let migration = std::fs::read_to_string(format!(
-        "migrations/{}/0018_create_search_isbns.sql",
-        app.state.db.dialect()
-    ))?;
-    let backfill = &migration[migration
-        .find("INSERT")
-        .ok_or_else(|| anyhow::anyhow!("no INSERT in 0018"))?..];
-    spindle::db::on_pool!(&app.state.db, pool => {
-        sqlx::query("DELETE FROM search_isbns").execute(pool).await?;
-        sqlx::query(backfill).execute(pool).await?;
-    });
+    refill(&app, "search_isbns", "0018_create_search_isbns").await?;
     ensure!(
         isbn_keys().await? == kept,
         "0018's backfill makes the refresh's keys"
+    );
+    // Each searched disc's listed facts, kept by the refresh: what a list of its hits shows
+    // from the disc's own rows now, and what migration 0019 fills for the discs searched.
+    type Listed = (i64, i64, bool, i64, Option<String>, String);
+    let listed = || async {
+        anyhow::Ok(spindle::db::on_pool!(&app.state.db, pool => {
+            sqlx::query_as::<_, Listed>(
+                "SELECT CAST(disc_id AS BIGINT), member_id, is_open, disc_number, content_class,
+                        title FROM search_discs ORDER BY 1",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    };
+    let kept = listed().await?;
+    let ids: Vec<i64> = kept.iter().map(|r| r.0).collect();
+    let mut now: Vec<Listed> = spindle::db::search::hits(&app.state.db, &ids)
+        .await?
+        .into_iter()
+        .map(|h| {
+            (
+                h.id,
+                h.member_id,
+                h.is_open,
+                h.disc_number,
+                h.content_class,
+                h.title,
+            )
+        })
+        .collect();
+    now.sort_by_key(|r| r.0);
+    ensure!(
+        kept.iter()
+            .any(|r| r.0.to_string() == web_id && r.5 == "Learning data structures")
+            && kept.iter().any(|r| r.0.to_string() == cnu_id && !r.2),
+        "listed under their records' titles, closed as they are: {kept:?}"
+    );
+    ensure!(
+        kept == now,
+        "the refresh lists each disc as it is: {kept:?} {now:?}"
+    );
+    refill(&app, "search_discs", "0019_create_search_discs").await?;
+    ensure!(
+        listed().await? == kept,
+        "0019's backfill makes the refresh's rows"
     );
     // A Chinese title, by a part of it (no word splitter needed), and an English one.
     let (_, _, html) = page("/search?q=%E7%A8%8B%E5%BA%8F%E8%AE%BE%E8%AE%A1".into()).await?;
@@ -560,4 +595,19 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> Result<&'a str> {
         .map(|(_, r)| r)
         .with_context(|| format!("{start} in {html}"))?;
     Ok(rest.split_once(end).map_or(rest, |(b, _)| b))
+}
+
+/// Empties `table` and runs the INSERT that migration `name` fills it with (as it would on a
+/// database migrated with data in it).
+async fn refill(app: &TestApp, table: &str, name: &str) -> anyhow::Result<()> {
+    let migration =
+        std::fs::read_to_string(format!("migrations/{}/{name}.sql", app.state.db.dialect()))?;
+    let backfill = &migration[migration
+        .find("INSERT")
+        .ok_or_else(|| anyhow::anyhow!("no INSERT in {name}"))?..];
+    spindle::db::on_pool!(&app.state.db, pool => {
+        sqlx::query(&format!("DELETE FROM {table}")).execute(pool).await?;
+        sqlx::query(backfill).execute(pool).await?;
+    });
+    Ok(())
 }

@@ -588,6 +588,7 @@ const BULK_TABLES: &[&str] = &[
     "disc_links",
     "search_text",
     "search_isbns",
+    "search_discs",
     "usage_events",
 ];
 
@@ -779,6 +780,11 @@ async fn generate(database: String, scale: f64) -> Result<()> {
     let mut holders = Copy::start(&pool, "blob_holders (sha256, member_id, since)").await?;
     let mut text = Copy::start(&pool, "search_text (disc_id, field, text)").await?;
     let mut isbns = Copy::start(&pool, "search_isbns (isbn, disc_id)").await?;
+    let mut listed = Copy::start(
+        &pool,
+        "search_discs (disc_id, member_id, is_open, disc_number, content_class, title)",
+    )
+    .await?;
     let mut held = std::collections::HashSet::new();
     for i in 0..size.discs {
         let n = disc_book(i, &size);
@@ -880,6 +886,16 @@ async fn generate(database: String, scale: f64) -> Result<()> {
         for isbn in spindle::db::search::isbn_keys(&rows) {
             isbns.row(&[V::S(isbn), V::I(id)]).await?;
         }
+        listed
+            .row(&[
+                V::I(id),
+                V::I(member),
+                V::B(disc_open(i)),
+                V::I(1),
+                template.content_class.as_deref().map_or(V::N, V::S),
+                V::S(&b.title),
+            ])
+            .await?;
     }
     let rows = discs.finish().await?;
     records.finish().await?;
@@ -887,7 +903,7 @@ async fn generate(database: String, scale: f64) -> Result<()> {
     holders.finish().await?;
     step(
         "discs, records, links, search text",
-        text.finish().await? + isbns.finish().await? + rows,
+        text.finish().await? + isbns.finish().await? + listed.finish().await? + rows,
         t,
     );
 
