@@ -24,6 +24,7 @@ fn push_str(out: &mut Vec<String>, v: &serde_json::Value) {
 
 /// Rebuilds one disc's searchable text.
 pub async fn refresh_disc(db: &Db, id: i64) -> Result<(), DbError> {
+    let read_at = db::now();
     let Some(disc) = db::discs::get(db, id).await? else {
         return Ok(());
     };
@@ -36,7 +37,7 @@ pub async fn refresh_disc(db: &Db, id: i64) -> Result<(), DbError> {
         summaries: &summaries,
         files: &files,
     };
-    db::search::replace(db, id, &text_rows(&sources)).await
+    db::search::replace(db, id, &text_rows(&sources), read_at).await
 }
 
 /// What a disc's searchable text is made of: its own label, title hint, ISBN and barcode,

@@ -144,7 +144,9 @@ pub async fn retry_later(db: &Db, sha256: &str, delay: i64, error: &str) -> Resu
 }
 
 pub async fn fail(db: &Db, sha256: &str, code: &str, error: &str) -> Result<(), DbError> {
+    let at = now();
     on_pool!(db, pool => {
+        let mut tx = pool.begin_write().await?;
         sqlx::query(
             "UPDATE images SET status = 'failed', error_code = $2, error = $3, indexed_at = $4
              WHERE sha256 = $1",
@@ -152,12 +154,18 @@ pub async fn fail(db: &Db, sha256: &str, code: &str, error: &str) -> Result<(), 
         .bind(sha256)
         .bind(code)
         .bind(error)
-        .bind(now())
-        .execute(pool)
+        .bind(at)
+        .execute(&mut *tx)
         .await?;
+        sqlx::query(MARK_DISCS).bind(sha256).bind(at).execute(&mut *tx).await?;
+        tx.commit().await?;
     });
     Ok(())
 }
+
+/// Keeps the image's indexing time (`$2`) on its discs too: the search refresh finds the discs
+/// whose text is due by their own row (migration 0020).
+const MARK_DISCS: &str = "UPDATE discs SET image_indexed_at = $2 WHERE sha256 = $1";
 
 /// What an indexing run found, ready to store.
 pub struct Indexed<'a> {
@@ -193,6 +201,7 @@ const FILES_PER_INSERT: usize = 500;
 
 /// Stores an index in one transaction: the file table replaced, the image marked indexed.
 pub async fn store(db: &Db, sha256: &str, ix: &Indexed<'_>) -> Result<(), DbError> {
+    let at = now();
     on_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         sqlx::query("DELETE FROM image_files WHERE image_sha256 = $1")
@@ -237,9 +246,10 @@ pub async fn store(db: &Db, sha256: &str, ix: &Indexed<'_>) -> Result<(), DbErro
         .bind(&ix.layout)
         .bind(ix.index_millis)
         .bind(ix.ranged_reads)
-        .bind(now())
+        .bind(at)
         .execute(&mut *tx)
         .await?;
+        sqlx::query(MARK_DISCS).bind(sha256).bind(at).execute(&mut *tx).await?;
         tx.commit().await?;
     });
     Ok(())

@@ -1,15 +1,16 @@
 //! The search table: a few rows of text per disc, and the queries over them.
 
-use super::{BeginWrite, Db, DbError, fetch_in, first_linked_title, now, on_pool};
+use super::{BeginWrite, Db, DbError, fetch_in, first_linked_title, on_pool};
 
-/// Discs whose text is missing or older than their last linking or reading.
+/// Discs whose text is missing or older than their last linking or reading (the condition of
+/// the partial index `discs_search_due`, written as it is there so the index serves it).
 pub async fn stale(db: &Db, limit: i64) -> Result<Vec<i64>, DbError> {
     Ok(on_pool!(db, pool => {
         sqlx::query_scalar::<_, i64>(
-            "SELECT d.id FROM discs d LEFT JOIN images i ON i.sha256 = d.sha256
-             WHERE d.searched_at IS NULL OR d.searched_at <= COALESCE(d.linked_at, 0)
-                OR d.searched_at <= COALESCE(i.indexed_at, 0)
-             ORDER BY d.id LIMIT $1",
+            "SELECT id FROM discs
+             WHERE searched_at IS NULL OR searched_at <= COALESCE(linked_at, 0)
+                OR searched_at <= COALESCE(image_indexed_at, 0)
+             ORDER BY id LIMIT $1",
         )
         .bind(limit)
         .fetch_all(pool)
@@ -39,8 +40,14 @@ pub async fn sources(db: &Db, disc: i64) -> Result<(Vec<String>, Vec<String>), D
 }
 
 /// Replaces a disc's rows (and its ISBN keys: each line of its `isbn` row; and its row of
-/// `search_discs`, from its facts now) and marks it searched.
-pub async fn replace(db: &Db, disc: i64, rows: &[(&str, String)]) -> Result<(), DbError> {
+/// `search_discs`, from its facts now) and marks it searched at `read_at`: when its sources
+/// were read, so a linking or indexing that lands while the rows are made leaves it due.
+pub async fn replace(
+    db: &Db,
+    disc: i64,
+    rows: &[(&str, String)],
+    read_at: i64,
+) -> Result<(), DbError> {
     on_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
         for table in ["search_text", "search_isbns", "search_discs"] {
@@ -67,7 +74,7 @@ pub async fn replace(db: &Db, disc: i64, rows: &[(&str, String)]) -> Result<(), 
         sqlx::query(LISTED_ROW).bind(disc).execute(&mut *tx).await?;
         sqlx::query("UPDATE discs SET searched_at = $2 WHERE id = $1")
             .bind(disc)
-            .bind(now())
+            .bind(read_at)
             .execute(&mut *tx)
             .await?;
         tx.commit().await?;

@@ -49,6 +49,40 @@ async fn the_server_runs_its_own_loops(backend: Backend) -> Result<()> {
     let v = common::wait_indexed(&app, Some(&a), id).await?;
     ensure!(v["image"]["status"] == "indexed", "{v}");
 
+    // The search refresh: the disc is searched once its image is read, and searched again when
+    // the image is indexed again (found through the indexing time its discs keep).
+    let searched_at = || async {
+        anyhow::Ok(spindle::db::on_pool!(&app.state.db, pool => {
+            sqlx::query_scalar::<_, Option<i64>>("SELECT searched_at FROM discs WHERE id = $1")
+                .bind(id)
+                .fetch_one(pool)
+                .await?
+        }))
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while !spindle::db::search::stale(&app.state.db, 10)
+        .await?
+        .is_empty()
+    {
+        ensure!(
+            Instant::now() < deadline,
+            "the disc was not searched within 60 s"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let first = searched_at().await?.context("searched")?;
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let sha = sha256_hex(&data);
+    let at = spindle::db::now();
+    spindle::db::images::fail(&app.state.db, &sha, "test", "indexed again").await?;
+    while searched_at().await?.is_none_or(|t| t < at) {
+        ensure!(
+            Instant::now() < deadline,
+            "an image indexed again at {at} left its disc searched at {first}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
     // Fixity: the server's passes verify the blob (at 1 MB/s), and a later pass finds a byte
     // changed behind its back.
     wait_metric(&app, "spindle_fixity_verified_total", |n| n >= 1.0).await?;
@@ -126,7 +160,7 @@ async fn writers_at_once_wait_their_turn(backend: Backend) -> Result<()> {
         tasks.push(tokio::spawn(async move {
             for i in 0..40i64 {
                 let text = format!("title {w} {i}");
-                spindle::db::search::replace(&db, 1_000_000 + w, &[("title", text)]).await?;
+                spindle::db::search::replace(&db, 1_000_000 + w, &[("title", text)], 0).await?;
             }
             anyhow::Ok(())
         }));

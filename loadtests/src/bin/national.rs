@@ -763,7 +763,7 @@ async fn generate(database: String, scale: f64) -> Result<()> {
     let mut discs = Copy::start(
         &pool,
         "discs (id, member_id, sha256, filename, label, isbn, barcode, record_id, disc_number,
-                is_open, created_at, link_status, linked_at, searched_at)",
+                is_open, created_at, link_status, linked_at, image_indexed_at, searched_at)",
     )
     .await?;
     let mut records = Copy::start(
@@ -808,6 +808,7 @@ async fn generate(database: String, scale: f64) -> Result<()> {
                 V::B(disc_open(i)),
                 V::I(year_ago),
                 V::S("linked"),
+                V::I(year_ago),
                 V::I(year_ago),
                 V::I(now),
             ])
