@@ -209,7 +209,7 @@ pub async fn search(
     page: usize,
 ) -> Result<Results, DbError> {
     let query = query.trim();
-    let isbn_forms = Isbn::parse(query).map(|_| Isbn::lookup_forms(query));
+    let isbn_forms = Isbn::parse(query).map(|i| i.forms());
     let matching = match &isbn_forms {
         Ok(forms) => db::search::Matching::Isbn(forms),
         Err(_) => db::search::Matching::Contains {

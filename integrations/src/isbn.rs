@@ -121,9 +121,16 @@ impl Isbn {
     /// one with a wrong check digit, nothing for text that is no ISBN.
     pub fn lookup_forms(raw: &str) -> Vec<String> {
         match Self::parse(raw) {
-            Ok(i) => std::iter::once(i.isbn13()).chain(i.isbn10()).collect(),
+            Ok(i) => i.forms(),
             Err(_) => Self::digits(raw).into_iter().collect(),
         }
+    }
+
+    /// This ISBN's forms: ISBN-13, and ISBN-10 where it has one.
+    pub fn forms(&self) -> Vec<String> {
+        std::iter::once(self.isbn13())
+            .chain(self.isbn10())
+            .collect()
     }
 
     /// The ISBN-10 form, which exists only for the 978 prefix.

@@ -182,7 +182,7 @@ async fn disc_pages(backend: Backend) -> Result<()> {
             .any(|(k, d)| k == "0596514328" && d.to_string() == web_id),
         "the ISBN-10 form is kept: {kept:?}"
     );
-    refill(&app, "search_isbns", "0018_create_search_isbns").await?;
+    common::refill(&app, "search_isbns", "0018_create_search_isbns").await?;
     ensure!(
         isbn_keys().await? == kept,
         "0018's backfill makes the refresh's keys"
@@ -227,7 +227,7 @@ async fn disc_pages(backend: Backend) -> Result<()> {
         kept == now,
         "the refresh lists each disc as it is: {kept:?} {now:?}"
     );
-    refill(&app, "search_discs", "0019_create_search_discs").await?;
+    common::refill(&app, "search_discs", "0019_create_search_discs").await?;
     ensure!(
         listed().await? == kept,
         "0019's backfill makes the refresh's rows"
@@ -595,19 +595,4 @@ fn between<'a>(html: &'a str, start: &str, end: &str) -> Result<&'a str> {
         .map(|(_, r)| r)
         .with_context(|| format!("{start} in {html}"))?;
     Ok(rest.split_once(end).map_or(rest, |(b, _)| b))
-}
-
-/// Empties `table` and runs the INSERT that migration `name` fills it with (as it would on a
-/// database migrated with data in it).
-async fn refill(app: &TestApp, table: &str, name: &str) -> anyhow::Result<()> {
-    let migration =
-        std::fs::read_to_string(format!("migrations/{}/{name}.sql", app.state.db.dialect()))?;
-    let backfill = &migration[migration
-        .find("INSERT")
-        .ok_or_else(|| anyhow::anyhow!("no INSERT in {name}"))?..];
-    spindle::db::on_pool!(&app.state.db, pool => {
-        sqlx::query(&format!("DELETE FROM {table}")).execute(pool).await?;
-        sqlx::query(backfill).execute(pool).await?;
-    });
-    Ok(())
 }

@@ -752,6 +752,40 @@ async fn sushi_report_figures(backend: Backend) -> Result<()> {
             p.data_type
         );
     }
+    // And no day's figures without their platform row.
+    for d in &per_disc {
+        ensure!(
+            platform
+                .iter()
+                .any(|p| p.day == d.day && p.data_type == d.data_type),
+            "{} {} has per-disc figures and no platform row",
+            d.day,
+            d.data_type
+        );
+    }
+    // Migration 0017 fills the same rows from the per-disc figures already rolled up.
+    let all_rows = || async {
+        anyhow::Ok(spindle::db::on_pool!(&w.app.state.db, pool => {
+            sqlx::query_as::<_, (String, i64, String, i64, i64, i64, i64, i64, i64, i64, i64, i64)>(
+                "SELECT day, member_id, data_type, tii, tir, uii, uir, no_license, limit_exceeded,
+                        views, downloads, launches
+                 FROM usage_platform_daily ORDER BY member_id, day, data_type",
+            )
+            .fetch_all(pool)
+            .await?
+        }))
+    };
+    let kept = all_rows().await?;
+    common::refill(
+        &w.app,
+        "usage_platform_daily",
+        "0017_create_usage_platform_daily",
+    )
+    .await?;
+    ensure!(
+        all_rows().await? == kept,
+        "0017's backfill makes the rollup's platform rows"
+    );
 
     let pr_p1 = w
         .report("pr_p1", [creds("A", &key_a), months.clone()].concat())

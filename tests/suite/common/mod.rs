@@ -876,3 +876,18 @@ pub async fn sign_in_form(
         .await?;
     Ok((c, r))
 }
+
+/// Empties `table` and runs the INSERT that migration `name` fills it with (as it would on a
+/// database migrated with data in it).
+pub async fn refill(app: &TestApp, table: &str, name: &str) -> Result<()> {
+    let migration =
+        std::fs::read_to_string(format!("migrations/{}/{name}.sql", app.state.db.dialect()))?;
+    let backfill = &migration[migration
+        .find("INSERT")
+        .ok_or_else(|| anyhow::anyhow!("no INSERT in {name}"))?..];
+    spindle::db::on_pool!(&app.state.db, pool => {
+        sqlx::query(&format!("DELETE FROM {table}")).execute(pool).await?;
+        sqlx::query(backfill).execute(pool).await?;
+    });
+    Ok(())
+}
