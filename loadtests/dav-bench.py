@@ -19,6 +19,8 @@ import threading
 import time
 import urllib.request
 
+from benchlib import wait_indexed
+
 SPINDLE, DAV_SERVER, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
 TICK = os.sysconf("SC_CLK_TCK")
 RANGES, RANGE = 1000, 64 << 10
@@ -122,12 +124,7 @@ def main():
             token, "--pattern", "{barcode}.iso", "--report", os.path.join(WORK, "report"), env=env)
         with open(os.path.join(WORK, "report.json")) as f:
             disc = json.load(f)[0]["disc"]
-        for _ in range(600):
-            d = json.loads(urllib.request.urlopen(urllib.request.Request(
-                f"{base}/api/v1/discs/{disc}", headers={"Authorization": f"Bearer {token}"})).read())
-            if d.get("image", {}).get("status") == "indexed":
-                break
-            time.sleep(0.1)
+        wait_indexed(base, disc, token)
         servers = [
             ("Spindle /dav (from the image)", ours.pid, p1, f"/dav/discs/{disc}/big.bin"),
             ("dav-server LocalFs (a plain file)", theirs.pid, p2, "/big.bin"),

@@ -24,6 +24,8 @@ import sys
 import time
 import urllib.request
 
+from benchlib import wait_indexed
+
 SPINDLE, LOAD, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 SECS = int(os.environ.get("SECS", "10"))
@@ -192,14 +194,7 @@ http {{
         wait_up(base + "/readyz")
         up = json.loads(run(LOAD, "--base", base, "--token", token, "upload", image, "--open"))
         disc = up["disc"]
-        for _ in range(600):
-            d = json.loads(urllib.request.urlopen(urllib.request.Request(
-                f"{base}/api/v1/discs/{disc}", headers={"Authorization": f"Bearer {token}"})).read())
-            if d.get("image", {}).get("status") == "indexed":
-                break
-            time.sleep(0.1)
-        else:
-            sys.exit(f"the image was not read: {d}")
+        wait_indexed(base, disc, token)
         servers = [
             ("nginx 1.22 (sendfile)", lambda: nginx_pids(os.path.join(WORK, "nginx.pid")),
              f"http://127.0.0.1:{nport}/image.iso"),
