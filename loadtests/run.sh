@@ -14,6 +14,7 @@
 #   loadtests/run.sh                  the full run: SIZE=4G, SECS=10 per scenario (~10 min)
 #   SMOKE=1 loadtests/run.sh          tiny image, 1 s per scenario: checks the harness works
 #   BACKENDS=local loadtests/run.sh   SQLite + local store only
+#   ONLY=memory loadtests/run.sh      ingest and 7 only (no nginx baselines, no table of ratios)
 #
 # The full run builds release binaries, starts its own PostgreSQL and Garage (scripts/peers.sh)
 # unless SPINDLE_TEST_PG_URL / SPINDLE_TEST_S3_* name running ones, and needs about 4 x SIZE
@@ -30,6 +31,8 @@ else
 fi
 SMALL=${SMALL:-16M}
 BACKENDS=${BACKENDS:-local s3}
+ONLY=${ONLY:-}
+[ -z "$ONLY" ] || [ "$ONLY" = memory ] || die "ONLY may be memory, not $ONLY"
 OUT=${OUT:-$ROOT/target/loadtests/results.jsonl}
 
 source scripts/peers.sh
@@ -119,24 +122,26 @@ metric() { curl -sf "$1/metrics" | awk -v k="$2" '$1 == k {print $2}'; }
 rss() { awk -v k="$2:" '$1 == k {print $2}' "/proc/$1/status"; }
 
 # ---- nginx baselines (the same for both backends) ----
-echo "== nginx 1.22 (sendfile) serving the same files"
-"$LOAD_BIN" stream "$NGINX/image.iso" --conns 1 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record all nginx image-1
-"$LOAD_BIN" stream "$NGINX/image.iso" --conns 16 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record all nginx image-16
-"$LOAD_BIN" ranges "$NGINX/image.iso" --size "$IMAGE_BYTES" --conns 16 --secs "$SECS" "${CHECK_IMAGE[@]}" | record all nginx ranges-64k
-"$LOAD_BIN" stream "$NGINX/x/data.bin" --conns 1 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record all nginx file-1
-"$LOAD_BIN" stream "$NGINX/x/data.bin" --conns 16 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record all nginx file-16
-"$LOAD_BIN" rate "$NGINX/x/dir042/" --rps "$RPS" --secs "$SECS" --expect-text file07.txt | record all nginx listing-rate
+if [ -z "$ONLY" ]; then
+  echo "== nginx 1.22 (sendfile) serving the same files"
+  "$LOAD_BIN" stream "$NGINX/image.iso" --conns 1 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record all nginx image-1
+  "$LOAD_BIN" stream "$NGINX/image.iso" --conns 16 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record all nginx image-16
+  "$LOAD_BIN" ranges "$NGINX/image.iso" --size "$IMAGE_BYTES" --conns 16 --secs "$SECS" "${CHECK_IMAGE[@]}" | record all nginx ranges-64k
+  "$LOAD_BIN" stream "$NGINX/x/data.bin" --conns 1 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record all nginx file-1
+  "$LOAD_BIN" stream "$NGINX/x/data.bin" --conns 16 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record all nginx file-16
+  "$LOAD_BIN" rate "$NGINX/x/dir042/" --rps "$RPS" --secs "$SECS" --expect-text file07.txt | record all nginx listing-rate
 
-echo "== ingest baseline: openssl dgst -sha256, then cp, then sync (the same bytes)"
-sync
-T0=$(date +%s.%N)
-openssl dgst -sha256 "$W/www/image.iso" >/dev/null
-cp "$W/www/image.iso" "$W/copy.iso"
-sync
-T1=$(date +%s.%N)
-rm -f "$W/copy.iso"
-python3 -c 'import json,sys; b,t=int(sys.argv[1]),float(sys.argv[2])-float(sys.argv[3]); print(json.dumps({"scenario":"ingest","bytes":b,"secs":t,"mb_per_s":b/t/1e6}))' \
-  "$IMAGE_BYTES" "$T1" "$T0" | record all baseline ingest
+  echo "== ingest baseline: openssl dgst -sha256, then cp, then sync (the same bytes)"
+  sync
+  T0=$(date +%s.%N)
+  openssl dgst -sha256 "$W/www/image.iso" >/dev/null
+  cp "$W/www/image.iso" "$W/copy.iso"
+  sync
+  T1=$(date +%s.%N)
+  rm -f "$W/copy.iso"
+  python3 -c 'import json,sys; b,t=int(sys.argv[1]),float(sys.argv[2])-float(sys.argv[3]); print(json.dumps({"scenario":"ingest","bytes":b,"secs":t,"mb_per_s":b/t/1e6}))' \
+    "$IMAGE_BYTES" "$T1" "$T0" | record all baseline ingest
+fi
 
 run_backend() {
   local backend=$1
@@ -191,34 +196,36 @@ run_backend() {
     || die "the file from inside the image differs from the extracted one"
   cat "$W/www/image.iso" >/dev/null
 
-  # 1 + 6. Whole image; the events recorded meanwhile.
-  local ev0 dr0; ev0=$(metric "$base" spindle_usage_events_recorded_total); dr0=$(metric "$base" spindle_usage_events_dropped_total)
-  "$LOAD_BIN" stream "$image" --conns 1 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record "$backend" spindle image-1
-  "$LOAD_BIN" stream "$image" --conns 16 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record "$backend" spindle image-16
-  # 2. Ranges.
-  "$LOAD_BIN" ranges "$image" --size "$IMAGE_BYTES" --conns 16 --secs "$SECS" "${CHECK_IMAGE[@]}" | record "$backend" spindle ranges-64k
-  # 3. One file from inside the image.
-  "$LOAD_BIN" stream "$file" --conns 1 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record "$backend" spindle file-1
-  "$LOAD_BIN" stream "$file" --conns 16 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record "$backend" spindle file-16
-  sleep 1.5  # the recorder's flush interval
-  local ev1 dr1; ev1=$(metric "$base" spindle_usage_events_recorded_total); dr1=$(metric "$base" spindle_usage_events_dropped_total)
-  echo "{\"scenario\":\"events\",\"recorded\":$((ev1 - ev0)),\"dropped\":$((dr1 - dr0))}" | record "$backend" spindle events-downloads
-  # 4 + 6. Pages and listings at a fixed rate; every view is an event.
-  "$LOAD_BIN" rate "$base/discs/$disc" --rps "$RPS" --secs "$SECS" --expect-text LOADTEST | record "$backend" spindle disc-page-rate
-  "$LOAD_BIN" rate "$base/api/v1/discs/$disc/files/dir042/" --rps "$RPS" --secs "$SECS" --expect-text file07.txt | record "$backend" spindle listing-rate
-  "$LOAD_BIN" rate "$base/discs/$disc/browse/dir042/" --rps "$RPS" --secs "$SECS" --expect-text file07.txt | record "$backend" spindle folder-page-rate
-  sleep 1.5
-  local ev2 dr2; ev2=$(metric "$base" spindle_usage_events_recorded_total); dr2=$(metric "$base" spindle_usage_events_dropped_total)
-  echo "{\"scenario\":\"events\",\"recorded\":$((ev2 - ev1)),\"dropped\":$((dr2 - dr1)),\"secs\":$((3 * SECS))}" | record "$backend" spindle events-pages
+  if [ -z "$ONLY" ]; then
+    # 1 + 6. Whole image; the events recorded meanwhile.
+    local ev0 dr0; ev0=$(metric "$base" spindle_usage_events_recorded_total); dr0=$(metric "$base" spindle_usage_events_dropped_total)
+    "$LOAD_BIN" stream "$image" --conns 1 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record "$backend" spindle image-1
+    "$LOAD_BIN" stream "$image" --conns 16 --secs "$SECS" --expect-len "$IMAGE_BYTES" "${CHECK_IMAGE[@]}" | record "$backend" spindle image-16
+    # 2. Ranges.
+    "$LOAD_BIN" ranges "$image" --size "$IMAGE_BYTES" --conns 16 --secs "$SECS" "${CHECK_IMAGE[@]}" | record "$backend" spindle ranges-64k
+    # 3. One file from inside the image.
+    "$LOAD_BIN" stream "$file" --conns 1 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record "$backend" spindle file-1
+    "$LOAD_BIN" stream "$file" --conns 16 --secs "$SECS" --expect-len "$FILE_BYTES" "${CHECK_FILE[@]}" | record "$backend" spindle file-16
+    sleep 1.5  # the recorder's flush interval
+    local ev1 dr1; ev1=$(metric "$base" spindle_usage_events_recorded_total); dr1=$(metric "$base" spindle_usage_events_dropped_total)
+    echo "{\"scenario\":\"events\",\"recorded\":$((ev1 - ev0)),\"dropped\":$((dr1 - dr0))}" | record "$backend" spindle events-downloads
+    # 4 + 6. Pages and listings at a fixed rate; every view is an event.
+    "$LOAD_BIN" rate "$base/discs/$disc" --rps "$RPS" --secs "$SECS" --expect-text LOADTEST | record "$backend" spindle disc-page-rate
+    "$LOAD_BIN" rate "$base/api/v1/discs/$disc/files/dir042/" --rps "$RPS" --secs "$SECS" --expect-text file07.txt | record "$backend" spindle listing-rate
+    "$LOAD_BIN" rate "$base/discs/$disc/browse/dir042/" --rps "$RPS" --secs "$SECS" --expect-text file07.txt | record "$backend" spindle folder-page-rate
+    sleep 1.5
+    local ev2 dr2; ev2=$(metric "$base" spindle_usage_events_recorded_total); dr2=$(metric "$base" spindle_usage_events_dropped_total)
+    echo "{\"scenario\":\"events\",\"recorded\":$((ev2 - ev1)),\"dropped\":$((dr2 - dr1)),\"secs\":$((3 * SECS))}" | record "$backend" spindle events-pages
 
-  # S3 baseline: object_store's own GETs of the same object from the same Garage.
-  if [ "$backend" = s3 ]; then
-    local key="$PREFIX/sha256/${sha:0:2}/${sha:2:2}/$sha"
-    local og=("$LOAD_BIN" objget --endpoint "$SPINDLE_TEST_S3_ENDPOINT" --bucket "$SPINDLE_TEST_S3_BUCKET"
-      --key-id "$SPINDLE_TEST_S3_KEY_ID" --secret "$SPINDLE_TEST_S3_SECRET" "$key" --secs "$SECS")
-    "${og[@]}" --conns 1 | record s3 objget image-1
-    "${og[@]}" --conns 16 | record s3 objget image-16
-    "${og[@]}" --conns 16 --block 65536 | record s3 objget ranges-64k
+    # S3 baseline: object_store's own GETs of the same object from the same Garage.
+    if [ "$backend" = s3 ]; then
+      local key="$PREFIX/sha256/${sha:0:2}/${sha:2:2}/$sha"
+      local og=("$LOAD_BIN" objget --endpoint "$SPINDLE_TEST_S3_ENDPOINT" --bucket "$SPINDLE_TEST_S3_BUCKET"
+        --key-id "$SPINDLE_TEST_S3_KEY_ID" --secret "$SPINDLE_TEST_S3_SECRET" "$key" --secs "$SECS")
+      "${og[@]}" --conns 1 | record s3 objget image-1
+      "${og[@]}" --conns 16 | record s3 objget image-16
+      "${og[@]}" --conns 16 --block 65536 | record s3 objget ranges-64k
+    fi
   fi
 
   # 7. Memory: many slow readers of the big image, then of the small one, each on a freshly
@@ -261,4 +268,5 @@ print(json.dumps(r))' "$W/slow.json" "$idle" "$peak" "$SLOW_CONNS" "$samples" "$
 
 for b in $BACKENDS; do run_backend "$b"; done
 
+if [ -n "$ONLY" ]; then grep '"memory"' "$OUT"; exit 0; fi
 python3 "$ROOT/loadtests/table.py" table "$OUT" "$SIZE" "$SECS" "$RPS" "$SLOW_CONNS"

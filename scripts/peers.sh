@@ -137,8 +137,11 @@ install_peers() {
   done
   export PATH="$HOME/.cargo/bin:$PATH"
   if ! command -v garage >/dev/null || ! garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
-    echo "peers: building Garage $GARAGE_VERSION with cargo install (about 9 minutes, once; cached in ~/.cargo/bin)"
-    cargo install garage --version "$GARAGE_VERSION" --locked --quiet || die "could not build Garage"
+    # Only the features the tests use: LMDB metadata and the bundled libraries (no metrics,
+    # SQLite or K2V): 6.4 minutes to build here against 8.1 with the default features.
+    echo "peers: building Garage $GARAGE_VERSION with cargo install (about 6 minutes, once; cached in ~/.cargo/bin)"
+    cargo install garage --version "$GARAGE_VERSION" --locked --quiet \
+      --no-default-features --features bundled-libs,lmdb || die "could not build Garage"
   fi
 }
 

@@ -76,6 +76,12 @@ pub async fn serve(
     result
 }
 
+/// How much a connection buffers: what hyper queues of a response before it stops asking
+/// the body for more (a whole block beyond this at most), and the most it reads of a request
+/// at once. hyper's default (408 KiB) let a download on a slow line hold two 256 KiB blocks;
+/// with this it holds one. Request heads are far below it.
+const CONNECTION_BUFFER: usize = 128 * 1024;
+
 /// Accepts connections until `shutdown` resolves, then waits for the open ones to finish
 /// their requests. HTTP/1 connections must send a request's head within `header_timeout`
 /// (also while idle between requests), so a client that connects and trickles, or says
@@ -98,7 +104,8 @@ async fn accept_loop(
     let mut builder = hyper::server::conn::http1::Builder::new();
     builder
         .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout);
+        .header_read_timeout(header_timeout)
+        .max_buf_size(CONNECTION_BUFFER);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer) = tokio::select! {

@@ -1,5 +1,5 @@
 //! Spindle's storage crate: content-addressed blobs on object_store, resumable writes and
-//! their SHA-256. It knows nothing of HTTP or SQL.
+//! their SHA-256. It knows nothing of SQL, nor of HTTP beyond its client for S3 reads.
 
 mod digest;
 
@@ -11,6 +11,7 @@ pub fn install_tls_provider() {
 }
 
 mod hashing;
+mod read_client;
 mod store;
 
 pub use digest::{Digest, DigestParseError};

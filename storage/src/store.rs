@@ -28,6 +28,9 @@ pub type ByteStream = BoxStream<'static, Result<Bytes, StorageError>>;
 /// Reads from local files are done in blocks of this size: large enough to keep syscalls
 /// per byte low, small enough that a thousand concurrent downloads stay within memory.
 const FILE_READ_BLOCK: usize = 256 * 1024;
+/// An S3 body is relayed in blocks of this size (see `rechunk`): big enough for few writes,
+/// small enough that a reader on a slow line holds little (the read client's buffer is 64 KiB).
+const RELAY_BLOCK: usize = 128 * 1024;
 /// How much of an object one GET asks for when a read is long (see `read_range`).
 const READ_AHEAD_PIECE: u64 = 16 * 1024 * 1024;
 
@@ -166,6 +169,9 @@ enum Resumable {
 #[derive(Clone)]
 pub struct BlobStore {
     store: Arc<dyn ObjectStore>,
+    /// Where ranges of blobs are read: `store` itself, except on S3, where it is the same
+    /// bucket through a client with small read buffers (see `read_client`).
+    reader: Arc<dyn ObjectStore>,
     resumable: Resumable,
     /// Signs addresses readers fetch objects at themselves (S3 only).
     signer: Option<Arc<dyn Signer>>,
@@ -188,6 +194,7 @@ impl BlobStore {
             Arc::new(LocalFileSystem::new_with_prefix(&config.root)?.with_automatic_cleanup(true));
         Ok(Self {
             store: local.clone(),
+            reader: local.clone(),
             signer: None,
             resumable: Resumable::Staging {
                 local,
@@ -204,12 +211,19 @@ impl BlobStore {
         }
         crate::install_tls_provider();
         let s3 = Arc::new(Self::s3_builder(config, config.endpoint.as_deref()).build()?);
+        let reader = Self::s3_builder(config, config.endpoint.as_deref())
+            .with_http_connector(crate::read_client::ReadConnector {
+                connect_timeout: Duration::from_secs(config.connect_timeout_secs),
+                read_timeout: Duration::from_secs(config.read_timeout_secs),
+            })
+            .build()?;
         let signer: Arc<dyn Signer> = match &config.public_endpoint {
             Some(public) => Arc::new(Self::s3_builder(config, Some(public)).build()?),
             None => s3.clone(),
         };
         Ok(Self {
             store: s3.clone(),
+            reader: Arc::new(reader),
             signer: Some(signer),
             resumable: Resumable::Multipart(s3),
             prefix: config.prefix.trim_matches('/').to_string(),
@@ -281,6 +295,7 @@ impl BlobStore {
         let mem = Arc::new(InMemory::new());
         Self {
             store: mem.clone(),
+            reader: mem.clone(),
             signer: None,
             resumable: Resumable::Multipart(mem),
             prefix: String::new(),
@@ -346,7 +361,7 @@ impl BlobStore {
             range: Some(GetRange::Bounded(range)),
             ..Default::default()
         };
-        let result = self.store.get_opts(&path, options).await?;
+        let result = self.reader.get_opts(&path, options).await?;
         Ok(match result.payload {
             GetResultPayload::File(file, path) => file_stream(file, path, result.range),
             GetResultPayload::Stream(s) => s.map_err(StorageError::from).boxed(),
@@ -594,7 +609,7 @@ fn promote(from: &FsPath, to: &FsPath) -> Result<(), StorageError> {
         .map_err(io_err(format!("syncing {}", parent.display())))
 }
 
-/// An S3 body regrouped into blocks of [`FILE_READ_BLOCK`]: the HTTP client hands over
+/// An S3 body regrouped into blocks of [`RELAY_BLOCK`]: the HTTP client hands over
 /// whatever each socket read gave (often a few KiB, each pinning the client's read buffer),
 /// so a reader's response is written in big blocks (fewer writes) and a slow reader holds
 /// its one block, not many slices of bigger buffers.
@@ -604,15 +619,15 @@ fn rechunk(body: ByteStream) -> ByteStream {
             return Ok(None);
         }
         let mut block = bytes::BytesMut::new();
-        while block.len() < FILE_READ_BLOCK {
+        while block.len() < RELAY_BLOCK {
             match body.next().await {
                 Some(chunk) => {
                     let chunk = chunk?;
-                    if block.is_empty() && chunk.len() >= FILE_READ_BLOCK {
+                    if block.is_empty() && chunk.len() >= RELAY_BLOCK {
                         return Ok(Some((chunk, (body, false))));
                     }
                     if block.is_empty() {
-                        block.reserve(FILE_READ_BLOCK);
+                        block.reserve(RELAY_BLOCK);
                     }
                     block.extend_from_slice(&chunk);
                 }
