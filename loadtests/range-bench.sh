@@ -9,10 +9,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-1024}
 source scripts/peers.sh
-install_image_tools
-for tool in nginx wrk curl; do
-  command -v "$tool" >/dev/null || { apt-get install -y -qq nginx wrk curl >/dev/null || die "range-bench needs $tool"; }
-done
+install_image_tools  # nginx, wrk and curl among them
 cargo build --release --quiet --bin spindle -p spindle
 cargo build --release --quiet --bin spindle-load -p spindle-loadtests
 W=$(mktemp -d /tmp/spindle-range-bench.XXXXXX)

@@ -59,6 +59,7 @@ pg_bindir() {
 # Debian tools the tests use: the disc-image makers and reference readers, and Zebra/YAZ
 # (the Z39.50/SRU server Koha uses) for the catalogue tests, Chromium and its WebDriver for the pages,
 # nginx (the loadtests' baseline, run in smoke mode by the suite), curl and openssl (the harness),
+# wrk (loadtests/range-bench.sh's load client),
 # ffmpeg, vcdimager and dvdauthor (video discs made from ffmpeg's test sources; vcdxrip and
 # ffprobe read them back), rclone, davfs2 and litmus (WebDAV clients and the conformance suite),
 # syslinux/isolinux, mtools and dosfstools (boot discs and floppies the emulator tests boot),
@@ -66,7 +67,7 @@ pg_bindir() {
 IMAGE_TOOLS=(xorriso:xorriso genisoimage:genisoimage mkudffs:udftools bsdtar:libarchive-tools
   7z:p7zip-full bchunk:bchunk sox:sox cd-info:libcdio-utils zebrasrv:idzebra-2.0 yaz-client:yaz
   yaz-marcdump:yaz yaz-ztest:yaz chromium:chromium chromedriver:chromium-driver nginx:nginx curl:curl
-  openssl:openssl ffmpeg:ffmpeg ffprobe:ffmpeg vcdimager:vcdimager vcdxrip:vcdimager
+  wrk:wrk openssl:openssl ffmpeg:ffmpeg ffprobe:ffmpeg vcdimager:vcdimager vcdxrip:vcdimager
   dvdauthor:dvdauthor rclone:rclone mount.davfs:davfs2 litmus:litmus syslinux:syslinux
   mcopy:mtools mkfs.fat:dosfstools systemd-analyze:systemd)
 # Files the boot fixtures copy, and nginx's TCP proxy module, which stands in front of the

@@ -210,8 +210,9 @@ impl BlobStore {
             return Err(StorageError::Config("storage.s3.bucket is required".into()));
         }
         crate::install_tls_provider();
-        let s3 = Arc::new(Self::s3_builder(config, config.endpoint.as_deref()).build()?);
-        let reader = Self::s3_builder(config, config.endpoint.as_deref())
+        let builder = Self::s3_builder(config, config.endpoint.as_deref());
+        let s3 = Arc::new(builder.clone().build()?);
+        let reader = builder
             .with_http_connector(crate::read_client::ReadConnector {
                 connect_timeout: Duration::from_secs(config.connect_timeout_secs),
                 read_timeout: Duration::from_secs(config.read_timeout_secs),
