@@ -13,6 +13,10 @@ delayed-ACK timer). The two servers alternate, ROUNDS times:
 
 Reported: medians, each server's CPU seconds (from /proc, all its processes) and wrk's or curl's
 beside them, and the ratio Spindle / nginx. Every server listens on 127.0.0.1.
+
+ALT_BIN=PATH adds a second Spindle build (ALT_NAME names it, "Spindle (alt)" by default) to the
+alternation, with its own data directory and the same image: two builds compared in one session,
+each beside the same nginx runs.
 """
 
 import json
@@ -30,6 +34,8 @@ SPINDLE, LOAD, WORK = sys.argv[1], sys.argv[2], sys.argv[3]
 ROUNDS = int(os.environ.get("ROUNDS", "5"))
 SECS = int(os.environ.get("SECS", "10"))
 COLD = os.environ.get("COLD", "1") == "1" and os.geteuid() == 0
+ALT_BIN = os.environ.get("ALT_BIN")
+ALT_NAME = os.environ.get("ALT_NAME", "Spindle (alt)")
 TICK = os.sysconf("SC_CLK_TCK")
 RANGE = 64 << 10
 LUA = """
@@ -165,13 +171,10 @@ def main():
     size = os.path.getsize(image)
     with open(os.path.join(WORK, "ranges.lua"), "w") as f:
         f.write(LUA)
-    data = os.path.join(WORK, "data")
     env = dict(os.environ, SPINDLE_LOG__FILTER="warn")
-    spindle = [SPINDLE, "--data-dir", data]
-    run(*spindle, "member", "add", "RB", "--name", "Range bench", env=env)
-    token = run(*spindle, "token", "create", "--role", "librarian", "--member", "RB", env=env).strip()
+    builds = [("Spindle", SPINDLE)] + ([(ALT_NAME, ALT_BIN)] if ALT_BIN else [])
     port = 20000 + os.getpid() % 20000
-    nport = port + 1
+    nport = port + len(builds)
     with open(os.path.join(WORK, "nginx.conf"), "w") as f:
         f.write(f"""worker_processes 2;
 pid {WORK}/nginx.pid;
@@ -186,25 +189,33 @@ http {{
 }}
 """)
     log = open(os.path.join(WORK, "spindle.log"), "a")
-    ours = subprocess.Popen([*spindle, "serve", "--listen", f"127.0.0.1:{port}"], env=env,
-                            stdout=subprocess.DEVNULL, stderr=log)
+    running = []
     subprocess.run(["nginx", "-c", os.path.join(WORK, "nginx.conf"), "-p", WORK], check=True)
     try:
-        base = f"http://127.0.0.1:{port}"
-        wait_up(base + "/readyz")
-        up = json.loads(run(LOAD, "--base", base, "--token", token, "upload", image, "--open"))
-        disc = up["disc"]
-        wait_indexed(base, disc, token)
-        servers = [
-            ("nginx 1.22 (sendfile)", lambda: nginx_pids(os.path.join(WORK, "nginx.pid")),
-             f"http://127.0.0.1:{nport}/image.iso"),
-            ("Spindle", lambda: [ours.pid], f"{base}/api/v1/discs/{disc}/image"),
-        ]
+        servers = [("nginx 1.22 (sendfile)", lambda: nginx_pids(os.path.join(WORK, "nginx.pid")),
+                    f"http://127.0.0.1:{nport}/image.iso")]
+        data_dirs = []
+        for i, (name, binary) in enumerate(builds):
+            data = os.path.join(WORK, f"data{i}")
+            data_dirs.append(data)
+            spindle = [binary, "--data-dir", data]
+            run(*spindle, "member", "add", "RB", "--name", "Range bench", env=env)
+            token = run(*spindle, "token", "create", "--role", "librarian", "--member", "RB",
+                        env=env).strip()
+            proc = subprocess.Popen([*spindle, "serve", "--listen", f"127.0.0.1:{port + i}"],
+                                    env=env, stdout=subprocess.DEVNULL, stderr=log)
+            running.append(proc)
+            base = f"http://127.0.0.1:{port + i}"
+            wait_up(base + "/readyz")
+            up = json.loads(run(LOAD, "--base", base, "--token", token, "upload", image, "--open"))
+            wait_indexed(base, up["disc"], token)
+            servers.append((name, lambda p=proc: [p.pid], f"{base}/api/v1/discs/{up['disc']}/image"))
         for _, _, url in servers:
             check_range(url, image, size)
         rows = {name: {"warm": [], "cold_whole": [], "cold_ranges": []} for name, *_ in servers}
-        # Warm for the warm runs: nginx's file and Spindle's stored blob, every page of both.
-        blobs = [os.path.join(d, f) for d, _, fs in os.walk(os.path.join(data, "objects")) for f in fs]
+        # Warm for the warm runs: nginx's file and each Spindle's stored blob, every page of them.
+        blobs = [os.path.join(d, f) for data in data_dirs
+                 for d, _, fs in os.walk(os.path.join(data, "objects")) for f in fs]
         subprocess.run(["cat", image, *blobs], check=True, stdout=subprocess.DEVNULL)
         for _ in range(ROUNDS):
             for name, pids, url in servers:
@@ -218,8 +229,9 @@ http {{
                     rows[name]["cold_ranges"].append(wrk(url, pids(), size, SECS))
         report(rows, servers, size)
     finally:
-        ours.terminate()
-        ours.wait()
+        for proc in running:
+            proc.terminate()
+            proc.wait()
         subprocess.run(["nginx", "-c", os.path.join(WORK, "nginx.conf"), "-p", WORK, "-s", "stop"])
 
 
@@ -239,8 +251,8 @@ def report(rows, servers, size):
             print(f"| {label} | {name} | {med(xs, 'req_s'):,.0f} | {med(xs, 'p50_ms'):.2f} "
                   f"| {med(xs, 'p99_ms'):.2f} | {med(xs, 'server_cpu_s'):.1f} "
                   f"| {med(xs, 'client_cpu_s'):.1f} | {med(xs, 'disk_mb_s'):.0f} |")
-        a, b = (med(rows[n][kind], "req_s") for n, *_ in servers)
-        ratios.append(f"{label} {b / a:.2f}×")
+        a = med(rows[servers[0][0]][kind], "req_s")
+        ratios += [f"{label} {med(rows[n][kind], 'req_s') / a:.2f}× ({n})" for n, *_ in servers[1:]]
     if COLD:
         print("\n| case | server | MB/s | server CPU s | curl CPU s | disk MB/s |")
         print("|---|---|---:|---:|---:|---:|")
@@ -248,9 +260,10 @@ def report(rows, servers, size):
             xs = rows[name]["cold_whole"]
             print(f"| cold whole image | {name} | {med(xs, 'mb_s'):,.0f} | {med(xs, 'server_cpu_s'):.1f} "
                   f"| {med(xs, 'client_cpu_s'):.1f} | {med(xs, 'disk_mb_s'):.0f} |")
-        a, b = (med(rows[n]["cold_whole"], "mb_s") for n, *_ in servers)
-        ratios.append(f"cold whole image {b / a:.2f}×")
-    print("\nSpindle / nginx: " + ", ".join(ratios))
+        a = med(rows[servers[0][0]]["cold_whole"], "mb_s")
+        ratios += [f"cold whole image {med(rows[n]['cold_whole'], 'mb_s') / a:.2f}× ({n})"
+                   for n, *_ in servers[1:]]
+    print("\nagainst nginx: " + ", ".join(ratios))
     print("RAW " + json.dumps(rows))
 
 

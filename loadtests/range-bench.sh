@@ -5,6 +5,7 @@
 # rate). loadtests/range-bench.py runs the servers and prints the table.
 # Not part of the suite (about 5 minutes at the defaults):
 #   SIZE_MB=1024 ROUNDS=5 SECS=10 COLD=1 loadtests/range-bench.sh
+# ALT_BIN=path/to/another/spindle (ALT_NAME=label) runs a second build in the same alternation.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZE_MB=${SIZE_MB:-1024}
