@@ -5,6 +5,11 @@
 # them), then fuzzes. Any crash fails the script, printing the input's path; add the input to
 # fuzz/regressions/TARGET with the fix. Stable toolchain: libFuzzer's flags are allowed via
 # RUSTC_BOOTSTRAP. The suite (scripts/test.sh) runs this with FUZZ_SECONDS each.
+# No AddressSanitizer (`-s none`): the workspace forbids unsafe code, so the memory errors ASan
+# finds cannot happen in the code fuzzed, and Rust's own checks (bounds, overflow, debug
+# assertions) stay on. Without it the build took 10 min 17 s instead of about 13 on 2 cores and
+# each target ran three times as many inputs in its 20 s (marc 15,772 against 5,530; image
+# 283,554 against 93,992), measured 2026-12-06.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_EACH=${1:-60}
@@ -53,11 +58,11 @@ printf 'path,label\r\n\xb9\xe2\xc5\xcc.iso,"\xcb\xe6\xca\xe9,\n\xb9\xe2\xc5\xcc"
 printf '<html><head><meta charset="big5"></head><body>\xbb\xa1\xa9\xfa</body></html>' >fuzz/corpus/text_bytes/big5-page
 
 # ---- runs ----
-(cd fuzz && cargo fuzz build --release --debug-assertions >/dev/null 2>"$seeds/build.log") || { cat "$seeds/build.log" >&2; exit 1; }
+(cd fuzz && cargo fuzz build -s none --release --debug-assertions >/dev/null 2>"$seeds/build.log") || { cat "$seeds/build.log" >&2; exit 1; }
 failed=()
 for target in "${TARGETS[@]}"; do
   log="$seeds/$target.log"
-  if (cd fuzz && cargo fuzz run --release --debug-assertions "$target" "corpus/$target" "regressions/$target" -- \
+  if (cd fuzz && cargo fuzz run -s none --release --debug-assertions "$target" "corpus/$target" "regressions/$target" -- \
       -max_total_time="$SECONDS_EACH" -max_len=1048576 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1); then
     runs=$(awk '/stat::number_of_executed_units:/ {print $2}' "$log")
     echo "fuzz $target: ${SECONDS_EACH}s, ${runs:-?} inputs, no crash"

@@ -6,7 +6,12 @@
 
 GARAGE_VERSION=2.5.0
 
-die() { echo "peers: $*" >&2; exit 1; }
+die() {
+  echo "peers: $*" >&2
+  # A Garage build still running in the background (garage_build_start) goes too.
+  [ -n "${GARAGE_BUILD_PID:-}" ] && kill "$GARAGE_BUILD_PID" 2>/dev/null
+  exit 1
+}
 
 # A port free now and not handed out before by this shell (two ports asked one after the other
 # can come back equal once the first socket is closed: Garage's S3 and admin APIs once got the
@@ -117,6 +122,7 @@ install_bench_tools() {
 PG_PROGRAMS=(initdb pg_ctl psql pg_basebackup pg_dump pg_restore)
 
 install_peers() {
+  garage_build_start
   install_image_tools
   if ! pg_bindir >/dev/null; then
     echo "peers: installing PostgreSQL (Debian package)"
@@ -136,14 +142,42 @@ install_peers() {
   for program in "${PG_PROGRAMS[@]}"; do
     [ -x "$bindir/$program" ] || die "$bindir/$program is still missing"
   done
+  garage_build_wait
+}
+
+garage_installed() {
+  command -v garage >/dev/null && garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"
+}
+
+# Garage is built from crates.io where it is missing, in the background, so that the other
+# installs (Debian packages, PyPI, npm) happen meanwhile: garage_build_start starts the build
+# (once per shell), garage_build_wait waits for it and fails loudly if it failed.
+garage_build_start() {
   export PATH="$HOME/.cargo/bin:$PATH"
-  if ! command -v garage >/dev/null || ! garage --version 2>/dev/null | grep -q "$GARAGE_VERSION"; then
-    # Only the features the tests use: LMDB metadata and the bundled libraries (no metrics,
-    # SQLite or K2V): 6.4 minutes to build here against 8.1 with the default features.
-    echo "peers: building Garage $GARAGE_VERSION with cargo install (about 6 minutes, once; cached in ~/.cargo/bin)"
-    cargo install garage --version "$GARAGE_VERSION" --locked --quiet \
-      --no-default-features --features bundled-libs,lmdb || die "could not build Garage"
+  [ -n "${GARAGE_BUILD_PID:-}" ] && return 0
+  garage_installed && return 0
+  GARAGE_BUILD_LOG=$(mktemp /tmp/spindle-garage-build.XXXXXX)
+  # Only the features the tests use: LMDB metadata and the bundled libraries (no metrics,
+  # SQLite or K2V): 6.4 minutes to build here against 8.1 with the default features, about
+  # 10.5 with its crates still to download on a fresh machine.
+  echo "peers: building Garage $GARAGE_VERSION with cargo install in the background (6 to 11 minutes, once; cached in ~/.cargo/bin; log $GARAGE_BUILD_LOG)"
+  cargo install garage --version "$GARAGE_VERSION" --locked --quiet \
+    --no-default-features --features bundled-libs,lmdb >"$GARAGE_BUILD_LOG" 2>&1 &
+  GARAGE_BUILD_PID=$!
+}
+
+garage_build_wait() {
+  if [ -n "${GARAGE_BUILD_PID:-}" ]; then
+    local pid=$GARAGE_BUILD_PID
+    GARAGE_BUILD_PID=
+    if ! wait "$pid"; then
+      cat "$GARAGE_BUILD_LOG" >&2
+      die "could not build Garage"
+    fi
+    echo "peers: Garage $GARAGE_VERSION built"
+    rm -f "$GARAGE_BUILD_LOG"
   fi
+  garage_installed || die "Garage $GARAGE_VERSION is still missing"
 }
 
 # A fresh PostgreSQL on loopback (C.UTF-8, so pg_trgm makes trigrams of Chinese whatever this
@@ -421,9 +455,10 @@ install_api_testers() {
 }
 
 start_peers() {
-  install_peers
+  garage_build_start
   install_sushi_client
   install_api_testers
+  install_peers
   PEERS_DIR=$(mktemp -d /tmp/spindle-peers.XXXXXX)
   chmod 755 "$PEERS_DIR"
   trap stop_peers EXIT
