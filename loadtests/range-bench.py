@@ -235,6 +235,13 @@ http {{
         subprocess.run(["nginx", "-c", os.path.join(WORK, "nginx.conf"), "-p", WORK, "-s", "stop"])
 
 
+def against_first(rows, servers, kind, key, label):
+    """Each Spindle's median of `key` in runs of `kind` as a ratio of the first server's (nginx)."""
+    med = lambda n: statistics.median(x[key] for x in rows[n][kind])  # noqa: E731
+    first = med(servers[0][0])
+    return [f"{label} {med(n) / first:.2f}× ({n})" for n, *_ in servers[1:]]
+
+
 def report(rows, servers, size):
     med = lambda xs, k: statistics.median(x[k] for x in xs)  # noqa: E731
     print(f"\n{size >> 20} MiB image; medians of {ROUNDS} alternating rounds of {SECS} s; "
@@ -251,8 +258,7 @@ def report(rows, servers, size):
             print(f"| {label} | {name} | {med(xs, 'req_s'):,.0f} | {med(xs, 'p50_ms'):.2f} "
                   f"| {med(xs, 'p99_ms'):.2f} | {med(xs, 'server_cpu_s'):.1f} "
                   f"| {med(xs, 'client_cpu_s'):.1f} | {med(xs, 'disk_mb_s'):.0f} |")
-        a = med(rows[servers[0][0]][kind], "req_s")
-        ratios += [f"{label} {med(rows[n][kind], 'req_s') / a:.2f}× ({n})" for n, *_ in servers[1:]]
+        ratios += against_first(rows, servers, kind, "req_s", label)
     if COLD:
         print("\n| case | server | MB/s | server CPU s | curl CPU s | disk MB/s |")
         print("|---|---|---:|---:|---:|---:|")
@@ -260,9 +266,7 @@ def report(rows, servers, size):
             xs = rows[name]["cold_whole"]
             print(f"| cold whole image | {name} | {med(xs, 'mb_s'):,.0f} | {med(xs, 'server_cpu_s'):.1f} "
                   f"| {med(xs, 'client_cpu_s'):.1f} | {med(xs, 'disk_mb_s'):.0f} |")
-        a = med(rows[servers[0][0]]["cold_whole"], "mb_s")
-        ratios += [f"cold whole image {med(rows[n]['cold_whole'], 'mb_s') / a:.2f}× ({n})"
-                   for n, *_ in servers[1:]]
+        ratios += against_first(rows, servers, "cold_whole", "mb_s", "cold whole image")
     print("\nagainst nginx: " + ", ".join(ratios))
     print("RAW " + json.dumps(rows))
 
