@@ -23,13 +23,47 @@ use crate::error::{AppError, ErrorCode};
 use crate::limits::{Key, key as limit_key};
 use crate::metrics::{RequestLabels, RouteLabels};
 
-/// A signed link that opened a disc is kept in a cookie (for as long as it is valid), so the
-/// disc's folders, files and pages, reached by relative links without it, open too.
-pub async fn remember_link(
+/// The middleware on every request before routing, in one layer (each `from_fn` layer costs
+/// every request a clone of the service below it and a boxed future; loadtests/RESULTS.md),
+/// outermost first: a refused request's unread body drained, a language chosen kept, error
+/// titles in the reader's language, the signing-in proxy's headers believed only from trusted
+/// peers, NULs and non-UTF-8 addresses refused.
+pub(super) async fn before_routing(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
+    let state = &state;
+    close_after_refusal(request, async move |r| {
+        remember_language(r, async move |r| {
+            localize_problems(r, async move |r| {
+                strip_proxy_identity(state, r, async move |r| refuse_nul(r, next).await).await
+            })
+            .await
+        })
+        .await
+    })
+    .await
+}
+
+/// The middleware on every routed request (the metrics need the route matched), in one layer,
+/// outermost first: the request metrics and access log, the refused-credential limits, the
+/// signed link kept in a cookie.
+pub(super) async fn after_routing(
+    State(state): State<AppState>,
+    request: Request,
+    next: Next,
+) -> Response {
+    let state = &state;
+    count_requests(state, request, async move |r| {
+        limit(state, r, async move |r| remember_link(state, r, next).await).await
+    })
+    .await
+}
+
+/// A signed link that opened a disc is kept in a cookie (for as long as it is valid), so the
+/// disc's folders, files and pages, reached by relative links without it, open too.
+async fn remember_link(state: &AppState, request: Request, next: Next) -> Response {
     let now = crate::calendar::now_secs();
     let path = request.uri().path();
     let kept = (path == "/" || path.starts_with("/api/v1/discs/") || path.starts_with("/discs/"))
@@ -102,16 +136,20 @@ impl Accepted {
 /// The middleware on every route: refuses an address that presented too many refused
 /// credentials (a credential proven from it before still passes), counts refused credentials
 /// and notes the accepted ones as proven.
-pub async fn limit(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+async fn limit(
+    state: &AppState,
+    mut request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     if !brings_credentials(&request) {
         // Downloads, ranges and pages: nothing to count.
-        return next.run(request).await;
+        return next(request).await;
     }
     let Some(ip) = state
         .usage
         .client_of(request.extensions(), request.headers())
     else {
-        return next.run(request).await;
+        return next(request).await;
     };
     let brought = credential(&request);
     if let Some(wait) = state.limits.auth_failures.over(ip)
@@ -125,7 +163,7 @@ pub async fn limit(State(state): State<AppState>, mut request: Request, next: Ne
     }
     let accepted = Accepted::default();
     request.extensions_mut().insert(accepted.clone());
-    let response = next.run(request).await;
+    let response = next(request).await;
     if response.status() == StatusCode::UNAUTHORIZED {
         state.limits.auth_failures.hit(ip);
     } else if let Some(c) = brought
@@ -207,7 +245,10 @@ const DRAIN_TIME: Duration = Duration::from_secs(5);
 /// `DRAIN_TIME`, and the connection is closed (`Connection: close`) only when that was not
 /// enough. A client that asked `Expect: 100-continue` has sent nothing yet and is answered at
 /// once.
-pub(super) async fn close_after_refusal(request: Request, next: Next) -> Response {
+async fn close_after_refusal(
+    request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let headers = request.headers();
     let has_body = headers.contains_key(header::TRANSFER_ENCODING)
         || headers
@@ -216,16 +257,14 @@ pub(super) async fn close_after_refusal(request: Request, next: Next) -> Respons
             .and_then(|v| v.parse::<u64>().ok())
             .is_some_and(|n| n > 0);
     if !has_body {
-        return next.run(request).await;
+        return next(request).await;
     }
     let waits_to_send = headers
         .get(header::EXPECT)
         .is_some_and(|v| v.as_bytes().eq_ignore_ascii_case(b"100-continue"));
     let (parts, body) = request.into_parts();
     let kept = Kept::new(body);
-    let mut response = next
-        .run(Request::from_parts(parts, Body::new(kept.clone())))
-        .await;
+    let mut response = next(Request::from_parts(parts, Body::new(kept.clone()))).await;
     let status = response.status();
     if !(status.is_client_error() || status.is_server_error()) {
         return response;
@@ -296,22 +335,23 @@ impl HttpBody for Kept {
 /// route) and the access log: one line per request at `info` (target `spindle::access`; turn
 /// it off with `log.filter = "info,spindle::access=off"`), written when the response's body
 /// has been sent or the client went away, with the bytes actually sent.
-pub(super) async fn count_requests(
-    State(state): State<AppState>,
+async fn count_requests(
+    state: &AppState,
     request: Request,
-    next: Next,
+    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     let method = request.method().to_string();
     let route = request
         .extensions()
         .get::<MatchedPath>()
         .map_or_else(|| "unmatched".to_string(), |p| p.as_str().to_string());
-    let path = loggable_uri(request.uri());
+    // Kept as received (sharing the request's bytes); redacted only if the line is written.
+    let uri = request.uri().clone();
     let client = state
         .usage
         .client_of(request.extensions(), request.headers());
     let started = Instant::now();
-    let response = next.run(request).await;
+    let response = next(request).await;
     let status = response.status().as_u16();
     state
         .metrics
@@ -336,7 +376,7 @@ pub(super) async fn count_requests(
         sent: 0,
         line: AccessLine {
             method,
-            path,
+            uri,
             status,
             client,
             started,
@@ -348,7 +388,7 @@ pub(super) async fn count_requests(
 /// What the access log says of a request, besides the bytes sent.
 struct AccessLine {
     method: String,
-    path: String,
+    uri: axum::http::Uri,
     status: u16,
     client: Option<std::net::IpAddr>,
     started: Instant,
@@ -389,15 +429,15 @@ impl HttpBody for Logged {
 impl Drop for Logged {
     fn drop(&mut self) {
         let l = &self.line;
-        let client = l.client.map(|c| c.to_string()).unwrap_or_default();
+        // The fields are worked out only when the access log is on.
         tracing::info!(
             target: "spindle::access",
             method = %l.method,
-            path = %l.path,
+            path = %loggable_uri(&l.uri),
             status = l.status,
             bytes = self.sent,
             ms = l.started.elapsed().as_millis() as u64,
-            client = %client,
+            client = %l.client.map(|c| c.to_string()).unwrap_or_default(),
             complete = self.inner.is_end_stream(),
             "request"
         );
@@ -408,10 +448,13 @@ impl Drop for Logged {
 /// Accept-Language; English by default), with `Content-Language` saying which.
 /// Only reference-counted handles are kept on the way in; the language is worked out for an
 /// error answer alone, so downloads and ranges pay nothing for it.
-pub(super) async fn localize_problems(request: Request, next: Next) -> Response {
+async fn localize_problems(
+    request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let accept = request.headers().get(header::ACCEPT_LANGUAGE).cloned();
     let uri = request.uri().clone();
-    let mut response = next.run(request).await;
+    let mut response = next(request).await;
     if crate::error::is_problem(&response) {
         let lang = super::web::Lang::from_parts(accept.as_ref(), &uri).code();
         crate::error::localize(&mut response, lang);
@@ -421,9 +464,12 @@ pub(super) async fn localize_problems(request: Request, next: Next) -> Response 
 
 /// A language chosen with a page's switch (`?lang=`) is kept in a cookie for a year, so the
 /// next page (reached by a link without `?lang=`) speaks it too.
-pub(super) async fn remember_language(request: Request, next: Next) -> Response {
+async fn remember_language(
+    request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let asked = super::web::Lang::asked(request.uri());
-    let mut response = next.run(request).await;
+    let mut response = next(request).await;
     let is_page = response
         .headers()
         .get(header::CONTENT_TYPE)
@@ -449,10 +495,10 @@ pub(super) async fn remember_language(request: Request, next: Next) -> Response 
 /// The signing-in proxy's headers (`[auth.proxy]`) are believed only from
 /// `http.trusted_proxies`: from any other peer they are removed before any handler sees the
 /// request, so a reader cannot name themselves by sending them.
-pub(super) async fn strip_proxy_identity(
-    State(state): State<AppState>,
+async fn strip_proxy_identity(
+    state: &AppState,
     mut request: Request,
-    next: Next,
+    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     let proxy = &state.config.auth.proxy;
     if !proxy.user_header.is_empty() {
@@ -471,10 +517,10 @@ pub(super) async fn strip_proxy_identity(
             }
         }
     }
-    next.run(request).await
+    next(request).await
 }
 
-pub(super) async fn refuse_nul(request: Request, next: Next) -> Response {
+async fn refuse_nul(request: Request, next: Next) -> Response {
     let in_uri = request
         .uri()
         .path_and_query()

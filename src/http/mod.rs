@@ -9,9 +9,12 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::any;
+use rand::RngCore as _;
 use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{
+    MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
+};
 use tower_http::set_header::SetResponseHeaderLayer;
 use tower_http::trace::TraceLayer;
 
@@ -137,7 +140,7 @@ fn routes(state: AppState) -> Router {
         .merge(tokens::api())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method);
-    Router::new()
+    let routed = Router::new()
         .merge(ops::router())
         .merge(opac::public_router())
         .merge(pages::router())
@@ -154,26 +157,15 @@ fn routes(state: AppState) -> Router {
         .nest("/api/v1", api)
         .layer(middleware::from_fn_with_state(
             state.clone(),
-            layers::remember_link,
+            layers::after_routing,
         ))
-        .layer(middleware::from_fn_with_state(state.clone(), layers::limit))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            layers::count_requests,
-        ))
-        .layer(middleware::from_fn(layers::refuse_nul))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            layers::strip_proxy_identity,
-        ))
-        .layer(middleware::from_fn(layers::localize_problems))
-        .layer(middleware::from_fn(layers::remember_language))
-        // Every answer, JSON included, is what its Content-Type says and nothing else.
-        .layer(SetResponseHeaderLayer::if_not_present(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        ))
-        .layer(middleware::from_fn(layers::close_after_refusal))
+        .with_state(state.clone());
+    // The layers that do not need the route matched wrap the router once, rather than each
+    // route (a `Router::layer` is cloned and boxed on every request it serves).
+    let before = tower::ServiceBuilder::new()
+        .layer(CatchPanicLayer::new())
+        .layer(SetRequestIdLayer::x_request_id(RequestIds))
+        .layer(PropagateRequestIdLayer::x_request_id())
         .layer(
             TraceLayer::new_for_http().make_span_with(|request: &Request| {
                 tracing::debug_span!(
@@ -184,10 +176,41 @@ fn routes(state: AppState) -> Router {
                 )
             }),
         )
-        .layer(PropagateRequestIdLayer::x_request_id())
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        .layer(CatchPanicLayer::new())
-        .with_state(state)
+        // Every answer, JSON included, is what its Content-Type says and nothing else.
+        .layer(SetResponseHeaderLayer::if_not_present(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        ))
+        .layer(middleware::from_fn_with_state(
+            state,
+            layers::before_routing,
+        ))
+        .service(routed);
+    Router::new().fallback_service(before)
+}
+
+/// Request ids (`x-request-id`, when the client sent none): random UUIDs (version 4) from the
+/// thread's generator, not a system call per request as `MakeRequestUuid` makes.
+#[derive(Clone, Copy)]
+struct RequestIds;
+
+impl MakeRequestId for RequestIds {
+    fn make_request_id<B>(&mut self, _: &axum::http::Request<B>) -> Option<RequestId> {
+        let mut b = [0u8; 16];
+        rand::rng().fill_bytes(&mut b);
+        b[6] = (b[6] & 0x0f) | 0x40;
+        b[8] = (b[8] & 0x3f) | 0x80;
+        let h = hex::encode(b);
+        let id = format!(
+            "{}-{}-{}-{}-{}",
+            &h[..8],
+            &h[8..12],
+            &h[12..16],
+            &h[16..20],
+            &h[20..]
+        );
+        HeaderValue::from_str(&id).ok().map(RequestId::new)
+    }
 }
 
 /// An address under `/api/v1` that names no resource (said in full: the nested router sees

@@ -109,8 +109,9 @@ pub async fn track(
     }
     let headers = request.headers();
     let method = request.method().clone();
-    let path = request.uri().path().to_string();
-    let query = request.uri().query().map(str::to_string);
+    // The address and headers are kept as received (sharing the request's bytes).
+    let uri = request.uri().clone();
+    let (path, query) = (uri.path(), uri.query());
     let cookie = cookie_value(headers);
     let (peer, forwarded) = state.usage.origin(request.extensions(), headers);
     let found = match state.usage.reader(&state.db, peer, forwarded).await {
@@ -124,25 +125,10 @@ pub async fn track(
             None
         }
     };
-    let user_agent = header_str(headers, "user-agent").map(str::to_string);
-    // A reader without a session cookie is given one, and counted as bringing it already.
-    let new_cookie = match (&cookie, &reader) {
-        (None, Some(r)) => {
-            match state
-                .usage
-                .first_cookie(&state.db, r.ip, user_agent.as_deref(), now_ms())
-                .await
-            {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    tracing::warn!(error = %e, "making a session cookie");
-                    None
-                }
-            }
-        }
-        _ => None,
-    };
-    let range = header_str(headers, "range").map(str::to_string);
+    let user_agent = headers.get(header::USER_AGENT).cloned();
+    let user_agent = || user_agent.as_ref().and_then(|v| v.to_str().ok());
+    let range = headers.get(header::RANGE).cloned();
+    let range = range.as_ref().and_then(|v| v.to_str().ok());
     // A disc page's images, scripts and styles are part of viewing it, not downloads; the
     // page a launch opens is counted by the launch.
     let subresource = matches!(
@@ -184,24 +170,22 @@ pub async fn track(
     let mounted = route == Counted::Drive
         && status == 207
         && method.as_str() == "PROPFIND"
-        && is_drive_root(&path);
+        && is_drive_root(path);
     let action = match (route, status) {
         // A HEAD asks about a resource without using it: never counted, even refused.
         _ if method == Method::HEAD => None,
         (_, 401 | 403) => Some(Action::NoLicense),
         _ if mounted => Some(Action::Launch),
-        (Counted::Drive, s) if get && starts_download(range.as_deref(), s) => Some(Action::File),
+        (Counted::Drive, s) if get && starts_download(range, s) => Some(Action::File),
         _ if !get => None,
         (Counted::Landing, 200 | 304) => Some(Action::Landing),
         (Counted::Tree, 200 | 304) => Some(Action::Browse),
         (Counted::Files, 200 | 304) if is_json => Some(Action::Browse),
         (Counted::Files, _) if subresource || via_launch => None,
-        (Counted::Files | Counted::Item, s) if starts_download(range.as_deref(), s) => {
-            Some(Action::File)
-        }
-        (Counted::Image, s) if starts_download(range.as_deref(), s) => Some(Action::Image),
-        (Counted::Boot, s) if starts_download(range.as_deref(), s) => Some(Action::Launch),
-        (Counted::Zip, s) if starts_download(range.as_deref(), s) => Some(Action::Image),
+        (Counted::Files | Counted::Item, s) if starts_download(range, s) => Some(Action::File),
+        (Counted::Image, s) if starts_download(range, s) => Some(Action::Image),
+        (Counted::Boot, s) if starts_download(range, s) => Some(Action::Launch),
+        (Counted::Zip, s) if starts_download(range, s) => Some(Action::Image),
         (Counted::Launch, 303) | (Counted::Play, 200) => Some(Action::Launch),
         // A search run (a facet or a page that runs it again counts again, CoP §7.6).
         (Counted::Search, 200) if searched => Some(Action::Search),
@@ -209,9 +193,29 @@ pub async fn track(
     };
     let disc = read.map(|(d, _)| d).or_else(|| {
         (route != Counted::Search)
-            .then(|| disc_in_path(&path))
+            .then(|| disc_in_path(path))
             .flatten()
     });
+    // A reader without a session cookie is given one, and counted as bringing it already;
+    // not on a range from the middle of a download (a player's or a download manager's next
+    // piece): nothing of it is counted, and the answer that started it brought the cookie.
+    let continues = status == 206 && !starts_download(range, status);
+    let new_cookie = match (&cookie, &reader) {
+        (None, Some(r)) if action.is_some() || !continues => {
+            match state
+                .usage
+                .first_cookie(&state.db, r.ip, user_agent(), now_ms())
+                .await
+            {
+                Ok(c) => Some(c),
+                Err(e) => {
+                    tracing::warn!(error = %e, "making a session cookie");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
     if let (Some(action), Some(reader)) = (action, reader) {
         let access_type = match read {
             Some((_, true)) => "Free_To_Read",
@@ -219,14 +223,14 @@ pub async fn track(
         };
         let visitor = Visitor {
             ip: reader.ip,
-            user_agent,
+            user_agent: user_agent().map(str::to_string),
             cookie: cookie.clone().or_else(|| new_cookie.clone()),
         };
         let file_path = match route {
             Counted::Files | Counted::Item => {
                 path.split_once("/files/").map(|(_, p)| p.to_string())
             }
-            Counted::Drive => drive_path(&path),
+            Counted::Drive => drive_path(path),
             _ => None,
         };
         let again = mounted
@@ -248,7 +252,7 @@ pub async fn track(
                 file_path,
                 // Two searches are the same click only with the same query.
                 if route == Counted::Search {
-                    format!("{method} {path}?{}", query.as_deref().unwrap_or(""))
+                    format!("{method} {path}?{}", query.unwrap_or(""))
                 } else {
                     format!("{method} {path}")
                 },

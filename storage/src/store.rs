@@ -165,6 +165,9 @@ enum Resumable {
     Staging {
         local: Arc<LocalFileSystem>,
         staging: PathBuf,
+        /// The store's root as `local` resolved it (canonical): where a blob's file is found
+        /// without `local`'s URL-based path mapping on every read.
+        root: Arc<PathBuf>,
     },
 }
 
@@ -195,6 +198,8 @@ impl BlobStore {
         }
         let local =
             Arc::new(LocalFileSystem::new_with_prefix(&config.root)?.with_automatic_cleanup(true));
+        let root = std::fs::canonicalize(&config.root)
+            .map_err(io_err(format!("resolving {}", config.root.display())))?;
         Ok(Self {
             store: local.clone(),
             reader: local.clone(),
@@ -202,6 +207,7 @@ impl BlobStore {
             resumable: Resumable::Staging {
                 local,
                 staging: config.staging.clone(),
+                root: Arc::new(root),
             },
             prefix: String::new(),
             description: format!("local directory {}", config.root.display()),
@@ -330,9 +336,8 @@ impl BlobStore {
         digest: &Digest,
         range: Range<u64>,
     ) -> Result<ByteStream, StorageError> {
-        if let Resumable::Staging { local, .. } = &self.resumable {
-            let path = local.path_to_filesystem(&self.path(digest))?;
-            return local_stream(path, range).await;
+        if let Resumable::Staging { root, .. } = &self.resumable {
+            return local_stream(local_file(root, digest), range).await;
         }
         // A long read is several GETs of READ_AHEAD_PIECE, the next one asked for while the
         // current one is read: the store prepares it meanwhile (its bytes wait in the socket,
@@ -520,7 +525,7 @@ impl BlobStore {
                     .await?;
                 Ok(())
             }
-            (Resumable::Staging { local, staging }, ResumableTarget::Staging { file }) => {
+            (Resumable::Staging { local, staging, .. }, ResumableTarget::Staging { file }) => {
                 let from = staging.join(file);
                 let to = local.path_to_filesystem(&self.path(digest))?;
                 tokio::task::spawn_blocking(move || promote(&from, &to))
@@ -715,6 +720,19 @@ fn advise_will_need(file: &std::fs::File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
+/// The file of a blob in a local store's (canonical) root: the same path as the store's own
+/// mapping of [`Digest::object_path`] (a local store has no prefix), built directly.
+fn local_file(root: &std::path::Path, digest: &Digest) -> PathBuf {
+    let hex = digest.to_hex();
+    let mut path = PathBuf::with_capacity(root.as_os_str().len() + 80);
+    path.push(root);
+    path.push("sha256");
+    path.push(&hex[0..2]);
+    path.push(&hex[2..4]);
+    path.push(&hex);
+    path
+}
+
 /// A range of a local blob, streamed block by block.
 async fn local_stream(path: PathBuf, range: Range<u64>) -> Result<ByteStream, StorageError> {
     // Opening a blob's path is a metadata lookup the kernel caches: done here, not on the
@@ -837,6 +855,15 @@ mod tests {
         .unwrap();
         store.check_writable().await.unwrap();
         round_trip(&store).await;
+        // Reads find a blob where the store's own mapping puts it.
+        let Resumable::Staging { local, root, .. } = &store.resumable else {
+            panic!("a local store stages its uploads")
+        };
+        let some: Digest = "ab".repeat(32).parse().unwrap();
+        assert_eq!(
+            local_file(root, &some),
+            local.path_to_filesystem(&store.path(&some)).unwrap()
+        );
 
         let digest: Digest = "00".repeat(32).parse().unwrap();
         let target = store.begin_resumable(&digest, "u2").await.unwrap();
