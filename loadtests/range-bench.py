@@ -14,6 +14,10 @@ delayed-ACK timer). The two servers alternate, ROUNDS times:
 Reported: medians, each server's CPU seconds (from /proc, all its processes) and wrk's or curl's
 beside them, and the ratio Spindle / nginx. Every server listens on 127.0.0.1.
 
+FLOOR_BIN=PATH adds `spindle-range-floor` on the same image: hyper answering each range by
+reading it into a buffer and writing it out, nothing else per request (no routing, middleware,
+access decision or counting): the floor under any server on Spindle's HTTP stack.
+
 ALT_BIN=PATH adds a second Spindle build (ALT_NAME names it, "Spindle (alt)" by default) to the
 alternation, with its own data directory and the same image: two builds compared in one session,
 each beside the same nginx runs.
@@ -26,6 +30,7 @@ import statistics
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 
 from benchlib import wait_indexed
@@ -36,6 +41,8 @@ SECS = int(os.environ.get("SECS", "10"))
 COLD = os.environ.get("COLD", "1") == "1" and os.geteuid() == 0
 ALT_BIN = os.environ.get("ALT_BIN")
 ALT_NAME = os.environ.get("ALT_NAME", "Spindle (alt)")
+FLOOR_BIN = os.environ.get("FLOOR_BIN")
+FLOOR_NAME = "hyper floor (read + write)"  # answers ranges only: no whole-image runs
 TICK = os.sysconf("SC_CLK_TCK")
 RANGE = 64 << 10
 LUA = """
@@ -102,6 +109,19 @@ def wait_up(url):
     for _ in range(300):
         try:
             urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            time.sleep(0.1)
+    sys.exit(f"no answer from {url}")
+
+
+def wait_up_any(url):
+    """Waits until `url` answers at all (the floor answers 416 to a request without Range)."""
+    for _ in range(300):
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except urllib.error.HTTPError:
             return
         except OSError:
             time.sleep(0.1)
@@ -175,6 +195,7 @@ def main():
     builds = [("Spindle", SPINDLE)] + ([(ALT_NAME, ALT_BIN)] if ALT_BIN else [])
     port = 20000 + os.getpid() % 20000
     nport = port + len(builds)
+    fport = nport + 1
     with open(os.path.join(WORK, "nginx.conf"), "w") as f:
         f.write(f"""worker_processes 2;
 pid {WORK}/nginx.pid;
@@ -210,6 +231,13 @@ http {{
             up = json.loads(run(LOAD, "--base", base, "--token", token, "upload", image, "--open"))
             wait_indexed(base, up["disc"], token)
             servers.append((name, lambda p=proc: [p.pid], f"{base}/api/v1/discs/{up['disc']}/image"))
+        if FLOOR_BIN:
+            proc = subprocess.Popen([FLOOR_BIN, image, str(fport)], stdout=subprocess.DEVNULL,
+                                    stderr=log)
+            running.append(proc)
+            floor = f"http://127.0.0.1:{fport}/"
+            wait_up_any(floor)
+            servers.append((FLOOR_NAME, lambda p=proc: [p.pid], floor))
         for _, _, url in servers:
             check_range(url, image, size)
         rows = {name: {"warm": [], "cold_whole": [], "cold_ranges": []} for name, *_ in servers}
@@ -223,8 +251,9 @@ http {{
         if COLD:
             for _ in range(ROUNDS):
                 for name, pids, url in servers:
-                    drop_caches()
-                    rows[name]["cold_whole"].append(whole(url, pids()))
+                    if name != FLOOR_NAME:
+                        drop_caches()
+                        rows[name]["cold_whole"].append(whole(url, pids()))
                     drop_caches()
                     rows[name]["cold_ranges"].append(wrk(url, pids(), size, SECS))
         report(rows, servers, size)
@@ -239,7 +268,7 @@ def against_first(rows, servers, kind, key, label):
     """Each Spindle's median of `key` in runs of `kind` as a ratio of the first server's (nginx)."""
     med = lambda n: statistics.median(x[key] for x in rows[n][kind])  # noqa: E731
     first = med(servers[0][0])
-    return [f"{label} {med(n) / first:.2f}× ({n})" for n, *_ in servers[1:]]
+    return [f"{label} {med(n) / first:.2f}× ({n})" for n, *_ in servers[1:] if rows[n][kind]]
 
 
 def report(rows, servers, size):
@@ -264,6 +293,8 @@ def report(rows, servers, size):
         print("|---|---|---:|---:|---:|---:|")
         for name, *_ in servers:
             xs = rows[name]["cold_whole"]
+            if not xs:
+                continue
             print(f"| cold whole image | {name} | {med(xs, 'mb_s'):,.0f} | {med(xs, 'server_cpu_s'):.1f} "
                   f"| {med(xs, 'client_cpu_s'):.1f} | {med(xs, 'disk_mb_s'):.0f} |")
         ratios += against_first(rows, servers, "cold_whole", "mb_s", "cold whole image")

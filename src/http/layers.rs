@@ -75,7 +75,7 @@ async fn remember_link(state: &AppState, request: Request, next: Next) -> Respon
         && (response.status().is_success() || response.status().is_redirection())
     {
         let cookie =
-            super::web::set_lax_cookie(&state, ACCESS_COOKIE, &token, "/", grant.expires - now);
+            super::web::set_lax_cookie(state, ACCESS_COOKIE, &token, "/", grant.expires - now);
         response.headers_mut().append(header::SET_COOKIE, cookie);
     }
     response

@@ -120,6 +120,12 @@ async fn accept_loop(
             },
             _ = &mut shutdown => break,
         };
+        // Each answer's last segment goes out at once rather than after the previous one's ACK
+        // (Nagle): a short range's tail waited out the client's delayed ACK (nginx's
+        // `tcp_nodelay on`, its default, does the same).
+        if let Err(e) = stream.set_nodelay(true) {
+            tracing::debug!(error = %e, "TCP_NODELAY not set");
+        }
         let Ok(service) = make.call(peer).await;
         let service = hyper_util::service::TowerToHyperService::new(service);
         let connection = builder.serve_connection(TokioIo::new(stream), service);
