@@ -230,3 +230,28 @@ async fn wrong_method(method: axum::http::Method) -> AppError {
         detail!("err_method", method = method),
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_distinct_version_4_uuids() {
+        let request = axum::http::Request::new(());
+        let mut ids = RequestIds;
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..1000 {
+            let id = ids.make_request_id(&request).expect("an id");
+            let id = id.header_value().to_str().expect("ASCII").to_string();
+            let groups: Vec<&str> = id.split('-').collect();
+            let lengths: Vec<usize> = groups.iter().map(|g| g.len()).collect();
+            assert_eq!(lengths, [8, 4, 4, 4, 12], "{id}");
+            assert!(groups[2].starts_with('4'), "version 4: {id}");
+            assert!(
+                matches!(&groups[3][..1], "8" | "9" | "a" | "b"),
+                "RFC 4122 variant: {id}"
+            );
+            assert!(seen.insert(id));
+        }
+    }
+}
