@@ -105,24 +105,17 @@ def drop_caches():
         f.write("3\n")
 
 
-def wait_up(url):
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(url, timeout=2)
-            return
-        except OSError:
-            time.sleep(0.1)
-    sys.exit(f"no answer from {url}")
-
-
-def wait_up_any(url):
-    """Waits until `url` answers at all (the floor answers 416 to a request without Range)."""
+def wait_up(url, any_status=False):
+    """Waits until `url` answers (with `any_status`, any HTTP status: the floor answers 416 to a
+    request without Range)."""
     for _ in range(300):
         try:
             urllib.request.urlopen(url, timeout=2)
             return
         except urllib.error.HTTPError:
-            return
+            if any_status:
+                return
+            time.sleep(0.1)
         except OSError:
             time.sleep(0.1)
     sys.exit(f"no answer from {url}")
@@ -236,7 +229,7 @@ http {{
                                     stderr=log)
             running.append(proc)
             floor = f"http://127.0.0.1:{fport}/"
-            wait_up_any(floor)
+            wait_up(floor, any_status=True)
             servers.append((FLOOR_NAME, lambda p=proc: [p.pid], floor))
         for _, _, url in servers:
             check_range(url, image, size)

@@ -720,17 +720,11 @@ fn advise_will_need(file: &std::fs::File, offset: u64, len: u64) {
     let _ = (file, offset, len);
 }
 
-/// The file of a blob in a local store's (canonical) root: the same path as the store's own
-/// mapping of [`Digest::object_path`] (a local store has no prefix), built directly.
+/// The file of a blob in a local store's (canonical) root: the store's own key
+/// ([`Digest::object_path`]; a local store has no prefix) under it, without the store's
+/// URL-based mapping.
 fn local_file(root: &std::path::Path, digest: &Digest) -> PathBuf {
-    let hex = digest.to_hex();
-    let mut path = PathBuf::with_capacity(root.as_os_str().len() + 80);
-    path.push(root);
-    path.push("sha256");
-    path.push(&hex[0..2]);
-    path.push(&hex[2..4]);
-    path.push(&hex);
-    path
+    root.join(digest.object_path("").as_ref())
 }
 
 /// A range of a local blob, streamed block by block.
