@@ -19,10 +19,10 @@ use crate::error::AppResult;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/discs/{id}/signed-links", post(for_disc))
-        .route("/members/{code}/signed-links", post(for_member))
+        .route("/api/v1/discs/{id}/signed-links", post(for_disc))
+        .route("/api/v1/members/{code}/signed-links", post(for_member))
         .route(
-            "/members/{code}/off-campus",
+            "/api/v1/members/{code}/off-campus",
             get(off_campus).put(set_off_campus),
         )
 }

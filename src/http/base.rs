@@ -5,7 +5,6 @@
 //! the addresses built in code (`crate::site::here`), redirects (`Location`, rewritten at the edge) and
 //! the scripts (`<html data-base>`). A request outside the prefix is not Spindle's: 404.
 
-use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
@@ -13,21 +12,18 @@ use axum::response::{IntoResponse, Response};
 use crate::error::{AppError, ErrorCode};
 use crate::site::BASE;
 
-/// Routes `routes` under `base` (already validated: "" or `/x[/y…]` without a trailing `/`).
-pub fn mount(base: String, routes: Router) -> Router {
+/// Serves `request` under `base` (already validated: "" or `/x[/y…]` without a trailing `/`):
+/// the prefix taken off before `next` routes it, and put back on the redirect it answers.
+pub(super) async fn under(
+    base: &str,
+    mut request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     if base.is_empty() {
-        return routes;
+        return next(request).await;
     }
-    Router::new().fallback(move |request: Request| {
-        let routes = routes.clone();
-        let base = base.clone();
-        async move { BASE.scope(base.clone(), under(base, routes, request)).await }
-    })
-}
-
-async fn under(base: String, routes: Router, mut request: Request) -> Response {
-    let uri = request.uri().clone();
-    let rest = match uri.path().strip_prefix(base.as_str()) {
+    let uri = request.uri();
+    let rest = match uri.path().strip_prefix(base) {
         Some("") => "/",
         Some(rest) if rest.starts_with('/') => rest,
         _ => {
@@ -46,9 +42,7 @@ async fn under(base: String, routes: Router, mut request: Request) -> Response {
         Ok(inner) => *request.uri_mut() = inner,
         Err(_) => return axum::http::StatusCode::BAD_REQUEST.into_response(),
     }
-    let mut response = tower::ServiceExt::oneshot(routes, request)
-        .await
-        .unwrap_or_else(|never| match never {});
+    let mut response = BASE.scope(base.to_string(), next(request)).await;
     // Redirects name root-relative addresses of the routes: the prefix goes on here, once.
     if let Some(location) = response
         .headers()

@@ -16,9 +16,9 @@ use crate::error::{AppError, AppResult, ErrorCode};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/blobs/{sha256}", get(show).head(exists))
-        .route("/blobs/{sha256}/challenges", post(challenge))
-        .route("/blobs/{sha256}/challenges/{id}", post(answer))
+        .route("/api/v1/blobs/{sha256}", get(show).head(exists))
+        .route("/api/v1/blobs/{sha256}/challenges", post(challenge))
+        .route("/api/v1/blobs/{sha256}/challenges/{id}", post(answer))
 }
 
 #[derive(Serialize)]

@@ -18,12 +18,12 @@ use crate::linking::{self, CatalogueSettings};
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/members/{code}/catalogue", get(show).put(put))
-        .route("/members/{code}/review", get(review))
-        .route("/discs/{id}/links/{record}/{decision}", post(decide))
-        .route("/discs/{id}/relink", post(relink))
-        .route("/members/{code}/catalogue/resync", post(resync))
-        .route("/members/{code}/catalogue/check", post(check))
+        .route("/api/v1/members/{code}/catalogue", get(show).put(put))
+        .route("/api/v1/members/{code}/review", get(review))
+        .route("/api/v1/discs/{id}/links/{record}/{decision}", post(decide))
+        .route("/api/v1/discs/{id}/relink", post(relink))
+        .route("/api/v1/members/{code}/catalogue/resync", post(resync))
+        .route("/api/v1/members/{code}/catalogue/check", post(check))
 }
 
 async fn show(

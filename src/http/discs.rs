@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::route::{counted, for_players};
+use super::route::{counted, counted_for_players};
 use super::track::Counted;
 use super::{ApiJson, ApiPath, ApiQuery, download};
 use crate::access::Viewer;
@@ -19,11 +19,14 @@ use crate::error::{AppError, AppResult};
 
 pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/discs", get(list).post(register))
-        .route("/discs/{id}", counted(s, Counted::Landing, get(show)))
+        .route("/api/v1/discs", get(list).post(register))
         .route(
-            "/discs/{id}/image",
-            for_players(s, counted(s, Counted::Image, get(image))),
+            "/api/v1/discs/{id}",
+            counted(s, Counted::Landing, get(show)),
+        )
+        .route(
+            "/api/v1/discs/{id}/image",
+            counted_for_players(s, Counted::Image, get(image)),
         )
 }
 

@@ -10,7 +10,7 @@ use axum::{Json, Router};
 
 use super::header_str;
 use super::range::{ByteRange, Conditions, Decision, Validators, evaluate};
-use super::route::{counted, expensive, for_players};
+use super::route::{counted, counted_for_players, expensive};
 use super::track::Counted::{Files, Item, Launch, Tree, Zip};
 use super::{ApiPath, download};
 use crate::access::Viewer;
@@ -23,34 +23,34 @@ use crate::zipstream;
 
 pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/discs/{id}/files", counted(s, Files, get(root)))
-        .route("/discs/{id}/files/", counted(s, Files, get(root)))
+        .route("/api/v1/discs/{id}/files", counted(s, Files, get(root)))
+        .route("/api/v1/discs/{id}/files/", counted(s, Files, get(root)))
         .route(
-            "/discs/{id}/files/{*path}",
-            for_players(s, counted(s, Files, get(file))),
+            "/api/v1/discs/{id}/files/{*path}",
+            counted_for_players(s, Files, get(file)),
         )
-        .route("/discs/{id}/tree", counted(s, Tree, get(tree)))
+        .route("/api/v1/discs/{id}/tree", counted(s, Tree, get(tree)))
         .route(
-            "/discs/{id}/tracks/{track}",
-            for_players(s, counted(s, Item, get(track))),
-        )
-        .route(
-            "/discs/{id}/titles/{title}",
-            for_players(s, counted(s, Item, get(title))),
+            "/api/v1/discs/{id}/tracks/{track}",
+            counted_for_players(s, Item, get(track)),
         )
         .route(
-            "/discs/{id}/parts/{name}",
-            for_players(s, counted(s, Item, get(part))),
+            "/api/v1/discs/{id}/titles/{title}",
+            counted_for_players(s, Item, get(title)),
         )
         .route(
-            "/discs/{id}/zip",
+            "/api/v1/discs/{id}/parts/{name}",
+            counted_for_players(s, Item, get(part)),
+        )
+        .route(
+            "/api/v1/discs/{id}/zip",
             expensive(s, counted(s, Zip, get(zip_root))),
         )
         .route(
-            "/discs/{id}/zip/{*path}",
+            "/api/v1/discs/{id}/zip/{*path}",
             expensive(s, counted(s, Zip, get(zip))),
         )
-        .route("/discs/{id}/launch", counted(s, Launch, get(launch)))
+        .route("/api/v1/discs/{id}/launch", counted(s, Launch, get(launch)))
 }
 
 async fn found(

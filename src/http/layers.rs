@@ -25,19 +25,29 @@ use crate::metrics::{RequestLabels, RouteLabels};
 
 /// The middleware on every request before routing, in one layer (each `from_fn` layer costs
 /// every request a clone of the service below it and a boxed future; loadtests/RESULTS.md),
-/// outermost first: a refused request's unread body drained, a language chosen kept, error
-/// titles in the reader's language, the signing-in proxy's headers believed only from trusted
-/// peers, NULs and non-UTF-8 addresses refused.
+/// outermost first: the site's base path taken off (`base.rs`), a refused request's unread
+/// body drained, a language chosen kept, error titles in the reader's language, the signing-in
+/// proxy's headers believed only from trusted peers, NULs and non-UTF-8 addresses refused, a
+/// signed link in the path taken out of it (`/g/{token}/…`).
 pub(super) async fn before_routing(
     State(state): State<AppState>,
     request: Request,
     next: Next,
 ) -> Response {
     let state = &state;
-    close_after_refusal(request, async move |r| {
-        remember_language(r, async move |r| {
-            localize_problems(r, async move |r| {
-                strip_proxy_identity(state, r, async move |r| refuse_nul(r, next).await).await
+    super::base::under(&state.config.http.base_path, request, async move |r| {
+        close_after_refusal(r, async move |r| {
+            remember_language(r, async move |r| {
+                localize_problems(r, async move |r| {
+                    strip_proxy_identity(state, r, async move |r| {
+                        refuse_nul(r, async move |r| {
+                            super::path_grant(r, async move |r| next.run(r).await).await
+                        })
+                        .await
+                    })
+                    .await
+                })
+                .await
             })
             .await
         })
@@ -520,7 +530,7 @@ async fn strip_proxy_identity(
     next(request).await
 }
 
-async fn refuse_nul(request: Request, next: Next) -> Response {
+async fn refuse_nul(request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
     let in_uri = request
         .uri()
         .path_and_query()
@@ -542,5 +552,5 @@ async fn refuse_nul(request: Request, next: Next) -> Response {
         )
         .into_response();
     }
-    next.run(request).await
+    next(request).await
 }

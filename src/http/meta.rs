@@ -13,8 +13,8 @@ use crate::error::ErrorCode;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/openapi.json", get(openapi))
-        .route("/problems", get(list))
+        .route("/api/v1/openapi.json", get(openapi))
+        .route("/api/v1/problems", get(list))
 }
 
 const OPENAPI: &str = include_str!("openapi.json");

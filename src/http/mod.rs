@@ -3,14 +3,15 @@
 //! modules never import from here; handlers extract, call one domain function, map the
 //! result and set headers.
 
+use std::convert::Infallible;
+use std::task::Poll;
+
 use axum::Router;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware;
 use axum::response::{IntoResponse as _, Response};
-use axum::routing::any;
 use rand::RngCore as _;
-use tower::ServiceExt as _;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::request_id::{
     MakeRequestId, PropagateRequestIdLayer, RequestId, SetRequestIdLayer,
@@ -57,72 +58,28 @@ mod track;
 mod uploads;
 pub mod web;
 
-/// Every route, behind the one address form that is not a route: `/g/{signed link}/…`, the
-/// same disc address with the link in its path (a launched page's relative links keep it).
-pub fn router(state: AppState) -> Router {
-    let base_path = state.config.http.base_path.clone();
-    let routes = routes(state);
-    let inner = routes.clone();
-    base::mount(
-        base_path,
-        Router::new()
-            .route(
-                "/g/{grant}/{*rest}",
-                any(move |request: Request| with_path_grant(inner.clone(), request)),
-            )
-            .fallback_service(routes),
-    )
-}
-
-/// `/g/{token}/api/v1/discs/…` and `/g/{token}/discs/…`: the token taken out of the path
-/// (unchecked here: the `Viewer` verifies it like a link in the query) and the request routed
-/// as the address without it. Nothing but disc addresses takes one.
-async fn with_path_grant(routes: Router, request: Request) -> Response {
-    let uri = request.uri();
-    let rest = uri
-        .path()
-        .strip_prefix("/g/")
-        .and_then(|p| p.split_once('/'))
-        .filter(|(token, rest)| {
-            !token.is_empty() && (rest.starts_with("api/v1/discs/") || rest.starts_with("discs/"))
-        });
-    let Some((token, rest)) = rest else {
-        return AppError::not_found(
-            ErrorCode::NoRoute,
-            detail!("err_no_route", path = uri.path()),
-        )
-        .into_response();
+/// Spindle's HTTP service: every route, behind the layers every request passes through.
+/// The server serves it as it is (no `Router` around it: each level of routing, and each
+/// layer on a route, costs every request a cloned service and a boxed future).
+pub fn app(
+    state: AppState,
+) -> impl tower::Service<
+    Request,
+    Response = Response,
+    Error = Infallible,
+    Future = impl Future<Output = Result<Response, Infallible>> + Send + 'static,
+> + Clone
++ Send
++ Sync
++ 'static {
+    let routed = |router: Router<AppState>| {
+        router
+            .layer(middleware::from_fn_with_state(
+                state.clone(),
+                layers::after_routing,
+            ))
+            .with_state(state.clone())
     };
-    let target = match uri.query() {
-        Some(q) => format!("/{rest}?{q}"),
-        None => format!("/{rest}"),
-    };
-    let token = extract::PathGrant(token.to_string());
-    let Ok(target) = target.parse::<axum::http::Uri>() else {
-        return StatusCode::BAD_REQUEST.into_response();
-    };
-    // A request of its own: this route's path parameters must not reach the inner routes'.
-    let connection = request
-        .extensions()
-        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
-        .cloned();
-    let (parts, body) = request.into_parts();
-    let mut inner = Request::new(body);
-    *inner.method_mut() = parts.method;
-    *inner.uri_mut() = target;
-    *inner.version_mut() = parts.version;
-    *inner.headers_mut() = parts.headers;
-    if let Some(c) = connection {
-        inner.extensions_mut().insert(c);
-    }
-    inner.extensions_mut().insert(token);
-    match routes.oneshot(inner).await {
-        Ok(r) => r,
-        Err(never) => match never {},
-    }
-}
-
-fn routes(state: AppState) -> Router {
     let api = Router::new()
         .merge(blobs::router())
         .merge(uploads::router())
@@ -140,7 +97,7 @@ fn routes(state: AppState) -> Router {
         .merge(tokens::api())
         .fallback(no_route)
         .method_not_allowed_fallback(wrong_method);
-    let routed = Router::new()
+    let pages = Router::new()
         .merge(ops::router())
         .merge(opac::public_router())
         .merge(pages::router())
@@ -153,16 +110,15 @@ fn routes(state: AppState) -> Router {
         .merge(reader::router(&state))
         .merge(play::pages())
         .merge(run::pages())
-        .merge(dav::router(&state))
-        .nest("/api/v1", api)
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            layers::after_routing,
-        ))
-        .with_state(state.clone());
-    // The layers that do not need the route matched wrap the router once, rather than each
+        .merge(dav::router(&state));
+    let routes = ApiOrPages {
+        api: routed(api),
+        pages: routed(pages),
+    };
+    // The layers that do not need the route matched wrap the routes once, rather than each
     // route (a `Router::layer` is cloned and boxed on every request it serves).
-    let before = tower::ServiceBuilder::new()
+    tower::ServiceBuilder::new()
+        .map_response(axum::response::IntoResponse::into_response)
         .layer(CatchPanicLayer::new())
         .layer(SetRequestIdLayer::x_request_id(RequestIds))
         .layer(PropagateRequestIdLayer::x_request_id())
@@ -185,8 +141,67 @@ fn routes(state: AppState) -> Router {
             state,
             layers::before_routing,
         ))
-        .service(routed);
-    Router::new().fallback_service(before)
+        .service(routes)
+}
+
+/// The API (`/api/v1/…`, its own answers for an address or a method it has not) and the
+/// pages: one path match per request, where `Router::nest` would put two more layers on
+/// every API route (the prefix stripped from the address, the nested path noted).
+#[derive(Clone)]
+struct ApiOrPages {
+    api: Router,
+    pages: Router,
+}
+
+impl tower::Service<Request> for ApiOrPages {
+    type Response = Response;
+    type Error = Infallible;
+    type Future = axum::routing::future::RouteFuture<Infallible>;
+
+    fn poll_ready(&mut self, _: &mut std::task::Context<'_>) -> Poll<Result<(), Infallible>> {
+        // Both routers are always ready.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, request: Request) -> Self::Future {
+        let path = request.uri().path();
+        if path == "/api/v1" || path.starts_with("/api/v1/") {
+            self.api.call(request)
+        } else {
+            self.pages.call(request)
+        }
+    }
+}
+
+/// `/g/{token}/api/v1/discs/…` and `/g/{token}/discs/…`: the token taken out of the path
+/// (unchecked here: the `Viewer` verifies it like a link in the query) and the request routed
+/// as the address without it. Nothing but disc addresses takes one.
+async fn path_grant(mut request: Request, next: impl AsyncFnOnce(Request) -> Response) -> Response {
+    let uri = request.uri();
+    let Some(granted) = uri.path().strip_prefix("/g/") else {
+        return next(request).await;
+    };
+    let rest = granted.split_once('/').filter(|(token, rest)| {
+        !token.is_empty() && (rest.starts_with("api/v1/discs/") || rest.starts_with("discs/"))
+    });
+    let Some((token, rest)) = rest else {
+        return AppError::not_found(
+            ErrorCode::NoRoute,
+            detail!("err_no_route", path = uri.path()),
+        )
+        .into_response();
+    };
+    let target = match uri.query() {
+        Some(q) => format!("/{rest}?{q}"),
+        None => format!("/{rest}"),
+    };
+    let token = extract::PathGrant(token.to_string());
+    let Ok(target) = target.parse::<axum::http::Uri>() else {
+        return StatusCode::BAD_REQUEST.into_response();
+    };
+    *request.uri_mut() = target;
+    request.extensions_mut().insert(token);
+    next(request).await
 }
 
 /// Request ids (`x-request-id`, when the client sent none): random UUIDs (version 4) from the
@@ -213,8 +228,7 @@ impl MakeRequestId for RequestIds {
     }
 }
 
-/// An address under `/api/v1` that names no resource (said in full: the nested router sees
-/// only the part after `/api/v1`).
+/// An address under `/api/v1` that names no resource.
 async fn no_route(axum::extract::OriginalUri(uri): axum::extract::OriginalUri) -> AppError {
     AppError::not_found(
         ErrorCode::NoRoute,

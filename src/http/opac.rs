@@ -28,9 +28,15 @@ pub fn public_router() -> Router<AppState> {
 
 pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/lookup", get(lookup).options(preflight))
-        .route("/members/{code}/export.xml", expensive(s, get(export_xml)))
-        .route("/members/{code}/export.mrc", expensive(s, get(export_mrc)))
+        .route("/api/v1/lookup", get(lookup).options(preflight))
+        .route(
+            "/api/v1/members/{code}/export.xml",
+            expensive(s, get(export_xml)),
+        )
+        .route(
+            "/api/v1/members/{code}/export.mrc",
+            expensive(s, get(export_mrc)),
+        )
 }
 
 #[derive(Deserialize)]

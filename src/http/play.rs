@@ -10,7 +10,7 @@ use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use super::route::{counted, for_players};
+use super::route::{counted_for_players, for_players};
 use super::track::Counted::Play;
 use super::{ApiPath, download};
 use crate::access::Viewer;
@@ -28,25 +28,19 @@ use crate::http::web::{Lang, render};
 pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
         .route(
-            "/discs/{id}/titles/{title}/hls.m3u8",
-            for_players(
-                s,
-                counted(s, Play, get(|s, v, u, p| playlist(s, v, u, p, Title))),
-            ),
+            "/api/v1/discs/{id}/titles/{title}/hls.m3u8",
+            counted_for_players(s, Play, get(|s, v, u, p| playlist(s, v, u, p, Title))),
         )
         .route(
-            "/discs/{id}/titles/{title}/hls/{segment}",
+            "/api/v1/discs/{id}/titles/{title}/hls/{segment}",
             for_players(s, get(|s, v, m, h, p| segment(s, v, m, h, p, Title))),
         )
         .route(
-            "/discs/{id}/tracks/{track}/hls.m3u8",
-            for_players(
-                s,
-                counted(s, Play, get(|s, v, u, p| playlist(s, v, u, p, Track))),
-            ),
+            "/api/v1/discs/{id}/tracks/{track}/hls.m3u8",
+            counted_for_players(s, Play, get(|s, v, u, p| playlist(s, v, u, p, Track))),
         )
         .route(
-            "/discs/{id}/tracks/{track}/hls/{segment}",
+            "/api/v1/discs/{id}/tracks/{track}/hls/{segment}",
             for_players(s, get(|s, v, m, h, p| segment(s, v, m, h, p, Track))),
         )
 }

@@ -1,10 +1,11 @@
 //! What a route is, declared where the route is: how a reader's request on it is counted
 //! (`counted`), whether in-browser players on other origins may read it by range
-//! (`for_players`), whether it costs far more than a page (`expensive`). Each wraps the
-//! route's method router in the middleware that acts on it, so the route list exists once.
+//! (`for_players`, or `counted_for_players` for both in one layer), whether it costs far more
+//! than a page (`expensive`). Each wraps the route's method router in the middleware that acts
+//! on it, so the route list exists once.
 
 use axum::extract::{Request, State};
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::{Next, from_fn_with_state};
 use axum::response::{IntoResponse as _, Response};
 use axum::routing::MethodRouter;
@@ -30,6 +31,20 @@ pub fn for_players(state: &AppState, route: MethodRouter<AppState>) -> MethodRou
         .layer(from_fn_with_state(state.clone(), player_cors))
 }
 
+/// A route both `counted` as `what` and `for_players`, in one layer rather than two: a
+/// route layer is cloned and its future boxed on every request, and these routes serve a
+/// player's every range. The preflight and `OPTIONS` are not usage, as with the two layers.
+pub fn counted_for_players(
+    state: &AppState,
+    what: Counted,
+    route: MethodRouter<AppState>,
+) -> MethodRouter<AppState> {
+    route.options(options).layer(from_fn_with_state(
+        (state.clone(), what),
+        counted_player_bytes,
+    ))
+}
+
 async fn options() -> Response {
     (
         StatusCode::NO_CONTENT,
@@ -52,6 +67,29 @@ pub fn expensive(state: &AppState, route: MethodRouter<AppState>) -> MethodRoute
 /// reader's address (or a signed link in the URL) admits. Any other origin, and every other
 /// route but the OPAC lookup and SUSHI, gets no CORS headers at all.
 async fn player_cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
+    with_player_cors(&state, request, async |r| next.run(r).await).await
+}
+
+async fn counted_player_bytes(
+    State((state, what)): State<(AppState, Counted)>,
+    request: Request,
+    next: Next,
+) -> Response {
+    if request.method() == Method::OPTIONS {
+        return with_player_cors(&state, request, async |r| next.run(r).await).await;
+    }
+    let counting = state.clone();
+    with_player_cors(&state, request, async move |r| {
+        track(State((counting, what)), r, next).await
+    })
+    .await
+}
+
+async fn with_player_cors(
+    state: &AppState,
+    request: Request,
+    next: impl AsyncFnOnce(Request) -> Response,
+) -> Response {
     let origin = request
         .headers()
         .get(header::ORIGIN)
@@ -59,12 +97,12 @@ async fn player_cors(State(state): State<AppState>, request: Request, next: Next
         .filter(|o| state.config.http.player_origins.iter().any(|p| p == o))
         .map(str::to_string);
     let Some(origin) = origin else {
-        return next.run(request).await;
+        return next(request).await;
     };
     let Ok(origin) = HeaderValue::from_str(&origin) else {
-        return next.run(request).await;
+        return next(request).await;
     };
-    let mut response = if request.method() == axum::http::Method::OPTIONS {
+    let mut response = if request.method() == Method::OPTIONS {
         let mut r = StatusCode::NO_CONTENT.into_response();
         let h = r.headers_mut();
         h.insert(
@@ -81,7 +119,7 @@ async fn player_cors(State(state): State<AppState>, request: Request, next: Next
         );
         r
     } else {
-        next.run(request).await
+        next(request).await
     };
     let h = response.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);

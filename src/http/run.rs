@@ -25,10 +25,16 @@ use crate::http::web::{Lang, render};
 /// The API's routes (under `/api/v1`).
 pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
-        .route("/environments", get(list))
-        .route("/environments/{code}", get(show).put(put).delete(delete))
-        .route("/discs/{id}/cdrom", counted(s, Counted::Boot, get(cdrom)))
-        .route("/discs/{id}/environments/{code}/disk", get(disk))
+        .route("/api/v1/environments", get(list))
+        .route(
+            "/api/v1/environments/{code}",
+            get(show).put(put).delete(delete),
+        )
+        .route(
+            "/api/v1/discs/{id}/cdrom",
+            counted(s, Counted::Boot, get(cdrom)),
+        )
+        .route("/api/v1/discs/{id}/environments/{code}/disk", get(disk))
 }
 
 /// The run pages: a bootable disc by itself, or any disc in an environment.

@@ -1,6 +1,7 @@
 //! Serving: the listener, background tasks (the upload sweeper, the image indexers) and
 //! graceful shutdown.
 
+use std::convert::Infallible;
 use std::future::Future;
 use std::time::Duration;
 
@@ -43,9 +44,9 @@ pub async fn serve(
             crate::fixity::run_forever(&s.db, &s.blobs, &s.metrics, &s.config.fixity, &s.node).await
         }
     });
-    let router = crate::http::router(state.clone());
+    let app = crate::http::app(state.clone());
     let header_timeout = Duration::from_secs(state.config.http.header_read_timeout_secs);
-    let server = accept_loop(listener, router, header_timeout, signal);
+    let server = accept_loop(listener, app, header_timeout, signal);
     let result = tokio::select! {
         r = server => r,
         _ = async {
@@ -87,16 +88,25 @@ const CONNECTION_BUFFER: usize = 128 * 1024;
 /// (also while idle between requests), so a client that connects and trickles, or says
 /// nothing, cannot hold a connection (axum's own `serve` sets no timer, so it has no such
 /// limit).
-async fn accept_loop(
+async fn accept_loop<App>(
     listener: TcpListener,
-    router: axum::Router,
+    app: App,
     header_timeout: Duration,
     shutdown: impl Future<Output = ()> + Send + 'static,
-) -> std::io::Result<()> {
+) -> std::io::Result<()>
+where
+    App: tower::Service<
+            axum::extract::Request,
+            Response = axum::response::Response,
+            Error = Infallible,
+        > + Clone
+        + Send
+        + Sync
+        + 'static,
+    App::Future: Send + 'static,
+{
     use hyper_util::rt::{TokioIo, TokioTimer};
-    use tower::Service as _;
-
-    let mut make = router.into_make_service_with_connect_info::<std::net::SocketAddr>();
+    use tower::ServiceExt as _;
     let graceful = hyper_util::server::graceful::GracefulShutdown::new();
     // HTTP/1.1 only: a reverse proxy or a browser speaks it to Spindle (HTTP/2 needs TLS,
     // which the proxy ends). hyper's HTTP/1 server applies the head timeout from the first
@@ -126,8 +136,15 @@ async fn accept_loop(
         if let Err(e) = stream.set_nodelay(true) {
             tracing::debug!(error = %e, "TCP_NODELAY not set");
         }
-        let Ok(service) = make.call(peer).await;
-        let service = hyper_util::service::TowerToHyperService::new(service);
+        // Each request carries its peer's address, as axum's `ConnectInfo`.
+        let app = app.clone();
+        let service = hyper::service::service_fn(move |request: hyper::Request<_>| {
+            let mut request = request.map(axum::body::Body::new);
+            request
+                .extensions_mut()
+                .insert(axum::extract::ConnectInfo(peer));
+            app.clone().oneshot(request)
+        });
         let connection = builder.serve_connection(TokioIo::new(stream), service);
         let connection = graceful.watch(connection);
         tokio::spawn(async move {

@@ -26,8 +26,8 @@ const MAX_FILES: usize = 10_000;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/images/probe", post(probe))
-        .route("/upload-plans", post(make_plan))
+        .route("/api/v1/images/probe", post(probe))
+        .route("/api/v1/upload-plans", post(make_plan))
 }
 
 #[derive(Deserialize)]

@@ -40,11 +40,11 @@ pub fn router() -> Router<AppState> {
 pub fn api() -> Router<AppState> {
     Router::new()
         .route(
-            "/members/{code}/identity",
+            "/api/v1/members/{code}/identity",
             get(get_identity).put(put_identity).delete(delete_identity),
         )
-        .route("/people", get(people))
-        .route("/people/{id}/role", put(grant))
+        .route("/api/v1/people", get(people))
+        .route("/api/v1/people/{id}/role", put(grant))
 }
 
 /// The address the CAS server sends the browser back to, and posts logout requests to; with

@@ -19,8 +19,11 @@ use crate::members;
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/members/{code}/networks", get(networks).put(set_networks))
-        .route("/sushi-keys", post(create_key))
+        .route(
+            "/api/v1/members/{code}/networks",
+            get(networks).put(set_networks),
+        )
+        .route("/api/v1/sushi-keys", post(create_key))
 }
 
 async fn networks(

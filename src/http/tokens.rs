@@ -19,8 +19,8 @@ use crate::error::AppResult;
 
 pub fn api() -> Router<AppState> {
     Router::new()
-        .route("/tokens", get(list).post(create))
-        .route("/tokens/{id}", axum::routing::delete(revoke))
+        .route("/api/v1/tokens", get(list).post(create))
+        .route("/api/v1/tokens/{id}", axum::routing::delete(revoke))
 }
 
 pub fn pages() -> Router<AppState> {

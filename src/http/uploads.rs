@@ -22,9 +22,9 @@ const TUS_EXTENSIONS: &str = "creation,termination,expiration";
 
 pub fn router() -> Router<AppState> {
     Router::new()
-        .route("/uploads", post(create).options(options))
+        .route("/api/v1/uploads", post(create).options(options))
         .route(
-            "/uploads/{id}",
+            "/api/v1/uploads/{id}",
             get(show)
                 .head(head)
                 .patch(patch)

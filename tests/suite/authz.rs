@@ -1280,24 +1280,20 @@ fn declared_routes() -> Result<Vec<(String, String)>> {
     let dir = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/src/http"));
     let main = std::fs::read_to_string(dir.join("mod.rs"))?;
     let body = main
-        .split_once("fn routes(")
-        .context("mod.rs has no fn routes")?
+        .split_once("pub fn app(")
+        .context("mod.rs has no fn app")?
         .1;
-    anyhow::ensure!(
-        body.contains(".nest(\"/api/v1\", api)"),
-        "the API is nested at /api/v1"
-    );
     let (api, root) = body
         .split_once("let api =")
         .and_then(|(_, rest)| rest.split_once(';'))
         .context("mod.rs builds `let api = …;`")?;
     let merged = regex::Regex::new(r"\.merge\((\w+)::(\w+)\(")?;
     let mut mounts = std::collections::HashMap::new();
-    for (part, prefix) in [(api, "/api/v1"), (root, "")] {
+    for (part, in_api) in [(api, true), (root, false)] {
         for m in merged.captures_iter(part) {
             let key = format!("{}::{}", &m[1], &m[2]);
             anyhow::ensure!(
-                mounts.insert(key.clone(), prefix).is_none(),
+                mounts.insert(key.clone(), in_api).is_none(),
                 "{key} is merged twice"
             );
         }
@@ -1330,17 +1326,10 @@ fn declared_routes() -> Result<Vec<(String, String)>> {
             if declared.is_empty() {
                 continue;
             }
-            // mod.rs's own `router` wraps everything (the `/g/{grant}/…` form) at the root.
-            let prefix = if module == "mod" && name == "router" {
-                ""
-            } else {
-                mounts
-                    .get(&format!("{module}::{name}"))
-                    .copied()
-                    .with_context(|| {
-                        format!("{module}::{name} declares routes but is not mounted")
-                    })?
-            };
+            let in_api = mounts
+                .get(&format!("{module}::{name}"))
+                .copied()
+                .with_context(|| format!("{module}::{name} declares routes but is not mounted"))?;
             for r in &declared {
                 let whole = r.get(0).context("match")?;
                 let handlers = &text[whole.end()..closing(text, whole.start() + ".route".len())?];
@@ -1352,8 +1341,14 @@ fn declared_routes() -> Result<Vec<(String, String)>> {
                     })
                     .collect();
                 anyhow::ensure!(!methods.is_empty(), "no method for {}", &r[1]);
+                // The server sends `/api/v1/…` to the API's router and nothing else there.
+                anyhow::ensure!(
+                    r[1].starts_with("/api/v1/") == in_api,
+                    "{module}::{name} declares {}: the API's routes, and only they, are under /api/v1",
+                    &r[1]
+                );
                 for m in methods {
-                    routes.push((m, format!("{prefix}{}", &r[1])));
+                    routes.push((m, r[1].to_string()));
                 }
             }
         }
