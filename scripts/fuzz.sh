@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for SECONDS each (default 60). Each run first replays the target's
+# Runs every fuzz target for SECONDS each (default 60), one per core at a time. Each run first replays the target's
 # kept regressions (fuzz/regressions/TARGET: inputs that once crashed it) and its seeds (the
 # disc-image fixtures, the test catalogue's MARC records, SRU and OAI-PMH answers built from
 # them), then fuzzes. Any crash fails the script, printing the input's path; add the input to
@@ -14,6 +14,14 @@ SECONDS_EACH=${1:-60}
 TARGETS=(image cue range upload_metadata isbn reader_input marc catalogue_xml dav_body text_bytes z3950_ber cas_xml oidc_token)
 export RUSTC_BOOTSTRAP=1
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+build() {
+  (cd fuzz && cargo fuzz build -s none --release --debug-assertions)
+}
+# `scripts/fuzz.sh build`: only the build (scripts/test.sh starts it early, in the background).
+if [ "$SECONDS_EACH" = build ]; then
+  build
+  exit
+fi
 seeds=$(mktemp -d)
 trap 'rm -rf "$seeds"' EXIT
 
@@ -56,18 +64,28 @@ printf 'path,label\r\n\xb9\xe2\xc5\xcc.iso,"\xcb\xe6\xca\xe9,\n\xb9\xe2\xc5\xcc"
 printf '<html><head><meta charset="big5"></head><body>\xbb\xa1\xa9\xfa</body></html>' >fuzz/corpus/text_bytes/big5-page
 
 # ---- runs ----
-(cd fuzz && cargo fuzz build -s none --release --debug-assertions >/dev/null 2>"$seeds/build.log") || { cat "$seeds/build.log" >&2; exit 1; }
-failed=()
-for target in "${TARGETS[@]}"; do
-  log="$seeds/$target.log"
+build >/dev/null 2>"$seeds/build.log" || { cat "$seeds/build.log" >&2; exit 1; }
+# The targets run side by side, one per core (each libFuzzer run is one thread), so each
+# still gets its SECONDS of a whole core.
+JOBS=${SPINDLE_FUZZ_JOBS:-$(nproc)}
+fuzz_one() {
+  local target=$1 log="$seeds/$1.log" runs
   if (cd fuzz && cargo fuzz run -s none --release --debug-assertions "$target" "corpus/$target" "regressions/$target" -- \
       -max_total_time="$SECONDS_EACH" -max_len=1048576 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 >"$log" 2>&1); then
     runs=$(awk '/stat::number_of_executed_units:/ {print $2}' "$log")
     echo "fuzz $target: ${SECONDS_EACH}s, ${runs:-?} inputs, no crash"
   else
-    echo "fuzz $target: FAILED" >&2
-    tail -40 "$log" >&2
-    failed+=("$target")
+    { echo "fuzz $target: FAILED"; tail -40 "$log"; } >&2
+    touch "$seeds/$target.failed"
   fi
+}
+for target in "${TARGETS[@]}"; do
+  while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || true; done
+  fuzz_one "$target" &
+done
+wait
+failed=()
+for target in "${TARGETS[@]}"; do
+  [ -e "$seeds/$target.failed" ] && failed+=("$target")
 done
 [ ${#failed[@]} -eq 0 ] || { echo "fuzz: crashes in ${failed[*]} (inputs under fuzz/artifacts/)" >&2; exit 1; }

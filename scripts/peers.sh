@@ -10,6 +10,8 @@ die() {
   echo "peers: $*" >&2
   # A Garage build still running in the background (garage_build_start) goes too.
   [ -n "${GARAGE_BUILD_PID:-}" ] && kill "$GARAGE_BUILD_PID" 2>/dev/null
+  # So does scripts/test.sh's fuzz build (its own process group).
+  [ -n "${FUZZ_BUILD_PID:-}" ] && kill -- -"$FUZZ_BUILD_PID" 2>/dev/null
   exit 1
 }
 
