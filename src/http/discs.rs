@@ -7,7 +7,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use serde::Deserialize;
 
-use super::route::{counted, counted_for_players};
+use super::route::{counted, for_players};
 use super::track::Counted;
 use super::{ApiJson, ApiPath, ApiQuery, download};
 use crate::access::Viewer;
@@ -26,7 +26,7 @@ pub fn router(s: &AppState) -> Router<AppState> {
         )
         .route(
             "/api/v1/discs/{id}/image",
-            counted_for_players(s, Counted::Image, get(image)),
+            for_players(s, Some(Counted::Image), get(image)),
         )
 }
 

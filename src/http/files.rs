@@ -10,7 +10,7 @@ use axum::{Json, Router};
 
 use super::header_str;
 use super::range::{ByteRange, Conditions, Decision, Validators, evaluate};
-use super::route::{counted, counted_for_players, expensive};
+use super::route::{counted, expensive, for_players};
 use super::track::Counted::{Files, Item, Launch, Tree, Zip};
 use super::{ApiPath, download};
 use crate::access::Viewer;
@@ -27,20 +27,20 @@ pub fn router(s: &AppState) -> Router<AppState> {
         .route("/api/v1/discs/{id}/files/", counted(s, Files, get(root)))
         .route(
             "/api/v1/discs/{id}/files/{*path}",
-            counted_for_players(s, Files, get(file)),
+            for_players(s, Some(Files), get(file)),
         )
         .route("/api/v1/discs/{id}/tree", counted(s, Tree, get(tree)))
         .route(
             "/api/v1/discs/{id}/tracks/{track}",
-            counted_for_players(s, Item, get(track)),
+            for_players(s, Some(Item), get(track)),
         )
         .route(
             "/api/v1/discs/{id}/titles/{title}",
-            counted_for_players(s, Item, get(title)),
+            for_players(s, Some(Item), get(title)),
         )
         .route(
             "/api/v1/discs/{id}/parts/{name}",
-            counted_for_players(s, Item, get(part)),
+            for_players(s, Some(Item), get(part)),
         )
         .route(
             "/api/v1/discs/{id}/zip",

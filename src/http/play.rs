@@ -10,7 +10,7 @@ use axum::response::{IntoResponse as _, Response};
 use axum::routing::get;
 use serde_json::json;
 
-use super::route::{counted_for_players, for_players};
+use super::route::for_players;
 use super::track::Counted::Play;
 use super::{ApiPath, download};
 use crate::access::Viewer;
@@ -29,19 +29,19 @@ pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
         .route(
             "/api/v1/discs/{id}/titles/{title}/hls.m3u8",
-            counted_for_players(s, Play, get(|s, v, u, p| playlist(s, v, u, p, Title))),
+            for_players(s, Some(Play), get(|s, v, u, p| playlist(s, v, u, p, Title))),
         )
         .route(
             "/api/v1/discs/{id}/titles/{title}/hls/{segment}",
-            for_players(s, get(|s, v, m, h, p| segment(s, v, m, h, p, Title))),
+            for_players(s, None, get(|s, v, m, h, p| segment(s, v, m, h, p, Title))),
         )
         .route(
             "/api/v1/discs/{id}/tracks/{track}/hls.m3u8",
-            counted_for_players(s, Play, get(|s, v, u, p| playlist(s, v, u, p, Track))),
+            for_players(s, Some(Play), get(|s, v, u, p| playlist(s, v, u, p, Track))),
         )
         .route(
             "/api/v1/discs/{id}/tracks/{track}/hls/{segment}",
-            for_players(s, get(|s, v, m, h, p| segment(s, v, m, h, p, Track))),
+            for_players(s, None, get(|s, v, m, h, p| segment(s, v, m, h, p, Track))),
         )
 }
 

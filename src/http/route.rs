@@ -1,8 +1,8 @@
 //! What a route is, declared where the route is: how a reader's request on it is counted
 //! (`counted`), whether in-browser players on other origins may read it by range
-//! (`for_players`, or `counted_for_players` for both in one layer), whether it costs far more
-//! than a page (`expensive`). Each wraps the route's method router in the middleware that acts
-//! on it, so the route list exists once.
+//! (`for_players`, which counts them too when they are usage), whether it costs far more than a
+//! page (`expensive`). Each wraps the route's method router in the middleware that acts on it,
+//! so the route list exists once.
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Method, StatusCode, header};
@@ -23,26 +23,18 @@ pub fn counted(
 }
 
 /// A route of a disc's bytes that in-browser players (the image, its files, audio tracks,
-/// CUE parts) on the configured player origins may read by range. It answers OPTIONS (the
-/// players' preflight; to anyone else, just what it allows).
-pub fn for_players(state: &AppState, route: MethodRouter<AppState>) -> MethodRouter<AppState> {
-    route
-        .options(options)
-        .layer(from_fn_with_state(state.clone(), player_cors))
-}
-
-/// A route both `counted` as `what` and `for_players`, in one layer rather than two: a
-/// route layer is cloned and its future boxed on every request, and these routes serve a
-/// player's every range. The preflight and `OPTIONS` are not usage, as with the two layers.
-pub fn counted_for_players(
+/// CUE parts) on the configured player origins may read by range, counted as `counted` when
+/// it is usage (in the same layer: a route layer is cloned and its future boxed on every
+/// request, and these routes serve a player's every range). It answers OPTIONS (the players'
+/// preflight; to anyone else, just what it allows), which is never usage.
+pub fn for_players(
     state: &AppState,
-    what: Counted,
+    counted: Option<Counted>,
     route: MethodRouter<AppState>,
 ) -> MethodRouter<AppState> {
-    route.options(options).layer(from_fn_with_state(
-        (state.clone(), what),
-        counted_player_bytes,
-    ))
+    route
+        .options(options)
+        .layer(from_fn_with_state((state.clone(), counted), player_bytes))
 }
 
 async fn options() -> Response {
@@ -66,60 +58,43 @@ pub fn expensive(state: &AppState, route: MethodRouter<AppState>) -> MethodRoute
 /// site): they may read a disc's bytes by range, without credentials, so only what the
 /// reader's address (or a signed link in the URL) admits. Any other origin, and every other
 /// route but the OPAC lookup and SUSHI, gets no CORS headers at all.
-async fn player_cors(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    with_player_cors(&state, request, async |r| next.run(r).await).await
-}
-
-async fn counted_player_bytes(
-    State((state, what)): State<(AppState, Counted)>,
+async fn player_bytes(
+    State((state, counted)): State<(AppState, Option<Counted>)>,
     request: Request,
     next: Next,
-) -> Response {
-    if request.method() == Method::OPTIONS {
-        return with_player_cors(&state, request, async |r| next.run(r).await).await;
-    }
-    let counting = state.clone();
-    with_player_cors(&state, request, async move |r| {
-        track(State((counting, what)), r, next).await
-    })
-    .await
-}
-
-async fn with_player_cors(
-    state: &AppState,
-    request: Request,
-    next: impl AsyncFnOnce(Request) -> Response,
 ) -> Response {
     let origin = request
         .headers()
         .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .filter(|o| state.config.http.player_origins.iter().any(|p| p == o))
-        .map(str::to_string);
+        .filter(|o| {
+            o.to_str()
+                .is_ok_and(|o| state.config.http.player_origins.iter().any(|p| p == o))
+        })
+        .cloned();
+    let preflight = request.method() == Method::OPTIONS;
+    let mut response = match (&origin, counted) {
+        (Some(_), _) if preflight => {
+            let mut r = StatusCode::NO_CONTENT.into_response();
+            let h = r.headers_mut();
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_METHODS,
+                HeaderValue::from_static("GET, HEAD"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_ALLOW_HEADERS,
+                HeaderValue::from_static("range, if-range"),
+            );
+            h.insert(
+                header::ACCESS_CONTROL_MAX_AGE,
+                HeaderValue::from_static("600"),
+            );
+            r
+        }
+        (_, Some(what)) if !preflight => track(State((state, what)), request, next).await,
+        _ => next.run(request).await,
+    };
     let Some(origin) = origin else {
-        return next(request).await;
-    };
-    let Ok(origin) = HeaderValue::from_str(&origin) else {
-        return next(request).await;
-    };
-    let mut response = if request.method() == Method::OPTIONS {
-        let mut r = StatusCode::NO_CONTENT.into_response();
-        let h = r.headers_mut();
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_METHODS,
-            HeaderValue::from_static("GET, HEAD"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_ALLOW_HEADERS,
-            HeaderValue::from_static("range, if-range"),
-        );
-        h.insert(
-            header::ACCESS_CONTROL_MAX_AGE,
-            HeaderValue::from_static("600"),
-        );
-        r
-    } else {
-        next(request).await
+        return response;
     };
     let h = response.headers_mut();
     h.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin);
