@@ -569,13 +569,22 @@ impl<'a> Writer<'a> {
         let start = row.upload_offset as u64;
         // Two stages, so that the next part arrives while this one is hashed, written and
         // synced: the body is read into whole parts (`receive`), which are committed in
-        // order (`commit_all`). At most two parts are in memory per upload.
+        // order (`commit_all`). At most three parts are in memory per upload (one filling,
+        // one queued, one being written), and their buffers go round: a written part's
+        // buffer comes back (`spare`) to receive a later one, so an upload touches the same
+        // few aligned pages from its first part to its last.
         let (parts, mut incoming) = tokio::sync::mpsc::channel::<Bytes>(1);
+        let (spare_tx, mut spare) = tokio::sync::mpsc::channel::<BytesMut>(3);
         let stop = self.stop.clone();
         let idle = Duration::from_secs(self.tus.config.body_idle_timeout_secs);
         let receive = async move {
             let mut received = start;
-            let mut buf = BytesMut::with_capacity(part_size.min(length - start) as usize);
+            let next_buffer = |spare: &mut tokio::sync::mpsc::Receiver<BytesMut>, received: u64| {
+                spare.try_recv().unwrap_or_else(|_| {
+                    spindle_storage::part_buffer(part_size.min(length - received) as usize)
+                })
+            };
+            let mut buf = next_buffer(&mut spare, start);
             loop {
                 let next = tokio::select! {
                     _ = stop.cancelled() => {
@@ -608,7 +617,8 @@ impl<'a> Writer<'a> {
                     buf.extend_from_slice(&chunk.split_to(room.min(chunk.len())));
                     if buf.len() as u64 == part_size {
                         received += part_size;
-                        if parts.send(buf.split().freeze()).await.is_err() {
+                        let full = std::mem::replace(&mut buf, next_buffer(&mut spare, received));
+                        if parts.send(full.freeze()).await.is_err() {
                             // The committing side failed; it reports why.
                             return None;
                         }
@@ -647,9 +657,12 @@ impl<'a> Writer<'a> {
                 let Some(part) = part else { break };
                 let n = part.len() as u64;
                 let (receipt, h) = self
-                    .write_part(row, &target, &digest, offset, part, hasher)
+                    .write_part(row, &target, &digest, offset, part.clone(), hasher)
                     .await?;
                 hasher = h;
+                if let Some(buffer) = spindle_storage::reclaim_part(part) {
+                    let _ = spare_tx.try_send(buffer);
+                }
                 written.push(Written {
                     index: (offset / part_size) as i64,
                     receipt,
