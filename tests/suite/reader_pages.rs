@@ -223,6 +223,45 @@ async fn disc_pages(backend: Backend) -> Result<()> {
             && kept.iter().any(|r| r.0.to_string() == cnu_id && !r.2),
         "listed under their records' titles, closed as they are: {kept:?}"
     );
+    // What the shelf was made with, known here and not read back through the facts' SQL:
+    // each disc's member, its number in its set, whether it is open, and the label an
+    // unlinked disc is listed under.
+    let members: Vec<(String, i64)> = spindle::db::on_pool!(&app.state.db, pool => {
+        sqlx::query_as("SELECT code, CAST(id AS BIGINT) FROM members")
+            .fetch_all(pool)
+            .await?
+    });
+    let member = |code: &str| members.iter().find(|m| m.0 == code).map(|m| m.1);
+    let (zzu, cnu) = (
+        member("ZZU").context("member ZZU")?,
+        member("CNU").context("member CNU")?,
+    );
+    let row = |id: i64| kept.iter().find(|r| r.0 == id);
+    // (disc, member, open, number in its set, title listed)
+    type Made<'a> = (i64, i64, bool, Option<i64>, Option<&'a str>);
+    let expected: [Made; 5] = [
+        (s.web, zzu, false, None, Some("Learning data structures")),
+        (s.web_cnu, cnu, false, None, None),
+        (s.set1, zzu, false, Some(1), None),
+        (s.set2, zzu, false, Some(2), None),
+        (
+            s.marked,
+            zzu,
+            true,
+            None,
+            Some("<img src=x onerror=alert(1)> Disc"),
+        ),
+    ];
+    for (id, member, open, number, title) in expected {
+        let r = row(id).ok_or_else(|| anyhow::anyhow!("disc {id} is not listed: {kept:?}"))?;
+        ensure!(
+            r.1 == member
+                && r.2 == open
+                && number.is_none_or(|n| r.3 == n)
+                && title.is_none_or(|t| r.5 == t),
+            "disc {id} listed as {r:?}, made as member {member}, open {open}, number {number:?}, title {title:?}"
+        );
+    }
     ensure!(
         kept == now,
         "the refresh lists each disc as it is: {kept:?} {now:?}"
