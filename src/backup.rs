@@ -298,16 +298,22 @@ async fn copy_in(app: &App, digest: &Digest, size: u64, source: &Path) -> anyhow
     let mut parts = Vec::new();
     let mut offset = 0u64;
     let result: anyhow::Result<()> = async {
+        // One aligned buffer, reused part after part: whole parts go to a local staging file
+        // past the page cache, as an upload's do.
+        let new_buffer = || spindle_storage::part_buffer(part_size.min(size) as usize);
+        let mut buf = new_buffer();
         while offset < size {
             let len = part_size.min(size - offset) as usize;
-            let mut buf = vec![0u8; len];
+            buf.resize(len, 0);
             file.read_exact(&mut buf).await?;
             hasher.update(&buf);
+            let part = buf.freeze();
             parts.push(
                 app.blobs
-                    .put_part(&target, digest, parts.len(), offset, buf.into())
+                    .put_part(&target, digest, parts.len(), offset, part.clone())
                     .await?,
             );
+            buf = spindle_storage::reclaim_part(part).unwrap_or_else(new_buffer);
             offset += len as u64;
         }
         let (actual, _) = hasher.finish();
