@@ -38,10 +38,14 @@ pub(super) async fn under(
         Some(q) => format!("{rest}?{q}"),
         None => rest.to_string(),
     };
+    // What was asked, prefix and all, for whatever names it back (a 404's problem): axum's
+    // router keeps an `OriginalUri` already there instead of taking the rewritten one.
+    let asked = axum::extract::OriginalUri(uri.clone());
     match target.parse() {
         Ok(inner) => *request.uri_mut() = inner,
         Err(_) => return axum::http::StatusCode::BAD_REQUEST.into_response(),
     }
+    request.extensions_mut().insert(asked);
     let mut response = BASE.scope(base.to_string(), next(request)).await;
     // Redirects name root-relative addresses of the routes: the prefix goes on here, once.
     if let Some(location) = response

@@ -1269,6 +1269,20 @@ async fn spindle_under_a_base_path_behind_nginx() -> Result<()> {
             .is_some_and(|t| t.starts_with("/spindle/api/v1/problems#")),
         "{problem}"
     );
+    // An address under the prefix that names nothing is named back as it was asked.
+    let r = http
+        .get(format!("{public}/api/v1/no-such-thing"))
+        .send()
+        .await?;
+    ensure!(r.status() == 404, "{}", r.status());
+    let problem: Value = r.json().await?;
+    ensure!(
+        problem["code"] == "no-route"
+            && problem["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("/spindle/api/v1/no-such-thing")),
+        "{problem}"
+    );
     // Outside the prefix is not Spindle's, asked directly.
     let r = app
         .client
