@@ -17,6 +17,6 @@ mod store;
 pub use digest::{Digest, DigestParseError};
 pub use hashing::{HashState, HashStateError, StreamingHasher};
 pub use store::{
-    BlobStore, ByteStream, DIRECT_ALIGN, LocalConfig, PartReceipt, ResumableTarget, S3Config,
-    StorageError, part_buffer, reclaim_part,
+    BlobStore, ByteStream, LocalConfig, PartReceipt, ResumableTarget, S3Config, StorageError,
+    part_buffer, reclaim_part,
 };

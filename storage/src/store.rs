@@ -611,10 +611,10 @@ fn direct_ok(offset: u64, data: &[u8]) -> bool {
 }
 
 /// Writes a part into a staging file. A part that is aligned ([`part_buffer`]; every part
-/// but a short last one) goes straight to the disk (`O_DIRECT`): a staging file is read
-/// again only by the hash check's fixity pass, if ever, so copying gigabytes of uploads
-/// into the page cache would cost CPU (the copy was half the server's time, `perf`) and
-/// evict the blobs readers are reading. A file system that refuses direct writes (tmpfs,
+/// but a short last one) goes straight to the disk (`O_DIRECT`): nothing reads an upload's
+/// bytes while it is written (the hash is taken from the part in memory), so copying
+/// gigabytes of uploads into the page cache would cost CPU (the copy was half the server's
+/// time, `perf`) and evict the blobs readers are reading. A file system that refuses direct writes (tmpfs,
 /// some network mounts) gets the same bytes buffered. Either way the part is durable only
 /// once synced ([`BlobStore::sync_parts`]): a direct write leaves the file's block map and
 /// the disk's own cache to the `fdatasync`.
@@ -982,8 +982,8 @@ mod tests {
     }
 
     /// On a disk file system a direct write leaves nothing in the page cache: a read that
-    /// may not wait for the disk finds none of it (tmpfs is the page cache, so it is not
-    /// asked there).
+    /// may not wait for the disk finds none of it. On tmpfs (the page cache itself) the
+    /// question has no meaning, so the test refuses to run there rather than pass.
     #[cfg(target_os = "linux")]
     #[test]
     fn direct_writes_leave_the_page_cache_alone() {
