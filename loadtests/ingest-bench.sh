@@ -11,8 +11,8 @@
 # writeback, and every run starts after a `sync`.
 # Not part of the suite: it writes about 3 x SIZE under /tmp.
 #   PAIRS=6 SIZE=2G loadtests/ingest-bench.sh [SERVER_BIN LOAD_BIN]
-# Prints one JSON line per run and the median ratio; CPU seconds of server and client
-# (from /proc) are printed beside each Spindle run.
+# Prints one JSON line per run (the server's CPU seconds, from /proc, beside each Spindle run)
+# and Spindle's median ratio to each baseline.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
