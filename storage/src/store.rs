@@ -981,41 +981,6 @@ mod tests {
         assert!(back.is_empty() && back.capacity() >= len);
     }
 
-    /// On a disk file system a direct write leaves nothing in the page cache: a read that
-    /// may not wait for the disk finds none of it. On tmpfs (the page cache itself) the
-    /// question has no meaning, so the test refuses to run there rather than pass.
-    #[cfg(target_os = "linux")]
-    #[test]
-    fn direct_writes_leave_the_page_cache_alone() {
-        const TMPFS_MAGIC: i64 = 0x0102_1994;
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("u.part");
-        std::fs::File::create(&path).unwrap();
-        let on = rustix::fs::statfs(dir.path()).unwrap();
-        if on.f_type as i64 == TMPFS_MAGIC || open_direct(&path).is_err() {
-            panic!(
-                "this test needs a temporary directory on a disk file system with O_DIRECT; {} is not (TMPDIR picks another)",
-                dir.path().display()
-            );
-        }
-        let len = 64 * DIRECT_ALIGN;
-        let mut buf = part_buffer(len);
-        buf.resize(len, 7);
-        write_at(&path, 0, &buf).unwrap();
-        let file = std::fs::File::open(&path).unwrap();
-        assert!(read_if_cached(&file, 0, len).is_none());
-        // The same bytes written through the cache are found there.
-        write_at(&path, len as u64, &buf[..len - 1]).unwrap();
-        assert_eq!(
-            read_if_cached(&file, len as u64, len - 1).as_deref(),
-            Some(&buf[..len - 1])
-        );
-        assert_eq!(
-            std::fs::read(&path).unwrap(),
-            [&buf[..], &buf[..len - 1]].concat()
-        );
-    }
-
     #[tokio::test]
     async fn missing_blob_is_not_found() {
         let store = BlobStore::in_memory();
