@@ -18,6 +18,12 @@
 #                                 promotes the replica; the nodes reach it through the same
 #                                 address, without a restart ($CLUSTER_PROMOTE_AFTER seconds
 #                                 after the stop: meanwhile the replica reads, refuses writes)
+#   scripts/cluster.sh repair DIR  asks every Garage node to sync its metadata now (`garage
+#                                 repair -a --yes tables`): a node that was down then learns of
+#                                 the blocks written meanwhile, and fetches each one 2 x its RPC
+#                                 timeout later (Garage 2.5 defers that fetch; the timeout is 30 s
+#                                 here, so about a minute); without it, Garage's own table sync
+#                                 comes within 10 minutes
 #   scripts/cluster.sh down DIR   stops everything `up` started (the files stay, for reading)
 #
 # The Spindle binary is target/release/spindle (built first when missing), or $CLUSTER_SPINDLE_BIN (a SPINDLE_ variable would be read as Spindle configuration).
@@ -28,7 +34,7 @@ cd "$(dirname "$0")/.."
 ROOT=$PWD
 source scripts/peers.sh
 
-usage() { echo "usage: scripts/cluster.sh up|down|failover DIR | restart DIR spindle-N|garage-N" >&2; exit 2; }
+usage() { echo "usage: scripts/cluster.sh up|down|failover|repair DIR | restart DIR spindle-N|garage-N" >&2; exit 2; }
 [ $# = 2 ] || { [ $# = 3 ] && [ "$1" = restart ]; } || usage
 CMD=$1
 DIR=$(mkdir -p "$2" && cd "$2" && pwd)
@@ -110,7 +116,9 @@ garage_up() {
   for n in 1 2 3; do
     local d="$DIR/garage/n$n" s3 rpc
     s3=$(free_port); rpc=$(free_port)
-    garage_config "$d" "$secret" 3 "$rpc" "$s3" "$(free_port)"
+    # An RPC timeout of 30 s (Garage's is 300): on loopback nothing takes that long, and a
+    # node that was down fetches the blocks it missed 2 x this after it learns of them.
+    garage_config "$d" "$secret" 3 "$rpc" "$s3" "$(free_port)" 30000
     echo "$s3" >"$d/s3.port"
     garage_start "$n"
     s3s+=("$s3")
@@ -329,8 +337,24 @@ restart() { # spindle-N|garage-N
   echo "cluster: $which running again (pid $(cat "$PIDS/$which.pid"))"
 }
 
+# Every running Garage node syncs its metadata tables with the others now.
+repair() {
+  [ -d "$PIDS" ] || die "no cluster under $DIR"
+  local f n
+  for f in "$PIDS"/garage-*.pid; do
+    kill -0 "$(cat "$f")" 2>/dev/null || continue
+    n=$(basename "$f" .pid); n=${n#garage-}
+    garage -c "$DIR/garage/n$n/garage.toml" repair -a --yes tables >/dev/null \
+      || die "garage repair tables failed"
+    echo "cluster: every Garage node is syncing its tables"
+    return 0
+  done
+  die "no Garage node is running"
+}
+
 case "$CMD" in
   up) up ;;
+  repair) repair ;;
   restart) restart "$3" ;;
   failover) failover ;;
   down) down ;;

@@ -213,12 +213,14 @@ start_postgres() {
   echo "peers: PostgreSQL on 127.0.0.1:$PG_PORT"
 }
 
-# A Garage node's configuration: garage_config DIR SECRET REPLICATION RPC S3 ADMIN writes
-# DIR/garage.toml (metadata and data under DIR, everything on loopback).
+# A Garage node's configuration: garage_config DIR SECRET REPLICATION RPC S3 ADMIN [RPC_TIMEOUT_MS]
+# writes DIR/garage.toml (metadata and data under DIR, everything on loopback; Garage's own
+# RPC timeout, 300 s, unless given).
 garage_config() {
-  local dir=$1 secret=$2 replication=$3 rpc=$4 s3=$5 admin=$6
+  local dir=$1 secret=$2 replication=$3 rpc=$4 s3=$5 admin=$6 rpc_timeout=${7:-300000}
   mkdir -p "$dir"
   cat >"$dir/garage.toml" <<TOML
+rpc_timeout_msec = $rpc_timeout
 metadata_dir = "$dir/meta"
 data_dir = "$dir/data"
 db_engine = "lmdb"

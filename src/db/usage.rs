@@ -102,9 +102,17 @@ pub async fn purge_keys(db: &Db, before_day: &str) -> Result<u64, DbError> {
     }))
 }
 
-pub async fn insert_events(db: &Db, events: &[EventRow]) -> Result<(), DbError> {
+/// Stores `events`; the days in `reroll` (rolled up already, and some of `events` fall in
+/// them) lose their rolled mark in the same transaction, so the rollup counts them again.
+pub async fn insert_events(db: &Db, events: &[EventRow], reroll: &[String]) -> Result<(), DbError> {
     on_pool!(db, pool => {
         let mut tx = pool.begin_write().await?;
+        for day in reroll {
+            sqlx::query("DELETE FROM usage_days WHERE day = $1")
+                .bind(day)
+                .execute(&mut *tx)
+                .await?;
+        }
         for chunk in events.chunks(EVENTS_PER_INSERT) {
             let mut qb = sqlx::QueryBuilder::new(
                 "INSERT INTO usage_events (ts_ms, action, disc_id, file_path, url_key, status, members, dc_key, dc_key_prev, session_key, robot, access_type) ",

@@ -11,12 +11,17 @@ pub use crate::config::parse_cidrs;
 use crate::db::{Db, DbError};
 
 /// The members' network ranges, reloaded from the database at most every 30 s (and at once
-/// after they change on this node).
-/// Each member's ranges as loaded, and when (shared, so a lookup copies nothing).
-type Loaded = Option<(Instant, Arc<Vec<(IpNet, i64)>>)>;
-
+/// after they change on this node). When the database does not answer, the ranges last
+/// loaded are kept: readers are still attributed (and counted) through a database restart.
 pub struct Networks {
-    loaded: Mutex<Loaded>,
+    loaded: Mutex<Option<Loaded>>,
+}
+
+/// Each member's ranges as loaded (shared, so a lookup copies nothing), and when: None once
+/// they changed on this node.
+struct Loaded {
+    at: Option<Instant>,
+    nets: Arc<Vec<(IpNet, i64)>>,
 }
 
 impl Networks {
@@ -27,33 +32,47 @@ impl Networks {
     }
 
     pub fn invalidate(&self) {
-        if let Ok(mut l) = self.loaded.lock() {
-            *l = None;
+        if let Ok(mut l) = self.loaded.lock()
+            && let Some(loaded) = l.as_mut()
+        {
+            loaded.at = None;
         }
     }
 
     /// The members whose ranges hold `ip`, ascending.
     pub async fn members_for(&self, db: &Db, ip: IpAddr) -> Result<Vec<i64>, DbError> {
-        let fresh = self.loaded.lock().ok().and_then(|l| {
-            l.as_ref()
-                .filter(|(at, _)| at.elapsed() < Duration::from_secs(30))
-                .map(|(_, n)| Arc::clone(n))
-        });
-        let nets = match fresh {
-            Some(n) => n,
-            None => {
-                let n: Arc<Vec<(IpNet, i64)>> = Arc::new(
-                    crate::db::usage::networks(db)
-                        .await?
-                        .into_iter()
-                        .filter_map(|(m, c)| c.parse::<IpNet>().ok().map(|net| (net, m)))
-                        .collect(),
-                );
-                if let Ok(mut l) = self.loaded.lock() {
-                    *l = Some((Instant::now(), Arc::clone(&n)));
+        let (fresh, last) = match self.loaded.lock().ok().as_deref() {
+            Some(Some(l)) => (
+                l.at.is_some_and(|at| at.elapsed() < Duration::from_secs(30)),
+                Some(Arc::clone(&l.nets)),
+            ),
+            _ => (false, None),
+        };
+        let nets = match (fresh, last) {
+            (true, Some(n)) => n,
+            (_, last) => match crate::db::usage::networks(db).await {
+                Ok(rows) => {
+                    let n: Arc<Vec<(IpNet, i64)>> = Arc::new(
+                        rows.into_iter()
+                            .filter_map(|(m, c)| c.parse::<IpNet>().ok().map(|net| (net, m)))
+                            .collect(),
+                    );
+                    if let Ok(mut l) = self.loaded.lock() {
+                        *l = Some(Loaded {
+                            at: Some(Instant::now()),
+                            nets: Arc::clone(&n),
+                        });
+                    }
+                    n
                 }
-                n
-            }
+                Err(e) => match last {
+                    Some(n) => {
+                        tracing::debug!(error = %e, "reloading network ranges; keeping the last ones");
+                        n
+                    }
+                    None => return Err(e),
+                },
+            },
         };
         let ip = canonical(ip);
         let mut out: Vec<i64> = nets

@@ -220,13 +220,13 @@ async fn rollup_bench(database: String, events: u64, days: u64) -> Result<()> {
         for _ in 0..per_day {
             batch.push(synthetic(&mut rng, start + d * DAY_MS, 0));
             if batch.len() == 10_000 {
-                spindle::db::usage::insert_events(&app.db, &batch).await?;
+                spindle::db::usage::insert_events(&app.db, &batch, &[]).await?;
                 written += batch.len() as u64;
                 batch.clear();
             }
         }
     }
-    spindle::db::usage::insert_events(&app.db, &batch).await?;
+    spindle::db::usage::insert_events(&app.db, &batch, &[]).await?;
     written += batch.len() as u64;
     let write_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();

@@ -449,7 +449,7 @@ impl TestApp {
                     .await?,
             );
         }
-        spindle::db::usage::insert_events(&self.state.db, &events).await?;
+        spindle::db::usage::insert_events(&self.state.db, &events, &[]).await?;
         Ok(())
     }
 
