@@ -11,10 +11,12 @@
 # with Spindle serving (release build, local store): searches by title, file name and ISBN, disc
 # pages and folder listings at RATE requests/s for SECS s each (`spindle-national measure`, open
 # loop, every answer checked, CPU of Spindle, PostgreSQL and the client beside), and a consortium
-# SUSHI Platform Report over the last twelve months (REPEAT times).
+# SUSHI Platform Report over the last twelve months (REPEAT times), and its Item Reports of the
+# last month and of the last twelve (the server's memory beside each).
 #
 #   SCALES="0.01 0.1" loadtests/national.sh          # the sizes to run, smallest first
 #   RATE=50 SECS=20 REPEAT=5 loadtests/national.sh
+#   ALT_BIN=/path/to/spindle loadtests/national.sh   # the Item Reports again from another build
 # Results: one JSON line per figure on stdout and in loadtests/results-national-DATE.jsonl.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -49,6 +51,23 @@ serve() {
   cat "$W/server.log" >&2; echo "national: Spindle did not start" >&2; exit 1
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+
+# ir STEP BEGIN END: the consortium's Item Report (one item per disc used: a large answer),
+# timed, with the server's resident memory before it and its peak during it (the peak is reset
+# first: /proc/PID/clear_refs, as root).
+ir() {
+  local step=$1 begin=$2 end=$3 t0 s code items rss hwm
+  echo 5 >"/proc/$PID/clear_refs" 2>/dev/null || true
+  rss=$(awk '/VmRSS/ {print $2}' "/proc/$PID/status")
+  t0=$(date +%s.%N)
+  code=$(curl -s -o "$W/ir.json" -w '%{http_code}' \
+    "$BASE/sushi/r51/reports/ir?customer_id=consortium&api_key=$KEY&begin_date=$begin&end_date=$end")
+  s=$(secs_of "$t0")
+  hwm=$(awk '/VmHWM/ {print $2}' "/proc/$PID/status")
+  [ "$code" = 200 ] || { head -c 500 "$W/ir.json" >&2; echo "national: SUSHI IR answered $code" >&2; exit 1; }
+  items=$(python3 -c "import json; print(sum(len(g.get('Items', [])) for g in json.load(open('$W/ir.json')).get('Report_Items', [])))")
+  record "{\"scale\": $SCALE, \"figure\": {\"step\": \"$step\", \"secs\": $s, \"status\": $code, \"items\": $items, \"bytes\": $(stat -c %s "$W/ir.json"), \"server_rss_before_kib\": $rss, \"server_peak_rss_kib\": $hwm}}"
+}
 
 for SCALE in $SCALES; do
   echo "== scale $SCALE"
@@ -134,13 +153,16 @@ for SCALE in $SCALES; do
     [ "$code" = 200 ] || { head -c 500 "$W/pr.json" >&2; echo "national: SUSHI PR answered $code" >&2; exit 1; }
     record "{\"scale\": $SCALE, \"figure\": {\"step\": \"sushi pr 12 months\", \"run\": $r, \"secs\": $s, \"status\": $code, \"performance_rows\": $items}}"
   done
-  # The consortium's Item Report for the last month: one item per disc used (a large answer).
-  t0=$(date +%s.%N)
-  code=$(curl -s -o "$W/ir.json" -w '%{http_code}' \
-    "$BASE/sushi/r51/reports/ir?customer_id=consortium&api_key=$KEY&begin_date=$TO&end_date=$TO")
-  s=$(secs_of "$t0")
-  [ "$code" = 200 ] || { head -c 500 "$W/ir.json" >&2; echo "national: SUSHI IR answered $code" >&2; exit 1; }
-  items=$(python3 -c "import json; print(sum(len(g.get('Items', [])) for g in json.load(open('$W/ir.json')).get('Report_Items', [])))")
-  record "{\"scale\": $SCALE, \"figure\": {\"step\": \"sushi ir 1 month\", \"secs\": $s, \"status\": $code, \"items\": $items, \"bytes\": $(stat -c %s "$W/ir.json")}}"
+  ir "sushi ir 1 month" "$TO" "$TO"
+  ir "sushi ir 12 months" "$FROM" "$TO"
   stop
+  # The same Item Reports from another build ($ALT_BIN), on the same data.
+  if [ -n "${ALT_BIN:-}" ]; then
+    BIN_NOW=$BIN; BIN=$ALT_BIN
+    serve
+    ir "sushi ir 1 month (ALT_BIN)" "$TO" "$TO"
+    ir "sushi ir 12 months (ALT_BIN)" "$FROM" "$TO"
+    stop
+    BIN=$BIN_NOW
+  fi
 done

@@ -5,18 +5,21 @@
 
 use std::collections::HashMap;
 
+use axum::body::Body;
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use axum::{Extension, Json, Router};
+use bytes::Bytes;
+use futures::StreamExt;
 use serde::Serialize;
 
 use tower_http::set_header::SetResponseHeaderLayer;
 
 use super::route::expensive;
 use crate::app::AppState;
-use crate::sushi::{self, Exception, Params, Report};
+use crate::sushi::{self, Answer, Exception, Params, Report, Spooled};
 
 pub fn router(s: &AppState) -> Router<AppState> {
     Router::new()
@@ -50,13 +53,18 @@ fn params(raw: Option<String>) -> Params {
 }
 
 fn answer<T: Serialize>(result: Result<T, Exception>) -> Response {
-    let mut response = match result {
+    let response = match result {
         Ok(v) => Json(v).into_response(),
         Err(e) => {
             let (_, status) = e.message_and_status();
             (status, Json(e)).into_response()
         }
     };
+    harvested(response)
+}
+
+/// An answer no cache keeps, readable from any origin.
+fn harvested(mut response: Response) -> Response {
     let h = response.headers_mut();
     h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     // Harvesters run from anywhere (CoP §8: no IP restriction); the API is read-only.
@@ -107,13 +115,40 @@ async fn report(
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> Response {
-    match Report::from_path(&id.to_ascii_lowercase()) {
-        Some(r) => keyed(
-            sushi::report(&service(&state), r, &params(q)).await,
-            accepted,
-        ),
-        None => not_found().await,
+    let Some(r) = Report::from_path(&id.to_ascii_lowercase()) else {
+        return not_found().await;
+    };
+    match sushi::report(&service(&state), r, &params(q)).await {
+        Ok(Answer::Document(d)) => keyed(Ok(d), accepted),
+        Ok(Answer::Spooled(s)) => {
+            if let Some(Extension(a)) = accepted {
+                a.note();
+            }
+            harvested(spooled(s))
+        }
+        Err(e) => keyed::<()>(Err(e), accepted),
     }
+}
+
+/// An Item Report read from its spool file as it is sent: the file is closed (and gone) when
+/// the answer ends.
+fn spooled(s: Spooled) -> Response {
+    let len = s.head.len() as u64 + s.items_len + Spooled::TAIL.len() as u64;
+    let items =
+        tokio_util::io::ReaderStream::with_capacity(tokio::fs::File::from_std(s.items), 64 * 1024);
+    let body = futures::stream::iter([Ok(Bytes::from(s.head))])
+        .chain(items)
+        .chain(futures::stream::iter([Ok::<_, std::io::Error>(
+            Bytes::from_static(Spooled::TAIL),
+        )]));
+    let mut response = Response::new(Body::from_stream(body));
+    let h = response.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    h.insert(header::CONTENT_LENGTH, HeaderValue::from(len));
+    response
 }
 
 async fn not_found() -> Response {

@@ -15,7 +15,7 @@ use serde::Serialize;
 use auth::authorize;
 pub use auth::create_key;
 pub use exception::Exception;
-pub use report::{Document, report};
+pub use report::{Answer, Document, Spooled, report};
 pub use request::Params;
 
 use crate::calendar::Month;

@@ -26,6 +26,28 @@ pub struct Document {
     pub items: Vec<Items>,
 }
 
+/// A report's answer: one document, or an Item Report's header with its items spooled to a
+/// file (a consortium's year runs to hundreds of thousands of items: held whole, they took
+/// hundreds of megabytes of memory per report).
+pub enum Answer {
+    Document(Box<Document>),
+    Spooled(Spooled),
+}
+
+/// The parts of an Item Report's JSON, in order: `head`, the items file's bytes, `TAIL`.
+pub struct Spooled {
+    /// `{"Report_Header":{…},"Report_Items":[{"Items":[`
+    pub head: Vec<u8>,
+    /// The items as JSON objects separated by commas, in a temporary file (unlinked: gone when
+    /// closed), read from its start.
+    pub items: std::fs::File,
+    pub items_len: u64,
+}
+
+impl Spooled {
+    pub const TAIL: &'static [u8] = b"]}]}";
+}
+
 #[derive(Debug, Serialize)]
 pub struct Header {
     #[serde(rename = "Release")]
@@ -62,12 +84,12 @@ pub struct ReportFilters {
     pub chosen: Filters,
 }
 
-/// The items of a report: the platform's (PR, PR_P1) or the discs' (IR, IR_M1).
+/// The items of a document: the platform's (PR, PR_P1). An Item Report's are written as
+/// `{"Items": [item, …]}` into a [`Spooled`] answer.
 #[derive(Debug, Serialize)]
 #[serde(untagged)]
 pub enum Items {
     Platform(PlatformUsage),
-    Discs(DiscUsage),
 }
 
 #[derive(Debug, Serialize)]
@@ -76,12 +98,6 @@ pub struct PlatformUsage {
     pub platform: String,
     #[serde(rename = "Attribute_Performance")]
     pub performance: Vec<AttributePerformance>,
-}
-
-#[derive(Debug, Serialize)]
-pub struct DiscUsage {
-    #[serde(rename = "Items")]
-    pub items: Vec<Item>,
 }
 
 #[derive(Debug, Serialize)]
@@ -125,7 +141,7 @@ pub async fn report(
     svc: &Service<'_>,
     report: Report,
     params: &Params,
-) -> Result<Document, Exception> {
+) -> Result<Answer, Exception> {
     let customer = authorize(svc, params).await?;
     let (begin, end) = match (params.get("begin_date"), params.get("end_date")) {
         (Some(b), Some(e)) => (b, e),
@@ -172,13 +188,18 @@ pub async fn report(
     if end > last && last >= begin {
         header_end = last.last_day();
     }
-    let items = if from <= to {
-        build_items(svc, &customer, &req, from, to).await?
-    } else {
-        Vec::new()
+    let (items, spooled) = match (from <= to, report) {
+        (false, _) => (Vec::new(), None),
+        (true, Report::Pr | Report::PrP1) => {
+            (platform_items(svc, &customer, &req, from, to).await?, None)
+        }
+        (true, Report::Ir | Report::IrM1) => (
+            Vec::new(),
+            spool_items(svc, &customer, &req, from, to).await?,
+        ),
     };
     let covered_by_303x = from > to;
-    if items.is_empty() && !covered_by_303x {
+    if items.is_empty() && spooled.is_none() && !covered_by_303x {
         req.exceptions.push(Exception::new(3030));
     }
     req.exceptions.sort_by_key(|e| e.code);
@@ -201,7 +222,24 @@ pub async fn report(
         attributes,
         exceptions: req.exceptions,
     };
-    Ok(Document { header, items })
+    let Some((items_file, items_len)) = spooled else {
+        return Ok(Answer::Document(Box::new(Document { header, items })));
+    };
+    let mut head = br#"{"Report_Header":"#.to_vec();
+    serde_json::to_writer(&mut head, &header).map_err(|e| spool_failed(&e))?;
+    head.extend_from_slice(br#","Report_Items":[{"Items":["#);
+    Ok(Answer::Spooled(Spooled {
+        head,
+        items: items_file,
+        items_len,
+    }))
+}
+
+fn spool_failed(e: &dyn std::fmt::Display) -> Exception {
+    Exception::from(crate::error::AppError::internal(
+        "spooling an Item Report",
+        e,
+    ))
 }
 
 /// RFC 3339 in UTC with a `Z`, to the second.
@@ -261,7 +299,10 @@ fn add(counts: &mut Performance, metric: &str, month: &str, n: i64) {
     }
 }
 
-async fn build_items(
+/// A Platform Report's items: the platform table holds its sums (a few rows a day), where
+/// the per-disc rows of a consortium's year run to millions; it has no item, YOP or
+/// Access_Type filter.
+async fn platform_items(
     svc: &Service<'_>,
     customer: &Customer,
     req: &Request,
@@ -269,133 +310,188 @@ async fn build_items(
     to: Month,
 ) -> Result<Vec<Items>, Exception> {
     let (first_day, last_day) = (from.first_day().to_string(), to.last_day().to_string());
-    // A Platform Report has no item, YOP or Access_Type filter: the platform table holds its
-    // sums (a few rows a day), where the per-disc rows of a consortium's year run to millions.
-    let facts = match req.report {
-        Report::Pr | Report::PrP1 => {
-            db::usage::monthly_platform(svc.db, customer.scope, &first_day, &last_day).await?
+    let facts = db::usage::monthly_platform(svc.db, customer.scope, &first_day, &last_day).await?;
+    let month = |m: &str| month_shown(req, from, m);
+    let mut by_type: BTreeMap<String, Performance> = BTreeMap::new();
+    for f in facts.iter().filter(|f| keep(req, f)) {
+        let counts = by_type.entry(f.data_type.clone()).or_default();
+        for metric in &req.metrics {
+            add(counts, metric, &month(&f.day), metric_value(f, metric));
         }
-        Report::Ir | Report::IrM1 => {
-            db::usage::monthly(svc.db, customer.scope, &first_day, &last_day).await?
+    }
+    let wants_platform = req
+        .data_types
+        .as_ref()
+        .is_none_or(|d| d.contains(&"Platform"));
+    if req.metrics.contains(&"Searches_Platform") && wants_platform && req.item.is_none() {
+        let counts = by_type.entry("Platform".into()).or_default();
+        let searches =
+            db::usage::monthly_searches(svc.db, customer.scope, &first_day, &last_day).await?;
+        for (m, n) in searches {
+            add(counts, "Searches_Platform", &month(&m), n);
         }
-    };
-    let facts: Vec<Fact> = facts.into_iter().filter(|f| keep(req, f)).collect();
-    let month = |m: &str| {
-        if req.total {
-            from.to_string()
-        } else {
-            m.to_string()
-        }
-    };
-    let platform = &svc.config.stats.platform;
+    }
     let access_method = req.show.contains(&"Access_Method").then_some("Regular");
-    match req.report {
-        Report::Pr | Report::PrP1 => {
-            let mut by_type: BTreeMap<String, Performance> = BTreeMap::new();
-            for f in &facts {
-                let counts = by_type.entry(f.data_type.clone()).or_default();
-                for metric in &req.metrics {
-                    add(counts, metric, &month(&f.day), metric_value(f, metric));
-                }
+    let performance: Vec<AttributePerformance> = by_type
+        .into_iter()
+        .filter(|(_, c)| !c.is_empty())
+        .map(|(data_type, performance)| AttributePerformance {
+            data_type,
+            yop: None,
+            access_type: None,
+            access_method,
+            performance,
+        })
+        .collect();
+    Ok(if performance.is_empty() {
+        Vec::new()
+    } else {
+        vec![Items::Platform(PlatformUsage {
+            platform: svc.config.stats.platform.clone(),
+            performance,
+        })]
+    })
+}
+
+/// The month a figure is shown under: its own, or the span's first for totals.
+fn month_shown(req: &Request, from: Month, m: &str) -> String {
+    if req.total {
+        from.to_string()
+    } else {
+        m.to_string()
+    }
+}
+
+/// A disc's figures by the attributes shown (Data_Type, YOP, Access_Type).
+type Groups = BTreeMap<(String, Option<String>, Option<String>), Performance>;
+
+/// Items whose names are asked together (one query per this many).
+const ITEMS_PER_BATCH: usize = 1000;
+
+/// An Item Report's items, written one disc at a time (the rows come in disc order) to an
+/// unlinked temporary file beside the upload staging: memory holds one batch of items, whatever
+/// the report's size. None when no disc has a figure to show.
+async fn spool_items(
+    svc: &Service<'_>,
+    customer: &Customer,
+    req: &Request,
+    from: Month,
+    to: Month,
+) -> Result<Option<(std::fs::File, u64)>, Exception> {
+    use futures::TryStreamExt;
+    let (first_day, last_day) = (from.first_day().to_string(), to.last_day().to_string());
+    let dir = svc.config.local_staging_path();
+    let file = std::fs::create_dir_all(&dir)
+        .and_then(|()| tempfile::tempfile_in(&dir))
+        .map_err(|e| spool_failed(&e))?;
+    let mut out = Spool {
+        file: std::io::BufWriter::with_capacity(256 * 1024, file),
+        written: 0,
+    };
+    let mut batch: Vec<(i64, Groups)> = Vec::new();
+    let mut current: Option<(i64, Groups)> = None;
+    let mut rows = db::usage::monthly_by_disc(svc.db, customer.scope, &first_day, &last_day);
+    while let Some(f) = rows.try_next().await? {
+        if current.as_ref().is_some_and(|(id, _)| *id != f.disc_id) {
+            batch.extend(current.take().filter(|(_, g)| !g.is_empty()));
+            if batch.len() >= ITEMS_PER_BATCH {
+                out.items(svc, req, &mut batch).await?;
             }
-            let wants_platform = req
-                .data_types
-                .as_ref()
-                .is_none_or(|d| d.contains(&"Platform"));
-            if req.metrics.contains(&"Searches_Platform") && wants_platform && req.item.is_none() {
-                let counts = by_type.entry("Platform".into()).or_default();
-                let searches =
-                    db::usage::monthly_searches(svc.db, customer.scope, &first_day, &last_day)
-                        .await?;
-                for (m, n) in searches {
-                    add(counts, "Searches_Platform", &month(&m), n);
-                }
-            }
-            let performance: Vec<AttributePerformance> = by_type
-                .into_iter()
-                .filter(|(_, c)| !c.is_empty())
-                .map(|(data_type, performance)| AttributePerformance {
-                    data_type,
-                    yop: None,
-                    access_type: None,
-                    access_method,
-                    performance,
-                })
-                .collect();
-            Ok(if performance.is_empty() {
-                Vec::new()
-            } else {
-                vec![Items::Platform(PlatformUsage {
-                    platform: platform.clone(),
-                    performance,
-                })]
-            })
         }
-        Report::Ir | Report::IrM1 => {
-            type Attrs = (String, Option<String>, Option<String>);
-            let mut by_item: BTreeMap<i64, BTreeMap<Attrs, Performance>> = BTreeMap::new();
-            for f in &facts {
-                let attrs = (
-                    f.data_type.clone(),
-                    shown(req, "YOP", &f.yop),
-                    shown(req, "Access_Type", &f.access_type),
-                );
-                let counts = by_item
-                    .entry(f.disc_id)
-                    .or_default()
-                    .entry(attrs)
-                    .or_default();
-                for metric in &req.metrics {
-                    add(counts, metric, &month(&f.day), metric_value(f, metric));
-                }
-            }
-            by_item.retain(|_, groups| {
-                groups.retain(|_, c| !c.is_empty());
-                !groups.is_empty()
-            });
-            let ids: Vec<i64> = by_item.keys().copied().collect();
-            let names: HashMap<i64, (String, Option<String>)> = db::usage::disc_names(svc.db, &ids)
-                .await?
-                .into_iter()
-                .map(|(id, name, title)| (id, (name, title)))
-                .collect();
-            let base = svc.config.public_url();
-            let items: Vec<Item> = by_item
-                .into_iter()
-                .map(|(id, groups)| {
-                    let (name, title) = names.get(&id).cloned().unwrap_or_default();
-                    Item {
-                        item: match title {
-                            Some(t) => format!("Disc accompanying: {t}"),
-                            None => name,
-                        },
-                        publisher: "",
-                        platform: platform.clone(),
-                        item_id: ItemId {
-                            proprietary: format!("{}:disc-{id}", svc.config.stats.platform_id),
-                            uri: format!("{base}/api/v1/discs/{id}"),
-                        },
-                        performance: groups
-                            .into_iter()
-                            .map(|((data_type, yop, access_type), performance)| {
-                                AttributePerformance {
-                                    data_type,
-                                    yop,
-                                    access_type,
-                                    access_method,
-                                    performance,
-                                }
-                            })
-                            .collect(),
-                    }
-                })
-                .collect();
-            Ok(if items.is_empty() {
-                Vec::new()
-            } else {
-                vec![Items::Discs(DiscUsage { items })]
-            })
+        if !keep(req, &f) {
+            continue;
         }
+        let groups = &mut current.get_or_insert_with(|| (f.disc_id, Groups::new())).1;
+        let attrs = (
+            f.data_type.clone(),
+            shown(req, "YOP", &f.yop),
+            shown(req, "Access_Type", &f.access_type),
+        );
+        let counts = groups.entry(attrs).or_default();
+        for metric in &req.metrics {
+            add(
+                counts,
+                metric,
+                &month_shown(req, from, &f.day),
+                metric_value(&f, metric),
+            );
+        }
+        if counts.is_empty() {
+            groups.retain(|_, c| !c.is_empty());
+        }
+    }
+    drop(rows);
+    batch.extend(current.take().filter(|(_, g)| !g.is_empty()));
+    out.items(svc, req, &mut batch).await?;
+    if out.written == 0 {
+        return Ok(None);
+    }
+    let mut file = out.file.into_inner().map_err(|e| spool_failed(&e))?;
+    let len = std::io::Seek::seek(&mut file, std::io::SeekFrom::Current(0))
+        .and_then(|len| std::io::Seek::rewind(&mut file).map(|()| len))
+        .map_err(|e| spool_failed(&e))?;
+    Ok(Some((file, len)))
+}
+
+/// The items file being written, and how many items it holds.
+struct Spool {
+    file: std::io::BufWriter<std::fs::File>,
+    written: usize,
+}
+
+impl Spool {
+    /// Writes `batch`'s discs as items (their names asked in one query), emptying it.
+    async fn items(
+        &mut self,
+        svc: &Service<'_>,
+        req: &Request,
+        batch: &mut Vec<(i64, Groups)>,
+    ) -> Result<(), Exception> {
+        use std::io::Write;
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let ids: Vec<i64> = batch.iter().map(|(id, _)| *id).collect();
+        let mut names: HashMap<i64, (String, Option<String>)> = db::usage::disc_names(svc.db, &ids)
+            .await?
+            .into_iter()
+            .map(|(id, name, title)| (id, (name, title)))
+            .collect();
+        let base = svc.config.public_url();
+        let access_method = req.show.contains(&"Access_Method").then_some("Regular");
+        for (id, groups) in batch.drain(..) {
+            let (name, title) = names.remove(&id).unwrap_or_default();
+            let item = Item {
+                item: match title {
+                    Some(t) => format!("Disc accompanying: {t}"),
+                    None => name,
+                },
+                publisher: "",
+                platform: svc.config.stats.platform.clone(),
+                item_id: ItemId {
+                    proprietary: format!("{}:disc-{id}", svc.config.stats.platform_id),
+                    uri: format!("{base}/api/v1/discs/{id}"),
+                },
+                performance: groups
+                    .into_iter()
+                    .map(
+                        |((data_type, yop, access_type), performance)| AttributePerformance {
+                            data_type,
+                            yop,
+                            access_type,
+                            access_method,
+                            performance,
+                        },
+                    )
+                    .collect(),
+            };
+            if self.written > 0 {
+                self.file.write_all(b",").map_err(|e| spool_failed(&e))?;
+            }
+            serde_json::to_writer(&mut self.file, &item).map_err(|e| spool_failed(&e))?;
+            self.written += 1;
+        }
+        Ok(())
     }
 }
 

@@ -97,7 +97,6 @@ impl Attributes {
 /// What a report request asks for, once read.
 #[derive(Debug)]
 pub struct Request {
-    pub report: Report,
     pub metrics: Vec<&'static str>,
     pub data_types: Option<Vec<&'static str>>,
     pub access_types: Option<Vec<&'static str>>,
@@ -161,7 +160,6 @@ fn flag(value: &str) -> Result<bool, ()> {
 
 pub fn parse_request(report: Report, params: &Params, platform_id: &str) -> Request {
     let mut r = Request {
-        report,
         metrics: report.metrics().to_vec(),
         data_types: None,
         access_types: None,

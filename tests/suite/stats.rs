@@ -23,6 +23,7 @@ on_both_backends!(
     sushi_report_exceptions,
     sushi_refusals,
     sushi_harvested_by_celus_nigiri,
+    an_item_report_of_thousands_of_discs,
 );
 
 const FIREFOX: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0";
@@ -838,6 +839,79 @@ async fn sushi_report_figures(backend: Backend) -> Result<()> {
         json!({ &m1: 5 })
     );
 
+    Ok(())
+}
+
+/// An Item Report of more discs than are named in one batch (1,000): its items are spooled
+/// and sent after the header, whole, in disc order, each with its own figures, and the
+/// answer's length is what it says.
+async fn an_item_report_of_thousands_of_discs(backend: Backend) -> Result<()> {
+    let w = World::new(backend).await?;
+    let a = spindle::db::members::by_code(&w.app.state.db, "A")
+        .await?
+        .context("member")?
+        .id;
+    // Two months ago had no usage: these rows are that month's whole IR (discs that are gone
+    // keep their figures, named by nothing).
+    let day = format!("{}-15", w.m2);
+    let discs = 2_345_i64;
+    for chunk in (0..discs).collect::<Vec<_>>().chunks(500) {
+        spindle::db::on_pool!(&w.app.state.db, pool => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "INSERT INTO usage_daily (day, member_id, disc_id, data_type, access_type, yop, tii, tir, uii, uir, no_license, limit_exceeded, views, downloads, launches) ",
+            );
+            qb.push_values(chunk, |mut row, i| {
+                row.push_bind(&day)
+                    .push_bind(a)
+                    .push_bind(1_000_000 + i)
+                    .push_bind("Multimedia")
+                    .push_bind("Controlled")
+                    .push_bind("0001")
+                    .push_bind(i + 1)
+                    .push_bind(i + 1)
+                    .push_bind(1_i64)
+                    .push_bind(1_i64)
+                    .push_bind(0_i64)
+                    .push_bind(0_i64)
+                    .push_bind(0_i64)
+                    .push_bind(i + 1)
+                    .push_bind(0_i64);
+            });
+            qb.build().execute(pool).await?;
+        });
+    }
+    let mut qs = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in [creds("A", &w.key_a), range(&w.m2, &w.m2)].concat() {
+        qs.append_pair(k, &v);
+    }
+    let r = w
+        .app
+        .client
+        .get(w.app.url(&format!("/sushi/r51/reports/ir?{}", qs.finish())))
+        .send()
+        .await?;
+    ensure!(r.status() == 200, "{}", r.status());
+    let length: usize = common::header(&r, "content-length").parse()?;
+    let body = r.bytes().await?;
+    ensure!(body.len() == length, "{} bytes of {length}", body.len());
+    let ir: Value = serde_json::from_slice(&body)?;
+    ensure!(
+        ir["Report_Header"]["Report_ID"] == "IR" && ir["Report_Header"].get("Exceptions").is_none(),
+        "{:#}",
+        ir["Report_Header"]
+    );
+    let items = ir["Report_Items"][0]["Items"].as_array().context("items")?;
+    ensure!(items.len() == discs as usize, "{} items", items.len());
+    for (i, item) in items.iter().enumerate() {
+        let id = 1_000_000 + i as i64;
+        let perf = &item["Attribute_Performance"][0]["Performance"];
+        ensure!(
+            item["Item_ID"]["Proprietary"] == format!("spindle:disc-{id}")
+                && perf["Total_Item_Requests"] == json!({ &w.m2: i + 1 })
+                && perf["Unique_Item_Requests"] == json!({ &w.m2: 1 }),
+            "item {i}: {item}"
+        );
+    }
     Ok(())
 }
 
