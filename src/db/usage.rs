@@ -281,6 +281,18 @@ pub async fn monthly(db: &Db, member_id: i64, from: &str, to: &str) -> Result<Ve
     .await
 }
 
+/// The figures a [`Fact`] holds, summed, as SQL select items (a literal, for `concat!`).
+macro_rules! summed_figures {
+    () => {
+        "CAST(SUM(tii) AS BIGINT) AS tii, CAST(SUM(tir) AS BIGINT) AS tir,
+         CAST(SUM(uii) AS BIGINT) AS uii, CAST(SUM(uir) AS BIGINT) AS uir,
+         CAST(SUM(no_license) AS BIGINT) AS no_license,
+         CAST(SUM(limit_exceeded) AS BIGINT) AS limit_exceeded,
+         CAST(SUM(views) AS BIGINT) AS views, CAST(SUM(downloads) AS BIGINT) AS downloads,
+         CAST(SUM(launches) AS BIGINT) AS launches"
+    };
+}
+
 /// [`monthly`]'s rows as a stream, in disc order (then month): an Item Report reads a
 /// consortium's year one disc at a time instead of all at once.
 pub fn monthly_by_disc<'a>(
@@ -290,17 +302,13 @@ pub fn monthly_by_disc<'a>(
     to: &'a str,
 ) -> futures::stream::BoxStream<'a, Result<Fact, DbError>> {
     use futures::{StreamExt, TryStreamExt};
-    const SQL: &str =
-        "SELECT substr(day, 1, 7) AS day, member_id, disc_id, data_type, access_type, yop,
-                CAST(SUM(tii) AS BIGINT) AS tii, CAST(SUM(tir) AS BIGINT) AS tir,
-                CAST(SUM(uii) AS BIGINT) AS uii, CAST(SUM(uir) AS BIGINT) AS uir,
-                CAST(SUM(no_license) AS BIGINT) AS no_license,
-                CAST(SUM(limit_exceeded) AS BIGINT) AS limit_exceeded,
-                CAST(SUM(views) AS BIGINT) AS views, CAST(SUM(downloads) AS BIGINT) AS downloads,
-                CAST(SUM(launches) AS BIGINT) AS launches
-         FROM usage_daily WHERE member_id = $1 AND day >= $2 AND day <= $3
+    const SQL: &str = concat!(
+        "SELECT substr(day, 1, 7) AS day, member_id, disc_id, data_type, access_type, yop, ",
+        summed_figures!(),
+        " FROM usage_daily WHERE member_id = $1 AND day >= $2 AND day <= $3
          GROUP BY substr(day, 1, 7), member_id, disc_id, data_type, access_type, yop
-         ORDER BY disc_id, 1";
+         ORDER BY disc_id, 1"
+    );
     on_pool!(db, pool => sqlx::query_as::<_, Fact>(SQL)
         .bind(member_id)
         .bind(from)
@@ -341,16 +349,11 @@ async fn by_month(
     (member_id, from, to): (i64, &str, &str),
 ) -> Result<Vec<Fact>, DbError> {
     let sql = format!(
-        "SELECT substr(day, 1, 7) AS day, member_id, {columns},
-                CAST(SUM(tii) AS BIGINT) AS tii, CAST(SUM(tir) AS BIGINT) AS tir,
-                CAST(SUM(uii) AS BIGINT) AS uii, CAST(SUM(uir) AS BIGINT) AS uir,
-                CAST(SUM(no_license) AS BIGINT) AS no_license,
-                CAST(SUM(limit_exceeded) AS BIGINT) AS limit_exceeded,
-                CAST(SUM(views) AS BIGINT) AS views, CAST(SUM(downloads) AS BIGINT) AS downloads,
-                CAST(SUM(launches) AS BIGINT) AS launches
+        "SELECT substr(day, 1, 7) AS day, member_id, {columns}, {sums}
          FROM {table} WHERE member_id = $1 AND day >= $2 AND day <= $3
          GROUP BY substr(day, 1, 7), member_id, {keys}
-         ORDER BY {order}"
+         ORDER BY {order}",
+        sums = summed_figures!()
     );
     Ok(on_pool!(db, pool => {
         sqlx::query_as::<_, Fact>(&sql)

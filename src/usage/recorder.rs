@@ -216,21 +216,7 @@ mod tests {
             last_warning: AtomicI64::new(0),
         };
         let metrics = Metrics::default();
-        let event = EventRow {
-            id: 0,
-            ts_ms: 0,
-            action: "landing".into(),
-            disc_id: Some(1),
-            file_path: None,
-            url_key: "GET /".into(),
-            status: 200,
-            members: String::new(),
-            dc_key: String::new(),
-            dc_key_prev: None,
-            session_key: String::new(),
-            robot: false,
-            access_type: "Controlled".into(),
-        };
+        let event = event_at(0);
         for _ in 0..3 {
             recorder.record(event.clone(), &metrics);
         }
