@@ -75,8 +75,7 @@ spindle() {
   port=$(free_port)
   SPINDLE_LOG__FILTER=warn "$SERVER_BIN" --data-dir "$data" serve --listen "127.0.0.1:$port" >"$W/server.log" 2>&1 &
   PID=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$port/readyz" >/dev/null && break; sleep 0.1; done
-  curl -sf "http://127.0.0.1:$port/readyz" >/dev/null || { cat "$W/server.log"; die "Spindle did not start"; }
+  wait_ready "http://127.0.0.1:$port" "$W/server.log"
   sync
   local c0 line c1
   c0=$(cpu "$PID")

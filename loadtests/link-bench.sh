@@ -31,7 +31,7 @@ PORT=$(free_port)
 SPINDLE_LINKING__ALLOW_NETWORKS='["127.0.0.0/8"]' SPINDLE_LOG__FILTER=warn "$BIN" --data-dir "$W/data" serve --listen "127.0.0.1:$PORT" >"$W/server.log" 2>&1 &
 PID=$!
 BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 100); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1; done
+wait_ready "$BASE" "$W/server.log"
 curl -sf -X PUT "$BASE/api/v1/members/BENCH/catalogue" -H "Authorization: Bearer $TOKEN" \
   -H 'Content-Type: application/json' \
   -d "{\"kind\":\"sru\",\"sru\":{\"url\":\"$SPINDLE_TEST_ZEBRA_URL/marc21\"}}" >/dev/null

@@ -47,8 +47,7 @@ serve() {
     "$BIN" --data-dir "$DATA" serve --listen "127.0.0.1:$PORT" >>"$W/server.log" 2>&1 &
   PID=$!
   BASE="http://127.0.0.1:$PORT"
-  for _ in $(seq 300); do curl -sf "$BASE/readyz" >/dev/null && return; sleep 0.2; done
-  cat "$W/server.log" >&2; echo "national: Spindle did not start" >&2; exit 1
+  wait_ready "$BASE" "$W/server.log"
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
 

@@ -168,8 +168,7 @@ run_backend() {
     "${spindle[@]}" serve --listen "127.0.0.1:$port" >>"$W/server-$backend.log" 2>&1 &
     pid=$!
     SERVER_PIDS+=("$pid")
-    for i in $(seq 300); do curl -sf "$base/readyz" >/dev/null && break; sleep 0.1; done
-    curl -sf "$base/readyz" >/dev/null || { cat "$W/server-$backend.log"; die "Spindle ($backend) did not start"; }
+    wait_ready "$base" "$W/server-$backend.log"
   }
   start_spindle
   echo "== Spindle on $backend (pid $pid)"

@@ -30,7 +30,7 @@ PORT=$(free_port)
 SPINDLE_LOG__FILTER=warn "$BIN" --data-dir "$W/data" serve --listen "127.0.0.1:$PORT" >"$W/server.log" 2>&1 &
 PID=$!
 BASE="http://127.0.0.1:$PORT"
-for _ in $(seq 100); do curl -sf "$BASE/readyz" >/dev/null && break; sleep 0.1; done
+wait_ready "$BASE" "$W/server.log"
 mkdir -p "$W/iso" && head -c 8M /dev/urandom >"$W/iso/data.bin"
 xorriso -as mkisofs -quiet -r -J -o "$W/bench.iso" "$W/iso"
 target/release/spindle-load --base "$BASE" --token "$TOKEN" upload "$W/bench.iso" >/dev/null

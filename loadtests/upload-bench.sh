@@ -50,7 +50,7 @@ TOKEN=$("$BIN" --data-dir "$W/data" token create --role librarian --member BENCH
 SPORT=$(port)
 SPINDLE_LOG__FILTER=warn "$BIN" --data-dir "$W/data" serve --listen "127.0.0.1:$SPORT" >"$W/server.log" 2>&1 &
 PIDS+=($!)
-for _ in $(seq 100); do curl -sf "http://127.0.0.1:$SPORT/readyz" >/dev/null && break; sleep 0.1; done
+wait_ready "http://127.0.0.1:$SPORT" "$W/server.log"
 
 # Hashing phase only: each run with a fresh state file, stopped by a dry server check
 # (`hashing-done` is printed before anything is sent).
@@ -79,7 +79,7 @@ e2e() {
   local p; p=$(port)
   SPINDLE_LOG__FILTER=warn "$BIN" --data-dir "$data" serve --listen "127.0.0.1:$p" >"$W/server.log" 2>&1 &
   local pid=$!
-  for _ in $(seq 100); do curl -sf "http://127.0.0.1:$p/readyz" >/dev/null && break; sleep 0.1; done
+  wait_ready "http://127.0.0.1:$p" "$W/server.log"
   sync
   local s; s=$(now)
   "$BIN" upload --server "http://127.0.0.1:$p" --token "$token" --dir "$W/shelf" --state "$W/state.json" \

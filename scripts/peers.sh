@@ -213,6 +213,17 @@ start_postgres() {
   echo "peers: PostgreSQL on 127.0.0.1:$PG_PORT"
 }
 
+# Waits up to 60 s until the Spindle at BASE answers /readyz; else shows LOG and fails.
+wait_ready() { # BASE [LOG]
+  local i
+  for i in $(seq 600); do
+    curl -sf "$1/readyz" >/dev/null && return 0
+    sleep 0.1
+  done
+  [ -n "${2:-}" ] && cat "$2" >&2
+  die "Spindle did not answer at $1/readyz"
+}
+
 # A Garage node's configuration: garage_config DIR SECRET REPLICATION RPC S3 ADMIN [RPC_TIMEOUT_MS]
 # writes DIR/garage.toml (metadata and data under DIR, everything on loopback; Garage's own
 # RPC timeout, 300 s, unless given).
