@@ -43,12 +43,6 @@ PIDS="$DIR/pids"
 
 as_pg() { if [ "$(id -u)" = 0 ]; then runuser -u postgres -- "$@"; else "$@"; fi; }
 
-wait_http() { # URL WHAT
-  local i
-  for i in $(seq 300); do curl -sf "$1" >/dev/null 2>&1 && return 0; sleep 0.1; done
-  die "$2 did not answer at $1"
-}
-
 # A streaming replica of the primary (pg_basebackup -R), synchronous, so that a commit the
 # primary acknowledged is on the replica too and a failover loses none.
 replica_up() {
@@ -107,7 +101,7 @@ spindle_start() { # N
   env "${envs[@]}" "$(cat "$DIR/spindle.bin")" --data-dir "$DIR/node$n" serve --listen "127.0.0.1:$port" \
     >>"$DIR/node$n/server.log" 2>&1 &
   echo $! >"$PIDS/spindle-$n.pid"
-  wait_http "http://127.0.0.1:$port/readyz" "Spindle node $n"
+  wait_ready "http://127.0.0.1:$port" "$DIR/node$n/server.log"
 }
 
 garage_up() {
@@ -251,7 +245,7 @@ up() {
     echo "${ports[$((n - 1))]}" >"$DIR/node$n/port"
     spindle_start "$n"
   done
-  wait_http "http://127.0.0.1:$LB_PORT/readyz" "the Spindle balancer"
+  wait_ready "http://127.0.0.1:$LB_PORT" "$DIR/nginx/error.log"
   {
     echo "export CLUSTER_LB=http://127.0.0.1:$LB_PORT"
     echo "export CLUSTER_NODES=\"http://127.0.0.1:${ports[0]} http://127.0.0.1:${ports[1]}\""

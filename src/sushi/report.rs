@@ -393,7 +393,7 @@ async fn spool_items(
     let mut rows = db::usage::monthly_by_disc(svc.db, customer.scope, &first_day, &last_day);
     while let Some(f) = rows.try_next().await? {
         if current.as_ref().is_some_and(|(id, _)| *id != f.disc_id) {
-            batch.extend(current.take().filter(|(_, g)| !g.is_empty()));
+            batch.extend(current.take().and_then(shown_disc));
             if batch.len() >= ITEMS_PER_BATCH {
                 out.items(svc, req, &mut batch).await?;
             }
@@ -416,21 +416,25 @@ async fn spool_items(
                 metric_value(&f, metric),
             );
         }
-        if counts.is_empty() {
-            groups.retain(|_, c| !c.is_empty());
-        }
     }
     drop(rows);
-    batch.extend(current.take().filter(|(_, g)| !g.is_empty()));
+    batch.extend(current.take().and_then(shown_disc));
     out.items(svc, req, &mut batch).await?;
     if out.written == 0 {
         return Ok(None);
     }
     let mut file = out.file.into_inner().map_err(|e| spool_failed(&e))?;
-    let len = std::io::Seek::seek(&mut file, std::io::SeekFrom::Current(0))
+    let len = std::io::Seek::stream_position(&mut file)
         .and_then(|len| std::io::Seek::rewind(&mut file).map(|()| len))
         .map_err(|e| spool_failed(&e))?;
     Ok(Some((file, len)))
+}
+
+/// A finished disc as an item: without its attribute groups that count nothing, and None when
+/// none is left.
+fn shown_disc((id, mut groups): (i64, Groups)) -> Option<(i64, Groups)> {
+    groups.retain(|_, c| !c.is_empty());
+    (!groups.is_empty()).then_some((id, groups))
 }
 
 /// The items file being written, and how many items it holds.

@@ -1546,6 +1546,10 @@ async fn postgres_fails_over_without_a_restart() -> Result<()> {
     // Every range answered is counted: the nodes held the events the database refused, and
     // wrote them once the promoted replica took writes (generous: an outcome, not a time).
     let answered = seen.get("range 206").copied().unwrap_or(0) as i64;
+    ensure!(
+        answered > 0,
+        "no download was answered during the load: {seen:?}"
+    );
     pg.close().await;
     let pg = sqlx::postgres::PgPoolOptions::new()
         .max_connections(1)

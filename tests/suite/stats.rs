@@ -527,18 +527,23 @@ impl World {
         Ok(k)
     }
 
-    /// GETs `/sushi/r51/{path}` with `query`: the status and the JSON body.
-    async fn sushi(&self, path: &str, query: Vec<(&str, String)>) -> Result<(u16, Value)> {
+    /// The answer to a GET of `/sushi/r51/{path}` with `query`.
+    async fn get(&self, path: &str, query: Vec<(&str, String)>) -> Result<reqwest::Response> {
         let mut qs = form_urlencoded::Serializer::new(String::new());
         for (k, v) in &query {
             qs.append_pair(k, v);
         }
-        let r = self
+        Ok(self
             .app
             .client
             .get(self.app.url(&format!("/sushi/r51/{path}?{}", qs.finish())))
             .send()
-            .await?;
+            .await?)
+    }
+
+    /// GETs `/sushi/r51/{path}` with `query`: the status and the JSON body.
+    async fn sushi(&self, path: &str, query: Vec<(&str, String)>) -> Result<(u16, Value)> {
+        let r = self.get(path, query).await?;
         let status = r.status().as_u16();
         let body: Value = r.json().await.unwrap_or(Value::Null);
         Ok((status, body))
@@ -880,15 +885,11 @@ async fn an_item_report_of_thousands_of_discs(backend: Backend) -> Result<()> {
             qb.build().execute(pool).await?;
         });
     }
-    let mut qs = form_urlencoded::Serializer::new(String::new());
-    for (k, v) in [creds("A", &w.key_a), range(&w.m2, &w.m2)].concat() {
-        qs.append_pair(k, &v);
-    }
     let r = w
-        .app
-        .client
-        .get(w.app.url(&format!("/sushi/r51/reports/ir?{}", qs.finish())))
-        .send()
+        .get(
+            "reports/ir",
+            [creds("A", &w.key_a), range(&w.m2, &w.m2)].concat(),
+        )
         .await?;
     ensure!(r.status() == 200, "{}", r.status());
     let length: usize = common::header(&r, "content-length").parse()?;
