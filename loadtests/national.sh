@@ -17,6 +17,8 @@
 #   SCALES="0.01 0.1" loadtests/national.sh          # the sizes to run, smallest first
 #   RATE=50 SECS=20 REPEAT=5 loadtests/national.sh
 #   ALT_BIN=/path/to/spindle loadtests/national.sh   # the Item Reports again from another build
+#   COLD=1 loadtests/national.sh   # the requests also cold (PostgreSQL restarted, page cache
+#                                   # dropped: root), cold after pg_prewarm, and warm
 # Results: one JSON line per figure on stdout and in loadtests/results-national-DATE.jsonl.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -29,6 +31,7 @@ SCALES=${SCALES:-0.01 0.1}
 RATE=${RATE:-50}
 SECS=${SECS:-20}
 REPEAT=${REPEAT:-5}
+COLD=${COLD:-0}
 cargo build --release --quiet -p spindle -p spindle-loadtests
 BIN=$ROOT/target/release/spindle
 GEN=$ROOT/target/release/spindle-national
@@ -50,6 +53,19 @@ serve() {
   wait_ready "$BASE" "$W/server.log"
 }
 stop() { kill "$PID"; wait "$PID" 2>/dev/null || true; PID=; }
+# measure ROUND: every kind of request at RATE for SECS, each line tagged with ROUND.
+measure() {
+  "$GEN" measure --base "$BASE" --scale "$SCALE" --rate "$RATE" --secs "$SECS" --server-pid "$PID" \
+    | while read -r line; do record "{\"scale\": $SCALE, \"round\": \"$1\", \"figure\": $line}"; done
+}
+# Spindle stopped, PostgreSQL restarted, the kernel's page cache dropped.
+cold_start() {
+  stop
+  "${PG_STOP[@]}" >/dev/null
+  sync
+  echo 3 >/proc/sys/vm/drop_caches || { echo "national: COLD=1 drops the page cache: run as root" >&2; exit 1; }
+  "${PG_START[@]}" >/dev/null
+}
 
 # ir STEP BEGIN END: the consortium's Item Report (one item per disc used: a large answer),
 # timed, with the server's resident memory before it and its peak during it (the peak is reset
@@ -137,8 +153,25 @@ for SCALE in $SCALES; do
   record "{\"scale\": $SCALE, \"figure\": {\"step\": \"size\", \"sizes\": $SIZES}}"
 
   serve
-  "$GEN" measure --base "$BASE" --scale "$SCALE" --rate "$RATE" --secs "$SECS" --server-pid "$PID" \
-    | while read -r line; do record "{\"scale\": $SCALE, \"figure\": $line}"; done
+  measure "after the load"
+  if [ "$COLD" = 1 ]; then
+    # The same requests on a cold cache: PostgreSQL restarted (its buffers empty) and the
+    # kernel's page cache dropped (as root, in this harness only); then again after reading the
+    # search's tables and trigram index into PostgreSQL's cache first (pg_prewarm, in
+    # PostgreSQL's contrib: what an operator can do after a restart); then once more, warm.
+    cold_start
+    serve
+    measure "cold"
+    cold_start
+    t0=$(date +%s.%N)
+    blocks=$("${PSQL[@]}" -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm;
+      SELECT SUM(pg_prewarm(r)) FROM unnest(ARRAY['search_text_trgm', 'search_text',
+        'search_discs', 'search_discs_pkey']::regclass[]) r")
+    record "{\"scale\": $SCALE, \"figure\": {\"step\": \"pg_prewarm search\", \"blocks\": $blocks, \"secs\": $(secs_of "$t0")}}"
+    serve
+    measure "prewarmed"
+    measure "warm"
+  fi
 
   KEY=$("$BIN" --data-dir "$DATA" sushi-key create)
   FROM=$(date -u -d "$(date -u +%Y-%m-01) -12 month" +%Y-%m)

@@ -3,9 +3,11 @@
 //! `generate`: fills a PostgreSQL database that Spindle has migrated with a consortium of
 //! `--scale` × (1,800 members, 2.5 million discs, 2 million distinct images with 50 million
 //! files, 2.5 million catalogue records, 40 million usage events over the past year). Books
-//! have Chinese or English titles, authors and publishers, valid ISBNs (978-7…), and their
-//! discs the file trees of book CDs (autorun, setup, audio units, chapter PDFs, a program);
-//! a fifth of the discs are a copy another library also holds (one image, several discs).
+//! have Chinese or English titles (a long tail of distinct titles over common words: see
+//! `titles.rs`), authors and publishers, valid ISBNs (978-7…), and their discs the file trees
+//! of book CDs (autorun, setup, audio units, chapter PDFs, a program); a fifth of the discs are
+//! further copies of a book another library holds (one image, several discs), spread over the
+//! books by a Zipf law: a few textbooks in hundreds of libraries, most books in one.
 //! Image rows copy their format, view and layout from a real image Spindle indexed first (the
 //! script uploads one built by xorriso); each disc's search text is what Spindle's own search
 //! refresh would write. Rows go in by COPY with the secondary indexes dropped and rebuilt.
@@ -29,10 +31,13 @@ use clap::{Parser, Subcommand};
 use serde_json::json;
 use spindle::calendar::Day;
 use spindle::db::Db;
+use spindle::http::web::escape_html;
 use spindle::usage::{DAY_MS, rollup};
 use spindle_integrations::isbn::Isbn;
 use sqlx::PgPool;
 use sqlx::postgres::PgPoolCopyExt;
+
+mod titles;
 
 #[derive(Parser)]
 struct Args {
@@ -73,6 +78,9 @@ const DISCS: f64 = 2_500_000.0;
 const EVENTS: f64 = 40_000_000.0;
 /// Distinct images per disc (a fifth of the discs are another library's copy).
 const IMAGES_PER_DISC: f64 = 0.8;
+/// The Zipf exponent of further copies over books (see [`disc_book`]): with 0.6 the commonest
+/// book is on ~490 discs at the full size, ~120 at 1/10 (of 1,800 and 180 members).
+const HOLDERS_ZIPF: f64 = 0.6;
 /// Generated ids start here, above anything the template run created.
 const FIRST_ID: i64 = 1_000;
 
@@ -109,128 +117,6 @@ fn pick<'a>(list: &[&'a str], n: i64, salt: u64) -> &'a str {
     list[(h(n, salt) % list.len() as u64) as usize]
 }
 
-const ZH_SUBJECTS: &[&str] = &[
-    "高等数学",
-    "线性代数",
-    "概率论与数理统计",
-    "大学物理",
-    "大学英语",
-    "计算机应用基础",
-    "C语言程序设计",
-    "数据结构",
-    "操作系统",
-    "计算机网络",
-    "数据库原理",
-    "软件工程",
-    "电路分析",
-    "模拟电子技术",
-    "数字电子技术",
-    "信号与系统",
-    "自动控制原理",
-    "机械制图",
-    "工程力学",
-    "材料力学",
-    "有机化学",
-    "无机化学",
-    "分析化学",
-    "生物化学",
-    "细胞生物学",
-    "遗传学",
-    "人体解剖学",
-    "生理学",
-    "病理学",
-    "药理学",
-    "内科学",
-    "外科学",
-    "护理学基础",
-    "中医基础理论",
-    "会计学",
-    "财务管理",
-    "市场营销",
-    "管理学",
-    "微观经济学",
-    "宏观经济学",
-    "统计学",
-    "金融学",
-    "国际贸易实务",
-    "法学概论",
-    "中国近现代史纲要",
-    "大学语文",
-    "现代汉语",
-    "古代汉语",
-    "中国古代文学",
-    "外国文学",
-    "新闻学概论",
-    "艺术设计基础",
-    "音乐欣赏",
-    "商务英语",
-    "英语听力",
-    "英语口语",
-    "日语",
-    "德语",
-    "法语",
-    "俄语",
-];
-const ZH_FORMS: &[&str] = &[
-    "教程",
-    "基础教程",
-    "实用教程",
-    "学习指导",
-    "习题集",
-    "实验指导",
-    "案例分析",
-    "听说教程",
-    "综合教程",
-    "精讲",
-    "入门",
-    "导论",
-    "多媒体课件",
-    "同步辅导",
-];
-const EN_SUBJECTS: &[&str] = &[
-    "Calculus",
-    "Linear Algebra",
-    "University Physics",
-    "Organic Chemistry",
-    "Cell Biology",
-    "Human Anatomy",
-    "Programming in C",
-    "Java Programming",
-    "Python for Data Science",
-    "Data Structures and Algorithms",
-    "Computer Networks",
-    "Operating Systems",
-    "Database Systems",
-    "Microeconomics",
-    "Macroeconomics",
-    "Financial Accounting",
-    "Marketing Management",
-    "Business Statistics",
-    "Business English",
-    "English Listening",
-    "Spoken English",
-    "Nursing Practice",
-    "Pharmacology",
-    "Mechanical Design",
-    "Circuit Analysis",
-    "Signals and Systems",
-    "Control Engineering",
-    "World History",
-    "Psychology",
-    "Sociology",
-];
-const EN_FORMS: &[&str] = &[
-    "An Introduction to",
-    "Essentials of",
-    "Principles of",
-    "Fundamentals of",
-    "A Practical Guide to",
-    "Workbook for",
-    "Lab Manual for",
-    "Advanced",
-    "Readings in",
-    "Case Studies in",
-];
 const ZH_SURNAMES: &[&str] = &[
     "王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周", "徐", "孙", "马", "朱", "胡", "郭",
     "何", "高", "林", "罗", "郑", "梁", "谢", "宋", "唐", "许", "韩", "冯", "邓", "曹",
@@ -377,20 +263,11 @@ fn isbn_of(n: i64) -> String {
 
 fn book(n: i64) -> Book {
     let zh = h(n, 1) % 10 < 6;
-    let edition = 1 + h(n, 4) % 4;
-    let (title, publisher) = if zh {
-        let mut t = format!("{}{}", pick(ZH_SUBJECTS, n, 2), pick(ZH_FORMS, n, 3));
-        if edition > 1 {
-            t.push_str(&format!("（第{edition}版）"));
-        }
-        (t, pick(ZH_PUBLISHERS, n, 8))
+    let title = titles::title(n, zh);
+    let publisher = if zh {
+        pick(ZH_PUBLISHERS, n, 8)
     } else {
-        let mut t = format!("{} {}", pick(EN_FORMS, n, 3), pick(EN_SUBJECTS, n, 2));
-        if edition > 1 {
-            let nth = ["", "", "2nd", "3rd", "4th"][edition as usize];
-            t.push_str(&format!(", {nth} edition"));
-        }
-        (t, pick(EN_PUBLISHERS, n, 8))
+        pick(EN_PUBLISHERS, n, 8)
     };
     let (surnames, given, sep) = if zh {
         (ZH_SURNAMES, ZH_GIVEN, "")
@@ -473,8 +350,20 @@ fn tree(n: i64, b: &Book) -> Vec<Entry> {
 }
 
 /// Disc `i` (0-based): the book it holds, its member and whether it is open.
+///
+/// Every book is on one disc at least (disc `i` < images holds book `i`); the other discs are
+/// further copies, and who holds a copy follows a Zipf law over the books (exponent
+/// [`HOLDERS_ZIPF`]): a few textbooks are held by hundreds of libraries at the full size, most
+/// books by one.
 fn disc_book(i: i64, size: &Size) -> i64 {
-    i % size.images
+    if i < size.images {
+        return i;
+    }
+    let u = (h(i, 22) >> 11) as f64 / (1u64 << 53) as f64;
+    let a = 1.0 - HOLDERS_ZIPF;
+    let top = (size.images as f64 + 1.0).powf(a);
+    let rank = (u * (top - 1.0) + 1.0).powf(1.0 / a) - 1.0;
+    (rank as i64).min(size.images - 1)
 }
 fn disc_member(i: i64, size: &Size) -> i64 {
     // A few large libraries hold most discs, as in the seed consortium.
@@ -928,6 +817,31 @@ async fn generate(database: String, scale: f64) -> Result<()> {
     sqlx::query("VACUUM ANALYZE").execute(&pool).await?;
     step("vacuum analyze", 0, t);
     step("generate (all)", 0, all);
+    shape(&pool).await
+}
+
+/// How the catalogue is shaped: distinct titles against books, how many titles are one
+/// book's own, and the largest groups (discs of one title, discs of one image).
+async fn shape(pool: &PgPool) -> Result<()> {
+    let (books, titles, once, top_title): (i64, i64, i64, i64) = sqlx::query_as(
+        "WITH t AS (SELECT r.title, COUNT(DISTINCT d.sha256) AS books
+                    FROM discs d JOIN disc_links l ON l.disc_id = d.id
+                    JOIN bib_records r ON r.id = l.bib_record_id GROUP BY r.title)
+         SELECT COALESCE(SUM(books), 0)::BIGINT, COUNT(*),
+                COUNT(*) FILTER (WHERE books = 1), COALESCE(MAX(books), 0) FROM t",
+    )
+    .fetch_one(pool)
+    .await?;
+    let top_image: i64 = sqlx::query_scalar(
+        "SELECT COALESCE(MAX(n), 0) FROM (SELECT COUNT(*) AS n FROM discs GROUP BY sha256) c",
+    )
+    .fetch_one(pool)
+    .await?;
+    println!(
+        "{}",
+        json!({"step": "shape", "books": books, "titles": titles, "titles_of_one_book": once,
+               "books_of_commonest_title": top_title, "discs_of_commonest_book": top_image})
+    );
     Ok(())
 }
 
@@ -1064,16 +978,21 @@ fn request(kind: &str, k: i64, size: &Size) -> (String, String) {
             .unwrap_or_default()
     };
     match kind {
+        // A popular book is on hundreds of discs, so its file or ISBN may list this disc on a
+        // later page: the answer must list the book (its title as a hit).
         "search title" => (format!("/search?{}", q(&b.title)), "id=\"hits\"".into()),
         "search file" => (
             format!("/search?{}", q(&format!("{}.EXE", b.code))),
-            format!("/discs/{id}\""),
+            format!(">{}</a>", escape_html(&b.title)),
         ),
         "search isbn" => {
             let digits: String = b.isbn.chars().filter(char::is_ascii_digit).collect();
-            (format!("/search?q={digits}"), format!("/discs/{id}\""))
+            (
+                format!("/search?q={digits}"),
+                format!(">{}</a>", escape_html(&b.title)),
+            )
         }
-        "disc page" => (format!("/discs/{id}"), b.title.clone()),
+        "disc page" => (format!("/discs/{id}"), escape_html(&b.title)),
         "folder" => (
             format!("/discs/{id}/browse/DOCS"),
             if b.zh { "第08章" } else { "Chapter08_" }.into(),
