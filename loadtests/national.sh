@@ -17,6 +17,8 @@
 #   SCALES="0.01 0.1" loadtests/national.sh          # the sizes to run, smallest first
 #   RATE=50 SECS=20 REPEAT=5 loadtests/national.sh
 #   ALT_BIN=/path/to/spindle loadtests/national.sh   # the Item Reports again from another build
+#   KEEP=1 loadtests/national.sh   # leave the databases in the work directory it names
+#   ROLLUP=0 loadtests/national.sh # no rollup of the year (SUSHI's reports then find no usage)
 #   COLD=1 loadtests/national.sh   # the requests also cold (PostgreSQL restarted, page cache
 #                                   # dropped: root), cold after pg_prewarm, and warm
 # Results: one JSON line per figure on stdout and in loadtests/results-national-DATE.jsonl.
@@ -39,7 +41,10 @@ OUT=${OUT:-$ROOT/loadtests/results-national-$(date -u +%F).jsonl}
 W=$(mktemp -d /tmp/spindle-national.XXXXXX)
 chmod 755 "$W"
 PID=
-trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; stop_peers; rm -rf "$W"' EXIT
+# KEEP=1 leaves the databases (PostgreSQL stopped, its data in $W/peers-SCALE/pg/data) to look
+# into afterwards.
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; stop_peers
+  if [ "${KEEP:-0}" = 1 ]; then echo "national: kept $W"; else rm -rf "$W"; fi' EXIT
 record() { echo "$1" | tee -a "$OUT"; }
 secs_of() { local t0=$1; python3 -c "import time; print(round(time.time() - $t0, 2))"; }
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024/1024)}' /proc/meminfo) GiB, $(date -u +%F)"
@@ -125,9 +130,11 @@ for SCALE in $SCALES; do
   "$GEN" generate --database "$SPINDLE_TEST_PG_URL" --scale "$SCALE" | while read -r line; do
     record "{\"scale\": $SCALE, \"generate\": $line}"
   done
-  "$GEN" rollup --database "$SPINDLE_TEST_PG_URL" | while read -r line; do
-    record "{\"scale\": $SCALE, \"figure\": $line}"
-  done
+  if [ "${ROLLUP:-1}" = 1 ]; then
+    "$GEN" rollup --database "$SPINDLE_TEST_PG_URL" | while read -r line; do
+      record "{\"scale\": $SCALE, \"figure\": $line}"
+    done
+  fi
 
   # `spindle migrate` on this data: the two newest migrations (0019: each searched disc's listed
   # facts, from the discs, their images, links and records; 0020: every disc row rewritten with

@@ -63,11 +63,7 @@ fn zh_title(n: i64) -> String {
 fn zh_subject(n: i64) -> String {
     match h(n, 50) % 100 {
         0..55 => part(ZH_SUBJECTS, n, 51).to_string(),
-        55..85 => format!(
-            "{}{}",
-            part(ZH_FIELDS, n, 52),
-            part(ZH_DISCIPLINES, n, 53)
-        ),
+        55..85 => format!("{}{}", part(ZH_FIELDS, n, 52), part(ZH_DISCIPLINES, n, 53)),
         _ => {
             let (name, versions) = SOFTWARE[zipf(n, 54, SOFTWARE.len(), 0.6)];
             let version = versions[zipf(n, 55, versions.len(), 0.3)];
@@ -437,11 +433,14 @@ const SOFTWARE: &[(&str, &[&str])] = &[
     (
         "AutoCAD",
         &[
-            "2008", "2010", "2007", "2012", "2014", "2004", "2006", "2009", "2011", "2013",
-            "2015", "2016", "2018", "2020",
+            "2008", "2010", "2007", "2012", "2014", "2004", "2006", "2009", "2011", "2013", "2015",
+            "2016", "2018", "2020",
         ],
     ),
-    ("Photoshop", &["CS3", "CS5", "CS4", "CS2", "CS6", "CS", "7.0", "CC"]),
+    (
+        "Photoshop",
+        &["CS3", "CS5", "CS4", "CS2", "CS6", "CS", "7.0", "CC"],
+    ),
     (
         "Office",
         &["2003", "2007", "2010", "2013", "2016", "2000", "XP", "2019"],
@@ -452,22 +451,50 @@ const SOFTWARE: &[(&str, &[&str])] = &[
     ("Visual Basic", &["6.0", ".NET", "2008", "2010", "2005"]),
     ("Visual C++", &["6.0", ".NET", "2008", "2010", "2005"]),
     ("Flash", &["MX", "8", "CS3", "CS4", "CS5", "CS6", "MX 2004"]),
-    ("Dreamweaver", &["8", "MX", "CS3", "CS4", "CS5", "CS6", "MX 2004"]),
+    (
+        "Dreamweaver",
+        &["8", "MX", "CS3", "CS4", "CS5", "CS6", "MX 2004"],
+    ),
     ("3ds Max", &["9", "2009", "2010", "2012", "8", "7", "2014"]),
-    ("MATLAB", &["7.0", "R2010a", "R2012b", "6.5", "R2014a", "R2016a"]),
+    (
+        "MATLAB",
+        &["7.0", "R2010a", "R2012b", "6.5", "R2014a", "R2016a"],
+    ),
     ("SPSS", &["17.0", "13.0", "19.0", "22.0", "16.0", "20.0"]),
     ("SQL Server", &["2000", "2005", "2008", "2012"]),
     ("Access", &["2003", "2007", "2010", "2000"]),
     ("CorelDRAW", &["12", "X3", "X4", "X5", "X6", "X7"]),
-    ("Pro/ENGINEER", &["Wildfire 4.0", "Wildfire 5.0", "Wildfire 3.0", "2001"]),
+    (
+        "Pro/ENGINEER",
+        &["Wildfire 4.0", "Wildfire 5.0", "Wildfire 3.0", "2001"],
+    ),
     ("UG NX", &["6.0", "7.5", "8.0", "5.0", "4.0", "10.0"]),
-    ("SolidWorks", &["2008", "2010", "2012", "2006", "2014", "2016"]),
-    ("Premiere", &["Pro CS3", "Pro CS4", "Pro CS6", "Pro 2.0", "Pro CC"]),
+    (
+        "SolidWorks",
+        &["2008", "2010", "2012", "2006", "2014", "2016"],
+    ),
+    (
+        "Premiere",
+        &["Pro CS3", "Pro CS4", "Pro CS6", "Pro 2.0", "Pro CC"],
+    ),
     ("Illustrator", &["CS3", "CS4", "CS5", "CS6", "CS2"]),
     ("Protel", &["99 SE", "DXP", "2004"]),
     ("Multisim", &["10", "2001", "11", "12", "14"]),
-    ("Linux", &["Red Hat 9", "RHEL 5", "Fedora", "Ubuntu", "RHEL 6", "CentOS 7"]),
-    ("Windows", &["XP", "2000", "7", "Server 2003", "Vista", "Server 2008"]),
+    (
+        "Linux",
+        &[
+            "Red Hat 9",
+            "RHEL 5",
+            "Fedora",
+            "Ubuntu",
+            "RHEL 6",
+            "CentOS 7",
+        ],
+    ),
+    (
+        "Windows",
+        &["XP", "2000", "7", "Server 2003", "Vista", "Server 2008"],
+    ),
     ("ASP.NET", &["2.0", "3.5", "4.0"]),
     ("Delphi", &["7", "2005", "6"]),
     ("FoxPro", &["6.0", "Visual 6.0"]),
