@@ -18,7 +18,8 @@
 #   RATE=50 SECS=20 REPEAT=5 loadtests/national.sh
 #   ALT_BIN=/path/to/spindle loadtests/national.sh   # the Item Reports again from another build
 #   KEEP=1 loadtests/national.sh   # leave the databases in the work directory it names
-#   ROLLUP=0 loadtests/national.sh # no rollup of the year (SUSHI's reports then find no usage)
+#   ROLLUP=0 loadtests/national.sh # the script does not roll the year up; the server then does,
+#                                   # beside the requests: for a database to look into, not figures
 #   COLD=1 loadtests/national.sh   # the requests also cold (PostgreSQL restarted, page cache
 #                                   # dropped: root), cold after pg_prewarm, and warm
 # Results: one JSON line per figure on stdout and in loadtests/results-national-DATE.jsonl.
@@ -43,8 +44,8 @@ chmod 755 "$W"
 PID=
 # KEEP=1 leaves the databases (PostgreSQL stopped, its data in $W/peers-SCALE/pg/data) to look
 # into afterwards.
-trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null; stop_peers
-  if [ "${KEEP:-0}" = 1 ]; then echo "national: kept $W"; else rm -rf "$W"; fi' EXIT
+trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null
+  if [ "${KEEP:-0}" = 1 ]; then PEERS_DIR= stop_peers; echo "national: kept $W"; else stop_peers; rm -rf "$W"; fi' EXIT
 record() { echo "$1" | tee -a "$OUT"; }
 secs_of() { local t0=$1; python3 -c "import time; print(round(time.time() - $t0, 2))"; }
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024/1024)}' /proc/meminfo) GiB, $(date -u +%F)"

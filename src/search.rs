@@ -110,10 +110,25 @@ pub async fn catch_up(db: &Db) -> Result<usize, DbError> {
     }
 }
 
+/// How often a node learns again which words are common in the search text.
+const COMMON_WORDS_EVERY: Duration = Duration::from_secs(3600);
+
 pub async fn run_forever(db: Db) {
+    let mut learned: Option<std::time::Instant> = None;
     loop {
         if let Err(e) = catch_up(&db).await {
             tracing::warn!(error = %e, "search text refresh failed; trying again later");
+        }
+        if learned.is_none_or(|t| t.elapsed() >= COMMON_WORDS_EVERY) {
+            match db::search::learn_common_words(&db).await {
+                Ok(n) => {
+                    tracing::debug!(words = n, "learned the search text's common words");
+                    learned = Some(std::time::Instant::now());
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "learning the common words; trying again later")
+                }
+            }
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }

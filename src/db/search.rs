@@ -1,5 +1,8 @@
 //! The search table: a few rows of text per disc, and the queries over them.
 
+use std::collections::HashMap;
+use std::sync::{Arc, LazyLock, RwLock};
+
 use super::{BeginWrite, Db, DbError, fetch_in, first_linked_title, on_pool};
 
 /// Discs whose text is missing or older than their last linking or reading (the condition of
@@ -111,23 +114,97 @@ fn contains_pattern(db: &Db, needle: &str) -> (String, &'static str) {
     (format!("%{escaped}%"), op)
 }
 
-/// The words of `needle` the trigram index is asked for on PostgreSQL: its two longest of
-/// three characters or more, when the needle has more than these. Every trigram of a long query
-/// costs a read of its posting list, and the common ones ("edi", "ion", "教程") grow with the
-/// catalogue; the rarest are usually in the longest words, and the rows they find are checked
-/// against the whole needle.
-fn index_words(needle: &str) -> Vec<&str> {
+/// The words of `needle` the trigram index is asked for on PostgreSQL: its two rarest of three
+/// characters or more, when the needle has more than these. Every trigram of a long query costs
+/// a read of its posting list, and the rows the words find are checked against the whole
+/// needle, so the words asked should be the ones few rows hold. Rarest by `common` (a word's
+/// share of the search text's rows, learned from a sample: [`learn_common_words`]); a word the
+/// sample did not find counts as rare; between equals, the longest.
+fn index_words<'a>(needle: &'a str, common: &HashMap<String, f64>) -> Vec<&'a str> {
     let mut words: Vec<&str> = needle
         .split(|c: char| !c.is_alphanumeric())
         .filter(|w| w.chars().count() >= 3)
         .collect();
-    words.sort_by_key(|w| std::cmp::Reverse(w.chars().count()));
+    // A word twice is asked once ("An Introduction to …: An Introduction").
+    let mut seen = std::collections::HashSet::new();
+    words.retain(|w| seen.insert(w.to_lowercase()));
+    let share = |w: &str| common.get(&w.to_lowercase()).copied().unwrap_or(0.0);
+    words.sort_by(|a, b| {
+        share(a)
+            .total_cmp(&share(b))
+            .then(b.chars().count().cmp(&a.chars().count()))
+    });
     words.truncate(2);
     let asked: usize = words.iter().map(|w| w.len()).sum();
     if words.is_empty() || asked == needle.trim().len() {
         return Vec::new();
     }
     words
+}
+
+/// The common words of the search text (lower case), each with its share of the rows, as the
+/// last [`learn_common_words`] found them: per node, in memory.
+static COMMON_WORDS: LazyLock<RwLock<Arc<HashMap<String, f64>>>> =
+    LazyLock::new(|| RwLock::new(Arc::new(HashMap::new())));
+
+/// The rows of `search_text` a sample of it reads (about).
+const COMMON_SAMPLE_ROWS: f64 = 30_000.0;
+
+/// A word in at least this share of the rows is kept as common.
+const COMMON_SHARE: f64 = 0.001;
+
+fn common_words() -> Arc<HashMap<String, f64>> {
+    COMMON_WORDS
+        .read()
+        .map(|c| Arc::clone(&c))
+        .unwrap_or_default()
+}
+
+/// Learns which words are common in the search text (PostgreSQL only: SQLite's search does
+/// not use [`index_words`]): the words of three characters or more in at least
+/// [`COMMON_SHARE`] of a sample of its rows (`TABLESAMPLE`, about [`COMMON_SAMPLE_ROWS`] rows
+/// whatever the catalogue's size). Returns how many it keeps.
+pub async fn learn_common_words(db: &Db) -> Result<usize, DbError> {
+    let Db::Postgres(pool) = db else {
+        return Ok(0);
+    };
+    let rows: f32 = sqlx::query_scalar(
+        "SELECT GREATEST(reltuples, 0) FROM pg_class WHERE oid = 'search_text'::regclass",
+    )
+    .fetch_one(pool)
+    .await?;
+    let percent = if rows <= 0.0 {
+        100.0
+    } else {
+        (COMMON_SAMPLE_ROWS * 100.0 / f64::from(rows)).clamp(0.01, 100.0)
+    };
+    let sampled: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM search_text TABLESAMPLE SYSTEM ($1) REPEATABLE (7)",
+    )
+    .bind(percent)
+    .fetch_one(pool)
+    .await?;
+    let found: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT w, COUNT(*) FROM (
+             SELECT DISTINCT s.ctid, w
+             FROM (SELECT ctid, text FROM search_text TABLESAMPLE SYSTEM ($1) REPEATABLE (7)) s,
+                  regexp_split_to_table(lower(s.text), '[^[:alnum:]]+') AS w
+             WHERE length(w) >= 3) d
+         GROUP BY w HAVING COUNT(*) >= $2",
+    )
+    .bind(percent)
+    .bind(((sampled as f64 * COMMON_SHARE).ceil() as i64).max(2))
+    .fetch_all(pool)
+    .await?;
+    let common: HashMap<String, f64> = found
+        .into_iter()
+        .map(|(w, n)| (w, n as f64 / sampled.max(1) as f64))
+        .collect();
+    let kept = common.len();
+    if let Ok(mut c) = COMMON_WORDS.write() {
+        *c = Arc::new(common);
+    }
+    Ok(kept)
 }
 
 /// The rows of search_text whose `field` (any field when None) contains the needle; at most
@@ -181,7 +258,7 @@ where
         Matching::Contains { needle, field } => {
             let (pattern, op) = contains_pattern(db, needle);
             let words: Vec<String> = if db.dialect() == "postgres" {
-                index_words(needle)
+                index_words(needle, &common_words())
                     .into_iter()
                     .map(|w| contains_pattern(db, w).0)
                     .collect()
@@ -327,6 +404,8 @@ mod tests {
 
     #[test]
     fn the_index_is_asked_for_the_longest_words_of_a_longer_needle() {
+        let none = HashMap::new();
+        let index_words = |needle| index_words(needle, &none);
         assert_eq!(
             index_words("Workbook for Calculus, 2nd edition"),
             ["Workbook", "Calculus"]
@@ -343,6 +422,31 @@ mod tests {
             "no word of three characters"
         );
         assert!(index_words("").is_empty());
+    }
+
+    #[test]
+    fn the_index_is_asked_for_the_rarest_words_when_some_are_known_common() {
+        let common: HashMap<String, f64> = [("applications", 0.05), ("principles", 0.02)]
+            .into_iter()
+            .map(|(w, s)| (w.to_string(), s))
+            .collect();
+        assert_eq!(
+            index_words(
+                "Topics in Operating Systems: Principles and Applications",
+                &common
+            ),
+            ["Operating", "Systems"]
+        );
+        // A word twice is asked once.
+        assert_eq!(
+            index_words("An Introduction to Calculus: An Introduction", &common),
+            ["Introduction", "Calculus"]
+        );
+        // Only common words: the least common of them.
+        assert_eq!(
+            index_words("Principles, Applications, more", &common),
+            ["more", "Principles"]
+        );
     }
 
     #[test]

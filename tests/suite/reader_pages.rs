@@ -142,6 +142,14 @@ async fn disc_pages(backend: Backend) -> Result<()> {
 
     // Search: what the discs' records, labels, identifiers and files say.
     spindle::search::catch_up(&app.state.db).await?;
+    // The words common in the search text, learned as a node does (PostgreSQL only: there the
+    // trigram index is asked for a query's rarest words); every search below runs with them.
+    let common = spindle::db::search::learn_common_words(&app.state.db).await?;
+    if app.state.db.dialect() == "postgres" {
+        ensure!(common > 0, "the shelf's copies share words: {common}");
+    } else {
+        ensure!(common == 0, "SQLite learns none: {common}");
+    }
     let hits = |html: &str| -> Vec<String> {
         html.split("<ol id=\"hits\"")
             .nth(1)
