@@ -18,8 +18,8 @@
 #   RATE=50 SECS=20 REPEAT=5 loadtests/national.sh
 #   ALT_BIN=/path/to/spindle loadtests/national.sh   # the Item Reports again from another build
 #   KEEP=1 loadtests/national.sh   # leave the databases in the work directory it names
-#   ROLLUP=0 loadtests/national.sh # the script does not roll the year up; the server then does,
-#                                   # beside the requests: for a database to look into, not figures
+#   ROLLUP=0 loadtests/national.sh # no rollup: the year's days are marked rolled, empty (SUSHI's
+#                                   # reports then find no usage; the requests' figures stand)
 #   COLD=1 loadtests/national.sh   # the requests also cold (PostgreSQL restarted, page cache
 #                                   # dropped: root), cold after pg_prewarm, and warm
 # Results: one JSON line per figure on stdout and in loadtests/results-national-DATE.jsonl.
@@ -135,6 +135,13 @@ for SCALE in $SCALES; do
     "$GEN" rollup --database "$SPINDLE_TEST_PG_URL" | while read -r line; do
       record "{\"scale\": $SCALE, \"figure\": $line}"
     done
+  else
+    # The year's days marked rolled (with no figures), so the server does not roll them up
+    # beside the requests either.
+    "${PSQL[@]}" -c "INSERT INTO usage_days (day, events, rolled_at)
+      SELECT to_char(d, 'YYYY-MM-DD'), 0, 0
+      FROM generate_series(now() - interval '400 days', now() + interval '1 day', interval '1 day') d
+      ON CONFLICT DO NOTHING"
   fi
 
   # `spindle migrate` on this data: the two newest migrations (0019: each searched disc's listed
