@@ -204,12 +204,11 @@ start_postgres() {
     || { cat "$dir/initdb.log" >&2; die "initdb failed"; }
   rm -f "$dir/pwfile"
   PG_PORT=$(free_port)
-  "${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-h 127.0.0.1 -p $PG_PORT -k $dir -c fsync=off -c max_connections=300 ${PG_OPTS:-}" start >/dev/null \
-    || { cat "$dir/server.log" >&2; die "PostgreSQL did not start"; }
-  PG_STOP=("${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast stop)
+  # Kept, with PG_STOP, for a harness that restarts the server on the same data.
   PG_START=("${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60
     -o "-h 127.0.0.1 -p $PG_PORT -k $dir -c fsync=off -c max_connections=300 ${PG_OPTS:-}" start)
+  PG_STOP=("${run[@]}" "$bindir/pg_ctl" -D "$dir/data" -m fast stop)
+  "${PG_START[@]}" >/dev/null || { cat "$dir/server.log" >&2; die "PostgreSQL did not start"; }
   export SPINDLE_TEST_PG_URL="postgres://spindle:$password@127.0.0.1:$PG_PORT/postgres"
   "$bindir/psql" "$SPINDLE_TEST_PG_URL" -qAtc 'select 1' >/dev/null || die "PostgreSQL does not answer"
   echo "peers: PostgreSQL on 127.0.0.1:$PG_PORT"

@@ -359,11 +359,7 @@ fn disc_book(i: i64, size: &Size) -> i64 {
     if i < size.images {
         return i;
     }
-    let u = (h(i, 22) >> 11) as f64 / (1u64 << 53) as f64;
-    let a = 1.0 - HOLDERS_ZIPF;
-    let top = (size.images as f64 + 1.0).powf(a);
-    let rank = (u * (top - 1.0) + 1.0).powf(1.0 / a) - 1.0;
-    (rank as i64).min(size.images - 1)
+    titles::zipf(i, 22, size.images as usize, HOLDERS_ZIPF) as i64
 }
 fn disc_member(i: i64, size: &Size) -> i64 {
     // A few large libraries hold most discs, as in the seed consortium.

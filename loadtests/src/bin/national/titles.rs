@@ -13,8 +13,9 @@
 use super::h;
 
 /// An index into a list of `len`, drawn for `n` with the Zipf law of exponent `s` (0 < s < 1
-/// here): the first entries are the commonest, the weight of entry r is 1/(r+1)^s.
-fn zipf(n: i64, salt: u64, len: usize, s: f64) -> usize {
+/// here): the first entries are the commonest, the weight of entry r is 1/(r+1)^s. (Also who
+/// holds a book's further copies: `disc_book`.)
+pub(super) fn zipf(n: i64, salt: u64, len: usize, s: f64) -> usize {
     let u = (h(n, salt) >> 11) as f64 / (1u64 << 53) as f64;
     let a = 1.0 - s;
     let top = (len as f64 + 1.0).powf(a);
