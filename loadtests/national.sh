@@ -22,6 +22,10 @@
 #                                   # reports then find no usage; the requests' figures stand)
 #   COLD=1 loadtests/national.sh   # the requests also cold (PostgreSQL restarted, page cache
 #                                   # dropped: root), cold after pg_prewarm, and warm
+#   REUSE=/tmp/spindle-national.XXXXXX loadtests/national.sh  # the requests and reports again on
+#                                   # the databases a KEEP=1 run left there (no generation)
+#   PG_EXTRA="-c shared_preload_libraries=auto_explain -c auto_explain.log_min_duration=200ms" \
+#     loadtests/national.sh         # more PostgreSQL settings (the plans of slow statements)
 # Results: one JSON line per figure on stdout and in loadtests/results-national-DATE.jsonl.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -45,7 +49,7 @@ PID=
 # KEEP=1 leaves the databases (PostgreSQL stopped, its data in $W/peers-SCALE/pg/data) to look
 # into afterwards.
 trap '[ -n "$PID" ] && kill "$PID" 2>/dev/null
-  if [ "${KEEP:-0}" = 1 ]; then PEERS_DIR= stop_peers; echo "national: kept $W"; else stop_peers; rm -rf "$W"; fi' EXIT
+  if [ "${KEEP:-0}" = 1 ] || [ -n "${REUSE:-}" ]; then PEERS_DIR= stop_peers; echo "national: kept ${REUSE:-$W}"; else stop_peers; rm -rf "$W"; fi' EXIT
 record() { echo "$1" | tee -a "$OUT"; }
 secs_of() { local t0=$1; python3 -c "import time; print(round(time.time() - $t0, 2))"; }
 echo "machine: $(nproc) cores, $(awk '/MemTotal/ {print int($2/1024/1024)}' /proc/meminfo) GiB, $(date -u +%F)"
@@ -92,80 +96,103 @@ ir() {
 
 for SCALE in $SCALES; do
   echo "== scale $SCALE"
-  stop_peers 2>/dev/null || true
-  PEERS_DIR=$W/peers-$SCALE
-  mkdir -p "$PEERS_DIR" && chmod 755 "$PEERS_DIR"
-  # Tuned as an operator would for a database of this size: a quarter of the memory for
-  # PostgreSQL's own cache, the rest counted on as the kernel's (the defaults, 128 MB, suit
-  # the suite's small databases, not a consortium's).
-  MEM_MB=$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)
-  PG_OPTS="-c shared_buffers=$((MEM_MB / 4))MB -c effective_cache_size=$((MEM_MB * 3 / 4))MB" start_postgres
-  PSQL=("$(pg_bindir)/psql" "$SPINDLE_TEST_PG_URL" -qAt)
-  DATA=$W/data-$SCALE
-  export SPINDLE_DATABASE__URL=$SPINDLE_TEST_PG_URL
-  "$BIN" --data-dir "$DATA" member add TEMPLATE --name "Template library" >/dev/null
-  TOKEN=$("$BIN" --data-dir "$DATA" token create --role librarian --member TEMPLATE)
-
-  # The template: a real book CD's tree, built and indexed by the real tools.
-  T=$W/tree-$SCALE
-  mkdir -p "$T/AUDIO" "$T/DOCS" "$T/SOFTWARE"
-  printf '[autorun]\nopen=SETUP.EXE\n' >"$T/AUTORUN.INF"
-  head -c 100000 /dev/urandom >"$T/SETUP.EXE"
-  echo "Read me first." >"$T/README.TXT"
-  for u in 01 02 03 04 05 06 07 08; do head -c 20000 /dev/urandom >"$T/AUDIO/Unit$u.mp3"; done
-  for c in 01 02 03 04 05 06 07 08; do head -c 5000 /dev/urandom >"$T/DOCS/第${c}章 习题答案.pdf"; done
-  head -c 40000 /dev/urandom >"$T/SOFTWARE/K3F9QZ2.EXE"
-  head -c 80000 /dev/urandom >"$T/SOFTWARE/K3F9QZ2.DAT"
-  echo "[setup]" >"$T/SOFTWARE/SETUP.INI"
-  xorriso -as mkisofs -quiet -r -J -V BOOKCD -o "$W/template-$SCALE.iso" "$T"
-  serve
-  "$ROOT/target/release/spindle-load" --base "$BASE" --token "$TOKEN" upload --open "$W/template-$SCALE.iso" >/dev/null
-  for _ in $(seq 300); do
-    [ "$("${PSQL[@]}" -c "SELECT count(*) FROM images WHERE status = 'indexed'")" = 1 ] && break
-    sleep 0.2
-  done
-  stop
-  [ "$("${PSQL[@]}" -c "SELECT count(*) FROM images WHERE status = 'indexed'")" = 1 ] \
-    || { echo "national: the template image was not indexed" >&2; exit 1; }
-
-  "$GEN" generate --database "$SPINDLE_TEST_PG_URL" --scale "$SCALE" | while read -r line; do
-    record "{\"scale\": $SCALE, \"generate\": $line}"
-  done
-  if [ "${ROLLUP:-1}" = 1 ]; then
-    "$GEN" rollup --database "$SPINDLE_TEST_PG_URL" | while read -r line; do
-      record "{\"scale\": $SCALE, \"figure\": $line}"
-    done
+  # (the databases REUSE names are never deleted)
+  if [ -n "${REUSE:-}" ]; then PEERS_DIR= stop_peers; else stop_peers; fi 2>/dev/null || true
+  if [ -n "${REUSE:-}" ]; then
+    # A database a KEEP=1 run left: its server started again as that run started it.
+    PEERS_DIR=$REUSE/peers-$SCALE
+    DATA=$REUSE/data-$SCALE
+    # shellcheck disable=SC1091
+    source "$PEERS_DIR/kept.env"
+    "${PG_START[@]}" >/dev/null || { cat "$PEERS_DIR/pg/server.log" >&2; exit 1; }
+    PSQL=("$(pg_bindir)/psql" "$SPINDLE_TEST_PG_URL" -qAt)
+    export SPINDLE_DATABASE__URL=$SPINDLE_TEST_PG_URL
+    "$BIN" --data-dir "$DATA" migrate >/dev/null
   else
-    # The year's days marked rolled (with no figures), so the server does not roll them up
-    # beside the requests either.
-    "${PSQL[@]}" -c "INSERT INTO usage_days (day, events, rolled_at)
-      SELECT to_char(d, 'YYYY-MM-DD'), 0, 0
-      FROM generate_series(now() - interval '400 days', now() + interval '1 day', interval '1 day') d
-      ON CONFLICT DO NOTHING"
+    PEERS_DIR=$W/peers-$SCALE
+    mkdir -p "$PEERS_DIR" && chmod 755 "$PEERS_DIR"
+    # Tuned as an operator would for a database of this size: a quarter of the memory for
+    # PostgreSQL's own cache, the rest counted on as the kernel's (the defaults, 128 MB, suit
+    # the suite's small databases, not a consortium's).
+    MEM_MB=$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)
+    PG_OPTS="-c shared_buffers=$((MEM_MB / 4))MB -c effective_cache_size=$((MEM_MB * 3 / 4))MB ${PG_EXTRA:-}" \
+      start_postgres
+    # What REUSE needs to start this server again (a throwaway's password, readable by root only).
+    [ "${KEEP:-0}" = 1 ] && (umask 077; declare -p PG_START PG_STOP SPINDLE_TEST_PG_URL >"$PEERS_DIR/kept.env")
+    PSQL=("$(pg_bindir)/psql" "$SPINDLE_TEST_PG_URL" -qAt)
+    DATA=$W/data-$SCALE
+    export SPINDLE_DATABASE__URL=$SPINDLE_TEST_PG_URL
+    "$BIN" --data-dir "$DATA" member add TEMPLATE --name "Template library" >/dev/null
+    TOKEN=$("$BIN" --data-dir "$DATA" token create --role librarian --member TEMPLATE)
+
+    # The template: a real book CD's tree, built and indexed by the real tools.
+    T=$W/tree-$SCALE
+    mkdir -p "$T/AUDIO" "$T/DOCS" "$T/SOFTWARE"
+    printf '[autorun]\nopen=SETUP.EXE\n' >"$T/AUTORUN.INF"
+    head -c 100000 /dev/urandom >"$T/SETUP.EXE"
+    echo "Read me first." >"$T/README.TXT"
+    for u in 01 02 03 04 05 06 07 08; do head -c 20000 /dev/urandom >"$T/AUDIO/Unit$u.mp3"; done
+    for c in 01 02 03 04 05 06 07 08; do head -c 5000 /dev/urandom >"$T/DOCS/第${c}章 习题答案.pdf"; done
+    head -c 40000 /dev/urandom >"$T/SOFTWARE/K3F9QZ2.EXE"
+    head -c 80000 /dev/urandom >"$T/SOFTWARE/K3F9QZ2.DAT"
+    echo "[setup]" >"$T/SOFTWARE/SETUP.INI"
+    xorriso -as mkisofs -quiet -r -J -V BOOKCD -o "$W/template-$SCALE.iso" "$T"
+    serve
+    "$ROOT/target/release/spindle-load" --base "$BASE" --token "$TOKEN" upload --open "$W/template-$SCALE.iso" >/dev/null
+    for _ in $(seq 300); do
+      [ "$("${PSQL[@]}" -c "SELECT count(*) FROM images WHERE status = 'indexed'")" = 1 ] && break
+      sleep 0.2
+    done
+    stop
+    [ "$("${PSQL[@]}" -c "SELECT count(*) FROM images WHERE status = 'indexed'")" = 1 ] \
+      || { echo "national: the template image was not indexed" >&2; exit 1; }
+
+    "$GEN" generate --database "$SPINDLE_TEST_PG_URL" --scale "$SCALE" | while read -r line; do
+      record "{\"scale\": $SCALE, \"generate\": $line}"
+    done
+    if [ "${ROLLUP:-1}" = 1 ]; then
+      "$GEN" rollup --database "$SPINDLE_TEST_PG_URL" | while read -r line; do
+        record "{\"scale\": $SCALE, \"figure\": $line}"
+      done
+    else
+      # The year's days marked rolled (with no figures), so the server does not roll them up
+      # beside the requests either.
+      "${PSQL[@]}" -c "INSERT INTO usage_days (day, events, rolled_at)
+        SELECT to_char(d, 'YYYY-MM-DD'), 0, 0
+        FROM generate_series(now() - interval '400 days', now() + interval '1 day', interval '1 day') d
+        ON CONFLICT DO NOTHING"
+    fi
+    # The server's own daily catch-up: nothing left to roll up, and the raw events past their
+    # retention (`stats.raw_retention_days` from the end of their month) deleted, as they
+    # would have been day by day. Without it the first server start deleted three quarters of
+    # the year's events beside the measurements, and their vacuum then ran through them.
+    t0=$(date +%s.%N)
+    "$BIN" --data-dir "$DATA" stats rollup >/dev/null
+    record "{\"scale\": $SCALE, \"figure\": {\"step\": \"raw events past retention purged (spindle stats rollup)\", \"events_left\": $("${PSQL[@]}" -c "SELECT count(*) FROM usage_events"), \"secs\": $(secs_of "$t0")}}"
+
+    # `spindle migrate` on this data: the two newest migrations (0019: each searched disc's listed
+    # facts, from the discs, their images, links and records; 0020: every disc row rewritten with
+    # its image's indexing time, and a partial index) undone and applied again, then a run with
+    # nothing to apply.
+    "${PSQL[@]}" -c "DROP TABLE search_discs; DROP INDEX discs_search_due;
+      ALTER TABLE discs DROP COLUMN image_indexed_at; DELETE FROM _sqlx_migrations WHERE version >= 19"
+    t0=$(date +%s.%N)
+    "$BIN" --data-dir "$DATA" migrate >/dev/null
+    record "{\"scale\": $SCALE, \"figure\": {\"step\": \"migrate (0019 and 0020 applied)\", \"secs\": $(secs_of "$t0")}}"
+    t0=$(date +%s.%N)
+    "$BIN" --data-dir "$DATA" migrate >/dev/null
+    record "{\"scale\": $SCALE, \"figure\": {\"step\": \"migrate (nothing to apply)\", \"secs\": $(secs_of "$t0")}}"
+
+    t0=$(date +%s.%N)
+    "${PSQL[@]}" -c "VACUUM (ANALYZE)"
+    record "{\"scale\": $SCALE, \"figure\": {\"step\": \"vacuum analyze\", \"secs\": $(secs_of "$t0")}}"
+
+    SIZES=$("${PSQL[@]}" -c "SELECT json_build_object('database_bytes', pg_database_size(current_database()),
+      'tables', (SELECT json_object_agg(relname, pg_total_relation_size(oid)) FROM
+        (SELECT oid, relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace
+         ORDER BY pg_total_relation_size(oid) DESC LIMIT 8) t))")
+    record "{\"scale\": $SCALE, \"figure\": {\"step\": \"size\", \"sizes\": $SIZES}}"
   fi
-
-  # `spindle migrate` on this data: the two newest migrations (0019: each searched disc's listed
-  # facts, from the discs, their images, links and records; 0020: every disc row rewritten with
-  # its image's indexing time, and a partial index) undone and applied again, then a run with
-  # nothing to apply.
-  "${PSQL[@]}" -c "DROP TABLE search_discs; DROP INDEX discs_search_due;
-    ALTER TABLE discs DROP COLUMN image_indexed_at; DELETE FROM _sqlx_migrations WHERE version >= 19"
-  t0=$(date +%s.%N)
-  "$BIN" --data-dir "$DATA" migrate >/dev/null
-  record "{\"scale\": $SCALE, \"figure\": {\"step\": \"migrate (0019 and 0020 applied)\", \"secs\": $(secs_of "$t0")}}"
-  t0=$(date +%s.%N)
-  "$BIN" --data-dir "$DATA" migrate >/dev/null
-  record "{\"scale\": $SCALE, \"figure\": {\"step\": \"migrate (nothing to apply)\", \"secs\": $(secs_of "$t0")}}"
-
-  t0=$(date +%s.%N)
-  "${PSQL[@]}" -c "VACUUM (ANALYZE)"
-  record "{\"scale\": $SCALE, \"figure\": {\"step\": \"vacuum analyze\", \"secs\": $(secs_of "$t0")}}"
-
-  SIZES=$("${PSQL[@]}" -c "SELECT json_build_object('database_bytes', pg_database_size(current_database()),
-    'tables', (SELECT json_object_agg(relname, pg_total_relation_size(oid)) FROM
-      (SELECT oid, relname FROM pg_class WHERE relkind = 'r' AND relnamespace = 'public'::regnamespace
-       ORDER BY pg_total_relation_size(oid) DESC LIMIT 8) t))")
-  record "{\"scale\": $SCALE, \"figure\": {\"step\": \"size\", \"sizes\": $SIZES}}"
 
   serve
   measure "after the load"
