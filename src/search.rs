@@ -4,7 +4,7 @@
 //! works without a word splitter. Results are paginated, with facets by member and content
 //! class. Each disc's text is rebuilt in the background whenever it is linked or read.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use serde::Serialize;
@@ -234,16 +234,26 @@ pub async fn search(
     };
     let matches = db::search::find_hits(db, matching, MAX_MATCHES).await?;
     let truncated = matches.len() as i64 >= MAX_MATCHES;
+    // The members' codes, read once (a member removed since is no hit, as with a join).
+    let codes: HashMap<i64, String> = db::members::list(db)
+        .await?
+        .into_iter()
+        .map(|m| (m.id, m.code))
+        .collect();
     // Each disc once, with every field that matched.
-    let mut found: BTreeMap<i64, (db::search::HitRow, Vec<String>)> = BTreeMap::new();
+    let mut found: BTreeMap<i64, (db::search::MatchRow, Vec<String>)> = BTreeMap::new();
     for m in matches {
-        let (_, fields) = found.entry(m.disc.id).or_insert((m.disc, Vec::new()));
-        if !fields.contains(&m.field) {
-            fields.push(m.field);
+        let field = m.field.clone();
+        let (_, fields) = found.entry(m.id).or_insert((m, Vec::new()));
+        if !fields.contains(&field) {
+            fields.push(field);
         }
     }
     let mut all = Vec::with_capacity(found.len());
     for (d, mut f) in found.into_values() {
+        let Some(member) = codes.get(&d.member_id) else {
+            continue;
+        };
         let may_open = viewer.may_open(d.member_id, d.id, d.is_open);
         if !may_open {
             f.retain(|field| field != "files");
@@ -254,7 +264,7 @@ pub async fn search(
         all.push(Hit {
             id: d.id,
             title: d.title,
-            member: d.member_code,
+            member: member.clone(),
             content_class: d.content_class.unwrap_or_else(|| "Multimedia".into()),
             disc_number: d.disc_number,
             fields: f,
