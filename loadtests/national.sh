@@ -113,9 +113,12 @@ for SCALE in $SCALES; do
     mkdir -p "$PEERS_DIR" && chmod 755 "$PEERS_DIR"
     # Tuned as an operator would for a database of this size: a quarter of the memory for
     # PostgreSQL's own cache, the rest counted on as the kernel's (the defaults, 128 MB, suit
-    # the suite's small databases, not a consortium's).
+    # the suite's small databases, not a consortium's); and on solid-state storage, reads ahead
+    # of a bitmap scan (`effective_io_concurrency`, default 1: a title search matching
+    # thousands of discs read their rows one at a time from a cold disk, 0.51-0.63 s; 0.26-0.27
+    # at 200).
     MEM_MB=$(awk '/MemTotal/ {print int($2/1024)}' /proc/meminfo)
-    PG_OPTS="-c shared_buffers=$((MEM_MB / 4))MB -c effective_cache_size=$((MEM_MB * 3 / 4))MB ${PG_EXTRA:-}" \
+    PG_OPTS="-c shared_buffers=$((MEM_MB / 4))MB -c effective_cache_size=$((MEM_MB * 3 / 4))MB -c effective_io_concurrency=200 ${PG_EXTRA:-}" \
       start_postgres
     # What REUSE needs to start this server again (a throwaway's password, readable by root only).
     [ "${KEEP:-0}" = 1 ] && (umask 077; declare -p PG_START PG_STOP SPINDLE_TEST_PG_URL >"$PEERS_DIR/kept.env")
