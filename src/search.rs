@@ -208,6 +208,8 @@ pub struct Results {
     pub pages: usize,
     /// The search found more than it considers: narrow it.
     pub truncated: bool,
+    /// Every member's name by code (read once for the hits' codes: the page names them).
+    pub member_names: BTreeMap<String, String>,
 }
 
 /// Runs a reader's query: an ISBN (either form, hyphens or not) finds that book's discs;
@@ -234,11 +236,12 @@ pub async fn search(
     };
     let matches = db::search::find_hits(db, matching, MAX_MATCHES).await?;
     let truncated = matches.len() as i64 >= MAX_MATCHES;
-    // The members' codes, read once (a member removed since is no hit, as with a join).
-    let codes: HashMap<i64, String> = db::members::list(db)
-        .await?
-        .into_iter()
-        .map(|m| (m.id, m.code))
+    // The members, read once: their codes name the hits (a member removed since is no hit, as
+    // with a join), their names the page.
+    let member_rows = db::members::list(db).await?;
+    let codes: HashMap<i64, &str> = member_rows
+        .iter()
+        .map(|m| (m.id, m.code.as_str()))
         .collect();
     // Each disc once, with every field that matched.
     let mut found: BTreeMap<i64, (db::search::MatchRow, Vec<String>)> = BTreeMap::new();
@@ -264,7 +267,7 @@ pub async fn search(
         all.push(Hit {
             id: d.id,
             title: d.title,
-            member: member.clone(),
+            member: member.to_string(),
             content_class: d.content_class.unwrap_or_else(|| "Multimedia".into()),
             disc_number: d.disc_number,
             fields: f,
@@ -329,7 +332,12 @@ pub async fn search(
             }
         }
     }
+    let member_names = member_rows
+        .iter()
+        .map(|m| (m.code.clone(), m.name.clone()))
+        .collect();
     Ok(Results {
+        member_names,
         total,
         hits,
         members,

@@ -156,18 +156,8 @@ async fn search_page(
         ctx["next_url"] =
             json!((r.page < r.pages).then(|| search_url(&query, member, class, r.page + 1)));
         ctx["hits"] = json!(r.hits);
-        // Members by name, in the hits and the facet. The page is not shown without them: a
-        // database that failed here (overloaded, restarting) answers as it would have for the
-        // search, not with a page the template cannot render.
-        let members = match crate::members::list(&state.db).await {
-            Ok(members) => members,
-            Err(e) => return error_page(e, lang, &uri),
-        };
-        let names: serde_json::Map<String, serde_json::Value> = members
-            .into_iter()
-            .map(|m| (m.code, json!(m.name)))
-            .collect();
-        ctx["member_names"] = json!(names);
+        // Members by name, in the hits and the facet (read by the search itself).
+        ctx["member_names"] = json!(r.member_names);
     }
     render(StatusCode::OK, "search.html", lang, ctx)
 }
