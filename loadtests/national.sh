@@ -96,10 +96,10 @@ ir() {
 
 for SCALE in $SCALES; do
   echo "== scale $SCALE"
-  # (the databases REUSE names are never deleted)
-  if [ -n "${REUSE:-}" ]; then PEERS_DIR= stop_peers; else stop_peers; fi 2>/dev/null || true
   if [ -n "${REUSE:-}" ]; then
-    # A database a KEEP=1 run left: its server started again as that run started it.
+    # A database a KEEP=1 run left (never deleted: the previous scale's server is stopped, its
+    # data kept), its server started again as that run started it.
+    PEERS_DIR= stop_peers 2>/dev/null || true
     PEERS_DIR=$REUSE/peers-$SCALE
     DATA=$REUSE/data-$SCALE
     # shellcheck disable=SC1091
@@ -109,6 +109,7 @@ for SCALE in $SCALES; do
     export SPINDLE_DATABASE__URL=$SPINDLE_TEST_PG_URL
     "$BIN" --data-dir "$DATA" migrate >/dev/null
   else
+    stop_peers 2>/dev/null || true
     PEERS_DIR=$W/peers-$SCALE
     mkdir -p "$PEERS_DIR" && chmod 755 "$PEERS_DIR"
     # Tuned as an operator would for a database of this size: a quarter of the memory for
