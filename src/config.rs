@@ -26,6 +26,7 @@ pub struct Config {
     pub index: IndexConfig,
     pub catalogue: CatalogueConfig,
     pub linking: LinkingConfig,
+    pub search: SearchConfig,
     pub stats: StatsConfig,
     pub fixity: FixityConfig,
     pub media: MediaConfig,
@@ -139,6 +140,7 @@ impl Default for Config {
             index: IndexConfig::default(),
             catalogue: CatalogueConfig::default(),
             linking: LinkingConfig::default(),
+            search: SearchConfig::default(),
             stats: StatsConfig::default(),
             fixity: FixityConfig::default(),
             media: MediaConfig::default(),
@@ -219,6 +221,22 @@ impl LinkingConfig {
             .collect::<Result<Vec<_>, _>>()
             .map_err(|e| ConfigError::Invalid(format!("linking.allow_networks: {e}")))?;
         Ok(spindle_integrations::egress::Egress::new(networks))
+    }
+}
+
+/// Readers' search.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct SearchConfig {
+    /// Matches one query considers (its count, facets and order are of these); past it the
+    /// page asks the reader to narrow the search. Each match is a row of text and a row of
+    /// facts read, one page each on a cold cache.
+    pub max_matches: u32,
+}
+
+impl Default for SearchConfig {
+    fn default() -> Self {
+        Self { max_matches: 1000 }
     }
 }
 
@@ -569,6 +587,12 @@ impl Config {
 
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.linking.egress()?;
+        if !(1..=100_000).contains(&self.search.max_matches) {
+            return Err(ConfigError::Invalid(format!(
+                "search.max_matches must be between 1 and 100000, got {}",
+                self.search.max_matches
+            )));
+        }
         let a = &self.auth;
         if [
             a.staff_session_hours,
@@ -871,6 +895,17 @@ mod tests {
         c.storage.s3.redirect_secs = 60;
         c.storage.s3.public_endpoint = Some("s3.example.edu".into());
         assert!(said(&c).is_some_and(|e| e.contains("public_endpoint")));
+    }
+
+    #[test]
+    fn a_search_considers_at_least_one_match() {
+        let mut c = Config::default();
+        assert!(c.validate().is_ok());
+        for bad in [0, 100_001] {
+            c.search.max_matches = bad;
+            let e = c.validate().unwrap_err().to_string();
+            assert!(e.contains("search.max_matches"), "{e}");
+        }
     }
 
     #[test]

@@ -13,8 +13,6 @@ use spindle_integrations::isbn::Isbn;
 use crate::db::{self, Db, DbError};
 
 pub const PAGE: usize = 20;
-/// Matches considered per query; beyond this a reader should narrow the search.
-const MAX_MATCHES: i64 = 5000;
 
 fn push_str(out: &mut Vec<String>, v: &serde_json::Value) {
     if let Some(s) = v.as_str().filter(|s| !s.trim().is_empty()) {
@@ -112,23 +110,27 @@ pub async fn catch_up(db: &Db) -> Result<usize, DbError> {
 
 /// How often a node learns again which words are common in the search text.
 const COMMON_WORDS_EVERY: Duration = Duration::from_secs(3600);
+/// How soon it tries again when learning them failed.
+const COMMON_WORDS_RETRY: Duration = Duration::from_secs(60);
 
 pub async fn run_forever(db: Db) {
-    let mut learned: Option<std::time::Instant> = None;
+    let mut learn_at = std::time::Instant::now();
     loop {
         if let Err(e) = catch_up(&db).await {
             tracing::warn!(error = %e, "search text refresh failed; trying again later");
         }
-        if learned.is_none_or(|t| t.elapsed() >= COMMON_WORDS_EVERY) {
-            match db::search::learn_common_words(&db).await {
-                Ok(n) => {
-                    tracing::debug!(words = n, "learned the search text's common words");
-                    learned = Some(std::time::Instant::now());
-                }
-                Err(e) => {
-                    tracing::warn!(error = %e, "learning the common words; trying again later")
-                }
-            }
+        if std::time::Instant::now() >= learn_at {
+            learn_at = std::time::Instant::now()
+                + match db::search::learn_common_words(&db).await {
+                    Ok(n) => {
+                        tracing::debug!(words = n, "learned the search text's common words");
+                        COMMON_WORDS_EVERY
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "learning the common words; trying again in a minute");
+                        COMMON_WORDS_RETRY
+                    }
+                };
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
@@ -216,9 +218,11 @@ pub struct Results {
 /// anything else is a substring of any field. `member` and `class` narrow the hits (the
 /// facets count the unnarrowed ones). What is inside a closed disc is its readers' to know:
 /// a disc matched only by the names of its files is left out for a viewer who may not open
-/// it (its catalogue facts are public).
+/// it (its catalogue facts are public). At most `max_matches` matches are considered
+/// (`search.max_matches`); `truncated` says when there were more.
 pub async fn search(
     db: &Db,
+    max_matches: u32,
     viewer: &crate::access::Viewer,
     query: &str,
     member: Option<&str>,
@@ -234,8 +238,8 @@ pub async fn search(
             field: None,
         },
     };
-    let matches = db::search::find_hits(db, matching, MAX_MATCHES).await?;
-    let truncated = matches.len() as i64 >= MAX_MATCHES;
+    let matches = db::search::find_hits(db, matching, i64::from(max_matches)).await?;
+    let truncated = matches.len() >= max_matches as usize;
     // The members, read once: their codes name the hits (a member removed since is no hit, as
     // with a join), their names the page.
     let member_rows = db::members::list(db).await?;

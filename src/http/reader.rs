@@ -117,6 +117,7 @@ async fn search_page(
     if !query.is_empty() {
         let r = match crate::search::search(
             &state.db,
+            state.config.search.max_matches,
             &viewer,
             &query,
             member,

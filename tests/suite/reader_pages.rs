@@ -14,7 +14,72 @@ use common::discs::{Tool, extract, fixture, sha};
 use common::{Backend, PART, TestApp, iso_image};
 use serde_json::{Value, json};
 
-on_both_backends!(disc_pages);
+on_both_backends!(disc_pages, a_search_past_its_cap);
+
+/// The discs a search page lists, by id.
+fn hits(html: &str) -> Vec<String> {
+    html.split("<ol id=\"hits\"")
+        .nth(1)
+        .unwrap_or("")
+        .split("</ol>")
+        .next()
+        .unwrap_or("")
+        .split("href=\"/discs/")
+        .skip(1)
+        .filter_map(|s| s.split('"').next().map(str::to_string))
+        .collect()
+}
+
+/// A query matching more than `search.max_matches` lists that many, says there were more and
+/// asks the reader to narrow it; one within the cap says nothing of the kind.
+async fn a_search_past_its_cap(backend: Backend) -> Result<()> {
+    let app = TestApp::on(backend)
+        .config(|c| c.search.max_matches = 2)
+        .start()
+        .await?;
+    let token = app.librarian("A").await?;
+    for (k, label) in ["Cap shelf one", "Cap shelf two", "Cap shelf three"]
+        .into_iter()
+        .enumerate()
+    {
+        app.disc(
+            &token,
+            &iso_image(1000, 90 + k as u64),
+            json!({"label": label, "open": true}),
+        )
+        .await?;
+    }
+    spindle::search::catch_up(&app.state.db).await?;
+    let http = common::http();
+    let summary = |html: &str| -> String {
+        html.split("<p id=\"summary\">")
+            .nth(1)
+            .and_then(|s| s.split("</p>").next())
+            .unwrap_or("")
+            .to_string()
+    };
+    let html = http
+        .get(app.url("/search?q=cap%20shelf"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert_eq!(hits(&html).len(), 2, "{html}");
+    assert_eq!(
+        summary(&html),
+        "2+ discs found · too many to list all: narrow the search",
+        "{html}"
+    );
+    let html = http
+        .get(app.url("/search?q=cap%20shelf%20two&lang=zh"))
+        .send()
+        .await?
+        .text()
+        .await?;
+    assert_eq!(hits(&html).len(), 1, "{html}");
+    assert_eq!(summary(&html), "1 张光盘", "{html}");
+    Ok(())
+}
 
 struct Shelf {
     web_sha: String,
@@ -150,18 +215,6 @@ async fn disc_pages(backend: Backend) -> Result<()> {
     } else {
         ensure!(common == 0, "SQLite learns none: {common}");
     }
-    let hits = |html: &str| -> Vec<String> {
-        html.split("<ol id=\"hits\"")
-            .nth(1)
-            .unwrap_or("")
-            .split("</ol>")
-            .next()
-            .unwrap_or("")
-            .split("href=\"/discs/")
-            .skip(1)
-            .filter_map(|s| s.split('"').next().map(str::to_string))
-            .collect()
-    };
     let web_id = s.web.to_string();
     let cnu_id = s.web_cnu.to_string();
     for q in ["9780596514327", "0596514328", "978-0-596-51432-7"] {
