@@ -113,8 +113,42 @@ const COMMON_WORDS_EVERY: Duration = Duration::from_secs(3600);
 /// How soon it tries again when learning them failed.
 const COMMON_WORDS_RETRY: Duration = Duration::from_secs(60);
 
-pub async fn run_forever(db: Db) {
-    let mut learn_at = std::time::Instant::now();
+/// Learns the common words before a node takes requests (see [`run_forever`]): until it has
+/// them a query asks the index for its longest words, common or not, and the first searches
+/// after a restart were the slowest (loadtests/RESULTS.md). Bounded: a database too slow to
+/// answer leaves the learning to [`run_forever`]. Returns when to learn again.
+pub async fn learn_before_serving(db: &Db) -> std::time::Instant {
+    let started = std::time::Instant::now();
+    match tokio::time::timeout(COMMON_WORDS_AT_START, db::search::learn_common_words(db)).await {
+        Ok(Ok(n)) => {
+            // SQLite's search does not use them: nothing to say there.
+            if n > 0 {
+                tracing::info!(
+                    words = n,
+                    ms = started.elapsed().as_millis() as u64,
+                    "learned the search text's common words"
+                );
+            }
+            started + COMMON_WORDS_EVERY
+        }
+        Ok(Err(e)) => {
+            tracing::warn!(error = %e, "learning the common words; trying again in a minute");
+            started + COMMON_WORDS_RETRY
+        }
+        Err(_) => {
+            tracing::warn!(
+                "learning the common words took too long; serving without them and trying again in a minute"
+            );
+            started + COMMON_WORDS_RETRY
+        }
+    }
+}
+
+/// How long a starting node waits for the common words.
+const COMMON_WORDS_AT_START: Duration = Duration::from_secs(30);
+
+/// Keeps the search text current and the common words learned (next at `learn_at`).
+pub async fn run_forever(db: Db, mut learn_at: std::time::Instant) {
     loop {
         if let Err(e) = catch_up(&db).await {
             tracing::warn!(error = %e, "search text refresh failed; trying again later");

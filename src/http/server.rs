@@ -37,7 +37,8 @@ pub async fn serve(
         state.node.clone(),
         state.metrics.work("rollup"),
     ));
-    let search = tokio::spawn(crate::search::run_forever(state.db.clone()));
+    let learn_at = crate::search::learn_before_serving(&state.db).await;
+    let search = tokio::spawn(crate::search::run_forever(state.db.clone(), learn_at));
     let fixity = tokio::spawn({
         let s = state.clone();
         async move {
