@@ -51,6 +51,10 @@ async fn a_search_past_its_cap(backend: Backend) -> Result<()> {
     }
     spindle::search::catch_up(&app.state.db).await?;
     let http = common::http();
+    let page = |path: &str| {
+        let (http, url) = (http.clone(), app.url(path));
+        async move { anyhow::Ok(http.get(url).send().await?.text().await?) }
+    };
     let summary = |html: &str| -> String {
         html.split("<p id=\"summary\">")
             .nth(1)
@@ -58,24 +62,14 @@ async fn a_search_past_its_cap(backend: Backend) -> Result<()> {
             .unwrap_or("")
             .to_string()
     };
-    let html = http
-        .get(app.url("/search?q=cap%20shelf"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let html = page("/search?q=cap%20shelf").await?;
     assert_eq!(hits(&html).len(), 2, "{html}");
     assert_eq!(
         summary(&html),
         "2+ discs found · too many to list all: narrow the search",
         "{html}"
     );
-    let html = http
-        .get(app.url("/search?q=cap%20shelf%20two&lang=zh"))
-        .send()
-        .await?
-        .text()
-        .await?;
+    let html = page("/search?q=cap%20shelf%20two&lang=zh").await?;
     assert_eq!(hits(&html).len(), 1, "{html}");
     assert_eq!(summary(&html), "1 张光盘", "{html}");
     Ok(())
