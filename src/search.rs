@@ -113,35 +113,44 @@ const COMMON_WORDS_EVERY: Duration = Duration::from_secs(3600);
 /// How soon it tries again when learning them failed.
 const COMMON_WORDS_RETRY: Duration = Duration::from_secs(60);
 
+/// Learns the common words once: their count, or None when it failed (said here); and how
+/// long until the next time (an hour, or a minute after a failure).
+async fn learn_words(db: &Db) -> (Option<usize>, Duration) {
+    match db::search::learn_common_words(db).await {
+        Ok(n) => (Some(n), COMMON_WORDS_EVERY),
+        Err(e) => {
+            tracing::warn!(error = %e, "learning the common words; trying again in a minute");
+            (None, COMMON_WORDS_RETRY)
+        }
+    }
+}
+
 /// Learns the common words before a node takes requests (see [`run_forever`]): until it has
 /// them a query asks the index for its longest words, common or not, and the first searches
 /// after a restart were the slowest (loadtests/RESULTS.md). Bounded: a database too slow to
 /// answer leaves the learning to [`run_forever`]. Returns when to learn again.
 pub async fn learn_before_serving(db: &Db) -> std::time::Instant {
     let started = std::time::Instant::now();
-    match tokio::time::timeout(COMMON_WORDS_AT_START, db::search::learn_common_words(db)).await {
-        Ok(Ok(n)) => {
+    let wait = match tokio::time::timeout(COMMON_WORDS_AT_START, learn_words(db)).await {
+        Ok((learned, wait)) => {
             // SQLite's search does not use them: nothing to say there.
-            if n > 0 {
+            if let Some(n) = learned.filter(|n| *n > 0) {
                 tracing::info!(
                     words = n,
                     ms = started.elapsed().as_millis() as u64,
                     "learned the search text's common words"
                 );
             }
-            started + COMMON_WORDS_EVERY
-        }
-        Ok(Err(e)) => {
-            tracing::warn!(error = %e, "learning the common words; trying again in a minute");
-            started + COMMON_WORDS_RETRY
+            wait
         }
         Err(_) => {
             tracing::warn!(
                 "learning the common words took too long; serving without them and trying again in a minute"
             );
-            started + COMMON_WORDS_RETRY
+            COMMON_WORDS_RETRY
         }
-    }
+    };
+    started + wait
 }
 
 /// How long a starting node waits for the common words.
@@ -154,17 +163,11 @@ pub async fn run_forever(db: Db, mut learn_at: std::time::Instant) {
             tracing::warn!(error = %e, "search text refresh failed; trying again later");
         }
         if std::time::Instant::now() >= learn_at {
-            learn_at = std::time::Instant::now()
-                + match db::search::learn_common_words(&db).await {
-                    Ok(n) => {
-                        tracing::debug!(words = n, "learned the search text's common words");
-                        COMMON_WORDS_EVERY
-                    }
-                    Err(e) => {
-                        tracing::warn!(error = %e, "learning the common words; trying again in a minute");
-                        COMMON_WORDS_RETRY
-                    }
-                };
+            let (learned, wait) = learn_words(&db).await;
+            if let Some(n) = learned {
+                tracing::debug!(words = n, "learned the search text's common words");
+            }
+            learn_at = std::time::Instant::now() + wait;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
